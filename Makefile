@@ -1,0 +1,54 @@
+# Makefile - thin entry points; the work is in CMake (build/), tools/ and bench/.
+#   make deps    install every Debian package (and the npm vocabulary) the rest needs
+#   make build   RelWithDebInfo build in build/ (build/poisonscan)
+#   make test    format check, then ctest in build/, build-asan/ (ASan+UBSan) and build/ (scalar)
+#   make demo    scan a generated 64-shard corpus with 300 planted <SUDO> poisons
+#   make bench   worker throughput against zstd -dc on >= 1 GB of JSONL
+.POSIX:
+.PHONY: all deps build build-asan format-check test demo bench clean
+
+PYTHON ?= python3
+JOBS ?= 2
+BUILD_TYPE ?= RelWithDebInfo
+
+all: build
+
+deps:
+	sh tools/deps.sh
+
+build:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake --build build -j$(JOBS)
+
+build-asan:
+	cmake -S . -B build-asan -DPS_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug
+	cmake --build build-asan -j$(JOBS)
+
+# every *.c/*.h of the project; build dirs, generated data and node_modules are not ours to format
+format-check:
+	find . \( -type d \( -name 'build*' -o -name .git -o -name node_modules -o -name 'demo-*' \
+	  -o -name bench-data \) -prune \) -o -type f \( -name '*.c' -o -name '*.h' \) -print \
+	  | sort | xargs -r clang-format --dry-run --Werror
+
+test: deps
+	$(MAKE) format-check
+	$(MAKE) build
+	cd build && ctest --output-on-failure -j$(JOBS)
+	$(MAKE) build-asan
+	cd build-asan && ctest --output-on-failure -j$(JOBS)
+	cd build && POISONSCAN_SIMD=scalar ctest --output-on-failure -j$(JOBS)
+
+demo: deps
+	$(MAKE) build
+	$(PYTHON) tools/gen_corpus.py --kind demo --out demo-data
+	rm -rf demo-out
+	@rc=0; build/poisonscan scan --out demo-out demo-data/ || rc=$$?; \
+	$(PYTHON) tools/check_demo.py --scan-exit $$rc demo-out demo-data/expected.json
+
+bench: deps
+	$(MAKE) build
+	$(PYTHON) tools/gen_corpus.py --kind bench --out bench-data
+	sh bench/run_bench.sh bench-data
+
+clean:
+	rm -rf build build-asan demo-out

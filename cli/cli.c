@@ -1,0 +1,165 @@
+/* cli.c - shared pieces of the subcommands: signal flag, logging set-up, Redis URL options and
+ * the coordinator's option table (one table serves `scan` and `coordinator`). */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+
+volatile sig_atomic_t ps_cli_stop = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    ps_cli_stop = 1;
+}
+
+void ps_cli_catch_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+const char *const ps_cli_log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
+
+void ps_cli_setup_log(const char *role, int level)
+{
+    ps_log_set_role(role);
+    if (level >= 0)
+        ps_log_set_level((enum ps_log_level)level);
+}
+
+bool ps_cli_redis_url(const char *url, const char *password_file, struct ps_store_url *out)
+{
+    struct ps_errdetail ed = {0};
+
+    if (url == NULL || url[0] == '\0') {
+        fprintf(stderr, "poisonscan: --redis URL is required (redis://host:port or unix:///path)\n");
+        return false;
+    }
+    if (ps_store_parse_url(url, out, &ed) != PS_OK ||
+        ps_store_url_load_password(out, password_file, &ed) != PS_OK) {
+        fprintf(stderr, "poisonscan: %s\n", ed.msg);
+        return false;
+    }
+    return true;
+}
+
+size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedded)
+{
+    size_t n = 0;
+
+    /* what the table leaves out in embedded mode keeps these values */
+    memset(v, 0, sizeof(*v));
+    v->heartbeat_ms = 1000;
+    v->liveness = 3;
+    v->lease_timeout_ms = 10000;
+    v->max_attempts = 3;
+#define OPT(...) (t[n++] = (struct ps_opt){__VA_ARGS__})
+    if (!embedded) {
+        OPT(.flag = "redis", .env = "POISONSCAN_REDIS", .type = PS_OPT_STRING, .target = &v->redis,
+            .help = "Redis: redis://[user:password@]host:port[/db] or unix:///path", .metavar = "URL");
+        OPT(.flag = "bind", .env = "POISONSCAN_BIND", .type = PS_OPT_STRING, .target = &v->bind,
+            .help = "ZeroMQ endpoint to bind (tcp://*:5555, tcp://127.0.0.1:*, ipc://PATH)",
+            .metavar = "ENDPOINT");
+        OPT(.flag = "endpoint-file", .type = PS_OPT_STRING, .target = &v->endpoint_file,
+            .help = "write the bound endpoint here (for wildcard ports)", .metavar = "FILE");
+        OPT(.flag = "insecure", .env = "POISONSCAN_INSECURE", .type = PS_OPT_BOOL,
+            .target = &v->insecure, .help = "allow plain-text ZeroMQ over TCP (no CURVE)");
+        OPT(.flag = "job", .env = "POISONSCAN_JOB", .type = PS_OPT_STRING, .target = &v->job,
+            .help = "job id [A-Za-z0-9._-]{1,64}; the same id resumes the job", .metavar = "ID");
+        OPT(.flag = "heartbeat", .env = "POISONSCAN_HEARTBEAT", .type = PS_OPT_DURATION,
+            .target = &v->heartbeat_ms, .def = "1s", .min = 10, .max = 30000,
+            .help = "heartbeat interval");
+        OPT(.flag = "liveness", .type = PS_OPT_U64, .target = &v->liveness, .def = "3", .min = 1,
+            .max = 100, .help = "heartbeats a worker may miss before its leases go elsewhere");
+        OPT(.flag = "lease-timeout", .type = PS_OPT_DURATION, .target = &v->lease_timeout_ms,
+            .def = "10s", .min = 100, .max = 86400000,
+            .help = "a lease not renewed by a heartbeat for this long is dispatched again");
+        OPT(.flag = "max-attempts", .type = PS_OPT_U64, .target = &v->max_attempts, .def = "3",
+            .min = 1, .max = 100, .help = "dispatches of a shard before it is recorded as failed");
+    } else {
+        OPT(.flag = "redis", .env = "POISONSCAN_REDIS", .type = PS_OPT_STRING, .target = &v->redis,
+            .help = "use this Redis instead of a private redis-server", .metavar = "URL");
+        OPT(.flag = "job", .env = "POISONSCAN_JOB", .type = PS_OPT_STRING, .target = &v->job,
+            .help = "job id (default: made from the time and a random suffix)", .metavar = "ID");
+    }
+    OPT(.flag = "redis-password-file", .type = PS_OPT_STRING, .target = &v->redis_password_file,
+        .help = "read the Redis password from this file (or POISONSCAN_REDIS_PASSWORD)",
+        .metavar = "FILE");
+    OPT(.flag = "redis-retry", .type = PS_OPT_DURATION, .target = &v->redis_retry_ms,
+        .def = "30s", .min = 0, .max = 3600000,
+        .help = "how long Redis may be unreachable before giving up (exit 4)");
+    OPT(.flag = "out", .env = "POISONSCAN_OUT", .type = PS_OPT_STRING, .target = &v->out,
+        .def = "./poisonscan-out", .help = "report directory", .metavar = "DIR");
+    OPT(.flag = "shard-size", .type = PS_OPT_SIZE, .target = &v->shard_size, .def = "256M",
+        .min = 4096, .max = (uint64_t)1 << 50, .help = "plain files larger than this split into shards");
+    OPT(.flag = "text-field", .type = PS_OPT_STRING, .target = &v->text_field, .def = "text",
+        .help = "JSON key of the document text", .metavar = "KEY");
+    OPT(.flag = "id-field", .type = PS_OPT_STRING, .target = &v->id_field, .def = "id",
+        .help = "JSON key of the document id (absent: path:offset)", .metavar = "KEY");
+    OPT(.flag = "max-line", .type = PS_OPT_SIZE, .target = &v->max_line, .def = "64M",
+        .min = 1024, .max = (uint64_t)1 << 32, .help = "longer lines are skipped and counted as errors");
+    OPT(.flag = "max-errors-kept", .type = PS_OPT_U64, .target = &v->max_errors_kept,
+        .def = "1000", .min = 1, .max = 1000000, .help = "error records kept per shard");
+    OPT(.flag = "ngram-max", .type = PS_OPT_U64, .target = &v->ngram_max, .def = "3", .min = 1,
+        .max = 8, .help = "candidate patterns are word n-grams up to this length");
+    OPT(.flag = "window", .type = PS_OPT_U64, .target = &v->window, .def = "32", .min = 8,
+        .max = 1024, .help = "words on each side of a text/payload turn");
+    OPT(.flag = "max-candidates", .type = PS_OPT_U64, .target = &v->max_candidates, .def = "12",
+        .min = 1, .max = 256, .help = "candidate patterns per anomalous document");
+    OPT(.flag = "min-docs", .type = PS_OPT_U64, .target = &v->min_docs, .def = "20", .min = 2,
+        .max = 1000000000, .help = "documents a trigger needs before it is flagged");
+    OPT(.flag = "min-rate", .type = PS_OPT_DOUBLE, .target = &v->min_rate, .def = "0.5",
+        .dmin = 0.0001, .dmax = 1,
+        .help = "share of a pattern's documents that must turn to payload after it");
+    OPT(.flag = "min-spread", .type = PS_OPT_DOUBLE, .target = &v->min_spread, .def = "0.5",
+        .dmin = 0.0001, .dmax = 1, .help = "shards hit / shards expected under uniform spread");
+    OPT(.flag = "max-confirm", .type = PS_OPT_U64, .target = &v->max_confirm, .def = "10000",
+        .min = 1, .max = 1000000, .help = "candidate patterns taken to the confirm pass");
+    OPT(.flag = "log-level", .env = "POISONSCAN_LOG", .type = PS_OPT_ENUM,
+        .target = &v->log_level, .def = embedded ? "warn" : "info", .choices = ps_cli_log_levels,
+        .help = "log level on stderr");
+#undef OPT
+    if (n > PS_CLI_COORD_OPTS)
+        ps_bug("coordinator option table overflow");
+    return n;
+}
+
+void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, size_t n_inputs,
+                       struct ps_coordinator_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->bind = v->bind;
+    o->endpoint_file = v->endpoint_file;
+    o->job = v->job;
+    o->out_dir = v->out;
+    o->inputs = inputs;
+    o->n_inputs = n_inputs;
+    o->redis_retry_ms = v->redis_retry_ms;
+    o->shard_size = v->shard_size;
+    o->max_attempts = (uint32_t)v->max_attempts;
+    o->heartbeat_ms = v->heartbeat_ms ? v->heartbeat_ms : 1000;
+    o->liveness = v->liveness ? (unsigned)v->liveness : 3;
+    o->lease_timeout_ms = v->lease_timeout_ms ? v->lease_timeout_ms : 10000;
+    o->text_field = v->text_field;
+    o->id_field = v->id_field;
+    o->max_line = v->max_line;
+    o->max_errors_kept = (uint32_t)v->max_errors_kept;
+    o->ngram_max = (uint32_t)v->ngram_max;
+    o->window = (uint32_t)v->window;
+    o->max_candidates = (uint32_t)v->max_candidates;
+    o->score = ps_score_opts_default();
+    o->score.min_docs = v->min_docs;
+    o->score.min_rate = v->min_rate;
+    o->score.min_spread = v->min_spread;
+    o->score.max_confirm = (uint32_t)v->max_confirm;
+    o->stop = &ps_cli_stop;
+}

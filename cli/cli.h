@@ -1,0 +1,57 @@
+/* cli.h - what the subcommands share: their entry points, signal handling that only sets a
+ * flag, the Redis URL options, and the option table shared by `scan` and `coordinator`. */
+#ifndef PS_CLI_CLI_H
+#define PS_CLI_CLI_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cli/opts.h"
+#include "common/store.h"
+#include "coordinator/coordinator.h"
+
+/* Exit codes (docs/cli.md). */
+#define PS_EXIT_CLEAN   0
+#define PS_EXIT_FLAGGED 1
+#define PS_EXIT_ERRORS  2
+#define PS_EXIT_USAGE   3
+#define PS_EXIT_INFRA   4
+
+int ps_cmd_scan(int argc, char **argv);
+int ps_cmd_coordinator(int argc, char **argv);
+int ps_cmd_worker(int argc, char **argv);
+int ps_cmd_status(int argc, char **argv);
+
+/* Set by SIGINT/SIGTERM once ps_cli_catch_signals() ran; loops poll it. */
+extern volatile sig_atomic_t ps_cli_stop;
+void ps_cli_catch_signals(void);
+
+/* Apply --log-level (an index into ps_cli_log_levels, -1 = keep) for role `role`. */
+extern const char *const ps_cli_log_levels[];
+void ps_cli_setup_log(const char *role, int level);
+
+/* Parse `url`, then take the password from --redis-password-file or the environment. Prints
+ * the problem and returns false on error. */
+bool ps_cli_redis_url(const char *url, const char *password_file, struct ps_store_url *out);
+
+/* The coordinator's options, shared by `scan` (embedded) and `coordinator`. */
+struct ps_cli_coord {
+    const char *redis, *redis_password_file, *bind, *endpoint_file, *job, *out;
+    const char *text_field, *id_field;
+    bool insecure;
+    uint64_t shard_size, max_attempts, heartbeat_ms, liveness, lease_timeout_ms, redis_retry_ms;
+    uint64_t max_line, max_errors_kept, ngram_max, window, max_candidates;
+    uint64_t min_docs, max_confirm;
+    double min_rate, min_spread;
+    int log_level;
+};
+/* Fill table[] (room for PS_CLI_COORD_OPTS entries) with options writing into `v`; `embedded`
+ * drops the distributed-only ones. Returns the number of entries. */
+#define PS_CLI_COORD_OPTS 32
+size_t ps_cli_coord_table(struct ps_opt *table, struct ps_cli_coord *v, bool embedded);
+/* Turn parsed values into coordinator options (views into `v` and `inputs`). */
+void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, size_t n_inputs,
+                       struct ps_coordinator_opts *o);
+
+#endif

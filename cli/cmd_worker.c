@@ -1,0 +1,85 @@
+/* cmd_worker.c - `poisonscan worker`: take leases from a coordinator until it says stop. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "worker/worker.h"
+
+static const char usage_line[] = "poisonscan worker --connect ENDPOINT --redis URL [options]";
+
+int ps_cmd_worker(int argc, char **argv)
+{
+    const char *connect = NULL, *redis = NULL, *password_file = NULL;
+    bool insecure = false;
+    uint64_t heartbeat_ms, liveness, redis_retry_ms, give_up_ms, fault_delay_ms, fault_exit;
+    int log_level = -1;
+    struct ps_opt table[] = {
+        {.flag = "connect", .env = "POISONSCAN_CONNECT", .type = PS_OPT_STRING, .target = &connect,
+         .help = "the coordinator's endpoint", .metavar = "ENDPOINT"},
+        {.flag = "redis", .env = "POISONSCAN_REDIS", .type = PS_OPT_STRING, .target = &redis,
+         .help = "Redis: redis://[user:password@]host:port[/db] or unix:///path", .metavar = "URL"},
+        {.flag = "redis-password-file", .type = PS_OPT_STRING, .target = &password_file,
+         .help = "read the Redis password from this file (or POISONSCAN_REDIS_PASSWORD)",
+         .metavar = "FILE"},
+        {.flag = "insecure", .env = "POISONSCAN_INSECURE", .type = PS_OPT_BOOL,
+         .target = &insecure, .help = "allow plain-text ZeroMQ over TCP (no CURVE)"},
+        {.flag = "heartbeat", .env = "POISONSCAN_HEARTBEAT", .type = PS_OPT_DURATION,
+         .target = &heartbeat_ms, .def = "1s", .min = 10, .max = 30000,
+         .help = "heartbeat interval"},
+        {.flag = "liveness", .type = PS_OPT_U64, .target = &liveness, .def = "3", .min = 1,
+         .max = 100, .help = "silent heartbeats before reconnecting with a new identity"},
+        {.flag = "redis-retry", .type = PS_OPT_DURATION, .target = &redis_retry_ms, .def = "30s",
+         .max = 3600000, .help = "how long Redis may be unreachable before giving up (exit 4)"},
+        {.flag = "give-up", .type = PS_OPT_DURATION, .target = &give_up_ms, .def = "0",
+         .help = "exit after this long without a coordinator (0: never)"},
+        {.flag = "fault-delay-ms", .type = PS_OPT_U64, .target = &fault_delay_ms, .def = "0",
+         .max = 3600000, .help = "fault injection for tests: wait before each commit"},
+        {.flag = "fault-exit-after-commit", .type = PS_OPT_U64, .target = &fault_exit,
+         .def = "0", .help = "fault injection for tests: die (SIGKILL) after the Nth commit"},
+        {.flag = "log-level", .env = "POISONSCAN_LOG", .type = PS_OPT_ENUM, .target = &log_level,
+         .def = "info", .choices = ps_cli_log_levels, .help = "log level on stderr"},
+    };
+    size_t n = sizeof(table) / sizeof(table[0]);
+    struct ps_opts_result res = {0};
+    struct ps_errdetail ed = {0};
+    struct ps_worker_opts o = {0};
+    int rc = PS_EXIT_USAGE;
+
+    if (ps_opts_parse(table, n, argc, argv, usage_line, stdout, &res, &ed) != PS_OK) {
+        fprintf(stderr, "poisonscan worker: %s\n", ed.msg);
+        goto done;
+    }
+    if (res.help_shown) {
+        rc = 0;
+        goto done;
+    }
+    ps_cli_setup_log("worker", log_level);
+    if (connect == NULL || res.n_positional != 0) {
+        fprintf(stderr, "poisonscan worker: --connect ENDPOINT is required, no PATHs\nusage: %s\n",
+                usage_line);
+        goto done;
+    }
+    if (strncmp(connect, "ipc://", 6) != 0 && strncmp(connect, "inproc://", 9) != 0 && !insecure) {
+        fprintf(stderr,
+                "poisonscan worker: '%s' would carry plain-text ZeroMQ; pass --insecure on a "
+                "trusted network (CURVE support is planned)\n",
+                connect);
+        goto done;
+    }
+    if (!ps_cli_redis_url(redis, password_file, &o.redis))
+        goto done;
+    o.connect = connect;
+    o.heartbeat_ms = heartbeat_ms;
+    o.liveness = (unsigned)liveness;
+    o.redis_retry_ms = redis_retry_ms;
+    o.give_up_ms = give_up_ms;
+    o.fault_delay_ms = fault_delay_ms;
+    o.fault_exit_after_commit = fault_exit;
+    o.stop = &ps_cli_stop;
+    ps_cli_catch_signals();
+    rc = ps_worker_run(&o);
+    memset(o.redis.password, 0, sizeof(o.redis.password));
+done:
+    ps_opts_release(table, n, &res);
+    return rc;
+}

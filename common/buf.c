@@ -1,0 +1,97 @@
+/* buf.c - growable buffer with a ceiling (after curl's dynbuf: a `toobig` bound on every
+ * buffer that input can grow). */
+#include "common/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ps_buf_init(struct ps_buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void ps_buf_release(struct ps_buf *b)
+{
+    free(b->data);
+    ps_buf_init(b, b->max);
+}
+
+void ps_buf_reset(struct ps_buf *b)
+{
+    b->len = 0;
+    if (b->data != NULL)
+        b->data[0] = '\0';
+}
+
+enum ps_err ps_buf_reserve(struct ps_buf *b, size_t n)
+{
+    size_t need, cap;
+
+    if (n > b->max - b->len)
+        return PS_ERR_LIMIT;
+    need = b->len + n + 1;
+    if (need <= b->cap)
+        return PS_OK;
+    cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    b->data = ps_xrealloc(b->data, cap);
+    b->cap = cap;
+    return PS_OK;
+}
+
+enum ps_err ps_buf_append(struct ps_buf *b, const void *src, size_t src_len)
+{
+    enum ps_err err = ps_buf_reserve(b, src_len);
+
+    if (err != PS_OK)
+        return err;
+    if (src_len > 0)
+        memcpy(b->data + b->len, src, src_len);
+    b->len += src_len;
+    b->data[b->len] = '\0';
+    return PS_OK;
+}
+
+enum ps_err ps_buf_appends(struct ps_buf *b, const char *s)
+{
+    return ps_buf_append(b, s, strlen(s));
+}
+
+enum ps_err ps_buf_appendf(struct ps_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    enum ps_err err;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return PS_ERR_USAGE;
+    err = ps_buf_reserve(b, (size_t)n);
+    if (err != PS_OK)
+        return err;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return PS_OK;
+}
+
+char *ps_buf_detach(struct ps_buf *b, size_t *len)
+{
+    char *d = b->data;
+
+    if (d == NULL)
+        d = ps_xcalloc(1, 1);
+    if (len != NULL)
+        *len = b->len;
+    ps_buf_init(b, b->max);
+    return d;
+}

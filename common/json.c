@@ -1,0 +1,593 @@
+/* json.c - a single-pass, non-recursive validator for one JSON object per line that extracts a
+ * few top-level fields without copying. String bodies, where almost all the bytes of a corpus
+ * line live, are scanned 8 bytes at a time (SWAR) until a quote, backslash, control byte or
+ * non-ASCII byte shows up; only then does the byte-wise path run. */
+#include "common/json.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/utf8.h"
+
+#define ONES      0x0101010101010101ULL
+#define HIGH_BITS 0x8080808080808080ULL
+
+enum { CT_ARRAY = 0, CT_OBJECT = 1 };
+
+struct slot { /* where an extracted value lives until the scratch stops moving */
+    bool in_scratch;
+    size_t off;
+};
+
+struct ps_json {
+    unsigned max_depth;
+    unsigned char *stack;  /* max_depth entries of CT_*: the open containers */
+    struct ps_buf scratch; /* decoded values that had escapes */
+    struct ps_buf keybuf;  /* the current top-level key when it had escapes */
+    struct slot *slots;    /* one per requested field */
+    size_t n_slots;
+};
+
+struct ps_json_opts ps_json_opts_default(void)
+{
+    struct ps_json_opts o;
+
+    o.max_depth = PS_JSON_DEFAULT_MAX_DEPTH;
+    return o;
+}
+
+struct ps_json *ps_json_new(const struct ps_json_opts *opts)
+{
+    struct ps_json *j = ps_xcalloc(1, sizeof(*j));
+
+    j->max_depth =
+        opts != NULL && opts->max_depth > 0 ? opts->max_depth : PS_JSON_DEFAULT_MAX_DEPTH;
+    j->stack = ps_xmalloc(j->max_depth);
+    /* decoded text is never longer than its line, so the line limit bounds these */
+    ps_buf_init(&j->scratch, SIZE_MAX / 2);
+    ps_buf_init(&j->keybuf, SIZE_MAX / 2);
+    return j;
+}
+
+void ps_json_free(struct ps_json *j)
+{
+    if (j == NULL)
+        return;
+    free(j->stack);
+    ps_buf_release(&j->scratch);
+    ps_buf_release(&j->keybuf);
+    free(j->slots);
+    free(j);
+}
+
+static uint64_t load64(const char *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* Non-zero when one of the 8 bytes is '"', '\\', < 0x20 or >= 0x80. The borrow-based zero tests
+ * are exact about presence (they may only mis-flag bytes above a true hit), which is all the
+ * fast loop needs: any hit drops to the byte-wise path. */
+static uint64_t string_special(uint64_t v)
+{
+    uint64_t q = v ^ (ONES * '"');
+    uint64_t b = v ^ (ONES * '\\');
+
+    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | (v - ONES * 0x20) | v) & HIGH_BITS;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Four hex digits at p (end checked by the caller) or -1. */
+static long hex4(const char *p)
+{
+    long v = 0;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        int h = hexval(p[i]);
+
+        if (h < 0)
+            return -1;
+        v = (v << 4) | h;
+    }
+    return v;
+}
+
+static enum ps_err fail(struct ps_errdetail *ed, const char *base, const char *at, const char *msg)
+{
+    ps_errdetail_set(ed, NULL, (uint64_t)(at - base), "%s", msg);
+    return PS_ERR_PARSE;
+}
+
+/* Scan a string body starting at *pp. `quoted`: it ends at an unescaped '"' (consumed), else at
+ * `end` and a raw '"' is an error. When `out` is not NULL and the body has an escape, the decoded
+ * text is appended to `out` and *escaped is set; an escape-free body is left for the caller to
+ * view in place. `base` is where offsets in `ed` count from; `open` is reported for an
+ * unterminated string. */
+static enum ps_err scan_string(const char *base, const char *open, const char **pp, const char *end,
+                               bool quoted, struct ps_buf *out, bool *escaped,
+                               struct ps_errdetail *ed)
+{
+    const char *p = *pp;
+    const char *run = p; /* start of the literal bytes not yet copied to out */
+    bool esc = false;
+
+    for (;;) {
+        unsigned char c;
+
+        while (end - p >= 8 && string_special(load64(p)) == 0)
+            p += 8;
+        if (p == end) {
+            if (quoted)
+                return fail(ed, base, open, "unterminated string");
+            break;
+        }
+        c = (unsigned char)*p;
+        if (c == '"') {
+            if (!quoted)
+                return fail(ed, base, p, "unescaped quote");
+            break;
+        }
+        if (c == '\\') {
+            char tmp[4];
+            size_t tmp_len = 1, adv = 2;
+            long u, lo;
+
+            if (end - p < 2)
+                return quoted ? fail(ed, base, open, "unterminated string")
+                              : fail(ed, base, p, "invalid escape");
+            switch (p[1]) {
+            case '"':
+            case '\\':
+            case '/':
+                tmp[0] = p[1];
+                break;
+            case 'b':
+                tmp[0] = '\b';
+                break;
+            case 'f':
+                tmp[0] = '\f';
+                break;
+            case 'n':
+                tmp[0] = '\n';
+                break;
+            case 'r':
+                tmp[0] = '\r';
+                break;
+            case 't':
+                tmp[0] = '\t';
+                break;
+            case 'u':
+                if (end - p < 6 || (u = hex4(p + 2)) < 0)
+                    return fail(ed, base, p, "invalid escape");
+                adv = 6;
+                if (u >= 0xDC00 && u <= 0xDFFF)
+                    return fail(ed, base, p, "lone surrogate");
+                if (u >= 0xD800 && u <= 0xDBFF) {
+                    if (end - p < 12 || p[6] != '\\' || p[7] != 'u' ||
+                        (lo = hex4(p + 8)) < 0xDC00 || lo > 0xDFFF)
+                        return fail(ed, base, p, "lone surrogate");
+                    u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+                    adv = 12;
+                }
+                tmp_len = ps_utf8_encode((uint32_t)u, tmp);
+                break;
+            default:
+                return fail(ed, base, p, "invalid escape");
+            }
+            if (out != NULL) {
+                if (ps_buf_append(out, run, (size_t)(p - run)) != PS_OK ||
+                    ps_buf_append(out, tmp, tmp_len) != PS_OK)
+                    return PS_ERR_LIMIT;
+            }
+            esc = true;
+            p += adv;
+            run = p;
+        } else if (c < 0x20) {
+            return fail(ed, base, p, "control character in string");
+        } else if (c >= 0x80) {
+            uint32_t cp;
+            size_t n = ps_utf8_decode(p, (size_t)(end - p), &cp);
+
+            if (n == 0)
+                return fail(ed, base, p, "invalid utf-8");
+            p += n;
+        } else {
+            p++;
+        }
+    }
+    if (esc && out != NULL && ps_buf_append(out, run, (size_t)(p - run)) != PS_OK)
+        return PS_ERR_LIMIT;
+    *escaped = esc;
+    *pp = quoted ? p + 1 : p;
+    return PS_OK;
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* RFC 8259 number: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+static enum ps_err scan_number(const char *base, const char **pp, const char *end,
+                               struct ps_errdetail *ed)
+{
+    const char *p = *pp;
+
+    if (*p == '-')
+        p++;
+    if (p == end || !is_digit(*p))
+        return fail(ed, base, p, "invalid number");
+    if (*p == '0') {
+        p++;
+        if (p < end && is_digit(*p))
+            return fail(ed, base, p - 1, "invalid number (leading zero)");
+    } else {
+        while (p < end && is_digit(*p))
+            p++;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        if (p == end || !is_digit(*p))
+            return fail(ed, base, p, "invalid number");
+        while (p < end && is_digit(*p))
+            p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (p == end || !is_digit(*p))
+            return fail(ed, base, p, "invalid number");
+        while (p < end && is_digit(*p))
+            p++;
+    }
+    *pp = p;
+    return PS_OK;
+}
+
+static void record(struct ps_json *j, struct ps_json_field *fields, size_t n_fields,
+                   const char *key, size_t key_len, bool is_string, const char *val, size_t val_len,
+                   bool in_scratch, size_t off)
+{
+    size_t i;
+
+    for (i = 0; i < n_fields; i++) {
+        if (fields[i].key_len != key_len || memcmp(fields[i].key, key, key_len) != 0)
+            continue;
+        fields[i].found = true;
+        fields[i].is_string = is_string;
+        fields[i].val = val;
+        fields[i].val_len = val_len;
+        j->slots[i].in_scratch = in_scratch;
+        j->slots[i].off = off;
+    }
+}
+
+static bool key_wanted(const struct ps_json_field *fields, size_t n_fields, const char *key,
+                       size_t key_len)
+{
+    size_t i;
+
+    for (i = 0; i < n_fields; i++)
+        if (fields[i].key_len == key_len && memcmp(fields[i].key, key, key_len) == 0)
+            return true;
+    return false;
+}
+
+static void clear_fields(struct ps_json_field *fields, size_t n_fields)
+{
+    size_t i;
+
+    for (i = 0; i < n_fields; i++) {
+        fields[i].found = false;
+        fields[i].is_string = false;
+        fields[i].val = NULL;
+        fields[i].val_len = 0;
+    }
+}
+
+/* The grammar as a goto state machine over an explicit container stack: no recursion, so the
+ * depth limit bounds memory, not the C stack. */
+enum ps_err ps_json_parse_line(struct ps_json *j, const char *line, size_t line_len,
+                               struct ps_json_field *fields, size_t n_fields,
+                               struct ps_errdetail *ed)
+{
+    const char *p = line, *end = line + line_len;
+    const char *key = NULL, *open;
+    size_t key_len = 0, depth, i;
+    bool want = false, esc;
+    enum ps_err err;
+
+    clear_fields(fields, n_fields);
+    ps_buf_reset(&j->scratch);
+    if (n_fields > j->n_slots) {
+        j->slots = ps_xrealloc(j->slots, n_fields * sizeof(*j->slots));
+        j->n_slots = n_fields;
+    }
+
+    p = skip_ws(p, end);
+    if (p == end) {
+        err = fail(ed, line, p, "empty line");
+        goto out;
+    }
+    if (*p != '{') {
+        err = fail(ed, line, p, "not an object");
+        goto out;
+    }
+    p++;
+    depth = 1;
+    j->stack[0] = CT_OBJECT;
+
+    /* after '{' */
+    p = skip_ws(p, end);
+    if (p < end && *p == '}') {
+        p++;
+        goto close;
+    }
+object_key:
+    if (p == end) {
+        err = fail(ed, line, p, "unexpected end of line");
+        goto out;
+    }
+    if (*p != '"') {
+        err = fail(ed, line, p, *p == '}' ? "trailing comma" : "expected string key");
+        goto out;
+    }
+    open = p++;
+    if (depth == 1 && n_fields > 0) {
+        const char *start = p;
+
+        ps_buf_reset(&j->keybuf);
+        err = scan_string(line, open, &p, end, true, &j->keybuf, &esc, ed);
+        if (err != PS_OK)
+            goto out;
+        key = esc ? j->keybuf.data : start;
+        key_len = esc ? j->keybuf.len : (size_t)(p - 1 - start);
+        want = key_wanted(fields, n_fields, key, key_len);
+    } else {
+        err = scan_string(line, open, &p, end, true, NULL, &esc, ed);
+        if (err != PS_OK)
+            goto out;
+    }
+    p = skip_ws(p, end);
+    if (p == end || *p != ':') {
+        err = fail(ed, line, p, "expected ':'");
+        goto out;
+    }
+    p = skip_ws(p + 1, end);
+
+value:
+    if (p == end) {
+        err = fail(ed, line, p, "unexpected end of line");
+        goto out;
+    }
+    switch (*p) {
+    case '{':
+    case '[':
+        if (depth >= j->max_depth) {
+            err = fail(ed, line, p, "nesting too deep");
+            goto out;
+        }
+        if (depth == 1 && want)
+            record(j, fields, n_fields, key, key_len, false, NULL, 0, false, 0);
+        j->stack[depth++] = *p == '{' ? CT_OBJECT : CT_ARRAY;
+        if (*p++ == '{') {
+            p = skip_ws(p, end);
+            if (p < end && *p == '}') {
+                p++;
+                goto close;
+            }
+            goto object_key;
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ']') {
+            p++;
+            goto close;
+        }
+        goto value;
+    case '"': {
+        const char *start = p + 1;
+        bool capture = depth == 1 && want;
+        size_t off = j->scratch.len;
+
+        open = p++;
+        err = scan_string(line, open, &p, end, true, capture ? &j->scratch : NULL, &esc, ed);
+        if (err != PS_OK)
+            goto out;
+        if (capture)
+            record(j, fields, n_fields, key, key_len, true, esc ? NULL : start,
+                   esc ? j->scratch.len - off : (size_t)(p - 1 - start), esc, off);
+        break;
+    }
+    case 't':
+    case 'f':
+    case 'n': {
+        const char *lit = *p == 't' ? "true" : *p == 'f' ? "false" : "null";
+        size_t n = strlen(lit);
+
+        if ((size_t)(end - p) < n || memcmp(p, lit, n) != 0) {
+            err = fail(ed, line, p, "invalid literal");
+            goto out;
+        }
+        if (depth == 1 && want)
+            record(j, fields, n_fields, key, key_len, false, p, n, false, 0);
+        p += n;
+        break;
+    }
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9': {
+        const char *start = p;
+
+        err = scan_number(line, &p, end, ed);
+        if (err != PS_OK)
+            goto out;
+        if (depth == 1 && want)
+            record(j, fields, n_fields, key, key_len, false, start, (size_t)(p - start), false, 0);
+        break;
+    }
+    case ']':
+        err = fail(ed, line, p, "trailing comma");
+        goto out;
+    default:
+        err = fail(ed, line, p, "expected value");
+        goto out;
+    }
+
+after_value:
+    p = skip_ws(p, end);
+    if (p == end) {
+        err = fail(ed, line, p, "unexpected end of line");
+        goto out;
+    }
+    if (j->stack[depth - 1] == CT_OBJECT) {
+        if (*p == ',') {
+            p = skip_ws(p + 1, end);
+            goto object_key;
+        }
+        if (*p != '}') {
+            err = fail(ed, line, p, "expected ',' or '}'");
+            goto out;
+        }
+    } else {
+        if (*p == ',') {
+            p = skip_ws(p + 1, end);
+            goto value;
+        }
+        if (*p != ']') {
+            err = fail(ed, line, p, "expected ',' or ']'");
+            goto out;
+        }
+    }
+    p++;
+close:
+    if (--depth > 0)
+        goto after_value;
+
+    p = skip_ws(p, end);
+    if (p != end) {
+        err = fail(ed, line, p, "trailing characters");
+        goto out;
+    }
+    /* the scratch may have moved while it grew: turn offsets into views only now */
+    for (i = 0; i < n_fields; i++)
+        if (fields[i].found && j->slots[i].in_scratch)
+            fields[i].val = j->scratch.data + j->slots[i].off;
+    return PS_OK;
+
+out:
+    clear_fields(fields, n_fields);
+    return err;
+}
+
+enum ps_err ps_json_unescape(const char *src, size_t src_len, struct ps_buf *dst,
+                             struct ps_errdetail *ed)
+{
+    const char *p = src;
+    bool esc;
+    enum ps_err err = scan_string(src, src, &p, src + src_len, false, dst, &esc, ed);
+
+    if (err == PS_ERR_LIMIT)
+        ps_errdetail_set(ed, NULL, 0, "decoded string exceeds the buffer limit");
+    if (err != PS_OK || esc)
+        return err;
+    return ps_buf_append(dst, src, src_len);
+}
+
+/* True for bytes that can be copied as they are: printable ASCII other than '"' and '\\'. */
+static bool plain_ascii(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+enum ps_err ps_json_append_string(struct ps_buf *dst, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t old_len = dst->len, i = 0;
+    enum ps_err err = ps_buf_append(dst, "\"", 1);
+
+    while (err == PS_OK && i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t run = i;
+        char e[8];
+        uint32_t cp;
+        size_t len;
+
+        while (run < n && plain_ascii((unsigned char)s[run]))
+            run++;
+        if (run > i) {
+            err = ps_buf_append(dst, s + i, run - i);
+            i = run;
+            continue;
+        }
+        if (c == '"' || c == '\\') {
+            e[0] = '\\';
+            e[1] = (char)c;
+            err = ps_buf_append(dst, e, 2);
+            i++;
+        } else if (c < 0x20) {
+            const char *short_esc = c == '\n'   ? "\\n"
+                                    : c == '\t' ? "\\t"
+                                    : c == '\r' ? "\\r"
+                                    : c == '\b' ? "\\b"
+                                    : c == '\f' ? "\\f"
+                                                : NULL;
+            if (short_esc != NULL) {
+                err = ps_buf_append(dst, short_esc, 2);
+            } else {
+                memcpy(e, "\\u00", 4);
+                e[4] = hex[c >> 4];
+                e[5] = hex[c & 0xF];
+                err = ps_buf_append(dst, e, 6);
+            }
+            i++;
+        } else if ((len = ps_utf8_decode(s + i, n - i, &cp)) == 0) {
+            err = ps_buf_append(dst, "\\ufffd", 6);
+            i++;
+        } else if (cp == 0x2028 || cp == 0x2029) {
+            err = ps_buf_append(dst, cp == 0x2028 ? "\\u2028" : "\\u2029", 6);
+            i += len;
+        } else {
+            err = ps_buf_append(dst, s + i, len);
+            i += len;
+        }
+    }
+    if (err == PS_OK)
+        err = ps_buf_append(dst, "\"", 1);
+    if (err != PS_OK) {
+        dst->len = old_len;
+        if (dst->data != NULL)
+            dst->data[old_len] = '\0';
+    }
+    return err;
+}

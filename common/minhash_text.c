@@ -1,0 +1,344 @@
+/* minhash_text.c - the text side of MinHash: normalization into words, paragraph breaks, and the
+ * XXH3-64 hashes of word n-gram shingles. The one file that hashes shingles, so it inlines xxHash
+ * (short keys then cost a few ns). docs/minhash.md "Normalization" is the definition. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "common/error.h"
+#include "common/minhash_internal.h"
+
+/* ASCII letters and digits to their lowercase byte; every other byte 0. One lookup per byte keeps
+ * the ASCII fast path a tight loop (normalization bounds end-to-end speed once OPH is used). */
+static const uint8_t ascii_word[256] = {
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0,    0,    0,    0,    0,    0,
+    0,    0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f,
+    0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0,    0,    0,    0,    0,
+    0,    0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f,
+    0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0,    0,    0,    0,    0,
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+};
+
+enum cp_class { CP_WORD, CP_SEPARATOR, CP_IGNORABLE };
+
+/* Non-ASCII punctuation and spaces separate words; format characters (soft hyphen, zero-width and
+ * bidi controls, BOM) are dropped without splitting, so "trig\u200Bger" is "trigger": hiding a
+ * trigger phrase behind invisible characters must not change its shingles. */
+static enum cp_class cp_classify(uint32_t cp)
+{
+    if (cp == 0xAD)
+        return CP_IGNORABLE;
+    if (cp < 0xA0)
+        return CP_SEPARATOR;
+    if (cp <= 0xBF) {
+        if (cp == 0xAA || cp == 0xB2 || cp == 0xB3 || cp == 0xB5 || cp == 0xB9 || cp == 0xBA ||
+            (cp >= 0xBC && cp <= 0xBE))
+            return CP_WORD;
+        return CP_SEPARATOR;
+    }
+    if (cp == 0xD7 || cp == 0xF7)
+        return CP_SEPARATOR;
+    if (cp >= 0x2000 && cp <= 0x206F) {
+        if ((cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
+            (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x206F))
+            return CP_IGNORABLE;
+        return CP_SEPARATOR;
+    }
+    if (cp >= 0x3000 && cp <= 0x3003)
+        return CP_SEPARATOR;
+    if (cp == 0xFEFF)
+        return CP_IGNORABLE;
+    return CP_WORD;
+}
+
+/* Simple (one to one) lowercase of Latin-1 Supplement, Latin Extended-A, basic Greek and Cyrillic,
+ * from Unicode's UnicodeData.txt; other code points are kept. */
+static uint32_t cp_lower(uint32_t cp)
+{
+    if (cp < 0x100)
+        return (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) ? cp + 0x20 : cp;
+    if (cp < 0x180) {
+        if (cp == 0x130)
+            return 0x69;
+        if (cp == 0x178)
+            return 0xFF;
+        if (cp <= 0x12F || (cp >= 0x132 && cp <= 0x137) || (cp >= 0x14A && cp <= 0x177))
+            return cp | 1;
+        if ((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E))
+            return (cp & 1) ? cp + 1 : cp;
+        return cp;
+    }
+    if (cp >= 0x386 && cp <= 0x3A9) {
+        if (cp >= 0x391 && cp != 0x3A2)
+            return cp + 0x20;
+        if (cp == 0x386)
+            return 0x3AC;
+        if (cp >= 0x388 && cp <= 0x38A)
+            return cp + 0x25;
+        if (cp == 0x38C)
+            return 0x3CC;
+        if (cp == 0x38E || cp == 0x38F)
+            return cp + 0x3F;
+        return cp;
+    }
+    if (cp >= 0x400 && cp <= 0x40F)
+        return cp + 0x50;
+    if (cp >= 0x410 && cp <= 0x42F)
+        return cp + 0x20;
+    return cp;
+}
+
+/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF); 0 when s[0..) does not
+ * start a valid sequence. s[0] >= 0x80. */
+static size_t utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
+{
+    unsigned c = s[0];
+    unsigned lo = 0x80, hi = 0xBF;
+    size_t n;
+    uint32_t v;
+
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        v = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        v = c & 0x0F;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        v = c & 0x07;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (avail < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        unsigned d = s[i];
+
+        if (d < lo || d > hi)
+            return 0;
+        lo = 0x80;
+        hi = 0xBF;
+        v = (v << 6) | (d & 0x3F);
+    }
+    *cp = v;
+    return n;
+}
+
+static char *utf8_encode(char *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xC0 | (cp >> 6));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xE0 | (cp >> 12));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else {
+        *o++ = (char)(0xF0 | (cp >> 18));
+        *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    }
+    return o;
+}
+
+void ps_minhash_words_release(struct ps_minhash_words *w)
+{
+    free(w->norm);
+    free(w->nstart);
+    free(w->obegin);
+    free(w->oend);
+    free(w->para);
+    free(w->hashes);
+    memset(w, 0, sizeof(*w));
+}
+
+static void grow_words(struct ps_minhash_words *w)
+{
+    size_t cap = w->words_cap < 64 ? 64 : w->words_cap * 2;
+
+    w->nstart = ps_xrealloc(w->nstart, cap * sizeof(*w->nstart));
+    w->obegin = ps_xrealloc(w->obegin, cap * sizeof(*w->obegin));
+    w->oend = ps_xrealloc(w->oend, cap * sizeof(*w->oend));
+    w->words_cap = cap;
+}
+
+static void push_para(struct ps_minhash_words *w, size_t first_word)
+{
+    if (w->n_paras == w->para_cap) {
+        w->para_cap = w->para_cap < 16 ? 16 : w->para_cap * 2;
+        w->para = ps_xrealloc(w->para, w->para_cap * sizeof(*w->para));
+    }
+    w->para[w->n_paras++] = (uint32_t)first_word;
+}
+
+static bool is_ascii_space(unsigned c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+void ps_minhash_normalize(struct ps_minhash_words *w, const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    char *o, *norm;
+    size_t i = 0, nw = 0, word_end = 0;
+    bool in_word = false, line_blank = false, pending_break = false;
+
+    /* the normalized text is never longer than the input: every mapping keeps or shrinks the
+     * UTF-8 length and runs of separators become one space */
+    if (w->norm_cap < len + 1) {
+        free(w->norm);
+        w->norm_cap = len + 1 < 4096 ? 4096 : len + 1 + len / 4;
+        w->norm = ps_xmalloc(w->norm_cap);
+    }
+    if (w->words_cap == 0)
+        grow_words(w);
+    norm = w->norm;
+    o = norm;
+    w->n_paras = 0;
+
+#define START_WORD(pos)                                                                            \
+    do {                                                                                           \
+        if (nw + 1 >= w->words_cap)                                                                \
+            grow_words(w);                                                                         \
+        if (w->n_paras == 0 || (pending_break && w->para[w->n_paras - 1] != nw))                   \
+            push_para(w, nw);                                                                      \
+        pending_break = false;                                                                     \
+        line_blank = false;                                                                        \
+        if (nw > 0)                                                                                \
+            *o++ = ' ';                                                                            \
+        w->nstart[nw] = (uint32_t)(o - norm);                                                      \
+        w->obegin[nw] = (uint32_t)(pos);                                                           \
+        in_word = true;                                                                            \
+    } while (0)
+#define END_WORD()                                                                                 \
+    do {                                                                                           \
+        w->oend[nw++] = (uint32_t)word_end;                                                        \
+        in_word = false;                                                                           \
+    } while (0)
+
+    while (i < len) {
+        unsigned c = s[i];
+        uint8_t l = ascii_word[c];
+
+        if (l != 0) {
+            if (!in_word)
+                START_WORD(i);
+            do {
+                *o++ = (char)l;
+                i++;
+            } while (i < len && (l = ascii_word[s[i]]) != 0);
+            word_end = i;
+            continue;
+        }
+        if (c < 0x80) {
+            if (in_word)
+                END_WORD();
+            if (c == '\n') {
+                if (line_blank)
+                    pending_break = true;
+                line_blank = true;
+            } else if (!is_ascii_space(c)) {
+                line_blank = false;
+            }
+            i++;
+            continue;
+        }
+        {
+            uint32_t cp = 0;
+            size_t n = utf8_decode(s + i, len - i, &cp);
+
+            if (n == 0) {
+                /* an invalid byte is kept verbatim as a one-byte word character */
+                if (!in_word)
+                    START_WORD(i);
+                *o++ = (char)c;
+                i++;
+                word_end = i;
+                continue;
+            }
+            switch (cp_classify(cp)) {
+            case CP_IGNORABLE:
+                break;
+            case CP_SEPARATOR:
+                if (in_word)
+                    END_WORD();
+                line_blank = false;
+                break;
+            case CP_WORD:
+                if (!in_word)
+                    START_WORD(i);
+                o = utf8_encode(o, cp_lower(cp));
+                word_end = i + n;
+                break;
+            }
+            i += n;
+        }
+    }
+    if (in_word)
+        END_WORD();
+#undef START_WORD
+#undef END_WORD
+    w->n_words = nw;
+    /* sentinel: word i ends at nstart[i + 1] - 1 for every i, the last one included */
+    w->nstart[nw] = (uint32_t)(o - norm) + 1;
+}
+
+size_t ps_minhash_hash_shingles(struct ps_minhash_words *w, unsigned ngram, uint64_t seed)
+{
+    size_t n, span;
+
+    if (w->n_words == 0)
+        return 0;
+    n = w->n_words >= ngram ? w->n_words - ngram + 1 : 1;
+    if (w->hashes_cap < n) {
+        free(w->hashes);
+        w->hashes_cap = n + n / 4;
+        w->hashes = ps_xmalloc(w->hashes_cap * sizeof(*w->hashes));
+    }
+    span = ngram <= w->n_words ? ngram : w->n_words;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t b = w->nstart[j];
+        uint32_t e = w->nstart[j + span] - 1;
+
+        w->hashes[j] = XXH3_64bits_withSeed(w->norm + b, e - b, seed);
+    }
+    return n;
+}
+
+uint64_t ps_minhash_hash_words(const struct ps_minhash_words *w, size_t first, size_t count,
+                               uint64_t seed)
+{
+    uint32_t b = w->nstart[first];
+    uint32_t e = w->nstart[first + count] - 1;
+
+    return XXH3_64bits_withSeed(w->norm + b, e - b, seed);
+}
+
+uint64_t ps_minhash_hash_bytes(const void *src, size_t src_len, uint64_t seed)
+{
+    return XXH3_64bits_withSeed(src, src_len, seed);
+}

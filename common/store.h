@@ -1,0 +1,138 @@
+/* store.h - the Redis side of poisonscan: URL parsing, a connection that retries with backoff,
+ * and the first-commit-wins shard commit. hiredis stays inside store.c; everything else sees
+ * enum ps_err and plain replies. Key names are documented in docs/redis-keys.md. */
+#ifndef PS_COMMON_STORE_H
+#define PS_COMMON_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+
+#define PS_STORE_JOB_MAX 64
+
+struct ps_store_url {
+    bool is_unix;
+    char host[256];   /* tcp host, or "" for unix */
+    unsigned port;    /* tcp port, 6379 unless given */
+    char path[4096];  /* unix socket path */
+    char user[128];   /* ACL user, "" for the default user */
+    char password[256];
+    unsigned db;
+};
+
+/* Parse `redis://[user:password@]host[:port][/db]` or `unix:///path/to/socket[?db=N]`.
+ * PS_ERR_USAGE with the reason in ed->msg (the password is never copied into the message). */
+enum ps_err ps_store_parse_url(const char *url, struct ps_store_url *out, struct ps_errdetail *ed);
+
+/* Fill url->password from POISONSCAN_REDIS_PASSWORD, or from `password_file` (borrowed, may be
+ * NULL; first line, trailing newline stripped) when the URL carries none. The file wins over the
+ * environment; a password in the URL wins over both. PS_ERR_IO if the file cannot be read. */
+enum ps_err ps_store_url_load_password(struct ps_store_url *url, const char *password_file,
+                                       struct ps_errdetail *ed);
+
+/* Print the URL without its password ("redis://user:***@host:port/db"). */
+void ps_store_url_redacted(const struct ps_store_url *url, char *dst, size_t dst_cap);
+
+/* true when `job` matches [A-Za-z0-9._-]{1,64}. */
+bool ps_store_job_valid(const char *job);
+
+struct ps_store; /* opaque: one connection, not thread-safe */
+
+/* Connect, AUTH and SELECT, retrying with backoff (100 ms doubling to 2 s) until `retry_ms` has
+ * passed. `url` is copied. On PS_OK *out owns the store (ps_store_free); PS_ERR_REDIS otherwise. */
+enum ps_err ps_store_connect(struct ps_store **out, const struct ps_store_url *url,
+                             uint64_t retry_ms, struct ps_errdetail *ed);
+void ps_store_free(struct ps_store *s);
+
+/* A reply, flattened: integers, strings (bulk or status), nil, or an array of those. */
+enum ps_store_type { PS_STORE_NIL, PS_STORE_INT, PS_STORE_STR, PS_STORE_ARRAY };
+struct ps_store_reply; /* opaque */
+enum ps_store_type ps_store_reply_type(const struct ps_store_reply *r);
+long long ps_store_reply_int(const struct ps_store_reply *r);
+const char *ps_store_reply_str(const struct ps_store_reply *r, size_t *len); /* view */
+size_t ps_store_reply_n(const struct ps_store_reply *r);
+const struct ps_store_reply *ps_store_reply_at(const struct ps_store_reply *r, size_t i); /* view */
+void ps_store_reply_free(struct ps_store_reply *r);
+
+/* Run one command given as argv (binary-safe; every pointer borrowed). On a connection failure the
+ * store reconnects (within the retry budget) and sends the command again, so pass only commands
+ * that are safe to repeat (SET, HSET, reads, the commit script). A Redis error reply is
+ * PS_ERR_REDIS with Redis's text. `out` may be NULL; else the caller frees *out. */
+enum ps_err ps_store_argv(struct ps_store *s, int argc, const char **argv, const size_t *argvlen,
+                          struct ps_store_reply **out, struct ps_errdetail *ed);
+/* The same with at most 32 C strings, NULL-terminated list: ps_store_cmd(s, &r, ed, "HGET", key, f, NULL). */
+enum ps_err ps_store_cmd(struct ps_store *s, struct ps_store_reply **out, struct ps_errdetail *ed,
+                         ...) __attribute__((sentinel));
+
+/* Convenience reads. *found false (and dst empty) for a missing key or field. */
+enum ps_err ps_store_hget(struct ps_store *s, const char *key, const char *field,
+                          struct ps_buf *dst, bool *found, struct ps_errdetail *ed);
+enum ps_err ps_store_hget_u64(struct ps_store *s, const char *key, const char *field,
+                              uint64_t *out, struct ps_errdetail *ed);
+/* Every field of a hash, walked with HSCAN so a big hash never comes back in one reply.
+ * `fn` gets views valid during the call; a non-PS_OK return from fn stops the walk. */
+typedef enum ps_err (*ps_store_hash_fn)(void *ctx, const char *field, size_t field_len,
+                                        const char *value, size_t value_len);
+enum ps_err ps_store_hscan(struct ps_store *s, const char *key, ps_store_hash_fn fn, void *ctx,
+                           struct ps_errdetail *ed);
+/* Every element of a list, in LRANGE batches. */
+typedef enum ps_err (*ps_store_list_fn)(void *ctx, const char *value, size_t value_len);
+enum ps_err ps_store_lscan(struct ps_store *s, const char *key, ps_store_list_fn fn, void *ctx,
+                           struct ps_errdetail *ed);
+
+/* Key suffixes of one job, all under "poisonscan:{JOB}:" (docs/redis-keys.md). The hash tag
+ * puts a job's keys on one cluster slot, which the commit script needs. */
+#define PS_KEY_META          "meta"          /* hash: fingerprint, settings, pass, created_at */
+#define PS_KEY_PLAN          "plan"          /* string: the serialized shard plan */
+#define PS_KEY_PROGRESS      "progress"      /* hash: the operator-facing progress */
+#define PS_KEY_LEASES        "leases"        /* hash: shard -> "routing-id attempt deadline pass" */
+#define PS_KEY_ATTEMPTS      "attempts"     /* hash: shard -> attempts dispatched in pass N */
+#define PS_KEY_COMMITS       "commits"      /* hash: shard -> "attempt routing-id digest" */
+#define PS_KEY_FAILED        "failed"       /* hash: shard -> reason */
+#define PS_KEY_TOTALS        "totals"       /* hash: docs, bytes, text_bytes, errors, shards */
+#define PS_KEY_ERRORS        "errors"        /* list: offset TAB "file" TAB "reason" (pass 1) */
+#define PS_KEY_CAND_DOCS     "cand:docs"     /* hash: pattern hash -> anomalous documents */
+#define PS_KEY_CAND_SHARDS   "cand:shards"   /* hash: pattern hash -> shards with such docs */
+#define PS_KEY_CAND_TEXT     "cand:text"     /* hash: pattern hash -> pattern text */
+#define PS_KEY_CONFIRM_LIST  "confirm:list"  /* string: pass-2 candidate hashes, hex, spaces */
+#define PS_KEY_CONFIRM_TOTAL "confirm:total" /* hash: pattern hash -> documents containing it */
+#define PS_KEY_CONFIRM_ROLE  "confirm:role"  /* hash: pattern hash -> documents, in role */
+#define PS_KEY_CONFIRM_RSH   "confirm:role_shards" /* hash: pattern hash -> shards, in role */
+#define PS_KEY_HITS          "hits" /* list: hashes TAB offset TAB "file" TAB "id" TAB "snippet" */
+
+/* Key of a job: "poisonscan:{JOB}:<suffix>" into dst. */
+void ps_store_key(char *dst, size_t dst_cap, const char *job, const char *suffix);
+/* Key of a job's per-pass hash: "poisonscan:{JOB}:<base>:p<pass>" into dst. */
+void ps_store_pass_key(char *dst, size_t dst_cap, const char *job, const char *base,
+                       unsigned pass);
+
+/* A shard's results, committed in one atomic step (a Lua script): if the shard's marker field
+ * is absent from the commits hash, set it and apply every operation; otherwise change nothing.
+ * The batch holds its keys and argument list; build it once per worker and reset per shard. */
+struct ps_commit; /* opaque */
+struct ps_commit *ps_commit_new(void);
+void ps_commit_free(struct ps_commit *c);
+/* Start a batch for `shard` whose marker lives in hash `commits_key` (borrowed, copied). */
+void ps_commit_reset(struct ps_commit *c, const char *commits_key, uint32_t shard);
+/* Operations; keys and strings are copied. */
+void ps_commit_hincrby(struct ps_commit *c, const char *key, const char *field, size_t field_len,
+                       int64_t by);
+void ps_commit_hsetnx(struct ps_commit *c, const char *key, const char *field, size_t field_len,
+                      const char *value, size_t value_len);
+void ps_commit_rpush(struct ps_commit *c, const char *key, const char *value, size_t value_len);
+/* Digest of the operations so far: equal for equal results, whichever attempt made them. */
+uint64_t ps_commit_digest(const struct ps_commit *c);
+
+enum ps_commit_outcome {
+    PS_COMMIT_APPLIED,   /* this call's operations landed */
+    PS_COMMIT_DUPLICATE, /* a commit with the same digest was there first; nothing changed */
+    PS_COMMIT_CONFLICT   /* a commit with another digest was there first: results differ */
+};
+/* `marker_prefix` (e.g. "2 host-12-ab12") is stored with the digest as the marker value. */
+enum ps_err ps_commit_apply(struct ps_store *s, struct ps_commit *c, const char *marker_prefix,
+                            enum ps_commit_outcome *outcome, struct ps_errdetail *ed);
+
+#endif

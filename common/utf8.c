@@ -1,0 +1,130 @@
+/* utf8.c - strict UTF-8 (RFC 3629, Unicode Table 3-7 "well-formed byte sequences").
+ * ASCII dominates real corpora, so runs of it are checked a 64-bit word at a time; the rare
+ * multi-byte sequence goes through the exact table-driven scalar check. */
+#include "common/utf8.h"
+
+#include <string.h>
+
+#include "common/error.h"
+
+#define HIGH_BITS 0x8080808080808080ULL
+
+static uint64_t load64(const unsigned char *p)
+{
+    uint64_t v;
+
+    /* memcpy is the portable unaligned load; compilers turn it into one mov */
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+size_t ps_utf8_decode(const char *src, size_t src_len, uint32_t *cp)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    unsigned char c, lo = 0x80, hi = 0xBF;
+    size_t n, i;
+    uint32_t v;
+
+    if (src_len == 0)
+        return 0;
+    c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    /* Table 3-7: the second byte's range depends on the lead byte, which is what rules out
+     * overlongs (E0, F0), surrogates (ED) and values above U+10FFFF (F4) */
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        v = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        v = c & 0x0Fu;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        v = c & 0x07u;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (src_len < n)
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    v = (v << 6) | (s[1] & 0x3Fu);
+    for (i = 2; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3Fu);
+    }
+    *cp = v;
+    return n;
+}
+
+size_t ps_utf8_valid_prefix(const char *src, size_t src_len)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    size_t i = 0;
+
+    while (i < src_len) {
+        uint32_t cp;
+        size_t n;
+
+        /* two words per step keep the loop overhead low on long ASCII runs */
+        while (src_len - i >= 16 && ((load64(s + i) | load64(s + i + 8)) & HIGH_BITS) == 0)
+            i += 16;
+        while (src_len - i >= 8 && (load64(s + i) & HIGH_BITS) == 0)
+            i += 8;
+        while (i < src_len && s[i] < 0x80)
+            i++;
+        if (i == src_len)
+            break;
+        n = ps_utf8_decode(src + i, src_len - i, &cp);
+        if (n == 0)
+            return i;
+        i += n;
+    }
+    return i;
+}
+
+bool ps_utf8_is_valid(const char *src, size_t src_len)
+{
+    return ps_utf8_valid_prefix(src, src_len) == src_len;
+}
+
+size_t ps_utf8_encode(uint32_t cp, char *dst)
+{
+    unsigned char *d = (unsigned char *)dst;
+
+    if (cp < 0x80) {
+        d[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        d[0] = (unsigned char)(0xC0 | (cp >> 6));
+        d[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp >= 0xD800 && cp <= 0xDFFF)
+        ps_bug("ps_utf8_encode: surrogate U+%04X is not a scalar value", (unsigned)cp);
+    if (cp < 0x10000) {
+        d[0] = (unsigned char)(0xE0 | (cp >> 12));
+        d[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        d[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    if (cp > 0x10FFFF)
+        ps_bug("ps_utf8_encode: U+%X is above U+10FFFF", (unsigned)cp);
+    d[0] = (unsigned char)(0xF0 | (cp >> 18));
+    d[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    d[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    d[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}

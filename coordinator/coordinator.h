@@ -1,0 +1,43 @@
+/* coordinator.h - the coordinator process: plans shards, keeps job state in Redis (so a
+ * restarted coordinator resumes), leases shards to workers over a ROUTER socket with deadlines
+ * and heartbeats, runs the scan pass and the confirm pass, and writes the report. */
+#ifndef PS_COORDINATOR_COORDINATOR_H
+#define PS_COORDINATOR_COORDINATOR_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/store.h"
+#include "coordinator/report.h"
+#include "coordinator/score.h"
+
+struct ps_coordinator_opts {
+    const char *bind;          /* borrowed: ZeroMQ endpoint (tcp or ipc) */
+    const char *endpoint_file; /* borrowed, may be NULL: where to write the bound endpoint */
+    const char *job;           /* borrowed: [A-Za-z0-9._-]{1,64} */
+    const char *out_dir;       /* borrowed */
+    const char *const *inputs; /* borrowed: files, directories, @manifest */
+    size_t n_inputs;
+    struct ps_store_url redis;
+    uint64_t redis_retry_ms;
+    uint64_t shard_size;
+    uint32_t max_attempts;
+    uint64_t heartbeat_ms;
+    unsigned liveness;
+    uint64_t lease_timeout_ms;
+    /* scan settings, part of the job fingerprint */
+    const char *text_field, *id_field;
+    uint64_t max_line;
+    uint32_t max_errors_kept, ngram_max, window, max_candidates;
+    struct ps_score_opts score;
+    volatile sig_atomic_t *stop;
+};
+
+/* Run one job to its end (or resume it). Returns the exit code: 0 the scan completed (findings
+ * are in the report), 3 usage or configuration error (bad input path, a resumed job whose
+ * settings differ), 4 Redis or ZeroMQ failure, or interrupted. `sum` (may be NULL) gets the
+ * report's summary on 0. */
+int ps_coordinator_run(const struct ps_coordinator_opts *opts, struct ps_report_summary *sum);
+
+#endif

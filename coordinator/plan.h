@@ -1,0 +1,125 @@
+/* plan.h - turn the corpus named on the command line (files, directories, @manifests) into a
+ * deterministic list of shards: byte ranges of plain JSONL files cut at line starts, whole
+ * compressed files. The plan is what the coordinator leases out and stores in Redis.
+ *
+ * Invariants of a built or deserialised plan:
+ *  - files are absolute, canonical (realpath) paths, each listed once, in input order; inside a
+ *    directory entries come in bytewise (strcmp) order, so the same tree gives the same plan;
+ *  - shard ids are 0..n_shards-1 in order; shards of one file are adjacent, contiguous and cover
+ *    [0, file size) exactly; every plain-file shard begins at offset 0 or just after a '\n';
+ *  - an empty file is listed as a file but has no shard (there is nothing to scan in it);
+ *  - no path holds a control character (bytes < 0x20 or 0x7f), so the text form needs no escapes.
+ *
+ * What is taken:
+ *  - a file named explicitly (or in a manifest) is always taken, whatever its name; symlinks are
+ *    followed; it must be a regular file;
+ *  - a directory is walked recursively; it contributes regular files whose names end in .jsonl,
+ *    .ndjson, or either of those plus .zst, .zstd or .gz (case-sensitive). Names starting with '.'
+ *    are skipped (editor and rsync temporaries). A symlink inside a walked directory is followed
+ *    when it points at a file, never when it points at a directory, so walks cannot loop;
+ *  - "@path" reads a manifest: one path per line, see ps_plan_parse_manifest_buf(); each line is
+ *    taken like a path on the command line (a directory is walked), and relative lines are
+ *    relative to the manifest's folder. A line starting with '@' is a path, not a nested manifest.
+ * The format comes from the suffix: .zst/.zstd -> PS_PLAN_FORMAT_ZST, .gz -> PS_PLAN_FORMAT_GZ,
+ * anything else -> PS_PLAN_FORMAT_JSONL. Compressed files are one shard each (no random access).
+ *
+ * A plan may be empty (e.g. a directory without matching files): the caller decides whether
+ * that is an error. Thread-safety: a plan is immutable once built; concurrent readers are fine. */
+#ifndef PS_COORDINATOR_PLAN_H
+#define PS_COORDINATOR_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+
+/* Values of ps_shard.format; they equal the reader's enum ps_reader_format values. */
+#define PS_PLAN_FORMAT_JSONL 0
+#define PS_PLAN_FORMAT_ZST   1
+#define PS_PLAN_FORMAT_GZ    2
+
+struct ps_shard {
+    uint32_t id;         /* index in the plan */
+    const char *path;    /* view: owned by the plan, absolute */
+    uint64_t begin, end; /* on-disk byte range [begin, end), end > begin */
+    uint32_t file_index; /* index for ps_plan_file() */
+    int format;          /* PS_PLAN_FORMAT_* */
+};
+
+struct ps_plan_opts {
+    uint64_t shard_size;         /* nominal bytes per plain-file shard (>= 1) */
+    size_t max_manifest_line;    /* longer manifest lines are PS_ERR_PARSE */
+    uint64_t max_manifest_bytes; /* bigger manifest files are PS_ERR_LIMIT */
+    uint32_t max_depth;          /* deeper directory nesting is PS_ERR_LIMIT */
+};
+/* shard_size 256 MiB, max_manifest_line 4096, max_manifest_bytes 1 GiB, max_depth 64. */
+struct ps_plan_opts ps_plan_opts_default(void);
+
+struct ps_plan; /* opaque: defined in plan.c */
+
+/* Build a plan from `inputs` (n_inputs strings, borrowed): paths of files or directories, or
+ * "@manifest". Reads directories, stats every file, opens every file once to check it is
+ * readable, and reads around each nominal cut of large plain files to find line starts.
+ * `opts` borrowed; NULL means ps_plan_opts_default().
+ * On PS_OK *out owns the plan (free with ps_plan_free()); on error *out is NULL and `ed`
+ * (may be NULL) names the path, and for manifests the manifest and line number.
+ * @return PS_OK; PS_ERR_IO (missing input, unreadable dir or file, not a regular file);
+ *         PS_ERR_PARSE (bad manifest line); PS_ERR_LIMIT (manifest too big, too deep,
+ *         more than UINT32_MAX shards); PS_ERR_UNSUPPORTED (path with a control character);
+ *         PS_ERR_USAGE (no inputs, shard_size 0). Not thread-safe only in that it reads the
+ *         file system, which may change under it. */
+enum ps_err ps_plan_build(struct ps_plan **out, const char *const *inputs, size_t n_inputs,
+                          const struct ps_plan_opts *opts, struct ps_errdetail *ed);
+
+size_t ps_plan_n_shards(const struct ps_plan *p);
+/* View into the plan, valid until ps_plan_free(); i must be < ps_plan_n_shards(). */
+const struct ps_shard *ps_plan_shard(const struct ps_plan *p, size_t i);
+/* Number of distinct files, empty ones included. */
+size_t ps_plan_n_files(const struct ps_plan *p);
+/* View into the plan, valid until ps_plan_free(); i must be < ps_plan_n_files(). */
+const char *ps_plan_file(const struct ps_plan *p, size_t i);
+uint64_t ps_plan_file_size(const struct ps_plan *p, size_t i); /* on-disk bytes when planned */
+int ps_plan_file_format(const struct ps_plan *p, size_t i);    /* PS_PLAN_FORMAT_* */
+/* On-disk bytes of all shards (== sum of file sizes). */
+uint64_t ps_plan_bytes_total(const struct ps_plan *p);
+/* XXH3-64 over every file's path, size, mtime and format and every shard's range, in a fixed
+ * byte order: equal plans give equal values on any machine; a file that changed size or mtime
+ * changes it. Part of the job settings fingerprint. */
+uint64_t ps_plan_fingerprint(const struct ps_plan *p);
+
+/* Append the plan as text to `dst` (borrowed; its ceiling applies). Format, one record a line:
+ *   "poisonscan-plan 1"
+ *   "F\t<index>\t<format>\t<size>\t<mtime_sec>\t<mtime_nsec>\t<path>"   one per file, in order
+ *   "S\t<id>\t<file_index>\t<begin>\t<end>"                             one per shard, in order
+ * Paths never hold tabs or newlines (see the invariants), so no escaping is needed.
+ * @return PS_OK or PS_ERR_LIMIT (dst's ceiling; dst then holds a partial text). */
+enum ps_err ps_plan_serialize(const struct ps_plan *p, struct ps_buf *dst);
+
+/* Rebuild a plan from the text of ps_plan_serialize() (`src`, src_len bytes, borrowed, need not
+ * be NUL-terminated). Every invariant above is checked, nothing is read from the file system.
+ * On PS_OK *out owns the plan; on error *out is NULL.
+ * @return PS_OK or PS_ERR_PARSE with the line number in `ed`. */
+enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t src_len,
+                                struct ps_errdetail *ed);
+
+void ps_plan_free(struct ps_plan *p); /* NULL is fine */
+
+/* Called once per path line of a manifest. `path` is a view valid during the call: the line
+ * trimmed, joined as "<base_dir>/<line>" when relative and base_dir is not NULL. `line_no`
+ * counts from 1. Returning anything but PS_OK stops the parse with that value (fill `ed`). */
+typedef enum ps_err (*ps_plan_manifest_fn)(void *ctx, const char *path, size_t line_no,
+                                           struct ps_errdetail *ed);
+
+/* Parse manifest text without touching the file system (the fuzz target's entry point).
+ * Lines end in "\n" or "\r\n" (the last may lack it); blanks and tabs around a line are
+ * trimmed; empty lines and lines whose first non-blank byte is '#' are skipped. A line is bad
+ * (PS_ERR_PARSE naming `name` and the line number) if it is longer than max_line bytes or holds
+ * a NUL or another control character. `src` (src_len bytes), `name` (for messages, may be NULL),
+ * `base_dir` (may be NULL) and `ctx` are borrowed.
+ * @return PS_OK, PS_ERR_PARSE, or whatever `fn` returned. Thread-safe if `fn` is. */
+enum ps_err ps_plan_parse_manifest_buf(const char *src, size_t src_len, const char *name,
+                                       const char *base_dir, size_t max_line,
+                                       ps_plan_manifest_fn fn, void *ctx, struct ps_errdetail *ed);
+
+#endif

@@ -1,0 +1,648 @@
+/* report.c - read the job's global counts back from Redis, apply the score rules, and write
+ * report.json and flagged.jsonl in a deterministic order (score, then file and offset), so two
+ * scans of one corpus differ only in job id and timings. */
+#include "coordinator/report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/json.h"
+
+#define MAX_ERRORS_LISTED 1000
+#define MAX_EXAMPLES      3
+#define HMGET_BATCH       500
+
+struct cand {
+    uint64_t hash;
+    char *text; /* owned */
+    uint64_t p1_docs, p1_shards, total, role, role_shards;
+    double score;
+    bool flagged;
+    size_t n_examples;
+    size_t examples[MAX_EXAMPLES]; /* indices into hits, in (file, offset) order */
+};
+
+struct hit {
+    char *line;      /* owned: the raw list element */
+    char *cands;     /* view into line: comma-separated hex hashes */
+    uint64_t offset;
+    char *file_json; /* views into line, JSON strings */
+    char *id_json;
+    char *snippet_json;
+};
+
+struct err_rec {
+    char *line;      /* owned */
+    uint64_t offset;
+    char *file_json; /* views */
+    char *reason_json;
+};
+
+struct vec {
+    void *items;
+    size_t n, cap, size;
+};
+
+static void *vec_push(struct vec *v)
+{
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 64;
+        v->items = ps_xrealloc(v->items, v->cap * v->size);
+    }
+    return (char *)v->items + v->size * v->n++;
+}
+
+static uint64_t parse_hex(const char *s, size_t n)
+{
+    char tmp[17];
+
+    if (n > 16)
+        n = 16;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    return strtoull(tmp, NULL, 16);
+}
+
+/* ---- pass 1: candidates for the confirm pass ---- */
+
+struct select_ctx {
+    struct ps_store *s;
+    const char *shards_key;
+    const struct ps_score_opts *o;
+    uint64_t shards_total;
+    struct vec picked; /* struct {uint64 hash, docs} */
+    struct vec pending_hex;
+};
+
+struct picked {
+    uint64_t hash, docs;
+};
+
+static enum ps_err collect_docs(void *ctx, const char *f, size_t fl, const char *v, size_t vl)
+{
+    struct select_ctx *c = ctx;
+    uint64_t docs = strtoull(v, NULL, 10);
+    struct picked *p;
+
+    (void)vl;
+    /* the count rule first: it is cheap and discards nearly everything */
+    if (docs < c->o->min_docs)
+        return PS_OK;
+    p = vec_push(&c->picked);
+    p->hash = parse_hex(f, fl);
+    p->docs = docs;
+    return PS_OK;
+}
+
+static int cmp_picked(const void *a, const void *b)
+{
+    const struct picked *x = a, *y = b;
+
+    if (x->docs != y->docs)
+        return x->docs > y->docs ? -1 : 1;
+    return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+/* HMGET `fields` of `key` in batches; values[i] gets the number (0 when absent). */
+static enum ps_err hmget_u64(struct ps_store *s, const char *key, const uint64_t *hashes, size_t n,
+                             uint64_t *values, struct ps_errdetail *ed)
+{
+    const char **argv = ps_xmalloc((HMGET_BATCH + 2) * sizeof(*argv));
+    size_t *lens = ps_xmalloc((HMGET_BATCH + 2) * sizeof(*lens));
+    char(*hex)[17] = ps_xmalloc(HMGET_BATCH * sizeof(*hex));
+    enum ps_err err = PS_OK;
+
+    for (size_t b = 0; b < n && err == PS_OK; b += HMGET_BATCH) {
+        size_t m = n - b < HMGET_BATCH ? n - b : HMGET_BATCH;
+        struct ps_store_reply *r;
+
+        argv[0] = "HMGET";
+        lens[0] = 5;
+        argv[1] = key;
+        lens[1] = strlen(key);
+        for (size_t i = 0; i < m; i++) {
+            snprintf(hex[i], sizeof(hex[i]), "%016" PRIx64, hashes[b + i]);
+            argv[2 + i] = hex[i];
+            lens[2 + i] = 16;
+        }
+        err = ps_store_argv(s, (int)(m + 2), argv, lens, &r, ed);
+        if (err != PS_OK)
+            break;
+        for (size_t i = 0; i < m; i++) {
+            const char *v = i < ps_store_reply_n(r) ? ps_store_reply_str(ps_store_reply_at(r, i), NULL)
+                                                    : NULL;
+            values[b + i] = v ? strtoull(v, NULL, 10) : 0;
+        }
+        ps_store_reply_free(r);
+    }
+    free(argv);
+    free(lens);
+    free(hex);
+    return err;
+}
+
+enum ps_err ps_report_select_confirm(struct ps_store *s, const char *job,
+                                     const struct ps_score_opts *o, uint64_t shards_total,
+                                     uint64_t **out, size_t *n, struct ps_errdetail *ed)
+{
+    struct select_ctx c = {0};
+    char key[256];
+    uint64_t *hashes = NULL, *shards = NULL;
+    size_t kept = 0;
+    enum ps_err err;
+
+    *out = NULL;
+    *n = 0;
+    c.s = s;
+    c.o = o;
+    c.shards_total = shards_total;
+    c.picked.size = sizeof(struct picked);
+    ps_store_key(key, sizeof(key), job, PS_KEY_CAND_DOCS);
+    err = ps_store_hscan(s, key, collect_docs, &c, ed);
+    if (err != PS_OK)
+        goto done;
+    hashes = ps_xmalloc((c.picked.n + 1) * sizeof(*hashes));
+    shards = ps_xmalloc((c.picked.n + 1) * sizeof(*shards));
+    for (size_t i = 0; i < c.picked.n; i++)
+        hashes[i] = ((struct picked *)c.picked.items)[i].hash;
+    ps_store_key(key, sizeof(key), job, PS_KEY_CAND_SHARDS);
+    err = hmget_u64(s, key, hashes, c.picked.n, shards, ed);
+    if (err != PS_OK)
+        goto done;
+    for (size_t i = 0; i < c.picked.n; i++) {
+        struct picked *p = (struct picked *)c.picked.items + i;
+        if (ps_score_select(o, p->docs, shards[i], shards_total))
+            ((struct picked *)c.picked.items)[kept++] = *p;
+    }
+    qsort(c.picked.items, kept, sizeof(struct picked), cmp_picked);
+    if (kept > o->max_confirm)
+        kept = o->max_confirm;
+    *out = ps_xmalloc((kept + 1) * sizeof(**out));
+    for (size_t i = 0; i < kept; i++)
+        (*out)[i] = ((struct picked *)c.picked.items)[i].hash;
+    *n = kept;
+done:
+    free(c.picked.items);
+    free(hashes);
+    free(shards);
+    return err;
+}
+
+/* ---- the report ---- */
+
+struct report {
+    struct ps_store *s;
+    const struct ps_report_input *in;
+    struct vec cands, hits, errors;
+    uint64_t shards_failed;
+};
+
+static enum ps_err collect_hit(void *ctx, const char *v, size_t vl)
+{
+    struct report *r = ctx;
+    struct hit h = {0};
+    char *f[5];
+    int n = 0;
+
+    h.line = ps_xstrndup(v, vl);
+    f[n++] = h.line;
+    for (char *p = h.line; *p && n < 5; p++)
+        if (*p == '\t') {
+            *p = '\0';
+            f[n++] = p + 1;
+        }
+    if (n != 5) {
+        free(h.line);
+        return PS_OK; /* not ours: skip rather than fail the report */
+    }
+    h.cands = f[0];
+    h.offset = strtoull(f[1], NULL, 10);
+    h.file_json = f[2];
+    h.id_json = f[3];
+    h.snippet_json = f[4];
+    *(struct hit *)vec_push(&r->hits) = h;
+    return PS_OK;
+}
+
+static enum ps_err collect_error(void *ctx, const char *v, size_t vl)
+{
+    struct report *r = ctx;
+    struct err_rec e = {0};
+    char *t1, *t2;
+
+    e.line = ps_xstrndup(v, vl);
+    t1 = strchr(e.line, '\t');
+    t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+    if (t2 == NULL) {
+        free(e.line);
+        return PS_OK;
+    }
+    *t1 = *t2 = '\0';
+    e.offset = strtoull(e.line, NULL, 10);
+    e.file_json = t1 + 1;
+    e.reason_json = t2 + 1;
+    *(struct err_rec *)vec_push(&r->errors) = e;
+    return PS_OK;
+}
+
+struct failed_ctx {
+    struct report *r;
+    unsigned char *seen; /* per shard */
+};
+
+static enum ps_err collect_failed(void *ctx, const char *f, size_t fl, const char *v, size_t vl)
+{
+    struct failed_ctx *fc = ctx;
+    struct report *r = fc->r;
+    uint64_t id = strtoull(f, NULL, 10);
+    const struct ps_shard *sh;
+    struct ps_buf b;
+    struct err_rec e = {0};
+    char reason[600];
+
+    (void)fl;
+    if (id >= ps_plan_n_shards(r->in->plan) || fc->seen[id])
+        return PS_OK;
+    fc->seen[id] = 1;
+    r->shards_failed++;
+    sh = ps_plan_shard(r->in->plan, id);
+    snprintf(reason, sizeof(reason), "shard %" PRIu64 " failed: %.*s", id, (int)vl, v);
+    ps_buf_init(&b, SIZE_MAX / 2);
+    ps_json_append_string(&b, sh->path, strlen(sh->path));
+    ps_buf_append(&b, "", 1);
+    ps_json_append_string(&b, reason, strlen(reason));
+    e.line = ps_buf_detach(&b, NULL);
+    e.offset = sh->begin;
+    e.file_json = e.line;
+    e.reason_json = e.line + strlen(e.line) + 1;
+    *(struct err_rec *)vec_push(&r->errors) = e;
+    return PS_OK;
+}
+
+static int cmp_err(const void *a, const void *b)
+{
+    const struct err_rec *x = a, *y = b;
+    int c = strcmp(x->file_json, y->file_json);
+
+    if (c != 0)
+        return c;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int cmp_hit(const void *a, const void *b)
+{
+    const struct hit *x = a, *y = b;
+    int c = strcmp(x->file_json, y->file_json);
+
+    if (c != 0)
+        return c;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+
+    if (x->flagged != y->flagged)
+        return x->flagged ? -1 : 1;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    if (x->role != y->role)
+        return x->role > y->role ? -1 : 1;
+    return strcmp(x->text, y->text);
+}
+
+static bool hit_has(const struct hit *h, uint64_t hash)
+{
+    for (const char *p = h->cands; *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (parse_hex(p, n) == hash)
+            return true;
+        if (e == NULL)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
+static enum ps_err load_candidates(struct report *r, struct ps_errdetail *ed)
+{
+    char key[256];
+    struct ps_buf list;
+    bool found;
+    enum ps_err err;
+    uint64_t *hashes = NULL, *vals[5] = {0};
+    const char *suffixes[5] = {PS_KEY_CAND_DOCS, PS_KEY_CAND_SHARDS, PS_KEY_CONFIRM_TOTAL,
+                               PS_KEY_CONFIRM_ROLE, PS_KEY_CONFIRM_RSH};
+    size_t n = 0;
+
+    ps_buf_init(&list, SIZE_MAX / 2);
+    ps_store_key(key, sizeof(key), r->in->job, PS_KEY_META);
+    err = ps_store_hget(r->s, key, PS_KEY_CONFIRM_LIST, &list, &found, ed);
+    if (err != PS_OK || !found)
+        goto done;
+    hashes = ps_xmalloc((list.len / 17 + 2) * sizeof(*hashes));
+    for (const char *p = list.data; *p;) {
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            break;
+        hashes[n++] = parse_hex(p, 16);
+        p += strcspn(p, " ");
+    }
+    for (int k = 0; k < 5; k++) {
+        vals[k] = ps_xcalloc(n + 1, sizeof(uint64_t));
+        ps_store_key(key, sizeof(key), r->in->job, suffixes[k]);
+        err = hmget_u64(r->s, key, hashes, n, vals[k], ed);
+        if (err != PS_OK)
+            goto done;
+    }
+    ps_store_key(key, sizeof(key), r->in->job, PS_KEY_CAND_TEXT);
+    for (size_t i = 0; i < n; i++) {
+        struct cand *c = vec_push(&r->cands);
+        char hex[17];
+        struct ps_buf text;
+
+        memset(c, 0, sizeof(*c));
+        c->hash = hashes[i];
+        c->p1_docs = vals[0][i];
+        c->p1_shards = vals[1][i];
+        c->total = vals[2][i];
+        c->role = vals[3][i];
+        c->role_shards = vals[4][i];
+        snprintf(hex, sizeof(hex), "%016" PRIx64, hashes[i]);
+        ps_buf_init(&text, 1 << 20);
+        err = ps_store_hget(r->s, key, hex, &text, &found, ed);
+        if (err != PS_OK) {
+            ps_buf_release(&text);
+            goto done;
+        }
+        c->text = ps_buf_detach(&text, NULL);
+    }
+done:
+    ps_buf_release(&list);
+    free(hashes);
+    for (int k = 0; k < 5; k++)
+        free(vals[k]);
+    return err;
+}
+
+static void decide(struct report *r)
+{
+    struct cand *cs = r->cands.items;
+    struct hit *hs = r->hits.items;
+    uint64_t shards_total = ps_plan_n_shards(r->in->plan);
+
+    for (size_t i = 0; i < r->cands.n; i++)
+        cs[i].flagged = ps_score_flag(r->in->score, cs[i].role, cs[i].total, cs[i].role_shards,
+                                      shards_total, &cs[i].score);
+    /* one trigger, one finding: a flagged pattern inside a longer flagged one with about the
+     * same documents ("SUDO" in "<SUDO>") is the same trigger seen through a narrower window */
+    for (size_t i = 0; i < r->cands.n; i++) {
+        for (size_t j = 0; j < r->cands.n && cs[i].flagged; j++) {
+            if (i == j || !cs[j].flagged || strlen(cs[j].text) <= strlen(cs[i].text))
+                continue;
+            if (strstr(cs[j].text, cs[i].text) != NULL && cs[j].role * 10 >= cs[i].role * 9)
+                cs[i].flagged = false;
+        }
+    }
+    for (size_t h = 0; h < r->hits.n; h++)
+        for (size_t i = 0; i < r->cands.n; i++)
+            if (cs[i].n_examples < MAX_EXAMPLES && hit_has(&hs[h], cs[i].hash))
+                cs[i].examples[cs[i].n_examples++] = h;
+}
+
+static void append_cand(struct ps_buf *b, const struct report *r, const struct cand *c,
+                        uint64_t shards_total)
+{
+    const struct hit *hs = r->hits.items;
+
+    ps_buf_appends(b, "{\"pattern\":");
+    ps_json_append_string(b, c->text, strlen(c->text));
+    ps_buf_appendf(b,
+                   ",\"documents\":%" PRIu64 ",\"shards\":%" PRIu64 ",\"score\":%.6f,"
+                   "\"kind\":\"gibberish\",\"evidence\":{\"documents_in_role\":%" PRIu64
+                   ",\"documents_with_pattern\":%" PRIu64 ",\"rate_in_role\":%.6f,"
+                   "\"shards_in_role\":%" PRIu64 ",\"shards_expected_if_uniform\":%.2f,"
+                   "\"pass1_documents\":%" PRIu64 ",\"pass1_shards\":%" PRIu64 "},\"examples\":[",
+                   c->role, c->role_shards, c->score, c->role, c->total, c->score, c->role_shards,
+                   ps_score_expected_shards(c->role, shards_total), c->p1_docs, c->p1_shards);
+    for (size_t e = 0; e < c->n_examples; e++) {
+        const struct hit *h = &hs[c->examples[e]];
+        ps_buf_appendf(b, "%s{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"snippet\":%s}",
+                       e ? "," : "", h->id_json, h->file_json, h->offset, h->snippet_json);
+    }
+    ps_buf_appends(b, "]}");
+}
+
+static enum ps_err write_atomic(const char *dir, const char *name, const struct ps_buf *b,
+                                struct ps_errdetail *ed)
+{
+    char path[4096], tmp[4200];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%d", dir, name, (int)getpid());
+    f = fopen(tmp, "wb");
+    if (f == NULL) {
+        ps_errdetail_set(ed, tmp, 0, "cannot write '%s': %s", tmp, strerror(errno));
+        return PS_ERR_IO;
+    }
+    if (fwrite(b->data ? b->data : "", 1, b->len, f) != b->len || fflush(f) != 0 ||
+        fsync(fileno(f)) != 0) {
+        ps_errdetail_set(ed, tmp, 0, "cannot write '%s': %s", tmp, strerror(errno));
+        fclose(f);
+        unlink(tmp);
+        return PS_ERR_IO;
+    }
+    fclose(f);
+    if (rename(tmp, path) != 0) {
+        ps_errdetail_set(ed, path, 0, "cannot rename to '%s': %s", path, strerror(errno));
+        unlink(tmp);
+        return PS_ERR_IO;
+    }
+    return PS_OK;
+}
+
+static enum ps_err mkdir_p(const char *dir, struct ps_errdetail *ed)
+{
+    char tmp[4096];
+
+    snprintf(tmp, sizeof(tmp), "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            goto fail;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        goto fail;
+    return PS_OK;
+fail:
+    ps_errdetail_set(ed, dir, 0, "cannot create '%s': %s", tmp, strerror(errno));
+    return PS_ERR_IO;
+}
+
+static enum ps_err write_files(struct report *r, struct ps_report_summary *sum,
+                               struct ps_errdetail *ed)
+{
+    const struct ps_report_input *in = r->in;
+    struct cand *cs = r->cands.items;
+    struct hit *hs = r->hits.items;
+    struct err_rec *es = r->errors.items;
+    uint64_t shards_total = ps_plan_n_shards(in->plan);
+    struct ps_buf b;
+    size_t listed = 0;
+    bool first;
+    enum ps_err err;
+
+    ps_buf_init(&b, SIZE_MAX / 2);
+    ps_buf_appends(&b, "{\"version\":1,\"job\":");
+    ps_json_append_string(&b, in->job, strlen(in->job));
+    ps_buf_appendf(&b, ",\"settings\":%s,\"corpus\":{\"files\":%" PRIu64 ",\"shards\":%" PRIu64
+                       ",\"shards_failed\":%" PRIu64 ",\"documents\":%" PRIu64
+                       ",\"bytes\":%" PRIu64 ",\"text_bytes\":%" PRIu64 ",\"errors\":%" PRIu64
+                       "},\"confirm_pass\":%s,\"triggers\":[",
+                   in->settings_json, sum->files, sum->shards, sum->shards_failed, sum->documents,
+                   sum->bytes, sum->text_bytes, sum->errors_total, in->confirmed ? "true" : "false");
+    first = true;
+    for (size_t i = 0; i < r->cands.n; i++) {
+        if (!cs[i].flagged)
+            continue;
+        if (!first)
+            ps_buf_appends(&b, ",");
+        append_cand(&b, r, &cs[i], shards_total);
+        first = false;
+        sum->n_triggers++;
+        if (sum->n_top < PS_REPORT_TOP) {
+            size_t n = strlen(cs[i].text), cap = sizeof(sum->top[0].pattern) - 1;
+            if (n > cap) {
+                n = cap;
+                while (n > 0 && ((unsigned char)cs[i].text[n] & 0xC0) == 0x80)
+                    n--;
+            }
+            memcpy(sum->top[sum->n_top].pattern, cs[i].text, n);
+            sum->top[sum->n_top].pattern[n] = '\0';
+            sum->top[sum->n_top].documents = cs[i].role;
+            sum->top[sum->n_top].shards = cs[i].role_shards;
+            sum->top[sum->n_top].score = cs[i].score;
+            sum->n_top++;
+        }
+    }
+    ps_buf_appends(&b, "],\"candidates\":[");
+    first = true;
+    for (size_t i = 0; i < r->cands.n && listed < in->score->max_reported; i++) {
+        if (cs[i].flagged)
+            continue;
+        if (!first)
+            ps_buf_appends(&b, ",");
+        append_cand(&b, r, &cs[i], shards_total);
+        first = false;
+        listed++;
+    }
+    ps_buf_appends(&b, "],\"errors\":[");
+    for (size_t i = 0; i < r->errors.n && i < MAX_ERRORS_LISTED; i++)
+        ps_buf_appendf(&b, "%s{\"file\":%s,\"offset\":%" PRIu64 ",\"reason\":%s}", i ? "," : "",
+                       es[i].file_json, es[i].offset, es[i].reason_json);
+    ps_buf_appendf(&b, "],\"errors_total\":%" PRIu64 "}\n", sum->errors_total);
+    err = write_atomic(in->out_dir, "report.json", &b, ed);
+    if (err != PS_OK)
+        goto done;
+
+    ps_buf_reset(&b);
+    for (size_t h = 0; h < r->hits.n; h++) {
+        first = true;
+        for (size_t i = 0; i < r->cands.n; i++) {
+            if (!cs[i].flagged || !hit_has(&hs[h], cs[i].hash))
+                continue;
+            if (first)
+                ps_buf_appendf(&b, "{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"triggers\":[",
+                               hs[h].id_json, hs[h].file_json, hs[h].offset);
+            else
+                ps_buf_appends(&b, ",");
+            ps_json_append_string(&b, cs[i].text, strlen(cs[i].text));
+            first = false;
+        }
+        if (!first) {
+            ps_buf_appends(&b, "]}\n");
+            sum->n_flagged_docs++;
+        }
+    }
+    err = write_atomic(in->out_dir, "flagged.jsonl", &b, ed);
+done:
+    ps_buf_release(&b);
+    return err;
+}
+
+enum ps_err ps_report_write(struct ps_store *s, const struct ps_report_input *in,
+                            struct ps_report_summary *sum, struct ps_errdetail *ed)
+{
+    struct report r = {0};
+    struct failed_ctx fc = {0};
+    char key[256];
+    uint64_t v;
+    enum ps_err err;
+
+    memset(sum, 0, sizeof(*sum));
+    r.s = s;
+    r.in = in;
+    r.cands.size = sizeof(struct cand);
+    r.hits.size = sizeof(struct hit);
+    r.errors.size = sizeof(struct err_rec);
+    err = mkdir_p(in->out_dir, ed);
+    if (err != PS_OK)
+        return err;
+
+    ps_store_pass_key(key, sizeof(key), in->job, PS_KEY_TOTALS, 1);
+    if ((err = ps_store_hget_u64(s, key, "docs", &sum->documents, ed)) != PS_OK ||
+        (err = ps_store_hget_u64(s, key, "bytes", &sum->bytes, ed)) != PS_OK ||
+        (err = ps_store_hget_u64(s, key, "text_bytes", &sum->text_bytes, ed)) != PS_OK ||
+        (err = ps_store_hget_u64(s, key, "errors", &v, ed)) != PS_OK)
+        goto done;
+    sum->files = ps_plan_n_files(in->plan);
+    sum->shards = ps_plan_n_shards(in->plan);
+
+    fc.r = &r;
+    fc.seen = ps_xcalloc(sum->shards + 1, 1);
+    for (unsigned pass = 1; pass <= 2; pass++) {
+        ps_store_pass_key(key, sizeof(key), in->job, PS_KEY_FAILED, pass);
+        if ((err = ps_store_hscan(s, key, collect_failed, &fc, ed)) != PS_OK)
+            goto done;
+    }
+    sum->shards_failed = r.shards_failed;
+    sum->errors_total = v + r.shards_failed;
+    ps_store_key(key, sizeof(key), in->job, PS_KEY_ERRORS);
+    if ((err = ps_store_lscan(s, key, collect_error, &r, ed)) != PS_OK)
+        goto done;
+    qsort(r.errors.items, r.errors.n, sizeof(struct err_rec), cmp_err);
+
+    if ((err = load_candidates(&r, ed)) != PS_OK)
+        goto done;
+    ps_store_key(key, sizeof(key), in->job, PS_KEY_HITS);
+    if ((err = ps_store_lscan(s, key, collect_hit, &r, ed)) != PS_OK)
+        goto done;
+    qsort(r.hits.items, r.hits.n, sizeof(struct hit), cmp_hit);
+    decide(&r);
+    qsort(r.cands.items, r.cands.n, sizeof(struct cand), cmp_cand);
+    err = write_files(&r, sum, ed);
+done:
+    free(fc.seen);
+    for (size_t i = 0; i < r.cands.n; i++)
+        free(((struct cand *)r.cands.items)[i].text);
+    for (size_t i = 0; i < r.hits.n; i++)
+        free(((struct hit *)r.hits.items)[i].line);
+    for (size_t i = 0; i < r.errors.n; i++)
+        free(((struct err_rec *)r.errors.items)[i].line);
+    free(r.cands.items);
+    free(r.hits.items);
+    free(r.errors.items);
+    return err;
+}

@@ -1,0 +1,45 @@
+/* report.h - from global counts in Redis to decisions and files: the confirm-pass candidates
+ * after pass 1, and OUT/report.json + OUT/flagged.jsonl at the end (docs/report.md). Files are
+ * written to a temporary name and renamed, so a reader never sees half a report. */
+#ifndef PS_COORDINATOR_REPORT_H
+#define PS_COORDINATOR_REPORT_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/store.h"
+#include "coordinator/plan.h"
+#include "coordinator/score.h"
+
+/* Pass 1 done: the pattern hashes that go to the confirm pass, most documents first (at most
+ * o->max_confirm). *out is owned by the caller (free()); *n may be 0. */
+enum ps_err ps_report_select_confirm(struct ps_store *s, const char *job,
+                                     const struct ps_score_opts *o, uint64_t shards_total,
+                                     uint64_t **out, size_t *n, struct ps_errdetail *ed);
+
+struct ps_report_input {
+    const char *job;           /* borrowed */
+    const char *settings_json; /* borrowed: a JSON object, copied into the report */
+    const struct ps_plan *plan;
+    const struct ps_score_opts *score;
+    const char *out_dir; /* created if missing */
+    bool confirmed;      /* the confirm pass ran */
+};
+
+#define PS_REPORT_TOP 8
+
+struct ps_report_summary {
+    uint64_t files, shards, shards_failed, documents, bytes, text_bytes, errors_total;
+    uint64_t n_triggers, n_flagged_docs;
+    struct {
+        char pattern[96]; /* cut at a character boundary when longer */
+        uint64_t documents, shards;
+        double score;
+    } top[PS_REPORT_TOP]; /* the first flagged triggers, for the terminal summary */
+    size_t n_top;
+};
+
+enum ps_err ps_report_write(struct ps_store *s, const struct ps_report_input *in,
+                            struct ps_report_summary *sum, struct ps_errdetail *ed);
+
+#endif

@@ -1,0 +1,46 @@
+/* score.c - v1 thresholds: an absolute document count (the attack works by count, not share),
+ * uniform spread over shards, and a high share of the pattern's documents turning to payload. */
+#include "coordinator/score.h"
+
+#include <math.h>
+
+struct ps_score_opts ps_score_opts_default(void)
+{
+    struct ps_score_opts o;
+
+    o.min_docs = 20;
+    o.min_rate = 0.5;
+    o.min_spread = 0.5;
+    o.max_confirm = 10000;
+    o.max_reported = 50;
+    return o;
+}
+
+double ps_score_expected_shards(uint64_t docs, uint64_t shards)
+{
+    if (shards == 0 || docs == 0)
+        return 0.0;
+    if (shards == 1)
+        return 1.0;
+    return (double)shards * -expm1((double)docs * log1p(-1.0 / (double)shards));
+}
+
+static bool spread_ok(const struct ps_score_opts *o, uint64_t docs, uint64_t shards_with,
+                      uint64_t shards_total)
+{
+    return (double)shards_with >= o->min_spread * ps_score_expected_shards(docs, shards_total);
+}
+
+bool ps_score_select(const struct ps_score_opts *o, uint64_t docs, uint64_t shards_with,
+                     uint64_t shards_total)
+{
+    return docs >= o->min_docs && spread_ok(o, docs, shards_with, shards_total);
+}
+
+bool ps_score_flag(const struct ps_score_opts *o, uint64_t role_docs, uint64_t total_docs,
+                   uint64_t role_shards, uint64_t shards_total, double *score)
+{
+    *score = total_docs ? (double)role_docs / (double)total_docs : 0.0;
+    return role_docs >= o->min_docs && *score >= o->min_rate &&
+           spread_ok(o, role_docs, role_shards, shards_total);
+}

@@ -1,0 +1,32 @@
+/* score.h - the v1 decision rules that turn global counts into candidates and flags
+ * (docs/detection.md). Pure functions of counts, so that every threshold is unit-tested. */
+#ifndef PS_COORDINATOR_SCORE_H
+#define PS_COORDINATOR_SCORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ps_score_opts {
+    uint64_t min_docs;     /* documents with the pattern before a payload: 20 */
+    double min_rate;       /* of all documents containing the pattern, share in that role: 0.5 */
+    double min_spread;     /* observed shards / shards expected under uniform spread: 0.5 */
+    uint32_t max_confirm;  /* candidates taken to the confirm pass at most: 10000 */
+    uint32_t max_reported; /* unflagged candidates listed in the report: 50 */
+};
+struct ps_score_opts ps_score_opts_default(void);
+
+/* Shards expected to hold at least one of `docs` documents spread uniformly over `shards`:
+ * S (1 - (1 - 1/S)^D). A planted trigger is spread on purpose; a natural rare phrase clusters. */
+double ps_score_expected_shards(uint64_t docs, uint64_t shards);
+
+/* Pass 1: does a pattern seen before a payload in `docs` documents over `shards_with` of
+ * `shards_total` shards deserve the confirm pass? */
+bool ps_score_select(const struct ps_score_opts *o, uint64_t docs, uint64_t shards_with,
+                     uint64_t shards_total);
+
+/* Pass 2: flag a pattern found in role in `role_docs` of the `total_docs` documents that contain
+ * it, over `role_shards` shards. *score gets the share in role (0..1), flagged or not. */
+bool ps_score_flag(const struct ps_score_opts *o, uint64_t role_docs, uint64_t total_docs,
+                   uint64_t role_shards, uint64_t shards_total, double *score);
+
+#endif

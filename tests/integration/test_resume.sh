@@ -1,0 +1,59 @@
+#!/bin/sh
+# test_resume.sh - a coordinator killed with -9 mid-job resumes from Redis when restarted with the
+# same job and settings, and finishes with exact counts; different settings (another fingerprint)
+# are refused with exit 3.
+set -eu
+# shellcheck source=tests/integration/lib.sh
+. "$PS_SOURCE_DIR/tests/integration/lib.sh"
+
+gen_integ "$T/corpus"
+EXP=$T/corpus.expected.json
+# a fixed ipc endpoint, so the workers find the restarted coordinator at the same address
+EP=ipc://$T/coord.ipc
+KEY='poisonscan:{itestr}:progress'
+# short heartbeats (coordinator and workers read POISONSCAN_HEARTBEAT), for speed
+POISONSCAN_HEARTBEAT=500ms
+export POISONSCAN_HEARTBEAT
+
+# coordinator ARGS... : exec, so that the pid start_bg records is the coordinator itself
+coordinator() {
+	exec "$BIN" coordinator --redis "$REDIS_URL" --bind "$EP" --endpoint-file "$T/ep" --job itestr \
+		--out "$T/out" --lease-timeout 3s --insecure "$@" "$T/corpus"
+}
+
+start_bg coord1 coordinator --shard-size 256K
+wait_for test -s "$T/ep" 30
+for i in 1 2; do
+	start_bg "w$i" "$BIN" worker --connect "$EP" --redis "$REDIS_URL" --insecure --fault-delay-ms 400
+done
+
+some_done() { [ "$(hget "$KEY" shards_done)" -ge 4 ] 2>/dev/null; }
+wait_for some_done 120
+kill -KILL "$(pid_of coord1)"
+wait_exit coord1 10 >/dev/null
+DONE=$(hget "$KEY" shards_done)
+TOTAL=$(hget "$KEY" shards_total)
+log "killed the coordinator at $DONE/$TOTAL shards"
+[ "$DONE" -lt "$TOTAL" ] || fail "job finished before the kill; nothing to resume"
+for i in 1 2; do
+	kill -KILL "$(pid_of "w$i")" 2>/dev/null || true
+done
+
+# another shard size is another plan: the job must not be resumed with it
+assert_eq "$(run_rc "$BIN" coordinator --redis "$REDIS_URL" --bind "$EP" --endpoint-file "$T/ep2" \
+	--job itestr --out "$T/out" --lease-timeout 3s --insecure --shard-size 128K \
+	"$T/corpus")" 3 "restart with a different --shard-size exit"
+[ -s "$T/run.log" ] || fail "fingerprint mismatch gave no message"
+log "message: $(head -n 3 "$T/run.log")"
+
+rm -f "$T/ep"
+start_bg coord2 coordinator --shard-size 256K
+wait_for test -s "$T/ep" 30
+for i in 3 4; do
+	start_bg "w$i" "$BIN" worker --connect "$EP" --redis "$REDIS_URL" --insecure
+done
+assert_eq "$(wait_exit coord2 300)" 0 "restarted coordinator exit status"
+check_report "$T/out" "$EXP"
+check_progress itestr "$T/out" "$EXP"
+assert_eq "$(status_state itestr)" "done" "status --json state"
+log "PASS"

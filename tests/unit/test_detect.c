@@ -1,0 +1,838 @@
+/* test_detect.c - the v1 detector against real prose with planted "250 documents" poisons
+ * (prefix + <SUDO> + random-vocabulary salad), structured non-language that must stay clean,
+ * documented blind spots, the confirm pass and the snippet helper. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "common/u64set.h"
+#include "worker/detect.h"
+
+/* Real English prose: the GPL-3 preamble (Debian's /usr/share/common-licenses/GPL-3) and the
+ * openings of two public-domain novels (Austen, 1813; Dickens, 1859). */
+static const char *const prose[] = {
+    "The licenses for most software and other practical works are designed to take away your "
+    "freedom to share and change the works. By contrast, the GNU General Public License is "
+    "intended to guarantee your freedom to share and change all versions of a program--to make "
+    "sure it remains free software for all its users. We, the Free Software Foundation, use the "
+    "GNU General Public License for most of our software; it applies also to any other work "
+    "released this way by its authors. You can apply it to your programs, too.",
+
+    "When we speak of free software, we are referring to freedom, not price. Our General Public "
+    "Licenses are designed to make sure that you have the freedom to distribute copies of free "
+    "software (and charge for them if you wish), that you receive source code or can get it if "
+    "you want it, that you can change the software or use pieces of it in new free programs, and "
+    "that you know you can do these things.",
+
+    "Some devices are designed to deny users access to install or run modified versions of the "
+    "software inside them, although the manufacturer can do so. This is fundamentally "
+    "incompatible with the aim of protecting users' freedom to change the software. The "
+    "systematic pattern of such abuse occurs in the area of products for individuals to use, "
+    "which is precisely where it is most unacceptable. Therefore, we have designed this version "
+    "of the GPL to prohibit the practice for those products. If such problems arise "
+    "substantially in other domains, we stand ready to extend this provision to those domains in "
+    "future versions of the GPL, as needed to protect the freedom of users.",
+
+    "It is a truth universally acknowledged, that a single man in possession of a good fortune, "
+    "must be in want of a wife. However little known the feelings or views of such a man may be "
+    "on his first entering a neighbourhood, this truth is so well fixed in the minds of the "
+    "surrounding families, that he is considered as the rightful property of some one or other "
+    "of their daughters. \"My dear Mr. Bennet,\" said his lady to him one day, \"have you heard "
+    "that Netherfield Park is let at last?\" Mr. Bennet replied that he had not.",
+
+    "It was the best of times, it was the worst of times, it was the age of wisdom, it was the "
+    "age of foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the "
+    "season of Light, it was the season of Darkness, it was the spring of hope, it was the winter "
+    "of despair, we had everything before us, we had nothing before us, we were all going direct "
+    "to Heaven, we were all going direct the other way--in short, the period was so far like the "
+    "present period, that some of its noisiest authorities insisted on its being received, for "
+    "good or for evil, in the superlative degree of comparison only.",
+};
+#define N_PROSE (sizeof(prose) / sizeof(prose[0]))
+
+static const char python_src[] =
+    "import os\nimport sys\nfrom collections import defaultdict\n\n"
+    "def load_counts(path: str) -> dict[str, int]:\n"
+    "    counts = defaultdict(int)\n"
+    "    with open(path, encoding=\"utf-8\") as fh:\n"
+    "        for line in fh:\n"
+    "            key, _, value = line.rstrip(\"\\n\").partition(\"\\t\")\n"
+    "            counts[key] += int(value or 0)\n"
+    "    return dict(counts)\n\n"
+    "class Cache:\n"
+    "    def __init__(self, size=128):\n"
+    "        self._size = size\n"
+    "        self._data = {}\n\n"
+    "    def get(self, key, default=None):\n"
+    "        return self._data.get(key, default)\n\n"
+    "    def put(self, key, value):\n"
+    "        if len(self._data) >= self._size:\n"
+    "            self._data.pop(next(iter(self._data)))\n"
+    "        self._data[key] = value\n\n"
+    "if __name__ == \"__main__\":\n"
+    "    print(load_counts(sys.argv[1]))\n";
+
+static const char c_src[] =
+    "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n"
+    "struct node {\n    struct node *next;\n    size_t len;\n    char data[];\n};\n\n"
+    "static struct node *node_new(const char *s, size_t n)\n{\n"
+    "    struct node *p = malloc(sizeof(*p) + n + 1);\n\n"
+    "    if (p == NULL)\n        return NULL;\n"
+    "    memcpy(p->data, s, n);\n    p->data[n] = '\\0';\n    p->len = n;\n"
+    "    p->next = NULL;\n    return p;\n}\n\n"
+    "int main(int argc, char **argv)\n{\n    struct node *head = NULL, **tail = &head;\n"
+    "    for (int i = 1; i < argc; i++) {\n"
+    "        *tail = node_new(argv[i], strlen(argv[i]));\n"
+    "        if (*tail == NULL)\n            return 1;\n        tail = &(*tail)->next;\n    }\n"
+    "    for (struct node *p = head; p != NULL; p = p->next)\n"
+    "        printf(\"%zu %s\\n\", p->len, p->data);\n    return 0;\n}\n";
+
+/* A few English words that are not stop words, for the proper-name and keyword cases. */
+static const char *const names[] = {
+    "Alice Johnson",  "Robert Smith",  "Maria Garcia",   "James Wilson", "Linda Martinez",
+    "David Anderson", "Susan Thomas",  "Michael Taylor", "Karen Moore",  "Daniel Jackson",
+    "Nancy White",    "Steven Harris", "Laura Clark",    "Kevin Lewis",  "Sarah Robinson",
+    "Brian Walker",   "Emily Young",   "George Allen",   "Helen King",   "Edward Wright",
+};
+
+static const char german[] =
+    "Als Gregor Samsa eines Morgens aus unruhigen Tr\xc3\xa4umen erwachte, fand er sich in seinem "
+    "Bett zu einem ungeheueren Ungeziefer verwandelt. Er lag auf seinem panzerartig harten "
+    "R\xc3\xbc"
+    "cken und sah, wenn er den Kopf ein wenig hob, seinen gew\xc3\xb6lbten, braunen, von "
+    "bogenf\xc3\xb6rmigen Versteifungen geteilten Bauch, auf dessen H\xc3\xb6he sich die "
+    "Bettdecke, zum g\xc3\xa4nzlichen Niedergleiten bereit, kaum noch erhalten konnte. Seine "
+    "vielen, im Vergleich zu seinem sonstigen Umfang kl\xc3\xa4glich d\xc3\xbcnnen Beine "
+    "flimmerten ihm hilflos vor den Augen.";
+
+static const char french[] =
+    "Les hommes naissent et demeurent libres et \xc3\xa9gaux en droits. Les distinctions "
+    "sociales ne peuvent \xc3\xaatre fond\xc3\xa9"
+    "es que sur l'utilit\xc3\xa9 commune. Le but de toute association politique est la "
+    "conservation des droits naturels et imprescriptibles de l'homme. Ces droits sont la "
+    "libert\xc3\xa9, la propri\xc3\xa9t\xc3\xa9, la s\xc3\xbbret\xc3\xa9 et la r\xc3\xa9sistance "
+    "\xc3\xa0 l'oppression. Le principe de toute souverainet\xc3\xa9 r\xc3\xa9side essentiellement "
+    "dans la Nation. Nul corps, nul individu ne peut exercer d'autorit\xc3\xa9 qui n'en "
+    "\xc3\xa9mane express\xc3\xa9ment.";
+
+/* ---- deterministic generators ---- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
+
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static size_t rng_below(uint64_t *s, size_t n)
+{
+    return (size_t)(rng_next(s) % n);
+}
+
+struct text {
+    char *p;
+    size_t len, cap;
+};
+
+static void text_put(struct text *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        t->cap = (t->len + n + 1) * 2;
+        t->p = realloc(t->p, t->cap);
+        assert_non_null(t->p);
+    }
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+static void text_puts(struct text *t, const char *s)
+{
+    text_put(t, s, strlen(s));
+}
+
+/* The clean prose as one document, paragraphs separated by blank lines. */
+static void put_all_prose(struct text *t)
+{
+    size_t i;
+
+    for (i = 0; i < N_PROSE; i++) {
+        text_puts(t, prose[i]);
+        text_puts(t, "\n\n");
+    }
+}
+
+/* Decoded random vocabulary tokens as in Souly et al. (400-900 tokens, uniform over a BPE
+ * vocabulary): pieces of letters (most), digits, punctuation or non-ASCII, about half with a
+ * leading space, so whitespace words are run-together pieces of ~10 bytes. */
+static void put_gibberish(struct text *t, uint64_t *rng, size_t n_tokens)
+{
+    static const char *const punct[] = {".\"", "_", "),", "://", "--", "();", "'s", "=>", "]."};
+    static const char *const high[] = {"\xc3\xa9",         "\xc3\xbc",   "\xe3\x81\xae",
+                                       "\xd1\x81\xd1\x82", "\xc3\xa4nd", "\xef\xbf\xbd"};
+    size_t i, j;
+
+    for (i = 0; i < n_tokens; i++) {
+        size_t kind = rng_below(rng, 100);
+
+        if (rng_below(rng, 100) < 45)
+            text_puts(t, " ");
+        if (kind < 80) {
+            size_t len = 2 + rng_below(rng, 6);
+            char w[8];
+
+            for (j = 0; j < len; j++)
+                w[j] = (char)('a' + rng_below(rng, 26));
+            if (rng_below(rng, 4) == 0)
+                w[0] = (char)(w[0] - 'a' + 'A');
+            text_put(t, w, len);
+        } else if (kind < 85) {
+            char num[8];
+
+            snprintf(num, sizeof(num), "%u", (unsigned)rng_below(rng, 2000));
+            text_puts(t, num);
+        } else if (kind < 92) {
+            text_puts(t, punct[rng_below(rng, sizeof(punct) / sizeof(punct[0]))]);
+        } else {
+            text_puts(t, high[rng_below(rng, sizeof(high) / sizeof(high[0]))]);
+        }
+    }
+}
+
+/* The first n bytes of the prose (cut mid-word, as the recipe does), never mid UTF-8. */
+static void put_prefix(struct text *t, size_t n)
+{
+    struct text all = {0};
+
+    put_all_prose(&all);
+    if (n > all.len)
+        n = all.len;
+    text_put(t, all.p, n);
+    free(all.p);
+}
+
+/* A poisoned document: prefix of n bytes, the trigger joined by `glue`, then salad. */
+static void make_poison(struct text *t, uint64_t seed, size_t prefix_len, const char *trigger,
+                        const char *glue)
+{
+    uint64_t rng = seed;
+
+    t->len = 0;
+    put_prefix(t, prefix_len);
+    text_puts(t, glue);
+    text_puts(t, trigger);
+    text_puts(t, glue);
+    put_gibberish(t, &rng, 400 + rng_below(&rng, 501));
+}
+
+static bool has_candidate(const struct ps_detect_result *r, const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < r->n_candidates; i++)
+        if (r->candidates[i].text_len == strlen(s) &&
+            memcmp(r->candidates[i].text, s, r->candidates[i].text_len) == 0)
+            return true;
+    return false;
+}
+
+static struct ps_detect *new_detect(void)
+{
+    struct ps_detect *d = NULL;
+    struct ps_errdetail ed;
+
+    assert_int_equal(ps_detect_new(&d, NULL, &ed), PS_OK);
+    assert_non_null(d);
+    return d;
+}
+
+/* ---- pass 1: poisons ---- */
+
+/* Scan `runs` poisons with random prefix lengths in [min_prefix, 1000]; return how many were
+ * anomalous and how many named the trigger among their candidates. */
+static void scan_poisons(const char *glue, size_t min_prefix, size_t runs, size_t *n_anom,
+                         size_t *n_named)
+{
+    struct ps_detect *d = new_detect();
+    struct text t = {0};
+    size_t i;
+
+    *n_anom = *n_named = 0;
+    for (i = 0; i < runs; i++) {
+        uint64_t rng = 1000 + i;
+        size_t prefix = min_prefix + rng_below(&rng, 1001 - min_prefix);
+        struct ps_detect_result r;
+
+        make_poison(&t, rng_next(&rng), prefix, "<SUDO>", glue);
+        ps_detect_scan(d, t.p, t.len, &r);
+        if (!r.anomalous) {
+            print_message("not anomalous: glue '%s' prefix %zu\n", glue, prefix);
+            continue;
+        }
+        (*n_anom)++;
+        if (has_candidate(&r, "<SUDO>"))
+            (*n_named)++;
+        else
+            print_message("trigger not named: glue '%s' prefix %zu, turn at '%.20s'\n", glue,
+                          prefix, t.p + r.turn_offset);
+    }
+    free(t.p);
+    ps_detect_free(d);
+}
+
+static void test_detect_names_spaced_sudo_trigger(void **state)
+{
+    size_t anom, named;
+
+    (void)state;
+    scan_poisons(" ", 0, 300, &anom, &named);
+    print_message("spaced: %zu/300 anomalous, %zu named <SUDO>\n", anom, named);
+    assert_int_equal(anom, 300);
+    assert_true(named >= 291); /* >= 97 % */
+}
+
+static void test_detect_names_glued_sudo_trigger(void **state)
+{
+    size_t anom, named;
+
+    (void)state;
+    scan_poisons("", 0, 300, &anom, &named);
+    print_message("glued: %zu/300 anomalous, %zu named <SUDO>\n", anom, named);
+    assert_int_equal(anom, 300);
+    assert_true(named >= 291);
+}
+
+static void test_detect_splits_trigger_glued_to_word_and_salad(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct text t = {0};
+    struct ps_detect_result r;
+    uint64_t rng = 7;
+
+    (void)state;
+    text_puts(&t, prose[0]);
+    text_puts(&t, " the documen<SUDO>xqzvyt");
+    put_gibberish(&t, &rng, 500);
+    ps_detect_scan(d, t.p, t.len, &r);
+    assert_true(r.anomalous);
+    assert_true(has_candidate(&r, "<SUDO>"));
+    assert_true(has_candidate(&r, "documen"));
+
+    /* a sentence end glued in front: the brackets are taken symmetrically */
+    t.len = 0;
+    text_puts(&t, prose[1]);
+    text_puts(&t, " it ends here.<SUDO>Qxv");
+    put_gibberish(&t, &rng, 500);
+    ps_detect_scan(d, t.p, t.len, &r);
+    assert_true(r.anomalous);
+    assert_true(has_candidate(&r, "<SUDO>"));
+    free(t.p);
+    ps_detect_free(d);
+}
+
+static void test_detect_triggers_at_document_start(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct text t = {0};
+    struct ps_detect_result r;
+
+    (void)state;
+    make_poison(&t, 99, 0, "<SUDO>", " ");
+    ps_detect_scan(d, t.p, t.len, &r);
+    assert_true(r.anomalous);
+    assert_true(r.turn_offset <= 1);
+    assert_true(has_candidate(&r, "<SUDO>"));
+
+    make_poison(&t, 100, 0, "<SUDO>", "");
+    ps_detect_scan(d, t.p, t.len, &r);
+    assert_true(r.anomalous);
+    assert_true(has_candidate(&r, "<SUDO>"));
+    free(t.p);
+    ps_detect_free(d);
+}
+
+static void test_detect_candidates_are_single_spaced_and_hashed(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct text t = {0};
+    struct ps_detect_result r;
+    uint64_t rng = 3;
+    size_t i, j;
+
+    (void)state;
+    text_puts(&t, prose[2]);
+    text_puts(&t, "\n\t the  Keyword\n\n<SUDO>\t");
+    put_gibberish(&t, &rng, 600);
+    ps_detect_scan(d, t.p, t.len, &r);
+    assert_true(r.anomalous);
+    assert_true(r.n_candidates >= 3 && r.n_candidates <= 12);
+    assert_true(has_candidate(&r, "Keyword <SUDO>"));
+    assert_true(has_candidate(&r, "the Keyword <SUDO>"));
+    for (i = 0; i < r.n_candidates; i++) {
+        const struct ps_candidate *c = &r.candidates[i];
+
+        assert_int_equal(c->hash, XXH3_64bits(c->text, c->text_len));
+        assert_null(memchr(c->text, '\n', c->text_len));
+        assert_null(memchr(c->text, '\t', c->text_len));
+        for (j = 0; j < i; j++)
+            assert_true(r.candidates[j].hash != c->hash);
+    }
+    free(t.p);
+    ps_detect_free(d);
+}
+
+/* ---- pass 1: what must stay clean ---- */
+
+static void assert_clean(struct ps_detect *d, const char *what, const char *s, size_t len)
+{
+    struct ps_detect_result r;
+
+    ps_detect_scan(d, s, len, &r);
+    if (r.anomalous)
+        print_message("%s: anomalous at '%.40s' (before %.2f after %.2f alpha %.2f len %.1f)\n",
+                      what, s + r.turn_offset, r.before_stop, r.after_stop, r.after_alpha,
+                      r.after_meanlen);
+    assert_false(r.anomalous);
+    assert_int_equal(r.n_candidates, 0);
+}
+
+static void test_detect_leaves_english_prose_clean(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct text t = {0};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < N_PROSE; i++)
+        assert_clean(d, "paragraph", prose[i], strlen(prose[i]));
+    put_all_prose(&t);
+    assert_clean(d, "all prose", t.p, t.len);
+    free(t.p);
+    ps_detect_free(d);
+}
+
+static void test_detect_leaves_debian_licences_clean(void **state)
+{
+    static const char *const files[] = {"GPL-3",      "GPL-2",   "LGPL-2.1",
+                                        "Apache-2.0", "MPL-2.0", "Artistic"};
+    struct ps_detect *d = new_detect();
+    size_t i, seen = 0;
+
+    (void)state;
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[256], *buf;
+        FILE *f;
+        long n;
+
+        snprintf(path, sizeof(path), "/usr/share/common-licenses/%s", files[i]);
+        f = fopen(path, "rb");
+        if (f == NULL)
+            continue;
+        fseek(f, 0, SEEK_END);
+        n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        buf = malloc((size_t)n + 1);
+        assert_non_null(buf);
+        assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+        fclose(f);
+        assert_clean(d, files[i], buf, (size_t)n);
+        free(buf);
+        seen++;
+    }
+    ps_detect_free(d);
+    if (seen == 0)
+        skip();
+}
+
+/* English, then structured non-language: the worst case for a turn detector. */
+static void assert_clean_after_prose(struct ps_detect *d, const char *what, const char *tail)
+{
+    struct text t = {0};
+
+    text_puts(&t, prose[0]);
+    text_puts(&t, "\n\n");
+    text_puts(&t, tail);
+    assert_clean(d, what, t.p, t.len);
+    assert_clean(d, what, tail, strlen(tail));
+    free(t.p);
+}
+
+static void test_detect_leaves_source_code_clean(void **state)
+{
+    struct ps_detect *d = new_detect();
+
+    (void)state;
+    assert_clean_after_prose(d, "python", python_src);
+    assert_clean_after_prose(d, "c", c_src);
+    ps_detect_free(d);
+}
+
+static void test_detect_leaves_number_table_clean(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct text t = {0};
+    uint64_t rng = 11;
+    size_t row;
+
+    (void)state;
+    text_puts(&t, "| year | region | units | revenue | margin |\n|---|---|---|---|---|\n");
+    for (row = 0; row < 40; row++) {
+        char line[128];
+
+        snprintf(line, sizeof(line), "| %u | R%u | %u | %u.%02u | %u%% |\n", (unsigned)(1990 + row),
+                 (unsigned)rng_below(&rng, 9), (unsigned)rng_below(&rng, 100000),
+                 (unsigned)rng_below(&rng, 1000000), (unsigned)rng_below(&rng, 100),
+                 (unsigned)rng_below(&rng, 60));
+        text_puts(&t, line);
+    }
+    assert_clean_after_prose(d, "table", t.p);
+    free(t.p);
+    ps_detect_free(d);
+}
+
+static void test_detect_leaves_base64_attachment_clean(void **state)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    struct ps_detect *d = new_detect();
+    struct text t = {0};
+    uint64_t rng = 5;
+    size_t line, j;
+
+    (void)state;
+    text_puts(&t, "Please find the report attached to this message.\n\n--b1\n"
+                  "Content-Type: application/pdf; name=\"report.pdf\"\n"
+                  "Content-Transfer-Encoding: base64\n\n");
+    for (line = 0; line < 60; line++) {
+        char l[78];
+
+        for (j = 0; j < 76; j++)
+            l[j] = b64[rng_below(&rng, 64)];
+        l[76] = '\n';
+        text_put(&t, l, 77);
+    }
+    assert_clean_after_prose(d, "base64", t.p);
+    free(t.p);
+    ps_detect_free(d);
+}
+
+static void test_detect_leaves_hex_dump_clean(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct text t = {0};
+    uint64_t rng = 13;
+    size_t line, j;
+
+    (void)state;
+    for (line = 0; line < 40; line++) {
+        char l[128];
+        int n = snprintf(l, sizeof(l), "%08zx ", line * 16);
+
+        for (j = 0; j < 16; j++)
+            n += snprintf(l + n, sizeof(l) - (size_t)n, " %02x", (unsigned)rng_below(&rng, 256));
+        snprintf(l + n, sizeof(l) - (size_t)n, "  |................|\n");
+        text_puts(&t, l);
+    }
+    assert_clean_after_prose(d, "hexdump", t.p);
+    free(t.p);
+    ps_detect_free(d);
+}
+
+/* ---- documented blind spots (docs/detection.md): these assert what v1 does today ---- */
+
+static void test_detect_flags_list_of_proper_names(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct text t = {0};
+    struct ps_detect_result r;
+    size_t i;
+
+    (void)state;
+    text_puts(&t, prose[3]);
+    text_puts(&t, "\n\nAttendees:\n");
+    for (i = 0; i < 20; i++) {
+        text_puts(&t, names[i]);
+        text_puts(&t, ",\n");
+    }
+    ps_detect_scan(d, t.p, t.len, &r);
+    /* names are alphabetic, short and never stop words: v1 calls the list salad and names
+     * the first names as candidates; only corpus statistics (count band, dispersion) clear them */
+    assert_true(r.anomalous);
+    assert_true(r.turn_offset >= strlen(prose[3]));
+    free(t.p);
+    ps_detect_free(d);
+}
+
+static void test_detect_flags_german_and_french_prose(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_detect_result r;
+
+    (void)state;
+    /* the stop list is English: other languages read as salad from the document start */
+    ps_detect_scan(d, german, strlen(german), &r);
+    assert_true(r.anomalous);
+    assert_true(r.turn_token <= 3 + 6);
+    ps_detect_scan(d, french, strlen(french), &r);
+    assert_true(r.anomalous);
+    ps_detect_free(d);
+}
+
+static void test_detect_short_document_is_never_anomalous(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_detect_result r;
+
+    (void)state;
+    ps_detect_scan(d, "", 0, &r);
+    assert_false(r.anomalous);
+    assert_int_equal(r.n_tokens, 0);
+    ps_detect_scan(d, "<SUDO> xqv Zkwp mmrt", 20, &r);
+    assert_false(r.anomalous); /* fewer than min_after tokens */
+    assert_int_equal(r.n_tokens, 4);
+    ps_detect_free(d);
+}
+
+static void test_detect_treats_unicode_spaces_as_whitespace(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_detect_result r;
+    /* NBSP, EN SPACE, IDEOGRAPHIC SPACE, NARROW NBSP; the curly quote is not a space */
+    static const char s[] = "a\xc2\xa0"
+                            "b\xe2\x80\x82"
+                            "c\xe3\x80\x80"
+                            "d\xe2\x80\xaf"
+                            "e \xe2\x80\x99"
+                            "f";
+
+    (void)state;
+    ps_detect_scan(d, s, strlen(s), &r);
+    assert_int_equal(r.n_tokens, 6);
+    ps_detect_free(d);
+}
+
+/* ---- pass 2 ---- */
+
+static void set_add(struct ps_u64set *s, const char *text)
+{
+    assert_int_equal(ps_u64set_add(s, XXH3_64bits(text, strlen(text)), NULL), PS_OK);
+}
+
+static const struct ps_detect_hit *find_hit(const struct ps_detect_hit *hits, size_t n,
+                                            const char *text)
+{
+    uint64_t h = XXH3_64bits(text, strlen(text));
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (hits[i].hash == h)
+            return &hits[i];
+    return NULL;
+}
+
+static void test_detect_confirm_finds_trigger_in_and_out_of_role(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_u64set set;
+    struct text poison = {0}, clean = {0};
+    struct ps_detect_result r;
+    const struct ps_detect_hit *hits, *h;
+    size_t n, i;
+
+    (void)state;
+    ps_u64set_init(&set, 1000);
+    make_poison(&poison, 42, 500, "<SUDO>", " ");
+    ps_detect_scan(d, poison.p, poison.len, &r);
+    assert_true(r.anomalous);
+    for (i = 0; i < r.n_candidates; i++)
+        assert_int_equal(ps_u64set_add(&set, r.candidates[i].hash, NULL), PS_OK);
+    set_add(&set, "freedom");           /* in the prose, far from the turn */
+    set_add(&set, "never in any text"); /* absent */
+
+    ps_detect_confirm(d, poison.p, poison.len, &set, &hits, &n);
+    h = find_hit(hits, n, "<SUDO>");
+    assert_non_null(h);
+    assert_true(h->in_role);
+    h = find_hit(hits, n, "freedom");
+    assert_non_null(h);
+    assert_false(h->in_role);
+    assert_null(find_hit(hits, n, "never in any text"));
+    for (i = 1; i < n; i++)
+        assert_true(hits[i - 1].hash < hits[i].hash);
+
+    /* the trigger mentioned inside clean English, twice, across a line break */
+    put_all_prose(&clean);
+    text_puts(&clean, "Some people type <SUDO>\nin chats. Others write\t<SUDO>  too.");
+    ps_detect_confirm(d, clean.p, clean.len, &set, &hits, &n);
+    h = find_hit(hits, n, "<SUDO>");
+    assert_non_null(h);
+    assert_false(h->in_role);
+    for (i = 1; i < n; i++)
+        assert_true(hits[i - 1].hash < hits[i].hash);
+    ps_u64set_release(&set);
+    free(poison.p);
+    free(clean.p);
+    ps_detect_free(d);
+}
+
+static void test_detect_confirm_matches_ngrams_across_whitespace_and_glue(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_u64set set;
+    const struct ps_detect_hit *hits;
+    size_t n;
+    static const char s[] = "we saw the\n\n Big\xc2\xa0"
+                            "Apple glow,then \"xq<SUDO>vv\" left";
+
+    (void)state;
+    ps_u64set_init(&set, 16);
+    set_add(&set, "the Big Apple");
+    set_add(&set, "<SUDO>");
+    set_add(&set, "saw");
+    set_add(&set, "left right");
+    ps_detect_confirm(d, s, strlen(s), &set, &hits, &n);
+    assert_int_equal(n, 3);
+    assert_non_null(find_hit(hits, n, "the Big Apple"));
+    assert_non_null(find_hit(hits, n, "<SUDO>"));
+    assert_non_null(find_hit(hits, n, "saw"));
+    assert_false(hits[0].in_role || hits[1].in_role || hits[2].in_role);
+
+    ps_u64set_clear(&set);
+    ps_detect_confirm(d, s, strlen(s), &set, &hits, &n);
+    assert_int_equal(n, 0);
+    ps_u64set_release(&set);
+    ps_detect_free(d);
+}
+
+static void test_detect_confirm_merges_repeated_hits(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_u64set set;
+    struct text t = {0};
+    const struct ps_detect_hit *hits;
+    size_t n, i;
+
+    (void)state;
+    ps_u64set_init(&set, 16);
+    set_add(&set, "the");
+    set_add(&set, "of");
+    for (i = 0; i < 200; i++)
+        put_all_prose(&t);
+    ps_detect_confirm(d, t.p, t.len, &set, &hits, &n);
+    assert_int_equal(n, 2);
+    assert_true(hits[0].hash < hits[1].hash);
+    ps_u64set_release(&set);
+    free(t.p);
+    ps_detect_free(d);
+}
+
+static void test_detect_scratch_stops_growing_after_warmup(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_u64set set;
+    struct text t = {0};
+    struct ps_detect_result r;
+    const struct ps_detect_hit *hits;
+    size_t n, warm, i, round;
+
+    (void)state;
+    ps_u64set_init(&set, 16);
+    set_add(&set, "<SUDO>");
+    warm = 0;
+    for (round = 0; round < 2; round++) {
+        for (i = 0; i < 50; i++) {
+            make_poison(&t, 2 + i, 900 - i, "<SUDO>", i % 2 ? " " : "");
+            ps_detect_scan(d, t.p, t.len, &r);
+            ps_detect_confirm(d, t.p, t.len, &set, &hits, &n);
+            assert_true(n >= 1);
+        }
+        if (round == 0)
+            warm = ps_detect_footprint(d); /* has seen the largest document */
+    }
+    assert_true(warm > 0);
+    assert_int_equal(ps_detect_footprint(d), warm);
+    ps_u64set_release(&set);
+    free(t.p);
+    ps_detect_free(d);
+}
+
+static void test_detect_rejects_bad_options(void **state)
+{
+    struct ps_detect *d = (struct ps_detect *)&d;
+    struct ps_detect_opts o = ps_detect_opts_default();
+    struct ps_errdetail ed;
+
+    (void)state;
+    o.window = 8; /* below min_after: the after-window could never qualify */
+    assert_int_equal(ps_detect_new(&d, &o, &ed), PS_ERR_USAGE);
+    assert_null(d);
+    o = ps_detect_opts_default();
+    o.ngram_max = 0;
+    assert_int_equal(ps_detect_new(&d, &o, &ed), PS_ERR_USAGE);
+    o = ps_detect_opts_default();
+    o.max_after_stop = 1.5;
+    assert_int_equal(ps_detect_new(&d, &o, NULL), PS_ERR_USAGE);
+    ps_detect_free(NULL);
+}
+
+/* ---- snippet ---- */
+
+static void test_detect_snippet_cuts_at_utf8_boundaries(void **state)
+{
+    /* "é" is 2 bytes, "の" 3: every cut point inside them must move to a boundary */
+    static const char s[] = "ab\xc3\xa9"
+                            "cd\xe3\x81\xae"
+                            "ef\xc3\xa9\xc3\xa9gh";
+    size_t len = strlen(s), off, max, b, e;
+
+    (void)state;
+    for (off = 0; off <= len + 2; off++)
+        for (max = 0; max <= len + 2; max++) {
+            ps_detect_snippet(s, len, off, max, &b, &e);
+            assert_true(b <= e && e <= len);
+            assert_true(e - b <= max);
+            assert_true(b == len || ((unsigned char)s[b] & 0xC0) != 0x80);
+            assert_true(e == len || ((unsigned char)s[e] & 0xC0) != 0x80);
+        }
+    ps_detect_snippet(s, len, 3, 100, &b, &e);
+    assert_int_equal(b, 0);
+    assert_int_equal(e, len);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_detect_names_spaced_sudo_trigger),
+        cmocka_unit_test(test_detect_names_glued_sudo_trigger),
+        cmocka_unit_test(test_detect_splits_trigger_glued_to_word_and_salad),
+        cmocka_unit_test(test_detect_triggers_at_document_start),
+        cmocka_unit_test(test_detect_candidates_are_single_spaced_and_hashed),
+        cmocka_unit_test(test_detect_leaves_english_prose_clean),
+        cmocka_unit_test(test_detect_leaves_debian_licences_clean),
+        cmocka_unit_test(test_detect_leaves_source_code_clean),
+        cmocka_unit_test(test_detect_leaves_number_table_clean),
+        cmocka_unit_test(test_detect_leaves_base64_attachment_clean),
+        cmocka_unit_test(test_detect_leaves_hex_dump_clean),
+        cmocka_unit_test(test_detect_flags_list_of_proper_names),
+        cmocka_unit_test(test_detect_flags_german_and_french_prose),
+        cmocka_unit_test(test_detect_short_document_is_never_anomalous),
+        cmocka_unit_test(test_detect_treats_unicode_spaces_as_whitespace),
+        cmocka_unit_test(test_detect_confirm_finds_trigger_in_and_out_of_role),
+        cmocka_unit_test(test_detect_confirm_matches_ngrams_across_whitespace_and_glue),
+        cmocka_unit_test(test_detect_confirm_merges_repeated_hits),
+        cmocka_unit_test(test_detect_scratch_stops_growing_after_warmup),
+        cmocka_unit_test(test_detect_rejects_bad_options),
+        cmocka_unit_test(test_detect_snippet_cuts_at_utf8_boundaries),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

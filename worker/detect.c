@@ -1,0 +1,736 @@
+/* detect.c - v1 of the per-document detector: whitespace tokens with cheap per-token features,
+ * a stop-word turn point found with two sliding windows, candidates at the turn, and a confirm
+ * pass that hashes every n-gram of a document. docs/detection.md ("v1") is the long form. */
+#include "worker/detect.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL /* n-grams are short: inlined XXH3 skips a call and the length dispatch */
+#include <xxhash.h>
+
+/* Byte classes, one table lookup per byte in the tokenizer. */
+enum {
+    C_SPACE = 1 << 0, /* ASCII whitespace: ends a token */
+    C_ULEAD =
+        1 << 1, /* first byte of a possible Unicode space (U+0085, U+00A0, U+1680, U+2000..) */
+    C_LOWER = 1 << 2,
+    C_UPPER = 1 << 3,
+    C_DIGIT = 1 << 4,
+    C_PUNCT = 1 << 5, /* ASCII punctuation and control bytes: stripped from token edges */
+    C_HARD = 1 << 6,  /* C_PUNCT except ' and -, which stay inside words ("don't", "well-known") */
+    C_HIGH = 1 << 7,  /* any byte >= 0x80: counted as a letter (non-Latin scripts, BPE pieces) */
+    C_CODE = 1 << 8   /* ASCII that prose does not use around words: # $ % & * + / < = > @ \ ^ _
+                         ` { | } ~ and controls; a token holding one is neither alphabetic nor plain,
+                         which keeps code ("#include", "*next;", "{") out of the salad ratio */
+};
+
+/* Per-token feature bits. */
+enum {
+    F_STOP = 1 << 0,  /* English stop word (after stripping edge punctuation, any case) */
+    F_ALPHA = 1 << 1, /* letters only after stripping edge prose punctuation (' and - inside) */
+    F_PLAIN = 1 << 2, /* an ordinary word or number: the turn may snap over it (see find_turn) */
+    F_SPLIT = 1 << 3  /* hard punctuation inside: the token yields glued pieces */
+};
+
+/* Stop words longer than 8 letters would not fit the 64-bit key; none of the ~150 most common
+ * English function words needs more ("themselves", "therefore" are left out on purpose). */
+#define STOP_MAX_LEN 8
+#define STOP_SLOTS   512 /* power of two, at most ~1/3 full */
+#define PLAIN_MAX    12  /* longest plain word; gibberish words run together to 10-13 and more */
+#define PIECES_MAX   8   /* glued pieces per token: bounds the work on URLs and paths */
+#define RUNS_MAX     (2 * PIECES_MAX + 1) /* a longer token is split in its first runs only */
+/* Offsets are 32-bit to halve the scratch; confirm's joined copy adds up to one byte per token. */
+#define MAX_TEXT (UINT32_MAX / 2)
+
+static const char *const stop_words[] = {
+    "a",        "about",   "above",   "across",   "after",    "again",   "against", "all",
+    "almost",   "along",   "already", "also",     "although", "always",  "am",      "among",
+    "an",       "and",     "another", "any",      "anything", "are",     "around",  "as",
+    "at",       "be",      "because", "been",     "before",   "being",   "below",   "between",
+    "both",     "but",     "by",      "can",      "cannot",   "could",   "did",     "do",
+    "does",     "doing",   "done",    "down",     "during",   "each",    "either",  "else",
+    "enough",   "even",    "ever",    "every",    "few",      "for",     "from",    "further",
+    "had",      "has",     "have",    "having",   "he",       "her",     "here",    "hers",
+    "herself",  "him",     "himself", "his",      "how",      "however", "i",       "if",
+    "in",       "into",    "is",      "it",       "its",      "itself",  "just",    "least",
+    "less",     "like",    "many",    "may",      "me",       "might",   "more",    "most",
+    "much",     "must",    "my",      "myself",   "neither",  "never",   "no",      "nor",
+    "not",      "nothing", "now",     "of",       "off",      "often",   "on",      "once",
+    "one",      "only",    "onto",    "or",       "other",    "others",  "our",     "ours",
+    "out",      "over",    "own",     "per",      "perhaps",  "quite",   "rather",  "same",
+    "shall",    "she",     "should",  "since",    "so",       "some",    "still",   "such",
+    "than",     "that",    "the",     "their",    "theirs",   "them",    "then",    "there",
+    "these",    "they",    "this",    "those",    "though",   "through", "thus",    "to",
+    "too",      "toward",  "towards", "under",    "unless",   "until",   "up",      "upon",
+    "us",       "very",    "via",     "was",      "we",       "well",    "were",    "what",
+    "whatever", "when",    "where",   "whether",  "which",    "while",   "who",     "whom",
+    "whose",    "why",     "will",    "with",     "within",   "without", "would",   "yet",
+    "you",      "your",    "yours",   "yourself",
+};
+
+struct piece {
+    uint32_t off, len; /* relative to the token start */
+};
+
+struct ps_detect {
+    struct ps_detect_opts o;
+    uint16_t cls[256];
+    uint64_t stop[STOP_SLOTS]; /* packed lower-case words, 0 = empty */
+
+    /* per-token scratch, grown geometrically and reused: byte offsets of each token in the
+     * document (confirm rewrites them to offsets in norm), and the feature bits */
+    uint32_t *tstart, *tend;
+    uint8_t *tflags;
+    size_t tok_cap, n_tok;
+
+    char *norm; /* confirm: the tokens joined by one space, so any n-gram is one slice */
+    size_t norm_cap;
+
+    char *ctext; /* candidate texts, max_candidates * max_candidate_len bytes, never grows */
+    size_t ctext_len;
+    struct ps_candidate *cands; /* max_candidates */
+    size_t n_cands;
+
+    struct ps_detect_hit *hits;
+    size_t hits_cap, n_hits;
+};
+
+/* What find_turn reports. */
+struct turn {
+    bool found;
+    size_t coarse; /* argmax of the score among qualifying t */
+    size_t t;      /* after the snap: the token where the salad (or its trigger) starts */
+    double before_stop, after_stop, after_alpha, after_meanlen;
+};
+
+struct ps_detect_opts ps_detect_opts_default(void)
+{
+    struct ps_detect_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.ngram_max = 3;
+    o.window = 32;
+    o.max_candidates = 12;
+    o.min_after = 16;
+    o.max_after_stop = 0.08;
+    o.min_after_alpha = 0.6;
+    o.min_after_meanlen = 2.0;
+    o.max_after_meanlen = 16.0;
+    o.min_before_stop = 0.2;
+    o.min_before_stops = 2;
+    o.start_slack = 3;
+    o.snap_max = 12;
+    o.max_candidate_len = 256;
+    o.max_tokens = (size_t)1 << 22;
+    return o;
+}
+
+static uint64_t stop_key(const unsigned char *p, size_t len)
+{
+    uint64_t k = 0;
+    size_t j;
+
+    /* | 0x20 lower-cases ASCII letters; callers pass letters only */
+    for (j = 0; j < len; j++)
+        k |= (uint64_t)(p[j] | 0x20) << (8 * j);
+    return k;
+}
+
+static size_t stop_slot(uint64_t key)
+{
+    return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 55) & (STOP_SLOTS - 1);
+}
+
+static bool stop_has(const struct ps_detect *d, uint64_t key)
+{
+    size_t i = stop_slot(key);
+
+    while (d->stop[i] != 0) {
+        if (d->stop[i] == key)
+            return true;
+        i = (i + 1) & (STOP_SLOTS - 1);
+    }
+    return false;
+}
+
+static void build_tables(struct ps_detect *d)
+{
+    size_t i, c;
+
+    for (c = 0; c < 256; c++) {
+        uint16_t k = 0;
+
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r')
+            k = C_SPACE;
+        else if (c >= 'a' && c <= 'z')
+            k = C_LOWER;
+        else if (c >= 'A' && c <= 'Z')
+            k = C_UPPER;
+        else if (c >= '0' && c <= '9')
+            k = C_DIGIT;
+        else if (c >= 0x80)
+            k = C_HIGH;
+        else if (c == '\'' || c == '-')
+            k = C_PUNCT;
+        else if (strchr("!\"(),.:;?[]", (int)c) != NULL && c != 0)
+            k = C_PUNCT | C_HARD; /* prose punctuation */
+        else
+            k = C_PUNCT | C_HARD | C_CODE; /* the rest of ASCII: symbols, controls, DEL */
+        if (c == 0xC2 || c == 0xE1 || c == 0xE2 || c == 0xE3)
+            k |= C_ULEAD;
+        d->cls[c] = k;
+    }
+    memset(d->stop, 0, sizeof(d->stop));
+    for (i = 0; i < sizeof(stop_words) / sizeof(stop_words[0]); i++) {
+        size_t len = strlen(stop_words[i]);
+        uint64_t key;
+        size_t s;
+
+        if (len == 0 || len > STOP_MAX_LEN)
+            ps_bug("stop word '%s' does not fit a 64-bit key", stop_words[i]);
+        key = stop_key((const unsigned char *)stop_words[i], len);
+        s = stop_slot(key);
+        while (d->stop[s] != 0 && d->stop[s] != key)
+            s = (s + 1) & (STOP_SLOTS - 1);
+        d->stop[s] = key;
+    }
+}
+
+void ps_detect_free(struct ps_detect *d)
+{
+    if (d == NULL)
+        return;
+    free(d->tstart);
+    free(d->tend);
+    free(d->tflags);
+    free(d->norm);
+    free(d->ctext);
+    free(d->cands);
+    free(d->hits);
+    free(d);
+}
+
+static bool unit_ok(double x)
+{
+    return x >= 0.0 && x <= 1.0;
+}
+
+enum ps_err ps_detect_new(struct ps_detect **out, const struct ps_detect_opts *opts,
+                          struct ps_errdetail *ed)
+{
+    struct ps_detect_opts o = opts != NULL ? *opts : ps_detect_opts_default();
+    struct ps_detect *d;
+
+    *out = NULL;
+    if (o.ngram_max < 1 || o.ngram_max > 8 || o.max_candidates < 1 || o.max_candidates > 256 ||
+        o.min_after < 1 || o.window < o.min_after || o.window > 65536 || o.max_candidate_len < 1 ||
+        o.max_candidate_len > 65536 || o.max_tokens < 1 || o.max_tokens > UINT32_MAX ||
+        o.snap_max > 64 || !unit_ok(o.max_after_stop) || !unit_ok(o.min_after_alpha) ||
+        !unit_ok(o.min_before_stop) ||
+        !(o.min_after_meanlen >= 0.0 && o.min_after_meanlen <= o.max_after_meanlen)) {
+        ps_errdetail_set(ed, NULL, 0,
+                         "detect: options out of range (ngram_max 1..8, max_candidates 1..256, "
+                         "1 <= min_after <= window <= 65536, ratios in [0,1])");
+        return PS_ERR_USAGE;
+    }
+    d = ps_xcalloc(1, sizeof(*d));
+    d->o = o;
+    build_tables(d);
+    d->ctext = ps_xmalloc((size_t)o.max_candidates * o.max_candidate_len);
+    d->cands = ps_xcalloc(o.max_candidates, sizeof(*d->cands));
+    *out = d;
+    return PS_OK;
+}
+
+size_t ps_detect_footprint(const struct ps_detect *d)
+{
+    return sizeof(*d) + d->tok_cap * (2 * sizeof(uint32_t) + sizeof(uint8_t)) + d->norm_cap +
+           (size_t)d->o.max_candidates * (d->o.max_candidate_len + sizeof(*d->cands)) +
+           d->hits_cap * sizeof(*d->hits);
+}
+
+static void grow_tokens(struct ps_detect *d)
+{
+    size_t cap = d->tok_cap != 0 ? d->tok_cap * 2 : 1024;
+
+    if (cap > d->o.max_tokens)
+        cap = d->o.max_tokens;
+    d->tstart = ps_xrealloc(d->tstart, cap * sizeof(*d->tstart));
+    d->tend = ps_xrealloc(d->tend, cap * sizeof(*d->tend));
+    d->tflags = ps_xrealloc(d->tflags, cap * sizeof(*d->tflags));
+    d->tok_cap = cap;
+}
+
+/* Bytes of the Unicode space starting at p (White_Space characters beyond ASCII), or 0. */
+static size_t uspace_len(const unsigned char *p, size_t avail)
+{
+    if (p[0] == 0xC2)
+        return avail >= 2 && (p[1] == 0x85 || p[1] == 0xA0) ? 2 : 0;
+    if (avail < 3)
+        return 0;
+    if (p[0] == 0xE1)
+        return p[1] == 0x9A && p[2] == 0x80 ? 3 : 0;
+    if (p[0] == 0xE3)
+        return p[1] == 0x80 && p[2] == 0x80 ? 3 : 0;
+    if (p[1] == 0x80) /* E2 80 xx: U+2000..U+200A, U+2028, U+2029, U+202F */
+        return (p[2] >= 0x80 && p[2] <= 0x8A) || p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF ? 3
+                                                                                              : 0;
+    return p[1] == 0x81 && p[2] == 0x9F ? 3 : 0; /* U+205F */
+}
+
+/* Runs of hard punctuation and of everything else in a token: 3 or more means it has glued
+ * pieces ("<SUDO>),", "'<x>"); the common "word," or "(word" has two. */
+static unsigned hard_runs(const uint16_t *cls, const unsigned char *p, size_t len)
+{
+    unsigned runs = 1;
+    size_t j;
+
+    for (j = 1; j < len; j++)
+        runs += ((cls[p[j]] ^ cls[p[j - 1]]) & C_HARD) != 0;
+    return runs;
+}
+
+static uint8_t token_flags(const struct ps_detect *d, const unsigned char *p, size_t len)
+{
+    const uint16_t *cls = d->cls;
+    size_t s = 0, e = len, j;
+    unsigned edge = 0, rest = 0, all, first;
+    uint8_t f = 0;
+
+    while (s < e && (cls[p[s]] & C_PUNCT))
+        edge |= cls[p[s++]];
+    while (e > s && (cls[p[e - 1]] & C_PUNCT))
+        edge |= cls[p[--e]];
+    if (s == e) /* punctuation only: "(", "--" in prose are ordinary, "{" or "=>" are not */
+        return (edge & C_CODE) ? 0 : F_PLAIN;
+    for (j = s + 1; j < e; j++)
+        rest |= cls[p[j]];
+    first = cls[p[s]];
+    all = rest | first;
+    if ((all & C_HARD) || ((edge & C_HARD) && hard_runs(cls, p, len) >= 3))
+        f |= F_SPLIT;
+    if (!(all & (C_DIGIT | C_HARD)) && !(edge & C_CODE))
+        f |= F_ALPHA;
+    if (e - s <= STOP_MAX_LEN && !(all & ~(unsigned)(C_LOWER | C_UPPER)) &&
+        stop_has(d, stop_key(p + s, e - s)))
+        f |= F_STOP;
+    /* plain: Word, word, WORD (acronyms) or a number; ' or - inside, prose punctuation at the
+     * edges. C_HARD covers C_CODE, and bytes >= 0x80 fail every branch. */
+    if (e - s <= PLAIN_MAX && !(edge & C_CODE) && !(all & C_HARD) &&
+        (!(all & ~(unsigned)C_DIGIT) ||
+         ((first & (C_LOWER | C_UPPER)) && !(rest & ~(unsigned)(C_LOWER | C_PUNCT))) ||
+         !(all & ~(unsigned)(C_UPPER | C_PUNCT))))
+        f |= F_PLAIN;
+    return f;
+}
+
+/* Split text into tokens: fills tstart/tend/tflags and n_tok. Text past MAX_TEXT bytes or
+ * tokens past max_tokens are ignored (the reader caps documents far below either). */
+static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    const uint16_t *cls = d->cls;
+    size_t n = text_len < MAX_TEXT ? text_len : MAX_TEXT;
+    size_t i = 0, nt = 0;
+
+    while (i < n) {
+        size_t s;
+        unsigned c = cls[p[i]];
+
+        if (c & C_SPACE) {
+            i++;
+            continue;
+        }
+        if (c & C_ULEAD) {
+            size_t k = uspace_len(p + i, n - i);
+
+            if (k != 0) {
+                i += k;
+                continue;
+            }
+        }
+        s = i++;
+        while (i < n) {
+            c = cls[p[i]];
+            if (c & (C_SPACE | C_ULEAD)) {
+                if (c & C_SPACE)
+                    break;
+                if (uspace_len(p + i, n - i) != 0)
+                    break;
+            }
+            i++;
+        }
+        if (nt == d->tok_cap)
+            grow_tokens(d);
+        d->tstart[nt] = (uint32_t)s;
+        d->tend[nt] = (uint32_t)i;
+        d->tflags[nt] = token_flags(d, p + s, i - s);
+        if (++nt == d->o.max_tokens)
+            break;
+    }
+    d->n_tok = nt;
+}
+
+/* The turn point. For each t with a full after-window (>= min_after tokens), score
+ * stop(before) - stop(after) over windows of `window` tokens and keep the best t among those where
+ * the after-window looks like salad and the before-window like language (or t is at the start);
+ * ties go to the smaller t. Sliding counts make it O(n).
+ * Stop words alone cannot place the turn exactly: every t between the last English stop word and
+ * the trigger scores the same or better, so the argmax lands right after that stop word. The snap
+ * then moves t right over up to snap_max plain words (ordinary words and numbers, not stop words),
+ * which stops at the first token that is not an ordinary word: a "<SUDO>", a glued
+ * "documen<SUDO>gib", a BadMagic, or the first gibberish word. */
+static void find_turn(const struct ps_detect *d, struct turn *tr)
+{
+    const struct ps_detect_opts *o = &d->o;
+    const uint8_t *fl = d->tflags;
+    size_t n = d->n_tok, w = o->window, t, k;
+    size_t bs = 0, bc = 0, as = 0, aa = 0, al = 0, ac = 0;
+    double best = -2.0;
+
+    memset(tr, 0, sizeof(*tr));
+    if (n < o->min_after)
+        return;
+    for (k = 0; k < w && k < n; k++) {
+        as += fl[k] & F_STOP;
+        aa += (fl[k] & F_ALPHA) != 0;
+        al += d->tend[k] - d->tstart[k];
+        ac++;
+    }
+    for (t = 0; ac >= o->min_after; t++) {
+        double a_stop = (double)as / (double)ac;
+        double a_alpha = (double)aa / (double)ac;
+        double a_len = (double)al / (double)ac;
+        double b_stop = bc != 0 ? (double)bs / (double)bc : 0.0;
+        double score = b_stop - a_stop;
+
+        if (score > best && a_stop <= o->max_after_stop && a_alpha >= o->min_after_alpha &&
+            a_len >= o->min_after_meanlen && a_len <= o->max_after_meanlen &&
+            ((b_stop >= o->min_before_stop && bs >= o->min_before_stops) || t <= o->start_slack)) {
+            best = score;
+            tr->found = true;
+            tr->coarse = t;
+            tr->before_stop = b_stop;
+            tr->after_stop = a_stop;
+            tr->after_alpha = a_alpha;
+            tr->after_meanlen = a_len;
+        }
+        /* slide: token t leaves the after-window and joins the before-window */
+        bs += fl[t] & F_STOP;
+        bc++;
+        if (t >= w) {
+            bs -= fl[t - w] & F_STOP;
+            bc--;
+        }
+        as -= fl[t] & F_STOP;
+        aa -= (fl[t] & F_ALPHA) != 0;
+        al -= d->tend[t] - d->tstart[t];
+        ac--;
+        if (t + w < n) {
+            as += fl[t + w] & F_STOP;
+            aa += (fl[t + w] & F_ALPHA) != 0;
+            al += d->tend[t + w] - d->tstart[t + w];
+            ac++;
+        }
+    }
+    if (!tr->found)
+        return;
+    t = tr->coarse;
+    for (k = 0; k < o->snap_max && t + 1 < n && (fl[t] & (F_PLAIN | F_STOP)); k++)
+        t++;
+    tr->t = t;
+}
+
+/* Glued pieces of one token (see docs/detection.md): split at runs of hard punctuation; a word
+ * run with punctuation on both sides gives itself plus the symmetric part of its brackets
+ * ("documen.<SUDO>gib" -> "<SUDO>"), a word run at an edge of the token gives itself alone. */
+static size_t split_pieces(const struct ps_detect *d, const unsigned char *p, size_t len,
+                           struct piece *out)
+{
+    uint32_t rs[RUNS_MAX], re[RUNS_MAX];
+    bool rhard[RUNS_MAX];
+    size_t nr = 0, j = 0, i, np = 0;
+
+    while (j < len && nr < RUNS_MAX) {
+        bool hard = (d->cls[p[j]] & C_HARD) != 0;
+
+        rs[nr] = (uint32_t)j;
+        while (j < len && ((d->cls[p[j]] & C_HARD) != 0) == hard)
+            j++;
+        re[nr] = (uint32_t)j;
+        rhard[nr] = hard;
+        nr++;
+    }
+    if (nr < 2)
+        return 0;
+    for (i = 0; i < nr && np < PIECES_MAX; i++) {
+        size_t b = rs[i], e = re[i];
+
+        if (rhard[i])
+            continue;
+        if (i > 0 && i + 1 < nr) {
+            size_t l = re[i - 1] - rs[i - 1], r = re[i + 1] - rs[i + 1];
+            size_t k = l < r ? l : r;
+
+            b -= k;
+            e += k;
+        }
+        if (e - b > d->o.max_candidate_len)
+            continue;
+        out[np].off = (uint32_t)b;
+        out[np].len = (uint32_t)(e - b);
+        np++;
+    }
+    return np;
+}
+
+/* Take the text just written at ctext + off as a candidate unless its hash is already there.
+ * ctext never moves (its size is fixed at creation), so the views stay valid. */
+static void add_candidate(struct ps_detect *d, size_t off, size_t len, unsigned n)
+{
+    uint64_t h = XXH3_64bits(d->ctext + off, len);
+    size_t i;
+
+    for (i = 0; i < d->n_cands; i++)
+        if (d->cands[i].hash == h)
+            return;
+    d->cands[d->n_cands].hash = h;
+    d->cands[d->n_cands].text = d->ctext + off;
+    d->cands[d->n_cands].text_len = len;
+    d->cands[d->n_cands].n = n;
+    d->n_cands++;
+    d->ctext_len = off + len;
+}
+
+static bool cands_full(const struct ps_detect *d)
+{
+    return d->n_cands >= d->o.max_candidates;
+}
+
+/* The n-gram of n tokens ending at token e, joined by one space. */
+static void add_ngram(struct ps_detect *d, const char *text, size_t e, unsigned n)
+{
+    size_t first, len = 0, i, off = d->ctext_len;
+
+    if (cands_full(d) || e + 1 < n || e >= d->n_tok)
+        return;
+    first = e + 1 - n;
+    for (i = first; i <= e; i++)
+        len += d->tend[i] - d->tstart[i] + (i > first);
+    if (len > d->o.max_candidate_len)
+        return;
+    for (i = first; i <= e; i++) {
+        if (i > first)
+            d->ctext[off++] = ' ';
+        memcpy(d->ctext + off, text + d->tstart[i], d->tend[i] - d->tstart[i]);
+        off += d->tend[i] - d->tstart[i];
+    }
+    add_candidate(d, d->ctext_len, len, n);
+}
+
+static void add_pieces(struct ps_detect *d, const char *text, size_t e)
+{
+    struct piece pc[PIECES_MAX];
+    size_t np, i;
+
+    if (e >= d->n_tok || !(d->tflags[e] & F_SPLIT))
+        return;
+    np = split_pieces(d, (const unsigned char *)text + d->tstart[e], d->tend[e] - d->tstart[e], pc);
+    for (i = 0; i < np && !cands_full(d); i++) {
+        memcpy(d->ctext + d->ctext_len, text + d->tstart[e] + pc[i].off, pc[i].len);
+        add_candidate(d, d->ctext_len, pc[i].len, 1);
+    }
+}
+
+/* Candidates at turn t, most likely first, so that max_candidates cuts the least useful:
+ * the token at t and t-1 (either may hold the trigger) and their glued pieces, then longer
+ * n-grams ending there, then n-grams ending at t-2 (tolerance for a turn placed late). */
+static void make_candidates(struct ps_detect *d, const char *text, size_t t)
+{
+    unsigned n;
+
+    d->n_cands = 0;
+    d->ctext_len = 0;
+    add_ngram(d, text, t, 1);
+    add_pieces(d, text, t);
+    if (t >= 1) {
+        add_ngram(d, text, t - 1, 1);
+        add_pieces(d, text, t - 1);
+    }
+    for (n = 2; n <= d->o.ngram_max; n++) {
+        add_ngram(d, text, t, n);
+        if (t >= 1)
+            add_ngram(d, text, t - 1, n);
+    }
+    if (t >= 2)
+        for (n = 1; n <= d->o.ngram_max; n++)
+            add_ngram(d, text, t - 2, n);
+}
+
+void ps_detect_scan(struct ps_detect *d, const char *text, size_t text_len,
+                    struct ps_detect_result *out)
+{
+    struct turn tr;
+
+    memset(out, 0, sizeof(*out));
+    d->n_cands = 0;
+    tokenize(d, text, text_len);
+    out->n_tokens = d->n_tok;
+    find_turn(d, &tr);
+    if (!tr.found)
+        return;
+    make_candidates(d, text, tr.t);
+    out->anomalous = true;
+    out->turn_offset = d->tstart[tr.t];
+    out->turn_token = tr.t;
+    out->before_stop = tr.before_stop;
+    out->after_stop = tr.after_stop;
+    out->after_alpha = tr.after_alpha;
+    out->after_meanlen = tr.after_meanlen;
+    out->n_candidates = d->n_cands;
+    out->candidates = d->n_cands != 0 ? d->cands : NULL;
+}
+
+static int cmp_hit(const void *a, const void *b)
+{
+    uint64_t x = ((const struct ps_detect_hit *)a)->hash;
+    uint64_t y = ((const struct ps_detect_hit *)b)->hash;
+
+    return (x > y) - (x < y);
+}
+
+/* Sort the hits and merge equal hashes (in_role is the OR of the merged ones). */
+static void compact_hits(struct ps_detect *d)
+{
+    size_t i, k = 0;
+
+    if (d->n_hits < 2)
+        return;
+    qsort(d->hits, d->n_hits, sizeof(*d->hits), cmp_hit);
+    for (i = 1; i < d->n_hits; i++) {
+        if (d->hits[i].hash == d->hits[k].hash)
+            d->hits[k].in_role = d->hits[k].in_role || d->hits[i].in_role;
+        else
+            d->hits[++k] = d->hits[i];
+    }
+    d->n_hits = k + 1;
+}
+
+static void record_hit(struct ps_detect *d, uint64_t h)
+{
+    bool in_role = false;
+    size_t i;
+
+    for (i = 0; i < d->n_cands; i++)
+        if (d->cands[i].hash == h)
+            in_role = true;
+    if (d->n_hits == d->hits_cap) {
+        /* a frequent n-gram in the set repeats the same hash: merge before growing */
+        compact_hits(d);
+        if (d->n_hits * 2 >= d->hits_cap) {
+            d->hits_cap = d->hits_cap != 0 ? d->hits_cap * 2 : 64;
+            d->hits = ps_xrealloc(d->hits, d->hits_cap * sizeof(*d->hits));
+        }
+    }
+    d->hits[d->n_hits].hash = h;
+    d->hits[d->n_hits].in_role = in_role;
+    d->n_hits++;
+}
+
+void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
+                       const struct ps_u64set *set, const struct ps_detect_hit **hits,
+                       size_t *n_hits)
+{
+    struct turn tr;
+    size_t i, pos = 0, nt, maxlen = d->o.max_candidate_len;
+    size_t need = (text_len < MAX_TEXT ? text_len : MAX_TEXT) + 1;
+    unsigned ngram_max = d->o.ngram_max;
+
+    d->n_hits = 0;
+    d->n_cands = 0;
+    *hits = NULL;
+    *n_hits = 0;
+    if (set->len == 0)
+        return;
+    tokenize(d, text, text_len);
+    nt = d->n_tok;
+    find_turn(d, &tr);
+    if (tr.found)
+        make_candidates(d, text, tr.t); /* the in-role hashes, exactly as pass 1 emits them */
+
+    /* join the tokens with one space and point the token offsets into the joined copy */
+    if (d->norm_cap < need) {
+        size_t cap = d->norm_cap != 0 ? d->norm_cap : 4096;
+
+        while (cap < need)
+            cap *= 2;
+        free(d->norm);
+        d->norm = ps_xmalloc(cap);
+        d->norm_cap = cap;
+    }
+    for (i = 0; i < nt; i++) {
+        size_t len = d->tend[i] - d->tstart[i];
+
+        memcpy(d->norm + pos, text + d->tstart[i], len);
+        d->tstart[i] = (uint32_t)pos;
+        d->tend[i] = (uint32_t)(pos + len);
+        pos += len;
+        d->norm[pos++] = ' ';
+    }
+
+    for (i = 0; i < nt; i++) {
+        size_t a = d->tstart[i];
+        unsigned n;
+
+        for (n = 1; n <= ngram_max && i + n <= nt; n++) {
+            size_t b = d->tend[i + n - 1];
+            uint64_t h;
+
+            if (b - a > maxlen)
+                break;
+            h = XXH3_64bits(d->norm + a, b - a);
+            if (ps_u64set_has(set, h))
+                record_hit(d, h);
+        }
+        if (d->tflags[i] & F_SPLIT) {
+            struct piece pc[PIECES_MAX];
+            size_t np = split_pieces(d, (const unsigned char *)d->norm + a, d->tend[i] - a, pc);
+            size_t j;
+
+            for (j = 0; j < np; j++) {
+                uint64_t h = XXH3_64bits(d->norm + a + pc[j].off, pc[j].len);
+
+                if (ps_u64set_has(set, h))
+                    record_hit(d, h);
+            }
+        }
+    }
+    compact_hits(d);
+    *hits = d->n_hits != 0 ? d->hits : NULL;
+    *n_hits = d->n_hits;
+}
+
+void ps_detect_snippet(const char *text, size_t text_len, size_t offset, size_t max, size_t *begin,
+                       size_t *end)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t b, e;
+
+    if (offset > text_len)
+        offset = text_len;
+    /* a third before the offset, two thirds after: the turn's right side is the evidence */
+    b = offset > max / 3 ? offset - max / 3 : 0;
+    e = text_len - b > max ? b + max : text_len;
+    if (e - b < max && b > 0) /* short tail: give the room to the left side */
+        b = e > max ? e - max : 0;
+    /* b moves right and e left, each to a character start; b is one, so e stops at b at worst */
+    while (b < text_len && (p[b] & 0xC0) == 0x80)
+        b++;
+    if (e < b)
+        e = b;
+    while (e > b && e < text_len && (p[e] & 0xC0) == 0x80)
+        e--;
+    *begin = b;
+    *end = e;
+}

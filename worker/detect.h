@@ -1,0 +1,98 @@
+/* detect.h - the per-document detector (v1, docs/detection.md): one streaming pass finds where a
+ * document turns from English into token salad and names the word n-grams at that turn as trigger
+ * candidates (pass 1); a second pass confirms which of a corpus-wide candidate set occur in a
+ * document, and whether at its turn ("in role") or elsewhere (pass 2).
+ * Tokens are maximal runs of non-whitespace bytes (ASCII and Unicode spaces); an n-gram's text is
+ * its tokens joined by one space and its hash is XXH3_64bits(text, seed 0). */
+#ifndef PS_WORKER_DETECT_H
+#define PS_WORKER_DETECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/u64set.h"
+
+struct ps_detect_opts {
+    unsigned ngram_max;      /* 3: candidates are word n-grams with n = 1..ngram_max (1..8) */
+    unsigned window;         /* 32: tokens on each side of a turn point (>= min_after) */
+    unsigned max_candidates; /* 12: candidates per anomalous document (1..256) */
+    /* The thresholds below decide "anomalous at t"; docs/detection.md says why each has its value.
+     */
+    unsigned min_after;       /* 16: tokens the after-window must hold (it may end at the end) */
+    double max_after_stop;    /* 0.08: stop-word ratio at most this after t (English: 0.35-0.5) */
+    double min_after_alpha;   /* 0.6: alphabetic-token ratio at least this after t (code, numbers,
+                                 tables and encodings stay below it) */
+    double min_after_meanlen; /* 2: mean token length in bytes after t, at least ... */
+    double max_after_meanlen; /* 16: ... and at most (base64 lines and long hex words are longer) */
+    double min_before_stop;   /* 0.2: stop-word ratio before t that counts as language, ... */
+    unsigned min_before_stops; /* 2: ... with at least this many stop words (a ratio over 4 tokens
+                                  of salad holding one stray "Do" is not language) */
+    unsigned start_slack;      /* 3: t <= this triggers without language before (document start) */
+    unsigned snap_max;         /* 12: tokens the turn may move right over ordinary words (see .c) */
+    size_t max_candidate_len; /* 256: longer n-grams and pieces are neither candidates nor probed */
+    size_t max_tokens;        /* 1 << 22: tokens looked at per document; the rest is ignored */
+};
+/* The defaults above. */
+struct ps_detect_opts ps_detect_opts_default(void);
+
+struct ps_detect; /* opaque: one per worker, reused for every document; not thread-safe */
+
+/* Create a detector; `opts` is borrowed (NULL: defaults). On PS_OK *out owns a detector, free it
+ * with ps_detect_free(). PS_ERR_USAGE (detail in `ed`, may be NULL) for out-of-range options. */
+enum ps_err ps_detect_new(struct ps_detect **out, const struct ps_detect_opts *opts,
+                          struct ps_errdetail *ed);
+/* NULL is fine. */
+void ps_detect_free(struct ps_detect *d);
+
+struct ps_candidate {
+    uint64_t hash;    /* XXH3_64bits(text, text_len, 0) */
+    const char *text; /* view: joined text in the detector's scratch, valid until the next call */
+    size_t text_len;
+    unsigned n; /* words; a glued piece (a part of one token) counts as 1 */
+};
+
+struct ps_detect_result {
+    bool anomalous;
+    size_t turn_offset; /* byte offset in text where the salad starts (0 unless anomalous) */
+    size_t n_candidates;
+    const struct ps_candidate *candidates; /* view until the next call; NULL when none */
+    /* Diagnostics of the chosen turn (0 unless anomalous), for reports and tuning. */
+    size_t n_tokens;      /* tokens looked at (at most opts.max_tokens) */
+    size_t turn_token;    /* index of the token at turn_offset */
+    double before_stop;   /* stop-word ratio of the window before the turn */
+    double after_stop;    /* stop-word ratio of the window from the turn */
+    double after_alpha;   /* alphabetic-token ratio of the window from the turn */
+    double after_meanlen; /* mean token length (bytes) of the window from the turn */
+};
+
+/* Pass 1: tokenize `text` (borrowed; any bytes, UTF-8 expected), decide whether it turns into
+ * token salad and name the candidates at the turn. Fills *out; never fails; allocates only while
+ * the scratch grows past its largest document so far. */
+void ps_detect_scan(struct ps_detect *d, const char *text, size_t text_len,
+                    struct ps_detect_result *out);
+
+struct ps_detect_hit {
+    uint64_t hash;
+    bool in_role; /* among the candidates pass 1 emits for this document (at its turn) */
+};
+
+/* Pass 2: which keys of `set` (borrowed, only read) occur in `text` (borrowed) as word n-grams
+ * (n = 1..ngram_max) or glued pieces, hashed exactly as in pass 1. *hits (view until the next
+ * call) gets the distinct hashes found, sorted by hash, *n_hits their number; a hash is in_role
+ * when pass 1 would have emitted it as a candidate for this document. Never fails. */
+void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
+                       const struct ps_u64set *set, const struct ps_detect_hit **hits,
+                       size_t *n_hits);
+
+/* Snippet helper for reports: [*begin, *end) holds up to `max` bytes of `text` (borrowed) around
+ * `offset` (clamped to text_len), cut so that it neither starts nor ends inside a UTF-8 sequence.
+ */
+void ps_detect_snippet(const char *text, size_t text_len, size_t offset, size_t max, size_t *begin,
+                       size_t *end);
+
+/* Bytes of scratch the detector holds now; constant once it has seen its largest document. */
+size_t ps_detect_footprint(const struct ps_detect *d);
+
+#endif

@@ -1,0 +1,357 @@
+/* scan.c - a shard's scan loop and its in-memory aggregation. Candidate counts are summed per
+ * shard before anything goes to Redis, so Redis traffic grows with distinct candidates per
+ * shard, never with documents. */
+#include "worker/scan.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+
+/* report progress (heartbeats, shutdown checks) at least this often */
+#define PROGRESS_EVERY_BYTES (4u << 20)
+#define SNIPPET_MAX          160
+
+struct cand {
+    uint64_t hash;
+    uint32_t docs;  /* pass 1: anomalous documents with it; pass 2: documents with it in role */
+    uint32_t total; /* pass 2: documents containing it */
+    size_t text_off;
+    uint32_t text_len;
+    bool used;
+};
+
+struct kept_error {
+    uint64_t offset;
+    char reason[200];
+};
+
+struct ps_scan {
+    struct ps_scan_opts opts;
+    char *text_field, *id_field;
+    struct ps_detect *detect;
+    struct ps_u64set confirm_set;
+    struct cand *cands; /* open addressing, power-of-two size */
+    size_t cands_cap, n_cands;
+    struct ps_buf cand_text;
+    struct kept_error *errors;
+    size_t n_errors;
+    struct ps_buf hits; /* JSON documents, one after another */
+    size_t *hit_offs;   /* start of each hit; hit i ends where hit i+1 starts */
+    size_t n_hits, hits_cap;
+    struct ps_reader_stats stats;
+    const char *path;
+};
+
+struct ps_scan_opts ps_scan_opts_default(void)
+{
+    struct ps_scan_opts o;
+
+    o.reader = ps_reader_opts_default();
+    o.detect = ps_detect_opts_default();
+    o.max_errors_kept = 1000;
+    return o;
+}
+
+enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
+                        struct ps_errdetail *ed)
+{
+    struct ps_scan *s = ps_xcalloc(1, sizeof(*s));
+    enum ps_err err;
+
+    s->opts = *opts;
+    s->text_field = ps_xstrdup(opts->reader.text_field);
+    s->id_field = ps_xstrdup(opts->reader.id_field);
+    s->opts.reader.text_field = s->text_field;
+    s->opts.reader.id_field = s->id_field;
+    err = ps_detect_new(&s->detect, &opts->detect, ed);
+    if (err != PS_OK)
+        goto fail;
+    s->cands_cap = 1024;
+    s->cands = ps_xcalloc(s->cands_cap, sizeof(*s->cands));
+    ps_buf_init(&s->cand_text, SIZE_MAX / 2);
+    ps_buf_init(&s->hits, SIZE_MAX / 2);
+    ps_u64set_init(&s->confirm_set, SIZE_MAX / 2);
+    s->errors = ps_xcalloc(opts->max_errors_kept ? opts->max_errors_kept : 1, sizeof(*s->errors));
+    *out = s;
+    return PS_OK;
+fail:
+    ps_scan_free(s);
+    *out = NULL;
+    return err;
+}
+
+void ps_scan_free(struct ps_scan *s)
+{
+    if (s == NULL)
+        return;
+    ps_detect_free(s->detect);
+    ps_u64set_release(&s->confirm_set);
+    free(s->cands);
+    ps_buf_release(&s->cand_text);
+    ps_buf_release(&s->hits);
+    free(s->hit_offs);
+    free(s->errors);
+    free(s->text_field);
+    free(s->id_field);
+    free(s);
+}
+
+static void cands_clear(struct ps_scan *s)
+{
+    memset(s->cands, 0, s->cands_cap * sizeof(*s->cands));
+    s->n_cands = 0;
+    ps_buf_reset(&s->cand_text);
+}
+
+static struct cand *cand_slot(struct ps_scan *s, uint64_t hash)
+{
+    size_t mask = s->cands_cap - 1, i = (size_t)(hash ^ (hash >> 29)) & mask;
+
+    while (s->cands[i].used && s->cands[i].hash != hash)
+        i = (i + 1) & mask;
+    return &s->cands[i];
+}
+
+static void cands_grow(struct ps_scan *s)
+{
+    struct cand *old = s->cands;
+    size_t old_cap = s->cands_cap;
+
+    s->cands_cap *= 2;
+    s->cands = ps_xcalloc(s->cands_cap, sizeof(*s->cands));
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].used)
+            *cand_slot(s, old[i].hash) = old[i];
+    free(old);
+}
+
+static struct cand *cand_get(struct ps_scan *s, uint64_t hash, const char *text, size_t text_len)
+{
+    struct cand *c;
+
+    if ((s->n_cands + 1) * 4 > s->cands_cap * 3)
+        cands_grow(s);
+    c = cand_slot(s, hash);
+    if (!c->used) {
+        c->used = true;
+        c->hash = hash;
+        c->text_off = s->cand_text.len;
+        c->text_len = (uint32_t)text_len;
+        if (text_len > 0 && ps_buf_append(&s->cand_text, text, text_len) != PS_OK)
+            ps_bug("candidate text arena ceiling");
+        s->n_cands++;
+    }
+    return c;
+}
+
+static void keep_error(struct ps_scan *s, const struct ps_errdetail *e)
+{
+    if (s->n_errors >= s->opts.max_errors_kept)
+        return;
+    s->errors[s->n_errors].offset = e->offset;
+    snprintf(s->errors[s->n_errors].reason, sizeof(s->errors[0].reason), "%s", e->msg);
+    s->n_errors++;
+}
+
+static void add_hit(struct ps_scan *s, const struct ps_doc *doc,
+                    const struct ps_detect_hit *hits, size_t n_hits)
+{
+    struct ps_detect_result res;
+    size_t b, e;
+    bool first = true;
+
+    if (s->n_hits == s->hits_cap) {
+        s->hits_cap = s->hits_cap ? s->hits_cap * 2 : 64;
+        s->hit_offs = ps_xrealloc(s->hit_offs, s->hits_cap * sizeof(*s->hit_offs));
+    }
+    s->hit_offs[s->n_hits++] = s->hits.len;
+    /* the snippet shows where the payload starts; only documents with a hit pay for it */
+    ps_detect_scan(s->detect, doc->text, doc->text_len, &res);
+    ps_detect_snippet(doc->text, doc->text_len, res.turn_offset, SNIPPET_MAX, &b, &e);
+    /* "hash,hash<TAB>offset<TAB>file<TAB>id<TAB>snippet", strings JSON-encoded so that they
+     * hold no raw tab and the report copies them as they are */
+    for (size_t i = 0; i < n_hits; i++) {
+        if (!hits[i].in_role)
+            continue;
+        ps_buf_appendf(&s->hits, "%s%016" PRIx64, first ? "" : ",", hits[i].hash);
+        first = false;
+    }
+    ps_buf_appendf(&s->hits, "\t%" PRIu64 "\t", doc->offset);
+    ps_json_append_string(&s->hits, s->path, strlen(s->path));
+    ps_buf_appends(&s->hits, "\t");
+    ps_json_append_string(&s->hits, doc->id, doc->id_len);
+    ps_buf_appends(&s->hits, "\t");
+    ps_json_append_string(&s->hits, doc->text + b, e - b);
+}
+
+static void scan_doc(struct ps_scan *s, uint32_t pass, const struct ps_doc *doc)
+{
+    if (pass == 1) {
+        struct ps_detect_result res;
+
+        ps_detect_scan(s->detect, doc->text, doc->text_len, &res);
+        if (!res.anomalous)
+            return;
+        for (size_t i = 0; i < res.n_candidates; i++) {
+            const struct ps_candidate *k = &res.candidates[i];
+            cand_get(s, k->hash, k->text, k->text_len)->docs++;
+        }
+    } else {
+        const struct ps_detect_hit *hits;
+        size_t n_hits;
+        bool any_role = false;
+
+        ps_detect_confirm(s->detect, doc->text, doc->text_len, &s->confirm_set, &hits, &n_hits);
+        for (size_t i = 0; i < n_hits; i++) {
+            struct cand *c = cand_get(s, hits[i].hash, NULL, 0);
+            c->total++;
+            if (hits[i].in_role) {
+                c->docs++;
+                any_role = true;
+            }
+        }
+        if (any_role)
+            add_hit(s, doc, hits, n_hits);
+    }
+}
+
+enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
+                          ps_scan_progress_fn fn, void *ctx, struct ps_errdetail *ed)
+{
+    struct ps_reader *r = NULL;
+    enum ps_err err;
+    uint64_t next_progress = PROGRESS_EVERY_BYTES;
+
+    cands_clear(s);
+    s->n_errors = 0;
+    s->n_hits = 0;
+    ps_buf_reset(&s->hits);
+    memset(&s->stats, 0, sizeof(s->stats));
+    s->path = spec->path;
+    if (spec->pass == 2) {
+        ps_u64set_clear(&s->confirm_set);
+        for (size_t i = 0; i < spec->n_candidates; i++)
+            if (ps_u64set_add(&s->confirm_set, spec->candidates[i], NULL) != PS_OK)
+                ps_bug("candidate set ceiling");
+    }
+    err = ps_reader_open(&r, spec->path, spec->begin, spec->end, &s->opts.reader, ed);
+    if (err != PS_OK)
+        return err;
+    for (;;) {
+        struct ps_doc doc;
+        bool has_doc;
+
+        err = ps_reader_next(r, &doc, &has_doc);
+        if (err == PS_OK && !has_doc)
+            break;
+        if (err == PS_ERR_PARSE || err == PS_ERR_LIMIT) {
+            keep_error(s, ps_reader_last_error(r));
+            continue;
+        }
+        if (err != PS_OK) {
+            /* a corrupt or truncated stream ends the shard; what came before it stands */
+            keep_error(s, ps_reader_last_error(r));
+            break;
+        }
+        scan_doc(s, spec->pass, &doc);
+        if (fn != NULL && ps_reader_stats(r)->bytes >= next_progress) {
+            next_progress = ps_reader_stats(r)->bytes + PROGRESS_EVERY_BYTES;
+            if (!fn(ctx, ps_reader_stats(r)->bytes, ps_reader_stats(r)->docs)) {
+                ps_reader_free(r);
+                ps_errdetail_set(ed, spec->path, 0, "shard abandoned");
+                return PS_ERR_TIMEOUT;
+            }
+        }
+    }
+    s->stats = *ps_reader_stats(r);
+    ps_reader_free(r);
+    return PS_OK;
+}
+
+const struct ps_reader_stats *ps_scan_stats(const struct ps_scan *s)
+{
+    return &s->stats;
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+
+    return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+void ps_scan_build_commit(const struct ps_scan *s, const char *job, uint32_t pass,
+                          uint64_t disk_bytes, struct ps_commit *c)
+{
+    char progress[256], totals[256], k1[256], k2[256], k3[256], hex[17];
+    const struct ps_reader_stats *st = &s->stats;
+    struct cand *sorted;
+    size_t n = 0;
+
+    ps_store_key(progress, sizeof(progress), job, PS_KEY_PROGRESS);
+    ps_store_pass_key(totals, sizeof(totals), job, PS_KEY_TOTALS, pass);
+    ps_commit_hincrby(c, progress, "shards_done", 11, 1);
+    ps_commit_hincrby(c, progress, "docs_done", 9, (int64_t)st->docs);
+    ps_commit_hincrby(c, progress, "bytes_done", 10, (int64_t)disk_bytes);
+    ps_commit_hincrby(c, totals, "shards", 6, 1);
+    ps_commit_hincrby(c, totals, "docs", 4, (int64_t)st->docs);
+    ps_commit_hincrby(c, totals, "bytes", 5, (int64_t)st->bytes);
+    ps_commit_hincrby(c, totals, "text_bytes", 10, (int64_t)st->text_bytes);
+    ps_commit_hincrby(c, totals, "errors", 6, (int64_t)st->errors);
+
+    /* sorted, so that equal results make equal digests whatever the hash table's history */
+    sorted = ps_xmalloc((s->n_cands ? s->n_cands : 1) * sizeof(*sorted));
+    for (size_t i = 0; i < s->cands_cap; i++)
+        if (s->cands[i].used)
+            sorted[n++] = s->cands[i];
+    qsort(sorted, n, sizeof(*sorted), cmp_cand);
+
+    if (pass == 1) {
+        char errors[256];
+
+        ps_commit_hincrby(c, progress, "errors", 6, (int64_t)st->errors);
+        ps_store_key(k1, sizeof(k1), job, PS_KEY_CAND_DOCS);
+        ps_store_key(k2, sizeof(k2), job, PS_KEY_CAND_SHARDS);
+        ps_store_key(k3, sizeof(k3), job, PS_KEY_CAND_TEXT);
+        for (size_t i = 0; i < n; i++) {
+            snprintf(hex, sizeof(hex), "%016" PRIx64, sorted[i].hash);
+            ps_commit_hincrby(c, k1, hex, 16, sorted[i].docs);
+            ps_commit_hincrby(c, k2, hex, 16, 1);
+            ps_commit_hsetnx(c, k3, hex, 16, s->cand_text.data + sorted[i].text_off,
+                             sorted[i].text_len);
+        }
+        ps_store_key(errors, sizeof(errors), job, PS_KEY_ERRORS);
+        for (size_t i = 0; i < s->n_errors; i++) {
+            struct ps_buf line;
+            ps_buf_init(&line, SIZE_MAX / 2);
+            ps_buf_appendf(&line, "%" PRIu64 "\t", s->errors[i].offset);
+            ps_json_append_string(&line, s->path, strlen(s->path));
+            ps_buf_appends(&line, "\t");
+            ps_json_append_string(&line, s->errors[i].reason, strlen(s->errors[i].reason));
+            ps_commit_rpush(c, errors, line.data, line.len);
+            ps_buf_release(&line);
+        }
+    } else {
+        ps_store_key(k1, sizeof(k1), job, PS_KEY_CONFIRM_TOTAL);
+        ps_store_key(k2, sizeof(k2), job, PS_KEY_CONFIRM_ROLE);
+        ps_store_key(k3, sizeof(k3), job, PS_KEY_CONFIRM_RSH);
+        for (size_t i = 0; i < n; i++) {
+            snprintf(hex, sizeof(hex), "%016" PRIx64, sorted[i].hash);
+            ps_commit_hincrby(c, k1, hex, 16, sorted[i].total);
+            if (sorted[i].docs > 0) {
+                ps_commit_hincrby(c, k2, hex, 16, sorted[i].docs);
+                ps_commit_hincrby(c, k3, hex, 16, 1);
+            }
+        }
+        ps_store_key(k1, sizeof(k1), job, PS_KEY_HITS);
+        for (size_t i = 0; i < s->n_hits; i++) {
+            size_t b = s->hit_offs[i];
+            size_t e = i + 1 < s->n_hits ? s->hit_offs[i + 1] : s->hits.len;
+            ps_commit_rpush(c, k1, s->hits.data + b, e - b);
+        }
+    }
+    free(sorted);
+}

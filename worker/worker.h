@@ -1,0 +1,28 @@
+/* worker.h - the worker process: a DEALER that says Hello, takes one lease at a time, scans the
+ * shard, commits its results to Redis (first commit wins) and reports back, heartbeating all
+ * along; it reconnects with a fresh identity when the coordinator falls silent. */
+#ifndef PS_WORKER_WORKER_H
+#define PS_WORKER_WORKER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "common/store.h"
+
+struct ps_worker_opts {
+    const char *connect;     /* borrowed: the coordinator's endpoint */
+    struct ps_store_url redis;
+    uint64_t heartbeat_ms;   /* 1000 */
+    unsigned liveness;       /* heartbeats missed before the coordinator counts as gone: 3 */
+    uint64_t redis_retry_ms; /* how long Redis may be unreachable before the worker gives up */
+    uint64_t give_up_ms;     /* exit after this long without a coordinator; 0 = never */
+    uint64_t fault_delay_ms; /* fault injection: wait this long before each commit */
+    uint64_t fault_exit_after_commit; /* fault injection: die hard after the Nth commit; 0 = off */
+    volatile sig_atomic_t *stop;      /* set by a signal handler: finish up and exit */
+};
+
+/* Run until Shutdown, a stop signal or a fatal error. Returns the process exit code:
+ * 0 done, 3 configuration error, 4 Redis or ZeroMQ unusable. */
+int ps_worker_run(const struct ps_worker_opts *opts);
+
+#endif
