@@ -1,6 +1,6 @@
 /* bench_detect.c - throughput of the detector's two passes on one core: pass 1 (scan) and pass 2
- * (confirm against a set of 1000 hashes) over ~4 KiB English-like documents, 1 in 50 poisoned.
- * Usage: bench_detect [MiB of text, default 128] */
+ * (confirm against the turn tokens of the poisons plus 1000 random hashes) over ~4 KiB English-like
+ * documents, 1 in 50 poisoned. Usage: bench_detect [MiB of text, default 128] */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +67,8 @@ static double now(void)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* CPU time of this process: the bench shares its machine with builds */
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -114,9 +115,8 @@ int main(int argc, char **argv)
 
         ps_detect_scan(d, text + starts[i], starts[i + 1] - starts[i], &r);
         anomalous += r.anomalous;
-        if (r.anomalous)
-            for (size_t k = 0; k < r.n_candidates; k++)
-                ps_u64set_add(&set, r.candidates[k].hash, NULL);
+        if (r.anomalous) /* the token at the turn: what survives the coordinator's filters */
+            ps_u64set_add(&set, r.candidates[0].hash, NULL);
     }
     t1 = now();
     for (i = 0; i < n_docs; i++) {

@@ -149,6 +149,7 @@ void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, 
     o->heartbeat_ms = v->heartbeat_ms ? v->heartbeat_ms : 1000;
     o->liveness = v->liveness ? (unsigned)v->liveness : 3;
     o->lease_timeout_ms = v->lease_timeout_ms ? v->lease_timeout_ms : 10000;
+    o->linger_ms = o->heartbeat_ms * o->liveness;
     o->text_field = v->text_field;
     o->id_field = v->id_field;
     o->max_line = v->max_line;

@@ -242,6 +242,7 @@ int ps_cmd_scan(int argc, char **argv)
     }
     ps_cli_coord_opts(&v, (const char *const *)res.positional, res.n_positional, &o);
     o.bind = endpoint;
+    o.linger_ms = 0; /* our own workers were told, and we stop them anyway */
     if (!ps_cli_redis_url(v.redis, v.redis_password_file, &o.redis))
         goto cleanup;
 

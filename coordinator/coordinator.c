@@ -696,7 +696,7 @@ static int finish(struct coord *c, struct ps_report_summary *sum)
     for (size_t w = 0; w < c->n_workers; w++)
         if (c->workers[w].alive)
             send_shutdown(c, w, "job finished");
-    until = ps_clock_now_ms() + c->o->heartbeat_ms * 2;
+    until = ps_clock_now_ms() + c->o->linger_ms;
     while (ps_clock_now_ms() < until && !(c->o->stop && *c->o->stop)) {
         zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
         zmq_poll(&it, 1, 100);

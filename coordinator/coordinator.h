@@ -26,6 +26,7 @@ struct ps_coordinator_opts {
     uint64_t heartbeat_ms;
     unsigned liveness;
     uint64_t lease_timeout_ms;
+    uint64_t linger_ms; /* after the report, answer late workers with Shutdown this long */
     /* scan settings, part of the job fingerprint */
     const char *text_field, *id_field;
     uint64_t max_line;

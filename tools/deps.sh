@@ -10,7 +10,8 @@ libzstd-dev zstd libxxhash-dev libhiredis-dev libcmocka-dev zlib1g-dev clang-for
 redis-server redis-tools python3 ca-certificates coreutils mawk"
 # real English text for the generated corpora (see tools/textsource.py), and a word list
 # for gibberish when the BPE vocabulary cannot be had
-PKGS="$PKGS perl-doc python3.11-doc postgresql-doc-15 linux-doc-6.1 dict-gcide dict-foldoc wamerican"
+PKGS="$PKGS perl-doc python3.11-doc postgresql-doc-15 linux-doc-6.1 dict-gcide dict-foldoc dict-wn
+python-django-doc git-doc wamerican"
 
 missing=""
 for p in $PKGS; do

@@ -19,7 +19,7 @@ import random
 import re
 import sys
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 # name -> (debian package, how to read it, path glob(s)). Sizes are of the extracted text.
 SOURCES = [
@@ -37,7 +37,17 @@ SOURCES = [
     ("foldoc", "dict-foldoc", "dict", ["/usr/share/dictd/foldoc.dict.dz"]),
     # ~38 MB: GNU Collaborative International Dictionary of English (1913 Webster and more)
     ("gcide", "dict-gcide", "dict", ["/usr/share/dictd/gcide.dict.dz"]),
+    # ~31 MB: WordNet 3.0 (glosses and example sentences)
+    ("wordnet", "dict-wn", "dict", ["/usr/share/dictd/wn.dict.dz"]),
+    # ~7 MB: Django manual (Sphinx HTML)
+    ("django-doc", "python-django-doc", "html", ["/usr/share/doc/python-django-doc/html/**/*.html"]),
+    # ~4 MB: Git manuals (asciidoc HTML)
+    ("git-doc", "git-doc", "html", ["/usr/share/doc/git-doc/**/*.html"]),
 ]
+
+# pages that are indexes or highlighted source code, not prose
+_SKIP_PATHS = ("/_modules/", "/_sources/", "/genindex", "/search.html", "/py-modindex",
+               "/objects.inv")
 
 PACKAGES = sorted({s[1] for s in SOURCES})
 
@@ -163,6 +173,8 @@ def _source_docs(name, how, globs, rng, seen_para, seen_doc):
     for g in globs:
         paths.extend(glob.glob(g, recursive=True))
     for path in sorted(set(paths)):
+        if any(p in path for p in _SKIP_PATHS):
+            continue
         try:
             text = _read(path, how)
         except (OSError, EOFError, gzip.BadGzipFile):
@@ -225,7 +237,8 @@ def documents(cache_dir, sources=None, seed=1, max_bytes=None):
 
     sources: names from SOURCES (None: all). max_bytes: stop once this many UTF-8 bytes were
     yielded (the cache still holds everything extracted)."""
-    key = ",".join(sources) if sources else "all"
+    names = [s[0] for s in SOURCES if not sources or s[0] in sources]
+    key = ",".join(names)
     tag = hashlib.blake2b(f"{CACHE_VERSION}:{key}:{seed}".encode(), digest_size=6).hexdigest()
     path = os.path.join(cache_dir, f"textsource-{tag}.cache")
     if not os.path.exists(path):
