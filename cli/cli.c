@@ -41,7 +41,8 @@ bool ps_cli_redis_url(const char *url, const char *password_file, struct ps_stor
     struct ps_errdetail ed = {0};
 
     if (url == NULL || url[0] == '\0') {
-        fprintf(stderr, "poisonscan: --redis URL is required (redis://host:port or unix:///path)\n");
+        fprintf(stderr,
+                "poisonscan: --redis URL is required (redis://host:port or unix:///path)\n");
         return false;
     }
     if (ps_store_parse_url(url, out, &ed) != PS_OK ||
@@ -65,7 +66,8 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
 #define OPT(...) (t[n++] = (struct ps_opt){__VA_ARGS__})
     if (!embedded) {
         OPT(.flag = "redis", .env = "POISONSCAN_REDIS", .type = PS_OPT_STRING, .target = &v->redis,
-            .help = "Redis: redis://[user:password@]host:port[/db] or unix:///path", .metavar = "URL");
+            .help = "Redis: redis://[user:password@]host:port[/db] or unix:///path",
+            .metavar = "URL");
         OPT(.flag = "bind", .env = "POISONSCAN_BIND", .type = PS_OPT_STRING, .target = &v->bind,
             .help = "ZeroMQ endpoint to bind (tcp://*:5555, tcp://127.0.0.1:*, ipc://PATH)",
             .metavar = "ENDPOINT");
@@ -94,21 +96,22 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
     OPT(.flag = "redis-password-file", .type = PS_OPT_STRING, .target = &v->redis_password_file,
         .help = "read the Redis password from this file (or POISONSCAN_REDIS_PASSWORD)",
         .metavar = "FILE");
-    OPT(.flag = "redis-retry", .type = PS_OPT_DURATION, .target = &v->redis_retry_ms,
-        .def = "30s", .min = 0, .max = 3600000,
+    OPT(.flag = "redis-retry", .type = PS_OPT_DURATION, .target = &v->redis_retry_ms, .def = "30s",
+        .min = 0, .max = 3600000,
         .help = "how long Redis may be unreachable before giving up (exit 4)");
     OPT(.flag = "out", .env = "POISONSCAN_OUT", .type = PS_OPT_STRING, .target = &v->out,
         .def = "./poisonscan-out", .help = "report directory", .metavar = "DIR");
     OPT(.flag = "shard-size", .type = PS_OPT_SIZE, .target = &v->shard_size, .def = "256M",
-        .min = 4096, .max = (uint64_t)1 << 50, .help = "plain files larger than this split into shards");
+        .min = 4096, .max = (uint64_t)1 << 50,
+        .help = "plain files larger than this split into shards");
     OPT(.flag = "text-field", .type = PS_OPT_STRING, .target = &v->text_field, .def = "text",
         .help = "JSON key of the document text", .metavar = "KEY");
     OPT(.flag = "id-field", .type = PS_OPT_STRING, .target = &v->id_field, .def = "id",
         .help = "JSON key of the document id (absent: path:offset)", .metavar = "KEY");
-    OPT(.flag = "max-line", .type = PS_OPT_SIZE, .target = &v->max_line, .def = "64M",
-        .min = 1024, .max = (uint64_t)1 << 32, .help = "longer lines are skipped and counted as errors");
-    OPT(.flag = "max-errors-kept", .type = PS_OPT_U64, .target = &v->max_errors_kept,
-        .def = "1000", .min = 1, .max = 1000000, .help = "error records kept per shard");
+    OPT(.flag = "max-line", .type = PS_OPT_SIZE, .target = &v->max_line, .def = "64M", .min = 1024,
+        .max = (uint64_t)1 << 32, .help = "longer lines are skipped and counted as errors");
+    OPT(.flag = "max-errors-kept", .type = PS_OPT_U64, .target = &v->max_errors_kept, .def = "1000",
+        .min = 1, .max = 1000000, .help = "error records kept per shard");
     OPT(.flag = "ngram-max", .type = PS_OPT_U64, .target = &v->ngram_max, .def = "3", .min = 1,
         .max = 8, .help = "candidate patterns are word n-grams up to this length");
     OPT(.flag = "window", .type = PS_OPT_U64, .target = &v->window, .def = "32", .min = 8,
@@ -124,8 +127,8 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
         .dmin = 0.0001, .dmax = 1, .help = "shards hit / shards expected under uniform spread");
     OPT(.flag = "max-confirm", .type = PS_OPT_U64, .target = &v->max_confirm, .def = "10000",
         .min = 1, .max = 1000000, .help = "candidate patterns taken to the confirm pass");
-    OPT(.flag = "log-level", .env = "POISONSCAN_LOG", .type = PS_OPT_ENUM,
-        .target = &v->log_level, .def = embedded ? "warn" : "info", .choices = ps_cli_log_levels,
+    OPT(.flag = "log-level", .env = "POISONSCAN_LOG", .type = PS_OPT_ENUM, .target = &v->log_level,
+        .def = embedded ? "warn" : "info", .choices = ps_cli_log_levels,
         .help = "log level on stderr");
 #undef OPT
     if (n > PS_CLI_COORD_OPTS)

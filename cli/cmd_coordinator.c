@@ -34,8 +34,9 @@ int ps_cmd_coordinator(int argc, char **argv)
     }
     ps_cli_setup_log("coordinator", v.log_level);
     if (v.bind == NULL || v.job == NULL || res.n_positional == 0) {
-        fprintf(stderr, "poisonscan coordinator: --bind, --job and at least one PATH are "
-                        "required\nusage: %s\n",
+        fprintf(stderr,
+                "poisonscan coordinator: --bind, --job and at least one PATH are "
+                "required\nusage: %s\n",
                 usage_line);
         goto done;
     }

@@ -75,9 +75,10 @@ static bool start_redis(struct embedded *e, const char *server)
     struct ps_store_url url = {0};
     struct ps_store *s = NULL;
     struct ps_errdetail ed = {0};
-    const char *argv[] = {server, "--port", "0", "--unixsocket", e->sock,
-                    "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir",
-                    e->tmp, "--daemonize", "no", "--loglevel", "warning", NULL};
+    const char *argv[] = {
+        server, "--port",      "0",  "--unixsocket", e->sock,   "--unixsocketperm",
+        "700",  "--save",      "",   "--appendonly", "no",      "--dir",
+        e->tmp, "--daemonize", "no", "--loglevel",   "warning", NULL};
 
     snprintf(log_path, sizeof(log_path), "%s/redis.log", e->tmp);
     e->redis = spawn(argv, log_path);
@@ -187,9 +188,14 @@ int ps_cmd_scan(int argc, char **argv)
 
     snprintf(cores_text, sizeof(cores_text), "%ld", cores > 0 ? cores : 1);
     n = ps_cli_coord_table(table, &v, true);
-    table[n++] = (struct ps_opt){.flag = "workers", .env = "POISONSCAN_WORKERS",
-                                 .type = PS_OPT_U64, .target = &n_workers, .def = cores_text,
-                                 .min = 1, .max = 1024, .help = "worker processes"};
+    table[n++] = (struct ps_opt){.flag = "workers",
+                                 .env = "POISONSCAN_WORKERS",
+                                 .type = PS_OPT_U64,
+                                 .target = &n_workers,
+                                 .def = cores_text,
+                                 .min = 1,
+                                 .max = 1024,
+                                 .help = "worker processes"};
     if (ps_opts_parse(table, n, argc, argv, usage_line, stdout, &res, &ed) != PS_OK) {
         fprintf(stderr, "poisonscan scan: %s\n", ed.msg);
         goto done;
@@ -249,8 +255,8 @@ int ps_cmd_scan(int argc, char **argv)
     e.workers = ps_xcalloc(n_workers, sizeof(*e.workers));
     for (size_t i = 0; i < n_workers; i++) {
         char level[16];
-        const char *wargv[] = {self,  "worker", "--connect", endpoint, "--redis", v.redis,
-                         "--log-level", level, "--give-up", "60s", NULL};
+        const char *wargv[] = {self,          "worker", "--connect", endpoint, "--redis", v.redis,
+                               "--log-level", level,    "--give-up", "60s",    NULL};
         snprintf(level, sizeof(level), "%s", ps_cli_log_levels[v.log_level < 0 ? 2 : v.log_level]);
         e.workers[i] = spawn(wargv, NULL);
         e.n_workers++;
@@ -260,9 +266,9 @@ int ps_cmd_scan(int argc, char **argv)
         stop_child(e.workers[i], 3000);
     if (rc == 0) {
         print_summary(&sum, v.out, ps_clock_now_ms() - t0);
-        rc = sum.n_triggers > 0                                ? PS_EXIT_FLAGGED
+        rc = sum.n_triggers > 0                              ? PS_EXIT_FLAGGED
              : sum.errors_total > 0 || sum.shards_failed > 0 ? PS_EXIT_ERRORS
-                                                               : PS_EXIT_CLEAN;
+                                                             : PS_EXIT_CLEAN;
     }
 cleanup:
     for (size_t i = 0; i < e.n_workers; i++)

@@ -14,9 +14,9 @@
 
 static const char usage_line[] = "poisonscan status --redis URL --job ID [--json] [--watch]";
 
-static const char *const fields[] = {
-    "state",      "pass",      "shards_total", "shards_done", "shards_failed", "bytes_total",
-    "bytes_done", "docs_done", "errors",       "workers",     "started_at",    "updated_at"};
+static const char *const fields[] = {"state",         "pass",        "shards_total", "shards_done",
+                                     "shards_failed", "bytes_total", "bytes_done",   "docs_done",
+                                     "errors",        "workers",     "started_at",   "updated_at"};
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 
 struct progress {
@@ -128,18 +128,35 @@ int ps_cmd_status(int argc, char **argv)
     bool json = false, watch = false;
     uint64_t interval_ms;
     struct ps_opt table[] = {
-        {.flag = "redis", .env = "POISONSCAN_REDIS", .type = PS_OPT_STRING, .target = &redis,
-         .help = "Redis: redis://[user:password@]host:port[/db] or unix:///path", .metavar = "URL"},
-        {.flag = "redis-password-file", .type = PS_OPT_STRING, .target = &password_file,
+        {.flag = "redis",
+         .env = "POISONSCAN_REDIS",
+         .type = PS_OPT_STRING,
+         .target = &redis,
+         .help = "Redis: redis://[user:password@]host:port[/db] or unix:///path",
+         .metavar = "URL"},
+        {.flag = "redis-password-file",
+         .type = PS_OPT_STRING,
+         .target = &password_file,
          .help = "read the Redis password from this file (or POISONSCAN_REDIS_PASSWORD)",
          .metavar = "FILE"},
-        {.flag = "job", .env = "POISONSCAN_JOB", .type = PS_OPT_STRING, .target = &job,
-         .help = "job id", .metavar = "ID"},
+        {.flag = "job",
+         .env = "POISONSCAN_JOB",
+         .type = PS_OPT_STRING,
+         .target = &job,
+         .help = "job id",
+         .metavar = "ID"},
         {.flag = "json", .type = PS_OPT_BOOL, .target = &json, .help = "one JSON object per line"},
-        {.flag = "watch", .type = PS_OPT_BOOL, .target = &watch,
+        {.flag = "watch",
+         .type = PS_OPT_BOOL,
+         .target = &watch,
          .help = "refresh until the job is done or failed"},
-        {.flag = "interval", .type = PS_OPT_DURATION, .target = &interval_ms, .def = "2s",
-         .min = 100, .max = 3600000, .help = "refresh interval with --watch"},
+        {.flag = "interval",
+         .type = PS_OPT_DURATION,
+         .target = &interval_ms,
+         .def = "2s",
+         .min = 100,
+         .max = 3600000,
+         .help = "refresh interval with --watch"},
     };
     size_t n = sizeof(table) / sizeof(table[0]);
     struct ps_opts_result res = {0};
@@ -184,8 +201,7 @@ int ps_cmd_status(int argc, char **argv)
         }
         print_progress(job, &p, json);
         rc = strcmp(p.state, "failed") == 0 ? PS_EXIT_INFRA : 0;
-        if (!watch || strcmp(p.state, "done") == 0 || strcmp(p.state, "failed") == 0 ||
-            ps_cli_stop)
+        if (!watch || strcmp(p.state, "done") == 0 || strcmp(p.state, "failed") == 0 || ps_cli_stop)
             break;
         if (!json)
             printf("\n");

@@ -45,9 +45,9 @@ void ps_log_emit(enum ps_log_level level, const char *module, const char *fmt, .
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03dZ %s[%d] %s %s: ",
-                          (int)(tv.tv_usec / 1000), log_role, (int)getpid(), level_names[level],
-                          module);
+    n += (size_t)snprintf(line + n, sizeof(line) - n,
+                          ".%03dZ %s[%d] %s %s: ", (int)(tv.tv_usec / 1000), log_role,
+                          (int)getpid(), level_names[level], module);
     if (n < sizeof(line)) {
         va_start(ap, fmt);
         vsnprintf(line + n, sizeof(line) - n, fmt, ap);

@@ -32,6 +32,15 @@ static const uint8_t ascii_word[256] = {
     0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
 };
 
+/* SWAR byte-range test (Bit Twiddling Hacks, "hasbetween"): 0x80 in every byte of x with
+ * m < byte < n, exact per byte for 0 <= m <= 127, n <= 128; bytes >= 0x80 never match. Words are
+ * little-endian loads, so the lowest set flag is the first byte in text order. */
+#define ONES UINT64_C(0x0101010101010101)
+#define BETWEEN(x, m, n)                                                                           \
+    (((ONES * (127 + (n)) - ((x) & (ONES * 127))) & ~(x) &                                         \
+      (((x) & (ONES * 127)) + ONES * (127 - (m)))) &                                               \
+     (ONES * 128))
+
 enum cp_class { CP_WORD, CP_SEPARATOR, CP_IGNORABLE };
 
 /* Non-ASCII punctuation and spaces separate words; format characters (soft hyphen, zero-width and
@@ -209,9 +218,9 @@ void ps_minhash_normalize(struct ps_minhash_words *w, const char *text, size_t l
 
     /* the normalized text is never longer than the input: every mapping keeps or shrinks the
      * UTF-8 length and runs of separators become one space */
-    if (w->norm_cap < len + 1) {
+    if (w->norm_cap < len + 9) {
         free(w->norm);
-        w->norm_cap = len + 1 < 4096 ? 4096 : len + 1 + len / 4;
+        w->norm_cap = len + 9 < 4096 ? 4096 : len + 9 + len / 4;
         w->norm = ps_xmalloc(w->norm_cap);
     }
     if (w->words_cap == 0)
@@ -247,10 +256,31 @@ void ps_minhash_normalize(struct ps_minhash_words *w, const char *text, size_t l
         if (l != 0) {
             if (!in_word)
                 START_WORD(i);
-            do {
+            /* eight bytes at a time: lowercase them all, keep the ones up to the first non-word
+             * byte (norm has 8 bytes of slack and the output never runs ahead of the input) */
+            while (i + 8 <= len) {
+                uint64_t x, lw, stop;
+
+                memcpy(&x, s + i, 8);
+                lw = x | (BETWEEN(x, 'A' - 1, 'Z' + 1) >> 2);
+                memcpy(o, &lw, 8);
+                stop = ~(BETWEEN(x, '0' - 1, '9' + 1) | BETWEEN(x | (ONES * 0x20), 'a' - 1, 'z' + 1)) &
+                       (ONES * 0x80);
+                if (stop == 0) {
+                    o += 8;
+                    i += 8;
+                    continue;
+                }
+                stop = (unsigned)__builtin_ctzll(stop) / 8;
+                o += stop;
+                i += stop;
+                goto word_done;
+            }
+            while (i < len && (l = ascii_word[s[i]]) != 0) {
                 *o++ = (char)l;
                 i++;
-            } while (i < len && (l = ascii_word[s[i]]) != 0);
+            }
+        word_done:
             word_end = i;
             continue;
         }

@@ -86,7 +86,8 @@ enum ps_err ps_store_parse_url(const char *url, struct ps_store_url *out, struct
         out->path[n] = '\0';
         out->is_unix = true;
         if (q != NULL) {
-            if (strncmp(q, "?db=", 4) != 0 || parse_uint(q + 4, strlen(q + 4), 1u << 20, &out->db)) {
+            if (strncmp(q, "?db=", 4) != 0 ||
+                parse_uint(q + 4, strlen(q + 4), 1u << 20, &out->db)) {
                 ps_errdetail_set(ed, NULL, 0, "redis url: expected '?db=N' after the socket path");
                 return PS_ERR_USAGE;
             }
@@ -140,8 +141,8 @@ enum ps_err ps_store_parse_url(const char *url, struct ps_store_url *out, struct
     }
     if (out->host[0] == '\0')
         goto bad_host;
-    if (colon != NULL &&
-        (parse_uint(colon + 1, (size_t)(hostend - colon - 1), 65535, &out->port) || out->port == 0)) {
+    if (colon != NULL && (parse_uint(colon + 1, (size_t)(hostend - colon - 1), 65535, &out->port) ||
+                          out->port == 0)) {
         ps_errdetail_set(ed, NULL, 0, "redis url: port must be a number from 1 to 65535");
         return PS_ERR_USAGE;
     }
@@ -470,8 +471,8 @@ enum ps_err ps_store_hget(struct ps_store *s, const char *key, const char *field
     return err;
 }
 
-enum ps_err ps_store_hget_u64(struct ps_store *s, const char *key, const char *field,
-                              uint64_t *out, struct ps_errdetail *ed)
+enum ps_err ps_store_hget_u64(struct ps_store *s, const char *key, const char *field, uint64_t *out,
+                              struct ps_errdetail *ed)
 {
     struct ps_store_reply *r;
     enum ps_err err = ps_store_cmd(s, &r, ed, "HGET", key, field, NULL);
@@ -562,8 +563,7 @@ void ps_store_key(char *dst, size_t dst_cap, const char *job, const char *suffix
     snprintf(dst, dst_cap, "poisonscan:{%s}:%s", job, suffix);
 }
 
-void ps_store_pass_key(char *dst, size_t dst_cap, const char *job, const char *base,
-                       unsigned pass)
+void ps_store_pass_key(char *dst, size_t dst_cap, const char *job, const char *base, unsigned pass)
 {
     snprintf(dst, dst_cap, "poisonscan:{%s}:%s:p%u", job, base, pass);
 }
@@ -723,7 +723,7 @@ enum ps_err ps_commit_apply(struct ps_store *s, struct ps_commit *c, const char 
     size_t n_args = 3 + c->n_keys + 3 + 3;
     const char **argv;
     size_t *lens;
-    char (*idx)[24], nums[3][24], shard[16], digest[24], nkeys[24];
+    char(*idx)[24], nums[3][24], shard[16], digest[24], nkeys[24];
     size_t a = 0, n_idx = 0, total_ops = 0;
     struct ps_store_reply *r;
     enum ps_err err;

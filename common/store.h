@@ -15,10 +15,10 @@
 
 struct ps_store_url {
     bool is_unix;
-    char host[256];   /* tcp host, or "" for unix */
-    unsigned port;    /* tcp port, 6379 unless given */
-    char path[4096];  /* unix socket path */
-    char user[128];   /* ACL user, "" for the default user */
+    char host[256];  /* tcp host, or "" for unix */
+    unsigned port;   /* tcp port, 6379 unless given */
+    char path[4096]; /* unix socket path */
+    char user[128];  /* ACL user, "" for the default user */
     char password[256];
     unsigned db;
 };
@@ -63,15 +63,16 @@ void ps_store_reply_free(struct ps_store_reply *r);
  * PS_ERR_REDIS with Redis's text. `out` may be NULL; else the caller frees *out. */
 enum ps_err ps_store_argv(struct ps_store *s, int argc, const char **argv, const size_t *argvlen,
                           struct ps_store_reply **out, struct ps_errdetail *ed);
-/* The same with at most 32 C strings, NULL-terminated list: ps_store_cmd(s, &r, ed, "HGET", key, f, NULL). */
+/* The same with at most 32 C strings, NULL-terminated list: ps_store_cmd(s, &r, ed, "HGET", key, f,
+ * NULL). */
 enum ps_err ps_store_cmd(struct ps_store *s, struct ps_store_reply **out, struct ps_errdetail *ed,
                          ...) __attribute__((sentinel));
 
 /* Convenience reads. *found false (and dst empty) for a missing key or field. */
 enum ps_err ps_store_hget(struct ps_store *s, const char *key, const char *field,
                           struct ps_buf *dst, bool *found, struct ps_errdetail *ed);
-enum ps_err ps_store_hget_u64(struct ps_store *s, const char *key, const char *field,
-                              uint64_t *out, struct ps_errdetail *ed);
+enum ps_err ps_store_hget_u64(struct ps_store *s, const char *key, const char *field, uint64_t *out,
+                              struct ps_errdetail *ed);
 /* Every field of a hash, walked with HSCAN so a big hash never comes back in one reply.
  * `fn` gets views valid during the call; a non-PS_OK return from fn stops the walk. */
 typedef enum ps_err (*ps_store_hash_fn)(void *ctx, const char *field, size_t field_len,
@@ -89,10 +90,10 @@ enum ps_err ps_store_lscan(struct ps_store *s, const char *key, ps_store_list_fn
 #define PS_KEY_PLAN          "plan"          /* string: the serialized shard plan */
 #define PS_KEY_PROGRESS      "progress"      /* hash: the operator-facing progress */
 #define PS_KEY_LEASES        "leases"        /* hash: shard -> "routing-id attempt deadline pass" */
-#define PS_KEY_ATTEMPTS      "attempts"     /* hash: shard -> attempts dispatched in pass N */
-#define PS_KEY_COMMITS       "commits"      /* hash: shard -> "attempt routing-id digest" */
-#define PS_KEY_FAILED        "failed"       /* hash: shard -> reason */
-#define PS_KEY_TOTALS        "totals"       /* hash: docs, bytes, text_bytes, errors, shards */
+#define PS_KEY_ATTEMPTS      "attempts"      /* hash: shard -> attempts dispatched in pass N */
+#define PS_KEY_COMMITS       "commits"       /* hash: shard -> "attempt routing-id digest" */
+#define PS_KEY_FAILED        "failed"        /* hash: shard -> reason */
+#define PS_KEY_TOTALS        "totals"        /* hash: docs, bytes, text_bytes, errors, shards */
 #define PS_KEY_ERRORS        "errors"        /* list: offset TAB "file" TAB "reason" (pass 1) */
 #define PS_KEY_CAND_DOCS     "cand:docs"     /* hash: pattern hash -> anomalous documents */
 #define PS_KEY_CAND_SHARDS   "cand:shards"   /* hash: pattern hash -> shards with such docs */
@@ -106,8 +107,7 @@ enum ps_err ps_store_lscan(struct ps_store *s, const char *key, ps_store_list_fn
 /* Key of a job: "poisonscan:{JOB}:<suffix>" into dst. */
 void ps_store_key(char *dst, size_t dst_cap, const char *job, const char *suffix);
 /* Key of a job's per-pass hash: "poisonscan:{JOB}:<base>:p<pass>" into dst. */
-void ps_store_pass_key(char *dst, size_t dst_cap, const char *job, const char *base,
-                       unsigned pass);
+void ps_store_pass_key(char *dst, size_t dst_cap, const char *job, const char *base, unsigned pass);
 
 /* A shard's results, committed in one atomic step (a Lua script): if the shard's marker field
  * is absent from the commits hash, set it and apply every operation; otherwise change nothing.

@@ -115,8 +115,8 @@ static void fail_shard(struct coord *c, uint32_t id, const char *reason)
     char key[256], f[16];
     const struct ps_shard *s = ps_plan_shard(c->plan, id);
 
-    ps_log(PS_LOG_ERROR, "coordinator", "shard %u ('%s' [%" PRIu64 ", %" PRIu64 ")) failed: %s",
-           id, s->path, s->begin, s->end, reason);
+    ps_log(PS_LOG_ERROR, "coordinator", "shard %u ('%s' [%" PRIu64 ", %" PRIu64 ")) failed: %s", id,
+           s->path, s->begin, s->end, reason);
     c->sh[id].status = SH_FAILED;
     c->n_finished++;
     snprintf(f, sizeof(f), "%u", id);
@@ -182,7 +182,8 @@ static size_t find_worker(struct coord *c, const char *id, size_t id_len, bool *
 static enum ps_err send_to(struct coord *c, size_t w, const Poisonscan__Envelope *env)
 {
     struct ps_errdetail ed = {0};
-    enum ps_err err = ps_wire_send_router(c->sock, c->workers[w].id, c->workers[w].id_len, env, &ed);
+    enum ps_err err =
+        ps_wire_send_router(c->sock, c->workers[w].id, c->workers[w].id_len, env, &ed);
 
     if (err != PS_OK) {
         ps_log(PS_LOG_WARN, "coordinator", "cannot send to '%s': %s", c->workers[w].name, ed.msg);
@@ -407,8 +408,8 @@ static void tick(struct coord *c)
         c->last_progress = now;
     }
     if (now - c->last_log >= LOG_EVERY_MS) {
-        ps_log(PS_LOG_INFO, "coordinator", "pass %u: %zu/%zu shards finished, %zu queued",
-               c->pass, c->n_finished, c->n_shards, c->q_len);
+        ps_log(PS_LOG_INFO, "coordinator", "pass %u: %zu/%zu shards finished, %zu queued", c->pass,
+               c->n_finished, c->n_shards, c->q_len);
         c->last_log = now;
     }
 }
@@ -591,7 +592,8 @@ static int open_job(struct coord *c, struct ps_errdetail *ed)
     }
     c->n_shards = ps_plan_n_shards(c->plan);
     if (c->n_shards == 0) {
-        ps_errdetail_set(ed, NULL, 0, "no input files found (looked for .jsonl, .jsonl.zst, .jsonl.gz)");
+        ps_errdetail_set(ed, NULL, 0,
+                         "no input files found (looked for .jsonl, .jsonl.zst, .jsonl.gz)");
         rc = 3;
         goto done;
     }
@@ -632,7 +634,8 @@ static int open_job(struct coord *c, struct ps_errdetail *ed)
         if (ps_store_argv(c->store, 3, argv, lens, NULL, ed) != PS_OK ||
             ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "state", "running", "pass", "1",
                          "shards_total", total, "shards_done", "0", "shards_failed", "0",
-                         "bytes_total", bytes, "bytes_done", "0", "docs_done", "0", NULL) != PS_OK ||
+                         "bytes_total", bytes, "bytes_done", "0", "docs_done", "0",
+                         NULL) != PS_OK ||
             ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "errors", "0", "workers", "0",
                          NULL) != PS_OK ||
             /* the fingerprint last: its presence says the job is fully set up */
@@ -658,8 +661,7 @@ static enum ps_err write_endpoint_file(const char *path, const char *endpoint,
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
     f = fopen(tmp, "w");
     if (f == NULL || fprintf(f, "%s\n", endpoint) < 0 || fclose(f) != 0 || rename(tmp, path)) {
-        ps_errdetail_set(ed, path, 0, "cannot write endpoint file '%s': %s", path,
-                         strerror(errno));
+        ps_errdetail_set(ed, path, 0, "cannot write endpoint file '%s': %s", path, strerror(errno));
         return PS_ERR_IO;
     }
     return PS_OK;
@@ -756,16 +758,16 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
         rc = 3;
         goto done;
     }
-    ps_log(PS_LOG_INFO, "coordinator", "job '%s': %zu shards, %zu files, listening on '%s'",
-           o->job, c.n_shards, ps_plan_n_files(c.plan), bound);
+    ps_log(PS_LOG_INFO, "coordinator", "job '%s': %zu shards, %zu files, listening on '%s'", o->job,
+           c.n_shards, ps_plan_n_files(c.plan), bound);
     set_progress(&c, c.pass == 2 ? "confirming" : "running");
 
     for (;;) {
         zmq_pollitem_t it = {c.sock, 0, ZMQ_POLLIN, 0};
 
         if (o->stop != NULL && *o->stop) {
-            ps_log(PS_LOG_WARN, "coordinator",
-                   "interrupted; run again with --job '%s' to resume", o->job);
+            ps_log(PS_LOG_WARN, "coordinator", "interrupted; run again with --job '%s' to resume",
+                   o->job);
             rc = 4;
             break;
         }

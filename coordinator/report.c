@@ -28,8 +28,8 @@ struct cand {
 };
 
 struct hit {
-    char *line;      /* owned: the raw list element */
-    char *cands;     /* view into line: comma-separated hex hashes */
+    char *line;  /* owned: the raw list element */
+    char *cands; /* view into line: comma-separated hex hashes */
     uint64_t offset;
     char *file_json; /* views into line, JSON strings */
     char *id_json;
@@ -37,7 +37,7 @@ struct hit {
 };
 
 struct err_rec {
-    char *line;      /* owned */
+    char *line; /* owned */
     uint64_t offset;
     char *file_json; /* views */
     char *reason_json;
@@ -134,8 +134,8 @@ static enum ps_err hmget_u64(struct ps_store *s, const char *key, const uint64_t
         if (err != PS_OK)
             break;
         for (size_t i = 0; i < m; i++) {
-            const char *v = i < ps_store_reply_n(r) ? ps_store_reply_str(ps_store_reply_at(r, i), NULL)
-                                                    : NULL;
+            const char *v =
+                i < ps_store_reply_n(r) ? ps_store_reply_str(ps_store_reply_at(r, i), NULL) : NULL;
             values[b + i] = v ? strtoull(v, NULL, 10) : 0;
         }
         ps_store_reply_free(r);
@@ -507,12 +507,13 @@ static enum ps_err write_files(struct report *r, struct ps_report_summary *sum,
     ps_buf_init(&b, SIZE_MAX / 2);
     ps_buf_appends(&b, "{\"version\":1,\"job\":");
     ps_json_append_string(&b, in->job, strlen(in->job));
-    ps_buf_appendf(&b, ",\"settings\":%s,\"corpus\":{\"files\":%" PRIu64 ",\"shards\":%" PRIu64
-                       ",\"shards_failed\":%" PRIu64 ",\"documents\":%" PRIu64
-                       ",\"bytes\":%" PRIu64 ",\"text_bytes\":%" PRIu64 ",\"errors\":%" PRIu64
-                       "},\"confirm_pass\":%s,\"triggers\":[",
-                   in->settings_json, sum->files, sum->shards, sum->shards_failed, sum->documents,
-                   sum->bytes, sum->text_bytes, sum->errors_total, in->confirmed ? "true" : "false");
+    ps_buf_appendf(
+        &b,
+        ",\"settings\":%s,\"corpus\":{\"files\":%" PRIu64 ",\"shards\":%" PRIu64
+        ",\"shards_failed\":%" PRIu64 ",\"documents\":%" PRIu64 ",\"bytes\":%" PRIu64
+        ",\"text_bytes\":%" PRIu64 ",\"errors\":%" PRIu64 "},\"confirm_pass\":%s,\"triggers\":[",
+        in->settings_json, sum->files, sum->shards, sum->shards_failed, sum->documents, sum->bytes,
+        sum->text_bytes, sum->errors_total, in->confirmed ? "true" : "false");
     first = true;
     for (size_t i = 0; i < r->cands.n; i++) {
         if (!cs[i].flagged)

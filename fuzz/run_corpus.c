@@ -37,7 +37,8 @@ int main(int argc, char **argv)
             continue;
         buf = malloc((size_t)st.st_size + 1);
         f = fopen(path, "rb");
-        if (buf == NULL || f == NULL || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+        if (buf == NULL || f == NULL ||
+            fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
             fprintf(stderr, "cannot read '%s'\n", path);
             return 1;
         }

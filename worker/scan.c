@@ -156,8 +156,8 @@ static void keep_error(struct ps_scan *s, const struct ps_errdetail *e)
     s->n_errors++;
 }
 
-static void add_hit(struct ps_scan *s, const struct ps_doc *doc,
-                    const struct ps_detect_hit *hits, size_t n_hits)
+static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps_detect_hit *hits,
+                    size_t n_hits)
 {
     struct ps_detect_result res;
     size_t b, e;

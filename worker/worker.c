@@ -184,8 +184,8 @@ static uint64_t settings_digest(const Poisonscan__ScanSettings *st)
 {
     uint64_t h = 1469598103934665603ull;
     const char *parts[2] = {st->text_field, st->id_field};
-    uint64_t nums[6] = {st->max_line, st->max_errors_kept, st->ngram_max, st->window,
-                        st->max_candidates, 0};
+    uint64_t nums[6] = {st->max_line, st->max_errors_kept, st->ngram_max,
+                        st->window,   st->max_candidates,  0};
 
     for (int p = 0; p < 2; p++)
         for (const char *c = parts[p]; *c; c++)
@@ -279,8 +279,9 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
     w->cur_shard = lease->shard_id;
     w->cur_attempt = lease->attempt;
     w->cur_bytes = w->cur_docs = 0;
-    ps_log(PS_LOG_DEBUG, "worker", "lease: pass %u shard %u attempt %u '%s' [%" PRIu64 ", %" PRIu64 ")",
-           lease->pass, lease->shard_id, lease->attempt, lease->path, lease->begin, lease->end);
+    ps_log(PS_LOG_DEBUG, "worker",
+           "lease: pass %u shard %u attempt %u '%s' [%" PRIu64 ", %" PRIu64 ")", lease->pass,
+           lease->shard_id, lease->attempt, lease->path, lease->begin, lease->end);
     spec.pass = lease->pass;
     spec.shard_id = lease->shard_id;
     spec.path = lease->path;
@@ -314,8 +315,7 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
     }
     w->n_commits++;
     if (w->o->fault_exit_after_commit != 0 && w->n_commits == w->o->fault_exit_after_commit) {
-        ps_log(PS_LOG_WARN, "worker", "fault injection: dying after commit %" PRIu64,
-               w->n_commits);
+        ps_log(PS_LOG_WARN, "worker", "fault injection: dying after commit %" PRIu64, w->n_commits);
         raise(SIGKILL);
     }
     if (outcome == PS_COMMIT_CONFLICT)

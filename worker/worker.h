@@ -10,7 +10,7 @@
 #include "common/store.h"
 
 struct ps_worker_opts {
-    const char *connect;     /* borrowed: the coordinator's endpoint */
+    const char *connect; /* borrowed: the coordinator's endpoint */
     struct ps_store_url redis;
     uint64_t heartbeat_ms;   /* 1000 */
     unsigned liveness;       /* heartbeats missed before the coordinator counts as gone: 3 */

@@ -61,9 +61,9 @@ static void test_store_parses_unix_socket(void **state)
 static void test_store_rejects_bad_urls(void **state)
 {
     static const char *const bad[] = {
-        "rediss://host:6379", "http://host",        "redis://",          "redis://host:0",
-        "redis://host:70000", "redis://host:12x",   "redis://host/db",   "unix://relative",
-        "unix:///s?db=x",     "redis://user@host",  "redis://[::1",      "",
+        "rediss://host:6379", "http://host",       "redis://",        "redis://host:0",
+        "redis://host:70000", "redis://host:12x",  "redis://host/db", "unix://relative",
+        "unix:///s?db=x",     "redis://user@host", "redis://[::1",    "",
     };
     struct ps_store_url u;
     struct ps_errdetail ed = {0};
@@ -152,8 +152,8 @@ static int start_server(void **state)
     s->pid = fork();
     if (s->pid == 0) {
         freopen("/dev/null", "w", stdout);
-        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", s->sock, "--save",
-               "", "--appendonly", "no", "--dir", s->dir, (char *)NULL);
+        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", s->sock, "--save", "",
+               "--appendonly", "no", "--dir", s->dir, (char *)NULL);
         _exit(127);
     }
     u.is_unix = true;
