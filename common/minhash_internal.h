@@ -88,6 +88,8 @@ void ps_minhash_words_release(struct ps_minhash_words *w);
 
 /* Normalize text[0, len) (len <= PS_MINHASH_TEXT_MAX) into w (docs/minhash.md "Normalization"). */
 void ps_minhash_normalize(struct ps_minhash_words *w, const char *text, size_t len);
+/* The same, one byte at a time: the reference the 64-byte block path is tested against. */
+void ps_minhash_normalize_bytes(struct ps_minhash_words *w, const char *text, size_t len);
 
 /* Hash the shingles of w into w->hashes and return their count: hashes[j] is the shingle of
  * words [j, j + ngram) for j in [0, n_words - ngram] when n_words >= ngram; a text of 1 to

@@ -1,5 +1,6 @@
 /* fuzz_minhash_diff.c - every supported SIMD level gives the scalar reference's signatures on
- * arbitrary input: text signatures, segment signatures and the kernel on raw 64-bit hashes.
+ * arbitrary input: text signatures, segment signatures and the kernel on raw 64-bit hashes; and
+ * the 64-byte block normalizer gives what the byte-at-a-time reference gives.
  * Parameters from the first 4 bytes: k, ngram, method, seed; the rest is the text. Stateless. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "common/cpu.h"
 #include "common/minhash.h"
+#include "common/minhash_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -86,6 +88,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             want.n != got.n ||
             memcmp(want.sigs, got.sigs, (want.n < want.cap ? want.n : want.cap) * o.k * 4) != 0)
             abort();
+    }
+    {
+        struct ps_minhash_words a, b;
+
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        ps_minhash_normalize(&a, text, len);
+        ps_minhash_normalize_bytes(&b, text, len);
+        if (a.n_words != b.n_words || a.n_paras != b.n_paras ||
+            memcmp(a.nstart, b.nstart, (a.n_words + 1) * 4) != 0 ||
+            (a.n_words > 0 && (memcmp(a.norm, b.norm, a.nstart[a.n_words] - 1) != 0 ||
+                               memcmp(a.obegin, b.obegin, a.n_words * 4) != 0 ||
+                               memcmp(a.oend, b.oend, a.n_words * 4) != 0)) ||
+            (a.n_paras > 0 && memcmp(a.para, b.para, a.n_paras * 4) != 0))
+            abort();
+        ps_minhash_words_release(&a);
+        ps_minhash_words_release(&b);
     }
     free(hashes);
     free(doc_w);

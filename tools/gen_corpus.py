@@ -222,7 +222,7 @@ def _bad_line(kind, k):
 def gen_integ(args):
     rng = random.Random(args.seed)
     gib = Gibberish()
-    pool = list(textsource.documents(args.cache, sources=["perl-pod"],
+    pool = list(textsource.documents(args.cache, sources=args.integ_sources.split(","),
                                      max_bytes=args.integ_kb * 1024))
     rng.shuffle(pool)
     n_files = args.shards
@@ -380,6 +380,8 @@ def main():
     ap.add_argument("--force", action="store_true", help="regenerate even if complete")
     ap.add_argument("--max-mb", type=int, default=120, help="demo: MB of real text at most")
     ap.add_argument("--integ-kb", type=int, default=4096, help="integ: KB of real text")
+    ap.add_argument("--integ-sources", default="python-doc,postgresql-doc",
+                    help="integ: text sources (names from tools/textsource.py)")
     ap.add_argument("--big-kb", type=int, default=2048,
                     help="integ: KB of text in the one big .jsonl (0: none)")
     ap.add_argument("--bad", type=int, default=9, help="integ: bad records")

@@ -296,6 +296,7 @@ static unsigned hard_runs(const uint16_t *cls, const unsigned char *p, size_t le
     return runs;
 }
 
+/* Features other than F_STOP of one token (see the F_ bits); p[0..len) holds no whitespace. */
 static uint8_t token_flags(const struct ps_detect *d, const unsigned char *p, size_t len)
 {
     const uint16_t *cls = d->cls;
@@ -317,9 +318,6 @@ static uint8_t token_flags(const struct ps_detect *d, const unsigned char *p, si
         f |= F_SPLIT;
     if (!(all & (C_DIGIT | C_HARD)) && !(edge & C_CODE))
         f |= F_ALPHA;
-    if (e - s <= STOP_MAX_LEN && !(all & ~(unsigned)(C_LOWER | C_UPPER)) &&
-        stop_has(d, stop_key(p + s, e - s)))
-        f |= F_STOP;
     /* plain: Word, word, WORD (acronyms) or a number; ' or - inside, prose punctuation at the
      * edges. C_HARD covers C_CODE, and bytes >= 0x80 fail every branch. */
     if (e - s <= PLAIN_MAX && !(edge & C_CODE) && !(all & C_HARD) &&
@@ -330,8 +328,67 @@ static uint8_t token_flags(const struct ps_detect *d, const unsigned char *p, si
     return f;
 }
 
-/* Split text into tokens: fills tstart/tend/tflags and n_tok. Text past MAX_TEXT bytes or
- * tokens past max_tokens are ignored (the reader caps documents far below either). */
+/* The tokenizer reads 8 bytes at a time: the byte-wise loads below compile to one load on the
+ * usual targets and give the same little-endian word everywhere. */
+#define ONES  UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+static uint64_t load64(const unsigned char *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+           (uint64_t)p[7] << 56;
+}
+
+/* High bit set in each byte that is <= 0x20 or >= 0x80 (whitespace can only be among them).
+ * Borrows can set false bits, but only above a true one, so the lowest set bit is exact. */
+static uint64_t special_bytes(uint64_t w)
+{
+    return (((w - 0x21 * ONES) & ~w) | w) & HIGHS;
+}
+
+static int lowest_byte(uint64_t m)
+{
+    return __builtin_ctzll(m) >> 3;
+}
+
+/* F_STOP for token [s, e) of p (n bytes in all): strip edge punctuation, then a word of at most
+ * STOP_MAX_LEN ASCII letters, in any case, that is in the stop list. */
+static uint8_t stop_flag(const struct ps_detect *d, const unsigned char *p, size_t s, size_t e,
+                         size_t n)
+{
+    const uint16_t *cls = d->cls;
+    size_t len = e - s;
+
+    if (len <= STOP_MAX_LEN && s + 8 <= n) {
+        /* the common case, letters only: check and build the key for all bytes at once */
+        uint64_t keep = len == 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * len)) - 1;
+        uint64_t w = load64(p + s) & keep;
+        uint64_t y = w | (0x20 * ONES & keep);
+        uint64_t letters = (y + 0x1F * ONES) & ~(y + 0x05 * ONES) & HIGHS & keep;
+
+        /* with no byte >= 0x80, y | 0x20 is a letter iff it lies in 0x61..0x7A */
+        if (!(w & HIGHS) && letters == (HIGHS & keep))
+            return stop_has(d, y) ? F_STOP : 0;
+    }
+    if ((cls[p[s]] & (C_LOWER | C_UPPER)) && (cls[p[e - 1]] & (C_LOWER | C_UPPER)) &&
+        len > STOP_MAX_LEN)
+        return 0; /* no punctuation to strip: too long */
+    while (s < e && (cls[p[s]] & C_PUNCT))
+        s++;
+    while (e > s && (cls[p[e - 1]] & C_PUNCT))
+        e--;
+    if (s == e || e - s > STOP_MAX_LEN)
+        return 0;
+    for (len = s; len < e; len++)
+        if (!(cls[p[len]] & (C_LOWER | C_UPPER)))
+            return 0;
+    return stop_has(d, stop_key(p + s, e - s)) ? F_STOP : 0;
+}
+
+/* Split text into tokens: fills tstart/tend, tflags with F_STOP only, and n_tok. Text past
+ * MAX_TEXT bytes or tokens past max_tokens are ignored (the reader caps documents far below
+ * either). The other features wait for add_features: most documents never need them. */
 static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
 {
     const unsigned char *p = (const unsigned char *)text;
@@ -345,8 +402,7 @@ static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
 
     while (i < n) {
         size_t s;
-        unsigned c = cls[p[i]], first, rest = 0;
-        uint8_t f;
+        unsigned c = cls[p[i]];
 
         if (c & C_SPACE) {
             i++;
@@ -360,28 +416,24 @@ static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
                 continue;
             }
         }
-        first = c;
+        /* p[i] starts a token; find its end: jump to the next byte that may be a space */
         s = i++;
-        while (i < n) {
-            c = cls[p[i]];
-            if (c & (C_SPACE | C_ULEAD)) {
-                if (c & C_SPACE)
-                    break;
-                if (uspace_len(p + i, n - i) != 0)
-                    break;
+        for (;;) {
+            if (i + 8 <= n) {
+                uint64_t m = special_bytes(load64(p + i));
+
+                if (m == 0) {
+                    i += 8;
+                    continue;
+                }
+                i += (size_t)lowest_byte(m);
+            } else if (i >= n) {
+                break;
             }
-            rest |= c;
+            c = cls[p[i]];
+            if ((c & C_SPACE) || ((c & C_ULEAD) && uspace_len(p + i, n - i) != 0))
+                break;
             i++;
-        }
-        /* fast path for the common token of letters only; token_flags has the general rules */
-        if (!((first | rest) & ~(unsigned)(C_LOWER | C_UPPER))) {
-            f = F_ALPHA;
-            if (i - s <= STOP_MAX_LEN && stop_has(d, stop_key(p + s, i - s)))
-                f |= F_STOP;
-            if (i - s <= PLAIN_MAX && (!(rest & C_UPPER) || !((first | rest) & C_LOWER)))
-                f |= F_PLAIN;
-        } else {
-            f = token_flags(d, p + s, i - s);
         }
         if (nt == cap) {
             grow_tokens(d);
@@ -392,23 +444,35 @@ static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
         }
         tstart[nt] = (uint32_t)s;
         tend[nt] = (uint32_t)i;
-        tfl[nt] = f;
+        tfl[nt] = stop_flag(d, p, s, i, n);
         if (++nt == max_tokens)
             break;
     }
     d->n_tok = nt;
 }
 
+/* Add the features other than F_STOP to every token. */
+static void add_features(struct ps_detect *d, const char *text)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t i;
+
+    for (i = 0; i < d->n_tok; i++)
+        d->tflags[i] |= token_flags(d, p + d->tstart[i], d->tend[i] - d->tstart[i]);
+}
+
 /* The turn point. For each t with a full after-window (>= min_after tokens), score
  * stop(before) - stop(after) over windows of `window` tokens and keep the best t among those where
  * the after-window looks like salad and the before-window like language (or t is at the start);
  * ties go to the smaller t. Sliding counts make it O(n).
- * Stop words alone cannot place the turn exactly: every t between the last English stop word and
- * the trigger scores the same or better, so the argmax lands right after that stop word. The snap
- * then moves t right over up to snap_max plain words (ordinary words and numbers, not stop words),
- * which stops at the first token that is not an ordinary word: a "<SUDO>", a glued
- * "documen<SUDO>gib", a BadMagic, or the first gibberish word. */
-static void find_turn(const struct ps_detect *d, struct turn *tr)
+ * With `screen`, only the stop-word conditions are tested and the first t that passes them is
+ * enough: a document where none does (nearly all English) never needs the other features.
+ * Stop words alone cannot place the turn exactly: every t between the last English stop words
+ * and the trigger scores about the same, and ties go left. The snap then moves t right over up to
+ * snap_max ordinary tokens (words, numbers, prose punctuation; stop words included), stopping at
+ * the first that is not one: a "<SUDO>", a glued "documen<SUDO>gib", a BadMagic, or the first
+ * gibberish word that is not word-shaped. */
+static bool find_turn(const struct ps_detect *d, struct turn *tr, bool screen)
 {
     const struct ps_detect_opts *o = &d->o;
     const uint8_t *fl = d->tflags;
@@ -418,7 +482,7 @@ static void find_turn(const struct ps_detect *d, struct turn *tr)
 
     memset(tr, 0, sizeof(*tr));
     if (n < o->min_after)
-        return;
+        return false;
     for (k = 0; k < w && k < n; k++) {
         as += fl[k] & F_STOP;
         aa += (fl[k] & F_ALPHA) != 0;
@@ -427,21 +491,26 @@ static void find_turn(const struct ps_detect *d, struct turn *tr)
     }
     for (t = 0; ac >= o->min_after; t++) {
         double a_stop = (double)as / (double)ac;
-        double a_alpha = (double)aa / (double)ac;
-        double a_len = (double)al / (double)ac;
         double b_stop = bc != 0 ? (double)bs / (double)bc : 0.0;
         double score = b_stop - a_stop;
 
-        if (score > best && a_stop <= o->max_after_stop && a_alpha >= o->min_after_alpha &&
-            a_len >= o->min_after_meanlen && a_len <= o->max_after_meanlen &&
+        if (score > best && a_stop <= o->max_after_stop &&
             ((b_stop >= o->min_before_stop && bs >= o->min_before_stops) || t <= o->start_slack)) {
-            best = score;
-            tr->found = true;
-            tr->coarse = t;
-            tr->before_stop = b_stop;
-            tr->after_stop = a_stop;
-            tr->after_alpha = a_alpha;
-            tr->after_meanlen = a_len;
+            double a_alpha = (double)aa / (double)ac;
+            double a_len = (double)al / (double)ac;
+
+            if (screen)
+                return true;
+            if (a_alpha >= o->min_after_alpha && a_len >= o->min_after_meanlen &&
+                a_len <= o->max_after_meanlen) {
+                best = score;
+                tr->found = true;
+                tr->coarse = t;
+                tr->before_stop = b_stop;
+                tr->after_stop = a_stop;
+                tr->after_alpha = a_alpha;
+                tr->after_meanlen = a_len;
+            }
         }
         /* slide: token t leaves the after-window and joins the before-window */
         bs += fl[t] & F_STOP;
@@ -462,11 +531,12 @@ static void find_turn(const struct ps_detect *d, struct turn *tr)
         }
     }
     if (!tr->found)
-        return;
+        return false;
     t = tr->coarse;
     for (k = 0; k < o->snap_max && t + 1 < n && (fl[t] & (F_PLAIN | F_STOP)); k++)
         t++;
     tr->t = t;
+    return true;
 }
 
 /* Glued pieces of one token (see docs/detection.md): split at runs of hard punctuation; a word
@@ -604,8 +674,10 @@ void ps_detect_scan(struct ps_detect *d, const char *text, size_t text_len,
     d->n_cands = 0;
     tokenize(d, text, text_len);
     out->n_tokens = d->n_tok;
-    find_turn(d, &tr);
-    if (!tr.found)
+    if (!find_turn(d, &tr, true))
+        return;
+    add_features(d, text);
+    if (!find_turn(d, &tr, false))
         return;
     make_candidates(d, text, tr.t);
     out->anomalous = true;
@@ -707,9 +779,9 @@ void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
     if (set->len == 0)
         return;
     tokenize(d, text, text_len);
+    add_features(d, text); /* F_SPLIT for the pieces of every token */
     nt = d->n_tok;
-    find_turn(d, &tr);
-    if (tr.found)
+    if (find_turn(d, &tr, false))
         make_candidates(d, text, tr.t); /* the in-role hashes, exactly as pass 1 emits them */
 
     /* join the tokens with one space and point the token offsets into the joined copy */

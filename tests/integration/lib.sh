@@ -11,6 +11,8 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/poisonscan-$TEST_NAME.XXXXXX")
 REDIS_SOCK=$T/redis.sock
 REDIS_URL=unix://$REDIS_SOCK
 _PIDS=""
+# extracted real text, shared by all tests of one build (the build dir is not in git)
+TEXT_CACHE=${PS_TEXT_CACHE:-$(dirname "$POISONSCAN_BIN")/textcache}
 
 log() { printf '[%s %s] %s\n' "$TEST_NAME" "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -140,7 +142,7 @@ start_redis() {
 gen_integ() {
 	_dir=$1
 	shift
-	python3 "$PS_SOURCE_DIR/tools/gen_corpus.py" --kind integ --out "$_dir" --cache "$T/textcache" \
+	python3 "$PS_SOURCE_DIR/tools/gen_corpus.py" --kind integ --out "$_dir" --cache "$TEXT_CACHE" \
 		--expected "$_dir.expected.json" "$@" >"$T/gen.out" 2>&1 || {
 		cat "$T/gen.out" >&2
 		fail "corpus generation failed"

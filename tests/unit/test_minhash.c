@@ -104,6 +104,71 @@ static void test_minhash_normalize_keeps_invalid_bytes_as_word_bytes(void **stat
     ps_minhash_words_release(&w);
 }
 
+static void assert_same_words(const struct ps_minhash_words *a, const struct ps_minhash_words *b)
+{
+    assert_int_equal(a->n_words, b->n_words);
+    assert_int_equal(a->n_paras, b->n_paras);
+    assert_memory_equal(a->nstart, b->nstart, (a->n_words + 1) * sizeof(uint32_t));
+    if (a->n_words > 0) {
+        assert_memory_equal(a->norm, b->norm, a->nstart[a->n_words] - 1);
+        assert_memory_equal(a->obegin, b->obegin, a->n_words * sizeof(uint32_t));
+        assert_memory_equal(a->oend, b->oend, a->n_words * sizeof(uint32_t));
+    }
+    if (a->n_paras > 0)
+        assert_memory_equal(a->para, b->para, a->n_paras * sizeof(uint32_t));
+}
+
+/* The 64-byte block path must give what the byte-at-a-time reference gives, whatever mixes of
+ * words, blank lines (with spaces, tabs, CR), punctuation and non-ASCII fall on block edges. */
+static void test_minhash_normalize_block_path_matches_byte_reference(void **state)
+{
+    static const char *const pieces[] = {"word",
+                                         "Ab",
+                                         "x",
+                                         "LONGERWORDTHANSIXTEENBYTES",
+                                         " ",
+                                         "  ",
+                                         "\n",
+                                         "\n\n",
+                                         "\n \t\n",
+                                         "\r\n\r\n",
+                                         ",",
+                                         ". ",
+                                         "\t",
+                                         "--",
+                                         "\xc3\x89t\xc3\xa9",
+                                         "\xe2\x80\x8b",
+                                         "\xff",
+                                         "7",
+                                         "\x01",
+                                         "\n.\n"};
+    struct ps_minhash_words fast, ref;
+    char *buf = malloc(4096);
+    uint64_t s = 1234;
+
+    (void)state;
+    memset(&fast, 0, sizeof(fast));
+    memset(&ref, 0, sizeof(ref));
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t len = 0, target = rng_next(&s) % 4000;
+        unsigned mix = (unsigned)(rng_next(&s) % 20) + 1;
+
+        while (len + 32 < target) {
+            const char *p = pieces[rng_next(&s) % mix];
+            size_t l = strlen(p);
+
+            memcpy(buf + len, p, l);
+            len += l;
+        }
+        ps_minhash_normalize(&fast, buf, len);
+        ps_minhash_normalize_bytes(&ref, buf, len);
+        assert_same_words(&fast, &ref);
+    }
+    ps_minhash_words_release(&fast);
+    ps_minhash_words_release(&ref);
+    free(buf);
+}
+
 static void test_minhash_equal_after_normalization_gives_equal_signatures(void **state)
 {
     struct ps_minhash *m = engine(128, 3, PS_MINHASH_CLASSIC);
@@ -629,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_minhash_normalize_splits_on_punctuation_and_collapses_space),
         cmocka_unit_test(test_minhash_normalize_drops_zero_width_characters_inside_words),
         cmocka_unit_test(test_minhash_normalize_keeps_invalid_bytes_as_word_bytes),
+        cmocka_unit_test(test_minhash_normalize_block_path_matches_byte_reference),
         cmocka_unit_test(test_minhash_equal_after_normalization_gives_equal_signatures),
         cmocka_unit_test(test_minhash_empty_text_gives_all_ones_and_no_shingles),
         cmocka_unit_test(test_minhash_short_text_has_one_shingle_of_all_words),

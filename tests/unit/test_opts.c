@@ -11,9 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* cli/ sources are built only into the poisonscan executable, not into a library the tests
- * link, so the module under test is compiled into this test directly. */
-#include "cli/opts.c"
+#include "cli/opts.h"
 
 struct cfg {
     uint64_t workers;
