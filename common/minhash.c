@@ -432,6 +432,8 @@ void ps_minhash_lsh_keys(const struct ps_minhash_lsh *lsh, const uint32_t *sig, 
 {
     unsigned char buf[4 * PS_MINHASH_K_MAX];
 
+    if (lsh->rows > PS_MINHASH_K_MAX)
+        ps_bug("LSH rows %u exceed %u", lsh->rows, PS_MINHASH_K_MAX);
     for (unsigned band = 0; band < lsh->bands; band++) {
         const uint32_t *row = sig + (size_t)band * lsh->rows;
 

@@ -21,9 +21,8 @@ static void prepare_avx512(const uint64_t *a, const uint64_t *b, unsigned k, voi
 
 /* 16 functions of one shingle: hi32 of (a*x + b) mod 2^64 for two vectors of 8, gathered by
  * vpermt2d into function order, then the running minimum */
-static inline __attribute__((always_inline)) __m512i step16(__m512i s, __m512i x, __m512i a0,
-                                                            __m512i a1, __m512i b0, __m512i b1,
-                                                            __m512i hi_idx)
+static inline __attribute__((always_inline)) __m512i
+step16(__m512i s, __m512i x, __m512i a0, __m512i a1, __m512i b0, __m512i b1, __m512i hi_idx)
 {
     __m512i t0 = _mm512_add_epi64(_mm512_mullo_epi64(a0, x), b0);
     __m512i t1 = _mm512_add_epi64(_mm512_mullo_epi64(a1, x), b1);

@@ -621,7 +621,8 @@ static bool coordinator_receives(Poisonscan__Envelope__BodyCase c)
            c == POISONSCAN__ENVELOPE__BODY_HEARTBEAT || c == POISONSCAN__ENVELOPE__BODY_RESULT;
 }
 
-/* Heartbeats go both ways (Paranoid Pirate): an idle worker must hear the coordinator too. */
+/* Heartbeats go both ways (Paranoid Pirate): an idle worker, or one busy on a long shard, gets
+ * no lease for minutes, and only the coordinator's heartbeats tell it the coordinator is there. */
 static bool worker_receives(Poisonscan__Envelope__BodyCase c)
 {
     return c == POISONSCAN__ENVELOPE__BODY_LEASE || c == POISONSCAN__ENVELOPE__BODY_SHUTDOWN ||

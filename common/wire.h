@@ -6,7 +6,8 @@
  * sees [routing id, envelope] and replies [routing id, envelope]. No empty delimiter frame. Every
  * received message is checked in this order: frame count, size, string bytes (no NUL), protobuf
  * decode, exactly one body, field values (ps_wire_validate), direction (a coordinator receives
- * Hello, Ready, Heartbeat and ShardResult; a worker receives Lease and Shutdown). A message that
+ * Hello, Ready, Heartbeat and ShardResult; a worker receives Lease, Heartbeat and Shutdown). A
+ * message that
  * fails any check is consumed and reported as PS_ERR_PROTO with the reason; the caller logs it and
  * carries on.
  *
@@ -106,7 +107,7 @@ enum ps_err ps_wire_recv_dealer(void *sock, const struct ps_wire_limits *lim,
 void ps_wire_envelope_free(Poisonscan__Envelope *env);
 
 /* Send `env` (borrowed) to the worker `peer` (borrowed, peer_len bytes) without blocking.
- * The envelope must be a Lease or Shutdown that passes ps_wire_validate() under
+ * The envelope must be a Lease, Heartbeat or Shutdown that passes ps_wire_validate() under
  * ps_wire_limits_worker(); otherwise PS_ERR_PROTO and nothing is sent (a bug in the caller shows
  * up here, not as a silent drop at the worker). PS_ERR_ZMQ when the message did not leave:
  * EHOSTUNREACH (no such peer, or it disconnected: ZMQ_ROUTER_MANDATORY) or EAGAIN (its queue is

@@ -19,7 +19,7 @@ import random
 import re
 import sys
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 
 # name -> (debian package, how to read it, path glob(s)). Sizes are of the extracted text.
 SOURCES = [
@@ -29,7 +29,7 @@ SOURCES = [
     ("perl-pod", "perl-doc", "text", ["/usr/share/perl/5.*/pod/*.pod"]),
     # ~7 MB: PostgreSQL 15 manual (HTML)
     ("postgresql-doc", "postgresql-doc-15", "html", ["/usr/share/doc/postgresql-doc-15/html/*.html"]),
-    # ~30 MB: Linux kernel documentation (Sphinx HTML, including kernel-doc API text)
+    # ~30 MB: Linux kernel documentation (Sphinx HTML, including kernel-doc API text; English only)
     ("linux-doc-html", "linux-doc-6.1", "html", ["/usr/share/doc/linux-doc-6.1/html/**/*.html"]),
     # ~4 MB: Linux kernel documentation kept as plain text (not in the HTML)
     ("linux-doc-txt", "linux-doc-6.1", "text", ["/usr/share/doc/linux-doc-6.1/Documentation/**/*.txt.gz"]),
@@ -47,6 +47,7 @@ SOURCES = [
 
 # pages that are indexes or highlighted source code, not prose
 _SKIP_PATHS = ("/_modules/", "/_sources/", "/genindex", "/search.html", "/py-modindex",
+               "/translations/",  # kernel docs in Chinese, Japanese, Korean, Italian, Spanish
                "/objects.inv")
 
 PACKAGES = sorted({s[1] for s in SOURCES})

@@ -34,7 +34,7 @@ lease_held() { [ -n "$(rcli hkeys "poisonscan:{$1}:leases")" ]; }
 start_coordinator itest2 coord2
 for i in 1 2 3; do
 	start_bg "w2_$i" "$BIN" worker --connect "$(cat "$T/coord2.ep")" --redis "$REDIS_URL" \
-		--insecure --fault-delay-ms 500
+		--insecure --fault-delay-ms 300
 done
 # find_victim JOB : a lease of JOB held by one of our workers; its pid goes to $T/victim
 find_victim() {

@@ -35,6 +35,18 @@ static void test_clock_monotonic_advances_with_real_time(void **state)
     assert_true(t1 - t0 < 30000);
 }
 
+static void test_clock_sleep_waits_at_least_the_time_asked(void **state)
+{
+    uint64_t t0 = ps_clock_now_ms(), t1;
+
+    (void)state;
+    ps_clock_sleep_ms(25);
+    t1 = ps_clock_now_ms();
+    assert_true(t1 - t0 >= 24); /* ms truncation of the two readings */
+    assert_true(t1 - t0 < 20000);
+    ps_clock_sleep_ms(0);
+}
+
 static void test_clock_unix_seconds_match_time(void **state)
 {
     uint64_t s = ps_clock_unix_s();
@@ -50,6 +62,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clock_monotonic_never_goes_backwards),
         cmocka_unit_test(test_clock_monotonic_advances_with_real_time),
+        cmocka_unit_test(test_clock_sleep_waits_at_least_the_time_asked),
         cmocka_unit_test(test_clock_unix_seconds_match_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -395,7 +395,7 @@ static void test_wire_worker_messages_round_trip_field_for_field(void **state)
     pair_close(&p);
 }
 
-static void test_wire_lease_and_shutdown_reach_the_dealer_field_for_field(void **state)
+static void test_wire_coordinator_messages_reach_the_dealer_field_for_field(void **state)
 {
     struct ps_wire_limits lim = ps_wire_limits_worker();
     struct ps_errdetail ed = {0};
@@ -403,6 +403,7 @@ static void test_wire_lease_and_shutdown_reach_the_dealer_field_for_field(void *
     Poisonscan__Lease l;
     Poisonscan__ScanSettings s;
     Poisonscan__Shutdown sd;
+    Poisonscan__Heartbeat hb;
     struct pair p;
 
     (void)state;
@@ -437,6 +438,21 @@ static void test_wire_lease_and_shutdown_reach_the_dealer_field_for_field(void *
     ps_wire_envelope_free(got);
 
     poisonscan__shutdown__init(&sd);
+    /* the coordinator's heartbeat: the worker's proof that the coordinator is alive */
+    poisonscan__heartbeat__init(&hb);
+    hb.pass = 2;
+    hb.shard_id = 4000000000u;
+    hb.attempt = 3;
+    env.body_case = POISONSCAN__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    assert_int_equal(ps_wire_send_router(p.router, p.id, strlen(p.id), &env, &ed), PS_OK);
+    assert_int_equal(dealer_recv(&p, &lim, &got, &ed), PS_OK);
+    assert_int_equal(got->body_case, POISONSCAN__ENVELOPE__BODY_HEARTBEAT);
+    assert_int_equal(got->heartbeat->pass, 2);
+    assert_int_equal(got->heartbeat->shard_id, 4000000000u);
+    assert_int_equal(got->heartbeat->attempt, 3);
+    ps_wire_envelope_free(got);
+
     sd.reason = str("job done");
     env.body_case = POISONSCAN__ENVELOPE__BODY_SHUTDOWN;
     env.shutdown = &sd;
@@ -1275,7 +1291,7 @@ int main(void)
         cmocka_unit_test(test_wire_router_binds_wildcard_tcp_and_reports_port),
         cmocka_unit_test(test_wire_hello_over_ipc_arrives_with_peer_id),
         cmocka_unit_test(test_wire_worker_messages_round_trip_field_for_field),
-        cmocka_unit_test(test_wire_lease_and_shutdown_reach_the_dealer_field_for_field),
+        cmocka_unit_test(test_wire_coordinator_messages_reach_the_dealer_field_for_field),
         cmocka_unit_test(test_wire_pass2_lease_with_a_million_candidates_arrives),
         cmocka_unit_test(test_wire_nothing_waiting_is_ok_without_a_message),
         cmocka_unit_test(test_wire_garbage_frame_is_proto_error_and_next_message_arrives),
