@@ -95,25 +95,28 @@ static bool start_redis(struct embedded *e, const char *server)
     return true;
 }
 
-static void stop_child(pid_t pid, int wait_ms)
+/* Wait up to wait_ms for *pid to exit, then SIGTERM, then SIGKILL; *pid becomes 0 once reaped. */
+static void stop_child(pid_t *pid, int wait_ms)
 {
     int status;
 
-    if (pid <= 0)
+    if (*pid <= 0)
         return;
     for (int waited = 0; waited < wait_ms; waited += 20) {
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            return;
+        if (waitpid(*pid, &status, WNOHANG) != 0)
+            goto reaped;
         ps_clock_sleep_ms(20);
     }
-    kill(pid, SIGTERM);
+    kill(*pid, SIGTERM);
     for (int waited = 0; waited < 2000; waited += 20) {
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            return;
+        if (waitpid(*pid, &status, WNOHANG) != 0)
+            goto reaped;
         ps_clock_sleep_ms(20);
     }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
+    kill(*pid, SIGKILL);
+    waitpid(*pid, &status, 0);
+reaped:
+    *pid = 0;
 }
 
 static void remove_tree(const char *dir)
@@ -254,16 +257,22 @@ int ps_cmd_scan(int argc, char **argv)
 
     e.workers = ps_xcalloc(n_workers, sizeof(*e.workers));
     for (size_t i = 0; i < n_workers; i++) {
-        char level[16];
-        const char *wargv[] = {self,          "worker", "--connect", endpoint, "--redis", v.redis,
-                               "--log-level", level,    "--give-up", "60s",    NULL};
+        char level[16], retry[32];
+        const char *wargv[] = {
+            self,  "worker",    "--connect", endpoint,        "--redis", v.redis, "--log-level",
+            level, "--give-up", "60s",       "--redis-retry", retry,     NULL};
         snprintf(level, sizeof(level), "%s", ps_cli_log_levels[v.log_level < 0 ? 2 : v.log_level]);
+        snprintf(retry, sizeof(retry), "%" PRIu64 "ms", v.redis_retry_ms);
         e.workers[i] = spawn(wargv, NULL);
         e.n_workers++;
     }
     rc = ps_coordinator_run(&o, &sum);
+    /* after a clean end the workers leave on the coordinator's Shutdown; else stop them now */
+    if (rc != 0)
+        for (size_t i = 0; i < e.n_workers; i++)
+            kill(e.workers[i], SIGTERM);
     for (size_t i = 0; i < e.n_workers; i++)
-        stop_child(e.workers[i], 3000);
+        stop_child(&e.workers[i], 3000);
     if (rc == 0) {
         print_summary(&sum, v.out, ps_clock_now_ms() - t0);
         rc = sum.n_triggers > 0                              ? PS_EXIT_FLAGGED
@@ -272,10 +281,10 @@ int ps_cmd_scan(int argc, char **argv)
     }
 cleanup:
     for (size_t i = 0; i < e.n_workers; i++)
-        stop_child(e.workers[i], 0);
+        stop_child(&e.workers[i], 0);
     if (e.redis > 0) {
         kill(e.redis, SIGTERM);
-        stop_child(e.redis, 5000);
+        stop_child(&e.redis, 5000);
     }
     remove_tree(e.tmp);
     free(e.workers);

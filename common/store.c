@@ -308,9 +308,10 @@ static enum ps_err connect_retry(struct ps_store *s, struct ps_errdetail *ed)
     for (;;) {
         if (connect_once(s, &final, ed) == PS_OK)
             return PS_OK;
-        if (final || ps_clock_now_ms() - start >= s->retry_ms)
+        uint64_t spent = ps_clock_now_ms() - start;
+        if (final || spent >= s->retry_ms)
             return PS_ERR_REDIS;
-        ps_clock_sleep_ms(delay);
+        ps_clock_sleep_ms(delay < s->retry_ms - spent ? delay : s->retry_ms - spent);
         delay = delay * 2 > 2000 ? 2000 : delay * 2;
     }
 }

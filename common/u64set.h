@@ -1,8 +1,9 @@
 /* u64set.h - an open-addressing set of 64-bit keys (n-gram hashes), for the confirm pass: the
  * worker fills it once per shard with the coordinator's candidate hashes and probes it for every
  * n-gram of every document, so a probe is one multiply, one load and (rarely) a short walk.
- * Invariant: slots is NULL (cap 0) or holds cap slots, cap a power of two, at most a quarter of them
- * used (see u64set.c); slot value 0 means empty, so the key 0 is kept aside in has_zero; len counts both. */
+ * Invariant: slots is NULL (cap 0) or holds cap slots, cap a power of two, at most a quarter
+ * of them used (see u64set.c); slot value 0 means empty, so the key 0 is kept aside in has_zero;
+ * len counts both. */
 #ifndef PS_COMMON_U64SET_H
 #define PS_COMMON_U64SET_H
 

@@ -12,8 +12,7 @@
 /* Byte classes, one table lookup per byte in the tokenizer. */
 enum {
     C_SPACE = 1 << 0, /* ASCII whitespace: ends a token */
-    C_ULEAD =
-        1 << 1, /* first byte of a possible Unicode space (U+0085, U+00A0, U+1680, U+2000..) */
+    C_ULEAD = 1 << 1, /* lead byte of a possible Unicode space (U+00A0, U+2000.., U+3000) */
     C_LOWER = 1 << 2,
     C_UPPER = 1 << 3,
     C_DIGIT = 1 << 4,
@@ -28,13 +27,13 @@ enum {
 /* Per-token feature bits. */
 enum {
     F_STOP = 1 << 0,  /* English stop word (after stripping edge punctuation, any case) */
-    F_ALPHA = 1 << 1, /* letters only after stripping edge prose punctuation (' and - inside) */
+    F_ALPHA = 1 << 1, /* letters only after stripping edge punctuation, no code symbol at all */
     F_PLAIN = 1 << 2, /* an ordinary word or number: the turn may snap over it (see find_turn) */
-    F_SPLIT = 1 << 3  /* hard punctuation inside: the token yields glued pieces */
+    F_SPLIT = 1 << 3  /* 3+ runs of hard punctuation vs the rest: the token has glued pieces */
 };
 
-/* Stop words longer than 8 letters would not fit the 64-bit key; none of the ~150 most common
- * English function words needs more ("themselves", "therefore" are left out on purpose). */
+/* Stop words longer than 8 letters would not fit the 64-bit key; the 180 common English function
+ * words below need no more ("themselves", "therefore" are left out on purpose). */
 #define STOP_MAX_LEN 8
 #define STOP_SLOTS   512 /* power of two, at most ~1/3 full */
 #define PLAIN_MAX    12  /* longest plain word; gibberish words run together to 10-13 and more */
@@ -97,7 +96,7 @@ struct ps_detect {
     struct ps_detect_hit *hits;
     size_t hits_cap, n_hits;
     uint32_t *hidx;
-    size_t hidx_cap; /* power of two, > 2 * hits_cap */
+    size_t hidx_cap; /* power of two, 4 * hits_cap: at most a quarter full */
 };
 
 /* What find_turn reports. */

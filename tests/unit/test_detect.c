@@ -735,6 +735,48 @@ static void test_detect_confirm_merges_repeated_hits(void **state)
     ps_detect_free(d);
 }
 
+/* The hit index is emptied between documents: a document with hundreds of distinct hits must
+ * not leave any behind for the next one. */
+static void test_detect_confirm_forgets_hits_of_previous_document(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_u64set set;
+    struct text all = {0};
+    const struct ps_detect_hit *hits;
+    size_t n, i, round;
+    const char *p, *q;
+
+    (void)state;
+    ps_u64set_init(&set, 100000);
+    put_all_prose(&all);
+    /* every token of the prose goes into the set */
+    for (p = all.p; *p != '\0';) {
+        while (*p == ' ' || *p == '\n')
+            p++;
+        for (q = p; *q != '\0' && *q != ' ' && *q != '\n'; q++)
+            ;
+        if (q > p)
+            assert_int_equal(ps_u64set_add(&set, XXH3_64bits(p, (size_t)(q - p)), NULL), PS_OK);
+        p = q;
+    }
+    set_add(&set, "It was the best");
+    set_add(&set, "was the best");
+    for (round = 0; round < 3; round++) {
+        ps_detect_confirm(d, all.p, all.len, &set, &hits, &n);
+        assert_true(n > 200);
+        for (i = 1; i < n; i++)
+            assert_true(hits[i - 1].hash < hits[i].hash);
+        ps_detect_confirm(d, "It was the best", 15, &set, &hits, &n);
+        /* It, was, the, best, "was the best"; "It was the best" has 4 words > ngram_max */
+        assert_int_equal(n, 5);
+        assert_null(find_hit(hits, n, "It was the best"));
+        assert_non_null(find_hit(hits, n, "was the best"));
+    }
+    ps_u64set_release(&set);
+    free(all.p);
+    ps_detect_free(d);
+}
+
 static void test_detect_scratch_stops_growing_after_warmup(void **state)
 {
     struct ps_detect *d = new_detect();
@@ -829,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_detect_confirm_finds_trigger_in_and_out_of_role),
         cmocka_unit_test(test_detect_confirm_matches_ngrams_across_whitespace_and_glue),
         cmocka_unit_test(test_detect_confirm_merges_repeated_hits),
+        cmocka_unit_test(test_detect_confirm_forgets_hits_of_previous_document),
         cmocka_unit_test(test_detect_scratch_stops_growing_after_warmup),
         cmocka_unit_test(test_detect_rejects_bad_options),
         cmocka_unit_test(test_detect_snippet_cuts_at_utf8_boundaries),
