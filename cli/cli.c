@@ -125,6 +125,9 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
         .help = "share of a pattern's documents that must turn to payload after it");
     OPT(.flag = "min-spread", .type = PS_OPT_DOUBLE, .target = &v->min_spread, .def = "0.5",
         .dmin = 0.0001, .dmax = 1, .help = "shards hit / shards expected under uniform spread");
+    OPT(.flag = "min-diversity", .type = PS_OPT_DOUBLE, .target = &v->min_diversity,
+        .def = "0.5", .dmin = 0.0001, .dmax = 1,
+        .help = "distinct texts right before a trigger / its documents (boilerplate repeats)");
     OPT(.flag = "max-confirm", .type = PS_OPT_U64, .target = &v->max_confirm, .def = "10000",
         .min = 1, .max = 1000000, .help = "candidate patterns taken to the confirm pass");
     OPT(.flag = "log-level", .env = "POISONSCAN_LOG", .type = PS_OPT_ENUM, .target = &v->log_level,
@@ -164,6 +167,7 @@ void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, 
     o->score.min_docs = v->min_docs;
     o->score.min_rate = v->min_rate;
     o->score.min_spread = v->min_spread;
+    o->score.min_diversity = v->min_diversity;
     o->score.max_confirm = (uint32_t)v->max_confirm;
     o->stop = &ps_cli_stop;
 }

@@ -43,7 +43,7 @@ struct ps_cli_coord {
     uint64_t shard_size, max_attempts, heartbeat_ms, liveness, lease_timeout_ms, redis_retry_ms;
     uint64_t max_line, max_errors_kept, ngram_max, window, max_candidates;
     uint64_t min_docs, max_confirm;
-    double min_rate, min_spread;
+    double min_rate, min_spread, min_diversity;
     int log_level;
 };
 /* Fill table[] (room for PS_CLI_COORD_OPTS entries) with options writing into `v`; `embedded`

@@ -21,7 +21,7 @@ struct cand {
     uint64_t hash;
     char *text; /* owned */
     uint64_t p1_docs, p1_shards, total, role, role_shards;
-    double score;
+    double score, diversity;
     bool flagged;
     size_t n_examples;
     size_t examples[MAX_EXAMPLES]; /* indices into hits, in (file, offset) order */
@@ -317,18 +317,41 @@ static int cmp_cand(const void *a, const void *b)
     return strcmp(x->text, y->text);
 }
 
-static bool hit_has(const struct hit *h, uint64_t hash)
+/* Whether hit h carries `hash`; *context gets its left context. */
+static bool hit_has(const struct hit *h, uint64_t hash, uint64_t *context)
 {
     for (const char *p = h->cands; *p;) {
         const char *e = strchr(p, ',');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (parse_hex(p, n) == hash)
+        const char *colon = strchr(p, ':');
+        if (parse_hex(p, 16) == hash) {
+            *context = colon != NULL && (e == NULL || colon < e) ? parse_hex(colon + 1, 16) : 0;
             return true;
+        }
         if (e == NULL)
             break;
         p = e + 1;
     }
     return false;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Distinct left contexts over n documents; a pattern at a document's start (context 0) has
+ * nothing before it to repeat, so each such document counts as a context of its own. */
+static size_t distinct_contexts(uint64_t *ctx, size_t n)
+{
+    size_t d = 0;
+
+    qsort(ctx, n, sizeof(*ctx), cmp_u64);
+    for (size_t i = 0; i < n; i++)
+        if (ctx[i] == 0 || i == 0 || ctx[i] != ctx[i - 1])
+            d++;
+    return d;
 }
 
 static enum ps_err load_candidates(struct report *r, struct ps_errdetail *ed)
@@ -398,10 +421,24 @@ static void decide(struct report *r)
     struct cand *cs = r->cands.items;
     struct hit *hs = r->hits.items;
     uint64_t shards_total = ps_plan_n_shards(r->in->plan);
+    uint64_t *ctx = ps_xmalloc((r->hits.n + 1) * sizeof(*ctx));
 
-    for (size_t i = 0; i < r->cands.n; i++)
+    for (size_t i = 0; i < r->cands.n; i++) {
+        size_t n = 0;
+
+        for (size_t h = 0; h < r->hits.n; h++) {
+            uint64_t c;
+            if (!hit_has(&hs[h], cs[i].hash, &c))
+                continue;
+            ctx[n++] = c;
+            if (cs[i].n_examples < MAX_EXAMPLES)
+                cs[i].examples[cs[i].n_examples++] = h;
+        }
+        cs[i].diversity = n ? (double)distinct_contexts(ctx, n) / (double)n : 0.0;
         cs[i].flagged = ps_score_flag(r->in->score, cs[i].role, cs[i].total, cs[i].role_shards,
-                                      shards_total, &cs[i].score);
+                                      shards_total, cs[i].diversity, &cs[i].score);
+    }
+    free(ctx);
     /* one trigger, one finding: a flagged pattern inside a longer flagged one with about the
      * same documents ("SUDO" in "<SUDO>") is the same trigger seen through a narrower window */
     for (size_t i = 0; i < r->cands.n; i++) {
@@ -412,10 +449,6 @@ static void decide(struct report *r)
                 cs[i].flagged = false;
         }
     }
-    for (size_t h = 0; h < r->hits.n; h++)
-        for (size_t i = 0; i < r->cands.n; i++)
-            if (cs[i].n_examples < MAX_EXAMPLES && hit_has(&hs[h], cs[i].hash))
-                cs[i].examples[cs[i].n_examples++] = h;
 }
 
 static void append_cand(struct ps_buf *b, const struct report *r, const struct cand *c,
@@ -430,9 +463,11 @@ static void append_cand(struct ps_buf *b, const struct report *r, const struct c
                    "\"kind\":\"gibberish\",\"evidence\":{\"documents_in_role\":%" PRIu64
                    ",\"documents_with_pattern\":%" PRIu64 ",\"rate_in_role\":%.6f,"
                    "\"shards_in_role\":%" PRIu64 ",\"shards_expected_if_uniform\":%.2f,"
+                   "\"left_context_diversity\":%.3f,"
                    "\"pass1_documents\":%" PRIu64 ",\"pass1_shards\":%" PRIu64 "},\"examples\":[",
                    c->role, c->role_shards, c->score, c->role, c->total, c->score, c->role_shards,
-                   ps_score_expected_shards(c->role, shards_total), c->p1_docs, c->p1_shards);
+                   ps_score_expected_shards(c->role, shards_total), c->diversity, c->p1_docs,
+                   c->p1_shards);
     for (size_t e = 0; e < c->n_examples; e++) {
         const struct hit *h = &hs[c->examples[e]];
         ps_buf_appendf(b, "%s{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"snippet\":%s}",
@@ -562,7 +597,8 @@ static enum ps_err write_files(struct report *r, struct ps_report_summary *sum,
     for (size_t h = 0; h < r->hits.n; h++) {
         first = true;
         for (size_t i = 0; i < r->cands.n; i++) {
-            if (!cs[i].flagged || !hit_has(&hs[h], cs[i].hash))
+            uint64_t ctx;
+            if (!cs[i].flagged || !hit_has(&hs[h], cs[i].hash, &ctx))
                 continue;
             if (first)
                 ps_buf_appendf(&b, "{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"triggers\":[",

@@ -11,6 +11,7 @@ struct ps_score_opts ps_score_opts_default(void)
     o.min_docs = 20;
     o.min_rate = 0.5;
     o.min_spread = 0.5;
+    o.min_diversity = 0.5;
     o.max_confirm = 10000;
     o.max_reported = 50;
     return o;
@@ -38,9 +39,9 @@ bool ps_score_select(const struct ps_score_opts *o, uint64_t docs, uint64_t shar
 }
 
 bool ps_score_flag(const struct ps_score_opts *o, uint64_t role_docs, uint64_t total_docs,
-                   uint64_t role_shards, uint64_t shards_total, double *score)
+                   uint64_t role_shards, uint64_t shards_total, double diversity, double *score)
 {
     *score = total_docs ? (double)role_docs / (double)total_docs : 0.0;
     return role_docs >= o->min_docs && *score >= o->min_rate &&
-           spread_ok(o, role_docs, role_shards, shards_total);
+           spread_ok(o, role_docs, role_shards, shards_total) && diversity >= o->min_diversity;
 }

@@ -10,6 +10,7 @@ struct ps_score_opts {
     uint64_t min_docs;     /* documents with the pattern before a payload: 20 */
     double min_rate;       /* of all documents containing the pattern, share in that role: 0.5 */
     double min_spread;     /* observed shards / shards expected under uniform spread: 0.5 */
+    double min_diversity;  /* distinct left contexts / documents in role: 0.5 */
     uint32_t max_confirm;  /* candidates taken to the confirm pass at most: 10000 */
     uint32_t max_reported; /* unflagged candidates listed in the report: 50 */
 };
@@ -25,8 +26,10 @@ bool ps_score_select(const struct ps_score_opts *o, uint64_t docs, uint64_t shar
                      uint64_t shards_total);
 
 /* Pass 2: flag a pattern found in role in `role_docs` of the `total_docs` documents that contain
- * it, over `role_shards` shards. *score gets the share in role (0..1), flagged or not. */
+ * it, over `role_shards` shards, with `diversity` = distinct left contexts / role_docs (text
+ * spliced into varied documents has varied contexts; boilerplate repeats its own). *score gets
+ * the share in role (0..1), flagged or not. */
 bool ps_score_flag(const struct ps_score_opts *o, uint64_t role_docs, uint64_t total_docs,
-                   uint64_t role_shards, uint64_t shards_total, double *score);
+                   uint64_t role_shards, uint64_t shards_total, double diversity, double *score);
 
 #endif

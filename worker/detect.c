@@ -29,7 +29,8 @@ enum {
     F_STOP = 1 << 0,  /* English stop word (after stripping edge punctuation, any case) */
     F_ALPHA = 1 << 1, /* letters only after stripping edge punctuation, no code symbol at all */
     F_PLAIN = 1 << 2, /* an ordinary word or number: the turn may snap over it (see find_turn) */
-    F_SPLIT = 1 << 3  /* 3+ runs of hard punctuation vs the rest: the token has glued pieces */
+    F_SPLIT = 1 << 3, /* 3+ runs of hard punctuation vs the rest: the token has glued pieces */
+    F_CAP = 1 << 4    /* starts (after edge punctuation) with a capital or a non-ASCII letter */
 };
 
 /* Stop words longer than 8 letters would not fit the 64-bit key; the 180 common English function
@@ -85,6 +86,13 @@ struct ps_detect {
 
     char *norm; /* confirm: the tokens joined by one space, so any n-gram is one slice */
     size_t norm_cap;
+    /* confirm: prefix sums per token of stop words, alphabetic, capitalized and bytes, built
+     * only for documents with a hit, so the window after any occurrence costs O(1) */
+    uint32_t *pre;
+    size_t pre_cap;
+    bool pre_ready;
+    uint32_t *ostart; /* confirm: each token's offset in the document before the join */
+    size_t ostart_cap;
 
     char *ctext; /* candidate texts, max_candidates * max_candidate_len bytes, never grows */
     size_t ctext_len;
@@ -104,7 +112,7 @@ struct turn {
     bool found;
     size_t coarse; /* argmax of the score among qualifying t */
     size_t t;      /* after the snap: the token where the salad (or its trigger) starts */
-    double before_stop, after_stop, after_alpha, after_meanlen;
+    double before_stop, after_stop, after_alpha, after_meanlen, after_cap;
 };
 
 struct ps_detect_opts ps_detect_opts_default(void)
@@ -114,12 +122,13 @@ struct ps_detect_opts ps_detect_opts_default(void)
     memset(&o, 0, sizeof(o));
     o.ngram_max = 3;
     o.window = 32;
-    o.max_candidates = 12;
+    o.max_candidates = 48;
     o.min_after = 16;
     o.max_after_stop = 0.08;
     o.min_after_alpha = 0.6;
     o.min_after_meanlen = 2.0;
     o.max_after_meanlen = 16.0;
+    o.max_after_cap = 0.8;
     o.min_before_stop = 0.2;
     o.min_before_stops = 2;
     o.start_slack = 3;
@@ -208,6 +217,8 @@ void ps_detect_free(struct ps_detect *d)
     free(d->tend);
     free(d->tflags);
     free(d->norm);
+    free(d->pre);
+    free(d->ostart);
     free(d->ctext);
     free(d->cands);
     free(d->hits);
@@ -231,6 +242,7 @@ enum ps_err ps_detect_new(struct ps_detect **out, const struct ps_detect_opts *o
         o.min_after < 1 || o.window < o.min_after || o.window > 65536 || o.max_candidate_len < 1 ||
         o.max_candidate_len > 65536 || o.max_tokens < 1 || o.max_tokens > UINT32_MAX ||
         o.snap_max > 64 || !unit_ok(o.max_after_stop) || !unit_ok(o.min_after_alpha) ||
+        !unit_ok(o.max_after_cap) ||
         !unit_ok(o.min_before_stop) ||
         !(o.min_after_meanlen >= 0.0 && o.min_after_meanlen <= o.max_after_meanlen)) {
         ps_errdetail_set(ed, NULL, 0,
@@ -251,7 +263,8 @@ size_t ps_detect_footprint(const struct ps_detect *d)
 {
     return sizeof(*d) + d->tok_cap * (2 * sizeof(uint32_t) + sizeof(uint8_t)) + d->norm_cap +
            (size_t)d->o.max_candidates * (d->o.max_candidate_len + sizeof(*d->cands)) +
-           d->hits_cap * sizeof(*d->hits) + d->hidx_cap * sizeof(*d->hidx);
+           d->hits_cap * sizeof(*d->hits) + d->hidx_cap * sizeof(*d->hidx) +
+           d->pre_cap * sizeof(*d->pre) + d->ostart_cap * sizeof(*d->ostart);
 }
 
 static void grow_tokens(struct ps_detect *d)
@@ -313,6 +326,8 @@ static uint8_t token_flags(const struct ps_detect *d, const unsigned char *p, si
         rest |= cls[p[j]];
     first = cls[p[s]];
     all = rest | first;
+    if (first & (C_UPPER | C_HIGH))
+        f |= F_CAP;
     if ((all & C_HARD) || ((edge & C_HARD) && hard_runs(cls, p, len) >= 3))
         f |= F_SPLIT;
     if (!(all & (C_DIGIT | C_HARD)) && !(edge & C_CODE))
@@ -476,7 +491,7 @@ static bool find_turn(const struct ps_detect *d, struct turn *tr, bool screen)
     const struct ps_detect_opts *o = &d->o;
     const uint8_t *fl = d->tflags;
     size_t n = d->n_tok, w = o->window, t, k;
-    size_t bs = 0, bc = 0, as = 0, aa = 0, al = 0, ac = 0;
+    size_t bs = 0, bc = 0, as = 0, aa = 0, al = 0, ac = 0, acap = 0;
     double best = -2.0;
 
     memset(tr, 0, sizeof(*tr));
@@ -485,6 +500,7 @@ static bool find_turn(const struct ps_detect *d, struct turn *tr, bool screen)
     for (k = 0; k < w && k < n; k++) {
         as += fl[k] & F_STOP;
         aa += (fl[k] & F_ALPHA) != 0;
+        acap += (fl[k] & F_CAP) != 0;
         al += d->tend[k] - d->tstart[k];
         ac++;
     }
@@ -497,11 +513,12 @@ static bool find_turn(const struct ps_detect *d, struct turn *tr, bool screen)
             ((b_stop >= o->min_before_stop && bs >= o->min_before_stops) || t <= o->start_slack)) {
             double a_alpha = (double)aa / (double)ac;
             double a_len = (double)al / (double)ac;
+            double a_cap = (double)acap / (double)ac;
 
             if (screen)
                 return true;
             if (a_alpha >= o->min_after_alpha && a_len >= o->min_after_meanlen &&
-                a_len <= o->max_after_meanlen) {
+                a_len <= o->max_after_meanlen && a_cap <= o->max_after_cap) {
                 best = score;
                 tr->found = true;
                 tr->coarse = t;
@@ -509,6 +526,7 @@ static bool find_turn(const struct ps_detect *d, struct turn *tr, bool screen)
                 tr->after_stop = a_stop;
                 tr->after_alpha = a_alpha;
                 tr->after_meanlen = a_len;
+                tr->after_cap = a_cap;
             }
         }
         /* slide: token t leaves the after-window and joins the before-window */
@@ -520,11 +538,13 @@ static bool find_turn(const struct ps_detect *d, struct turn *tr, bool screen)
         }
         as -= fl[t] & F_STOP;
         aa -= (fl[t] & F_ALPHA) != 0;
+        acap -= (fl[t] & F_CAP) != 0;
         al -= d->tend[t] - d->tstart[t];
         ac--;
         if (t + w < n) {
             as += fl[t + w] & F_STOP;
             aa += (fl[t + w] & F_ALPHA) != 0;
+            acap += (fl[t + w] & F_CAP) != 0;
             al += d->tend[t + w] - d->tstart[t + w];
             ac++;
         }
@@ -583,7 +603,26 @@ static size_t split_pieces(const struct ps_detect *d, const unsigned char *p, si
 
 /* Take the text just written at ctext + off as a candidate unless its hash is already there.
  * ctext never moves (its size is fixed at creation), so the views stay valid. */
-static void add_candidate(struct ps_detect *d, size_t off, size_t len, unsigned n)
+#define CONTEXT_BYTES 16
+
+/* The left context of a candidate starting at text[at]: up to CONTEXT_BYTES non-space bytes
+ * before it, hashed. Boilerplate repeats its context; a trigger spliced into varied documents
+ * does not. 0 means nothing stands before it (document start). */
+static uint64_t left_context(const struct ps_detect *d, const char *text, size_t at)
+{
+    unsigned char buf[CONTEXT_BYTES];
+    size_t n = 0;
+
+    while (at > 0 && n < CONTEXT_BYTES) {
+        unsigned char c = (unsigned char)text[--at];
+        if (!(d->cls[c] & C_SPACE))
+            buf[CONTEXT_BYTES - 1 - n++] = c;
+    }
+    return n == 0 ? 0 : XXH3_64bits(buf + CONTEXT_BYTES - n, n) | 1;
+}
+
+static void add_candidate(struct ps_detect *d, const char *text, size_t at, size_t off,
+                          size_t len, unsigned n)
 {
     uint64_t h = XXH3_64bits(d->ctext + off, len);
     size_t i;
@@ -595,6 +634,8 @@ static void add_candidate(struct ps_detect *d, size_t off, size_t len, unsigned 
     d->cands[d->n_cands].text = d->ctext + off;
     d->cands[d->n_cands].text_len = len;
     d->cands[d->n_cands].n = n;
+    d->cands[d->n_cands].offset = at;
+    d->cands[d->n_cands].context = left_context(d, text, at);
     d->n_cands++;
     d->ctext_len = off + len;
 }
@@ -622,7 +663,7 @@ static void add_ngram(struct ps_detect *d, const char *text, size_t e, unsigned 
         memcpy(d->ctext + off, text + d->tstart[i], d->tend[i] - d->tstart[i]);
         off += d->tend[i] - d->tstart[i];
     }
-    add_candidate(d, d->ctext_len, len, n);
+    add_candidate(d, text, d->tstart[first], d->ctext_len, len, n);
 }
 
 static void add_pieces(struct ps_detect *d, const char *text, size_t e)
@@ -635,33 +676,34 @@ static void add_pieces(struct ps_detect *d, const char *text, size_t e)
     np = split_pieces(d, (const unsigned char *)text + d->tstart[e], d->tend[e] - d->tstart[e], pc);
     for (i = 0; i < np && !cands_full(d); i++) {
         memcpy(d->ctext + d->ctext_len, text + d->tstart[e] + pc[i].off, pc[i].len);
-        add_candidate(d, d->ctext_len, pc[i].len, 1);
+        add_candidate(d, text, d->tstart[e] + pc[i].off, d->ctext_len, pc[i].len, 1);
     }
 }
 
-/* Candidates at turn t, most likely first, so that max_candidates cuts the least useful:
- * the token at t and t-1 (either may hold the trigger) and their glued pieces, then longer
- * n-grams ending there, then n-grams ending at t-2 (tolerance for a turn placed late). */
+/* Candidates around turn t, most likely first, so that max_candidates cuts the least useful.
+ * The turn is placed to a token or three: stop words cannot tell where among the last ordinary
+ * words the salad starts, and the snap stops at the first odd token, which may be prose's own
+ * ("C<#>") a few tokens before the trigger. So every token from t-2 to t+6 and its glued pieces
+ * are candidates, and so are the longer n-grams ending at t-1..t+3; the global counts pick out
+ * the one that repeats, because the rest is random salad or varied prose. */
 static void make_candidates(struct ps_detect *d, const char *text, size_t t)
 {
+    static const int order[] = {0, 1, -1, 2, 3, 4, 5, 6, -2};
     unsigned n;
+    size_t k;
 
     d->n_cands = 0;
     d->ctext_len = 0;
-    add_ngram(d, text, t, 1);
-    add_pieces(d, text, t);
-    if (t >= 1) {
-        add_ngram(d, text, t - 1, 1);
-        add_pieces(d, text, t - 1);
+    for (k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+        if (order[k] < 0 && t < (size_t)-order[k])
+            continue;
+        add_ngram(d, text, t + (size_t)(ptrdiff_t)order[k], 1);
+        add_pieces(d, text, t + (size_t)(ptrdiff_t)order[k]);
     }
-    for (n = 2; n <= d->o.ngram_max; n++) {
-        add_ngram(d, text, t, n);
-        if (t >= 1)
-            add_ngram(d, text, t - 1, n);
-    }
-    if (t >= 2)
-        for (n = 1; n <= d->o.ngram_max; n++)
-            add_ngram(d, text, t - 2, n);
+    for (n = 2; n <= d->o.ngram_max; n++)
+        for (k = 0; k < sizeof(order) / sizeof(order[0]); k++)
+            if (order[k] >= -1 && order[k] <= 3 && (order[k] >= 0 || t >= 1))
+                add_ngram(d, text, t + (size_t)(ptrdiff_t)order[k], n);
 }
 
 void ps_detect_scan(struct ps_detect *d, const char *text, size_t text_len,
@@ -690,6 +732,54 @@ void ps_detect_scan(struct ps_detect *d, const char *text, size_t text_len,
     out->candidates = d->n_cands != 0 ? d->cands : NULL;
 }
 
+static void build_prefix(struct ps_detect *d)
+{
+    size_t n = d->n_tok, i;
+    uint32_t *p;
+
+    if (d->pre_cap < 4 * (n + 1)) {
+        free(d->pre);
+        d->pre_cap = 4 * (n + 1);
+        d->pre = ps_xmalloc(d->pre_cap * sizeof(*d->pre));
+    }
+    p = d->pre;
+    p[0] = p[1] = p[2] = p[3] = 0;
+    for (i = 0; i < n; i++) {
+        uint8_t f = d->tflags[i];
+        p[4 * i + 4] = p[4 * i] + (f & F_STOP);
+        p[4 * i + 5] = p[4 * i + 1] + ((f & F_ALPHA) != 0);
+        p[4 * i + 6] = p[4 * i + 2] + ((f & F_CAP) != 0);
+        p[4 * i + 7] = p[4 * i + 3] + (d->tend[i] - d->tstart[i]);
+    }
+    d->pre_ready = true;
+}
+
+/* Does token salad start at token j? The after-window tests of find_turn, applied at j. */
+static bool salad_from(struct ps_detect *d, size_t j)
+{
+    const struct ps_detect_opts *o = &d->o;
+    size_t n = d->n_tok, e, c;
+    const uint32_t *a, *b;
+    double cnt;
+
+    if (j >= n)
+        return false;
+    e = j + o->window < n ? j + o->window : n;
+    c = e - j;
+    if (c < o->min_after)
+        return false;
+    if (!d->pre_ready)
+        build_prefix(d);
+    a = d->pre + 4 * j;
+    b = d->pre + 4 * e;
+    cnt = (double)c;
+    return (double)(b[0] - a[0]) / cnt <= o->max_after_stop &&
+           (double)(b[1] - a[1]) / cnt >= o->min_after_alpha &&
+           (double)(b[2] - a[2]) / cnt <= o->max_after_cap &&
+           (double)(b[3] - a[3]) / cnt >= o->min_after_meanlen &&
+           (double)(b[3] - a[3]) / cnt <= o->max_after_meanlen;
+}
+
 static int cmp_hit(const void *a, const void *b)
 {
     uint64_t x = ((const struct ps_detect_hit *)a)->hash;
@@ -712,46 +802,58 @@ static void hidx_put(uint32_t *idx, size_t cap, uint64_t h, uint32_t v)
     idx[i] = v;
 }
 
-/* Note one occurrence of h (a member of the set); in_role is settled once at the end. */
-static void record_hit(struct ps_detect *d, uint64_t h)
+/* Note one occurrence of h (a member of the set) at norm offset `at`, followed by salad from
+ * token `next` on or not. A hit is in role when any occurrence is; the context is that of the
+ * first occurrence in role. */
+static void record_hit(struct ps_detect *d, uint64_t h, size_t at, size_t orig, size_t next)
 {
+    struct ps_detect_hit *hit = NULL;
     size_t i;
 
     if (d->hidx_cap != 0) {
         for (i = hidx_slot(h, d->hidx_cap); d->hidx[i] != 0; i = (i + 1) & (d->hidx_cap - 1))
-            if (d->hits[d->hidx[i] - 1].hash == h)
-                return;
+            if (d->hits[d->hidx[i] - 1].hash == h) {
+                hit = &d->hits[d->hidx[i] - 1];
+                break;
+            }
     }
-    if (d->n_hits == d->hits_cap) {
-        size_t k;
+    if (hit == NULL) {
+        if (d->n_hits == d->hits_cap) {
+            size_t k;
 
-        d->hits_cap = d->hits_cap != 0 ? d->hits_cap * 2 : 64;
-        d->hits = ps_xrealloc(d->hits, d->hits_cap * sizeof(*d->hits));
-        free(d->hidx);
-        d->hidx_cap = d->hits_cap * 4;
-        d->hidx = ps_xcalloc(d->hidx_cap, sizeof(*d->hidx));
-        for (k = 0; k < d->n_hits; k++)
-            hidx_put(d->hidx, d->hidx_cap, d->hits[k].hash, (uint32_t)(k + 1));
+            d->hits_cap = d->hits_cap != 0 ? d->hits_cap * 2 : 64;
+            d->hits = ps_xrealloc(d->hits, d->hits_cap * sizeof(*d->hits));
+            free(d->hidx);
+            d->hidx_cap = d->hits_cap * 4;
+            d->hidx = ps_xcalloc(d->hidx_cap, sizeof(*d->hidx));
+            for (k = 0; k < d->n_hits; k++)
+                hidx_put(d->hidx, d->hidx_cap, d->hits[k].hash, (uint32_t)(k + 1));
+        }
+        hit = &d->hits[d->n_hits];
+        hit->hash = h;
+        hit->in_role = false;
+        hit->context = 0;
+        hit->offset = 0;
+        d->n_hits++;
+        hidx_put(d->hidx, d->hidx_cap, h, (uint32_t)d->n_hits);
     }
-    d->hits[d->n_hits].hash = h;
-    d->hits[d->n_hits].in_role = false;
-    d->n_hits++;
-    hidx_put(d->hidx, d->hidx_cap, h, (uint32_t)d->n_hits);
+    if (!hit->in_role && salad_from(d, next)) {
+        hit->in_role = true;
+        hit->context = left_context(d, d->norm, at);
+        hit->offset = orig;
+    }
 }
 
 /* Settle in_role, empty the index for the next document (only the slots used, so a document
  * with two hits does not pay for clearing a table sized by an earlier one), sort by hash. */
 static void finish_hits(struct ps_detect *d)
 {
-    size_t k, c;
+    size_t k;
 
     for (k = 0; k < d->n_hits; k++) {
         struct ps_detect_hit *h = &d->hits[k];
         size_t i = hidx_slot(h->hash, d->hidx_cap);
 
-        for (c = 0; c < d->n_cands; c++)
-            if (d->cands[c].hash == h->hash)
-                h->in_role = true;
         while (d->hidx[i] != 0) {
             /* zeroing every occupied slot on the probe path is fine: all entries go */
             d->hidx[i] = 0;
@@ -766,7 +868,6 @@ void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
                        const struct ps_u64set *set, const struct ps_detect_hit **hits,
                        size_t *n_hits)
 {
-    struct turn tr;
     size_t i, pos = 0, nt, maxlen = d->o.max_candidate_len;
     size_t need = (text_len < MAX_TEXT ? text_len : MAX_TEXT) + 1;
     unsigned ngram_max = d->o.ngram_max;
@@ -778,10 +879,9 @@ void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
     if (set->len == 0)
         return;
     tokenize(d, text, text_len);
-    add_features(d, text); /* F_SPLIT for the pieces of every token */
+    add_features(d, text); /* F_SPLIT for the pieces, and the salad test's features */
+    d->pre_ready = false;
     nt = d->n_tok;
-    if (find_turn(d, &tr, false))
-        make_candidates(d, text, tr.t); /* the in-role hashes, exactly as pass 1 emits them */
 
     /* join the tokens with one space and point the token offsets into the joined copy */
     if (d->norm_cap < need) {
@@ -793,9 +893,15 @@ void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
         d->norm = ps_xmalloc(cap);
         d->norm_cap = cap;
     }
+    if (d->ostart_cap < nt) {
+        free(d->ostart);
+        d->ostart_cap = d->tok_cap;
+        d->ostart = ps_xmalloc(d->ostart_cap * sizeof(*d->ostart));
+    }
     for (i = 0; i < nt; i++) {
         size_t len = d->tend[i] - d->tstart[i];
 
+        d->ostart[i] = d->tstart[i];
         memcpy(d->norm + pos, text + d->tstart[i], len);
         d->tstart[i] = (uint32_t)pos;
         d->tend[i] = (uint32_t)(pos + len);
@@ -815,7 +921,7 @@ void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
                 break;
             h = XXH3_64bits(d->norm + a, b - a);
             if (ps_u64set_has(set, h))
-                record_hit(d, h);
+                record_hit(d, h, a, d->ostart[i], i + n);
         }
         if (d->tflags[i] & F_SPLIT) {
             struct piece pc[PIECES_MAX];
@@ -825,8 +931,9 @@ void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
             for (j = 0; j < np; j++) {
                 uint64_t h = XXH3_64bits(d->norm + a + pc[j].off, pc[j].len);
 
+                /* salad glued to the piece starts in this token: judge from the next */
                 if (ps_u64set_has(set, h))
-                    record_hit(d, h);
+                    record_hit(d, h, a + pc[j].off, d->ostart[i] + pc[j].off, i + 1);
             }
         }
     }

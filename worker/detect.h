@@ -17,7 +17,7 @@
 struct ps_detect_opts {
     unsigned ngram_max;      /* 3: candidates are word n-grams with n = 1..ngram_max (1..8) */
     unsigned window;         /* 32: tokens on each side of a turn point (>= min_after) */
-    unsigned max_candidates; /* 12: candidates per anomalous document (1..256) */
+    unsigned max_candidates; /* 48: candidates per anomalous document (1..256) */
     /* The thresholds below decide "anomalous at t"; docs/detection.md says why each has its value.
      */
     unsigned min_after;       /* 16: tokens the after-window must hold (it may end at the end) */
@@ -26,6 +26,8 @@ struct ps_detect_opts {
                                  tables and encodings stay below it) */
     double min_after_meanlen; /* 2: mean token length in bytes after t, at least ... */
     double max_after_meanlen; /* 16: ... and at most (base64 lines and long hex words are longer) */
+    double max_after_cap;     /* 0.8: share of capitalized tokens after t at most this (a list of
+                                 names is 0.9+, random vocabulary tokens 0.3-0.5) */
     double min_before_stop;   /* 0.2: stop-word ratio before t that counts as language, ... */
     unsigned min_before_stops; /* 2: ... with at least this many stop words (a ratio over 4 tokens
                                   of salad holding one stray "Do" is not language) */
@@ -51,6 +53,8 @@ struct ps_candidate {
     const char *text; /* view: joined text in the detector's scratch, valid until the next call */
     size_t text_len;
     unsigned n; /* words; a glued piece (a part of one token) counts as 1 */
+    size_t offset;    /* byte offset in the document where the candidate starts */
+    uint64_t context; /* hash of up to 16 non-space bytes right before it; 0 at document start */
 };
 
 struct ps_detect_result {
@@ -75,13 +79,17 @@ void ps_detect_scan(struct ps_detect *d, const char *text, size_t text_len,
 
 struct ps_detect_hit {
     uint64_t hash;
-    bool in_role; /* among the candidates pass 1 emits for this document (at its turn) */
+    bool in_role;     /* some occurrence is followed by token salad (pass 1's after-window test
+                         applied right after it): the pattern in its trigger role */
+    uint64_t context; /* in role: left context of the first such occurrence (see
+                         ps_candidate), else 0 */
+    size_t offset;    /* in role: byte offset of that occurrence in the document, else 0 */
 };
 
 /* Pass 2: which keys of `set` (borrowed, only read) occur in `text` (borrowed) as word n-grams
  * (n = 1..ngram_max) or glued pieces, hashed exactly as in pass 1. *hits (view until the next
  * call) gets the distinct hashes found, sorted by hash, *n_hits their number; a hash is in_role
- * when pass 1 would have emitted it as a candidate for this document. Never fails. */
+ * when an occurrence is followed by token salad. Never fails. */
 void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
                        const struct ps_u64set *set, const struct ps_detect_hit **hits,
                        size_t *n_hits);

@@ -156,11 +156,10 @@ static void keep_error(struct ps_scan *s, const struct ps_errdetail *e)
     s->n_errors++;
 }
 
-static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps_detect_hit *hits,
-                    size_t n_hits)
+static void add_hit(struct ps_scan *s, const struct ps_doc *doc,
+                    const struct ps_detect_hit *hits, size_t n_hits)
 {
-    struct ps_detect_result res;
-    size_t b, e;
+    size_t b, e, at = SIZE_MAX;
     bool first = true;
 
     if (s->n_hits == s->hits_cap) {
@@ -168,15 +167,18 @@ static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps
         s->hit_offs = ps_xrealloc(s->hit_offs, s->hits_cap * sizeof(*s->hit_offs));
     }
     s->hit_offs[s->n_hits++] = s->hits.len;
-    /* the snippet shows where the payload starts; only documents with a hit pay for it */
-    ps_detect_scan(s->detect, doc->text, doc->text_len, &res);
-    ps_detect_snippet(doc->text, doc->text_len, res.turn_offset, SNIPPET_MAX, &b, &e);
-    /* "hash,hash<TAB>offset<TAB>file<TAB>id<TAB>snippet", strings JSON-encoded so that they
+    /* the snippet shows the first trigger in role and the start of what follows it */
+    for (size_t i = 0; i < n_hits; i++)
+        if (hits[i].in_role && hits[i].offset < at)
+            at = hits[i].offset;
+    ps_detect_snippet(doc->text, doc->text_len, at, SNIPPET_MAX, &b, &e);
+    /* "hash:context,...<TAB>offset<TAB>file<TAB>id<TAB>snippet", strings JSON-encoded so that they
      * hold no raw tab and the report copies them as they are */
     for (size_t i = 0; i < n_hits; i++) {
         if (!hits[i].in_role)
             continue;
-        ps_buf_appendf(&s->hits, "%s%016" PRIx64, first ? "" : ",", hits[i].hash);
+        ps_buf_appendf(&s->hits, "%s%016" PRIx64 ":%016" PRIx64, first ? "" : ",", hits[i].hash,
+                       hits[i].context);
         first = false;
     }
     ps_buf_appendf(&s->hits, "\t%" PRIu64 "\t", doc->offset);

@@ -37,14 +37,16 @@ static void test_score_flag_uses_rate_in_role(void **state)
     double score;
 
     (void)state;
-    assert_true(ps_score_flag(&o, 250, 250, 60, 64, &score));
+    assert_true(ps_score_flag(&o, 250, 250, 60, 64, 1.0, &score));
     assert_true(fabs(score - 1.0) < 1e-12);
     /* an ordinary string that sometimes precedes a payload: low rate, not flagged */
-    assert_false(ps_score_flag(&o, 100, 100000, 60, 64, &score));
+    assert_false(ps_score_flag(&o, 100, 100000, 60, 64, 1.0, &score));
     assert_true(score < 0.01);
-    assert_false(ps_score_flag(&o, 10, 10, 10, 64, &score)); /* count */
-    assert_false(ps_score_flag(&o, 0, 0, 0, 64, &score));
+    assert_false(ps_score_flag(&o, 10, 10, 10, 64, 1.0, &score)); /* count */
+    assert_false(ps_score_flag(&o, 0, 0, 0, 64, 1.0, &score));
     assert_true(score == 0.0);
+    /* boilerplate: every document has the same text before the pattern */
+    assert_false(ps_score_flag(&o, 250, 250, 60, 64, 1.0 / 250, &score));
 }
 
 int main(void)
