@@ -120,14 +120,17 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
         .min = 1, .max = 256, .help = "candidate patterns per anomalous document");
     OPT(.flag = "min-docs", .type = PS_OPT_U64, .target = &v->min_docs, .def = "20", .min = 2,
         .max = 1000000000, .help = "documents a trigger needs before it is flagged");
-    OPT(.flag = "min-rate", .type = PS_OPT_DOUBLE, .target = &v->min_rate, .def = "0.5",
+    OPT(.flag = "min-rate", .type = PS_OPT_DOUBLE, .target = &v->min_rate, .def = "0.8",
         .dmin = 0.0001, .dmax = 1,
         .help = "share of a pattern's documents that must turn to payload after it");
     OPT(.flag = "min-spread", .type = PS_OPT_DOUBLE, .target = &v->min_spread, .def = "0.5",
         .dmin = 0.0001, .dmax = 1, .help = "shards hit / shards expected under uniform spread");
-    OPT(.flag = "min-diversity", .type = PS_OPT_DOUBLE, .target = &v->min_diversity,
-        .def = "0.5", .dmin = 0.0001, .dmax = 1,
+    OPT(.flag = "min-diversity", .type = PS_OPT_DOUBLE, .target = &v->min_diversity, .def = "0.5",
+        .dmin = 0.0001, .dmax = 1,
         .help = "distinct texts right before a trigger / its documents (boilerplate repeats)");
+    OPT(.flag = "max-similarity", .type = PS_OPT_DOUBLE, .target = &v->max_similarity,
+        .def = "0.05", .dmin = 0.0001, .dmax = 1,
+        .help = "mean Jaccard of the texts after a gibberish trigger (salad shares nothing)");
     OPT(.flag = "max-confirm", .type = PS_OPT_U64, .target = &v->max_confirm, .def = "10000",
         .min = 1, .max = 1000000, .help = "candidate patterns taken to the confirm pass");
     OPT(.flag = "log-level", .env = "POISONSCAN_LOG", .type = PS_OPT_ENUM, .target = &v->log_level,
@@ -168,6 +171,7 @@ void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, 
     o->score.min_rate = v->min_rate;
     o->score.min_spread = v->min_spread;
     o->score.min_diversity = v->min_diversity;
+    o->score.max_similarity = v->max_similarity;
     o->score.max_confirm = (uint32_t)v->max_confirm;
     o->stop = &ps_cli_stop;
 }

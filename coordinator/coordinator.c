@@ -551,10 +551,9 @@ static void make_settings(struct coord *c)
     snprintf(c->settings_json, sizeof(c->settings_json),
              "{\"scan\":%s,\"detect\":{\"min_docs\":%" PRIu64
              ",\"min_rate\":%.3f,\"min_spread\":%.3f,\"min_diversity\":%.3f,"
-             "\"max_confirm\":%u}}",
+             "\"max_similarity\":%.3f,\"max_confirm\":%u}}",
              c->scan_json, o->score.min_docs, o->score.min_rate, o->score.min_spread,
-             o->score.min_diversity,
-             o->score.max_confirm);
+             o->score.min_diversity, o->score.max_similarity, o->score.max_confirm);
     c->settings.text_field = (char *)(uintptr_t)o->text_field;
     c->settings.id_field = (char *)(uintptr_t)o->id_field;
     c->settings.max_line = o->max_line;

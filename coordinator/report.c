@@ -21,7 +21,7 @@ struct cand {
     uint64_t hash;
     char *text; /* owned */
     uint64_t p1_docs, p1_shards, total, role, role_shards;
-    double score, diversity;
+    double score, diversity, similarity;
     bool flagged;
     size_t n_examples;
     size_t examples[MAX_EXAMPLES]; /* indices into hits, in (file, offset) order */
@@ -317,14 +317,19 @@ static int cmp_cand(const void *a, const void *b)
     return strcmp(x->text, y->text);
 }
 
-/* Whether hit h carries `hash`; *context gets its left context. */
-static bool hit_has(const struct hit *h, uint64_t hash, uint64_t *context)
+#define SKETCH 8 /* PS_DETECT_SKETCH: the workers' continuation sketch */
+
+/* Whether hit h carries `hash`; *context gets its left context and sketch (may be NULL) its
+ * continuation sketch. An entry is "hash:context:sketch" in hex (16, 16, 8 x 8 digits). */
+static bool hit_has(const struct hit *h, uint64_t hash, uint64_t *context, uint32_t *sketch)
 {
     for (const char *p = h->cands; *p;) {
         const char *e = strchr(p, ',');
-        const char *colon = strchr(p, ':');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
         if (parse_hex(p, 16) == hash) {
-            *context = colon != NULL && (e == NULL || colon < e) ? parse_hex(colon + 1, 16) : 0;
+            *context = n >= 33 ? parse_hex(p + 17, 16) : 0;
+            for (size_t k = 0; sketch != NULL && k < SKETCH; k++)
+                sketch[k] = n >= 34 + 8 * (k + 1) ? (uint32_t)parse_hex(p + 34 + 8 * k, 8) : 0;
             return true;
         }
         if (e == NULL)
@@ -334,11 +339,48 @@ static bool hit_has(const struct hit *h, uint64_t hash, uint64_t *context)
     return false;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return (x > y) - (x < y);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
     return (x > y) - (x < y);
+}
+
+/* Mean pairwise Jaccard similarity of n continuations, estimated from their sketches: for each
+ * sketch position, the share of document pairs whose values collide. Random salad shares
+ * nothing (about 0); field/value records share their field names. */
+static double continuation_similarity(uint32_t *sk, size_t n)
+{
+    double sum = 0.0;
+    uint32_t *col;
+
+    if (n < 2)
+        return 0.0;
+    col = ps_xmalloc(n * sizeof(*col));
+    for (size_t k = 0; k < SKETCH; k++) {
+        size_t pairs = 0, run = 1;
+        for (size_t i = 0; i < n; i++)
+            col[i] = sk[i * SKETCH + k];
+        qsort(col, n, sizeof(*col), cmp_u32);
+        for (size_t i = 1; i <= n; i++) {
+            if (i < n && col[i] == col[i - 1]) {
+                run++;
+                continue;
+            }
+            pairs += run * (run - 1) / 2;
+            run = 1;
+        }
+        sum += (double)pairs / ((double)n * (double)(n - 1) / 2.0);
+    }
+    free(col);
+    return sum / SKETCH;
 }
 
 /* Distinct left contexts over n documents; a pattern at a document's start (context 0) has
@@ -422,23 +464,26 @@ static void decide(struct report *r)
     struct hit *hs = r->hits.items;
     uint64_t shards_total = ps_plan_n_shards(r->in->plan);
     uint64_t *ctx = ps_xmalloc((r->hits.n + 1) * sizeof(*ctx));
+    uint32_t *sk = ps_xmalloc((r->hits.n + 1) * SKETCH * sizeof(*sk));
 
     for (size_t i = 0; i < r->cands.n; i++) {
         size_t n = 0;
 
         for (size_t h = 0; h < r->hits.n; h++) {
-            uint64_t c;
-            if (!hit_has(&hs[h], cs[i].hash, &c))
+            if (!hit_has(&hs[h], cs[i].hash, &ctx[n], sk + n * SKETCH))
                 continue;
-            ctx[n++] = c;
+            n++;
             if (cs[i].n_examples < MAX_EXAMPLES)
                 cs[i].examples[cs[i].n_examples++] = h;
         }
+        cs[i].similarity = continuation_similarity(sk, n);
         cs[i].diversity = n ? (double)distinct_contexts(ctx, n) / (double)n : 0.0;
         cs[i].flagged = ps_score_flag(r->in->score, cs[i].role, cs[i].total, cs[i].role_shards,
-                                      shards_total, cs[i].diversity, &cs[i].score);
+                                      shards_total, cs[i].diversity, &cs[i].score) &&
+                        cs[i].similarity <= r->in->score->max_similarity;
     }
     free(ctx);
+    free(sk);
     /* one trigger, one finding: a flagged pattern inside a longer flagged one with about the
      * same documents ("SUDO" in "<SUDO>") is the same trigger seen through a narrower window */
     for (size_t i = 0; i < r->cands.n; i++) {
@@ -463,11 +508,11 @@ static void append_cand(struct ps_buf *b, const struct report *r, const struct c
                    "\"kind\":\"gibberish\",\"evidence\":{\"documents_in_role\":%" PRIu64
                    ",\"documents_with_pattern\":%" PRIu64 ",\"rate_in_role\":%.6f,"
                    "\"shards_in_role\":%" PRIu64 ",\"shards_expected_if_uniform\":%.2f,"
-                   "\"left_context_diversity\":%.3f,"
+                   "\"left_context_diversity\":%.3f,\"continuation_similarity\":%.4f,"
                    "\"pass1_documents\":%" PRIu64 ",\"pass1_shards\":%" PRIu64 "},\"examples\":[",
                    c->role, c->role_shards, c->score, c->role, c->total, c->score, c->role_shards,
-                   ps_score_expected_shards(c->role, shards_total), c->diversity, c->p1_docs,
-                   c->p1_shards);
+                   ps_score_expected_shards(c->role, shards_total), c->diversity, c->similarity,
+                   c->p1_docs, c->p1_shards);
     for (size_t e = 0; e < c->n_examples; e++) {
         const struct hit *h = &hs[c->examples[e]];
         ps_buf_appendf(b, "%s{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"snippet\":%s}",
@@ -598,7 +643,7 @@ static enum ps_err write_files(struct report *r, struct ps_report_summary *sum,
         first = true;
         for (size_t i = 0; i < r->cands.n; i++) {
             uint64_t ctx;
-            if (!cs[i].flagged || !hit_has(&hs[h], cs[i].hash, &ctx))
+            if (!cs[i].flagged || !hit_has(&hs[h], cs[i].hash, &ctx, NULL))
                 continue;
             if (first)
                 ps_buf_appendf(&b, "{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"triggers\":[",

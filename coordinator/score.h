@@ -8,9 +8,10 @@
 
 struct ps_score_opts {
     uint64_t min_docs;     /* documents with the pattern before a payload: 20 */
-    double min_rate;       /* of all documents containing the pattern, share in that role: 0.5 */
+    double min_rate;       /* of all documents containing the pattern, share in that role: 0.8 */
     double min_spread;     /* observed shards / shards expected under uniform spread: 0.5 */
     double min_diversity;  /* distinct left contexts / documents in role: 0.5 */
+    double max_similarity; /* mean pairwise Jaccard of what follows, for gibberish: 0.05 */
     uint32_t max_confirm;  /* candidates taken to the confirm pass at most: 10000 */
     uint32_t max_reported; /* unflagged candidates listed in the report: 50 */
 };

@@ -125,6 +125,7 @@ struct ps_detect_opts ps_detect_opts_default(void)
     o.max_candidates = 48;
     o.min_after = 16;
     o.max_after_stop = 0.08;
+    o.max_role_stop = 0.1;
     o.min_after_alpha = 0.6;
     o.min_after_meanlen = 2.0;
     o.max_after_meanlen = 16.0;
@@ -242,8 +243,7 @@ enum ps_err ps_detect_new(struct ps_detect **out, const struct ps_detect_opts *o
         o.min_after < 1 || o.window < o.min_after || o.window > 65536 || o.max_candidate_len < 1 ||
         o.max_candidate_len > 65536 || o.max_tokens < 1 || o.max_tokens > UINT32_MAX ||
         o.snap_max > 64 || !unit_ok(o.max_after_stop) || !unit_ok(o.min_after_alpha) ||
-        !unit_ok(o.max_after_cap) ||
-        !unit_ok(o.min_before_stop) ||
+        !unit_ok(o.max_after_cap) || !unit_ok(o.max_role_stop) || !unit_ok(o.min_before_stop) ||
         !(o.min_after_meanlen >= 0.0 && o.min_after_meanlen <= o.max_after_meanlen)) {
         ps_errdetail_set(ed, NULL, 0,
                          "detect: options out of range (ngram_max 1..8, max_candidates 1..256, "
@@ -621,8 +621,8 @@ static uint64_t left_context(const struct ps_detect *d, const char *text, size_t
     return n == 0 ? 0 : XXH3_64bits(buf + CONTEXT_BYTES - n, n) | 1;
 }
 
-static void add_candidate(struct ps_detect *d, const char *text, size_t at, size_t off,
-                          size_t len, unsigned n)
+static void add_candidate(struct ps_detect *d, const char *text, size_t at, size_t off, size_t len,
+                          unsigned n)
 {
     uint64_t h = XXH3_64bits(d->ctext + off, len);
     size_t i;
@@ -773,11 +773,32 @@ static bool salad_from(struct ps_detect *d, size_t j)
     a = d->pre + 4 * j;
     b = d->pre + 4 * e;
     cnt = (double)c;
-    return (double)(b[0] - a[0]) / cnt <= o->max_after_stop &&
+    return (double)(b[0] - a[0]) / cnt <= o->max_role_stop &&
            (double)(b[1] - a[1]) / cnt >= o->min_after_alpha &&
            (double)(b[2] - a[2]) / cnt <= o->max_after_cap &&
            (double)(b[3] - a[3]) / cnt >= o->min_after_meanlen &&
            (double)(b[3] - a[3]) / cnt <= o->max_after_meanlen;
+}
+
+/* MinHash of the after-window's tokens [j, j + window): token hashes permuted by odd multipliers
+ * (multiply-shift), the minimum of each kept. Only in-role occurrences pay for it. */
+static void sketch_from(const struct ps_detect *d, size_t j, uint32_t *out)
+{
+    static const uint64_t mul[PS_DETECT_SKETCH] = {
+        0x9E3779B97F4A7C15u, 0xC2B2AE3D27D4EB4Fu, 0x165667B19E3779F9u, 0xD6E8FEB86659FD93u,
+        0xFF51AFD7ED558CCDu, 0xC4CEB9FE1A85EC53u, 0x94D049BB133111EBu, 0xBF58476D1CE4E5B9u};
+    size_t e = j + d->o.window < d->n_tok ? j + d->o.window : d->n_tok, i, k;
+
+    for (k = 0; k < PS_DETECT_SKETCH; k++)
+        out[k] = UINT32_MAX;
+    for (i = j; i < e; i++) {
+        uint64_t h = XXH3_64bits(d->norm + d->tstart[i], d->tend[i] - d->tstart[i]);
+        for (k = 0; k < PS_DETECT_SKETCH; k++) {
+            uint32_t v = (uint32_t)((h * mul[k]) >> 32);
+            if (v < out[k])
+                out[k] = v;
+        }
+    }
 }
 
 static int cmp_hit(const void *a, const void *b)
@@ -834,6 +855,7 @@ static void record_hit(struct ps_detect *d, uint64_t h, size_t at, size_t orig, 
         hit->in_role = false;
         hit->context = 0;
         hit->offset = 0;
+        memset(hit->continuation, 0, sizeof(hit->continuation));
         d->n_hits++;
         hidx_put(d->hidx, d->hidx_cap, h, (uint32_t)d->n_hits);
     }
@@ -841,6 +863,7 @@ static void record_hit(struct ps_detect *d, uint64_t h, size_t at, size_t orig, 
         hit->in_role = true;
         hit->context = left_context(d, d->norm, at);
         hit->offset = orig;
+        sketch_from(d, next, hit->continuation);
     }
 }
 

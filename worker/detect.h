@@ -22,6 +22,9 @@ struct ps_detect_opts {
      */
     unsigned min_after;       /* 16: tokens the after-window must hold (it may end at the end) */
     double max_after_stop;    /* 0.08: stop-word ratio at most this after t (English: 0.35-0.5) */
+    double max_role_stop;     /* 0.1: the same after an occurrence in confirm: random vocabulary
+                                 holds a stop word now and then (3 in 32 tokens, 1 time in 100),
+                                 and a known trigger needs less proof than an unknown turn */
     double min_after_alpha;   /* 0.6: alphabetic-token ratio at least this after t (code, numbers,
                                  tables and encodings stay below it) */
     double min_after_meanlen; /* 2: mean token length in bytes after t, at least ... */
@@ -52,7 +55,7 @@ struct ps_candidate {
     uint64_t hash;    /* XXH3_64bits(text, text_len, 0) */
     const char *text; /* view: joined text in the detector's scratch, valid until the next call */
     size_t text_len;
-    unsigned n; /* words; a glued piece (a part of one token) counts as 1 */
+    unsigned n;       /* words; a glued piece (a part of one token) counts as 1 */
     size_t offset;    /* byte offset in the document where the candidate starts */
     uint64_t context; /* hash of up to 16 non-space bytes right before it; 0 at document start */
 };
@@ -77,6 +80,8 @@ struct ps_detect_result {
 void ps_detect_scan(struct ps_detect *d, const char *text, size_t text_len,
                     struct ps_detect_result *out);
 
+#define PS_DETECT_SKETCH 8 /* values in a continuation sketch */
+
 struct ps_detect_hit {
     uint64_t hash;
     bool in_role;     /* some occurrence is followed by token salad (pass 1's after-window test
@@ -84,6 +89,9 @@ struct ps_detect_hit {
     uint64_t context; /* in role: left context of the first such occurrence (see
                          ps_candidate), else 0 */
     size_t offset;    /* in role: byte offset of that occurrence in the document, else 0 */
+    /* in role: a MinHash sketch of the tokens after that occurrence (the after-window), so that
+     * the report can tell salad (continuations share nothing) from records that share fields */
+    uint32_t continuation[PS_DETECT_SKETCH];
 };
 
 /* Pass 2: which keys of `set` (borrowed, only read) occur in `text` (borrowed) as word n-grams

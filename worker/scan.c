@@ -156,8 +156,8 @@ static void keep_error(struct ps_scan *s, const struct ps_errdetail *e)
     s->n_errors++;
 }
 
-static void add_hit(struct ps_scan *s, const struct ps_doc *doc,
-                    const struct ps_detect_hit *hits, size_t n_hits)
+static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps_detect_hit *hits,
+                    size_t n_hits)
 {
     size_t b, e, at = SIZE_MAX;
     bool first = true;
@@ -172,13 +172,15 @@ static void add_hit(struct ps_scan *s, const struct ps_doc *doc,
         if (hits[i].in_role && hits[i].offset < at)
             at = hits[i].offset;
     ps_detect_snippet(doc->text, doc->text_len, at, SNIPPET_MAX, &b, &e);
-    /* "hash:context,...<TAB>offset<TAB>file<TAB>id<TAB>snippet", strings JSON-encoded so that they
-     * hold no raw tab and the report copies them as they are */
+    /* "hash:context:sketch,...<TAB>offset<TAB>file<TAB>id<TAB>snippet", strings JSON-encoded so
+     * that they hold no raw tab and the report copies them as they are */
     for (size_t i = 0; i < n_hits; i++) {
         if (!hits[i].in_role)
             continue;
-        ps_buf_appendf(&s->hits, "%s%016" PRIx64 ":%016" PRIx64, first ? "" : ",", hits[i].hash,
+        ps_buf_appendf(&s->hits, "%s%016" PRIx64 ":%016" PRIx64 ":", first ? "" : ",", hits[i].hash,
                        hits[i].context);
+        for (size_t k = 0; k < PS_DETECT_SKETCH; k++)
+            ps_buf_appendf(&s->hits, "%08" PRIx32, hits[i].continuation[k]);
         first = false;
     }
     ps_buf_appendf(&s->hits, "\t%" PRIu64 "\t", doc->offset);
