@@ -48,6 +48,13 @@ struct vec {
     size_t n, cap, size;
 };
 
+/* qsort must not see a NULL base, even for zero items (C11 7.22.5) */
+static void vec_sort(struct vec *v, int (*cmp)(const void *, const void *))
+{
+    if (v->n > 1)
+        qsort(v->items, v->n, v->size, cmp);
+}
+
 static void *vec_push(struct vec *v)
 {
     if (v->n == v->cap) {
@@ -179,7 +186,8 @@ enum ps_err ps_report_select_confirm(struct ps_store *s, const char *job,
         if (ps_score_select(o, p->docs, shards[i], shards_total))
             ((struct picked *)c.picked.items)[kept++] = *p;
     }
-    qsort(c.picked.items, kept, sizeof(struct picked), cmp_picked);
+    c.picked.n = kept;
+    vec_sort(&c.picked, cmp_picked);
     if (kept > o->max_confirm)
         kept = o->max_confirm;
     *out = ps_xmalloc((kept + 1) * sizeof(**out));
@@ -704,16 +712,16 @@ enum ps_err ps_report_write(struct ps_store *s, const struct ps_report_input *in
     ps_store_key(key, sizeof(key), in->job, PS_KEY_ERRORS);
     if ((err = ps_store_lscan(s, key, collect_error, &r, ed)) != PS_OK)
         goto done;
-    qsort(r.errors.items, r.errors.n, sizeof(struct err_rec), cmp_err);
+    vec_sort(&r.errors, cmp_err);
 
     if ((err = load_candidates(&r, ed)) != PS_OK)
         goto done;
     ps_store_key(key, sizeof(key), in->job, PS_KEY_HITS);
     if ((err = ps_store_lscan(s, key, collect_hit, &r, ed)) != PS_OK)
         goto done;
-    qsort(r.hits.items, r.hits.n, sizeof(struct hit), cmp_hit);
+    vec_sort(&r.hits, cmp_hit);
     decide(&r);
-    qsort(r.cands.items, r.cands.n, sizeof(struct cand), cmp_cand);
+    vec_sort(&r.cands, cmp_cand);
     err = write_files(&r, sum, ed);
 done:
     free(fc.seen);
