@@ -103,6 +103,7 @@ enum ps_err ps_store_lscan(struct ps_store *s, const char *key, ps_store_list_fn
 #define PS_KEY_CONFIRM_ROLE  "confirm:role"  /* hash: pattern hash -> documents, in role */
 #define PS_KEY_CONFIRM_RSH   "confirm:role_shards" /* hash: pattern hash -> shards, in role */
 #define PS_KEY_HITS          "hits" /* list: hashes TAB offset TAB "file" TAB "id" TAB "snippet" */
+#define PS_KEY_LOCK          "lock" /* string with a TTL: the running coordinator, "host pid nonce" */
 
 /* Key of a job: "poisonscan:{JOB}:<suffix>" into dst. */
 void ps_store_key(char *dst, size_t dst_cap, const char *job, const char *suffix);

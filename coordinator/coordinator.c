@@ -58,12 +58,15 @@ struct coord {
     uint64_t *cands;
     size_t n_cands;
     size_t n_finished; /* done or failed in this pass */
-    char k_meta[256], k_progress[256], k_leases[256];
+    char k_meta[256], k_progress[256], k_leases[256], k_lock[256];
+    char lock_token[PS_WIRE_ROUTING_ID_CAP];
+    bool locked;
     char scan_json[1024], settings_json[2048];
     uint64_t fingerprint;
     Poisonscan__ScanSettings settings;
     uint64_t last_progress, last_log, last_ping;
     bool redis_failed;
+    bool lock_lost;
 };
 
 static void redis_fail(struct coord *c, const struct ps_errdetail *ed)
@@ -75,6 +78,89 @@ static void redis_fail(struct coord *c, const struct ps_errdetail *ed)
 static void pkey(struct coord *c, char *dst, size_t cap, const char *base, unsigned pass)
 {
     ps_store_pass_key(dst, cap, c->o->job, base, pass);
+}
+
+/* One coordinator per job. The lock is a key with a TTL of a few heartbeats that the holder
+ * renews every second; a coordinator killed outright frees it within the TTL, and a successor
+ * (a restarted pod, a second operator by mistake) waits that long for it rather than running a
+ * second dispatcher on the same shards. */
+static uint64_t lock_ttl_ms(const struct coord *c)
+{
+    return c->o->heartbeat_ms * c->o->liveness * 2;
+}
+
+static enum ps_err lock_job(struct coord *c, struct ps_errdetail *ed)
+{
+    char ttl[24];
+    uint64_t give_up = ps_clock_now_ms() + lock_ttl_ms(c) + c->o->heartbeat_ms;
+    bool waited = false;
+
+    snprintf(ttl, sizeof(ttl), "%" PRIu64, lock_ttl_ms(c));
+    ps_wire_make_routing_id(c->lock_token, sizeof(c->lock_token));
+    for (;;) {
+        struct ps_store_reply *r;
+        struct ps_buf holder;
+        bool found;
+        enum ps_err err =
+            ps_store_cmd(c->store, &r, ed, "SET", c->k_lock, c->lock_token, "NX", "PX", ttl, NULL);
+        if (err != PS_OK)
+            return err;
+        c->locked = ps_store_reply_type(r) == PS_STORE_STR;
+        ps_store_reply_free(r);
+        if (c->locked)
+            return PS_OK;
+        ps_buf_init(&holder, 512);
+        err = ps_store_hget(c->store, c->k_meta, "locked_by", &holder, &found, ed);
+        if (err != PS_OK || ps_clock_now_ms() > give_up) {
+            if (err == PS_OK)
+                ps_errdetail_set(ed, NULL, 0,
+                                 "job '%s' is being run by another coordinator ('%s'); stop it "
+                                 "or use another --job",
+                                 c->o->job, holder.data ? holder.data : "unknown");
+            ps_buf_release(&holder);
+            return err != PS_OK ? err : PS_ERR_USAGE;
+        }
+        ps_buf_release(&holder);
+        if (!waited)
+            ps_log(PS_LOG_INFO, "coordinator",
+                   "job '%s' is locked by another coordinator; waiting up to %" PRIu64
+                   " ms for its lock to expire",
+                   c->o->job, lock_ttl_ms(c) + c->o->heartbeat_ms);
+        waited = true;
+        ps_clock_sleep_ms(200);
+    }
+}
+
+/* Renew the lock if it is still ours (a Lua check-and-extend); false if it was lost. */
+static bool renew_lock(struct coord *c)
+{
+    static const char lua[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                              "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+    struct ps_store_reply *r;
+    struct ps_errdetail ed = {0};
+    char ttl[24];
+    bool ok;
+
+    snprintf(ttl, sizeof(ttl), "%" PRIu64, lock_ttl_ms(c));
+    if (ps_store_cmd(c->store, &r, &ed, "EVAL", lua, "1", c->k_lock, c->lock_token, ttl, NULL) !=
+        PS_OK) {
+        ps_log(PS_LOG_ERROR, "coordinator", "%s", ed.msg);
+        c->redis_failed = true;
+        return false;
+    }
+    ok = ps_store_reply_int(r) == 1;
+    ps_store_reply_free(r);
+    return ok;
+}
+
+static void unlock_job(struct coord *c)
+{
+    static const char lua[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                              "return redis.call('DEL', KEYS[1]) else return 0 end";
+
+    if (c->locked)
+        ps_store_cmd(c->store, NULL, NULL, "EVAL", lua, "1", c->k_lock, c->lock_token, NULL);
+    c->locked = false;
 }
 
 static void enqueue(struct coord *c, uint32_t id)
@@ -406,6 +492,12 @@ static void tick(struct coord *c)
     if (now - c->last_progress >= PROGRESS_EVERY_MS) {
         set_progress(c, NULL);
         c->last_progress = now;
+        if (!renew_lock(c) && !c->redis_failed) {
+            ps_log(PS_LOG_ERROR, "coordinator",
+                   "lost the lock of job '%s' (another coordinator took over); stopping",
+                   c->o->job);
+            c->lock_lost = true;
+        }
     }
     if (now - c->last_log >= LOG_EVERY_MS) {
         ps_log(PS_LOG_INFO, "coordinator", "pass %u: %zu/%zu shards finished, %zu queued", c->pass,
@@ -722,10 +814,30 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     ps_store_key(c.k_meta, sizeof(c.k_meta), o->job, PS_KEY_META);
     ps_store_key(c.k_progress, sizeof(c.k_progress), o->job, PS_KEY_PROGRESS);
     ps_store_key(c.k_leases, sizeof(c.k_leases), o->job, PS_KEY_LEASES);
+    ps_store_key(c.k_lock, sizeof(c.k_lock), o->job, PS_KEY_LOCK);
     poisonscan__scan_settings__init(&c.settings);
     if (ps_store_connect(&c.store, &o->redis, o->redis_retry_ms, &ed) != PS_OK) {
         ps_log(PS_LOG_ERROR, "coordinator", "%s", ed.msg);
         return 4;
+    }
+    switch (lock_job(&c, &ed)) {
+    case PS_OK:
+        break;
+    case PS_ERR_USAGE:
+        rc = 3;
+        goto redis_error;
+    default:
+        rc = 4;
+        goto redis_error;
+    }
+    {
+        char host[256] = "unknown", who[600];
+        gethostname(host, sizeof(host) - 1);
+        snprintf(who, sizeof(who), "%s pid %d", host, (int)getpid());
+        if (ps_store_cmd(c.store, NULL, &ed, "HSET", c.k_meta, "locked_by", who, NULL) != PS_OK) {
+            rc = 4;
+            goto redis_error;
+        }
     }
     rc = open_job(&c, &ed);
     if (rc != 0) {
@@ -772,7 +884,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
             rc = 4;
             break;
         }
-        if (c.redis_failed) {
+        if (c.redis_failed || c.lock_lost) {
             rc = 4;
             break;
         }
@@ -800,6 +912,8 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
 redis_error:
     ps_log(PS_LOG_ERROR, "coordinator", "%s", ed.msg);
 done:
+    if (c.store != NULL)
+        unlock_job(&c);
     if (c.sock != NULL)
         zmq_close(c.sock);
     if (c.zctx != NULL)

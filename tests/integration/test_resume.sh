@@ -49,6 +49,11 @@ log "message: $(head -n 3 "$T/run.log")"
 rm -f "$T/ep"
 start_bg coord2 coordinator --shard-size 256K
 wait_for test -s "$T/ep" 30
+# one coordinator per job: a second one, same settings, waits out the lock's TTL and gives up
+assert_eq "$(run_rc "$BIN" coordinator --redis "$REDIS_URL" --bind "ipc://$T/coord3.ipc" \
+	--job itestr --out "$T/out3" --lease-timeout 3s --insecure --shard-size 256K \
+	"$T/corpus")" 3 "second coordinator on a running job exit"
+grep -q 'another coordinator' "$T/run.log" || fail "second coordinator gave no reason"
 for i in 3 4; do
 	start_bg "w$i" "$BIN" worker --connect "$EP" --redis "$REDIS_URL" --insecure
 done
