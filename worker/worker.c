@@ -31,6 +31,7 @@ struct worker {
     uint64_t n_commits;
     bool hello_pending; /* not yet handed to ZeroMQ: the connection was not up */
     bool shutdown;
+    int fatal; /* exit code of a failure that ends the worker (Redis gone), 0 if none */
     /* the lease in progress, for heartbeats */
     uint32_t cur_pass, cur_shard, cur_attempt;
     uint64_t cur_bytes, cur_docs;
@@ -310,7 +311,9 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
     err = ps_commit_apply(w->store, w->commit, marker, &outcome, &ed);
     if (err != PS_OK) {
         ps_log(PS_LOG_ERROR, "worker", "cannot commit shard %u: %s", lease->shard_id, ed.msg);
+        /* the lease expires and the shard goes to a worker that can reach Redis */
         w->shutdown = true;
+        w->fatal = 4;
         goto idle;
     }
     w->n_commits++;
@@ -399,6 +402,8 @@ int ps_worker_run(const struct ps_worker_opts *o)
         }
     }
 done:
+    if (rc == 0)
+        rc = w.fatal;
     ps_scan_free(w.scan);
     ps_commit_free(w.commit);
     if (w.sock != NULL)
