@@ -271,7 +271,11 @@ static enum ps_err send_to(struct coord *c, size_t w, const Poisonscan__Envelope
     enum ps_err err =
         ps_wire_send_router(c->sock, c->workers[w].id, c->workers[w].id_len, env, &ed);
 
-    if (err != PS_OK) {
+    if (err == PS_ERR_PROTO) {
+        /* our own message does not validate (a path that is not UTF-8, say): not the worker's
+         * fault, so the worker stays; the caller decides about the message */
+        ps_log(PS_LOG_ERROR, "coordinator", "cannot send to '%s': %s", c->workers[w].name, ed.msg);
+    } else if (err != PS_OK) {
         ps_log(PS_LOG_WARN, "coordinator", "cannot send to '%s': %s", c->workers[w].name, ed.msg);
         worker_dead(c, w, "unreachable");
     }
@@ -344,8 +348,17 @@ static void dispatch(struct coord *c, size_t w, uint32_t id)
         redis_fail(c, &ed);
     ps_log(PS_LOG_DEBUG, "coordinator", "lease shard %u attempt %u to '%s'", id, lease.attempt,
            c->workers[w].name);
-    if (send_to(c, w, &env) != PS_OK)
+    switch (send_to(c, w, &env)) {
+    case PS_OK:
+        break;
+    case PS_ERR_PROTO:
+        c->workers[w].credit++;
+        fail_shard(c, id, "lease cannot be encoded (is the path valid UTF-8?)");
+        break;
+    default:
         lease_lost(c, id, "lease could not be sent");
+        break;
+    }
 }
 
 static void on_result(struct coord *c, size_t w, const Poisonscan__ShardResult *res)
