@@ -118,6 +118,10 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
         .max = 1024, .help = "words on each side of a text/payload turn");
     OPT(.flag = "max-candidates", .type = PS_OPT_U64, .target = &v->max_candidates, .def = "12",
         .min = 1, .max = 256, .help = "candidate patterns per anomalous document");
+    OPT(.flag = "signatures", .type = PS_OPT_STRING, .target = &v->signatures,
+        .help = "write per-shard MinHash signature files here (docs/minhash.md)", .metavar = "DIR");
+    OPT(.flag = "signature-k", .type = PS_OPT_U64, .target = &v->signature_k, .def = "128",
+        .min = 16, .max = 1024, .help = "slots per signature, a multiple of 16");
     OPT(.flag = "min-docs", .type = PS_OPT_U64, .target = &v->min_docs, .def = "20", .min = 2,
         .max = 1000000000, .help = "documents a trigger needs before it is flagged");
     OPT(.flag = "min-rate", .type = PS_OPT_DOUBLE, .target = &v->min_rate, .def = "0.8",
@@ -166,6 +170,8 @@ void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, 
     o->ngram_max = (uint32_t)v->ngram_max;
     o->window = (uint32_t)v->window;
     o->max_candidates = (uint32_t)v->max_candidates;
+    o->signatures_dir = v->signatures;
+    o->signature_k = (uint32_t)v->signature_k;
     o->score = ps_score_opts_default();
     o->score.min_docs = v->min_docs;
     o->score.min_rate = v->min_rate;

@@ -38,11 +38,11 @@ bool ps_cli_redis_url(const char *url, const char *password_file, struct ps_stor
 /* The coordinator's options, shared by `scan` (embedded) and `coordinator`. */
 struct ps_cli_coord {
     const char *redis, *redis_password_file, *bind, *endpoint_file, *job, *out;
-    const char *text_field, *id_field;
+    const char *text_field, *id_field, *signatures;
     bool insecure;
     uint64_t shard_size, max_attempts, heartbeat_ms, liveness, lease_timeout_ms, redis_retry_ms;
     uint64_t max_line, max_errors_kept, ngram_max, window, max_candidates;
-    uint64_t min_docs, max_confirm;
+    uint64_t min_docs, max_confirm, signature_k;
     double min_rate, min_spread, min_diversity, max_similarity;
     int log_level;
 };

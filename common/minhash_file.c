@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <zstd.h>
 
@@ -56,7 +57,8 @@ static uint64_t get_u64(const unsigned char *p)
 struct ps_minhash_writer {
     FILE *f;
     char *path;     /* owned: final name */
-    char *tmp_path; /* owned: "<path>.tmp" while writing */
+    char *tmp_path; /* owned: "<path>.tmp.<pid>" while writing; the pid keeps two attempts at
+                       the same shard (a slow worker and its replacement) apart */
     ZSTD_CCtx *cctx;
     unsigned k;
     uint64_t n_records;
@@ -126,9 +128,8 @@ enum ps_err ps_minhash_writer_open(struct ps_minhash_writer **out, const char *p
 
     *out = NULL;
     w->path = ps_xstrdup(path);
-    w->tmp_path = ps_xmalloc(plen + 5);
-    memcpy(w->tmp_path, path, plen);
-    memcpy(w->tmp_path + plen, ".tmp", 5);
+    w->tmp_path = ps_xmalloc(plen + 32);
+    snprintf(w->tmp_path, plen + 32, "%s.tmp.%ld", path, (long)getpid());
     w->k = o.k;
     w->rec = ps_xmalloc(RECORD_MAX_BYTES);
     w->out_cap = ZSTD_CStreamOutSize();

@@ -440,6 +440,16 @@ static enum ps_err check_settings(const Poisonscan__ScanSettings *s,
     if (s->ngram_max < 1 || s->ngram_max > PS_WIRE_NGRAM_MAX)
         return proto_fail(ed, "lease.settings.ngram_max %" PRIu32 " outside 1..%u", s->ngram_max,
                           PS_WIRE_NGRAM_MAX);
+    if (s->signatures_dir[0] != '\0') {
+        err = check_str(s->signatures_dir, "lease.settings.signatures_dir", true, STR_TEXT,
+                        lim->max_string, ed);
+        if (err != PS_OK)
+            return err;
+        if (s->signature_k < 16 || s->signature_k > 1024 || s->signature_k % 16 != 0)
+            return proto_fail(
+                ed, "lease.settings.signature_k %" PRIu32 " not a multiple of 16 in 16..1024",
+                s->signature_k);
+    }
     return PS_OK;
 }
 

@@ -2,6 +2,8 @@
  * with credit, every lease has a deadline that heartbeats extend, an expired lease goes out
  * again under a new attempt number, and a result counts only from the lease's current holder.
  * Exactly-once counting does not rest on this bookkeeping: the workers' commit script does. */
+/* realpath() is XSI */
+#define _XOPEN_SOURCE 700
 #include "coordinator/coordinator.h"
 
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <zmq.h>
 
 #include "common/clock.h"
+#include "common/fileio.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/wire.h"
@@ -67,6 +70,7 @@ struct coord {
     uint64_t last_progress, last_log, last_ping;
     bool redis_failed;
     bool lock_lost;
+    char *signatures_dir; /* absolute, created at start; NULL when off */
 };
 
 static void redis_fail(struct coord *c, const struct ps_errdetail *ed)
@@ -648,9 +652,15 @@ static void make_settings(struct coord *c)
     ps_json_append_string(&b, o->id_field, strlen(o->id_field));
     ps_buf_appendf(&b,
                    ",\"max_line\":%" PRIu64 ",\"shard_size\":%" PRIu64
-                   ",\"max_errors_kept\":%u,\"ngram_max\":%u,\"window\":%u,\"max_candidates\":%u}",
+                   ",\"max_errors_kept\":%u,\"ngram_max\":%u,\"window\":%u,\"max_candidates\":%u",
                    o->max_line, o->shard_size, o->max_errors_kept, o->ngram_max, o->window,
                    o->max_candidates);
+    if (c->signatures_dir != NULL) {
+        ps_buf_appends(&b, ",\"signatures\":{\"dir\":");
+        ps_json_append_string(&b, c->signatures_dir, strlen(c->signatures_dir));
+        ps_buf_appendf(&b, ",\"k\":%u,\"ngram\":5,\"method\":\"oph\"}", o->signature_k);
+    }
+    ps_buf_appends(&b, "}");
     snprintf(c->scan_json, sizeof(c->scan_json), "%s", b.data ? b.data : "{}");
     ps_buf_release(&b);
     snprintf(c->settings_json, sizeof(c->settings_json),
@@ -666,6 +676,10 @@ static void make_settings(struct coord *c)
     c->settings.ngram_max = o->ngram_max;
     c->settings.window = o->window;
     c->settings.max_candidates = o->max_candidates;
+    if (c->signatures_dir != NULL) {
+        c->settings.signatures_dir = c->signatures_dir;
+        c->settings.signature_k = o->signature_k;
+    }
 }
 
 /* Fresh job: record plan and fingerprint. Known job: the same settings and corpus, or refuse. */
@@ -758,21 +772,6 @@ done:
     return rc;
 }
 
-static enum ps_err write_endpoint_file(const char *path, const char *endpoint,
-                                       struct ps_errdetail *ed)
-{
-    char tmp[4200];
-    FILE *f;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-    f = fopen(tmp, "w");
-    if (f == NULL || fprintf(f, "%s\n", endpoint) < 0 || fclose(f) != 0 || rename(tmp, path)) {
-        ps_errdetail_set(ed, path, 0, "cannot write endpoint file '%s': %s", path, strerror(errno));
-        return PS_ERR_IO;
-    }
-    return PS_OK;
-}
-
 static int finish(struct coord *c, struct ps_report_summary *sum)
 {
     struct ps_report_input in = {0};
@@ -817,7 +816,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
 {
     struct coord c = {0};
     struct ps_errdetail ed = {0};
-    char bound[PS_WIRE_ENDPOINT_CAP];
+    char bound[PS_WIRE_ENDPOINT_CAP], line[PS_WIRE_ENDPOINT_CAP + 2];
     struct ps_buf pass_text;
     bool found;
     int rc = 0;
@@ -832,6 +831,24 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     if (ps_store_connect(&c.store, &o->redis, o->redis_retry_ms, &ed) != PS_OK) {
         ps_log(PS_LOG_ERROR, "coordinator", "%s", ed.msg);
         return 4;
+    }
+    if (o->signatures_dir != NULL && o->signatures_dir[0] != '\0') {
+        char abs[4096];
+        if (o->signature_k < 16 || o->signature_k > 1024 || o->signature_k % 16 != 0) {
+            ps_log(PS_LOG_ERROR, "coordinator",
+                   "--signature-k %u: must be a multiple of 16 from 16 to 1024", o->signature_k);
+            rc = 3;
+            goto done;
+        }
+        /* workers on other machines write there: the path must mean the same everywhere */
+        if (ps_file_mkdirs(o->signatures_dir, &ed) != PS_OK ||
+            realpath(o->signatures_dir, abs) == NULL) {
+            ps_log(PS_LOG_ERROR, "coordinator", "--signatures '%s': %s", o->signatures_dir,
+                   ed.msg[0] ? ed.msg : strerror(errno));
+            rc = 3;
+            goto done;
+        }
+        c.signatures_dir = ps_xstrdup(abs);
     }
     switch (lock_job(&c, &ed)) {
     case PS_OK:
@@ -879,7 +896,9 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
         rc = 4;
         goto done;
     }
-    if (o->endpoint_file != NULL && write_endpoint_file(o->endpoint_file, bound, &ed) != PS_OK) {
+    snprintf(line, sizeof(line), "%s\n", bound);
+    if (o->endpoint_file != NULL &&
+        ps_file_write_atomic(o->endpoint_file, line, strlen(line), &ed) != PS_OK) {
         ps_log(PS_LOG_ERROR, "coordinator", "%s", ed.msg);
         rc = 3;
         goto done;
@@ -937,5 +956,6 @@ done:
     free(c.queue);
     free(c.workers);
     free(c.cands);
+    free(c.signatures_dir);
     return rc;
 }

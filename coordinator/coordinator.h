@@ -31,6 +31,8 @@ struct ps_coordinator_opts {
     const char *text_field, *id_field;
     uint64_t max_line;
     uint32_t max_errors_kept, ngram_max, window, max_candidates;
+    const char *signatures_dir; /* borrowed, may be NULL: per-shard signature files go here */
+    uint32_t signature_k;
     struct ps_score_opts score;
     volatile sig_atomic_t *stop;
 };

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fileio.h"
 #include "common/json.h"
 
 #define MAX_ERRORS_LISTED 1000
@@ -529,56 +530,6 @@ static void append_cand(struct ps_buf *b, const struct report *r, const struct c
     ps_buf_appends(b, "]}");
 }
 
-static enum ps_err write_atomic(const char *dir, const char *name, const struct ps_buf *b,
-                                struct ps_errdetail *ed)
-{
-    char path[4096], tmp[4200];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%d", dir, name, (int)getpid());
-    f = fopen(tmp, "wb");
-    if (f == NULL) {
-        ps_errdetail_set(ed, tmp, 0, "cannot write '%s': %s", tmp, strerror(errno));
-        return PS_ERR_IO;
-    }
-    if (fwrite(b->data ? b->data : "", 1, b->len, f) != b->len || fflush(f) != 0 ||
-        fsync(fileno(f)) != 0) {
-        ps_errdetail_set(ed, tmp, 0, "cannot write '%s': %s", tmp, strerror(errno));
-        fclose(f);
-        unlink(tmp);
-        return PS_ERR_IO;
-    }
-    fclose(f);
-    if (rename(tmp, path) != 0) {
-        ps_errdetail_set(ed, path, 0, "cannot rename to '%s': %s", path, strerror(errno));
-        unlink(tmp);
-        return PS_ERR_IO;
-    }
-    return PS_OK;
-}
-
-static enum ps_err mkdir_p(const char *dir, struct ps_errdetail *ed)
-{
-    char tmp[4096];
-
-    snprintf(tmp, sizeof(tmp), "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            goto fail;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        goto fail;
-    return PS_OK;
-fail:
-    ps_errdetail_set(ed, dir, 0, "cannot create '%s': %s", tmp, strerror(errno));
-    return PS_ERR_IO;
-}
-
 static enum ps_err write_files(struct report *r, struct ps_report_summary *sum,
                                struct ps_errdetail *ed)
 {
@@ -588,6 +539,7 @@ static enum ps_err write_files(struct report *r, struct ps_report_summary *sum,
     struct err_rec *es = r->errors.items;
     uint64_t shards_total = ps_plan_n_shards(in->plan);
     struct ps_buf b;
+    char path[4200];
     size_t listed = 0;
     bool first;
     enum ps_err err;
@@ -642,7 +594,8 @@ static enum ps_err write_files(struct report *r, struct ps_report_summary *sum,
         ps_buf_appendf(&b, "%s{\"file\":%s,\"offset\":%" PRIu64 ",\"reason\":%s}", i ? "," : "",
                        es[i].file_json, es[i].offset, es[i].reason_json);
     ps_buf_appendf(&b, "],\"errors_total\":%" PRIu64 "}\n", sum->errors_total);
-    err = write_atomic(in->out_dir, "report.json", &b, ed);
+    snprintf(path, sizeof(path), "%s/report.json", in->out_dir);
+    err = ps_file_write_atomic(path, b.data, b.len, ed);
     if (err != PS_OK)
         goto done;
 
@@ -666,7 +619,8 @@ static enum ps_err write_files(struct report *r, struct ps_report_summary *sum,
             sum->n_flagged_docs++;
         }
     }
-    err = write_atomic(in->out_dir, "flagged.jsonl", &b, ed);
+    snprintf(path, sizeof(path), "%s/flagged.jsonl", in->out_dir);
+    err = ps_file_write_atomic(path, b.data, b.len, ed);
 done:
     ps_buf_release(&b);
     return err;
@@ -687,7 +641,7 @@ enum ps_err ps_report_write(struct ps_store *s, const struct ps_report_input *in
     r.cands.size = sizeof(struct cand);
     r.hits.size = sizeof(struct hit);
     r.errors.size = sizeof(struct err_rec);
-    err = mkdir_p(in->out_dir, ed);
+    err = ps_file_mkdirs(in->out_dir, ed);
     if (err != PS_OK)
         return err;
 

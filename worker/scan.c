@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "common/minhash.h"
 
 /* report progress (heartbeats, shutdown checks) at least this often */
 #define PROGRESS_EVERY_BYTES (4u << 20)
@@ -30,8 +31,10 @@ struct kept_error {
 
 struct ps_scan {
     struct ps_scan_opts opts;
-    char *text_field, *id_field;
+    char *text_field, *id_field, *signatures_dir;
     struct ps_detect *detect;
+    struct ps_minhash *minhash; /* with signatures only */
+    uint32_t *sig;
     struct ps_u64set confirm_set;
     struct cand *cands; /* open addressing, power-of-two size */
     size_t cands_cap, n_cands;
@@ -52,6 +55,8 @@ struct ps_scan_opts ps_scan_opts_default(void)
     o.reader = ps_reader_opts_default();
     o.detect = ps_detect_opts_default();
     o.max_errors_kept = 1000;
+    o.signatures_dir = NULL;
+    o.signature_k = 128;
     return o;
 }
 
@@ -69,6 +74,19 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
     err = ps_detect_new(&s->detect, &opts->detect, ed);
     if (err != PS_OK)
         goto fail;
+    if (opts->signatures_dir != NULL && opts->signatures_dir[0] != '\0') {
+        /* one-permutation hashing: the same accuracy as K hash functions (docs/minhash.md) at
+         * a fraction of the cost, which matters in the worker's hot loop */
+        struct ps_minhash_opts mo = ps_minhash_opts_default();
+        mo.k = opts->signature_k;
+        mo.method = PS_MINHASH_OPH;
+        err = ps_minhash_new(&s->minhash, &mo, ed);
+        if (err != PS_OK)
+            goto fail;
+        s->signatures_dir = ps_xstrdup(opts->signatures_dir);
+        s->opts.signatures_dir = s->signatures_dir;
+        s->sig = ps_xmalloc(mo.k * sizeof(*s->sig));
+    }
     s->cands_cap = 1024;
     s->cands = ps_xcalloc(s->cands_cap, sizeof(*s->cands));
     ps_buf_init(&s->cand_text, SIZE_MAX / 2);
@@ -88,6 +106,9 @@ void ps_scan_free(struct ps_scan *s)
     if (s == NULL)
         return;
     ps_detect_free(s->detect);
+    ps_minhash_free(s->minhash);
+    free(s->sig);
+    free(s->signatures_dir);
     ps_u64set_release(&s->confirm_set);
     free(s->cands);
     ps_buf_release(&s->cand_text);
@@ -191,6 +212,26 @@ static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps
     ps_json_append_string(&s->hits, doc->text + b, e - b);
 }
 
+static enum ps_err write_signature(struct ps_scan *s, struct ps_minhash_writer *w,
+                                   const struct ps_doc *doc, struct ps_errdetail *ed)
+{
+    struct ps_minhash_record rec = {0};
+    size_t n_shingles = 0;
+    enum ps_err err = ps_minhash_text(s->minhash, doc->text, doc->text_len, s->sig, &n_shingles);
+
+    if (err != PS_OK) {
+        ps_errdetail_set(ed, s->path, doc->offset, "cannot sign document: %s", ps_strerror(err));
+        return err;
+    }
+    rec.id = doc->id;
+    rec.id_len = doc->id_len < PS_MINHASH_ID_MAX ? doc->id_len : PS_MINHASH_ID_MAX;
+    rec.kind = PS_MINHASH_SEG_DOC;
+    rec.end = doc->text_len;
+    rec.n_shingles = n_shingles > UINT32_MAX ? UINT32_MAX : (uint32_t)n_shingles;
+    rec.sig = s->sig;
+    return ps_minhash_writer_add(w, &rec, ed);
+}
+
 static void scan_doc(struct ps_scan *s, uint32_t pass, const struct ps_doc *doc)
 {
     if (pass == 1) {
@@ -226,6 +267,7 @@ enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
                           ps_scan_progress_fn fn, void *ctx, struct ps_errdetail *ed)
 {
     struct ps_reader *r = NULL;
+    struct ps_minhash_writer *sigw = NULL;
     enum ps_err err;
     uint64_t next_progress = PROGRESS_EVERY_BYTES;
 
@@ -244,6 +286,13 @@ enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
     err = ps_reader_open(&r, spec->path, spec->begin, spec->end, &s->opts.reader, ed);
     if (err != PS_OK)
         return err;
+    if (spec->pass == 1 && s->minhash != NULL) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/shard-%06u.sig", s->signatures_dir, spec->shard_id);
+        err = ps_minhash_writer_open(&sigw, path, s->minhash, 3, ed);
+        if (err != PS_OK)
+            goto done;
+    }
     for (;;) {
         struct ps_doc doc;
         bool has_doc;
@@ -261,18 +310,27 @@ enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
             break;
         }
         scan_doc(s, spec->pass, &doc);
+        if (sigw != NULL && (err = write_signature(s, sigw, &doc, ed)) != PS_OK)
+            goto done;
         if (fn != NULL && ps_reader_stats(r)->bytes >= next_progress) {
             next_progress = ps_reader_stats(r)->bytes + PROGRESS_EVERY_BYTES;
             if (!fn(ctx, ps_reader_stats(r)->bytes, ps_reader_stats(r)->docs)) {
-                ps_reader_free(r);
                 ps_errdetail_set(ed, spec->path, 0, "shard abandoned");
-                return PS_ERR_TIMEOUT;
+                err = PS_ERR_TIMEOUT;
+                goto done;
             }
         }
     }
+    err = PS_OK;
     s->stats = *ps_reader_stats(r);
+    if (sigw != NULL) {
+        err = ps_minhash_writer_close(sigw, ed);
+        sigw = NULL;
+    }
+done:
+    ps_minhash_writer_free(sigw);
     ps_reader_free(r);
-    return PS_OK;
+    return err;
 }
 
 const struct ps_reader_stats *ps_scan_stats(const struct ps_scan *s)

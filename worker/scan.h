@@ -15,7 +15,9 @@
 struct ps_scan_opts {
     struct ps_reader_opts reader;
     struct ps_detect_opts detect;
-    uint32_t max_errors_kept; /* per shard: error records kept with file and offset */
+    uint32_t max_errors_kept;   /* per shard: error records kept with file and offset */
+    const char *signatures_dir; /* pass 1: write DIR/shard-NNNNNN.sig per shard; NULL = off */
+    unsigned signature_k;       /* slots per signature (one-permutation MinHash, 5-word shingles) */
 };
 struct ps_scan_opts ps_scan_opts_default(void);
 
@@ -40,7 +42,8 @@ void ps_scan_free(struct ps_scan *s);
 
 /* Scan one shard. Record errors and a stream error inside the shard are results (counted, kept
  * with file and offset), not failures: PS_OK. A shard that cannot be opened returns the
- * reader's error (PS_ERR_IO ...) with `ed`; an abandoned shard returns PS_ERR_TIMEOUT. */
+ * reader's error (PS_ERR_IO ...) with `ed`, as does a signature file that cannot be written;
+ * an abandoned shard returns PS_ERR_TIMEOUT. */
 enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
                           ps_scan_progress_fn fn, void *ctx, struct ps_errdetail *ed);
 

@@ -221,6 +221,10 @@ static enum ps_err ensure_scan(struct worker *w, const Poisonscan__ScanSettings 
         so.detect.window = st->window;
     if (st->max_candidates)
         so.detect.max_candidates = st->max_candidates;
+    if (st->signatures_dir[0] != '\0') {
+        so.signatures_dir = st->signatures_dir;
+        so.signature_k = st->signature_k;
+    }
     err = ps_scan_new(&w->scan, &so, &ed);
     if (err != PS_OK) {
         ps_log(PS_LOG_ERROR, "worker", "cannot set up the scanner: %s", ed.msg);
