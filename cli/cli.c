@@ -53,6 +53,23 @@ bool ps_cli_redis_url(const char *url, const char *password_file, struct ps_stor
     return true;
 }
 
+size_t ps_cli_redis_table(struct ps_opt *t, const char **redis, const char **password_file)
+{
+    t[0] = (struct ps_opt){.flag = "redis",
+                           .env = "POISONSCAN_REDIS",
+                           .type = PS_OPT_STRING,
+                           .target = redis,
+                           .help = "Redis: redis://[user:password@]host:port[/db] or unix:///path",
+                           .metavar = "URL"};
+    t[1] = (struct ps_opt){
+        .flag = "redis-password-file",
+        .type = PS_OPT_STRING,
+        .target = password_file,
+        .help = "read the Redis password from this file (or POISONSCAN_REDIS_PASSWORD)",
+        .metavar = "FILE"};
+    return 2;
+}
+
 size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedded)
 {
     size_t n = 0;
@@ -64,10 +81,10 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
     v->lease_timeout_ms = 10000;
     v->max_attempts = 3;
 #define OPT(...) (t[n++] = (struct ps_opt){__VA_ARGS__})
+    n += ps_cli_redis_table(t + n, &v->redis, &v->redis_password_file);
+    if (embedded)
+        t[0].help = "use this Redis instead of a private redis-server";
     if (!embedded) {
-        OPT(.flag = "redis", .env = "POISONSCAN_REDIS", .type = PS_OPT_STRING, .target = &v->redis,
-            .help = "Redis: redis://[user:password@]host:port[/db] or unix:///path",
-            .metavar = "URL");
         OPT(.flag = "bind", .env = "POISONSCAN_BIND", .type = PS_OPT_STRING, .target = &v->bind,
             .help = "ZeroMQ endpoint to bind (tcp://*:5555, tcp://127.0.0.1:*, ipc://PATH)",
             .metavar = "ENDPOINT");
@@ -88,14 +105,9 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
         OPT(.flag = "max-attempts", .type = PS_OPT_U64, .target = &v->max_attempts, .def = "3",
             .min = 1, .max = 100, .help = "dispatches of a shard before it is recorded as failed");
     } else {
-        OPT(.flag = "redis", .env = "POISONSCAN_REDIS", .type = PS_OPT_STRING, .target = &v->redis,
-            .help = "use this Redis instead of a private redis-server", .metavar = "URL");
         OPT(.flag = "job", .env = "POISONSCAN_JOB", .type = PS_OPT_STRING, .target = &v->job,
             .help = "job id (default: made from the time and a random suffix)", .metavar = "ID");
     }
-    OPT(.flag = "redis-password-file", .type = PS_OPT_STRING, .target = &v->redis_password_file,
-        .help = "read the Redis password from this file (or POISONSCAN_REDIS_PASSWORD)",
-        .metavar = "FILE");
     OPT(.flag = "redis-retry", .type = PS_OPT_DURATION, .target = &v->redis_retry_ms, .def = "30s",
         .min = 0, .max = 3600000,
         .help = "how long Redis may be unreachable before giving up (exit 4)");

@@ -35,6 +35,10 @@ void ps_cli_setup_log(const char *role, int level);
  * the problem and returns false on error. */
 bool ps_cli_redis_url(const char *url, const char *password_file, struct ps_store_url *out);
 
+/* The two Redis options every subcommand has (--redis, --redis-password-file), written into
+ * t[0..1] with targets `redis` and `password_file`; returns 2. */
+size_t ps_cli_redis_table(struct ps_opt *t, const char **redis, const char **password_file);
+
 /* The coordinator's options, shared by `scan` (embedded) and `coordinator`. */
 struct ps_cli_coord {
     const char *redis, *redis_password_file, *bind, *endpoint_file, *job, *out;

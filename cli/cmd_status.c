@@ -127,18 +127,7 @@ int ps_cmd_status(int argc, char **argv)
     const char *redis = NULL, *password_file = NULL, *job = NULL;
     bool json = false, watch = false;
     uint64_t interval_ms;
-    struct ps_opt table[] = {
-        {.flag = "redis",
-         .env = "POISONSCAN_REDIS",
-         .type = PS_OPT_STRING,
-         .target = &redis,
-         .help = "Redis: redis://[user:password@]host:port[/db] or unix:///path",
-         .metavar = "URL"},
-        {.flag = "redis-password-file",
-         .type = PS_OPT_STRING,
-         .target = &password_file,
-         .help = "read the Redis password from this file (or POISONSCAN_REDIS_PASSWORD)",
-         .metavar = "FILE"},
+    const struct ps_opt own[] = {
         {.flag = "job",
          .env = "POISONSCAN_JOB",
          .type = PS_OPT_STRING,
@@ -158,13 +147,16 @@ int ps_cmd_status(int argc, char **argv)
          .max = 3600000,
          .help = "refresh interval with --watch"},
     };
-    size_t n = sizeof(table) / sizeof(table[0]);
+    struct ps_opt table[2 + sizeof(own) / sizeof(own[0])];
+    size_t n = ps_cli_redis_table(table, &redis, &password_file);
     struct ps_opts_result res = {0};
     struct ps_errdetail ed = {0};
     struct ps_store_url url;
     struct ps_store *s = NULL;
     int rc = PS_EXIT_USAGE;
 
+    memcpy(table + n, own, sizeof(own));
+    n += sizeof(own) / sizeof(own[0]);
     if (ps_opts_parse(table, n, argc, argv, usage_line, stdout, &res, &ed) != PS_OK) {
         fprintf(stderr, "poisonscan status: %s\n", ed.msg);
         goto done;

@@ -13,24 +13,13 @@ int ps_cmd_worker(int argc, char **argv)
     bool insecure = false;
     uint64_t heartbeat_ms, liveness, redis_retry_ms, give_up_ms, fault_delay_ms, fault_exit;
     int log_level = -1;
-    struct ps_opt table[] = {
+    const struct ps_opt own[] = {
         {.flag = "connect",
          .env = "POISONSCAN_CONNECT",
          .type = PS_OPT_STRING,
          .target = &connect,
          .help = "the coordinator's endpoint",
          .metavar = "ENDPOINT"},
-        {.flag = "redis",
-         .env = "POISONSCAN_REDIS",
-         .type = PS_OPT_STRING,
-         .target = &redis,
-         .help = "Redis: redis://[user:password@]host:port[/db] or unix:///path",
-         .metavar = "URL"},
-        {.flag = "redis-password-file",
-         .type = PS_OPT_STRING,
-         .target = &password_file,
-         .help = "read the Redis password from this file (or POISONSCAN_REDIS_PASSWORD)",
-         .metavar = "FILE"},
         {.flag = "insecure",
          .env = "POISONSCAN_INSECURE",
          .type = PS_OPT_BOOL,
@@ -81,12 +70,15 @@ int ps_cmd_worker(int argc, char **argv)
          .choices = ps_cli_log_levels,
          .help = "log level on stderr"},
     };
-    size_t n = sizeof(table) / sizeof(table[0]);
+    struct ps_opt table[2 + sizeof(own) / sizeof(own[0])];
+    size_t n = ps_cli_redis_table(table, &redis, &password_file);
     struct ps_opts_result res = {0};
     struct ps_errdetail ed = {0};
     struct ps_worker_opts o = {0};
     int rc = PS_EXIT_USAGE;
 
+    memcpy(table + n, own, sizeof(own));
+    n += sizeof(own) / sizeof(own[0]);
     if (ps_opts_parse(table, n, argc, argv, usage_line, stdout, &res, &ed) != PS_OK) {
         fprintf(stderr, "poisonscan worker: %s\n", ed.msg);
         goto done;
