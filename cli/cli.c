@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/clsketch.h"
 #include "common/log.h"
 
 volatile sig_atomic_t ps_cli_stop = 0;
@@ -134,6 +135,13 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
         .help = "write per-shard MinHash signature files here (docs/minhash.md)", .metavar = "DIR");
     OPT(.flag = "signature-k", .type = PS_OPT_U64, .target = &v->signature_k, .def = "128",
         .min = 16, .max = 1024, .help = "slots per signature, a multiple of 16");
+    OPT(.flag = "no-clusters", .type = PS_OPT_BOOL, .target = &v->no_clusters,
+        .help = "skip near-duplicate paragraph clusters (report.json \"clusters\")");
+    OPT(.flag = "cluster-min-docs", .type = PS_OPT_U64, .target = &v->cluster_min_docs, .def = "10",
+        .min = 2, .max = 1000000000, .help = "documents a cluster needs");
+    OPT(.flag = "cluster-sketch-log2", .type = PS_OPT_U64, .target = &v->cluster_sketch_log2,
+        .def = "0", .max = PS_CLSKETCH_LOG2_MAX,
+        .help = "cluster sketch rows of 2^N cells (0: sized from the corpus)");
     OPT(.flag = "min-docs", .type = PS_OPT_U64, .target = &v->min_docs, .def = "20", .min = 2,
         .max = 1000000000, .help = "documents a trigger needs before it is flagged");
     OPT(.flag = "min-rate", .type = PS_OPT_DOUBLE, .target = &v->min_rate, .def = "0.8",
@@ -184,6 +192,9 @@ void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, 
     o->max_candidates = (uint32_t)v->max_candidates;
     o->signatures_dir = v->signatures;
     o->signature_k = (uint32_t)v->signature_k;
+    o->clusters = !v->no_clusters;
+    o->cluster_sketch_log2 = (unsigned)v->cluster_sketch_log2;
+    o->cluster_min_docs = v->cluster_min_docs;
     o->score = ps_score_opts_default();
     o->score.min_docs = v->min_docs;
     o->score.min_rate = v->min_rate;

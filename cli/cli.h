@@ -46,13 +46,14 @@ struct ps_cli_coord {
     bool insecure;
     uint64_t shard_size, max_attempts, heartbeat_ms, liveness, lease_timeout_ms, redis_retry_ms;
     uint64_t max_line, max_errors_kept, ngram_max, window, max_candidates;
-    uint64_t min_docs, max_confirm, signature_k;
+    uint64_t min_docs, max_confirm, signature_k, cluster_min_docs, cluster_sketch_log2;
+    bool no_clusters;
     double min_rate, min_spread, min_diversity, max_similarity;
     int log_level;
 };
 /* Fill table[] (room for PS_CLI_COORD_OPTS entries) with options writing into `v`; `embedded`
  * drops the distributed-only ones. Returns the number of entries. */
-#define PS_CLI_COORD_OPTS 40
+#define PS_CLI_COORD_OPTS 48
 size_t ps_cli_coord_table(struct ps_opt *table, struct ps_cli_coord *v, bool embedded);
 /* Turn parsed values into coordinator options (views into `v` and `inputs`). */
 void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, size_t n_inputs,

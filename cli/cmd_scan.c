@@ -169,6 +169,8 @@ static void print_summary(const struct ps_report_summary *s, const char *out, ui
             printf("  \"%s\": %" PRIu64 " documents over %" PRIu64 " shards, score %.2f\n",
                    s->top[i].pattern, s->top[i].documents, s->top[i].shards, s->top[i].score);
     }
+    if (s->n_clusters > 0)
+        printf("near-duplicate clusters: %zu (report.json \"clusters\")\n", s->n_clusters);
     printf("report: %s/report.json, flagged documents: %s/flagged.jsonl\n", out, out);
 }
 

@@ -20,7 +20,15 @@ struct ps_store {
     redisContext *ctx;
     struct ps_store_url url;
     uint64_t retry_ms;
+    ps_store_idle_fn idle;
+    void *idle_ctx;
 };
+
+void ps_store_set_idle(struct ps_store *s, ps_store_idle_fn fn, void *ctx)
+{
+    s->idle = fn;
+    s->idle_ctx = ctx;
+}
 
 static enum ps_err parse_uint(const char *s, size_t n, unsigned max, unsigned *out)
 {
@@ -472,6 +480,27 @@ enum ps_err ps_store_hget(struct ps_store *s, const char *key, const char *field
     return err;
 }
 
+enum ps_err ps_store_get(struct ps_store *s, const char *key, struct ps_buf *dst, bool *found,
+                         struct ps_errdetail *ed)
+{
+    struct ps_store_reply *r;
+    enum ps_err err = ps_store_cmd(s, &r, ed, "GET", key, NULL);
+    const char *v;
+    size_t n;
+
+    *found = false;
+    ps_buf_reset(dst);
+    if (err != PS_OK)
+        return err;
+    v = ps_store_reply_str(r, &n);
+    if (v != NULL) {
+        *found = true;
+        err = ps_buf_append(dst, v, n);
+    }
+    ps_store_reply_free(r);
+    return err;
+}
+
 enum ps_err ps_store_hget_u64(struct ps_store *s, const char *key, const char *field, uint64_t *out,
                               struct ps_errdetail *ed)
 {
@@ -521,6 +550,8 @@ enum ps_err ps_store_hscan(struct ps_store *s, const char *key, ps_store_hash_fn
                 ps_store_reply_free(r);
                 return err;
             }
+            if (s->idle != NULL)
+                s->idle(s->idle_ctx);
         }
         ps_store_reply_free(r);
     } while (strcmp(cursor, "0") != 0);
@@ -552,6 +583,8 @@ enum ps_err ps_store_lscan(struct ps_store *s, const char *key, ps_store_list_fn
                 ps_store_reply_free(r);
                 return err;
             }
+            if (s->idle != NULL)
+                s->idle(s->idle_ctx);
         }
         ps_store_reply_free(r);
         if (n < (size_t)batch)

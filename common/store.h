@@ -71,6 +71,9 @@ enum ps_err ps_store_cmd(struct ps_store *s, struct ps_store_reply **out, struct
 /* Convenience reads. *found false (and dst empty) for a missing key or field. */
 enum ps_err ps_store_hget(struct ps_store *s, const char *key, const char *field,
                           struct ps_buf *dst, bool *found, struct ps_errdetail *ed);
+/* GET of a string key (binary-safe) into dst; *found false for a missing key. */
+enum ps_err ps_store_get(struct ps_store *s, const char *key, struct ps_buf *dst, bool *found,
+                         struct ps_errdetail *ed);
 enum ps_err ps_store_hget_u64(struct ps_store *s, const char *key, const char *field, uint64_t *out,
                               struct ps_errdetail *ed);
 /* Every field of a hash, walked with HSCAN so a big hash never comes back in one reply.
@@ -79,6 +82,11 @@ typedef enum ps_err (*ps_store_hash_fn)(void *ctx, const char *field, size_t fie
                                         const char *value, size_t value_len);
 enum ps_err ps_store_hscan(struct ps_store *s, const char *key, ps_store_hash_fn fn, void *ctx,
                            struct ps_errdetail *ed);
+/* A function the walks below call between items, so that a caller busy walking a big hash or
+ * list can keep its other duties going (the coordinator's heartbeats). NULL to remove. */
+typedef void (*ps_store_idle_fn)(void *ctx);
+void ps_store_set_idle(struct ps_store *s, ps_store_idle_fn fn, void *ctx);
+
 /* Every element of a list, in LRANGE batches. */
 typedef enum ps_err (*ps_store_list_fn)(void *ctx, const char *value, size_t value_len);
 enum ps_err ps_store_lscan(struct ps_store *s, const char *key, ps_store_list_fn fn, void *ctx,
@@ -86,24 +94,27 @@ enum ps_err ps_store_lscan(struct ps_store *s, const char *key, ps_store_list_fn
 
 /* Key suffixes of one job, all under "poisonscan:{JOB}:" (docs/redis-keys.md). The hash tag
  * puts a job's keys on one cluster slot, which the commit script needs. */
-#define PS_KEY_META          "meta"          /* hash: fingerprint, settings, pass, created_at */
-#define PS_KEY_PLAN          "plan"          /* string: the serialized shard plan */
-#define PS_KEY_PROGRESS      "progress"      /* hash: the operator-facing progress */
-#define PS_KEY_LEASES        "leases"        /* hash: shard -> "routing-id attempt deadline pass" */
-#define PS_KEY_ATTEMPTS      "attempts"      /* hash: shard -> attempts dispatched in pass N */
-#define PS_KEY_COMMITS       "commits"       /* hash: shard -> "attempt routing-id digest" */
-#define PS_KEY_FAILED        "failed"        /* hash: shard -> reason */
-#define PS_KEY_TOTALS        "totals"        /* hash: docs, bytes, text_bytes, errors, shards */
-#define PS_KEY_ERRORS        "errors"        /* list: offset TAB "file" TAB "reason" (pass 1) */
-#define PS_KEY_CAND_DOCS     "cand:docs"     /* hash: pattern hash -> anomalous documents */
-#define PS_KEY_CAND_SHARDS   "cand:shards"   /* hash: pattern hash -> shards with such docs */
-#define PS_KEY_CAND_TEXT     "cand:text"     /* hash: pattern hash -> pattern text */
-#define PS_KEY_CONFIRM_LIST  "confirm:list"  /* string: pass-2 candidate hashes, hex, spaces */
-#define PS_KEY_CONFIRM_TOTAL "confirm:total" /* hash: pattern hash -> documents containing it */
-#define PS_KEY_CONFIRM_ROLE  "confirm:role"  /* hash: pattern hash -> documents, in role */
-#define PS_KEY_CONFIRM_RSH   "confirm:role_shards" /* hash: pattern hash -> shards, in role */
-#define PS_KEY_HITS          "hits" /* list: hashes TAB offset TAB "file" TAB "id" TAB "snippet" */
-#define PS_KEY_LOCK          "lock" /* string with a TTL: the running coordinator, "host pid nonce" */
+#define PS_KEY_META            "meta"        /* hash: fingerprint, settings, pass, created_at */
+#define PS_KEY_PLAN            "plan"        /* string: the serialized shard plan */
+#define PS_KEY_PROGRESS        "progress"    /* hash: the operator-facing progress */
+#define PS_KEY_LEASES          "leases"      /* hash: shard -> "routing-id attempt deadline pass" */
+#define PS_KEY_ATTEMPTS        "attempts"    /* hash: shard -> attempts dispatched in pass N */
+#define PS_KEY_COMMITS         "commits"     /* hash: shard -> "attempt routing-id digest" */
+#define PS_KEY_FAILED          "failed"      /* hash: shard -> reason */
+#define PS_KEY_TOTALS          "totals"      /* hash: docs, bytes, text_bytes, errors, shards */
+#define PS_KEY_ERRORS          "errors"      /* list: offset TAB "file" TAB "reason" (pass 1) */
+#define PS_KEY_CAND_DOCS       "cand:docs"   /* hash: pattern hash -> anomalous documents */
+#define PS_KEY_CAND_SHARDS     "cand:shards" /* hash: pattern hash -> shards with such docs */
+#define PS_KEY_CAND_TEXT       "cand:text"   /* hash: pattern hash -> pattern text */
+#define PS_KEY_CONFIRM_LIST    "confirm:list"  /* string: pass-2 candidate hashes, hex, spaces */
+#define PS_KEY_CONFIRM_TOTAL   "confirm:total" /* hash: pattern hash -> documents containing it */
+#define PS_KEY_CONFIRM_ROLE    "confirm:role"  /* hash: pattern hash -> documents, in role */
+#define PS_KEY_CONFIRM_RSH     "confirm:role_shards" /* hash: pattern hash -> shards, in role */
+#define PS_KEY_HITS            "hits" /* list: hashes TAB offset TAB "file" TAB "id" TAB "snippet" */
+#define PS_KEY_LOCK            "lock" /* string with a TTL: the running coordinator, "host pid nonce" */
+#define PS_KEY_CLUSTER_SKETCH  "clusters:sketch"  /* hash: shard -> zstd sketch (pass 1) */
+#define PS_KEY_CLUSTER_HEAVY   "clusters:heavy"   /* string: heavy-cell bitmap for pass 2 */
+#define PS_KEY_CLUSTER_MEMBERS "clusters:members" /* list: member paragraphs (pass 2) */
 
 /* Key of a job: "poisonscan:{JOB}:<suffix>" into dst. */
 void ps_store_key(char *dst, size_t dst_cap, const char *job, const char *suffix);

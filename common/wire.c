@@ -3,6 +3,8 @@
  * caller sees a single field (docs/protocol.md). */
 #include "common/wire.h"
 
+#include "common/clsketch.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -440,6 +442,10 @@ static enum ps_err check_settings(const Poisonscan__ScanSettings *s,
     if (s->ngram_max < 1 || s->ngram_max > PS_WIRE_NGRAM_MAX)
         return proto_fail(ed, "lease.settings.ngram_max %" PRIu32 " outside 1..%u", s->ngram_max,
                           PS_WIRE_NGRAM_MAX);
+    if (s->cluster_log2 != 0 &&
+        (s->cluster_log2 < PS_CLSKETCH_LOG2_MIN || s->cluster_log2 > PS_CLSKETCH_LOG2_MAX))
+        return proto_fail(ed, "lease.settings.cluster_log2 %" PRIu32 " outside %u..%u",
+                          s->cluster_log2, PS_CLSKETCH_LOG2_MIN, PS_CLSKETCH_LOG2_MAX);
     if (s->signatures_dir[0] != '\0') {
         err = check_str(s->signatures_dir, "lease.settings.signatures_dir", true, STR_TEXT,
                         lim->max_string, ed);

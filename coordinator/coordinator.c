@@ -21,6 +21,8 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/wire.h"
+#include "common/clsketch.h"
+#include "coordinator/clusters.h"
 #include "coordinator/plan.h"
 
 #define PROGRESS_EVERY_MS 1000
@@ -70,7 +72,9 @@ struct coord {
     uint64_t last_progress, last_log, last_ping;
     bool redis_failed;
     bool lock_lost;
-    char *signatures_dir; /* absolute, created at start; NULL when off */
+    char *signatures_dir;  /* absolute, created at start; NULL when off */
+    unsigned cluster_log2; /* sketch size of the job, 0 = no clusters */
+    bool clusters_pending; /* pass 1 found heavy cells: pass 2 must run for them */
 };
 
 static void redis_fail(struct coord *c, const struct ps_errdetail *ed)
@@ -476,6 +480,31 @@ static void drain(struct coord *c, bool finished)
     }
 }
 
+/* Heartbeat every live worker once per interval; also called from inside long Redis walks
+ * (ps_store_set_idle), so that idle workers do not take a busy coordinator for a dead one. */
+static void ping_workers(struct coord *c)
+{
+    Poisonscan__Envelope env;
+    Poisonscan__Heartbeat hb;
+    uint64_t now = ps_clock_now_ms();
+
+    if (now - c->last_ping < c->o->heartbeat_ms)
+        return;
+    poisonscan__envelope__init(&env);
+    poisonscan__heartbeat__init(&hb);
+    env.body_case = POISONSCAN__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    for (size_t w = 0; w < c->n_workers; w++)
+        if (c->workers[w].alive)
+            send_to(c, w, &env);
+    c->last_ping = now;
+}
+
+static void on_idle(void *ctx)
+{
+    ping_workers(ctx);
+}
+
 static void tick(struct coord *c)
 {
     uint64_t now = ps_clock_now_ms();
@@ -494,18 +523,7 @@ static void tick(struct coord *c)
             dispatch(c, w, id);
         }
     }
-    if (now - c->last_ping >= c->o->heartbeat_ms) {
-        Poisonscan__Envelope env;
-        Poisonscan__Heartbeat hb;
-        poisonscan__envelope__init(&env);
-        poisonscan__heartbeat__init(&hb);
-        env.body_case = POISONSCAN__ENVELOPE__BODY_HEARTBEAT;
-        env.heartbeat = &hb;
-        for (size_t w = 0; w < c->n_workers; w++)
-            if (c->workers[w].alive)
-                send_to(c, w, &env);
-        c->last_ping = now;
-    }
+    ping_workers(c);
     if (now - c->last_progress >= PROGRESS_EVERY_MS) {
         set_progress(c, NULL);
         c->last_progress = now;
@@ -615,7 +633,30 @@ static enum ps_err start_confirm(struct coord *c, bool *started, struct ps_errde
     if (err != PS_OK)
         return err;
     ps_log(PS_LOG_INFO, "coordinator", "scan pass done: %zu candidate patterns to confirm", n);
-    if (n == 0) {
+    if (c->cluster_log2 != 0) {
+        uint64_t threshold;
+        size_t heavy;
+        char text[24];
+        /* a saturated sketch would send every paragraph to pass 2: cap the heavy cells */
+        size_t max_heavy = ((size_t)1 << c->cluster_log2) / 64;
+
+        err = ps_clusters_merge(c->store, c->o->job, c->cluster_log2, c->o->cluster_min_docs,
+                                max_heavy, &threshold, &heavy, ed);
+        if (err == PS_OK) {
+            snprintf(text, sizeof(text), "%" PRIu64, threshold);
+            err = ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "cluster_threshold", text,
+                               NULL);
+        }
+        if (err != PS_OK) {
+            free(cands);
+            return err;
+        }
+        ps_log(PS_LOG_INFO, "coordinator",
+               "cluster sketch: %zu heavy cells at %" PRIu64 " or more occurrences", heavy,
+               threshold);
+        c->clusters_pending = heavy > 0;
+    }
+    if (n == 0 && !c->clusters_pending) {
         free(cands);
         return PS_OK;
     }
@@ -655,6 +696,9 @@ static void make_settings(struct coord *c)
                    ",\"max_errors_kept\":%u,\"ngram_max\":%u,\"window\":%u,\"max_candidates\":%u",
                    o->max_line, o->shard_size, o->max_errors_kept, o->ngram_max, o->window,
                    o->max_candidates);
+    if (c->cluster_log2 != 0)
+        ps_buf_appendf(&b, ",\"clusters\":{\"sketch_log2\":%u,\"min_docs\":%" PRIu64 "}",
+                       c->cluster_log2, o->cluster_min_docs);
     if (c->signatures_dir != NULL) {
         ps_buf_appends(&b, ",\"signatures\":{\"dir\":");
         ps_json_append_string(&b, c->signatures_dir, strlen(c->signatures_dir));
@@ -680,6 +724,24 @@ static void make_settings(struct coord *c)
         c->settings.signatures_dir = c->signatures_dir;
         c->settings.signature_k = o->signature_k;
     }
+    c->settings.cluster_log2 = c->cluster_log2;
+}
+
+/* Sketch rows sized to the corpus: about one cell per band key, so that a cell of a key held by
+ * many documents stands out from the background. Band keys: 16 per paragraph of 16+ words,
+ * about one such paragraph per 600 bytes of text; compressed shards hold ~4x their size. */
+static unsigned auto_sketch_log2(const struct ps_plan *p)
+{
+    uint64_t text = 0, keys;
+    unsigned log2 = PS_CLSKETCH_LOG2_MIN;
+
+    for (size_t i = 0; i < ps_plan_n_files(p); i++)
+        text +=
+            ps_plan_file_size(p, i) * (ps_plan_file_format(p, i) == PS_PLAN_FORMAT_JSONL ? 1 : 4);
+    keys = text / 600 * 16;
+    while (log2 < 24 && ((uint64_t)1 << log2) < keys)
+        log2++;
+    return log2;
 }
 
 /* Fresh job: record plan and fingerprint. Known job: the same settings and corpus, or refuse. */
@@ -717,6 +779,9 @@ static int open_job(struct coord *c, struct ps_errdetail *ed)
         rc = 3;
         goto done;
     }
+    if (c->o->clusters)
+        c->cluster_log2 =
+            c->o->cluster_sketch_log2 != 0 ? c->o->cluster_sketch_log2 : auto_sketch_log2(c->plan);
     make_settings(c);
     {
         XXH3_state_t st;
@@ -786,6 +851,7 @@ static int finish(struct coord *c, struct ps_report_summary *sum)
     in.score = &c->o->score;
     in.out_dir = c->o->out_dir;
     in.confirmed = c->pass == 2;
+    in.cluster_min_docs = c->cluster_log2 != 0 && c->pass == 2 ? c->o->cluster_min_docs : 0;
     if (sum == NULL)
         sum = &local;
     if (ps_report_write(c->store, &in, sum, &ed) != PS_OK) {
@@ -832,6 +898,12 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
         ps_log(PS_LOG_ERROR, "coordinator", "%s", ed.msg);
         return 4;
     }
+    if (o->cluster_sketch_log2 != 0 && (o->cluster_sketch_log2 < PS_CLSKETCH_LOG2_MIN ||
+                                        o->cluster_sketch_log2 > PS_CLSKETCH_LOG2_MAX)) {
+        ps_log(PS_LOG_ERROR, "coordinator", "--cluster-sketch-log2 %u: 0 or %u..%u",
+               o->cluster_sketch_log2, PS_CLSKETCH_LOG2_MIN, PS_CLSKETCH_LOG2_MAX);
+        return 3;
+    }
     if (o->signatures_dir != NULL && o->signatures_dir[0] != '\0') {
         char abs[4096];
         if (o->signature_k < 16 || o->signature_k > 1024 || o->signature_k % 16 != 0) {
@@ -869,6 +941,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
             goto redis_error;
         }
     }
+    ps_store_set_idle(c.store, on_idle, &c);
     rc = open_job(&c, &ed);
     if (rc != 0) {
         ps_log(PS_LOG_ERROR, "coordinator", "%s", ed.msg);

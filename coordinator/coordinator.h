@@ -33,6 +33,9 @@ struct ps_coordinator_opts {
     uint32_t max_errors_kept, ngram_max, window, max_candidates;
     const char *signatures_dir; /* borrowed, may be NULL: per-shard signature files go here */
     uint32_t signature_k;
+    bool clusters;                /* near-duplicate paragraph clusters in the report */
+    unsigned cluster_sketch_log2; /* sketch rows of 2^n cells; 0 = sized from the corpus */
+    uint64_t cluster_min_docs;    /* documents a cluster needs */
     struct ps_score_opts score;
     volatile sig_atomic_t *stop;
 };

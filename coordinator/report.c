@@ -13,10 +13,13 @@
 
 #include "common/fileio.h"
 #include "common/json.h"
+#include "coordinator/clusters.h"
 
-#define MAX_ERRORS_LISTED 1000
-#define MAX_EXAMPLES      3
-#define HMGET_BATCH       500
+#define MAX_ERRORS_LISTED   1000
+#define MAX_EXAMPLES        3
+#define HMGET_BATCH         500
+#define MAX_CLUSTERS        1000
+#define MAX_CLUSTER_MEMBERS 100000
 
 struct cand {
     uint64_t hash;
@@ -593,7 +596,16 @@ static enum ps_err write_files(struct report *r, struct ps_report_summary *sum,
     for (size_t i = 0; i < r->errors.n && i < MAX_ERRORS_LISTED; i++)
         ps_buf_appendf(&b, "%s{\"file\":%s,\"offset\":%" PRIu64 ",\"reason\":%s}", i ? "," : "",
                        es[i].file_json, es[i].offset, es[i].reason_json);
-    ps_buf_appendf(&b, "],\"errors_total\":%" PRIu64 "}\n", sum->errors_total);
+    ps_buf_appendf(&b, "],\"errors_total\":%" PRIu64 ",", sum->errors_total);
+    if (in->cluster_min_docs > 0) {
+        err = ps_clusters_report(r->s, in->job, in->cluster_min_docs, MAX_CLUSTERS,
+                                 MAX_CLUSTER_MEMBERS, &b, &sum->n_clusters, ed);
+        if (err != PS_OK)
+            goto done;
+    } else {
+        ps_buf_appends(&b, "\"clusters\":[],\"clusters_total\":0");
+    }
+    ps_buf_appends(&b, "}\n");
     snprintf(path, sizeof(path), "%s/report.json", in->out_dir);
     err = ps_file_write_atomic(path, b.data, b.len, ed);
     if (err != PS_OK)

@@ -22,8 +22,9 @@ struct ps_report_input {
     const char *settings_json; /* borrowed: a JSON object, copied into the report */
     const struct ps_plan *plan;
     const struct ps_score_opts *score;
-    const char *out_dir; /* created if missing */
-    bool confirmed;      /* the confirm pass ran */
+    const char *out_dir;       /* created if missing */
+    bool confirmed;            /* the confirm pass ran */
+    uint64_t cluster_min_docs; /* > 0: list the clusters of pass 2 with at least this size */
 };
 
 #define PS_REPORT_TOP 8
@@ -31,6 +32,7 @@ struct ps_report_input {
 struct ps_report_summary {
     uint64_t files, shards, shards_failed, documents, bytes, text_bytes, errors_total;
     uint64_t n_triggers, n_flagged_docs;
+    size_t n_clusters;
     struct {
         char pattern[96]; /* cut at a character boundary when longer */
         uint64_t documents, shards;

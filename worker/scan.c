@@ -10,6 +10,7 @@
 
 #include "common/json.h"
 #include "common/minhash.h"
+#include "worker/clusters.h"
 
 /* report progress (heartbeats, shutdown checks) at least this often */
 #define PROGRESS_EVERY_BYTES (4u << 20)
@@ -33,7 +34,11 @@ struct ps_scan {
     struct ps_scan_opts opts;
     char *text_field, *id_field, *signatures_dir;
     struct ps_detect *detect;
-    struct ps_minhash *minhash; /* with signatures only */
+    struct ps_minhash *minhash;   /* with signatures only */
+    struct ps_clusters *clusters; /* with clusters only */
+    struct ps_buf members;        /* pass 2: cluster member lines */
+    size_t *member_offs;
+    size_t n_members, members_cap;
     uint32_t *sig;
     struct ps_u64set confirm_set;
     struct cand *cands; /* open addressing, power-of-two size */
@@ -57,6 +62,7 @@ struct ps_scan_opts ps_scan_opts_default(void)
     o.max_errors_kept = 1000;
     o.signatures_dir = NULL;
     o.signature_k = 128;
+    o.cluster_log2 = 0;
     return o;
 }
 
@@ -87,6 +93,14 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
         s->opts.signatures_dir = s->signatures_dir;
         s->sig = ps_xmalloc(mo.k * sizeof(*s->sig));
     }
+    ps_buf_init(&s->members, SIZE_MAX / 2);
+    if (opts->cluster_log2 != 0) {
+        struct ps_clusters_opts co = ps_clusters_opts_default();
+        co.sketch_log2 = opts->cluster_log2;
+        err = ps_clusters_new(&s->clusters, &co, ed);
+        if (err != PS_OK)
+            goto fail;
+    }
     s->cands_cap = 1024;
     s->cands = ps_xcalloc(s->cands_cap, sizeof(*s->cands));
     ps_buf_init(&s->cand_text, SIZE_MAX / 2);
@@ -107,6 +121,9 @@ void ps_scan_free(struct ps_scan *s)
         return;
     ps_detect_free(s->detect);
     ps_minhash_free(s->minhash);
+    ps_clusters_free(s->clusters);
+    ps_buf_release(&s->members);
+    free(s->member_offs);
     free(s->sig);
     free(s->signatures_dir);
     ps_u64set_release(&s->confirm_set);
@@ -232,6 +249,58 @@ static enum ps_err write_signature(struct ps_scan *s, struct ps_minhash_writer *
     return ps_minhash_writer_add(w, &rec, ed);
 }
 
+/* Pass 1 counts the paragraphs' band keys; pass 2 writes one line per member paragraph:
+ * "key,key,... TAB shard TAB offset TAB "file" TAB "id" TAB "snippet"" (JSON strings). */
+static enum ps_err cluster_doc(struct ps_scan *s, const struct ps_scan_spec *spec,
+                               const struct ps_doc *doc, struct ps_errdetail *ed)
+{
+    const struct ps_clusters_member *m;
+    size_t n;
+    enum ps_err err;
+
+    if (spec->pass == 1)
+        err = ps_clusters_sketch(s->clusters, doc->text, doc->text_len);
+    else
+        err = ps_clusters_members(s->clusters, doc->text, doc->text_len, &m, &n);
+    if (err != PS_OK) {
+        ps_errdetail_set(ed, s->path, doc->offset, "cannot sign paragraphs: %s", ps_strerror(err));
+        return err;
+    }
+    if (spec->pass == 1)
+        return PS_OK;
+    for (size_t i = 0; i < n; i++) {
+        size_t b, e;
+
+        if (s->n_members == s->members_cap) {
+            s->members_cap = s->members_cap ? s->members_cap * 2 : 64;
+            s->member_offs = ps_xrealloc(s->member_offs, s->members_cap * sizeof(size_t));
+        }
+        s->member_offs[s->n_members++] = s->members.len;
+        for (size_t k = 0; k < m[i].n_keys; k++)
+            ps_buf_appendf(&s->members, "%s%016" PRIx64, k ? "," : "", m[i].keys[k]);
+        ps_buf_appendf(&s->members, "\t%u\t%" PRIu64 "\t", spec->shard_id, doc->offset);
+        ps_json_append_string(&s->members, s->path, strlen(s->path));
+        ps_buf_appends(&s->members, "\t");
+        ps_json_append_string(&s->members, doc->id, doc->id_len);
+        ps_buf_appends(&s->members, "\t");
+        ps_detect_snippet(doc->text, doc->text_len, m[i].begin, SNIPPET_MAX, &b, &e);
+        if (b < m[i].begin)
+            b = m[i].begin; /* the snippet starts where the paragraph does */
+        ps_json_append_string(&s->members, doc->text + b, e - b);
+    }
+    return PS_OK;
+}
+
+enum ps_err ps_scan_set_cluster_heavy(struct ps_scan *s, const uint8_t *bitmap, size_t len,
+                                      struct ps_errdetail *ed)
+{
+    if (s->clusters == NULL) {
+        ps_errdetail_set(ed, NULL, 0, "clusters are off in this scanner");
+        return PS_ERR_USAGE;
+    }
+    return ps_clusters_set_heavy(s->clusters, bitmap, len, ed);
+}
+
 static void scan_doc(struct ps_scan *s, uint32_t pass, const struct ps_doc *doc)
 {
     if (pass == 1) {
@@ -273,6 +342,10 @@ enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
 
     cands_clear(s);
     s->n_errors = 0;
+    s->n_members = 0;
+    ps_buf_reset(&s->members);
+    if (s->clusters != NULL)
+        ps_clusters_begin_shard(s->clusters);
     s->n_hits = 0;
     ps_buf_reset(&s->hits);
     memset(&s->stats, 0, sizeof(s->stats));
@@ -310,6 +383,8 @@ enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
             break;
         }
         scan_doc(s, spec->pass, &doc);
+        if (s->clusters != NULL && (err = cluster_doc(s, spec, &doc, ed)) != PS_OK)
+            goto done;
         if (sigw != NULL && (err = write_signature(s, sigw, &doc, ed)) != PS_OK)
             goto done;
         if (fn != NULL && ps_reader_stats(r)->bytes >= next_progress) {
@@ -345,8 +420,9 @@ static int cmp_cand(const void *a, const void *b)
     return x->hash < y->hash ? -1 : x->hash > y->hash;
 }
 
-void ps_scan_build_commit(const struct ps_scan *s, const char *job, uint32_t pass,
-                          uint64_t disk_bytes, struct ps_commit *c)
+enum ps_err ps_scan_build_commit(struct ps_scan *s, const char *job, uint32_t pass,
+                                 uint32_t shard_id, uint64_t disk_bytes, struct ps_commit *c,
+                                 struct ps_errdetail *ed)
 {
     char progress[256], totals[256], k1[256], k2[256], k3[256], hex[17];
     const struct ps_reader_stats *st = &s->stats;
@@ -416,4 +492,24 @@ void ps_scan_build_commit(const struct ps_scan *s, const char *job, uint32_t pas
         }
     }
     free(sorted);
+    if (s->clusters != NULL && pass == 1) {
+        const void *blob;
+        size_t blob_len;
+        char field[16];
+        enum ps_err err = ps_clusters_sketch_blob(s->clusters, &blob, &blob_len, ed);
+
+        if (err != PS_OK)
+            return err;
+        snprintf(field, sizeof(field), "%u", shard_id);
+        ps_store_key(k1, sizeof(k1), job, PS_KEY_CLUSTER_SKETCH);
+        ps_commit_hsetnx(c, k1, field, strlen(field), blob, blob_len);
+    } else if (s->clusters != NULL) {
+        ps_store_key(k1, sizeof(k1), job, PS_KEY_CLUSTER_MEMBERS);
+        for (size_t i = 0; i < s->n_members; i++) {
+            size_t b = s->member_offs[i];
+            size_t e = i + 1 < s->n_members ? s->member_offs[i + 1] : s->members.len;
+            ps_commit_rpush(c, k1, s->members.data + b, e - b);
+        }
+    }
+    return PS_OK;
 }

@@ -18,6 +18,7 @@ struct ps_scan_opts {
     uint32_t max_errors_kept;   /* per shard: error records kept with file and offset */
     const char *signatures_dir; /* pass 1: write DIR/shard-NNNNNN.sig per shard; NULL = off */
     unsigned signature_k;       /* slots per signature (one-permutation MinHash, 5-word shingles) */
+    unsigned cluster_log2;      /* near-duplicate paragraphs: sketch of 2^w cells a row; 0 = off */
 };
 struct ps_scan_opts ps_scan_opts_default(void);
 
@@ -47,13 +48,20 @@ void ps_scan_free(struct ps_scan *s);
 enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
                           ps_scan_progress_fn fn, void *ctx, struct ps_errdetail *ed);
 
+/* Pass 2 of a job with clusters: the coordinator's heavy-cell bitmap (borrowed, copied).
+ * PS_OK, PS_ERR_PROTO (wrong size for the sketch), PS_ERR_USAGE (clusters are off). */
+enum ps_err ps_scan_set_cluster_heavy(struct ps_scan *s, const uint8_t *bitmap, size_t len,
+                                      struct ps_errdetail *ed);
+
 /* The last shard's counters (view until the next ps_scan_shard). */
 const struct ps_reader_stats *ps_scan_stats(const struct ps_scan *s);
 
 /* Put the last shard's results into `c` (reset by the caller with the commits key and shard):
  * progress and totals increments, candidates (pass 1) or confirm counts and hits (pass 2),
- * and the kept errors. `disk_bytes` is the shard's on-disk size for bytes_done. */
-void ps_scan_build_commit(const struct ps_scan *s, const char *job, uint32_t pass,
-                          uint64_t disk_bytes, struct ps_commit *c);
+ * the kept errors, and the cluster sketch (pass 1) or cluster members (pass 2). `disk_bytes` is
+ * the shard's on-disk size for bytes_done. PS_OK, or PS_ERR_ZSTD compressing the sketch. */
+enum ps_err ps_scan_build_commit(struct ps_scan *s, const char *job, uint32_t pass,
+                                 uint32_t shard_id, uint64_t disk_bytes, struct ps_commit *c,
+                                 struct ps_errdetail *ed);
 
 #endif

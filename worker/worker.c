@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 #include <zmq.h>
 
 #include "common/clock.h"
@@ -26,6 +27,7 @@ struct worker {
     struct ps_store *store;
     struct ps_scan *scan;
     uint64_t scan_settings_digest;
+    char heavy_job[PS_STORE_JOB_MAX + 1]; /* the job whose cluster bitmap the scanner holds */
     struct ps_commit *commit;
     uint64_t last_heard, last_sent;
     uint64_t n_commits;
@@ -181,18 +183,16 @@ static void wait_heartbeating(struct worker *w, uint64_t ms)
     }
 }
 
+/* Leases of one job carry the same settings; a new digest means a new job's settings. */
 static uint64_t settings_digest(const Poisonscan__ScanSettings *st)
 {
-    uint64_t h = 1469598103934665603ull;
-    const char *parts[2] = {st->text_field, st->id_field};
-    uint64_t nums[6] = {st->max_line, st->max_errors_kept, st->ngram_max,
-                        st->window,   st->max_candidates,  0};
+    size_t n = poisonscan__scan_settings__get_packed_size(st);
+    uint8_t *buf = ps_xmalloc(n ? n : 1);
+    uint64_t h;
 
-    for (int p = 0; p < 2; p++)
-        for (const char *c = parts[p]; *c; c++)
-            h = (h ^ (unsigned char)*c) * 1099511628211ull;
-    for (int i = 0; i < 6; i++)
-        h = (h ^ nums[i]) * 1099511628211ull;
+    poisonscan__scan_settings__pack(st, buf);
+    h = XXH3_64bits(buf, n);
+    free(buf);
     return h;
 }
 
@@ -225,13 +225,42 @@ static enum ps_err ensure_scan(struct worker *w, const Poisonscan__ScanSettings 
         so.signatures_dir = st->signatures_dir;
         so.signature_k = st->signature_k;
     }
+    so.cluster_log2 = st->cluster_log2;
     err = ps_scan_new(&w->scan, &so, &ed);
     if (err != PS_OK) {
         ps_log(PS_LOG_ERROR, "worker", "cannot set up the scanner: %s", ed.msg);
         return err;
     }
     w->scan_settings_digest = d;
+    w->heavy_job[0] = '\0';
     return PS_OK;
+}
+
+/* Pass 2 with clusters: the coordinator's heavy-cell bitmap, read once per job. */
+static enum ps_err ensure_heavy(struct worker *w, const Poisonscan__Lease *lease,
+                                struct ps_errdetail *ed)
+{
+    struct ps_buf bitmap;
+    char key[256];
+    bool found;
+    enum ps_err err;
+
+    if (lease->pass != 2 || lease->settings->cluster_log2 == 0 ||
+        strcmp(w->heavy_job, lease->job_id) == 0)
+        return PS_OK;
+    ps_buf_init(&bitmap, SIZE_MAX / 2);
+    ps_store_key(key, sizeof(key), lease->job_id, PS_KEY_CLUSTER_HEAVY);
+    err = ps_store_get(w->store, key, &bitmap, &found, ed);
+    if (err == PS_OK && !found) {
+        ps_errdetail_set(ed, NULL, 0, "no cluster bitmap for job '%s' in redis", lease->job_id);
+        err = PS_ERR_PROTO;
+    }
+    if (err == PS_OK)
+        err = ps_scan_set_cluster_heavy(w->scan, (const uint8_t *)bitmap.data, bitmap.len, ed);
+    if (err == PS_OK)
+        snprintf(w->heavy_job, sizeof(w->heavy_job), "%s", lease->job_id);
+    ps_buf_release(&bitmap);
+    return err;
 }
 
 static void send_result(struct worker *w, const Poisonscan__Lease *lease, Poisonscan__Outcome oc,
@@ -280,6 +309,11 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
         send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, "bad scan settings", false);
         return;
     }
+    if (ensure_heavy(w, lease, &ed) != PS_OK) {
+        ps_log(PS_LOG_WARN, "worker", "shard %u: %s", lease->shard_id, ed.msg);
+        send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, ed.msg, true);
+        return;
+    }
     w->cur_pass = lease->pass;
     w->cur_shard = lease->shard_id;
     w->cur_attempt = lease->attempt;
@@ -310,7 +344,12 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
 
     ps_store_pass_key(key, sizeof(key), lease->job_id, PS_KEY_COMMITS, lease->pass);
     ps_commit_reset(w->commit, key, lease->shard_id);
-    ps_scan_build_commit(w->scan, lease->job_id, lease->pass, lease->end - lease->begin, w->commit);
+    err = ps_scan_build_commit(w->scan, lease->job_id, lease->pass, lease->shard_id,
+                               lease->end - lease->begin, w->commit, &ed);
+    if (err != PS_OK) {
+        send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, ed.msg, true);
+        goto idle;
+    }
     snprintf(marker, sizeof(marker), "%u %s", lease->attempt, w->routing_id);
     err = ps_commit_apply(w->store, w->commit, marker, &outcome, &ed);
     if (err != PS_OK) {

@@ -1,0 +1,35 @@
+#!/bin/sh
+# test_clusters.sh - near-duplicate paragraphs across shards (MinHash issue): a templated attack
+# of 150 documents in 5 payload variants, one per shard at most and a third of them altered, comes
+# out as one cluster per variant naming exactly its members; a cookie banner appended to 400
+# clean documents comes out as a cluster too and flags nothing.
+set -eu
+# shellcheck source=tests/integration/lib.sh
+. "$PS_SOURCE_DIR/tests/integration/lib.sh"
+
+python3 "$PS_SOURCE_DIR/tools/gen_clusters.py" --out "$T/corpus" --cache "$TEXT_CACHE" \
+	>"$T/gen.out" 2>&1 || {
+	cat "$T/gen.out" >&2
+	fail "corpus generation failed"
+}
+log "$(tail -n 1 "$T/gen.out")"
+
+assert_eq "$(run_rc "$BIN" scan --workers 2 --out "$T/out" "$T/corpus")" 0 "scan exit (nothing flagged)"
+python3 - "$T/out/report.json" "$T/corpus/expected.json" <<'PYEOF' || fail "clusters differ"
+import json, sys
+report = json.load(open(sys.argv[1]))
+exp = json.load(open(sys.argv[2]))
+clusters = [set(c["members"]) for c in report["clusters"]]
+ok = True
+for name, ids in sorted(exp["variants"].items()):
+    found = set(ids) in clusters
+    print("variant %-10s %d members: %s" % (name, len(ids), "one cluster, exact" if found else "MISSING"))
+    ok &= found
+found = set(exp["banner"]) in clusters
+print("banner %d members: %s" % (len(exp["banner"]), "one cluster, exact" if found else "MISSING"))
+ok &= found and not report["triggers"]
+for c in report["clusters"]:
+    ok &= c["size"] == len(c["members"]) == c["members_total"] and c["shards"] <= 64
+sys.exit(0 if ok else 1)
+PYEOF
+log "PASS"

@@ -1,0 +1,241 @@
+/* clusters.c - paragraph signatures (one-permutation MinHash, 128 slots, 16 bands of 6 rows:
+ * ps_minhash_lsh_choose(128, 0.8, 0.99), so a pair at Jaccard 0.8 meets in a band 99 % of the
+ * time; a cluster wants all its members, and pairs at 0.5 that meet (22 %) only join when they
+ * share a key with enough documents), their band keys in a per-shard sketch (pass 1), and exact
+ * membership of the heavy keys (pass 2). */
+#include "worker/clusters.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "common/minhash.h"
+
+#define SIG_K     128
+#define MAX_BANDS 32
+
+struct ps_clusters {
+    struct ps_clusters_opts o;
+    struct ps_minhash *m;
+    struct ps_minhash_lsh lsh;
+    size_t cells;    /* per row */
+    uint8_t *sketch; /* ROWS * cells counters */
+    void *blob;      /* compressed sketch */
+    size_t blob_cap;
+    uint8_t *heavy; /* ROWS * cells bits, pass 2 */
+    /* pass 2 output, reused */
+    struct ps_clusters_member *members;
+    size_t *first_key; /* per member: index of its first key, until keys stops moving */
+    size_t n_members, members_cap;
+    uint64_t *keys;
+    size_t n_keys, keys_cap;
+};
+
+struct ps_clusters_opts ps_clusters_opts_default(void)
+{
+    struct ps_clusters_opts o;
+
+    o.sketch_log2 = 20;
+    o.min_words = 16;
+    return o;
+}
+
+enum ps_err ps_clusters_new(struct ps_clusters **out, const struct ps_clusters_opts *opts,
+                            struct ps_errdetail *ed)
+{
+    struct ps_clusters *c;
+    struct ps_minhash_opts mo = ps_minhash_opts_default();
+    enum ps_err err;
+
+    *out = NULL;
+    if (opts->sketch_log2 < PS_CLSKETCH_LOG2_MIN || opts->sketch_log2 > PS_CLSKETCH_LOG2_MAX ||
+        opts->min_words < 1) {
+        ps_errdetail_set(ed, NULL, 0, "clusters: sketch_log2 %u outside %u..%u", opts->sketch_log2,
+                         PS_CLSKETCH_LOG2_MIN, PS_CLSKETCH_LOG2_MAX);
+        return PS_ERR_USAGE;
+    }
+    c = ps_xcalloc(1, sizeof(*c));
+    c->o = *opts;
+    mo.k = SIG_K;
+    mo.method = PS_MINHASH_OPH;
+    err = ps_minhash_new(&c->m, &mo, ed);
+    if (err != PS_OK) {
+        ps_clusters_free(c);
+        return err;
+    }
+    err = ps_minhash_lsh_choose(SIG_K, 0.8, 0.99, &c->lsh);
+    if (err != PS_OK || c->lsh.bands > MAX_BANDS)
+        ps_bug("clusters: %u bands", c->lsh.bands);
+    c->cells = (size_t)1 << opts->sketch_log2;
+    c->sketch = ps_xcalloc(PS_CLSKETCH_ROWS * c->cells, 1);
+    *out = c;
+    return PS_OK;
+}
+
+void ps_clusters_free(struct ps_clusters *c)
+{
+    if (c == NULL)
+        return;
+    ps_minhash_free(c->m);
+    free(c->sketch);
+    free(c->blob);
+    free(c->heavy);
+    free(c->members);
+    free(c->first_key);
+    free(c->keys);
+    free(c);
+}
+
+void ps_clusters_begin_shard(struct ps_clusters *c)
+{
+    memset(c->sketch, 0, PS_CLSKETCH_ROWS * c->cells);
+}
+
+static struct ps_minhash_seg_opts seg_opts(const struct ps_clusters *c)
+{
+    struct ps_minhash_seg_opts so = ps_minhash_seg_opts_default();
+
+    /* paragraphs only: an appended block or a spliced payload is a paragraph of its own;
+     * word windows would multiply the keys for little gain on such blocks */
+    so.paragraphs = true;
+    so.window_words = 0;
+    so.min_words = c->o.min_words;
+    return so;
+}
+
+static bool sketch_segment(void *arg, const struct ps_minhash_segment *seg)
+{
+    struct ps_clusters *c = arg;
+    uint64_t keys[MAX_BANDS];
+
+    ps_minhash_lsh_keys(&c->lsh, seg->sig, keys);
+    for (unsigned b = 0; b < c->lsh.bands; b++) {
+        size_t cells[PS_CLSKETCH_ROWS];
+        ps_clsketch_cells(keys[b], c->o.sketch_log2, cells);
+        for (int r = 0; r < PS_CLSKETCH_ROWS; r++) {
+            uint8_t *v = &c->sketch[(size_t)r * c->cells + cells[r]];
+            *v += *v != UINT8_MAX;
+        }
+    }
+    return true;
+}
+
+enum ps_err ps_clusters_sketch(struct ps_clusters *c, const char *text, size_t text_len)
+{
+    struct ps_minhash_seg_opts so = seg_opts(c);
+
+    return ps_minhash_segments(c->m, text, text_len, &so, NULL, sketch_segment, c, NULL);
+}
+
+enum ps_err ps_clusters_sketch_blob(struct ps_clusters *c, const void **blob, size_t *blob_len,
+                                    struct ps_errdetail *ed)
+{
+    size_t raw = PS_CLSKETCH_ROWS * c->cells, bound = ZSTD_compressBound(raw), n;
+
+    if (c->blob_cap < bound) {
+        free(c->blob);
+        c->blob = ps_xmalloc(bound);
+        c->blob_cap = bound;
+    }
+    /* level 1: a sparse sketch shrinks to a few bytes per key, and fast */
+    n = ZSTD_compress(c->blob, c->blob_cap, c->sketch, raw, 1);
+    if (ZSTD_isError(n)) {
+        ps_errdetail_set(ed, NULL, 0, "cannot compress the cluster sketch: %s",
+                         ZSTD_getErrorName(n));
+        return PS_ERR_ZSTD;
+    }
+    *blob = c->blob;
+    *blob_len = n;
+    return PS_OK;
+}
+
+enum ps_err ps_clusters_set_heavy(struct ps_clusters *c, const uint8_t *bitmap, size_t bitmap_len,
+                                  struct ps_errdetail *ed)
+{
+    size_t want = PS_CLSKETCH_ROWS * c->cells / 8;
+
+    if (bitmap_len != want) {
+        ps_errdetail_set(ed, NULL, 0, "cluster bitmap has %zu bytes, expected %zu", bitmap_len,
+                         want);
+        return PS_ERR_PROTO;
+    }
+    if (c->heavy == NULL)
+        c->heavy = ps_xmalloc(want);
+    memcpy(c->heavy, bitmap, want);
+    return PS_OK;
+}
+
+static bool is_heavy(const struct ps_clusters *c, uint64_t key)
+{
+    size_t cells[PS_CLSKETCH_ROWS];
+
+    ps_clsketch_cells(key, c->o.sketch_log2, cells);
+    for (int r = 0; r < PS_CLSKETCH_ROWS; r++) {
+        size_t bit = (size_t)r * c->cells + cells[r];
+        if (!((c->heavy[bit / 8] >> (bit % 8)) & 1))
+            return false;
+    }
+    return true;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+static bool member_segment(void *arg, const struct ps_minhash_segment *seg)
+{
+    struct ps_clusters *c = arg;
+    uint64_t keys[MAX_BANDS];
+    size_t first = c->n_keys, n;
+
+    ps_minhash_lsh_keys(&c->lsh, seg->sig, keys);
+    for (unsigned b = 0; b < c->lsh.bands; b++) {
+        if (!is_heavy(c, keys[b]))
+            continue;
+        if (c->n_keys == c->keys_cap) {
+            c->keys_cap = c->keys_cap ? c->keys_cap * 2 : 256;
+            c->keys = ps_xrealloc(c->keys, c->keys_cap * sizeof(*c->keys));
+        }
+        c->keys[c->n_keys++] = keys[b];
+    }
+    n = c->n_keys - first;
+    if (n == 0)
+        return true;
+    qsort(c->keys + first, n, sizeof(*c->keys), cmp_u64);
+    if (c->n_members == c->members_cap) {
+        c->members_cap = c->members_cap ? c->members_cap * 2 : 16;
+        c->members = ps_xrealloc(c->members, c->members_cap * sizeof(*c->members));
+        c->first_key = ps_xrealloc(c->first_key, c->members_cap * sizeof(*c->first_key));
+    }
+    c->members[c->n_members].begin = seg->begin;
+    c->members[c->n_members].end = seg->end;
+    c->members[c->n_members].n_keys = n;
+    c->first_key[c->n_members] = first;
+    c->n_members++;
+    return true;
+}
+
+enum ps_err ps_clusters_members(struct ps_clusters *c, const char *text, size_t text_len,
+                                const struct ps_clusters_member **members, size_t *n_members)
+{
+    struct ps_minhash_seg_opts so = seg_opts(c);
+    enum ps_err err;
+
+    c->n_members = 0;
+    c->n_keys = 0;
+    *members = NULL;
+    *n_members = 0;
+    if (c->heavy == NULL)
+        return PS_OK;
+    err = ps_minhash_segments(c->m, text, text_len, &so, NULL, member_segment, c, NULL);
+    if (err != PS_OK)
+        return err;
+    for (size_t i = 0; i < c->n_members; i++)
+        c->members[i].keys = c->keys + c->first_key[i];
+    *members = c->members;
+    *n_members = c->n_members;
+    return PS_OK;
+}
