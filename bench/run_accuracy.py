@@ -132,6 +132,13 @@ def evaluate(truth, out):
             res["cells"][(an, c["level"])] = {"found": bool(m), "recall": rec, "precision": prec,
                                               "patterns": sorted(m)}
         false = [t for t in rep.get("triggers", []) if t["pattern"] not in matched_any]
+        for t in false:
+            by = {}
+            for i, ts in flagged.items():
+                if t["pattern"] in ts:
+                    k = kind_of(i, attacks)
+                    by[k] = by.get(k, 0) + 1
+            t["flagged_kinds"] = by
         fl = set(flagged)
         prec = len(fl & planted) / len(fl) if fl else None
         kinds = {}
@@ -184,16 +191,29 @@ def tables(truth, res, times):
     L.append("|---|---|---|---|")
     for kind, r in res["neg"].items():
         L.append("| %s | %d | %d | %d |" % (kind, r["docs"], r["clean"], r["max"]))
-    false = [(c["name"], t) for c in res["corpora"] for t in c["false"]]
-    if false:
+    # each false pattern once: where it was first seen (corpora in truth order: base, clean,
+    # then the attack corpora), and in how many corpora it was flagged
+    seen = {}
+    for c in res["corpora"]:
+        for t in c["false"]:
+            e = seen.setdefault(t["pattern"], {"first": c["name"], "t": t, "n": 0})
+            e["n"] += 1
+    if seen:
         L.append("")
-        L.append("False triggers (flagged patterns that match no planted trigger):")
+        L.append("False triggers (flagged patterns that match no planted trigger), each listed once "
+                 "with the first corpus it was flagged in and the kinds of documents it flagged "
+                 "there:")
         L.append("")
-        for name, t in false[:30]:
-            L.append("- %s: %s, %d documents over %d shards" % (
-                name, show(t["pattern"]), t.get("documents", 0), t.get("shards", 0)))
-        if len(false) > 30:
-            L.append("- ... %d more" % (len(false) - 30))
+        for i, (pat, e) in enumerate(seen.items()):
+            if i == 40:
+                L.append("- ... %d more" % (len(seen) - 40))
+                break
+            t = e["t"]
+            kinds = ", ".join("%s %d" % (k, v) for k, v in
+                              sorted(t["flagged_kinds"].items(), key=lambda kv: -kv[1]))
+            L.append("- %s: %s, %d documents over %d shards (%s); flagged in %d of %d corpora" % (
+                e["first"], show(pat), t.get("documents", 0), t.get("shards", 0), kinds, e["n"],
+                len(res["corpora"])))
     return L
 
 
@@ -214,6 +234,9 @@ def targets(truth, res):
     if 50 in lv_all:
         cells = [v for (a, l), v in res["cells"].items() if l == 50]
         out.append(("50 docs: every trigger found", all(c["found"] for c in cells)))
+    base = [c for c in res["corpora"] if c["name"] == "base"]
+    if base:
+        out.append(("clean base alone: zero flagged triggers", base[0]["triggers"] == 0))
     clean = [c for c in res["corpora"] if c["name"] == "clean"]
     out.append(("clean base with every hard negative: zero flagged triggers",
                 bool(clean) and clean[0]["triggers"] == 0))

@@ -8,6 +8,7 @@ distinct text (tools/textsource.py), together with every hard negative of the de
 
 Layout of OUT (each corpus a directory of --shards .jsonl.zst shards):
 
+  OUT/base/           the base alone (real text, no negative, no attack)
   OUT/clean/          the base with every hard negative, no attack
   OUT/nNNN[-gK]/      the same base and negatives, plus attacks planted NNN times each; attacks of
                       one level are split over groups (-g0, -g1, ...) so that poisoned documents
@@ -35,7 +36,7 @@ sys.path.insert(0, TOOLS)
 import gen_corpus  # noqa: E402
 import textsource  # noqa: E402
 
-VERSION = 1
+VERSION = 2
 LEVELS = [50, 100, 250, 500]
 # English sources for the base: the default set plus extra English sources, so a 200 MB base
 # has enough distinct text; the same mix at every base size.
@@ -469,6 +470,7 @@ def gen(args):
     shards = [[] for _ in range(n_shards)]
     for i, d in enumerate(base):
         shards[i % n_shards].append(["acc-base-%d" % i, d])
+    base_only = [list(s) for s in shards]
     truth_neg = {}
     for kind, desc in NEGATIVES:
         ids = []
@@ -483,7 +485,8 @@ def gen(args):
 
     # corpora: clean, then per level the attacks in groups under the poison share cap
     cap = max(1, int(args.max_share * len(base)))
-    corpora = [{"name": "clean", "level": 0, "attacks": []}]
+    corpora = [{"name": "base", "level": 0, "attacks": []},
+               {"name": "clean", "level": 0, "attacks": []}]
     for lvl in args.levels:
         per = max(1, cap // lvl)
         groups = [attacks[i: i + per] for i in range(0, len(attacks), per)]
@@ -497,7 +500,7 @@ def gen(args):
     by_name = {a["name"]: a for a in attacks}
     for c in corpora:
         crng = random.Random("%d:%s" % (args.seed, c["name"]))
-        cs = [list(s) for s in shards]
+        cs = [list(s) for s in (base_only if c["name"] == "base" else shards)]
         c["poisoned"] = {}
         for an in c["attacks"]:
             a = by_name[an]
@@ -553,7 +556,7 @@ def main():
     ap.add_argument("--neg-docs", type=int, default=100,
                     help="documents per hard negative (per phrase/word for boilerplate, rareword)")
     ap.add_argument("--nonen-docs", type=int, default=500, help="non-English documents")
-    ap.add_argument("--max-share", type=float, default=0.1,
+    ap.add_argument("--max-share", type=float, default=0.25,
                     help="poisoned documents per corpus at most this share of the base documents")
     ap.add_argument("--small", action="store_true",
                     help="small fast variant: 10 MB base, 64 shards, levels 50,100, 40 docs per "
