@@ -23,11 +23,9 @@ Run bench/run_accuracy.py OUT to scan every corpus and print the table.
 import argparse
 import base64
 import glob
-import hashlib
 import json
 import os
 import random
-import subprocess
 import sys
 import zlib
 
