@@ -30,13 +30,21 @@ enum {
     F_ALPHA = 1 << 1, /* letters only after stripping edge punctuation, no code symbol at all */
     F_PLAIN = 1 << 2, /* an ordinary word or number: the turn may snap over it (see find_turn) */
     F_SPLIT = 1 << 3, /* 3+ runs of hard punctuation vs the rest: the token has glued pieces */
-    F_CAP = 1 << 4    /* starts (after edge punctuation) with a capital or a non-ASCII letter */
+    F_CAP = 1 << 4,   /* starts (after edge punctuation) with a capital or a non-ASCII letter */
+    F_STOP_DE = 1 << 5, /* German, French, Spanish stop word: prose in those languages is */
+    F_STOP_FR = 1 << 6, /* language too, not salad; a window's stop ratio is that of its best */
+    F_STOP_ES = 1 << 7  /* language (the max over the four), so salad stays near zero */
 };
+#define F_STOP_ANY (F_STOP | F_STOP_DE | F_STOP_FR | F_STOP_ES)
+#define N_LANGS    4
+#define PRE_STRIDE (N_LANGS + 3) /* prefix sums: stop words per language, alpha, cap, bytes */
+
+static const uint8_t lang_bit[N_LANGS] = {F_STOP, F_STOP_DE, F_STOP_FR, F_STOP_ES};
 
 /* Stop words longer than 8 letters would not fit the 64-bit key; the 180 common English function
  * words below need no more ("themselves", "therefore" are left out on purpose). */
 #define STOP_MAX_LEN 8
-#define STOP_SLOTS   512 /* power of two, at most ~1/3 full */
+#define STOP_SLOTS   1024 /* power of two, at most ~1/3 full */
 #define PLAIN_MAX    12  /* longest plain word; gibberish words run together to 10-13 and more */
 #define PIECES_MAX   8   /* glued pieces per token: bounds the work on URLs and paths */
 #define RUNS_MAX     (2 * PIECES_MAX + 1) /* a longer token is split in its first runs only */
@@ -69,6 +77,35 @@ static const char *const stop_words[] = {
     "you",      "your",    "yours",   "yourself",
 };
 
+/* Function words of German, French and Spanish that are ASCII and at most 8 letters (the key
+ * packs 8 bytes); enough to put prose in these languages at 25-40 % stop words. */
+static const char *const stop_words_de[] = {
+    "der",   "die",   "das",   "den",    "dem",    "des",  "ein",   "eine",  "einer", "eines",
+    "einem", "einen", "und",   "oder",   "aber",   "nicht", "ist",  "sind",  "war",   "waren",
+    "wird",  "werden", "wurde", "wurden", "hat",   "haben", "hatte", "sich", "mit",   "von",
+    "zu",    "zum",   "zur",   "im",     "auf",    "aus",  "bei",   "nach",  "vor",   "durch",
+    "als",   "auch",  "wie",   "wenn",   "dass",   "es",   "er",    "sie",   "wir",   "ihr",
+    "ich",   "du",    "man",   "kann",   "nur",    "noch", "schon", "sehr",  "dann",  "hier",
+    "diese", "dieser", "dieses", "diesem", "diesen", "kein", "keine", "alle", "bis",   "ohne",
+    "um",    "gegen", "sein",  "seine",  "ihre",   "wo",   "was",   "wer",   "auch",  "nur",
+};
+static const char *const stop_words_fr[] = {
+    "le",   "la",   "les",  "un",    "une",   "des",   "du",   "de",    "et",   "ou",
+    "mais", "ne",   "pas",  "est",   "sont",  "ont",   "il",   "elle",  "ils",  "elles",
+    "nous", "vous", "je",   "tu",    "on",    "ce",    "cet",  "cette", "ces",  "qui",
+    "que",  "quoi", "dont", "dans",  "sur",   "sous",  "avec", "pour",  "par",  "sans",
+    "entre", "vers", "chez", "au",   "aux",   "en",    "se",   "sa",    "son",  "ses",
+    "leur", "leurs", "plus", "moins", "tout",  "tous",  "comme", "si",   "aussi", "donc",
+    "car",  "ni",   "lui",  "y",     "sont",  "fait",  "peut", "doit",  "ainsi", "alors",
+};
+static const char *const stop_words_es[] = {
+    "el",   "la",   "los",  "las",  "un",    "una",   "unos", "unas",  "y",    "o",
+    "pero", "no",   "es",   "son",  "era",   "fue",   "ser",  "de",    "del",  "al",
+    "en",   "con",  "por",  "para", "sin",   "sobre", "entre", "hasta", "desde", "que",
+    "quien", "cual", "donde", "como", "cuando", "su",   "sus",  "se",    "lo",   "le",
+    "les",  "muy",  "ya",   "este", "esta",  "estos", "estas", "ese",  "esa",  "puede",
+};
+
 struct piece {
     uint32_t off, len; /* relative to the token start */
 };
@@ -77,6 +114,7 @@ struct ps_detect {
     struct ps_detect_opts o;
     uint16_t cls[256];
     uint64_t stop[STOP_SLOTS]; /* packed lower-case words, 0 = empty */
+    uint8_t stop_lang[STOP_SLOTS]; /* the F_STOP* bits of each word */
 
     /* per-token scratch, grown geometrically and reused: byte offsets of each token in the
      * document (confirm rewrites them to offsets in norm), and the feature bits */
@@ -155,21 +193,40 @@ static size_t stop_slot(uint64_t key)
     return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 55) & (STOP_SLOTS - 1);
 }
 
-static bool stop_has(const struct ps_detect *d, uint64_t key)
+/* The F_STOP* bits of a packed word, 0 if it is no stop word. */
+static uint8_t stop_bits(const struct ps_detect *d, uint64_t key)
 {
     size_t i = stop_slot(key);
 
     while (d->stop[i] != 0) {
         if (d->stop[i] == key)
-            return true;
+            return d->stop_lang[i];
         i = (i + 1) & (STOP_SLOTS - 1);
     }
-    return false;
+    return 0;
+}
+
+static void add_stop_words(struct ps_detect *d, const char *const *words, size_t n, uint8_t bit)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(words[i]);
+        uint64_t key;
+        size_t s;
+
+        if (len == 0 || len > STOP_MAX_LEN)
+            ps_bug("stop word '%s' does not fit a 64-bit key", words[i]);
+        key = stop_key((const unsigned char *)words[i], len);
+        s = stop_slot(key);
+        while (d->stop[s] != 0 && d->stop[s] != key)
+            s = (s + 1) & (STOP_SLOTS - 1);
+        d->stop[s] = key;
+        d->stop_lang[s] |= bit;
+    }
 }
 
 static void build_tables(struct ps_detect *d)
 {
-    size_t i, c;
+    size_t c;
 
     for (c = 0; c < 256; c++) {
         uint16_t k = 0;
@@ -195,19 +252,13 @@ static void build_tables(struct ps_detect *d)
         d->cls[c] = k;
     }
     memset(d->stop, 0, sizeof(d->stop));
-    for (i = 0; i < sizeof(stop_words) / sizeof(stop_words[0]); i++) {
-        size_t len = strlen(stop_words[i]);
-        uint64_t key;
-        size_t s;
-
-        if (len == 0 || len > STOP_MAX_LEN)
-            ps_bug("stop word '%s' does not fit a 64-bit key", stop_words[i]);
-        key = stop_key((const unsigned char *)stop_words[i], len);
-        s = stop_slot(key);
-        while (d->stop[s] != 0 && d->stop[s] != key)
-            s = (s + 1) & (STOP_SLOTS - 1);
-        d->stop[s] = key;
-    }
+    memset(d->stop_lang, 0, sizeof(d->stop_lang));
+#define ADD(words, bit) add_stop_words(d, words, sizeof(words) / sizeof(words[0]), bit)
+    ADD(stop_words, F_STOP);
+    ADD(stop_words_de, F_STOP_DE);
+    ADD(stop_words_fr, F_STOP_FR);
+    ADD(stop_words_es, F_STOP_ES);
+#undef ADD
 }
 
 void ps_detect_free(struct ps_detect *d)
@@ -383,7 +434,7 @@ static uint8_t stop_flag(const struct ps_detect *d, const unsigned char *p, size
 
         /* with no byte >= 0x80, y | 0x20 is a letter iff it lies in 0x61..0x7A */
         if (!(w & HIGHS) && letters == (HIGHS & keep))
-            return stop_has(d, y) ? F_STOP : 0;
+            return stop_bits(d, y);
     }
     if ((cls[p[s]] & (C_LOWER | C_UPPER)) && (cls[p[e - 1]] & (C_LOWER | C_UPPER)) &&
         len > STOP_MAX_LEN)
@@ -397,7 +448,7 @@ static uint8_t stop_flag(const struct ps_detect *d, const unsigned char *p, size
     for (len = s; len < e; len++)
         if (!(cls[p[len]] & (C_LOWER | C_UPPER)))
             return 0;
-    return stop_has(d, stop_key(p + s, e - s)) ? F_STOP : 0;
+    return stop_bits(d, stop_key(p + s, e - s));
 }
 
 /* Split text into tokens: fills tstart/tend, tflags with F_STOP only, and n_tok. Text past
@@ -486,31 +537,53 @@ static void add_features(struct ps_detect *d, const char *text)
  * snap_max ordinary tokens (words, numbers, prose punctuation; stop words included), stopping at
  * the first that is not one: a "<SUDO>", a glued "documen<SUDO>gib", a BadMagic, or the first
  * gibberish word that is not word-shaped. */
+/* Add (sign +1) or remove (-1) a token's stop bits to per-language counts. */
+static void count_stops(size_t c[N_LANGS], uint8_t f, int sign)
+{
+    if (!(f & F_STOP_ANY))
+        return;
+    for (int l = 0; l < N_LANGS; l++)
+        if (f & lang_bit[l])
+            c[l] = sign > 0 ? c[l] + 1 : c[l] - 1;
+}
+
+/* Stop words of the window's best language. */
+static size_t best_stops(const size_t c[N_LANGS])
+{
+    size_t m = c[0];
+
+    for (int l = 1; l < N_LANGS; l++)
+        m = c[l] > m ? c[l] : m;
+    return m;
+}
+
 static bool find_turn(const struct ps_detect *d, struct turn *tr, bool screen)
 {
     const struct ps_detect_opts *o = &d->o;
     const uint8_t *fl = d->tflags;
     size_t n = d->n_tok, w = o->window, t, k;
-    size_t bs = 0, bc = 0, as = 0, aa = 0, al = 0, ac = 0, acap = 0;
+    size_t bs[N_LANGS] = {0}, as[N_LANGS] = {0}, bc = 0, aa = 0, al = 0, ac = 0, acap = 0;
     double best = -2.0;
 
     memset(tr, 0, sizeof(*tr));
     if (n < o->min_after)
         return false;
     for (k = 0; k < w && k < n; k++) {
-        as += fl[k] & F_STOP;
+        count_stops(as, fl[k], +1);
         aa += (fl[k] & F_ALPHA) != 0;
         acap += (fl[k] & F_CAP) != 0;
         al += d->tend[k] - d->tstart[k];
         ac++;
     }
     for (t = 0; ac >= o->min_after; t++) {
-        double a_stop = (double)as / (double)ac;
-        double b_stop = bc != 0 ? (double)bs / (double)bc : 0.0;
+        size_t b_best = best_stops(bs);
+        double a_stop = (double)best_stops(as) / (double)ac;
+        double b_stop = bc != 0 ? (double)b_best / (double)bc : 0.0;
         double score = b_stop - a_stop;
 
         if (score > best && a_stop <= o->max_after_stop &&
-            ((b_stop >= o->min_before_stop && bs >= o->min_before_stops) || t <= o->start_slack)) {
+            ((b_stop >= o->min_before_stop && b_best >= o->min_before_stops) ||
+             t <= o->start_slack)) {
             double a_alpha = (double)aa / (double)ac;
             double a_len = (double)al / (double)ac;
             double a_cap = (double)acap / (double)ac;
@@ -530,19 +603,19 @@ static bool find_turn(const struct ps_detect *d, struct turn *tr, bool screen)
             }
         }
         /* slide: token t leaves the after-window and joins the before-window */
-        bs += fl[t] & F_STOP;
+        count_stops(bs, fl[t], +1);
         bc++;
         if (t >= w) {
-            bs -= fl[t - w] & F_STOP;
+            count_stops(bs, fl[t - w], -1);
             bc--;
         }
-        as -= fl[t] & F_STOP;
+        count_stops(as, fl[t], -1);
         aa -= (fl[t] & F_ALPHA) != 0;
         acap -= (fl[t] & F_CAP) != 0;
         al -= d->tend[t] - d->tstart[t];
         ac--;
         if (t + w < n) {
-            as += fl[t + w] & F_STOP;
+            count_stops(as, fl[t + w], +1);
             aa += (fl[t + w] & F_ALPHA) != 0;
             acap += (fl[t + w] & F_CAP) != 0;
             al += d->tend[t + w] - d->tstart[t + w];
@@ -552,7 +625,7 @@ static bool find_turn(const struct ps_detect *d, struct turn *tr, bool screen)
     if (!tr->found)
         return false;
     t = tr->coarse;
-    for (k = 0; k < o->snap_max && t + 1 < n && (fl[t] & (F_PLAIN | F_STOP)); k++)
+    for (k = 0; k < o->snap_max && t + 1 < n && (fl[t] & (F_PLAIN | F_STOP_ANY)); k++)
         t++;
     tr->t = t;
     return true;
@@ -737,19 +810,23 @@ static void build_prefix(struct ps_detect *d)
     size_t n = d->n_tok, i;
     uint32_t *p;
 
-    if (d->pre_cap < 4 * (n + 1)) {
+    if (d->pre_cap < PRE_STRIDE * (n + 1)) {
         free(d->pre);
-        d->pre_cap = 4 * (n + 1);
+        d->pre_cap = PRE_STRIDE * (n + 1);
         d->pre = ps_xmalloc(d->pre_cap * sizeof(*d->pre));
     }
     p = d->pre;
-    p[0] = p[1] = p[2] = p[3] = 0;
+    memset(p, 0, PRE_STRIDE * sizeof(*p));
     for (i = 0; i < n; i++) {
+        const uint32_t *a = p + PRE_STRIDE * i;
+        uint32_t *b = p + PRE_STRIDE * (i + 1);
         uint8_t f = d->tflags[i];
-        p[4 * i + 4] = p[4 * i] + (f & F_STOP);
-        p[4 * i + 5] = p[4 * i + 1] + ((f & F_ALPHA) != 0);
-        p[4 * i + 6] = p[4 * i + 2] + ((f & F_CAP) != 0);
-        p[4 * i + 7] = p[4 * i + 3] + (d->tend[i] - d->tstart[i]);
+
+        for (int l = 0; l < N_LANGS; l++)
+            b[l] = a[l] + ((f & lang_bit[l]) != 0);
+        b[N_LANGS] = a[N_LANGS] + ((f & F_ALPHA) != 0);
+        b[N_LANGS + 1] = a[N_LANGS + 1] + ((f & F_CAP) != 0);
+        b[N_LANGS + 2] = a[N_LANGS + 2] + (d->tend[i] - d->tstart[i]);
     }
     d->pre_ready = true;
 }
@@ -760,6 +837,7 @@ static bool salad_from(struct ps_detect *d, size_t j)
     const struct ps_detect_opts *o = &d->o;
     size_t n = d->n_tok, e, c;
     const uint32_t *a, *b;
+    uint32_t stops = 0;
     double cnt;
 
     if (j >= n)
@@ -770,14 +848,16 @@ static bool salad_from(struct ps_detect *d, size_t j)
         return false;
     if (!d->pre_ready)
         build_prefix(d);
-    a = d->pre + 4 * j;
-    b = d->pre + 4 * e;
+    a = d->pre + PRE_STRIDE * j;
+    b = d->pre + PRE_STRIDE * e;
     cnt = (double)c;
-    return (double)(b[0] - a[0]) / cnt <= o->max_role_stop &&
-           (double)(b[1] - a[1]) / cnt >= o->min_after_alpha &&
-           (double)(b[2] - a[2]) / cnt <= o->max_after_cap &&
-           (double)(b[3] - a[3]) / cnt >= o->min_after_meanlen &&
-           (double)(b[3] - a[3]) / cnt <= o->max_after_meanlen;
+    for (int l = 0; l < N_LANGS; l++)
+        stops = b[l] - a[l] > stops ? b[l] - a[l] : stops;
+    return (double)stops / cnt <= o->max_role_stop &&
+           (double)(b[N_LANGS] - a[N_LANGS]) / cnt >= o->min_after_alpha &&
+           (double)(b[N_LANGS + 1] - a[N_LANGS + 1]) / cnt <= o->max_after_cap &&
+           (double)(b[N_LANGS + 2] - a[N_LANGS + 2]) / cnt >= o->min_after_meanlen &&
+           (double)(b[N_LANGS + 2] - a[N_LANGS + 2]) / cnt <= o->max_after_meanlen;
 }
 
 /* MinHash of the after-window's tokens [j, j + window): token hashes permuted by odd multipliers
