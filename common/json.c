@@ -117,13 +117,18 @@ static enum ps_err fail(struct ps_errdetail *ed, const char *base, const char *a
  * `end` and a raw '"' is an error. When `out` is not NULL and the body has an escape, the decoded
  * text is appended to `out` and *escaped is set; an escape-free body is left for the caller to
  * view in place. `base` is where offsets in `ed` count from; `open` is reported for an
- * unterminated string. */
+ * unterminated string.
+ * Decoding never lengthens the text, so at the first escape `out` gets room for the rest of the
+ * input at once and the decoded bytes are written straight into it (text has an escape every
+ * line or so: a buffer call per escape cost more than the scan). Only when that room passes
+ * out's ceiling does each piece go through ps_buf_append, which then reports the limit exactly. */
 static enum ps_err scan_string(const char *base, const char *open, const char **pp, const char *end,
                                bool quoted, struct ps_buf *out, bool *escaped,
                                struct ps_errdetail *ed)
 {
     const char *p = *pp;
     const char *run = p; /* start of the literal bytes not yet copied to out */
+    char *w = NULL;      /* the direct path: where the next decoded byte goes in out->data */
     bool esc = false;
 
     for (;;) {
@@ -189,7 +194,14 @@ static enum ps_err scan_string(const char *base, const char *open, const char **
             default:
                 return fail(ed, base, p, "invalid escape");
             }
-            if (out != NULL) {
+            if (out != NULL && !esc && ps_buf_reserve(out, (size_t)(end - run)) == PS_OK)
+                w = out->data + out->len;
+            if (w != NULL) {
+                memcpy(w, run, (size_t)(p - run));
+                w += p - run;
+                memcpy(w, tmp, tmp_len);
+                w += tmp_len;
+            } else if (out != NULL) {
                 if (ps_buf_append(out, run, (size_t)(p - run)) != PS_OK ||
                     ps_buf_append(out, tmp, tmp_len) != PS_OK)
                     return PS_ERR_LIMIT;
@@ -210,8 +222,14 @@ static enum ps_err scan_string(const char *base, const char *open, const char **
             p++;
         }
     }
-    if (esc && out != NULL && ps_buf_append(out, run, (size_t)(p - run)) != PS_OK)
+    if (w != NULL) {
+        memcpy(w, run, (size_t)(p - run));
+        w += p - run;
+        out->len = (size_t)(w - out->data);
+        out->data[out->len] = '\0';
+    } else if (esc && out != NULL && ps_buf_append(out, run, (size_t)(p - run)) != PS_OK) {
         return PS_ERR_LIMIT;
+    }
     *escaped = esc;
     *pp = quoted ? p + 1 : p;
     return PS_OK;
