@@ -80,6 +80,24 @@ static uint64_t string_special(uint64_t v)
     return (((q - ONES) & ~q) | ((b - ONES) & ~b) | (v - ONES * 0x20) | v) & HIGH_BITS;
 }
 
+/* memcpy of a run between two escapes, usually a line of text: fixed-size moves that compile
+ * inline beat a library call for these lengths; long runs go to memcpy. */
+static void copy_run(char *dst, const char *src, size_t n)
+{
+    size_t i;
+
+    if (n > 64) {
+        memcpy(dst, src, n);
+    } else if (n >= 8) {
+        for (i = 0; i + 8 <= n; i += 8)
+            memcpy(dst + i, src + i, 8);
+        memcpy(dst + n - 8, src + n - 8, 8); /* the tail, overlapping what is copied */
+    } else {
+        for (i = 0; i < n; i++)
+            dst[i] = src[i];
+    }
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
@@ -197,10 +215,10 @@ static enum ps_err scan_string(const char *base, const char *open, const char **
             if (out != NULL && !esc && ps_buf_reserve(out, (size_t)(end - run)) == PS_OK)
                 w = out->data + out->len;
             if (w != NULL) {
-                memcpy(w, run, (size_t)(p - run));
+                copy_run(w, run, (size_t)(p - run));
                 w += p - run;
-                memcpy(w, tmp, tmp_len);
-                w += tmp_len;
+                for (size_t k = 0; k < tmp_len; k++)
+                    *w++ = tmp[k];
             } else if (out != NULL) {
                 if (ps_buf_append(out, run, (size_t)(p - run)) != PS_OK ||
                     ps_buf_append(out, tmp, tmp_len) != PS_OK)
