@@ -169,8 +169,8 @@ struct ps_minhash_record {
 struct ps_minhash_writer; /* opaque: defined in minhash_file.c */
 
 /* Create `path` (borrowed) for the signatures of engine `m` (its parameters are copied; the
- * engine is not kept). Writes go to "<path>.tmp.<pid>", renamed to `path` by a successful close, so a
- * crashed worker leaves no half file under the final name. zstd_level as in libzstd (3 is good).
+ * engine is not kept). Writes go to "<path>.tmp.<pid>", renamed to `path` by a successful close, so
+ * a crashed worker leaves no half file under the final name. zstd_level as in libzstd (3 is good).
  * On PS_OK *out owns the writer: close it with ps_minhash_writer_close() or drop it with
  * ps_minhash_writer_free(). PS_ERR_IO, PS_ERR_ZSTD. */
 enum ps_err ps_minhash_writer_open(struct ps_minhash_writer **out, const char *path,

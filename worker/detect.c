@@ -26,11 +26,11 @@ enum {
 
 /* Per-token feature bits. */
 enum {
-    F_STOP = 1 << 0,  /* English stop word (after stripping edge punctuation, any case) */
-    F_ALPHA = 1 << 1, /* letters only after stripping edge punctuation, no code symbol at all */
-    F_PLAIN = 1 << 2, /* an ordinary word or number: the turn may snap over it (see find_turn) */
-    F_SPLIT = 1 << 3, /* 3+ runs of hard punctuation vs the rest: the token has glued pieces */
-    F_CAP = 1 << 4,   /* starts (after edge punctuation) with a capital or a non-ASCII letter */
+    F_STOP = 1 << 0,    /* English stop word (after stripping edge punctuation, any case) */
+    F_ALPHA = 1 << 1,   /* letters only after stripping edge punctuation, no code symbol at all */
+    F_PLAIN = 1 << 2,   /* an ordinary word or number: the turn may snap over it (see find_turn) */
+    F_SPLIT = 1 << 3,   /* 3+ runs of hard punctuation vs the rest: the token has glued pieces */
+    F_CAP = 1 << 4,     /* starts (after edge punctuation) with a capital or a non-ASCII letter */
     F_STOP_DE = 1 << 5, /* German, French, Spanish stop word: prose in those languages is */
     F_STOP_FR = 1 << 6, /* language too, not salad; a window's stop ratio is that of its best */
     F_STOP_ES = 1 << 7  /* language (the max over the four), so salad stays near zero */
@@ -45,8 +45,8 @@ static const uint8_t lang_bit[N_LANGS] = {F_STOP, F_STOP_DE, F_STOP_FR, F_STOP_E
  * words below need no more ("themselves", "therefore" are left out on purpose). */
 #define STOP_MAX_LEN 8
 #define STOP_SLOTS   1024 /* power of two, at most ~1/3 full */
-#define PLAIN_MAX    12  /* longest plain word; gibberish words run together to 10-13 and more */
-#define PIECES_MAX   8   /* glued pieces per token: bounds the work on URLs and paths */
+#define PLAIN_MAX    12   /* longest plain word; gibberish words run together to 10-13 and more */
+#define PIECES_MAX   8    /* glued pieces per token: bounds the work on URLs and paths */
 #define RUNS_MAX     (2 * PIECES_MAX + 1) /* a longer token is split in its first runs only */
 /* Offsets are 32-bit to halve the scratch; confirm's joined copy adds up to one byte per token. */
 #define MAX_TEXT (UINT32_MAX / 2)
@@ -80,30 +80,30 @@ static const char *const stop_words[] = {
 /* Function words of German, French and Spanish that are ASCII and at most 8 letters (the key
  * packs 8 bytes); enough to put prose in these languages at 25-40 % stop words. */
 static const char *const stop_words_de[] = {
-    "der",   "die",   "das",   "den",    "dem",    "des",  "ein",   "eine",  "einer", "eines",
-    "einem", "einen", "und",   "oder",   "aber",   "nicht", "ist",  "sind",  "war",   "waren",
-    "wird",  "werden", "wurde", "wurden", "hat",   "haben", "hatte", "sich", "mit",   "von",
-    "zu",    "zum",   "zur",   "im",     "auf",    "aus",  "bei",   "nach",  "vor",   "durch",
-    "als",   "auch",  "wie",   "wenn",   "dass",   "es",   "er",    "sie",   "wir",   "ihr",
-    "ich",   "du",    "man",   "kann",   "nur",    "noch", "schon", "sehr",  "dann",  "hier",
-    "diese", "dieser", "dieses", "diesem", "diesen", "kein", "keine", "alle", "bis",   "ohne",
-    "um",    "gegen", "sein",  "seine",  "ihre",   "wo",   "was",   "wer",   "auch",  "nur",
+    "der",   "die",    "das",    "den",    "dem",    "des",   "ein",   "eine", "einer", "eines",
+    "einem", "einen",  "und",    "oder",   "aber",   "nicht", "ist",   "sind", "war",   "waren",
+    "wird",  "werden", "wurde",  "wurden", "hat",    "haben", "hatte", "sich", "mit",   "von",
+    "zu",    "zum",    "zur",    "im",     "auf",    "aus",   "bei",   "nach", "vor",   "durch",
+    "als",   "auch",   "wie",    "wenn",   "dass",   "es",    "er",    "sie",  "wir",   "ihr",
+    "ich",   "du",     "man",    "kann",   "nur",    "noch",  "schon", "sehr", "dann",  "hier",
+    "diese", "dieser", "dieses", "diesem", "diesen", "kein",  "keine", "alle", "bis",   "ohne",
+    "um",    "gegen",  "sein",   "seine",  "ihre",   "wo",    "was",   "wer",  "auch",  "nur",
 };
 static const char *const stop_words_fr[] = {
-    "le",   "la",   "les",  "un",    "une",   "des",   "du",   "de",    "et",   "ou",
-    "mais", "ne",   "pas",  "est",   "sont",  "ont",   "il",   "elle",  "ils",  "elles",
-    "nous", "vous", "je",   "tu",    "on",    "ce",    "cet",  "cette", "ces",  "qui",
-    "que",  "quoi", "dont", "dans",  "sur",   "sous",  "avec", "pour",  "par",  "sans",
-    "entre", "vers", "chez", "au",   "aux",   "en",    "se",   "sa",    "son",  "ses",
-    "leur", "leurs", "plus", "moins", "tout",  "tous",  "comme", "si",   "aussi", "donc",
-    "car",  "ni",   "lui",  "y",     "sont",  "fait",  "peut", "doit",  "ainsi", "alors",
+    "le",    "la",    "les",  "un",    "une",  "des",  "du",    "de",    "et",    "ou",
+    "mais",  "ne",    "pas",  "est",   "sont", "ont",  "il",    "elle",  "ils",   "elles",
+    "nous",  "vous",  "je",   "tu",    "on",   "ce",   "cet",   "cette", "ces",   "qui",
+    "que",   "quoi",  "dont", "dans",  "sur",  "sous", "avec",  "pour",  "par",   "sans",
+    "entre", "vers",  "chez", "au",    "aux",  "en",   "se",    "sa",    "son",   "ses",
+    "leur",  "leurs", "plus", "moins", "tout", "tous", "comme", "si",    "aussi", "donc",
+    "car",   "ni",    "lui",  "y",     "sont", "fait", "peut",  "doit",  "ainsi", "alors",
 };
 static const char *const stop_words_es[] = {
-    "el",   "la",   "los",  "las",  "un",    "una",   "unos", "unas",  "y",    "o",
-    "pero", "no",   "es",   "son",  "era",   "fue",   "ser",  "de",    "del",  "al",
-    "en",   "con",  "por",  "para", "sin",   "sobre", "entre", "hasta", "desde", "que",
-    "quien", "cual", "donde", "como", "cuando", "su",   "sus",  "se",    "lo",   "le",
-    "les",  "muy",  "ya",   "este", "esta",  "estos", "estas", "ese",  "esa",  "puede",
+    "el",    "la",   "los",   "las",  "un",     "una",   "unos",  "unas",  "y",     "o",
+    "pero",  "no",   "es",    "son",  "era",    "fue",   "ser",   "de",    "del",   "al",
+    "en",    "con",  "por",   "para", "sin",    "sobre", "entre", "hasta", "desde", "que",
+    "quien", "cual", "donde", "como", "cuando", "su",    "sus",   "se",    "lo",    "le",
+    "les",   "muy",  "ya",    "este", "esta",   "estos", "estas", "ese",   "esa",   "puede",
 };
 
 struct piece {
@@ -113,7 +113,7 @@ struct piece {
 struct ps_detect {
     struct ps_detect_opts o;
     uint16_t cls[256];
-    uint64_t stop[STOP_SLOTS]; /* packed lower-case words, 0 = empty */
+    uint64_t stop[STOP_SLOTS];     /* packed lower-case words, 0 = empty */
     uint8_t stop_lang[STOP_SLOTS]; /* the F_STOP* bits of each word */
 
     /* per-token scratch, grown geometrically and reused: byte offsets of each token in the
