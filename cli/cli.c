@@ -129,7 +129,7 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
         .max = 8, .help = "candidate patterns are word n-grams up to this length");
     OPT(.flag = "window", .type = PS_OPT_U64, .target = &v->window, .def = "32", .min = 8,
         .max = 1024, .help = "words on each side of a text/payload turn");
-    OPT(.flag = "max-candidates", .type = PS_OPT_U64, .target = &v->max_candidates, .def = "12",
+    OPT(.flag = "max-candidates", .type = PS_OPT_U64, .target = &v->max_candidates, .def = "48",
         .min = 1, .max = 256, .help = "candidate patterns per anomalous document");
     OPT(.flag = "signatures", .type = PS_OPT_STRING, .target = &v->signatures,
         .help = "write per-shard MinHash signature files here (docs/minhash.md)", .metavar = "DIR");
