@@ -33,7 +33,9 @@ enum {
     F_CAP = 1 << 4,     /* starts (after edge punctuation) with a capital or a non-ASCII letter */
     F_STOP_DE = 1 << 5, /* German, French, Spanish stop word: prose in those languages is */
     F_STOP_FR = 1 << 6, /* language too, not salad; a window's stop ratio is that of its best */
-    F_STOP_ES = 1 << 7  /* language (the max over the four), so salad stays near zero */
+    F_STOP_ES = 1 << 7, /* language (the max over the four), so salad stays near zero */
+    F_FEAT = 1 << 8     /* the bits other than F_STOP* are computed: pass 1 computes them per
+                           token on demand (see feat); tokenize's store clears it */
 };
 #define F_STOP_ANY (F_STOP | F_STOP_DE | F_STOP_FR | F_STOP_ES)
 #define N_LANGS    4
@@ -117,9 +119,10 @@ struct ps_detect {
     uint8_t stop_lang[STOP_SLOTS]; /* the F_STOP* bits of each word */
 
     /* per-token scratch, grown geometrically and reused: byte offsets of each token in the
-     * document (confirm rewrites them to offsets in norm), and the feature bits */
+     * document (confirm rewrites them to offsets in norm), and the feature bits (16 wide: the
+     * stop bits of four languages and the features fill 8, F_FEAT is the ninth) */
     uint32_t *tstart, *tend;
-    uint8_t *tflags;
+    uint16_t *tflags;
     size_t tok_cap, n_tok;
 
     char *norm; /* confirm: the tokens joined by one space, so any n-gram is one slice */
@@ -131,6 +134,15 @@ struct ps_detect {
     bool pre_ready;
     uint32_t *ostart; /* confirm: each token's offset in the document before the join */
     size_t ostart_cap;
+
+    /* find_turn's ratio tests as integer bounds on the window counts, per window size c in
+     * 0..window, each the exact image of the double test on (double)count / (double)c (see
+     * ratio_bounds): a_stop <= max_after_stop iff the after-window's best-language stop count
+     * is < as_lim[c]; the before test iff its best-language count is >= bs_min[c]; alpha iff
+     * aa >= aa_min[c]; capitals iff acap < cap_lim[c]; mean length iff al_min[c] <= al <
+     * al_lim[c]. */
+    uint32_t *as_lim, *bs_min, *aa_min, *cap_lim;
+    uint64_t *al_min, *al_lim;
 
     char *ctext; /* candidate texts, max_candidates * max_candidate_len bytes, never grows */
     size_t ctext_len;
@@ -271,11 +283,89 @@ void ps_detect_free(struct ps_detect *d)
     free(d->norm);
     free(d->pre);
     free(d->ostart);
+    free(d->as_lim);
+    free(d->bs_min);
+    free(d->aa_min);
+    free(d->cap_lim);
+    free(d->al_min);
+    free(d->al_lim);
     free(d->ctext);
     free(d->cands);
     free(d->hits);
     free(d->hidx);
     free(d);
+}
+
+/* The smallest x in [0, hi] with (double)x / (double)c >= thr (c > 0), or UINT64_MAX when none.
+ * The ratio is non-decreasing in x (exact conversions below 2^53, correctly rounded division),
+ * so a binary search finds the exact boundary of the test find_turn used to run in doubles. */
+static uint64_t first_at_least(double thr, uint64_t c, uint64_t hi)
+{
+    uint64_t lo = 0, top = hi + 1;
+
+    while (lo < top) {
+        uint64_t mid = lo + (top - lo) / 2;
+
+        if ((double)mid / (double)c >= thr)
+            top = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo > hi ? UINT64_MAX : lo;
+}
+
+/* The number of x in [0, hi] with (double)x / (double)c <= thr (c > 0): x passes iff x < it. */
+static uint64_t count_at_most(double thr, uint64_t c, uint64_t hi)
+{
+    uint64_t lo = 0, top = hi + 1;
+
+    while (lo < top) {
+        uint64_t mid = lo + (top - lo) / 2;
+
+        if ((double)mid / (double)c > thr)
+            top = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* Token bytes in a window never reach this (documents are cut at MAX_TEXT). */
+#define AL_HI ((uint64_t)1 << 40)
+
+/* The bounds of struct ps_detect. A window's stop count is that of its best language, at most
+ * the window's size, so the same bounds serve the max over the languages. */
+static void ratio_bounds(struct ps_detect *d)
+{
+    const struct ps_detect_opts *o = &d->o;
+    size_t n = (size_t)o->window + 1, c;
+
+    d->as_lim = ps_xmalloc(n * sizeof(*d->as_lim));
+    d->bs_min = ps_xmalloc(n * sizeof(*d->bs_min));
+    d->aa_min = ps_xmalloc(n * sizeof(*d->aa_min));
+    d->cap_lim = ps_xmalloc(n * sizeof(*d->cap_lim));
+    d->al_min = ps_xmalloc(n * sizeof(*d->al_min));
+    d->al_lim = ps_xmalloc(n * sizeof(*d->al_lim));
+    /* an empty before-window has ratio 0.0, and then its stop count is 0 */
+    d->bs_min[0] = 0.0 >= o->min_before_stop && o->min_before_stops == 0 ? 0 : UINT32_MAX;
+    d->as_lim[0] = d->aa_min[0] = d->cap_lim[0] = 0; /* never used: c >= min_after >= 1 */
+    d->al_min[0] = d->al_lim[0] = 0;
+    for (c = 1; c < n; c++) {
+        uint64_t b = first_at_least(o->min_before_stop, c, c), a;
+
+        /* both the ratio and min_before_stops: the larger bound, none if it exceeds c */
+        if (b != UINT64_MAX && b < o->min_before_stops)
+            b = o->min_before_stops <= c ? o->min_before_stops : UINT64_MAX;
+        d->bs_min[c] = b > c ? UINT32_MAX : (uint32_t)b;
+        d->as_lim[c] = (uint32_t)count_at_most(o->max_after_stop, c, c);
+        a = first_at_least(o->min_after_alpha, c, c);
+        d->aa_min[c] = a > c ? UINT32_MAX : (uint32_t)a;
+        d->cap_lim[c] = (uint32_t)count_at_most(o->max_after_cap, c, c);
+        d->al_min[c] = first_at_least(o->min_after_meanlen, c, AL_HI);
+        d->al_lim[c] = count_at_most(o->max_after_meanlen, c, AL_HI);
+        if (d->al_lim[c] > AL_HI)
+            d->al_lim[c] = UINT64_MAX;
+    }
 }
 
 static bool unit_ok(double x)
@@ -304,6 +394,7 @@ enum ps_err ps_detect_new(struct ps_detect **out, const struct ps_detect_opts *o
     d = ps_xcalloc(1, sizeof(*d));
     d->o = o;
     build_tables(d);
+    ratio_bounds(d);
     d->ctext = ps_xmalloc((size_t)o.max_candidates * o.max_candidate_len);
     d->cands = ps_xcalloc(o.max_candidates, sizeof(*d->cands));
     *out = d;
@@ -312,10 +403,11 @@ enum ps_err ps_detect_new(struct ps_detect **out, const struct ps_detect_opts *o
 
 size_t ps_detect_footprint(const struct ps_detect *d)
 {
-    return sizeof(*d) + d->tok_cap * (2 * sizeof(uint32_t) + sizeof(uint8_t)) + d->norm_cap +
+    return sizeof(*d) + d->tok_cap * (2 * sizeof(uint32_t) + sizeof(*d->tflags)) + d->norm_cap +
            (size_t)d->o.max_candidates * (d->o.max_candidate_len + sizeof(*d->cands)) +
            d->hits_cap * sizeof(*d->hits) + d->hidx_cap * sizeof(*d->hidx) +
-           d->pre_cap * sizeof(*d->pre) + d->ostart_cap * sizeof(*d->ostart);
+           d->pre_cap * sizeof(*d->pre) + d->ostart_cap * sizeof(*d->ostart) +
+           ((size_t)d->o.window + 1) * (4 * sizeof(uint32_t) + 2 * sizeof(uint64_t));
 }
 
 static void grow_tokens(struct ps_detect *d)
@@ -451,19 +543,21 @@ static uint8_t stop_flag(const struct ps_detect *d, const unsigned char *p, size
     return stop_bits(d, stop_key(p + s, e - s));
 }
 
-/* Split text into tokens: fills tstart/tend, tflags with F_STOP only, and n_tok. Text past
- * MAX_TEXT bytes or tokens past max_tokens are ignored (the reader caps documents far below
- * either). The other features wait for add_features: most documents never need them. */
+/* Split text into tokens: fills tstart/tend, tflags with the F_STOP* bits only, and n_tok. Text
+ * past MAX_TEXT bytes or tokens past max_tokens are ignored (the reader caps documents far below
+ * either). The other features wait for feat (pass 1, per token, when needed) or add_features
+ * (confirm): most documents never need them. */
 static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
 {
     const unsigned char *p = (const unsigned char *)text;
     const uint16_t *cls = d->cls;
     size_t n = text_len < MAX_TEXT ? text_len : MAX_TEXT;
     size_t i = 0, nt = 0, cap = d->tok_cap, max_tokens = d->o.max_tokens;
-    /* locals, not d->...: the uint8_t stores below may alias anything, so fields would be
-     * reloaded for every token (measured: about half the tokenizer's time) */
+    /* locals, not d->...: the compiler cannot always prove the stores below leave the fields
+     * alone, and reloading them for every token cost about half the tokenizer's time (measured
+     * when tflags was uint8_t, which may alias anything) */
     uint32_t *tstart = d->tstart, *tend = d->tend;
-    uint8_t *tfl = d->tflags;
+    uint16_t *tfl = d->tflags;
 
     while (i < n) {
         size_t s;
@@ -516,29 +610,43 @@ static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
     d->n_tok = nt;
 }
 
-/* Add the features other than F_STOP to every token. */
+/* Add the features other than F_STOP* to every token (confirm needs them all). */
 static void add_features(struct ps_detect *d, const char *text)
 {
     const unsigned char *p = (const unsigned char *)text;
     size_t i;
 
     for (i = 0; i < d->n_tok; i++)
-        d->tflags[i] |= token_flags(d, p + d->tstart[i], d->tend[i] - d->tstart[i]);
+        d->tflags[i] |= token_flags(d, p + d->tstart[i], d->tend[i] - d->tstart[i]) | F_FEAT;
+}
+
+/* The flags of token i with every feature: pass 1 computes them only for the tokens it looks at
+ * (the after-windows that pass the stop-word and length tests, the snap, the candidates). */
+static uint16_t feat(struct ps_detect *d, const unsigned char *p, size_t i)
+{
+    uint16_t f = d->tflags[i];
+
+    if (!(f & F_FEAT)) {
+        f |= token_flags(d, p + d->tstart[i], d->tend[i] - d->tstart[i]) | F_FEAT;
+        d->tflags[i] = f;
+    }
+    return f;
 }
 
 /* The turn point. For each t with a full after-window (>= min_after tokens), score
  * stop(before) - stop(after) over windows of `window` tokens and keep the best t among those where
  * the after-window looks like salad and the before-window like language (or t is at the start);
  * ties go to the smaller t. Sliding counts make it O(n).
- * With `screen`, only the stop-word conditions are tested and the first t that passes them is
- * enough: a document where none does (nearly all English) never needs the other features.
+ * The ratio tests run on integer bounds (ratio_bounds), and the stop-word and length tests come
+ * first: the other features are computed only for the after-windows of the t that pass them,
+ * which in nearly all English text is none.
  * Stop words alone cannot place the turn exactly: every t between the last English stop words
  * and the trigger scores about the same, and ties go left. The snap then moves t right over up to
  * snap_max ordinary tokens (words, numbers, prose punctuation; stop words included), stopping at
  * the first that is not one: a "<SUDO>", a glued "documen<SUDO>gib", a BadMagic, or the first
  * gibberish word that is not word-shaped. */
 /* Add (sign +1) or remove (-1) a token's stop bits to per-language counts. */
-static void count_stops(size_t c[N_LANGS], uint8_t f, int sign)
+static void count_stops(size_t c[N_LANGS], uint16_t f, int sign)
 {
     if (!(f & F_STOP_ANY))
         return;
@@ -557,12 +665,15 @@ static size_t best_stops(const size_t c[N_LANGS])
     return m;
 }
 
-static bool find_turn(const struct ps_detect *d, struct turn *tr, bool screen)
+static bool find_turn(struct ps_detect *d, const char *text, struct turn *tr)
 {
     const struct ps_detect_opts *o = &d->o;
-    const uint8_t *fl = d->tflags;
-    size_t n = d->n_tok, w = o->window, t, k;
-    size_t bs[N_LANGS] = {0}, as[N_LANGS] = {0}, bc = 0, aa = 0, al = 0, ac = 0, acap = 0;
+    const unsigned char *p = (const unsigned char *)text;
+    const uint16_t *fl = d->tflags;
+    const uint32_t *ts = d->tstart, *te = d->tend;
+    size_t n = d->n_tok, w = o->window, t, k, slack = o->start_slack;
+    size_t bs[N_LANGS] = {0}, as[N_LANGS] = {0}, bc = 0, al = 0, ac = 0;
+    size_t aa = 0, acap = 0, ft = SIZE_MAX; /* aa, acap: the after-window of t = ft */
     double best = -2.0;
 
     memset(tr, 0, sizeof(*tr));
@@ -570,36 +681,50 @@ static bool find_turn(const struct ps_detect *d, struct turn *tr, bool screen)
         return false;
     for (k = 0; k < w && k < n; k++) {
         count_stops(as, fl[k], +1);
-        aa += (fl[k] & F_ALPHA) != 0;
-        acap += (fl[k] & F_CAP) != 0;
-        al += d->tend[k] - d->tstart[k];
+        al += te[k] - ts[k];
         ac++;
     }
     for (t = 0; ac >= o->min_after; t++) {
-        size_t b_best = best_stops(bs);
-        double a_stop = (double)best_stops(as) / (double)ac;
-        double b_stop = bc != 0 ? (double)b_best / (double)bc : 0.0;
-        double score = b_stop - a_stop;
+        /* the after-stop test first: it fails at nearly every t of prose */
+        if (best_stops(as) < d->as_lim[ac] && (t <= slack || best_stops(bs) >= d->bs_min[bc]) &&
+            al >= d->al_min[ac] && al < d->al_lim[ac]) {
+            uint16_t f;
 
-        if (score > best && a_stop <= o->max_after_stop &&
-            ((b_stop >= o->min_before_stop && b_best >= o->min_before_stops) ||
-             t <= o->start_slack)) {
-            double a_alpha = (double)aa / (double)ac;
-            double a_len = (double)al / (double)ac;
-            double a_cap = (double)acap / (double)ac;
+            if (ft != SIZE_MAX && ft + 1 == t) {
+                /* slide the feature counts from the window of t - 1 */
+                f = feat(d, p, t - 1);
+                aa -= (f & F_ALPHA) != 0;
+                acap -= (f & F_CAP) != 0;
+                if (t - 1 + w < n) {
+                    f = feat(d, p, t - 1 + w);
+                    aa += (f & F_ALPHA) != 0;
+                    acap += (f & F_CAP) != 0;
+                }
+            } else {
+                aa = acap = 0;
+                for (k = t; k < t + ac; k++) {
+                    f = feat(d, p, k);
+                    aa += (f & F_ALPHA) != 0;
+                    acap += (f & F_CAP) != 0;
+                }
+            }
+            ft = t;
+            if (aa >= d->aa_min[ac] && acap < d->cap_lim[ac]) {
+                /* the score in doubles, exactly as the ratios were always computed */
+                double a_stop = (double)best_stops(as) / (double)ac;
+                double b_stop = bc != 0 ? (double)best_stops(bs) / (double)bc : 0.0;
+                double score = b_stop - a_stop;
 
-            if (screen)
-                return true;
-            if (a_alpha >= o->min_after_alpha && a_len >= o->min_after_meanlen &&
-                a_len <= o->max_after_meanlen && a_cap <= o->max_after_cap) {
-                best = score;
-                tr->found = true;
-                tr->coarse = t;
-                tr->before_stop = b_stop;
-                tr->after_stop = a_stop;
-                tr->after_alpha = a_alpha;
-                tr->after_meanlen = a_len;
-                tr->after_cap = a_cap;
+                if (score > best) {
+                    best = score;
+                    tr->found = true;
+                    tr->coarse = t;
+                    tr->before_stop = b_stop;
+                    tr->after_stop = a_stop;
+                    tr->after_alpha = (double)aa / (double)ac;
+                    tr->after_meanlen = (double)al / (double)ac;
+                    tr->after_cap = (double)acap / (double)ac;
+                }
             }
         }
         /* slide: token t leaves the after-window and joins the before-window */
@@ -610,22 +735,18 @@ static bool find_turn(const struct ps_detect *d, struct turn *tr, bool screen)
             bc--;
         }
         count_stops(as, fl[t], -1);
-        aa -= (fl[t] & F_ALPHA) != 0;
-        acap -= (fl[t] & F_CAP) != 0;
-        al -= d->tend[t] - d->tstart[t];
+        al -= te[t] - ts[t];
         ac--;
         if (t + w < n) {
             count_stops(as, fl[t + w], +1);
-            aa += (fl[t + w] & F_ALPHA) != 0;
-            acap += (fl[t + w] & F_CAP) != 0;
-            al += d->tend[t + w] - d->tstart[t + w];
+            al += te[t + w] - ts[t + w];
             ac++;
         }
     }
     if (!tr->found)
         return false;
     t = tr->coarse;
-    for (k = 0; k < o->snap_max && t + 1 < n && (fl[t] & (F_PLAIN | F_STOP_ANY)); k++)
+    for (k = 0; k < o->snap_max && t + 1 < n && (feat(d, p, t) & (F_PLAIN | F_STOP_ANY)); k++)
         t++;
     tr->t = t;
     return true;
@@ -744,7 +865,7 @@ static void add_pieces(struct ps_detect *d, const char *text, size_t e)
     struct piece pc[PIECES_MAX];
     size_t np, i;
 
-    if (e >= d->n_tok || !(d->tflags[e] & F_SPLIT))
+    if (e >= d->n_tok || !(feat(d, (const unsigned char *)text, e) & F_SPLIT))
         return;
     np = split_pieces(d, (const unsigned char *)text + d->tstart[e], d->tend[e] - d->tstart[e], pc);
     for (i = 0; i < np && !cands_full(d); i++) {
@@ -788,10 +909,7 @@ void ps_detect_scan(struct ps_detect *d, const char *text, size_t text_len,
     d->n_cands = 0;
     tokenize(d, text, text_len);
     out->n_tokens = d->n_tok;
-    if (!find_turn(d, &tr, true))
-        return;
-    add_features(d, text);
-    if (!find_turn(d, &tr, false))
+    if (!find_turn(d, text, &tr))
         return;
     make_candidates(d, text, tr.t);
     out->anomalous = true;
@@ -820,7 +938,7 @@ static void build_prefix(struct ps_detect *d)
     for (i = 0; i < n; i++) {
         const uint32_t *a = p + PRE_STRIDE * i;
         uint32_t *b = p + PRE_STRIDE * (i + 1);
-        uint8_t f = d->tflags[i];
+        uint16_t f = d->tflags[i];
 
         for (int l = 0; l < N_LANGS; l++)
             b[l] = a[l] + ((f & lang_bit[l]) != 0);
