@@ -795,6 +795,46 @@ static size_t split_pieces(const struct ps_detect *d, const unsigned char *p, si
     return np;
 }
 
+#define GLUE_CUTS   6  /* glue cuts looked at per token */
+#define GLUE_PIECES 32 /* spans between them, at most C(8, 2) - 1 */
+#define GLUE_MIN    4  /* shorter spans are no trigger (the benchmark's "part of at least 4") */
+
+/* Pieces of a token glued without punctuation. A prefix cut mid-word runs into the trigger
+ * ("documenBadMagic", "documenЅystem" with a Cyrillic S, a run of zero-width characters): cut
+ * where a lower-case ASCII letter meets a capital and where ASCII meets another script (at
+ * character boundaries), and take every span of GLUE_MIN+ bytes between two cuts or a cut and
+ * an end, except the whole token. */
+static size_t glue_pieces(const struct ps_detect *d, const unsigned char *p, size_t len,
+                          struct piece *out)
+{
+    uint32_t cut[GLUE_CUTS + 2];
+    size_t nc = 0, np = 0;
+
+    cut[nc++] = 0;
+    for (size_t k = 1; k < len && nc < GLUE_CUTS + 1; k++) {
+        bool camel = (d->cls[p[k - 1]] & C_LOWER) && (d->cls[p[k]] & C_UPPER);
+        bool script = (p[k] < 0x80) != (p[k - 1] < 0x80) && (p[k] & 0xC0) != 0x80;
+
+        if (camel || script)
+            cut[nc++] = (uint32_t)k;
+    }
+    if (nc == 1)
+        return 0;
+    cut[nc++] = (uint32_t)len;
+    for (size_t a = 0; a < nc; a++) {
+        for (size_t b = a + 1; b < nc; b++) {
+            uint32_t n = cut[b] - cut[a];
+
+            if ((a == 0 && b == nc - 1) || n < GLUE_MIN || n > d->o.max_candidate_len)
+                continue;
+            out[np].off = cut[a];
+            out[np].len = n;
+            np++;
+        }
+    }
+    return np;
+}
+
 /* Take the text just written at ctext + off as a candidate unless its hash is already there.
  * ctext never moves (its size is fixed at creation), so the views stay valid. */
 #define CONTEXT_BYTES 16
@@ -874,6 +914,21 @@ static void add_pieces(struct ps_detect *d, const char *text, size_t e)
     }
 }
 
+static void add_glue_pieces(struct ps_detect *d, const char *text, size_t e)
+{
+    struct piece pc[GLUE_PIECES];
+    size_t np, i;
+
+    if (e >= d->n_tok || (feat(d, (const unsigned char *)text, e) & F_PLAIN) ||
+        d->tend[e] - d->tstart[e] <= GLUE_MIN)
+        return;
+    np = glue_pieces(d, (const unsigned char *)text + d->tstart[e], d->tend[e] - d->tstart[e], pc);
+    for (i = 0; i < np && !cands_full(d); i++) {
+        memcpy(d->ctext + d->ctext_len, text + d->tstart[e] + pc[i].off, pc[i].len);
+        add_candidate(d, text, d->tstart[e] + pc[i].off, d->ctext_len, pc[i].len, 1);
+    }
+}
+
 /* Candidates around turn t, most likely first, so that max_candidates cuts the least useful.
  * The turn is placed to a token or three: stop words cannot tell where among the last ordinary
  * words the salad starts, and the snap stops at the first odd token, which may be prose's own
@@ -893,6 +948,7 @@ static void make_candidates(struct ps_detect *d, const char *text, size_t t)
             continue;
         add_ngram(d, text, t + (size_t)(ptrdiff_t)order[k], 1);
         add_pieces(d, text, t + (size_t)(ptrdiff_t)order[k]);
+        add_glue_pieces(d, text, t + (size_t)(ptrdiff_t)order[k]);
     }
     for (n = 2; n <= d->o.ngram_max; n++)
         for (k = 0; k < sizeof(order) / sizeof(order[0]); k++)
@@ -1153,6 +1209,17 @@ void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
                 uint64_t h = XXH3_64bits(d->norm + a + pc[j].off, pc[j].len);
 
                 /* salad glued to the piece starts in this token: judge from the next */
+                if (ps_u64set_has(set, h))
+                    record_hit(d, h, a + pc[j].off, d->ostart[i] + pc[j].off, i + 1);
+            }
+        }
+        if (!(d->tflags[i] & F_PLAIN) && d->tend[i] - a > GLUE_MIN) {
+            struct piece pc[GLUE_PIECES];
+            size_t np = glue_pieces(d, (const unsigned char *)d->norm + a, d->tend[i] - a, pc);
+
+            for (size_t j = 0; j < np; j++) {
+                uint64_t h = XXH3_64bits(d->norm + a + pc[j].off, pc[j].len);
+
                 if (ps_u64set_has(set, h))
                     record_hit(d, h, a + pc[j].off, d->ostart[i] + pc[j].off, i + 1);
             }
