@@ -459,11 +459,10 @@ enum ps_err ps_store_cmd(struct ps_store *s, struct ps_store_reply **out, struct
     return ps_store_argv(s, argc, argv, lens, out, ed);
 }
 
-enum ps_err ps_store_hget(struct ps_store *s, const char *key, const char *field,
-                          struct ps_buf *dst, bool *found, struct ps_errdetail *ed)
+/* A string reply of a command that ran (err), into dst; nil leaves *found false. */
+static enum ps_err string_reply(enum ps_err err, struct ps_store_reply *r, struct ps_buf *dst,
+                                bool *found)
 {
-    struct ps_store_reply *r;
-    enum ps_err err = ps_store_cmd(s, &r, ed, "HGET", key, field, NULL);
     const char *v;
     size_t n;
 
@@ -480,25 +479,22 @@ enum ps_err ps_store_hget(struct ps_store *s, const char *key, const char *field
     return err;
 }
 
+enum ps_err ps_store_hget(struct ps_store *s, const char *key, const char *field,
+                          struct ps_buf *dst, bool *found, struct ps_errdetail *ed)
+{
+    struct ps_store_reply *r = NULL;
+    enum ps_err err = ps_store_cmd(s, &r, ed, "HGET", key, field, NULL);
+
+    return string_reply(err, r, dst, found);
+}
+
 enum ps_err ps_store_get(struct ps_store *s, const char *key, struct ps_buf *dst, bool *found,
                          struct ps_errdetail *ed)
 {
-    struct ps_store_reply *r;
+    struct ps_store_reply *r = NULL;
     enum ps_err err = ps_store_cmd(s, &r, ed, "GET", key, NULL);
-    const char *v;
-    size_t n;
 
-    *found = false;
-    ps_buf_reset(dst);
-    if (err != PS_OK)
-        return err;
-    v = ps_store_reply_str(r, &n);
-    if (v != NULL) {
-        *found = true;
-        err = ps_buf_append(dst, v, n);
-    }
-    ps_store_reply_free(r);
-    return err;
+    return string_reply(err, r, dst, found);
 }
 
 enum ps_err ps_store_hget_u64(struct ps_store *s, const char *key, const char *field, uint64_t *out,
