@@ -588,6 +588,21 @@ enum ps_err ps_store_lscan(struct ps_store *s, const char *key, ps_store_list_fn
     }
 }
 
+size_t ps_store_split_fields(char *line, char **fields, size_t max)
+{
+    size_t n = 0;
+
+    if (max == 0)
+        return 0;
+    fields[n++] = line;
+    for (char *p = line; *p && n < max; p++)
+        if (*p == '\t') {
+            *p = '\0';
+            fields[n++] = p + 1;
+        }
+    return n;
+}
+
 void ps_store_key(char *dst, size_t dst_cap, const char *job, const char *suffix)
 {
     snprintf(dst, dst_cap, "poisonscan:{%s}:%s", job, suffix);

@@ -116,6 +116,11 @@ enum ps_err ps_store_lscan(struct ps_store *s, const char *key, ps_store_list_fn
 #define PS_KEY_CLUSTER_HEAVY   "clusters:heavy"   /* string: heavy-cell bitmap for pass 2 */
 #define PS_KEY_CLUSTER_MEMBERS "clusters:members" /* list: member paragraphs (pass 2) */
 
+/* The list records above are tab-separated with JSON-encoded strings (which hold no raw tab).
+ * Split `line` (modified in place) into at most `max` fields: fields[i] are views into line; the
+ * last field keeps any further tabs. Returns the number of fields. */
+size_t ps_store_split_fields(char *line, char **fields, size_t max);
+
 /* Key of a job: "poisonscan:{JOB}:<suffix>" into dst. */
 void ps_store_key(char *dst, size_t dst_cap, const char *job, const char *suffix);
 /* Key of a job's per-pass hash: "poisonscan:{JOB}:<base>:p<pass>" into dst. */

@@ -121,16 +121,9 @@ static enum ps_err collect_member(void *ctx, const char *v, size_t vl)
     struct report_ctx *r = ctx;
     struct member m = {0};
     char *f[6];
-    int n = 0;
 
     m.line = ps_xstrndup(v, vl);
-    f[n++] = m.line;
-    for (char *p = m.line; *p && n < 6; p++)
-        if (*p == '\t') {
-            *p = '\0';
-            f[n++] = p + 1;
-        }
-    if (n != 6) {
+    if (ps_store_split_fields(m.line, f, 6) != 6) {
         free(m.line);
         return PS_OK;
     }

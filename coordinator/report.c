@@ -219,16 +219,9 @@ static enum ps_err collect_hit(void *ctx, const char *v, size_t vl)
     struct report *r = ctx;
     struct hit h = {0};
     char *f[5];
-    int n = 0;
 
     h.line = ps_xstrndup(v, vl);
-    f[n++] = h.line;
-    for (char *p = h.line; *p && n < 5; p++)
-        if (*p == '\t') {
-            *p = '\0';
-            f[n++] = p + 1;
-        }
-    if (n != 5) {
+    if (ps_store_split_fields(h.line, f, 5) != 5) {
         free(h.line);
         return PS_OK; /* not ours: skip rather than fail the report */
     }
@@ -245,19 +238,16 @@ static enum ps_err collect_error(void *ctx, const char *v, size_t vl)
 {
     struct report *r = ctx;
     struct err_rec e = {0};
-    char *t1, *t2;
+    char *f[3];
 
     e.line = ps_xstrndup(v, vl);
-    t1 = strchr(e.line, '\t');
-    t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
-    if (t2 == NULL) {
+    if (ps_store_split_fields(e.line, f, 3) != 3) {
         free(e.line);
         return PS_OK;
     }
-    *t1 = *t2 = '\0';
-    e.offset = strtoull(e.line, NULL, 10);
-    e.file_json = t1 + 1;
-    e.reason_json = t2 + 1;
+    e.offset = strtoull(f[0], NULL, 10);
+    e.file_json = f[1];
+    e.reason_json = f[2];
     *(struct err_rec *)vec_push(&r->errors) = e;
     return PS_OK;
 }

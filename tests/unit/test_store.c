@@ -131,6 +131,19 @@ static void test_store_job_ids(void **state)
     assert_true(ps_store_job_valid(long_id));
 }
 
+static void test_store_splits_record_fields(void **state)
+{
+    char line[] = "7\t\"a.jsonl\"\t\"bad\tescape\"", empty[] = "";
+    char *f[3];
+
+    (void)state;
+    assert_int_equal(ps_store_split_fields(line, f, 3), 3);
+    assert_string_equal(f[0], "7");
+    assert_string_equal(f[1], "\"a.jsonl\"");
+    assert_string_equal(f[2], "\"bad\tescape\""); /* the last field keeps further tabs */
+    assert_int_equal(ps_store_split_fields(empty, f, 3), 1);
+}
+
 /* ---- against a real redis-server ---- */
 
 struct server {
@@ -314,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_store_redacts_password),
         cmocka_unit_test(test_store_password_from_file_and_env),
         cmocka_unit_test(test_store_job_ids),
+        cmocka_unit_test(test_store_splits_record_fields),
         cmocka_unit_test(test_store_connect_fails_cleanly),
     };
     const struct CMUnitTest live[] = {
