@@ -94,22 +94,28 @@ enum ps_err ps_store_lscan(struct ps_store *s, const char *key, ps_store_list_fn
 
 /* Key suffixes of one job, all under "poisonscan:{JOB}:" (docs/redis-keys.md). The hash tag
  * puts a job's keys on one cluster slot, which the commit script needs. */
-#define PS_KEY_META            "meta"        /* hash: fingerprint, settings, pass, created_at */
-#define PS_KEY_PLAN            "plan"        /* string: the serialized shard plan */
-#define PS_KEY_PROGRESS        "progress"    /* hash: the operator-facing progress */
-#define PS_KEY_LEASES          "leases"      /* hash: shard -> "routing-id attempt deadline pass" */
-#define PS_KEY_ATTEMPTS        "attempts"    /* hash: shard -> attempts dispatched in pass N */
-#define PS_KEY_COMMITS         "commits"     /* hash: shard -> "attempt routing-id digest" */
-#define PS_KEY_FAILED          "failed"      /* hash: shard -> reason */
-#define PS_KEY_TOTALS          "totals"      /* hash: docs, bytes, text_bytes, errors, shards */
-#define PS_KEY_ERRORS          "errors"      /* list: offset TAB "file" TAB "reason" (pass 1) */
-#define PS_KEY_CAND_DOCS       "cand:docs"   /* hash: pattern hash -> anomalous documents */
-#define PS_KEY_CAND_SHARDS     "cand:shards" /* hash: pattern hash -> shards with such docs */
-#define PS_KEY_CAND_TEXT       "cand:text"   /* hash: pattern hash -> pattern text */
-#define PS_KEY_CONFIRM_LIST    "confirm:list"  /* string: pass-2 candidate hashes, hex, spaces */
-#define PS_KEY_CONFIRM_TOTAL   "confirm:total" /* hash: pattern hash -> documents containing it */
-#define PS_KEY_CONFIRM_ROLE    "confirm:role"  /* hash: pattern hash -> documents, in role */
-#define PS_KEY_CONFIRM_RSH     "confirm:role_shards" /* hash: pattern hash -> shards, in role */
+#define PS_KEY_META         "meta"         /* hash: fingerprint, settings, pass, created_at */
+#define PS_KEY_PLAN         "plan"         /* string: the serialized shard plan */
+#define PS_KEY_PROGRESS     "progress"     /* hash: the operator-facing progress */
+#define PS_KEY_LEASES       "leases"       /* hash: shard -> "routing-id attempt deadline pass" */
+#define PS_KEY_ATTEMPTS     "attempts"     /* hash: shard -> attempts dispatched in pass N */
+#define PS_KEY_COMMITS      "commits"      /* hash: shard -> "attempt routing-id digest" */
+#define PS_KEY_FAILED       "failed"       /* hash: shard -> reason */
+#define PS_KEY_TOTALS       "totals"       /* hash: docs, bytes, text_bytes, errors, shards */
+#define PS_KEY_ERRORS       "errors"       /* list: offset TAB "file" TAB "reason" (pass 1) */
+#define PS_KEY_CAND_DOCS    "cand:docs"    /* hash: pattern hash -> anomalous documents */
+#define PS_KEY_CAND_SHARDS  "cand:shards"  /* hash: pattern hash -> shards with such docs */
+#define PS_KEY_CAND_TEXT    "cand:text"    /* hash: pattern hash -> pattern text */
+#define PS_KEY_CONFIRM_LIST "confirm:list" /* meta field: pass-2 candidate hashes, hex, spaces */
+#define PS_KEY_LEAD_LIST    "lead:list"    /* meta field: pass-3 candidate hashes, the same */
+/* per confirm pass N (2: candidates, 3: leads), with ps_store_pass_key */
+#define PS_KEY_CONFIRM_TOTAL "confirm:total" /* hash: pattern hash -> documents containing it */
+#define PS_KEY_CONFIRM_ROLE  "confirm:role"  /* hash: pattern hash -> documents, in role */
+#define PS_KEY_CONFIRM_RSH   "confirm:role_shards" /* hash: pattern hash -> shards, in role */
+#define PS_KEY_LEAD_DOCS                                                                           \
+    "lead:docs"                              /* hash: pattern hash -> documents where it leads a   \
+                                                repeated segment (pass 2) */
+#define PS_KEY_LEAD_SHARDS     "lead:shards" /* hash: pattern hash -> shards with such documents */
 #define PS_KEY_HITS            "hits" /* list: hashes TAB offset TAB "file" TAB "id" TAB "snippet" */
 #define PS_KEY_LOCK            "lock" /* string with a TTL: the running coordinator, "host pid nonce" */
 #define PS_KEY_CLUSTER_SKETCH  "clusters:sketch"  /* hash: shard -> zstd sketch (pass 1) */

@@ -417,8 +417,8 @@ static enum ps_err check_hello(const Poisonscan__Hello *m, const struct ps_wire_
 
 static enum ps_err check_pass(uint32_t pass, const char *what, struct ps_errdetail *ed)
 {
-    if (pass != 1 && pass != 2)
-        return proto_fail(ed, "%s.pass %" PRIu32 " is neither 1 (scan) nor 2 (confirm)", what,
+    if (pass < 1 || pass > 3)
+        return proto_fail(ed, "%s.pass %" PRIu32 " is not 1 (scan), 2 (confirm) or 3 (leads)", what,
                           pass);
     return PS_OK;
 }
@@ -485,7 +485,11 @@ static enum ps_err check_lease(const Poisonscan__Lease *m, const struct ps_wire_
                           lim->max_candidates);
     if (m->n_candidates > 0 && m->candidates == NULL)
         return proto_fail(ed, "lease.candidates is missing");
-    if (m->n_candidates > 0 && m->pass != 2)
+    for (size_t i = 0; i < m->n_candidates; i++)
+        if (m->candidates[i].len == 0 || m->candidates[i].len > lim->max_string)
+            return proto_fail(ed, "lease.candidates[%zu] has %zu bytes, allowed 1..%zu", i,
+                              m->candidates[i].len, lim->max_string);
+    if (m->n_candidates > 0 && m->pass == 1)
         return proto_fail(ed, "lease carries candidates in pass %" PRIu32, m->pass);
     if (m->lease_ms < PS_WIRE_LEASE_MS_MIN || m->lease_ms > PS_WIRE_LEASE_MS_MAX)
         return proto_fail(ed, "lease.lease_ms %" PRIu32 " outside %u..%u", m->lease_ms,

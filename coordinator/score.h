@@ -12,6 +12,12 @@ struct ps_score_opts {
     double min_spread;     /* observed shards / shards expected under uniform spread: 0.5 */
     double min_diversity;  /* distinct left contexts / documents in role: 0.5 */
     double max_similarity; /* mean pairwise Jaccard of what follows, for gibberish: 0.05 */
+    /* templated: what follows shares words (a pool of sentences), but is not one block of
+     * boilerplate repeated whole (docs/detection.md): 0.15 <= similarity <= 0.6 */
+    double min_templated_similarity, max_templated_similarity;
+    /* templated: share of its documents in which the same 16 bytes follow it at most (a
+     * trigger precedes any sentence of the pool; a stock opener its own next words): 0.5 */
+    double max_templated_same_next;
     uint32_t max_confirm;  /* candidates taken to the confirm pass at most: 10000 */
     uint32_t max_reported; /* unflagged candidates listed in the report: 50 */
 };
@@ -22,7 +28,7 @@ struct ps_score_opts ps_score_opts_default(void);
 double ps_score_expected_shards(uint64_t docs, uint64_t shards);
 
 /* Pass 1: does a pattern seen before a payload in `docs` documents over `shards_with` of
- * `shards_total` shards deserve the confirm pass? */
+ * `shards_total` shards deserve the confirm pass? Half of min_docs is enough here. */
 bool ps_score_select(const struct ps_score_opts *o, uint64_t docs, uint64_t shards_with,
                      uint64_t shards_total);
 

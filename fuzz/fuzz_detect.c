@@ -2,20 +2,42 @@
  * the document. Checks the invariants that tie the two passes together: every candidate hashes to
  * its own text, and confirm finds every candidate of a document in role in that same document. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <xxhash.h>
 
 #include "common/u64set.h"
+#include "worker/patset.h"
 #include "worker/detect.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check(int ok)
+/* abort with the line of the failed check, so a crash file tells which invariant broke */
+static void check_at(int ok, int line)
 {
-    if (!ok)
+    if (!ok) {
+        fprintf(stderr, "line %d\n", line);
         abort();
+    }
+}
+#define check(x) check_at(x, __LINE__)
+
+/* A stand-in for the corpus-wide sentence test: sentences with an odd number of shingles are
+ * "repeated", so both answers occur. */
+static bool heavy_odd(void *ctx, const uint64_t *shingles, size_t n)
+{
+    (void)ctx;
+    (void)shingles;
+    return n % 2 == 1;
+}
+
+static void count_sentence(void *ctx, const uint64_t *shingles, size_t n)
+{
+    (void)shingles;
+    check(n >= PS_DETECT_MIN_SHINGLES);
+    ++*(size_t *)ctx;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -24,6 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ps_detect *d;
     struct ps_detect_result r;
     struct ps_u64set set;
+    struct ps_patset *pats;
     const struct ps_detect_hit *hits;
     const char *text;
     size_t len, n_hits, i, j, b, e;
@@ -46,7 +69,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(r.turn_offset <= len && r.n_candidates <= o.max_candidates);
     check(r.anomalous || r.n_candidates == 0);
     check(r.n_tokens <= o.max_tokens);
+    {
+        size_t n_sent = 0;
+        struct ps_detect_leads leads;
+
+        ps_detect_sentences(d, text, count_sentence, &n_sent);
+        check(n_sent <= r.n_tokens);
+        ps_detect_leads(d, text, len, heavy_odd, NULL, &leads);
+        check(leads.n_leads <= PS_DETECT_MAX_LEADS);
+        check(leads.n_candidates <= o.max_candidates);
+        for (i = 0; i < leads.n_leads; i++) {
+            check(leads.leads[i].offset < len);
+            check(leads.leads[i].first + leads.leads[i].n <= leads.n_candidates);
+        }
+        for (i = 0; i < leads.n_candidates; i++)
+            check(leads.candidates[i].hash ==
+                  XXH3_64bits(leads.candidates[i].text, leads.candidates[i].text_len));
+        ps_detect_scan(d, text, len, &r); /* the checks below use pass 1's candidates */
+    }
     ps_u64set_init(&set, 1024);
+    ps_patset_new(&pats, 1024);
     for (i = 0; i < r.n_candidates; i++) {
         const struct ps_candidate *c = &r.candidates[i];
 
@@ -56,11 +98,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (j = 0; j < i; j++)
             check(r.candidates[j].hash != c->hash);
         check(ps_u64set_add(&set, c->hash, NULL) == PS_OK);
+        check(ps_patset_add(pats, c->text, c->text_len) == PS_OK);
     }
-    /* a key that is surely absent must not disturb anything */
+    /* a pattern that is surely absent must not disturb anything */
     check(ps_u64set_add(&set, XXH3_64bits("\x01 no such n-gram \x02", 20), NULL) == PS_OK);
+    check(ps_patset_add(pats, "\x01 no such n-gram \x02", 20) == PS_OK);
 
-    ps_detect_confirm(d, text, len, &set, &hits, &n_hits);
+    ps_detect_confirm(d, text, len, pats, heavy_odd, NULL, &hits, &n_hits);
     for (i = 1; i < n_hits; i++)
         check(hits[i - 1].hash < hits[i].hash);
     for (i = 0; i < n_hits; i++)
@@ -77,11 +121,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     found++;
         check(found == r.n_candidates);
         for (i = 0; i < n_hits; i++)
-            check(hits[i].in_role ? hits[i].offset < len : hits[i].context == 0);
+            check(hits[i].in_role ? hits[i].offset < len && (hits[i].kind == PS_DETECT_GIBBERISH ||
+                                                             hits[i].kind == PS_DETECT_BYTES ||
+                                                             hits[i].kind == PS_DETECT_FIXED ||
+                                                             hits[i].kind == PS_DETECT_TEMPLATED)
+                                  : hits[i].context == 0 && hits[i].kind == 0);
     }
 
-    ps_u64set_clear(&set);
-    ps_detect_confirm(d, text, len, &set, &hits, &n_hits);
+    ps_patset_clear(pats);
+    ps_detect_confirm(d, text, len, pats, heavy_odd, NULL, &hits, &n_hits);
     check(n_hits == 0 && hits == NULL);
 
     ps_detect_snippet(text, len, (size_t)data[0] * 7, data[1], &b, &e);
@@ -90,6 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(e == len || ((unsigned char)text[e] & 0xC0) != 0x80);
 
     ps_u64set_release(&set);
+    ps_patset_free(pats);
     ps_detect_free(d);
     return 0;
 }

@@ -242,3 +242,66 @@ enum ps_err ps_clusters_members(struct ps_clusters *c, const char *text, size_t 
     *n_members = c->n_members;
     return PS_OK;
 }
+
+/* Sentences share the sketch with paragraphs under their own keys: a MinHash of SENT_K values
+ * over the sentence's shingles (multiply-shift permutations), SENT_BANDS bands of two rows. A
+ * template sentence whose slots change two words in six (Jaccard 0.5) meets its siblings in a
+ * band with probability 1 - (1 - 0.5^2)^8 = 0.90, at Jaccard 0.67 0.99; two rows keep
+ * sentences that merely share a common word apart. */
+#define SENT_K     16
+#define SENT_BANDS 8
+#define SENT_SALT  UINT64_C(0x5e47e9ce5e47e9ce)
+
+static void sentence_keys(const uint64_t *shingles, size_t n, uint64_t keys[SENT_BANDS])
+{
+    static const uint64_t mul[SENT_K] = {
+        0x9E3779B97F4A7C15u, 0xC2B2AE3D27D4EB4Fu, 0x165667B19E3779F9u, 0xD6E8FEB86659FD93u,
+        0xFF51AFD7ED558CCDu, 0xC4CEB9FE1A85EC53u, 0x94D049BB133111EBu, 0xBF58476D1CE4E5B9u,
+        0x2545F4914F6CDD1Du, 0x9FB21C651E98DF25u, 0xA0761D6478BD642Fu, 0xE7037ED1A0B428DBu,
+        0x8EBC6AF09C88C6E3u, 0x589965CC75374CC3u, 0x1D8E4E27C47D124Fu, 0xD1B54A32D192ED03u};
+    uint64_t mins[SENT_K];
+
+    for (int k = 0; k < SENT_K; k++)
+        mins[k] = UINT64_MAX;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < SENT_K; k++) {
+            uint64_t v = (shingles[i] | 1) * mul[k];
+            mins[k] = v < mins[k] ? v : mins[k];
+        }
+    for (int b = 0; b < SENT_BANDS; b++) {
+        uint64_t x = (mins[2 * b] ^ SENT_SALT) * 0x9E3779B97F4A7C15u + (uint64_t)b;
+        x ^= mins[2 * b + 1] + (x << 6) + (x >> 2);
+        x ^= x >> 31;
+        keys[b] = x * 0xD6E8FEB86659FD93u ^ (x >> 29);
+    }
+}
+
+void ps_clusters_sentence_add(void *clusters, const uint64_t *shingles, size_t n)
+{
+    struct ps_clusters *c = clusters;
+    uint64_t keys[SENT_BANDS];
+
+    sentence_keys(shingles, n, keys);
+    for (int b = 0; b < SENT_BANDS; b++) {
+        size_t cells[PS_CLSKETCH_ROWS];
+        ps_clsketch_cells(keys[b], c->o.sketch_log2, cells);
+        for (int r = 0; r < PS_CLSKETCH_ROWS; r++) {
+            uint8_t *v = &c->sketch[(size_t)r * c->cells + cells[r]];
+            *v += *v != UINT8_MAX;
+        }
+    }
+}
+
+bool ps_clusters_sentence_heavy(void *clusters, const uint64_t *shingles, size_t n)
+{
+    const struct ps_clusters *c = clusters;
+    uint64_t keys[SENT_BANDS];
+
+    if (c->heavy == NULL)
+        return false;
+    sentence_keys(shingles, n, keys);
+    for (int b = 0; b < SENT_BANDS; b++)
+        if (is_heavy(c, keys[b]))
+            return true;
+    return false;
+}

@@ -57,4 +57,11 @@ struct ps_clusters_member {
 enum ps_err ps_clusters_members(struct ps_clusters *c, const char *text, size_t text_len,
                                 const struct ps_clusters_member **members, size_t *n_members);
 
+/* Sentences (worker/detect.h, ps_detect_sentences): pass 1 counts a sentence's band keys in the
+ * same sketch, under keys of their own; pass 2 asks whether a sentence is repeated across the
+ * corpus (some band key in heavy cells of both rows). The shingles are borrowed; the signatures
+ * fit ps_detect_sentence_fn and ps_detect_heavy_fn, `clusters` being the struct ps_clusters. */
+void ps_clusters_sentence_add(void *clusters, const uint64_t *shingles, size_t n);
+bool ps_clusters_sentence_heavy(void *clusters, const uint64_t *shingles, size_t n);
+
 #endif

@@ -34,8 +34,10 @@ enum {
     F_STOP_DE = 1 << 5, /* German, French, Spanish stop word: prose in those languages is */
     F_STOP_FR = 1 << 6, /* language too, not salad; a window's stop ratio is that of its best */
     F_STOP_ES = 1 << 7, /* language (the max over the four), so salad stays near zero */
-    F_FEAT = 1 << 8     /* the bits other than F_STOP* are computed: pass 1 computes them per
+    F_FEAT = 1 << 8,    /* the bits other than F_STOP* are computed: pass 1 computes them per
                            token on demand (see feat); tokenize's store clears it */
+    F_JUNK = 1 << 9     /* holds a control character, U+FFFD or a C1 control (set by tokenize):
+                           decoded random bytes, never text */
 };
 #define F_STOP_ANY (F_STOP | F_STOP_DE | F_STOP_FR | F_STOP_ES)
 #define N_LANGS    4
@@ -52,6 +54,19 @@ static const uint8_t lang_bit[N_LANGS] = {F_STOP, F_STOP_DE, F_STOP_FR, F_STOP_E
 #define RUNS_MAX     (2 * PIECES_MAX + 1) /* a longer token is split in its first runs only */
 /* Offsets are 32-bit to halve the scratch; confirm's joined copy adds up to one byte per token. */
 #define MAX_TEXT (UINT32_MAX / 2)
+
+/* Decoded random bytes (the "bytes" payload): at least JUNK_MIN junk characters (is_junk) in the
+ * JUNK_SPAN bytes from a point. 256 random bytes decoded with errors dropped hold ~28 in ~130
+ * characters, so 8 in 128 bytes misses about one payload in 10^4; text holds none. */
+#define JUNK_SPAN  128
+#define JUNK_MIN   8
+#define JUNK_TRIES 64 /* junk tokens tried as a turn per document (binary garbage is long) */
+/* A fixed payload: one phrase of at most REP_PERIOD_MAX tokens, REP_COPIES times or more in a
+ * row. The attacks repeat it 5 to 500 times; prose repeats a word twice, a refrain 2-3 times. */
+#define REP_PERIOD_MAX 32
+#define REP_COPIES     4
+#define REP_SLOTS      1024 /* last position of a token fingerprint, direct-mapped */
+#define ROLE_TESTS     16   /* occurrences of one pattern tested for a role per document */
 
 static const char *const stop_words[] = {
     "a",        "about",   "above",   "across",   "after",    "again",   "against", "all",
@@ -125,8 +140,18 @@ struct ps_detect {
     uint16_t *tflags;
     size_t tok_cap, n_tok;
 
+    bool any_junk; /* some token has F_JUNK */
+    /* token fingerprints (XXH3) for the repeat test, and the last token index of each, direct-
+     * mapped: a stale index from an earlier document is harmless, it is checked against tfp */
+    uint64_t *tfp;
+    bool fp_ready;      /* confirm: tfp holds the fingerprints of the tokens in norm */
+    bool fp_doc;        /* tfp holds those of the tokens of the last tokenize (pass 1, leads) */
+    uint64_t *shingles; /* a sentence's shingles (fingerprints of its content words) */
+    size_t shingles_cap;
+    uint32_t rep_last[REP_SLOTS];
+
     char *norm; /* confirm: the tokens joined by one space, so any n-gram is one slice */
-    size_t norm_cap;
+    size_t norm_cap, norm_len;
     /* confirm: prefix sums per token of stop words, alphabetic, capitalized and bytes, built
      * only for documents with a hit, so the window after any occurrence costs O(1) */
     uint32_t *pre;
@@ -147,7 +172,14 @@ struct ps_detect {
     char *ctext; /* candidate texts, max_candidates * max_candidate_len bytes, never grows */
     size_t ctext_len;
     struct ps_candidate *cands; /* max_candidates */
-    size_t n_cands;
+    size_t n_cands, cand_limit; /* make_candidates stops at cand_limit <= max_candidates */
+    struct ps_detect_lead leads[PS_DETECT_MAX_LEADS];
+    size_t n_leads;
+    /* confirm: the document as given (line breaks end sentences), and the test of repeated
+     * sentences for the templated role (NULL: no such role) */
+    const char *orig;
+    ps_detect_heavy_fn heavy;
+    void *heavy_ctx;
 
     /* confirm's distinct hits, and an index over them (slot = 1 + position in hits, 0 = empty)
      * so that a frequent n-gram of the set costs one probe per occurrence, not one entry */
@@ -280,6 +312,8 @@ void ps_detect_free(struct ps_detect *d)
     free(d->tstart);
     free(d->tend);
     free(d->tflags);
+    free(d->tfp);
+    free(d->shingles);
     free(d->norm);
     free(d->pre);
     free(d->ostart);
@@ -403,7 +437,8 @@ enum ps_err ps_detect_new(struct ps_detect **out, const struct ps_detect_opts *o
 
 size_t ps_detect_footprint(const struct ps_detect *d)
 {
-    return sizeof(*d) + d->tok_cap * (2 * sizeof(uint32_t) + sizeof(*d->tflags)) + d->norm_cap +
+    return sizeof(*d) + d->tok_cap * (2 * sizeof(uint32_t) + sizeof(*d->tflags) + sizeof(*d->tfp)) +
+           d->norm_cap +
            (size_t)d->o.max_candidates * (d->o.max_candidate_len + sizeof(*d->cands)) +
            d->hits_cap * sizeof(*d->hits) + d->hidx_cap * sizeof(*d->hidx) +
            d->pre_cap * sizeof(*d->pre) + d->ostart_cap * sizeof(*d->ostart) +
@@ -419,6 +454,7 @@ static void grow_tokens(struct ps_detect *d)
     d->tstart = ps_xrealloc(d->tstart, cap * sizeof(*d->tstart));
     d->tend = ps_xrealloc(d->tend, cap * sizeof(*d->tend));
     d->tflags = ps_xrealloc(d->tflags, cap * sizeof(*d->tflags));
+    d->tfp = ps_xrealloc(d->tfp, cap * sizeof(*d->tfp));
     d->tok_cap = cap;
 }
 
@@ -543,6 +579,30 @@ static uint8_t stop_flag(const struct ps_detect *d, const unsigned char *p, size
     return stop_bits(d, stop_key(p + s, e - s));
 }
 
+/* Does p (avail >= 1 bytes) start a character that text does not hold: a C0 control other than
+ * whitespace, a C1 control (U+0080..U+009F) or U+FFFD, the replacement character? Random bytes
+ * decoded as UTF-8 are full of them (about one character in five when invalid sequences are
+ * dropped, one in two when they are replaced). */
+static bool is_junk(const unsigned char *p, size_t avail)
+{
+    if (p[0] < 0x20)
+        return p[0] != '\t' && p[0] != '\n' && p[0] != '\v' && p[0] != '\f' && p[0] != '\r';
+    if (p[0] == 0xC2)
+        return avail >= 2 && p[1] >= 0x80 && p[1] <= 0x9F;
+    return p[0] == 0xEF && avail >= 3 && p[1] == 0xBF && p[2] == 0xBD;
+}
+
+/* Junk characters (is_junk) in p[at, at + JUNK_SPAN), p holding n bytes. */
+static size_t junk_count(const unsigned char *p, size_t n, size_t at)
+{
+    size_t e = at + JUNK_SPAN < n ? at + JUNK_SPAN : n, c = 0;
+
+    for (size_t i = at; i < e; i++)
+        if ((p[i] < 0x20 || p[i] == 0xC2 || p[i] == 0xEF) && is_junk(p + i, n - i))
+            c++;
+    return c;
+}
+
 /* Split text into tokens: fills tstart/tend, tflags with the F_STOP* bits only, and n_tok. Text
  * past MAX_TEXT bytes or tokens past max_tokens are ignored (the reader caps documents far below
  * either). The other features wait for feat (pass 1, per token, when needed) or add_features
@@ -558,6 +618,7 @@ static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
      * when tflags was uint8_t, which may alias anything) */
     uint32_t *tstart = d->tstart, *tend = d->tend;
     uint16_t *tfl = d->tflags;
+    unsigned junk, any_junk = 0;
 
     while (i < n) {
         size_t s;
@@ -576,7 +637,9 @@ static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
             }
         }
         /* p[i] starts a token; find its end: jump to the next byte that may be a space */
-        s = i++;
+        s = i;
+        junk = is_junk(p + i, n - i) ? F_JUNK : 0;
+        i++;
         for (;;) {
             if (i + 8 <= n) {
                 uint64_t m = special_bytes(load64(p + i));
@@ -592,6 +655,8 @@ static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
             c = cls[p[i]];
             if ((c & C_SPACE) || ((c & C_ULEAD) && uspace_len(p + i, n - i) != 0))
                 break;
+            if (is_junk(p + i, n - i))
+                junk = F_JUNK;
             i++;
         }
         if (nt == cap) {
@@ -603,11 +668,14 @@ static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
         }
         tstart[nt] = (uint32_t)s;
         tend[nt] = (uint32_t)i;
-        tfl[nt] = stop_flag(d, p, s, i, n);
+        tfl[nt] = stop_flag(d, p, s, i, n) | junk;
+        any_junk |= junk;
         if (++nt == max_tokens)
             break;
     }
     d->n_tok = nt;
+    d->any_junk = any_junk != 0;
+    d->fp_doc = false;
 }
 
 /* Add the features other than F_STOP* to every token (confirm needs them all). */
@@ -752,6 +820,134 @@ static bool find_turn(struct ps_detect *d, const char *text, struct turn *tr)
     return true;
 }
 
+/* Is the window of up to `window` tokens before token t language (the before test of
+ * find_turn), or is t at the document start? */
+static bool language_before(const struct ps_detect *d, size_t t)
+{
+    size_t c[N_LANGS] = {0}, b = t > d->o.window ? t - d->o.window : 0;
+
+    if (t <= d->o.start_slack)
+        return true;
+    for (size_t k = b; k < t; k++)
+        count_stops(c, d->tflags[k], +1);
+    return best_stops(c) >= d->bs_min[t - b];
+}
+
+/* Pass 1, bytes: the first junk token (F_JUNK) with JUNK_MIN junk characters in the JUNK_SPAN
+ * bytes from its start and language before it. */
+static bool find_junk(struct ps_detect *d, const char *text, size_t text_len, size_t *turn)
+{
+    size_t tries = 0;
+
+    if (!d->any_junk)
+        return false;
+    for (size_t t = 0; t < d->n_tok && tries < JUNK_TRIES; t++) {
+        if (!(d->tflags[t] & F_JUNK))
+            continue;
+        tries++;
+        if (junk_count((const unsigned char *)text, text_len, d->tstart[t]) >= JUNK_MIN &&
+            language_before(d, t)) {
+            *turn = t;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void fingerprint_tokens(struct ps_detect *d, const char *text)
+{
+    for (size_t i = 0; i < d->n_tok; i++)
+        d->tfp[i] = XXH3_64bits(text + d->tstart[i], d->tend[i] - d->tstart[i]);
+    d->fp_doc = true;
+}
+
+/* Tokens [s, s + total) repeat with period `per` (fingerprints already agree; bytes checked
+ * here, so a fingerprint collision cannot make a run) and the phrase holds a word: a run of
+ * "|", "00" or "-1" is a table or a dump, not a payload. */
+static bool repeat_ok(struct ps_detect *d, const char *text, size_t s, size_t per, size_t total)
+{
+    bool word = false;
+
+    for (size_t k = s; k < s + per; k++)
+        if ((feat(d, (const unsigned char *)text, k) & F_ALPHA) && d->tend[k] - d->tstart[k] >= 2)
+            word = true;
+    if (!word)
+        return false;
+    for (size_t k = s + per; k < s + total; k++) {
+        size_t len = d->tend[k] - d->tstart[k];
+        if (len != d->tend[k - per] - d->tstart[k - per] ||
+            memcmp(text + d->tstart[k], text + d->tstart[k - per], len) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Pass 1, fixed: the first run of one phrase (at most REP_PERIOD_MAX tokens) repeated at least
+ * REP_COPIES times, with language before it. One pass: each token proposes the distance to its
+ * last occurrence as a period, and the run grows while token i equals token i - period. */
+static bool find_repeat(struct ps_detect *d, const char *text, size_t *turn)
+{
+    size_t n = d->n_tok, per = 0, run = 0;
+    const uint64_t *fp = d->tfp;
+
+    if (n < REP_COPIES)
+        return false;
+    fingerprint_tokens(d, text);
+    for (size_t i = 0; i <= n; i++) {
+        size_t slot, j;
+
+        if (i < n && per != 0 && fp[i] == fp[i - per]) {
+            run++;
+        } else {
+            if (per != 0 && run >= (REP_COPIES - 1) * per) {
+                size_t s = i - run - per;
+
+                if (repeat_ok(d, text, s, per, run + per) && language_before(d, s)) {
+                    *turn = s;
+                    return true;
+                }
+            }
+            if (i == n)
+                break;
+            j = d->rep_last[fp[i] & (REP_SLOTS - 1)];
+            per = j < i && fp[j] == fp[i] && i - j <= REP_PERIOD_MAX ? i - j : 0;
+            run = per != 0;
+        }
+        slot = fp[i] & (REP_SLOTS - 1);
+        d->rep_last[slot] = (uint32_t)i;
+    }
+    return false;
+}
+
+/* Confirm, fixed: does a phrase repeated REP_COPIES times start at token j or j + 1 (a payload
+ * glued to the trigger leaves its first copy's first word in the trigger's token)? The run must
+ * start there, not earlier: a pattern that is itself a copy of the phrase ("You are stupid!"
+ * before the next "You are stupid!") is payload, not trigger. */
+static bool repeat_from(struct ps_detect *d, size_t j)
+{
+    size_t n = d->n_tok;
+
+    if (!d->fp_ready) {
+        fingerprint_tokens(d, d->norm);
+        d->fp_ready = true;
+    }
+    d->fp_doc = false; /* norm's tokens, not the text's */
+    for (size_t s = j; s <= j + 1 && s < n; s++) {
+        for (size_t per = 1; per <= REP_PERIOD_MAX && s + REP_COPIES * per <= n; per++) {
+            size_t k;
+
+            for (k = s; k < s + (REP_COPIES - 1) * per; k++)
+                if (d->tfp[k] != d->tfp[k + per])
+                    break;
+            if (k == s + (REP_COPIES - 1) * per &&
+                (s == 0 || d->tfp[s - 1] != d->tfp[s - 1 + per]) &&
+                repeat_ok(d, d->norm, s, per, REP_COPIES * per))
+                return true;
+        }
+    }
+    return false;
+}
+
 /* Glued pieces of one token (see docs/detection.md): split at runs of hard punctuation; a word
  * run with punctuation on both sides gives itself plus the symmetric part of its brackets
  * ("documen.<SUDO>gib" -> "<SUDO>"), a word run at an edge of the token gives itself alone. */
@@ -855,12 +1051,33 @@ static uint64_t left_context(const struct ps_detect *d, const char *text, size_t
     return n == 0 ? 0 : XXH3_64bits(buf + CONTEXT_BYTES - n, n) | 1;
 }
 
+/* The same after text[at..n): up to CONTEXT_BYTES non-space bytes, hashed; 0 at the end. What
+ * follows a trigger varies with its payload; what follows the opening words of a stock block
+ * is the rest of the block. */
+static uint64_t right_context(const struct ps_detect *d, const char *text, size_t n, size_t at)
+{
+    unsigned char buf[CONTEXT_BYTES];
+    size_t k = 0;
+
+    while (at < n && k < CONTEXT_BYTES) {
+        unsigned char c = (unsigned char)text[at++];
+        if (!(d->cls[c] & C_SPACE))
+            buf[k++] = c;
+    }
+    return k == 0 ? 0 : XXH3_64bits(buf, k) | 1;
+}
+
 static void add_candidate(struct ps_detect *d, const char *text, size_t at, size_t off, size_t len,
                           unsigned n)
 {
-    uint64_t h = XXH3_64bits(d->ctext + off, len);
+    const unsigned char *c = (const unsigned char *)d->ctext + off;
+    uint64_t h;
     size_t i;
 
+    for (i = 0; i < len; i++) /* a trigger is text: junk belongs to the payload */
+        if ((c[i] < 0x20 || c[i] == 0xC2 || c[i] == 0xEF) && is_junk(c + i, len - i))
+            return;
+    h = XXH3_64bits(c, len);
     for (i = 0; i < d->n_cands; i++)
         if (d->cands[i].hash == h)
             return;
@@ -876,7 +1093,7 @@ static void add_candidate(struct ps_detect *d, const char *text, size_t at, size
 
 static bool cands_full(const struct ps_detect *d)
 {
-    return d->n_cands >= d->o.max_candidates;
+    return d->n_cands >= d->cand_limit;
 }
 
 /* The n-gram of n tokens ending at token e, joined by one space. */
@@ -941,8 +1158,6 @@ static void make_candidates(struct ps_detect *d, const char *text, size_t t)
     unsigned n;
     size_t k;
 
-    d->n_cands = 0;
-    d->ctext_len = 0;
     for (k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
         if (order[k] < 0 && t < (size_t)-order[k])
             continue;
@@ -961,20 +1176,32 @@ void ps_detect_scan(struct ps_detect *d, const char *text, size_t text_len,
 {
     struct turn tr;
 
+    size_t t;
+
     memset(out, 0, sizeof(*out));
     d->n_cands = 0;
     tokenize(d, text, text_len);
     out->n_tokens = d->n_tok;
-    if (!find_turn(d, text, &tr))
+    if (find_turn(d, text, &tr)) {
+        t = tr.t;
+        out->kind = PS_DETECT_GIBBERISH;
+        out->before_stop = tr.before_stop;
+        out->after_stop = tr.after_stop;
+        out->after_alpha = tr.after_alpha;
+        out->after_meanlen = tr.after_meanlen;
+    } else if (find_junk(d, text, text_len, &t)) {
+        out->kind = PS_DETECT_BYTES;
+    } else if (find_repeat(d, text, &t)) {
+        out->kind = PS_DETECT_FIXED;
+    } else {
         return;
-    make_candidates(d, text, tr.t);
+    }
+    d->ctext_len = 0;
+    d->cand_limit = d->o.max_candidates;
+    make_candidates(d, text, t);
     out->anomalous = true;
-    out->turn_offset = d->tstart[tr.t];
-    out->turn_token = tr.t;
-    out->before_stop = tr.before_stop;
-    out->after_stop = tr.after_stop;
-    out->after_alpha = tr.after_alpha;
-    out->after_meanlen = tr.after_meanlen;
+    out->turn_offset = d->tstart[t];
+    out->turn_token = t;
     out->n_candidates = d->n_cands;
     out->candidates = d->n_cands != 0 ? d->cands : NULL;
 }
@@ -1036,7 +1263,7 @@ static bool salad_from(struct ps_detect *d, size_t j)
 
 /* MinHash of the after-window's tokens [j, j + window): token hashes permuted by odd multipliers
  * (multiply-shift), the minimum of each kept. Only in-role occurrences pay for it. */
-static void sketch_from(const struct ps_detect *d, size_t j, uint32_t *out)
+static void sketch_from(const struct ps_detect *d, const char *base, size_t j, uint32_t *out)
 {
     static const uint64_t mul[PS_DETECT_SKETCH] = {
         0x9E3779B97F4A7C15u, 0xC2B2AE3D27D4EB4Fu, 0x165667B19E3779F9u, 0xD6E8FEB86659FD93u,
@@ -1046,7 +1273,7 @@ static void sketch_from(const struct ps_detect *d, size_t j, uint32_t *out)
     for (k = 0; k < PS_DETECT_SKETCH; k++)
         out[k] = UINT32_MAX;
     for (i = j; i < e; i++) {
-        uint64_t h = XXH3_64bits(d->norm + d->tstart[i], d->tend[i] - d->tstart[i]);
+        uint64_t h = XXH3_64bits(base + d->tstart[i], d->tend[i] - d->tstart[i]);
         for (k = 0; k < PS_DETECT_SKETCH; k++) {
             uint32_t v = (uint32_t)((h * mul[k]) >> 32);
             if (v < out[k])
@@ -1077,10 +1304,29 @@ static void hidx_put(uint32_t *idx, size_t cap, uint64_t h, uint32_t v)
     idx[i] = v;
 }
 
-/* Note one occurrence of h (a member of the set) at norm offset `at`, followed by salad from
- * token `next` on or not. A hit is in role when any occurrence is; the context is that of the
- * first occurrence in role. */
-static void record_hit(struct ps_detect *d, uint64_t h, size_t at, size_t orig, size_t next)
+static bool templated_from(struct ps_detect *d, size_t j);
+
+/* The payload after an occurrence that ends at norm offset `end`, token `next` being the first
+ * that starts at or after it: salad, decoded random bytes, a repeated phrase, or none (0); in
+ * pass 3 (d->heavy set) only sentences repeated across the corpus. */
+static unsigned role_at(struct ps_detect *d, size_t next, size_t end)
+{
+    if (d->heavy != NULL) /* pass 3 confirms the leads of repeated segments, nothing else */
+        return templated_from(d, next) ? PS_DETECT_TEMPLATED : 0;
+    if (salad_from(d, next))
+        return PS_DETECT_GIBBERISH;
+    if (junk_count((const unsigned char *)d->norm, d->norm_len, end) >= JUNK_MIN)
+        return PS_DETECT_BYTES;
+    if (repeat_from(d, next))
+        return PS_DETECT_FIXED;
+    return 0;
+}
+
+/* Note one occurrence of h (a member of the set) at norm offsets [at, end), `orig` in the
+ * document, followed by a payload from token `next` on or not. A hit is in role when any
+ * occurrence is; kind, context and continuation are those of the first occurrence in role. */
+static void record_hit(struct ps_detect *d, uint64_t h, size_t at, size_t end, size_t orig,
+                       size_t next)
 {
     struct ps_detect_hit *hit = NULL;
     size_t i;
@@ -1107,17 +1353,29 @@ static void record_hit(struct ps_detect *d, uint64_t h, size_t at, size_t orig, 
         hit = &d->hits[d->n_hits];
         hit->hash = h;
         hit->in_role = false;
+        hit->kind = 0;
+        hit->tests = 0;
+        hit->right = 0;
         hit->context = 0;
         hit->offset = 0;
         memset(hit->continuation, 0, sizeof(hit->continuation));
         d->n_hits++;
         hidx_put(d->hidx, d->hidx_cap, h, (uint32_t)d->n_hits);
     }
-    if (!hit->in_role && salad_from(d, next)) {
-        hit->in_role = true;
-        hit->context = left_context(d, d->norm, at);
-        hit->offset = orig;
-        sketch_from(d, next, hit->continuation);
+    /* a word that is everywhere in a document costs at most ROLE_TESTS tests there: a trigger
+     * occurs once or twice per poison */
+    if (!hit->in_role && hit->tests < ROLE_TESTS) {
+        unsigned kind = role_at(d, next, end);
+
+        hit->tests++;
+        if (kind != 0) {
+            hit->in_role = true;
+            hit->kind = kind;
+            hit->context = left_context(d, d->norm, at);
+            hit->right = right_context(d, d->norm, d->norm_len, end);
+            hit->offset = orig;
+            sketch_from(d, d->norm, next, hit->continuation);
+        }
     }
 }
 
@@ -1141,11 +1399,38 @@ static void finish_hits(struct ps_detect *d)
         qsort(d->hits, d->n_hits, sizeof(*d->hits), cmp_hit);
 }
 
-void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
-                       const struct ps_u64set *set, const struct ps_detect_hit **hits,
-                       size_t *n_hits)
+/* The token holding norm offset `at` (the last that starts at or before it). */
+static size_t token_at(const struct ps_detect *d, size_t at)
 {
-    size_t i, pos = 0, nt, maxlen = d->o.max_candidate_len;
+    size_t lo = 0, hi = d->n_tok;
+
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->tstart[mid] <= at)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* ps_patset_scan's callback: one occurrence of a long pattern in norm. */
+static void on_match(void *ctx, uint64_t hash, size_t begin, size_t end)
+{
+    struct ps_detect *d = ctx;
+    size_t k = token_at(d, begin), next = k;
+
+    while (next < d->n_tok && d->tstart[next] < end)
+        next++;
+    record_hit(d, hash, begin, end, d->ostart[k] + (begin - d->tstart[k]), next);
+}
+
+void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
+                       const struct ps_patset *set, ps_detect_heavy_fn heavy, void *heavy_ctx,
+                       const struct ps_detect_hit **hits, size_t *n_hits)
+{
+    const struct ps_u64set *shorts = ps_patset_short(set);
+    size_t i, pos = 0, nt;
     size_t need = (text_len < MAX_TEXT ? text_len : MAX_TEXT) + 1;
     unsigned ngram_max = d->o.ngram_max;
 
@@ -1153,11 +1438,15 @@ void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
     d->n_cands = 0;
     *hits = NULL;
     *n_hits = 0;
-    if (set->len == 0)
+    if (ps_patset_len(set) == 0)
         return;
     tokenize(d, text, text_len);
-    add_features(d, text); /* F_SPLIT for the pieces, and the salad test's features */
+    add_features(d, text); /* F_SPLIT for the pieces, and the role tests' features */
     d->pre_ready = false;
+    d->fp_ready = false;
+    d->orig = text;
+    d->heavy = heavy;
+    d->heavy_ctx = heavy_ctx;
     nt = d->n_tok;
 
     /* join the tokens with one space and point the token offsets into the joined copy */
@@ -1185,8 +1474,13 @@ void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
         pos += len;
         d->norm[pos++] = ' ';
     }
+    d->norm_len = pos;
 
-    for (i = 0; i < nt; i++) {
+    /* every pattern of 4 bytes or more: as a substring of the joined text, glued or not */
+    ps_patset_scan(set, d->norm, pos, on_match, d);
+
+    /* the short ones only as whole n-grams ("des") or whole glued pieces */
+    for (i = 0; i < nt && shorts->len != 0; i++) {
         size_t a = d->tstart[i];
         unsigned n;
 
@@ -1194,34 +1488,26 @@ void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
             size_t b = d->tend[i + n - 1];
             uint64_t h;
 
-            if (b - a > maxlen)
+            if (b - a >= PS_PATSET_MIN_SUBSTRING)
                 break;
             h = XXH3_64bits(d->norm + a, b - a);
-            if (ps_u64set_has(set, h))
-                record_hit(d, h, a, d->ostart[i], i + n);
+            if (ps_u64set_has(shorts, h))
+                record_hit(d, h, a, b, d->ostart[i], i + n);
         }
         if (d->tflags[i] & F_SPLIT) {
             struct piece pc[PIECES_MAX];
             size_t np = split_pieces(d, (const unsigned char *)d->norm + a, d->tend[i] - a, pc);
-            size_t j;
-
-            for (j = 0; j < np; j++) {
-                uint64_t h = XXH3_64bits(d->norm + a + pc[j].off, pc[j].len);
-
-                /* salad glued to the piece starts in this token: judge from the next */
-                if (ps_u64set_has(set, h))
-                    record_hit(d, h, a + pc[j].off, d->ostart[i] + pc[j].off, i + 1);
-            }
-        }
-        if (!(d->tflags[i] & F_PLAIN) && d->tend[i] - a > GLUE_MIN) {
-            struct piece pc[GLUE_PIECES];
-            size_t np = glue_pieces(d, (const unsigned char *)d->norm + a, d->tend[i] - a, pc);
 
             for (size_t j = 0; j < np; j++) {
-                uint64_t h = XXH3_64bits(d->norm + a + pc[j].off, pc[j].len);
+                uint64_t h;
 
-                if (ps_u64set_has(set, h))
-                    record_hit(d, h, a + pc[j].off, d->ostart[i] + pc[j].off, i + 1);
+                if (pc[j].len >= PS_PATSET_MIN_SUBSTRING)
+                    continue;
+                h = XXH3_64bits(d->norm + a + pc[j].off, pc[j].len);
+                /* salad glued to the piece starts in this token: judge from the next */
+                if (ps_u64set_has(shorts, h))
+                    record_hit(d, h, a + pc[j].off, a + pc[j].off + pc[j].len,
+                               d->ostart[i] + pc[j].off, i + 1);
             }
         }
     }
@@ -1252,4 +1538,201 @@ void ps_detect_snippet(const char *text, size_t text_len, size_t offset, size_t 
         e--;
     *begin = b;
     *end = e;
+}
+
+/* ---- repeated segments (pass 1 sketches sentences, pass 2 finds where they start) ---- */
+
+/* Is there a line break between token i and the next? In confirm the tokens point into norm,
+ * which has none: the document as given tells (ostart holds the tokens' original offsets). */
+static bool line_break_after(const struct ps_detect *d, const char *text, size_t i)
+{
+    if (text == d->norm) {
+        size_t e = d->ostart[i] + (d->tend[i] - d->tstart[i]);
+        return memchr(d->orig + e, '\n', d->ostart[i + 1] - e) != NULL;
+    }
+    return memchr(text + d->tend[i], '\n', d->tstart[i + 1] - d->tend[i]) != NULL;
+}
+
+/* The end (exclusive) of the sentence that starts at token b: after a token that ends in . ! or ?
+ * (closing quotes and brackets may follow), before a line break, or after SENT_MAX_TOKENS. */
+#define SENT_MAX_TOKENS 48
+static size_t sentence_end(const struct ps_detect *d, const char *text, size_t b)
+{
+    size_t i;
+
+    for (i = b; i < d->n_tok && i - b < SENT_MAX_TOKENS; i++) {
+        size_t e = d->tend[i];
+
+        while (e > d->tstart[i] && strchr("\"')]", text[e - 1]) != NULL)
+            e--;
+        if (e > d->tstart[i] && strchr(".!?", text[e - 1]) != NULL)
+            return i + 1;
+        if (i + 1 < d->n_tok && line_break_after(d, text, i))
+            return i + 1;
+    }
+    return i;
+}
+
+/* The shingles of tokens [b, e): fingerprints of the words that are not stop words. */
+static size_t sentence_shingles(struct ps_detect *d, size_t b, size_t e)
+{
+    size_t n = 0;
+
+    if (d->shingles_cap < SENT_MAX_TOKENS) {
+        d->shingles_cap = SENT_MAX_TOKENS;
+        d->shingles = ps_xmalloc(d->shingles_cap * sizeof(*d->shingles));
+    }
+    for (size_t i = b; i < e; i++)
+        if (!(d->tflags[i] & F_STOP_ANY))
+            d->shingles[n++] = d->tfp[i];
+    return n;
+}
+
+void ps_detect_sentences(struct ps_detect *d, const char *text, ps_detect_sentence_fn fn, void *ctx)
+{
+    if (!d->fp_doc)
+        fingerprint_tokens(d, text);
+    for (size_t b = 0, e; b < d->n_tok; b = e) {
+        size_t n;
+
+        e = sentence_end(d, text, b);
+        n = sentence_shingles(d, b, e);
+        if (n >= PS_DETECT_MIN_SHINGLES)
+            fn(ctx, d->shingles, n);
+    }
+}
+
+/* The longest suffix of sentence [b, e) that is itself repeated (heavy), as its first token; e
+ * if none. A prefix cut mid-sentence, a trigger and the first payload sentence without a line
+ * break between them are one "sentence": the payload part is its heavy suffix. */
+static size_t heavy_suffix(struct ps_detect *d, size_t b, size_t e, ps_detect_heavy_fn heavy,
+                           void *ctx)
+{
+    size_t best = e, n = 0;
+
+    for (size_t j = e; j-- > b;) {
+        if (d->tflags[j] & F_STOP_ANY)
+            continue;
+        d->shingles[n++] = d->tfp[j];
+        if (n >= PS_DETECT_MIN_SHINGLES && heavy(ctx, d->shingles, n))
+            best = j;
+    }
+    return best;
+}
+
+static bool templated_after(struct ps_detect *d, const char *base, size_t j);
+
+/* Of the candidates from `first` on, keep those that pass 3 could find in role: at least
+ * PS_PATSET_MIN_SUBSTRING bytes, not made of stop words only ("the", "in the"), and followed
+ * right away by two repeated sentences. The first words of a stock sentence are named at every
+ * segment start; this drops most of them before they cost a confirm pass. */
+static void keep_lead_candidates(struct ps_detect *d, const char *text, size_t first)
+{
+    size_t kept = first;
+
+    for (size_t i = first; i < d->n_cands; i++) {
+        const struct ps_candidate *c = &d->cands[i];
+        size_t k = token_at(d, c->offset), next = k, end = c->offset + c->text_len;
+        bool all_stop = c->offset == d->tstart[k] && k + c->n <= d->n_tok &&
+                        d->tend[k + c->n - 1] == end; /* whole tokens, not a glued piece */
+
+        for (size_t j = k; j < k + c->n && all_stop; j++)
+            all_stop = (d->tflags[j] & F_STOP_ANY) != 0;
+        while (next < d->n_tok && d->tstart[next] < end)
+            next++;
+        if (all_stop || c->text_len < PS_PATSET_MIN_SUBSTRING || !templated_after(d, text, next))
+            continue;
+        d->cands[kept++] = *c;
+    }
+    d->n_cands = kept;
+}
+
+void ps_detect_leads(struct ps_detect *d, const char *text, size_t text_len,
+                     ps_detect_heavy_fn heavy, void *ctx, struct ps_detect_leads *out)
+{
+    size_t n_sent = 0, prev_b = 0, prev_e = 0;
+    bool prev_heavy = true; /* the document start: nothing before a segment there */
+
+    memset(out, 0, sizeof(*out));
+    d->n_cands = 0;
+    d->n_leads = 0;
+    d->ctext_len = 0;
+    tokenize(d, text, text_len);
+    fingerprint_tokens(d, text);
+    d->heavy = heavy;
+    d->heavy_ctx = ctx;
+    for (size_t b = 0, e; b < d->n_tok && d->n_leads < PS_DETECT_MAX_LEADS; b = e) {
+        size_t n, t;
+        bool h;
+
+        e = sentence_end(d, text, b);
+        n = sentence_shingles(d, b, e);
+        h = n >= PS_DETECT_MIN_SHINGLES && heavy(ctx, d->shingles, n);
+        n_sent++;
+        if (h && !prev_heavy) {
+            struct ps_detect_lead *l = &d->leads[d->n_leads++];
+
+            t = heavy_suffix(d, prev_b, prev_e, heavy, ctx);
+            if (t == prev_e)
+                t = b;
+            l->offset = d->tstart[t];
+            l->first = d->n_cands;
+            d->cand_limit = d->n_cands + PS_DETECT_LEAD_CANDIDATES < d->o.max_candidates
+                                ? d->n_cands + PS_DETECT_LEAD_CANDIDATES
+                                : d->o.max_candidates;
+            make_candidates(d, text, t);
+            keep_lead_candidates(d, text, l->first);
+            l->n = d->n_cands - l->first;
+            sketch_from(d, text, t, l->continuation);
+        }
+        prev_heavy = h;
+        prev_b = b;
+        prev_e = e;
+    }
+    out->n_leads = d->n_leads;
+    out->leads = d->n_leads ? d->leads : NULL;
+    out->n_candidates = d->n_cands;
+    out->candidates = d->n_cands ? d->cands : NULL;
+}
+
+/* Is the sentence [b, *e) repeated across the corpus? *e gets its end. `base` is what the
+ * tokens point into (norm in confirm, the text in ps_detect_leads). */
+static bool heavy_sentence(struct ps_detect *d, const char *base, size_t b, size_t *e)
+{
+    size_t n;
+
+    *e = sentence_end(d, base, b);
+    n = sentence_shingles(d, b, *e);
+    return n >= PS_DETECT_MIN_SHINGLES && d->heavy(d->heavy_ctx, d->shingles, n);
+}
+
+/* Confirm, templated: do two sentences repeated across the corpus follow token j? The first is
+ * the rest of the occurrence's own sentence, or the next one when the occurrence ends its
+ * sentence or line (a trigger on a line of its own). A templated payload is a handful of such
+ * sentences; a heading or a signature followed by one stock sentence ("fn fmt(&self, ...)" then
+ * "Formats the value using the given formatter.") is not. */
+static bool templated_after(struct ps_detect *d, const char *base, size_t j)
+{
+    size_t e;
+
+    if (j >= d->n_tok)
+        return false;
+    if (!heavy_sentence(d, base, j, &e)) {
+        if (e - j > 2 || e >= d->n_tok) /* words of its own before the line ends */
+            return false;
+        if (!heavy_sentence(d, base, e, &e))
+            return false;
+    }
+    return e < d->n_tok && heavy_sentence(d, base, e, &e);
+}
+
+static bool templated_from(struct ps_detect *d, size_t j)
+{
+    if (d->heavy == NULL)
+        return false;
+    if (!d->fp_ready) {
+        fingerprint_tokens(d, d->norm);
+        d->fp_ready = true;
+    }
+    return templated_after(d, d->norm, j);
 }

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "common/u64set.h"
+#include "worker/patset.h"
 
 struct ps_detect_opts {
     unsigned ngram_max;      /* 3: candidates are word n-grams with n = 1..ngram_max (1..8) */
@@ -60,8 +60,17 @@ struct ps_candidate {
     uint64_t context; /* hash of up to 16 non-space bytes right before it; 0 at document start */
 };
 
+/* What follows a turn or an occurrence in role: the payload family (docs/detection.md). */
+enum ps_detect_kind {
+    PS_DETECT_GIBBERISH = 1, /* token salad: language stops, random vocabulary follows */
+    PS_DETECT_BYTES = 2,     /* decoded random bytes: control characters, U+FFFD */
+    PS_DETECT_FIXED = 4,     /* one phrase repeated, at least 4 times in a row */
+    PS_DETECT_TEMPLATED = 8  /* sentences repeated across the corpus (ps_detect_leads) */
+};
+
 struct ps_detect_result {
     bool anomalous;
+    unsigned kind;      /* enum ps_detect_kind of the turn, 0 unless anomalous */
     size_t turn_offset; /* byte offset in text where the salad starts (0 unless anomalous) */
     size_t n_candidates;
     const struct ps_candidate *candidates; /* view until the next call; NULL when none */
@@ -82,10 +91,18 @@ void ps_detect_scan(struct ps_detect *d, const char *text, size_t text_len,
 
 #define PS_DETECT_SKETCH 8 /* values in a continuation sketch */
 
+/* A sentence's shingles (see "Repeated segments" below): counted corpus-wide in pass 1, and
+ * asked about in passes 2 and 3: is the sentence repeated across the corpus? */
+typedef void (*ps_detect_sentence_fn)(void *ctx, const uint64_t *shingles, size_t n);
+typedef bool (*ps_detect_heavy_fn)(void *ctx, const uint64_t *shingles, size_t n);
+
 struct ps_detect_hit {
     uint64_t hash;
-    bool in_role;     /* some occurrence is followed by token salad (pass 1's after-window test
-                         applied right after it): the pattern in its trigger role */
+    bool in_role;     /* some occurrence is followed by a payload (pass 1's tests applied right
+                         after it): the pattern in its trigger role */
+    unsigned kind;    /* in role: enum ps_detect_kind of the first such occurrence, else 0 */
+    unsigned tests;   /* occurrences whose role was tested (the first 16 at most) */
+    uint64_t right;   /* in role: hash of up to 16 non-space bytes right after it, else 0 */
     uint64_t context; /* in role: left context of the first such occurrence (see
                          ps_candidate), else 0 */
     size_t offset;    /* in role: byte offset of that occurrence in the document, else 0 */
@@ -94,13 +111,50 @@ struct ps_detect_hit {
     uint32_t continuation[PS_DETECT_SKETCH];
 };
 
-/* Pass 2: which keys of `set` (borrowed, only read) occur in `text` (borrowed) as word n-grams
- * (n = 1..ngram_max) or glued pieces, hashed exactly as in pass 1. *hits (view until the next
- * call) gets the distinct hashes found, sorted by hash, *n_hits their number; a hash is in_role
- * when an occurrence is followed by token salad. Never fails. */
+/* Passes 2 and 3: which patterns of `set` (borrowed, only read) occur in `text` (borrowed), the
+ * text seen as its tokens joined by one space: patterns of PS_PATSET_MIN_SUBSTRING bytes or more
+ * anywhere (inside a token too), shorter ones as whole n-grams or glued pieces. *hits (view until
+ * the next call) gets the distinct hashes found, sorted by hash, *n_hits their number; a hash is
+ * in_role when an occurrence is followed by a payload: salad, random bytes or a repeated phrase;
+ * or, when `heavy` is not NULL (pass 3), only by two sentences repeated across the corpus (the
+ * sentences of a templated payload). Never fails. */
 void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
-                       const struct ps_u64set *set, const struct ps_detect_hit **hits,
-                       size_t *n_hits);
+                       const struct ps_patset *set, ps_detect_heavy_fn heavy, void *heavy_ctx,
+                       const struct ps_detect_hit **hits, size_t *n_hits);
+
+/* Repeated segments. A sentence ends after a token ending in . ! or ? (closing quotes and
+ * brackets may follow), at a line break, or after 48 tokens; its shingles are the fingerprints
+ * (XXH3) of its tokens that are not stop words, in no particular order. */
+#define PS_DETECT_MIN_SHINGLES    4  /* shorter sentences are neither counted nor tested */
+#define PS_DETECT_MAX_LEADS       3  /* segment starts looked at per document */
+#define PS_DETECT_LEAD_CANDIDATES 16 /* candidates per segment start */
+
+/* Pass 1, right after ps_detect_scan of the same `text`: fn for each sentence with at least
+ * PS_DETECT_MIN_SHINGLES shingles (the caller counts them corpus-wide). */
+void ps_detect_sentences(struct ps_detect *d, const char *text, ps_detect_sentence_fn fn,
+                         void *ctx);
+
+struct ps_detect_lead {
+    size_t offset;   /* byte offset where the repeated segment is taken to start */
+    size_t first, n; /* its candidates: candidates[first .. first + n) */
+    uint32_t continuation[PS_DETECT_SKETCH]; /* MinHash of the `window` tokens from offset */
+};
+
+struct ps_detect_leads {
+    size_t n_leads;
+    const struct ps_detect_lead *leads; /* view until the next call */
+    size_t n_candidates;
+    const struct ps_candidate *candidates; /* view until the next call */
+};
+
+/* Pass 2: where does a repeated segment start after text that is not repeated? `heavy` says
+ * whether a sentence (its shingles) is repeated corpus-wide. For each of the first
+ * PS_DETECT_MAX_LEADS such starts (not at the document start), the start is refined to the
+ * longest repeated suffix of the sentence before (a payload glued to a clean prefix and a
+ * trigger shares its sentence), and the n-grams and glued pieces around it are named as in
+ * pass 1 (candidates whose left context the corpus counts decide on). Never fails. */
+void ps_detect_leads(struct ps_detect *d, const char *text, size_t text_len,
+                     ps_detect_heavy_fn heavy, void *ctx, struct ps_detect_leads *out);
 
 /* Snippet helper for reports: [*begin, *end) holds up to `max` bytes of `text` (borrowed) around
  * `offset` (clamped to text_len), cut so that it neither starts nor ends inside a UTF-8 sequence.

@@ -18,11 +18,21 @@
 
 struct cand {
     uint64_t hash;
-    uint32_t docs;  /* pass 1: anomalous documents with it; pass 2: documents with it in role */
-    uint32_t total; /* pass 2: documents containing it */
+    uint32_t docs;  /* pass 1: anomalous documents with it; leads: documents where it leads a
+                       repeated segment; passes 2-3: documents with it in role */
+    uint32_t total; /* passes 2-3: documents containing it */
     size_t text_off;
     uint32_t text_len;
     bool used;
+};
+
+/* Patterns of one shard and their counts: open addressing, power-of-two size, texts in an
+ * arena. Aggregated per shard so that Redis traffic grows with distinct patterns, not with
+ * documents. */
+struct table {
+    struct cand *slots;
+    size_t cap, n;
+    struct ps_buf text;
 };
 
 struct kept_error {
@@ -40,10 +50,9 @@ struct ps_scan {
     size_t *member_offs;
     size_t n_members, members_cap;
     uint32_t *sig;
-    struct ps_u64set confirm_set;
-    struct cand *cands; /* open addressing, power-of-two size */
-    size_t cands_cap, n_cands;
-    struct ps_buf cand_text;
+    struct ps_patset *confirm_set;
+    struct table cands; /* pass 1 candidates, or confirm counts (passes 2-3) */
+    struct table leads; /* pass 2: candidates where repeated segments start */
     struct kept_error *errors;
     size_t n_errors;
     struct ps_buf hits; /* JSON documents, one after another */
@@ -64,6 +73,20 @@ struct ps_scan_opts ps_scan_opts_default(void)
     o.signature_k = 128;
     o.cluster_log2 = 0;
     return o;
+}
+
+static void table_init(struct table *t)
+{
+    t->cap = 1024;
+    t->n = 0;
+    t->slots = ps_xcalloc(t->cap, sizeof(*t->slots));
+    ps_buf_init(&t->text, SIZE_MAX / 2);
+}
+
+static void table_release(struct table *t)
+{
+    free(t->slots);
+    ps_buf_release(&t->text);
 }
 
 enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
@@ -101,11 +124,10 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
         if (err != PS_OK)
             goto fail;
     }
-    s->cands_cap = 1024;
-    s->cands = ps_xcalloc(s->cands_cap, sizeof(*s->cands));
-    ps_buf_init(&s->cand_text, SIZE_MAX / 2);
+    table_init(&s->cands);
+    table_init(&s->leads);
     ps_buf_init(&s->hits, SIZE_MAX / 2);
-    ps_u64set_init(&s->confirm_set, SIZE_MAX / 2);
+    ps_patset_new(&s->confirm_set, SIZE_MAX / 2);
     s->errors = ps_xcalloc(opts->max_errors_kept ? opts->max_errors_kept : 1, sizeof(*s->errors));
     *out = s;
     return PS_OK;
@@ -126,9 +148,9 @@ void ps_scan_free(struct ps_scan *s)
     free(s->member_offs);
     free(s->sig);
     free(s->signatures_dir);
-    ps_u64set_release(&s->confirm_set);
-    free(s->cands);
-    ps_buf_release(&s->cand_text);
+    ps_patset_free(s->confirm_set);
+    table_release(&s->cands);
+    table_release(&s->leads);
     ps_buf_release(&s->hits);
     free(s->hit_offs);
     free(s->errors);
@@ -137,52 +159,73 @@ void ps_scan_free(struct ps_scan *s)
     free(s);
 }
 
-static void cands_clear(struct ps_scan *s)
+static void table_clear(struct table *t)
 {
-    memset(s->cands, 0, s->cands_cap * sizeof(*s->cands));
-    s->n_cands = 0;
-    ps_buf_reset(&s->cand_text);
+    memset(t->slots, 0, t->cap * sizeof(*t->slots));
+    t->n = 0;
+    ps_buf_reset(&t->text);
 }
 
-static struct cand *cand_slot(struct ps_scan *s, uint64_t hash)
+static struct cand *table_slot(struct table *t, uint64_t hash)
 {
-    size_t mask = s->cands_cap - 1, i = (size_t)(hash ^ (hash >> 29)) & mask;
+    size_t mask = t->cap - 1, i = (size_t)(hash ^ (hash >> 29)) & mask;
 
-    while (s->cands[i].used && s->cands[i].hash != hash)
+    while (t->slots[i].used && t->slots[i].hash != hash)
         i = (i + 1) & mask;
-    return &s->cands[i];
+    return &t->slots[i];
 }
 
-static void cands_grow(struct ps_scan *s)
+static void table_grow(struct table *t)
 {
-    struct cand *old = s->cands;
-    size_t old_cap = s->cands_cap;
+    struct cand *old = t->slots;
+    size_t old_cap = t->cap;
 
-    s->cands_cap *= 2;
-    s->cands = ps_xcalloc(s->cands_cap, sizeof(*s->cands));
+    t->cap *= 2;
+    t->slots = ps_xcalloc(t->cap, sizeof(*t->slots));
     for (size_t i = 0; i < old_cap; i++)
         if (old[i].used)
-            *cand_slot(s, old[i].hash) = old[i];
+            *table_slot(t, old[i].hash) = old[i];
     free(old);
 }
 
-static struct cand *cand_get(struct ps_scan *s, uint64_t hash, const char *text, size_t text_len)
+static struct cand *table_get(struct table *t, uint64_t hash, const char *text, size_t text_len)
 {
     struct cand *c;
 
-    if ((s->n_cands + 1) * 4 > s->cands_cap * 3)
-        cands_grow(s);
-    c = cand_slot(s, hash);
+    if ((t->n + 1) * 4 > t->cap * 3)
+        table_grow(t);
+    c = table_slot(t, hash);
     if (!c->used) {
         c->used = true;
         c->hash = hash;
-        c->text_off = s->cand_text.len;
+        c->text_off = t->text.len;
         c->text_len = (uint32_t)text_len;
-        if (text_len > 0 && ps_buf_append(&s->cand_text, text, text_len) != PS_OK)
+        if (text_len > 0 && ps_buf_append(&t->text, text, text_len) != PS_OK)
             ps_bug("candidate text arena ceiling");
-        s->n_cands++;
+        t->n++;
     }
     return c;
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+
+    return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+/* The entries sorted by hash (owned by the caller), so that equal results make equal digests
+ * whatever the table's history. */
+static struct cand *table_sorted(const struct table *t)
+{
+    struct cand *sorted = ps_xmalloc((t->n ? t->n : 1) * sizeof(*sorted));
+    size_t n = 0;
+
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].used)
+            sorted[n++] = t->slots[i];
+    qsort(sorted, n, sizeof(*sorted), cmp_cand);
+    return sorted;
 }
 
 static void keep_error(struct ps_scan *s, const struct ps_errdetail *e)
@@ -194,6 +237,31 @@ static void keep_error(struct ps_scan *s, const struct ps_errdetail *e)
     s->n_errors++;
 }
 
+/* Pass 2: the candidates named where a repeated segment starts, each counted once per document
+ * (as pass 1 counts its candidates) in the shard's lead table. */
+static void note_leads(struct ps_scan *s, const struct ps_detect_leads *leads)
+{
+    for (size_t i = 0; i < leads->n_candidates; i++) {
+        const struct ps_candidate *c = &leads->candidates[i];
+        bool dup = false;
+
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = leads->candidates[j].hash == c->hash;
+        if (!dup)
+            table_get(&s->leads, c->hash, c->text, c->text_len)->docs++;
+    }
+}
+
+static void append_entry(struct ps_buf *b, bool *first, const struct ps_detect_hit *h)
+{
+    ps_buf_appendf(b, "%s%016" PRIx64 ":%016" PRIx64 ":", *first ? "" : ",", h->hash, h->context);
+    for (size_t k = 0; k < PS_DETECT_SKETCH; k++)
+        ps_buf_appendf(b, "%08" PRIx32, h->continuation[k]);
+    ps_buf_appendf(b, ":%x:%016" PRIx64, h->kind, h->right);
+    *first = false;
+}
+
+/* One line per document with a pattern in role. */
 static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps_detect_hit *hits,
                     size_t n_hits)
 {
@@ -210,17 +278,11 @@ static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps
         if (hits[i].in_role && hits[i].offset < at)
             at = hits[i].offset;
     ps_detect_snippet(doc->text, doc->text_len, at, SNIPPET_MAX, &b, &e);
-    /* "hash:context:sketch,...<TAB>offset<TAB>file<TAB>id<TAB>snippet", strings JSON-encoded so
-     * that they hold no raw tab and the report copies them as they are */
-    for (size_t i = 0; i < n_hits; i++) {
-        if (!hits[i].in_role)
-            continue;
-        ps_buf_appendf(&s->hits, "%s%016" PRIx64 ":%016" PRIx64 ":", first ? "" : ",", hits[i].hash,
-                       hits[i].context);
-        for (size_t k = 0; k < PS_DETECT_SKETCH; k++)
-            ps_buf_appendf(&s->hits, "%08" PRIx32, hits[i].continuation[k]);
-        first = false;
-    }
+    /* "hash:context:sketch:kind:right,...<TAB>offset<TAB>file<TAB>id<TAB>snippet", strings
+     * JSON-encoded so that they hold no raw tab and the report copies them as they are */
+    for (size_t i = 0; i < n_hits; i++)
+        if (hits[i].in_role)
+            append_entry(&s->hits, &first, &hits[i]);
     ps_buf_appendf(&s->hits, "\t%" PRIu64 "\t", doc->offset);
     ps_json_append_string(&s->hits, s->path, strlen(s->path));
     ps_buf_appends(&s->hits, "\t");
@@ -301,34 +363,44 @@ enum ps_err ps_scan_set_cluster_heavy(struct ps_scan *s, const uint8_t *bitmap, 
     return ps_clusters_set_heavy(s->clusters, bitmap, len, ed);
 }
 
-static void scan_doc(struct ps_scan *s, uint32_t pass, const struct ps_doc *doc)
+static void scan_doc(struct ps_scan *s, const struct ps_scan_spec *spec, const struct ps_doc *doc)
 {
-    if (pass == 1) {
+    const struct ps_detect_hit *hits;
+    size_t n_hits;
+    bool any_role = false;
+
+    if (spec->pass == 1) {
         struct ps_detect_result res;
 
         ps_detect_scan(s->detect, doc->text, doc->text_len, &res);
-        if (!res.anomalous)
-            return;
+        if (s->clusters != NULL)
+            ps_detect_sentences(s->detect, doc->text, ps_clusters_sentence_add, s->clusters);
         for (size_t i = 0; i < res.n_candidates; i++) {
             const struct ps_candidate *k = &res.candidates[i];
-            cand_get(s, k->hash, k->text, k->text_len)->docs++;
+            table_get(&s->cands, k->hash, k->text, k->text_len)->docs++;
         }
-    } else {
-        const struct ps_detect_hit *hits;
-        size_t n_hits;
-        bool any_role = false;
+        return;
+    }
+    /* pass 3 asks, for each occurrence, whether repeated sentences follow */
+    ps_detect_confirm(s->detect, doc->text, doc->text_len, s->confirm_set,
+                      spec->pass == 3 && s->clusters != NULL ? ps_clusters_sentence_heavy : NULL,
+                      s->clusters, &hits, &n_hits);
+    for (size_t i = 0; i < n_hits; i++) {
+        struct cand *c = table_get(&s->cands, hits[i].hash, NULL, 0);
+        c->total++;
+        if (hits[i].in_role) {
+            c->docs++;
+            any_role = true;
+        }
+    }
+    if (any_role)
+        add_hit(s, doc, hits, n_hits);
+    if (spec->pass == 2 && s->clusters != NULL) {
+        struct ps_detect_leads leads;
 
-        ps_detect_confirm(s->detect, doc->text, doc->text_len, &s->confirm_set, &hits, &n_hits);
-        for (size_t i = 0; i < n_hits; i++) {
-            struct cand *c = cand_get(s, hits[i].hash, NULL, 0);
-            c->total++;
-            if (hits[i].in_role) {
-                c->docs++;
-                any_role = true;
-            }
-        }
-        if (any_role)
-            add_hit(s, doc, hits, n_hits);
+        ps_detect_leads(s->detect, doc->text, doc->text_len, ps_clusters_sentence_heavy,
+                        s->clusters, &leads);
+        note_leads(s, &leads);
     }
 }
 
@@ -340,7 +412,8 @@ enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
     enum ps_err err;
     uint64_t next_progress = PROGRESS_EVERY_BYTES;
 
-    cands_clear(s);
+    table_clear(&s->cands);
+    table_clear(&s->leads);
     s->n_errors = 0;
     s->n_members = 0;
     ps_buf_reset(&s->members);
@@ -350,10 +423,11 @@ enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
     ps_buf_reset(&s->hits);
     memset(&s->stats, 0, sizeof(s->stats));
     s->path = spec->path;
-    if (spec->pass == 2) {
-        ps_u64set_clear(&s->confirm_set);
+    if (spec->pass >= 2) {
+        ps_patset_clear(s->confirm_set);
         for (size_t i = 0; i < spec->n_candidates; i++)
-            if (ps_u64set_add(&s->confirm_set, spec->candidates[i], NULL) != PS_OK)
+            if (ps_patset_add(s->confirm_set, spec->candidates[i].text, spec->candidates[i].len) !=
+                PS_OK)
                 ps_bug("candidate set ceiling");
     }
     err = ps_reader_open(&r, spec->path, spec->begin, spec->end, &s->opts.reader, ed);
@@ -382,7 +456,7 @@ enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
             keep_error(s, ps_reader_last_error(r));
             break;
         }
-        scan_doc(s, spec->pass, &doc);
+        scan_doc(s, spec, &doc);
         if (s->clusters != NULL && (err = cluster_doc(s, spec, &doc, ed)) != PS_OK)
             goto done;
         if (sigw != NULL && (err = write_signature(s, sigw, &doc, ed)) != PS_OK)
@@ -413,11 +487,23 @@ const struct ps_reader_stats *ps_scan_stats(const struct ps_scan *s)
     return &s->stats;
 }
 
-static int cmp_cand(const void *a, const void *b)
+/* Candidates of the shard (pass 1) or leads (pass 2): documents per pattern, one shard each,
+ * and the texts (the first shard to name a pattern writes it). */
+static void commit_counts(struct ps_commit *c, const char *job, const char *docs_key,
+                          const char *shards_key, const struct table *t, const struct cand *sorted,
+                          size_t n)
 {
-    const struct cand *x = a, *y = b;
+    char k1[256], k2[256], k3[256], hex[17];
 
-    return x->hash < y->hash ? -1 : x->hash > y->hash;
+    ps_store_key(k1, sizeof(k1), job, docs_key);
+    ps_store_key(k2, sizeof(k2), job, shards_key);
+    ps_store_key(k3, sizeof(k3), job, PS_KEY_CAND_TEXT);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(hex, sizeof(hex), "%016" PRIx64, sorted[i].hash);
+        ps_commit_hincrby(c, k1, hex, 16, sorted[i].docs);
+        ps_commit_hincrby(c, k2, hex, 16, 1);
+        ps_commit_hsetnx(c, k3, hex, 16, t->text.data + sorted[i].text_off, sorted[i].text_len);
+    }
 }
 
 enum ps_err ps_scan_build_commit(struct ps_scan *s, const char *job, uint32_t pass,
@@ -426,8 +512,8 @@ enum ps_err ps_scan_build_commit(struct ps_scan *s, const char *job, uint32_t pa
 {
     char progress[256], totals[256], k1[256], k2[256], k3[256], hex[17];
     const struct ps_reader_stats *st = &s->stats;
-    struct cand *sorted;
-    size_t n = 0;
+    struct cand *sorted = table_sorted(&s->cands);
+    size_t n = s->cands.n;
 
     ps_store_key(progress, sizeof(progress), job, PS_KEY_PROGRESS);
     ps_store_pass_key(totals, sizeof(totals), job, PS_KEY_TOTALS, pass);
@@ -440,27 +526,11 @@ enum ps_err ps_scan_build_commit(struct ps_scan *s, const char *job, uint32_t pa
     ps_commit_hincrby(c, totals, "text_bytes", 10, (int64_t)st->text_bytes);
     ps_commit_hincrby(c, totals, "errors", 6, (int64_t)st->errors);
 
-    /* sorted, so that equal results make equal digests whatever the hash table's history */
-    sorted = ps_xmalloc((s->n_cands ? s->n_cands : 1) * sizeof(*sorted));
-    for (size_t i = 0; i < s->cands_cap; i++)
-        if (s->cands[i].used)
-            sorted[n++] = s->cands[i];
-    qsort(sorted, n, sizeof(*sorted), cmp_cand);
-
     if (pass == 1) {
         char errors[256];
 
         ps_commit_hincrby(c, progress, "errors", 6, (int64_t)st->errors);
-        ps_store_key(k1, sizeof(k1), job, PS_KEY_CAND_DOCS);
-        ps_store_key(k2, sizeof(k2), job, PS_KEY_CAND_SHARDS);
-        ps_store_key(k3, sizeof(k3), job, PS_KEY_CAND_TEXT);
-        for (size_t i = 0; i < n; i++) {
-            snprintf(hex, sizeof(hex), "%016" PRIx64, sorted[i].hash);
-            ps_commit_hincrby(c, k1, hex, 16, sorted[i].docs);
-            ps_commit_hincrby(c, k2, hex, 16, 1);
-            ps_commit_hsetnx(c, k3, hex, 16, s->cand_text.data + sorted[i].text_off,
-                             sorted[i].text_len);
-        }
+        commit_counts(c, job, PS_KEY_CAND_DOCS, PS_KEY_CAND_SHARDS, &s->cands, sorted, n);
         ps_store_key(errors, sizeof(errors), job, PS_KEY_ERRORS);
         for (size_t i = 0; i < s->n_errors; i++) {
             struct ps_buf line;
@@ -473,9 +543,10 @@ enum ps_err ps_scan_build_commit(struct ps_scan *s, const char *job, uint32_t pa
             ps_buf_release(&line);
         }
     } else {
-        ps_store_key(k1, sizeof(k1), job, PS_KEY_CONFIRM_TOTAL);
-        ps_store_key(k2, sizeof(k2), job, PS_KEY_CONFIRM_ROLE);
-        ps_store_key(k3, sizeof(k3), job, PS_KEY_CONFIRM_RSH);
+        /* pass 2 counts the confirm candidates, pass 3 the leads, each under keys of its own */
+        ps_store_pass_key(k1, sizeof(k1), job, PS_KEY_CONFIRM_TOTAL, pass);
+        ps_store_pass_key(k2, sizeof(k2), job, PS_KEY_CONFIRM_ROLE, pass);
+        ps_store_pass_key(k3, sizeof(k3), job, PS_KEY_CONFIRM_RSH, pass);
         for (size_t i = 0; i < n; i++) {
             snprintf(hex, sizeof(hex), "%016" PRIx64, sorted[i].hash);
             ps_commit_hincrby(c, k1, hex, 16, sorted[i].total);
@@ -483,6 +554,12 @@ enum ps_err ps_scan_build_commit(struct ps_scan *s, const char *job, uint32_t pa
                 ps_commit_hincrby(c, k2, hex, 16, sorted[i].docs);
                 ps_commit_hincrby(c, k3, hex, 16, 1);
             }
+        }
+        if (pass == 2) {
+            struct cand *leads = table_sorted(&s->leads);
+            commit_counts(c, job, PS_KEY_LEAD_DOCS, PS_KEY_LEAD_SHARDS, &s->leads, leads,
+                          s->leads.n);
+            free(leads);
         }
         ps_store_key(k1, sizeof(k1), job, PS_KEY_HITS);
         for (size_t i = 0; i < s->n_hits; i++) {

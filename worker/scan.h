@@ -22,12 +22,17 @@ struct ps_scan_opts {
 };
 struct ps_scan_opts ps_scan_opts_default(void);
 
+struct ps_scan_pattern {
+    const char *text; /* borrowed */
+    size_t len;
+};
+
 struct ps_scan_spec {
     uint32_t pass; /* 1 scan, 2 confirm */
     uint32_t shard_id;
-    const char *path;           /* borrowed */
-    uint64_t begin, end;        /* on-disk range */
-    const uint64_t *candidates; /* pass 2: borrowed, n_candidates hashes */
+    const char *path;                         /* borrowed */
+    uint64_t begin, end;                      /* on-disk range */
+    const struct ps_scan_pattern *candidates; /* pass 2: borrowed, n_candidates pattern texts */
     size_t n_candidates;
 };
 

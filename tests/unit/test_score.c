@@ -25,7 +25,8 @@ static void test_score_select_needs_count_and_spread(void **state)
 
     (void)state;
     assert_true(ps_score_select(&o, 250, 60, 64));  /* a spread attack */
-    assert_false(ps_score_select(&o, 19, 19, 64));  /* below the count */
+    assert_true(ps_score_select(&o, 10, 10, 64));   /* half the count: pass 2 counts all */
+    assert_false(ps_score_select(&o, 9, 9, 64));    /* below half the count */
     assert_false(ps_score_select(&o, 250, 5, 64));  /* clustered in a few shards */
     assert_true(ps_score_select(&o, 50, 50, 1000)); /* one per shard */
     assert_true(ps_score_select(&o, 30, 1, 1));     /* one shard: spread says nothing */

