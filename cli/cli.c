@@ -155,6 +155,10 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
     OPT(.flag = "max-similarity", .type = PS_OPT_DOUBLE, .target = &v->max_similarity,
         .def = "0.05", .dmin = 0.0001, .dmax = 1,
         .help = "mean Jaccard of the texts after a gibberish trigger (salad shares nothing)");
+    OPT(.flag = "allowlist", .env = "POISONSCAN_ALLOWLIST", .type = PS_OPT_STRING,
+        .target = &v->allowlist, .metavar = "FILE",
+        .help = "reviewed benign patterns, one a line: reported under \"suppressed\", not "
+                "flagged");
     OPT(.flag = "max-confirm", .type = PS_OPT_U64, .target = &v->max_confirm, .def = "10000",
         .min = 1, .max = 1000000, .help = "candidate patterns taken to the confirm pass");
     OPT(.flag = "log-level", .env = "POISONSCAN_LOG", .type = PS_OPT_ENUM, .target = &v->log_level,
@@ -164,6 +168,21 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
     if (n > PS_CLI_COORD_OPTS)
         ps_bug("coordinator option table overflow");
     return n;
+}
+
+bool ps_cli_load_allowlist(const char *cmd, const char *path, struct ps_allowlist **out)
+{
+    struct ps_errdetail ed = {0};
+
+    *out = NULL;
+    if (path == NULL || path[0] == '\0')
+        return true;
+    if (ps_allowlist_load(out, path, NULL, &ed) != PS_OK) {
+        fprintf(stderr, "poisonscan %s: --allowlist: %s\n", cmd, ed.msg);
+        return false;
+    }
+    ps_log(PS_LOG_INFO, cmd, "allowlist '%s': %zu patterns", path, ps_allowlist_n(*out));
+    return true;
 }
 
 void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, size_t n_inputs,

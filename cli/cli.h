@@ -42,7 +42,7 @@ size_t ps_cli_redis_table(struct ps_opt *t, const char **redis, const char **pas
 /* The coordinator's options, shared by `scan` (embedded) and `coordinator`. */
 struct ps_cli_coord {
     const char *redis, *redis_password_file, *bind, *endpoint_file, *job, *out;
-    const char *text_field, *id_field, *signatures;
+    const char *text_field, *id_field, *signatures, *allowlist;
     bool insecure;
     uint64_t shard_size, max_attempts, heartbeat_ms, liveness, lease_timeout_ms, redis_retry_ms;
     uint64_t max_line, max_errors_kept, ngram_max, window, max_candidates;
@@ -55,6 +55,10 @@ struct ps_cli_coord {
  * drops the distributed-only ones. Returns the number of entries. */
 #define PS_CLI_COORD_OPTS 48
 size_t ps_cli_coord_table(struct ps_opt *table, struct ps_cli_coord *v, bool embedded);
+/* Load --allowlist `path` (borrowed; NULL or "" leaves *out NULL) for subcommand `cmd`. On a
+ * bad file prints the problem (file and line) and returns false: the caller exits 3 before any
+ * scanning. *out is owned by the caller: ps_allowlist_free(). */
+bool ps_cli_load_allowlist(const char *cmd, const char *path, struct ps_allowlist **out);
 /* Turn parsed values into coordinator options (views into `v` and `inputs`). */
 void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, size_t n_inputs,
                        struct ps_coordinator_opts *o);

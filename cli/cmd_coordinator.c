@@ -21,6 +21,7 @@ int ps_cmd_coordinator(int argc, char **argv)
     struct ps_opts_result res = {0};
     struct ps_errdetail ed = {0};
     struct ps_coordinator_opts o;
+    struct ps_allowlist *allow = NULL;
     size_t n = ps_cli_coord_table(table, &v, false);
     int rc = PS_EXIT_USAGE;
 
@@ -52,13 +53,17 @@ int ps_cmd_coordinator(int argc, char **argv)
                 v.bind);
         goto done;
     }
+    if (!ps_cli_load_allowlist("coordinator", v.allowlist, &allow))
+        goto done;
     ps_cli_coord_opts(&v, (const char *const *)res.positional, res.n_positional, &o);
+    o.allowlist = allow;
     if (!ps_cli_redis_url(v.redis, v.redis_password_file, &o.redis))
         goto done;
     ps_cli_catch_signals();
     rc = ps_coordinator_run(&o, NULL);
     memset(o.redis.password, 0, sizeof(o.redis.password));
 done:
+    ps_allowlist_free(allow);
     ps_opts_release(table, n, &res);
     return rc;
 }

@@ -169,6 +169,9 @@ static void print_summary(const struct ps_report_summary *s, const char *out, ui
             printf("  \"%s\": %" PRIu64 " documents over %" PRIu64 " shards, score %.2f\n",
                    s->top[i].pattern, s->top[i].documents, s->top[i].shards, s->top[i].score);
     }
+    if (s->n_suppressed > 0)
+        printf("suppressed by the allowlist: %" PRIu64 " pattern%s (report.json \"suppressed\")\n",
+               s->n_suppressed, s->n_suppressed == 1 ? "" : "s");
     if (s->n_clusters > 0)
         printf("near-duplicate clusters: %zu (report.json \"clusters\")\n", s->n_clusters);
     printf("report: %s/report.json, flagged documents: %s/flagged.jsonl\n", out, out);
@@ -186,6 +189,7 @@ int ps_cmd_scan(int argc, char **argv)
     struct ps_coordinator_opts o;
     struct ps_report_summary sum = {0};
     struct embedded e = {0};
+    struct ps_allowlist *allow = NULL;
     size_t n;
     uint64_t t0 = ps_clock_now_ms();
     int rc = PS_EXIT_USAGE;
@@ -221,6 +225,8 @@ int ps_cmd_scan(int argc, char **argv)
         fprintf(stderr, "poisonscan scan: --job '%s' must match [A-Za-z0-9._-]{1,64}\n", v.job);
         goto done;
     }
+    if (!ps_cli_load_allowlist("scan", v.allowlist, &allow))
+        goto done;
     if (v.redis == NULL && !find_in_path("redis-server", server, sizeof(server))) {
         fprintf(stderr, "poisonscan scan: needs redis-server, which is not installed: "
                         "'apt-get install redis-server' (Debian/Ubuntu), or pass --redis URL\n");
@@ -254,6 +260,7 @@ int ps_cmd_scan(int argc, char **argv)
     ps_cli_coord_opts(&v, (const char *const *)res.positional, res.n_positional, &o);
     o.bind = endpoint;
     o.linger_ms = 0; /* our own workers were told, and we stop them anyway */
+    o.allowlist = allow;
     if (!ps_cli_redis_url(v.redis, v.redis_password_file, &o.redis))
         goto cleanup;
 
@@ -291,6 +298,7 @@ cleanup:
     remove_tree(e.tmp);
     free(e.workers);
 done:
+    ps_allowlist_free(allow);
     ps_opts_release(table, n, &res);
     return rc;
 }

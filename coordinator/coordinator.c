@@ -935,6 +935,7 @@ static int finish(struct coord *c, struct ps_report_summary *sum)
     in.out_dir = c->o->out_dir;
     in.confirmed = c->pass >= 2;
     in.cluster_min_docs = c->cluster_log2 != 0 && c->pass >= 2 ? c->o->cluster_min_docs : 0;
+    in.allowlist = c->o->allowlist;
     if (sum == NULL)
         sum = &local;
     if (ps_report_write(c->store, &in, sum, &ed) != PS_OK) {
@@ -945,9 +946,10 @@ static int finish(struct coord *c, struct ps_report_summary *sum)
     set_progress(c, "done");
     ps_log(PS_LOG_INFO, "coordinator",
            "job '%s' done: %" PRIu64 " documents, %" PRIu64 " errors, %" PRIu64
-           " failed shards, %" PRIu64 " triggers, %" PRIu64 " flagged documents",
+           " failed shards, %" PRIu64 " triggers, %" PRIu64 " flagged documents, %" PRIu64
+           " suppressed by the allowlist",
            c->o->job, sum->documents, sum->errors_total, sum->shards_failed, sum->n_triggers,
-           sum->n_flagged_docs);
+           sum->n_flagged_docs, sum->n_suppressed);
     /* tell every worker, and for a little while any that calls in, that the job is over */
     for (size_t w = 0; w < c->n_workers; w++)
         if (c->workers[w].alive)

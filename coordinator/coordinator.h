@@ -37,6 +37,8 @@ struct ps_coordinator_opts {
     unsigned cluster_sketch_log2; /* sketch rows of 2^n cells; 0 = sized from the corpus */
     uint64_t cluster_min_docs;    /* documents a cluster needs */
     struct ps_score_opts score;
+    /* report-time only, not part of the fingerprint: a resumed job may use another allowlist */
+    const struct ps_allowlist *allowlist; /* borrowed, may be NULL */
     volatile sig_atomic_t *stop;
 };
 

@@ -37,6 +37,7 @@ struct cand {
     bool flagged;
     size_t n_examples;
     size_t examples[MAX_EXAMPLES]; /* indices into hits, in (file, offset) order */
+    size_t allowlist_line;         /* > 0: flagged, then suppressed by this allowlist line */
 };
 
 struct hit {
@@ -718,6 +719,23 @@ static const char *kind_name(unsigned kind)
     }
 }
 
+/* After decide(): a flagged pattern the operator allowlisted stops being a finding (neither a
+ * trigger nor a reason to flag a document) but stays in the report, under "suppressed". It runs
+ * after the one-trigger-one-finding rule, so a narrower pattern folded into an allowlisted one
+ * stays folded rather than surfacing as a trigger of its own. */
+static void apply_allowlist(struct report *r)
+{
+    struct cand *cs = r->cands.items;
+
+    for (size_t i = 0; i < r->cands.n && r->in->allowlist != NULL; i++) {
+        if (!cs[i].flagged)
+            continue;
+        cs[i].allowlist_line = ps_allowlist_find(r->in->allowlist, cs[i].text, strlen(cs[i].text));
+        if (cs[i].allowlist_line > 0)
+            cs[i].flagged = false;
+    }
+}
+
 static void append_cand(struct ps_buf *b, const struct report *r, const struct cand *c,
                         uint64_t shards_total)
 {
@@ -807,10 +825,35 @@ static enum ps_err write_files(struct report *r, struct ps_report_summary *sum,
             sum->n_top++;
         }
     }
-    ps_buf_appends(&b, "],\"candidates\":[");
+    ps_buf_appends(&b, "],\"suppressed\":[");
+    first = true;
+    for (size_t i = 0; i < r->cands.n; i++) {
+        if (cs[i].allowlist_line == 0)
+            continue;
+        if (!first)
+            ps_buf_appends(&b, ",");
+        append_cand(&b, r, &cs[i], shards_total);
+        /* the same object as a trigger's, plus the line that allowlisted it: reopen its '}' */
+        if (b.len == 0 || b.data[b.len - 1] != '}')
+            ps_bug("candidate object does not end in '}'");
+        b.data[--b.len] = '\0';
+        ps_buf_appendf(&b, ",\"allowlist_line\":%zu}", cs[i].allowlist_line);
+        first = false;
+        sum->n_suppressed++;
+    }
+    ps_buf_appends(&b, "],\"allowlist\":");
+    if (in->allowlist != NULL) {
+        const char *name = ps_allowlist_name(in->allowlist);
+        ps_buf_appends(&b, "{\"file\":");
+        ps_json_append_string(&b, name, strlen(name));
+        ps_buf_appendf(&b, ",\"patterns\":%zu}", ps_allowlist_n(in->allowlist));
+    } else {
+        ps_buf_appends(&b, "null");
+    }
+    ps_buf_appends(&b, ",\"candidates\":[");
     first = true;
     for (size_t i = 0; i < r->cands.n && listed < in->score->max_reported; i++) {
-        if (cs[i].flagged)
+        if (cs[i].flagged || cs[i].allowlist_line > 0)
             continue;
         if (!first)
             ps_buf_appends(&b, ",");
@@ -932,6 +975,7 @@ enum ps_err ps_report_write(struct ps_store *s, const struct ps_report_input *in
         goto done;
     vec_sort(&r.hits, cmp_hit);
     decide(&r);
+    apply_allowlist(&r);
     vec_sort(&r.cands, cmp_cand);
     err = write_files(&r, sum, ed);
 done:

@@ -9,6 +9,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 #include "common/store.h"
+#include "coordinator/allowlist.h"
 #include "coordinator/plan.h"
 #include "coordinator/score.h"
 
@@ -34,6 +35,8 @@ struct ps_report_input {
     const char *out_dir;       /* created if missing */
     bool confirmed;            /* the confirm pass ran */
     uint64_t cluster_min_docs; /* > 0: list the clusters of pass 2 with at least this size */
+    const struct ps_allowlist *allowlist; /* borrowed, may be NULL: flagged patterns it holds
+                                             go to "suppressed", not to triggers or flagged.jsonl */
 };
 
 #define PS_REPORT_TOP 8
@@ -41,6 +44,7 @@ struct ps_report_input {
 struct ps_report_summary {
     uint64_t files, shards, shards_failed, documents, bytes, text_bytes, errors_total;
     uint64_t n_triggers, n_flagged_docs;
+    uint64_t n_suppressed; /* flagged patterns the allowlist moved to "suppressed" */
     size_t n_clusters;
     struct {
         char pattern[96]; /* cut at a character boundary when longer */
