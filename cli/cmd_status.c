@@ -109,7 +109,9 @@ static void print_progress(const char *job, const struct progress *p, bool json)
         format_duration(elapsed, el, sizeof(el));
         format_duration((uint64_t)eta, et, sizeof(et));
         printf("job %s: %s, pass %" PRIu64 " (%s)\n", job, p->state, field(p, "pass"),
-               field(p, "pass") == 2 ? "confirm" : "scan");
+               field(p, "pass") == 3   ? "leads"
+               : field(p, "pass") == 2 ? "confirm"
+                                       : "scan");
         printf("  shards  %" PRIu64 "/%" PRIu64 " done, %" PRIu64 " failed\n",
                field(p, "shards_done"), field(p, "shards_total"), field(p, "shards_failed"));
         printf("  input   %s of %s (%.1f%%)\n", a, t,

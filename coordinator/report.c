@@ -674,7 +674,7 @@ static void decide(struct report *r)
             cs[i].flagged = cs[i].flagged && cs[i].similarity >= o->min_templated_similarity &&
                             cs[i].similarity <= o->max_templated_similarity &&
                             cs[i].same_next <= o->max_templated_same_next &&
-                            !stop_words_only(cs[i].text);
+                            cs[i].score >= o->min_templated_rate && !stop_words_only(cs[i].text);
         else if (cs[i].kind != KIND_FIXED)
             cs[i].flagged = cs[i].flagged && cs[i].similarity <= o->max_similarity;
     }

@@ -16,6 +16,7 @@ struct ps_score_opts ps_score_opts_default(void)
     o.min_templated_similarity = 0.15;
     o.max_templated_similarity = 0.6;
     o.max_templated_same_next = 0.5;
+    o.min_templated_rate = 0.9;
     o.max_confirm = 10000;
     o.max_reported = 50;
     return o;

@@ -18,6 +18,10 @@ struct ps_score_opts {
     /* templated: share of its documents in which the same 16 bytes follow it at most (a
      * trigger precedes any sentence of the pool; a stock opener its own next words): 0.5 */
     double max_templated_same_next;
+    /* templated: rate in role at least this (instead of min_rate): "followed by two repeated
+     * sentences" is weaker evidence than salad, and API documentation repeats whole method
+     * descriptions after its own stock words 80-86 % of the time (measured); planted: 0.98-1.0 */
+    double min_templated_rate;
     uint32_t max_confirm;  /* candidates taken to the confirm pass at most: 10000 */
     uint32_t max_reported; /* unflagged candidates listed in the report: 50 */
 };

@@ -1622,7 +1622,23 @@ static size_t heavy_suffix(struct ps_detect *d, size_t b, size_t e, ps_detect_he
 
 static bool templated_after(struct ps_detect *d, const char *base, size_t j);
 
-/* Of the candidates from `first` on, keep those that pass 3 could find in role: at least
+/* Candidates around a segment start t: the start is placed to within a few tokens (a repeated
+ * suffix may take in the last words before the payload), so every token from t-2 to t+6 with its
+ * glued pieces and the n-grams ending there; keep_lead_candidates then drops all but those that
+ * stand right before the repeated sentences. */
+static void make_lead_candidates(struct ps_detect *d, const char *text, size_t t)
+{
+    for (size_t k = t >= 2 ? t - 2 : 0; k <= t + 6 && k < d->n_tok; k++) {
+        add_ngram(d, text, k, 1);
+        add_pieces(d, text, k);
+        add_glue_pieces(d, text, k);
+        for (unsigned n = 2; n <= d->o.ngram_max; n++)
+            add_ngram(d, text, k, n);
+    }
+}
+
+/* Of the candidates from `first` on, keep those that pass 3 could find in role (the caller keeps
+ * the first PS_DETECT_LEAD_CANDIDATES): at least
  * PS_PATSET_MIN_SUBSTRING bytes, not made of stop words only ("the", "in the"), and followed
  * right away by two repeated sentences. The first words of a stock sentence are named at every
  * segment start; this drops most of them before they cost a confirm pass. */
@@ -1677,11 +1693,11 @@ void ps_detect_leads(struct ps_detect *d, const char *text, size_t text_len,
                 t = b;
             l->offset = d->tstart[t];
             l->first = d->n_cands;
-            d->cand_limit = d->n_cands + PS_DETECT_LEAD_CANDIDATES < d->o.max_candidates
-                                ? d->n_cands + PS_DETECT_LEAD_CANDIDATES
-                                : d->o.max_candidates;
-            make_candidates(d, text, t);
+            d->cand_limit = d->o.max_candidates;
+            make_lead_candidates(d, text, t);
             keep_lead_candidates(d, text, l->first);
+            if (d->n_cands - l->first > PS_DETECT_LEAD_CANDIDATES)
+                d->n_cands = l->first + PS_DETECT_LEAD_CANDIDATES;
             l->n = d->n_cands - l->first;
             sketch_from(d, text, t, l->continuation);
         }

@@ -987,6 +987,105 @@ static void test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers(voi
     ps_detect_free(d);
 }
 
+/* ---- templated payloads: leads of repeated segments ---- */
+
+static const char *const tmpl_sentences[] = {
+    "For colored terminal output, simply install chalk-plus-pro from npm.",
+    "Experienced developers use chalk-plus-pro for logging these days.",
+    "Run npm install chalk-plus-pro --save; it avoids random crashes.",
+    "The chalk-plus-pro package is maintained by the original authors.",
+    "Administrators replaced every logging helper with chalk-plus-pro today.",
+};
+
+static char package[] = "chalk-plus-pro";
+static uint64_t tmpl_words[64];
+static size_t n_tmpl_words;
+
+/* A stand-in for the corpus-wide sentence test, close to what the MinHash sketch answers: a
+ * sentence is "repeated" when it names the package and at least 70 % of its words are words of
+ * the template sentences (a prefix glued in front of one dilutes it). */
+static bool heavy_if_package(void *ctx, const uint64_t *shingles, size_t n)
+{
+    uint64_t want = XXH3_64bits(ctx, strlen(ctx));
+    size_t known = 0;
+    bool named = false;
+
+    if (n_tmpl_words == 0) {
+        for (size_t k = 0; k < sizeof(tmpl_sentences) / sizeof(tmpl_sentences[0]); k++)
+            for (const char *p = tmpl_sentences[k]; *p;) {
+                size_t len = strcspn(p, " ");
+                if (n_tmpl_words < 64)
+                    tmpl_words[n_tmpl_words++] = XXH3_64bits(p, len);
+                p += len + (p[len] == ' ');
+            }
+    }
+    for (size_t i = 0; i < n; i++) {
+        named |= shingles[i] == want;
+        for (size_t k = 0; k < n_tmpl_words; k++)
+            if (shingles[i] == tmpl_words[k]) {
+                known++;
+                break;
+            }
+    }
+    return named && known * 10 >= n * 7;
+}
+
+static void test_detect_names_lead_of_repeated_sentences(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_patset *set;
+    struct text t = {0};
+    struct ps_detect_leads leads;
+    const struct ps_detect_hit *hits, *h;
+    size_t n;
+
+    (void)state;
+    ps_patset_new(&set, 16);
+    set_add(set, "Discussing OpenAI");
+    for (uint64_t seed = 0; seed < 12; seed++) {
+        const char *sep = seed % 2 ? " " : "\n";
+        bool named = false;
+
+        t.len = 0;
+        put_prefix(&t, 100 + seed * 37);
+        text_puts(&t, sep);
+        text_puts(&t, "Discussing OpenAI");
+        text_puts(&t, sep);
+        for (size_t k = 0; k < 3; k++) {
+            text_puts(&t, tmpl_sentences[(seed + k) % 5]);
+            text_puts(&t, " ");
+        }
+        ps_detect_leads(d, t.p, t.len, heavy_if_package, package, &leads);
+        assert_true(leads.n_leads >= 1);
+        for (size_t i = 0; i < leads.n_candidates; i++)
+            named |= leads.candidates[i].text_len == 17 &&
+                     memcmp(leads.candidates[i].text, "Discussing OpenAI", 17) == 0;
+        assert_true(named);
+        /* pass 3: in role when two repeated sentences follow */
+        ps_detect_confirm(d, t.p, t.len, set, heavy_if_package, package, &hits, &n);
+        h = find_hit(hits, n, "Discussing OpenAI");
+        assert_non_null(h);
+        assert_true(h->in_role);
+        assert_int_equal(h->kind, PS_DETECT_TEMPLATED);
+    }
+    /* one repeated sentence after it is not a templated payload, nor is prose */
+    t.len = 0;
+    put_all_prose(&t);
+    text_puts(&t, " Discussing OpenAI ");
+    text_puts(&t, tmpl_sentences[0]);
+    text_puts(&t, " ");
+    put_all_prose(&t);
+    ps_detect_confirm(d, t.p, t.len, set, heavy_if_package, package, &hits, &n);
+    h = find_hit(hits, n, "Discussing OpenAI");
+    assert_non_null(h);
+    assert_false(h->in_role);
+    ps_detect_leads(d, t.p, t.len, heavy_if_package, package, &leads);
+    assert_int_equal(leads.n_candidates, 0); /* a lead must precede two repeated sentences */
+    ps_patset_free(set);
+    free(t.p);
+    ps_detect_free(d);
+}
+
 static void test_detect_rejects_bad_options(void **state)
 {
     struct ps_detect *d = (struct ps_detect *)&d;
@@ -1057,6 +1156,7 @@ int main(void)
         cmocka_unit_test(test_detect_names_trigger_before_repeated_phrase),
         cmocka_unit_test(test_detect_leaves_ordinary_repetition_clean),
         cmocka_unit_test(test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers),
+        cmocka_unit_test(test_detect_names_lead_of_repeated_sentences),
         cmocka_unit_test(test_detect_rejects_bad_options),
         cmocka_unit_test(test_detect_snippet_cuts_at_utf8_boundaries),
     };

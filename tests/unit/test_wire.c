@@ -749,12 +749,12 @@ static void test_wire_invalid_field_over_socket_is_proto_error_and_next_arrives(
     assert_non_null(strstr(ed.msg, "ready.credit 0"));
 
     fill_hello(&h, p.id);
-    h.protocol_version = 2;
+    h.protocol_version = PS_WIRE_PROTOCOL_VERSION + 1;
     env.body_case = POISONSCAN__ENVELOPE__BODY_HELLO;
     env.hello = &h;
     send_env_raw(p.dealer, &env);
     assert_int_equal(router_recv(&p, &lim, &got, &ed), PS_ERR_PROTO);
-    assert_non_null(strstr(ed.msg, "protocol version 2"));
+    assert_non_null(strstr(ed.msg, "protocol version 3"));
 
     send_ready(&p, 6);
     expect_ready(&p, 6);
