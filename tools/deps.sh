@@ -12,11 +12,11 @@ redis-server redis-tools python3 ca-certificates coreutils mawk"
 # real English text for the generated corpora (see tools/textsource.py), and a word list
 # for gibberish when the BPE vocabulary cannot be had
 PKGS="$PKGS perl-doc python3.11-doc postgresql-doc-15 linux-doc-6.1 dict-gcide dict-foldoc dict-wn
-python-django-doc git-doc wamerican"
+python-django-doc git-doc wamerican manpages-de manpages-fr"
 if [ "${1:-}" = accuracy ]; then
 	# more distinct English text for 200 MB bases, and real non-English text (a hard negative);
 	# see EXTRA_SOURCES in tools/textsource.py
-	PKGS="$PKGS openjdk-17-doc rust-doc nodejs debian-handbook manpages-de manpages-fr"
+	PKGS="$PKGS openjdk-17-doc rust-doc nodejs debian-handbook"
 fi
 
 missing=""

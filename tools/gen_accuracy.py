@@ -431,7 +431,9 @@ def load_pool(args):
                 os.symlink(os.path.abspath(f), dst)
     default = [s[0] for s in textsource.SOURCES]
     pool = list(textsource.documents(args.cache))  # the default set: shares make demo's cache
-    for name in BASE_SOURCES:
+    # --small (CI) stays with the default set, which `make deps` installs, so that every machine
+    # generates the same corpus whatever else it has installed
+    for name in [] if args.small else BASE_SOURCES:
         if name not in default:
             pool.extend(textsource.documents(args.cache, sources=[name]))
     nonen = list(textsource.documents(args.cache, sources=NONEN_SOURCES))
@@ -526,7 +528,7 @@ def gen(args):
 def params_of(args):
     return {"seed": args.seed, "base_mb": args.base_mb, "shards": args.shards,
             "levels": args.levels, "neg_docs": args.neg_docs, "nonen_docs": args.nonen_docs,
-            "max_share": args.max_share, "version": VERSION}
+            "max_share": args.max_share, "small": bool(args.small), "version": VERSION}
 
 
 def is_complete(args):
@@ -557,8 +559,8 @@ def main():
     ap.add_argument("--max-share", type=float, default=0.25,
                     help="poisoned documents per corpus at most this share of the base documents")
     ap.add_argument("--small", action="store_true",
-                    help="small fast variant: 10 MB base, 64 shards, levels 50,100, 40 docs per "
-                         "negative, 100 non-English, max share 0.5")
+                    help="small fast variant: 10 MB base of the default sources only, 64 shards, "
+                         "levels 50,100, 40 docs per negative, 100 non-English, max share 0.5")
     ap.add_argument("--cache", help="extracted-text cache directory (default OUT/.cache)")
     ap.add_argument("--reuse-cache", action="append",
                     help="read-only cache directory to link caches from (repeatable)")
