@@ -73,7 +73,7 @@ struct coord {
     char scan_json[1024], settings_json[2048];
     uint64_t fingerprint;
     Poisonscan__ScanSettings settings;
-    uint64_t last_progress, last_log, last_ping;
+    uint64_t last_progress, last_log, last_ping, last_lock;
     bool redis_failed;
     bool lock_lost;
     char *signatures_dir;  /* absolute, created at start; NULL when off */
@@ -504,9 +504,27 @@ static void ping_workers(struct coord *c)
     c->last_ping = now;
 }
 
+/* Renew the lock at most once per heartbeat interval; a lost lock stops the coordinator. */
+static void keep_lock(struct coord *c)
+{
+    uint64_t now = ps_clock_now_ms();
+
+    if (now - c->last_lock < c->o->heartbeat_ms || c->lock_lost)
+        return;
+    c->last_lock = now;
+    if (!renew_lock(c) && !c->redis_failed) {
+        ps_log(PS_LOG_ERROR, "coordinator",
+               "lost the lock of job '%s' (another coordinator took over); stopping", c->o->job);
+        c->lock_lost = true;
+    }
+}
+
+/* Inside long Redis walks (merging the shards' sketches of a big corpus takes seconds): the
+ * workers must hear from the coordinator, and the lock must not expire under it. */
 static void on_idle(void *ctx)
 {
     ping_workers(ctx);
+    keep_lock(ctx);
 }
 
 static void tick(struct coord *c)
@@ -531,13 +549,8 @@ static void tick(struct coord *c)
     if (now - c->last_progress >= PROGRESS_EVERY_MS) {
         set_progress(c, NULL);
         c->last_progress = now;
-        if (!renew_lock(c) && !c->redis_failed) {
-            ps_log(PS_LOG_ERROR, "coordinator",
-                   "lost the lock of job '%s' (another coordinator took over); stopping",
-                   c->o->job);
-            c->lock_lost = true;
-        }
     }
+    keep_lock(c);
     if (now - c->last_log >= LOG_EVERY_MS) {
         ps_log(PS_LOG_INFO, "coordinator", "pass %u: %zu/%zu shards finished, %zu queued", c->pass,
                c->n_finished, c->n_shards, c->q_len);
@@ -691,7 +704,7 @@ static enum ps_err start_confirm(struct coord *c, bool *started, struct ps_errde
 
     *started = false;
     err = ps_report_select_confirm(c->store, c->o->job, PS_KEY_CAND_DOCS, PS_KEY_CAND_SHARDS,
-                                   &c->o->score, c->n_shards, &cands, &n, ed);
+                                   PS_SCORE_PART_TURN, &c->o->score, c->n_shards, &cands, &n, ed);
     if (err != PS_OK)
         return err;
     ps_log(PS_LOG_INFO, "coordinator", "scan pass done: %zu candidate patterns to confirm", n);
@@ -700,7 +713,7 @@ static enum ps_err start_confirm(struct coord *c, bool *started, struct ps_errde
         size_t heavy;
         char text[24];
         /* a saturated sketch would send every paragraph to pass 2: cap the heavy cells */
-        size_t max_heavy = ((size_t)1 << c->cluster_log2) / 64;
+        size_t max_heavy = ((size_t)1 << c->cluster_log2) / 32;
 
         err = ps_clusters_merge(c->store, c->o->job, c->cluster_log2, c->o->cluster_min_docs,
                                 max_heavy, &threshold, &heavy, ed);
@@ -739,7 +752,7 @@ static enum ps_err start_leads(struct coord *c, bool *started, struct ps_errdeta
 
     *started = false;
     err = ps_report_select_confirm(c->store, c->o->job, PS_KEY_LEAD_DOCS, PS_KEY_LEAD_SHARDS,
-                                   &c->o->score, c->n_shards, &cands, &n, ed);
+                                   PS_SCORE_PART_LEAD, &c->o->score, c->n_shards, &cands, &n, ed);
     if (err != PS_OK)
         return err;
     /* a pattern pass 2 has counted already keeps those counts */

@@ -31,7 +31,7 @@ struct cand {
     char *text; /* owned */
     uint64_t p1_docs, p1_shards, total, role, role_shards;
     double score, diversity, similarity;
-    double same_next; /* share of its documents with the most common 16 bytes after it */
+    double same_next; /* share of its documents with the most common two words after it */
     unsigned kind;    /* enum ps_detect_kind most of its documents in role show */
     bool lead;        /* named in pass 2 before a repeated segment, not a confirm candidate */
     bool flagged;
@@ -95,6 +95,7 @@ struct select_ctx {
     const char *shards_key;
     const struct ps_score_opts *o;
     uint64_t shards_total;
+    unsigned part;     /* of min_docs, see ps_score_select */
     struct vec picked; /* struct {uint64 hash, docs} */
     struct vec pending_hex;
 };
@@ -111,7 +112,7 @@ static enum ps_err collect_docs(void *ctx, const char *f, size_t fl, const char 
 
     (void)vl;
     /* the count rule of ps_score_select first: it is cheap and discards nearly everything */
-    if (!ps_score_select(c->o, docs, docs, 0))
+    if (!ps_score_select(c->o, docs, docs, 0, c->part))
         return PS_OK;
     p = vec_push(&c->picked);
     p->hash = parse_hex(f, fl);
@@ -208,9 +209,9 @@ enum ps_err ps_report_candidate_texts(struct ps_store *s, const char *job, const
 }
 
 enum ps_err ps_report_select_confirm(struct ps_store *s, const char *job, const char *docs_key,
-                                     const char *shards_key, const struct ps_score_opts *o,
-                                     uint64_t shards_total, uint64_t **out, size_t *n,
-                                     struct ps_errdetail *ed)
+                                     const char *shards_key, unsigned part,
+                                     const struct ps_score_opts *o, uint64_t shards_total,
+                                     uint64_t **out, size_t *n, struct ps_errdetail *ed)
 {
     struct select_ctx c = {0};
     char key[256];
@@ -223,6 +224,7 @@ enum ps_err ps_report_select_confirm(struct ps_store *s, const char *job, const 
     c.s = s;
     c.o = o;
     c.shards_total = shards_total;
+    c.part = part;
     c.picked.size = sizeof(struct picked);
     ps_store_key(key, sizeof(key), job, docs_key);
     err = ps_store_hscan(s, key, collect_docs, &c, ed);
@@ -238,7 +240,7 @@ enum ps_err ps_report_select_confirm(struct ps_store *s, const char *job, const 
         goto done;
     for (size_t i = 0; i < c.picked.n; i++) {
         struct picked *p = (struct picked *)c.picked.items + i;
-        if (ps_score_select(o, p->docs, shards[i], shards_total))
+        if (ps_score_select(o, p->docs, shards[i], shards_total, c.part))
             ((struct picked *)c.picked.items)[kept++] = *p;
     }
     c.picked.n = kept;

@@ -15,11 +15,12 @@
 
 /* A pass done: the pattern hashes that go to the next confirm pass, most documents first (at
  * most o->max_confirm), from the counts in `docs_key` and `shards_key` (PS_KEY_CAND_* after
- * pass 1, PS_KEY_LEAD_* after pass 2). *out is owned by the caller (free()); *n may be 0. */
+ * pass 1, PS_KEY_LEAD_* after pass 2) and `part` (PS_SCORE_PART_*, see ps_score_select). *out
+ * is owned by the caller (free()); *n may be 0. */
 enum ps_err ps_report_select_confirm(struct ps_store *s, const char *job, const char *docs_key,
-                                     const char *shards_key, const struct ps_score_opts *o,
-                                     uint64_t shards_total, uint64_t **out, size_t *n,
-                                     struct ps_errdetail *ed);
+                                     const char *shards_key, unsigned part,
+                                     const struct ps_score_opts *o, uint64_t shards_total,
+                                     uint64_t **out, size_t *n, struct ps_errdetail *ed);
 
 /* The texts of candidate patterns `hashes` (from pass 1's cand:text), appended to `texts` one
  * after another; lens[i] gets the length of the i-th (0 when Redis has none). */

@@ -13,9 +13,9 @@ struct ps_score_opts ps_score_opts_default(void)
     o.min_spread = 0.5;
     o.min_diversity = 0.5;
     o.max_similarity = 0.05;
-    o.min_templated_similarity = 0.15;
+    o.min_templated_similarity = 0.22;
     o.max_templated_similarity = 0.6;
-    o.max_templated_same_next = 0.5;
+    o.max_templated_same_next = 0.4;
     o.min_templated_rate = 0.9;
     o.max_confirm = 10000;
     o.max_reported = 50;
@@ -38,11 +38,9 @@ static bool spread_ok(const struct ps_score_opts *o, uint64_t docs, uint64_t sha
 }
 
 bool ps_score_select(const struct ps_score_opts *o, uint64_t docs, uint64_t shards_with,
-                     uint64_t shards_total)
+                     uint64_t shards_total, unsigned part)
 {
-    /* pass 1 names a trigger in only part of its documents (a glued trigger may be cut out of
-     * its token or not), and pass 2 counts them all: half the count is enough to be looked at */
-    return docs * 2 >= o->min_docs && spread_ok(o, docs, shards_with, shards_total);
+    return docs * part >= o->min_docs && spread_ok(o, docs, shards_with, shards_total);
 }
 
 bool ps_score_flag(const struct ps_score_opts *o, uint64_t role_docs, uint64_t total_docs,

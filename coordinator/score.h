@@ -12,15 +12,16 @@ struct ps_score_opts {
     double min_spread;     /* observed shards / shards expected under uniform spread: 0.5 */
     double min_diversity;  /* distinct left contexts / documents in role: 0.5 */
     double max_similarity; /* mean pairwise Jaccard of what follows, for gibberish: 0.05 */
-    /* templated: what follows shares words (a pool of sentences), but is not one block of
-     * boilerplate repeated whole (docs/detection.md): 0.15 <= similarity <= 0.6 */
+    /* templated (docs/detection.md, "Templated payloads"): what follows shares words (a pool of
+     * sentences), but is neither loosely related documentation nor one block of boilerplate
+     * repeated whole: 0.22 <= similarity <= 0.6 */
     double min_templated_similarity, max_templated_similarity;
-    /* templated: share of its documents in which the same 16 bytes follow it at most (a
-     * trigger precedes any sentence of the pool; a stock opener its own next words): 0.5 */
+    /* templated: share of its documents in which the same two words follow it at most (a
+     * trigger precedes any sentence of the pool; a stock opener its own next words): 0.4 */
     double max_templated_same_next;
-    /* templated: rate in role at least this (instead of min_rate): "followed by two repeated
+    /* templated: rate in role at least this (instead of min_rate): "followed by repeated
      * sentences" is weaker evidence than salad, and API documentation repeats whole method
-     * descriptions after its own stock words 80-86 % of the time (measured); planted: 0.98-1.0 */
+     * descriptions after its own stock words 80-86 % of the time (measured); planted: 0.94-1.0 */
     double min_templated_rate;
     uint32_t max_confirm;  /* candidates taken to the confirm pass at most: 10000 */
     uint32_t max_reported; /* unflagged candidates listed in the report: 50 */
@@ -31,10 +32,15 @@ struct ps_score_opts ps_score_opts_default(void);
  * S (1 - (1 - 1/S)^D). A planted trigger is spread on purpose; a natural rare phrase clusters. */
 double ps_score_expected_shards(uint64_t docs, uint64_t shards);
 
-/* Pass 1: does a pattern seen before a payload in `docs` documents over `shards_with` of
- * `shards_total` shards deserve the confirm pass? Half of min_docs is enough here. */
+/* Does a pattern named in `docs` documents over `shards_with` of `shards_total` shards deserve
+ * a confirm pass? `part` of min_docs is enough: the naming pass sees a trigger in only part of
+ * its documents, the confirm pass counts them all. PS_SCORE_PART_TURN after pass 1 (a
+ * multi-word trigger glued on both sides is named only where it is not glued, a quarter of the
+ * benchmark's poisons), PS_SCORE_PART_LEAD after pass 2 (leads are named precisely). */
+#define PS_SCORE_PART_TURN 4
+#define PS_SCORE_PART_LEAD 2
 bool ps_score_select(const struct ps_score_opts *o, uint64_t docs, uint64_t shards_with,
-                     uint64_t shards_total);
+                     uint64_t shards_total, unsigned part);
 
 /* Pass 2: flag a pattern found in role in `role_docs` of the `total_docs` documents that contain
  * it, over `role_shards` shards, with `diversity` = distinct left contexts / role_docs (text

@@ -40,6 +40,8 @@ static void count_sentence(void *ctx, const uint64_t *shingles, size_t n)
     ++*(size_t *)ctx;
 }
 
+static const char absent[] = "\x01 no such n-gram \x02";
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ps_detect_opts o = ps_detect_opts_default();
@@ -101,8 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(ps_patset_add(pats, c->text, c->text_len) == PS_OK);
     }
     /* a pattern that is surely absent must not disturb anything */
-    check(ps_u64set_add(&set, XXH3_64bits("\x01 no such n-gram \x02", 20), NULL) == PS_OK);
-    check(ps_patset_add(pats, "\x01 no such n-gram \x02", 20) == PS_OK);
+    check(ps_u64set_add(&set, XXH3_64bits(absent, sizeof(absent) - 1), NULL) == PS_OK);
+    check(ps_patset_add(pats, absent, sizeof(absent) - 1) == PS_OK);
 
     ps_detect_confirm(d, text, len, pats, heavy_odd, NULL, &hits, &n_hits);
     for (i = 1; i < n_hits; i++)

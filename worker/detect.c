@@ -1051,20 +1051,25 @@ static uint64_t left_context(const struct ps_detect *d, const char *text, size_t
     return n == 0 ? 0 : XXH3_64bits(buf + CONTEXT_BYTES - n, n) | 1;
 }
 
-/* The same after text[at..n): up to CONTEXT_BYTES non-space bytes, hashed; 0 at the end. What
- * follows a trigger varies with its payload; what follows the opening words of a stock block
- * is the rest of the block. */
-static uint64_t right_context(const struct ps_detect *d, const char *text, size_t n, size_t at)
+/* What comes next, from token j of norm (confirm): the first two words within 16 tokens that are
+ * letters only and not stop words, hashed (0: none). A templated payload starts with any
+ * sentence of its pool; the opening words of a stock block are followed by the rest of the
+ * block, whose numbers and names may vary ("Perl 5.18.0 represents approximately ...") but
+ * whose words do not. */
+static uint64_t next_words(struct ps_detect *d, size_t j)
 {
-    unsigned char buf[CONTEXT_BYTES];
-    size_t k = 0;
+    uint64_t h = 0;
+    int found = 0;
 
-    while (at < n && k < CONTEXT_BYTES) {
-        unsigned char c = (unsigned char)text[at++];
-        if (!(d->cls[c] & C_SPACE))
-            buf[k++] = c;
+    for (size_t i = j; i < d->n_tok && i < j + 16 && found < 2; i++) {
+        uint16_t f = feat(d, (const unsigned char *)d->norm, i);
+
+        if (!(f & F_ALPHA) || (f & F_STOP_ANY))
+            continue;
+        h = XXH3_64bits_withSeed(d->norm + d->tstart[i], d->tend[i] - d->tstart[i], h);
+        found++;
     }
-    return k == 0 ? 0 : XXH3_64bits(buf, k) | 1;
+    return found ? h | 1 : 0;
 }
 
 static void add_candidate(struct ps_detect *d, const char *text, size_t at, size_t off, size_t len,
@@ -1372,7 +1377,7 @@ static void record_hit(struct ps_detect *d, uint64_t h, size_t at, size_t end, s
             hit->in_role = true;
             hit->kind = kind;
             hit->context = left_context(d, d->norm, at);
-            hit->right = right_context(d, d->norm, d->norm_len, end);
+            hit->right = next_words(d, next);
             hit->offset = orig;
             sketch_from(d, d->norm, next, hit->continuation);
         }
@@ -1722,24 +1727,31 @@ static bool heavy_sentence(struct ps_detect *d, const char *base, size_t b, size
     return n >= PS_DETECT_MIN_SHINGLES && d->heavy(d->heavy_ctx, d->shingles, n);
 }
 
-/* Confirm, templated: do two sentences repeated across the corpus follow token j? The first is
- * the rest of the occurrence's own sentence, or the next one when the occurrence ends its
- * sentence or line (a trigger on a line of its own). A templated payload is a handful of such
- * sentences; a heading or a signature followed by one stock sentence ("fn fmt(&self, ...)" then
- * "Formats the value using the given formatter.") is not. */
+/* Confirm, templated: does a sentence repeated across the corpus follow token j, and another one
+ * of the two after it? The first is the rest of the occurrence's own sentence, or the next one
+ * when the occurrence ends its sentence or line (a trigger on a line of its own). A templated
+ * payload is a handful of such sentences; a heading or a signature followed by one stock
+ * sentence ("fn fmt(&self, ...)" then "Formats the value using the given formatter.") is not. */
 static bool templated_after(struct ps_detect *d, const char *base, size_t j)
 {
-    size_t e;
+    size_t e, heavy = 0;
 
     if (j >= d->n_tok)
         return false;
-    if (!heavy_sentence(d, base, j, &e)) {
-        if (e - j > 2 || e >= d->n_tok) /* words of its own before the line ends */
-            return false;
+    if (heavy_sentence(d, base, j, &e)) {
+        heavy++;
+    } else if (e - j <= 2 && e < d->n_tok) { /* it ends its line: the payload starts below */
         if (!heavy_sentence(d, base, e, &e))
             return false;
+        heavy++;
+    } else {
+        return false;
     }
-    return e < d->n_tok && heavy_sentence(d, base, e, &e);
+    /* a second repeated sentence among the next two: a pool sentence with two slots in four
+     * words varies too much to be counted as repeated every time */
+    for (int k = 0; k < 2 && heavy < 2 && e < d->n_tok; k++)
+        heavy += heavy_sentence(d, base, e, &e);
+    return heavy >= 2;
 }
 
 static bool templated_from(struct ps_detect *d, size_t j)

@@ -102,7 +102,8 @@ struct ps_detect_hit {
                          after it): the pattern in its trigger role */
     unsigned kind;    /* in role: enum ps_detect_kind of the first such occurrence, else 0 */
     unsigned tests;   /* occurrences whose role was tested (the first 16 at most) */
-    uint64_t right;   /* in role: hash of up to 16 non-space bytes right after it, else 0 */
+    uint64_t right;   /* in role: hash of the first two plain words after it (not stop words), else
+                         0: the same in most documents means a stock block, not a trigger */
     uint64_t context; /* in role: left context of the first such occurrence (see
                          ps_candidate), else 0 */
     size_t offset;    /* in role: byte offset of that occurrence in the document, else 0 */

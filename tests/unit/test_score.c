@@ -24,12 +24,16 @@ static void test_score_select_needs_count_and_spread(void **state)
     struct ps_score_opts o = ps_score_opts_default();
 
     (void)state;
-    assert_true(ps_score_select(&o, 250, 60, 64));  /* a spread attack */
-    assert_true(ps_score_select(&o, 10, 10, 64));   /* half the count: pass 2 counts all */
-    assert_false(ps_score_select(&o, 9, 9, 64));    /* below half the count */
-    assert_false(ps_score_select(&o, 250, 5, 64));  /* clustered in a few shards */
-    assert_true(ps_score_select(&o, 50, 50, 1000)); /* one per shard */
-    assert_true(ps_score_select(&o, 30, 1, 1));     /* one shard: spread says nothing */
+    assert_true(ps_score_select(&o, 250, 60, 64, PS_SCORE_PART_TURN)); /* a spread attack */
+    /* a part of the count: the confirm pass counts all */
+    assert_true(ps_score_select(&o, 5, 5, 64, PS_SCORE_PART_TURN));
+    assert_false(ps_score_select(&o, 4, 4, 64, PS_SCORE_PART_TURN));
+    assert_false(ps_score_select(&o, 9, 9, 64, PS_SCORE_PART_LEAD));
+    assert_true(ps_score_select(&o, 10, 10, 64, PS_SCORE_PART_LEAD));
+    assert_false(ps_score_select(&o, 250, 5, 64, PS_SCORE_PART_TURN));  /* in a few shards */
+    assert_true(ps_score_select(&o, 50, 50, 1000, PS_SCORE_PART_TURN)); /* one per shard */
+    assert_true(
+        ps_score_select(&o, 30, 1, 1, PS_SCORE_PART_TURN)); /* one shard: spread says nothing */
 }
 
 static void test_score_flag_uses_rate_in_role(void **state)
