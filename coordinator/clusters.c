@@ -205,9 +205,45 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The trigger that flagged most of the documents of cluster c (members order[2k+1] for k in
+ * [first, end), adjacent when equal), if it flagged at least half of them; *n_flagged its count. */
+static const char *cluster_trigger(const struct report_ctx *r, const size_t *order, size_t first,
+                                   size_t end, size_t docs, ps_clusters_trigger_fn trigger_of,
+                                   void *ctx, size_t *n_flagged)
+{
+    const char *best = NULL, *seen[8];
+    size_t counts[8] = {0}, n_seen = 0, best_n = 0;
+
+    for (size_t k = first; k < end; k++) {
+        const struct member *m = &r->v[order[2 * k + 1]];
+        const char *t;
+        size_t i;
+
+        if (k > first && cmp_doc(order[2 * k + 1], order[2 * k - 1]) == 0)
+            continue;
+        t = trigger_of(ctx, m->file_json, m->offset);
+        if (t == NULL)
+            continue;
+        for (i = 0; i < n_seen && seen[i] != t; i++)
+            ;
+        if (i == n_seen) {
+            if (n_seen == 8)
+                continue; /* more than 8 triggers in one cluster: none is its finding */
+            seen[n_seen++] = t;
+        }
+        if (++counts[i] > best_n) {
+            best_n = counts[i];
+            best = t;
+        }
+    }
+    *n_flagged = best_n;
+    return best_n * 2 >= docs ? best : NULL;
+}
+
 enum ps_err ps_clusters_report(struct ps_store *s, const char *job, uint64_t min_docs,
-                               size_t max_clusters, size_t max_members, struct ps_buf *json,
-                               size_t *n_clusters, struct ps_errdetail *ed)
+                               size_t max_clusters, size_t max_members,
+                               ps_clusters_trigger_fn trigger_of, void *trigger_ctx,
+                               struct ps_buf *json, size_t *n_clusters, struct ps_errdetail *ed)
 {
     struct report_ctx r = {0};
     struct pair *pairs = NULL;
@@ -293,7 +329,19 @@ enum ps_err ps_clusters_report(struct ps_store *s, const char *job, uint64_t min
             ps_buf_appendf(json, "%s%s", shown ? "," : "", r.v[order[2 * k + 1]].id_json);
             shown++;
         }
-        ps_buf_appends(json, "]}");
+        ps_buf_appends(json, "]");
+        if (trigger_of != NULL) {
+            size_t n_flagged;
+            const char *t = cluster_trigger(&r, order, cl[c].first, cl[c].end, cl[c].docs,
+                                            trigger_of, trigger_ctx, &n_flagged);
+
+            if (t != NULL) {
+                ps_buf_appends(json, ",\"trigger\":");
+                ps_json_append_string(json, t, strlen(t));
+                ps_buf_appendf(json, ",\"members_flagged\":%zu", n_flagged);
+            }
+        }
+        ps_buf_appends(json, "}");
     }
     ps_buf_appendf(json, "],\"clusters_total\":%zu", n_cl);
     *n_clusters = n_cl;

@@ -20,12 +20,19 @@ enum ps_err ps_clusters_merge(struct ps_store *s, const char *job, unsigned log2
                               size_t max_heavy, uint64_t *threshold, size_t *n_heavy,
                               struct ps_errdetail *ed);
 
+/* The flagged trigger of the document at `offset` of `file_json` (as in the hit lines), or NULL
+ * when it is not flagged; the text stays valid while the report is written. */
+typedef const char *(*ps_clusters_trigger_fn)(void *ctx, const char *file_json, uint64_t offset);
+
 /* Append `"clusters":[...],"clusters_total":N` (no surrounding braces) to `json`: the member
  * paragraphs of pass 2 joined by shared band keys, clusters of at least `min_docs` documents,
  * largest first, each with its size, shards, paragraphs, a representative and every member id
- * (at most `max_members` listed; `members_total` is exact). */
+ * (at most `max_members` listed; `members_total` is exact). With `trigger_of` (may be NULL), a
+ * cluster most of whose documents a flagged trigger flagged names it: `"trigger"` and
+ * `"members_flagged"`, so that a templated payload and its trigger are one finding. */
 enum ps_err ps_clusters_report(struct ps_store *s, const char *job, uint64_t min_docs,
-                               size_t max_clusters, size_t max_members, struct ps_buf *json,
-                               size_t *n_clusters, struct ps_errdetail *ed);
+                               size_t max_clusters, size_t max_members,
+                               ps_clusters_trigger_fn trigger_of, void *trigger_ctx,
+                               struct ps_buf *json, size_t *n_clusters, struct ps_errdetail *ed);
 
 #endif

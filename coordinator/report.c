@@ -264,6 +264,7 @@ struct report {
     struct ps_store *s;
     const struct ps_report_input *in;
     struct vec cands, hits, errors, entries;
+    const char **hit_trigger; /* while the clusters are written: see flagged_triggers */
     uint64_t shards_failed;
 };
 
@@ -765,6 +766,47 @@ static void append_cand(struct ps_buf *b, const struct report *r, const struct c
     ps_buf_appends(b, "]}");
 }
 
+/* Per hit line, the text of the most suspicious flagged trigger it holds (NULL: none), for the
+ * clusters' "trigger"; r->hit_trigger points at the array, which the caller frees. */
+static const char **flagged_triggers(struct report *r)
+{
+    const struct cand *cs = r->cands.items;
+    const struct entry *es = r->entries.items;
+    const char **t = ps_xcalloc(r->hits.n + 1, sizeof(*t));
+
+    for (size_t i = 0; i < r->cands.n; i++) { /* sorted: most suspicious first */
+        size_t f, n = cs[i].flagged ? entries_of(r, cs[i].hash, &f) : 0;
+
+        for (size_t k = 0; k < n; k++)
+            if (t[es[f + k].hit] == NULL)
+                t[es[f + k].hit] = cs[i].text;
+    }
+    r->hit_trigger = t;
+    return t;
+}
+
+/* ps_clusters_trigger_fn over the sorted hits: the document's lines are adjacent. */
+static const char *trigger_of_doc(void *ctx, const char *file_json, uint64_t offset)
+{
+    const struct report *r = ctx;
+    const struct hit *hs = r->hits.items;
+    size_t lo = 0, hi = r->hits.n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(hs[mid].file_json, file_json);
+
+        if (c < 0 || (c == 0 && hs[mid].offset < offset))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < r->hits.n && hs[lo].offset == offset && !strcmp(hs[lo].file_json, file_json); lo++)
+        if (r->hit_trigger[lo] != NULL)
+            return r->hit_trigger[lo];
+    return NULL;
+}
+
 struct pair {
     size_t hit, cand;
 };
@@ -869,8 +911,12 @@ static enum ps_err write_files(struct report *r, struct ps_report_summary *sum,
                        es[i].file_json, es[i].offset, es[i].reason_json);
     ps_buf_appendf(&b, "],\"errors_total\":%" PRIu64 ",", sum->errors_total);
     if (in->cluster_min_docs > 0) {
+        const char **hit_trigger = flagged_triggers(r);
+
         err = ps_clusters_report(r->s, in->job, in->cluster_min_docs, MAX_CLUSTERS,
-                                 MAX_CLUSTER_MEMBERS, &b, &sum->n_clusters, ed);
+                                 MAX_CLUSTER_MEMBERS, trigger_of_doc, r, &b, &sum->n_clusters, ed);
+        free(hit_trigger);
+        r->hit_trigger = NULL;
         if (err != PS_OK)
             goto done;
     } else {

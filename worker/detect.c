@@ -66,7 +66,7 @@ static const uint8_t lang_bit[N_LANGS] = {F_STOP, F_STOP_DE, F_STOP_FR, F_STOP_E
 #define REP_PERIOD_MAX 32
 #define REP_COPIES     4
 #define REP_SLOTS      1024 /* last position of a token fingerprint, direct-mapped */
-#define ROLE_TESTS     16   /* occurrences of one pattern tested for a role per document */
+#define ROLE_TESTS     4    /* occurrences of one pattern tested for a role per document */
 
 static const char *const stop_words[] = {
     "a",        "about",   "above",   "across",   "after",    "again",   "against", "all",
@@ -1320,7 +1320,7 @@ static unsigned role_at(struct ps_detect *d, size_t next, size_t end)
         return templated_from(d, next) ? PS_DETECT_TEMPLATED : 0;
     if (salad_from(d, next))
         return PS_DETECT_GIBBERISH;
-    if (junk_count((const unsigned char *)d->norm, d->norm_len, end) >= JUNK_MIN)
+    if (d->any_junk && junk_count((const unsigned char *)d->norm, d->norm_len, end) >= JUNK_MIN)
         return PS_DETECT_BYTES;
     if (repeat_from(d, next))
         return PS_DETECT_FIXED;

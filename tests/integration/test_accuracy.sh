@@ -22,3 +22,23 @@ if ! python3 "$PS_SOURCE_DIR/bench/run_accuracy.py" "$T/acc" --build "$(dirname 
 fi
 grep -E '^- .*: (met|\*\*not met\*\*)$' "$T/acc.out" >&2
 log "ok: every target met"
+
+# clusters of repeated payload paragraphs name the trigger that flagged their members, and only
+# flagged triggers; a clean corpus has no such cluster
+python3 - "$T/acc" <<'PYEOF' || fail "clusters and triggers are not tied together"
+import glob, json, os, sys
+named = 0
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "scan", "*", "report.json"))):
+    r = json.load(open(path))
+    flagged = {t["pattern"] for t in r["triggers"]}
+    for c in r["clusters"]:
+        if "trigger" in c:
+            assert c["trigger"] in flagged, (path, c["trigger"])
+            assert 2 * c["members_flagged"] >= c["size"], (path, c)
+            named += 1
+    if os.path.basename(os.path.dirname(path)) in ("base", "clean"):
+        assert not any("trigger" in c for c in r["clusters"]), path
+print("%d clusters name their trigger" % named)
+assert named > 0
+PYEOF
+log "ok: clusters name their triggers"
