@@ -101,7 +101,7 @@ struct ps_detect_hit {
     bool in_role;     /* some occurrence is followed by a payload (pass 1's tests applied right
                          after it): the pattern in its trigger role */
     unsigned kind;    /* in role: enum ps_detect_kind of the first such occurrence, else 0 */
-    unsigned tests;   /* occurrences whose role was tested (the first 16 at most) */
+    unsigned tests;   /* occurrences whose role was tested (the first 4 at most) */
     uint64_t right;   /* in role: hash of the first two plain words after it (not stop words), else
                          0: the same in most documents means a stock block, not a trigger */
     uint64_t context; /* in role: left context of the first such occurrence (see
