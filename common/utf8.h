@@ -27,4 +27,26 @@ size_t ps_utf8_encode(uint32_t cp, char *dst);
  * complete UTF-8 sequence (or src_len == 0), leaving *cp untouched. */
 size_t ps_utf8_decode(const char *src, size_t src_len, uint32_t *cp);
 
+/* Bytes of the Unicode White_Space character beyond ASCII that starts at p (avail >= 1 bytes
+ * there): U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000; 0 for
+ * anything else (zero-width U+200B is not a space). The detector's tokens and the allowlist's
+ * patterns both split on these. Inline: the tokenizer asks at every lead byte C2, E1, E2, E3. */
+static inline size_t ps_utf8_space_len(const unsigned char *p, size_t avail)
+{
+    if (p[0] == 0xC2)
+        return avail >= 2 && (p[1] == 0x85 || p[1] == 0xA0) ? 2 : 0;
+    if (avail < 3)
+        return 0;
+    if (p[0] == 0xE1)
+        return p[1] == 0x9A && p[2] == 0x80 ? 3 : 0;
+    if (p[0] == 0xE3)
+        return p[1] == 0x80 && p[2] == 0x80 ? 3 : 0;
+    if (p[0] != 0xE2)
+        return 0;
+    if (p[1] == 0x80) /* E2 80 xx: U+2000..U+200A, U+2028, U+2029, U+202F */
+        return (p[2] >= 0x80 && p[2] <= 0x8A) || p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF ? 3
+                                                                                              : 0;
+    return p[1] == 0x81 && p[2] == 0x9F ? 3 : 0; /* U+205F */
+}
+
 #endif

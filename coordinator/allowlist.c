@@ -41,30 +41,16 @@ struct ps_allowlist_opts ps_allowlist_opts_default(void)
     return o;
 }
 
-/* Bytes of the whitespace character at p, or 0. The set is the detector's token separators
- * (worker/detect.c: build_tables and uspace_len): ASCII space, \t \n \v \f \r, and U+0085, U+00A0,
- * U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000. A pattern split anywhere else
- * would never equal a candidate; the coordinator may not link the worker, hence the copy. */
+/* Bytes of the whitespace character at p, or 0: the detector's token separators (ASCII space,
+ * \t \n \v \f \r, and ps_utf8_space_len). A pattern split anywhere else would never equal a
+ * candidate. */
 static size_t ws_len(const unsigned char *p, size_t avail)
 {
     if (avail == 0)
         return 0;
     if (p[0] == ' ' || (p[0] >= '\t' && p[0] <= '\r'))
         return 1;
-    if (p[0] == 0xC2)
-        return avail >= 2 && (p[1] == 0x85 || p[1] == 0xA0) ? 2 : 0;
-    if (avail < 3)
-        return 0;
-    if (p[0] == 0xE1)
-        return p[1] == 0x9A && p[2] == 0x80 ? 3 : 0;
-    if (p[0] == 0xE3)
-        return p[1] == 0x80 && p[2] == 0x80 ? 3 : 0;
-    if (p[0] != 0xE2)
-        return 0;
-    if (p[1] == 0x80)
-        return (p[2] >= 0x80 && p[2] <= 0x8A) || p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF ? 3
-                                                                                              : 0;
-    return p[1] == 0x81 && p[2] == 0x9F ? 3 : 0;
+    return ps_utf8_space_len(p, avail);
 }
 
 /* Append s[0, n) to dst with whitespace runs as one space, trimmed. PS_OK or PS_ERR_LIMIT. */

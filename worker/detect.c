@@ -9,6 +9,8 @@
 #define XXH_INLINE_ALL /* n-grams are short: inlined XXH3 skips a call and the length dispatch */
 #include <xxhash.h>
 
+#include "common/utf8.h"
+
 /* Byte classes, one table lookup per byte in the tokenizer. */
 enum {
     C_SPACE = 1 << 0, /* ASCII whitespace: ends a token */
@@ -458,23 +460,6 @@ static void grow_tokens(struct ps_detect *d)
     d->tok_cap = cap;
 }
 
-/* Bytes of the Unicode space starting at p (White_Space characters beyond ASCII), or 0. */
-static size_t uspace_len(const unsigned char *p, size_t avail)
-{
-    if (p[0] == 0xC2)
-        return avail >= 2 && (p[1] == 0x85 || p[1] == 0xA0) ? 2 : 0;
-    if (avail < 3)
-        return 0;
-    if (p[0] == 0xE1)
-        return p[1] == 0x9A && p[2] == 0x80 ? 3 : 0;
-    if (p[0] == 0xE3)
-        return p[1] == 0x80 && p[2] == 0x80 ? 3 : 0;
-    if (p[1] == 0x80) /* E2 80 xx: U+2000..U+200A, U+2028, U+2029, U+202F */
-        return (p[2] >= 0x80 && p[2] <= 0x8A) || p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF ? 3
-                                                                                              : 0;
-    return p[1] == 0x81 && p[2] == 0x9F ? 3 : 0; /* U+205F */
-}
-
 /* Runs of hard punctuation and of everything else in a token: 3 or more means it has glued
  * pieces ("<SUDO>),", "'<x>"); the common "word," or "(word" has two. */
 static unsigned hard_runs(const uint16_t *cls, const unsigned char *p, size_t len)
@@ -629,7 +614,7 @@ static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
             continue;
         }
         if (c & C_ULEAD) {
-            size_t k = uspace_len(p + i, n - i);
+            size_t k = ps_utf8_space_len(p + i, n - i);
 
             if (k != 0) {
                 i += k;
@@ -653,7 +638,7 @@ static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
                 break;
             }
             c = cls[p[i]];
-            if ((c & C_SPACE) || ((c & C_ULEAD) && uspace_len(p + i, n - i) != 0))
+            if ((c & C_SPACE) || ((c & C_ULEAD) && ps_utf8_space_len(p + i, n - i) != 0))
                 break;
             if (is_junk(p + i, n - i))
                 junk = F_JUNK;

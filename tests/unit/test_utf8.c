@@ -210,6 +210,31 @@ static void test_utf8_fast_path_agrees_with_reference_on_random_input(void **sta
     }
 }
 
+/* Every code point up to U+FFFF: a space by the list of Unicode White_Space beyond ASCII, with
+ * its UTF-8 length, and nothing else; a truncated sequence is not a space. */
+static void test_utf8_space_len_matches_white_space_list(void **state)
+{
+    static const uint32_t spaces[] = {0x85,   0xA0,   0x1680, 0x2000, 0x2001, 0x2002, 0x2003,
+                                      0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200A,
+                                      0x2028, 0x2029, 0x202F, 0x205F, 0x3000};
+    char buf[4];
+
+    (void)state;
+    for (uint32_t cp = 0x80; cp <= 0xFFFF; cp++) {
+        size_t n, want = 0;
+
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            continue;
+        n = ps_utf8_encode(cp, buf);
+        for (size_t i = 0; i < sizeof(spaces) / sizeof(spaces[0]); i++)
+            if (spaces[i] == cp)
+                want = n;
+        assert_int_equal(ps_utf8_space_len((const unsigned char *)buf, n), want);
+        if (want != 0)
+            assert_int_equal(ps_utf8_space_len((const unsigned char *)buf, n - 1), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_utf8_decode_reports_length_and_code_point),
         cmocka_unit_test(test_utf8_encode_round_trips_every_scalar_value),
         cmocka_unit_test(test_utf8_fast_path_agrees_with_reference_on_random_input),
+        cmocka_unit_test(test_utf8_space_len_matches_white_space_list),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
