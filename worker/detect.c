@@ -180,6 +180,8 @@ struct ps_detect {
     /* confirm: the document as given (line breaks end sentences), and the test of repeated
      * sentences for the templated role (NULL: no such role) */
     const char *orig;
+    size_t orig_len;
+    bool norm_ready; /* norm, ostart and the features are those of orig (prepare_norm) */
     ps_detect_heavy_fn heavy;
     void *heavy_ctx;
 
@@ -661,6 +663,7 @@ static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
     d->n_tok = nt;
     d->any_junk = any_junk != 0;
     d->fp_doc = false;
+    d->norm_ready = false;
 }
 
 /* Add the features other than F_STOP* to every token (confirm needs them all). */
@@ -1253,7 +1256,7 @@ static bool salad_from(struct ps_detect *d, size_t j)
 
 /* MinHash of the after-window's tokens [j, j + window): token hashes permuted by odd multipliers
  * (multiply-shift), the minimum of each kept. Only in-role occurrences pay for it. */
-static void sketch_from(const struct ps_detect *d, const char *base, size_t j, uint32_t *out)
+static void sketch_from(const struct ps_detect *d, size_t j, uint32_t *out)
 {
     static const uint64_t mul[PS_DETECT_SKETCH] = {
         0x9E3779B97F4A7C15u, 0xC2B2AE3D27D4EB4Fu, 0x165667B19E3779F9u, 0xD6E8FEB86659FD93u,
@@ -1263,7 +1266,7 @@ static void sketch_from(const struct ps_detect *d, const char *base, size_t j, u
     for (k = 0; k < PS_DETECT_SKETCH; k++)
         out[k] = UINT32_MAX;
     for (i = j; i < e; i++) {
-        uint64_t h = XXH3_64bits(base + d->tstart[i], d->tend[i] - d->tstart[i]);
+        uint64_t h = XXH3_64bits(d->norm + d->tstart[i], d->tend[i] - d->tstart[i]);
         for (k = 0; k < PS_DETECT_SKETCH; k++) {
             uint32_t v = (uint32_t)((h * mul[k]) >> 32);
             if (v < out[k])
@@ -1364,7 +1367,7 @@ static void record_hit(struct ps_detect *d, uint64_t h, size_t at, size_t end, s
             hit->context = left_context(d, d->norm, at);
             hit->right = next_words(d, next);
             hit->offset = orig;
-            sketch_from(d, d->norm, next, hit->continuation);
+            sketch_from(d, next, hit->continuation);
         }
     }
 }
@@ -1415,28 +1418,20 @@ static void on_match(void *ctx, uint64_t hash, size_t begin, size_t end)
     record_hit(d, hash, begin, end, d->ostart[k] + (begin - d->tstart[k]), next);
 }
 
-void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
-                       const struct ps_patset *set, ps_detect_heavy_fn heavy, void *heavy_ctx,
-                       const struct ps_detect_hit **hits, size_t *n_hits)
+/* Tokenize `text` with every feature and join the tokens with one space into norm, the token
+ * offsets pointing into it (ostart keeps the original ones): what confirm and the leads of
+ * repeated segments both work on, built once per document. */
+static void prepare_norm(struct ps_detect *d, const char *text, size_t text_len)
 {
-    const struct ps_u64set *shorts = ps_patset_short(set);
     size_t i, pos = 0, nt;
     size_t need = (text_len < MAX_TEXT ? text_len : MAX_TEXT) + 1;
-    unsigned ngram_max = d->o.ngram_max;
 
-    d->n_hits = 0;
-    d->n_cands = 0;
-    *hits = NULL;
-    *n_hits = 0;
-    if (ps_patset_len(set) == 0)
-        return;
     tokenize(d, text, text_len);
     add_features(d, text); /* F_SPLIT for the pieces, and the role tests' features */
     d->pre_ready = false;
     d->fp_ready = false;
     d->orig = text;
-    d->heavy = heavy;
-    d->heavy_ctx = heavy_ctx;
+    d->orig_len = text_len;
     nt = d->n_tok;
 
     /* join the tokens with one space and point the token offsets into the joined copy */
@@ -1465,6 +1460,28 @@ void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
         d->norm[pos++] = ' ';
     }
     d->norm_len = pos;
+    d->norm_ready = true;
+}
+
+void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
+                       const struct ps_patset *set, ps_detect_heavy_fn heavy, void *heavy_ctx,
+                       const struct ps_detect_hit **hits, size_t *n_hits)
+{
+    const struct ps_u64set *shorts = ps_patset_short(set);
+    size_t i, nt, pos;
+    unsigned ngram_max = d->o.ngram_max;
+
+    d->n_hits = 0;
+    d->n_cands = 0;
+    *hits = NULL;
+    *n_hits = 0;
+    if (ps_patset_len(set) == 0)
+        return;
+    prepare_norm(d, text, text_len);
+    d->heavy = heavy;
+    d->heavy_ctx = heavy_ctx;
+    nt = d->n_tok;
+    pos = d->norm_len;
 
     /* every pattern of 4 bytes or more: as a substring of the joined text, glued or not */
     ps_patset_scan(set, d->norm, pos, on_match, d);
@@ -1656,44 +1673,54 @@ static void keep_lead_candidates(struct ps_detect *d, const char *text, size_t f
 void ps_detect_leads(struct ps_detect *d, const char *text, size_t text_len,
                      ps_detect_heavy_fn heavy, void *ctx, struct ps_detect_leads *out)
 {
-    size_t n_sent = 0, prev_b = 0, prev_e = 0;
+    const char *norm;
+    size_t prev_b = 0, prev_e = 0;
     bool prev_heavy = true; /* the document start: nothing before a segment there */
 
     memset(out, 0, sizeof(*out));
+    /* the tokens confirm just joined for this document serve here too */
+    if (!d->norm_ready || d->orig != text || d->orig_len != text_len)
+        prepare_norm(d, text, text_len);
+    d->norm_ready = false; /* used up: the next document needs its own */
+    norm = d->norm;
     d->n_cands = 0;
     d->n_leads = 0;
     d->ctext_len = 0;
-    tokenize(d, text, text_len);
-    fingerprint_tokens(d, text);
+    if (!d->fp_ready) {
+        fingerprint_tokens(d, norm);
+        d->fp_ready = true;
+    }
     d->heavy = heavy;
     d->heavy_ctx = ctx;
     for (size_t b = 0, e; b < d->n_tok && d->n_leads < PS_DETECT_MAX_LEADS; b = e) {
         size_t n, t;
         bool h;
 
-        e = sentence_end(d, text, b);
+        e = sentence_end(d, norm, b);
         n = sentence_shingles(d, b, e);
         h = n >= PS_DETECT_MIN_SHINGLES && heavy(ctx, d->shingles, n);
-        n_sent++;
         if (h && !prev_heavy) {
             struct ps_detect_lead *l = &d->leads[d->n_leads++];
 
             t = heavy_suffix(d, prev_b, prev_e, heavy, ctx);
             if (t == prev_e)
                 t = b;
-            l->offset = d->tstart[t];
+            l->offset = d->ostart[t];
             l->first = d->n_cands;
             d->cand_limit = d->o.max_candidates;
-            make_lead_candidates(d, text, t);
-            keep_lead_candidates(d, text, l->first);
+            make_lead_candidates(d, norm, t);
+            keep_lead_candidates(d, norm, l->first);
             if (d->n_cands - l->first > PS_DETECT_LEAD_CANDIDATES)
                 d->n_cands = l->first + PS_DETECT_LEAD_CANDIDATES;
             l->n = d->n_cands - l->first;
-            sketch_from(d, text, t, l->continuation);
         }
         prev_heavy = h;
         prev_b = b;
         prev_e = e;
+    }
+    for (size_t i = 0; i < d->n_cands; i++) { /* offsets in the document, not in norm */
+        size_t k = token_at(d, d->cands[i].offset);
+        d->cands[i].offset = d->ostart[k] + (d->cands[i].offset - d->tstart[k]);
     }
     out->n_leads = d->n_leads;
     out->leads = d->n_leads ? d->leads : NULL;

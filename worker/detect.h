@@ -138,7 +138,6 @@ void ps_detect_sentences(struct ps_detect *d, const char *text, ps_detect_senten
 struct ps_detect_lead {
     size_t offset;   /* byte offset where the repeated segment is taken to start */
     size_t first, n; /* its candidates: candidates[first .. first + n) */
-    uint32_t continuation[PS_DETECT_SKETCH]; /* MinHash of the `window` tokens from offset */
 };
 
 struct ps_detect_leads {
@@ -153,7 +152,9 @@ struct ps_detect_leads {
  * PS_DETECT_MAX_LEADS such starts (not at the document start), the start is refined to the
  * longest repeated suffix of the sentence before (a payload glued to a clean prefix and a
  * trigger shares its sentence), and the n-grams and glued pieces around it are named as in
- * pass 1 (candidates whose left context the corpus counts decide on). Never fails. */
+ * pass 1 and kept when repeated sentences follow them. Called right after ps_detect_confirm of
+ * the same text, it reuses that call's tokens; a candidate's context is then taken over the
+ * single-spaced text. Never fails. */
 void ps_detect_leads(struct ps_detect *d, const char *text, size_t text_len,
                      ps_detect_heavy_fn heavy, void *ctx, struct ps_detect_leads *out);
 
