@@ -146,8 +146,8 @@ struct ps_detect {
     /* token fingerprints (XXH3) for the repeat test, and the last token index of each, direct-
      * mapped: a stale index from an earlier document is harmless, it is checked against tfp */
     uint64_t *tfp;
-    bool fp_ready;      /* confirm: tfp holds the fingerprints of the tokens in norm */
-    bool fp_doc;        /* tfp holds those of the tokens of the last tokenize (pass 1, leads) */
+    bool fp_ready;      /* tfp holds the fingerprints of the tokens of the last tokenize (the same
+                           bytes in the text and in norm) */
     uint64_t *shingles; /* a sentence's shingles (fingerprints of its content words) */
     size_t shingles_cap;
     uint32_t rep_last[REP_SLOTS];
@@ -662,7 +662,7 @@ static void tokenize(struct ps_detect *d, const char *text, size_t text_len)
     }
     d->n_tok = nt;
     d->any_junk = any_junk != 0;
-    d->fp_doc = false;
+    d->fp_ready = false;
     d->norm_ready = false;
 }
 
@@ -842,11 +842,14 @@ static bool find_junk(struct ps_detect *d, const char *text, size_t text_len, si
     return false;
 }
 
-static void fingerprint_tokens(struct ps_detect *d, const char *text)
+/* Fingerprint every token once per document; `base` is what the token offsets point into. */
+static void fingerprint_tokens(struct ps_detect *d, const char *base)
 {
+    if (d->fp_ready)
+        return;
     for (size_t i = 0; i < d->n_tok; i++)
-        d->tfp[i] = XXH3_64bits(text + d->tstart[i], d->tend[i] - d->tstart[i]);
-    d->fp_doc = true;
+        d->tfp[i] = XXH3_64bits(base + d->tstart[i], d->tend[i] - d->tstart[i]);
+    d->fp_ready = true;
 }
 
 /* Tokens [s, s + total) repeat with period `per` (fingerprints already agree; bytes checked
@@ -915,11 +918,7 @@ static bool repeat_from(struct ps_detect *d, size_t j)
 {
     size_t n = d->n_tok;
 
-    if (!d->fp_ready) {
-        fingerprint_tokens(d, d->norm);
-        d->fp_ready = true;
-    }
-    d->fp_doc = false; /* norm's tokens, not the text's */
+    fingerprint_tokens(d, d->norm);
     for (size_t s = j; s <= j + 1 && s < n; s++) {
         for (size_t per = 1; per <= REP_PERIOD_MAX && s + REP_COPIES * per <= n; per++) {
             size_t k;
@@ -1429,7 +1428,6 @@ static void prepare_norm(struct ps_detect *d, const char *text, size_t text_len)
     tokenize(d, text, text_len);
     add_features(d, text); /* F_SPLIT for the pieces, and the role tests' features */
     d->pre_ready = false;
-    d->fp_ready = false;
     d->orig = text;
     d->orig_len = text_len;
     nt = d->n_tok;
@@ -1597,8 +1595,7 @@ static size_t sentence_shingles(struct ps_detect *d, size_t b, size_t e)
 
 void ps_detect_sentences(struct ps_detect *d, const char *text, ps_detect_sentence_fn fn, void *ctx)
 {
-    if (!d->fp_doc)
-        fingerprint_tokens(d, text);
+    fingerprint_tokens(d, text);
     for (size_t b = 0, e; b < d->n_tok; b = e) {
         size_t n;
 
@@ -1686,10 +1683,7 @@ void ps_detect_leads(struct ps_detect *d, const char *text, size_t text_len,
     d->n_cands = 0;
     d->n_leads = 0;
     d->ctext_len = 0;
-    if (!d->fp_ready) {
-        fingerprint_tokens(d, norm);
-        d->fp_ready = true;
-    }
+    fingerprint_tokens(d, norm);
     d->heavy = heavy;
     d->heavy_ctx = ctx;
     for (size_t b = 0, e; b < d->n_tok && d->n_leads < PS_DETECT_MAX_LEADS; b = e) {
@@ -1770,9 +1764,6 @@ static bool templated_from(struct ps_detect *d, size_t j)
 {
     if (d->heavy == NULL)
         return false;
-    if (!d->fp_ready) {
-        fingerprint_tokens(d, d->norm);
-        d->fp_ready = true;
-    }
+    fingerprint_tokens(d, d->norm);
     return templated_after(d, d->norm, j);
 }
