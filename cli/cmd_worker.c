@@ -11,7 +11,8 @@ int ps_cmd_worker(int argc, char **argv)
 {
     const char *connect = NULL, *redis = NULL, *password_file = NULL;
     bool insecure = false;
-    uint64_t heartbeat_ms, liveness, redis_retry_ms, give_up_ms, fault_delay_ms, fault_exit;
+    uint64_t heartbeat_ms, liveness, redis_retry_ms, give_up_ms, stall_ms, fault_delay_ms,
+        fault_exit;
     int log_level = -1;
     const struct ps_opt own[] = {
         {.flag = "connect",
@@ -51,6 +52,14 @@ int ps_cmd_worker(int argc, char **argv)
          .target = &give_up_ms,
          .def = "0",
          .help = "exit after this long without a coordinator (0: never)"},
+        {.flag = "stall-timeout",
+         .env = "POISONSCAN_STALL_TIMEOUT",
+         .type = PS_OPT_DURATION,
+         .target = &stall_ms,
+         .def = "10m",
+         .min = 1000,
+         .max = 86400000,
+         .help = "stop renewing a lease after this long without scan progress"},
         {.flag = "fault-delay-ms",
          .type = PS_OPT_U64,
          .target = &fault_delay_ms,
@@ -107,6 +116,7 @@ int ps_cmd_worker(int argc, char **argv)
     o.liveness = (unsigned)liveness;
     o.redis_retry_ms = redis_retry_ms;
     o.give_up_ms = give_up_ms;
+    o.stall_ms = stall_ms;
     o.fault_delay_ms = fault_delay_ms;
     o.fault_exit_after_commit = fault_exit;
     o.stop = &ps_cli_stop;

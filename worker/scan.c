@@ -13,7 +13,7 @@
 #include "worker/clusters.h"
 
 /* report progress (heartbeats, shutdown checks) at least this often */
-#define PROGRESS_EVERY_BYTES (4u << 20)
+#define PROGRESS_EVERY_BYTES (1u << 20)
 #define SNIPPET_MAX          160
 
 struct cand {
