@@ -8,13 +8,15 @@ enum ps_pass {
     PS_PASS_SCAN = 1,    /* read every shard: candidates, sentence sketch, totals */
     PS_PASS_CONFIRM = 2, /* count the selected candidates, and the leads of repeated segments */
     PS_PASS_LEADS = 3,   /* count the selected leads with "followed by repeated sentences" */
-    PS_PASS__LAST = PS_PASS_LEADS
+    PS_PASS_LIST = 4,    /* record the documents of the patterns that may be flagged */
+    PS_PASS__LAST = PS_PASS_LIST
 };
 
-/* "none", "scan", "confirm", "leads", or "unknown" for a number that is no pass; static. */
+/* "none", "scan", "confirm", "leads", "list", or "unknown" for a number that is no pass;
+ * static. */
 static inline const char *ps_pass_name(unsigned pass)
 {
-    static const char *const names[] = {"none", "scan", "confirm", "leads"};
+    static const char *const names[] = {"none", "scan", "confirm", "leads", "list"};
 
     return pass <= PS_PASS__LAST ? names[pass] : "unknown";
 }
@@ -22,7 +24,7 @@ static inline const char *ps_pass_name(unsigned pass)
 /* Passes that carry candidate texts in their leases. */
 static inline int ps_pass_has_candidates(unsigned pass)
 {
-    return pass == PS_PASS_CONFIRM || pass == PS_PASS_LEADS;
+    return pass == PS_PASS_CONFIRM || pass == PS_PASS_LEADS || pass == PS_PASS_LIST;
 }
 
 #endif
