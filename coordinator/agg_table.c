@@ -1,0 +1,188 @@
+/* agg_table.c - the pattern table of the aggregate: open addressing on the 64-bit pattern hash
+ * with the counters in the slot (24 bytes a pattern), texts in an arena. Most patterns are named
+ * in one document only, so a text is kept only once a pattern reaches keep_docs documents: the
+ * shard whose blob brings it there carries it, whatever order the shards come in. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/u64set.h"
+#include "coordinator/aggregate_internal.h"
+
+#define MIN_CAP 1024
+
+void agg_table_init(struct agg_table *t)
+{
+    memset(t, 0, sizeof(*t));
+    ps_buf_init(&t->text, SIZE_MAX / 2);
+}
+
+void agg_table_release(struct agg_table *t)
+{
+    free(t->slots);
+    ps_buf_release(&t->text);
+    memset(t, 0, sizeof(*t));
+}
+
+static struct agg_entry *slot_of(struct agg_entry *slots, size_t cap, uint64_t hash)
+{
+    size_t i = ps_u64set_slot(hash, cap);
+
+    while (slots[i].hash != 0 && slots[i].hash != hash)
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+static void grow(struct agg_table *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : MIN_CAP;
+    struct agg_entry *slots = ps_xcalloc(cap, sizeof(*slots));
+
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].hash != 0)
+            *slot_of(slots, cap, t->slots[i].hash) = t->slots[i];
+    free(t->slots);
+    t->slots = slots;
+    t->cap = cap;
+}
+
+static struct agg_entry *get(struct agg_table *t, uint64_t hash)
+{
+    struct agg_entry *e;
+
+    if (hash == 0) {
+        if (!t->has_zero) {
+            t->has_zero = true;
+            memset(&t->zero, 0, sizeof(t->zero));
+            t->zero.text_off = PS_AGG_NO_TEXT;
+        }
+        return &t->zero;
+    }
+    if ((t->n + 1) * 2 > t->cap)
+        grow(t);
+    e = slot_of(t->slots, t->cap, hash);
+    if (e->hash == 0) {
+        e->hash = hash;
+        e->text_off = PS_AGG_NO_TEXT;
+        t->n++;
+    }
+    return e;
+}
+
+static uint32_t sat_add(uint32_t a, uint64_t b)
+{
+    return b >= UINT32_MAX - a ? UINT32_MAX : a + (uint32_t)b;
+}
+
+void agg_table_add(struct agg_table *t, uint64_t hash, uint64_t docs, const char *text,
+                   size_t text_len, uint64_t keep_docs)
+{
+    struct agg_entry *e = get(t, hash);
+
+    e->docs = sat_add(e->docs, docs);
+    e->shards = sat_add(e->shards, 1);
+    if (e->text_off == PS_AGG_NO_TEXT && e->docs >= keep_docs && t->text.len < UINT32_MAX / 2 &&
+        text_len < UINT32_MAX / 2) {
+        e->text_off = (uint32_t)t->text.len;
+        e->text_len = (uint32_t)text_len;
+        ps_buf_append(&t->text, text, text_len);
+    }
+}
+
+const struct agg_entry *agg_table_find(const struct agg_table *t, uint64_t hash)
+{
+    const struct agg_entry *e;
+
+    if (hash == 0)
+        return t->has_zero ? &t->zero : NULL;
+    if (t->cap == 0)
+        return NULL;
+    e = slot_of(t->slots, t->cap, hash);
+    return e->hash == hash ? e : NULL;
+}
+
+static void each(const struct agg_table *t, const struct agg_entry *e, ps_agg_pattern_fn fn,
+                 void *ctx)
+{
+    if (e->text_off != PS_AGG_NO_TEXT)
+        fn(ctx, e->hash, e->docs, e->shards, t->text.data + e->text_off, e->text_len);
+}
+
+void agg_table_each(const struct agg_table *t, ps_agg_pattern_fn fn, void *ctx)
+{
+    if (t->has_zero)
+        each(t, &t->zero, fn, ctx);
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].hash != 0)
+            each(t, &t->slots[i], fn, ctx);
+}
+
+static void save_entry(const struct agg_table *t, const struct agg_entry *e, struct ps_buf *out)
+{
+    ps_varint_put_u64le(out, e->hash);
+    ps_varint_put(out, e->docs);
+    ps_varint_put(out, e->shards);
+    if (e->text_off == PS_AGG_NO_TEXT) {
+        ps_varint_put(out, 0);
+    } else {
+        ps_varint_put(out, (uint64_t)e->text_len + 1);
+        ps_buf_append(out, t->text.data + e->text_off, e->text_len);
+    }
+}
+
+void agg_table_save(const struct agg_table *t, struct ps_buf *out)
+{
+    ps_varint_put(out, t->n + t->has_zero);
+    if (t->has_zero)
+        save_entry(t, &t->zero, out);
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].hash != 0)
+            save_entry(t, &t->slots[i], out);
+}
+
+bool agg_table_load(struct agg_table *t, const unsigned char **pp, const unsigned char *end)
+{
+    struct agg_rd r = {*pp, end, false};
+    uint64_t n = agg_get(&r);
+
+    agg_table_release(t);
+    agg_table_init(t);
+    /* an entry takes 11 bytes at least: a bound before anything is allocated */
+    if (r.bad || n > (uint64_t)(end - r.p) / 11)
+        return false;
+    for (uint64_t i = 0; i < n && !r.bad; i++) {
+        uint64_t hash = agg_get_u64le(&r), docs = agg_get(&r), shards = agg_get(&r);
+        uint64_t tl = agg_get(&r);
+        struct agg_entry *e;
+        size_t len = 0;
+        const char *text = NULL;
+
+        if (tl > 0) {
+            if (tl - 1 > PS_RESULTS_TEXT || tl - 1 > (uint64_t)(r.end - r.p)) {
+                r.bad = true;
+                break;
+            }
+            text = (const char *)r.p;
+            len = (size_t)(tl - 1);
+            r.p += len;
+        }
+        if (r.bad || docs > UINT32_MAX || shards > UINT32_MAX || agg_table_find(t, hash) != NULL) {
+            r.bad = true;
+            break;
+        }
+        e = get(t, hash);
+        e->docs = (uint32_t)docs;
+        e->shards = (uint32_t)shards;
+        if (text != NULL) {
+            e->text_off = (uint32_t)t->text.len;
+            e->text_len = (uint32_t)len;
+            ps_buf_append(&t->text, text, len);
+        }
+    }
+    *pp = r.p;
+    return !r.bad;
+}
+
+size_t agg_table_footprint(const struct agg_table *t)
+{
+    return t->cap * sizeof(*t->slots) + t->text.cap;
+}
