@@ -53,7 +53,7 @@ struct ps_results_limits ps_results_limits_default(void)
     return l;
 }
 
-void ps_results_begin(struct ps_results_writer *w, unsigned pass, uint32_t shard)
+void ps_results_begin(struct ps_results_writer *w, unsigned pass, uint32_t shard, uint32_t part)
 {
     if (w->out.max == 0)
         ps_buf_init(&w->out, SIZE_MAX / 2);
@@ -61,6 +61,7 @@ void ps_results_begin(struct ps_results_writer *w, unsigned pass, uint32_t shard
     ps_buf_append(&w->out, magic, sizeof(magic));
     ps_buf_append(&w->out, (const char[]){PS_RESULTS_VERSION, (char)pass}, 2);
     ps_varint_put(&w->out, shard);
+    ps_varint_put(&w->out, part);
 }
 
 void ps_results_release(struct ps_results_writer *w)
@@ -395,13 +396,13 @@ static enum ps_err read_section(struct rd *r, unsigned tag, const struct ps_resu
 }
 
 enum ps_err ps_results_decode(const void *src, size_t src_len, const struct ps_results_limits *lim,
-                              const struct ps_results_visitor *v, void *ctx, unsigned *pass,
-                              uint32_t *shard, struct ps_errdetail *ed)
+                              const struct ps_results_visitor *v, void *ctx,
+                              struct ps_results_header *hdr, struct ps_errdetail *ed)
 {
     struct rd r = {0};
     struct scratch sc = {0};
     unsigned version, p;
-    uint64_t id;
+    uint64_t id, part;
     enum ps_err err = PS_OK;
 
     r.base = r.p = src;
@@ -424,8 +425,9 @@ enum ps_err ps_results_decode(const void *src, size_t src_len, const struct ps_r
         return PS_ERR_PROTO;
     }
     id = get(&r);
-    if (r.bad || id > UINT32_MAX) {
-        ps_errdetail_set(ed, NULL, 0, "results blob: bad shard id");
+    part = get(&r);
+    if (r.bad || id > UINT32_MAX || part > UINT32_MAX) {
+        ps_errdetail_set(ed, NULL, 0, "results blob: bad shard id or part");
         return PS_ERR_PROTO;
     }
     while (r.p < r.end && err == PS_OK && !r.bad) {
@@ -459,11 +461,10 @@ enum ps_err ps_results_decode(const void *src, size_t src_len, const struct ps_r
                          "results blob of shard %" PRIu64 ": %s", id, r.why);
         return PS_ERR_PROTO;
     }
-    if (err == PS_OK) {
-        if (pass != NULL)
-            *pass = p;
-        if (shard != NULL)
-            *shard = (uint32_t)id;
+    if (err == PS_OK && hdr != NULL) {
+        hdr->pass = p;
+        hdr->shard = (uint32_t)id;
+        hdr->part = (uint32_t)part;
     }
     return err;
 }

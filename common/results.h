@@ -2,10 +2,11 @@
  * coordinator reads them back: one binary record per shard and pass (the "results blob"). This
  * module is its only encoder and decoder (docs/redis-keys.md, "Results blobs").
  *
- * Layout: "PSRB", a version byte (PS_RESULTS_VERSION), the pass (enum ps_pass), the shard id
- * (varint), then sections, each a tag byte, a varint length and a payload; a blob ends with its
- * last section. Integers are varints, hashes 8 little-endian bytes, texts length-prefixed bytes.
- * A decoder of another version refuses the blob (a job's coordinator and workers run one build).
+ * Layout: "PSRB", a version byte (PS_RESULTS_VERSION), the pass (enum ps_pass), the shard id and
+ * the part (varints: a big shard commits its results in parts, worker/scan.h), then sections, each
+ * a tag byte, a varint length and a payload; a blob ends with its last section. Integers are
+ * varints, hashes 8 little-endian bytes, texts length-prefixed bytes. A decoder of another version
+ * refuses the blob (a job's coordinator and workers run one build).
  *
  * What each pass commits (docs/redis-keys.md has the memory model):
  *  - scan: totals, the kept record errors, the candidates (hash, documents, text), the sketch of
@@ -86,8 +87,8 @@ struct ps_results_writer {
     struct ps_buf out; /* the blob so far */
 };
 
-/* Start a blob for `shard` in `pass` (buffer reused). */
-void ps_results_begin(struct ps_results_writer *w, unsigned pass, uint32_t shard);
+/* Start a blob for part `part` of `shard` in `pass` (buffer reused). */
+void ps_results_begin(struct ps_results_writer *w, unsigned pass, uint32_t shard, uint32_t part);
 void ps_results_release(struct ps_results_writer *w);
 void ps_results_put_totals(struct ps_results_writer *w, const struct ps_results_totals *t);
 void ps_results_put_error(struct ps_results_writer *w, const struct ps_results_error *e);
@@ -121,13 +122,18 @@ struct ps_results_limits {
 /* 4096 entries. */
 struct ps_results_limits ps_results_limits_default(void);
 
+struct ps_results_header {
+    unsigned pass;
+    uint32_t shard, part;
+};
+
 /* Walk the blob `src` (borrowed, src_len bytes): check magic, version and framing, then call
- * `v` for each section in order. *pass and *shard (either may be NULL) get the header's.
+ * `v` for each section in order. *hdr (may be NULL) gets the header.
  * PS_OK, PS_ERR_PROTO (malformed: truncated, unknown tag, a text over PS_RESULTS_TEXT, a section
  * the pass does not commit, ...) with the reason and the byte offset in `ed`, or a callback's
  * error. Never reads outside src; allocates only for hits with entries (freed before return). */
 enum ps_err ps_results_decode(const void *src, size_t src_len, const struct ps_results_limits *lim,
-                              const struct ps_results_visitor *v, void *ctx, unsigned *pass,
-                              uint32_t *shard, struct ps_errdetail *ed);
+                              const struct ps_results_visitor *v, void *ctx,
+                              struct ps_results_header *hdr, struct ps_errdetail *ed);
 
 #endif

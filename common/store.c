@@ -649,7 +649,7 @@ struct op_list {
 struct ps_commit {
     char *keys[64];
     size_t n_keys;
-    uint32_t shard;
+    char marker[32];
     struct op_list ops[3]; /* hincrby (value = decimal), hsetnx, rpush (field empty) */
 };
 
@@ -675,13 +675,13 @@ void ps_commit_free(struct ps_commit *c)
     free(c);
 }
 
-void ps_commit_reset(struct ps_commit *c, const char *commits_key, uint32_t shard)
+void ps_commit_reset(struct ps_commit *c, const char *commits_key, const char *marker_field)
 {
     for (size_t i = 0; i < c->n_keys; i++)
         free(c->keys[i]);
     c->n_keys = 0;
     c->keys[c->n_keys++] = ps_xstrdup(commits_key);
-    c->shard = shard;
+    snprintf(c->marker, sizeof(c->marker), "%s", marker_field);
     for (int k = 0; k < 3; k++) {
         ps_buf_reset(&c->ops[k].arena);
         c->ops[k].n = 0;
@@ -768,7 +768,7 @@ enum ps_err ps_commit_apply(struct ps_store *s, struct ps_commit *c, const char 
     size_t n_args = 3 + c->n_keys + 3 + 3;
     const char **argv;
     size_t *lens;
-    char(*idx)[24], nums[3][24], shard[16], digest[24], nkeys[24];
+    char(*idx)[24], nums[3][24], digest[24], nkeys[24];
     size_t a = 0, n_idx = 0, total_ops = 0;
     struct ps_store_reply *r;
     enum ps_err err;
@@ -780,7 +780,6 @@ enum ps_err ps_commit_apply(struct ps_store *s, struct ps_commit *c, const char 
     argv = ps_xmalloc(n_args * sizeof(*argv));
     lens = ps_xmalloc(n_args * sizeof(*lens));
     idx = ps_xmalloc((total_ops + 1) * sizeof(*idx));
-    snprintf(shard, sizeof(shard), "%u", c->shard);
     snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)ps_commit_digest(c));
     snprintf(nkeys, sizeof(nkeys), "%zu", c->n_keys);
 
@@ -790,7 +789,7 @@ enum ps_err ps_commit_apply(struct ps_store *s, struct ps_commit *c, const char 
     PUSH(nkeys, strlen(nkeys));
     for (size_t i = 0; i < c->n_keys; i++)
         PUSH(c->keys[i], strlen(c->keys[i]));
-    PUSH(shard, strlen(shard));
+    PUSH(c->marker, strlen(c->marker));
     PUSH(marker_prefix, strlen(marker_prefix));
     PUSH(digest, strlen(digest));
     for (int k = 0; k < 3; k++) {

@@ -100,6 +100,10 @@ enum ps_err ps_store_lscan(struct ps_store *s, const char *key, ps_store_list_fn
 #define PS_KEY_LEASES       "leases"       /* hash: shard -> "routing-id attempt deadline pass" */
 #define PS_KEY_ATTEMPTS     "attempts"     /* hash: shard -> attempts dispatched in pass N */
 #define PS_KEY_COMMITS      "commits"      /* hash: shard -> "attempt routing-id digest" */
+#define PS_KEY_BLOB         "blob"         /* hash: shard[.part] -> results blob, until merged */
+#define PS_KEY_CHECKPOINT   "ckpt"         /* string: the pass's aggregate (coordinator) */
+#define PS_KEY_PATTERNS     "patterns"     /* string: the pass's pattern list (coordinator) */
+#define PS_KEY_LIST_SHARDS  "list:shards"  /* string: bitmap of the shards the list pass reads */
 #define PS_KEY_FAILED       "failed"       /* hash: shard -> reason */
 #define PS_KEY_TOTALS       "totals"       /* hash: docs, bytes, text_bytes, errors, shards */
 #define PS_KEY_ERRORS       "errors"       /* list: offset TAB "file" TAB "reason" (pass 1) */
@@ -138,8 +142,9 @@ void ps_store_pass_key(char *dst, size_t dst_cap, const char *job, const char *b
 struct ps_commit; /* opaque */
 struct ps_commit *ps_commit_new(void);
 void ps_commit_free(struct ps_commit *c);
-/* Start a batch for `shard` whose marker lives in hash `commits_key` (borrowed, copied). */
-void ps_commit_reset(struct ps_commit *c, const char *commits_key, uint32_t shard);
+/* Start a batch whose marker is field `marker_field` (a shard id, or "shard.part") of hash
+ * `commits_key` (both borrowed, copied). */
+void ps_commit_reset(struct ps_commit *c, const char *commits_key, const char *marker_field);
 /* Operations; keys and strings are copied. */
 void ps_commit_hincrby(struct ps_commit *c, const char *key, const char *field, size_t field_len,
                        int64_t by);

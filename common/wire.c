@@ -4,6 +4,7 @@
 #include "common/wire.h"
 
 #include "common/clsketch.h"
+#include "common/pass.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -417,9 +418,10 @@ static enum ps_err check_hello(const Poisonscan__Hello *m, const struct ps_wire_
 
 static enum ps_err check_pass(uint32_t pass, const char *what, struct ps_errdetail *ed)
 {
-    if (pass < 1 || pass > 3)
-        return proto_fail(ed, "%s.pass %" PRIu32 " is not 1 (scan), 2 (confirm) or 3 (leads)", what,
-                          pass);
+    if (pass < PS_PASS_SCAN || pass > PS_PASS__LAST)
+        return proto_fail(ed,
+                          "%s.pass %" PRIu32 " is not 1 (scan), 2 (confirm), 3 (leads) or 4 (list)",
+                          what, pass);
     return PS_OK;
 }
 
@@ -489,8 +491,11 @@ static enum ps_err check_lease(const Poisonscan__Lease *m, const struct ps_wire_
         if (m->candidates[i].len == 0 || m->candidates[i].len > lim->max_string)
             return proto_fail(ed, "lease.candidates[%zu] has %zu bytes, allowed 1..%zu", i,
                               m->candidates[i].len, lim->max_string);
-    if (m->n_candidates > 0 && m->pass == 1)
+    if (m->n_candidates > 0 && m->pass == PS_PASS_SCAN)
         return proto_fail(ed, "lease carries candidates in pass %" PRIu32, m->pass);
+    if (m->leads_from > m->n_candidates)
+        return proto_fail(ed, "lease.leads_from %" PRIu32 " past its %zu candidates", m->leads_from,
+                          m->n_candidates);
     if (m->lease_ms < PS_WIRE_LEASE_MS_MIN || m->lease_ms > PS_WIRE_LEASE_MS_MAX)
         return proto_fail(ed, "lease.lease_ms %" PRIu32 " outside %u..%u", m->lease_ms,
                           PS_WIRE_LEASE_MS_MIN, PS_WIRE_LEASE_MS_MAX);

@@ -401,3 +401,8 @@ const struct agg_table *agg_confirm_leads(const struct agg_confirm *c)
 {
     return &c->leads;
 }
+
+void agg_confirm_reduce(struct agg_confirm *c, const uint64_t *keep, size_t n_keep)
+{
+    agg_table_keep(&c->leads, keep, n_keep);
+}

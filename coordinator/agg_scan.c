@@ -301,3 +301,12 @@ const struct agg_table *agg_scan_cands(const struct agg_scan *s)
 {
     return &s->cands;
 }
+
+void agg_scan_reduce(struct agg_scan *s, const uint64_t *keep, size_t n_keep)
+{
+    agg_table_keep(&s->cands, keep, n_keep);
+    free(s->sketch);
+    free(s->raw);
+    s->sketch = s->raw = NULL;
+    s->cells = 0;
+}

@@ -186,3 +186,46 @@ size_t agg_table_footprint(const struct agg_table *t)
 {
     return t->cap * sizeof(*t->slots) + t->text.cap;
 }
+
+static bool kept(const uint64_t *keep, size_t n, uint64_t hash)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (keep[mid] < hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && keep[lo] == hash;
+}
+
+void agg_table_keep(struct agg_table *t, const uint64_t *keep, size_t n_keep)
+{
+    struct agg_table fresh;
+
+    agg_table_init(&fresh);
+    if (t->has_zero && kept(keep, n_keep, 0)) {
+        struct agg_entry *e = get(&fresh, 0);
+        *e = t->zero;
+        if (t->zero.text_off != PS_AGG_NO_TEXT) {
+            e->text_off = (uint32_t)fresh.text.len;
+            ps_buf_append(&fresh.text, t->text.data + t->zero.text_off, t->zero.text_len);
+        }
+    }
+    for (size_t i = 0; i < t->cap; i++) {
+        const struct agg_entry *o = &t->slots[i];
+        struct agg_entry *e;
+        if (o->hash == 0 || !kept(keep, n_keep, o->hash))
+            continue;
+        e = get(&fresh, o->hash);
+        *e = *o;
+        if (o->text_off != PS_AGG_NO_TEXT) {
+            e->text_off = (uint32_t)fresh.text.len;
+            ps_buf_append(&fresh.text, t->text.data + o->text_off, o->text_len);
+        }
+    }
+    agg_table_release(t);
+    *t = fresh;
+}

@@ -79,40 +79,75 @@ size_t ps_agg_n_merged(const struct ps_agg *a)
     return a->n_merged;
 }
 
-enum ps_err ps_agg_merge(struct ps_agg *a, const void *blob, size_t blob_len, bool *merged,
-                         struct ps_errdetail *ed)
+enum ps_err ps_agg_merge(struct ps_agg *a, const void *const *parts, const size_t *lens,
+                         size_t n_parts, bool *merged, struct ps_errdetail *ed)
 {
     struct ps_results_limits lim = ps_results_limits_default();
     static const struct ps_results_visitor check;
-    unsigned pass;
-    uint32_t shard;
+    struct ps_results_header h;
+    uint32_t shard = 0;
     enum ps_err err;
 
     *merged = false;
-    /* checked whole before anything is merged: a bad blob changes nothing */
-    err = ps_results_decode(blob, blob_len, &lim, &check, NULL, &pass, &shard, ed);
-    if (err != PS_OK)
-        return err;
-    if (pass != a->o.pass || shard >= a->n_shards) {
-        ps_errdetail_set(ed, NULL, 0, "results blob of pass %u shard %u in pass %u of %zu shards",
-                         pass, shard, a->o.pass, a->n_shards);
+    if (n_parts == 0) {
+        ps_errdetail_set(ed, NULL, 0, "a shard without results");
         return PS_ERR_PROTO;
+    }
+    /* every part checked whole before anything is merged: a bad blob changes nothing */
+    for (size_t i = 0; i < n_parts; i++) {
+        err = ps_results_decode(parts[i], lens[i], &lim, &check, NULL, &h, ed);
+        if (err != PS_OK)
+            return err;
+        if (i == 0)
+            shard = h.shard;
+        if (h.pass != a->o.pass || h.shard >= a->n_shards || h.shard != shard || h.part != i) {
+            ps_errdetail_set(ed, NULL, 0,
+                             "results blob of pass %u shard %u part %u, where pass %u of %zu "
+                             "shards, shard %u part %zu was due",
+                             h.pass, h.shard, h.part, a->o.pass, a->n_shards, shard, i);
+            return PS_ERR_PROTO;
+        }
     }
     if (ps_agg_merged(a, shard))
         return PS_OK;
     a->cur_shard = shard;
-    err = ps_results_decode(blob, blob_len, &lim, visitor_of(a), a, NULL, NULL, ed);
-    if (err != PS_OK) {
-        /* only a pattern index past the list or a sketch of the wrong shape get here, and
-         * both are refused before their section changes anything */
-        ps_errdetail_set(ed, NULL, 0, "results blob of shard %u does not fit this job (%s)", shard,
-                         ps_strerror(err));
-        return PS_ERR_PROTO;
+    for (size_t i = 0; i < n_parts; i++) {
+        err = ps_results_decode(parts[i], lens[i], &lim, visitor_of(a), a, NULL, ed);
+        if (err != PS_OK) {
+            /* only a pattern index past the list or a sketch of the wrong shape get here; a
+             * worker of this build never sends them, so the shard is lost rather than undone */
+            ps_errdetail_set(ed, NULL, 0, "results blob of shard %u does not fit this job (%s)",
+                             shard, ps_strerror(err));
+            return PS_ERR_PROTO;
+        }
     }
     a->merged[shard / 8] |= (uint8_t)(1u << (shard % 8));
     a->n_merged++;
     *merged = true;
     return PS_OK;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+    return (a > b) - (a < b);
+}
+
+void ps_agg_reduce(struct ps_agg *a, const uint64_t *keep, size_t n_keep)
+{
+    uint64_t *sorted = ps_xmalloc((n_keep + 1) * sizeof(*sorted));
+
+    memcpy(sorted, keep, n_keep * sizeof(*sorted));
+    if (n_keep > 1)
+        qsort(sorted, n_keep, sizeof(*sorted), cmp_u64);
+    if (a->scan != NULL) {
+        agg_scan_reduce(a->scan, sorted, n_keep);
+        a->o.cluster_log2 = 0;
+    }
+    if (a->confirm != NULL)
+        agg_confirm_reduce(a->confirm, sorted, n_keep);
+    free(sorted);
 }
 
 void ps_agg_finish(struct ps_agg *a)

@@ -48,11 +48,11 @@ struct ps_agg; /* opaque */
 void ps_agg_new(struct ps_agg **out, const struct ps_agg_opts *o);
 void ps_agg_free(struct ps_agg *a); /* NULL is fine */
 
-/* Merge the results blob of one shard (borrowed). A shard merged before is skipped (*merged
- * false). PS_ERR_PROTO for a blob that does not decode or belongs to another pass or shard
- * count, with `ed`; nothing is merged then. */
-enum ps_err ps_agg_merge(struct ps_agg *a, const void *blob, size_t blob_len, bool *merged,
-                         struct ps_errdetail *ed);
+/* Merge the results of one shard: its parts' blobs (borrowed; parts[i] is part i, n_parts of
+ * them). A shard merged before is skipped (*merged false). PS_ERR_PROTO for a blob that does not
+ * decode, or belongs to another pass, shard or part, with `ed`; nothing is merged then. */
+enum ps_err ps_agg_merge(struct ps_agg *a, const void *const *parts, const size_t *lens,
+                         size_t n_parts, bool *merged, struct ps_errdetail *ed);
 bool ps_agg_merged(const struct ps_agg *a, uint32_t shard);
 size_t ps_agg_n_merged(const struct ps_agg *a);
 
@@ -61,6 +61,9 @@ size_t ps_agg_n_merged(const struct ps_agg *a);
  * (PS_ERR_PROTO for a record of another pass or size, or malformed, with `ed`). */
 enum ps_err ps_agg_save(const struct ps_agg *a, struct ps_buf *out, struct ps_errdetail *ed);
 enum ps_err ps_agg_load(struct ps_agg *a, const void *src, size_t src_len, struct ps_errdetail *ed);
+/* Keep only the patterns `keep` (n_keep hashes) with their texts, and drop the cluster sketch:
+ * what a finished pass leaves for the report, a small checkpoint. Scan and confirm. */
+void ps_agg_reduce(struct ps_agg *a, const uint64_t *keep, size_t n_keep);
 /* The pass is over: sort what the report reads (errors, list records). Call once, after the
  * last merge or load; the accessors below that say so need it. */
 void ps_agg_finish(struct ps_agg *a);

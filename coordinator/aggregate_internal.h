@@ -31,6 +31,8 @@ void agg_table_release(struct agg_table *t);
 void agg_table_add(struct agg_table *t, uint64_t hash, uint64_t docs, const char *text,
                    size_t text_len, uint64_t keep_docs);
 const struct agg_entry *agg_table_find(const struct agg_table *t, uint64_t hash);
+/* Keep only the hashes in `keep` (sorted ascending, n_keep of them). */
+void agg_table_keep(struct agg_table *t, const uint64_t *keep, size_t n_keep);
 void agg_table_each(const struct agg_table *t, ps_agg_pattern_fn fn, void *ctx);
 void agg_table_save(const struct agg_table *t, struct ps_buf *out);
 bool agg_table_load(struct agg_table *t, const unsigned char **p, const unsigned char *end);
@@ -76,6 +78,7 @@ bool agg_scan_load(struct agg_scan *s, struct agg_rd *r);
 size_t agg_scan_footprint(const struct agg_scan *s);
 void agg_scan_finish(struct agg_scan *s); /* the error views, sorted */
 const struct agg_table *agg_scan_cands(const struct agg_scan *s);
+void agg_scan_reduce(struct agg_scan *s, const uint64_t *keep, size_t n_keep);
 
 /* agg_confirm.c */
 struct agg_confirm *agg_confirm_new(const struct ps_agg_opts *o, size_t n_shards);
@@ -85,6 +88,7 @@ void agg_confirm_save(const struct agg_confirm *c, struct ps_buf *out);
 bool agg_confirm_load(struct agg_confirm *c, struct agg_rd *r);
 size_t agg_confirm_footprint(const struct agg_confirm *c);
 const struct agg_table *agg_confirm_leads(const struct agg_confirm *c);
+void agg_confirm_reduce(struct agg_confirm *c, const uint64_t *keep, size_t n_keep);
 
 /* agg_list.c */
 struct agg_list *agg_list_new(size_t n_patterns);

@@ -2,7 +2,8 @@
  * with credit, every lease has a deadline that heartbeats extend, an expired lease goes out
  * again under a new attempt number, and a result counts only from the lease's current holder.
  * Exactly-once counting does not rest on this bookkeeping: the workers' commit script does.
- * The loop never blocks for long: work between passes runs on the phase thread (pass.c). */
+ * The loop never blocks for long: merging results, the work between passes and the report run on
+ * the collector's thread (pass.c). */
 /* realpath() is XSI */
 #define _XOPEN_SOURCE 700
 #include "coordinator/coordinator.h"
@@ -49,7 +50,7 @@ static void set_progress(struct coord *c, const char *state)
 
     snprintf(now, sizeof(now), "%" PRIu64, ps_clock_unix_s());
     snprintf(workers, sizeof(workers), "%zu", ps_registry_n_alive(c->workers));
-    /* the pass number is written with each switch (pass.c), never here: the phase thread may
+    /* the pass number is written with each switch (select.c), never here: the collector may
      * have recorded the next pass already */
     if (ps_store_cmd(c->store, NULL, &ed, "HSET", c->k_progress, "updated_at", now, "workers",
                      workers, state ? "state" : NULL, state, NULL) != PS_OK)
@@ -175,8 +176,9 @@ static void dispatch(struct coord *c, size_t w, uint32_t id)
     lease.end = s->end;
     lease.format = (Poisonscan__ShardFormat)s->format;
     lease.settings = &c->settings;
-    lease.n_candidates = ps_pass_has_candidates(c->pass) ? c->cands.n_texts : 0;
+    lease.n_candidates = ps_pass_has_candidates(c->pass) ? c->cands.n : 0;
     lease.candidates = ps_pass_has_candidates(c->pass) ? c->cands.texts : NULL;
+    lease.leads_from = (uint32_t)(c->pass == PS_PASS_LIST ? c->cands.leads_from : 0);
     lease.lease_ms = (uint32_t)c->o->lease_timeout_ms;
     env.body_case = POISONSCAN__ENVELOPE__BODY_LEASE;
     env.lease = &lease;
@@ -224,6 +226,7 @@ static void on_result(struct coord *c, size_t w, const Poisonscan__ShardResult *
     if (res->error[0] != '\0')
         ps_log(PS_LOG_ERROR, "coordinator", "shard %u: %s", res->shard_id, res->error);
     ps_lease_finish(c->leases, res->shard_id, PS_LEASE_DONE);
+    ps_collect_merge(c->collector, res->shard_id);
     snprintf(f, sizeof(f), "%u", res->shard_id);
     if (ps_store_cmd(c->store, NULL, &ed, "HDEL", c->k_leases, f, NULL) != PS_OK)
         ps_coord_redis_fail(c, &ed);
@@ -411,52 +414,44 @@ static void log_summary(const struct coord *c, const struct ps_report_summary *s
            sum->n_flagged_docs, sum->n_suppressed);
 }
 
-/* A pass has finished and no phase runs: start the work that follows it. */
-static void pass_finished(struct coord *c)
+/* The collector answered. Returns -1 to go on, else the exit code of the job. */
+static int collected(struct coord *c, const struct ps_collect_result *res,
+                     struct ps_report_summary *sum)
 {
-    if (c->pass == PS_PASS_SCAN) {
-        ps_coord_phase_start(c, PS_COORD_PHASE_AFTER_SCAN);
-    } else if (c->pass == PS_PASS_CONFIRM && c->cluster_log2 != 0) {
-        ps_coord_phase_start(c, PS_COORD_PHASE_AFTER_CONFIRM);
-    } else {
-        /* without clusters there are no leads; after the leads, the report */
-        set_progress(c, "finalizing");
-        ps_coord_phase_start(c, PS_COORD_PHASE_REPORT);
-    }
-}
-
-/* The phase thread is done. Returns -1 to go on, else the exit code of the job. */
-static int phase_finished(struct coord *c, struct ps_report_summary *sum)
-{
-    struct ps_coord_phase *ph = &c->phase;
     struct ps_errdetail ed = {0};
+    bool report = c->asked == PS_COLLECT_REPORT;
 
-    if (ph->kind == PS_COORD_PHASE_REPORT) {
-        if (ph->report_rc != 0) {
-            ps_log(PS_LOG_ERROR, "coordinator", "cannot write the report: %s", ph->ed.msg);
+    c->asked = PS_COLLECT_NONE;
+    if (res->err != PS_OK) {
+        ps_log(PS_LOG_ERROR, "coordinator", "%s", res->ed.msg);
+        set_progress(c, "failed");
+        return 4;
+    }
+    if (report) {
+        if (res->report_rc != 0) {
+            ps_log(PS_LOG_ERROR, "coordinator", "cannot write the report: %s", res->ed.msg);
             set_progress(c, "failed");
-            return ph->report_rc;
+            return res->report_rc;
         }
         set_progress(c, "done");
-        log_summary(c, &ph->sum);
+        log_summary(c, &res->sum);
         if (sum != NULL)
-            *sum = ph->sum;
+            *sum = res->sum;
         say_goodbye(c);
         return 0;
     }
-    if (ph->err != PS_OK) {
-        ps_log(PS_LOG_ERROR, "coordinator", "%s", ph->ed.msg);
-        return 4;
-    }
-    if (ph->next_pass == PS_PASS_NONE) {
+    if (res->next_pass == PS_PASS_NONE) {
         set_progress(c, "finalizing");
-        ps_coord_phase_start(c, PS_COORD_PHASE_REPORT);
+        c->asked = PS_COLLECT_REPORT;
+        ps_collect_ask(c->collector, PS_COLLECT_REPORT);
         return -1;
     }
-    if (ps_coord_phase_apply(c, &ed) != PS_OK) {
+    if (ps_coord_load_job_pass(c, &ed) != PS_OK || ps_coord_load_pass(c, &ed) != PS_OK) {
         ps_log(PS_LOG_ERROR, "coordinator", "%s", ed.msg);
         return 4;
     }
+    ps_log(PS_LOG_INFO, "coordinator", "pass %u (%s): %zu patterns, %zu shards to read", c->pass,
+           ps_pass_name(c->pass), c->cands.n, c->n_shards - ps_lease_n_finished(c->leases));
     return -1;
 }
 
@@ -465,6 +460,7 @@ static int run_loop(struct coord *c, struct ps_report_summary *sum)
 {
     for (;;) {
         zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
+        struct ps_collect_result res;
         int rc;
 
         if (c->o->stop != NULL && *c->o->stop) {
@@ -474,11 +470,11 @@ static int run_loop(struct coord *c, struct ps_report_summary *sum)
         }
         if (c->redis_failed || c->lock_lost)
             return 4;
-        if (c->phase.running) {
-            if (ps_coord_phase_done(c) && (rc = phase_finished(c, sum)) >= 0)
-                return rc;
-        } else if (ps_lease_n_finished(c->leases) == c->n_shards) {
-            pass_finished(c);
+        if (ps_collect_poll(c->collector, &res) && (rc = collected(c, &res, sum)) >= 0)
+            return rc;
+        if (c->asked == PS_COLLECT_NONE && ps_lease_n_finished(c->leases) == c->n_shards) {
+            c->asked = PS_COLLECT_PASS_END;
+            ps_collect_ask(c->collector, PS_COLLECT_PASS_END);
         }
         if (zmq_poll(&it, 1, (long)(c->o->heartbeat_ms / 4 + 1)) < 0 && zmq_errno() != EINTR) {
             ps_log(PS_LOG_ERROR, "coordinator", "zmq_poll: %s", zmq_strerror(zmq_errno()));
@@ -544,7 +540,8 @@ static int start_job(struct coord *c, struct ps_errdetail *ed)
     if (rc != 0)
         return rc;
     ps_lease_table_new(&c->leases, c->n_shards);
-    if (ps_coord_load_job_pass(c, ed) != PS_OK || ps_coord_load_pass(c, ed) != PS_OK)
+    if (ps_coord_load_job_pass(c, ed) != PS_OK || ps_coord_load_pass(c, ed) != PS_OK ||
+        ps_collect_start(&c->collector, c, c->pass, ed) != PS_OK)
         return 4;
     return 0;
 }
@@ -578,9 +575,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
 
     c.o = o;
     c.lim = ps_wire_limits_coordinator();
-    ps_coord_cands_init(&c.cands);
-    ps_coord_cands_init(&c.phase.next);
-    pthread_mutex_init(&c.phase.mu, NULL);
+    ps_patlist_init(&c.cands);
     ps_registry_new(&c.workers);
     ps_store_key(c.k_meta, sizeof(c.k_meta), o->job, PS_KEY_META);
     ps_store_key(c.k_progress, sizeof(c.k_progress), o->job, PS_KEY_PROGRESS);
@@ -600,7 +595,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
         set_progress(&c, c.pass != PS_PASS_SCAN ? "confirming" : "running");
         rc = run_loop(&c, sum);
     }
-    ps_coord_phase_release(&c);
+    ps_collect_stop(c.collector);
     if (c.store != NULL)
         ps_coord_unlock(&c);
     if (c.sock != NULL)
@@ -611,8 +606,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     ps_store_free(c.store);
     ps_lease_table_free(c.leases);
     ps_registry_free(c.workers);
-    ps_coord_cands_release(&c.cands);
-    pthread_mutex_destroy(&c.phase.mu);
+    ps_patlist_release(&c.cands);
     free(c.signatures_dir);
     return rc;
 }

@@ -14,42 +14,33 @@
 #include "common/wire.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/lease.h"
+#include "coordinator/patlist.h"
 #include "coordinator/plan.h"
 #include "coordinator/registry.h"
 
-/* The patterns a confirm pass counts: hashes in the order of the meta list, and the texts the
- * leases carry (pointing into `arena`). */
-struct ps_coord_cands {
-    uint64_t *hashes;
-    size_t n;
-    ProtobufCBinaryData *texts;
-    size_t n_texts;
-    struct ps_buf arena;
-};
+/* The collector (coordinator/pass.c): a thread with its own Redis connection that merges the
+ * shards' results as they are committed, moves the job between passes and writes the report. */
+enum ps_collect_request { PS_COLLECT_NONE, PS_COLLECT_PASS_END, PS_COLLECT_REPORT };
 
-/* Work between passes, on its own thread and Redis connection (docs/protocol.md §5.4). */
-enum ps_coord_phase_kind {
-    PS_COORD_PHASE_NONE,
-    PS_COORD_PHASE_AFTER_SCAN,    /* select the confirm candidates, merge the cluster sketch */
-    PS_COORD_PHASE_AFTER_CONFIRM, /* select the leads of repeated segments */
-    PS_COORD_PHASE_REPORT         /* write report.json and flagged.jsonl */
-};
-
-struct ps_coord_phase {
-    enum ps_coord_phase_kind kind;
-    pthread_t thread;
-    bool running;
-    pthread_mutex_t mu;
-    bool done; /* under mu: the thread's results below are ready */
-    /* results, read by the loop once done */
-    enum ps_err err;
+struct ps_collect_result {
+    enum ps_err err; /* not PS_OK: the collector failed (Redis), the job stops */
     struct ps_errdetail ed;
-    enum ps_pass next_pass; /* PS_PASS_NONE: go to the report */
-    struct ps_coord_cands next;
-    bool clusters_pending;
-    int report_rc; /* REPORT: 0, or the exit code of the failure */
+    enum ps_pass next_pass; /* PASS_END: the pass now recorded in Redis; NONE: report due */
+    int report_rc;          /* REPORT: 0, or the exit code of the failure */
     struct ps_report_summary sum;
 };
+
+struct collector;
+struct coord;
+/* Start the collector on the job's current pass; it first picks up what Redis holds (resume). */
+enum ps_err ps_collect_start(struct collector **out, struct coord *c, enum ps_pass pass,
+                             struct ps_errdetail *ed);
+/* Shard `shard` of the current pass is committed: merge it. */
+void ps_collect_merge(struct collector *k, uint32_t shard);
+void ps_collect_ask(struct collector *k, enum ps_collect_request what);
+/* The answer to the last request, once it is ready (true). */
+bool ps_collect_poll(struct collector *k, struct ps_collect_result *out);
+void ps_collect_stop(struct collector *k); /* NULL is fine */
 
 struct coord {
     const struct ps_coordinator_opts *o;
@@ -61,7 +52,7 @@ struct coord {
     void *zctx, *sock;
     struct ps_wire_limits lim;
     enum ps_pass pass;
-    struct ps_coord_cands cands; /* the current confirm pass's patterns */
+    struct ps_patlist cands; /* the current pass's patterns, for the leases */
     char k_meta[256], k_progress[256], k_leases[256], k_lock[256];
     char lock_token[PS_WIRE_ROUTING_ID_CAP];
     bool locked;
@@ -73,7 +64,8 @@ struct coord {
     bool lock_lost;
     char *signatures_dir;  /* absolute, created at start; NULL when off */
     unsigned cluster_log2; /* sketch size of the job, 0 = no clusters */
-    struct ps_coord_phase phase;
+    struct collector *collector;
+    enum ps_collect_request asked; /* the request to the collector outstanding */
 };
 
 /* coordinator.c */
@@ -89,21 +81,11 @@ void ps_coord_unlock(struct coord *c);
  * fingerprint. Returns 0, or the exit code (3 configuration, 4 Redis) with `ed`. */
 int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed);
 
-/* pass.c */
-void ps_coord_cands_init(struct ps_coord_cands *k);
-void ps_coord_cands_release(struct ps_coord_cands *k);
-/* The pass the job is in (meta "pass"), with its candidates for a confirm pass. */
+/* the loop's view of the passes (coordinator.c) */
+/* The pass the job is in (meta "pass") and its patterns. */
 enum ps_err ps_coord_load_job_pass(struct coord *c, struct ps_errdetail *ed);
 /* The lease table of c->pass from Redis: committed and failed shards are finished, the rest
- * queued; attempts persist. */
+ * queued (the list pass: only the shards of its shard set); attempts persist. */
 enum ps_err ps_coord_load_pass(struct coord *c, struct ps_errdetail *ed);
-/* Start `kind` on the phase thread; ps_coord_phase_done says when its results are ready (and
- * joins it). */
-void ps_coord_phase_start(struct coord *c, enum ps_coord_phase_kind kind);
-bool ps_coord_phase_done(struct coord *c);
-/* Make the phase's next pass the current one (its candidates, a fresh lease table). */
-enum ps_err ps_coord_phase_apply(struct coord *c, struct ps_errdetail *ed);
-/* Wait for a phase still running (on the way out) and free its results. */
-void ps_coord_phase_release(struct coord *c);
 
 #endif

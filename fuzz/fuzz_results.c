@@ -65,25 +65,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ps_results_limits lim = ps_results_limits_default();
     struct ps_results_writer w = {0}, w2 = {0};
     struct ps_errdetail ed;
-    unsigned pass = 0, pass2 = 0;
-    uint32_t shard = 0, shard2 = 0;
+    struct ps_results_header h = {0}, h2 = {0};
     const void *out, *out2;
     size_t n, n2;
 
     lim.max_entries = 64;
     /* the decoder alone first, with a callback-free visitor */
-    if (ps_results_decode(data, size, &lim, &(struct ps_results_visitor){0}, NULL, &pass, &shard,
-                          &ed) != PS_OK)
+    if (ps_results_decode(data, size, &lim, &(struct ps_results_visitor){0}, NULL, &h, &ed) !=
+        PS_OK)
         return 0;
-    ps_results_begin(&w, pass, shard);
-    if (ps_results_decode(data, size, &lim, &reencode, &w, NULL, NULL, &ed) != PS_OK)
+    ps_results_begin(&w, h.pass, h.shard, h.part);
+    if (ps_results_decode(data, size, &lim, &reencode, &w, NULL, &ed) != PS_OK)
         abort(); /* decoded once, must decode again */
     out = ps_results_data(&w, &n);
-    ps_results_begin(&w2, pass, shard);
-    if (ps_results_decode(out, n, &lim, &reencode, &w2, &pass2, &shard2, &ed) != PS_OK)
+    ps_results_begin(&w2, h.pass, h.shard, h.part);
+    if (ps_results_decode(out, n, &lim, &reencode, &w2, &h2, &ed) != PS_OK)
         abort(); /* what we encode must decode */
     out2 = ps_results_data(&w2, &n2);
-    if (pass2 != pass || shard2 != shard || n2 != n || memcmp(out, out2, n) != 0)
+    if (h2.pass != h.pass || h2.shard != h.shard || h2.part != h.part || n2 != n ||
+        memcmp(out, out2, n) != 0)
         abort(); /* encode(decode(x)) is a fixed point */
     ps_results_release(&w);
     ps_results_release(&w2);

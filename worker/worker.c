@@ -12,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/pass.h"
 #include "common/wire.h"
 #include "worker/link.h"
 #include "worker/scan.h"
@@ -29,6 +30,12 @@ struct worker {
     int fatal; /* exit code of a failure that ends the worker (Redis gone), 0 if none */
     struct ps_scan_pattern *patterns; /* the lease's candidates as the scanner takes them */
     size_t patterns_cap;
+    /* the lease in progress, for the part callback */
+    const Poisonscan__Lease *lease;
+    enum ps_commit_outcome outcome; /* of its last part */
+    bool conflict;                  /* some part differed from the attempt committed first */
+    enum ps_err part_error;         /* why a part callback stopped the scan */
+    char part_msg[200];
 };
 
 static bool stopping(const struct worker *w)
@@ -106,7 +113,7 @@ static enum ps_err ensure_heavy(struct worker *w, const Poisonscan__Lease *lease
     bool found;
     enum ps_err err;
 
-    if (lease->pass < 2 || lease->settings->cluster_log2 == 0 ||
+    if (lease->pass == PS_PASS_SCAN || lease->settings->cluster_log2 == 0 ||
         strcmp(w->heavy_job, lease->job_id) == 0)
         return PS_OK;
     ps_buf_init(&bitmap, SIZE_MAX / 2);
@@ -167,10 +174,60 @@ static void fault_delay(struct worker *w)
     }
 }
 
+/* A part of the shard is scanned (worker/scan.h): commit it. The last part's outcome is the
+ * shard's; the fault injections act on the last part's commit. */
+static bool on_part(void *ctx, uint32_t part, bool last)
+{
+    struct worker *w = ctx;
+    const Poisonscan__Lease *lease = w->lease;
+    struct ps_errdetail ed = {0};
+    enum ps_commit_outcome outcome;
+    char id[PS_WIRE_ROUTING_ID_CAP], marker[PS_WIRE_ROUTING_ID_CAP + 32];
+
+    if (last && w->o->fault_delay_ms > 0)
+        fault_delay(w);
+    if (stopping(w))
+        return false;
+    if (ps_scan_build_commit(w->scan, lease->job_id, w->commit, lease->end - lease->begin, &ed) !=
+        PS_OK) {
+        w->part_error = PS_ERR_ZSTD;
+        snprintf(w->part_msg, sizeof(w->part_msg), "%s", ed.msg);
+        return false;
+    }
+    ps_link_routing_id(w->link, id, sizeof(id));
+    snprintf(marker, sizeof(marker), "%u %s", lease->attempt, id);
+    if (ps_commit_apply(w->store, w->commit, marker, &outcome, &ed) != PS_OK) {
+        ps_log(PS_LOG_ERROR, "worker", "cannot commit shard %u part %u: %s", lease->shard_id, part,
+               ed.msg);
+        /* the lease expires and the shard goes to a worker that can reach Redis */
+        w->shutdown = true;
+        w->fatal = 4;
+        w->part_error = PS_ERR_REDIS;
+        return false;
+    }
+    if (outcome == PS_COMMIT_CONFLICT) {
+        ps_log(PS_LOG_ERROR, "worker",
+               "shard %u part %u: results differ from the attempt committed first "
+               "(nondeterminism)",
+               lease->shard_id, part);
+        w->conflict = true;
+    }
+    w->n_commits++;
+    if (last && w->o->fault_exit_after_commit != 0 &&
+        w->n_commits >= w->o->fault_exit_after_commit) {
+        ps_log(PS_LOG_WARN, "worker", "fault injection: dying after commit %" PRIu64, w->n_commits);
+        raise(SIGKILL);
+    }
+    if (last)
+        w->outcome = outcome;
+    return true;
+}
+
 static enum ps_err scan_lease(struct worker *w, const Poisonscan__Lease *lease,
                               struct ps_errdetail *ed)
 {
     struct ps_scan_spec spec = {0};
+    struct ps_scan_callbacks cb = {on_progress, on_part, w};
 
     spec.pass = lease->pass;
     spec.shard_id = lease->shard_id;
@@ -187,51 +244,13 @@ static enum ps_err scan_lease(struct worker *w, const Poisonscan__Lease *lease,
     }
     spec.candidates = w->patterns;
     spec.n_candidates = lease->n_candidates;
-    return ps_scan_shard(w->scan, &spec, on_progress, w, ed);
-}
-
-static void commit_lease(struct worker *w, const Poisonscan__Lease *lease, uint64_t t0)
-{
-    struct ps_errdetail ed = {0};
-    enum ps_commit_outcome outcome;
-    char key[256], id[PS_WIRE_ROUTING_ID_CAP], marker[PS_WIRE_ROUTING_ID_CAP + 32];
-    enum ps_err err;
-
-    ps_store_pass_key(key, sizeof(key), lease->job_id, PS_KEY_COMMITS, lease->pass);
-    ps_commit_reset(w->commit, key, lease->shard_id);
-    err = ps_scan_build_commit(w->scan, lease->job_id, lease->pass, lease->shard_id,
-                               lease->end - lease->begin, w->commit, &ed);
-    if (err != PS_OK) {
-        send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, ed.msg, true);
-        return;
-    }
-    ps_link_routing_id(w->link, id, sizeof(id));
-    snprintf(marker, sizeof(marker), "%u %s", lease->attempt, id);
-    err = ps_commit_apply(w->store, w->commit, marker, &outcome, &ed);
-    if (err != PS_OK) {
-        ps_log(PS_LOG_ERROR, "worker", "cannot commit shard %u: %s", lease->shard_id, ed.msg);
-        /* the lease expires and the shard goes to a worker that can reach Redis */
-        w->shutdown = true;
-        w->fatal = 4;
-        return;
-    }
-    w->n_commits++;
-    if (w->o->fault_exit_after_commit != 0 && w->n_commits == w->o->fault_exit_after_commit) {
-        ps_log(PS_LOG_WARN, "worker", "fault injection: dying after commit %" PRIu64, w->n_commits);
-        raise(SIGKILL);
-    }
-    if (outcome == PS_COMMIT_CONFLICT)
-        ps_log(PS_LOG_ERROR, "worker",
-               "shard %u: results differ from the attempt committed first (nondeterminism)",
-               lease->shard_id);
-    ps_log(PS_LOG_DEBUG, "worker", "shard %u pass %u: %" PRIu64 " docs in %" PRIu64 " ms (%s)",
-           lease->shard_id, lease->pass, ps_scan_stats(w->scan)->docs, ps_clock_now_ms() - t0,
-           outcome == PS_COMMIT_APPLIED ? "committed" : "duplicate");
-    send_result(w, lease,
-                outcome == PS_COMMIT_APPLIED ? POISONSCAN__OUTCOME__OUTCOME_COMMITTED
-                                             : POISONSCAN__OUTCOME__OUTCOME_DUPLICATE,
-                outcome == PS_COMMIT_CONFLICT ? "results differ from the first commit" : NULL,
-                false);
+    spec.leads_from = lease->pass == PS_PASS_LEADS  ? 0
+                      : lease->pass == PS_PASS_LIST ? lease->leads_from
+                                                    : lease->n_candidates;
+    w->lease = lease;
+    w->part_error = PS_OK;
+    w->conflict = false;
+    return ps_scan_shard(w->scan, &spec, &cb, ed);
 }
 
 static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
@@ -258,19 +277,24 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
            "lease: pass %u shard %u attempt %u '%s' [%" PRIu64 ", %" PRIu64 ")", lease->pass,
            lease->shard_id, lease->attempt, lease->path, lease->begin, lease->end);
     err = scan_lease(w, lease, &ed);
-    if (err == PS_ERR_TIMEOUT)
-        goto idle; /* abandoned for shutdown: the lease expires and goes elsewhere */
-    if (err != PS_OK) {
+    if (err == PS_ERR_TIMEOUT && w->part_error == PS_ERR_ZSTD) {
+        send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, w->part_msg, true);
+    } else if (err == PS_ERR_TIMEOUT) {
+        /* abandoned for shutdown, or Redis is gone: the lease expires and goes elsewhere */
+    } else if (err != PS_OK) {
         ps_log(PS_LOG_WARN, "worker", "cannot scan shard %u of '%s': %s", lease->shard_id,
                lease->path, ed.msg);
         send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, ed.msg, true);
-        goto idle;
+    } else {
+        ps_log(PS_LOG_DEBUG, "worker", "shard %u pass %u: %" PRIu64 " docs in %" PRIu64 " ms (%s)",
+               lease->shard_id, lease->pass, ps_scan_stats(w->scan)->docs, ps_clock_now_ms() - t0,
+               w->outcome == PS_COMMIT_APPLIED ? "committed" : "duplicate");
+        send_result(w, lease,
+                    w->outcome == PS_COMMIT_APPLIED ? POISONSCAN__OUTCOME__OUTCOME_COMMITTED
+                                                    : POISONSCAN__OUTCOME__OUTCOME_DUPLICATE,
+                    w->conflict ? "results differ from the first commit" : NULL, false);
     }
-    if (w->o->fault_delay_ms > 0)
-        fault_delay(w);
-    if (!stopping(w))
-        commit_lease(w, lease, t0);
-idle:
+    w->lease = NULL;
     ps_link_set_lease(w->link, 0, 0, 0);
 }
 

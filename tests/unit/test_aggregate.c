@@ -47,7 +47,7 @@ static void scan_blob(struct ps_results_writer *w, uint32_t shard)
     char own[8], z[256];
     size_t zn;
 
-    ps_results_begin(w, PS_PASS_SCAN, shard);
+    ps_results_begin(w, PS_PASS_SCAN, shard, 0);
     t.errors = shard == 2 ? 4 : shard == 4 ? 1 : 0;
     ps_results_put_totals(w, &t);
     for (uint64_t e = 0; e < t.errors; e++) {
@@ -82,7 +82,7 @@ static void merge(struct ps_agg *a, struct ps_results_writer *w, bool want)
     const void *p = ps_results_data(w, &n);
     bool merged;
 
-    assert_int_equal(ps_agg_merge(a, p, n, &merged, &ed), PS_OK);
+    assert_int_equal(ps_agg_merge(a, &p, &n, 1, &merged, &ed), PS_OK);
     assert_int_equal(merged, want);
 }
 
@@ -194,17 +194,17 @@ static void test_aggregate_refuses_bad_blobs_and_checkpoints(void **state)
 
     (void)state;
     ps_agg_new(&a, &op);
-    ps_results_begin(&w, PS_PASS_CONFIRM, 1);
+    ps_results_begin(&w, PS_PASS_CONFIRM, 1, 0);
     ps_results_put_count(&w, &k);
     p = ps_results_data(&w, &n);
-    assert_int_equal(ps_agg_merge(a, p, n, &merged, &ed), PS_ERR_PROTO);
+    assert_int_equal(ps_agg_merge(a, &p, &n, 1, &merged, &ed), PS_ERR_PROTO);
     assert_false(ps_agg_merged(a, 1));
     scan_blob(&w, 1); /* another pass's blob */
     p = ps_results_data(&w, &n);
-    assert_int_equal(ps_agg_merge(a, p, n, &merged, &ed), PS_ERR_PROTO);
-    ps_results_begin(&w, PS_PASS_CONFIRM, N_SHARDS); /* no such shard */
+    assert_int_equal(ps_agg_merge(a, &p, &n, 1, &merged, &ed), PS_ERR_PROTO);
+    ps_results_begin(&w, PS_PASS_CONFIRM, N_SHARDS, 0); /* no such shard */
     p = ps_results_data(&w, &n);
-    assert_int_equal(ps_agg_merge(a, p, n, &merged, &ed), PS_ERR_PROTO);
+    assert_int_equal(ps_agg_merge(a, &p, &n, 1, &merged, &ed), PS_ERR_PROTO);
     assert_int_equal(ps_agg_n_merged(a), 0);
 
     ps_buf_init(&saved, SIZE_MAX / 2);
@@ -237,7 +237,7 @@ static void confirm_blob(struct ps_results_writer *w, uint32_t shard)
     struct ps_results_member m = {keys, 2, 0, "doc", "para", 3, 4};
     struct ps_results_cand lead = {55, 2, "lead", 4};
 
-    ps_results_begin(w, PS_PASS_CONFIRM, shard);
+    ps_results_begin(w, PS_PASS_CONFIRM, shard, 0);
     ps_results_put_count(w, &k); /* pattern 0: everywhere, in role */
     if (shard % 2 == 0) {
         k.pattern = 1;
@@ -328,7 +328,7 @@ static void test_aggregate_list_keeps_records_in_shard_order(void **state)
     ps_agg_new(&a, &op);
     for (uint32_t s = N_SHARDS; s-- > 0;) {
         struct ps_results_hit h = {0};
-        ps_results_begin(&w, PS_PASS_LIST, s);
+        ps_results_begin(&w, PS_PASS_LIST, s, 0);
         for (uint64_t off = 3; off-- > 0;) {
             h.offset = off * 10;
             h.id = "id";

@@ -104,13 +104,20 @@ static const struct ps_results_visitor visitor = {on_totals, on_error,  on_cand,
 static enum ps_err decode(const struct ps_results_writer *w, struct seen *s, unsigned *pass,
                           uint32_t *shard)
 {
+    struct ps_results_header h = {0};
+    enum ps_err err;
     struct ps_results_limits lim = ps_results_limits_default();
     struct ps_errdetail ed = {0};
     size_t n;
     const void *p = ps_results_data(w, &n);
 
     memset(s, 0, sizeof(*s));
-    return ps_results_decode(p, n, &lim, &visitor, s, pass, shard, &ed);
+    err = ps_results_decode(p, n, &lim, &visitor, s, &h, &ed);
+    if (pass != NULL)
+        *pass = h.pass;
+    if (shard != NULL)
+        *shard = h.shard;
+    return err;
 }
 
 static void scan_blob(struct ps_results_writer *w)
@@ -119,7 +126,7 @@ static void scan_blob(struct ps_results_writer *w)
     struct ps_results_error e = {77, "bad json", 8};
     struct ps_results_cand c = {0xFEDCBA9876543210ull, 4, "<SUDO>", 6};
 
-    ps_results_begin(w, PS_PASS_SCAN, 4000000000u);
+    ps_results_begin(w, PS_PASS_SCAN, 4000000000u, 0);
     ps_results_put_totals(w, &t);
     ps_results_put_error(w, &e);
     ps_results_put_cand(w, &c);
@@ -168,7 +175,7 @@ static void test_results_confirm_and_list_blobs_round_trip(void **state)
     unsigned pass;
 
     (void)state;
-    ps_results_begin(&w, PS_PASS_CONFIRM, 0);
+    ps_results_begin(&w, PS_PASS_CONFIRM, 0, 0);
     ps_results_put_count(&w, &k);
     ps_results_put_lead(&w, &lead);
     ps_results_put_member(&w, &m);
@@ -185,7 +192,7 @@ static void test_results_confirm_and_list_blobs_round_trip(void **state)
     es[1].sketch[7] = UINT32_MAX;
     es[1].kind = 8;
     es[1].in_role = true;
-    ps_results_begin(&w, PS_PASS_LIST, 1);
+    ps_results_begin(&w, PS_PASS_LIST, 1, 0);
     ps_results_put_hit(&w, &h);
     assert_int_equal(decode(&w, &s, &pass, NULL), PS_OK);
     assert_int_equal(s.n_hits, 1);
@@ -214,7 +221,7 @@ static void test_results_refuses_every_truncation(void **state)
         assert_true(len <= sizeof(copy));
         memcpy(copy, p, len); /* a copy of exactly len bytes: ASan sees any over-read */
         memset(&s, 0, sizeof(s));
-        if (ps_results_decode(copy, len, &lim, &visitor, &s, NULL, NULL, &ed) == PS_OK)
+        if (ps_results_decode(copy, len, &lim, &visitor, &s, NULL, &ed) == PS_OK)
             ok++;
     }
     /* only the cuts between sections decode: after the header and after each of 5 sections
@@ -236,29 +243,29 @@ static void test_results_refuses_malformed_blobs(void **state)
     size_t n;
 
     (void)state;
-    assert_int_equal(ps_results_decode("PSRX\x01\x01\x00", 7, &lim, &visitor, &s, NULL, NULL, &ed),
+    assert_int_equal(ps_results_decode("PSRX\x01\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
-    assert_int_equal(ps_results_decode("PSRB\x02\x01\x00", 7, &lim, &visitor, &s, NULL, NULL, &ed),
+    assert_int_equal(ps_results_decode("PSRB\x02\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
-    assert_int_equal(ps_results_decode("PSRB\x01\x09\x00", 7, &lim, &visitor, &s, NULL, NULL, &ed),
+    assert_int_equal(ps_results_decode("PSRB\x01\x09\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
     /* a candidate in a list-pass blob */
-    ps_results_begin(&w, PS_PASS_LIST, 0);
+    ps_results_begin(&w, PS_PASS_LIST, 0, 0);
     ps_results_put_cand(&w, &c);
     assert_int_equal(decode(&w, &s, NULL, NULL), PS_ERR_PROTO);
     /* role > total */
-    ps_results_begin(&w, PS_PASS_CONFIRM, 0);
+    ps_results_begin(&w, PS_PASS_CONFIRM, 0, 0);
     ps_results_put_count(&w, &bad);
     assert_int_equal(decode(&w, &s, NULL, NULL), PS_ERR_PROTO);
     /* the encoder cuts a long text to the decoder's bound, which then decodes */
     memset(big, 'a', sizeof(big));
     c.text = big;
     c.text_len = sizeof(big);
-    ps_results_begin(&w, PS_PASS_SCAN, 0);
+    ps_results_begin(&w, PS_PASS_SCAN, 0, 0);
     ps_results_put_cand(&w, &c);
     assert_int_equal(decode(&w, &s, NULL, NULL), PS_OK);
     /* a section length that runs past the end */
-    ps_results_begin(&w, PS_PASS_SCAN, 0);
+    ps_results_begin(&w, PS_PASS_SCAN, 0, 0);
     c.text = "x";
     c.text_len = 1;
     ps_results_put_cand(&w, &c);
@@ -267,8 +274,8 @@ static void test_results_refuses_malformed_blobs(void **state)
         assert_true(n <= sizeof(copy));
         memcpy(copy, p, n);
     }
-    copy[8] = 0xff; /* first length byte of the section */
-    assert_int_equal(ps_results_decode(copy, n, &lim, &visitor, &s, NULL, NULL, &ed), PS_ERR_PROTO);
+    copy[9] = 0xff; /* first length byte of the section */
+    assert_int_equal(ps_results_decode(copy, n, &lim, &visitor, &s, NULL, &ed), PS_ERR_PROTO);
     ps_results_release(&w);
 }
 
