@@ -21,7 +21,7 @@ struct ps_agg_opts ps_agg_opts_default(void)
     memset(&o, 0, sizeof(o));
     o.keep_text_docs = 3;
     o.max_errors_listed = 1000;
-    o.max_members = 16;
+    o.max_members = 32;
     return o;
 }
 

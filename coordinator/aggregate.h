@@ -38,7 +38,7 @@ struct ps_agg_opts {
     size_t n_patterns;          /* confirm, leads, list: patterns in the pass's list */
     uint64_t keep_text_docs;    /* scan, confirm (leads): keep a text from this many docs: 3 */
     size_t max_errors_listed;   /* scan: detailed errors kept: 1000 */
-    size_t max_members;         /* confirm: members kept per band key: 16 */
+    size_t max_members;         /* confirm: members kept per band key: 32 */
 };
 struct ps_agg_opts ps_agg_opts_default(void);
 

@@ -241,6 +241,11 @@ void ps_clusters_report(const struct ps_agg *a, const struct ps_plan *plan, uint
         prev = root;
         order[i] = order[2 * i + 1]; /* compact in place: slot i was read at step i / 2 */
     }
+    /* no key of a cluster of near duplicates need hold all of it: the sampled members say at
+     * least as much */
+    for (size_t j = 0; j < n_cl; j++)
+        if (cl[j].n > cl[j].size)
+            cl[j].size = cl[j].n;
     if (n_cl > 1)
         qsort(cl, n_cl, sizeof(*cl), cmp_cluster);
     ps_buf_appends(json, "\"clusters\":[");

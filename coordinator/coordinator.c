@@ -414,6 +414,21 @@ static void log_summary(const struct coord *c, const struct ps_report_summary *s
            sum->n_flagged_docs, sum->n_suppressed);
 }
 
+/* A finished job's progress shows the job's totals, not the last pass's (the list pass reads
+ * a few shards only). */
+static void final_progress(struct coord *c, const struct ps_report_summary *sum)
+{
+    struct ps_errdetail ed = {0};
+    char shards[24], bytes[24], docs[24];
+
+    snprintf(shards, sizeof(shards), "%zu", c->n_shards);
+    snprintf(bytes, sizeof(bytes), "%" PRIu64, ps_plan_bytes_total(c->plan));
+    snprintf(docs, sizeof(docs), "%" PRIu64, sum->documents);
+    if (ps_store_cmd(c->store, NULL, &ed, "HSET", c->k_progress, "shards_done", shards,
+                     "bytes_done", bytes, "docs_done", docs, NULL) != PS_OK)
+        ps_coord_redis_fail(c, &ed);
+}
+
 /* The collector answered. Returns -1 to go on, else the exit code of the job. */
 static int collected(struct coord *c, const struct ps_collect_result *res,
                      struct ps_report_summary *sum)
@@ -433,6 +448,7 @@ static int collected(struct coord *c, const struct ps_collect_result *res,
             set_progress(c, "failed");
             return res->report_rc;
         }
+        final_progress(c, &res->sum);
         set_progress(c, "done");
         log_summary(c, &res->sum);
         if (sum != NULL)

@@ -20,9 +20,10 @@
 #include "coordinator/clusters.h"
 #include "coordinator/collect_internal.h"
 
-#define CHECKPOINT_MIN_BYTES ((size_t)4 << 20) /* blob bytes merged between checkpoints, at least  \
-                                                */
-#define PARTS_BATCH 16                         /* blob fields asked for in one HMGET */
+#define CHECKPOINT_MIN_BYTES                                                                       \
+    ((size_t)4 << 20)  /* blob bytes merged between checkpoints, at least                          \
+                        */
+#define PARTS_BATCH 16 /* blob fields asked for in one HMGET */
 
 /* ---- Redis records of the collector ---- */
 

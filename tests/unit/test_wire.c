@@ -754,7 +754,7 @@ static void test_wire_invalid_field_over_socket_is_proto_error_and_next_arrives(
     env.hello = &h;
     send_env_raw(p.dealer, &env);
     assert_int_equal(router_recv(&p, &lim, &got, &ed), PS_ERR_PROTO);
-    assert_non_null(strstr(ed.msg, "protocol version 3"));
+    assert_non_null(strstr(ed.msg, "protocol version 4"));
 
     send_ready(&p, 6);
     expect_ready(&p, 6);
@@ -1010,8 +1010,8 @@ static const char *bad_case(int i, struct fixture *f, struct ps_wire_limits *lim
         return "ready.credit 0";
     case 9:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_LEASE);
-        f->lease.pass = 4;
-        return "lease.pass 4";
+        f->lease.pass = 5;
+        return "lease.pass 5";
     case 10:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_LEASE);
         f->lease.attempt = 0;
@@ -1071,8 +1071,8 @@ static const char *bad_case(int i, struct fixture *f, struct ps_wire_limits *lim
         return "path is empty";
     case 24:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_HEARTBEAT);
-        f->hb.pass = 4;
-        return "heartbeat.pass 4";
+        f->hb.pass = 5;
+        return "heartbeat.pass 5";
     case 25:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_HEARTBEAT);
         f->hb.attempt = 0;
