@@ -142,6 +142,9 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
     OPT(.flag = "cluster-sketch-log2", .type = PS_OPT_U64, .target = &v->cluster_sketch_log2,
         .def = "0", .max = PS_CLSKETCH_LOG2_MAX,
         .help = "cluster sketch rows of 2^N cells (0: sized from the corpus)");
+    OPT(.flag = "sketch-max", .type = PS_OPT_SIZE, .target = &v->sketch_max, .def = "256M",
+        .min = 8192, .max = (uint64_t)1 << 40,
+        .help = "the cluster sketch sized from the corpus takes at most this (and 2% of it)");
     OPT(.flag = "min-docs", .type = PS_OPT_U64, .target = &v->min_docs, .def = "20", .min = 2,
         .max = 1000000000, .help = "documents a trigger needs before it is flagged");
     OPT(.flag = "min-rate", .type = PS_OPT_DOUBLE, .target = &v->min_rate, .def = "0.8",
@@ -213,6 +216,7 @@ void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, 
     o->signature_k = (uint32_t)v->signature_k;
     o->clusters = !v->no_clusters;
     o->cluster_sketch_log2 = (unsigned)v->cluster_sketch_log2;
+    o->sketch_max_bytes = v->sketch_max;
     o->cluster_min_docs = v->cluster_min_docs;
     o->score = ps_score_opts_default();
     o->score.min_docs = v->min_docs;

@@ -46,7 +46,7 @@ struct ps_cli_coord {
     bool insecure;
     uint64_t shard_size, max_attempts, heartbeat_ms, liveness, lease_timeout_ms, redis_retry_ms;
     uint64_t max_line, max_errors_kept, ngram_max, window, max_candidates;
-    uint64_t min_docs, max_confirm, signature_k, cluster_min_docs, cluster_sketch_log2;
+    uint64_t min_docs, max_confirm, signature_k, cluster_min_docs, cluster_sketch_log2, sketch_max;
     bool no_clusters;
     double min_rate, min_spread, min_diversity, max_similarity;
     int log_level;

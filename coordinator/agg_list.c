@@ -78,7 +78,8 @@ static void add(struct agg_list *l, uint32_t shard, uint64_t offset, const char 
     r->snippet_len = snippet_len;
     r->first = l->n_entries;
     r->n = n;
-    memcpy(l->entries + l->n_entries, es, n * sizeof(*es));
+    if (n > 0)
+        memcpy(l->entries + l->n_entries, es, n * sizeof(*es));
     l->n_entries += n;
 }
 

@@ -138,7 +138,8 @@ void ps_agg_reduce(struct ps_agg *a, const uint64_t *keep, size_t n_keep)
 {
     uint64_t *sorted = ps_xmalloc((n_keep + 1) * sizeof(*sorted));
 
-    memcpy(sorted, keep, n_keep * sizeof(*sorted));
+    if (n_keep > 0)
+        memcpy(sorted, keep, n_keep * sizeof(*sorted));
     if (n_keep > 1)
         qsort(sorted, n_keep, sizeof(*sorted), cmp_u64);
     if (a->scan != NULL) {

@@ -36,6 +36,9 @@ struct collector {
     size_t parts_cap;
     struct pending_shard *pending; /* merged since the last checkpoint */
     size_t n_pending, pending_cap, pending_bytes, last_checkpoint;
+    /* this pass so far, for the log */
+    size_t n_merges, n_checkpoints;
+    uint64_t blob_bytes, checkpoint_bytes, merge_ms, checkpoint_ms;
 };
 
 /* pass.c */

@@ -35,6 +35,7 @@ struct ps_coordinator_opts {
     uint32_t signature_k;
     bool clusters;                /* near-duplicate paragraph clusters in the report */
     unsigned cluster_sketch_log2; /* sketch rows of 2^n cells; 0 = sized from the corpus */
+    uint64_t sketch_max_bytes;    /* sized from the corpus: at most this many bytes */
     uint64_t cluster_min_docs;    /* documents a cluster needs */
     struct ps_score_opts score;
     /* report-time only, not part of the fingerprint: a resumed job may use another allowlist */

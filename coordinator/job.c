@@ -7,6 +7,7 @@
 #include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
+#include <zstd.h>
 
 #include "common/clock.h"
 #include "common/clsketch.h"
@@ -143,19 +144,49 @@ static void make_settings(struct coord *c)
     c->settings.cluster_log2 = c->cluster_log2;
 }
 
-/* Sketch rows sized to the corpus: about one cell per band key, so that a cell of a key held by
- * many documents stands out from the background. Band keys: 16 per paragraph of 16+ words,
- * about one such paragraph per 600 bytes of text; compressed shards hold ~4x their size. */
-static unsigned auto_sketch_log2(const struct ps_plan *p)
+/* Decompressed bytes of one file, from its own header where it has one: a zstd frame's
+ * content size, a gzip member's ISIZE (both of the first or last part only, so never taken below
+ * the file's size); else four times the file (a usual ratio for text). */
+static uint64_t estimate_file_bytes(const char *path, uint64_t size, int format)
 {
-    uint64_t text = 0, keys;
+    unsigned char head[18], tail[4]; /* 18: the largest zstd frame header */
+    uint64_t guess = format == PS_PLAN_FORMAT_JSONL ? size : size * 4;
+    FILE *f = format == PS_PLAN_FORMAT_JSONL ? NULL : fopen(path, "rb");
+    size_t n;
+
+    if (f == NULL)
+        return guess;
+    if (format == PS_PLAN_FORMAT_ZST) {
+        unsigned long long cs;
+        n = fread(head, 1, sizeof(head), f);
+        cs = ZSTD_getFrameContentSize(head, n);
+        if (cs != ZSTD_CONTENTSIZE_UNKNOWN && cs != ZSTD_CONTENTSIZE_ERROR)
+            guess = cs > size ? cs : size;
+    } else if (size >= 18 && fseek(f, -4, SEEK_END) == 0 && fread(tail, 1, 4, f) == 4) {
+        uint64_t isize = (uint64_t)tail[0] | (uint64_t)tail[1] << 8 | (uint64_t)tail[2] << 16 |
+                         (uint64_t)tail[3] << 24;
+        guess = isize > size ? isize : size;
+    }
+    fclose(f);
+    return guess;
+}
+
+/* The cluster sketch sized to the corpus: about one cell per band key (16 per paragraph of 16
+ * words or more, about one paragraph per 600 bytes of text), so that a cell of a key held by
+ * many documents stands out from the background; but at most 2 % of the corpus's decompressed
+ * bytes and at most --sketch-max (docs/redis-keys.md, memory model). */
+static unsigned auto_sketch_log2(const struct ps_plan *p, uint64_t max_bytes)
+{
+    uint64_t text = 0, keys, budget;
     unsigned log2 = PS_CLSKETCH_LOG2_MIN;
 
     for (size_t i = 0; i < ps_plan_n_files(p); i++)
-        text +=
-            ps_plan_file_size(p, i) * (ps_plan_file_format(p, i) == PS_PLAN_FORMAT_JSONL ? 1 : 4);
+        text += estimate_file_bytes(ps_plan_file(p, i), ps_plan_file_size(p, i),
+                                    ps_plan_file_format(p, i));
     keys = text / 600 * 16;
-    while (log2 < 24 && ((uint64_t)1 << log2) < keys)
+    budget = text / 50 < max_bytes ? text / 50 : max_bytes;
+    while (log2 < 24 && ((uint64_t)1 << log2) < keys &&
+           (uint64_t)PS_CLSKETCH_ROWS << (log2 + 1) <= budget)
         log2++;
     return log2;
 }
@@ -196,8 +227,9 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
         goto done;
     }
     if (c->o->clusters)
-        c->cluster_log2 =
-            c->o->cluster_sketch_log2 != 0 ? c->o->cluster_sketch_log2 : auto_sketch_log2(c->plan);
+        c->cluster_log2 = c->o->cluster_sketch_log2 != 0
+                              ? c->o->cluster_sketch_log2
+                              : auto_sketch_log2(c->plan, c->o->sketch_max_bytes);
     make_settings(c);
     {
         XXH3_state_t st;

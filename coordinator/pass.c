@@ -132,6 +132,8 @@ static enum ps_err merge_shard(struct collector *k, uint32_t shard, struct ps_er
     bool merged;
     enum ps_err err;
 
+    uint64_t t0 = ps_clock_now_ms();
+
     if (ps_agg_merged(a, shard))
         return PS_OK;
     err = fetch_parts(k, k->pass, shard, &n, &bytes, ed);
@@ -158,7 +160,10 @@ static enum ps_err merge_shard(struct collector *k, uint32_t shard, struct ps_er
         k->pending[k->n_pending].parts = (uint32_t)(n - 1);
         k->n_pending++;
         k->pending_bytes += bytes;
+        k->n_merges++;
+        k->blob_bytes += bytes;
     }
+    k->merge_ms += ps_clock_now_ms() - t0;
     return PS_OK;
 }
 
@@ -174,6 +179,7 @@ enum ps_err ps_collect_checkpoint(struct collector *k, struct ps_errdetail *ed)
     const char **argv;
     size_t *lens;
     char ckpt_key[256], blob_key[256];
+    uint64_t t0 = ps_clock_now_ms();
     enum ps_err err;
 
     ps_buf_init(&state, SIZE_MAX / 2);
@@ -214,7 +220,10 @@ enum ps_err ps_collect_checkpoint(struct collector *k, struct ps_errdetail *ed)
         k->last_checkpoint = state.len;
         k->n_pending = 0;
         k->pending_bytes = 0;
+        k->n_checkpoints++;
+        k->checkpoint_bytes += state.len;
     }
+    k->checkpoint_ms += ps_clock_now_ms() - t0;
     ps_buf_release(&names);
     ps_buf_release(&state);
     return err;
@@ -381,6 +390,13 @@ static void end_pass(struct collector *k, struct ps_collect_result *res)
     enum ps_pass next = PS_PASS_NONE;
 
     res->err = reconcile(k, &res->ed);
+    ps_log(PS_LOG_INFO, "coordinator",
+           "pass %u collected: %zu shards merged (%" PRIu64 " KB of blobs, %" PRIu64
+           " ms), %zu checkpoints (%" PRIu64 " KB, %" PRIu64 " ms), aggregate %zu KB",
+           k->pass, k->n_merges, k->blob_bytes >> 10, k->merge_ms, k->n_checkpoints,
+           k->checkpoint_bytes >> 10, k->checkpoint_ms, ps_agg_footprint(k->agg[k->pass]) >> 10);
+    k->n_merges = k->n_checkpoints = 0;
+    k->blob_bytes = k->checkpoint_bytes = k->merge_ms = k->checkpoint_ms = 0;
     if (res->err == PS_OK)
         res->err = ps_collect_next_pass(k, &next, &res->ed);
     if (res->err == PS_OK && next != PS_PASS_NONE) {
