@@ -20,7 +20,8 @@ enum tag {
     TAG_SKETCH = 6,
     TAG_MEMBER = 7,
     TAG_HIT = 8,
-    TAG__LAST = TAG_HIT
+    TAG_SAMPLE = 9,
+    TAG__LAST = TAG_SAMPLE
 };
 
 /* Which pass commits which section: a blob with anything else is malformed. */
@@ -37,6 +38,7 @@ static bool tag_allowed(unsigned pass, unsigned tag)
     case TAG_MEMBER:
         return pass == PS_PASS_CONFIRM;
     case TAG_COUNT:
+    case TAG_SAMPLE:
         return pass == PS_PASS_CONFIRM || pass == PS_PASS_LEADS;
     case TAG_HIT:
         return pass == PS_PASS_LIST;
@@ -180,6 +182,16 @@ void ps_results_put_member(struct ps_results_writer *w, const struct ps_results_
     close_section(w, s);
 }
 
+static void put_entry(struct ps_buf *b, const struct ps_results_entry *e)
+{
+    ps_varint_put(b, e->pattern);
+    ps_varint_put_u64le(b, e->context);
+    ps_varint_put_u64le(b, e->right);
+    for (size_t k = 0; k < PS_RESULTS_SKETCH; k++)
+        ps_varint_put(b, e->sketch[k]);
+    ps_buf_append(b, (const char[]){(char)e->kind, (char)e->in_role}, 2);
+}
+
 void ps_results_put_hit(struct ps_results_writer *w, const struct ps_results_hit *h)
 {
     size_t s = open_section(w, TAG_HIT);
@@ -188,15 +200,17 @@ void ps_results_put_hit(struct ps_results_writer *w, const struct ps_results_hit
     put_bytes(&w->out, h->id, h->id_len);
     put_bytes(&w->out, h->snippet, h->snippet_len);
     ps_varint_put(&w->out, h->n_entries);
-    for (size_t i = 0; i < h->n_entries; i++) {
-        const struct ps_results_entry *e = &h->entries[i];
-        ps_varint_put(&w->out, e->pattern);
-        ps_varint_put_u64le(&w->out, e->context);
-        ps_varint_put_u64le(&w->out, e->right);
-        for (size_t k = 0; k < PS_RESULTS_SKETCH; k++)
-            ps_varint_put(&w->out, e->sketch[k]);
-        ps_buf_append(&w->out, (const char[]){(char)e->kind, (char)e->in_role}, 2);
-    }
+    for (size_t i = 0; i < h->n_entries; i++)
+        put_entry(&w->out, &h->entries[i]);
+    close_section(w, s);
+}
+
+void ps_results_put_sample(struct ps_results_writer *w, const struct ps_results_sample *p)
+{
+    size_t s = open_section(w, TAG_SAMPLE);
+
+    ps_varint_put_u64le(&w->out, p->rank);
+    put_entry(&w->out, &p->e);
     close_section(w, s);
 }
 
@@ -306,6 +320,21 @@ static enum ps_err read_member(struct rd *r, const struct ps_results_limits *lim
     return v->member ? v->member(ctx, &m) : PS_OK;
 }
 
+static void get_entry(struct rd *r, struct ps_results_entry *e)
+{
+    e->pattern = get(r);
+    e->context = get_u64le(r);
+    e->right = get_u64le(r);
+    for (size_t k = 0; k < PS_RESULTS_SKETCH; k++) {
+        uint64_t x = get(r);
+        if (x > UINT32_MAX)
+            fail(r, "sketch value over 32 bits");
+        e->sketch[k] = (uint32_t)x;
+    }
+    e->kind = get_byte(r);
+    e->in_role = get_byte(r) != 0;
+}
+
 static enum ps_err read_hit(struct rd *r, const struct ps_results_limits *lim, struct scratch *sc,
                             const struct ps_results_visitor *v, void *ctx)
 {
@@ -322,20 +351,8 @@ static enum ps_err read_hit(struct rd *r, const struct ps_results_limits *lim, s
         return PS_ERR_PROTO;
     }
     grow(sc, (size_t)n);
-    for (size_t i = 0; i < n; i++) {
-        struct ps_results_entry *e = &sc->entries[i];
-        e->pattern = get(r);
-        e->context = get_u64le(r);
-        e->right = get_u64le(r);
-        for (size_t k = 0; k < PS_RESULTS_SKETCH; k++) {
-            uint64_t x = get(r);
-            if (x > UINT32_MAX)
-                fail(r, "sketch value over 32 bits");
-            e->sketch[k] = (uint32_t)x;
-        }
-        e->kind = get_byte(r);
-        e->in_role = get_byte(r) != 0;
-    }
+    for (size_t i = 0; i < n; i++)
+        get_entry(r, &sc->entries[i]);
     if (r->bad)
         return PS_ERR_PROTO;
     h.entries = sc->entries;
@@ -390,6 +407,12 @@ static enum ps_err read_section(struct rd *r, unsigned tag, const struct ps_resu
     }
     case TAG_MEMBER:
         return read_member(r, lim, sc, v, ctx);
+    case TAG_SAMPLE: {
+        struct ps_results_sample s;
+        s.rank = get_u64le(r);
+        get_entry(r, &s.e);
+        return r->bad ? PS_ERR_PROTO : v->sample ? v->sample(ctx, &s) : PS_OK;
+    }
     default:
         return read_hit(r, lim, sc, v, ctx);
     }

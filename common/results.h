@@ -12,8 +12,8 @@
  *  - scan: totals, the kept record errors, the candidates (hash, documents, text), the sketch of
  *    sentence and paragraph band keys (zstd, opaque here);
  *  - confirm and leads: totals, per pattern (index into the lease's list) documents containing
- *    it and documents with it in role; confirm also the leads of repeated segments (as
- *    candidates) and the members of heavy paragraph clusters;
+ *    it and documents with it in role, and a sample of the latter with their evidence; confirm
+ *    also the leads of repeated segments (as candidates) and the members of heavy clusters;
  *  - list: one record per document that holds a listed pattern, with the evidence of each. */
 #ifndef PS_COMMON_RESULTS_H
 #define PS_COMMON_RESULTS_H
@@ -73,6 +73,14 @@ struct ps_results_entry {
     bool in_role;
 };
 
+/* Confirm and leads passes: one document in role for a pattern, drawn into the pattern's sample
+ * (the lease says which ranks: coordinated sampling, so that the sample does not depend on
+ * which shard or attempt holds the document). */
+struct ps_results_sample {
+    uint64_t rank; /* XXH3 of the document's id */
+    struct ps_results_entry e;
+};
+
 struct ps_results_hit {
     uint64_t offset; /* of the document */
     const char *id, *snippet;
@@ -98,6 +106,7 @@ void ps_results_put_count(struct ps_results_writer *w, const struct ps_results_c
 void ps_results_put_sketch(struct ps_results_writer *w, const void *src, size_t src_len);
 void ps_results_put_member(struct ps_results_writer *w, const struct ps_results_member *m);
 void ps_results_put_hit(struct ps_results_writer *w, const struct ps_results_hit *h);
+void ps_results_put_sample(struct ps_results_writer *w, const struct ps_results_sample *s);
 /* The blob: a view into w->out until the next begin. */
 const void *ps_results_data(const struct ps_results_writer *w, size_t *len);
 
@@ -114,6 +123,7 @@ struct ps_results_visitor {
     enum ps_err (*sketch)(void *ctx, const void *src, size_t src_len);
     enum ps_err (*member)(void *ctx, const struct ps_results_member *m);
     enum ps_err (*hit)(void *ctx, const struct ps_results_hit *h);
+    enum ps_err (*sample)(void *ctx, const struct ps_results_sample *s);
 };
 
 struct ps_results_limits {

@@ -439,6 +439,54 @@ enum ps_err ps_store_argv(struct ps_store *s, int argc, const char **argv, const
     return PS_OK;
 }
 
+static enum ps_err run_transaction(redisContext *ctx, size_t n, const int *argc,
+                                   const char *const *const *argv, const size_t *const *lens,
+                                   struct ps_errdetail *ed)
+{
+    redisReply *r = NULL;
+    enum ps_err err = PS_OK;
+
+    redisAppendCommand(ctx, "MULTI");
+    for (size_t i = 0; i < n; i++)
+        redisAppendCommandArgv(ctx, argc[i], (const char **)(uintptr_t)argv[i], lens[i]);
+    redisAppendCommand(ctx, "EXEC");
+    /* MULTI and each queued command answer +OK/+QUEUED; EXEC answers every result */
+    for (size_t i = 0; i < n + 2; i++) {
+        void *reply = NULL;
+        if (redisGetReply(ctx, &reply) != REDIS_OK || reply == NULL) {
+            ps_errdetail_set(ed, NULL, 0, "redis: %s", ctx->errstr[0] ? ctx->errstr : "no reply");
+            return PS_ERR_REDIS;
+        }
+        r = reply;
+        if (err == PS_OK && r->type == REDIS_REPLY_ERROR)
+            err = reply_error(r, ed);
+        if (err == PS_OK && i == n + 1 && r->type == REDIS_REPLY_ARRAY)
+            for (size_t k = 0; k < r->elements && err == PS_OK; k++)
+                if (r->element[k]->type == REDIS_REPLY_ERROR)
+                    err = reply_error(r->element[k], ed);
+        if (err == PS_OK && i == n + 1 && r->type != REDIS_REPLY_ARRAY) {
+            ps_errdetail_set(ed, NULL, 0, "redis: the transaction was aborted");
+            err = PS_ERR_REDIS;
+        }
+        freeReplyObject(r);
+    }
+    return err;
+}
+
+enum ps_err ps_store_transaction(struct ps_store *s, size_t n, const int *argc,
+                                 const char *const *const *argv, const size_t *const *lens,
+                                 struct ps_errdetail *ed)
+{
+    enum ps_err err = run_transaction(s->ctx, n, argc, argv, lens, ed);
+
+    if (err != PS_OK && s->ctx->err) {
+        err = connect_retry(s, ed);
+        if (err == PS_OK)
+            err = run_transaction(s->ctx, n, argc, argv, lens, ed);
+    }
+    return err;
+}
+
 enum ps_err ps_store_cmd(struct ps_store *s, struct ps_store_reply **out, struct ps_errdetail *ed,
                          ...)
 {

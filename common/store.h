@@ -63,6 +63,14 @@ void ps_store_reply_free(struct ps_store_reply *r);
  * PS_ERR_REDIS with Redis's text. `out` may be NULL; else the caller frees *out. */
 enum ps_err ps_store_argv(struct ps_store *s, int argc, const char **argv, const size_t *argvlen,
                           struct ps_store_reply **out, struct ps_errdetail *ed);
+/* Run n commands (each argc[i] arguments argv[i], lengths lens[i]; all borrowed) as one
+ * MULTI/EXEC transaction in one round trip: Redis runs them atomically, and no argument is copied
+ * into a script (a multi-MB value costs its size once). A connection failure reconnects and
+ * sends the whole transaction again, so the commands must be safe to repeat. PS_ERR_REDIS when
+ * any command fails (with Redis's text). */
+enum ps_err ps_store_transaction(struct ps_store *s, size_t n, const int *argc,
+                                 const char *const *const *argv, const size_t *const *lens,
+                                 struct ps_errdetail *ed);
 /* The same with at most 32 C strings, NULL-terminated list: ps_store_cmd(s, &r, ed, "HGET", key, f,
  * NULL). */
 enum ps_err ps_store_cmd(struct ps_store *s, struct ps_store_reply **out, struct ps_errdetail *ed,

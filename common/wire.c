@@ -493,6 +493,9 @@ static enum ps_err check_lease(const Poisonscan__Lease *m, const struct ps_wire_
                               m->candidates[i].len, lim->max_string);
     if (m->n_candidates > 0 && m->pass == PS_PASS_SCAN)
         return proto_fail(ed, "lease carries candidates in pass %" PRIu32, m->pass);
+    if (m->n_sample_below != 0 && m->n_sample_below != m->n_candidates)
+        return proto_fail(ed, "lease has %zu sample bounds for %zu candidates", m->n_sample_below,
+                          m->n_candidates);
     if (m->leads_from > m->n_candidates)
         return proto_fail(ed, "lease.leads_from %" PRIu32 " past its %zu candidates", m->leads_from,
                           m->n_candidates);

@@ -34,9 +34,18 @@ struct ckey {
     size_t n_sample;
 };
 
+/* A pattern's sample: the documents in role of smallest rank, at most max_sample. */
+struct sample {
+    uint64_t *ranks;
+    struct ps_results_entry *entries;
+    size_t n;
+};
+
 struct agg_confirm {
     size_t n_patterns, n_shards;
     struct ps_agg_count *counts;
+    struct sample *samples;
+    size_t max_sample;
     struct shard_set *role_set, *total_set;
     struct agg_table leads;
     uint64_t keep_text_docs;
@@ -54,6 +63,8 @@ struct agg_confirm *agg_confirm_new(const struct ps_agg_opts *o, size_t n_shards
     c->n_patterns = o->n_patterns;
     c->n_shards = n_shards;
     c->counts = ps_xcalloc(c->n_patterns + 1, sizeof(*c->counts));
+    c->samples = ps_xcalloc(c->n_patterns + 1, sizeof(*c->samples));
+    c->max_sample = o->max_sample;
     c->role_set = ps_xcalloc(c->n_patterns + 1, sizeof(*c->role_set));
     c->total_set = ps_xcalloc(c->n_patterns + 1, sizeof(*c->total_set));
     agg_table_init(&c->leads);
@@ -81,6 +92,9 @@ static void drop_keys(struct agg_confirm *c)
 static void drop_sets(struct agg_confirm *c)
 {
     for (size_t i = 0; i < c->n_patterns; i++) {
+        free(c->samples[i].ranks);
+        free(c->samples[i].entries);
+        memset(&c->samples[i], 0, sizeof(c->samples[i]));
         free(c->role_set[i].ids);
         free(c->total_set[i].ids);
         memset(&c->role_set[i], 0, sizeof(c->role_set[i]));
@@ -97,6 +111,7 @@ void agg_confirm_free(struct agg_confirm *c)
     ps_u64map_release(&c->key_index);
     agg_table_release(&c->leads);
     free(c->counts);
+    free(c->samples);
     free(c->role_set);
     free(c->total_set);
     free(c->keys);
@@ -155,6 +170,46 @@ static enum ps_err on_count(void *ctx, const struct ps_results_count *k)
     return PS_OK;
 }
 
+/* Keep the entry if its rank is among the max_sample smallest of its pattern (a rank seen before
+ * is the same document from another attempt: it is kept once). */
+static void sample_keep(struct agg_confirm *c, struct sample *s, uint64_t rank,
+                        const struct ps_results_entry *e)
+{
+    size_t at = s->n;
+
+    while (at > 0 && s->ranks[at - 1] > rank)
+        at--;
+    if (at >= c->max_sample || (at > 0 && s->ranks[at - 1] == rank))
+        return;
+    if (s->ranks == NULL) {
+        s->ranks = ps_xmalloc((c->max_sample + 1) * sizeof(*s->ranks));
+        s->entries = ps_xmalloc((c->max_sample + 1) * sizeof(*s->entries));
+    }
+    if (s->n == c->max_sample)
+        s->n--;
+    memmove(&s->ranks[at + 1], &s->ranks[at], (s->n - at) * sizeof(*s->ranks));
+    memmove(&s->entries[at + 1], &s->entries[at], (s->n - at) * sizeof(*s->entries));
+    s->ranks[at] = rank;
+    s->entries[at] = *e;
+    s->n++;
+}
+
+static enum ps_err on_sample(void *ctx, const struct ps_results_sample *p)
+{
+    struct ps_agg *a = ctx;
+    struct agg_confirm *c = a->confirm;
+
+    struct ps_results_entry e = p->e;
+
+    if (e.pattern >= c->n_patterns)
+        return PS_ERR_PROTO;
+    /* the evidence only compares them: 32 bits tell 16 or so documents apart */
+    e.context &= 0xffffffffu;
+    e.right &= 0xffffffffu;
+    sample_keep(c, &c->samples[e.pattern], p->rank, &e);
+    return PS_OK;
+}
+
 static enum ps_err on_lead(void *ctx, const struct ps_results_cand *l)
 {
     struct ps_agg *a = ctx;
@@ -181,7 +236,8 @@ static struct ckey *key_get(struct agg_confirm *c, uint64_t key)
     return &c->keys[c->n_keys++];
 }
 
-/* Keep the member if it ranks among the max_members smallest of its key. */
+/* Keep the member if it ranks among the max_members smallest of its key. Only the first keeps
+ * its snippet (a cluster shows one): the others are ids. */
 static void sample_add(struct agg_confirm *c, struct ckey *k, const struct member *m)
 {
     size_t at = k->n_sample;
@@ -201,7 +257,17 @@ static void sample_add(struct agg_confirm *c, struct ckey *k, const struct membe
     memmove(&k->sample[at + 1], &k->sample[at], (k->n_sample - at) * sizeof(*k->sample));
     k->sample[at] = *m;
     k->sample[at].id = ps_xstrndup(m->id, m->id_len);
-    k->sample[at].snippet = ps_xstrndup(m->snippet, m->snippet_len);
+    k->sample[at].snippet = NULL;
+    k->sample[at].snippet_len = 0;
+    if (at == 0) {
+        k->sample[0].snippet = ps_xstrndup(m->snippet, m->snippet_len);
+        k->sample[0].snippet_len = m->snippet_len;
+        if (k->n_sample > 0) {
+            free(k->sample[1].snippet);
+            k->sample[1].snippet = NULL;
+            k->sample[1].snippet_len = 0;
+        }
+    }
     k->n_sample++;
 }
 
@@ -233,8 +299,33 @@ static enum ps_err on_member(void *ctx, const struct ps_results_member *m)
     return PS_OK;
 }
 
-const struct ps_results_visitor agg_confirm_visitor = {
-    .totals = on_totals, .count = on_count, .lead = on_lead, .member = on_member};
+const struct ps_results_visitor agg_confirm_visitor = {.totals = on_totals,
+                                                       .count = on_count,
+                                                       .lead = on_lead,
+                                                       .member = on_member,
+                                                       .sample = on_sample};
+
+/* Sample entries are random 32-bit values: fixed 4 bytes each beat varints. */
+static void put_u32s(struct ps_buf *out, const uint32_t *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b[4] = {(unsigned char)w[i], (unsigned char)(w[i] >> 8),
+                              (unsigned char)(w[i] >> 16), (unsigned char)(w[i] >> 24)};
+        ps_buf_append(out, b, 4);
+    }
+}
+
+static void get_u32s(struct agg_rd *r, uint32_t *w, size_t n)
+{
+    if (r->bad || (size_t)(r->end - r->p) < 4 * n) {
+        r->bad = true;
+        memset(w, 0, n * sizeof(*w));
+        return;
+    }
+    for (size_t i = 0; i < n; i++, r->p += 4)
+        w[i] = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
+               (uint32_t)r->p[3] << 24;
+}
 
 static void save_set(const struct shard_set *s, struct ps_buf *out)
 {
@@ -273,6 +364,17 @@ void agg_confirm_save(const struct agg_confirm *c, struct ps_buf *out)
         ps_varint_put(out, n->role_shards);
         save_set(&c->total_set[i], out);
         save_set(&c->role_set[i], out);
+        ps_varint_put(out, c->samples[i].n);
+        for (size_t j = 0; j < c->samples[i].n; j++) {
+            const struct ps_results_entry *e = &c->samples[i].entries[j];
+            uint32_t w[2 + PS_RESULTS_SKETCH];
+            ps_varint_put_u64le(out, c->samples[i].ranks[j]);
+            w[0] = (uint32_t)e->context;
+            w[1] = (uint32_t)e->right;
+            memcpy(w + 2, e->sketch, sizeof(e->sketch));
+            put_u32s(out, w, 2 + PS_RESULTS_SKETCH);
+            ps_varint_put(out, e->kind);
+        }
     }
     agg_table_save(&c->leads, out);
     ps_varint_put(out, c->n_keys);
@@ -285,7 +387,8 @@ void agg_confirm_save(const struct agg_confirm *c, struct ps_buf *out)
             ps_varint_put(out, k->sample[j].shard);
             ps_varint_put(out, k->sample[j].offset);
             agg_put_bytes(out, k->sample[j].id, k->sample[j].id_len);
-            agg_put_bytes(out, k->sample[j].snippet, k->sample[j].snippet_len);
+            agg_put_bytes(out, k->sample[j].snippet ? k->sample[j].snippet : "",
+                          k->sample[j].snippet_len);
         }
     }
 }
@@ -319,6 +422,29 @@ static bool load_keys(struct agg_confirm *c, struct agg_rd *r, size_t n_shards)
     return !r->bad;
 }
 
+static bool load_sample(struct agg_confirm *c, size_t pattern, struct agg_rd *r)
+{
+    uint64_t n = agg_get(r);
+
+    if (r->bad || n > c->max_sample)
+        return false;
+    for (uint64_t j = 0; j < n && !r->bad; j++) {
+        struct ps_results_entry e = {0};
+        uint64_t rank = agg_get_u64le(r);
+        uint32_t w[2 + PS_RESULTS_SKETCH];
+        get_u32s(r, w, 2 + PS_RESULTS_SKETCH);
+        e.pattern = pattern;
+        e.context = w[0];
+        e.right = w[1];
+        memcpy(e.sketch, w + 2, sizeof(e.sketch));
+        e.kind = (uint8_t)agg_get(r);
+        e.in_role = true;
+        if (!r->bad)
+            sample_keep(c, &c->samples[pattern], rank, &e);
+    }
+    return !r->bad && c->samples[pattern].n == n;
+}
+
 bool agg_confirm_load(struct agg_confirm *c, struct agg_rd *r)
 {
     size_t n_shards = c->n_shards;
@@ -334,7 +460,8 @@ bool agg_confirm_load(struct agg_confirm *c, struct agg_rd *r)
         k->role = agg_get(r);
         k->total_shards = agg_get(r);
         k->role_shards = agg_get(r);
-        if (!load_set(&c->total_set[i], r, n_shards) || !load_set(&c->role_set[i], r, n_shards))
+        if (!load_set(&c->total_set[i], r, n_shards) || !load_set(&c->role_set[i], r, n_shards) ||
+            !load_sample(c, i, r))
             return false;
     }
     if (r->bad || !agg_table_load(&c->leads, &r->p, r->end))
@@ -347,7 +474,9 @@ size_t agg_confirm_footprint(const struct agg_confirm *c)
     size_t n = c->n_patterns * (sizeof(*c->counts) + 2 * sizeof(struct shard_set));
 
     for (size_t i = 0; i < c->n_patterns; i++)
-        n += (c->role_set[i].cap + c->total_set[i].cap) * sizeof(uint32_t);
+        n +=
+            (c->role_set[i].cap + c->total_set[i].cap) * sizeof(uint32_t) +
+            (c->samples[i].ranks ? (c->max_sample + 1) * (8 + sizeof(struct ps_results_entry)) : 0);
     return n + agg_table_footprint(&c->leads) + c->cap_keys * sizeof(*c->keys);
 }
 
@@ -360,6 +489,17 @@ const struct ps_agg_count *ps_agg_count(const struct ps_agg *a, size_t pattern)
     if (a->confirm == NULL || pattern >= a->confirm->n_patterns)
         return &none;
     return &a->confirm->counts[pattern];
+}
+
+void ps_agg_samples(const struct ps_agg *a, size_t pattern, const struct ps_results_entry **entries,
+                    size_t *n)
+{
+    *entries = NULL;
+    *n = 0;
+    if (a == NULL || a->confirm == NULL || pattern >= a->confirm->n_patterns)
+        return;
+    *entries = a->confirm->samples[pattern].entries;
+    *n = a->confirm->samples[pattern].n;
 }
 
 bool ps_agg_pattern_shards(const struct ps_agg *a, size_t pattern, bool role, const uint32_t **ids,
@@ -390,7 +530,7 @@ void ps_agg_each_cluster_key(const struct ps_agg *a, ps_agg_key_fn fn, void *ctx
             c->view[j].offset = k->sample[j].offset;
             c->view[j].id = k->sample[j].id;
             c->view[j].id_len = k->sample[j].id_len;
-            c->view[j].snippet = k->sample[j].snippet;
+            c->view[j].snippet = k->sample[j].snippet ? k->sample[j].snippet : "";
             c->view[j].snippet_len = k->sample[j].snippet_len;
         }
         fn(ctx, k->key, k->docs, c->view, k->n_sample);

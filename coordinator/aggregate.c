@@ -22,6 +22,7 @@ struct ps_agg_opts ps_agg_opts_default(void)
     o.keep_text_docs = 3;
     o.max_errors_listed = 1000;
     o.max_members = 32;
+    o.max_sample = 16;
     return o;
 }
 

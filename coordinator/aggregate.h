@@ -39,6 +39,7 @@ struct ps_agg_opts {
     uint64_t keep_text_docs;    /* scan, confirm (leads): keep a text from this many docs: 3 */
     size_t max_errors_listed;   /* scan: detailed errors kept: 1000 */
     size_t max_members;         /* confirm: members kept per band key: 32 */
+    size_t max_sample;          /* confirm, leads: documents in each pattern's sample: 16 */
 };
 struct ps_agg_opts ps_agg_opts_default(void);
 
@@ -109,6 +110,9 @@ struct ps_agg_count {
     uint64_t total_shards, role_shards;
 };
 const struct ps_agg_count *ps_agg_count(const struct ps_agg *a, size_t pattern);
+/* Confirm, leads: the sample of pattern i's documents in role (view; the smallest ranks). */
+void ps_agg_samples(const struct ps_agg *a, size_t pattern, const struct ps_results_entry **entries,
+                    size_t *n);
 /* The shards that hold pattern i (in role when `role`): *ids (view, in no order) and *n; false
  * when there were too many to keep (PS_AGG_SHARDS_MAX): every shard may hold it. */
 bool ps_agg_pattern_shards(const struct ps_agg *a, size_t pattern, bool role, const uint32_t **ids,

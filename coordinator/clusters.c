@@ -160,8 +160,16 @@ static void append_cluster(struct ps_buf *json, const struct collect *c, const s
                            ps_clusters_trigger_fn trigger_of, void *ctx, bool comma)
 {
     const struct member *rep = &c->v[order[cl->first]];
-    const char *path = ps_plan_shard(plan, rep->shard)->path, *best = NULL, *seen[8];
+    const char *path, *best = NULL, *seen[8];
     size_t shards = 0, counts[8] = {0}, n_seen = 0, best_n = 0;
+
+    /* the first member with a snippet: each key keeps the snippet of its first member only */
+    for (size_t k = 0; k < cl->n; k++)
+        if (c->v[order[cl->first + k]].snippet_len > 0) {
+            rep = &c->v[order[cl->first + k]];
+            break;
+        }
+    path = ps_plan_shard(plan, rep->shard)->path;
 
     for (size_t k = 0; k < cl->n; k++)
         shards +=

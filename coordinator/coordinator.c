@@ -179,6 +179,10 @@ static void dispatch(struct coord *c, size_t w, uint32_t id)
     lease.n_candidates = ps_pass_has_candidates(c->pass) ? c->cands.n : 0;
     lease.candidates = ps_pass_has_candidates(c->pass) ? c->cands.texts : NULL;
     lease.leads_from = (uint32_t)(c->pass == PS_PASS_LIST ? c->cands.leads_from : 0);
+    if (c->pass == PS_PASS_CONFIRM || c->pass == PS_PASS_LEADS) {
+        lease.n_sample_below = c->cands.n;
+        lease.sample_below = c->cands.sample_below;
+    }
     lease.lease_ms = (uint32_t)c->o->lease_timeout_ms;
     env.body_case = POISONSCAN__ENVELOPE__BODY_LEASE;
     env.lease = &lease;

@@ -20,10 +20,11 @@
 #include "coordinator/clusters.h"
 #include "coordinator/collect_internal.h"
 
-#define CHECKPOINT_MIN_BYTES                                                                       \
-    ((size_t)4 << 20)  /* blob bytes merged between checkpoints, at least                          \
-                        */
-#define PARTS_BATCH 16 /* blob fields asked for in one HMGET */
+/* Blob bytes merged between checkpoints: at least this, and at least half the checkpoint, so
+ * that Redis holds about a checkpoint and a half of blobs at most, and the checkpoints written
+ * add up to at most twice the blobs. */
+#define CHECKPOINT_MIN_BYTES ((size_t)1 << 20)
+#define PARTS_BATCH          16 /* blob fields asked for in one HMGET */
 
 /* ---- Redis records of the collector ---- */
 
@@ -167,17 +168,14 @@ static enum ps_err merge_shard(struct collector *k, uint32_t shard, struct ps_er
     return PS_OK;
 }
 
-/* Save the pass's aggregate and delete the blobs it now holds, in one script: a crash leaves
+/* Save the pass's aggregate and delete the blobs it now holds, in one transaction: a crash leaves
  * either the old checkpoint with the blobs or the new one without them. */
 enum ps_err ps_collect_checkpoint(struct collector *k, struct ps_errdetail *ed)
 {
-    static const char lua[] = "redis.call('SET', KEYS[1], ARGV[1])\n"
-                              "for i = 2, #ARGV do redis.call('HDEL', KEYS[2], ARGV[i]) end\n"
-                              "return 1\n";
     struct ps_buf state, names;
-    size_t n_fields = 0, argc, a = 0;
-    const char **argv;
-    size_t *lens;
+    size_t n_fields = 0, a = 0;
+    const char **hdel;
+    size_t *hdel_lens;
     char ckpt_key[256], blob_key[256];
     uint64_t t0 = ps_clock_now_ms();
     enum ps_err err;
@@ -198,24 +196,28 @@ enum ps_err ps_collect_checkpoint(struct collector *k, struct ps_errdetail *ed)
             ps_buf_append(&names, "", 1);
         }
     }
-    argc = 6 + n_fields;
-    argv = ps_xmalloc(argc * sizeof(*argv));
-    lens = ps_xmalloc(argc * sizeof(*lens));
     key(k->c, ckpt_key, sizeof(ckpt_key), PS_KEY_CHECKPOINT, k->pass);
     key(k->c, blob_key, sizeof(blob_key), PS_KEY_BLOB, k->pass);
-#define PUSH(p, l) (argv[a] = (p), lens[a] = (l), a++)
-    PUSH("EVAL", 4);
-    PUSH(lua, sizeof(lua) - 1);
-    PUSH("2", 1);
-    PUSH(ckpt_key, strlen(ckpt_key));
-    PUSH(blob_key, strlen(blob_key));
-    PUSH(state.data, state.len);
-    for (const char *p = names.data; p != NULL && p < names.data + names.len; p += strlen(p) + 1)
-        PUSH(p, strlen(p));
-#undef PUSH
-    err = ps_store_argv(k->s, (int)a, argv, lens, NULL, ed);
-    free(argv);
-    free(lens);
+    hdel = ps_xmalloc((n_fields + 2) * sizeof(*hdel));
+    hdel_lens = ps_xmalloc((n_fields + 2) * sizeof(*hdel_lens));
+    hdel[a] = "HDEL";
+    hdel_lens[a++] = 4;
+    hdel[a] = blob_key;
+    hdel_lens[a++] = strlen(blob_key);
+    for (const char *p = names.data; p != NULL && p < names.data + names.len; p += strlen(p) + 1) {
+        hdel[a] = p;
+        hdel_lens[a++] = strlen(p);
+    }
+    {
+        const char *set[3] = {"SET", ckpt_key, state.data};
+        size_t set_lens[3] = {3, strlen(ckpt_key), state.len};
+        const char *const *argv[2] = {set, hdel};
+        const size_t *lens[2] = {set_lens, hdel_lens};
+        int argc[2] = {3, (int)a};
+        err = ps_store_transaction(k->s, a > 2 ? 2 : 1, argc, argv, lens, ed);
+    }
+    free(hdel);
+    free(hdel_lens);
     if (err == PS_OK) {
         k->last_checkpoint = state.len;
         k->n_pending = 0;
@@ -231,8 +233,8 @@ enum ps_err ps_collect_checkpoint(struct collector *k, struct ps_errdetail *ed)
 
 static enum ps_err maybe_checkpoint(struct collector *k, struct ps_errdetail *ed)
 {
-    size_t every =
-        k->last_checkpoint > CHECKPOINT_MIN_BYTES ? k->last_checkpoint : CHECKPOINT_MIN_BYTES;
+    size_t every = k->last_checkpoint / 2 > CHECKPOINT_MIN_BYTES ? k->last_checkpoint / 2
+                                                                 : CHECKPOINT_MIN_BYTES;
 
     return k->pending_bytes >= every ? ps_collect_checkpoint(k, ed) : PS_OK;
 }

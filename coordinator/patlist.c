@@ -24,11 +24,13 @@ void ps_patlist_release(struct ps_patlist *l)
     free(l->hashes);
     free(l->texts);
     free(l->origin);
+    free(l->sample_below);
     ps_buf_release(&l->arena);
     ps_patlist_init(l);
 }
 
-void ps_patlist_add(struct ps_patlist *l, const char *text, size_t len, uint32_t origin)
+void ps_patlist_add(struct ps_patlist *l, const char *text, size_t len, uint32_t origin,
+                    uint64_t sample_below)
 {
     /* texts[i].data holds the arena offset until ps_patlist_seal makes it a pointer */
     if (l->n == l->cap) {
@@ -36,11 +38,13 @@ void ps_patlist_add(struct ps_patlist *l, const char *text, size_t len, uint32_t
         l->hashes = ps_xrealloc(l->hashes, l->cap * sizeof(*l->hashes));
         l->texts = ps_xrealloc(l->texts, l->cap * sizeof(*l->texts));
         l->origin = ps_xrealloc(l->origin, l->cap * sizeof(*l->origin));
+        l->sample_below = ps_xrealloc(l->sample_below, l->cap * sizeof(*l->sample_below));
     }
     l->hashes[l->n] = XXH3_64bits(text, len);
     l->texts[l->n].data = (uint8_t *)(uintptr_t)l->arena.len;
     l->texts[l->n].len = len;
     l->origin[l->n] = origin;
+    l->sample_below[l->n] = sample_below;
     ps_buf_append(&l->arena, text, len);
     l->n++;
 }
@@ -73,6 +77,7 @@ void ps_patlist_encode(const struct ps_patlist *l, struct ps_buf *out)
     ps_varint_put(out, l->leads_from);
     for (size_t i = 0; i < l->n; i++) {
         ps_varint_put(out, l->origin[i]);
+        ps_varint_put_u64le(out, l->sample_below[i]);
         ps_varint_put(out, l->texts[i].len);
         ps_buf_append(out, l->arena.data + off, l->texts[i].len);
         off += l->texts[i].len;
@@ -94,12 +99,13 @@ enum ps_err ps_patlist_decode(struct ps_patlist *l, const void *src, size_t src_
         (p = ps_varint_get(p, end, &leads_from)) == NULL || leads_from > n)
         goto bad;
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t origin = 0, len = 0;
+        uint64_t origin = 0, below = 0, len = 0;
         if ((p = ps_varint_get(p, end, &origin)) == NULL || origin > UINT32_MAX ||
+            (p = ps_varint_get_u64le(p, end, &below)) == NULL ||
             (p = ps_varint_get(p, end, &len)) == NULL || len == 0 || len > PS_RESULTS_TEXT ||
             len > (uint64_t)(end - p))
             goto bad;
-        ps_patlist_add(l, (const char *)p, (size_t)len, (uint32_t)origin);
+        ps_patlist_add(l, (const char *)p, (size_t)len, (uint32_t)origin, below);
         p += len;
     }
     if (p != end)

@@ -67,6 +67,7 @@ static void load_candidates(struct report *r)
             c->role = k->role;
             c->role_shards = k->role_shards;
             c->lead = pass == PS_PASS_LEADS;
+            ps_agg_samples(in->agg[pass], i, &c->sample, &c->n_sample);
         }
     }
 }
@@ -100,10 +101,7 @@ static void load_hits(struct report *r)
             en = ps_report_vec_push(&r->entries);
             en->hash =
                 ((struct cand *)r->cands.items)[r->first_cand[from] + l->origin[e->pattern]].hash;
-            en->context = e->context;
-            en->right = e->right;
-            memcpy(en->sketch, e->sketch, sizeof(en->sketch));
-            en->kind = e->kind;
+            en->e = *e;
             en->hit = i;
         }
     }

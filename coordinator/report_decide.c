@@ -39,81 +39,6 @@ static size_t entries_of(const struct report *r, uint64_t hash, size_t *first)
     return end - lo;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-    return (x > y) - (x < y);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* Mean pairwise Jaccard similarity of n continuations, estimated from their sketches: for each
- * sketch position, the share of document pairs whose values collide. Random salad shares
- * nothing (about 0); field/value records share their field names. */
-static double continuation_similarity(uint32_t *sk, size_t n)
-{
-    double sum = 0.0;
-    uint32_t *col;
-
-    if (n < 2)
-        return 0.0;
-    col = ps_xmalloc(n * sizeof(*col));
-    for (size_t k = 0; k < PS_RESULTS_SKETCH; k++) {
-        size_t pairs = 0, run = 1;
-        for (size_t i = 0; i < n; i++)
-            col[i] = sk[i * PS_RESULTS_SKETCH + k];
-        qsort(col, n, sizeof(*col), cmp_u32);
-        for (size_t i = 1; i <= n; i++) {
-            if (i < n && col[i] == col[i - 1]) {
-                run++;
-                continue;
-            }
-            pairs += run * (run - 1) / 2;
-            run = 1;
-        }
-        sum += (double)pairs / ((double)n * (double)(n - 1) / 2.0);
-    }
-    free(col);
-    return sum / PS_RESULTS_SKETCH;
-}
-
-/* Distinct left contexts over n documents; a pattern at a document's start (context 0) has
- * nothing before it to repeat, so each such document counts as a context of its own. */
-static size_t distinct_contexts(uint64_t *ctx, size_t n)
-{
-    size_t d = 0;
-
-    qsort(ctx, n, sizeof(*ctx), cmp_u64);
-    for (size_t i = 0; i < n; i++)
-        if (ctx[i] == 0 || i == 0 || ctx[i] != ctx[i - 1])
-            d++;
-    return d;
-}
-
-/* A lead made of short lower-case words only ("in the", "of") is prose, not a trigger: it stands
- * before any repeated sentence in some document. */
-static bool stop_words_only(const char *text)
-{
-    for (const char *p = text; *p;) {
-        size_t n = strcspn(p, " ");
-
-        if (n > 4)
-            return false;
-        for (size_t i = 0; i < n; i++)
-            if (p[i] < 'a' || p[i] > 'z')
-                return false;
-        p += n;
-        p += *p == ' ';
-    }
-    return true;
-}
-
 /* Documents in role for pattern a but not for pattern b. */
 static uint64_t docs_without(const struct report *r, uint64_t a, uint64_t b)
 {
@@ -144,76 +69,48 @@ static bool share_text(const char *a, const char *b)
     return false;
 }
 
-/* Share of the entries whose right context is the most common one. */
-static double same_right_share(const struct entry *es, size_t n, uint64_t *scratch)
-{
-    size_t best = 0, run = 0;
-
-    if (n == 0)
-        return 0.0;
-    for (size_t i = 0; i < n; i++)
-        scratch[i] = es[i].right;
-    qsort(scratch, n, sizeof(*scratch), cmp_u64);
-    for (size_t i = 0; i < n; i++) {
-        run = i > 0 && scratch[i] == scratch[i - 1] ? run + 1 : 1;
-        best = run > best ? run : best;
-    }
-    return (double)best / (double)n;
-}
-
-/* One pattern: its evidence from its entries, then the score rules. */
-static void judge(struct report *r, struct cand *c, uint64_t *ctx, uint32_t *sk)
+/* One pattern: its evidence from its listed documents (all of them), or, when it was not
+ * listed, from the sample the counting pass kept (shown, never flagged); then the rules. */
+static void judge(struct report *r, struct cand *c, struct ps_results_entry *scratch)
 {
     const struct entry *es = r->entries.items;
     const struct ps_score_opts *o = r->in->score;
-    size_t first, n = entries_of(r, c->hash, &first), kinds[4] = {0}, best = 0;
+    size_t first, n = entries_of(r, c->hash, &first);
+    struct ps_evidence ev;
 
     c->listed = n > 0;
     for (size_t k = 0; k < n; k++) {
         const struct entry *e = &es[first + k];
 
-        ctx[k] = e->context;
-        memcpy(sk + k * PS_RESULTS_SKETCH, e->sketch, sizeof(e->sketch));
-        for (int b = 0; b < 4; b++)
-            kinds[b] += e->kind == (1u << b);
+        scratch[k] = e->e;
         if (c->n_examples < PS_REPORT_EXAMPLES &&
             (c->n_examples == 0 || c->examples[c->n_examples - 1] != e->hit))
             c->examples[c->n_examples++] = e->hit;
     }
-    for (size_t k = 1; k < 4; k++) /* the payload most of its documents show */
-        best = kinds[k] > kinds[best] ? k : best;
-    c->kind = 1u << best;
-    c->similarity = continuation_similarity(sk, n);
-    c->diversity = n ? (double)distinct_contexts(ctx, n) / (double)n : 0.0;
-    c->same_next = same_right_share(es + first, n, ctx); /* ctx is scratch from here */
-    /* random payloads share nothing after the trigger; a fixed one is the same phrase; the
-     * sentences of a templated one share words, but are not one stock block every time */
+    if (n > 0)
+        ps_evidence_measure(scratch, n, &ev);
+    else
+        ps_evidence_measure(c->sample, c->n_sample, &ev);
+    c->kind = ev.kind;
+    c->similarity = ev.similarity;
+    c->diversity = ev.diversity;
+    c->same_next = ev.same_next;
     c->flagged = ps_score_flag(o, c->role, c->total, c->role_shards, ps_plan_n_shards(r->in->plan),
-                               c->diversity, &c->score);
-    if (c->kind == KIND_TEMPLATED)
-        c->flagged = c->flagged && c->similarity >= o->min_templated_similarity &&
-                     c->similarity <= o->max_templated_similarity &&
-                     c->same_next <= o->max_templated_same_next &&
-                     c->score >= o->min_templated_rate && !stop_words_only(c->text);
-    else if (c->kind != KIND_FIXED)
-        c->flagged = c->flagged && c->similarity <= o->max_similarity;
-    c->flagged = c->flagged && n > 0;
+                               c->diversity, &c->score) &&
+                 ps_evidence_ok(o, &ev, c->text, c->score, 0.0) && n > 0;
 }
 
 void ps_report_decide(struct report *r)
 {
     struct cand *cs = r->cands.items;
     const struct ps_score_opts *o = r->in->score;
-    uint64_t *ctx;
-    uint32_t *sk;
+    struct ps_results_entry *scratch;
 
     ps_report_vec_sort(&r->entries, cmp_entry);
-    ctx = ps_xmalloc((r->entries.n + 1) * sizeof(*ctx));
-    sk = ps_xmalloc((r->entries.n + 1) * PS_RESULTS_SKETCH * sizeof(*sk));
+    scratch = ps_xmalloc((r->entries.n + 1) * sizeof(*scratch));
     for (size_t i = 0; i < r->cands.n; i++)
-        judge(r, &cs[i], ctx, sk);
-    free(ctx);
-    free(sk);
+        judge(r, &cs[i], scratch);
+    free(scratch);
     /* one trigger, one finding. First, a flagged pattern inside a longer flagged one ("SUDO" in
      * "<SUDO>", "Bond" in "James Bond") is the same trigger seen through a narrower window,
      * unless it is flagged on its own: in role in min_docs documents without the longer one
@@ -240,13 +137,13 @@ void ps_report_decide(struct report *r)
 const char *ps_report_kind_name(unsigned kind)
 {
     switch (kind) {
-    case KIND_GIBBERISH:
+    case PS_EVIDENCE_GIBBERISH:
         return "gibberish";
-    case KIND_BYTES:
+    case PS_EVIDENCE_BYTES:
         return "bytes";
-    case KIND_FIXED:
+    case PS_EVIDENCE_FIXED:
         return "fixed";
-    case KIND_TEMPLATED:
+    case PS_EVIDENCE_TEMPLATED:
         return "templated";
     default:
         return "other";

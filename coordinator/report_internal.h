@@ -8,13 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coordinator/evidence.h"
 #include "coordinator/report.h"
 
 #define PS_REPORT_EXAMPLES 3
-
-/* The kind digits of an entry, as the worker writes them (enum ps_detect_kind in
- * worker/detect.h): what followed the pattern in that document. */
-enum { KIND_GIBBERISH = 1, KIND_BYTES = 2, KIND_FIXED = 4, KIND_TEMPLATED = 8 };
 
 struct vec {
     void *items;
@@ -34,8 +31,10 @@ struct cand {
     bool listed;      /* its documents were listed: the evidence below is measured */
     bool flagged;
     size_t n_examples;
-    size_t examples[PS_REPORT_EXAMPLES]; /* indices into hits, in (file, offset) order */
-    size_t allowlist_line;               /* > 0: flagged, then suppressed by this line */
+    size_t examples[PS_REPORT_EXAMPLES];   /* indices into hits, in (file, offset) order */
+    size_t allowlist_line;                 /* > 0: flagged, then suppressed by this line */
+    const struct ps_results_entry *sample; /* view: the counting pass's sample, n_sample */
+    size_t n_sample;
 };
 
 /* A listed document. */
@@ -47,9 +46,8 @@ struct hit {
 
 /* One pattern in role in one listed document. */
 struct entry {
-    uint64_t hash, context, right;
-    uint32_t sketch[PS_RESULTS_SKETCH];
-    unsigned kind;
+    uint64_t hash;
+    struct ps_results_entry e;
     size_t hit; /* index into hits */
 };
 

@@ -13,7 +13,25 @@
 #include "common/log.h"
 #include "coordinator/clusters.h"
 #include "coordinator/collect_internal.h"
+#include "coordinator/evidence.h"
 #include "coordinator/report.h"
+
+/* A counting pass keeps a sample of each pattern's documents in role (coordinator/aggregate.h);
+ * the lease asks for about SAMPLE_TARGET of them, from the documents the naming pass saw. */
+#define SAMPLE_TARGET 32
+/* The list pass lists a pattern whose sampled evidence passes the rules with this slack: the
+ * sample is small, the decision is made on every listed document. */
+#define EVIDENCE_SLACK 0.15
+
+/* The rank bound of a pattern named in `docs` documents, of which a naming pass sees 1/part. */
+static uint64_t sample_bound(uint64_t docs, unsigned part)
+{
+    uint64_t expect = docs * part;
+
+    if (expect <= SAMPLE_TARGET)
+        return UINT64_MAX;
+    return UINT64_MAX / expect * SAMPLE_TARGET;
+}
 
 struct picked {
     uint64_t hash, docs;
@@ -71,7 +89,7 @@ static void select_patterns(const struct ps_agg *a, const struct coord *c, unsig
     ps_patlist_release(out);
     *keep = ps_xmalloc((n + 1) * sizeof(**keep));
     for (size_t i = 0; i < n; i++) {
-        ps_patlist_add(out, p.v[i].text, p.v[i].len, (uint32_t)i);
+        ps_patlist_add(out, p.v[i].text, p.v[i].len, (uint32_t)i, sample_bound(p.v[i].docs, part));
         (*keep)[i] = p.v[i].hash;
     }
     ps_patlist_seal(out);
@@ -188,15 +206,32 @@ static enum ps_err after_scan(struct collector *k, enum ps_pass *next, struct ps
     return err;
 }
 
-/* The patterns of counting pass `pass` that the count rules let through, appended to `out`. */
+/* The patterns of counting pass `pass` that may be flagged, appended to `out`: the count rules,
+ * and the evidence rules on their sample with a slack. */
 static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist *out)
 {
     const struct ps_patlist *l = &k->lists[pass];
+    const struct ps_score_opts *o = &k->c->o->score;
 
     for (size_t i = 0; i < l->n; i++) {
         const struct ps_agg_count *n = ps_agg_count(k->agg[pass], i);
-        if (ps_score_may_flag(&k->c->o->score, n->role, n->total, n->role_shards, k->c->n_shards))
-            ps_patlist_add(out, (const char *)l->texts[i].data, l->texts[i].len, (uint32_t)i);
+        const struct ps_results_entry *sample;
+        struct ps_evidence ev;
+        size_t n_sample;
+        char *text;
+        bool ok;
+
+        if (!ps_score_may_flag(o, n->role, n->total, n->role_shards, k->c->n_shards))
+            continue;
+        ps_agg_samples(k->agg[pass], i, &sample, &n_sample);
+        ps_evidence_measure(sample, n_sample, &ev);
+        text = ps_xstrndup((const char *)l->texts[i].data, l->texts[i].len);
+        ok = n_sample > 0 &&
+             ps_evidence_ok(o, &ev, text, (double)n->role / (double)n->total, EVIDENCE_SLACK);
+        free(text);
+        if (ok)
+            ps_patlist_add(out, (const char *)l->texts[i].data, l->texts[i].len, (uint32_t)i,
+                           UINT64_MAX);
     }
 }
 

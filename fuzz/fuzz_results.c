@@ -57,8 +57,21 @@ static enum ps_err re_hit(void *ctx, const struct ps_results_hit *h)
     return PS_OK;
 }
 
-static const struct ps_results_visitor reencode = {re_totals, re_error,  re_cand,   re_lead,
-                                                   re_count,  re_sketch, re_member, re_hit};
+static enum ps_err re_sample(void *ctx, const struct ps_results_sample *s)
+{
+    ps_results_put_sample(ctx, s);
+    return PS_OK;
+}
+
+static const struct ps_results_visitor reencode = {.totals = re_totals,
+                                                   .error = re_error,
+                                                   .cand = re_cand,
+                                                   .lead = re_lead,
+                                                   .count = re_count,
+                                                   .sketch = re_sketch,
+                                                   .member = re_member,
+                                                   .hit = re_hit,
+                                                   .sample = re_sample};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

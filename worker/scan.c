@@ -376,12 +376,36 @@ enum ps_err ps_scan_set_cluster_heavy(struct ps_scan *s, const uint8_t *bitmap, 
     return ps_clusters_set_heavy(s->clusters, bitmap, len, ed);
 }
 
-static void count_hits(struct ps_scan *s, const struct ps_detect_hit *hits, size_t n_hits)
+/* Counting passes: documents with each pattern and in role, and the coordinated sample of the
+ * latter (the rank is the document id's hash, the bound comes with the lease). */
+static void count_hits(struct ps_scan *s, const struct ps_doc *doc,
+                       const struct ps_detect_hit *hits, size_t n_hits)
 {
+    uint64_t rank = 0;
+    bool ranked = false;
+
     for (size_t i = 0; i < n_hits; i++) {
         struct cand *c = table_get(&s->cands, hits[i].hash, NULL, 0);
+        struct ps_results_sample p;
+
         c->total++;
         c->docs += hits[i].in_role;
+        if (!hits[i].in_role || s->spec->sample_below == NULL)
+            continue;
+        if (!ranked) {
+            rank = XXH3_64bits(doc->id, doc->id_len);
+            ranked = true;
+        }
+        p.e.pattern = pattern_index(s, hits[i].hash);
+        if (rank >= s->spec->sample_below[p.e.pattern])
+            continue;
+        p.rank = rank;
+        p.e.context = hits[i].context;
+        p.e.right = hits[i].right;
+        memcpy(p.e.sketch, hits[i].continuation, sizeof(p.e.sketch));
+        p.e.kind = (uint8_t)hits[i].kind;
+        p.e.in_role = true;
+        ps_results_put_sample(&s->out, &p);
     }
 }
 
@@ -398,7 +422,7 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
         ps_detect_confirm(s->detect, doc->text, doc->text_len, s->turn_set, NULL, NULL, &hits,
                           &n_hits);
         if (s->spec->pass != PS_PASS_LIST)
-            count_hits(s, hits, n_hits);
+            count_hits(s, doc, hits, n_hits);
         n_turn = n_hits;
         for (size_t i = 0; i < n_hits; i++)
             any_role = any_role || hits[i].in_role;
@@ -412,7 +436,7 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
         ps_detect_confirm(s->detect, doc->text, doc->text_len, s->lead_set,
                           ps_clusters_sentence_heavy, s->clusters, &hits, &n_hits);
         if (s->spec->pass != PS_PASS_LIST)
-            count_hits(s, hits, n_hits);
+            count_hits(s, doc, hits, n_hits);
         for (size_t i = 0; i < n_hits; i++)
             any_role = any_role || hits[i].in_role;
         if (all != NULL) {

@@ -38,8 +38,10 @@ struct ps_scan_spec {
     uint64_t begin, end;                      /* on-disk range */
     const struct ps_scan_pattern *candidates; /* passes 2-4: borrowed, n_candidates texts */
     size_t n_candidates;
-    size_t leads_from; /* candidates from this index on are leads: in role when repeated
-                          sentences follow (the leads pass: 0; the confirm pass: n_candidates) */
+    size_t leads_from;            /* candidates from this index on are leads: in role when repeated
+                                     sentences follow (the leads pass: 0; the confirm pass: n_candidates) */
+    const uint64_t *sample_below; /* passes 2-3, NULL or one per candidate: a document in role
+                                     whose id hashes below this goes to its sample */
 };
 
 /* Called every MiB of input or so: return false to abandon the shard (shutdown). */

@@ -244,6 +244,9 @@ static enum ps_err scan_lease(struct worker *w, const Poisonscan__Lease *lease,
     }
     spec.candidates = w->patterns;
     spec.n_candidates = lease->n_candidates;
+    spec.sample_below = lease->n_sample_below == lease->n_candidates && lease->n_candidates > 0
+                            ? lease->sample_below
+                            : NULL;
     spec.leads_from = lease->pass == PS_PASS_LEADS  ? 0
                       : lease->pass == PS_PASS_LIST ? lease->leads_from
                                                     : lease->n_candidates;

@@ -14,7 +14,8 @@
 
 struct seen {
     struct ps_results_totals totals;
-    int n_errors, n_cands, n_leads, n_counts, n_sketch, n_members, n_hits;
+    int n_errors, n_cands, n_leads, n_counts, n_sketch, n_members, n_hits, n_samples;
+    uint64_t sample_rank;
     char last_text[64];
     uint64_t last_hash, last_docs, count_sum, member_keys, entry_context;
     uint32_t entry_sketch7;
@@ -98,8 +99,25 @@ static enum ps_err on_hit(void *ctx, const struct ps_results_hit *h)
     return PS_OK;
 }
 
-static const struct ps_results_visitor visitor = {on_totals, on_error,  on_cand,   on_lead,
-                                                  on_count,  on_sketch, on_member, on_hit};
+static enum ps_err on_sample(void *ctx, const struct ps_results_sample *p)
+{
+    struct seen *s = ctx;
+
+    s->n_samples++;
+    s->sample_rank = p->rank;
+    s->entry_kind = p->e.kind;
+    return PS_OK;
+}
+
+static const struct ps_results_visitor visitor = {.totals = on_totals,
+                                                  .error = on_error,
+                                                  .cand = on_cand,
+                                                  .lead = on_lead,
+                                                  .count = on_count,
+                                                  .sketch = on_sketch,
+                                                  .member = on_member,
+                                                  .hit = on_hit,
+                                                  .sample = on_sample};
 
 static enum ps_err decode(const struct ps_results_writer *w, struct seen *s, unsigned *pass,
                           uint32_t *shard)
@@ -179,7 +197,17 @@ static void test_results_confirm_and_list_blobs_round_trip(void **state)
     ps_results_put_count(&w, &k);
     ps_results_put_lead(&w, &lead);
     ps_results_put_member(&w, &m);
+    {
+        struct ps_results_sample sp = {0};
+        sp.rank = UINT64_MAX - 1;
+        sp.e.pattern = 3;
+        sp.e.kind = 4;
+        ps_results_put_sample(&w, &sp);
+    }
     assert_int_equal(decode(&w, &s, &pass, NULL), PS_OK);
+    assert_int_equal(s.n_samples, 1);
+    assert_int_equal(s.sample_rank, UINT64_MAX - 1);
+    assert_int_equal(s.entry_kind, 4);
     assert_int_equal(pass, PS_PASS_CONFIRM);
     assert_int_equal(s.n_counts, 1);
     assert_int_equal(s.count_sum, 397);
