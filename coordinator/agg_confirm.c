@@ -67,8 +67,8 @@ struct agg_confirm *agg_confirm_new(const struct ps_agg_opts *o, size_t n_shards
     c->max_sample = o->max_sample;
     c->role_set = ps_xcalloc(c->n_patterns + 1, sizeof(*c->role_set));
     c->total_set = ps_xcalloc(c->n_patterns + 1, sizeof(*c->total_set));
-    agg_table_init(&c->leads);
-    c->keep_text_docs = o->keep_text_docs;
+    agg_table_init(&c->leads, o->lead_gate_log2);
+    c->keep_text_docs = o->lead_gate_log2 != 0 ? o->lead_keep_docs : o->keep_text_docs;
     ps_u64map_init(&c->key_index, SIZE_MAX / 4);
     c->max_members = o->max_members;
     c->view = ps_xcalloc(c->max_members + 1, sizeof(*c->view));
@@ -203,9 +203,11 @@ static enum ps_err on_sample(void *ctx, const struct ps_results_sample *p)
 
     if (e.pattern >= c->n_patterns)
         return PS_ERR_PROTO;
-    /* the evidence only compares them: 32 bits tell 16 or so documents apart */
+    /* the evidence only compares them: 32 bits tell a sample's documents apart */
     e.context &= 0xffffffffu;
     e.right &= 0xffffffffu;
+    for (size_t k = PS_AGG_SAMPLE_SKETCH; k < PS_RESULTS_SKETCH; k++)
+        e.sketch[k] = 0;
     sample_keep(c, &c->samples[e.pattern], p->rank, &e);
     return PS_OK;
 }
@@ -367,12 +369,12 @@ void agg_confirm_save(const struct agg_confirm *c, struct ps_buf *out)
         ps_varint_put(out, c->samples[i].n);
         for (size_t j = 0; j < c->samples[i].n; j++) {
             const struct ps_results_entry *e = &c->samples[i].entries[j];
-            uint32_t w[2 + PS_RESULTS_SKETCH];
+            uint32_t w[2 + PS_AGG_SAMPLE_SKETCH];
             ps_varint_put_u64le(out, c->samples[i].ranks[j]);
             w[0] = (uint32_t)e->context;
             w[1] = (uint32_t)e->right;
-            memcpy(w + 2, e->sketch, sizeof(e->sketch));
-            put_u32s(out, w, 2 + PS_RESULTS_SKETCH);
+            memcpy(w + 2, e->sketch, PS_AGG_SAMPLE_SKETCH * sizeof(uint32_t));
+            put_u32s(out, w, 2 + PS_AGG_SAMPLE_SKETCH);
             ps_varint_put(out, e->kind);
         }
     }
@@ -431,12 +433,12 @@ static bool load_sample(struct agg_confirm *c, size_t pattern, struct agg_rd *r)
     for (uint64_t j = 0; j < n && !r->bad; j++) {
         struct ps_results_entry e = {0};
         uint64_t rank = agg_get_u64le(r);
-        uint32_t w[2 + PS_RESULTS_SKETCH];
-        get_u32s(r, w, 2 + PS_RESULTS_SKETCH);
+        uint32_t w[2 + PS_AGG_SAMPLE_SKETCH];
+        get_u32s(r, w, 2 + PS_AGG_SAMPLE_SKETCH);
         e.pattern = pattern;
         e.context = w[0];
         e.right = w[1];
-        memcpy(e.sketch, w + 2, sizeof(e.sketch));
+        memcpy(e.sketch, w + 2, PS_AGG_SAMPLE_SKETCH * sizeof(uint32_t));
         e.kind = (uint8_t)agg_get(r);
         e.in_role = true;
         if (!r->bad)
@@ -545,4 +547,17 @@ const struct agg_table *agg_confirm_leads(const struct agg_confirm *c)
 void agg_confirm_reduce(struct agg_confirm *c, const uint64_t *keep, size_t n_keep)
 {
     agg_table_keep(&c->leads, keep, n_keep);
+}
+
+void ps_agg_drop_samples(struct ps_agg *a, const bool *keep)
+{
+    struct agg_confirm *c = a->confirm;
+
+    for (size_t i = 0; c != NULL && i < c->n_patterns; i++) {
+        if (keep[i])
+            continue;
+        free(c->samples[i].ranks);
+        free(c->samples[i].entries);
+        memset(&c->samples[i], 0, sizeof(c->samples[i]));
+    }
 }

@@ -10,17 +10,38 @@
 
 #define MIN_CAP 1024
 
-void agg_table_init(struct agg_table *t)
+void agg_table_init(struct agg_table *t, unsigned gate_log2)
 {
     memset(t, 0, sizeof(*t));
     ps_buf_init(&t->text, SIZE_MAX / 2);
+    t->gate_log2 = gate_log2;
+    if (gate_log2 != 0)
+        t->gate = ps_xcalloc((size_t)AGG_GATE_ROWS << gate_log2, 1);
 }
 
 void agg_table_release(struct agg_table *t)
 {
     free(t->slots);
+    free(t->gate);
     ps_buf_release(&t->text);
     memset(t, 0, sizeof(*t));
+}
+
+/* Add `docs` to the pattern's gate cells; the estimate after (the smallest of its cells). */
+static uint64_t gate_add(struct agg_table *t, uint64_t hash, uint64_t docs)
+{
+    size_t cells = (size_t)1 << t->gate_log2;
+    unsigned est = 255;
+
+    for (unsigned r = 0; r < AGG_GATE_ROWS; r++) {
+        /* rows take different bits of a remix of the (XXH3) hash */
+        uint64_t h = (hash ^ (0x9E3779B97F4A7C15u * (r + 1))) * 0xBF58476D1CE4E5B9u;
+        uint8_t *c = &t->gate[r * cells + (size_t)(h >> (64 - t->gate_log2))];
+        unsigned v = *c + (docs > 255 ? 255 : (unsigned)docs);
+        *c = (uint8_t)(v > 255 ? 255 : v);
+        est = *c < est ? *c : est;
+    }
+    return est;
 }
 
 static struct agg_entry *slot_of(struct agg_entry *slots, size_t cap, uint64_t hash)
@@ -76,8 +97,25 @@ static uint32_t sat_add(uint32_t a, uint64_t b)
 void agg_table_add(struct agg_table *t, uint64_t hash, uint64_t docs, const char *text,
                    size_t text_len, uint64_t keep_docs)
 {
-    struct agg_entry *e = get(t, hash);
+    struct agg_entry *e;
 
+    if (t->gate != NULL) {
+        uint64_t est = gate_add(t, hash, docs);
+        if (agg_table_find(t, hash) == NULL) {
+            if (est < keep_docs)
+                return;
+            /* admitted: what came before is the estimate's; a pattern is named about once a
+             * shard, so that many shards */
+            e = get(t, hash);
+            e->docs = (uint32_t)est;
+            e->shards = (uint32_t)est;
+            e->text_off = (uint32_t)t->text.len;
+            e->text_len = (uint32_t)(text_len < UINT32_MAX / 2 ? text_len : 0);
+            ps_buf_append(&t->text, text, e->text_len);
+            return;
+        }
+    }
+    e = get(t, hash);
     e->docs = sat_add(e->docs, docs);
     e->shards = sat_add(e->shards, 1);
     if (e->text_off == PS_AGG_NO_TEXT && e->docs >= keep_docs && t->text.len < UINT32_MAX / 2 &&
@@ -131,6 +169,9 @@ static void save_entry(const struct agg_table *t, const struct agg_entry *e, str
 
 void agg_table_save(const struct agg_table *t, struct ps_buf *out)
 {
+    ps_varint_put(out, t->gate_log2);
+    if (t->gate != NULL)
+        ps_buf_append(out, t->gate, (size_t)AGG_GATE_ROWS << t->gate_log2);
     ps_varint_put(out, t->n + t->has_zero);
     if (t->has_zero)
         save_entry(t, &t->zero, out);
@@ -142,10 +183,22 @@ void agg_table_save(const struct agg_table *t, struct ps_buf *out)
 bool agg_table_load(struct agg_table *t, const unsigned char **pp, const unsigned char *end)
 {
     struct agg_rd r = {*pp, end, false};
-    uint64_t n = agg_get(&r);
+    unsigned gate_log2 = t->gate_log2;
+    uint64_t n;
 
+    /* the gate's size is the table's own (set by its aggregate's options): the record agrees */
     agg_table_release(t);
-    agg_table_init(t);
+    agg_table_init(t, gate_log2);
+    if (agg_get(&r) != gate_log2 || r.bad)
+        return false;
+    if (t->gate != NULL) {
+        size_t len = (size_t)AGG_GATE_ROWS << gate_log2;
+        if ((size_t)(end - r.p) < len)
+            return false;
+        memcpy(t->gate, r.p, len);
+        r.p += len;
+    }
+    n = agg_get(&r);
     /* an entry takes 11 bytes at least: a bound before anything is allocated */
     if (r.bad || n > (uint64_t)(end - r.p) / 11)
         return false;
@@ -184,7 +237,8 @@ bool agg_table_load(struct agg_table *t, const unsigned char **pp, const unsigne
 
 size_t agg_table_footprint(const struct agg_table *t)
 {
-    return t->cap * sizeof(*t->slots) + t->text.cap;
+    return t->cap * sizeof(*t->slots) + t->text.cap +
+           (t->gate != NULL ? (size_t)AGG_GATE_ROWS << t->gate_log2 : 0);
 }
 
 static bool kept(const uint64_t *keep, size_t n, uint64_t hash)
@@ -205,7 +259,7 @@ void agg_table_keep(struct agg_table *t, const uint64_t *keep, size_t n_keep)
 {
     struct agg_table fresh;
 
-    agg_table_init(&fresh);
+    agg_table_init(&fresh, 0); /* the kept patterns are counted: the gate has done its work */
     if (t->has_zero && kept(keep, n_keep, 0)) {
         struct agg_entry *e = get(&fresh, 0);
         *e = t->zero;

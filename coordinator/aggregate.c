@@ -20,9 +20,10 @@ struct ps_agg_opts ps_agg_opts_default(void)
 
     memset(&o, 0, sizeof(o));
     o.keep_text_docs = 3;
+    o.lead_keep_docs = 5;
     o.max_errors_listed = 1000;
     o.max_members = 32;
-    o.max_sample = 16;
+    o.max_sample = 8;
     return o;
 }
 

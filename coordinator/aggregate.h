@@ -37,9 +37,12 @@ struct ps_agg_opts {
     unsigned cluster_log2;      /* scan: sketch rows of 2^n cells; 0 = no clusters */
     size_t n_patterns;          /* confirm, leads, list: patterns in the pass's list */
     uint64_t keep_text_docs;    /* scan, confirm (leads): keep a text from this many docs: 3 */
+    unsigned lead_gate_log2;    /* confirm: leads pass a count-min gate of 3 rows of 2^n cells
+                                   (0: all counted exactly) ... */
+    uint64_t lead_keep_docs;    /* ... that lets them in, with their texts, at this many docs: 5 */
     size_t max_errors_listed;   /* scan: detailed errors kept: 1000 */
     size_t max_members;         /* confirm: members kept per band key: 32 */
-    size_t max_sample;          /* confirm, leads: documents in each pattern's sample: 16 */
+    size_t max_sample;          /* confirm, leads: documents in each pattern's sample: 8 */
 };
 struct ps_agg_opts ps_agg_opts_default(void);
 
@@ -65,6 +68,9 @@ enum ps_err ps_agg_load(struct ps_agg *a, const void *src, size_t src_len, struc
 /* Keep only the patterns `keep` (n_keep hashes) with their texts, and drop the cluster sketch:
  * what a finished pass leaves for the report, a small checkpoint. Scan and confirm. */
 void ps_agg_reduce(struct ps_agg *a, const uint64_t *keep, size_t n_keep);
+/* Confirm, leads: drop the samples of the patterns whose keep[i] is false (the count rules
+ * rule them out: nobody asks for their evidence again). */
+void ps_agg_drop_samples(struct ps_agg *a, const bool *keep);
 /* The pass is over: sort what the report reads (errors, list records). Call once, after the
  * last merge or load; the accessors below that say so need it. */
 void ps_agg_finish(struct ps_agg *a);
@@ -110,7 +116,10 @@ struct ps_agg_count {
     uint64_t total_shards, role_shards;
 };
 const struct ps_agg_count *ps_agg_count(const struct ps_agg *a, size_t pattern);
-/* Confirm, leads: the sample of pattern i's documents in role (view; the smallest ranks). */
+/* Confirm, leads: the sample of pattern i's documents in role (view; the smallest ranks). A
+ * sample keeps the first PS_AGG_SAMPLE_SKETCH values of each continuation sketch, and 32-bit
+ * contexts: enough to estimate the evidence, at a third of the size. */
+#define PS_AGG_SAMPLE_SKETCH 4
 void ps_agg_samples(const struct ps_agg *a, size_t pattern, const struct ps_results_entry **entries,
                     size_t *n);
 /* The shards that hold pattern i (in role when `role`): *ids (view, in no order) and *n; false

@@ -17,15 +17,24 @@ struct agg_entry {
     uint32_t text_off, text_len; /* into the table's arena; text_off PS_AGG_NO_TEXT: none */
 };
 
+/* A table either keeps every pattern (exact), or has a gate in front: a count-min sketch of
+ * AGG_GATE_ROWS rows of 2^gate_log2 saturating 8-bit counters, and a pattern gets an entry only
+ * once its estimate reaches keep_docs (its documents before that are the estimate's, its later
+ * ones counted exactly). The gate is for patterns named by the million that matter from tens of
+ * documents on (the leads of repeated segments). */
+#define AGG_GATE_ROWS 3
+
 struct agg_table {
     struct agg_entry *slots; /* open addressing, power of two, at most half full */
     size_t cap, n;
     struct ps_buf text; /* arena */
     bool has_zero;      /* the hash 0 is kept in zero */
     struct agg_entry zero;
+    unsigned gate_log2; /* 0: no gate */
+    uint8_t *gate;      /* AGG_GATE_ROWS << gate_log2 counters */
 };
 
-void agg_table_init(struct agg_table *t);
+void agg_table_init(struct agg_table *t, unsigned gate_log2);
 void agg_table_release(struct agg_table *t);
 /* Add one shard's count for `hash`; keep the text once the documents reach keep_docs. */
 void agg_table_add(struct agg_table *t, uint64_t hash, uint64_t docs, const char *text,

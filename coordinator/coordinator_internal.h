@@ -62,8 +62,9 @@ struct coord {
     uint64_t last_progress, last_log, last_ping, last_lock;
     bool redis_failed;
     bool lock_lost;
-    char *signatures_dir;  /* absolute, created at start; NULL when off */
-    unsigned cluster_log2; /* sketch size of the job, 0 = no clusters */
+    char *signatures_dir;   /* absolute, created at start; NULL when off */
+    unsigned cluster_log2;  /* sketch size of the job, 0 = no clusters */
+    uint64_t text_estimate; /* decompressed bytes of the corpus, from its files' headers */
     struct collector *collector;
     enum ps_collect_request asked; /* the request to the collector outstanding */
 };

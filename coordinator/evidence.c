@@ -21,13 +21,14 @@ static int cmp_u64(const void *a, const void *b)
 /* Mean pairwise Jaccard similarity of n continuations, estimated from their sketches: for each
  * sketch position, the share of document pairs whose values collide. Random salad shares
  * nothing (about 0); field/value records share their field names. */
-static double continuation_similarity(const struct ps_results_entry *es, size_t n, uint32_t *col)
+static double continuation_similarity(const struct ps_results_entry *es, size_t n, size_t positions,
+                                      uint32_t *col)
 {
     double sum = 0.0;
 
-    if (n < 2)
+    if (n < 2 || positions == 0)
         return 0.0;
-    for (size_t k = 0; k < PS_RESULTS_SKETCH; k++) {
+    for (size_t k = 0; k < positions; k++) {
         size_t pairs = 0, run = 1;
         for (size_t i = 0; i < n; i++)
             col[i] = es[i].sketch[k];
@@ -42,7 +43,7 @@ static double continuation_similarity(const struct ps_results_entry *es, size_t 
         }
         sum += (double)pairs / ((double)n * (double)(n - 1) / 2.0);
     }
-    return sum / PS_RESULTS_SKETCH;
+    return sum / (double)positions;
 }
 
 /* Distinct left contexts over n documents; a pattern at a document's start (context 0) has
@@ -75,7 +76,8 @@ static double same_right_share(const struct ps_results_entry *es, size_t n, uint
     return (double)best / (double)n;
 }
 
-void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, struct ps_evidence *out)
+void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_t positions,
+                         struct ps_evidence *out)
 {
     size_t kinds[4] = {0}, best = 0;
     uint64_t *v;
@@ -93,7 +95,7 @@ void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, struc
     out->kind = 1u << best;
     v = ps_xmalloc(n * sizeof(*v));
     col = ps_xmalloc(n * sizeof(*col));
-    out->similarity = continuation_similarity(entries, n, col);
+    out->similarity = continuation_similarity(entries, n, positions, col);
     out->diversity = (double)distinct_contexts(entries, n, v) / (double)n;
     out->same_next = same_right_share(entries, n, v);
     free(v);

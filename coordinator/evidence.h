@@ -29,8 +29,10 @@ struct ps_evidence {
     double same_next;  /* share of the documents with the most common two words after it */
 };
 
-/* Measure the evidence of n entries (borrowed; only read) of one pattern. */
-void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, struct ps_evidence *out);
+/* Measure the evidence of n entries (borrowed; only read) of one pattern, from the first
+ * `positions` values of their continuation sketches (PS_RESULTS_SKETCH, or fewer for a sample). */
+void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_t positions,
+                         struct ps_evidence *out);
 
 /* The evidence rules of a flag for a pattern with `text` (borrowed) in role at `rate`:
  * diversity, then by kind: templated (similarity within its band, few same next words, the

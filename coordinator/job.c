@@ -175,14 +175,21 @@ static uint64_t estimate_file_bytes(const char *path, uint64_t size, int format)
  * words or more, about one paragraph per 600 bytes of text), so that a cell of a key held by
  * many documents stands out from the background; but at most 2 % of the corpus's decompressed
  * bytes and at most --sketch-max (docs/redis-keys.md, memory model). */
-static unsigned auto_sketch_log2(const struct ps_plan *p, uint64_t max_bytes)
+static uint64_t estimate_text(const struct ps_plan *p)
 {
-    uint64_t text = 0, keys, budget;
-    unsigned log2 = PS_CLSKETCH_LOG2_MIN;
+    uint64_t text = 0;
 
     for (size_t i = 0; i < ps_plan_n_files(p); i++)
         text += estimate_file_bytes(ps_plan_file(p, i), ps_plan_file_size(p, i),
                                     ps_plan_file_format(p, i));
+    return text;
+}
+
+static unsigned auto_sketch_log2(uint64_t text, uint64_t max_bytes)
+{
+    uint64_t keys, budget;
+    unsigned log2 = PS_CLSKETCH_LOG2_MIN;
+
     keys = text / 600 * 16;
     budget = text / 50 < max_bytes ? text / 50 : max_bytes;
     while (log2 < 24 && ((uint64_t)1 << log2) < keys &&
@@ -226,10 +233,11 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
         rc = 3;
         goto done;
     }
+    c->text_estimate = estimate_text(c->plan);
     if (c->o->clusters)
         c->cluster_log2 = c->o->cluster_sketch_log2 != 0
                               ? c->o->cluster_sketch_log2
-                              : auto_sketch_log2(c->plan, c->o->sketch_max_bytes);
+                              : auto_sketch_log2(c->text_estimate, c->o->sketch_max_bytes);
     make_settings(c);
     {
         XXH3_state_t st;

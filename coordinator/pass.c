@@ -280,6 +280,13 @@ struct ps_agg_opts ps_collect_agg_opts(const struct collector *k, unsigned pass,
     o.shard_file = k->shard_file;
     o.pass = pass;
     o.cluster_log2 = pass == PS_PASS_SCAN && !finished ? k->c->cluster_log2 : 0;
+    /* leads: about one per 200 bytes of text; two per cell keeps a lead named once from
+     * looking named five times in every row (a chance of about 1e-4) */
+    if (pass == PS_PASS_CONFIRM && !finished && k->c->cluster_log2 != 0) {
+        o.lead_gate_log2 = 12;
+        while (o.lead_gate_log2 < 24 && (k->c->text_estimate >> o.lead_gate_log2) > 400)
+            o.lead_gate_log2++;
+    }
     o.n_patterns = pass == PS_PASS_SCAN ? 0 : k->lists[pass].n;
     return o;
 }

@@ -88,9 +88,9 @@ static void judge(struct report *r, struct cand *c, struct ps_results_entry *scr
             c->examples[c->n_examples++] = e->hit;
     }
     if (n > 0)
-        ps_evidence_measure(scratch, n, &ev);
+        ps_evidence_measure(scratch, n, PS_RESULTS_SKETCH, &ev);
     else
-        ps_evidence_measure(c->sample, c->n_sample, &ev);
+        ps_evidence_measure(c->sample, c->n_sample, PS_AGG_SAMPLE_SKETCH, &ev);
     c->kind = ev.kind;
     c->similarity = ev.similarity;
     c->diversity = ev.diversity;

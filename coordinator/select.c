@@ -18,7 +18,7 @@
 
 /* A counting pass keeps a sample of each pattern's documents in role (coordinator/aggregate.h);
  * the lease asks for about SAMPLE_TARGET of them, from the documents the naming pass saw. */
-#define SAMPLE_TARGET 32
+#define SAMPLE_TARGET 16
 /* The list pass lists a pattern whose sampled evidence passes the rules with this slack: the
  * sample is small, the decision is made on every listed document. */
 #define EVIDENCE_SLACK 0.15
@@ -125,13 +125,24 @@ static enum ps_err record_switch(struct collector *k, enum ps_pass pass, const u
     return err;
 }
 
-/* Finish the pass: keep only `keep` in its aggregate, save that as its final checkpoint and
- * drop its blobs. */
+/* Finish the pass: keep only the patterns `keep` in its aggregate, and the samples of those the
+ * count rules let through; save that as its final checkpoint and drop its blobs. */
 static enum ps_err close_pass(struct collector *k, const uint64_t *keep, size_t n_keep,
                               struct ps_errdetail *ed)
 {
+    const struct ps_patlist *l = &k->lists[k->pass];
     enum ps_err err;
 
+    if (k->pass == PS_PASS_CONFIRM || k->pass == PS_PASS_LEADS) {
+        bool *counted = ps_xcalloc(l->n + 1, sizeof(*counted));
+        for (size_t i = 0; i < l->n; i++) {
+            const struct ps_agg_count *n = ps_agg_count(k->agg[k->pass], i);
+            counted[i] = ps_score_may_flag(&k->c->o->score, n->role, n->total, n->role_shards,
+                                           k->c->n_shards);
+        }
+        ps_agg_drop_samples(k->agg[k->pass], counted);
+        free(counted);
+    }
     ps_agg_reduce(k->agg[k->pass], keep, n_keep);
     err = ps_collect_checkpoint(k, ed);
     if (err == PS_OK)
@@ -224,7 +235,7 @@ static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist
         if (!ps_score_may_flag(o, n->role, n->total, n->role_shards, k->c->n_shards))
             continue;
         ps_agg_samples(k->agg[pass], i, &sample, &n_sample);
-        ps_evidence_measure(sample, n_sample, &ev);
+        ps_evidence_measure(sample, n_sample, PS_AGG_SAMPLE_SKETCH, &ev);
         text = ps_xstrndup((const char *)l->texts[i].data, l->texts[i].len);
         ok = n_sample > 0 &&
              ps_evidence_ok(o, &ev, text, (double)n->role / (double)n->total, EVIDENCE_SLACK);
