@@ -25,6 +25,8 @@
 #define PROGRESS_EVERY_MS 1000
 #define LOG_EVERY_MS      10000
 #define EXPIRE_BATCH      256
+#define SWEEP_EVERY_MS    50
+#define DISPATCH_BATCH    1024 /* leases a tick at most */
 
 void ps_coord_redis_fail(struct coord *c, const struct ps_errdetail *ed)
 {
@@ -139,32 +141,54 @@ static void send_shutdown(struct coord *c, size_t w, const char *reason)
     send_to(c, w, &env);
 }
 
-static void dispatch(struct coord *c, size_t w, uint32_t id)
+/* A worker that has credit waits in the ready queue (once), so that dispatch never walks every
+ * worker: with ten thousand workers most have none. */
+static void make_ready(struct coord *c, size_t w)
+{
+    struct ps_worker_rec *r = wk(c, w);
+
+    if (r->ready || !r->alive || r->credit == 0)
+        return;
+    if (c->n_ready == c->cap_ready) {
+        size_t cap = c->cap_ready ? c->cap_ready * 2 : 64;
+        size_t *q = ps_xmalloc(cap * sizeof(*q));
+        for (size_t i = 0; i < c->n_ready; i++)
+            q[i] = c->ready[(c->ready_head + i) % c->cap_ready];
+        free(c->ready);
+        c->ready = q;
+        c->cap_ready = cap;
+        c->ready_head = 0;
+    }
+    c->ready[(c->ready_head + c->n_ready++) % c->cap_ready] = w;
+    r->ready = true;
+}
+
+static bool next_ready(struct coord *c, size_t *w)
+{
+    while (c->n_ready > 0) {
+        *w = c->ready[c->ready_head];
+        c->ready_head = (c->ready_head + 1) % c->cap_ready;
+        c->n_ready--;
+        wk(c, *w)->ready = false;
+        if (wk(c, *w)->alive && wk(c, *w)->credit > 0)
+            return true;
+    }
+    return false;
+}
+
+/* One lease to worker w, whose grant (attempt, deadline) is recorded already. The pattern list
+ * goes along until the worker has confirmed holding it (a result for a lease that carried it):
+ * with a thousand patterns and thousands of shards, sending it once a worker saves gigabytes. */
+static void send_lease(struct coord *c, size_t w, uint32_t id, uint32_t attempt)
 {
     Poisonscan__Envelope env;
     Poisonscan__Lease lease;
     const struct ps_shard *s = ps_plan_shard(c->plan, id);
-    struct ps_errdetail ed = {0};
-    struct ps_store_reply *r;
-    char key[256], f[16], val[PS_WIRE_ROUTING_ID_MAX * 2 + 64], job[PS_STORE_JOB_MAX + 1];
-    char path[4096];
-    uint32_t attempt;
+    char job[PS_STORE_JOB_MAX + 1], path[4096];
+    bool with_list = ps_pass_has_candidates(c->pass) && wk(c, w)->patterns_held != c->cands_id;
 
     poisonscan__envelope__init(&env);
     poisonscan__lease__init(&lease);
-    snprintf(f, sizeof(f), "%u", id);
-    ps_coord_pass_key(c, key, sizeof(key), PS_KEY_ATTEMPTS, c->pass);
-    /* attempt numbers persist, so a resumed job never reuses one */
-    if (ps_store_cmd(c->store, &r, &ed, "HINCRBY", key, f, "1", NULL) != PS_OK) {
-        ps_coord_redis_fail(c, &ed);
-        ps_lease_requeue(c->leases, id);
-        return;
-    }
-    attempt = (uint32_t)ps_store_reply_int(r);
-    ps_store_reply_free(r);
-    ps_lease_grant(c->leases, id, w, attempt, ps_clock_now_ms() + c->o->lease_timeout_ms);
-    wk(c, w)->credit--;
-
     snprintf(job, sizeof(job), "%s", c->o->job);
     snprintf(path, sizeof(path), "%s", s->path);
     lease.job_id = job;
@@ -176,21 +200,21 @@ static void dispatch(struct coord *c, size_t w, uint32_t id)
     lease.end = s->end;
     lease.format = (Poisonscan__ShardFormat)s->format;
     lease.settings = &c->settings;
-    lease.n_candidates = ps_pass_has_candidates(c->pass) ? c->cands.n : 0;
-    lease.candidates = ps_pass_has_candidates(c->pass) ? c->cands.texts : NULL;
-    lease.leads_from = (uint32_t)(c->pass == PS_PASS_LIST ? c->cands.leads_from : 0);
-    if (c->pass == PS_PASS_CONFIRM || c->pass == PS_PASS_LEADS) {
-        lease.n_sample_below = c->cands.n;
-        lease.sample_below = c->cands.sample_below;
+    lease.patterns_id = ps_pass_has_candidates(c->pass) ? c->cands_id : 0;
+    if (with_list) {
+        lease.n_candidates = c->cands.n;
+        lease.candidates = c->cands.texts;
+        lease.leads_from = (uint32_t)(c->pass == PS_PASS_LIST ? c->cands.leads_from : 0);
+        if (c->pass == PS_PASS_CONFIRM || c->pass == PS_PASS_LEADS) {
+            lease.n_sample_below = c->cands.n;
+            lease.sample_below = c->cands.sample_below;
+        }
+        wk(c, w)->patterns_sent = c->cands_id;
     }
     lease.lease_ms = (uint32_t)c->o->lease_timeout_ms;
     env.body_case = POISONSCAN__ENVELOPE__BODY_LEASE;
     env.lease = &lease;
-    snprintf(val, sizeof(val), "%s %u %" PRIu64 " %u", wk(c, w)->name, lease.attempt,
-             ps_clock_unix_s() * 1000 + c->o->lease_timeout_ms, (unsigned)c->pass);
-    if (ps_store_cmd(c->store, NULL, &ed, "HSET", c->k_leases, f, val, NULL) != PS_OK)
-        ps_coord_redis_fail(c, &ed);
-    ps_log(PS_LOG_DEBUG, "coordinator", "lease shard %u attempt %u to '%s'", id, lease.attempt,
+    ps_log(PS_LOG_DEBUG, "coordinator", "lease shard %u attempt %u to '%s'", id, attempt,
            wk(c, w)->name);
     switch (send_to(c, w, &env)) {
     case PS_OK:
@@ -205,12 +229,83 @@ static void dispatch(struct coord *c, size_t w, uint32_t id)
     }
 }
 
+/* Lease queued shards to ready workers, DISPATCH_BATCH at most a tick: the attempt numbers and
+ * the lease records go to Redis in one round trip before any lease leaves (an attempt number is
+ * never reused, even by a restarted coordinator), then the leases go out. */
+static void dispatch(struct coord *c)
+{
+    struct grant {
+        size_t w;
+        uint32_t id, attempt;
+    } *g = c->grants; /* DISPATCH_BATCH of them: ps_coordinator_run sizes the scratch */
+    size_t n = 0, a = 2, b = 2;
+    uint64_t now = ps_clock_now_ms(), until = ps_clock_unix_s() * 1000 + c->o->lease_timeout_ms;
+    char key[256];
+    struct ps_errdetail ed = {0};
+    size_t w;
+    uint32_t id;
+
+    while (n < DISPATCH_BATCH && ps_lease_n_queued(c->leases) > 0 && next_ready(c, &w)) {
+        while (wk(c, w)->credit > 0 && n < DISPATCH_BATCH && ps_lease_dequeue(c->leases, &id)) {
+            g[n].w = w;
+            g[n].id = id;
+            g[n].attempt = ps_lease_attempts(c->leases, id) + 1;
+            ps_lease_grant(c->leases, id, w, g[n].attempt, now + c->o->lease_timeout_ms);
+            wk(c, w)->credit--;
+            n++;
+        }
+        make_ready(c, w);
+    }
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char *f = c->fields[i], *av = c->fields[i] + 16, *lv = c->fields[i] + 32;
+        snprintf(f, 16, "%u", g[i].id);
+        snprintf(av, 16, "%u", g[i].attempt);
+        snprintf(lv, sizeof(c->fields[0]) - 32, "%s %u %" PRIu64 " %u", wk(c, g[i].w)->name,
+                 g[i].attempt, until, (unsigned)c->pass);
+        c->attempts_argv[a] = f;
+        c->attempts_lens[a++] = strlen(f);
+        c->attempts_argv[a] = av;
+        c->attempts_lens[a++] = strlen(av);
+        c->leases_argv[b] = f;
+        c->leases_lens[b++] = strlen(f);
+        c->leases_argv[b] = lv;
+        c->leases_lens[b++] = strlen(lv);
+    }
+    ps_coord_pass_key(c, key, sizeof(key), PS_KEY_ATTEMPTS, c->pass);
+    c->attempts_argv[0] = c->leases_argv[0] = "HSET";
+    c->attempts_lens[0] = c->leases_lens[0] = 4;
+    c->attempts_argv[1] = key;
+    c->attempts_lens[1] = strlen(key);
+    c->leases_argv[1] = c->k_leases;
+    c->leases_lens[1] = strlen(c->k_leases);
+    {
+        const char *const *argv[2] = {c->attempts_argv, c->leases_argv};
+        const size_t *lens[2] = {c->attempts_lens, c->leases_lens};
+        int argc[2] = {(int)a, (int)b};
+        if (ps_store_transaction(c->store, 2, argc, argv, lens, &ed) != PS_OK) {
+            /* nothing may leave without its attempt number on record */
+            ps_coord_redis_fail(c, &ed);
+            return;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        send_lease(c, g[i].w, g[i].id, g[i].attempt);
+}
+
 static void on_result(struct coord *c, size_t w, const Poisonscan__ShardResult *res)
 {
     struct ps_errdetail ed = {0};
     char f[16];
 
     wk(c, w)->credit++;
+    if (wk(c, w)->patterns_sent != 0) {
+        /* it answered a lease that carried the list: it holds it now */
+        wk(c, w)->patterns_held = wk(c, w)->patterns_sent;
+        wk(c, w)->patterns_sent = 0;
+    }
+    make_ready(c, w);
     if (res->pass != c->pass || res->shard_id >= c->n_shards || strcmp(res->job_id, c->o->job) ||
         !ps_lease_is_current(c->leases, res->shard_id, w, res->attempt)) {
         /* the lease went to someone else meanwhile (or the pass moved on); their commit will be
@@ -221,6 +316,8 @@ static void on_result(struct coord *c, size_t w, const Poisonscan__ShardResult *
         return;
     }
     if (res->outcome == POISONSCAN__OUTCOME__OUTCOME_FAILED) {
+        /* whatever went wrong, the next lease to it carries the pattern list again */
+        wk(c, w)->patterns_held = 0;
         if (res->retryable)
             lease_lost(c, res->shard_id, res->error);
         else
@@ -257,6 +354,7 @@ static void on_message(struct coord *c, const char *peer, size_t peer_len,
     switch (env->body_case) {
     case POISONSCAN__ENVELOPE__BODY_HELLO:
         r->credit = env->hello->credit;
+        r->patterns_held = r->patterns_sent = 0;
         ps_log(PS_LOG_INFO, "coordinator", "worker '%s' joined (pid %u on %s, %s)", r->name,
                env->hello->pid, env->hello->hostname, env->hello->simd_level);
         break;
@@ -278,6 +376,7 @@ static void on_message(struct coord *c, const char *peer, size_t peer_len,
                ps_wire_body_name(env->body_case), r->name);
         break;
     }
+    make_ready(c, w);
 }
 
 /* Receive everything waiting; once the job is finished, answer every caller with Shutdown. */
@@ -369,15 +468,16 @@ static void tick(struct coord *c)
     uint64_t now = ps_clock_now_ms();
     uint64_t silence = c->o->heartbeat_ms * c->o->liveness;
 
-    for (size_t w = 0; w < ps_registry_len(c->workers); w++)
-        if (wk(c, w)->alive && now - wk(c, w)->last_seen > silence)
-            worker_dead(c, w, "went silent");
-    expire_leases(c, now);
-    for (size_t w = 0; w < ps_registry_len(c->workers) && ps_lease_n_queued(c->leases) > 0; w++) {
-        uint32_t id;
-        while (wk(c, w)->alive && wk(c, w)->credit > 0 && ps_lease_dequeue(c->leases, &id))
-            dispatch(c, w, id);
+    /* a walk over every worker and lease is for deadlines, which are seconds apart: a few times
+     * a second is enough, however many messages wake the loop */
+    if (now - c->last_sweep >= SWEEP_EVERY_MS) {
+        for (size_t w = 0; w < ps_registry_len(c->workers); w++)
+            if (wk(c, w)->alive && now - wk(c, w)->last_seen > silence)
+                worker_dead(c, w, "went silent");
+        expire_leases(c, now);
+        c->last_sweep = now;
     }
+    dispatch(c);
     ping_workers(c);
     if (now - c->last_progress >= PROGRESS_EVERY_MS) {
         set_progress(c, NULL);
@@ -596,6 +696,12 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     c.o = o;
     c.lim = ps_wire_limits_coordinator();
     ps_patlist_init(&c.cands);
+    c.grants = ps_xcalloc(DISPATCH_BATCH, 2 * sizeof(uint64_t) + sizeof(size_t));
+    c.fields = ps_xcalloc(DISPATCH_BATCH, sizeof(*c.fields));
+    c.attempts_argv = ps_xcalloc(2 + 2 * DISPATCH_BATCH, sizeof(*c.attempts_argv));
+    c.leases_argv = ps_xcalloc(2 + 2 * DISPATCH_BATCH, sizeof(*c.leases_argv));
+    c.attempts_lens = ps_xcalloc(2 + 2 * DISPATCH_BATCH, sizeof(*c.attempts_lens));
+    c.leases_lens = ps_xcalloc(2 + 2 * DISPATCH_BATCH, sizeof(*c.leases_lens));
     ps_registry_new(&c.workers);
     ps_store_key(c.k_meta, sizeof(c.k_meta), o->job, PS_KEY_META);
     ps_store_key(c.k_progress, sizeof(c.k_progress), o->job, PS_KEY_PROGRESS);
@@ -627,6 +733,13 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     ps_lease_table_free(c.leases);
     ps_registry_free(c.workers);
     ps_patlist_release(&c.cands);
+    free(c.grants);
+    free(c.fields);
+    free(c.attempts_argv);
+    free(c.leases_argv);
+    free(c.attempts_lens);
+    free(c.leases_lens);
+    free(c.ready);
     free(c.signatures_dir);
     return rc;
 }

@@ -66,6 +66,15 @@ struct coord {
     unsigned cluster_log2;  /* sketch size of the job, 0 = no clusters */
     uint64_t text_estimate; /* decompressed bytes of the corpus, from its files' headers */
     struct collector *collector;
+    uint64_t cands_id; /* digest of the pattern list: workers hold it under this id */
+    /* dispatch: the workers with credit, and the scratch of one batch of leases */
+    size_t *ready;
+    size_t ready_head, n_ready, cap_ready;
+    void *grants;
+    char (*fields)[PS_WIRE_ROUTING_ID_MAX * 2 + 96];
+    const char **attempts_argv, **leases_argv;
+    size_t *attempts_lens, *leases_lens;
+    uint64_t last_sweep;
     enum ps_collect_request asked; /* the request to the collector outstanding */
 };
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "common/clock.h"
 #include "common/clsketch.h"
@@ -669,6 +670,8 @@ enum ps_err ps_coord_load_job_pass(struct coord *c, struct ps_errdetail *ed)
         }
         if (err == PS_OK)
             err = ps_patlist_decode(&c->cands, text.data, text.len, ed);
+        /* the workers hold a list under this id (never 0: 0 means none) */
+        c->cands_id = XXH3_64bits(text.data, text.len) | 1;
     }
     ps_buf_release(&text);
     return err;

@@ -18,6 +18,9 @@ struct ps_worker_rec {
     uint64_t last_seen;                        /* ms, ps_clock_now_ms() */
     uint32_t credit;                           /* leases it can take now */
     bool alive;
+    bool ready;             /* in the coordinator's queue of workers with credit */
+    uint64_t patterns_held; /* id of the pattern list it has confirmed holding (0: none) */
+    uint64_t patterns_sent; /* id of the list its lease in flight carried (0: none) */
 };
 
 struct ps_registry; /* opaque; single-threaded */

@@ -28,8 +28,12 @@ struct worker {
     uint64_t n_commits;
     bool shutdown;
     int fatal; /* exit code of a failure that ends the worker (Redis gone), 0 if none */
-    struct ps_scan_pattern *patterns; /* the lease's candidates as the scanner takes them */
-    size_t patterns_cap;
+    /* the pattern list of the current pass, as the leases that carry it send it once a worker */
+    uint64_t patterns_id;             /* 0: none held */
+    struct ps_scan_pattern *patterns; /* texts point into patterns_arena */
+    uint64_t *sample_below;           /* NULL, or one per pattern */
+    size_t n_patterns, patterns_cap, leads_from;
+    struct ps_buf patterns_arena;
     /* the lease in progress, for the part callback */
     const Poisonscan__Lease *lease;
     enum ps_commit_outcome outcome; /* of its last part */
@@ -223,6 +227,39 @@ static bool on_part(void *ctx, uint32_t part, bool last)
     return true;
 }
 
+/* A lease that carries the pattern list replaces the one held; one that names it by id uses the
+ * one held. false: the lease names a list this worker does not hold. */
+static bool take_patterns(struct worker *w, const Poisonscan__Lease *lease)
+{
+    size_t off = 0;
+
+    if (lease->patterns_id == 0) {
+        w->n_patterns = 0;
+        return true;
+    }
+    if (lease->n_candidates == 0)
+        return lease->patterns_id == w->patterns_id;
+    if (lease->n_candidates > w->patterns_cap) {
+        w->patterns_cap = lease->n_candidates;
+        w->patterns = ps_xrealloc(w->patterns, w->patterns_cap * sizeof(*w->patterns));
+        w->sample_below = ps_xrealloc(w->sample_below, w->patterns_cap * sizeof(uint64_t));
+    }
+    ps_buf_reset(&w->patterns_arena);
+    for (size_t i = 0; i < lease->n_candidates; i++)
+        ps_buf_append(&w->patterns_arena, lease->candidates[i].data, lease->candidates[i].len);
+    for (size_t i = 0; i < lease->n_candidates; i++) {
+        w->patterns[i].text = w->patterns_arena.data + off;
+        w->patterns[i].len = lease->candidates[i].len;
+        off += lease->candidates[i].len;
+        w->sample_below[i] =
+            lease->n_sample_below == lease->n_candidates ? lease->sample_below[i] : UINT64_MAX;
+    }
+    w->n_patterns = lease->n_candidates;
+    w->leads_from = lease->leads_from;
+    w->patterns_id = lease->patterns_id;
+    return true;
+}
+
 static enum ps_err scan_lease(struct worker *w, const Poisonscan__Lease *lease,
                               struct ps_errdetail *ed)
 {
@@ -234,22 +271,13 @@ static enum ps_err scan_lease(struct worker *w, const Poisonscan__Lease *lease,
     spec.path = lease->path;
     spec.begin = lease->begin;
     spec.end = lease->end;
-    if (lease->n_candidates > w->patterns_cap) {
-        w->patterns_cap = lease->n_candidates;
-        w->patterns = ps_xrealloc(w->patterns, w->patterns_cap * sizeof(*w->patterns));
-    }
-    for (size_t i = 0; i < lease->n_candidates; i++) {
-        w->patterns[i].text = (const char *)lease->candidates[i].data;
-        w->patterns[i].len = lease->candidates[i].len;
-    }
     spec.candidates = w->patterns;
-    spec.n_candidates = lease->n_candidates;
-    spec.sample_below = lease->n_sample_below == lease->n_candidates && lease->n_candidates > 0
-                            ? lease->sample_below
-                            : NULL;
+    spec.n_candidates = w->n_patterns;
+    spec.sample_below =
+        lease->pass == PS_PASS_CONFIRM || lease->pass == PS_PASS_LEADS ? w->sample_below : NULL;
     spec.leads_from = lease->pass == PS_PASS_LEADS  ? 0
-                      : lease->pass == PS_PASS_LIST ? lease->leads_from
-                                                    : lease->n_candidates;
+                      : lease->pass == PS_PASS_LIST ? w->leads_from
+                                                    : w->n_patterns;
     w->lease = lease;
     w->part_error = PS_OK;
     w->conflict = false;
@@ -268,6 +296,11 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
     }
     if (lease->settings == NULL || ensure_scan(w, lease->settings) != PS_OK) {
         send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, "bad scan settings", false);
+        return;
+    }
+    if (!take_patterns(w, lease)) {
+        send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED,
+                    "the lease names a pattern list this worker does not hold", true);
         return;
     }
     if (ensure_heavy(w, lease, &ed) != PS_OK) {
@@ -309,6 +342,7 @@ int ps_worker_run(const struct ps_worker_opts *o)
     int rc = 0;
 
     w.o = o;
+    ps_buf_init(&w.patterns_arena, SIZE_MAX / 2);
     if (ps_store_connect(&w.store, &o->redis, o->redis_retry_ms, &ed) != PS_OK) {
         ps_log(PS_LOG_ERROR, "worker", "%s", ed.msg);
         return 4;
@@ -348,6 +382,8 @@ done:
     ps_link_stop(w.link);
     ps_scan_free(w.scan);
     free(w.patterns);
+    free(w.sample_below);
+    ps_buf_release(&w.patterns_arena);
     ps_commit_free(w.commit);
     ps_store_free(w.store);
     return rc;
