@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/partition.h"
 #include "worker/worker.h"
 
 static const char usage_line[] = "poisonscan worker --connect ENDPOINT --redis URL [options]";
@@ -84,6 +85,7 @@ int ps_cmd_worker(int argc, char **argv)
     struct ps_opts_result res = {0};
     struct ps_errdetail ed = {0};
     struct ps_worker_opts o = {0};
+    static struct ps_store_url urls[PS_PARTITION_MAX]; /* big: off the stack */
     int rc = PS_EXIT_USAGE;
 
     memcpy(table + n, own, sizeof(own));
@@ -109,8 +111,10 @@ int ps_cmd_worker(int argc, char **argv)
                 connect);
         goto done;
     }
-    if (!ps_cli_redis_url(redis, password_file, &o.redis))
+    o.n_redis = ps_cli_redis_urls(redis, password_file, urls, PS_PARTITION_MAX);
+    if (o.n_redis == 0)
         goto done;
+    o.redis = urls;
     o.connect = connect;
     o.heartbeat_ms = heartbeat_ms;
     o.liveness = (unsigned)liveness;
@@ -122,7 +126,8 @@ int ps_cmd_worker(int argc, char **argv)
     o.stop = &ps_cli_stop;
     ps_cli_catch_signals();
     rc = ps_worker_run(&o);
-    memset(o.redis.password, 0, sizeof(o.redis.password));
+    for (size_t i = 0; i < o.n_redis; i++)
+        memset(urls[i].password, 0, sizeof(urls[i].password));
 done:
     ps_opts_release(table, n, &res);
     return rc;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/partition.h"
 #include "common/pass.h"
 #include "common/varint.h"
 
@@ -55,7 +56,8 @@ struct ps_results_limits ps_results_limits_default(void)
     return l;
 }
 
-void ps_results_begin(struct ps_results_writer *w, unsigned pass, uint32_t shard, uint32_t part)
+void ps_results_begin(struct ps_results_writer *w, unsigned pass, uint32_t shard, uint32_t part,
+                      unsigned partition)
 {
     if (w->out.max == 0)
         ps_buf_init(&w->out, SIZE_MAX / 2);
@@ -64,6 +66,7 @@ void ps_results_begin(struct ps_results_writer *w, unsigned pass, uint32_t shard
     ps_buf_append(&w->out, (const char[]){PS_RESULTS_VERSION, (char)pass}, 2);
     ps_varint_put(&w->out, shard);
     ps_varint_put(&w->out, part);
+    ps_varint_put(&w->out, partition);
 }
 
 void ps_results_release(struct ps_results_writer *w)
@@ -425,7 +428,7 @@ enum ps_err ps_results_decode(const void *src, size_t src_len, const struct ps_r
     struct rd r = {0};
     struct scratch sc = {0};
     unsigned version, p;
-    uint64_t id, part;
+    uint64_t id, part, partition;
     enum ps_err err = PS_OK;
 
     r.base = r.p = src;
@@ -449,8 +452,9 @@ enum ps_err ps_results_decode(const void *src, size_t src_len, const struct ps_r
     }
     id = get(&r);
     part = get(&r);
-    if (r.bad || id > UINT32_MAX || part > UINT32_MAX) {
-        ps_errdetail_set(ed, NULL, 0, "results blob: bad shard id or part");
+    partition = get(&r);
+    if (r.bad || id > UINT32_MAX || part > UINT32_MAX || partition >= PS_PARTITION_MAX) {
+        ps_errdetail_set(ed, NULL, 0, "results blob: bad shard id, part or partition");
         return PS_ERR_PROTO;
     }
     while (r.p < r.end && err == PS_OK && !r.bad) {
@@ -488,6 +492,7 @@ enum ps_err ps_results_decode(const void *src, size_t src_len, const struct ps_r
         hdr->pass = p;
         hdr->shard = (uint32_t)id;
         hdr->part = (uint32_t)part;
+        hdr->partition = (unsigned)partition;
     }
     return err;
 }

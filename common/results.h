@@ -2,8 +2,9 @@
  * coordinator reads them back: one binary record per shard and pass (the "results blob"). This
  * module is its only encoder and decoder (docs/redis-keys.md, "Results blobs").
  *
- * Layout: "PSRB", a version byte (PS_RESULTS_VERSION), the pass (enum ps_pass), the shard id and
- * the part (varints: a big shard commits its results in parts, worker/scan.h), then sections, each
+ * Layout: "PSRB", a version byte (PS_RESULTS_VERSION), the pass (enum ps_pass), the shard id,
+ * the part (a big shard commits its results in parts, worker/scan.h) and the partition
+ * (common/partition.h) as varints, then sections, each
  * a tag byte, a varint length and a payload; a blob ends with its last section. Integers are
  * varints, hashes 8 little-endian bytes, texts length-prefixed bytes. A decoder of another version
  * refuses the blob (a job's coordinator and workers run one build).
@@ -25,7 +26,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 
-#define PS_RESULTS_VERSION 1
+#define PS_RESULTS_VERSION 2
 #define PS_RESULTS_SKETCH  8    /* values in a continuation sketch (PS_DETECT_SKETCH) */
 #define PS_RESULTS_TEXT    4096 /* bytes of a pattern text, id, snippet or reason at most */
 
@@ -95,8 +96,9 @@ struct ps_results_writer {
     struct ps_buf out; /* the blob so far */
 };
 
-/* Start a blob for part `part` of `shard` in `pass` (buffer reused). */
-void ps_results_begin(struct ps_results_writer *w, unsigned pass, uint32_t shard, uint32_t part);
+/* Start a blob for partition `partition` of part `part` of `shard` in `pass` (buffer reused). */
+void ps_results_begin(struct ps_results_writer *w, unsigned pass, uint32_t shard, uint32_t part,
+                      unsigned partition);
 void ps_results_release(struct ps_results_writer *w);
 void ps_results_put_totals(struct ps_results_writer *w, const struct ps_results_totals *t);
 void ps_results_put_error(struct ps_results_writer *w, const struct ps_results_error *e);
@@ -135,6 +137,7 @@ struct ps_results_limits ps_results_limits_default(void);
 struct ps_results_header {
     unsigned pass;
     uint32_t shard, part;
+    unsigned partition;
 };
 
 /* Walk the blob `src` (borrowed, src_len bytes): check magic, version and framing, then call

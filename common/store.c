@@ -661,6 +661,15 @@ void ps_store_pass_key(char *dst, size_t dst_cap, const char *job, const char *b
     snprintf(dst, dst_cap, "poisonscan:{%s}:%s:p%u", job, base, pass);
 }
 
+void ps_store_part_key(char *dst, size_t dst_cap, const char *job, unsigned q, const char *base,
+                       unsigned pass)
+{
+    if (q == 0)
+        ps_store_pass_key(dst, dst_cap, job, base, pass);
+    else
+        snprintf(dst, dst_cap, "poisonscan:{%s:q%u}:%s:p%u", job, q, base, pass);
+}
+
 /* The commit script. Every key is declared in KEYS (cluster routing and ACLs need that); ARGV
  * says which operation touches which key by index. The marker and the increments land together
  * or not at all, because Redis runs a script atomically. */

@@ -143,6 +143,10 @@ size_t ps_store_split_fields(char *line, char **fields, size_t max);
 void ps_store_key(char *dst, size_t dst_cap, const char *job, const char *suffix);
 /* Key of a job's per-pass hash: "poisonscan:{JOB}:<base>:p<pass>" into dst. */
 void ps_store_pass_key(char *dst, size_t dst_cap, const char *job, const char *base, unsigned pass);
+/* Key of partition q's per-pass hash or record: partition 0's is the job's own (as above),
+ * partition q > 0's "poisonscan:{JOB:q<q>}:<base>:p<pass>" (its own cluster slot). */
+void ps_store_part_key(char *dst, size_t dst_cap, const char *job, unsigned q, const char *base,
+                       unsigned pass);
 
 /* A shard's results, committed in one atomic step (a Lua script): if the shard's marker field
  * is absent from the commits hash, set it and apply every operation; otherwise change nothing.

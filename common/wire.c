@@ -4,6 +4,7 @@
 #include "common/wire.h"
 
 #include "common/clsketch.h"
+#include "common/partition.h"
 #include "common/pass.h"
 
 #include <errno.h>
@@ -448,6 +449,12 @@ static enum ps_err check_settings(const Poisonscan__ScanSettings *s,
         (s->cluster_log2 < PS_CLSKETCH_LOG2_MIN || s->cluster_log2 > PS_CLSKETCH_LOG2_MAX))
         return proto_fail(ed, "lease.settings.cluster_log2 %" PRIu32 " outside %u..%u",
                           s->cluster_log2, PS_CLSKETCH_LOG2_MIN, PS_CLSKETCH_LOG2_MAX);
+    if (s->partitions > PS_PARTITION_MAX || (s->partitions & (s->partitions - 1)) != 0)
+        return proto_fail(ed, "lease.settings.partitions %" PRIu32 " is not a power of two to %u",
+                          s->partitions, PS_PARTITION_MAX);
+    if (s->redis_endpoints > PS_PARTITION_MAX)
+        return proto_fail(ed, "lease.settings.redis_endpoints %" PRIu32 " over %u",
+                          s->redis_endpoints, PS_PARTITION_MAX);
     if (s->signatures_dir[0] != '\0') {
         err = check_str(s->signatures_dir, "lease.settings.signatures_dir", true, STR_TEXT,
                         lim->max_string, ed);

@@ -41,8 +41,8 @@ struct agg_scan *agg_scan_new(const struct ps_agg_opts *o)
     struct agg_scan *s = ps_xcalloc(1, sizeof(*s));
 
     agg_table_init(&s->cands, 0);
-    if (o->cluster_log2 != 0) {
-        s->cells = (size_t)1 << o->cluster_log2;
+    if (o->sketch_cells != 0) {
+        s->cells = o->sketch_cells;
         s->sketch = ps_xcalloc(PS_CLSKETCH_ROWS * s->cells, 1);
         s->raw = ps_xmalloc(PS_CLSKETCH_ROWS * s->cells);
     }

@@ -16,7 +16,7 @@ void agg_table_init(struct agg_table *t, unsigned gate_log2)
     ps_buf_init(&t->text, SIZE_MAX / 2);
     t->gate_log2 = gate_log2;
     if (gate_log2 != 0)
-        t->gate = ps_xcalloc((size_t)AGG_GATE_ROWS << gate_log2, 1);
+        t->gate = ps_xcalloc(AGG_GATE_BYTES(gate_log2), 1);
 }
 
 void agg_table_release(struct agg_table *t)
@@ -27,21 +27,38 @@ void agg_table_release(struct agg_table *t)
     memset(t, 0, sizeof(*t));
 }
 
-/* Add `docs` to the pattern's gate cells; the estimate after (the smallest of its cells). */
-static uint64_t gate_add(struct agg_table *t, uint64_t hash, uint64_t docs)
+static size_t gate_cell(const struct agg_table *t, uint64_t hash, unsigned row)
 {
-    size_t cells = (size_t)1 << t->gate_log2;
-    unsigned est = 255;
+    /* rows take different bits of a remix of the (XXH3) hash */
+    uint64_t h = (hash ^ (0x9E3779B97F4A7C15u * (row + 1))) * 0xBF58476D1CE4E5B9u;
+
+    return row * ((size_t)1 << t->gate_log2) + (size_t)(h >> (64 - t->gate_log2));
+}
+
+/* The pattern's estimates (the smallest of its cells) of its documents and its commits. */
+static void gate_query(const struct agg_table *t, uint64_t hash, unsigned *docs, unsigned *shards)
+{
+    const uint8_t *shard_rows = t->gate + ((size_t)AGG_GATE_ROWS << t->gate_log2);
+
+    *docs = *shards = 255;
+    for (unsigned r = 0; r < AGG_GATE_ROWS; r++) {
+        size_t at = gate_cell(t, hash, r);
+        *docs = t->gate[at] < *docs ? t->gate[at] : *docs;
+        *shards = shard_rows[at] < *shards ? shard_rows[at] : *shards;
+    }
+}
+
+/* Add `docs` documents of one commit to the pattern's gate cells. */
+static void gate_add(struct agg_table *t, uint64_t hash, uint64_t docs)
+{
+    uint8_t *shard_rows = t->gate + ((size_t)AGG_GATE_ROWS << t->gate_log2);
 
     for (unsigned r = 0; r < AGG_GATE_ROWS; r++) {
-        /* rows take different bits of a remix of the (XXH3) hash */
-        uint64_t h = (hash ^ (0x9E3779B97F4A7C15u * (r + 1))) * 0xBF58476D1CE4E5B9u;
-        uint8_t *c = &t->gate[r * cells + (size_t)(h >> (64 - t->gate_log2))];
-        unsigned v = *c + (docs > 255 ? 255 : (unsigned)docs);
-        *c = (uint8_t)(v > 255 ? 255 : v);
-        est = *c < est ? *c : est;
+        size_t at = gate_cell(t, hash, r);
+        unsigned v = t->gate[at] + (docs > 255 ? 255 : (unsigned)docs);
+        t->gate[at] = (uint8_t)(v > 255 ? 255 : v);
+        shard_rows[at] = (uint8_t)(shard_rows[at] < 255 ? shard_rows[at] + 1 : 255);
     }
-    return est;
 }
 
 static struct agg_entry *slot_of(struct agg_entry *slots, size_t cap, uint64_t hash)
@@ -100,15 +117,17 @@ void agg_table_add(struct agg_table *t, uint64_t hash, uint64_t docs, const char
     struct agg_entry *e;
 
     if (t->gate != NULL) {
-        uint64_t est = gate_add(t, hash, docs);
+        unsigned est_docs, est_shards;
+        gate_add(t, hash, docs);
+        gate_query(t, hash, &est_docs, &est_shards);
         if (agg_table_find(t, hash) == NULL) {
-            if (est < keep_docs)
+            if (est_docs < keep_docs)
                 return;
-            /* admitted: what came before is the estimate's; a pattern is named about once a
-             * shard, so that many shards */
+            /* admitted: the text from now on; its counts are the gate's estimates, read at
+             * the end of the pass (they are then the same in any order of the shards) */
             e = get(t, hash);
-            e->docs = (uint32_t)est;
-            e->shards = (uint32_t)est;
+            e->docs = est_docs;
+            e->shards = est_shards;
             e->text_off = (uint32_t)t->text.len;
             e->text_len = (uint32_t)(text_len < UINT32_MAX / 2 ? text_len : 0);
             ps_buf_append(&t->text, text, e->text_len);
@@ -141,8 +160,13 @@ const struct agg_entry *agg_table_find(const struct agg_table *t, uint64_t hash)
 static void each(const struct agg_table *t, const struct agg_entry *e, ps_agg_pattern_fn fn,
                  void *ctx)
 {
-    if (e->text_off != PS_AGG_NO_TEXT)
-        fn(ctx, e->hash, e->docs, e->shards, t->text.data + e->text_off, e->text_len);
+    unsigned docs = e->docs, shards = e->shards;
+
+    if (e->text_off == PS_AGG_NO_TEXT)
+        return;
+    if (t->gate != NULL)
+        gate_query(t, e->hash, &docs, &shards);
+    fn(ctx, e->hash, docs, shards, t->text.data + e->text_off, e->text_len);
 }
 
 void agg_table_each(const struct agg_table *t, ps_agg_pattern_fn fn, void *ctx)
@@ -171,7 +195,7 @@ void agg_table_save(const struct agg_table *t, struct ps_buf *out)
 {
     ps_varint_put(out, t->gate_log2);
     if (t->gate != NULL)
-        ps_buf_append(out, t->gate, (size_t)AGG_GATE_ROWS << t->gate_log2);
+        ps_buf_append(out, t->gate, AGG_GATE_BYTES(t->gate_log2));
     ps_varint_put(out, t->n + t->has_zero);
     if (t->has_zero)
         save_entry(t, &t->zero, out);
@@ -192,7 +216,7 @@ bool agg_table_load(struct agg_table *t, const unsigned char **pp, const unsigne
     if (agg_get(&r) != gate_log2 || r.bad)
         return false;
     if (t->gate != NULL) {
-        size_t len = (size_t)AGG_GATE_ROWS << gate_log2;
+        size_t len = AGG_GATE_BYTES(gate_log2);
         if ((size_t)(end - r.p) < len)
             return false;
         memcpy(t->gate, r.p, len);
@@ -238,7 +262,7 @@ bool agg_table_load(struct agg_table *t, const unsigned char **pp, const unsigne
 size_t agg_table_footprint(const struct agg_table *t)
 {
     return t->cap * sizeof(*t->slots) + t->text.cap +
-           (t->gate != NULL ? (size_t)AGG_GATE_ROWS << t->gate_log2 : 0);
+           (t->gate != NULL ? AGG_GATE_BYTES(t->gate_log2) : 0);
 }
 
 static bool kept(const uint64_t *keep, size_t n, uint64_t hash)
@@ -263,6 +287,12 @@ void agg_table_keep(struct agg_table *t, const uint64_t *keep, size_t n_keep)
     if (t->has_zero && kept(keep, n_keep, 0)) {
         struct agg_entry *e = get(&fresh, 0);
         *e = t->zero;
+        if (t->gate != NULL) {
+            unsigned docs, shards;
+            gate_query(t, 0, &docs, &shards);
+            e->docs = docs;
+            e->shards = shards;
+        }
         if (t->zero.text_off != PS_AGG_NO_TEXT) {
             e->text_off = (uint32_t)fresh.text.len;
             ps_buf_append(&fresh.text, t->text.data + t->zero.text_off, t->zero.text_len);
@@ -275,6 +305,12 @@ void agg_table_keep(struct agg_table *t, const uint64_t *keep, size_t n_keep)
             continue;
         e = get(&fresh, o->hash);
         *e = *o;
+        if (t->gate != NULL) {
+            unsigned docs, shards;
+            gate_query(t, o->hash, &docs, &shards);
+            e->docs = docs;
+            e->shards = shards;
+        }
         if (o->text_off != PS_AGG_NO_TEXT) {
             e->text_off = (uint32_t)fresh.text.len;
             ps_buf_append(&fresh.text, t->text.data + o->text_off, o->text_len);

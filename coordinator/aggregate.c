@@ -9,7 +9,7 @@
 #include "common/pass.h"
 #include "coordinator/aggregate_internal.h"
 
-#define CHECKPOINT_VERSION 1
+#define CHECKPOINT_VERSION 2
 #define CHECKPOINT_LEVEL   1 /* zstd: fast; the state is written every few MB of blobs */
 
 static const char magic[4] = {'P', 'S', 'A', 'G'};
@@ -102,11 +102,13 @@ enum ps_err ps_agg_merge(struct ps_agg *a, const void *const *parts, const size_
             return err;
         if (i == 0)
             shard = h.shard;
-        if (h.pass != a->o.pass || h.shard >= a->n_shards || h.shard != shard || h.part != i) {
+        if (h.pass != a->o.pass || h.shard >= a->n_shards || h.shard != shard || h.part != i ||
+            h.partition != a->o.partition) {
             ps_errdetail_set(ed, NULL, 0,
-                             "results blob of pass %u shard %u part %u, where pass %u of %zu "
-                             "shards, shard %u part %zu was due",
-                             h.pass, h.shard, h.part, a->o.pass, a->n_shards, shard, i);
+                             "results blob of pass %u shard %u part %u partition %u, where pass %u "
+                             "of %zu shards, shard %u part %zu partition %u was due",
+                             h.pass, h.shard, h.part, h.partition, a->o.pass, a->n_shards, shard, i,
+                             a->o.partition);
             return PS_ERR_PROTO;
         }
     }
@@ -146,7 +148,7 @@ void ps_agg_reduce(struct ps_agg *a, const uint64_t *keep, size_t n_keep)
         qsort(sorted, n_keep, sizeof(*sorted), cmp_u64);
     if (a->scan != NULL) {
         agg_scan_reduce(a->scan, sorted, n_keep);
-        a->o.cluster_log2 = 0;
+        a->o.sketch_cells = 0;
     }
     if (a->confirm != NULL)
         agg_confirm_reduce(a->confirm, sorted, n_keep);
@@ -219,6 +221,7 @@ enum ps_err ps_agg_save(const struct ps_agg *a, struct ps_buf *out, struct ps_er
     ps_buf_append(&raw, magic, sizeof(magic));
     ps_varint_put(&raw, CHECKPOINT_VERSION);
     ps_varint_put(&raw, a->o.pass);
+    ps_varint_put(&raw, a->o.partition);
     ps_varint_put(&raw, a->n_shards);
     ps_varint_put(&raw, a->o.n_patterns);
     ps_buf_append(&raw, a->merged, a->n_shards / 8 + 1);
@@ -257,7 +260,8 @@ static bool load_header(struct ps_agg *a, struct agg_rd *r)
     if (r->end - r->p < 4 || memcmp(r->p, magic, 4) != 0)
         return false;
     r->p += 4;
-    if (agg_get(r) != CHECKPOINT_VERSION || agg_get(r) != a->o.pass || agg_get(r) != a->n_shards ||
+    if (agg_get(r) != CHECKPOINT_VERSION || agg_get(r) != a->o.pass ||
+        agg_get(r) != a->o.partition || agg_get(r) != a->n_shards ||
         agg_get(r) != a->o.n_patterns || r->bad || (size_t)(r->end - r->p) < nb)
         return false;
     memcpy(a->merged, r->p, nb);

@@ -34,8 +34,9 @@ struct ps_agg_opts {
     size_t n_files;             /* files of the job */
     const uint32_t *shard_file; /* borrowed: file index of each shard (n_shards entries) */
     unsigned pass;              /* enum ps_pass */
-    unsigned cluster_log2;      /* scan: sketch rows of 2^n cells; 0 = no clusters */
-    size_t n_patterns;          /* confirm, leads, list: patterns in the pass's list */
+    unsigned partition;         /* which partition of the job's results (common/partition.h) */
+    size_t sketch_cells;        /* scan: cluster sketch cells per row in this partition; 0 none */
+    size_t n_patterns;          /* confirm, leads, list: this partition's patterns of the list */
     uint64_t keep_text_docs;    /* scan, confirm (leads): keep a text from this many docs: 3 */
     unsigned lead_gate_log2;    /* confirm: leads pass a count-min gate of 3 rows of 2^n cells
                                    (0: all counted exactly) ... */
@@ -89,7 +90,8 @@ void ps_agg_each_pattern(const struct ps_agg *a, ps_agg_pattern_fn fn, void *ctx
 /* Documents and shards of one pattern (0 when never named). */
 void ps_agg_pattern_counts(const struct ps_agg *a, uint64_t hash, uint64_t *docs, uint64_t *shards);
 
-/* Scan: the cluster sketch, ROWS x 2^cluster_log2 saturating counters (view), or NULL. */
+/* Scan: this partition's cluster sketch, ROWS x sketch_cells saturating counters (view; row r's
+ * run at r * sketch_cells), or NULL. */
 const uint8_t *ps_agg_sketch(const struct ps_agg *a);
 
 /* Scan, after ps_agg_finish: errors. Per file (index into the plan's files) with any: count and

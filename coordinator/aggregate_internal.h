@@ -19,10 +19,14 @@ struct agg_entry {
 
 /* A table either keeps every pattern (exact), or has a gate in front: a count-min sketch of
  * AGG_GATE_ROWS rows of 2^gate_log2 saturating 8-bit counters, and a pattern gets an entry only
- * once its estimate reaches keep_docs (its documents before that are the estimate's, its later
- * ones counted exactly). The gate is for patterns named by the million that matter from tens of
- * documents on (the leads of repeated segments). */
+ * once its estimate reaches keep_docs, to keep its text. Its counts are the gate's estimates,
+ * read once the pass is over: sums of saturating counters, they are the same in any order of
+ * the shards (a job reports the same whatever its workers did), and never below the truth (up
+ * to 255). The gate is for patterns named by the million that matter from tens of documents on
+ * (the leads of repeated segments, which the next pass counts exactly). */
 #define AGG_GATE_ROWS 3
+/* counters of a gate: its rows of documents, then as many rows of commits (shards) */
+#define AGG_GATE_BYTES(log2) ((size_t)2 * AGG_GATE_ROWS << (log2))
 
 struct agg_table {
     struct agg_entry *slots; /* open addressing, power of two, at most half full */
@@ -31,7 +35,7 @@ struct agg_table {
     bool has_zero;      /* the hash 0 is kept in zero */
     struct agg_entry zero;
     unsigned gate_log2; /* 0: no gate */
-    uint8_t *gate;      /* AGG_GATE_ROWS << gate_log2 counters */
+    uint8_t *gate;      /* AGG_GATE_BYTES(gate_log2) counters */
 };
 
 void agg_table_init(struct agg_table *t, unsigned gate_log2);

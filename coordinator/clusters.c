@@ -213,7 +213,7 @@ static void append_cluster(struct ps_buf *json, const struct collect *c, const s
     ps_buf_appends(json, "}");
 }
 
-void ps_clusters_report(const struct ps_agg *a, const struct ps_plan *plan, uint64_t min_docs,
+void ps_clusters_report(const struct ps_aggset *a, const struct ps_plan *plan, uint64_t min_docs,
                         size_t max_clusters, ps_clusters_trigger_fn trigger_of, void *trigger_ctx,
                         struct ps_buf *json, size_t *n_clusters)
 {
@@ -221,7 +221,7 @@ void ps_clusters_report(const struct ps_agg *a, const struct ps_plan *plan, uint
     size_t *order, n_cl = 0, kept = 0;
     struct cluster *cl;
 
-    ps_agg_each_cluster_key(a, on_key_collect, &c);
+    ps_aggset_each_cluster_key(a, on_key_collect, &c);
     if (c.n > 1)
         qsort(c.v, c.n, sizeof(*c.v), cmp_member);
     /* a member sampled by several keys is one member */
@@ -231,7 +231,7 @@ void ps_clusters_report(const struct ps_agg *a, const struct ps_plan *plan, uint
     c.n = kept;
     for (size_t i = 0; i < c.n; i++)
         c.v[i].parent = i;
-    ps_agg_each_cluster_key(a, on_key_join, &c);
+    ps_aggset_each_cluster_key(a, on_key_join, &c);
     /* members grouped by root, in (shard, offset) order inside a group: sort (root, index) */
     order = ps_xmalloc((2 * c.n + 2) * sizeof(*order));
     cl = ps_xmalloc((c.n + 1) * sizeof(*cl));

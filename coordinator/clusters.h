@@ -9,6 +9,7 @@
 
 #include "common/buf.h"
 #include "coordinator/aggregate.h"
+#include "coordinator/aggset.h"
 #include "coordinator/plan.h"
 
 /* Mark the cells of `sketch` (PS_CLSKETCH_ROWS rows of 2^log2 saturating counters) counted at
@@ -30,7 +31,7 @@ typedef const char *(*ps_clusters_trigger_fn)(void *ctx, uint32_t shard, uint64_
  * at most `max_clusters`. With `trigger_of` (may be NULL), a cluster most of whose sampled
  * documents a flagged trigger flagged names it: `"trigger"` and `"members_flagged"` (estimated
  * from the sample), so that a templated payload and its trigger are one finding. */
-void ps_clusters_report(const struct ps_agg *a, const struct ps_plan *plan, uint64_t min_docs,
+void ps_clusters_report(const struct ps_aggset *a, const struct ps_plan *plan, uint64_t min_docs,
                         size_t max_clusters, ps_clusters_trigger_fn trigger_of, void *trigger_ctx,
                         struct ps_buf *json, size_t *n_clusters);
 

@@ -1,10 +1,13 @@
-/* collect_internal.h - the collector (coordinator/pass.c: records, merging, the thread;
- * coordinator/select.c: what each pass leaves for the next). The loop talks to it through the
- * ps_collect_* calls of coordinator_internal.h; everything below is the collector thread's own. */
+/* collect_internal.h - the collector (coordinator/pass.c: the thread; coordinator/collect.c:
+ * records and merging; coordinator/select.c: what each pass leaves for the next). The loop talks to
+ * it through the ps_collect_* calls of coordinator_internal.h; everything below is the collector
+ * thread's own. */
 #ifndef PS_COORDINATOR_COLLECT_INTERNAL_H
 #define PS_COORDINATOR_COLLECT_INTERNAL_H
 
+#include "common/partition.h"
 #include "coordinator/aggregate.h"
+#include "coordinator/aggset.h"
 #include "coordinator/coordinator_internal.h"
 #include "coordinator/patlist.h"
 
@@ -12,9 +15,16 @@ struct pending_shard {
     uint32_t shard, parts; /* parts before the last: fields "<shard>.0" .. */
 };
 
+/* One partition's blobs merged since its last checkpoint (they go with the next one). */
+struct partition_state {
+    struct pending_shard *pending;
+    size_t n_pending, pending_cap, pending_bytes, last_checkpoint;
+};
+
 struct collector {
-    struct coord *c;    /* read: options, plan, settings (constant once the loop runs) */
-    struct ps_store *s; /* the collector's own connection */
+    struct coord *c;                           /* read: options, plan, settings */
+    struct ps_store *stores[PS_PARTITION_MAX]; /* the collector's own, one per endpoint */
+    size_t n_stores;
     pthread_t thread;
     bool running;
     /* shared with the loop, under mu */
@@ -29,23 +39,36 @@ struct collector {
     /* the thread's own */
     unsigned pass;
     bool ran[PS_PASS__LAST + 1];
-    struct ps_agg *agg[PS_PASS__LAST + 1];
+    struct ps_aggset agg[PS_PASS__LAST + 1];
     struct ps_patlist lists[PS_PASS__LAST + 1];
     uint32_t *shard_file;
-    struct ps_buf *parts; /* one shard's blobs */
+    struct ps_buf *parts; /* one shard's blobs in one partition */
     size_t parts_cap;
-    struct pending_shard *pending; /* merged since the last checkpoint */
-    size_t n_pending, pending_cap, pending_bytes, last_checkpoint;
+    struct partition_state partitions[PS_PARTITION_MAX];
     /* this pass so far, for the log */
     size_t n_merges, n_checkpoints;
     uint64_t blob_bytes, checkpoint_bytes, merge_ms, checkpoint_ms;
 };
 
-/* pass.c */
-struct ps_agg_opts ps_collect_agg_opts(const struct collector *k, unsigned pass, bool finished);
+/* collect.c: the collector's records */
+struct ps_store *ps_collect_store(const struct collector *k, unsigned partition);
+/* Merge one committed shard of the current pass (again: a no-op). */
+enum ps_err ps_collect_merge_shard(struct collector *k, uint32_t shard, struct ps_errdetail *ed);
+/* Checkpoint every partition / those that merged enough blobs since their last one. */
 enum ps_err ps_collect_checkpoint(struct collector *k, struct ps_errdetail *ed);
-/* Drop what is left of a finished pass's blobs (all merged, the checkpoint holds them). */
+enum ps_err ps_collect_maybe_checkpoint(struct collector *k, struct ps_errdetail *ed);
+/* Merge every complete shard of the pass that is not merged yet (a resumed job, a lost
+ * notification): the commit markers of partition 0 are the truth. */
+enum ps_err ps_collect_reconcile(struct collector *k, struct ps_errdetail *ed);
+/* The aggregate of `pass` from its checkpoints (finished: reduced and finished), or fresh. */
+enum ps_err ps_collect_open_pass(struct collector *k, unsigned pass, bool finished,
+                                 struct ps_errdetail *ed);
+/* A job picked up where it was: the lists and aggregates of the passes before the current one,
+ * then the current pass's checkpoints and the shards committed since. */
+enum ps_err ps_collect_resume(struct collector *k, struct ps_errdetail *ed);
+/* Drop what is left of a finished pass's blobs (all merged, the checkpoints hold them). */
 enum ps_err ps_collect_drop_blobs(struct collector *k, unsigned pass, struct ps_errdetail *ed);
+/* A record of the job (pattern list, ...) in partition 0. */
 enum ps_err ps_collect_put_record(struct collector *k, const char *base, unsigned pass,
                                   const void *src, size_t len, struct ps_errdetail *ed);
 

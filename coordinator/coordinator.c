@@ -20,6 +20,7 @@
 #include "common/clsketch.h"
 #include "common/fileio.h"
 #include "common/log.h"
+#include "common/partition.h"
 #include "coordinator/coordinator_internal.h"
 
 #define PROGRESS_EVERY_MS 1000
@@ -610,6 +611,20 @@ static int check_opts(struct coord *c, struct ps_errdetail *ed)
 {
     const struct ps_coordinator_opts *o = c->o;
 
+    if (o->n_redis == 0 || o->n_redis > PS_PARTITION_MAX) {
+        ps_errdetail_set(ed, NULL, 0, "from 1 to %u Redis endpoints, not %zu", PS_PARTITION_MAX,
+                         o->n_redis);
+        return 3;
+    }
+    if (o->partitions == 0 || o->partitions > PS_PARTITION_MAX ||
+        (o->partitions & (o->partitions - 1)) != 0 || o->partitions < o->n_redis) {
+        ps_errdetail_set(ed, NULL, 0,
+                         "--partitions %u: a power of two from 1 to %u, and at least the %zu "
+                         "Redis endpoints",
+                         o->partitions, PS_PARTITION_MAX, o->n_redis);
+        return 3;
+    }
+    c->partitions = o->partitions;
     if (o->cluster_sketch_log2 != 0 && (o->cluster_sketch_log2 < PS_CLSKETCH_LOG2_MIN ||
                                         o->cluster_sketch_log2 > PS_CLSKETCH_LOG2_MAX)) {
         ps_errdetail_set(ed, NULL, 0, "--cluster-sketch-log2 %u: 0 or %u..%u",
@@ -709,7 +724,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     ps_store_key(c.k_lock, sizeof(c.k_lock), o->job, PS_KEY_LOCK);
     poisonscan__scan_settings__init(&c.settings);
     rc = check_opts(&c, &ed);
-    if (rc == 0 && ps_store_connect(&c.store, &o->redis, o->redis_retry_ms, &ed) != PS_OK)
+    if (rc == 0 && ps_store_connect(&c.store, &o->redis[0], o->redis_retry_ms, &ed) != PS_OK)
         rc = 4;
     if (rc == 0)
         rc = start_job(&c, &ed);

@@ -19,7 +19,9 @@ struct ps_coordinator_opts {
     const char *out_dir;       /* borrowed */
     const char *const *inputs; /* borrowed: files, directories, @manifest */
     size_t n_inputs;
-    struct ps_store_url redis;
+    const struct ps_store_url *redis; /* borrowed: Redis endpoints, n_redis; 0 holds the job */
+    size_t n_redis;
+    unsigned partitions; /* aggregation partitions over them (common/partition.h) */
     uint64_t redis_retry_ms;
     uint64_t shard_size;
     uint32_t max_attempts;

@@ -44,7 +44,7 @@ void ps_collect_stop(struct collector *k); /* NULL is fine */
 
 struct coord {
     const struct ps_coordinator_opts *o;
-    struct ps_store *store; /* the loop's connection; the phase thread opens its own */
+    struct ps_store *store; /* the loop's connection to endpoint 0; the collector opens its own */
     struct ps_plan *plan;
     size_t n_shards;
     struct ps_lease_table *leases;
@@ -64,6 +64,7 @@ struct coord {
     bool lock_lost;
     char *signatures_dir;   /* absolute, created at start; NULL when off */
     unsigned cluster_log2;  /* sketch size of the job, 0 = no clusters */
+    unsigned partitions;    /* aggregation partitions (common/partition.h) */
     uint64_t text_estimate; /* decompressed bytes of the corpus, from its files' headers */
     struct collector *collector;
     uint64_t cands_id; /* digest of the pattern list: workers hold it under this id */

@@ -110,9 +110,10 @@ static void make_settings(struct coord *c)
     ps_json_append_string(&b, o->id_field, strlen(o->id_field));
     ps_buf_appendf(&b,
                    ",\"max_line\":%" PRIu64 ",\"shard_size\":%" PRIu64
-                   ",\"max_errors_kept\":%u,\"ngram_max\":%u,\"window\":%u,\"max_candidates\":%u",
+                   ",\"max_errors_kept\":%u,\"ngram_max\":%u,\"window\":%u,\"max_candidates\":%u"
+                   ",\"partitions\":%u,\"redis_endpoints\":%zu",
                    o->max_line, o->shard_size, o->max_errors_kept, o->ngram_max, o->window,
-                   o->max_candidates);
+                   o->max_candidates, c->partitions, o->n_redis);
     if (c->cluster_log2 != 0)
         ps_buf_appendf(&b, ",\"clusters\":{\"sketch_log2\":%u,\"min_docs\":%" PRIu64 "}",
                        c->cluster_log2, o->cluster_min_docs);
@@ -142,6 +143,8 @@ static void make_settings(struct coord *c)
         c->settings.signature_k = o->signature_k;
     }
     c->settings.cluster_log2 = c->cluster_log2;
+    c->settings.partitions = c->partitions;
+    c->settings.redis_endpoints = (uint32_t)o->n_redis;
 }
 
 /* Decompressed bytes of one file, from its own header where it has one: a zstd frame's

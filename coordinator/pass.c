@@ -16,371 +16,8 @@
 #include <xxhash.h>
 
 #include "common/clock.h"
-#include "common/clsketch.h"
 #include "common/log.h"
-#include "coordinator/clusters.h"
 #include "coordinator/collect_internal.h"
-
-/* Blob bytes merged between checkpoints: at least this, and at least half the checkpoint, so
- * that Redis holds about a checkpoint and a half of blobs at most, and the checkpoints written
- * add up to at most twice the blobs. */
-#define CHECKPOINT_MIN_BYTES ((size_t)1 << 20)
-#define PARTS_BATCH          16 /* blob fields asked for in one HMGET */
-
-/* ---- Redis records of the collector ---- */
-
-static void key(const struct coord *c, char *dst, size_t cap, const char *base, unsigned pass)
-{
-    ps_store_pass_key(dst, cap, c->o->job, base, pass);
-}
-
-static void grow_parts(struct collector *k, size_t n)
-{
-    if (n <= k->parts_cap)
-        return;
-    k->parts = ps_xrealloc(k->parts, n * 2 * sizeof(*k->parts));
-    for (size_t i = k->parts_cap; i < n * 2; i++)
-        ps_buf_init(&k->parts[i], SIZE_MAX / 2);
-    k->parts_cap = n * 2;
-}
-
-/* Append one HMGET reply element to parts[*n] (growing); false when the field is missing. */
-static bool take_part(struct collector *k, const struct ps_store_reply *r, size_t i, size_t *n,
-                      size_t *bytes)
-{
-    size_t len = 0;
-    const char *v =
-        i < ps_store_reply_n(r) ? ps_store_reply_str(ps_store_reply_at(r, i), &len) : NULL;
-
-    if (v == NULL)
-        return false;
-    grow_parts(k, *n + 1);
-    ps_buf_reset(&k->parts[*n]);
-    ps_buf_append(&k->parts[*n], v, len);
-    *bytes += len;
-    (*n)++;
-    return true;
-}
-
-/* All parts of a shard's results into k->parts: "<s>.0", "<s>.1", ... (the parts before the
- * last, if any), then "<s>" (the last part, whose marker says the shard is complete). */
-static enum ps_err fetch_parts(struct collector *k, unsigned pass, uint32_t shard, size_t *n_parts,
-                               size_t *bytes, struct ps_errdetail *ed)
-{
-    char blob_key[256], fields[PARTS_BATCH + 1][32];
-    const char *argv[PARTS_BATCH + 3];
-    size_t lens[PARTS_BATCH + 3], n = 0;
-    struct ps_buf last;
-    enum ps_err err = PS_OK;
-    bool have_last = false, more = true;
-
-    key(k->c, blob_key, sizeof(blob_key), PS_KEY_BLOB, pass);
-    *bytes = 0;
-    ps_buf_init(&last, SIZE_MAX / 2);
-    for (uint32_t first = 0; more && err == PS_OK; first += PARTS_BATCH) {
-        struct ps_store_reply *r;
-        size_t m = 0, got = 0;
-
-        if (first == 0)
-            snprintf(fields[m++], sizeof(fields[0]), "%u", shard);
-        for (uint32_t p = first; p < first + PARTS_BATCH; p++)
-            snprintf(fields[m++], sizeof(fields[0]), "%u.%u", shard, p);
-        argv[0] = "HMGET";
-        lens[0] = 5;
-        argv[1] = blob_key;
-        lens[1] = strlen(blob_key);
-        for (size_t i = 0; i < m; i++) {
-            argv[2 + i] = fields[i];
-            lens[2 + i] = strlen(fields[i]);
-        }
-        err = ps_store_argv(k->s, (int)(m + 2), argv, lens, &r, ed);
-        if (err != PS_OK)
-            break;
-        if (first == 0) {
-            size_t len = 0;
-            const char *v =
-                ps_store_reply_n(r) > 0 ? ps_store_reply_str(ps_store_reply_at(r, 0), &len) : NULL;
-            have_last = v != NULL;
-            if (have_last) {
-                ps_buf_append(&last, v, len);
-                *bytes += len;
-            }
-        }
-        for (size_t i = first == 0 ? 1 : 0; i < m && take_part(k, r, i, &n, bytes); i++)
-            got++;
-        more = got == PARTS_BATCH;
-        ps_store_reply_free(r);
-    }
-    if (err == PS_OK && !have_last) {
-        ps_errdetail_set(ed, NULL, 0, "no results blob for shard %u of pass %u", shard, pass);
-        err = PS_ERR_PROTO;
-    }
-    if (err == PS_OK) {
-        grow_parts(k, n + 1);
-        ps_buf_reset(&k->parts[n]);
-        ps_buf_append(&k->parts[n], last.data, last.len);
-        *n_parts = n + 1;
-    }
-    ps_buf_release(&last);
-    return err;
-}
-
-/* Merge one finished shard of the current pass (a second time is a no-op). */
-static enum ps_err merge_shard(struct collector *k, uint32_t shard, struct ps_errdetail *ed)
-{
-    struct ps_agg *a = k->agg[k->pass];
-    const void **ptrs;
-    size_t *lens, n = 0, bytes = 0;
-    bool merged;
-    enum ps_err err;
-
-    uint64_t t0 = ps_clock_now_ms();
-
-    if (ps_agg_merged(a, shard))
-        return PS_OK;
-    err = fetch_parts(k, k->pass, shard, &n, &bytes, ed);
-    if (err != PS_OK)
-        return err;
-    ptrs = ps_xmalloc(n * sizeof(*ptrs));
-    lens = ps_xmalloc(n * sizeof(*lens));
-    for (size_t i = 0; i < n; i++) {
-        ptrs[i] = k->parts[i].data;
-        lens[i] = k->parts[i].len;
-    }
-    err = ps_agg_merge(a, ptrs, lens, n, &merged, ed);
-    free(ptrs);
-    free(lens);
-    if (err != PS_OK)
-        return err;
-    if (merged) {
-        /* its blobs go with the next checkpoint */
-        if (k->n_pending == k->pending_cap) {
-            k->pending_cap = k->pending_cap ? k->pending_cap * 2 : 256;
-            k->pending = ps_xrealloc(k->pending, k->pending_cap * sizeof(*k->pending));
-        }
-        k->pending[k->n_pending].shard = shard;
-        k->pending[k->n_pending].parts = (uint32_t)(n - 1);
-        k->n_pending++;
-        k->pending_bytes += bytes;
-        k->n_merges++;
-        k->blob_bytes += bytes;
-    }
-    k->merge_ms += ps_clock_now_ms() - t0;
-    return PS_OK;
-}
-
-/* Save the pass's aggregate and delete the blobs it now holds, in one transaction: a crash leaves
- * either the old checkpoint with the blobs or the new one without them. */
-enum ps_err ps_collect_checkpoint(struct collector *k, struct ps_errdetail *ed)
-{
-    struct ps_buf state, names;
-    size_t n_fields = 0, a = 0;
-    const char **hdel;
-    size_t *hdel_lens;
-    char ckpt_key[256], blob_key[256];
-    uint64_t t0 = ps_clock_now_ms();
-    enum ps_err err;
-
-    ps_buf_init(&state, SIZE_MAX / 2);
-    err = ps_agg_save(k->agg[k->pass], &state, ed);
-    if (err != PS_OK) {
-        ps_buf_release(&state);
-        return err;
-    }
-    ps_buf_init(&names, SIZE_MAX / 2);
-    for (size_t i = 0; i < k->n_pending; i++) {
-        n_fields += 1 + k->pending[i].parts;
-        ps_buf_appendf(&names, "%u", k->pending[i].shard);
-        ps_buf_append(&names, "", 1);
-        for (uint32_t p = 0; p < k->pending[i].parts; p++) {
-            ps_buf_appendf(&names, "%u.%u", k->pending[i].shard, p);
-            ps_buf_append(&names, "", 1);
-        }
-    }
-    key(k->c, ckpt_key, sizeof(ckpt_key), PS_KEY_CHECKPOINT, k->pass);
-    key(k->c, blob_key, sizeof(blob_key), PS_KEY_BLOB, k->pass);
-    hdel = ps_xmalloc((n_fields + 2) * sizeof(*hdel));
-    hdel_lens = ps_xmalloc((n_fields + 2) * sizeof(*hdel_lens));
-    hdel[a] = "HDEL";
-    hdel_lens[a++] = 4;
-    hdel[a] = blob_key;
-    hdel_lens[a++] = strlen(blob_key);
-    for (const char *p = names.data; p != NULL && p < names.data + names.len; p += strlen(p) + 1) {
-        hdel[a] = p;
-        hdel_lens[a++] = strlen(p);
-    }
-    {
-        const char *set[3] = {"SET", ckpt_key, state.data};
-        size_t set_lens[3] = {3, strlen(ckpt_key), state.len};
-        const char *const *argv[2] = {set, hdel};
-        const size_t *lens[2] = {set_lens, hdel_lens};
-        int argc[2] = {3, (int)a};
-        err = ps_store_transaction(k->s, a > 2 ? 2 : 1, argc, argv, lens, ed);
-    }
-    free(hdel);
-    free(hdel_lens);
-    if (err == PS_OK) {
-        k->last_checkpoint = state.len;
-        k->n_pending = 0;
-        k->pending_bytes = 0;
-        k->n_checkpoints++;
-        k->checkpoint_bytes += state.len;
-    }
-    k->checkpoint_ms += ps_clock_now_ms() - t0;
-    ps_buf_release(&names);
-    ps_buf_release(&state);
-    return err;
-}
-
-static enum ps_err maybe_checkpoint(struct collector *k, struct ps_errdetail *ed)
-{
-    size_t every = k->last_checkpoint / 2 > CHECKPOINT_MIN_BYTES ? k->last_checkpoint / 2
-                                                                 : CHECKPOINT_MIN_BYTES;
-
-    return k->pending_bytes >= every ? ps_collect_checkpoint(k, ed) : PS_OK;
-}
-
-struct reconcile_ctx {
-    struct collector *k;
-    struct ps_errdetail *ed;
-};
-
-static enum ps_err reconcile_one(void *ctx, const char *f, size_t fl, const char *v, size_t vl)
-{
-    struct reconcile_ctx *rc = ctx;
-    char *end;
-    unsigned long id = strtoul(f, &end, 10);
-
-    (void)v;
-    (void)vl;
-    /* "<s>" is a complete shard; "<s>.<part>" an earlier part of one */
-    if (end != f + fl || id >= rc->k->c->n_shards)
-        return PS_OK;
-    return merge_shard(rc->k, (uint32_t)id, rc->ed);
-}
-
-/* Merge every complete shard of the pass that is not merged yet (a resumed job, a lost
- * notification): the commit markers are the truth. */
-static enum ps_err reconcile(struct collector *k, struct ps_errdetail *ed)
-{
-    struct reconcile_ctx rc = {k, ed};
-    char commits[256];
-
-    key(k->c, commits, sizeof(commits), PS_KEY_COMMITS, k->pass);
-    return ps_store_hscan(k->s, commits, reconcile_one, &rc, ed);
-}
-
-/* ---- pattern lists and the aggregates of each pass ---- */
-
-struct ps_agg_opts ps_collect_agg_opts(const struct collector *k, unsigned pass, bool finished)
-{
-    struct ps_agg_opts o = ps_agg_opts_default();
-
-    o.n_shards = k->c->n_shards;
-    o.n_files = ps_plan_n_files(k->c->plan);
-    o.shard_file = k->shard_file;
-    o.pass = pass;
-    o.cluster_log2 = pass == PS_PASS_SCAN && !finished ? k->c->cluster_log2 : 0;
-    /* leads: about one per 200 bytes of text; two per cell keeps a lead named once from
-     * looking named five times in every row (a chance of about 1e-4) */
-    if (pass == PS_PASS_CONFIRM && !finished && k->c->cluster_log2 != 0) {
-        o.lead_gate_log2 = 12;
-        while (o.lead_gate_log2 < 24 && (k->c->text_estimate >> o.lead_gate_log2) > 400)
-            o.lead_gate_log2++;
-    }
-    o.n_patterns = pass == PS_PASS_SCAN ? 0 : k->lists[pass].n;
-    return o;
-}
-
-static enum ps_err load_record(struct collector *k, const char *base, unsigned pass,
-                               struct ps_buf *out, bool *found, struct ps_errdetail *ed)
-{
-    char rec_key[256];
-
-    key(k->c, rec_key, sizeof(rec_key), base, pass);
-    ps_buf_reset(out);
-    return ps_store_get(k->s, rec_key, out, found, ed);
-}
-
-/* The aggregate of `pass` from its checkpoint (finished: reduced), or a fresh one. */
-static enum ps_err open_agg(struct collector *k, unsigned pass, bool finished,
-                            struct ps_errdetail *ed)
-{
-    struct ps_agg_opts o = ps_collect_agg_opts(k, pass, finished);
-    struct ps_buf rec;
-    bool found;
-    enum ps_err err;
-
-    ps_agg_free(k->agg[pass]);
-    ps_agg_new(&k->agg[pass], &o);
-    ps_buf_init(&rec, SIZE_MAX / 2);
-    err = load_record(k, PS_KEY_CHECKPOINT, pass, &rec, &found, ed);
-    if (err == PS_OK && found)
-        err = ps_agg_load(k->agg[pass], rec.data, rec.len, ed);
-    if (err == PS_ERR_PROTO && !finished) {
-        /* the pass was closed (reduced) but the switch to the next was not recorded yet */
-        o = ps_collect_agg_opts(k, pass, true);
-        ps_agg_free(k->agg[pass]);
-        ps_agg_new(&k->agg[pass], &o);
-        err = ps_agg_load(k->agg[pass], rec.data, rec.len, ed);
-    }
-    if (err == PS_OK && finished)
-        ps_agg_finish(k->agg[pass]);
-    k->last_checkpoint = found ? rec.len : 0;
-    ps_buf_release(&rec);
-    return err;
-}
-
-static enum ps_err load_list(struct collector *k, unsigned pass, bool *found,
-                             struct ps_errdetail *ed)
-{
-    struct ps_buf rec;
-    enum ps_err err;
-
-    ps_buf_init(&rec, SIZE_MAX / 2);
-    err = load_record(k, PS_KEY_PATTERNS, pass, &rec, found, ed);
-    if (err == PS_OK && *found)
-        err = ps_patlist_decode(&k->lists[pass], rec.data, rec.len, ed);
-    ps_buf_release(&rec);
-    return err;
-}
-
-/* A job picked up where it was: the lists and aggregates of the passes before the current one
- * (finished, reduced), then the current pass's checkpoint and the shards committed since. */
-static enum ps_err resume(struct collector *k, struct ps_errdetail *ed)
-{
-    enum ps_err err = PS_OK;
-
-    k->ran[PS_PASS_SCAN] = true;
-    for (unsigned p = PS_PASS_CONFIRM; p <= k->pass && err == PS_OK; p++)
-        err = load_list(k, p, &k->ran[p], ed);
-    for (unsigned p = PS_PASS_SCAN; p <= k->pass && err == PS_OK; p++)
-        if (k->ran[p])
-            err = open_agg(k, p, p < k->pass, ed);
-    if (err == PS_OK)
-        err = reconcile(k, ed);
-    return err;
-}
-
-enum ps_err ps_collect_put_record(struct collector *k, const char *base, unsigned pass,
-                                  const void *src, size_t len, struct ps_errdetail *ed)
-{
-    char rec_key[256];
-    const char *argv[3] = {"SET", rec_key, src};
-    size_t lens[3] = {3, 0, len};
-
-    key(k->c, rec_key, sizeof(rec_key), base, pass);
-    lens[1] = strlen(rec_key);
-    return ps_store_argv(k->s, 3, argv, lens, NULL, ed);
-}
-
-enum ps_err ps_collect_drop_blobs(struct collector *k, unsigned pass, struct ps_errdetail *ed)
-{
-    char blob_key[256];
-
-    key(k->c, blob_key, sizeof(blob_key), PS_KEY_BLOB, pass);
-    return ps_store_cmd(k->s, NULL, ed, "DEL", blob_key, NULL);
-}
 
 /* ---- the thread ---- */
 
@@ -399,12 +36,16 @@ static void end_pass(struct collector *k, struct ps_collect_result *res)
 {
     enum ps_pass next = PS_PASS_NONE;
 
-    res->err = reconcile(k, &res->ed);
+    size_t footprint = 0;
+
+    res->err = ps_collect_reconcile(k, &res->ed);
+    for (unsigned q = 0; q < k->agg[k->pass].n; q++)
+        footprint += ps_agg_footprint(k->agg[k->pass].part[q]);
     ps_log(PS_LOG_INFO, "coordinator",
            "pass %u collected: %zu shards merged (%" PRIu64 " KB of blobs, %" PRIu64
            " ms), %zu checkpoints (%" PRIu64 " KB, %" PRIu64 " ms), aggregate %zu KB",
            k->pass, k->n_merges, k->blob_bytes >> 10, k->merge_ms, k->n_checkpoints,
-           k->checkpoint_bytes >> 10, k->checkpoint_ms, ps_agg_footprint(k->agg[k->pass]) >> 10);
+           k->checkpoint_bytes >> 10, k->checkpoint_ms, footprint >> 10);
     k->n_merges = k->n_checkpoints = 0;
     k->blob_bytes = k->checkpoint_bytes = k->merge_ms = k->checkpoint_ms = 0;
     if (res->err == PS_OK)
@@ -412,7 +53,7 @@ static void end_pass(struct collector *k, struct ps_collect_result *res)
     if (res->err == PS_OK && next != PS_PASS_NONE) {
         k->pass = next;
         k->ran[next] = true;
-        res->err = open_agg(k, next, false, &res->ed);
+        res->err = ps_collect_open_pass(k, next, false, &res->ed);
     }
     res->next_pass = next;
 }
@@ -444,7 +85,7 @@ static void *collect_main(void *arg)
     struct collector *k = arg;
     struct ps_collect_result res = {0};
 
-    res.err = resume(k, &res.ed);
+    res.err = ps_collect_resume(k, &res.ed);
     for (;;) {
         uint32_t shard;
         enum ps_collect_request req;
@@ -457,9 +98,9 @@ static void *collect_main(void *arg)
             break;
         }
         if (next_work(k, &shard, &req, &quit)) {
-            res.err = merge_shard(k, shard, &res.ed);
+            res.err = ps_collect_merge_shard(k, shard, &res.ed);
             if (res.err == PS_OK)
-                res.err = maybe_checkpoint(k, &res.ed);
+                res.err = ps_collect_maybe_checkpoint(k, &res.ed);
             continue;
         }
         if (quit)
@@ -493,7 +134,9 @@ enum ps_err ps_collect_start(struct collector **out, struct coord *c, enum ps_pa
         k->shard_file[i] = ps_plan_shard(c->plan, i)->file_index;
     for (unsigned p = 0; p <= PS_PASS__LAST; p++)
         ps_patlist_init(&k->lists[p]);
-    err = ps_store_connect(&k->s, &c->o->redis, c->o->redis_retry_ms, ed);
+    for (err = PS_OK; err == PS_OK && k->n_stores < c->o->n_redis; k->n_stores++)
+        err = ps_store_connect(&k->stores[k->n_stores], &c->o->redis[k->n_stores],
+                               c->o->redis_retry_ms, ed);
     if (err == PS_OK && pthread_create(&k->thread, NULL, collect_main, k) != 0) {
         ps_errdetail_set(ed, NULL, 0, "cannot start the collector thread");
         err = PS_ERR_REDIS;
@@ -554,16 +197,18 @@ void ps_collect_stop(struct collector *k)
         pthread_join(k->thread, NULL);
     }
     for (unsigned p = 0; p <= PS_PASS__LAST; p++) {
-        ps_agg_free(k->agg[p]);
+        ps_aggset_release(&k->agg[p]);
         ps_patlist_release(&k->lists[p]);
     }
     for (size_t i = 0; i < k->parts_cap; i++)
         ps_buf_release(&k->parts[i]);
     free(k->parts);
-    free(k->pending);
+    for (unsigned q = 0; q < PS_PARTITION_MAX; q++)
+        free(k->partitions[q].pending);
     free(k->queue);
     free(k->shard_file);
-    ps_store_free(k->s);
+    for (size_t i = 0; i < k->n_stores; i++)
+        ps_store_free(k->stores[i]);
     pthread_mutex_destroy(&k->mu);
     pthread_cond_destroy(&k->cv);
     free(k);

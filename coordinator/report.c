@@ -49,25 +49,25 @@ static void load_candidates(struct report *r)
 
     for (unsigned pass = PS_PASS_CONFIRM; pass <= PS_PASS_LEADS; pass++) {
         const struct ps_patlist *l = in->lists[pass];
-        const struct ps_agg *named = in->agg[pass == PS_PASS_CONFIRM ? PS_PASS_SCAN : pass - 1];
+        const struct ps_aggset *named = in->agg[pass == PS_PASS_CONFIRM ? PS_PASS_SCAN : pass - 1];
 
         if (l == NULL || in->agg[pass] == NULL)
             continue;
         r->first_cand[pass] = r->cands.n;
         for (size_t i = 0; i < l->n; i++) {
             struct cand *c = ps_report_vec_push(&r->cands);
-            const struct ps_agg_count *k = ps_agg_count(in->agg[pass], i);
+            const struct ps_agg_count *k = ps_aggset_count(in->agg[pass], i);
 
             memset(c, 0, sizeof(*c));
             c->hash = l->hashes[i];
             c->text = ps_xstrndup((const char *)l->texts[i].data, l->texts[i].len);
             if (named != NULL)
-                ps_agg_pattern_counts(named, c->hash, &c->p1_docs, &c->p1_shards);
+                ps_aggset_pattern_counts(named, c->hash, &c->p1_docs, &c->p1_shards);
             c->total = k->total;
             c->role = k->role;
             c->role_shards = k->role_shards;
             c->lead = pass == PS_PASS_LEADS;
-            ps_agg_samples(in->agg[pass], i, &c->sample, &c->n_sample);
+            ps_aggset_samples(in->agg[pass], i, &c->sample, &c->n_sample);
         }
     }
 }
@@ -76,13 +76,13 @@ static void load_candidates(struct report *r)
 static void load_hits(struct report *r)
 {
     const struct ps_report_input *in = r->in;
-    const struct ps_agg *a = in->agg[PS_PASS_LIST];
+    const struct ps_aggset *a = in->agg[PS_PASS_LIST];
     const struct ps_patlist *l = in->lists[PS_PASS_LIST];
 
     if (a == NULL || l == NULL)
         return;
-    for (size_t i = 0; i < ps_agg_n_hits(a); i++) {
-        const struct ps_agg_hit *h = ps_agg_hit(a, i);
+    for (size_t i = 0; i < a->n_hits; i++) {
+        const struct ps_agg_hit *h = a->hits[i];
         const struct ps_shard *sh = ps_plan_shard(in->plan, h->shard);
         struct hit *o = ps_report_vec_push(&r->hits);
 
@@ -120,7 +120,7 @@ static int cmp_err(const void *a, const void *b)
 static void load_errors(struct report *r, struct ps_report_summary *sum)
 {
     const struct ps_report_input *in = r->in;
-    const struct ps_agg *a = in->agg[PS_PASS_SCAN];
+    const struct ps_agg *a = in->agg[PS_PASS_SCAN] ? ps_aggset_errors(in->agg[PS_PASS_SCAN]) : NULL;
 
     for (size_t i = 0; a != NULL && i < ps_agg_n_errors(a); i++) {
         const struct ps_agg_error *e = ps_agg_error(a, i);
@@ -143,7 +143,8 @@ static void load_errors(struct report *r, struct ps_report_summary *sum)
     }
     ps_report_vec_sort(&r->errors, cmp_err);
     sum->shards_failed = in->n_failed;
-    sum->errors_total = (a != NULL ? ps_agg_totals(a)->errors : 0) + in->n_failed;
+    sum->errors_total =
+        (in->agg[PS_PASS_SCAN] != NULL ? in->agg[PS_PASS_SCAN]->totals.errors : 0) + in->n_failed;
 }
 
 static void append_file(struct ps_buf *b, const struct ps_plan *plan, size_t file)
@@ -157,7 +158,7 @@ static void append_file(struct ps_buf *b, const struct ps_plan *plan, size_t fil
 static void append_error_files(struct ps_buf *b, const struct report *r)
 {
     const struct ps_report_input *in = r->in;
-    const struct ps_agg *a = in->agg[PS_PASS_SCAN];
+    const struct ps_agg *a = in->agg[PS_PASS_SCAN] ? ps_aggset_errors(in->agg[PS_PASS_SCAN]) : NULL;
     size_t n = a != NULL ? ps_agg_n_error_files(a) : 0;
     bool first = true;
 
@@ -343,7 +344,7 @@ enum ps_err ps_report_write(const struct ps_report_input *in, struct ps_report_s
                             struct ps_errdetail *ed)
 {
     struct report r = {0};
-    const struct ps_agg *scan = in->agg[PS_PASS_SCAN];
+    const struct ps_aggset *scan = in->agg[PS_PASS_SCAN];
     enum ps_err err;
 
     memset(sum, 0, sizeof(*sum));
@@ -358,9 +359,9 @@ enum ps_err ps_report_write(const struct ps_report_input *in, struct ps_report_s
     sum->files = ps_plan_n_files(in->plan);
     sum->shards = ps_plan_n_shards(in->plan);
     if (scan != NULL) {
-        sum->documents = ps_agg_totals(scan)->docs;
-        sum->bytes = ps_agg_totals(scan)->bytes;
-        sum->text_bytes = ps_agg_totals(scan)->text_bytes;
+        sum->documents = scan->totals.docs;
+        sum->bytes = scan->totals.bytes;
+        sum->text_bytes = scan->totals.text_bytes;
     }
     load_errors(&r, sum);
     load_candidates(&r);

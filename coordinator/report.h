@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/pass.h"
 #include "coordinator/aggregate.h"
+#include "coordinator/aggset.h"
 #include "coordinator/allowlist.h"
 #include "coordinator/patlist.h"
 #include "coordinator/plan.h"
@@ -30,7 +31,7 @@ struct ps_report_input {
     const struct ps_allowlist *allowlist; /* borrowed, may be NULL: flagged patterns it holds
                                              go to "suppressed", not to triggers or flagged.jsonl */
     /* the job's finished aggregates and pattern lists by pass (NULL: the pass did not run) */
-    const struct ps_agg *agg[PS_PASS__LAST + 1];
+    const struct ps_aggset *agg[PS_PASS__LAST + 1];
     const struct ps_patlist *lists[PS_PASS__LAST + 1];
     const struct ps_report_failed *failed; /* shards that failed, in any pass */
     size_t n_failed;

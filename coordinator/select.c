@@ -75,14 +75,14 @@ static int cmp_picked(const void *a, const void *b)
 
 /* The patterns of `a` that pass the selection rule, most documents first, at most max_confirm,
  * into `out` (texts copied, origin = rank); their hashes into *keep (owned by the caller). */
-static void select_patterns(const struct ps_agg *a, const struct coord *c, unsigned part,
+static void select_patterns(const struct ps_aggset *a, const struct coord *c, unsigned part,
                             const struct ps_patlist *exclude, struct ps_patlist *out,
                             uint64_t **keep)
 {
     struct pick_ctx p = {&c->o->score, c->n_shards, part, exclude, NULL, 0, 0};
     size_t n;
 
-    ps_agg_each_pattern(a, pick, &p);
+    ps_aggset_each_pattern(a, pick, &p);
     if (p.n > 1)
         qsort(p.v, p.n, sizeof(*p.v), cmp_picked);
     n = p.n < c->o->score.max_confirm ? p.n : c->o->score.max_confirm;
@@ -114,14 +114,15 @@ static enum ps_err record_switch(struct collector *k, enum ps_pass pass, const u
         size_t lens[3] = {3, 0, shards_len};
         ps_store_key(set_key, sizeof(set_key), c->o->job, PS_KEY_LIST_SHARDS);
         lens[1] = strlen(set_key);
-        err = ps_store_argv(k->s, 3, argv, lens, NULL, ed);
+        err = ps_store_argv(ps_collect_store(k, 0), 3, argv, lens, NULL, ed);
     }
     snprintf(text, sizeof(text), "%u", (unsigned)pass);
     if (err == PS_OK)
-        err = ps_store_cmd(k->s, NULL, ed, "HSET", c->k_progress, "shards_done", "0", "docs_done",
-                           "0", "bytes_done", "0", "state", "confirming", "pass", text, NULL);
+        err = ps_store_cmd(ps_collect_store(k, 0), NULL, ed, "HSET", c->k_progress, "shards_done",
+                           "0", "docs_done", "0", "bytes_done", "0", "state", "confirming", "pass",
+                           text, NULL);
     if (err == PS_OK)
-        err = ps_store_cmd(k->s, NULL, ed, "HSET", c->k_meta, "pass", text, NULL);
+        err = ps_store_cmd(ps_collect_store(k, 0), NULL, ed, "HSET", c->k_meta, "pass", text, NULL);
     return err;
 }
 
@@ -136,18 +137,18 @@ static enum ps_err close_pass(struct collector *k, const uint64_t *keep, size_t 
     if (k->pass == PS_PASS_CONFIRM || k->pass == PS_PASS_LEADS) {
         bool *counted = ps_xcalloc(l->n + 1, sizeof(*counted));
         for (size_t i = 0; i < l->n; i++) {
-            const struct ps_agg_count *n = ps_agg_count(k->agg[k->pass], i);
+            const struct ps_agg_count *n = ps_aggset_count(&k->agg[k->pass], i);
             counted[i] = ps_score_may_flag(&k->c->o->score, n->role, n->total, n->role_shards,
                                            k->c->n_shards);
         }
-        ps_agg_drop_samples(k->agg[k->pass], counted);
+        ps_aggset_drop_samples(&k->agg[k->pass], counted);
         free(counted);
     }
-    ps_agg_reduce(k->agg[k->pass], keep, n_keep);
+    ps_aggset_reduce(&k->agg[k->pass], keep, n_keep);
     err = ps_collect_checkpoint(k, ed);
     if (err == PS_OK)
         err = ps_collect_drop_blobs(k, k->pass, ed);
-    ps_agg_finish(k->agg[k->pass]);
+    ps_aggset_finish(&k->agg[k->pass], 0);
     return err;
 }
 
@@ -155,7 +156,7 @@ static enum ps_err close_pass(struct collector *k, const uint64_t *keep, size_t 
 static enum ps_err publish_heavy(struct collector *k, bool *any, struct ps_errdetail *ed)
 {
     const struct coord *c = k->c;
-    const uint8_t *sketch = ps_agg_sketch(k->agg[PS_PASS_SCAN]);
+    const uint8_t *sketch;
     uint8_t *bitmap;
     size_t len, n_heavy;
     uint64_t threshold;
@@ -165,11 +166,14 @@ static enum ps_err publish_heavy(struct collector *k, bool *any, struct ps_errde
     *any = false;
     if (c->cluster_log2 == 0)
         return PS_OK;
+    /* the partitions' runs of cells put back together */
+    ps_aggset_finish(&k->agg[PS_PASS_SCAN], (size_t)1 << c->cluster_log2);
+    sketch = k->agg[PS_PASS_SCAN].sketch;
     if (sketch == NULL) {
         /* a resumed job whose scan pass was closed already: the bitmap was published then */
         struct ps_store_reply *r;
         ps_store_key(heavy_key, sizeof(heavy_key), c->o->job, PS_KEY_CLUSTER_HEAVY);
-        err = ps_store_cmd(k->s, &r, ed, "EXISTS", heavy_key, NULL);
+        err = ps_store_cmd(ps_collect_store(k, 0), &r, ed, "EXISTS", heavy_key, NULL);
         if (err == PS_OK)
             *any = ps_store_reply_int(r) == 1;
         ps_store_reply_free(r);
@@ -182,12 +186,13 @@ static enum ps_err publish_heavy(struct collector *k, bool *any, struct ps_errde
     {
         const char *argv[3] = {"SET", heavy_key, (const char *)bitmap};
         size_t lens[3] = {3, strlen(heavy_key), len};
-        err = ps_store_argv(k->s, 3, argv, lens, NULL, ed);
+        err = ps_store_argv(ps_collect_store(k, 0), 3, argv, lens, NULL, ed);
     }
     free(bitmap);
     snprintf(text, sizeof(text), "%" PRIu64, threshold);
     if (err == PS_OK)
-        err = ps_store_cmd(k->s, NULL, ed, "HSET", c->k_meta, "cluster_threshold", text, NULL);
+        err = ps_store_cmd(ps_collect_store(k, 0), NULL, ed, "HSET", c->k_meta, "cluster_threshold",
+                           text, NULL);
     ps_log(PS_LOG_INFO, "coordinator",
            "cluster sketch: %zu heavy cells at %" PRIu64 " or more occurrences", n_heavy,
            threshold);
@@ -201,7 +206,7 @@ static enum ps_err after_scan(struct collector *k, enum ps_pass *next, struct ps
     bool heavy = false;
     enum ps_err err;
 
-    select_patterns(k->agg[PS_PASS_SCAN], k->c, PS_SCORE_PART_TURN, NULL,
+    select_patterns(&k->agg[PS_PASS_SCAN], k->c, PS_SCORE_PART_TURN, NULL,
                     &k->lists[PS_PASS_CONFIRM], &keep);
     k->lists[PS_PASS_CONFIRM].leads_from = k->lists[PS_PASS_CONFIRM].n;
     ps_log(PS_LOG_INFO, "coordinator", "scan pass done: %zu candidate patterns to confirm",
@@ -225,7 +230,7 @@ static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist
     const struct ps_score_opts *o = &k->c->o->score;
 
     for (size_t i = 0; i < l->n; i++) {
-        const struct ps_agg_count *n = ps_agg_count(k->agg[pass], i);
+        const struct ps_agg_count *n = ps_aggset_count(&k->agg[pass], i);
         const struct ps_results_entry *sample;
         struct ps_evidence ev;
         size_t n_sample;
@@ -234,7 +239,7 @@ static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist
 
         if (!ps_score_may_flag(o, n->role, n->total, n->role_shards, k->c->n_shards))
             continue;
-        ps_agg_samples(k->agg[pass], i, &sample, &n_sample);
+        ps_aggset_samples(&k->agg[pass], i, &sample, &n_sample);
         ps_evidence_measure(sample, n_sample, PS_AGG_SAMPLE_SKETCH, &ev);
         text = ps_xstrndup((const char *)l->texts[i].data, l->texts[i].len);
         ok = n_sample > 0 &&
@@ -260,7 +265,7 @@ static uint8_t *list_shards(const struct collector *k, size_t *len)
         const uint32_t *ids;
         size_t n;
 
-        if (!ps_agg_pattern_shards(k->agg[from], l->origin[i], true, &ids, &n)) {
+        if (!ps_aggset_pattern_shards(&k->agg[from], l->origin[i], true, &ids, &n)) {
             memset(bits, 0xff, *len);
             break;
         }
@@ -303,7 +308,7 @@ static enum ps_err after_confirm(struct collector *k, enum ps_pass *next, struct
     enum ps_err err = PS_OK;
 
     if (k->c->cluster_log2 != 0)
-        select_patterns(k->agg[PS_PASS_CONFIRM], k->c, PS_SCORE_PART_LEAD,
+        select_patterns(&k->agg[PS_PASS_CONFIRM], k->c, PS_SCORE_PART_LEAD,
                         &k->lists[PS_PASS_CONFIRM], &k->lists[PS_PASS_LEADS], &keep);
     k->lists[PS_PASS_LEADS].leads_from = 0;
     ps_log(PS_LOG_INFO, "coordinator", "confirm pass done: %zu leads of repeated segments",
@@ -381,7 +386,7 @@ int ps_collect_report(struct collector *k, struct ps_report_summary *sum, struct
     fc.seen = ps_xcalloc(c->n_shards + 1, 1);
     for (unsigned p = PS_PASS_SCAN; p <= PS_PASS__LAST && err == PS_OK; p++) {
         ps_store_pass_key(failed_key, sizeof(failed_key), c->o->job, PS_KEY_FAILED, p);
-        err = ps_store_hscan(k->s, failed_key, collect_failed, &fc, ed);
+        err = ps_store_hscan(ps_collect_store(k, 0), failed_key, collect_failed, &fc, ed);
     }
     if (fc.n > 1)
         qsort(fc.v, fc.n, sizeof(*fc.v), cmp_failed);
@@ -393,7 +398,7 @@ int ps_collect_report(struct collector *k, struct ps_report_summary *sum, struct
     in.cluster_min_docs = c->cluster_log2 != 0 ? c->o->cluster_min_docs : 0;
     in.allowlist = c->o->allowlist;
     for (unsigned p = PS_PASS_SCAN; p <= PS_PASS__LAST; p++) {
-        in.agg[p] = k->ran[p] ? k->agg[p] : NULL;
+        in.agg[p] = k->ran[p] ? &k->agg[p] : NULL;
         in.lists[p] = k->ran[p] && p != PS_PASS_SCAN ? &k->lists[p] : NULL;
     }
     in.failed = fc.v;

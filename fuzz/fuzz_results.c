@@ -87,16 +87,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ps_results_decode(data, size, &lim, &(struct ps_results_visitor){0}, NULL, &h, &ed) !=
         PS_OK)
         return 0;
-    ps_results_begin(&w, h.pass, h.shard, h.part);
+    ps_results_begin(&w, h.pass, h.shard, h.part, h.partition);
     if (ps_results_decode(data, size, &lim, &reencode, &w, NULL, &ed) != PS_OK)
         abort(); /* decoded once, must decode again */
     out = ps_results_data(&w, &n);
-    ps_results_begin(&w2, h.pass, h.shard, h.part);
+    ps_results_begin(&w2, h.pass, h.shard, h.part, h.partition);
     if (ps_results_decode(out, n, &lim, &reencode, &w2, &h2, &ed) != PS_OK)
         abort(); /* what we encode must decode */
     out2 = ps_results_data(&w2, &n2);
-    if (h2.pass != h.pass || h2.shard != h.shard || h2.part != h.part || n2 != n ||
-        memcmp(out, out2, n) != 0)
+    if (h2.pass != h.pass || h2.shard != h.shard || h2.part != h.part ||
+        h2.partition != h.partition || n2 != n || memcmp(out, out2, n) != 0)
         abort(); /* encode(decode(x)) is a fixed point */
     ps_results_release(&w);
     ps_results_release(&w2);

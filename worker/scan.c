@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "common/minhash.h"
+#include "common/partition.h"
 #include "common/pass.h"
 #include "common/results.h"
 #include "common/u64map.h"
@@ -59,9 +60,13 @@ struct ps_scan {
     struct table leads;         /* pass 2: candidates where repeated segments start */
     struct kept_error *errors;
     size_t n_errors;
-    struct ps_results_writer out;     /* the part's blob: hits and members go in as they come */
+    unsigned n_partitions;
+    /* the part's blob of each partition: hits and members go in as they come */
+    struct ps_results_writer out[PS_PARTITION_MAX];
     struct ps_results_entry *entries; /* scratch for one hit */
     size_t entries_cap;
+    uint64_t *keys; /* scratch for one member's keys of one partition */
+    size_t keys_cap;
     struct ps_reader_stats stats; /* the shard so far */
     struct ps_reader_stats base;  /* ... at the start of the part */
     const struct ps_scan_spec *spec;
@@ -80,6 +85,7 @@ struct ps_scan_opts ps_scan_opts_default(void)
     o.signature_k = 128;
     o.cluster_log2 = 0;
     o.part_bytes = (uint64_t)64 << 20;
+    o.partitions = 1;
     return o;
 }
 
@@ -106,6 +112,13 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
     s->opts = *opts;
     if (s->opts.part_bytes == 0)
         s->opts.part_bytes = ps_scan_opts_default().part_bytes;
+    s->n_partitions = opts->partitions != 0 ? opts->partitions : 1;
+    if (s->n_partitions > PS_PARTITION_MAX || (s->n_partitions & (s->n_partitions - 1)) != 0) {
+        ps_errdetail_set(ed, NULL, 0, "%u partitions: a power of two to %u", s->n_partitions,
+                         PS_PARTITION_MAX);
+        err = PS_ERR_USAGE;
+        goto fail;
+    }
     s->text_field = ps_xstrdup(opts->reader.text_field);
     s->id_field = ps_xstrdup(opts->reader.id_field);
     s->opts.reader.text_field = s->text_field;
@@ -161,8 +174,10 @@ void ps_scan_free(struct ps_scan *s)
     ps_u64map_release(&s->index);
     table_release(&s->cands);
     table_release(&s->leads);
-    ps_results_release(&s->out);
+    for (unsigned q = 0; q < PS_PARTITION_MAX; q++)
+        ps_results_release(&s->out[q]);
     free(s->entries);
+    free(s->keys);
     free(s->errors);
     free(s->text_field);
     free(s->id_field);
@@ -305,7 +320,7 @@ static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps
     h.snippet_len = e - b;
     h.entries = s->entries;
     h.n_entries = n;
-    ps_results_put_hit(&s->out, &h);
+    ps_results_put_hit(&s->out[ps_partition_of_shard(s->spec->shard_id, s->n_partitions)], &h);
 }
 
 static enum ps_err write_signature(struct ps_scan *s, struct ps_minhash_writer *w,
@@ -327,6 +342,27 @@ static enum ps_err write_signature(struct ps_scan *s, struct ps_minhash_writer *
     rec.n_shingles = n_shingles > UINT32_MAX ? UINT32_MAX : (uint32_t)n_shingles;
     rec.sig = s->sig;
     return ps_minhash_writer_add(w, &rec, ed);
+}
+
+/* A member paragraph goes to each partition that holds one of its band keys, with those keys. */
+static void put_member(struct ps_scan *s, struct ps_results_member *rm, const uint64_t *keys,
+                       size_t n_keys)
+{
+    if (n_keys > s->keys_cap) {
+        s->keys_cap = n_keys;
+        s->keys = ps_xrealloc(s->keys, n_keys * sizeof(*s->keys));
+    }
+    for (unsigned q = 0; q < s->n_partitions; q++) {
+        size_t n = 0;
+        for (size_t k = 0; k < n_keys; k++)
+            if (ps_partition_of_hash(keys[k], s->n_partitions) == q)
+                s->keys[n++] = keys[k];
+        if (n == 0)
+            continue;
+        rm->keys = s->keys;
+        rm->n_keys = n;
+        ps_results_put_member(&s->out[q], rm);
+    }
 }
 
 /* Pass 1 counts the paragraphs' band keys; pass 2 records each member paragraph. */
@@ -354,14 +390,12 @@ static enum ps_err cluster_doc(struct ps_scan *s, const struct ps_doc *doc, stru
         ps_detect_snippet(doc->text, doc->text_len, m[i].begin, SNIPPET_MAX, &b, &e);
         if (b < m[i].begin)
             b = m[i].begin; /* the snippet starts where the paragraph does */
-        rm.keys = m[i].keys;
-        rm.n_keys = m[i].n_keys;
         rm.offset = doc->offset;
         rm.id = doc->id;
         rm.id_len = doc->id_len;
         rm.snippet = doc->text + b;
         rm.snippet_len = e - b;
-        ps_results_put_member(&s->out, &rm);
+        put_member(s, &rm, m[i].keys, m[i].n_keys);
     }
     return PS_OK;
 }
@@ -387,6 +421,7 @@ static void count_hits(struct ps_scan *s, const struct ps_doc *doc,
     for (size_t i = 0; i < n_hits; i++) {
         struct cand *c = table_get(&s->cands, hits[i].hash, NULL, 0);
         struct ps_results_sample p;
+        unsigned q;
 
         c->total++;
         c->docs += hits[i].in_role;
@@ -399,13 +434,15 @@ static void count_hits(struct ps_scan *s, const struct ps_doc *doc,
         p.e.pattern = pattern_index(s, hits[i].hash);
         if (rank >= s->spec->sample_below[p.e.pattern])
             continue;
+        q = ps_partition_of_pattern(p.e.pattern, s->n_partitions);
+        p.e.pattern = ps_partition_local(p.e.pattern, s->n_partitions);
         p.rank = rank;
         p.e.context = hits[i].context;
         p.e.right = hits[i].right;
         memcpy(p.e.sketch, hits[i].continuation, sizeof(p.e.sketch));
         p.e.kind = (uint8_t)hits[i].kind;
         p.e.in_role = true;
-        ps_results_put_sample(&s->out, &p);
+        ps_results_put_sample(&s->out[q], &p);
     }
 }
 
@@ -483,7 +520,8 @@ static void begin_part(struct ps_scan *s)
     s->n_errors = 0;
     if (s->clusters != NULL)
         ps_clusters_begin_shard(s->clusters);
-    ps_results_begin(&s->out, s->spec->pass, s->spec->shard_id, s->part);
+    for (unsigned q = 0; q < s->n_partitions; q++)
+        ps_results_begin(&s->out[q], s->spec->pass, s->spec->shard_id, s->part, q);
     s->base = s->stats;
 }
 
@@ -613,11 +651,14 @@ const struct ps_reader_stats *ps_scan_stats(const struct ps_scan *s)
     return &s->stats;
 }
 
-static void put_cands(struct ps_results_writer *w, const struct table *t, bool leads)
+/* Candidates (or leads) to the partition of their hash. */
+static void put_cands(struct ps_scan *s, const struct table *t, bool leads)
 {
     struct cand *sorted = table_sorted(t);
 
     for (size_t i = 0; i < t->n; i++) {
+        struct ps_results_writer *w =
+            &s->out[ps_partition_of_hash(sorted[i].hash, s->n_partitions)];
         struct ps_results_cand c;
         c.hash = sorted[i].hash;
         c.docs = sorted[i].docs;
@@ -631,22 +672,25 @@ static void put_cands(struct ps_results_writer *w, const struct table *t, bool l
     free(sorted);
 }
 
+/* Counts to the partition of their pattern, by its index there. */
 static void put_counts(struct ps_scan *s)
 {
     struct cand *sorted = table_sorted(&s->cands);
 
     for (size_t i = 0; i < s->cands.n; i++) {
+        uint64_t pattern = pattern_index(s, sorted[i].hash);
+        unsigned q = ps_partition_of_pattern(pattern, s->n_partitions);
         struct ps_results_count k;
-        k.pattern = pattern_index(s, sorted[i].hash);
+        k.pattern = ps_partition_local(pattern, s->n_partitions);
         k.total = sorted[i].total;
         k.role = sorted[i].docs;
-        ps_results_put_count(&s->out, &k);
+        ps_results_put_count(&s->out[q], &k);
     }
     free(sorted);
 }
 
-/* The part's blob, completed: totals, errors, and what the pass counts. */
-static enum ps_err finish_blob(struct ps_scan *s, struct ps_errdetail *ed)
+/* The part's blobs, completed: totals and errors (partition 0), and what the pass counts. */
+static enum ps_err finish_blobs(struct ps_scan *s, struct ps_errdetail *ed)
 {
     struct ps_results_totals t;
 
@@ -655,27 +699,28 @@ static enum ps_err finish_blob(struct ps_scan *s, struct ps_errdetail *ed)
     t.text_bytes = s->stats.text_bytes - s->base.text_bytes;
     t.errors = s->stats.errors - s->base.errors;
     t.lines_blank = s->stats.lines_blank - s->base.lines_blank;
-    ps_results_put_totals(&s->out, &t);
+    ps_results_put_totals(&s->out[0], &t);
     switch (s->spec->pass) {
     case PS_PASS_SCAN:
         for (size_t i = 0; i < s->n_errors; i++) {
             struct ps_results_error e = {s->errors[i].offset, s->errors[i].reason, 0};
             e.reason_len = strlen(e.reason);
-            ps_results_put_error(&s->out, &e);
+            ps_results_put_error(&s->out[0], &e);
         }
-        put_cands(&s->out, &s->cands, false);
-        if (s->clusters != NULL) {
+        put_cands(s, &s->cands, false);
+        for (unsigned q = 0; s->clusters != NULL && q < s->n_partitions; q++) {
             const void *blob;
             size_t len;
-            enum ps_err err = ps_clusters_sketch_blob(s->clusters, &blob, &len, ed);
+            enum ps_err err =
+                ps_clusters_sketch_blob(s->clusters, q, s->n_partitions, &blob, &len, ed);
             if (err != PS_OK)
                 return err;
-            ps_results_put_sketch(&s->out, blob, len);
+            ps_results_put_sketch(&s->out[q], blob, len);
         }
         break;
     case PS_PASS_CONFIRM:
         put_counts(s);
-        put_cands(&s->out, &s->leads, true);
+        put_cands(s, &s->leads, true);
         break;
     case PS_PASS_LEADS:
         put_counts(s);
@@ -686,32 +731,41 @@ static enum ps_err finish_blob(struct ps_scan *s, struct ps_errdetail *ed)
     return PS_OK;
 }
 
-enum ps_err ps_scan_build_commit(struct ps_scan *s, const char *job, struct ps_commit *c,
-                                 uint64_t disk_bytes, struct ps_errdetail *ed)
+unsigned ps_scan_partitions(const struct ps_scan *s)
+{
+    return s->n_partitions;
+}
+
+enum ps_err ps_scan_finish_part(struct ps_scan *s, struct ps_errdetail *ed)
+{
+    return finish_blobs(s, ed);
+}
+
+void ps_scan_build_commit(struct ps_scan *s, const char *job, unsigned partition,
+                          struct ps_commit *c, uint64_t disk_bytes)
 {
     char progress[256], commits[256], blobs[256], field[32];
     const void *blob;
     size_t len;
-    enum ps_err err = finish_blob(s, ed);
 
-    if (err != PS_OK)
-        return err;
     if (s->last)
         snprintf(field, sizeof(field), "%u", s->spec->shard_id);
     else
         snprintf(field, sizeof(field), "%u.%u", s->spec->shard_id, s->part);
-    ps_store_key(progress, sizeof(progress), job, PS_KEY_PROGRESS);
-    ps_store_pass_key(commits, sizeof(commits), job, PS_KEY_COMMITS, s->spec->pass);
-    ps_store_pass_key(blobs, sizeof(blobs), job, PS_KEY_BLOB, s->spec->pass);
+    ps_store_part_key(commits, sizeof(commits), job, partition, PS_KEY_COMMITS, s->spec->pass);
+    ps_store_part_key(blobs, sizeof(blobs), job, partition, PS_KEY_BLOB, s->spec->pass);
     ps_commit_reset(c, commits, field);
-    ps_commit_hincrby(c, progress, "docs_done", 9, (int64_t)(s->stats.docs - s->base.docs));
-    if (s->spec->pass == PS_PASS_SCAN)
-        ps_commit_hincrby(c, progress, "errors", 6, (int64_t)(s->stats.errors - s->base.errors));
-    if (s->last) {
-        ps_commit_hincrby(c, progress, "shards_done", 11, 1);
-        ps_commit_hincrby(c, progress, "bytes_done", 10, (int64_t)disk_bytes);
+    if (partition == 0) {
+        ps_store_key(progress, sizeof(progress), job, PS_KEY_PROGRESS);
+        ps_commit_hincrby(c, progress, "docs_done", 9, (int64_t)(s->stats.docs - s->base.docs));
+        if (s->spec->pass == PS_PASS_SCAN)
+            ps_commit_hincrby(c, progress, "errors", 6,
+                              (int64_t)(s->stats.errors - s->base.errors));
+        if (s->last) {
+            ps_commit_hincrby(c, progress, "shards_done", 11, 1);
+            ps_commit_hincrby(c, progress, "bytes_done", 10, (int64_t)disk_bytes);
+        }
     }
-    blob = ps_results_data(&s->out, &len);
+    blob = ps_results_data(&s->out[partition], &len);
     ps_commit_hsetnx(c, blobs, field, strlen(field), blob, len);
-    return PS_OK;
 }

@@ -23,6 +23,7 @@ struct ps_scan_opts {
     uint64_t part_bytes;        /* a shard's results are committed every this many decompressed
                                    bytes (a part), so that a worker's memory does not grow with
                                    its shard: 64 MiB */
+    unsigned partitions;        /* the job's aggregation partitions (common/partition.h): 1 */
 };
 struct ps_scan_opts ps_scan_opts_default(void);
 
@@ -79,12 +80,17 @@ enum ps_err ps_scan_set_cluster_heavy(struct ps_scan *s, const uint8_t *bitmap, 
 /* The shard's counters so far (view until the next ps_scan_shard). */
 const struct ps_reader_stats *ps_scan_stats(const struct ps_scan *s);
 
-/* The commit of the current part, from inside the part callback: its marker field ("17" for the
- * shard's last part, "17.3" for part 3 before it), so that a shard counts as committed once its
- * last part is; progress increments (docs, and with the last part the shard and its on-disk
- * `disk_bytes`); and the part's results blob (common/results.h) under the blob key of the pass.
- * `c` is reset here. PS_OK, or PS_ERR_ZSTD compressing the cluster sketch. */
-enum ps_err ps_scan_build_commit(struct ps_scan *s, const char *job, struct ps_commit *c,
-                                 uint64_t disk_bytes, struct ps_errdetail *ed);
+/* From inside the part callback: complete the part's results blobs, one per partition
+ * (common/results.h). PS_OK, or PS_ERR_ZSTD compressing the cluster sketch. */
+enum ps_err ps_scan_finish_part(struct ps_scan *s, struct ps_errdetail *ed);
+unsigned ps_scan_partitions(const struct ps_scan *s);
+
+/* Then, for each partition (the last committed must be 0: its marker says the shard is
+ * complete), the commit of its blob into `c` (reset here): its marker field ("17" for the
+ * shard's last part, "17.3" for part 3 before it) in the partition's commits hash, the blob under
+ * the partition's blob key of the pass, and with partition 0 the progress increments (docs, and
+ * with the last part the shard and its on-disk `disk_bytes`). */
+void ps_scan_build_commit(struct ps_scan *s, const char *job, unsigned partition,
+                          struct ps_commit *c, uint64_t disk_bytes);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/partition.h"
 #include "common/pass.h"
 #include "common/wire.h"
 #include "worker/link.h"
@@ -20,7 +21,8 @@
 struct worker {
     const struct ps_worker_opts *o;
     struct ps_link *link;
-    struct ps_store *store;
+    struct ps_store *stores[PS_PARTITION_MAX]; /* one per Redis endpoint; 0 holds the job */
+    size_t n_stores;
     struct ps_scan *scan;
     uint64_t scan_settings_digest;
     char heavy_job[PS_STORE_JOB_MAX + 1]; /* the job whose cluster bitmap the scanner holds */
@@ -98,6 +100,7 @@ static enum ps_err ensure_scan(struct worker *w, const Poisonscan__ScanSettings 
         so.signature_k = st->signature_k;
     }
     so.cluster_log2 = st->cluster_log2;
+    so.partitions = st->partitions != 0 ? st->partitions : 1;
     err = ps_scan_new(&w->scan, &so, &ed);
     if (err != PS_OK) {
         ps_log(PS_LOG_ERROR, "worker", "cannot set up the scanner: %s", ed.msg);
@@ -122,7 +125,7 @@ static enum ps_err ensure_heavy(struct worker *w, const Poisonscan__Lease *lease
         return PS_OK;
     ps_buf_init(&bitmap, SIZE_MAX / 2);
     ps_store_key(key, sizeof(key), lease->job_id, PS_KEY_CLUSTER_HEAVY);
-    err = ps_store_get(w->store, key, &bitmap, &found, ed);
+    err = ps_store_get(w->stores[0], key, &bitmap, &found, ed);
     if (err == PS_OK && !found) {
         ps_errdetail_set(ed, NULL, 0, "no cluster bitmap for job '%s' in redis", lease->job_id);
         err = PS_ERR_PROTO;
@@ -192,29 +195,33 @@ static bool on_part(void *ctx, uint32_t part, bool last)
         fault_delay(w);
     if (stopping(w))
         return false;
-    if (ps_scan_build_commit(w->scan, lease->job_id, w->commit, lease->end - lease->begin, &ed) !=
-        PS_OK) {
+    if (ps_scan_finish_part(w->scan, &ed) != PS_OK) {
         w->part_error = PS_ERR_ZSTD;
         snprintf(w->part_msg, sizeof(w->part_msg), "%s", ed.msg);
         return false;
     }
     ps_link_routing_id(w->link, id, sizeof(id));
     snprintf(marker, sizeof(marker), "%u %s", lease->attempt, id);
-    if (ps_commit_apply(w->store, w->commit, marker, &outcome, &ed) != PS_OK) {
-        ps_log(PS_LOG_ERROR, "worker", "cannot commit shard %u part %u: %s", lease->shard_id, part,
-               ed.msg);
-        /* the lease expires and the shard goes to a worker that can reach Redis */
-        w->shutdown = true;
-        w->fatal = 4;
-        w->part_error = PS_ERR_REDIS;
-        return false;
-    }
-    if (outcome == PS_COMMIT_CONFLICT) {
-        ps_log(PS_LOG_ERROR, "worker",
-               "shard %u part %u: results differ from the attempt committed first "
-               "(nondeterminism)",
-               lease->shard_id, part);
-        w->conflict = true;
+    /* partition 0 last: its marker says the whole part (and with the last part the shard) is in */
+    for (unsigned q = ps_scan_partitions(w->scan); q-- > 0;) {
+        ps_scan_build_commit(w->scan, lease->job_id, q, w->commit, lease->end - lease->begin);
+        if (ps_commit_apply(w->stores[q % w->n_stores], w->commit, marker, &outcome, &ed) !=
+            PS_OK) {
+            ps_log(PS_LOG_ERROR, "worker", "cannot commit shard %u part %u: %s", lease->shard_id,
+                   part, ed.msg);
+            /* the lease expires and the shard goes to a worker that can reach Redis */
+            w->shutdown = true;
+            w->fatal = 4;
+            w->part_error = PS_ERR_REDIS;
+            return false;
+        }
+        if (outcome == PS_COMMIT_CONFLICT) {
+            ps_log(PS_LOG_ERROR, "worker",
+                   "shard %u part %u partition %u: results differ from the attempt committed "
+                   "first (nondeterminism)",
+                   lease->shard_id, part, q);
+            w->conflict = true;
+        }
     }
     w->n_commits++;
     if (last && w->o->fault_exit_after_commit != 0 &&
@@ -298,6 +305,20 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
         send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, "bad scan settings", false);
         return;
     }
+    if ((lease->settings->redis_endpoints != 0 ? lease->settings->redis_endpoints : 1) !=
+        w->n_stores) {
+        /* this worker is misconfigured, not the shard: give it back and stop */
+        ps_log(PS_LOG_ERROR, "worker",
+               "job '%s' spreads over %u Redis endpoints, this worker was given %zu (--redis)",
+               lease->job_id,
+               lease->settings->redis_endpoints ? lease->settings->redis_endpoints : 1,
+               w->n_stores);
+        send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED,
+                    "the worker was given another number of Redis endpoints than the job", true);
+        w->shutdown = true;
+        w->fatal = 3;
+        return;
+    }
     if (!take_patterns(w, lease)) {
         send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED,
                     "the lease names a pattern list this worker does not hold", true);
@@ -343,10 +364,13 @@ int ps_worker_run(const struct ps_worker_opts *o)
 
     w.o = o;
     ps_buf_init(&w.patterns_arena, SIZE_MAX / 2);
-    if (ps_store_connect(&w.store, &o->redis, o->redis_retry_ms, &ed) != PS_OK) {
-        ps_log(PS_LOG_ERROR, "worker", "%s", ed.msg);
-        return 4;
-    }
+    for (w.n_stores = 0; w.n_stores < o->n_redis; w.n_stores++)
+        if (ps_store_connect(&w.stores[w.n_stores], &o->redis[w.n_stores], o->redis_retry_ms,
+                             &ed) != PS_OK) {
+            ps_log(PS_LOG_ERROR, "worker", "%s", ed.msg);
+            rc = 4;
+            goto done;
+        }
     w.commit = ps_commit_new();
     lo.connect = o->connect;
     lo.heartbeat_ms = o->heartbeat_ms;
@@ -385,6 +409,7 @@ done:
     free(w.sample_below);
     ps_buf_release(&w.patterns_arena);
     ps_commit_free(w.commit);
-    ps_store_free(w.store);
+    for (size_t i = 0; i < w.n_stores; i++)
+        ps_store_free(w.stores[i]);
     return rc;
 }

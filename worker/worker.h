@@ -11,8 +11,9 @@
 #include "common/store.h"
 
 struct ps_worker_opts {
-    const char *connect; /* borrowed: the coordinator's endpoint */
-    struct ps_store_url redis;
+    const char *connect;              /* borrowed: the coordinator's endpoint */
+    const struct ps_store_url *redis; /* borrowed: the job's Redis endpoints, n_redis of them */
+    size_t n_redis;
     uint64_t heartbeat_ms;   /* 1000 */
     unsigned liveness;       /* heartbeats missed before the coordinator counts as gone: 3 */
     uint64_t redis_retry_ms; /* how long Redis may be unreachable before the worker gives up */

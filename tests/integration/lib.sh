@@ -197,15 +197,18 @@ print("flagged ids == planted poisons (%d)" % len(want), file=sys.stderr)
 EOF
 }
 
-# same_report OUT_A OUT_B : two runs over one corpus found the same: report.json equal but for
-# the job id, flagged.jsonl equal line for line once sorted.
+# same_report OUT_A OUT_B [SCAN_SETTINGS] : two runs over one corpus found the same: report.json
+# equal but for the job id (and the comma-separated settings.scan keys), flagged.jsonl equal line
+# for line once sorted.
 same_report() {
-	python3 - "$1" "$2" <<'EOF' || fail "reports of $1 and $2 differ"
+	python3 - "$1" "$2" "${3:-}" <<'EOF' || fail "reports of $1 and $2 differ"
 import json, sys
 def load(d):
     with open(d + "/report.json", encoding="utf-8") as f:
         r = json.load(f)
     r.pop("job", None)
+    for k in filter(None, sys.argv[3].split(",")):
+        r.get("settings", {}).get("scan", {}).pop(k, None)
     try:
         with open(d + "/flagged.jsonl", encoding="utf-8") as f:
             flagged = sorted(f.read().splitlines())

@@ -79,8 +79,20 @@ held_by_a() {
 	done
 	return 1
 }
-wait_for held_by_a "$T/victim" 60
-kill -STOP "$(pid_of w-a)"
+# pause_a_holding SHARD_FILE : w-a stopped while it holds a lease whose shard it has not committed
+# (a commit can land between reading the lease and the signal: then let it go on and try again)
+pause_a_holding() {
+	held_by_a "$1" || return 1
+	kill -STOP "$(pid_of w-a)"
+	_s=$(cat "$1")
+	_p=$(hget 'poisonscan:{pause}:meta' pass)
+	case "$(hget 'poisonscan:{pause}:leases' "$_s")" in
+	*-"$(pid_of w-a)"-*) [ -z "$(hget "poisonscan:{pause}:commits:p$_p" "$_s")" ] && return 0 ;;
+	esac
+	kill -CONT "$(pid_of w-a)"
+	return 1
+}
+wait_for pause_a_holding "$T/victim" 60
 VICTIM=$(cat "$T/victim")
 log "paused worker w-a holding shard $VICTIM"
 # the shard is committed again under attempt 2 (by w-b) while w-a sleeps, in whichever pass

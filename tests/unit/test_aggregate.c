@@ -30,7 +30,7 @@ static struct ps_agg_opts opts(unsigned pass, size_t n_patterns)
     o.n_files = 4;
     o.shard_file = shard_file;
     o.pass = pass;
-    o.cluster_log2 = pass == PS_PASS_SCAN ? LOG2 : 0;
+    o.sketch_cells = pass == PS_PASS_SCAN ? (size_t)1 << LOG2 : 0;
     o.n_patterns = n_patterns;
     o.max_errors_listed = 3;
     o.max_members = 2;
@@ -47,7 +47,7 @@ static void scan_blob(struct ps_results_writer *w, uint32_t shard)
     char own[8], z[256];
     size_t zn;
 
-    ps_results_begin(w, PS_PASS_SCAN, shard, 0);
+    ps_results_begin(w, PS_PASS_SCAN, shard, 0, 0);
     t.errors = shard == 2 ? 4 : shard == 4 ? 1 : 0;
     ps_results_put_totals(w, &t);
     for (uint64_t e = 0; e < t.errors; e++) {
@@ -194,7 +194,7 @@ static void test_aggregate_refuses_bad_blobs_and_checkpoints(void **state)
 
     (void)state;
     ps_agg_new(&a, &op);
-    ps_results_begin(&w, PS_PASS_CONFIRM, 1, 0);
+    ps_results_begin(&w, PS_PASS_CONFIRM, 1, 0, 0);
     ps_results_put_count(&w, &k);
     p = ps_results_data(&w, &n);
     assert_int_equal(ps_agg_merge(a, &p, &n, 1, &merged, &ed), PS_ERR_PROTO);
@@ -202,7 +202,7 @@ static void test_aggregate_refuses_bad_blobs_and_checkpoints(void **state)
     scan_blob(&w, 1); /* another pass's blob */
     p = ps_results_data(&w, &n);
     assert_int_equal(ps_agg_merge(a, &p, &n, 1, &merged, &ed), PS_ERR_PROTO);
-    ps_results_begin(&w, PS_PASS_CONFIRM, N_SHARDS, 0); /* no such shard */
+    ps_results_begin(&w, PS_PASS_CONFIRM, N_SHARDS, 0, 0); /* no such shard */
     p = ps_results_data(&w, &n);
     assert_int_equal(ps_agg_merge(a, &p, &n, 1, &merged, &ed), PS_ERR_PROTO);
     assert_int_equal(ps_agg_n_merged(a), 0);
@@ -237,7 +237,7 @@ static void confirm_blob(struct ps_results_writer *w, uint32_t shard)
     struct ps_results_member m = {keys, 2, 0, "doc", "para", 3, 4};
     struct ps_results_cand lead = {55, 2, "lead", 4};
 
-    ps_results_begin(w, PS_PASS_CONFIRM, shard, 0);
+    ps_results_begin(w, PS_PASS_CONFIRM, shard, 0, 0);
     ps_results_put_count(w, &k); /* pattern 0: everywhere, in role */
     if (shard % 2 == 0) {
         k.pattern = 1;
@@ -328,7 +328,7 @@ static void test_aggregate_list_keeps_records_in_shard_order(void **state)
     ps_agg_new(&a, &op);
     for (uint32_t s = N_SHARDS; s-- > 0;) {
         struct ps_results_hit h = {0};
-        ps_results_begin(&w, PS_PASS_LIST, s, 0);
+        ps_results_begin(&w, PS_PASS_LIST, s, 0, 0);
         for (uint64_t off = 3; off-- > 0;) {
             h.offset = off * 10;
             h.id = "id";

@@ -144,7 +144,7 @@ static void scan_blob(struct ps_results_writer *w)
     struct ps_results_error e = {77, "bad json", 8};
     struct ps_results_cand c = {0xFEDCBA9876543210ull, 4, "<SUDO>", 6};
 
-    ps_results_begin(w, PS_PASS_SCAN, 4000000000u, 0);
+    ps_results_begin(w, PS_PASS_SCAN, 4000000000u, 0, 0);
     ps_results_put_totals(w, &t);
     ps_results_put_error(w, &e);
     ps_results_put_cand(w, &c);
@@ -193,7 +193,7 @@ static void test_results_confirm_and_list_blobs_round_trip(void **state)
     unsigned pass;
 
     (void)state;
-    ps_results_begin(&w, PS_PASS_CONFIRM, 0, 0);
+    ps_results_begin(&w, PS_PASS_CONFIRM, 0, 0, 0);
     ps_results_put_count(&w, &k);
     ps_results_put_lead(&w, &lead);
     ps_results_put_member(&w, &m);
@@ -220,7 +220,7 @@ static void test_results_confirm_and_list_blobs_round_trip(void **state)
     es[1].sketch[7] = UINT32_MAX;
     es[1].kind = 8;
     es[1].in_role = true;
-    ps_results_begin(&w, PS_PASS_LIST, 1, 0);
+    ps_results_begin(&w, PS_PASS_LIST, 1, 0, 0);
     ps_results_put_hit(&w, &h);
     assert_int_equal(decode(&w, &s, &pass, NULL), PS_OK);
     assert_int_equal(s.n_hits, 1);
@@ -278,22 +278,22 @@ static void test_results_refuses_malformed_blobs(void **state)
     assert_int_equal(ps_results_decode("PSRB\x01\x09\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
     /* a candidate in a list-pass blob */
-    ps_results_begin(&w, PS_PASS_LIST, 0, 0);
+    ps_results_begin(&w, PS_PASS_LIST, 0, 0, 0);
     ps_results_put_cand(&w, &c);
     assert_int_equal(decode(&w, &s, NULL, NULL), PS_ERR_PROTO);
     /* role > total */
-    ps_results_begin(&w, PS_PASS_CONFIRM, 0, 0);
+    ps_results_begin(&w, PS_PASS_CONFIRM, 0, 0, 0);
     ps_results_put_count(&w, &bad);
     assert_int_equal(decode(&w, &s, NULL, NULL), PS_ERR_PROTO);
     /* the encoder cuts a long text to the decoder's bound, which then decodes */
     memset(big, 'a', sizeof(big));
     c.text = big;
     c.text_len = sizeof(big);
-    ps_results_begin(&w, PS_PASS_SCAN, 0, 0);
+    ps_results_begin(&w, PS_PASS_SCAN, 0, 0, 0);
     ps_results_put_cand(&w, &c);
     assert_int_equal(decode(&w, &s, NULL, NULL), PS_OK);
     /* a section length that runs past the end */
-    ps_results_begin(&w, PS_PASS_SCAN, 0, 0);
+    ps_results_begin(&w, PS_PASS_SCAN, 0, 0, 0);
     c.text = "x";
     c.text_len = 1;
     ps_results_put_cand(&w, &c);
@@ -302,7 +302,7 @@ static void test_results_refuses_malformed_blobs(void **state)
         assert_true(n <= sizeof(copy));
         memcpy(copy, p, n);
     }
-    copy[9] = 0xff; /* first length byte of the section */
+    copy[10] = 0xff; /* first length byte of the section */
     assert_int_equal(ps_results_decode(copy, n, &lim, &visitor, &s, NULL, &ed), PS_ERR_PROTO);
     ps_results_release(&w);
 }
