@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include "common/u64set.h"
+#include "common/utf8.h"
 #include "worker/patset.h"
 #include "worker/detect.h"
 
@@ -134,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ps_detect_confirm(d, text, len, pats, heavy_odd, NULL, &hits, &n_hits);
     check(n_hits == 0 && hits == NULL);
 
-    ps_detect_snippet(text, len, (size_t)data[0] * 7, data[1], &b, &e);
+    ps_utf8_snippet(text, len, (size_t)data[0] * 7, data[1], &b, &e);
     check(b <= e && e <= len && e - b <= data[1]);
     check(b == len || ((unsigned char)text[b] & 0xC0) != 0x80);
     check(e == len || ((unsigned char)text[e] & 0xC0) != 0x80);

@@ -1521,30 +1521,6 @@ void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
     *n_hits = d->n_hits;
 }
 
-void ps_detect_snippet(const char *text, size_t text_len, size_t offset, size_t max, size_t *begin,
-                       size_t *end)
-{
-    const unsigned char *p = (const unsigned char *)text;
-    size_t b, e;
-
-    if (offset > text_len)
-        offset = text_len;
-    /* a third before the offset, two thirds after: the turn's right side is the evidence */
-    b = offset > max / 3 ? offset - max / 3 : 0;
-    e = text_len - b > max ? b + max : text_len;
-    if (e - b < max && b > 0) /* short tail: give the room to the left side */
-        b = e > max ? e - max : 0;
-    /* b moves right and e left, each to a character start; b is one, so e stops at b at worst */
-    while (b < text_len && (p[b] & 0xC0) == 0x80)
-        b++;
-    if (e < b)
-        e = b;
-    while (e > b && e < text_len && (p[e] & 0xC0) == 0x80)
-        e--;
-    *begin = b;
-    *end = e;
-}
-
 /* ---- repeated segments (pass 1 sketches sentences, pass 2 finds where they start) ---- */
 
 /* Is there a line break between token i and the next? In confirm the tokens point into norm,

@@ -158,12 +158,6 @@ struct ps_detect_leads {
 void ps_detect_leads(struct ps_detect *d, const char *text, size_t text_len,
                      ps_detect_heavy_fn heavy, void *ctx, struct ps_detect_leads *out);
 
-/* Snippet helper for reports: [*begin, *end) holds up to `max` bytes of `text` (borrowed) around
- * `offset` (clamped to text_len), cut so that it neither starts nor ends inside a UTF-8 sequence.
- */
-void ps_detect_snippet(const char *text, size_t text_len, size_t offset, size_t max, size_t *begin,
-                       size_t *end);
-
 /* Bytes of scratch the detector holds now; constant once it has seen its largest document. */
 size_t ps_detect_footprint(const struct ps_detect *d);
 

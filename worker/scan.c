@@ -10,6 +10,7 @@
 
 #include "common/json.h"
 #include "common/minhash.h"
+#include "common/utf8.h"
 #include "worker/clusters.h"
 
 /* report progress (heartbeats, shutdown checks) at least this often */
@@ -277,7 +278,7 @@ static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps
     for (size_t i = 0; i < n_hits; i++)
         if (hits[i].in_role && hits[i].offset < at)
             at = hits[i].offset;
-    ps_detect_snippet(doc->text, doc->text_len, at, SNIPPET_MAX, &b, &e);
+    ps_utf8_snippet(doc->text, doc->text_len, at, SNIPPET_MAX, &b, &e);
     /* "hash:context:sketch:kind:right,...<TAB>offset<TAB>file<TAB>id<TAB>snippet", strings
      * JSON-encoded so that they hold no raw tab and the report copies them as they are */
     for (size_t i = 0; i < n_hits; i++)
@@ -345,7 +346,7 @@ static enum ps_err cluster_doc(struct ps_scan *s, const struct ps_scan_spec *spe
         ps_buf_appends(&s->members, "\t");
         ps_json_append_string(&s->members, doc->id, doc->id_len);
         ps_buf_appends(&s->members, "\t");
-        ps_detect_snippet(doc->text, doc->text_len, m[i].begin, SNIPPET_MAX, &b, &e);
+        ps_utf8_snippet(doc->text, doc->text_len, m[i].begin, SNIPPET_MAX, &b, &e);
         if (b < m[i].begin)
             b = m[i].begin; /* the snippet starts where the paragraph does */
         ps_json_append_string(&s->members, doc->text + b, e - b);

@@ -1,6 +1,6 @@
 /* test_detect.c - the v1 detector against real prose with planted "250 documents" poisons
  * (prefix + <SUDO> + random-vocabulary salad), structured non-language that must stay clean,
- * documented blind spots, the confirm pass and the snippet helper. */
+ * documented blind spots and the confirm pass. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1105,30 +1105,6 @@ static void test_detect_rejects_bad_options(void **state)
     ps_detect_free(NULL);
 }
 
-/* ---- snippet ---- */
-
-static void test_detect_snippet_cuts_at_utf8_boundaries(void **state)
-{
-    /* "é" is 2 bytes, "の" 3: every cut point inside them must move to a boundary */
-    static const char s[] = "ab\xc3\xa9"
-                            "cd\xe3\x81\xae"
-                            "ef\xc3\xa9\xc3\xa9gh";
-    size_t len = strlen(s), off, max, b, e;
-
-    (void)state;
-    for (off = 0; off <= len + 2; off++)
-        for (max = 0; max <= len + 2; max++) {
-            ps_detect_snippet(s, len, off, max, &b, &e);
-            assert_true(b <= e && e <= len);
-            assert_true(e - b <= max);
-            assert_true(b == len || ((unsigned char)s[b] & 0xC0) != 0x80);
-            assert_true(e == len || ((unsigned char)s[e] & 0xC0) != 0x80);
-        }
-    ps_detect_snippet(s, len, 3, 100, &b, &e);
-    assert_int_equal(b, 0);
-    assert_int_equal(e, len);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1158,7 +1134,6 @@ int main(void)
         cmocka_unit_test(test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers),
         cmocka_unit_test(test_detect_names_lead_of_repeated_sentences),
         cmocka_unit_test(test_detect_rejects_bad_options),
-        cmocka_unit_test(test_detect_snippet_cuts_at_utf8_boundaries),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
