@@ -205,7 +205,8 @@ static void fold_hits(struct digest *g, int pass, const struct ps_detect_hit *hi
     }
 }
 
-static void pass1(struct digest *g, struct ps_detect *d, const struct ps_doc *doc)
+static void pass1(struct digest *g, struct ps_detect *d, struct ps_detect_doc *prep,
+                  const struct ps_doc *doc)
 {
     XXH3_state_t *st = g->st[P_SCAN];
     struct ps_detect_result res;
@@ -213,7 +214,7 @@ static void pass1(struct digest *g, struct ps_detect *d, const struct ps_doc *do
     fold_u64(st, doc->offset);
     fold_u64(st, doc->text_len);
     fold(st, doc->id, doc->id_len);
-    ps_detect_scan(d, doc->text, doc->text_len, &res);
+    ps_detect_scan(d, prep, &res);
     fold_u64(st, res.anomalous);
     fold_u64(st, res.kind);
     fold_u64(st, res.n_tokens);
@@ -230,11 +231,11 @@ static void pass1(struct digest *g, struct ps_detect *d, const struct ps_doc *do
         add_candidate(g, &res.candidates[k]);
         g->n_candidates++;
     }
-    ps_detect_sentences(d, doc->text, on_sentence, g);
+    ps_detect_sentences(d, prep, on_sentence, g);
 }
 
 /* Pass 2 as worker/scan.c runs it: confirm, then the leads of the same document. */
-static void pass2(struct digest *g, struct ps_detect *d, const struct ps_doc *doc,
+static void pass2(struct digest *g, struct ps_detect *d, struct ps_detect_doc *prep,
                   const struct ps_patset *set)
 {
     XXH3_state_t *st = g->st[P_LEADS];
@@ -242,9 +243,9 @@ static void pass2(struct digest *g, struct ps_detect *d, const struct ps_doc *do
     struct ps_detect_leads leads;
     size_t n_hits;
 
-    ps_detect_confirm(d, doc->text, doc->text_len, set, NULL, NULL, &hits, &n_hits);
+    ps_detect_confirm(d, prep, set, NULL, NULL, &hits, &n_hits);
     fold_hits(g, P_CONFIRM, hits, n_hits);
-    ps_detect_leads(d, doc->text, doc->text_len, is_heavy, g, &leads);
+    ps_detect_leads(d, prep, is_heavy, g, &leads);
     fold_u64(st, g->doc);
     fold_u64(st, leads.n_leads);
     for (size_t k = 0; k < leads.n_leads; k++) {
@@ -261,19 +262,19 @@ static void pass2(struct digest *g, struct ps_detect *d, const struct ps_doc *do
     }
 }
 
-static void pass3(struct digest *g, struct ps_detect *d, const struct ps_doc *doc,
+static void pass3(struct digest *g, struct ps_detect *d, struct ps_detect_doc *prep,
                   const struct ps_patset *set)
 {
     const struct ps_detect_hit *hits;
     size_t n_hits;
 
-    ps_detect_confirm(d, doc->text, doc->text_len, set, is_heavy, g, &hits, &n_hits);
+    ps_detect_confirm(d, prep, set, is_heavy, g, &hits, &n_hits);
     fold_hits(g, P_HEAVY, hits, n_hits);
 }
 
 /* One walk over every document of the files; pass 1 also folds the reader's record errors. */
-static int walk(struct digest *g, struct ps_detect *d, int pass, const struct ps_patset *set,
-                char **files, int n_files)
+static int walk(struct digest *g, struct ps_detect *d, struct ps_detect_doc *prep, int pass,
+                const struct ps_patset *set, char **files, int n_files)
 {
     struct ps_reader_opts ro = ps_reader_opts_default();
     struct ps_errdetail ed = {0};
@@ -305,13 +306,14 @@ static int walk(struct digest *g, struct ps_detect *d, int pass, const struct ps
                     continue;
                 break;
             }
+            ps_detect_prepare(prep, doc.text, doc.text_len);
             if (pass == P_SCAN) {
-                pass1(g, d, &doc);
+                pass1(g, d, prep, &doc);
                 g->docs++;
             } else if (pass == P_CONFIRM) {
-                pass2(g, d, &doc, set);
+                pass2(g, d, prep, set);
             } else {
-                pass3(g, d, &doc, set);
+                pass3(g, d, prep, set);
             }
             g->doc++;
         }
@@ -324,6 +326,7 @@ int main(int argc, char **argv)
 {
     struct digest g;
     struct ps_detect *d;
+    struct ps_detect_doc *prep;
     struct ps_errdetail ed = {0};
     uint64_t all[N_PASSES];
     size_t n_set2, n_pass1_cand;
@@ -342,7 +345,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_digest: %s\n", ed.msg);
         return 1;
     }
-    if (walk(&g, d, P_SCAN, NULL, argv + 1, argc - 1) != 0)
+    ps_detect_doc_new(&prep);
+    if (walk(&g, d, prep, P_SCAN, NULL, argv + 1, argc - 1) != 0)
         return 1;
 
     /* the repeated sentences, and the pass-2 patterns: pass-1 candidates of >= 2 documents */
@@ -352,12 +356,12 @@ int main(int argc, char **argv)
     each_repeated(g.cand, g.n_cand, MAX_PATTERNS, add_pattern, &g);
     n_set2 = ps_patset_len(g.set);
     n_pass1_cand = g.n_cand;
-    if (walk(&g, d, P_CONFIRM, g.set, argv + 1, argc - 1) != 0)
+    if (walk(&g, d, prep, P_CONFIRM, g.set, argv + 1, argc - 1) != 0)
         return 1;
 
     /* pass 3: the same patterns and the lead candidates of >= 2 documents */
     each_repeated(g.cand + n_pass1_cand, g.n_cand - n_pass1_cand, MAX_PATTERNS, add_pattern, &g);
-    if (walk(&g, d, P_HEAVY, g.set, argv + 1, argc - 1) != 0)
+    if (walk(&g, d, prep, P_HEAVY, g.set, argv + 1, argc - 1) != 0)
         return 1;
 
     printf("docs=%" PRIu64 " errors=%" PRIu64 " anomalous=%" PRIu64 " candidates=%" PRIu64
@@ -375,6 +379,7 @@ int main(int argc, char **argv)
     }
     printf("digest=%016" PRIx64 "\n", (uint64_t)XXH3_64bits(all, sizeof(all)));
     ps_patset_free(g.set);
+    ps_detect_doc_free(prep);
     ps_detect_free(d);
     free(g.sent);
     free(g.cand);

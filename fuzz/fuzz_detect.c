@@ -47,6 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ps_detect_opts o = ps_detect_opts_default();
     struct ps_detect *d;
+    struct ps_detect_doc *doc;
     struct ps_detect_result r;
     struct ps_u64set set;
     struct ps_patset *pats;
@@ -67,8 +68,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     len = size - 6;
     if (ps_detect_new(&d, &o, NULL) != PS_OK)
         abort();
+    ps_detect_doc_new(&doc);
+    ps_detect_prepare(doc, text, len);
 
-    ps_detect_scan(d, text, len, &r);
+    ps_detect_scan(d, doc, &r);
     check(r.turn_offset <= len && r.n_candidates <= o.max_candidates);
     check(r.anomalous || r.n_candidates == 0);
     check(r.n_tokens <= o.max_tokens);
@@ -76,9 +79,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n_sent = 0;
         struct ps_detect_leads leads;
 
-        ps_detect_sentences(d, text, count_sentence, &n_sent);
+        ps_detect_sentences(d, doc, count_sentence, &n_sent);
         check(n_sent <= r.n_tokens);
-        ps_detect_leads(d, text, len, heavy_odd, NULL, &leads);
+        ps_detect_leads(d, doc, heavy_odd, NULL, &leads);
         check(leads.n_leads <= PS_DETECT_MAX_LEADS);
         check(leads.n_candidates <= o.max_candidates);
         for (i = 0; i < leads.n_leads; i++) {
@@ -88,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (i = 0; i < leads.n_candidates; i++)
             check(leads.candidates[i].hash ==
                   XXH3_64bits(leads.candidates[i].text, leads.candidates[i].text_len));
-        ps_detect_scan(d, text, len, &r); /* the checks below use pass 1's candidates */
+        ps_detect_scan(d, doc, &r); /* the checks below use pass 1's candidates */
     }
     ps_u64set_init(&set, 1024);
     ps_patset_new(&pats, 1024);
@@ -107,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(ps_u64set_add(&set, XXH3_64bits(absent, sizeof(absent) - 1), NULL) == PS_OK);
     check(ps_patset_add(pats, absent, sizeof(absent) - 1) == PS_OK);
 
-    ps_detect_confirm(d, text, len, pats, heavy_odd, NULL, &hits, &n_hits);
+    ps_detect_confirm(d, doc, pats, heavy_odd, NULL, &hits, &n_hits);
     for (i = 1; i < n_hits; i++)
         check(hits[i - 1].hash < hits[i].hash);
     for (i = 0; i < n_hits; i++)
@@ -132,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     ps_patset_clear(pats);
-    ps_detect_confirm(d, text, len, pats, heavy_odd, NULL, &hits, &n_hits);
+    ps_detect_confirm(d, doc, pats, heavy_odd, NULL, &hits, &n_hits);
     check(n_hits == 0 && hits == NULL);
 
     ps_utf8_snippet(text, len, (size_t)data[0] * 7, data[1], &b, &e);
@@ -142,6 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ps_u64set_release(&set);
     ps_patset_free(pats);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
     return 0;
 }

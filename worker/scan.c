@@ -45,6 +45,7 @@ struct ps_scan {
     struct ps_scan_opts opts;
     char *text_field, *id_field, *signatures_dir;
     struct ps_detect *detect;
+    struct ps_detect_doc *doc;    /* the document the detector's stages share */
     struct ps_minhash *minhash;   /* with signatures only */
     struct ps_clusters *clusters; /* with clusters only */
     struct ps_buf members;        /* pass 2: cluster member lines */
@@ -104,6 +105,7 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
     err = ps_detect_new(&s->detect, &opts->detect, ed);
     if (err != PS_OK)
         goto fail;
+    ps_detect_doc_new(&s->doc);
     if (opts->signatures_dir != NULL && opts->signatures_dir[0] != '\0') {
         /* one-permutation hashing: the same accuracy as K hash functions (docs/minhash.md) at
          * a fraction of the cost, which matters in the worker's hot loop */
@@ -142,6 +144,7 @@ void ps_scan_free(struct ps_scan *s)
 {
     if (s == NULL)
         return;
+    ps_detect_doc_free(s->doc);
     ps_detect_free(s->detect);
     ps_minhash_free(s->minhash);
     ps_clusters_free(s->clusters);
@@ -370,12 +373,13 @@ static void scan_doc(struct ps_scan *s, const struct ps_scan_spec *spec, const s
     size_t n_hits;
     bool any_role = false;
 
+    ps_detect_prepare(s->doc, doc->text, doc->text_len);
     if (spec->pass == 1) {
         struct ps_detect_result res;
 
-        ps_detect_scan(s->detect, doc->text, doc->text_len, &res);
+        ps_detect_scan(s->detect, s->doc, &res);
         if (s->clusters != NULL)
-            ps_detect_sentences(s->detect, doc->text, ps_clusters_sentence_add, s->clusters);
+            ps_detect_sentences(s->detect, s->doc, ps_clusters_sentence_add, s->clusters);
         for (size_t i = 0; i < res.n_candidates; i++) {
             const struct ps_candidate *k = &res.candidates[i];
             table_get(&s->cands, k->hash, k->text, k->text_len)->docs++;
@@ -383,7 +387,7 @@ static void scan_doc(struct ps_scan *s, const struct ps_scan_spec *spec, const s
         return;
     }
     /* pass 3 asks, for each occurrence, whether repeated sentences follow */
-    ps_detect_confirm(s->detect, doc->text, doc->text_len, s->confirm_set,
+    ps_detect_confirm(s->detect, s->doc, s->confirm_set,
                       spec->pass == 3 && s->clusters != NULL ? ps_clusters_sentence_heavy : NULL,
                       s->clusters, &hits, &n_hits);
     for (size_t i = 0; i < n_hits; i++) {
@@ -399,8 +403,7 @@ static void scan_doc(struct ps_scan *s, const struct ps_scan_spec *spec, const s
     if (spec->pass == 2 && s->clusters != NULL) {
         struct ps_detect_leads leads;
 
-        ps_detect_leads(s->detect, doc->text, doc->text_len, ps_clusters_sentence_heavy,
-                        s->clusters, &leads);
+        ps_detect_leads(s->detect, s->doc, ps_clusters_sentence_heavy, s->clusters, &leads);
         note_leads(s, &leads);
     }
 }

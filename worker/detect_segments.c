@@ -1,0 +1,212 @@
+/* detect_segments.c - repeated segments, the trace of a templated payload: a document's sentences
+ * and their shingles (pass 1 counts them corpus-wide), the places where sentences repeated across
+ * the corpus start after text that is not (pass 2 names the words there: the leads), and the
+ * templated role of an occurrence (pass 3: repeated sentences follow it). */
+#include "worker/detect_internal.h"
+
+#include <string.h>
+
+/* The end (exclusive) of a sentence that reaches this many tokens. */
+#define SENT_MAX_TOKENS 48
+
+/* Is there a line break between token i and the next? Joined tokens point into norm, which has
+ * none: the document as given tells (ostart holds the tokens' original offsets). */
+static bool line_break_after(const struct ps_detect_doc *doc, size_t i)
+{
+    if (doc->have & DOC_JOINED) {
+        size_t e = doc->ostart[i] + (doc->tend[i] - doc->tstart[i]);
+        return memchr(doc->text + e, '\n', doc->ostart[i + 1] - e) != NULL;
+    }
+    return memchr(doc->text + doc->tend[i], '\n', doc->tstart[i + 1] - doc->tend[i]) != NULL;
+}
+
+/* The end (exclusive) of the sentence that starts at token b: after a token that ends in . ! or ?
+ * (closing quotes and brackets may follow), before a line break, or after SENT_MAX_TOKENS. */
+static size_t sentence_end(const struct ps_detect_doc *doc, size_t b)
+{
+    const char *base = doc->base;
+    size_t i;
+
+    for (i = b; i < doc->n_tok && i - b < SENT_MAX_TOKENS; i++) {
+        size_t e = doc->tend[i];
+
+        while (e > doc->tstart[i] && strchr("\"')]", base[e - 1]) != NULL)
+            e--;
+        if (e > doc->tstart[i] && strchr(".!?", base[e - 1]) != NULL)
+            return i + 1;
+        if (i + 1 < doc->n_tok && line_break_after(doc, i))
+            return i + 1;
+    }
+    return i;
+}
+
+/* The shingles of tokens [b, e) into d->shingles: fingerprints of the words that are not stop
+ * words. */
+static size_t sentence_shingles(struct ps_detect *d, const struct ps_detect_doc *doc, size_t b,
+                                size_t e)
+{
+    size_t n = 0;
+
+    if (d->shingles_cap < SENT_MAX_TOKENS) {
+        d->shingles_cap = SENT_MAX_TOKENS;
+        d->shingles = ps_xmalloc(d->shingles_cap * sizeof(*d->shingles));
+    }
+    for (size_t i = b; i < e; i++)
+        if (!(doc->tflags[i] & F_STOP_ANY))
+            d->shingles[n++] = doc->tfp[i];
+    return n;
+}
+
+void ps_detect_sentences(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_sentence_fn fn,
+                         void *ctx)
+{
+    ps_detect_doc_need(d, doc, DOC_FINGERPRINTS);
+    for (size_t b = 0, e; b < doc->n_tok; b = e) {
+        size_t n;
+
+        e = sentence_end(doc, b);
+        n = sentence_shingles(d, doc, b, e);
+        if (n >= PS_DETECT_MIN_SHINGLES)
+            fn(ctx, d->shingles, n);
+    }
+}
+
+/* Is the sentence [b, *e) repeated across the corpus? *e gets its end. */
+static bool heavy_sentence(struct ps_detect *d, const struct ps_detect_doc *doc,
+                           const struct ps_detect_heavy *heavy, size_t b, size_t *e)
+{
+    size_t n;
+
+    *e = sentence_end(doc, b);
+    n = sentence_shingles(d, doc, b, *e);
+    return n >= PS_DETECT_MIN_SHINGLES && heavy->fn(heavy->ctx, d->shingles, n);
+}
+
+/* Does a sentence repeated across the corpus follow token j, and another one of the two after
+ * it? The first is the rest of the occurrence's own sentence, or the next one when the
+ * occurrence ends its sentence or line (a trigger on a line of its own). A templated payload is
+ * a handful of such sentences; a heading or a signature followed by one stock sentence
+ * ("fn fmt(&self, ...)" then "Formats the value using the given formatter.") is not. */
+static bool templated_after(struct ps_detect *d, const struct ps_detect_doc *doc,
+                            const struct ps_detect_heavy *heavy, size_t j)
+{
+    size_t e, n_heavy = 0;
+
+    if (j >= doc->n_tok)
+        return false;
+    if (heavy_sentence(d, doc, heavy, j, &e)) {
+        n_heavy++;
+    } else if (e - j <= 2 && e < doc->n_tok) { /* it ends its line: the payload starts below */
+        if (!heavy_sentence(d, doc, heavy, e, &e))
+            return false;
+        n_heavy++;
+    } else {
+        return false;
+    }
+    /* a second repeated sentence among the next two: a pool sentence with two slots in four
+     * words varies too much to be counted as repeated every time */
+    for (int k = 0; k < 2 && n_heavy < 2 && e < doc->n_tok; k++)
+        n_heavy += heavy_sentence(d, doc, heavy, e, &e);
+    return n_heavy >= 2;
+}
+
+bool ps_detect_templated_from(struct ps_detect *d, struct ps_detect_doc *doc,
+                              const struct ps_detect_heavy *heavy, size_t j)
+{
+    ps_detect_doc_need(d, doc, DOC_FINGERPRINTS);
+    return templated_after(d, doc, heavy, j);
+}
+
+/* The longest suffix of sentence [b, e) that is itself repeated (heavy), as its first token; e
+ * if none. A prefix cut mid-sentence, a trigger and the first payload sentence without a line
+ * break between them are one "sentence": the payload part is its heavy suffix. */
+static size_t heavy_suffix(struct ps_detect *d, const struct ps_detect_doc *doc, size_t b, size_t e,
+                           const struct ps_detect_heavy *heavy)
+{
+    size_t best = e, n = 0;
+
+    for (size_t j = e; j-- > b;) {
+        if (doc->tflags[j] & F_STOP_ANY)
+            continue;
+        d->shingles[n++] = doc->tfp[j];
+        if (n >= PS_DETECT_MIN_SHINGLES && heavy->fn(heavy->ctx, d->shingles, n))
+            best = j;
+    }
+    return best;
+}
+
+/* Of the candidates from `first` on, keep those that pass 3 could find in role (the caller keeps
+ * the first PS_DETECT_LEAD_CANDIDATES): at least PS_PATSET_MIN_SUBSTRING bytes, not made of stop
+ * words only ("the", "in the"), and followed right away by two repeated sentences. The first
+ * words of a stock sentence are named at every segment start; this drops most of them before
+ * they cost a confirm pass. */
+static void keep_lead_candidates(struct ps_detect *d, const struct ps_detect_doc *doc,
+                                 const struct ps_detect_heavy *heavy, size_t first)
+{
+    size_t kept = first;
+
+    for (size_t i = first; i < d->n_cands; i++) {
+        const struct ps_candidate *c = &d->cands[i];
+        size_t k = ps_detect_token_at(doc, c->offset), next = k, end = c->offset + c->text_len;
+        bool all_stop = c->offset == doc->tstart[k] && k + c->n <= doc->n_tok &&
+                        doc->tend[k + c->n - 1] == end; /* whole tokens, not a glued piece */
+
+        for (size_t j = k; j < k + c->n && all_stop; j++)
+            all_stop = (doc->tflags[j] & F_STOP_ANY) != 0;
+        while (next < doc->n_tok && doc->tstart[next] < end)
+            next++;
+        if (all_stop || c->text_len < PS_PATSET_MIN_SUBSTRING ||
+            !templated_after(d, doc, heavy, next))
+            continue;
+        d->cands[kept++] = *c;
+    }
+    d->n_cands = kept;
+}
+
+void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_heavy_fn heavy,
+                     void *ctx, struct ps_detect_leads *out)
+{
+    const struct ps_detect_heavy h = {heavy, ctx};
+    size_t prev_b = 0, prev_e = 0;
+    bool prev_heavy = true; /* the document start: nothing before a segment there */
+
+    memset(out, 0, sizeof(*out));
+    ps_detect_doc_need(d, doc, DOC_JOINED | DOC_FINGERPRINTS);
+    d->n_cands = 0;
+    d->n_leads = 0;
+    d->ctext_len = 0;
+    for (size_t b = 0, e; b < doc->n_tok && d->n_leads < PS_DETECT_MAX_LEADS; b = e) {
+        size_t n, t;
+        bool is_heavy;
+
+        e = sentence_end(doc, b);
+        n = sentence_shingles(d, doc, b, e);
+        is_heavy = n >= PS_DETECT_MIN_SHINGLES && heavy(ctx, d->shingles, n);
+        if (is_heavy && !prev_heavy) {
+            struct ps_detect_lead *l = &d->leads[d->n_leads++];
+
+            t = heavy_suffix(d, doc, prev_b, prev_e, &h);
+            if (t == prev_e)
+                t = b;
+            l->offset = doc->ostart[t];
+            l->first = d->n_cands;
+            d->cand_limit = d->o.max_candidates;
+            ps_detect_lead_candidates(d, doc, t);
+            keep_lead_candidates(d, doc, &h, l->first);
+            if (d->n_cands - l->first > PS_DETECT_LEAD_CANDIDATES)
+                d->n_cands = l->first + PS_DETECT_LEAD_CANDIDATES;
+            l->n = d->n_cands - l->first;
+        }
+        prev_heavy = is_heavy;
+        prev_b = b;
+        prev_e = e;
+    }
+    for (size_t i = 0; i < d->n_cands; i++) { /* offsets in the document, not in norm */
+        size_t k = ps_detect_token_at(doc, d->cands[i].offset);
+        d->cands[i].offset = doc->ostart[k] + (d->cands[i].offset - doc->tstart[k]);
+    }
+    out->n_leads = d->n_leads;
+    out->leads = d->n_leads ? d->leads : NULL;
+    out->n_candidates = d->n_cands;
+    out->candidates = d->n_cands ? d->cands : NULL;
+}
