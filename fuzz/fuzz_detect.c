@@ -1,6 +1,7 @@
 /* fuzz_detect.c - the detector on arbitrary bytes: options from the first 6 bytes, the rest is
- * the document. Checks the invariants that tie the two passes together: every candidate hashes to
- * its own text, and confirm finds every candidate of a document in role in that same document. */
+ * the document. Checks the invariants that tie the passes together: every candidate hashes to its
+ * own text, confirm finds every candidate of a document in that same document, and a stage gives
+ * the same result whatever ran before it on the prepared document. Also the report snippet. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ps_patset *pats;
     const struct ps_detect_hit *hits;
     const char *text;
-    size_t len, n_hits, i, j, b, e;
+    size_t len, n_hits, i, j, b, e, n_leads, n_lead_cands;
+    uint64_t first[16], lead_hash[16]; /* max_candidates <= 16 below */
 
     if (size < 6)
         return 0;
@@ -75,6 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(r.turn_offset <= len && r.n_candidates <= o.max_candidates);
     check(r.anomalous || r.n_candidates == 0);
     check(r.n_tokens <= o.max_tokens);
+    for (i = 0; i < r.n_candidates; i++)
+        first[i] = r.candidates[i].hash;
     {
         size_t n_sent = 0;
         struct ps_detect_leads leads;
@@ -88,10 +92,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check(leads.leads[i].offset < len);
             check(leads.leads[i].first + leads.leads[i].n <= leads.n_candidates);
         }
-        for (i = 0; i < leads.n_candidates; i++)
+        for (i = 0; i < leads.n_candidates; i++) {
             check(leads.candidates[i].hash ==
                   XXH3_64bits(leads.candidates[i].text, leads.candidates[i].text_len));
-        ps_detect_scan(d, doc, &r); /* the checks below use pass 1's candidates */
+            lead_hash[i] = leads.candidates[i].hash;
+        }
+        n_leads = leads.n_leads;
+        n_lead_cands = leads.n_candidates;
+        /* the checks below use pass 1's candidates: the same again after the leads */
+        j = r.n_candidates;
+        ps_detect_scan(d, doc, &r);
+        check(r.n_candidates == j);
+        for (i = 0; i < r.n_candidates; i++)
+            check(r.candidates[i].hash == first[i]);
     }
     ps_u64set_init(&set, 1024);
     ps_patset_new(&pats, 1024);
@@ -132,6 +145,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                                              hits[i].kind == PS_DETECT_FIXED ||
                                                              hits[i].kind == PS_DETECT_TEMPLATED)
                                   : hits[i].context == 0 && hits[i].kind == 0);
+    }
+
+    /* the leads again, now on the tokens confirm joined */
+    {
+        struct ps_detect_leads leads;
+
+        ps_detect_leads(d, doc, heavy_odd, NULL, &leads);
+        check(leads.n_leads == n_leads && leads.n_candidates == n_lead_cands);
+        for (i = 0; i < leads.n_candidates; i++)
+            check(leads.candidates[i].hash == lead_hash[i]);
     }
 
     ps_patset_clear(pats);

