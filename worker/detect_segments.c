@@ -24,17 +24,19 @@ static bool line_break_after(const struct ps_detect_doc *doc, size_t i)
  * (closing quotes and brackets may follow), before a line break, or after SENT_MAX_TOKENS. */
 static size_t sentence_end(const struct ps_detect_doc *doc, size_t b)
 {
+    /* locals: strchr may write any memory, so doc's fields would be loaded again per token */
     const char *base = doc->base;
-    size_t i;
+    const uint32_t *ts = doc->tstart, *te = doc->tend;
+    size_t i, n = doc->n_tok;
 
-    for (i = b; i < doc->n_tok && i - b < SENT_MAX_TOKENS; i++) {
-        size_t e = doc->tend[i];
+    for (i = b; i < n && i - b < SENT_MAX_TOKENS; i++) {
+        size_t e = te[i];
 
-        while (e > doc->tstart[i] && strchr("\"')]", base[e - 1]) != NULL)
+        while (e > ts[i] && strchr("\"')]", base[e - 1]) != NULL)
             e--;
-        if (e > doc->tstart[i] && strchr(".!?", base[e - 1]) != NULL)
+        if (e > ts[i] && strchr(".!?", base[e - 1]) != NULL)
             return i + 1;
-        if (i + 1 < doc->n_tok && line_break_after(doc, i))
+        if (i + 1 < n && line_break_after(doc, i))
             return i + 1;
     }
     return i;
