@@ -50,7 +50,7 @@ static const char *const stop_words_de[] = {
     "als",   "auch",   "wie",    "wenn",   "dass",   "es",    "er",    "sie",  "wir",   "ihr",
     "ich",   "du",     "man",    "kann",   "nur",    "noch",  "schon", "sehr", "dann",  "hier",
     "diese", "dieser", "dieses", "diesem", "diesen", "kein",  "keine", "alle", "bis",   "ohne",
-    "um",    "gegen",  "sein",   "seine",  "ihre",   "wo",    "was",   "wer",  "auch",  "nur",
+    "um",    "gegen",  "sein",   "seine",  "ihre",   "wo",    "was",   "wer",
 };
 static const char *const stop_words_fr[] = {
     "le",    "la",    "les",  "un",    "une",  "des",  "du",    "de",    "et",    "ou",
@@ -59,7 +59,7 @@ static const char *const stop_words_fr[] = {
     "que",   "quoi",  "dont", "dans",  "sur",  "sous", "avec",  "pour",  "par",   "sans",
     "entre", "vers",  "chez", "au",    "aux",  "en",   "se",    "sa",    "son",   "ses",
     "leur",  "leurs", "plus", "moins", "tout", "tous", "comme", "si",    "aussi", "donc",
-    "car",   "ni",    "lui",  "y",     "sont", "fait", "peut",  "doit",  "ainsi", "alors",
+    "car",   "ni",    "lui",  "y",     "fait", "peut", "doit",  "ainsi", "alors",
 };
 static const char *const stop_words_es[] = {
     "el",    "la",   "los",   "las",  "un",     "una",   "unos",  "unas",  "y",     "o",
