@@ -168,7 +168,16 @@ void ps_detect_tables_init(struct ps_detect *d);
 uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p, size_t len);
 /* Compute the parts `what` (DOC_*) of doc that it does not hold yet. DOC_JOINED brings
  * DOC_FEATURES and DOC_PREFIX brings DOC_FEATURES; every part brings DOC_TOKENS. */
-void ps_detect_doc_need(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what);
+void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what);
+
+/* The same, inline when doc holds them already (confirm asks once per occurrence). A document
+ * holding any part holds its tokens, and one holding DOC_JOINED or DOC_PREFIX its features. */
+static inline void ps_detect_doc_need(const struct ps_detect *d, struct ps_detect_doc *doc,
+                                      unsigned what)
+{
+    if ((doc->have & what) != what)
+        ps_detect_doc_compute(d, doc, what);
+}
 /* The token holding base offset `at` (the last that starts at or before it). */
 size_t ps_detect_token_at(const struct ps_detect_doc *doc, size_t at);
 

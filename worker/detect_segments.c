@@ -9,24 +9,16 @@
 /* The end (exclusive) of a sentence that reaches this many tokens. */
 #define SENT_MAX_TOKENS 48
 
-/* Is there a line break between token i and the next? Joined tokens point into norm, which has
- * none: the document as given tells (ostart holds the tokens' original offsets). */
-static bool line_break_after(const struct ps_detect_doc *doc, size_t i)
-{
-    if (doc->have & DOC_JOINED) {
-        size_t e = doc->ostart[i] + (doc->tend[i] - doc->tstart[i]);
-        return memchr(doc->text + e, '\n', doc->ostart[i + 1] - e) != NULL;
-    }
-    return memchr(doc->text + doc->tend[i], '\n', doc->tstart[i + 1] - doc->tend[i]) != NULL;
-}
-
 /* The end (exclusive) of the sentence that starts at token b: after a token that ends in . ! or ?
  * (closing quotes and brackets may follow), before a line break, or after SENT_MAX_TOKENS. */
 static size_t sentence_end(const struct ps_detect_doc *doc, size_t b)
 {
-    /* locals: strchr may write any memory, so doc's fields would be loaded again per token */
-    const char *base = doc->base;
+    /* locals: strchr and memchr may write any memory, so doc's fields would be loaded again per
+     * token */
+    const char *base = doc->base, *text = doc->text;
     const uint32_t *ts = doc->tstart, *te = doc->tend;
+    /* line breaks are in the text as given (norm has none): where each token starts there */
+    const uint32_t *os = doc->have & DOC_JOINED ? doc->ostart : ts;
     size_t i, n = doc->n_tok;
 
     for (i = b; i < n && i - b < SENT_MAX_TOKENS; i++) {
@@ -36,8 +28,12 @@ static size_t sentence_end(const struct ps_detect_doc *doc, size_t b)
             e--;
         if (e > ts[i] && strchr(".!?", base[e - 1]) != NULL)
             return i + 1;
-        if (i + 1 < n && line_break_after(doc, i))
-            return i + 1;
+        if (i + 1 < n) {
+            size_t end = os[i] + (te[i] - ts[i]); /* of token i in the text */
+
+            if (memchr(text + end, '\n', os[i + 1] - end) != NULL)
+                return i + 1;
+        }
     }
     return i;
 }

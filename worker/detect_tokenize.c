@@ -423,7 +423,7 @@ static void build_prefix(struct ps_detect_doc *doc)
     }
 }
 
-void ps_detect_doc_need(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what)
+void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what)
 {
     if (what & (DOC_JOINED | DOC_PREFIX))
         what |= DOC_FEATURES;
