@@ -121,9 +121,9 @@ struct ps_detect {
 
     /* find_turn's ratio tests as integer bounds on the window counts, per window size c in
      * 0..window, each the exact image of the double test on (double)count / (double)c (see
-     * ratio_bounds): a_stop <= max_after_stop iff the after-window's best-language stop count
-     * is < as_lim[c]; the before test iff its best-language count is >= bs_min[c]; alpha iff
-     * aa >= aa_min[c]; capitals iff acap < cap_lim[c]; mean length iff al_min[c] <= al <
+     * ps_detect_bounds_init): a_stop <= max_after_stop iff the after-window's best-language stop
+     * count is < as_lim[c]; the before test iff its best-language count is >= bs_min[c]; alpha
+     * iff aa >= aa_min[c]; capitals iff acap < cap_lim[c]; mean length iff al_min[c] <= al <
      * al_lim[c]. */
     uint32_t *as_lim, *bs_min, *aa_min, *cap_lim;
     uint64_t *al_min, *al_lim;
