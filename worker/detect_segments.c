@@ -133,32 +133,38 @@ static size_t heavy_suffix(struct ps_detect *d, const struct ps_detect_doc *doc,
     return best;
 }
 
-/* Of the candidates from `first` on, keep those that pass 3 could find in role (the caller keeps
- * the first PS_DETECT_LEAD_CANDIDATES): at least PS_PATSET_MIN_SUBSTRING bytes, not made of stop
- * words only ("the", "in the"), and followed right away by two repeated sentences. The first
- * words of a stock sentence are named at every segment start; this drops most of them before
- * they cost a confirm pass. */
+/* Of the candidates from `first` on, keep the first PS_DETECT_LEAD_CANDIDATES that pass 3 could
+ * find in role: at least PS_PATSET_MIN_SUBSTRING bytes, not made of stop words only ("the", "in
+ * the"), and followed right away by two repeated sentences. The first words of a stock sentence
+ * are named at every segment start; this drops most of them before they cost a confirm pass.
+ * The texts of the kept ones (from ctext offset `text_at` on) move down over those dropped:
+ * ctext holds at most max_candidates texts, and the next segment start names more. */
 static void keep_lead_candidates(struct ps_detect *d, const struct ps_detect_doc *doc,
-                                 const struct ps_detect_heavy *heavy, size_t first)
+                                 const struct ps_detect_heavy *heavy, size_t first, size_t text_at)
 {
     size_t kept = first;
 
-    for (size_t i = first; i < d->n_cands; i++) {
-        const struct ps_candidate *c = &d->cands[i];
-        size_t k = ps_detect_token_at(doc, c->offset), next = k, end = c->offset + c->text_len;
-        bool all_stop = c->offset == doc->tstart[k] && k + c->n <= doc->n_tok &&
-                        doc->tend[k + c->n - 1] == end; /* whole tokens, not a glued piece */
+    for (size_t i = first; i < d->n_cands && kept - first < PS_DETECT_LEAD_CANDIDATES; i++) {
+        struct ps_candidate c = d->cands[i];
+        size_t k = ps_detect_token_at(doc, c.offset), next = k, end = c.offset + c.text_len;
+        bool all_stop = c.offset == doc->tstart[k] && k + c.n <= doc->n_tok &&
+                        doc->tend[k + c.n - 1] == end; /* whole tokens, not a glued piece */
 
-        for (size_t j = k; j < k + c->n && all_stop; j++)
+        for (size_t j = k; j < k + c.n && all_stop; j++)
             all_stop = (doc->tflags[j] & F_STOP_ANY) != 0;
         while (next < doc->n_tok && doc->tstart[next] < end)
             next++;
-        if (all_stop || c->text_len < PS_PATSET_MIN_SUBSTRING ||
+        if (all_stop || c.text_len < PS_PATSET_MIN_SUBSTRING ||
             !templated_after(d, doc, heavy, next))
             continue;
-        d->cands[kept++] = *c;
+        /* texts lie in ctext in the order of the candidates, so this only moves them down */
+        memmove(d->ctext + text_at, c.text, c.text_len);
+        c.text = d->ctext + text_at;
+        text_at += c.text_len;
+        d->cands[kept++] = c;
     }
     d->n_cands = kept;
+    d->ctext_len = text_at;
 }
 
 void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_heavy_fn heavy,
@@ -182,6 +188,7 @@ void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_h
         is_heavy = n >= PS_DETECT_MIN_SHINGLES && heavy(ctx, d->shingles, n);
         if (is_heavy && !prev_heavy) {
             struct ps_detect_lead *l = &d->leads[d->n_leads++];
+            size_t text_at = d->ctext_len;
 
             t = heavy_suffix(d, doc, prev_b, prev_e, &h);
             if (t == prev_e)
@@ -190,9 +197,7 @@ void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_h
             l->first = d->n_cands;
             d->cand_limit = d->o.max_candidates;
             ps_detect_lead_candidates(d, doc, t);
-            keep_lead_candidates(d, doc, &h, l->first);
-            if (d->n_cands - l->first > PS_DETECT_LEAD_CANDIDATES)
-                d->n_cands = l->first + PS_DETECT_LEAD_CANDIDATES;
+            keep_lead_candidates(d, doc, &h, l->first, text_at);
             l->n = d->n_cands - l->first;
         }
         prev_heavy = is_heavy;
