@@ -16,6 +16,7 @@
 #include "common/pass.h"
 #include "common/results.h"
 #include "common/u64map.h"
+#include "common/utf8.h"
 #include "worker/clusters.h"
 
 /* report progress (heartbeats, shutdown checks) at least this often */
@@ -50,6 +51,7 @@ struct ps_scan {
     struct ps_scan_opts opts;
     char *text_field, *id_field, *signatures_dir;
     struct ps_detect *detect;
+    struct ps_detect_doc *doc;    /* the document the detector's stages share */
     struct ps_minhash *minhash;   /* with signatures only */
     struct ps_clusters *clusters; /* with clusters only */
     uint32_t *sig;
@@ -126,6 +128,7 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
     err = ps_detect_new(&s->detect, &opts->detect, ed);
     if (err != PS_OK)
         goto fail;
+    ps_detect_doc_new(&s->doc);
     if (opts->signatures_dir != NULL && opts->signatures_dir[0] != '\0') {
         /* one-permutation hashing: the same accuracy as K hash functions (docs/minhash.md) at
          * a fraction of the cost, which matters in the worker's hot loop */
@@ -164,6 +167,7 @@ void ps_scan_free(struct ps_scan *s)
 {
     if (s == NULL)
         return;
+    ps_detect_doc_free(s->doc);
     ps_detect_free(s->detect);
     ps_minhash_free(s->minhash);
     ps_clusters_free(s->clusters);
@@ -312,7 +316,7 @@ static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps
         en->kind = (uint8_t)hits[i].kind;
         en->in_role = true;
     }
-    ps_detect_snippet(doc->text, doc->text_len, at, SNIPPET_MAX, &b, &e);
+    ps_utf8_snippet(doc->text, doc->text_len, at, SNIPPET_MAX, &b, &e);
     h.offset = doc->offset;
     h.id = doc->id;
     h.id_len = doc->id_len;
@@ -387,7 +391,7 @@ static enum ps_err cluster_doc(struct ps_scan *s, const struct ps_doc *doc, stru
         struct ps_results_member rm = {0};
         size_t b, e;
 
-        ps_detect_snippet(doc->text, doc->text_len, m[i].begin, SNIPPET_MAX, &b, &e);
+        ps_utf8_snippet(doc->text, doc->text_len, m[i].begin, SNIPPET_MAX, &b, &e);
         if (b < m[i].begin)
             b = m[i].begin; /* the snippet starts where the paragraph does */
         rm.offset = doc->offset;
@@ -456,8 +460,7 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
     struct ps_detect_hit *all = NULL;
 
     if (ps_patset_len(s->turn_set) > 0) {
-        ps_detect_confirm(s->detect, doc->text, doc->text_len, s->turn_set, NULL, NULL, &hits,
-                          &n_hits);
+        ps_detect_confirm(s->detect, s->doc, s->turn_set, NULL, NULL, &hits, &n_hits);
         if (s->spec->pass != PS_PASS_LIST)
             count_hits(s, doc, hits, n_hits);
         n_turn = n_hits;
@@ -470,8 +473,8 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
         }
     }
     if (ps_patset_len(s->lead_set) > 0 && s->clusters != NULL) {
-        ps_detect_confirm(s->detect, doc->text, doc->text_len, s->lead_set,
-                          ps_clusters_sentence_heavy, s->clusters, &hits, &n_hits);
+        ps_detect_confirm(s->detect, s->doc, s->lead_set, ps_clusters_sentence_heavy, s->clusters,
+                          &hits, &n_hits);
         if (s->spec->pass != PS_PASS_LIST)
             count_hits(s, doc, hits, n_hits);
         for (size_t i = 0; i < n_hits; i++)
@@ -490,12 +493,13 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
 
 static void scan_doc(struct ps_scan *s, const struct ps_doc *doc)
 {
+    ps_detect_prepare(s->doc, doc->text, doc->text_len);
     if (s->spec->pass == PS_PASS_SCAN) {
         struct ps_detect_result res;
 
-        ps_detect_scan(s->detect, doc->text, doc->text_len, &res);
+        ps_detect_scan(s->detect, s->doc, &res);
         if (s->clusters != NULL)
-            ps_detect_sentences(s->detect, doc->text, ps_clusters_sentence_add, s->clusters);
+            ps_detect_sentences(s->detect, s->doc, ps_clusters_sentence_add, s->clusters);
         for (size_t i = 0; i < res.n_candidates; i++) {
             const struct ps_candidate *k = &res.candidates[i];
             table_get(&s->cands, k->hash, k->text, k->text_len)->docs++;
@@ -506,8 +510,7 @@ static void scan_doc(struct ps_scan *s, const struct ps_doc *doc)
     if (s->spec->pass == PS_PASS_CONFIRM && s->clusters != NULL) {
         struct ps_detect_leads leads;
 
-        ps_detect_leads(s->detect, doc->text, doc->text_len, ps_clusters_sentence_heavy,
-                        s->clusters, &leads);
+        ps_detect_leads(s->detect, s->doc, ps_clusters_sentence_heavy, s->clusters, &leads);
         note_leads(s, &leads);
     }
 }
