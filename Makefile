@@ -1,6 +1,7 @@
 # Makefile - thin entry points; the work is in CMake (build/), tools/ and bench/.
 #   make deps    install every Debian package (and the npm vocabulary) the rest needs
-#   make build   RelWithDebInfo build in build/ (build/poisonscan)
+#   make build   RelWithDebInfo build in build/ (build/poisonscan); on a machine without the
+#                build dependencies it stops at once with one line naming `make deps`
 #   make test    format check, then ctest in build/, build-asan/ (ASan+UBSan) and build/ (scalar)
 #   make demo    scan a generated 64-shard corpus with 300 planted <SUDO> poisons
 #   make bench   worker throughput against zstd -dc on >= 1 GB of JSONL
@@ -25,10 +26,12 @@ deps:
 	sh tools/deps.sh
 
 build:
+	@sh tools/deps.sh check
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 	cmake --build build -j$(JOBS)
 
 build-asan:
+	@sh tools/deps.sh check
 	cmake -S . -B build-asan -DPS_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-asan -j$(JOBS)
 
