@@ -30,12 +30,26 @@ void ps_cli_catch_signals(void)
 }
 
 const char *const ps_cli_log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
+/* in the order of enum ps_log_format */
+const char *const ps_cli_log_formats[] = {"plain", "json", NULL};
 
-void ps_cli_setup_log(const char *role, int level)
+void ps_cli_setup_log(const char *role, int level, int format)
 {
     ps_log_set_role(role);
     if (level >= 0)
         ps_log_set_level((enum ps_log_level)level);
+    ps_log_set_format(format > 0 ? PS_LOG_FORMAT_JSON : PS_LOG_FORMAT_PLAIN);
+}
+
+struct ps_opt ps_cli_log_format_opt(int *format)
+{
+    return (struct ps_opt){.flag = "log-format",
+                           .env = "POISONSCAN_LOG_FORMAT",
+                           .type = PS_OPT_ENUM,
+                           .target = format,
+                           .def = "plain",
+                           .choices = ps_cli_log_formats,
+                           .help = "log lines on stderr: plain text, or one JSON object each"};
 }
 
 bool ps_cli_redis_url(const char *url, const char *password_file, struct ps_store_url *out)
@@ -52,6 +66,7 @@ bool ps_cli_redis_url(const char *url, const char *password_file, struct ps_stor
         fprintf(stderr, "poisonscan: %s\n", ed.msg);
         return false;
     }
+    ps_log_add_secret(out->password, strlen(out->password));
     return true;
 }
 
@@ -197,6 +212,7 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
     OPT(.flag = "log-level", .env = "POISONSCAN_LOG", .type = PS_OPT_ENUM, .target = &v->log_level,
         .def = embedded ? "warn" : "info", .choices = ps_cli_log_levels,
         .help = "log level on stderr");
+    t[n++] = ps_cli_log_format_opt(&v->log_format);
 #undef OPT
     if (n > PS_CLI_COORD_OPTS)
         ps_bug("coordinator option table overflow");

@@ -27,12 +27,17 @@ int ps_cmd_status(int argc, char **argv);
 extern volatile sig_atomic_t ps_cli_stop;
 void ps_cli_catch_signals(void);
 
-/* Apply --log-level (an index into ps_cli_log_levels, -1 = keep) for role `role`. */
+/* Apply --log-level (an index into ps_cli_log_levels, -1 = keep) and --log-format (an index
+ * into ps_cli_log_formats, -1 = plain) for role `role`. */
 extern const char *const ps_cli_log_levels[];
-void ps_cli_setup_log(const char *role, int level);
+extern const char *const ps_cli_log_formats[];
+void ps_cli_setup_log(const char *role, int level, int format);
+/* The --log-format option writing into *format. */
+struct ps_opt ps_cli_log_format_opt(int *format);
 
-/* Parse `url`, then take the password from --redis-password-file or the environment. Prints
- * the problem and returns false on error. */
+/* Parse `url`, then take the password from --redis-password-file or the environment, and
+ * register it with the log as a secret (common/log.h). Prints the problem and returns false on
+ * error. */
 bool ps_cli_redis_url(const char *url, const char *password_file, struct ps_store_url *out);
 
 /* A comma-separated list of Redis URLs (each as ps_cli_redis_url) into out[0..cap); returns how
@@ -55,11 +60,11 @@ struct ps_cli_coord {
     uint64_t partitions;
     bool no_clusters;
     double min_rate, min_spread, min_diversity, max_similarity;
-    int log_level;
+    int log_level, log_format;
 };
 /* Fill table[] (room for PS_CLI_COORD_OPTS entries) with options writing into `v`; `embedded`
  * drops the distributed-only ones. Returns the number of entries. */
-#define PS_CLI_COORD_OPTS 48
+#define PS_CLI_COORD_OPTS 56
 size_t ps_cli_coord_table(struct ps_opt *table, struct ps_cli_coord *v, bool embedded);
 /* Load --allowlist `path` (borrowed; NULL or "" leaves *out NULL) for subcommand `cmd`. On a
  * bad file prints the problem (file and line) and returns false: the caller exits 3 before any

@@ -35,7 +35,7 @@ int ps_cmd_coordinator(int argc, char **argv)
         rc = 0;
         goto done;
     }
-    ps_cli_setup_log("coordinator", v.log_level);
+    ps_cli_setup_log("coordinator", v.log_level, v.log_format);
     if (v.bind == NULL || v.job == NULL || res.n_positional == 0) {
         fprintf(stderr,
                 "poisonscan coordinator: --bind, --job and at least one PATH are "

@@ -215,7 +215,7 @@ int ps_cmd_scan(int argc, char **argv)
         rc = 0;
         goto done;
     }
-    ps_cli_setup_log("scan", v.log_level);
+    ps_cli_setup_log("scan", v.log_level, v.log_format);
     if (res.n_positional == 0) {
         fprintf(stderr, "poisonscan scan: give at least one PATH\nusage: %s\n", usage_line);
         goto done;
@@ -271,9 +271,21 @@ int ps_cmd_scan(int argc, char **argv)
     e.workers = ps_xcalloc(n_workers, sizeof(*e.workers));
     for (size_t i = 0; i < n_workers; i++) {
         char level[16], retry[32];
-        const char *wargv[] = {
-            self,  "worker",    "--connect", endpoint,        "--redis", v.redis, "--log-level",
-            level, "--give-up", "60s",       "--redis-retry", retry,     NULL};
+        const char *wargv[] = {self,
+                               "worker",
+                               "--connect",
+                               endpoint,
+                               "--redis",
+                               v.redis,
+                               "--log-level",
+                               level,
+                               "--log-format",
+                               ps_cli_log_formats[v.log_format > 0 ? v.log_format : 0],
+                               "--give-up",
+                               "60s",
+                               "--redis-retry",
+                               retry,
+                               NULL};
         snprintf(level, sizeof(level), "%s", ps_cli_log_levels[v.log_level < 0 ? 2 : v.log_level]);
         snprintf(retry, sizeof(retry), "%" PRIu64 "ms", v.redis_retry_ms);
         e.workers[i] = spawn(wargv, NULL);

@@ -14,7 +14,7 @@ int ps_cmd_worker(int argc, char **argv)
     bool insecure = false;
     uint64_t heartbeat_ms, liveness, redis_retry_ms, give_up_ms, stall_ms, fault_delay_ms,
         fault_exit;
-    int log_level = -1;
+    int log_level = -1, log_format = -1;
     const struct ps_opt own[] = {
         {.flag = "connect",
          .env = "POISONSCAN_CONNECT",
@@ -79,6 +79,7 @@ int ps_cmd_worker(int argc, char **argv)
          .def = "info",
          .choices = ps_cli_log_levels,
          .help = "log level on stderr"},
+        ps_cli_log_format_opt(&log_format),
     };
     struct ps_opt table[2 + sizeof(own) / sizeof(own[0])];
     size_t n = ps_cli_redis_table(table, &redis, &password_file);
@@ -98,7 +99,7 @@ int ps_cmd_worker(int argc, char **argv)
         rc = 0;
         goto done;
     }
-    ps_cli_setup_log("worker", log_level);
+    ps_cli_setup_log("worker", log_level, log_format);
     if (connect == NULL || res.n_positional != 0) {
         fprintf(stderr, "poisonscan worker: --connect ENDPOINT is required, no PATHs\nusage: %s\n",
                 usage_line);
