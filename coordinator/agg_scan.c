@@ -282,6 +282,15 @@ size_t ps_agg_n_error_files(const struct ps_agg *a)
     return a->scan != NULL && a->scan->file_view != NULL ? a->scan->n_file_view : 0;
 }
 
+size_t ps_agg_count_damaged_files(const struct ps_agg *a)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; a->scan != NULL && i < a->scan->n_files; i++)
+        n += a->scan->files[i].count > 0;
+    return n;
+}
+
 const struct ps_agg_file_errors *ps_agg_error_file(const struct ps_agg *a, size_t i)
 {
     return &a->scan->file_view[i];

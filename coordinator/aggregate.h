@@ -103,6 +103,9 @@ struct ps_agg_file_errors {
     const char *first_reason; /* view */
 };
 size_t ps_agg_n_error_files(const struct ps_agg *a);
+/* Scan, at any time: files with input errors merged so far (a walk over the files, for progress
+ * reports a few times a minute, not per shard). */
+size_t ps_agg_count_damaged_files(const struct ps_agg *a);
 const struct ps_agg_file_errors *ps_agg_error_file(const struct ps_agg *a, size_t i);
 struct ps_agg_error {
     size_t file;

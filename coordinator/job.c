@@ -281,7 +281,7 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
                          "bytes_total", bytes, "bytes_done", "0", "docs_done", "0",
                          NULL) != PS_OK ||
             ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "errors", "0", "workers", "0",
-                         NULL) != PS_OK ||
+                         "damaged_files", "0", "pass_started_at", now, NULL) != PS_OK ||
             /* the fingerprint last: its presence says the job is fully set up */
             ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "settings", c->settings_json,
                          "created_at", now, "pass", "1", "version", "1", "fingerprint", fp,

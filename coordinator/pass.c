@@ -30,6 +30,35 @@ static void answer(struct collector *k, const struct ps_collect_result *res)
     pthread_mutex_unlock(&k->mu);
 }
 
+/* Progress "damaged_files": the files with input errors so far, for `poisonscan status` and
+ * /metrics. Record errors are counted in the scan pass only. Counting walks every file, so it
+ * runs at most every DAMAGED_EVERY_MS (and when the pass ends: `now`); written when it changed. */
+#define DAMAGED_EVERY_MS 2000
+struct damaged_note {
+    size_t noted; /* SIZE_MAX: none yet */
+    uint64_t last_ms;
+};
+
+static enum ps_err note_damaged_files(struct collector *k, struct damaged_note *d, bool now,
+                                      struct ps_errdetail *ed)
+{
+    const struct ps_agg *a;
+    char text[24];
+    size_t n;
+
+    if (k->pass != PS_PASS_SCAN || (!now && ps_clock_now_ms() - d->last_ms < DAMAGED_EVERY_MS))
+        return PS_OK;
+    d->last_ms = ps_clock_now_ms();
+    a = ps_aggset_errors(&k->agg[PS_PASS_SCAN]);
+    n = a != NULL ? ps_agg_count_damaged_files(a) : 0;
+    if (n == d->noted)
+        return PS_OK;
+    d->noted = n;
+    snprintf(text, sizeof(text), "%zu", n);
+    return ps_store_cmd(ps_collect_store(k, 0), NULL, ed, "HSET", k->c->k_progress, "damaged_files",
+                        text, NULL);
+}
+
 /* The pass is over: every committed shard merged, the final checkpoint saved; then the next
  * pass, or the report. */
 static void end_pass(struct collector *k, struct ps_collect_result *res)
@@ -39,6 +68,10 @@ static void end_pass(struct collector *k, struct ps_collect_result *res)
     size_t footprint = 0;
 
     res->err = ps_collect_reconcile(k, &res->ed);
+    if (res->err == PS_OK) {
+        struct damaged_note final = {SIZE_MAX, 0}; /* the reconciled shards may add some */
+        res->err = note_damaged_files(k, &final, true, &res->ed);
+    }
     for (unsigned q = 0; q < k->agg[k->pass].n; q++)
         footprint += ps_agg_footprint(k->agg[k->pass].part[q]);
     ps_log(PS_LOG_INFO, "coordinator",
@@ -84,8 +117,11 @@ static void *collect_main(void *arg)
 {
     struct collector *k = arg;
     struct ps_collect_result res = {0};
+    struct damaged_note damaged = {SIZE_MAX, 0};
 
     res.err = ps_collect_resume(k, &res.ed);
+    if (res.err == PS_OK)
+        res.err = note_damaged_files(k, &damaged, true, &res.ed);
     for (;;) {
         uint32_t shard;
         enum ps_collect_request req;
@@ -101,6 +137,8 @@ static void *collect_main(void *arg)
             res.err = ps_collect_merge_shard(k, shard, &res.ed);
             if (res.err == PS_OK)
                 res.err = ps_collect_maybe_checkpoint(k, &res.ed);
+            if (res.err == PS_OK)
+                res.err = note_damaged_files(k, &damaged, false, &res.ed);
             continue;
         }
         if (quit)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "coordinator/clusters.h"
 #include "coordinator/collect_internal.h"
@@ -102,7 +103,7 @@ static enum ps_err record_switch(struct collector *k, enum ps_pass pass, const u
 {
     const struct coord *c = k->c;
     struct ps_buf rec;
-    char text[4], set_key[256];
+    char text[4], set_key[256], now[24];
     enum ps_err err;
 
     ps_buf_init(&rec, SIZE_MAX / 2);
@@ -117,10 +118,11 @@ static enum ps_err record_switch(struct collector *k, enum ps_pass pass, const u
         err = ps_store_argv(ps_collect_store(k, 0), 3, argv, lens, NULL, ed);
     }
     snprintf(text, sizeof(text), "%u", (unsigned)pass);
+    snprintf(now, sizeof(now), "%" PRIu64, ps_clock_unix_s());
     if (err == PS_OK)
         err = ps_store_cmd(ps_collect_store(k, 0), NULL, ed, "HSET", c->k_progress, "shards_done",
                            "0", "docs_done", "0", "bytes_done", "0", "state", "confirming", "pass",
-                           text, NULL);
+                           text, "pass_started_at", now, NULL);
     if (err == PS_OK)
         err = ps_store_cmd(ps_collect_store(k, 0), NULL, ed, "HSET", c->k_meta, "pass", text, NULL);
     return err;

@@ -109,6 +109,8 @@ static void check_scan(struct ps_agg *a)
     uint64_t docs, shards;
     const uint8_t *sk = ps_agg_sketch(a);
 
+    /* the live count (progress) needs no finish and agrees with the finished view */
+    assert_int_equal(ps_agg_count_damaged_files(a), 2);
     ps_agg_finish(a);
     assert_int_equal(ps_agg_n_merged(a), N_SHARDS);
     assert_int_equal(ps_agg_totals(a)->docs, 10 * N_SHARDS);
