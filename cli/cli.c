@@ -209,6 +209,10 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
                 "flagged");
     OPT(.flag = "max-confirm", .type = PS_OPT_U64, .target = &v->max_confirm, .def = "10000",
         .min = 1, .max = 1000000, .help = "candidate patterns taken to the confirm pass");
+    OPT(.flag = "metrics", .env = "POISONSCAN_METRICS", .type = PS_OPT_STRING,
+        .target = &v->metrics, .metavar = "ADDR:PORT",
+        .help = "serve Prometheus /metrics here (127.0.0.1:9464, :9464 for every interface, "
+                "port 0: any free one, logged)");
     OPT(.flag = "log-level", .env = "POISONSCAN_LOG", .type = PS_OPT_ENUM, .target = &v->log_level,
         .def = embedded ? "warn" : "info", .choices = ps_cli_log_levels,
         .help = "log level on stderr");
@@ -272,5 +276,6 @@ void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, 
     o->score.min_diversity = v->min_diversity;
     o->score.max_similarity = v->max_similarity;
     o->score.max_confirm = (uint32_t)v->max_confirm;
+    o->metrics_listen = v->metrics;
     o->stop = &ps_cli_stop;
 }

@@ -52,7 +52,7 @@ size_t ps_cli_redis_table(struct ps_opt *t, const char **redis, const char **pas
 /* The coordinator's options, shared by `scan` (embedded) and `coordinator`. */
 struct ps_cli_coord {
     const char *redis, *redis_password_file, *bind, *endpoint_file, *job, *out;
-    const char *text_field, *id_field, *signatures, *allowlist;
+    const char *text_field, *id_field, *signatures, *allowlist, *metrics;
     bool insecure;
     uint64_t shard_size, max_attempts, heartbeat_ms, liveness, lease_timeout_ms, redis_retry_ms;
     uint64_t max_line, max_errors_kept, ngram_max, window, max_candidates;

@@ -482,6 +482,7 @@ static void tick(struct coord *c)
     ping_workers(c);
     if (now - c->last_progress >= PROGRESS_EVERY_MS) {
         set_progress(c, NULL);
+        ps_coord_observe_tick(c);
         c->last_progress = now;
     }
     keep_lock(c);
@@ -555,6 +556,7 @@ static int collected(struct coord *c, const struct ps_collect_result *res,
         }
         final_progress(c, &res->sum);
         set_progress(c, "done");
+        ps_coord_observe_done(c, &res->sum);
         log_summary(c, &res->sum);
         if (sum != NULL)
             *sum = res->sum;
@@ -706,6 +708,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
 {
     struct coord c = {0};
     struct ps_errdetail ed = {0};
+    enum ps_err err;
     int rc;
 
     c.o = o;
@@ -724,6 +727,8 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     ps_store_key(c.k_lock, sizeof(c.k_lock), o->job, PS_KEY_LOCK);
     poisonscan__scan_settings__init(&c.settings);
     rc = check_opts(&c, &ed);
+    if (rc == 0 && (err = ps_coord_observe_start(&c, &ed)) != PS_OK)
+        rc = err == PS_ERR_USAGE ? 3 : 4;
     if (rc == 0 && ps_store_connect(&c.store, &o->redis[0], o->redis_retry_ms, &ed) != PS_OK)
         rc = 4;
     if (rc == 0)
@@ -737,6 +742,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
         rc = run_loop(&c, sum);
     }
     ps_collect_stop(c.collector);
+    ps_coord_observe_stop(&c);
     if (c.store != NULL)
         ps_coord_unlock(&c);
     if (c.sock != NULL)

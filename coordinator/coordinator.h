@@ -42,6 +42,8 @@ struct ps_coordinator_opts {
     struct ps_score_opts score;
     /* report-time only, not part of the fingerprint: a resumed job may use another allowlist */
     const struct ps_allowlist *allowlist; /* borrowed, may be NULL */
+    /* operations, not part of the fingerprint */
+    const char *metrics_listen; /* borrowed, may be NULL: serve /metrics on "ADDR:PORT" */
     volatile sig_atomic_t *stop;
 };
 

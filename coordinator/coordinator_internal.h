@@ -12,6 +12,7 @@
 #include "common/pass.h"
 #include "common/store.h"
 #include "common/wire.h"
+#include "coordinator/aggregate.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/lease.h"
 #include "coordinator/patlist.h"
@@ -32,6 +33,7 @@ struct ps_collect_result {
 
 struct collector;
 struct coord;
+struct observe;
 /* Start the collector on the job's current pass; it first picks up what Redis holds (resume). */
 enum ps_err ps_collect_start(struct collector **out, struct coord *c, enum ps_pass pass,
                              struct ps_errdetail *ed);
@@ -77,6 +79,7 @@ struct coord {
     size_t *attempts_lens, *leases_lens;
     uint64_t last_sweep;
     enum ps_collect_request asked; /* the request to the collector outstanding */
+    struct observe *observe;       /* observe.c; NULL without --metrics */
 };
 
 /* coordinator.c */
@@ -91,6 +94,19 @@ void ps_coord_unlock(struct coord *c);
 /* Plan the corpus and open the job: a fresh one is recorded, a known one must match its
  * fingerprint. Returns 0, or the exit code (3 configuration, 4 Redis) with `ed`. */
 int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed);
+
+/* observe.c: what operators see besides the log (/metrics). Start before the collector (it
+ * reports to it) and stop after it; 3/4-style failures come back as PS_ERR_USAGE/PS_ERR_IO. */
+enum ps_err ps_coord_observe_start(struct coord *c, struct ps_errdetail *ed);
+/* The loop, about once a second: publish a snapshot. */
+void ps_coord_observe_tick(struct coord *c);
+/* The collector thread, after merging into pass `pass`: its partition 0 aggregate (totals,
+ * shards merged) and the damaged files counted so far (SIZE_MAX: not counted this time). */
+void ps_coord_observe_merged(struct coord *c, unsigned pass, const struct ps_agg *part0,
+                             size_t damaged_files);
+/* The report is written. */
+void ps_coord_observe_done(struct coord *c, const struct ps_report_summary *sum);
+void ps_coord_observe_stop(struct coord *c);
 
 /* the loop's view of the passes (coordinator.c) */
 /* The pass the job is in (meta "pass") and its patterns. */

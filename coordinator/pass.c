@@ -59,6 +59,15 @@ static enum ps_err note_damaged_files(struct collector *k, struct damaged_note *
                         text, NULL);
 }
 
+/* The figures /metrics shows (coordinator/observe.c), after each merge. Damaged files change
+ * in the scan pass only; later passes leave the last count of it alone. */
+static void observe(struct collector *k, const struct damaged_note *d)
+{
+    if (k->agg[k->pass].n > 0)
+        ps_coord_observe_merged(k->c, k->pass, k->agg[k->pass].part[0],
+                                k->pass == PS_PASS_SCAN ? d->noted : SIZE_MAX);
+}
+
 /* The pass is over: every committed shard merged, the final checkpoint saved; then the next
  * pass, or the report. */
 static void end_pass(struct collector *k, struct ps_collect_result *res)
@@ -71,6 +80,7 @@ static void end_pass(struct collector *k, struct ps_collect_result *res)
     if (res->err == PS_OK) {
         struct damaged_note final = {SIZE_MAX, 0}; /* the reconciled shards may add some */
         res->err = note_damaged_files(k, &final, true, &res->ed);
+        observe(k, &final);
     }
     for (unsigned q = 0; q < k->agg[k->pass].n; q++)
         footprint += ps_agg_footprint(k->agg[k->pass].part[q]);
@@ -122,6 +132,8 @@ static void *collect_main(void *arg)
     res.err = ps_collect_resume(k, &res.ed);
     if (res.err == PS_OK)
         res.err = note_damaged_files(k, &damaged, true, &res.ed);
+    if (res.err == PS_OK)
+        observe(k, &damaged);
     for (;;) {
         uint32_t shard;
         enum ps_collect_request req;
@@ -139,6 +151,8 @@ static void *collect_main(void *arg)
                 res.err = ps_collect_maybe_checkpoint(k, &res.ed);
             if (res.err == PS_OK)
                 res.err = note_damaged_files(k, &damaged, false, &res.ed);
+            if (res.err == PS_OK)
+                observe(k, &damaged);
             continue;
         }
         if (quit)
