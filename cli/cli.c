@@ -209,6 +209,10 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
                 "flagged");
     OPT(.flag = "max-confirm", .type = PS_OPT_U64, .target = &v->max_confirm, .def = "10000",
         .min = 1, .max = 1000000, .help = "candidate patterns taken to the confirm pass");
+    OPT(.flag = "keep", .env = "POISONSCAN_KEEP", .type = PS_OPT_DURATION, .target = &v->keep_ms,
+        .def = "7d", .min = 0, .max = 3650ULL * 86400 * 1000,
+        .help = "a finished job's Redis keys expire after this long (0: never; "
+                "'poisonscan gc' removes them at once)");
     OPT(.flag = "metrics", .env = "POISONSCAN_METRICS", .type = PS_OPT_STRING,
         .target = &v->metrics, .metavar = "ADDR:PORT",
         .help = "serve Prometheus /metrics here (127.0.0.1:9464, :9464 for every interface, "
@@ -277,5 +281,6 @@ void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, 
     o->score.max_similarity = v->max_similarity;
     o->score.max_confirm = (uint32_t)v->max_confirm;
     o->metrics_listen = v->metrics;
+    o->keep_ms = v->keep_ms;
     o->stop = &ps_cli_stop;
 }

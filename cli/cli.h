@@ -22,6 +22,7 @@ int ps_cmd_scan(int argc, char **argv);
 int ps_cmd_coordinator(int argc, char **argv);
 int ps_cmd_worker(int argc, char **argv);
 int ps_cmd_status(int argc, char **argv);
+int ps_cmd_gc(int argc, char **argv);
 
 /* Set by SIGINT/SIGTERM once ps_cli_catch_signals() ran; loops poll it. */
 extern volatile sig_atomic_t ps_cli_stop;
@@ -57,7 +58,7 @@ struct ps_cli_coord {
     uint64_t shard_size, max_attempts, heartbeat_ms, liveness, lease_timeout_ms, redis_retry_ms;
     uint64_t max_line, max_errors_kept, ngram_max, window, max_candidates;
     uint64_t min_docs, max_confirm, signature_k, cluster_min_docs, cluster_sketch_log2, sketch_max;
-    uint64_t partitions;
+    uint64_t partitions, keep_ms;
     bool no_clusters;
     double min_rate, min_spread, min_diversity, max_similarity;
     int log_level, log_format;

@@ -561,6 +561,7 @@ static int collected(struct coord *c, const struct ps_collect_result *res,
         if (sum != NULL)
             *sum = res->sum;
         say_goodbye(c);
+        ps_coord_keep_job(c);
         return 0;
     }
     if (res->next_pass == PS_PASS_NONE) {

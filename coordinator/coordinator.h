@@ -44,6 +44,7 @@ struct ps_coordinator_opts {
     const struct ps_allowlist *allowlist; /* borrowed, may be NULL */
     /* operations, not part of the fingerprint */
     const char *metrics_listen; /* borrowed, may be NULL: serve /metrics on "ADDR:PORT" */
+    uint64_t keep_ms;           /* a finished job's keys expire after this long; 0: never */
     volatile sig_atomic_t *stop;
 };
 

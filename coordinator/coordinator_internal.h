@@ -94,6 +94,9 @@ void ps_coord_unlock(struct coord *c);
 /* Plan the corpus and open the job: a fresh one is recorded, a known one must match its
  * fingerprint. Returns 0, or the exit code (3 configuration, 4 Redis) with `ed`. */
 int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed);
+/* The job is finished: its keys on every endpoint expire after --keep (not the lock, which the
+ * coordinator deletes when it stops). Failures are logged: the report is written already. */
+void ps_coord_keep_job(struct coord *c);
 
 /* observe.c: what operators see besides the log (/metrics). Start before the collector (it
  * reports to it) and stop after it; 3/4-style failures come back as PS_ERR_USAGE/PS_ERR_IO. */

@@ -13,7 +13,9 @@
 #include "common/clsketch.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/units.h"
 #include "coordinator/coordinator_internal.h"
+#include "coordinator/jobkeys.h"
 
 /* One coordinator per job. The lock is a key with a TTL of a few heartbeats that the holder
  * renews every second; a coordinator killed outright frees it within the TTL, and a successor
@@ -294,4 +296,45 @@ done:
     ps_buf_release(&stored);
     ps_buf_release(&plan_text);
     return rc;
+}
+
+/* The lock stays ours while a big keyspace is walked (a SCAN of millions of other keys takes
+ * seconds), so no second coordinator takes the job up meanwhile. */
+static void keep_idle(void *ctx)
+{
+    struct coord *c = ctx;
+    uint64_t now = ps_clock_now_ms();
+
+    if (now - c->last_lock >= c->o->heartbeat_ms) {
+        c->last_lock = now;
+        ps_coord_renew_lock(c);
+    }
+}
+
+void ps_coord_keep_job(struct coord *c)
+{
+    struct ps_store *stores[PS_PARTITION_MAX] = {0};
+    struct ps_errdetail ed = {0};
+    char keep[PS_UNITS_DURATION_STRLEN];
+    uint64_t n = 0;
+    enum ps_err err = PS_OK;
+
+    if (c->o->keep_ms == 0)
+        return;
+    stores[0] = c->store;
+    for (size_t i = 1; err == PS_OK && i < c->o->n_redis; i++)
+        err = ps_store_connect(&stores[i], &c->o->redis[i], c->o->redis_retry_ms, &ed);
+    if (err == PS_OK)
+        err = ps_jobkeys_apply(stores, c->o->n_redis, c->o->job, PS_JOBKEYS_EXPIRE, c->o->keep_ms,
+                               keep_idle, c, &n, &ed);
+    for (size_t i = 1; i < c->o->n_redis; i++)
+        ps_store_free(stores[i]);
+    ps_units_format_duration_ms(c->o->keep_ms, keep, sizeof(keep));
+    if (err != PS_OK)
+        ps_log(PS_LOG_ERROR, "coordinator",
+               "cannot set the expiry of job '%s' (its keys stay until 'poisonscan gc'): %s",
+               c->o->job, ed.msg);
+    else
+        ps_log(PS_LOG_INFO, "coordinator", "job '%s': its %" PRIu64 " keys expire in %s (--keep)",
+               c->o->job, n, keep);
 }
