@@ -23,6 +23,7 @@ int ps_cmd_coordinator(int argc, char **argv);
 int ps_cmd_worker(int argc, char **argv);
 int ps_cmd_status(int argc, char **argv);
 int ps_cmd_gc(int argc, char **argv);
+int ps_cmd_html(int argc, char **argv);
 
 /* Set by SIGINT/SIGTERM once ps_cli_catch_signals() ran; loops poll it. */
 extern volatile sig_atomic_t ps_cli_stop;

@@ -16,6 +16,7 @@ static const struct subcommand commands[] = {
     {"worker", ps_cmd_worker, "scan shards for a coordinator"},
     {"status", ps_cmd_status, "show a job's progress from Redis"},
     {"gc", ps_cmd_gc, "remove a finished job's keys from Redis"},
+    {"html", ps_cmd_html, "write the HTML page of a report.json"},
 };
 
 static void usage(FILE *out)

@@ -12,6 +12,7 @@
 #include "common/fileio.h"
 #include "common/json.h"
 #include "coordinator/clusters.h"
+#include "coordinator/report_html.h"
 #include "coordinator/report_internal.h"
 
 #define MAX_ERRORS_LISTED 1000
@@ -336,6 +337,11 @@ static enum ps_err write_report_json(struct report *r, struct ps_report_summary 
     ps_buf_appends(&b, "}\n");
     snprintf(path, sizeof(path), "%s/report.json", in->out_dir);
     err = ps_file_write_atomic(path, b.data, b.len, ed);
+    if (err == PS_OK) {
+        /* the page a person reads, from the same text */
+        snprintf(path, sizeof(path), "%s/report.html", in->out_dir);
+        err = ps_report_html_write(path, b.data, b.len, ed);
+    }
     ps_buf_release(&b);
     return err;
 }
