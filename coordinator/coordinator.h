@@ -9,8 +9,10 @@
 #include <stdint.h>
 
 #include "common/store.h"
+#include "common/wire.h"
 #include "coordinator/report.h"
 #include "coordinator/score.h"
+#include "coordinator/zap.h"
 
 struct ps_coordinator_opts {
     const char *bind;          /* borrowed: ZeroMQ endpoint (tcp or ipc) */
@@ -43,6 +45,10 @@ struct ps_coordinator_opts {
     /* report-time only, not part of the fingerprint: a resumed job may use another allowlist */
     const struct ps_allowlist *allowlist; /* borrowed, may be NULL */
     volatile sig_atomic_t *stop;
+    /* the workers' link (docs/security.md): with security.curve, a ZAP handler admits the keys
+     * of `zap` and nothing else */
+    struct ps_wire_security security;
+    struct ps_zap_opts zap;
 };
 
 /* Run one job to its end (or resume it). Returns the exit code: 0 the scan completed (findings

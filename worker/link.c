@@ -100,7 +100,8 @@ static enum ps_err open_socket(struct ps_link *l, struct ps_errdetail *ed)
     pthread_mutex_lock(&l->mu);
     ps_wire_make_routing_id(l->routing_id, sizeof(l->routing_id));
     pthread_mutex_unlock(&l->mu);
-    err = ps_wire_dealer_connect(l->zctx, l->o.connect, l->routing_id, &l->lim, &l->sock, ed);
+    err = ps_wire_dealer_connect(l->zctx, l->o.connect, l->routing_id, l->o.security, &l->lim,
+                                 &l->sock, ed);
     if (err != PS_OK)
         return err;
     ps_log(PS_LOG_INFO, "worker", "connecting to '%s' as '%s'", l->o.connect, l->routing_id);

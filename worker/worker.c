@@ -377,6 +377,7 @@ int ps_worker_run(const struct ps_worker_opts *o)
     lo.liveness = o->liveness;
     lo.give_up_ms = o->give_up_ms;
     lo.stall_ms = o->stall_ms;
+    lo.security = &o->security;
     if (ps_link_start(&w.link, &lo, &ed) != PS_OK) {
         ps_log(PS_LOG_ERROR, "worker", "cannot connect to '%s': %s", o->connect, ed.msg);
         rc = 4;
