@@ -117,7 +117,8 @@ static void to_scan(struct ps_link *l, char what, const void *payload, size_t le
     buf[0] = (uint8_t)what;
     if (len > sizeof(void *))
         ps_bug("pipe payload of %zu bytes", len);
-    memcpy(buf + 1, payload, len);
+    if (len > 0) /* shutdown and lost carry no payload: NULL, which memcpy may not take */
+        memcpy(buf + 1, payload, len);
     /* inproc PAIR with the default HWM: the scan thread takes one lease at a time and the
      * coordinator grants one credit, so the pipe never fills */
     if (zmq_send(l->pipe_link, buf, 1 + len, 0) < 0)
