@@ -320,12 +320,13 @@ enum ps_err ps_curve_read_public(const char *arg, char *dst, struct ps_errdetail
     enum ps_err err;
 
     dst[0] = '\0';
-    if (arg[0] == '@') {
+    /* the key first: '@' is a Z85 character too, and a key may start with it */
+    if (ps_curve_z85_valid(arg, strlen(arg))) {
+        memcpy(dst, arg, PS_CURVE_Z85_CAP);
+    } else if (arg[0] == '@') {
         err = read_one_key(arg + 1, "public key", dst, NULL, ed);
         if (err != PS_OK)
             return err;
-    } else if (ps_curve_z85_valid(arg, strlen(arg))) {
-        memcpy(dst, arg, PS_CURVE_Z85_CAP);
     } else {
         ps_errdetail_set(ed, NULL, 0,
                          "not a public key: give its 40 Z85 characters or @FILE (a public key "

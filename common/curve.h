@@ -76,8 +76,9 @@ enum ps_err ps_curve_parse(const char *src, size_t src_len, const char *file, ps
 enum ps_err ps_curve_read_secret(const char *path, struct ps_curve_keypair *out, bool *loose_mode,
                                  struct ps_errdetail *ed);
 
-/* A public key given as text (`arg`, borrowed): the 40 Z85 characters themselves, or "@FILE"
- * for a public key file with exactly one key line. Writes the key into dst[PS_CURVE_Z85_CAP].
+/* A public key given as text (`arg`, borrowed): the 40 Z85 characters themselves, or else
+ * "@FILE" for a public key file with exactly one key line (a valid key is taken as a key even if
+ * it starts with '@', which Z85 uses). Writes the key into dst[PS_CURVE_Z85_CAP].
  * PS_ERR_USAGE (not a key), PS_ERR_IO, PS_ERR_PARSE, PS_ERR_LIMIT. */
 enum ps_err ps_curve_read_public(const char *arg, char *dst, struct ps_errdetail *ed);
 

@@ -240,6 +240,10 @@ static void test_curve_keygen_files_modes_and_refusal_to_overwrite(void **state)
     }
     assert_int_equal(ps_curve_read_public(kp.public_key, got, &ed), PS_OK);
     assert_string_equal(got, kp.public_key);
+    /* '@' is Z85 too: a key that starts with it is a key, not a file name */
+    assert_int_equal(ps_curve_read_public("@000000000000000000000000000000000000000", got, &ed),
+                     PS_OK);
+    assert_string_equal(got, "@000000000000000000000000000000000000000");
 
     /* without force: refused, and neither file changes */
     assert_int_equal(ps_curve_keypair_new(&again, NULL), PS_OK);
