@@ -277,6 +277,57 @@ out:
     return started;
 }
 
+/* Workers that all die (a Redis user without their commands, a crash) would leave the coordinator
+ * in this process waiting for ever. SIGCHLD reaps them; once every one has exited and none on the
+ * coordinator's Shutdown (status 0), the run stops. The handler touches only these, and
+ * waitpid() is async-signal-safe. */
+static pid_t watched[1024]; /* --workers is at most 1024; 0 once reaped */
+static volatile sig_atomic_t n_watched, n_gone, n_clean, all_failed;
+
+static void on_child(int sig)
+{
+    int saved = errno, status;
+
+    (void)sig;
+    for (sig_atomic_t i = 0; i < n_watched; i++) {
+        if (watched[i] > 0 && waitpid(watched[i], &status, WNOHANG) == watched[i]) {
+            watched[i] = 0;
+            n_gone++;
+            n_clean += WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        }
+    }
+    if (n_watched > 0 && n_gone == n_watched && n_clean == 0) {
+        all_failed = 1;
+        ps_cli_stop = 1;
+    }
+    errno = saved;
+}
+
+static void watch_workers(const struct embedded *e)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_child;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < e->n_workers && i < sizeof(watched) / sizeof(watched[0]); i++)
+        watched[i] = e->workers[i];
+    n_watched = (sig_atomic_t)e->n_workers;
+    sigaction(SIGCHLD, &sa, NULL);
+    on_child(SIGCHLD); /* any that died before the handler was there */
+}
+
+/* Back to reaping by hand: forget the pids the handler reaped (they may belong to others now). */
+static void unwatch_workers(struct embedded *e)
+{
+    signal(SIGCHLD, SIG_DFL);
+    for (size_t i = 0; i < e->n_workers && i < sizeof(watched) / sizeof(watched[0]); i++)
+        if (watched[i] == 0)
+            e->workers[i] = 0;
+    n_watched = 0;
+}
+
 static void make_job_id(char *dst, size_t cap)
 {
     time_t t = time(NULL);
@@ -416,11 +467,21 @@ int ps_cmd_scan(int argc, char **argv)
     if (!start_workers(&e, n_workers, &wa, &o, worker_keys))
         goto cleanup;
     ps_log(PS_LOG_INFO, "scan", "CURVE keys made for this run: %zu workers", e.n_workers);
+    watch_workers(&e);
     rc = ps_coordinator_run(&o, &sum);
+    unwatch_workers(&e);
+    if (all_failed) {
+        fprintf(stderr,
+                "poisonscan scan: all %zu workers exited before the job was done (their "
+                "messages are above)\n",
+                e.n_workers);
+        rc = PS_EXIT_INFRA;
+    }
     /* after a clean end the workers leave on the coordinator's Shutdown; else stop them now */
     if (rc != 0)
         for (size_t i = 0; i < e.n_workers; i++)
-            kill(e.workers[i], SIGTERM);
+            if (e.workers[i] > 0)
+                kill(e.workers[i], SIGTERM);
     for (size_t i = 0; i < e.n_workers; i++)
         stop_child(&e.workers[i], 3000);
     if (rc == 0) {

@@ -5,7 +5,8 @@
 # user cannot read or write another job's keys, directly or from a script, nor run admin
 # commands, but reaches the job's future partition keys; the operator user reads every job
 # (poisonscan status) and writes nothing; the worker user cannot run the coordinator. `scan`
-# hands its user and password to its workers. No password reaches a log or a command line.
+# hands its user and password to its workers, and stops when none of them can commit. No password
+# reaches a log or a command line.
 set -eu
 # shellcheck source=tests/integration/lib.sh
 . "$PS_SOURCE_DIR/tests/integration/lib.sh"
@@ -109,6 +110,16 @@ assert_eq "$(run_rc "$BIN" scan --redis "$REDIS_URL" --redis-user psscan-aclscan
 	--redis-password-file "$T/scan.pw" --job aclscan --workers 2 --out "$T/out-scan" \
 	"$T/corpus")" 1 "scan exit status (poisoning flagged)"
 check_report "$T/out-scan" "$EXP"
+
+# with a user that lacks the workers' commands every worker fails its first commit and exits:
+# scan stops (exit 4) rather than wait for them for ever
+rcli acl setuser psscan-aclbad on ">$SPW" resetkeys '~poisonscan:{aclbad}:*' \
+	'~poisonscan:{aclbad:*' resetchannels -@all +eval +multi +exec +get +set +del +exists \
+	+pexpire +hget +hset +hdel +hmget +hincrby +hscan +ping >/dev/null
+assert_eq "$(run_rc "$BIN" scan --redis "$REDIS_URL" --redis-user psscan-aclbad \
+	--redis-password-file "$T/scan.pw" --job aclbad --workers 2 --out "$T/out-bad" \
+	"$T/corpus")" 4 "scan exit status when its workers cannot commit"
+grep -q "all 2 workers exited" "$T/run.log" || fail "scan did not say why it stopped"
 
 # --- passwords stay out of command lines and logs ------------------------------------------
 assert_eq "$(run_rc "$BIN" status --redis 'redis://psoperator:not-this-one@127.0.0.1:1' \
