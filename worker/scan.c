@@ -469,7 +469,8 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
         if (s->spec->pass == PS_PASS_LIST && ps_patset_len(s->lead_set) > 0) {
             /* the second call below reuses the detector's hit buffer: keep these */
             all = ps_xmalloc((n_hits ? n_hits : 1) * sizeof(*all));
-            memcpy(all, hits, n_hits * sizeof(*all));
+            if (n_hits > 0) /* no hits: `hits` may be NULL, which memcpy may not take */
+                memcpy(all, hits, n_hits * sizeof(*all));
         }
     }
     if (ps_patset_len(s->lead_set) > 0 && s->clusters != NULL) {
@@ -481,7 +482,8 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
             any_role = any_role || hits[i].in_role;
         if (all != NULL) {
             all = ps_xrealloc(all, (n_turn + n_hits + 1) * sizeof(*all));
-            memcpy(all + n_turn, hits, n_hits * sizeof(*all));
+            if (n_hits > 0)
+                memcpy(all + n_turn, hits, n_hits * sizeof(*all));
             hits = all;
             n_hits += n_turn;
         }
