@@ -20,6 +20,8 @@
 #include "common/utf8.h"
 
 #define DEFAULT_MAX_LINE ((size_t)64 << 20)
+/* The smallest window a WET reader gets, whatever max_line says: "WARC/" must fit. */
+#define WET_MIN_WINDOW 16
 /* Compressed bytes read to find a decompressed head: one zstd block is at most 128 KiB. */
 #define DETECT_RAW_MAX ((size_t)256 << 10)
 
@@ -306,9 +308,13 @@ enum ps_err ps_reader_open_io(struct ps_reader **out, const char *path, uint64_t
     err = open_decoder(r, o.zstd_window_log_max, ed);
     if (err != PS_OK)
         goto fail;
-    /* a record and its '\n' (or a WET header block) fit; nothing longer is ever held */
-    r->win_max =
-        r->fmt.layout == PS_FORMAT_WET && o.max_header > o.max_line ? o.max_header : o.max_line;
+    /* a record and its '\n' fit, nothing longer is ever held; WET also needs room for a
+     * header block and for the "WARC/" it looks for at a line start */
+    r->win_max = o.max_line;
+    if (r->fmt.layout == PS_FORMAT_WET && r->win_max < o.max_header)
+        r->win_max = o.max_header;
+    if (r->fmt.layout == PS_FORMAT_WET && r->win_max < WET_MIN_WINDOW)
+        r->win_max = WET_MIN_WINDOW;
     r->win_max = r->win_max < SIZE_MAX - 1 ? r->win_max + 1 : SIZE_MAX;
     r->win_cap = io_size < r->win_max ? io_size : r->win_max;
     r->win = ps_xmalloc(r->win_cap);

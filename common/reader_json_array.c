@@ -192,7 +192,11 @@ static enum ps_err step(struct ps_reader *r, struct ps_doc *doc, bool *has_doc)
                 r->state = c == ',' ? A_ELEM : A_DONE;
                 break;
             }
-            r->state = A_ELEM; /* most likely a missing comma: read on from here */
+            if (c == '}') {
+                r->win_pos++; /* a stray close: dropped, the comma may still come */
+            } else {
+                r->state = A_ELEM; /* most likely a missing comma: read on from here */
+            }
             return ps_reader_record_error(r, PS_ERR_PARSE, at,
                                           "expected ',' or ']' after an array element");
         default:
