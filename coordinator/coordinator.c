@@ -319,6 +319,7 @@ static void dispatch(struct coord *c, size_t w, uint32_t id)
     char key[256], f[16], val[PS_WIRE_ROUTING_ID_MAX * 2 + 64], job[PS_STORE_JOB_MAX + 1];
     char path[4096];
     uint64_t now = ps_clock_now_ms();
+    struct ps_format fmt;
 
     poisonscan__envelope__init(&env);
     poisonscan__lease__init(&lease);
@@ -347,7 +348,11 @@ static void dispatch(struct coord *c, size_t w, uint32_t id)
     lease.path = path;
     lease.begin = s->begin;
     lease.end = s->end;
-    lease.format = (Poisonscan__ShardFormat)s->format;
+    if (!ps_format_from_code(s->format, &fmt))
+        ps_bug("shard %u has format code %d", id, s->format);
+    lease.format = (Poisonscan__ShardFormat)fmt.container;
+    lease.layout = (Poisonscan__InputLayout)fmt.layout;
+    lease.record = (Poisonscan__RecordShape)fmt.record;
     lease.settings = &c->settings;
     lease.n_candidates = c->pass >= 2 ? c->n_cand_texts : 0;
     lease.candidates = c->pass >= 2 ? c->cand_texts : NULL;
@@ -863,6 +868,7 @@ static int open_job(struct coord *c, struct ps_errdetail *ed)
         goto done;
     }
     po.shard_size = c->o->shard_size;
+    po.format = c->o->format;
     err = ps_plan_build(&c->plan, c->o->inputs, c->o->n_inputs, &po, ed);
     if (err != PS_OK) {
         rc = 3;
@@ -871,7 +877,8 @@ static int open_job(struct coord *c, struct ps_errdetail *ed)
     c->n_shards = ps_plan_n_shards(c->plan);
     if (c->n_shards == 0) {
         ps_errdetail_set(ed, NULL, 0,
-                         "no input files found (looked for .jsonl, .jsonl.zst, .jsonl.gz)");
+                         "no input files found (looked for .jsonl, .ndjson, .json, .wet, .txt "
+                         "and their .zst/.gz forms)");
         rc = 3;
         goto done;
     }
