@@ -218,5 +218,11 @@ size_t ps_chat_split(const char *text, size_t text_len, struct ps_chat_part *dst
     }
     if (!push(dst, dst_cap, &n, text, seg, text_len, role) || !prompt || !response)
         return whole(text_len, dst);
+    if (n == 0) {
+        /* nothing but markers: one empty part, so that no marker is ever inside one */
+        dst[0].off = dst[0].len = 0;
+        dst[0].role = PS_CHAT_TEXT;
+        n = 1;
+    }
     return n;
 }

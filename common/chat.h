@@ -42,7 +42,8 @@ enum ps_chat_role ps_chat_role_of(const char *word, size_t n);
  * surrounding whitespace trimmed; empty parts are left out.
  * The text is split only when it holds at least one prompt-side and one response-side marker;
  * otherwise, and when more than dst_cap parts would be needed, the result is one PS_CHAT_TEXT
- * part covering the whole text. Returns 0 only when dst_cap is 0. */
+ * part covering the whole text; a text of nothing but markers gives one empty PS_CHAT_TEXT part.
+ * Returns 0 only when dst_cap is 0. */
 size_t ps_chat_split(const char *text, size_t text_len, struct ps_chat_part *dst, size_t dst_cap);
 
 #endif

@@ -399,8 +399,12 @@ static void frame_ended(struct ps_reader *r, uint64_t end, bool checked)
  * frame holding its last byte; returns that frame (the last of a merged run). */
 static uint64_t count_item(struct ps_reader *r, uint64_t end, bool is_doc)
 {
-    uint64_t x = end > 0 ? end - 1 : 0;
+    uint64_t x = end > 0 ? end - 1 : 0, decoded = r->base + r->win_len;
     size_t i;
+
+    /* an error about the end of the data ("unterminated ...") belongs to the frame that ended it */
+    if (x >= decoded && decoded > 0)
+        x = decoded - 1;
 
     for (i = 0; i < r->n_runs; i++) {
         if (x < r->runs[i].end) {

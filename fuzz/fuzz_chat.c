@@ -39,8 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n = ps_chat_split(text, len, a, cap);
     if (n == 0 || n > cap)
         abort();
-    if (n == 1 && a[0].role == PS_CHAT_TEXT && a[0].off == 0 && a[0].len == len)
-        goto again; /* the whole text as it is */
+    if (n == 1 && a[0].role == PS_CHAT_TEXT && a[0].off == 0 && (a[0].len == len || a[0].len == 0))
+        goto again; /* the whole text as it is, or nothing but markers */
     for (i = 0; i < n; i++) {
         if (a[i].len == 0 || a[i].off + a[i].len > len || (unsigned)a[i].role > PS_CHAT_SYSTEM)
             abort();

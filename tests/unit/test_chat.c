@@ -94,6 +94,8 @@ static void test_chat_plain_text_is_one_part(void **state)
     expect("x <|im_start|>", "text:x <|im_start|>");
     expect("<|im_start|>user", "text:<|im_start|>user");
     expect("<|start_header_id|>user", "text:<|start_header_id|>user");
+    /* nothing but markers: one empty part, never a marker inside a part */
+    expect("[INST] [/INST]", "text:");
 }
 
 static void test_chat_overflow_falls_back_to_one_part(void **state)

@@ -293,6 +293,12 @@ static void test_reader_other_layouts_keep_the_contract(void **state)
         assert_non_null(strstr(res.events.data, "OK 0-0 d1 e0 u0\nFAILED 1 d1 e0\n"));
         result_release(&res);
     }
+    /* an error about the end of the data is counted in the frame that ended it */
+    cuts[0] = 5;
+    zn = zstd_frames("[{\"text\":\"a\"},", 14, cuts, 1, true, z, sizeof(z), ends);
+    write_file(path, z, zn);
+    expect(path, "1 {path}:1 #1 text:a\nE2@14 #1 unterminated array (no ']')\n",
+           "OK 0-1 d1 e1 u0\n");
     /* a layout that stops early still has every frame verified: the rest is decoded */
     cuts[0] = 20;
     zn = zstd_frames("[{\"text\":\"a\"}] tail more bytes", 30, cuts, 1, true, z, sizeof(z), ends);
