@@ -376,7 +376,7 @@ static bool zstd_checked(const unsigned char *h, size_t n)
 /* The frame in progress ended at stream offset `end`. */
 static void frame_ended(struct ps_reader *r, uint64_t end, bool checked)
 {
-    struct frame_run *run;
+    struct ps_reader_run *run;
 
     if (r->n_runs == PS_READER_RUNS) {
         run = &r->runs[r->n_runs - 1];
@@ -417,7 +417,7 @@ static uint64_t count_item(struct ps_reader *r, uint64_t end, bool is_doc)
 }
 
 static void queue_event(struct ps_reader *r, enum ps_reader_event_kind kind,
-                        const struct frame_run *run)
+                        const struct ps_reader_run *run)
 {
     struct ps_reader_event *ev;
 
@@ -455,7 +455,7 @@ static void report_runs(struct ps_reader *r, uint64_t pos)
  * one frame that nothing can fail; a compressed frame in progress failed. */
 static void finish(struct ps_reader *r, bool failed)
 {
-    struct frame_run open;
+    struct ps_reader_run open;
 
     if (r->finished)
         return;

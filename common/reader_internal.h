@@ -22,19 +22,20 @@
 
 /* Fields the record layer asks the JSON parser for, in this order. */
 enum {
-    F_TEXT,
-    F_ID,
-    F_INSTRUCTION,
-    F_INPUT,
-    F_OUTPUT,
-    F_PROMPT,
-    F_COMPLETION,
-    F_CONVERSATIONS,
-    F_MESSAGES,
-    F_COUNT
+    PS_READER_F_TEXT,
+    PS_READER_F_ID,
+    PS_READER_F_INSTRUCTION,
+    PS_READER_F_INPUT,
+    PS_READER_F_OUTPUT,
+    PS_READER_F_PROMPT,
+    PS_READER_F_COMPLETION,
+    PS_READER_F_CONVERSATIONS,
+    PS_READER_F_MESSAGES,
+    PS_READER_F_COUNT
 };
 
-struct frame_run { /* ended frames [first, last], all their bytes before stream offset `end` */
+/* Ended frames [first, last], all their bytes before stream offset `end`. */
+struct ps_reader_run {
     uint64_t first, last, end;
     uint64_t docs, errors, unchecked;
 };
@@ -46,8 +47,8 @@ struct ps_reader {
     const char *path; /* view: the caller's */
     struct ps_format fmt;
     int fd;
-    uint64_t
-        end; /* JSONL: lines starting at or after this stream offset belong to the next shard */
+    /* JSONL: lines starting at or after this stream offset belong to the next shard */
+    uint64_t end;
     size_t max_line, io_size;
 
     /* compressed input: in[in_pos, in_len) not yet fed to the decoder */
@@ -72,7 +73,7 @@ struct ps_reader {
     uint64_t frame_cur; /* the frame being decoded, or the next one to start */
     bool in_frame;
     uint64_t open_docs, open_errors; /* items of frame_cur so far */
-    struct frame_run runs[PS_READER_RUNS];
+    struct ps_reader_run runs[PS_READER_RUNS];
     size_t n_runs;
     struct ps_reader_event events[2]; /* at most a run of good frames and one failed frame */
     size_t n_events, ev_pos;
@@ -94,7 +95,7 @@ struct ps_reader {
     char *text_field, *id_field; /* owned copies of the option strings */
     struct ps_json *json;        /* the record object */
     struct ps_json *nested;      /* one turn of a conversation, one part of a message */
-    struct ps_json_field fields[F_COUNT];
+    struct ps_json_field fields[PS_READER_F_COUNT];
     size_t n_fields;
     struct ps_buf text;  /* a record's fields joined by '\n' */
     struct ps_buf idbuf; /* "<path>:<offset>" ids, WET target URIs */

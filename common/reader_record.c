@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-static const char *const shape_keys[F_COUNT] = {
+static const char *const shape_keys[PS_READER_F_COUNT] = {
     NULL,     NULL,         "instruction",   "input",    "output",
     "prompt", "completion", "conversations", "messages",
 };
@@ -16,29 +16,31 @@ void ps_reader_record_init(struct ps_reader *r)
     size_t i;
 
     memset(r->fields, 0, sizeof(r->fields));
-    for (i = 0; i < F_COUNT; i++) {
-        const char *key = i == F_TEXT ? r->text_field : i == F_ID ? r->id_field : shape_keys[i];
+    for (i = 0; i < PS_READER_F_COUNT; i++) {
+        const char *key = i == PS_READER_F_TEXT ? r->text_field
+                          : i == PS_READER_F_ID ? r->id_field
+                                                : shape_keys[i];
 
         r->fields[i].key = key;
         r->fields[i].key_len = strlen(key);
     }
     /* a forced text field reads exactly the two fields it always did */
-    r->n_fields = r->fmt.record == PS_FORMAT_RECORD_TEXT ? 2 : F_COUNT;
+    r->n_fields = r->fmt.record == PS_FORMAT_RECORD_TEXT ? 2 : PS_READER_F_COUNT;
 }
 
 /* Which shape a record has when none is forced: the text field first (the old behaviour), then
  * the first shape whose defining field is present; none is the text shape's "missing" error. */
 static enum ps_format_record detect_shape(const struct ps_reader *r)
 {
-    if (r->fields[F_TEXT].found)
+    if (r->fields[PS_READER_F_TEXT].found)
         return PS_FORMAT_RECORD_TEXT;
-    if (r->fields[F_MESSAGES].found)
+    if (r->fields[PS_READER_F_MESSAGES].found)
         return PS_FORMAT_RECORD_CHAT;
-    if (r->fields[F_CONVERSATIONS].found)
+    if (r->fields[PS_READER_F_CONVERSATIONS].found)
         return PS_FORMAT_RECORD_SHAREGPT;
-    if (r->fields[F_INSTRUCTION].found)
+    if (r->fields[PS_READER_F_INSTRUCTION].found)
         return PS_FORMAT_RECORD_ALPACA;
-    if (r->fields[F_PROMPT].found)
+    if (r->fields[PS_READER_F_PROMPT].found)
         return PS_FORMAT_RECORD_PROMPT_COMPLETION;
     return PS_FORMAT_RECORD_TEXT;
 }
@@ -129,7 +131,7 @@ static enum ps_err content_parts(struct build *b, const struct ps_json_field *co
 /* ShareGPT "conversations" ({from, value}) or chat "messages" ({role, content}). */
 static enum ps_err turns(struct build *b, int field, const char *obj)
 {
-    bool chat = field == F_MESSAGES;
+    bool chat = field == PS_READER_F_MESSAGES;
     const char *name = shape_keys[field], *who = chat ? "role" : "from";
     struct ps_json_field f[2];
     const char *list, *elem;
@@ -179,26 +181,27 @@ static enum ps_err build_text(struct ps_reader *r, enum ps_format_record shape, 
     ps_buf_reset(&r->text);
     switch (shape) {
     case PS_FORMAT_RECORD_ALPACA:
-        err = string_part(&b, F_INSTRUCTION, PS_CHAT_PROMPT, true, "alpaca");
+        err = string_part(&b, PS_READER_F_INSTRUCTION, PS_CHAT_PROMPT, true, "alpaca");
         if (err == PS_OK)
-            err = string_part(&b, F_INPUT, PS_CHAT_PROMPT, false, "alpaca");
+            err = string_part(&b, PS_READER_F_INPUT, PS_CHAT_PROMPT, false, "alpaca");
         if (err == PS_OK)
-            err = string_part(&b, F_OUTPUT, PS_CHAT_RESPONSE, true, "alpaca");
+            err = string_part(&b, PS_READER_F_OUTPUT, PS_CHAT_RESPONSE, true, "alpaca");
         break;
     case PS_FORMAT_RECORD_PROMPT_COMPLETION:
-        err = string_part(&b, F_PROMPT, PS_CHAT_PROMPT, true, "prompt/completion");
+        err = string_part(&b, PS_READER_F_PROMPT, PS_CHAT_PROMPT, true, "prompt/completion");
         if (err == PS_OK)
-            err = string_part(&b, F_COMPLETION, PS_CHAT_RESPONSE, true, "prompt/completion");
+            err = string_part(&b, PS_READER_F_COMPLETION, PS_CHAT_RESPONSE, true,
+                              "prompt/completion");
         break;
     case PS_FORMAT_RECORD_SHAREGPT:
-        err = r->fields[F_CONVERSATIONS].found
-                  ? turns(&b, F_CONVERSATIONS, obj)
+        err = r->fields[PS_READER_F_CONVERSATIONS].found
+                  ? turns(&b, PS_READER_F_CONVERSATIONS, obj)
                   : ps_reader_record_error(r, PS_ERR_PARSE, start,
                                            "sharegpt record without \"conversations\"");
         break;
     default:
-        err = r->fields[F_MESSAGES].found
-                  ? turns(&b, F_MESSAGES, obj)
+        err = r->fields[PS_READER_F_MESSAGES].found
+                  ? turns(&b, PS_READER_F_MESSAGES, obj)
                   : ps_reader_record_error(r, PS_ERR_PARSE, start,
                                            "chat record without \"messages\"");
         break;
@@ -220,7 +223,8 @@ static enum ps_err build_text(struct ps_reader *r, enum ps_format_record shape, 
 enum ps_err ps_reader_record(struct ps_reader *r, const char *obj, size_t obj_len, uint64_t start,
                              struct ps_doc *doc, bool *has_doc)
 {
-    const struct ps_json_field *text = &r->fields[F_TEXT], *id = &r->fields[F_ID];
+    const struct ps_json_field *text = &r->fields[PS_READER_F_TEXT],
+                               *id = &r->fields[PS_READER_F_ID];
     enum ps_format_record shape = r->fmt.record;
     struct ps_errdetail jed;
     enum ps_err err;
