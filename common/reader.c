@@ -440,12 +440,15 @@ static void queue_event(struct ps_reader *r, enum ps_reader_event_kind kind,
     ev->unchecked += run->unchecked;
 }
 
-/* Runs that end at or before `pos` can hold no later item: report them. */
+/* Runs that end at or before `pos` can hold no later item: report them. A run that ends where
+ * the decoded data ends waits for more data (or the end): an error about the end of the data
+ * ("unterminated ...") would still be counted in it. */
 static void report_runs(struct ps_reader *r, uint64_t pos)
 {
+    uint64_t decoded = r->finished ? UINT64_MAX : r->base + r->win_len;
     size_t k = 0;
 
-    while (k < r->n_runs && r->runs[k].end <= pos)
+    while (k < r->n_runs && r->runs[k].end <= pos && r->runs[k].end < decoded)
         queue_event(r, PS_READER_FRAMES_OK, &r->runs[k++]);
     memmove(r->runs, r->runs + k, (r->n_runs - k) * sizeof(r->runs[0]));
     r->n_runs -= k;

@@ -299,6 +299,11 @@ static void test_reader_other_layouts_keep_the_contract(void **state)
     write_file(path, z, zn);
     expect(path, "1 {path}:1 #1 text:a\nE2@14 #1 unterminated array (no ']')\n",
            "OK 0-1 d1 e1 u0\n");
+    /* ... also when the last frame's run could already be reported after the document */
+    zn = zstd_frames("[{\"text\":\"a\"}", 13, NULL, 0, true, z, sizeof(z), ends);
+    write_file(path, z, zn);
+    expect(path, "1 {path}:1 #0 text:a\nE2@13 #0 unterminated array (no ']')\n",
+           "OK 0-0 d1 e1 u0\n");
     /* a layout that stops early still has every frame verified: the rest is decoded */
     cuts[0] = 20;
     zn = zstd_frames("[{\"text\":\"a\"}] tail more bytes", 30, cuts, 1, true, z, sizeof(z), ends);
