@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "common/buf.h"
+#include "common/reader.h"
 #include "coordinator/plan.h"
 #include "tests/unit/plan_fixture.h"
 
@@ -195,6 +196,53 @@ static void test_plan_text_form_carries_new_formats(void **state)
     assert_non_null(strstr(ed.msg, "unknown format"));
 }
 
+/* A folder of .txt files: one shard and, read, one document per file, its path the id. */
+static void test_plan_folder_of_txt_files_is_one_document_per_file(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const texts[] = {"First note.\n", "Second note,\nwith two lines.",
+                                        "Human: hi?\n\nAssistant: hello."};
+    char name[32];
+    const char *in[1];
+    struct ps_plan *p;
+    size_t i;
+
+    mkdir_rel(fx, "notes");
+    for (i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "notes/n%zu.txt", i);
+        write_str(fx, name, texts[i]);
+    }
+    write_str(fx, "notes/README", "not a corpus name: not taken");
+    in[0] = fx->root;
+    p = build_ok(in, 1, 4); /* a tiny shard size: .txt files are never split */
+    assert_int_equal(ps_plan_n_files(p), 3);
+    assert_int_equal(ps_plan_n_shards(p), 3);
+    for (i = 0; i < 3; i++) {
+        const struct ps_shard *sh = ps_plan_shard(p, i);
+        struct ps_reader_opts o = ps_reader_opts_default();
+        struct ps_format f;
+        struct ps_errdetail ed;
+        struct ps_reader *r;
+        struct ps_doc doc;
+        bool has;
+
+        assert_true(ps_format_from_code(sh->format, &f));
+        o.format = f; /* as a worker would from the lease */
+        assert_int_equal(ps_reader_open(&r, sh->path, sh->begin, sh->end, &o, &ed), PS_OK);
+        assert_int_equal(ps_reader_next(r, &doc, &has), PS_OK);
+        assert_true(has);
+        assert_int_equal(doc.text_len, strlen(texts[i]));
+        assert_memory_equal(doc.text, texts[i], doc.text_len);
+        assert_int_equal(doc.id_len, strlen(sh->path));
+        assert_memory_equal(doc.id, sh->path, doc.id_len);
+        assert_int_equal(doc.n_parts, i == 2 ? 2 : 1);
+        assert_int_equal(ps_reader_next(r, &doc, &has), PS_OK);
+        assert_false(has);
+        ps_reader_free(r);
+    }
+    ps_plan_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +254,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_plan_fifo_is_never_opened, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_text_form_carries_new_formats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_folder_of_txt_files_is_one_document_per_file,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
