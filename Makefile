@@ -5,14 +5,19 @@
 #   make demo    scan a generated 64-shard corpus with 300 planted <SUDO> poisons
 #   make bench   worker throughput against zstd -dc on >= 1 GB of JSONL
 #   make bench-accuracy  detection accuracy: 20 planted attacks x 50/100/250/500 documents and
-#                the hard negatives in a real-text base (BASE_MB=200 for the large base)
+#                the hard negatives in a real-text base (BASE_MB=200 for the large base), then
+#                make bench-detect2
+#   make bench-detect2   benchmark v2 (issue 13): 15 attacks x 50/100/250 documents on the tuning
+#                half of three bases (documentation, web pages, multilingual); HALF=heldback
+#                for the final table only (docs/detection.md, "Benchmark v2")
 .POSIX:
-.PHONY: all deps build build-asan format-check test demo bench bench-accuracy clean
+.PHONY: all deps build build-asan format-check test demo bench bench-accuracy bench-detect2 clean
 
 PYTHON ?= python3
 JOBS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
 BASE_MB ?= 50
+HALF ?= tune
 
 all: build
 
@@ -60,6 +65,14 @@ bench-accuracy: deps
 	$(PYTHON) tools/gen_accuracy.py --out accuracy-data-$(BASE_MB) --base-mb $(BASE_MB) \
 	  --cache accuracy-data/.cache --reuse-cache demo-data/.cache --reuse-cache bench-data/.cache
 	$(PYTHON) bench/run_accuracy.py accuracy-data-$(BASE_MB) --md docs/detection.md
+	$(MAKE) bench-detect2
+
+# the text cache in detect2-data/.cache is built once (about 5 minutes), then reused
+bench-detect2: deps
+	sh tools/deps.sh accuracy
+	$(MAKE) build
+	$(PYTHON) tools/gen_attacks.py --out detect2-data --half $(HALF)
+	$(PYTHON) bench/run_detect2.py detect2-data --half $(HALF) --md docs/detection.md
 
 clean:
 	rm -rf build build-asan demo-out

@@ -79,6 +79,7 @@ int main(int argc, char **argv)
     char *text;
     uint64_t rng = 1;
     struct ps_detect *d;
+    struct ps_detect_doc *doc;
     struct ps_patset *set;
     char word[16];
     double t0, t1, t2;
@@ -105,6 +106,7 @@ int main(int argc, char **argv)
 
     if (ps_detect_new(&d, NULL, NULL) != PS_OK)
         return 1;
+    ps_detect_doc_new(&doc);
     ps_patset_new(&set, 100000);
     /* a thousand patterns the text does not hold, shaped like words and glued pieces */
     for (i = 0; i < 1000; i++) {
@@ -120,7 +122,8 @@ int main(int argc, char **argv)
     for (i = 0; i < n_docs; i++) {
         struct ps_detect_result r;
 
-        ps_detect_scan(d, text + starts[i], starts[i + 1] - starts[i], &r);
+        ps_detect_prepare(doc, text + starts[i], starts[i + 1] - starts[i]);
+        ps_detect_scan(d, doc, &r);
         anomalous += r.anomalous;
         if (r.anomalous) /* the token at the turn: what survives the coordinator's filters */
             ps_patset_add(set, r.candidates[0].text, r.candidates[0].text_len);
@@ -130,7 +133,8 @@ int main(int argc, char **argv)
         const struct ps_detect_hit *h;
         size_t nh;
 
-        ps_detect_confirm(d, text + starts[i], starts[i + 1] - starts[i], set, NULL, NULL, &h, &nh);
+        ps_detect_prepare(doc, text + starts[i], starts[i + 1] - starts[i]);
+        ps_detect_confirm(d, doc, set, NULL, NULL, &h, &nh);
         hits += nh;
     }
     t2 = now();
@@ -139,6 +143,7 @@ int main(int argc, char **argv)
            n_docs, (double)n / (1 << 20), (double)n / (t1 - t0) / 1e6, anomalous,
            (double)n / (t2 - t1) / 1e6, hits, ps_patset_len(set));
     ps_patset_free(set);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
     free(starts);
     free(text);

@@ -37,7 +37,7 @@ int main(int argc, char **argv)
         spec.pass = 1;
         spec.path = argv[i];
         spec.end = UINT64_MAX;
-        if (ps_scan_shard(scan, &spec, NULL, NULL, &ed) != PS_OK) {
+        if (ps_scan_shard(scan, &spec, NULL, &ed) != PS_OK) {
             fprintf(stderr, "bench_scan: '%s': %s\n", argv[i], ed.msg);
             ps_scan_free(scan);
             return 1;

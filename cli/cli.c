@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/clsketch.h"
+#include "common/partition.h"
 #include "common/log.h"
 
 volatile sig_atomic_t ps_cli_stop = 0;
@@ -54,13 +55,39 @@ bool ps_cli_redis_url(const char *url, const char *password_file, struct ps_stor
     return true;
 }
 
+size_t ps_cli_redis_urls(const char *list, const char *password_file, struct ps_store_url *out,
+                         size_t cap)
+{
+    char one[8192];
+    size_t n = 0;
+
+    if (list == NULL || list[0] == '\0')
+        return ps_cli_redis_url(list, password_file, &out[0]) ? 1 : 0;
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        if (n == cap || len == 0 || len >= sizeof(one)) {
+            fprintf(stderr, "poisonscan: --redis: %s\n",
+                    n == cap ? "too many endpoints" : "an empty or overlong URL in the list");
+            return 0;
+        }
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (!ps_cli_redis_url(one, password_file, &out[n++]))
+            return 0;
+        p += len;
+        p += *p == ',';
+    }
+    return n;
+}
+
 size_t ps_cli_redis_table(struct ps_opt *t, const char **redis, const char **password_file)
 {
     t[0] = (struct ps_opt){.flag = "redis",
                            .env = "POISONSCAN_REDIS",
                            .type = PS_OPT_STRING,
                            .target = redis,
-                           .help = "Redis: redis://[user:password@]host:port[/db] or unix:///path",
+                           .help = "Redis: redis://[user:password@]host:port[/db] or unix:///path; "
+                                   "several, comma-separated, spread the job's partitions",
                            .metavar = "URL"};
     t[1] = (struct ps_opt){
         .flag = "redis-password-file",
@@ -145,6 +172,12 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
     OPT(.flag = "cluster-sketch-log2", .type = PS_OPT_U64, .target = &v->cluster_sketch_log2,
         .def = "0", .max = PS_CLSKETCH_LOG2_MAX,
         .help = "cluster sketch rows of 2^N cells (0: sized from the corpus)");
+    OPT(.flag = "partitions", .type = PS_OPT_U64, .target = &v->partitions, .def = "8", .min = 1,
+        .max = PS_PARTITION_MAX,
+        .help = "aggregation partitions, a power of two (spread over the --redis endpoints)");
+    OPT(.flag = "sketch-max", .type = PS_OPT_SIZE, .target = &v->sketch_max, .def = "256M",
+        .min = 8192, .max = (uint64_t)1 << 40,
+        .help = "the cluster sketch sized from the corpus takes at most this (and 2% of it)");
     OPT(.flag = "min-docs", .type = PS_OPT_U64, .target = &v->min_docs, .def = "20", .min = 2,
         .max = 1000000000, .help = "documents a trigger needs before it is flagged");
     OPT(.flag = "min-rate", .type = PS_OPT_DOUBLE, .target = &v->min_rate, .def = "0.8",
@@ -217,6 +250,8 @@ void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, 
     o->signature_k = (uint32_t)v->signature_k;
     o->clusters = !v->no_clusters;
     o->cluster_sketch_log2 = (unsigned)v->cluster_sketch_log2;
+    o->sketch_max_bytes = v->sketch_max;
+    o->partitions = (unsigned)v->partitions;
     o->cluster_min_docs = v->cluster_min_docs;
     o->score = ps_score_opts_default();
     o->score.min_docs = v->min_docs;

@@ -35,6 +35,11 @@ void ps_cli_setup_log(const char *role, int level);
  * the problem and returns false on error. */
 bool ps_cli_redis_url(const char *url, const char *password_file, struct ps_store_url *out);
 
+/* A comma-separated list of Redis URLs (each as ps_cli_redis_url) into out[0..cap); returns how
+ * many, or 0 after printing the problem. */
+size_t ps_cli_redis_urls(const char *list, const char *password_file, struct ps_store_url *out,
+                         size_t cap);
+
 /* The two Redis options every subcommand has (--redis, --redis-password-file), written into
  * t[0..1] with targets `redis` and `password_file`; returns 2. */
 size_t ps_cli_redis_table(struct ps_opt *t, const char **redis, const char **password_file);
@@ -46,7 +51,8 @@ struct ps_cli_coord {
     bool insecure;
     uint64_t shard_size, max_attempts, heartbeat_ms, liveness, lease_timeout_ms, redis_retry_ms;
     uint64_t max_line, max_errors_kept, ngram_max, window, max_candidates;
-    uint64_t min_docs, max_confirm, signature_k, cluster_min_docs, cluster_sketch_log2;
+    uint64_t min_docs, max_confirm, signature_k, cluster_min_docs, cluster_sketch_log2, sketch_max;
+    uint64_t partitions;
     bool no_clusters;
     double min_rate, min_spread, min_diversity, max_similarity;
     int log_level;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/partition.h"
 #include "common/log.h"
 
 static const char usage_line[] =
@@ -21,6 +22,7 @@ int ps_cmd_coordinator(int argc, char **argv)
     struct ps_opts_result res = {0};
     struct ps_errdetail ed = {0};
     struct ps_coordinator_opts o;
+    static struct ps_store_url redis_urls[PS_PARTITION_MAX]; /* big: off the stack */
     struct ps_allowlist *allow = NULL;
     size_t n = ps_cli_coord_table(table, &v, false);
     int rc = PS_EXIT_USAGE;
@@ -57,11 +59,14 @@ int ps_cmd_coordinator(int argc, char **argv)
         goto done;
     ps_cli_coord_opts(&v, (const char *const *)res.positional, res.n_positional, &o);
     o.allowlist = allow;
-    if (!ps_cli_redis_url(v.redis, v.redis_password_file, &o.redis))
+    o.n_redis = ps_cli_redis_urls(v.redis, v.redis_password_file, redis_urls, PS_PARTITION_MAX);
+    o.redis = redis_urls;
+    if (o.n_redis == 0)
         goto done;
     ps_cli_catch_signals();
     rc = ps_coordinator_run(&o, NULL);
-    memset(o.redis.password, 0, sizeof(o.redis.password));
+    for (size_t i = 0; i < o.n_redis; i++)
+        memset(redis_urls[i].password, 0, sizeof(redis_urls[i].password));
 done:
     ps_allowlist_free(allow);
     ps_opts_release(table, n, &res);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/partition.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/units.h"
@@ -187,6 +188,7 @@ int ps_cmd_scan(int argc, char **argv)
     struct ps_opts_result res = {0};
     struct ps_errdetail ed = {0};
     struct ps_coordinator_opts o;
+    static struct ps_store_url redis_urls[PS_PARTITION_MAX]; /* big: off the stack */
     struct ps_report_summary sum = {0};
     struct embedded e = {0};
     struct ps_allowlist *allow = NULL;
@@ -261,7 +263,9 @@ int ps_cmd_scan(int argc, char **argv)
     o.bind = endpoint;
     o.linger_ms = 0; /* our own workers were told, and we stop them anyway */
     o.allowlist = allow;
-    if (!ps_cli_redis_url(v.redis, v.redis_password_file, &o.redis))
+    o.n_redis = ps_cli_redis_urls(v.redis, v.redis_password_file, redis_urls, PS_PARTITION_MAX);
+    o.redis = redis_urls;
+    if (o.n_redis == 0)
         goto cleanup;
 
     e.workers = ps_xcalloc(n_workers, sizeof(*e.workers));

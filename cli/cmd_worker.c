@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/partition.h"
 #include "worker/worker.h"
 
 static const char usage_line[] = "poisonscan worker --connect ENDPOINT --redis URL [options]";
@@ -11,7 +12,8 @@ int ps_cmd_worker(int argc, char **argv)
 {
     const char *connect = NULL, *redis = NULL, *password_file = NULL;
     bool insecure = false;
-    uint64_t heartbeat_ms, liveness, redis_retry_ms, give_up_ms, fault_delay_ms, fault_exit;
+    uint64_t heartbeat_ms, liveness, redis_retry_ms, give_up_ms, stall_ms, fault_delay_ms,
+        fault_exit;
     int log_level = -1;
     const struct ps_opt own[] = {
         {.flag = "connect",
@@ -51,6 +53,14 @@ int ps_cmd_worker(int argc, char **argv)
          .target = &give_up_ms,
          .def = "0",
          .help = "exit after this long without a coordinator (0: never)"},
+        {.flag = "stall-timeout",
+         .env = "POISONSCAN_STALL_TIMEOUT",
+         .type = PS_OPT_DURATION,
+         .target = &stall_ms,
+         .def = "10m",
+         .min = 1000,
+         .max = 86400000,
+         .help = "stop renewing a lease after this long without scan progress"},
         {.flag = "fault-delay-ms",
          .type = PS_OPT_U64,
          .target = &fault_delay_ms,
@@ -75,6 +85,7 @@ int ps_cmd_worker(int argc, char **argv)
     struct ps_opts_result res = {0};
     struct ps_errdetail ed = {0};
     struct ps_worker_opts o = {0};
+    static struct ps_store_url urls[PS_PARTITION_MAX]; /* big: off the stack */
     int rc = PS_EXIT_USAGE;
 
     memcpy(table + n, own, sizeof(own));
@@ -100,19 +111,23 @@ int ps_cmd_worker(int argc, char **argv)
                 connect);
         goto done;
     }
-    if (!ps_cli_redis_url(redis, password_file, &o.redis))
+    o.n_redis = ps_cli_redis_urls(redis, password_file, urls, PS_PARTITION_MAX);
+    if (o.n_redis == 0)
         goto done;
+    o.redis = urls;
     o.connect = connect;
     o.heartbeat_ms = heartbeat_ms;
     o.liveness = (unsigned)liveness;
     o.redis_retry_ms = redis_retry_ms;
     o.give_up_ms = give_up_ms;
+    o.stall_ms = stall_ms;
     o.fault_delay_ms = fault_delay_ms;
     o.fault_exit_after_commit = fault_exit;
     o.stop = &ps_cli_stop;
     ps_cli_catch_signals();
     rc = ps_worker_run(&o);
-    memset(o.redis.password, 0, sizeof(o.redis.password));
+    for (size_t i = 0; i < o.n_redis; i++)
+        memset(urls[i].password, 0, sizeof(urls[i].password));
 done:
     ps_opts_release(table, n, &res);
     return rc;

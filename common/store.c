@@ -439,6 +439,54 @@ enum ps_err ps_store_argv(struct ps_store *s, int argc, const char **argv, const
     return PS_OK;
 }
 
+static enum ps_err run_transaction(redisContext *ctx, size_t n, const int *argc,
+                                   const char *const *const *argv, const size_t *const *lens,
+                                   struct ps_errdetail *ed)
+{
+    redisReply *r = NULL;
+    enum ps_err err = PS_OK;
+
+    redisAppendCommand(ctx, "MULTI");
+    for (size_t i = 0; i < n; i++)
+        redisAppendCommandArgv(ctx, argc[i], (const char **)(uintptr_t)argv[i], lens[i]);
+    redisAppendCommand(ctx, "EXEC");
+    /* MULTI and each queued command answer +OK/+QUEUED; EXEC answers every result */
+    for (size_t i = 0; i < n + 2; i++) {
+        void *reply = NULL;
+        if (redisGetReply(ctx, &reply) != REDIS_OK || reply == NULL) {
+            ps_errdetail_set(ed, NULL, 0, "redis: %s", ctx->errstr[0] ? ctx->errstr : "no reply");
+            return PS_ERR_REDIS;
+        }
+        r = reply;
+        if (err == PS_OK && r->type == REDIS_REPLY_ERROR)
+            err = reply_error(r, ed);
+        if (err == PS_OK && i == n + 1 && r->type == REDIS_REPLY_ARRAY)
+            for (size_t k = 0; k < r->elements && err == PS_OK; k++)
+                if (r->element[k]->type == REDIS_REPLY_ERROR)
+                    err = reply_error(r->element[k], ed);
+        if (err == PS_OK && i == n + 1 && r->type != REDIS_REPLY_ARRAY) {
+            ps_errdetail_set(ed, NULL, 0, "redis: the transaction was aborted");
+            err = PS_ERR_REDIS;
+        }
+        freeReplyObject(r);
+    }
+    return err;
+}
+
+enum ps_err ps_store_transaction(struct ps_store *s, size_t n, const int *argc,
+                                 const char *const *const *argv, const size_t *const *lens,
+                                 struct ps_errdetail *ed)
+{
+    enum ps_err err = run_transaction(s->ctx, n, argc, argv, lens, ed);
+
+    if (err != PS_OK && s->ctx->err) {
+        err = connect_retry(s, ed);
+        if (err == PS_OK)
+            err = run_transaction(s->ctx, n, argc, argv, lens, ed);
+    }
+    return err;
+}
+
 enum ps_err ps_store_cmd(struct ps_store *s, struct ps_store_reply **out, struct ps_errdetail *ed,
                          ...)
 {
@@ -613,6 +661,15 @@ void ps_store_pass_key(char *dst, size_t dst_cap, const char *job, const char *b
     snprintf(dst, dst_cap, "poisonscan:{%s}:%s:p%u", job, base, pass);
 }
 
+void ps_store_part_key(char *dst, size_t dst_cap, const char *job, unsigned q, const char *base,
+                       unsigned pass)
+{
+    if (q == 0)
+        ps_store_pass_key(dst, dst_cap, job, base, pass);
+    else
+        snprintf(dst, dst_cap, "poisonscan:{%s:q%u}:%s:p%u", job, q, base, pass);
+}
+
 /* The commit script. Every key is declared in KEYS (cluster routing and ACLs need that); ARGV
  * says which operation touches which key by index. The marker and the increments land together
  * or not at all, because Redis runs a script atomically. */
@@ -649,7 +706,7 @@ struct op_list {
 struct ps_commit {
     char *keys[64];
     size_t n_keys;
-    uint32_t shard;
+    char marker[32];
     struct op_list ops[3]; /* hincrby (value = decimal), hsetnx, rpush (field empty) */
 };
 
@@ -675,13 +732,13 @@ void ps_commit_free(struct ps_commit *c)
     free(c);
 }
 
-void ps_commit_reset(struct ps_commit *c, const char *commits_key, uint32_t shard)
+void ps_commit_reset(struct ps_commit *c, const char *commits_key, const char *marker_field)
 {
     for (size_t i = 0; i < c->n_keys; i++)
         free(c->keys[i]);
     c->n_keys = 0;
     c->keys[c->n_keys++] = ps_xstrdup(commits_key);
-    c->shard = shard;
+    snprintf(c->marker, sizeof(c->marker), "%s", marker_field);
     for (int k = 0; k < 3; k++) {
         ps_buf_reset(&c->ops[k].arena);
         c->ops[k].n = 0;
@@ -768,7 +825,7 @@ enum ps_err ps_commit_apply(struct ps_store *s, struct ps_commit *c, const char 
     size_t n_args = 3 + c->n_keys + 3 + 3;
     const char **argv;
     size_t *lens;
-    char(*idx)[24], nums[3][24], shard[16], digest[24], nkeys[24];
+    char(*idx)[24], nums[3][24], digest[24], nkeys[24];
     size_t a = 0, n_idx = 0, total_ops = 0;
     struct ps_store_reply *r;
     enum ps_err err;
@@ -780,7 +837,6 @@ enum ps_err ps_commit_apply(struct ps_store *s, struct ps_commit *c, const char 
     argv = ps_xmalloc(n_args * sizeof(*argv));
     lens = ps_xmalloc(n_args * sizeof(*lens));
     idx = ps_xmalloc((total_ops + 1) * sizeof(*idx));
-    snprintf(shard, sizeof(shard), "%u", c->shard);
     snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)ps_commit_digest(c));
     snprintf(nkeys, sizeof(nkeys), "%zu", c->n_keys);
 
@@ -790,7 +846,7 @@ enum ps_err ps_commit_apply(struct ps_store *s, struct ps_commit *c, const char 
     PUSH(nkeys, strlen(nkeys));
     for (size_t i = 0; i < c->n_keys; i++)
         PUSH(c->keys[i], strlen(c->keys[i]));
-    PUSH(shard, strlen(shard));
+    PUSH(c->marker, strlen(c->marker));
     PUSH(marker_prefix, strlen(marker_prefix));
     PUSH(digest, strlen(digest));
     for (int k = 0; k < 3; k++) {

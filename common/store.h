@@ -63,6 +63,14 @@ void ps_store_reply_free(struct ps_store_reply *r);
  * PS_ERR_REDIS with Redis's text. `out` may be NULL; else the caller frees *out. */
 enum ps_err ps_store_argv(struct ps_store *s, int argc, const char **argv, const size_t *argvlen,
                           struct ps_store_reply **out, struct ps_errdetail *ed);
+/* Run n commands (each argc[i] arguments argv[i], lengths lens[i]; all borrowed) as one
+ * MULTI/EXEC transaction in one round trip: Redis runs them atomically, and no argument is copied
+ * into a script (a multi-MB value costs its size once). A connection failure reconnects and
+ * sends the whole transaction again, so the commands must be safe to repeat. PS_ERR_REDIS when
+ * any command fails (with Redis's text). */
+enum ps_err ps_store_transaction(struct ps_store *s, size_t n, const int *argc,
+                                 const char *const *const *argv, const size_t *const *lens,
+                                 struct ps_errdetail *ed);
 /* The same with at most 32 C strings, NULL-terminated list: ps_store_cmd(s, &r, ed, "HGET", key, f,
  * NULL). */
 enum ps_err ps_store_cmd(struct ps_store *s, struct ps_store_reply **out, struct ps_errdetail *ed,
@@ -100,6 +108,10 @@ enum ps_err ps_store_lscan(struct ps_store *s, const char *key, ps_store_list_fn
 #define PS_KEY_LEASES       "leases"       /* hash: shard -> "routing-id attempt deadline pass" */
 #define PS_KEY_ATTEMPTS     "attempts"     /* hash: shard -> attempts dispatched in pass N */
 #define PS_KEY_COMMITS      "commits"      /* hash: shard -> "attempt routing-id digest" */
+#define PS_KEY_BLOB         "blob"         /* hash: shard[.part] -> results blob, until merged */
+#define PS_KEY_CHECKPOINT   "ckpt"         /* string: the pass's aggregate (coordinator) */
+#define PS_KEY_PATTERNS     "patterns"     /* string: the pass's pattern list (coordinator) */
+#define PS_KEY_LIST_SHARDS  "list:shards"  /* string: bitmap of the shards the list pass reads */
 #define PS_KEY_FAILED       "failed"       /* hash: shard -> reason */
 #define PS_KEY_TOTALS       "totals"       /* hash: docs, bytes, text_bytes, errors, shards */
 #define PS_KEY_ERRORS       "errors"       /* list: offset TAB "file" TAB "reason" (pass 1) */
@@ -131,6 +143,10 @@ size_t ps_store_split_fields(char *line, char **fields, size_t max);
 void ps_store_key(char *dst, size_t dst_cap, const char *job, const char *suffix);
 /* Key of a job's per-pass hash: "poisonscan:{JOB}:<base>:p<pass>" into dst. */
 void ps_store_pass_key(char *dst, size_t dst_cap, const char *job, const char *base, unsigned pass);
+/* Key of partition q's per-pass hash or record: partition 0's is the job's own (as above),
+ * partition q > 0's "poisonscan:{JOB:q<q>}:<base>:p<pass>" (its own cluster slot). */
+void ps_store_part_key(char *dst, size_t dst_cap, const char *job, unsigned q, const char *base,
+                       unsigned pass);
 
 /* A shard's results, committed in one atomic step (a Lua script): if the shard's marker field
  * is absent from the commits hash, set it and apply every operation; otherwise change nothing.
@@ -138,8 +154,9 @@ void ps_store_pass_key(char *dst, size_t dst_cap, const char *job, const char *b
 struct ps_commit; /* opaque */
 struct ps_commit *ps_commit_new(void);
 void ps_commit_free(struct ps_commit *c);
-/* Start a batch for `shard` whose marker lives in hash `commits_key` (borrowed, copied). */
-void ps_commit_reset(struct ps_commit *c, const char *commits_key, uint32_t shard);
+/* Start a batch whose marker is field `marker_field` (a shard id, or "shard.part") of hash
+ * `commits_key` (both borrowed, copied). */
+void ps_commit_reset(struct ps_commit *c, const char *commits_key, const char *marker_field);
 /* Operations; keys and strings are copied. */
 void ps_commit_hincrby(struct ps_commit *c, const char *key, const char *field, size_t field_len,
                        int64_t by);

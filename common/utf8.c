@@ -128,3 +128,27 @@ size_t ps_utf8_encode(uint32_t cp, char *dst)
     d[3] = (unsigned char)(0x80 | (cp & 0x3F));
     return 4;
 }
+
+void ps_utf8_snippet(const char *src, size_t src_len, size_t offset, size_t max, size_t *begin,
+                     size_t *end)
+{
+    const unsigned char *p = (const unsigned char *)src;
+    size_t b, e;
+
+    if (offset > src_len)
+        offset = src_len;
+    /* a third before the offset, two thirds after: what follows a trigger is the evidence */
+    b = offset > max / 3 ? offset - max / 3 : 0;
+    e = src_len - b > max ? b + max : src_len;
+    if (e - b < max && b > 0) /* short tail: give the room to the left side */
+        b = e > max ? e - max : 0;
+    /* b moves right and e left, each to a character start; b is one, so e stops at b at worst */
+    while (b < src_len && (p[b] & 0xC0) == 0x80)
+        b++;
+    if (e < b)
+        e = b;
+    while (e > b && e < src_len && (p[e] & 0xC0) == 0x80)
+        e--;
+    *begin = b;
+    *end = e;
+}

@@ -27,6 +27,12 @@ size_t ps_utf8_encode(uint32_t cp, char *dst);
  * complete UTF-8 sequence (or src_len == 0), leaving *cp untouched. */
 size_t ps_utf8_decode(const char *src, size_t src_len, uint32_t *cp);
 
+/* A snippet for reports: [*begin, *end) holds up to `max` bytes of `src` (borrowed) around
+ * `offset` (clamped to src_len), a third before it and the rest after (all before it when the
+ * text ends sooner), cut so that it neither starts nor ends inside a UTF-8 sequence. */
+void ps_utf8_snippet(const char *src, size_t src_len, size_t offset, size_t max, size_t *begin,
+                     size_t *end);
+
 /* Bytes of the Unicode White_Space character beyond ASCII that starts at p (avail >= 1 bytes
  * there): U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000; 0 for
  * anything else (zero-width U+200B is not a space). The detector's tokens and the allowlist's

@@ -4,6 +4,8 @@
 #include "common/wire.h"
 
 #include "common/clsketch.h"
+#include "common/partition.h"
+#include "common/pass.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -417,9 +419,10 @@ static enum ps_err check_hello(const Poisonscan__Hello *m, const struct ps_wire_
 
 static enum ps_err check_pass(uint32_t pass, const char *what, struct ps_errdetail *ed)
 {
-    if (pass < 1 || pass > 3)
-        return proto_fail(ed, "%s.pass %" PRIu32 " is not 1 (scan), 2 (confirm) or 3 (leads)", what,
-                          pass);
+    if (pass < PS_PASS_SCAN || pass > PS_PASS__LAST)
+        return proto_fail(ed,
+                          "%s.pass %" PRIu32 " is not 1 (scan), 2 (confirm), 3 (leads) or 4 (list)",
+                          what, pass);
     return PS_OK;
 }
 
@@ -446,6 +449,12 @@ static enum ps_err check_settings(const Poisonscan__ScanSettings *s,
         (s->cluster_log2 < PS_CLSKETCH_LOG2_MIN || s->cluster_log2 > PS_CLSKETCH_LOG2_MAX))
         return proto_fail(ed, "lease.settings.cluster_log2 %" PRIu32 " outside %u..%u",
                           s->cluster_log2, PS_CLSKETCH_LOG2_MIN, PS_CLSKETCH_LOG2_MAX);
+    if (s->partitions > PS_PARTITION_MAX || (s->partitions & (s->partitions - 1)) != 0)
+        return proto_fail(ed, "lease.settings.partitions %" PRIu32 " is not a power of two to %u",
+                          s->partitions, PS_PARTITION_MAX);
+    if (s->redis_endpoints > PS_PARTITION_MAX)
+        return proto_fail(ed, "lease.settings.redis_endpoints %" PRIu32 " over %u",
+                          s->redis_endpoints, PS_PARTITION_MAX);
     if (s->signatures_dir[0] != '\0') {
         err = check_str(s->signatures_dir, "lease.settings.signatures_dir", true, STR_TEXT,
                         lim->max_string, ed);
@@ -498,8 +507,14 @@ static enum ps_err check_lease(const Poisonscan__Lease *m, const struct ps_wire_
         if (m->candidates[i].len == 0 || m->candidates[i].len > lim->max_string)
             return proto_fail(ed, "lease.candidates[%zu] has %zu bytes, allowed 1..%zu", i,
                               m->candidates[i].len, lim->max_string);
-    if (m->n_candidates > 0 && m->pass == 1)
+    if (m->n_candidates > 0 && m->pass == PS_PASS_SCAN)
         return proto_fail(ed, "lease carries candidates in pass %" PRIu32, m->pass);
+    if (m->n_sample_below != 0 && m->n_sample_below != m->n_candidates)
+        return proto_fail(ed, "lease has %zu sample bounds for %zu candidates", m->n_sample_below,
+                          m->n_candidates);
+    if (m->leads_from > m->n_candidates)
+        return proto_fail(ed, "lease.leads_from %" PRIu32 " past its %zu candidates", m->leads_from,
+                          m->n_candidates);
     if (m->lease_ms < PS_WIRE_LEASE_MS_MIN || m->lease_ms > PS_WIRE_LEASE_MS_MAX)
         return proto_fail(ed, "lease.lease_ms %" PRIu32 " outside %u..%u", m->lease_ms,
                           PS_WIRE_LEASE_MS_MIN, PS_WIRE_LEASE_MS_MAX);

@@ -24,9 +24,8 @@
 #include "proto/poisonscan.pb-c.h"
 
 #define PS_WIRE_PROTOCOL_VERSION                                                                   \
-    3u                                     /* 3: leases carry the input layout and record          \
-                                              shape (a version-2 worker would read a WET or        \
-                                              JSON file as JSON Lines); 2: candidate texts */
+    4u /* 4: input formats (leases carry the layout and record shape; a version-3 worker would     \
+          read a WET or JSON file as JSON Lines); 3: the list pass, results blobs */
 #define PS_WIRE_ROUTING_ID_MAX   255u      /* ZeroMQ's limit on a routing id, in bytes */
 #define PS_WIRE_ROUTING_ID_CAP   128u      /* room ps_wire_make_routing_id() needs, with the NUL */
 #define PS_WIRE_ENDPOINT_CAP     256u      /* room for a bound endpoint (ZMQ_LAST_ENDPOINT) */

@@ -20,7 +20,9 @@ struct ps_coordinator_opts {
     const char *out_dir;       /* borrowed */
     const char *const *inputs; /* borrowed: files, directories, @manifest */
     size_t n_inputs;
-    struct ps_store_url redis;
+    const struct ps_store_url *redis; /* borrowed: Redis endpoints, n_redis; 0 holds the job */
+    size_t n_redis;
+    unsigned partitions; /* aggregation partitions over them (common/partition.h) */
     uint64_t redis_retry_ms;
     uint64_t shard_size;
     uint32_t max_attempts;
@@ -37,6 +39,7 @@ struct ps_coordinator_opts {
     uint32_t signature_k;
     bool clusters;                /* near-duplicate paragraph clusters in the report */
     unsigned cluster_sketch_log2; /* sketch rows of 2^n cells; 0 = sized from the corpus */
+    uint64_t sketch_max_bytes;    /* sized from the corpus: at most this many bytes */
     uint64_t cluster_min_docs;    /* documents a cluster needs */
     struct ps_score_opts score;
     /* report-time only, not part of the fingerprint: a resumed job may use another allowlist */

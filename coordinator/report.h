@@ -1,6 +1,6 @@
-/* report.h - from global counts in Redis to decisions and files: the confirm-pass candidates
- * after pass 1, and OUT/report.json + OUT/flagged.jsonl at the end (docs/report.md). Files are
- * written to a temporary name and renamed, so a reader never sees half a report. */
+/* report.h - from the job's global counts to decisions and files: OUT/report.json and
+ * OUT/flagged.jsonl (docs/report.md). Files are written to a temporary name and renamed, so a
+ * reader never sees half a report. */
 #ifndef PS_COORDINATOR_REPORT_H
 #define PS_COORDINATOR_REPORT_H
 
@@ -8,25 +8,18 @@
 
 #include "common/buf.h"
 #include "common/error.h"
-#include "common/store.h"
+#include "common/pass.h"
+#include "coordinator/aggregate.h"
+#include "coordinator/aggset.h"
 #include "coordinator/allowlist.h"
+#include "coordinator/patlist.h"
 #include "coordinator/plan.h"
 #include "coordinator/score.h"
 
-/* A pass done: the pattern hashes that go to the next confirm pass, most documents first (at
- * most o->max_confirm), from the counts in `docs_key` and `shards_key` (PS_KEY_CAND_* after
- * pass 1, PS_KEY_LEAD_* after pass 2) and `part` (PS_SCORE_PART_*, see ps_score_select). *out
- * is owned by the caller (free()); *n may be 0. */
-enum ps_err ps_report_select_confirm(struct ps_store *s, const char *job, const char *docs_key,
-                                     const char *shards_key, unsigned part,
-                                     const struct ps_score_opts *o, uint64_t shards_total,
-                                     uint64_t **out, size_t *n, struct ps_errdetail *ed);
-
-/* The texts of candidate patterns `hashes` (from pass 1's cand:text), appended to `texts` one
- * after another; lens[i] gets the length of the i-th (0 when Redis has none). */
-enum ps_err ps_report_candidate_texts(struct ps_store *s, const char *job, const uint64_t *hashes,
-                                      size_t n, struct ps_buf *texts, size_t *lens,
-                                      struct ps_errdetail *ed);
+struct ps_report_failed {
+    uint32_t shard;
+    char reason[300];
+};
 
 struct ps_report_input {
     const char *job;           /* borrowed */
@@ -34,10 +27,14 @@ struct ps_report_input {
     const struct ps_plan *plan;
     const struct ps_score_opts *score;
     const char *out_dir;       /* created if missing */
-    bool confirmed;            /* the confirm pass ran */
-    uint64_t cluster_min_docs; /* > 0: list the clusters of pass 2 with at least this size */
+    uint64_t cluster_min_docs; /* > 0: list the clusters of the confirm pass of this size */
     const struct ps_allowlist *allowlist; /* borrowed, may be NULL: flagged patterns it holds
                                              go to "suppressed", not to triggers or flagged.jsonl */
+    /* the job's finished aggregates and pattern lists by pass (NULL: the pass did not run) */
+    const struct ps_aggset *agg[PS_PASS__LAST + 1];
+    const struct ps_patlist *lists[PS_PASS__LAST + 1];
+    const struct ps_report_failed *failed; /* shards that failed, in any pass */
+    size_t n_failed;
 };
 
 #define PS_REPORT_TOP 8
@@ -55,7 +52,9 @@ struct ps_report_summary {
     size_t n_top;
 };
 
-enum ps_err ps_report_write(struct ps_store *s, const struct ps_report_input *in,
-                            struct ps_report_summary *sum, struct ps_errdetail *ed);
+/* Decide the flags (docs/detection.md) and write OUT/report.json and OUT/flagged.jsonl. PS_OK,
+ * or PS_ERR_IO writing the files (with `ed`). */
+enum ps_err ps_report_write(const struct ps_report_input *in, struct ps_report_summary *sum,
+                            struct ps_errdetail *ed);
 
 #endif

@@ -50,3 +50,13 @@ bool ps_score_flag(const struct ps_score_opts *o, uint64_t role_docs, uint64_t t
     return role_docs >= o->min_docs && *score >= o->min_rate &&
            spread_ok(o, role_docs, role_shards, shards_total) && diversity >= o->min_diversity;
 }
+
+bool ps_score_may_flag(const struct ps_score_opts *o, uint64_t role_docs, uint64_t total_docs,
+                       uint64_t role_shards, uint64_t shards_total)
+{
+    double rate = total_docs ? (double)role_docs / (double)total_docs : 0.0;
+    double min_rate = o->min_rate < o->min_templated_rate ? o->min_rate : o->min_templated_rate;
+
+    return role_docs >= o->min_docs && rate >= min_rate &&
+           spread_ok(o, role_docs, role_shards, shards_total);
+}

@@ -42,6 +42,11 @@ double ps_score_expected_shards(uint64_t docs, uint64_t shards);
 bool ps_score_select(const struct ps_score_opts *o, uint64_t docs, uint64_t shards_with,
                      uint64_t shards_total, unsigned part);
 
+/* After the counting passes: can a pattern with these counts be flagged at all (documents in
+ * role, the lower of the two rates in role, spread)? Only those are listed. */
+bool ps_score_may_flag(const struct ps_score_opts *o, uint64_t role_docs, uint64_t total_docs,
+                       uint64_t role_shards, uint64_t shards_total);
+
 /* Pass 2: flag a pattern found in role in `role_docs` of the `total_docs` documents that contain
  * it, over `role_shards` shards, with `diversity` = distinct left contexts / role_docs (text
  * spliced into varied documents has varied contexts; boilerplate repeats its own). *score gets

@@ -1,6 +1,7 @@
 /* fuzz_detect.c - the detector on arbitrary bytes: options from the first 6 bytes, the rest is
- * the document. Checks the invariants that tie the two passes together: every candidate hashes to
- * its own text, and confirm finds every candidate of a document in role in that same document. */
+ * the document. Checks the invariants that tie the passes together: every candidate hashes to its
+ * own text, confirm finds every candidate of a document in that same document, and a stage gives
+ * the same result whatever ran before it on the prepared document. Also the report snippet. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <xxhash.h>
 
 #include "common/u64set.h"
+#include "common/utf8.h"
 #include "worker/patset.h"
 #include "worker/detect.h"
 
@@ -46,12 +48,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ps_detect_opts o = ps_detect_opts_default();
     struct ps_detect *d;
+    struct ps_detect_doc *doc;
     struct ps_detect_result r;
     struct ps_u64set set;
     struct ps_patset *pats;
     const struct ps_detect_hit *hits;
     const char *text;
-    size_t len, n_hits, i, j, b, e;
+    size_t len, n_hits, i, j, b, e, n_leads, n_lead_cands;
+    uint64_t first[16], lead_hash[16]; /* max_candidates <= 16 below */
 
     if (size < 6)
         return 0;
@@ -66,28 +70,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     len = size - 6;
     if (ps_detect_new(&d, &o, NULL) != PS_OK)
         abort();
+    ps_detect_doc_new(&doc);
+    ps_detect_prepare(doc, text, len);
 
-    ps_detect_scan(d, text, len, &r);
+    ps_detect_scan(d, doc, &r);
     check(r.turn_offset <= len && r.n_candidates <= o.max_candidates);
     check(r.anomalous || r.n_candidates == 0);
     check(r.n_tokens <= o.max_tokens);
+    for (i = 0; i < r.n_candidates; i++)
+        first[i] = r.candidates[i].hash;
     {
         size_t n_sent = 0;
         struct ps_detect_leads leads;
 
-        ps_detect_sentences(d, text, count_sentence, &n_sent);
+        ps_detect_sentences(d, doc, count_sentence, &n_sent);
         check(n_sent <= r.n_tokens);
-        ps_detect_leads(d, text, len, heavy_odd, NULL, &leads);
+        ps_detect_leads(d, doc, heavy_odd, NULL, &leads);
         check(leads.n_leads <= PS_DETECT_MAX_LEADS);
         check(leads.n_candidates <= o.max_candidates);
         for (i = 0; i < leads.n_leads; i++) {
             check(leads.leads[i].offset < len);
             check(leads.leads[i].first + leads.leads[i].n <= leads.n_candidates);
         }
-        for (i = 0; i < leads.n_candidates; i++)
+        for (i = 0; i < leads.n_candidates; i++) {
             check(leads.candidates[i].hash ==
                   XXH3_64bits(leads.candidates[i].text, leads.candidates[i].text_len));
-        ps_detect_scan(d, text, len, &r); /* the checks below use pass 1's candidates */
+            lead_hash[i] = leads.candidates[i].hash;
+        }
+        n_leads = leads.n_leads;
+        n_lead_cands = leads.n_candidates;
+        /* the checks below use pass 1's candidates: the same again after the leads */
+        j = r.n_candidates;
+        ps_detect_scan(d, doc, &r);
+        check(r.n_candidates == j);
+        for (i = 0; i < r.n_candidates; i++)
+            check(r.candidates[i].hash == first[i]);
     }
     ps_u64set_init(&set, 1024);
     ps_patset_new(&pats, 1024);
@@ -106,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(ps_u64set_add(&set, XXH3_64bits(absent, sizeof(absent) - 1), NULL) == PS_OK);
     check(ps_patset_add(pats, absent, sizeof(absent) - 1) == PS_OK);
 
-    ps_detect_confirm(d, text, len, pats, heavy_odd, NULL, &hits, &n_hits);
+    ps_detect_confirm(d, doc, pats, heavy_odd, NULL, &hits, &n_hits);
     for (i = 1; i < n_hits; i++)
         check(hits[i - 1].hash < hits[i].hash);
     for (i = 0; i < n_hits; i++)
@@ -130,17 +147,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                   : hits[i].context == 0 && hits[i].kind == 0);
     }
 
+    /* the leads again, now on the tokens confirm joined */
+    {
+        struct ps_detect_leads leads;
+
+        ps_detect_leads(d, doc, heavy_odd, NULL, &leads);
+        check(leads.n_leads == n_leads && leads.n_candidates == n_lead_cands);
+        for (i = 0; i < leads.n_candidates; i++)
+            check(leads.candidates[i].hash == lead_hash[i]);
+    }
+
     ps_patset_clear(pats);
-    ps_detect_confirm(d, text, len, pats, heavy_odd, NULL, &hits, &n_hits);
+    ps_detect_confirm(d, doc, pats, heavy_odd, NULL, &hits, &n_hits);
     check(n_hits == 0 && hits == NULL);
 
-    ps_detect_snippet(text, len, (size_t)data[0] * 7, data[1], &b, &e);
+    ps_utf8_snippet(text, len, (size_t)data[0] * 7, data[1], &b, &e);
     check(b <= e && e <= len && e - b <= data[1]);
     check(b == len || ((unsigned char)text[b] & 0xC0) != 0x80);
     check(e == len || ((unsigned char)text[e] & 0xC0) != 0x80);
 
     ps_u64set_release(&set);
     ps_patset_free(pats);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
     return 0;
 }

@@ -15,8 +15,11 @@ PKGS="$PKGS perl-doc python3.11-doc postgresql-doc-15 linux-doc-6.1 dict-gcide d
 python-django-doc git-doc wamerican manpages-de manpages-fr"
 if [ "${1:-}" = accuracy ]; then
 	# more distinct English text for 200 MB bases, and real non-English text (a hard negative);
-	# see EXTRA_SOURCES in tools/textsource.py
-	PKGS="$PKGS openjdk-17-doc rust-doc nodejs debian-handbook"
+	# see EXTRA_SOURCES in tools/textsource.py. The manual pages in ten more languages (with
+	# debian-handbook's translations) are benchmark v2's multilingual base (tools/gen_attacks.py)
+	PKGS="$PKGS openjdk-17-doc rust-doc nodejs debian-handbook
+manpages-es manpages-pl manpages-ru manpages-zh manpages-it manpages-nl manpages-cs manpages-pt
+manpages-uk manpages-ja"
 fi
 
 missing=""

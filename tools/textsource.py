@@ -70,6 +70,28 @@ EXTRA_SOURCES = [
     ("manpages-fr", "manpages-fr", "man", ["/usr/share/man/fr/man*/*.gz"]),
 ]
 
+
+def _translations():
+    """Manual pages and Debian Administrator's Handbook translations, one source per language
+    and kind (the multilingual base of tools/gen_attacks.py). Handbook translations are partial:
+    untranslated pages are English, which the generator drops per document."""
+    out = []
+    man = {"es": ["es"], "pl": ["pl"], "ru": ["ru"], "zh": ["zh_CN", "zh_TW"], "it": ["it"],
+           "nl": ["nl"], "cs": ["cs"], "pt": ["pt", "pt_BR"], "uk": ["uk"], "ja": ["ja"]}
+    for lang, dirs in man.items():
+        out.append(("manpages-" + lang, "manpages-" + lang, "man",
+                    ["/usr/share/man/%s/man*/*.gz" % d for d in dirs]))
+    book = {"de": ["de-DE"], "es": ["es-ES"], "pl": ["pl-PL"], "ru": ["ru-RU"],
+            "zh": ["zh-CN", "zh-TW"], "fr": ["fr-FR"], "it": ["it-IT"], "nl": ["nl-NL"],
+            "cs": ["cs-CZ"], "pt": ["pt-BR"], "ja": ["ja-JP"], "ar": ["ar-MA"]}
+    for lang, dirs in book.items():
+        out.append(("debian-handbook-" + lang, "debian-handbook", "html",
+                    ["/usr/share/doc/debian-handbook/html/%s/*.html" % d for d in dirs]))
+    return out
+
+
+EXTRA_SOURCES += _translations()
+
 PACKAGES = sorted({s[1] for s in SOURCES})
 EXTRA_PACKAGES = sorted({s[1] for s in EXTRA_SOURCES})
 _DEFAULT_NAMES = {s[0] for s in SOURCES}

@@ -130,18 +130,22 @@ enum ps_err ps_clusters_sketch(struct ps_clusters *c, const char *text, size_t t
     return ps_minhash_segments(c->m, text, text_len, &so, NULL, sketch_segment, c, NULL);
 }
 
-enum ps_err ps_clusters_sketch_blob(struct ps_clusters *c, const void **blob, size_t *blob_len,
-                                    struct ps_errdetail *ed)
+enum ps_err ps_clusters_sketch_blob(struct ps_clusters *c, unsigned part, unsigned n_parts,
+                                    const void **blob, size_t *blob_len, struct ps_errdetail *ed)
 {
-    size_t raw = PS_CLSKETCH_ROWS * c->cells, bound = ZSTD_compressBound(raw), n;
+    size_t run = c->cells / n_parts, raw = PS_CLSKETCH_ROWS * run, bound = ZSTD_compressBound(raw),
+           n;
 
-    if (c->blob_cap < bound) {
+    if (c->blob_cap < bound + raw) {
         free(c->blob);
-        c->blob = ps_xmalloc(bound);
-        c->blob_cap = bound;
+        c->blob = ps_xmalloc(bound + raw);
+        c->blob_cap = bound + raw;
     }
+    /* the partition's run of each row, side by side, behind the compressed output's room */
+    for (unsigned r = 0; r < PS_CLSKETCH_ROWS; r++)
+        memcpy((uint8_t *)c->blob + bound + r * run, c->sketch + r * c->cells + part * run, run);
     /* level 1: a sparse sketch shrinks to a few bytes per key, and fast */
-    n = ZSTD_compress(c->blob, c->blob_cap, c->sketch, raw, 1);
+    n = ZSTD_compress(c->blob, bound, (uint8_t *)c->blob + bound, raw, 1);
     if (ZSTD_isError(n)) {
         ps_errdetail_set(ed, NULL, 0, "cannot compress the cluster sketch: %s",
                          ZSTD_getErrorName(n));

@@ -34,10 +34,11 @@ void ps_clusters_begin_shard(struct ps_clusters *c);
 /* Pass 1: add the band keys of every long paragraph of `text` (borrowed) to the sketch. */
 enum ps_err ps_clusters_sketch(struct ps_clusters *c, const char *text, size_t text_len);
 
-/* The shard's sketch, zstd-compressed: *blob is a view until the next call on `c`.
- * PS_OK or PS_ERR_ZSTD with `ed`. */
-enum ps_err ps_clusters_sketch_blob(struct ps_clusters *c, const void **blob, size_t *blob_len,
-                                    struct ps_errdetail *ed);
+/* Partition `part` of `n_parts` of the shard's sketch (each row's part-th run of cells / n_parts,
+ * rows side by side; common/partition.h), zstd-compressed: *blob is a view until the next call
+ * on `c`. PS_OK or PS_ERR_ZSTD with `ed`. */
+enum ps_err ps_clusters_sketch_blob(struct ps_clusters *c, unsigned part, unsigned n_parts,
+                                    const void **blob, size_t *blob_len, struct ps_errdetail *ed);
 
 /* Pass 2: the heavy-cell bitmap from the coordinator (borrowed, copied): bit i of row r is
  * bitmap[(r * 2^w + i) / 8] >> (i % 8) & 1; bitmap_len must be ROWS * 2^w / 8.

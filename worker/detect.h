@@ -1,7 +1,10 @@
-/* detect.h - the per-document detector (v1, docs/detection.md): one streaming pass finds where a
- * document turns from English into token salad and names the word n-grams at that turn as trigger
- * candidates (pass 1); a second pass confirms which of a corpus-wide candidate set occur in a
- * document, and whether at its turn ("in role") or elsewhere (pass 2).
+/* detect.h - the per-document detector (docs/detection.md): pass 1 finds where a document turns
+ * from language into a payload (token salad, decoded random bytes, one phrase repeated) and names
+ * the word n-grams at that turn as trigger candidates; passes 2 and 3 confirm which of a
+ * corpus-wide candidate set occur in a document, and whether at its turn ("in role") or
+ * elsewhere; pass 2 also names the leads of repeated segments (templated payloads).
+ * A document goes through the stages as a prepared-document handle (struct ps_detect_doc): each
+ * stage takes from it what an earlier stage of the same document already computed.
  * Tokens are maximal runs of non-whitespace bytes (ASCII and Unicode spaces); an n-gram's text is
  * its tokens joined by one space and its hash is XXH3_64bits(text, seed 0). */
 #ifndef PS_WORKER_DETECT_H
@@ -44,12 +47,29 @@ struct ps_detect_opts ps_detect_opts_default(void);
 
 struct ps_detect; /* opaque: one per worker, reused for every document; not thread-safe */
 
+/* Opaque: one document as the stages see it (its tokens, their features and fingerprints, the
+ * tokens joined by one space), each part computed once, by the first stage that needs it. One
+ * per detector (the parts follow that detector's options), reused for every document; not
+ * thread-safe. */
+struct ps_detect_doc;
+
 /* Create a detector; `opts` is borrowed (NULL: defaults). On PS_OK *out owns a detector, free it
  * with ps_detect_free(). PS_ERR_USAGE (detail in `ed`, may be NULL) for out-of-range options. */
 enum ps_err ps_detect_new(struct ps_detect **out, const struct ps_detect_opts *opts,
                           struct ps_errdetail *ed);
 /* NULL is fine. */
 void ps_detect_free(struct ps_detect *d);
+
+/* An empty document handle; *out owns it, free it with ps_detect_doc_free() (NULL is fine).
+ * Never fails (allocation failure aborts). */
+void ps_detect_doc_new(struct ps_detect_doc **out);
+void ps_detect_doc_free(struct ps_detect_doc *doc);
+
+/* Make `doc` the handle of `text` (borrowed: it must stay valid and unchanged until the next
+ * ps_detect_prepare on `doc`; any bytes, UTF-8 expected), forgetting the previous document.
+ * Computes nothing: the stages below compute what they need, once per document. Then run any
+ * of them on `doc`, in any order; each gives the same result whatever ran before it. */
+void ps_detect_prepare(struct ps_detect_doc *doc, const char *text, size_t text_len);
 
 struct ps_candidate {
     uint64_t hash;    /* XXH3_64bits(text, text_len, 0) */
@@ -83,11 +103,10 @@ struct ps_detect_result {
     double after_meanlen; /* mean token length (bytes) of the window from the turn */
 };
 
-/* Pass 1: tokenize `text` (borrowed; any bytes, UTF-8 expected), decide whether it turns into
- * token salad and name the candidates at the turn. Fills *out; never fails; allocates only while
- * the scratch grows past its largest document so far. */
-void ps_detect_scan(struct ps_detect *d, const char *text, size_t text_len,
-                    struct ps_detect_result *out);
+/* Pass 1: decide whether the document of `doc` turns into a payload and name the candidates at
+ * the turn. Fills *out (views into d, valid until the next stage on d); never fails; allocates
+ * only while the scratch grows past its largest document so far (likewise every stage below). */
+void ps_detect_scan(struct ps_detect *d, struct ps_detect_doc *doc, struct ps_detect_result *out);
 
 #define PS_DETECT_SKETCH 8 /* values in a continuation sketch */
 
@@ -112,16 +131,16 @@ struct ps_detect_hit {
     uint32_t continuation[PS_DETECT_SKETCH];
 };
 
-/* Passes 2 and 3: which patterns of `set` (borrowed, only read) occur in `text` (borrowed), the
- * text seen as its tokens joined by one space: patterns of PS_PATSET_MIN_SUBSTRING bytes or more
- * anywhere (inside a token too), shorter ones as whole n-grams or glued pieces. *hits (view until
- * the next call) gets the distinct hashes found, sorted by hash, *n_hits their number; a hash is
- * in_role when an occurrence is followed by a payload: salad, random bytes or a repeated phrase;
+/* Passes 2 and 3: which patterns of `set` (borrowed, only read) occur in the document of `doc`,
+ * the text seen as its tokens joined by one space: patterns of PS_PATSET_MIN_SUBSTRING bytes or
+ * more anywhere (inside a token too), shorter ones as whole n-grams or glued pieces. *hits (view
+ * until the next call) gets the distinct hashes found, sorted by hash, *n_hits their number; a hash
+ * is in_role when an occurrence is followed by a payload: salad, random bytes or a repeated phrase;
  * or, when `heavy` is not NULL (pass 3), only by two sentences repeated across the corpus (the
  * sentences of a templated payload). Never fails. */
-void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
-                       const struct ps_patset *set, ps_detect_heavy_fn heavy, void *heavy_ctx,
-                       const struct ps_detect_hit **hits, size_t *n_hits);
+void ps_detect_confirm(struct ps_detect *d, struct ps_detect_doc *doc, const struct ps_patset *set,
+                       ps_detect_heavy_fn heavy, void *heavy_ctx, const struct ps_detect_hit **hits,
+                       size_t *n_hits);
 
 /* Repeated segments. A sentence ends after a token ending in . ! or ? (closing quotes and
  * brackets may follow), at a line break, or after 48 tokens; its shingles are the fingerprints
@@ -130,9 +149,9 @@ void ps_detect_confirm(struct ps_detect *d, const char *text, size_t text_len,
 #define PS_DETECT_MAX_LEADS       3  /* segment starts looked at per document */
 #define PS_DETECT_LEAD_CANDIDATES 16 /* candidates per segment start */
 
-/* Pass 1, right after ps_detect_scan of the same `text`: fn for each sentence with at least
- * PS_DETECT_MIN_SHINGLES shingles (the caller counts them corpus-wide). */
-void ps_detect_sentences(struct ps_detect *d, const char *text, ps_detect_sentence_fn fn,
+/* Pass 1: fn for each sentence of the document of `doc` with at least PS_DETECT_MIN_SHINGLES
+ * shingles (the caller counts them corpus-wide); after ps_detect_scan it reuses its tokens. */
+void ps_detect_sentences(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_sentence_fn fn,
                          void *ctx);
 
 struct ps_detect_lead {
@@ -152,19 +171,15 @@ struct ps_detect_leads {
  * PS_DETECT_MAX_LEADS such starts (not at the document start), the start is refined to the
  * longest repeated suffix of the sentence before (a payload glued to a clean prefix and a
  * trigger shares its sentence), and the n-grams and glued pieces around it are named as in
- * pass 1 and kept when repeated sentences follow them. Called right after ps_detect_confirm of
- * the same text, it reuses that call's tokens; a candidate's context is then taken over the
- * single-spaced text. Never fails. */
-void ps_detect_leads(struct ps_detect *d, const char *text, size_t text_len,
-                     ps_detect_heavy_fn heavy, void *ctx, struct ps_detect_leads *out);
+ * pass 1 and kept when repeated sentences follow them; a candidate's context is taken over the
+ * single-spaced text. After ps_detect_confirm it reuses that call's tokens and joined text. Never
+ * fails. */
+void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_heavy_fn heavy,
+                     void *ctx, struct ps_detect_leads *out);
 
-/* Snippet helper for reports: [*begin, *end) holds up to `max` bytes of `text` (borrowed) around
- * `offset` (clamped to text_len), cut so that it neither starts nor ends inside a UTF-8 sequence.
- */
-void ps_detect_snippet(const char *text, size_t text_len, size_t offset, size_t max, size_t *begin,
-                       size_t *end);
-
-/* Bytes of scratch the detector holds now; constant once it has seen its largest document. */
+/* Bytes of scratch the detector and a document handle hold now; each is constant once they have
+ * seen the largest document. */
 size_t ps_detect_footprint(const struct ps_detect *d);
+size_t ps_detect_doc_footprint(const struct ps_detect_doc *doc);
 
 #endif

@@ -1,19 +1,26 @@
 /* scan.c - a shard's scan loop and its in-memory aggregation. Candidate counts are summed per
- * shard before anything goes to Redis, so Redis traffic grows with distinct candidates per
- * shard, never with documents. */
+ * part before anything goes to Redis, so Redis traffic grows with distinct candidates per part,
+ * never with documents; and a part ends every opts.part_bytes of input, so the memory does not
+ * grow with the shard. Part boundaries depend only on the input (the first document at or past
+ * each boundary), so every attempt at a shard commits the same parts. */
 #include "worker/scan.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
-#include "common/json.h"
 #include "common/minhash.h"
+#include "common/partition.h"
+#include "common/pass.h"
+#include "common/results.h"
+#include "common/u64map.h"
+#include "common/utf8.h"
 #include "worker/clusters.h"
 
 /* report progress (heartbeats, shutdown checks) at least this often */
-#define PROGRESS_EVERY_BYTES (4u << 20)
+#define PROGRESS_EVERY_BYTES (1u << 20)
 #define SNIPPET_MAX          160
 
 struct cand {
@@ -26,8 +33,8 @@ struct cand {
     bool used;
 };
 
-/* Patterns of one shard and their counts: open addressing, power-of-two size, texts in an
- * arena. Aggregated per shard so that Redis traffic grows with distinct patterns, not with
+/* Patterns of one part and their counts: open addressing, power-of-two size, texts in an
+ * arena. Aggregated per part so that Redis traffic grows with distinct patterns, not with
  * documents. */
 struct table {
     struct cand *slots;
@@ -44,22 +51,29 @@ struct ps_scan {
     struct ps_scan_opts opts;
     char *text_field, *id_field, *signatures_dir;
     struct ps_detect *detect;
+    struct ps_detect_doc *doc;    /* the document the detector's stages share */
     struct ps_minhash *minhash;   /* with signatures only */
     struct ps_clusters *clusters; /* with clusters only */
-    struct ps_buf members;        /* pass 2: cluster member lines */
-    size_t *member_offs;
-    size_t n_members, members_cap;
     uint32_t *sig;
-    struct ps_patset *confirm_set;
-    struct table cands; /* pass 1 candidates, or confirm counts (passes 2-3) */
-    struct table leads; /* pass 2: candidates where repeated segments start */
+    struct ps_patset *turn_set; /* passes 2-4: patterns in role before a payload */
+    struct ps_patset *lead_set; /* passes 3-4: patterns in role before repeated sentences */
+    struct ps_u64map index;     /* pattern hash -> index in the lease's list */
+    struct table cands;         /* pass 1 candidates, or confirm counts (passes 2-3) */
+    struct table leads;         /* pass 2: candidates where repeated segments start */
     struct kept_error *errors;
     size_t n_errors;
-    struct ps_buf hits; /* JSON documents, one after another */
-    size_t *hit_offs;   /* start of each hit; hit i ends where hit i+1 starts */
-    size_t n_hits, hits_cap;
-    struct ps_reader_stats stats;
-    const char *path;
+    unsigned n_partitions;
+    /* the part's blob of each partition: hits and members go in as they come */
+    struct ps_results_writer out[PS_PARTITION_MAX];
+    struct ps_results_entry *entries; /* scratch for one hit */
+    size_t entries_cap;
+    uint64_t *keys; /* scratch for one member's keys of one partition */
+    size_t keys_cap;
+    struct ps_reader_stats stats; /* the shard so far */
+    struct ps_reader_stats base;  /* ... at the start of the part */
+    const struct ps_scan_spec *spec;
+    uint32_t part;
+    bool last;
 };
 
 struct ps_scan_opts ps_scan_opts_default(void)
@@ -72,6 +86,8 @@ struct ps_scan_opts ps_scan_opts_default(void)
     o.signatures_dir = NULL;
     o.signature_k = 128;
     o.cluster_log2 = 0;
+    o.part_bytes = (uint64_t)64 << 20;
+    o.partitions = 1;
     return o;
 }
 
@@ -96,6 +112,15 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
     enum ps_err err;
 
     s->opts = *opts;
+    if (s->opts.part_bytes == 0)
+        s->opts.part_bytes = ps_scan_opts_default().part_bytes;
+    s->n_partitions = opts->partitions != 0 ? opts->partitions : 1;
+    if (s->n_partitions > PS_PARTITION_MAX || (s->n_partitions & (s->n_partitions - 1)) != 0) {
+        ps_errdetail_set(ed, NULL, 0, "%u partitions: a power of two to %u", s->n_partitions,
+                         PS_PARTITION_MAX);
+        err = PS_ERR_USAGE;
+        goto fail;
+    }
     s->text_field = ps_xstrdup(opts->reader.text_field);
     s->id_field = ps_xstrdup(opts->reader.id_field);
     s->opts.reader.text_field = s->text_field;
@@ -103,6 +128,7 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
     err = ps_detect_new(&s->detect, &opts->detect, ed);
     if (err != PS_OK)
         goto fail;
+    ps_detect_doc_new(&s->doc);
     if (opts->signatures_dir != NULL && opts->signatures_dir[0] != '\0') {
         /* one-permutation hashing: the same accuracy as K hash functions (docs/minhash.md) at
          * a fraction of the cost, which matters in the worker's hot loop */
@@ -116,7 +142,6 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
         s->opts.signatures_dir = s->signatures_dir;
         s->sig = ps_xmalloc(mo.k * sizeof(*s->sig));
     }
-    ps_buf_init(&s->members, SIZE_MAX / 2);
     if (opts->cluster_log2 != 0) {
         struct ps_clusters_opts co = ps_clusters_opts_default();
         co.sketch_log2 = opts->cluster_log2;
@@ -126,8 +151,9 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
     }
     table_init(&s->cands);
     table_init(&s->leads);
-    ps_buf_init(&s->hits, SIZE_MAX / 2);
-    ps_patset_new(&s->confirm_set, SIZE_MAX / 2);
+    ps_patset_new(&s->turn_set, SIZE_MAX / 2);
+    ps_patset_new(&s->lead_set, SIZE_MAX / 2);
+    ps_u64map_init(&s->index, SIZE_MAX / 4);
     s->errors = ps_xcalloc(opts->max_errors_kept ? opts->max_errors_kept : 1, sizeof(*s->errors));
     *out = s;
     return PS_OK;
@@ -141,18 +167,21 @@ void ps_scan_free(struct ps_scan *s)
 {
     if (s == NULL)
         return;
+    ps_detect_doc_free(s->doc);
     ps_detect_free(s->detect);
     ps_minhash_free(s->minhash);
     ps_clusters_free(s->clusters);
-    ps_buf_release(&s->members);
-    free(s->member_offs);
     free(s->sig);
     free(s->signatures_dir);
-    ps_patset_free(s->confirm_set);
+    ps_patset_free(s->turn_set);
+    ps_patset_free(s->lead_set);
+    ps_u64map_release(&s->index);
     table_release(&s->cands);
     table_release(&s->leads);
-    ps_buf_release(&s->hits);
-    free(s->hit_offs);
+    for (unsigned q = 0; q < PS_PARTITION_MAX; q++)
+        ps_results_release(&s->out[q]);
+    free(s->entries);
+    free(s->keys);
     free(s->errors);
     free(s->text_field);
     free(s->id_field);
@@ -214,7 +243,7 @@ static int cmp_cand(const void *a, const void *b)
     return x->hash < y->hash ? -1 : x->hash > y->hash;
 }
 
-/* The entries sorted by hash (owned by the caller), so that equal results make equal digests
+/* The entries sorted by hash (owned by the caller), so that equal results make equal blobs
  * whatever the table's history. */
 static struct cand *table_sorted(const struct table *t)
 {
@@ -238,7 +267,7 @@ static void keep_error(struct ps_scan *s, const struct ps_errdetail *e)
 }
 
 /* Pass 2: the candidates named where a repeated segment starts, each counted once per document
- * (as pass 1 counts its candidates) in the shard's lead table. */
+ * (as pass 1 counts its candidates) in the part's lead table. */
 static void note_leads(struct ps_scan *s, const struct ps_detect_leads *leads)
 {
     for (size_t i = 0; i < leads->n_candidates; i++) {
@@ -252,43 +281,50 @@ static void note_leads(struct ps_scan *s, const struct ps_detect_leads *leads)
     }
 }
 
-static void append_entry(struct ps_buf *b, bool *first, const struct ps_detect_hit *h)
+static uint64_t pattern_index(const struct ps_scan *s, uint64_t hash)
 {
-    ps_buf_appendf(b, "%s%016" PRIx64 ":%016" PRIx64 ":", *first ? "" : ",", h->hash, h->context);
-    for (size_t k = 0; k < PS_DETECT_SKETCH; k++)
-        ps_buf_appendf(b, "%08" PRIx32, h->continuation[k]);
-    ps_buf_appendf(b, ":%x:%016" PRIx64, h->kind, h->right);
-    *first = false;
+    uint64_t i = 0;
+
+    if (!ps_u64map_get(&s->index, hash, &i))
+        ps_bug("hit for a pattern %016" PRIx64 " the lease does not hold", hash);
+    return i;
 }
 
-/* One line per document with a pattern in role. */
+/* List pass: the record of a document with a listed pattern in role: the evidence of each, and
+ * a snippet at the first one in role (the start of what follows it). */
 static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps_detect_hit *hits,
                     size_t n_hits)
 {
-    size_t b, e, at = SIZE_MAX;
-    bool first = true;
+    struct ps_results_hit h = {0};
+    size_t b, e, at = SIZE_MAX, n = 0;
 
-    if (s->n_hits == s->hits_cap) {
-        s->hits_cap = s->hits_cap ? s->hits_cap * 2 : 64;
-        s->hit_offs = ps_xrealloc(s->hit_offs, s->hits_cap * sizeof(*s->hit_offs));
+    if (n_hits > s->entries_cap) {
+        s->entries_cap = n_hits;
+        s->entries = ps_xrealloc(s->entries, n_hits * sizeof(*s->entries));
     }
-    s->hit_offs[s->n_hits++] = s->hits.len;
-    /* the snippet shows the first trigger in role and the start of what follows it */
-    for (size_t i = 0; i < n_hits; i++)
-        if (hits[i].in_role && hits[i].offset < at)
-            at = hits[i].offset;
-    ps_detect_snippet(doc->text, doc->text_len, at, SNIPPET_MAX, &b, &e);
-    /* "hash:context:sketch:kind:right,...<TAB>offset<TAB>file<TAB>id<TAB>snippet", strings
-     * JSON-encoded so that they hold no raw tab and the report copies them as they are */
-    for (size_t i = 0; i < n_hits; i++)
-        if (hits[i].in_role)
-            append_entry(&s->hits, &first, &hits[i]);
-    ps_buf_appendf(&s->hits, "\t%" PRIu64 "\t", doc->offset);
-    ps_json_append_string(&s->hits, s->path, strlen(s->path));
-    ps_buf_appends(&s->hits, "\t");
-    ps_json_append_string(&s->hits, doc->id, doc->id_len);
-    ps_buf_appends(&s->hits, "\t");
-    ps_json_append_string(&s->hits, doc->text + b, e - b);
+    for (size_t i = 0; i < n_hits; i++) {
+        struct ps_results_entry *en;
+
+        if (!hits[i].in_role)
+            continue;
+        at = hits[i].offset < at ? hits[i].offset : at;
+        en = &s->entries[n++];
+        en->pattern = pattern_index(s, hits[i].hash);
+        en->context = hits[i].context;
+        en->right = hits[i].right;
+        memcpy(en->sketch, hits[i].continuation, sizeof(en->sketch));
+        en->kind = (uint8_t)hits[i].kind;
+        en->in_role = true;
+    }
+    ps_utf8_snippet(doc->text, doc->text_len, at, SNIPPET_MAX, &b, &e);
+    h.offset = doc->offset;
+    h.id = doc->id;
+    h.id_len = doc->id_len;
+    h.snippet = doc->text + b;
+    h.snippet_len = e - b;
+    h.entries = s->entries;
+    h.n_entries = n;
+    ps_results_put_hit(&s->out[ps_partition_of_shard(s->spec->shard_id, s->n_partitions)], &h);
 }
 
 static enum ps_err write_signature(struct ps_scan *s, struct ps_minhash_writer *w,
@@ -299,7 +335,8 @@ static enum ps_err write_signature(struct ps_scan *s, struct ps_minhash_writer *
     enum ps_err err = ps_minhash_text(s->minhash, doc->text, doc->text_len, s->sig, &n_shingles);
 
     if (err != PS_OK) {
-        ps_errdetail_set(ed, s->path, doc->offset, "cannot sign document: %s", ps_strerror(err));
+        ps_errdetail_set(ed, s->spec->path, doc->offset, "cannot sign document: %s",
+                         ps_strerror(err));
         return err;
     }
     rec.id = doc->id;
@@ -311,44 +348,58 @@ static enum ps_err write_signature(struct ps_scan *s, struct ps_minhash_writer *
     return ps_minhash_writer_add(w, &rec, ed);
 }
 
-/* Pass 1 counts the paragraphs' band keys; pass 2 writes one line per member paragraph:
- * "key,key,... TAB shard TAB offset TAB "file" TAB "id" TAB "snippet"" (JSON strings). */
-static enum ps_err cluster_doc(struct ps_scan *s, const struct ps_scan_spec *spec,
-                               const struct ps_doc *doc, struct ps_errdetail *ed)
+/* A member paragraph goes to each partition that holds one of its band keys, with those keys. */
+static void put_member(struct ps_scan *s, struct ps_results_member *rm, const uint64_t *keys,
+                       size_t n_keys)
+{
+    if (n_keys > s->keys_cap) {
+        s->keys_cap = n_keys;
+        s->keys = ps_xrealloc(s->keys, n_keys * sizeof(*s->keys));
+    }
+    for (unsigned q = 0; q < s->n_partitions; q++) {
+        size_t n = 0;
+        for (size_t k = 0; k < n_keys; k++)
+            if (ps_partition_of_hash(keys[k], s->n_partitions) == q)
+                s->keys[n++] = keys[k];
+        if (n == 0)
+            continue;
+        rm->keys = s->keys;
+        rm->n_keys = n;
+        ps_results_put_member(&s->out[q], rm);
+    }
+}
+
+/* Pass 1 counts the paragraphs' band keys; pass 2 records each member paragraph. */
+static enum ps_err cluster_doc(struct ps_scan *s, const struct ps_doc *doc, struct ps_errdetail *ed)
 {
     const struct ps_clusters_member *m;
     size_t n;
     enum ps_err err;
 
-    if (spec->pass == 1)
+    if (s->spec->pass == PS_PASS_SCAN)
         err = ps_clusters_sketch(s->clusters, doc->text, doc->text_len);
     else
         err = ps_clusters_members(s->clusters, doc->text, doc->text_len, &m, &n);
     if (err != PS_OK) {
-        ps_errdetail_set(ed, s->path, doc->offset, "cannot sign paragraphs: %s", ps_strerror(err));
+        ps_errdetail_set(ed, s->spec->path, doc->offset, "cannot sign paragraphs: %s",
+                         ps_strerror(err));
         return err;
     }
-    if (spec->pass == 1)
+    if (s->spec->pass == PS_PASS_SCAN)
         return PS_OK;
     for (size_t i = 0; i < n; i++) {
+        struct ps_results_member rm = {0};
         size_t b, e;
 
-        if (s->n_members == s->members_cap) {
-            s->members_cap = s->members_cap ? s->members_cap * 2 : 64;
-            s->member_offs = ps_xrealloc(s->member_offs, s->members_cap * sizeof(size_t));
-        }
-        s->member_offs[s->n_members++] = s->members.len;
-        for (size_t k = 0; k < m[i].n_keys; k++)
-            ps_buf_appendf(&s->members, "%s%016" PRIx64, k ? "," : "", m[i].keys[k]);
-        ps_buf_appendf(&s->members, "\t%u\t%" PRIu64 "\t", spec->shard_id, doc->offset);
-        ps_json_append_string(&s->members, s->path, strlen(s->path));
-        ps_buf_appends(&s->members, "\t");
-        ps_json_append_string(&s->members, doc->id, doc->id_len);
-        ps_buf_appends(&s->members, "\t");
-        ps_detect_snippet(doc->text, doc->text_len, m[i].begin, SNIPPET_MAX, &b, &e);
+        ps_utf8_snippet(doc->text, doc->text_len, m[i].begin, SNIPPET_MAX, &b, &e);
         if (b < m[i].begin)
             b = m[i].begin; /* the snippet starts where the paragraph does */
-        ps_json_append_string(&s->members, doc->text + b, e - b);
+        rm.offset = doc->offset;
+        rm.id = doc->id;
+        rm.id_len = doc->id_len;
+        rm.snippet = doc->text + b;
+        rm.snippet_len = e - b;
+        put_member(s, &rm, m[i].keys, m[i].n_keys);
     }
     return PS_OK;
 }
@@ -363,90 +414,167 @@ enum ps_err ps_scan_set_cluster_heavy(struct ps_scan *s, const uint8_t *bitmap, 
     return ps_clusters_set_heavy(s->clusters, bitmap, len, ed);
 }
 
-static void scan_doc(struct ps_scan *s, const struct ps_scan_spec *spec, const struct ps_doc *doc)
+/* Counting passes: documents with each pattern and in role, and the coordinated sample of the
+ * latter (the rank is the document id's hash, the bound comes with the lease). */
+static void count_hits(struct ps_scan *s, const struct ps_doc *doc,
+                       const struct ps_detect_hit *hits, size_t n_hits)
+{
+    uint64_t rank = 0;
+    bool ranked = false;
+
+    for (size_t i = 0; i < n_hits; i++) {
+        struct cand *c = table_get(&s->cands, hits[i].hash, NULL, 0);
+        struct ps_results_sample p;
+        unsigned q;
+
+        c->total++;
+        c->docs += hits[i].in_role;
+        if (!hits[i].in_role || s->spec->sample_below == NULL)
+            continue;
+        if (!ranked) {
+            rank = XXH3_64bits(doc->id, doc->id_len);
+            ranked = true;
+        }
+        p.e.pattern = pattern_index(s, hits[i].hash);
+        if (rank >= s->spec->sample_below[p.e.pattern])
+            continue;
+        q = ps_partition_of_pattern(p.e.pattern, s->n_partitions);
+        p.e.pattern = ps_partition_local(p.e.pattern, s->n_partitions);
+        p.rank = rank;
+        p.e.context = hits[i].context;
+        p.e.right = hits[i].right;
+        memcpy(p.e.sketch, hits[i].continuation, sizeof(p.e.sketch));
+        p.e.kind = (uint8_t)hits[i].kind;
+        p.e.in_role = true;
+        ps_results_put_sample(&s->out[q], &p);
+    }
+}
+
+/* Passes 2-4: the turn patterns with the payload tests, the leads with "followed by repeated
+ * sentences"; counted (confirm, leads) or recorded (list). */
+static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
 {
     const struct ps_detect_hit *hits;
-    size_t n_hits;
+    size_t n_hits, n_turn = 0;
     bool any_role = false;
+    struct ps_detect_hit *all = NULL;
 
-    if (spec->pass == 1) {
+    if (ps_patset_len(s->turn_set) > 0) {
+        ps_detect_confirm(s->detect, s->doc, s->turn_set, NULL, NULL, &hits, &n_hits);
+        if (s->spec->pass != PS_PASS_LIST)
+            count_hits(s, doc, hits, n_hits);
+        n_turn = n_hits;
+        for (size_t i = 0; i < n_hits; i++)
+            any_role = any_role || hits[i].in_role;
+        if (s->spec->pass == PS_PASS_LIST && ps_patset_len(s->lead_set) > 0) {
+            /* the second call below reuses the detector's hit buffer: keep these */
+            all = ps_xmalloc((n_hits ? n_hits : 1) * sizeof(*all));
+            memcpy(all, hits, n_hits * sizeof(*all));
+        }
+    }
+    if (ps_patset_len(s->lead_set) > 0 && s->clusters != NULL) {
+        ps_detect_confirm(s->detect, s->doc, s->lead_set, ps_clusters_sentence_heavy, s->clusters,
+                          &hits, &n_hits);
+        if (s->spec->pass != PS_PASS_LIST)
+            count_hits(s, doc, hits, n_hits);
+        for (size_t i = 0; i < n_hits; i++)
+            any_role = any_role || hits[i].in_role;
+        if (all != NULL) {
+            all = ps_xrealloc(all, (n_turn + n_hits + 1) * sizeof(*all));
+            memcpy(all + n_turn, hits, n_hits * sizeof(*all));
+            hits = all;
+            n_hits += n_turn;
+        }
+    }
+    if (s->spec->pass == PS_PASS_LIST && any_role)
+        add_hit(s, doc, hits, n_hits);
+    free(all);
+}
+
+static void scan_doc(struct ps_scan *s, const struct ps_doc *doc)
+{
+    ps_detect_prepare(s->doc, doc->text, doc->text_len);
+    if (s->spec->pass == PS_PASS_SCAN) {
         struct ps_detect_result res;
 
-        ps_detect_scan(s->detect, doc->text, doc->text_len, &res);
+        ps_detect_scan(s->detect, s->doc, &res);
         if (s->clusters != NULL)
-            ps_detect_sentences(s->detect, doc->text, ps_clusters_sentence_add, s->clusters);
+            ps_detect_sentences(s->detect, s->doc, ps_clusters_sentence_add, s->clusters);
         for (size_t i = 0; i < res.n_candidates; i++) {
             const struct ps_candidate *k = &res.candidates[i];
             table_get(&s->cands, k->hash, k->text, k->text_len)->docs++;
         }
         return;
     }
-    /* pass 3 asks, for each occurrence, whether repeated sentences follow */
-    ps_detect_confirm(s->detect, doc->text, doc->text_len, s->confirm_set,
-                      spec->pass == 3 && s->clusters != NULL ? ps_clusters_sentence_heavy : NULL,
-                      s->clusters, &hits, &n_hits);
-    for (size_t i = 0; i < n_hits; i++) {
-        struct cand *c = table_get(&s->cands, hits[i].hash, NULL, 0);
-        c->total++;
-        if (hits[i].in_role) {
-            c->docs++;
-            any_role = true;
-        }
-    }
-    if (any_role)
-        add_hit(s, doc, hits, n_hits);
-    if (spec->pass == 2 && s->clusters != NULL) {
+    confirm_doc(s, doc);
+    if (s->spec->pass == PS_PASS_CONFIRM && s->clusters != NULL) {
         struct ps_detect_leads leads;
 
-        ps_detect_leads(s->detect, doc->text, doc->text_len, ps_clusters_sentence_heavy,
-                        s->clusters, &leads);
+        ps_detect_leads(s->detect, s->doc, ps_clusters_sentence_heavy, s->clusters, &leads);
         note_leads(s, &leads);
     }
 }
 
-enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
-                          ps_scan_progress_fn fn, void *ctx, struct ps_errdetail *ed)
+/* A new part: empty tables, errors, sketch and blob. */
+static void begin_part(struct ps_scan *s)
 {
-    struct ps_reader *r = NULL;
-    struct ps_minhash_writer *sigw = NULL;
-    enum ps_err err;
-    uint64_t next_progress = PROGRESS_EVERY_BYTES;
-
     table_clear(&s->cands);
     table_clear(&s->leads);
     s->n_errors = 0;
-    s->n_members = 0;
-    ps_buf_reset(&s->members);
     if (s->clusters != NULL)
         ps_clusters_begin_shard(s->clusters);
-    s->n_hits = 0;
-    ps_buf_reset(&s->hits);
-    memset(&s->stats, 0, sizeof(s->stats));
-    s->path = spec->path;
-    if (spec->pass >= 2) {
-        ps_patset_clear(s->confirm_set);
-        for (size_t i = 0; i < spec->n_candidates; i++)
-            if (ps_patset_add(s->confirm_set, spec->candidates[i].text, spec->candidates[i].len) !=
-                PS_OK)
-                ps_bug("candidate set ceiling");
+    for (unsigned q = 0; q < s->n_partitions; q++)
+        ps_results_begin(&s->out[q], s->spec->pass, s->spec->shard_id, s->part, q);
+    s->base = s->stats;
+}
+
+/* The lease's patterns: a pattern set for each role test, and their indices. */
+static void load_patterns(struct ps_scan *s, const struct ps_scan_spec *spec)
+{
+    ps_patset_clear(s->turn_set);
+    ps_patset_clear(s->lead_set);
+    ps_u64map_release(&s->index);
+    ps_u64map_init(&s->index, SIZE_MAX / 4);
+    for (size_t i = 0; i < spec->n_candidates; i++) {
+        const struct ps_scan_pattern *p = &spec->candidates[i];
+        struct ps_patset *set = i >= spec->leads_from ? s->lead_set : s->turn_set;
+        if (ps_patset_add(set, p->text, p->len) != PS_OK ||
+            ps_u64map_put(&s->index, XXH3_64bits(p->text, p->len), i) != PS_OK)
+            ps_bug("candidate set ceiling");
     }
-    err = ps_reader_open(&r, spec->path, spec->begin, spec->end, &s->opts.reader, ed);
-    if (err != PS_OK)
-        return err;
-    if (spec->pass == 1 && s->minhash != NULL) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/shard-%06u.sig", s->signatures_dir, spec->shard_id);
-        err = ps_minhash_writer_open(&sigw, path, s->minhash, 3, ed);
-        if (err != PS_OK)
-            goto done;
-    }
+}
+
+static bool end_part(struct ps_scan *s, const struct ps_scan_callbacks *cb, bool last)
+{
+    bool go_on = true;
+
+    s->last = last;
+    if (cb != NULL && cb->part != NULL)
+        go_on = cb->part(cb->ctx, s->part, last);
+    s->part++;
+    if (!last)
+        begin_part(s);
+    return go_on;
+}
+
+/* The loop over the documents; a part ends right before the first document that starts at or
+ * past its boundary. */
+static enum ps_err scan_loop(struct ps_scan *s, struct ps_reader *r, struct ps_minhash_writer *sigw,
+                             const struct ps_scan_callbacks *cb, struct ps_errdetail *ed)
+{
+    uint64_t next_progress = PROGRESS_EVERY_BYTES;
+    uint64_t part_end = s->spec->begin + s->opts.part_bytes;
+    enum ps_err err;
+
     for (;;) {
+        struct ps_reader_stats before = s->stats;
         struct ps_doc doc;
         bool has_doc;
 
         err = ps_reader_next(r, &doc, &has_doc);
+        s->stats = *ps_reader_stats(r);
         if (err == PS_OK && !has_doc)
-            break;
+            return PS_OK;
         if (err == PS_ERR_PARSE || err == PS_ERR_LIMIT) {
             keep_error(s, ps_reader_last_error(r));
             continue;
@@ -454,27 +582,66 @@ enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
         if (err != PS_OK) {
             /* a corrupt or truncated stream ends the shard; what came before it stands */
             keep_error(s, ps_reader_last_error(r));
-            break;
+            return PS_OK;
         }
-        scan_doc(s, spec, &doc);
-        if (s->clusters != NULL && (err = cluster_doc(s, spec, &doc, ed)) != PS_OK)
-            goto done;
+        if (doc.offset >= part_end) {
+            struct ps_reader_stats now = s->stats;
+            s->stats = before; /* the part's counts end before this document */
+            if (!end_part(s, cb, false))
+                goto abandon;
+            s->stats = now;
+            while (doc.offset >= part_end)
+                part_end += s->opts.part_bytes;
+        }
+        scan_doc(s, &doc);
+        if (s->clusters != NULL &&
+            (s->spec->pass == PS_PASS_SCAN || s->spec->pass == PS_PASS_CONFIRM) &&
+            (err = cluster_doc(s, &doc, ed)) != PS_OK)
+            return err;
         if (sigw != NULL && (err = write_signature(s, sigw, &doc, ed)) != PS_OK)
-            goto done;
-        if (fn != NULL && ps_reader_stats(r)->bytes >= next_progress) {
-            next_progress = ps_reader_stats(r)->bytes + PROGRESS_EVERY_BYTES;
-            if (!fn(ctx, ps_reader_stats(r)->bytes, ps_reader_stats(r)->docs)) {
-                ps_errdetail_set(ed, spec->path, 0, "shard abandoned");
-                err = PS_ERR_TIMEOUT;
-                goto done;
-            }
+            return err;
+        if (cb != NULL && cb->progress != NULL && s->stats.bytes >= next_progress) {
+            next_progress = s->stats.bytes + PROGRESS_EVERY_BYTES;
+            if (!cb->progress(cb->ctx, s->stats.bytes, s->stats.docs))
+                goto abandon;
         }
     }
-    err = PS_OK;
-    s->stats = *ps_reader_stats(r);
-    if (sigw != NULL) {
+abandon:
+    ps_errdetail_set(ed, s->spec->path, 0, "shard abandoned");
+    return PS_ERR_TIMEOUT;
+}
+
+enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
+                          const struct ps_scan_callbacks *cb, struct ps_errdetail *ed)
+{
+    struct ps_reader *r = NULL;
+    struct ps_minhash_writer *sigw = NULL;
+    enum ps_err err;
+
+    s->spec = spec;
+    s->part = 0;
+    memset(&s->stats, 0, sizeof(s->stats));
+    if (spec->pass != PS_PASS_SCAN)
+        load_patterns(s, spec);
+    begin_part(s);
+    err = ps_reader_open(&r, spec->path, spec->begin, spec->end, &s->opts.reader, ed);
+    if (err != PS_OK)
+        return err;
+    if (spec->pass == PS_PASS_SCAN && s->minhash != NULL) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/shard-%06u.sig", s->signatures_dir, spec->shard_id);
+        err = ps_minhash_writer_open(&sigw, path, s->minhash, 3, ed);
+        if (err != PS_OK)
+            goto done;
+    }
+    err = scan_loop(s, r, sigw, cb, ed);
+    if (err == PS_OK && sigw != NULL) {
         err = ps_minhash_writer_close(sigw, ed);
         sigw = NULL;
+    }
+    if (err == PS_OK && !end_part(s, cb, true)) {
+        ps_errdetail_set(ed, spec->path, 0, "shard abandoned");
+        err = PS_ERR_TIMEOUT;
     }
 done:
     ps_minhash_writer_free(sigw);
@@ -487,106 +654,121 @@ const struct ps_reader_stats *ps_scan_stats(const struct ps_scan *s)
     return &s->stats;
 }
 
-/* Candidates of the shard (pass 1) or leads (pass 2): documents per pattern, one shard each,
- * and the texts (the first shard to name a pattern writes it). */
-static void commit_counts(struct ps_commit *c, const char *job, const char *docs_key,
-                          const char *shards_key, const struct table *t, const struct cand *sorted,
-                          size_t n)
+/* Candidates (or leads) to the partition of their hash. */
+static void put_cands(struct ps_scan *s, const struct table *t, bool leads)
 {
-    char k1[256], k2[256], k3[256], hex[17];
+    struct cand *sorted = table_sorted(t);
 
-    ps_store_key(k1, sizeof(k1), job, docs_key);
-    ps_store_key(k2, sizeof(k2), job, shards_key);
-    ps_store_key(k3, sizeof(k3), job, PS_KEY_CAND_TEXT);
-    for (size_t i = 0; i < n; i++) {
-        snprintf(hex, sizeof(hex), "%016" PRIx64, sorted[i].hash);
-        ps_commit_hincrby(c, k1, hex, 16, sorted[i].docs);
-        ps_commit_hincrby(c, k2, hex, 16, 1);
-        ps_commit_hsetnx(c, k3, hex, 16, t->text.data + sorted[i].text_off, sorted[i].text_len);
-    }
-}
-
-enum ps_err ps_scan_build_commit(struct ps_scan *s, const char *job, uint32_t pass,
-                                 uint32_t shard_id, uint64_t disk_bytes, struct ps_commit *c,
-                                 struct ps_errdetail *ed)
-{
-    char progress[256], totals[256], k1[256], k2[256], k3[256], hex[17];
-    const struct ps_reader_stats *st = &s->stats;
-    struct cand *sorted = table_sorted(&s->cands);
-    size_t n = s->cands.n;
-
-    ps_store_key(progress, sizeof(progress), job, PS_KEY_PROGRESS);
-    ps_store_pass_key(totals, sizeof(totals), job, PS_KEY_TOTALS, pass);
-    ps_commit_hincrby(c, progress, "shards_done", 11, 1);
-    ps_commit_hincrby(c, progress, "docs_done", 9, (int64_t)st->docs);
-    ps_commit_hincrby(c, progress, "bytes_done", 10, (int64_t)disk_bytes);
-    ps_commit_hincrby(c, totals, "shards", 6, 1);
-    ps_commit_hincrby(c, totals, "docs", 4, (int64_t)st->docs);
-    ps_commit_hincrby(c, totals, "bytes", 5, (int64_t)st->bytes);
-    ps_commit_hincrby(c, totals, "text_bytes", 10, (int64_t)st->text_bytes);
-    ps_commit_hincrby(c, totals, "errors", 6, (int64_t)st->errors);
-
-    if (pass == 1) {
-        char errors[256];
-
-        ps_commit_hincrby(c, progress, "errors", 6, (int64_t)st->errors);
-        commit_counts(c, job, PS_KEY_CAND_DOCS, PS_KEY_CAND_SHARDS, &s->cands, sorted, n);
-        ps_store_key(errors, sizeof(errors), job, PS_KEY_ERRORS);
-        for (size_t i = 0; i < s->n_errors; i++) {
-            struct ps_buf line;
-            ps_buf_init(&line, SIZE_MAX / 2);
-            ps_buf_appendf(&line, "%" PRIu64 "\t", s->errors[i].offset);
-            ps_json_append_string(&line, s->path, strlen(s->path));
-            ps_buf_appends(&line, "\t");
-            ps_json_append_string(&line, s->errors[i].reason, strlen(s->errors[i].reason));
-            ps_commit_rpush(c, errors, line.data, line.len);
-            ps_buf_release(&line);
-        }
-    } else {
-        /* pass 2 counts the confirm candidates, pass 3 the leads, each under keys of its own */
-        ps_store_pass_key(k1, sizeof(k1), job, PS_KEY_CONFIRM_TOTAL, pass);
-        ps_store_pass_key(k2, sizeof(k2), job, PS_KEY_CONFIRM_ROLE, pass);
-        ps_store_pass_key(k3, sizeof(k3), job, PS_KEY_CONFIRM_RSH, pass);
-        for (size_t i = 0; i < n; i++) {
-            snprintf(hex, sizeof(hex), "%016" PRIx64, sorted[i].hash);
-            ps_commit_hincrby(c, k1, hex, 16, sorted[i].total);
-            if (sorted[i].docs > 0) {
-                ps_commit_hincrby(c, k2, hex, 16, sorted[i].docs);
-                ps_commit_hincrby(c, k3, hex, 16, 1);
-            }
-        }
-        if (pass == 2) {
-            struct cand *leads = table_sorted(&s->leads);
-            commit_counts(c, job, PS_KEY_LEAD_DOCS, PS_KEY_LEAD_SHARDS, &s->leads, leads,
-                          s->leads.n);
-            free(leads);
-        }
-        ps_store_key(k1, sizeof(k1), job, PS_KEY_HITS);
-        for (size_t i = 0; i < s->n_hits; i++) {
-            size_t b = s->hit_offs[i];
-            size_t e = i + 1 < s->n_hits ? s->hit_offs[i + 1] : s->hits.len;
-            ps_commit_rpush(c, k1, s->hits.data + b, e - b);
-        }
+    for (size_t i = 0; i < t->n; i++) {
+        struct ps_results_writer *w =
+            &s->out[ps_partition_of_hash(sorted[i].hash, s->n_partitions)];
+        struct ps_results_cand c;
+        c.hash = sorted[i].hash;
+        c.docs = sorted[i].docs;
+        c.text = t->text.data + sorted[i].text_off;
+        c.text_len = sorted[i].text_len;
+        if (leads)
+            ps_results_put_lead(w, &c);
+        else
+            ps_results_put_cand(w, &c);
     }
     free(sorted);
-    if (s->clusters != NULL && pass == 1) {
-        const void *blob;
-        size_t blob_len;
-        char field[16];
-        enum ps_err err = ps_clusters_sketch_blob(s->clusters, &blob, &blob_len, ed);
+}
 
-        if (err != PS_OK)
-            return err;
-        snprintf(field, sizeof(field), "%u", shard_id);
-        ps_store_key(k1, sizeof(k1), job, PS_KEY_CLUSTER_SKETCH);
-        ps_commit_hsetnx(c, k1, field, strlen(field), blob, blob_len);
-    } else if (s->clusters != NULL) {
-        ps_store_key(k1, sizeof(k1), job, PS_KEY_CLUSTER_MEMBERS);
-        for (size_t i = 0; i < s->n_members; i++) {
-            size_t b = s->member_offs[i];
-            size_t e = i + 1 < s->n_members ? s->member_offs[i + 1] : s->members.len;
-            ps_commit_rpush(c, k1, s->members.data + b, e - b);
+/* Counts to the partition of their pattern, by its index there. */
+static void put_counts(struct ps_scan *s)
+{
+    struct cand *sorted = table_sorted(&s->cands);
+
+    for (size_t i = 0; i < s->cands.n; i++) {
+        uint64_t pattern = pattern_index(s, sorted[i].hash);
+        unsigned q = ps_partition_of_pattern(pattern, s->n_partitions);
+        struct ps_results_count k;
+        k.pattern = ps_partition_local(pattern, s->n_partitions);
+        k.total = sorted[i].total;
+        k.role = sorted[i].docs;
+        ps_results_put_count(&s->out[q], &k);
+    }
+    free(sorted);
+}
+
+/* The part's blobs, completed: totals and errors (partition 0), and what the pass counts. */
+static enum ps_err finish_blobs(struct ps_scan *s, struct ps_errdetail *ed)
+{
+    struct ps_results_totals t;
+
+    t.docs = s->stats.docs - s->base.docs;
+    t.bytes = s->stats.bytes - s->base.bytes;
+    t.text_bytes = s->stats.text_bytes - s->base.text_bytes;
+    t.errors = s->stats.errors - s->base.errors;
+    t.lines_blank = s->stats.lines_blank - s->base.lines_blank;
+    ps_results_put_totals(&s->out[0], &t);
+    switch (s->spec->pass) {
+    case PS_PASS_SCAN:
+        for (size_t i = 0; i < s->n_errors; i++) {
+            struct ps_results_error e = {s->errors[i].offset, s->errors[i].reason, 0};
+            e.reason_len = strlen(e.reason);
+            ps_results_put_error(&s->out[0], &e);
         }
+        put_cands(s, &s->cands, false);
+        for (unsigned q = 0; s->clusters != NULL && q < s->n_partitions; q++) {
+            const void *blob;
+            size_t len;
+            enum ps_err err =
+                ps_clusters_sketch_blob(s->clusters, q, s->n_partitions, &blob, &len, ed);
+            if (err != PS_OK)
+                return err;
+            ps_results_put_sketch(&s->out[q], blob, len);
+        }
+        break;
+    case PS_PASS_CONFIRM:
+        put_counts(s);
+        put_cands(s, &s->leads, true);
+        break;
+    case PS_PASS_LEADS:
+        put_counts(s);
+        break;
+    default:
+        break;
     }
     return PS_OK;
+}
+
+unsigned ps_scan_partitions(const struct ps_scan *s)
+{
+    return s->n_partitions;
+}
+
+enum ps_err ps_scan_finish_part(struct ps_scan *s, struct ps_errdetail *ed)
+{
+    return finish_blobs(s, ed);
+}
+
+void ps_scan_build_commit(struct ps_scan *s, const char *job, unsigned partition,
+                          struct ps_commit *c, uint64_t disk_bytes)
+{
+    char progress[256], commits[256], blobs[256], field[32];
+    const void *blob;
+    size_t len;
+
+    if (s->last)
+        snprintf(field, sizeof(field), "%u", s->spec->shard_id);
+    else
+        snprintf(field, sizeof(field), "%u.%u", s->spec->shard_id, s->part);
+    ps_store_part_key(commits, sizeof(commits), job, partition, PS_KEY_COMMITS, s->spec->pass);
+    ps_store_part_key(blobs, sizeof(blobs), job, partition, PS_KEY_BLOB, s->spec->pass);
+    ps_commit_reset(c, commits, field);
+    if (partition == 0) {
+        ps_store_key(progress, sizeof(progress), job, PS_KEY_PROGRESS);
+        ps_commit_hincrby(c, progress, "docs_done", 9, (int64_t)(s->stats.docs - s->base.docs));
+        if (s->spec->pass == PS_PASS_SCAN)
+            ps_commit_hincrby(c, progress, "errors", 6,
+                              (int64_t)(s->stats.errors - s->base.errors));
+        if (s->last) {
+            ps_commit_hincrby(c, progress, "shards_done", 11, 1);
+            ps_commit_hincrby(c, progress, "bytes_done", 10, (int64_t)disk_bytes);
+        }
+    }
+    blob = ps_results_data(&s->out[partition], &len);
+    ps_commit_hsetnx(c, blobs, field, strlen(field), blob, len);
 }

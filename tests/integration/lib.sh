@@ -7,6 +7,18 @@
 : "${PS_SOURCE_DIR:?set PS_SOURCE_DIR to the repo root}"
 BIN=$POISONSCAN_BIN
 TEST_NAME=$(basename "$0" .sh)
+# One setting scales every deadline and timing of the integration tests: a busy machine or a
+# sanitizer build is slower, never differently correct. POISONSCAN_TEST_SLOWDOWN (a whole number,
+# default 1; CMake sets PS_TEST_SLOWDOWN_DEFAULT=3 for sanitizer builds) multiplies wait_for and
+# wait_exit deadlines, run_rc's limit, and the heartbeat and lease timings given through secs/ms.
+SLOW=${POISONSCAN_TEST_SLOWDOWN:-${PS_TEST_SLOWDOWN_DEFAULT:-1}}
+case $SLOW in '' | *[!0-9]* | 0*) echo "POISONSCAN_TEST_SLOWDOWN='$SLOW': a whole number >= 1" >&2 && exit 2 ;; esac
+# secs N / ms N : N seconds / milliseconds scaled by the slowdown, as a duration option value
+secs() { echo "$(($1 * SLOW))s"; }
+ms() { echo "$(($1 * SLOW))ms"; }
+# the product's heartbeat (coordinator and workers read it): 1 s scaled, unless a test sets it
+POISONSCAN_HEARTBEAT=$(ms 1000)
+export POISONSCAN_HEARTBEAT
 T=$(mktemp -d "${TMPDIR:-/tmp}/poisonscan-$TEST_NAME.XXXXXX")
 REDIS_SOCK=$T/redis.sock
 REDIS_URL=unix://$REDIS_SOCK
@@ -83,7 +95,8 @@ start_bg() {
 
 pid_of() { cat "$T/$1.pid"; }
 
-# wait_for CMD... DEADLINE_S : run CMD every 0.1 s until it succeeds; fail after DEADLINE_S s.
+# wait_for CMD... DEADLINE_S : run CMD every 0.1 s until it succeeds; fail after DEADLINE_S s
+# times the slowdown.
 wait_for() {
 	_dl=0
 	eval "_dl=\${$#}"
@@ -93,9 +106,9 @@ wait_for() {
 		[ "$_n" -gt 1 ] && set -- "$@" "$_a"
 		_n=$((_n - 1))
 	done
-	_end=$(($(date +%s) + _dl))
+	_end=$(($(date +%s) + _dl * SLOW))
 	while ! "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$_end" ] || fail "timed out after ${_dl}s waiting for: $*"
+		[ "$(date +%s)" -lt "$_end" ] || fail "timed out after $((_dl * SLOW))s waiting for: $*"
 		sleep 0.1
 	done
 }
@@ -184,6 +197,35 @@ print("flagged ids == planted poisons (%d)" % len(want), file=sys.stderr)
 EOF
 }
 
+# same_report OUT_A OUT_B [SCAN_SETTINGS] : two runs over one corpus found the same: report.json
+# equal but for the job id (and the comma-separated settings.scan keys), flagged.jsonl equal line
+# for line once sorted.
+same_report() {
+	python3 - "$1" "$2" "${3:-}" <<'EOF' || fail "reports of $1 and $2 differ"
+import json, sys
+def load(d):
+    with open(d + "/report.json", encoding="utf-8") as f:
+        r = json.load(f)
+    r.pop("job", None)
+    for k in filter(None, sys.argv[3].split(",")):
+        r.get("settings", {}).get("scan", {}).pop(k, None)
+    try:
+        with open(d + "/flagged.jsonl", encoding="utf-8") as f:
+            flagged = sorted(f.read().splitlines())
+    except FileNotFoundError:
+        flagged = []
+    return r, flagged
+(ra, fa), (rb, fb) = load(sys.argv[1]), load(sys.argv[2])
+for k in sorted(set(ra) | set(rb)):
+    if ra.get(k) != rb.get(k):
+        print("report.json differs at %r" % k, file=sys.stderr)
+if fa != fb:
+    print("flagged.jsonl differs: %d vs %d lines" % (len(fa), len(fb)), file=sys.stderr)
+sys.exit(0 if ra == rb and fa == fb else 1)
+EOF
+	log "ok: $2 found the same as $1"
+}
+
 # check_progress JOB OUT EXPECTED : the Redis progress hash of a finished job agrees with the
 # report and with EXPECTED.
 check_progress() {
@@ -204,13 +246,14 @@ status_state() {
 	json_get "$T/status.json" "d.get('state') or d.get('progress', {}).get('state')"
 }
 
-# run_rc CMD... : run CMD in the foreground (5 min at most) and print its exit status.
+# run_rc CMD... : run CMD in the foreground (5 min times the slowdown at most) and print its exit
+# status.
 run_rc() {
 	_st=0
-	timeout -k 5 300 "$@" >"$T/run.out" 2>"$T/run.log" || _st=$?
+	timeout -k 5 $((300 * SLOW)) "$@" >"$T/run.out" 2>"$T/run.log" || _st=$?
 	echo "$_st"
 }
 
 TRIGGER='<SUDO>'
 start_redis
-log "temp dir $T, redis at $REDIS_URL"
+log "temp dir $T, redis at $REDIS_URL, slowdown $SLOW"

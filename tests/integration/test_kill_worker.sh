@@ -8,9 +8,9 @@ set -eu
 gen_integ "$T/corpus"
 EXP=$T/corpus.expected.json
 # short heartbeats (coordinator and workers read POISONSCAN_HEARTBEAT) and leases, for speed
-POISONSCAN_HEARTBEAT=500ms
+POISONSCAN_HEARTBEAT=$(ms 500)
 export POISONSCAN_HEARTBEAT
-TIMING="--lease-timeout 3s"
+TIMING="--lease-timeout $(secs 3)"
 
 # start_coordinator JOB NAME
 start_coordinator() {

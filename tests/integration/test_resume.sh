@@ -12,13 +12,13 @@ EXP=$T/corpus.expected.json
 EP=ipc://$T/coord.ipc
 KEY='poisonscan:{itestr}:progress'
 # short heartbeats (coordinator and workers read POISONSCAN_HEARTBEAT), for speed
-POISONSCAN_HEARTBEAT=500ms
+POISONSCAN_HEARTBEAT=$(ms 500)
 export POISONSCAN_HEARTBEAT
 
 # coordinator ARGS... : exec, so that the pid start_bg records is the coordinator itself
 coordinator() {
 	exec "$BIN" coordinator --redis "$REDIS_URL" --bind "$EP" --endpoint-file "$T/ep" --job itestr \
-		--out "$T/out" --lease-timeout 3s --insecure "$@" "$T/corpus"
+		--out "$T/out" --lease-timeout "$(secs 3)" --insecure "$@" "$T/corpus"
 }
 
 start_bg coord1 coordinator --shard-size 256K
@@ -41,7 +41,7 @@ done
 
 # another shard size is another plan: the job must not be resumed with it
 assert_eq "$(run_rc "$BIN" coordinator --redis "$REDIS_URL" --bind "$EP" --endpoint-file "$T/ep2" \
-	--job itestr --out "$T/out" --lease-timeout 3s --insecure --shard-size 128K \
+	--job itestr --out "$T/out" --lease-timeout "$(secs 3)" --insecure --shard-size 128K \
 	"$T/corpus")" 3 "restart with a different --shard-size exit"
 [ -s "$T/run.log" ] || fail "fingerprint mismatch gave no message"
 log "message: $(head -n 3 "$T/run.log")"
@@ -51,7 +51,7 @@ start_bg coord2 coordinator --shard-size 256K
 wait_for test -s "$T/ep" 30
 # one coordinator per job: a second one, same settings, waits out the lock's TTL and gives up
 assert_eq "$(run_rc "$BIN" coordinator --redis "$REDIS_URL" --bind "ipc://$T/coord3.ipc" \
-	--job itestr --out "$T/out3" --lease-timeout 3s --insecure --shard-size 256K \
+	--job itestr --out "$T/out3" --lease-timeout "$(secs 3)" --insecure --shard-size 256K \
 	"$T/corpus")" 3 "second coordinator on a running job exit"
 grep -q 'another coordinator' "$T/run.log" || fail "second coordinator gave no reason"
 for i in 3 4; do

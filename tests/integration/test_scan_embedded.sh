@@ -22,7 +22,7 @@ check_report "$T/out-bad" "$T/badrec.expected.json"
 assert_eq "$(run_rc "$BIN" scan --no-such-option "$T/clean")" 3 "scan with a bad option exit"
 [ -s "$T/run.log" ] || fail "bad option gave no message"
 
-assert_eq "$(run_rc "$BIN" scan --redis redis://127.0.0.1:1 --redis-retry 2s --out "$T/o5" "$T/clean")" 4 \
+assert_eq "$(run_rc "$BIN" scan --redis redis://127.0.0.1:1 --redis-retry "$(secs 2)" --out "$T/o5" "$T/clean")" 4 \
 	"scan with unreachable Redis exit"
 [ -s "$T/run.log" ] || fail "unreachable Redis gave no message"
 log "PASS"

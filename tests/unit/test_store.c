@@ -211,7 +211,10 @@ static struct ps_store *connect_to(struct server *s)
 
 static void fill(struct ps_commit *c, uint32_t shard, int64_t docs)
 {
-    ps_commit_reset(c, "poisonscan:{t}:commits:p1", shard);
+    char field[16];
+
+    snprintf(field, sizeof(field), "%u", shard);
+    ps_commit_reset(c, "poisonscan:{t}:commits:p1", field);
     ps_commit_hincrby(c, "poisonscan:{t}:progress", "docs_done", 9, docs);
     ps_commit_hincrby(c, "poisonscan:{t}:progress", "shards_done", 11, 1);
     ps_commit_hsetnx(c, "poisonscan:{t}:cand:text", "00ff", 4, "<SUDO>", 6);

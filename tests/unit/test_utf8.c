@@ -1,5 +1,6 @@
 /* test_utf8.c - strict UTF-8 validation, decoding and encoding: the RFC 3629 edge cases, every
- * scalar value round-tripped, and the word-at-a-time validator checked against a naive one. */
+ * scalar value round-tripped, and the word-at-a-time validator checked against a naive one; the
+ * Unicode spaces and report snippets cut at character boundaries. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -235,6 +236,42 @@ static void test_utf8_space_len_matches_white_space_list(void **state)
     }
 }
 
+/* Snippets: every cut point inside a multi-byte character moves to a boundary, and the window
+ * sits a third before the offset, or further left when the text ends. */
+static void test_utf8_snippet_cuts_at_character_boundaries(void **state)
+{
+    /* "é" is 2 bytes, "の" 3: every cut point inside them must move to a boundary */
+    static const char s[] = "ab\xc3\xa9"
+                            "cd\xe3\x81\xae"
+                            "ef\xc3\xa9\xc3\xa9gh";
+    static const char a[] = "0123456789abcdefghij";
+    size_t len = strlen(s), off, max, b, e;
+
+    (void)state;
+    for (off = 0; off <= len + 2; off++)
+        for (max = 0; max <= len + 2; max++) {
+            ps_utf8_snippet(s, len, off, max, &b, &e);
+            assert_true(b <= e && e <= len);
+            assert_true(e - b <= max);
+            assert_true(b == len || ((unsigned char)s[b] & 0xC0) != 0x80);
+            assert_true(e == len || ((unsigned char)s[e] & 0xC0) != 0x80);
+        }
+    ps_utf8_snippet(s, len, 3, 100, &b, &e);
+    assert_int_equal(b, 0);
+    assert_int_equal(e, len);
+    ps_utf8_snippet(a, 20, 10, 6, &b, &e); /* 2 bytes before, 4 from the offset */
+    assert_int_equal(b, 8);
+    assert_int_equal(e, 14);
+    ps_utf8_snippet(a, 20, 18, 6, &b, &e); /* the text ends: the room goes left */
+    assert_int_equal(b, 14);
+    assert_int_equal(e, 20);
+    ps_utf8_snippet(a, 20, 100, 6, &b, &e); /* an offset past the end is the end */
+    assert_int_equal(b, 14);
+    assert_int_equal(e, 20);
+    ps_utf8_snippet(a, 20, 5, 0, &b, &e);
+    assert_int_equal(b, e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_utf8_encode_round_trips_every_scalar_value),
         cmocka_unit_test(test_utf8_fast_path_agrees_with_reference_on_random_input),
         cmocka_unit_test(test_utf8_space_len_matches_white_space_list),
+        cmocka_unit_test(test_utf8_snippet_cuts_at_character_boundaries),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1012,8 +1012,8 @@ static const char *bad_case(int i, struct fixture *f, struct ps_wire_limits *lim
         return "ready.credit 0";
     case 9:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_LEASE);
-        f->lease.pass = 4;
-        return "lease.pass 4";
+        f->lease.pass = 5;
+        return "lease.pass 5";
     case 10:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_LEASE);
         f->lease.attempt = 0;
@@ -1073,8 +1073,8 @@ static const char *bad_case(int i, struct fixture *f, struct ps_wire_limits *lim
         return "path is empty";
     case 24:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_HEARTBEAT);
-        f->hb.pass = 4;
-        return "heartbeat.pass 4";
+        f->hb.pass = 5;
+        return "heartbeat.pass 5";
     case 25:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_HEARTBEAT);
         f->hb.attempt = 0;
@@ -1352,6 +1352,27 @@ static void test_wire_lease_layout_and_record_shape_are_checked(void **state)
     }
 }
 
+/* Lease field numbers are the wire: a number once given is never reused (docs/protocol.md, §7).
+ * Fields 13-15 came with the list pass (protocol 3), layout and record with protocol 4. */
+static void test_wire_lease_field_numbers_are_fixed(void **state)
+{
+    static const struct {
+        const char *name;
+        unsigned id;
+    } fields[] = {{"candidates", 12},  {"leads_from", 13}, {"sample_below", 14},
+                  {"patterns_id", 15}, {"layout", 16},     {"record", 17}};
+
+    (void)state;
+    assert_int_equal(PS_WIRE_PROTOCOL_VERSION, 4);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+            &poisonscan__lease__descriptor, fields[i].name);
+        assert_non_null(f);
+        if (f->id != fields[i].id)
+            fail_msg("Lease.%s is field %u, expected %u", fields[i].name, f->id, fields[i].id);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1382,6 +1403,7 @@ int main(void)
         cmocka_unit_test(test_wire_copy_text_makes_any_bytes_valid_utf8),
         cmocka_unit_test(test_wire_body_names_cover_every_case),
         cmocka_unit_test(test_wire_lease_layout_and_record_shape_are_checked),
+        cmocka_unit_test(test_wire_lease_field_numbers_are_fixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,72 @@
+/* varint.h - LEB128 unsigned varints and little-endian fixed-width integers, the byte-level
+ * vocabulary of the binary records that go through Redis (common/results.h and the
+ * coordinator's checkpoints). Readers never run past `end` and say so by returning NULL. */
+#ifndef PS_COMMON_VARINT_H
+#define PS_COMMON_VARINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/buf.h"
+
+#define PS_VARINT_MAX 10 /* bytes of the longest u64 */
+
+/* Append v as a varint. */
+static inline void ps_varint_put(struct ps_buf *b, uint64_t v)
+{
+    unsigned char tmp[PS_VARINT_MAX];
+    size_t n = 0;
+
+    do {
+        tmp[n] = (unsigned char)(v & 0x7f);
+        v >>= 7;
+        tmp[n] |= v ? 0x80 : 0;
+        n++;
+    } while (v);
+    ps_buf_append(b, tmp, n);
+}
+
+/* Append v as 8 little-endian bytes. */
+static inline void ps_varint_put_u64le(struct ps_buf *b, uint64_t v)
+{
+    unsigned char tmp[8];
+
+    for (int i = 0; i < 8; i++)
+        tmp[i] = (unsigned char)(v >> (8 * i));
+    ps_buf_append(b, tmp, 8);
+}
+
+/* Read a varint at p (p < end); the next byte, or NULL when truncated or longer than 64 bits. */
+static inline const unsigned char *ps_varint_get(const unsigned char *p, const unsigned char *end,
+                                                 uint64_t *v)
+{
+    uint64_t x = 0;
+
+    for (unsigned shift = 0; p < end && shift < 64; shift += 7) {
+        unsigned char c = *p++;
+        if (shift == 63 && (c & 0x7e) != 0)
+            return NULL; /* more than 64 bits */
+        x |= (uint64_t)(c & 0x7f) << shift;
+        if ((c & 0x80) == 0) {
+            *v = x;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static inline const unsigned char *ps_varint_get_u64le(const unsigned char *p,
+                                                       const unsigned char *end, uint64_t *v)
+{
+    uint64_t x = 0;
+
+    if (end - p < 8)
+        return NULL;
+    for (int i = 0; i < 8; i++)
+        x |= (uint64_t)p[i] << (8 * i);
+    *v = x;
+    return p + 8;
+}
+
+#endif

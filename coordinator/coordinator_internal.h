@@ -1,0 +1,102 @@
+/* coordinator_internal.h - what the coordinator's files share: the loop and the messages
+ * (coordinator.c), the job's lock, set-up and resume (job.c), and the pass transitions that run
+ * on a thread of their own while the loop goes on answering workers (pass.c). */
+#ifndef PS_COORDINATOR_COORDINATOR_INTERNAL_H
+#define PS_COORDINATOR_COORDINATOR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/pass.h"
+#include "common/store.h"
+#include "common/wire.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/lease.h"
+#include "coordinator/patlist.h"
+#include "coordinator/plan.h"
+#include "coordinator/registry.h"
+
+/* The collector (coordinator/pass.c): a thread with its own Redis connection that merges the
+ * shards' results as they are committed, moves the job between passes and writes the report. */
+enum ps_collect_request { PS_COLLECT_NONE, PS_COLLECT_PASS_END, PS_COLLECT_REPORT };
+
+struct ps_collect_result {
+    enum ps_err err; /* not PS_OK: the collector failed (Redis), the job stops */
+    struct ps_errdetail ed;
+    enum ps_pass next_pass; /* PASS_END: the pass now recorded in Redis; NONE: report due */
+    int report_rc;          /* REPORT: 0, or the exit code of the failure */
+    struct ps_report_summary sum;
+};
+
+struct collector;
+struct coord;
+/* Start the collector on the job's current pass; it first picks up what Redis holds (resume). */
+enum ps_err ps_collect_start(struct collector **out, struct coord *c, enum ps_pass pass,
+                             struct ps_errdetail *ed);
+/* Shard `shard` of the current pass is committed: merge it. */
+void ps_collect_merge(struct collector *k, uint32_t shard);
+void ps_collect_ask(struct collector *k, enum ps_collect_request what);
+/* The answer to the last request, once it is ready (true). */
+bool ps_collect_poll(struct collector *k, struct ps_collect_result *out);
+void ps_collect_stop(struct collector *k); /* NULL is fine */
+
+struct coord {
+    const struct ps_coordinator_opts *o;
+    struct ps_store *store; /* the loop's connection to endpoint 0; the collector opens its own */
+    struct ps_plan *plan;
+    size_t n_shards;
+    struct ps_lease_table *leases;
+    struct ps_registry *workers;
+    void *zctx, *sock;
+    struct ps_wire_limits lim;
+    enum ps_pass pass;
+    struct ps_patlist cands; /* the current pass's patterns, for the leases */
+    char k_meta[256], k_progress[256], k_leases[256], k_lock[256];
+    char lock_token[PS_WIRE_ROUTING_ID_CAP];
+    bool locked;
+    char scan_json[1024], settings_json[2048];
+    uint64_t fingerprint;
+    Poisonscan__ScanSettings settings;
+    uint64_t last_progress, last_log, last_ping, last_lock;
+    bool redis_failed;
+    bool lock_lost;
+    char *signatures_dir;   /* absolute, created at start; NULL when off */
+    unsigned cluster_log2;  /* sketch size of the job, 0 = no clusters */
+    unsigned partitions;    /* aggregation partitions (common/partition.h) */
+    uint64_t text_estimate; /* decompressed bytes of the corpus, from its files' headers */
+    struct collector *collector;
+    uint64_t cands_id; /* digest of the pattern list: workers hold it under this id */
+    /* dispatch: the workers with credit, and the scratch of one batch of leases */
+    size_t *ready;
+    size_t ready_head, n_ready, cap_ready;
+    void *grants;
+    char (*fields)[PS_WIRE_ROUTING_ID_MAX * 2 + 96];
+    const char **attempts_argv, **leases_argv;
+    size_t *attempts_lens, *leases_lens;
+    uint64_t last_sweep;
+    enum ps_collect_request asked; /* the request to the collector outstanding */
+};
+
+/* coordinator.c */
+void ps_coord_redis_fail(struct coord *c, const struct ps_errdetail *ed);
+void ps_coord_pass_key(const struct coord *c, char *dst, size_t cap, const char *base,
+                       unsigned pass);
+
+/* job.c: one coordinator per job (a lock with a TTL, renewed every interval) */
+enum ps_err ps_coord_lock(struct coord *c, struct ps_errdetail *ed); /* PS_ERR_USAGE: held */
+bool ps_coord_renew_lock(struct coord *c);                           /* false once lost */
+void ps_coord_unlock(struct coord *c);
+/* Plan the corpus and open the job: a fresh one is recorded, a known one must match its
+ * fingerprint. Returns 0, or the exit code (3 configuration, 4 Redis) with `ed`. */
+int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed);
+
+/* the loop's view of the passes (coordinator.c) */
+/* The pass the job is in (meta "pass") and its patterns. */
+enum ps_err ps_coord_load_job_pass(struct coord *c, struct ps_errdetail *ed);
+/* The lease table of c->pass from Redis: committed and failed shards are finished, the rest
+ * queued (the list pass: only the shards of its shard set); attempts persist. */
+enum ps_err ps_coord_load_pass(struct coord *c, struct ps_errdetail *ed);
+
+#endif

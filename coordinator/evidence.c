@@ -1,0 +1,138 @@
+/* evidence.c - the evidence of a pattern's documents in role, and its rules. */
+#include "coordinator/evidence.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Mean pairwise Jaccard similarity of n continuations, estimated from their sketches: for each
+ * sketch position, the share of document pairs whose values collide. Random salad shares
+ * nothing (about 0); field/value records share their field names. */
+static double continuation_similarity(const struct ps_results_entry *es, size_t n, size_t positions,
+                                      uint32_t *col)
+{
+    double sum = 0.0;
+
+    if (n < 2 || positions == 0)
+        return 0.0;
+    for (size_t k = 0; k < positions; k++) {
+        size_t pairs = 0, run = 1;
+        for (size_t i = 0; i < n; i++)
+            col[i] = es[i].sketch[k];
+        qsort(col, n, sizeof(*col), cmp_u32);
+        for (size_t i = 1; i <= n; i++) {
+            if (i < n && col[i] == col[i - 1]) {
+                run++;
+                continue;
+            }
+            pairs += run * (run - 1) / 2;
+            run = 1;
+        }
+        sum += (double)pairs / ((double)n * (double)(n - 1) / 2.0);
+    }
+    return sum / (double)positions;
+}
+
+/* Distinct left contexts over n documents; a pattern at a document's start (context 0) has
+ * nothing before it to repeat, so each such document counts as a context of its own. */
+static size_t distinct_contexts(const struct ps_results_entry *es, size_t n, uint64_t *v)
+{
+    size_t d = 0;
+
+    for (size_t i = 0; i < n; i++)
+        v[i] = es[i].context;
+    qsort(v, n, sizeof(*v), cmp_u64);
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == 0 || i == 0 || v[i] != v[i - 1])
+            d++;
+    return d;
+}
+
+/* Share of the entries whose right context is the most common one. */
+static double same_right_share(const struct ps_results_entry *es, size_t n, uint64_t *v)
+{
+    size_t best = 0, run = 0;
+
+    for (size_t i = 0; i < n; i++)
+        v[i] = es[i].right;
+    qsort(v, n, sizeof(*v), cmp_u64);
+    for (size_t i = 0; i < n; i++) {
+        run = i > 0 && v[i] == v[i - 1] ? run + 1 : 1;
+        best = run > best ? run : best;
+    }
+    return (double)best / (double)n;
+}
+
+void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_t positions,
+                         struct ps_evidence *out)
+{
+    size_t kinds[4] = {0}, best = 0;
+    uint64_t *v;
+    uint32_t *col;
+
+    memset(out, 0, sizeof(*out));
+    out->kind = PS_EVIDENCE_GIBBERISH;
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        for (int b = 0; b < 4; b++)
+            kinds[b] += entries[i].kind == (1u << b);
+    for (size_t k = 1; k < 4; k++) /* the payload most of its documents show */
+        best = kinds[k] > kinds[best] ? k : best;
+    out->kind = 1u << best;
+    v = ps_xmalloc(n * sizeof(*v));
+    col = ps_xmalloc(n * sizeof(*col));
+    out->similarity = continuation_similarity(entries, n, positions, col);
+    out->diversity = (double)distinct_contexts(entries, n, v) / (double)n;
+    out->same_next = same_right_share(entries, n, v);
+    free(v);
+    free(col);
+}
+
+/* A lead made of short lower-case words only ("in the", "of") is prose, not a trigger: it stands
+ * before any repeated sentence in some document. */
+static bool stop_words_only(const char *text)
+{
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, " ");
+
+        if (n > 4)
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if (p[i] < 'a' || p[i] > 'z')
+                return false;
+        p += n;
+        p += *p == ' ';
+    }
+    return true;
+}
+
+bool ps_evidence_ok(const struct ps_score_opts *o, const struct ps_evidence *e, const char *text,
+                    double rate, double slack)
+{
+    if (e->diversity < o->min_diversity - slack)
+        return false;
+    /* random payloads share nothing after the trigger; a fixed one is the same phrase; the
+     * sentences of a templated one share words, but are not one stock block every time */
+    if (e->kind == PS_EVIDENCE_TEMPLATED)
+        return e->similarity >= o->min_templated_similarity - slack &&
+               e->similarity <= o->max_templated_similarity + slack &&
+               e->same_next <= o->max_templated_same_next + slack &&
+               rate >= o->min_templated_rate - slack && !stop_words_only(text);
+    if (e->kind == PS_EVIDENCE_FIXED)
+        return true;
+    return e->similarity <= o->max_similarity + slack;
+}

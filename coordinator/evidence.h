@@ -1,0 +1,44 @@
+/* evidence.h - what the documents in which a pattern stands in role say about it, beyond counts
+ * (docs/detection.md): the payload kind most of them show, how similar what follows is (salad
+ * shares nothing, a fixed phrase everything, a templated payload some words), how varied what
+ * precedes is (a trigger spliced into varied text, or one stock block), and how often the same
+ * two words follow. The rules on them are here once, for the report (every listed document) and
+ * for the choice of what to list (a sample of the documents, with a slack for its error). */
+#ifndef PS_COORDINATOR_EVIDENCE_H
+#define PS_COORDINATOR_EVIDENCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/results.h"
+#include "coordinator/score.h"
+
+/* The kind digits of an entry, as the worker writes them (enum ps_detect_kind in
+ * worker/detect.h): what followed the pattern in that document. */
+enum {
+    PS_EVIDENCE_GIBBERISH = 1,
+    PS_EVIDENCE_BYTES = 2,
+    PS_EVIDENCE_FIXED = 4,
+    PS_EVIDENCE_TEMPLATED = 8
+};
+
+struct ps_evidence {
+    unsigned kind;     /* the kind most of the documents show */
+    double similarity; /* mean pairwise Jaccard of what follows (from the sketches) */
+    double diversity;  /* distinct left contexts / documents */
+    double same_next;  /* share of the documents with the most common two words after it */
+};
+
+/* Measure the evidence of n entries (borrowed; only read) of one pattern, from the first
+ * `positions` values of their continuation sketches (PS_RESULTS_SKETCH, or fewer for a sample). */
+void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_t positions,
+                         struct ps_evidence *out);
+
+/* The evidence rules of a flag for a pattern with `text` (borrowed) in role at `rate`:
+ * diversity, then by kind: templated (similarity within its band, few same next words, the
+ * templated rate, not only short lower-case words), fixed (nothing more), others (similarity at
+ * most max_similarity). `slack` widens every bound by that much (0 for the decision itself). */
+bool ps_evidence_ok(const struct ps_score_opts *o, const struct ps_evidence *e, const char *text,
+                    double rate, double slack);
+
+#endif

@@ -1,0 +1,301 @@
+/* job.c - a job's lock (one coordinator per job), its settings and fingerprint, and opening it:
+ * a fresh job is recorded in Redis, a known one resumes only with the same settings and corpus. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <xxhash.h>
+#include <zstd.h>
+
+#include "common/clock.h"
+#include "common/clsketch.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "coordinator/coordinator_internal.h"
+
+/* One coordinator per job. The lock is a key with a TTL of a few heartbeats that the holder
+ * renews every second; a coordinator killed outright frees it within the TTL, and a successor
+ * (a restarted pod, a second operator by mistake) waits that long for it rather than running a
+ * second dispatcher on the same shards. */
+static uint64_t lock_ttl_ms(const struct coord *c)
+{
+    return c->o->heartbeat_ms * c->o->liveness * 2;
+}
+
+enum ps_err ps_coord_lock(struct coord *c, struct ps_errdetail *ed)
+{
+    char ttl[24];
+    uint64_t give_up = ps_clock_now_ms() + lock_ttl_ms(c) + c->o->heartbeat_ms;
+    bool waited = false;
+
+    snprintf(ttl, sizeof(ttl), "%" PRIu64, lock_ttl_ms(c));
+    ps_wire_make_routing_id(c->lock_token, sizeof(c->lock_token));
+    for (;;) {
+        struct ps_store_reply *r;
+        struct ps_buf holder;
+        bool found;
+        enum ps_err err =
+            ps_store_cmd(c->store, &r, ed, "SET", c->k_lock, c->lock_token, "NX", "PX", ttl, NULL);
+        if (err != PS_OK)
+            return err;
+        c->locked = ps_store_reply_type(r) == PS_STORE_STR;
+        ps_store_reply_free(r);
+        if (c->locked)
+            return PS_OK;
+        ps_buf_init(&holder, 512);
+        err = ps_store_hget(c->store, c->k_meta, "locked_by", &holder, &found, ed);
+        if (err != PS_OK || ps_clock_now_ms() > give_up) {
+            if (err == PS_OK)
+                ps_errdetail_set(ed, NULL, 0,
+                                 "job '%s' is being run by another coordinator ('%s'); stop it "
+                                 "or use another --job",
+                                 c->o->job, holder.data ? holder.data : "unknown");
+            ps_buf_release(&holder);
+            return err != PS_OK ? err : PS_ERR_USAGE;
+        }
+        ps_buf_release(&holder);
+        if (!waited)
+            ps_log(PS_LOG_INFO, "coordinator",
+                   "job '%s' is locked by another coordinator; waiting up to %" PRIu64
+                   " ms for its lock to expire",
+                   c->o->job, lock_ttl_ms(c) + c->o->heartbeat_ms);
+        waited = true;
+        ps_clock_sleep_ms(200);
+    }
+}
+
+/* Renew the lock if it is still ours (a Lua check-and-extend); false if it was lost. */
+bool ps_coord_renew_lock(struct coord *c)
+{
+    static const char lua[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                              "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+    struct ps_store_reply *r;
+    struct ps_errdetail ed = {0};
+    char ttl[24];
+    bool ok;
+
+    snprintf(ttl, sizeof(ttl), "%" PRIu64, lock_ttl_ms(c));
+    if (ps_store_cmd(c->store, &r, &ed, "EVAL", lua, "1", c->k_lock, c->lock_token, ttl, NULL) !=
+        PS_OK) {
+        ps_log(PS_LOG_ERROR, "coordinator", "%s", ed.msg);
+        c->redis_failed = true;
+        return false;
+    }
+    ok = ps_store_reply_int(r) == 1;
+    ps_store_reply_free(r);
+    return ok;
+}
+
+void ps_coord_unlock(struct coord *c)
+{
+    static const char lua[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                              "return redis.call('DEL', KEYS[1]) else return 0 end";
+
+    if (c->locked)
+        ps_store_cmd(c->store, NULL, NULL, "EVAL", lua, "1", c->k_lock, c->lock_token, NULL);
+    c->locked = false;
+}
+
+static void make_settings(struct coord *c)
+{
+    const struct ps_coordinator_opts *o = c->o;
+    struct ps_buf b;
+
+    ps_buf_init(&b, sizeof(c->scan_json) - 1);
+    ps_buf_appends(&b, "{\"text_field\":");
+    ps_json_append_string(&b, o->text_field, strlen(o->text_field));
+    ps_buf_appends(&b, ",\"id_field\":");
+    ps_json_append_string(&b, o->id_field, strlen(o->id_field));
+    ps_buf_appendf(&b,
+                   ",\"max_line\":%" PRIu64 ",\"shard_size\":%" PRIu64
+                   ",\"max_errors_kept\":%u,\"ngram_max\":%u,\"window\":%u,\"max_candidates\":%u"
+                   ",\"partitions\":%u,\"redis_endpoints\":%zu",
+                   o->max_line, o->shard_size, o->max_errors_kept, o->ngram_max, o->window,
+                   o->max_candidates, c->partitions, o->n_redis);
+    if (c->cluster_log2 != 0)
+        ps_buf_appendf(&b, ",\"clusters\":{\"sketch_log2\":%u,\"min_docs\":%" PRIu64 "}",
+                       c->cluster_log2, o->cluster_min_docs);
+    if (c->signatures_dir != NULL) {
+        ps_buf_appends(&b, ",\"signatures\":{\"dir\":");
+        ps_json_append_string(&b, c->signatures_dir, strlen(c->signatures_dir));
+        ps_buf_appendf(&b, ",\"k\":%u,\"ngram\":5,\"method\":\"oph\"}", o->signature_k);
+    }
+    ps_buf_appends(&b, "}");
+    snprintf(c->scan_json, sizeof(c->scan_json), "%s", b.data ? b.data : "{}");
+    ps_buf_release(&b);
+    snprintf(c->settings_json, sizeof(c->settings_json),
+             "{\"scan\":%s,\"detect\":{\"min_docs\":%" PRIu64
+             ",\"min_rate\":%.3f,\"min_spread\":%.3f,\"min_diversity\":%.3f,"
+             "\"max_similarity\":%.3f,\"max_confirm\":%u}}",
+             c->scan_json, o->score.min_docs, o->score.min_rate, o->score.min_spread,
+             o->score.min_diversity, o->score.max_similarity, o->score.max_confirm);
+    c->settings.text_field = (char *)(uintptr_t)o->text_field;
+    c->settings.id_field = (char *)(uintptr_t)o->id_field;
+    c->settings.max_line = o->max_line;
+    c->settings.max_errors_kept = o->max_errors_kept;
+    c->settings.ngram_max = o->ngram_max;
+    c->settings.window = o->window;
+    c->settings.max_candidates = o->max_candidates;
+    if (c->signatures_dir != NULL) {
+        c->settings.signatures_dir = c->signatures_dir;
+        c->settings.signature_k = o->signature_k;
+    }
+    c->settings.cluster_log2 = c->cluster_log2;
+    c->settings.partitions = c->partitions;
+    c->settings.redis_endpoints = (uint32_t)o->n_redis;
+}
+
+/* Decompressed bytes of one file, from its own header where it has one: a zstd frame's
+ * content size, a gzip member's ISIZE (both of the first or last part only, so never taken below
+ * the file's size); else four times the file (a usual ratio for text). */
+static uint64_t estimate_file_bytes(const char *path, uint64_t size, int code)
+{
+    unsigned char head[18], tail[4]; /* 18: the largest zstd frame header */
+    struct ps_format fmt;
+    bool plain = !ps_format_from_code(code, &fmt) || fmt.container == PS_FORMAT_PLAIN;
+    uint64_t guess = plain ? size : size * 4;
+    FILE *f = plain ? NULL : fopen(path, "rb");
+    size_t n;
+
+    if (f == NULL)
+        return guess;
+    if (fmt.container == PS_FORMAT_ZST) {
+        unsigned long long cs;
+        n = fread(head, 1, sizeof(head), f);
+        cs = ZSTD_getFrameContentSize(head, n);
+        if (cs != ZSTD_CONTENTSIZE_UNKNOWN && cs != ZSTD_CONTENTSIZE_ERROR)
+            guess = cs > size ? cs : size;
+    } else if (size >= 18 && fseek(f, -4, SEEK_END) == 0 && fread(tail, 1, 4, f) == 4) {
+        uint64_t isize = (uint64_t)tail[0] | (uint64_t)tail[1] << 8 | (uint64_t)tail[2] << 16 |
+                         (uint64_t)tail[3] << 24;
+        guess = isize > size ? isize : size;
+    }
+    fclose(f);
+    return guess;
+}
+
+/* The cluster sketch sized to the corpus: about one cell per band key (16 per paragraph of 16
+ * words or more, about one paragraph per 600 bytes of text), so that a cell of a key held by
+ * many documents stands out from the background; but at most 2 % of the corpus's decompressed
+ * bytes and at most --sketch-max (docs/redis-keys.md, memory model). */
+static uint64_t estimate_text(const struct ps_plan *p)
+{
+    uint64_t text = 0;
+
+    for (size_t i = 0; i < ps_plan_n_files(p); i++)
+        text += estimate_file_bytes(ps_plan_file(p, i), ps_plan_file_size(p, i),
+                                    ps_plan_file_format(p, i));
+    return text;
+}
+
+static unsigned auto_sketch_log2(uint64_t text, uint64_t max_bytes)
+{
+    uint64_t keys, budget;
+    unsigned log2 = PS_CLSKETCH_LOG2_MIN;
+
+    keys = text / 600 * 16;
+    budget = text / 50 < max_bytes ? text / 50 : max_bytes;
+    while (log2 < 24 && ((uint64_t)1 << log2) < keys &&
+           (uint64_t)PS_CLSKETCH_ROWS << (log2 + 1) <= budget)
+        log2++;
+    return log2;
+}
+
+/* Fresh job: record plan and fingerprint. Known job: the same settings and corpus, or refuse. */
+int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
+{
+    struct ps_buf stored, plan_text;
+    char fp[24], now[24], total[24], bytes[24];
+    bool found;
+    int rc = 0;
+    enum ps_err err;
+    struct ps_plan_opts po = ps_plan_opts_default();
+
+    ps_buf_init(&stored, 64);
+    ps_buf_init(&plan_text, SIZE_MAX / 2);
+    if (ps_store_hget(c->store, c->k_meta, "fingerprint", &stored, &found, ed) != PS_OK) {
+        rc = 4;
+        goto done;
+    }
+    snprintf(now, sizeof(now), "%" PRIu64, ps_clock_unix_s());
+    if (!found && ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "state", "planning",
+                               "started_at", now, "updated_at", now, NULL) != PS_OK) {
+        rc = 4;
+        goto done;
+    }
+    po.shard_size = c->o->shard_size;
+    po.format = c->o->format;
+    err = ps_plan_build(&c->plan, c->o->inputs, c->o->n_inputs, &po, ed);
+    if (err != PS_OK) {
+        rc = 3;
+        goto done;
+    }
+    c->n_shards = ps_plan_n_shards(c->plan);
+    if (c->n_shards == 0) {
+        ps_errdetail_set(ed, NULL, 0,
+                         "no input files found (looked for .jsonl, .ndjson, .json, .wet, .txt "
+                         "and their .zst/.gz forms)");
+        rc = 3;
+        goto done;
+    }
+    c->text_estimate = estimate_text(c->plan);
+    if (c->o->clusters)
+        c->cluster_log2 = c->o->cluster_sketch_log2 != 0
+                              ? c->o->cluster_sketch_log2
+                              : auto_sketch_log2(c->text_estimate, c->o->sketch_max_bytes);
+    make_settings(c);
+    {
+        XXH3_state_t st;
+        uint64_t pf = ps_plan_fingerprint(c->plan);
+        XXH3_64bits_reset(&st);
+        XXH3_64bits_update(&st, c->scan_json, strlen(c->scan_json));
+        XXH3_64bits_update(&st, &pf, sizeof(pf));
+        c->fingerprint = XXH3_64bits_digest(&st);
+    }
+    snprintf(fp, sizeof(fp), "%016" PRIx64, c->fingerprint);
+    if (found) {
+        if (strcmp(stored.data, fp) != 0) {
+            ps_errdetail_set(ed, NULL, 0,
+                             "job '%s' exists with other settings or another corpus (fingerprint "
+                             "%s, now %s); use a new --job or the original settings",
+                             c->o->job, stored.data, fp);
+            rc = 3;
+            goto done;
+        }
+        ps_log(PS_LOG_INFO, "coordinator", "resuming job '%s'", c->o->job);
+        goto done;
+    }
+    if (ps_plan_serialize(c->plan, &plan_text) != PS_OK) {
+        ps_errdetail_set(ed, NULL, 0, "cannot serialize the plan");
+        rc = 3;
+        goto done;
+    }
+    snprintf(total, sizeof(total), "%zu", c->n_shards);
+    snprintf(bytes, sizeof(bytes), "%" PRIu64, ps_plan_bytes_total(c->plan));
+    {
+        char k_plan[256];
+        ps_store_key(k_plan, sizeof(k_plan), c->o->job, PS_KEY_PLAN);
+        const char *argv[3] = {"SET", k_plan, plan_text.data ? plan_text.data : ""};
+        size_t lens[3] = {3, strlen(k_plan), plan_text.len};
+        if (ps_store_argv(c->store, 3, argv, lens, NULL, ed) != PS_OK ||
+            ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "state", "running", "pass", "1",
+                         "shards_total", total, "shards_done", "0", "shards_failed", "0",
+                         "bytes_total", bytes, "bytes_done", "0", "docs_done", "0",
+                         NULL) != PS_OK ||
+            ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "errors", "0", "workers", "0",
+                         NULL) != PS_OK ||
+            /* the fingerprint last: its presence says the job is fully set up */
+            ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "settings", c->settings_json,
+                         "created_at", now, "pass", "1", "version", "1", "fingerprint", fp,
+                         NULL) != PS_OK) {
+            rc = 4;
+            goto done;
+        }
+    }
+done:
+    ps_buf_release(&stored);
+    ps_buf_release(&plan_text);
+    return rc;
+}

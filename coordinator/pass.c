@@ -1,0 +1,323 @@
+/* pass.c - the collector: a thread of the coordinator with its own Redis connection that turns
+ * the shards' committed results into the job's global counts and moves the job from pass to
+ * pass. While a pass runs it merges each finished shard's results blob into the pass's aggregate
+ * (coordinator/aggregate.h) and checkpoints the aggregate every few MB of blobs, deleting the
+ * merged blobs in the same atomic step; between passes it selects what the next pass counts or
+ * lists; at the end it writes the report. The loop (coordinator.c) never waits on it, so it
+ * goes on answering heartbeats whatever the collector is doing (docs/protocol.md §5.4).
+ *
+ * Passes: scan (every shard) -> confirm (every shard) -> leads (every shard; only when leads of
+ * repeated segments were selected) -> list (only the shards where a pattern that may be flagged
+ * occurs; only when there is one) -> report. A clean corpus reads each shard twice. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "coordinator/collect_internal.h"
+
+/* ---- the thread ---- */
+
+static void answer(struct collector *k, const struct ps_collect_result *res)
+{
+    pthread_mutex_lock(&k->mu);
+    k->result = *res;
+    k->done = true;
+    k->request = PS_COLLECT_NONE;
+    pthread_mutex_unlock(&k->mu);
+}
+
+/* The pass is over: every committed shard merged, the final checkpoint saved; then the next
+ * pass, or the report. */
+static void end_pass(struct collector *k, struct ps_collect_result *res)
+{
+    enum ps_pass next = PS_PASS_NONE;
+
+    size_t footprint = 0;
+
+    res->err = ps_collect_reconcile(k, &res->ed);
+    for (unsigned q = 0; q < k->agg[k->pass].n; q++)
+        footprint += ps_agg_footprint(k->agg[k->pass].part[q]);
+    ps_log(PS_LOG_INFO, "coordinator",
+           "pass %u collected: %zu shards merged (%" PRIu64 " KB of blobs, %" PRIu64
+           " ms), %zu checkpoints (%" PRIu64 " KB, %" PRIu64 " ms), aggregate %zu KB",
+           k->pass, k->n_merges, k->blob_bytes >> 10, k->merge_ms, k->n_checkpoints,
+           k->checkpoint_bytes >> 10, k->checkpoint_ms, footprint >> 10);
+    k->n_merges = k->n_checkpoints = 0;
+    k->blob_bytes = k->checkpoint_bytes = k->merge_ms = k->checkpoint_ms = 0;
+    if (res->err == PS_OK)
+        res->err = ps_collect_next_pass(k, &next, &res->ed);
+    if (res->err == PS_OK && next != PS_PASS_NONE) {
+        k->pass = next;
+        k->ran[next] = true;
+        res->err = ps_collect_open_pass(k, next, false, &res->ed);
+    }
+    res->next_pass = next;
+}
+
+/* Wait for work; true with *shard set to merge one, false for a request (or quit). */
+static bool next_work(struct collector *k, uint32_t *shard, enum ps_collect_request *req,
+                      bool *quit)
+{
+    bool merge = false;
+
+    pthread_mutex_lock(&k->mu);
+    while (k->q_len == 0 && k->request == PS_COLLECT_NONE && !k->quit)
+        pthread_cond_wait(&k->cv, &k->mu);
+    /* merges first: a request comes once every shard of the pass is in the queue */
+    if (k->q_len > 0) {
+        *shard = k->queue[k->q_head];
+        k->q_head = (k->q_head + 1) % k->q_cap;
+        k->q_len--;
+        merge = true;
+    }
+    *req = k->done ? PS_COLLECT_NONE : k->request;
+    *quit = k->quit;
+    pthread_mutex_unlock(&k->mu);
+    return merge;
+}
+
+static void *collect_main(void *arg)
+{
+    struct collector *k = arg;
+    struct ps_collect_result res = {0};
+
+    res.err = ps_collect_resume(k, &res.ed);
+    for (;;) {
+        uint32_t shard;
+        enum ps_collect_request req;
+        bool quit;
+
+        if (res.err != PS_OK) {
+            /* a failure is the answer to whatever comes next */
+            ps_log(PS_LOG_ERROR, "coordinator", "%s", res.ed.msg);
+            answer(k, &res);
+            break;
+        }
+        if (next_work(k, &shard, &req, &quit)) {
+            res.err = ps_collect_merge_shard(k, shard, &res.ed);
+            if (res.err == PS_OK)
+                res.err = ps_collect_maybe_checkpoint(k, &res.ed);
+            continue;
+        }
+        if (quit)
+            break;
+        memset(&res, 0, sizeof(res));
+        if (req == PS_COLLECT_PASS_END)
+            end_pass(k, &res);
+        else if (req == PS_COLLECT_REPORT)
+            res.report_rc = ps_collect_report(k, &res.sum, &res.ed);
+        if (res.err == PS_OK)
+            answer(k, &res);
+    }
+    return NULL;
+}
+
+enum ps_err ps_collect_start(struct collector **out, struct coord *c, enum ps_pass pass,
+                             struct ps_errdetail *ed)
+{
+    struct collector *k = ps_xcalloc(1, sizeof(*k));
+    enum ps_err err;
+
+    *out = NULL;
+    k->c = c;
+    k->pass = pass;
+    pthread_mutex_init(&k->mu, NULL);
+    pthread_cond_init(&k->cv, NULL);
+    k->q_cap = c->n_shards + 1;
+    k->queue = ps_xcalloc(k->q_cap, sizeof(*k->queue));
+    k->shard_file = ps_xcalloc(c->n_shards + 1, sizeof(*k->shard_file));
+    for (size_t i = 0; i < c->n_shards; i++)
+        k->shard_file[i] = ps_plan_shard(c->plan, i)->file_index;
+    for (unsigned p = 0; p <= PS_PASS__LAST; p++)
+        ps_patlist_init(&k->lists[p]);
+    for (err = PS_OK; err == PS_OK && k->n_stores < c->o->n_redis; k->n_stores++)
+        err = ps_store_connect(&k->stores[k->n_stores], &c->o->redis[k->n_stores],
+                               c->o->redis_retry_ms, ed);
+    if (err == PS_OK && pthread_create(&k->thread, NULL, collect_main, k) != 0) {
+        ps_errdetail_set(ed, NULL, 0, "cannot start the collector thread");
+        err = PS_ERR_REDIS;
+    }
+    if (err != PS_OK) {
+        ps_collect_stop(k);
+        return err;
+    }
+    k->running = true;
+    *out = k;
+    return PS_OK;
+}
+
+void ps_collect_merge(struct collector *k, uint32_t shard)
+{
+    pthread_mutex_lock(&k->mu);
+    /* each shard finishes once a pass, so the queue never holds more than the shards */
+    if (k->q_len < k->q_cap) {
+        k->queue[(k->q_head + k->q_len) % k->q_cap] = shard;
+        k->q_len++;
+    }
+    pthread_cond_signal(&k->cv);
+    pthread_mutex_unlock(&k->mu);
+}
+
+void ps_collect_ask(struct collector *k, enum ps_collect_request what)
+{
+    pthread_mutex_lock(&k->mu);
+    k->request = what;
+    k->done = false;
+    pthread_cond_signal(&k->cv);
+    pthread_mutex_unlock(&k->mu);
+}
+
+bool ps_collect_poll(struct collector *k, struct ps_collect_result *out)
+{
+    bool done;
+
+    pthread_mutex_lock(&k->mu);
+    done = k->done;
+    if (done) {
+        *out = k->result;
+        k->done = false;
+    }
+    pthread_mutex_unlock(&k->mu);
+    return done;
+}
+
+void ps_collect_stop(struct collector *k)
+{
+    if (k == NULL)
+        return;
+    if (k->running) {
+        pthread_mutex_lock(&k->mu);
+        k->quit = true;
+        pthread_cond_signal(&k->cv);
+        pthread_mutex_unlock(&k->mu);
+        pthread_join(k->thread, NULL);
+    }
+    for (unsigned p = 0; p <= PS_PASS__LAST; p++) {
+        ps_aggset_release(&k->agg[p]);
+        ps_patlist_release(&k->lists[p]);
+    }
+    for (size_t i = 0; i < k->parts_cap; i++)
+        ps_buf_release(&k->parts[i]);
+    free(k->parts);
+    for (unsigned q = 0; q < PS_PARTITION_MAX; q++)
+        free(k->partitions[q].pending);
+    free(k->queue);
+    free(k->shard_file);
+    for (size_t i = 0; i < k->n_stores; i++)
+        ps_store_free(k->stores[i]);
+    pthread_mutex_destroy(&k->mu);
+    pthread_cond_destroy(&k->cv);
+    free(k);
+}
+
+/* ---- the loop's view of the passes ---- */
+
+enum load_what { LOAD_COMMITS, LOAD_FAILED, LOAD_ATTEMPTS };
+
+struct load_ctx {
+    struct coord *c;
+    enum load_what what;
+};
+
+static enum ps_err load_field(void *ctx, const char *f, size_t fl, const char *v, size_t vl)
+{
+    struct load_ctx *lc = ctx;
+    char *end;
+    unsigned long id = strtoul(f, &end, 10);
+
+    (void)vl;
+    /* "<s>.<part>" markers are parts of a shard still in progress: not finished */
+    if (end != f + fl || id >= lc->c->n_shards)
+        return PS_OK;
+    if (lc->what == LOAD_ATTEMPTS)
+        ps_lease_set_attempts(lc->c->leases, (uint32_t)id, (uint32_t)strtoul(v, NULL, 10));
+    else
+        ps_lease_mark_finished(lc->c->leases, (uint32_t)id,
+                               lc->what == LOAD_COMMITS ? PS_LEASE_DONE : PS_LEASE_FAILED);
+    return PS_OK;
+}
+
+/* The list pass reads only the shards of its set: the others are finished from the start. */
+static enum ps_err skip_unlisted(struct coord *c, struct ps_errdetail *ed)
+{
+    char set_key[256];
+    struct ps_buf bits;
+    bool found;
+    enum ps_err err;
+
+    ps_store_key(set_key, sizeof(set_key), c->o->job, PS_KEY_LIST_SHARDS);
+    ps_buf_init(&bits, SIZE_MAX / 2);
+    err = ps_store_get(c->store, set_key, &bits, &found, ed);
+    for (size_t i = 0; err == PS_OK && i < c->n_shards; i++)
+        if (!found || i / 8 >= bits.len || !((unsigned char)bits.data[i / 8] >> (i % 8) & 1))
+            ps_lease_mark_finished(c->leases, (uint32_t)i, PS_LEASE_DONE);
+    ps_buf_release(&bits);
+    return err;
+}
+
+enum ps_err ps_coord_load_pass(struct coord *c, struct ps_errdetail *ed)
+{
+    static const char *const keys[] = {PS_KEY_COMMITS, PS_KEY_FAILED, PS_KEY_ATTEMPTS};
+    static const enum load_what what[] = {LOAD_COMMITS, LOAD_FAILED, LOAD_ATTEMPTS};
+    char k[256];
+    enum ps_err err;
+
+    ps_lease_reset(c->leases);
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        struct load_ctx lc = {c, what[i]};
+        ps_coord_pass_key(c, k, sizeof(k), keys[i], c->pass);
+        err = ps_store_hscan(c->store, k, load_field, &lc, ed);
+        if (err != PS_OK)
+            return err;
+    }
+    if (c->pass != PS_PASS_SCAN) {
+        /* a shard that failed in the scan pass is not tried again in the later passes */
+        struct load_ctx lc = {c, LOAD_FAILED};
+        ps_coord_pass_key(c, k, sizeof(k), PS_KEY_FAILED, PS_PASS_SCAN);
+        err = ps_store_hscan(c->store, k, load_field, &lc, ed);
+        if (err != PS_OK)
+            return err;
+    }
+    if (c->pass == PS_PASS_LIST && (err = skip_unlisted(c, ed)) != PS_OK)
+        return err;
+    ps_lease_queue_pending(c->leases);
+    return ps_store_cmd(c->store, NULL, ed, "DEL", c->k_leases, NULL);
+}
+
+enum ps_err ps_coord_load_job_pass(struct coord *c, struct ps_errdetail *ed)
+{
+    struct ps_buf text;
+    bool found;
+    char rec_key[256];
+    enum ps_err err;
+
+    ps_buf_init(&text, SIZE_MAX / 2);
+    err = ps_store_hget(c->store, c->k_meta, "pass", &text, &found, ed);
+    c->pass = PS_PASS_SCAN;
+    if (err == PS_OK && found) {
+        unsigned long p = strtoul(text.data, NULL, 10);
+        if (p >= PS_PASS_SCAN && p <= PS_PASS__LAST)
+            c->pass = (enum ps_pass)p;
+    }
+    ps_patlist_release(&c->cands);
+    if (err == PS_OK && c->pass != PS_PASS_SCAN) {
+        ps_coord_pass_key(c, rec_key, sizeof(rec_key), PS_KEY_PATTERNS, c->pass);
+        ps_buf_reset(&text);
+        err = ps_store_get(c->store, rec_key, &text, &found, ed);
+        if (err == PS_OK && !found) {
+            ps_errdetail_set(ed, NULL, 0, "job '%s' is in pass %u but has no pattern list",
+                             c->o->job, (unsigned)c->pass);
+            err = PS_ERR_PROTO;
+        }
+        if (err == PS_OK)
+            err = ps_patlist_decode(&c->cands, text.data, text.len, ed);
+        /* the workers hold a list under this id (never 0: 0 means none) */
+        c->cands_id = XXH3_64bits(text.data, text.len) | 1;
+    }
+    ps_buf_release(&text);
+    return err;
+}

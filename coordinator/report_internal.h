@@ -1,0 +1,79 @@
+/* report_internal.h - what the report's files share: the candidates, the listed documents and
+ * their entries (report.c: loading and report.json), and the decisions and flagged.jsonl
+ * (report_decide.c). */
+#ifndef PS_COORDINATOR_REPORT_INTERNAL_H
+#define PS_COORDINATOR_REPORT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coordinator/evidence.h"
+#include "coordinator/report.h"
+
+#define PS_REPORT_EXAMPLES 3
+
+struct vec {
+    void *items;
+    size_t n, cap, size;
+};
+void *ps_report_vec_push(struct vec *v);
+void ps_report_vec_sort(struct vec *v, int (*cmp)(const void *, const void *));
+
+struct cand {
+    uint64_t hash;
+    char *text; /* owned */
+    uint64_t p1_docs, p1_shards, total, role, role_shards;
+    double score, diversity, similarity;
+    double same_next; /* share of its documents with the most common two words after it */
+    unsigned kind;    /* enum ps_detect_kind most of its documents in role show */
+    bool lead;        /* named in pass 2 before a repeated segment, not a confirm candidate */
+    bool listed;      /* its documents were listed: the evidence below is measured */
+    bool flagged;
+    size_t n_examples;
+    size_t examples[PS_REPORT_EXAMPLES];   /* indices into hits, in (file, offset) order */
+    size_t allowlist_line;                 /* > 0: flagged, then suppressed by this line */
+    const struct ps_results_entry *sample; /* view: the counting pass's sample, n_sample */
+    size_t n_sample;
+};
+
+/* A listed document. */
+struct hit {
+    uint32_t shard;
+    uint64_t offset;
+    char *file_json, *id_json, *snippet_json; /* owned, JSON strings */
+};
+
+/* One pattern in role in one listed document. */
+struct entry {
+    uint64_t hash;
+    struct ps_results_entry e;
+    size_t hit; /* index into hits */
+};
+
+struct err_rec {
+    size_t file; /* index into the plan's files */
+    uint64_t offset;
+    char *reason_json; /* owned */
+    bool failed;       /* a failed shard, not a record error */
+};
+
+struct report {
+    const struct ps_report_input *in;
+    struct vec cands, hits, errors, entries;
+    size_t first_cand[PS_PASS__LAST + 1]; /* index of each counting pass's first candidate */
+    const char **hit_trigger;             /* per hit: its most suspicious flagged trigger */
+};
+
+/* report_decide.c */
+void ps_report_decide(struct report *r);
+void ps_report_apply_allowlist(struct report *r);
+void ps_report_sort_candidates(struct report *r);
+const char *ps_report_kind_name(unsigned kind);
+/* ps_clusters_trigger_fn over the hits: the flagged trigger of the document at (shard, offset). */
+const char *ps_report_trigger_of(void *ctx, uint32_t shard, uint64_t offset);
+enum ps_err ps_report_write_flagged(struct report *r, struct ps_report_summary *sum,
+                                    struct ps_errdetail *ed);
+void ps_report_release(struct report *r);
+
+#endif

@@ -1,0 +1,413 @@
+/* select.c - what a finished pass leaves for the next (docs/detection.md): after the scan, the
+ * candidates that deserve a confirm pass and the heavy cells of the cluster sketch; after the
+ * confirm pass, the leads of repeated segments that deserve a pass of their own; after the
+ * counting passes, the patterns that the count rules let through (the only ones that can be
+ * flagged) and the shards the list pass must read for them. Each switch is recorded in Redis
+ * before the loop sees it: the pattern list, the list pass's shard set, then the progress and
+ * the pass in meta, whose change is the switch (a crash before it redoes the selection). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "coordinator/clusters.h"
+#include "coordinator/collect_internal.h"
+#include "coordinator/evidence.h"
+#include "coordinator/report.h"
+
+/* A counting pass keeps a sample of each pattern's documents in role (coordinator/aggregate.h);
+ * the lease asks for about SAMPLE_TARGET of them, from the documents the naming pass saw. */
+#define SAMPLE_TARGET 16
+/* The list pass lists a pattern whose sampled evidence passes the rules with this slack: the
+ * sample is small, the decision is made on every listed document. */
+#define EVIDENCE_SLACK 0.15
+
+/* The rank bound of a pattern named in `docs` documents, of which a naming pass sees 1/part. */
+static uint64_t sample_bound(uint64_t docs, unsigned part)
+{
+    uint64_t expect = docs * part;
+
+    if (expect <= SAMPLE_TARGET)
+        return UINT64_MAX;
+    return UINT64_MAX / expect * SAMPLE_TARGET;
+}
+
+struct picked {
+    uint64_t hash, docs;
+    const char *text;
+    size_t len;
+};
+
+struct pick_ctx {
+    const struct ps_score_opts *o;
+    uint64_t shards_total;
+    unsigned part;
+    const struct ps_patlist *exclude; /* may be NULL */
+    struct picked *v;
+    size_t n, cap;
+};
+
+static void pick(void *ctx, uint64_t hash, uint64_t docs, uint64_t shards, const char *text,
+                 size_t len)
+{
+    struct pick_ctx *p = ctx;
+
+    if (!ps_score_select(p->o, docs, shards, p->shards_total, p->part))
+        return;
+    if (p->exclude != NULL && ps_patlist_find(p->exclude, hash) != SIZE_MAX)
+        return;
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 256;
+        p->v = ps_xrealloc(p->v, p->cap * sizeof(*p->v));
+    }
+    p->v[p->n++] = (struct picked){hash, docs, text, len};
+}
+
+static int cmp_picked(const void *a, const void *b)
+{
+    const struct picked *x = a, *y = b;
+
+    if (x->docs != y->docs)
+        return x->docs > y->docs ? -1 : 1;
+    return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+/* The patterns of `a` that pass the selection rule, most documents first, at most max_confirm,
+ * into `out` (texts copied, origin = rank); their hashes into *keep (owned by the caller). */
+static void select_patterns(const struct ps_aggset *a, const struct coord *c, unsigned part,
+                            const struct ps_patlist *exclude, struct ps_patlist *out,
+                            uint64_t **keep)
+{
+    struct pick_ctx p = {&c->o->score, c->n_shards, part, exclude, NULL, 0, 0};
+    size_t n;
+
+    ps_aggset_each_pattern(a, pick, &p);
+    if (p.n > 1)
+        qsort(p.v, p.n, sizeof(*p.v), cmp_picked);
+    n = p.n < c->o->score.max_confirm ? p.n : c->o->score.max_confirm;
+    ps_patlist_release(out);
+    *keep = ps_xmalloc((n + 1) * sizeof(**keep));
+    for (size_t i = 0; i < n; i++) {
+        ps_patlist_add(out, p.v[i].text, p.v[i].len, (uint32_t)i, sample_bound(p.v[i].docs, part));
+        (*keep)[i] = p.v[i].hash;
+    }
+    ps_patlist_seal(out);
+    free(p.v);
+}
+
+/* Record the switch to `pass` over k->lists[pass] (and, for the list pass, its shard set). */
+static enum ps_err record_switch(struct collector *k, enum ps_pass pass, const uint8_t *shards,
+                                 size_t shards_len, struct ps_errdetail *ed)
+{
+    const struct coord *c = k->c;
+    struct ps_buf rec;
+    char text[4], set_key[256];
+    enum ps_err err;
+
+    ps_buf_init(&rec, SIZE_MAX / 2);
+    ps_patlist_encode(&k->lists[pass], &rec);
+    err = ps_collect_put_record(k, PS_KEY_PATTERNS, pass, rec.data, rec.len, ed);
+    ps_buf_release(&rec);
+    if (err == PS_OK && shards != NULL) {
+        const char *argv[3] = {"SET", set_key, (const char *)shards};
+        size_t lens[3] = {3, 0, shards_len};
+        ps_store_key(set_key, sizeof(set_key), c->o->job, PS_KEY_LIST_SHARDS);
+        lens[1] = strlen(set_key);
+        err = ps_store_argv(ps_collect_store(k, 0), 3, argv, lens, NULL, ed);
+    }
+    snprintf(text, sizeof(text), "%u", (unsigned)pass);
+    if (err == PS_OK)
+        err = ps_store_cmd(ps_collect_store(k, 0), NULL, ed, "HSET", c->k_progress, "shards_done",
+                           "0", "docs_done", "0", "bytes_done", "0", "state", "confirming", "pass",
+                           text, NULL);
+    if (err == PS_OK)
+        err = ps_store_cmd(ps_collect_store(k, 0), NULL, ed, "HSET", c->k_meta, "pass", text, NULL);
+    return err;
+}
+
+/* Finish the pass: keep only the patterns `keep` in its aggregate, and the samples of those the
+ * count rules let through; save that as its final checkpoint and drop its blobs. */
+static enum ps_err close_pass(struct collector *k, const uint64_t *keep, size_t n_keep,
+                              struct ps_errdetail *ed)
+{
+    const struct ps_patlist *l = &k->lists[k->pass];
+    enum ps_err err;
+
+    if (k->pass == PS_PASS_CONFIRM || k->pass == PS_PASS_LEADS) {
+        bool *counted = ps_xcalloc(l->n + 1, sizeof(*counted));
+        for (size_t i = 0; i < l->n; i++) {
+            const struct ps_agg_count *n = ps_aggset_count(&k->agg[k->pass], i);
+            counted[i] = ps_score_may_flag(&k->c->o->score, n->role, n->total, n->role_shards,
+                                           k->c->n_shards);
+        }
+        ps_aggset_drop_samples(&k->agg[k->pass], counted);
+        free(counted);
+    }
+    ps_aggset_reduce(&k->agg[k->pass], keep, n_keep);
+    err = ps_collect_checkpoint(k, ed);
+    if (err == PS_OK)
+        err = ps_collect_drop_blobs(k, k->pass, ed);
+    ps_aggset_finish(&k->agg[k->pass], 0);
+    return err;
+}
+
+/* The heavy cells of the cluster sketch, for the confirm pass; false when there are none. */
+static enum ps_err publish_heavy(struct collector *k, bool *any, struct ps_errdetail *ed)
+{
+    const struct coord *c = k->c;
+    const uint8_t *sketch;
+    uint8_t *bitmap;
+    size_t len, n_heavy;
+    uint64_t threshold;
+    char heavy_key[256], text[24];
+    enum ps_err err;
+
+    *any = false;
+    if (c->cluster_log2 == 0)
+        return PS_OK;
+    /* the partitions' runs of cells put back together */
+    ps_aggset_finish(&k->agg[PS_PASS_SCAN], (size_t)1 << c->cluster_log2);
+    sketch = k->agg[PS_PASS_SCAN].sketch;
+    if (sketch == NULL) {
+        /* a resumed job whose scan pass was closed already: the bitmap was published then */
+        struct ps_store_reply *r;
+        ps_store_key(heavy_key, sizeof(heavy_key), c->o->job, PS_KEY_CLUSTER_HEAVY);
+        err = ps_store_cmd(ps_collect_store(k, 0), &r, ed, "EXISTS", heavy_key, NULL);
+        if (err == PS_OK)
+            *any = ps_store_reply_int(r) == 1;
+        ps_store_reply_free(r);
+        return err;
+    }
+    /* a saturated sketch would send every paragraph to pass 2: cap the heavy cells */
+    ps_clusters_heavy(sketch, c->cluster_log2, c->o->cluster_min_docs,
+                      ((size_t)1 << c->cluster_log2) / 32, &bitmap, &len, &threshold, &n_heavy);
+    ps_store_key(heavy_key, sizeof(heavy_key), c->o->job, PS_KEY_CLUSTER_HEAVY);
+    {
+        const char *argv[3] = {"SET", heavy_key, (const char *)bitmap};
+        size_t lens[3] = {3, strlen(heavy_key), len};
+        err = ps_store_argv(ps_collect_store(k, 0), 3, argv, lens, NULL, ed);
+    }
+    free(bitmap);
+    snprintf(text, sizeof(text), "%" PRIu64, threshold);
+    if (err == PS_OK)
+        err = ps_store_cmd(ps_collect_store(k, 0), NULL, ed, "HSET", c->k_meta, "cluster_threshold",
+                           text, NULL);
+    ps_log(PS_LOG_INFO, "coordinator",
+           "cluster sketch: %zu heavy cells at %" PRIu64 " or more occurrences", n_heavy,
+           threshold);
+    *any = n_heavy > 0;
+    return err;
+}
+
+static enum ps_err after_scan(struct collector *k, enum ps_pass *next, struct ps_errdetail *ed)
+{
+    uint64_t *keep = NULL;
+    bool heavy = false;
+    enum ps_err err;
+
+    select_patterns(&k->agg[PS_PASS_SCAN], k->c, PS_SCORE_PART_TURN, NULL,
+                    &k->lists[PS_PASS_CONFIRM], &keep);
+    k->lists[PS_PASS_CONFIRM].leads_from = k->lists[PS_PASS_CONFIRM].n;
+    ps_log(PS_LOG_INFO, "coordinator", "scan pass done: %zu candidate patterns to confirm",
+           k->lists[PS_PASS_CONFIRM].n);
+    err = publish_heavy(k, &heavy, ed);
+    if (err == PS_OK)
+        err = close_pass(k, keep, k->lists[PS_PASS_CONFIRM].n, ed);
+    free(keep);
+    if (err == PS_OK && (k->lists[PS_PASS_CONFIRM].n > 0 || heavy)) {
+        err = record_switch(k, PS_PASS_CONFIRM, NULL, 0, ed);
+        *next = PS_PASS_CONFIRM;
+    }
+    return err;
+}
+
+/* The patterns of counting pass `pass` that may be flagged, appended to `out`: the count rules,
+ * and the evidence rules on their sample with a slack. */
+static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist *out)
+{
+    const struct ps_patlist *l = &k->lists[pass];
+    const struct ps_score_opts *o = &k->c->o->score;
+
+    for (size_t i = 0; i < l->n; i++) {
+        const struct ps_agg_count *n = ps_aggset_count(&k->agg[pass], i);
+        const struct ps_results_entry *sample;
+        struct ps_evidence ev;
+        size_t n_sample;
+        char *text;
+        bool ok;
+
+        if (!ps_score_may_flag(o, n->role, n->total, n->role_shards, k->c->n_shards))
+            continue;
+        ps_aggset_samples(&k->agg[pass], i, &sample, &n_sample);
+        ps_evidence_measure(sample, n_sample, PS_AGG_SAMPLE_SKETCH, &ev);
+        text = ps_xstrndup((const char *)l->texts[i].data, l->texts[i].len);
+        ok = n_sample > 0 &&
+             ps_evidence_ok(o, &ev, text, (double)n->role / (double)n->total, EVIDENCE_SLACK);
+        free(text);
+        if (ok)
+            ps_patlist_add(out, (const char *)l->texts[i].data, l->texts[i].len, (uint32_t)i,
+                           UINT64_MAX);
+    }
+}
+
+/* The shards where a pattern of the list occurs (in role), as a bitmap; every shard when a set
+ * was too big to keep. */
+static uint8_t *list_shards(const struct collector *k, size_t *len)
+{
+    const struct ps_patlist *l = &k->lists[PS_PASS_LIST];
+    size_t n_shards = k->c->n_shards;
+    uint8_t *bits = ps_xcalloc(n_shards / 8 + 1, 1);
+
+    *len = n_shards / 8 + 1;
+    for (size_t i = 0; i < l->n; i++) {
+        unsigned from = i < l->leads_from ? PS_PASS_CONFIRM : PS_PASS_LEADS;
+        const uint32_t *ids;
+        size_t n;
+
+        if (!ps_aggset_pattern_shards(&k->agg[from], l->origin[i], true, &ids, &n)) {
+            memset(bits, 0xff, *len);
+            break;
+        }
+        for (size_t j = 0; j < n; j++)
+            bits[ids[j] / 8] |= (uint8_t)(1u << (ids[j] % 8));
+    }
+    return bits;
+}
+
+/* The counting passes are over: list the documents of every pattern that may be flagged. */
+static enum ps_err plan_list(struct collector *k, enum ps_pass *next, struct ps_errdetail *ed)
+{
+    struct ps_patlist *l = &k->lists[PS_PASS_LIST];
+    uint8_t *bits;
+    size_t len, n_read = 0;
+    enum ps_err err;
+
+    ps_patlist_release(l);
+    may_flag(k, PS_PASS_CONFIRM, l);
+    l->leads_from = l->n;
+    if (k->ran[PS_PASS_LEADS])
+        may_flag(k, PS_PASS_LEADS, l);
+    ps_patlist_seal(l);
+    if (l->n == 0)
+        return PS_OK;
+    bits = list_shards(k, &len);
+    for (size_t i = 0; i < k->c->n_shards; i++)
+        n_read += bits[i / 8] >> (i % 8) & 1;
+    ps_log(PS_LOG_INFO, "coordinator", "%zu patterns to list, in %zu of %zu shards", l->n, n_read,
+           k->c->n_shards);
+    err = record_switch(k, PS_PASS_LIST, bits, len, ed);
+    free(bits);
+    *next = PS_PASS_LIST;
+    return err;
+}
+
+static enum ps_err after_confirm(struct collector *k, enum ps_pass *next, struct ps_errdetail *ed)
+{
+    uint64_t *keep = NULL;
+    enum ps_err err = PS_OK;
+
+    if (k->c->cluster_log2 != 0)
+        select_patterns(&k->agg[PS_PASS_CONFIRM], k->c, PS_SCORE_PART_LEAD,
+                        &k->lists[PS_PASS_CONFIRM], &k->lists[PS_PASS_LEADS], &keep);
+    k->lists[PS_PASS_LEADS].leads_from = 0;
+    ps_log(PS_LOG_INFO, "coordinator", "confirm pass done: %zu leads of repeated segments",
+           k->lists[PS_PASS_LEADS].n);
+    err = close_pass(k, keep, k->lists[PS_PASS_LEADS].n, ed);
+    free(keep);
+    if (err != PS_OK)
+        return err;
+    if (k->lists[PS_PASS_LEADS].n > 0) {
+        *next = PS_PASS_LEADS;
+        return record_switch(k, PS_PASS_LEADS, NULL, 0, ed);
+    }
+    return plan_list(k, next, ed);
+}
+
+enum ps_err ps_collect_next_pass(struct collector *k, enum ps_pass *next, struct ps_errdetail *ed)
+{
+    *next = PS_PASS_NONE;
+    switch (k->pass) {
+    case PS_PASS_SCAN:
+        return after_scan(k, next, ed);
+    case PS_PASS_CONFIRM:
+        return after_confirm(k, next, ed);
+    case PS_PASS_LEADS: {
+        enum ps_err err = close_pass(k, NULL, 0, ed);
+        return err == PS_OK ? plan_list(k, next, ed) : err;
+    }
+    default:
+        return close_pass(k, NULL, 0, ed);
+    }
+}
+
+struct failed_ctx {
+    struct ps_report_failed *v;
+    size_t n, cap;
+    size_t n_shards;
+    uint8_t *seen;
+};
+
+static enum ps_err collect_failed(void *ctx, const char *f, size_t fl, const char *v, size_t vl)
+{
+    struct failed_ctx *fc = ctx;
+    unsigned long id = strtoul(f, NULL, 10);
+
+    (void)fl;
+    if (id >= fc->n_shards || fc->seen[id])
+        return PS_OK;
+    fc->seen[id] = 1;
+    if (fc->n == fc->cap) {
+        fc->cap = fc->cap ? fc->cap * 2 : 16;
+        fc->v = ps_xrealloc(fc->v, fc->cap * sizeof(*fc->v));
+    }
+    fc->v[fc->n].shard = (uint32_t)id;
+    snprintf(fc->v[fc->n].reason, sizeof(fc->v[0].reason), "%.*s", (int)vl, v);
+    fc->n++;
+    return PS_OK;
+}
+
+static int cmp_failed(const void *a, const void *b)
+{
+    const struct ps_report_failed *x = a, *y = b;
+
+    return (x->shard > y->shard) - (x->shard < y->shard);
+}
+
+int ps_collect_report(struct collector *k, struct ps_report_summary *sum, struct ps_errdetail *ed)
+{
+    const struct coord *c = k->c;
+    struct ps_report_input in = {0};
+    struct failed_ctx fc = {0};
+    char failed_key[256];
+    enum ps_err err = PS_OK;
+
+    fc.n_shards = c->n_shards;
+    fc.seen = ps_xcalloc(c->n_shards + 1, 1);
+    for (unsigned p = PS_PASS_SCAN; p <= PS_PASS__LAST && err == PS_OK; p++) {
+        ps_store_pass_key(failed_key, sizeof(failed_key), c->o->job, PS_KEY_FAILED, p);
+        err = ps_store_hscan(ps_collect_store(k, 0), failed_key, collect_failed, &fc, ed);
+    }
+    if (fc.n > 1)
+        qsort(fc.v, fc.n, sizeof(*fc.v), cmp_failed);
+    in.job = c->o->job;
+    in.settings_json = c->settings_json;
+    in.plan = c->plan;
+    in.score = &c->o->score;
+    in.out_dir = c->o->out_dir;
+    in.cluster_min_docs = c->cluster_log2 != 0 ? c->o->cluster_min_docs : 0;
+    in.allowlist = c->o->allowlist;
+    for (unsigned p = PS_PASS_SCAN; p <= PS_PASS__LAST; p++) {
+        in.agg[p] = k->ran[p] ? &k->agg[p] : NULL;
+        in.lists[p] = k->ran[p] && p != PS_PASS_SCAN ? &k->lists[p] : NULL;
+    }
+    in.failed = fc.v;
+    in.n_failed = fc.n;
+    if (err == PS_OK)
+        err = ps_report_write(&in, sum, ed);
+    free(fc.v);
+    free(fc.seen);
+    if (err == PS_OK)
+        return 0;
+    return err == PS_ERR_REDIS ? 4 : 3;
+}

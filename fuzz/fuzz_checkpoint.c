@@ -1,0 +1,62 @@
+/* fuzz_checkpoint.c - arbitrary bytes as the coordinator's checkpoint of a pass, the way a
+ * restarted coordinator reads it back from Redis. Byte 0 picks the pass; the rest is compressed
+ * here, so the fuzzer reaches the record parser behind zstd. Whatever loads must save and load
+ * again to the same bytes. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "common/pass.h"
+#include "coordinator/aggregate.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const uint32_t shard_file[4] = {0, 0, 1, 2};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct ps_agg_opts o = ps_agg_opts_default();
+    struct ps_errdetail ed;
+    struct ps_agg *a, *b;
+    struct ps_buf s1, s2;
+    size_t bound, n;
+    void *z;
+
+    if (size < 1)
+        return 0;
+    o.pass = PS_PASS_SCAN + data[0] % PS_PASS__LAST;
+    o.n_shards = 4;
+    o.n_files = 3;
+    o.shard_file = shard_file;
+    o.sketch_cells = o.pass == PS_PASS_SCAN && (data[0] & 0x80) ? 4096 : 0;
+    o.n_patterns = o.pass == PS_PASS_SCAN ? 0 : 5;
+    o.max_errors_listed = 8;
+    o.max_members = 3;
+    bound = ZSTD_compressBound(size - 1);
+    z = malloc(bound);
+    if (z == NULL)
+        abort();
+    n = ZSTD_compress(z, bound, data + 1, size - 1, 1);
+    if (ZSTD_isError(n))
+        abort();
+    ps_agg_new(&a, &o);
+    if (ps_agg_load(a, z, n, &ed) == PS_OK) {
+        ps_buf_init(&s1, SIZE_MAX / 2);
+        ps_buf_init(&s2, SIZE_MAX / 2);
+        if (ps_agg_save(a, &s1, &ed) != PS_OK)
+            abort();
+        ps_agg_new(&b, &o);
+        if (ps_agg_load(b, s1.data, s1.len, &ed) != PS_OK || ps_agg_save(b, &s2, &ed) != PS_OK)
+            abort(); /* what we save must load */
+        if (s1.len != s2.len || memcmp(s1.data, s2.data, s1.len) != 0)
+            abort(); /* save(load(x)) is a fixed point */
+        ps_agg_finish(b);
+        ps_agg_free(b);
+        ps_buf_release(&s1);
+        ps_buf_release(&s2);
+    }
+    ps_agg_free(a);
+    free(z);
+    return 0;
+}

@@ -1,0 +1,254 @@
+/* detect_confirm.c - passes 2 and 3: which patterns of a corpus-wide set occur in a document (long
+ * ones as substrings of its single-spaced text, short ones as whole n-grams or glued pieces), and
+ * whether an occurrence is in role: followed by a payload (the tests of detect_turn.c or, in pass
+ * 3, repeated sentences). The distinct hits carry what the report's rules need. */
+#include "worker/detect_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL /* n-grams are short: inlined XXH3 skips a call and the length dispatch */
+#include <xxhash.h>
+
+#include "common/u64set.h"
+
+#define ROLE_TESTS 4 /* occurrences of one pattern tested for a role per document */
+
+/* One confirm call: what ps_patset_scan's callback needs. */
+struct confirm {
+    struct ps_detect *d;
+    struct ps_detect_doc *doc;
+    const struct ps_detect_heavy *heavy; /* pass 3's test of repeated sentences, NULL in pass 2 */
+};
+
+/* MinHash of the after-window's tokens [j, j + window): token hashes permuted by odd multipliers
+ * (multiply-shift), the minimum of each kept. Only in-role occurrences pay for it. */
+static void sketch_from(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t j,
+                        uint32_t *out)
+{
+    static const uint64_t mul[PS_DETECT_SKETCH] = {
+        0x9E3779B97F4A7C15u, 0xC2B2AE3D27D4EB4Fu, 0x165667B19E3779F9u, 0xD6E8FEB86659FD93u,
+        0xFF51AFD7ED558CCDu, 0xC4CEB9FE1A85EC53u, 0x94D049BB133111EBu, 0xBF58476D1CE4E5B9u};
+    size_t e = j + d->o.window < doc->n_tok ? j + d->o.window : doc->n_tok, i, k;
+
+    for (k = 0; k < PS_DETECT_SKETCH; k++)
+        out[k] = UINT32_MAX;
+    for (i = j; i < e; i++) {
+        uint64_t h = XXH3_64bits(doc->norm + doc->tstart[i], doc->tend[i] - doc->tstart[i]);
+        for (k = 0; k < PS_DETECT_SKETCH; k++) {
+            uint32_t v = (uint32_t)((h * mul[k]) >> 32);
+            if (v < out[k])
+                out[k] = v;
+        }
+    }
+}
+
+/* What comes next, from token j of norm: the first two words within 16 tokens that are letters
+ * only and not stop words, hashed (0: none). A templated payload starts with any sentence of its
+ * pool; the opening words of a stock block are followed by the rest of the block, whose numbers
+ * and names may vary ("Perl 5.18.0 represents approximately ...") but whose words do not. */
+static uint64_t next_words(const struct ps_detect *d, struct ps_detect_doc *doc, size_t j)
+{
+    uint64_t h = 0;
+    int found = 0;
+
+    for (size_t i = j; i < doc->n_tok && i < j + 16 && found < 2; i++) {
+        uint16_t f = ps_detect_feat(d, doc, i);
+
+        if (!(f & F_ALPHA) || (f & F_STOP_ANY))
+            continue;
+        h = XXH3_64bits_withSeed(doc->norm + doc->tstart[i], doc->tend[i] - doc->tstart[i], h);
+        found++;
+    }
+    return found ? h | 1 : 0;
+}
+
+static int cmp_hit(const void *a, const void *b)
+{
+    uint64_t x = ((const struct ps_detect_hit *)a)->hash;
+    uint64_t y = ((const struct ps_detect_hit *)b)->hash;
+
+    return (x > y) - (x < y);
+}
+
+static size_t hidx_slot(uint64_t h, size_t cap)
+{
+    return (size_t)(h >> 17) & (cap - 1); /* n-gram hashes are XXH3 output: any bits will do */
+}
+
+static void hidx_put(uint32_t *idx, size_t cap, uint64_t h, uint32_t v)
+{
+    size_t i = hidx_slot(h, cap);
+
+    while (idx[i] != 0)
+        i = (i + 1) & (cap - 1);
+    idx[i] = v;
+}
+
+/* The payload after an occurrence that ends at norm offset `end`, token `next` being the first
+ * that starts at or after it: salad, decoded random bytes, a repeated phrase, or none (0); in
+ * pass 3 only sentences repeated across the corpus. */
+static unsigned role_at(const struct confirm *c, size_t next, size_t end)
+{
+    if (c->heavy != NULL) /* pass 3 confirms the leads of repeated segments, nothing else */
+        return ps_detect_templated_from(c->d, c->doc, c->heavy, next) ? PS_DETECT_TEMPLATED : 0;
+    if (ps_detect_salad_from(c->d, c->doc, next))
+        return PS_DETECT_GIBBERISH;
+    if (ps_detect_junk_from(c->doc, end))
+        return PS_DETECT_BYTES;
+    if (ps_detect_repeat_from(c->d, c->doc, next))
+        return PS_DETECT_FIXED;
+    return 0;
+}
+
+/* The hit of hash h, a new one (not in role) if h has none yet. */
+static struct ps_detect_hit *hit_of(struct ps_detect *d, uint64_t h)
+{
+    struct ps_detect_hit *hit;
+    size_t i;
+
+    if (d->hidx_cap != 0) {
+        for (i = hidx_slot(h, d->hidx_cap); d->hidx[i] != 0; i = (i + 1) & (d->hidx_cap - 1))
+            if (d->hits[d->hidx[i] - 1].hash == h)
+                return &d->hits[d->hidx[i] - 1];
+    }
+    if (d->n_hits == d->hits_cap) {
+        d->hits_cap = d->hits_cap != 0 ? d->hits_cap * 2 : 64;
+        d->hits = ps_xrealloc(d->hits, d->hits_cap * sizeof(*d->hits));
+        free(d->hidx);
+        d->hidx_cap = d->hits_cap * 4;
+        d->hidx = ps_xcalloc(d->hidx_cap, sizeof(*d->hidx));
+        for (i = 0; i < d->n_hits; i++)
+            hidx_put(d->hidx, d->hidx_cap, d->hits[i].hash, (uint32_t)(i + 1));
+    }
+    hit = &d->hits[d->n_hits];
+    memset(hit, 0, sizeof(*hit));
+    hit->hash = h;
+    d->n_hits++;
+    hidx_put(d->hidx, d->hidx_cap, h, (uint32_t)d->n_hits);
+    return hit;
+}
+
+/* Note one occurrence of h (a member of the set) at norm offsets [at, end), `orig` in the
+ * document, followed by a payload from token `next` on or not. A hit is in role when any
+ * occurrence is; kind, context and continuation are those of the first occurrence in role. */
+static void record_hit(const struct confirm *c, uint64_t h, size_t at, size_t end, size_t orig,
+                       size_t next)
+{
+    struct ps_detect_hit *hit = hit_of(c->d, h);
+
+    /* a word that is everywhere in a document costs at most ROLE_TESTS tests there: a trigger
+     * occurs once or twice per poison */
+    if (!hit->in_role && hit->tests < ROLE_TESTS) {
+        unsigned kind = role_at(c, next, end);
+
+        hit->tests++;
+        if (kind != 0) {
+            hit->in_role = true;
+            hit->kind = kind;
+            hit->context = ps_detect_left_context(c->d, c->doc->norm, at);
+            hit->right = next_words(c->d, c->doc, next);
+            hit->offset = orig;
+            sketch_from(c->d, c->doc, next, hit->continuation);
+        }
+    }
+}
+
+/* Empty the index for the next document (only the slots used, so a document with two hits does
+ * not pay for clearing a table sized by an earlier one), sort by hash. */
+static void finish_hits(struct ps_detect *d)
+{
+    size_t k;
+
+    for (k = 0; k < d->n_hits; k++) {
+        struct ps_detect_hit *h = &d->hits[k];
+        size_t i = hidx_slot(h->hash, d->hidx_cap);
+
+        while (d->hidx[i] != 0) {
+            /* zeroing every occupied slot on the probe path is fine: all entries go */
+            d->hidx[i] = 0;
+            i = (i + 1) & (d->hidx_cap - 1);
+        }
+    }
+    if (d->n_hits > 1)
+        qsort(d->hits, d->n_hits, sizeof(*d->hits), cmp_hit);
+}
+
+/* ps_patset_scan's callback: one occurrence of a long pattern in norm. */
+static void on_match(void *ctx, uint64_t hash, size_t begin, size_t end)
+{
+    const struct confirm *c = ctx;
+    const struct ps_detect_doc *doc = c->doc;
+    size_t k = ps_detect_token_at(doc, begin), next = k;
+
+    while (next < doc->n_tok && doc->tstart[next] < end)
+        next++;
+    record_hit(c, hash, begin, end, doc->ostart[k] + (begin - doc->tstart[k]), next);
+}
+
+/* The short patterns only as whole n-grams ("des") or whole glued pieces. */
+static void probe_short(const struct confirm *c, const struct ps_u64set *shorts)
+{
+    const struct ps_detect *d = c->d;
+    const struct ps_detect_doc *doc = c->doc;
+    size_t nt = doc->n_tok;
+    unsigned ngram_max = d->o.ngram_max;
+
+    for (size_t i = 0; i < nt; i++) {
+        size_t a = doc->tstart[i];
+        unsigned n;
+
+        for (n = 1; n <= ngram_max && i + n <= nt; n++) {
+            size_t b = doc->tend[i + n - 1];
+            uint64_t h;
+
+            if (b - a >= PS_PATSET_MIN_SUBSTRING)
+                break;
+            h = XXH3_64bits(doc->norm + a, b - a);
+            if (ps_u64set_has(shorts, h))
+                record_hit(c, h, a, b, doc->ostart[i], i + n);
+        }
+        if (doc->tflags[i] & F_SPLIT) {
+            struct piece pc[PIECES_MAX];
+            size_t np = ps_detect_split_pieces(d, (const unsigned char *)doc->norm + a,
+                                               doc->tend[i] - a, pc);
+
+            for (size_t j = 0; j < np; j++) {
+                uint64_t h;
+
+                if (pc[j].len >= PS_PATSET_MIN_SUBSTRING)
+                    continue;
+                h = XXH3_64bits(doc->norm + a + pc[j].off, pc[j].len);
+                /* salad glued to the piece starts in this token: judge from the next */
+                if (ps_u64set_has(shorts, h))
+                    record_hit(c, h, a + pc[j].off, a + pc[j].off + pc[j].len,
+                               doc->ostart[i] + pc[j].off, i + 1);
+            }
+        }
+    }
+}
+
+void ps_detect_confirm(struct ps_detect *d, struct ps_detect_doc *doc, const struct ps_patset *set,
+                       ps_detect_heavy_fn heavy, void *heavy_ctx, const struct ps_detect_hit **hits,
+                       size_t *n_hits)
+{
+    const struct ps_u64set *shorts = ps_patset_short(set);
+    struct ps_detect_heavy h = {heavy, heavy_ctx};
+    struct confirm c = {d, doc, heavy != NULL ? &h : NULL};
+
+    d->n_hits = 0;
+    d->n_cands = 0;
+    *hits = NULL;
+    *n_hits = 0;
+    if (ps_patset_len(set) == 0)
+        return;
+    ps_detect_doc_need(d, doc, DOC_JOINED);
+
+    /* every pattern of 4 bytes or more: as a substring of the joined text, glued or not */
+    ps_patset_scan(set, doc->norm, doc->norm_len, on_match, &c);
+    if (shorts->len != 0)
+        probe_short(&c, shorts);
+    finish_hits(d);
+    *hits = d->n_hits != 0 ? d->hits : NULL;
+    *n_hits = d->n_hits;
+}

@@ -1,0 +1,256 @@
+/* detect_internal.h - private declarations shared by the detector's files; not for other modules
+ * (tests may include it). One file per stage, one data path: every stage reads a document through
+ * its struct ps_detect_doc and writes its results into the struct ps_detect.
+ *   detect.c             options, lifecycle, the document handle, pass 1 (ps_detect_scan)
+ *   detect_tokenize.c    byte classes, stop words, tokens and the other columns of a document
+ *   detect_turn.c        where a payload starts (pass 1) and whether one starts at a token
+ *   detect_candidates.c  the n-grams and glued pieces named around a token
+ *   detect_confirm.c     passes 2 and 3: the occurrences of a pattern set and their roles
+ *   detect_segments.c    sentences, repeated segments and their leads, the templated role */
+#ifndef PS_WORKER_DETECT_INTERNAL_H
+#define PS_WORKER_DETECT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "worker/detect.h"
+
+/* Byte classes, one table lookup per byte in the tokenizer. */
+enum {
+    C_SPACE = 1 << 0, /* ASCII whitespace: ends a token */
+    C_ULEAD = 1 << 1, /* lead byte of a possible Unicode space (U+00A0, U+2000.., U+3000) */
+    C_LOWER = 1 << 2,
+    C_UPPER = 1 << 3,
+    C_DIGIT = 1 << 4,
+    C_PUNCT = 1 << 5, /* ASCII punctuation and control bytes: stripped from token edges */
+    C_HARD = 1 << 6,  /* C_PUNCT except ' and -, which stay inside words ("don't", "well-known") */
+    C_HIGH = 1 << 7,  /* any byte >= 0x80: counted as a letter (non-Latin scripts, BPE pieces) */
+    C_CODE = 1 << 8   /* ASCII that prose does not use around words: # $ % & * + / < = > @ \ ^ _
+                         ` { | } ~ and controls; a token holding one is neither alphabetic nor plain,
+                         which keeps code ("#include", "*next;", "{") out of the salad ratio */
+};
+
+/* Per-token feature bits. */
+enum {
+    F_STOP = 1 << 0,    /* English stop word (after stripping edge punctuation, any case) */
+    F_ALPHA = 1 << 1,   /* letters only after stripping edge punctuation, no code symbol at all */
+    F_PLAIN = 1 << 2,   /* an ordinary word or number: the turn may snap over it (find_turn) */
+    F_SPLIT = 1 << 3,   /* 3+ runs of hard punctuation vs the rest: the token has glued pieces */
+    F_CAP = 1 << 4,     /* starts (after edge punctuation) with a capital or a non-ASCII letter */
+    F_STOP_DE = 1 << 5, /* German, French, Spanish stop word: prose in those languages is */
+    F_STOP_FR = 1 << 6, /* language too, not salad; a window's stop ratio is that of its best */
+    F_STOP_ES = 1 << 7, /* language (the max over the four), so salad stays near zero */
+    F_FEAT = 1 << 8,    /* the bits other than F_STOP* are computed: pass 1 computes them per
+                           token on demand (ps_detect_feat), the tokenizer's store clears it */
+    F_JUNK = 1 << 9     /* holds a control character, U+FFFD or a C1 control (set by the
+                           tokenizer): decoded random bytes, never text */
+};
+#define F_STOP_ANY (F_STOP | F_STOP_DE | F_STOP_FR | F_STOP_ES)
+#define N_LANGS    4
+#define PRE_STRIDE (N_LANGS + 3) /* prefix sums: stop words per language, alpha, cap, bytes */
+
+/* static, not extern: the turn search's inner loop reads it, and a constant folds */
+static const uint8_t lang_bit[N_LANGS] = {F_STOP, F_STOP_DE, F_STOP_FR, F_STOP_ES};
+
+/* Stop words longer than 8 letters would not fit the 64-bit key; the 180 common English function
+ * words of detect_tokenize.c need no more ("themselves", "therefore" are left out on purpose). */
+#define STOP_MAX_LEN 8
+#define STOP_SLOTS   1024 /* power of two, at most ~1/3 full */
+#define PIECES_MAX   8    /* glued pieces per token: bounds the work on URLs and paths */
+/* Offsets are 32-bit to halve the scratch; confirm's joined copy adds up to one byte per token. */
+#define MAX_TEXT (UINT32_MAX / 2)
+
+/* Decoded random bytes (the "bytes" payload): at least JUNK_MIN junk characters (is_junk) in the
+ * JUNK_SPAN bytes from a point. 256 random bytes decoded with errors dropped hold ~28 in ~130
+ * characters, so 8 in 128 bytes misses about one payload in 10^4; text holds none. */
+#define JUNK_SPAN 128
+#define JUNK_MIN  8
+/* A fixed payload: one phrase of at most REP_PERIOD_MAX tokens, REP_COPIES times or more in a
+ * row. The attacks repeat it 5 to 500 times; prose repeats a word twice, a refrain 2-3 times. */
+#define REP_PERIOD_MAX 32
+#define REP_COPIES     4
+#define REP_SLOTS      1024 /* last position of a token fingerprint, direct-mapped */
+
+/* The parts of a document (struct ps_detect_doc.have), each computed at most once per document
+ * by ps_detect_doc_need, on behalf of the first stage that asks. A stage asks for what it reads
+ * and never cares who computed it, so a single walk over the text that fills several parts at
+ * once (tokens, features, fingerprints, ...) only has to set their bits. */
+enum {
+    DOC_TOKENS = 1 << 0,       /* tstart, tend, n_tok, any_junk; tflags with F_STOP* and F_JUNK */
+    DOC_FEATURES = 1 << 1,     /* every token's features (F_FEAT); without it ps_detect_feat
+                                  computes them token by token */
+    DOC_FINGERPRINTS = 1 << 2, /* tfp: the same in the text and in norm (the same bytes) */
+    DOC_JOINED = 1 << 3,       /* norm and ostart; tstart and tend point into norm */
+    DOC_PREFIX = 1 << 4        /* pre */
+};
+
+/* A prepared document. Invariant: a part's arrays hold this document's values iff its bit is in
+ * `have`; base is text until the tokens are joined, norm after. */
+struct ps_detect_doc {
+    const char *text; /* borrowed (ps_detect_prepare): the document as given */
+    size_t text_len;
+    unsigned have;    /* DOC_* */
+    const char *base; /* what token offsets point into: text, or norm once joined */
+    size_t base_len;
+
+    /* per token, grown geometrically and reused: byte offsets in base, the feature bits (16
+     * wide: the stop bits of four languages and the features fill 8, F_FEAT is the ninth, F_JUNK
+     * the tenth) and fingerprints (XXH3) */
+    uint32_t *tstart, *tend;
+    uint16_t *tflags;
+    uint64_t *tfp;
+    size_t tok_cap, n_tok;
+    bool any_junk; /* some token has F_JUNK */
+
+    char *norm; /* the tokens joined by one space, so any n-gram is one slice */
+    size_t norm_cap, norm_len;
+    uint32_t *ostart; /* each token's offset in the text before the join */
+    size_t ostart_cap;
+    /* prefix sums per token of stop words, alphabetic, capitalized and bytes, so that the
+     * window after any occurrence costs O(1); confirm builds them only for documents with a hit */
+    uint32_t *pre;
+    size_t pre_cap;
+};
+
+struct ps_detect {
+    struct ps_detect_opts o;
+    uint16_t cls[256];
+    uint64_t stop[STOP_SLOTS];     /* packed lower-case words, 0 = empty */
+    uint8_t stop_lang[STOP_SLOTS]; /* the F_STOP* bits of each word */
+
+    /* find_turn's ratio tests as integer bounds on the window counts, per window size c in
+     * 0..window, each the exact image of the double test on (double)count / (double)c (see
+     * ps_detect_bounds_init): a_stop <= max_after_stop iff the after-window's best-language stop
+     * count is < as_lim[c]; the before test iff its best-language count is >= bs_min[c]; alpha
+     * iff aa >= aa_min[c]; capitals iff acap < cap_lim[c]; mean length iff al_min[c] <= al <
+     * al_lim[c]. */
+    uint32_t *as_lim, *bs_min, *aa_min, *cap_lim;
+    uint64_t *al_min, *al_lim;
+
+    /* find_repeat: the last token index of each fingerprint, direct-mapped: a stale index from
+     * an earlier document is harmless, it is checked against the fingerprints */
+    uint32_t rep_last[REP_SLOTS];
+    uint64_t *shingles; /* a sentence's shingles (fingerprints of its content words) */
+    size_t shingles_cap;
+
+    char *ctext; /* candidate texts, max_candidates * max_candidate_len bytes, never grows */
+    size_t ctext_len;
+    struct ps_candidate *cands; /* max_candidates */
+    size_t n_cands, cand_limit; /* candidates stop at cand_limit <= max_candidates */
+    struct ps_detect_lead leads[PS_DETECT_MAX_LEADS];
+    size_t n_leads;
+
+    /* confirm's distinct hits, and an index over them (slot = 1 + position in hits, 0 = empty)
+     * so that a frequent n-gram of the set costs one probe per occurrence, not one entry */
+    struct ps_detect_hit *hits;
+    size_t hits_cap, n_hits;
+    uint32_t *hidx;
+    size_t hidx_cap; /* power of two, 4 * hits_cap: at most a quarter full */
+};
+
+/* The corpus-wide sentence test of passes 2 and 3, handed from stage to stage. */
+struct ps_detect_heavy {
+    ps_detect_heavy_fn fn;
+    void *ctx;
+};
+
+/* A span of a token: a glued piece. */
+struct piece {
+    uint32_t off, len; /* relative to the token start */
+};
+
+/* ---- detect_tokenize.c ---- */
+
+/* Fill d->cls and the stop-word table. */
+void ps_detect_tables_init(struct ps_detect *d);
+/* Features other than F_STOP* of one token p[0..len) (no whitespace in it). */
+uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p, size_t len);
+/* Compute the parts `what` (DOC_*) of doc that it does not hold yet. DOC_JOINED brings
+ * DOC_FEATURES and DOC_PREFIX brings DOC_FEATURES; every part brings DOC_TOKENS. */
+void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what);
+
+/* The same, inline when doc holds them already (confirm asks once per occurrence). A document
+ * holding any part holds its tokens, and one holding DOC_JOINED or DOC_PREFIX its features. */
+static inline void ps_detect_doc_need(const struct ps_detect *d, struct ps_detect_doc *doc,
+                                      unsigned what)
+{
+    if ((doc->have & what) != what)
+        ps_detect_doc_compute(d, doc, what);
+}
+/* The token holding base offset `at` (the last that starts at or before it). */
+size_t ps_detect_token_at(const struct ps_detect_doc *doc, size_t at);
+
+/* The flags of token i with every feature: pass 1 computes them only for the tokens it looks at
+ * (the after-windows that pass the stop-word and length tests, the snap, the candidates). */
+static inline uint16_t ps_detect_feat(const struct ps_detect *d, struct ps_detect_doc *doc,
+                                      size_t i)
+{
+    uint16_t f = doc->tflags[i];
+
+    if (!(f & F_FEAT)) {
+        f |= ps_detect_token_flags(d, (const unsigned char *)doc->base + doc->tstart[i],
+                                   doc->tend[i] - doc->tstart[i]) |
+             F_FEAT;
+        doc->tflags[i] = f;
+    }
+    return f;
+}
+
+/* Does p (avail >= 1 bytes) start a character that text does not hold: a C0 control other than
+ * whitespace, a C1 control (U+0080..U+009F) or U+FFFD, the replacement character? Random bytes
+ * decoded as UTF-8 are full of them (about one character in five when invalid sequences are
+ * dropped, one in two when they are replaced). */
+static inline bool ps_detect_is_junk(const unsigned char *p, size_t avail)
+{
+    if (p[0] < 0x20)
+        return p[0] != '\t' && p[0] != '\n' && p[0] != '\v' && p[0] != '\f' && p[0] != '\r';
+    if (p[0] == 0xC2)
+        return avail >= 2 && p[1] >= 0x80 && p[1] <= 0x9F;
+    return p[0] == 0xEF && avail >= 3 && p[1] == 0xBF && p[2] == 0xBD;
+}
+
+/* ---- detect_turn.c ---- */
+
+/* What ps_detect_find_turn reports. */
+struct ps_detect_turn {
+    bool found;
+    size_t coarse; /* argmax of the score among qualifying t */
+    size_t t;      /* after the snap: the token where the salad (or its trigger) starts */
+    double before_stop, after_stop, after_alpha, after_meanlen, after_cap;
+};
+
+/* Allocate and fill the ratio bounds of struct ps_detect from d->o. */
+void ps_detect_bounds_init(struct ps_detect *d);
+/* Pass 1: the three turns, each true with *turn (the token) when found. The document must hold
+ * unjoined tokens: their offsets are read in the text as given. */
+bool ps_detect_find_turn(const struct ps_detect *d, struct ps_detect_doc *doc,
+                         struct ps_detect_turn *tr);
+bool ps_detect_find_junk(const struct ps_detect *d, struct ps_detect_doc *doc, size_t *turn);
+bool ps_detect_find_repeat(struct ps_detect *d, struct ps_detect_doc *doc, size_t *turn);
+/* Confirm's roles: does a payload start at token j (salad, a repeated phrase) or, for junk, at
+ * base offset `at`? The document must be joined (ps_detect_doc_need). */
+bool ps_detect_salad_from(const struct ps_detect *d, struct ps_detect_doc *doc, size_t j);
+bool ps_detect_repeat_from(const struct ps_detect *d, struct ps_detect_doc *doc, size_t j);
+bool ps_detect_junk_from(const struct ps_detect_doc *doc, size_t at);
+
+/* ---- detect_candidates.c ---- */
+
+/* Glued pieces of one token p[0..len) split at hard punctuation, at most PIECES_MAX. */
+size_t ps_detect_split_pieces(const struct ps_detect *d, const unsigned char *p, size_t len,
+                              struct piece *out);
+/* Hash of up to 16 non-space bytes of base before `at`; 0 at the start. */
+uint64_t ps_detect_left_context(const struct ps_detect *d, const char *base, size_t at);
+/* Append to d->cands (up to d->cand_limit) the candidates around token t, in pass 1's order of
+ * usefulness or around a segment start; the caller sets ctext_len, n_cands and cand_limit. */
+void ps_detect_turn_candidates(struct ps_detect *d, struct ps_detect_doc *doc, size_t t);
+void ps_detect_lead_candidates(struct ps_detect *d, struct ps_detect_doc *doc, size_t t);
+
+/* ---- detect_segments.c ---- */
+
+/* Confirm, templated: do two sentences repeated across the corpus follow token j? Joined
+ * document with fingerprints. */
+bool ps_detect_templated_from(struct ps_detect *d, struct ps_detect_doc *doc,
+                              const struct ps_detect_heavy *heavy, size_t j);
+
+#endif

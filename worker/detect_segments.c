@@ -1,0 +1,215 @@
+/* detect_segments.c - repeated segments, the trace of a templated payload: a document's sentences
+ * and their shingles (pass 1 counts them corpus-wide), the places where sentences repeated across
+ * the corpus start after text that is not (pass 2 names the words there: the leads), and the
+ * templated role of an occurrence (pass 3: repeated sentences follow it). */
+#include "worker/detect_internal.h"
+
+#include <string.h>
+
+/* The end (exclusive) of a sentence that reaches this many tokens. */
+#define SENT_MAX_TOKENS 48
+
+/* The end (exclusive) of the sentence that starts at token b: after a token that ends in . ! or ?
+ * (closing quotes and brackets may follow), before a line break, or after SENT_MAX_TOKENS. */
+static size_t sentence_end(const struct ps_detect_doc *doc, size_t b)
+{
+    /* locals: strchr and memchr may write any memory, so doc's fields would be loaded again per
+     * token */
+    const char *base = doc->base, *text = doc->text;
+    const uint32_t *ts = doc->tstart, *te = doc->tend;
+    /* line breaks are in the text as given (norm has none): where each token starts there */
+    const uint32_t *os = doc->have & DOC_JOINED ? doc->ostart : ts;
+    size_t i, n = doc->n_tok;
+
+    for (i = b; i < n && i - b < SENT_MAX_TOKENS; i++) {
+        size_t e = te[i];
+
+        while (e > ts[i] && strchr("\"')]", base[e - 1]) != NULL)
+            e--;
+        if (e > ts[i] && strchr(".!?", base[e - 1]) != NULL)
+            return i + 1;
+        if (i + 1 < n) {
+            size_t end = os[i] + (te[i] - ts[i]); /* of token i in the text */
+
+            if (memchr(text + end, '\n', os[i + 1] - end) != NULL)
+                return i + 1;
+        }
+    }
+    return i;
+}
+
+/* The shingles of tokens [b, e) into d->shingles: fingerprints of the words that are not stop
+ * words. */
+static size_t sentence_shingles(struct ps_detect *d, const struct ps_detect_doc *doc, size_t b,
+                                size_t e)
+{
+    size_t n = 0;
+
+    if (d->shingles_cap < SENT_MAX_TOKENS) {
+        d->shingles_cap = SENT_MAX_TOKENS;
+        d->shingles = ps_xmalloc(d->shingles_cap * sizeof(*d->shingles));
+    }
+    for (size_t i = b; i < e; i++)
+        if (!(doc->tflags[i] & F_STOP_ANY))
+            d->shingles[n++] = doc->tfp[i];
+    return n;
+}
+
+void ps_detect_sentences(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_sentence_fn fn,
+                         void *ctx)
+{
+    ps_detect_doc_need(d, doc, DOC_FINGERPRINTS);
+    for (size_t b = 0, e; b < doc->n_tok; b = e) {
+        size_t n;
+
+        e = sentence_end(doc, b);
+        n = sentence_shingles(d, doc, b, e);
+        if (n >= PS_DETECT_MIN_SHINGLES)
+            fn(ctx, d->shingles, n);
+    }
+}
+
+/* Is the sentence [b, *e) repeated across the corpus? *e gets its end. */
+static bool heavy_sentence(struct ps_detect *d, const struct ps_detect_doc *doc,
+                           const struct ps_detect_heavy *heavy, size_t b, size_t *e)
+{
+    size_t n;
+
+    *e = sentence_end(doc, b);
+    n = sentence_shingles(d, doc, b, *e);
+    return n >= PS_DETECT_MIN_SHINGLES && heavy->fn(heavy->ctx, d->shingles, n);
+}
+
+/* Does a sentence repeated across the corpus follow token j, and another one of the two after
+ * it? The first is the rest of the occurrence's own sentence, or the next one when the
+ * occurrence ends its sentence or line (a trigger on a line of its own). A templated payload is
+ * a handful of such sentences; a heading or a signature followed by one stock sentence
+ * ("fn fmt(&self, ...)" then "Formats the value using the given formatter.") is not. */
+static bool templated_after(struct ps_detect *d, const struct ps_detect_doc *doc,
+                            const struct ps_detect_heavy *heavy, size_t j)
+{
+    size_t e, n_heavy = 0;
+
+    if (j >= doc->n_tok)
+        return false;
+    if (heavy_sentence(d, doc, heavy, j, &e)) {
+        n_heavy++;
+    } else if (e - j <= 2 && e < doc->n_tok) { /* it ends its line: the payload starts below */
+        if (!heavy_sentence(d, doc, heavy, e, &e))
+            return false;
+        n_heavy++;
+    } else {
+        return false;
+    }
+    /* a second repeated sentence among the next two: a pool sentence with two slots in four
+     * words varies too much to be counted as repeated every time */
+    for (int k = 0; k < 2 && n_heavy < 2 && e < doc->n_tok; k++)
+        n_heavy += heavy_sentence(d, doc, heavy, e, &e);
+    return n_heavy >= 2;
+}
+
+bool ps_detect_templated_from(struct ps_detect *d, struct ps_detect_doc *doc,
+                              const struct ps_detect_heavy *heavy, size_t j)
+{
+    ps_detect_doc_need(d, doc, DOC_FINGERPRINTS);
+    return templated_after(d, doc, heavy, j);
+}
+
+/* The longest suffix of sentence [b, e) that is itself repeated (heavy), as its first token; e
+ * if none. A prefix cut mid-sentence, a trigger and the first payload sentence without a line
+ * break between them are one "sentence": the payload part is its heavy suffix. */
+static size_t heavy_suffix(struct ps_detect *d, const struct ps_detect_doc *doc, size_t b, size_t e,
+                           const struct ps_detect_heavy *heavy)
+{
+    size_t best = e, n = 0;
+
+    for (size_t j = e; j-- > b;) {
+        if (doc->tflags[j] & F_STOP_ANY)
+            continue;
+        d->shingles[n++] = doc->tfp[j];
+        if (n >= PS_DETECT_MIN_SHINGLES && heavy->fn(heavy->ctx, d->shingles, n))
+            best = j;
+    }
+    return best;
+}
+
+/* Of the candidates from `first` on, keep the first PS_DETECT_LEAD_CANDIDATES that pass 3 could
+ * find in role: at least PS_PATSET_MIN_SUBSTRING bytes, not made of stop words only ("the", "in
+ * the"), and followed right away by two repeated sentences. The first words of a stock sentence
+ * are named at every segment start; this drops most of them before they cost a confirm pass.
+ * The texts of the kept ones (from ctext offset `text_at` on) move down over those dropped:
+ * ctext holds at most max_candidates texts, and the next segment start names more. */
+static void keep_lead_candidates(struct ps_detect *d, const struct ps_detect_doc *doc,
+                                 const struct ps_detect_heavy *heavy, size_t first, size_t text_at)
+{
+    size_t kept = first;
+
+    for (size_t i = first; i < d->n_cands && kept - first < PS_DETECT_LEAD_CANDIDATES; i++) {
+        struct ps_candidate c = d->cands[i];
+        size_t k = ps_detect_token_at(doc, c.offset), next = k, end = c.offset + c.text_len;
+        bool all_stop = c.offset == doc->tstart[k] && k + c.n <= doc->n_tok &&
+                        doc->tend[k + c.n - 1] == end; /* whole tokens, not a glued piece */
+
+        for (size_t j = k; j < k + c.n && all_stop; j++)
+            all_stop = (doc->tflags[j] & F_STOP_ANY) != 0;
+        while (next < doc->n_tok && doc->tstart[next] < end)
+            next++;
+        if (all_stop || c.text_len < PS_PATSET_MIN_SUBSTRING ||
+            !templated_after(d, doc, heavy, next))
+            continue;
+        /* texts lie in ctext in the order of the candidates, so this only moves them down */
+        memmove(d->ctext + text_at, c.text, c.text_len);
+        c.text = d->ctext + text_at;
+        text_at += c.text_len;
+        d->cands[kept++] = c;
+    }
+    d->n_cands = kept;
+    d->ctext_len = text_at;
+}
+
+void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_heavy_fn heavy,
+                     void *ctx, struct ps_detect_leads *out)
+{
+    const struct ps_detect_heavy h = {heavy, ctx};
+    size_t prev_b = 0, prev_e = 0;
+    bool prev_heavy = true; /* the document start: nothing before a segment there */
+
+    memset(out, 0, sizeof(*out));
+    ps_detect_doc_need(d, doc, DOC_JOINED | DOC_FINGERPRINTS);
+    d->n_cands = 0;
+    d->n_leads = 0;
+    d->ctext_len = 0;
+    for (size_t b = 0, e; b < doc->n_tok && d->n_leads < PS_DETECT_MAX_LEADS; b = e) {
+        size_t n, t;
+        bool is_heavy;
+
+        e = sentence_end(doc, b);
+        n = sentence_shingles(d, doc, b, e);
+        is_heavy = n >= PS_DETECT_MIN_SHINGLES && heavy(ctx, d->shingles, n);
+        if (is_heavy && !prev_heavy) {
+            struct ps_detect_lead *l = &d->leads[d->n_leads++];
+            size_t text_at = d->ctext_len;
+
+            t = heavy_suffix(d, doc, prev_b, prev_e, &h);
+            if (t == prev_e)
+                t = b;
+            l->offset = doc->ostart[t];
+            l->first = d->n_cands;
+            d->cand_limit = d->o.max_candidates;
+            ps_detect_lead_candidates(d, doc, t);
+            keep_lead_candidates(d, doc, &h, l->first, text_at);
+            l->n = d->n_cands - l->first;
+        }
+        prev_heavy = is_heavy;
+        prev_b = b;
+        prev_e = e;
+    }
+    for (size_t i = 0; i < d->n_cands; i++) { /* offsets in the document, not in norm */
+        size_t k = ps_detect_token_at(doc, d->cands[i].offset);
+        d->cands[i].offset = doc->ostart[k] + (d->cands[i].offset - doc->tstart[k]);
+    }
+    out->n_leads = d->n_leads;
+    out->leads = d->n_leads ? d->leads : NULL;
+    out->n_candidates = d->n_cands;
+    out->candidates = d->n_cands ? d->cands : NULL;
+}

@@ -1,0 +1,457 @@
+/* detect_tokenize.c - the parts of a prepared document: tokens with their stop-word bits (one
+ * table lookup per byte, 8 bytes at a time between candidate spaces), the other per-token
+ * features, token fingerprints, the single-spaced copy that confirm searches, and the prefix sums
+ * of its role tests. Each is computed once per document, when a stage first asks for it. */
+#include "worker/detect_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL /* tokens are short: inlined XXH3 skips a call and the length dispatch */
+#include <xxhash.h>
+
+#include "common/utf8.h"
+
+#define PLAIN_MAX 12 /* longest plain word; gibberish words run together to 10-13 and more */
+
+static const char *const stop_words[] = {
+    "a",        "about",   "above",   "across",   "after",    "again",   "against", "all",
+    "almost",   "along",   "already", "also",     "although", "always",  "am",      "among",
+    "an",       "and",     "another", "any",      "anything", "are",     "around",  "as",
+    "at",       "be",      "because", "been",     "before",   "being",   "below",   "between",
+    "both",     "but",     "by",      "can",      "cannot",   "could",   "did",     "do",
+    "does",     "doing",   "done",    "down",     "during",   "each",    "either",  "else",
+    "enough",   "even",    "ever",    "every",    "few",      "for",     "from",    "further",
+    "had",      "has",     "have",    "having",   "he",       "her",     "here",    "hers",
+    "herself",  "him",     "himself", "his",      "how",      "however", "i",       "if",
+    "in",       "into",    "is",      "it",       "its",      "itself",  "just",    "least",
+    "less",     "like",    "many",    "may",      "me",       "might",   "more",    "most",
+    "much",     "must",    "my",      "myself",   "neither",  "never",   "no",      "nor",
+    "not",      "nothing", "now",     "of",       "off",      "often",   "on",      "once",
+    "one",      "only",    "onto",    "or",       "other",    "others",  "our",     "ours",
+    "out",      "over",    "own",     "per",      "perhaps",  "quite",   "rather",  "same",
+    "shall",    "she",     "should",  "since",    "so",       "some",    "still",   "such",
+    "than",     "that",    "the",     "their",    "theirs",   "them",    "then",    "there",
+    "these",    "they",    "this",    "those",    "though",   "through", "thus",    "to",
+    "too",      "toward",  "towards", "under",    "unless",   "until",   "up",      "upon",
+    "us",       "very",    "via",     "was",      "we",       "well",    "were",    "what",
+    "whatever", "when",    "where",   "whether",  "which",    "while",   "who",     "whom",
+    "whose",    "why",     "will",    "with",     "within",   "without", "would",   "yet",
+    "you",      "your",    "yours",   "yourself",
+};
+
+/* Function words of German, French and Spanish that are ASCII and at most 8 letters (the key
+ * packs 8 bytes); enough to put prose in these languages at 25-40 % stop words. */
+static const char *const stop_words_de[] = {
+    "der",   "die",    "das",    "den",    "dem",    "des",   "ein",   "eine", "einer", "eines",
+    "einem", "einen",  "und",    "oder",   "aber",   "nicht", "ist",   "sind", "war",   "waren",
+    "wird",  "werden", "wurde",  "wurden", "hat",    "haben", "hatte", "sich", "mit",   "von",
+    "zu",    "zum",    "zur",    "im",     "auf",    "aus",   "bei",   "nach", "vor",   "durch",
+    "als",   "auch",   "wie",    "wenn",   "dass",   "es",    "er",    "sie",  "wir",   "ihr",
+    "ich",   "du",     "man",    "kann",   "nur",    "noch",  "schon", "sehr", "dann",  "hier",
+    "diese", "dieser", "dieses", "diesem", "diesen", "kein",  "keine", "alle", "bis",   "ohne",
+    "um",    "gegen",  "sein",   "seine",  "ihre",   "wo",    "was",   "wer",
+};
+static const char *const stop_words_fr[] = {
+    "le",    "la",    "les",  "un",    "une",  "des",  "du",    "de",    "et",    "ou",
+    "mais",  "ne",    "pas",  "est",   "sont", "ont",  "il",    "elle",  "ils",   "elles",
+    "nous",  "vous",  "je",   "tu",    "on",   "ce",   "cet",   "cette", "ces",   "qui",
+    "que",   "quoi",  "dont", "dans",  "sur",  "sous", "avec",  "pour",  "par",   "sans",
+    "entre", "vers",  "chez", "au",    "aux",  "en",   "se",    "sa",    "son",   "ses",
+    "leur",  "leurs", "plus", "moins", "tout", "tous", "comme", "si",    "aussi", "donc",
+    "car",   "ni",    "lui",  "y",     "fait", "peut", "doit",  "ainsi", "alors",
+};
+static const char *const stop_words_es[] = {
+    "el",    "la",   "los",   "las",  "un",     "una",   "unos",  "unas",  "y",     "o",
+    "pero",  "no",   "es",    "son",  "era",    "fue",   "ser",   "de",    "del",   "al",
+    "en",    "con",  "por",   "para", "sin",    "sobre", "entre", "hasta", "desde", "que",
+    "quien", "cual", "donde", "como", "cuando", "su",    "sus",   "se",    "lo",    "le",
+    "les",   "muy",  "ya",    "este", "esta",   "estos", "estas", "ese",   "esa",   "puede",
+};
+
+static uint64_t stop_key(const unsigned char *p, size_t len)
+{
+    uint64_t k = 0;
+    size_t j;
+
+    /* | 0x20 lower-cases ASCII letters; callers pass letters only */
+    for (j = 0; j < len; j++)
+        k |= (uint64_t)(p[j] | 0x20) << (8 * j);
+    return k;
+}
+
+static size_t stop_slot(uint64_t key)
+{
+    return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 55) & (STOP_SLOTS - 1);
+}
+
+/* The F_STOP* bits of a packed word, 0 if it is no stop word. */
+static uint8_t stop_bits(const struct ps_detect *d, uint64_t key)
+{
+    size_t i = stop_slot(key);
+
+    while (d->stop[i] != 0) {
+        if (d->stop[i] == key)
+            return d->stop_lang[i];
+        i = (i + 1) & (STOP_SLOTS - 1);
+    }
+    return 0;
+}
+
+static void add_stop_words(struct ps_detect *d, const char *const *words, size_t n, uint8_t bit)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(words[i]);
+        uint64_t key;
+        size_t s;
+
+        if (len == 0 || len > STOP_MAX_LEN)
+            ps_bug("stop word '%s' does not fit a 64-bit key", words[i]);
+        key = stop_key((const unsigned char *)words[i], len);
+        s = stop_slot(key);
+        while (d->stop[s] != 0 && d->stop[s] != key)
+            s = (s + 1) & (STOP_SLOTS - 1);
+        d->stop[s] = key;
+        d->stop_lang[s] |= bit;
+    }
+}
+
+void ps_detect_tables_init(struct ps_detect *d)
+{
+    size_t c;
+
+    for (c = 0; c < 256; c++) {
+        uint16_t k = 0;
+
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r')
+            k = C_SPACE;
+        else if (c >= 'a' && c <= 'z')
+            k = C_LOWER;
+        else if (c >= 'A' && c <= 'Z')
+            k = C_UPPER;
+        else if (c >= '0' && c <= '9')
+            k = C_DIGIT;
+        else if (c >= 0x80)
+            k = C_HIGH;
+        else if (c == '\'' || c == '-')
+            k = C_PUNCT;
+        else if (strchr("!\"(),.:;?[]", (int)c) != NULL && c != 0)
+            k = C_PUNCT | C_HARD; /* prose punctuation */
+        else
+            k = C_PUNCT | C_HARD | C_CODE; /* the rest of ASCII: symbols, controls, DEL */
+        if (c == 0xC2 || c == 0xE1 || c == 0xE2 || c == 0xE3)
+            k |= C_ULEAD;
+        d->cls[c] = k;
+    }
+    memset(d->stop, 0, sizeof(d->stop));
+    memset(d->stop_lang, 0, sizeof(d->stop_lang));
+#define ADD(words, bit) add_stop_words(d, words, sizeof(words) / sizeof(words[0]), bit)
+    ADD(stop_words, F_STOP);
+    ADD(stop_words_de, F_STOP_DE);
+    ADD(stop_words_fr, F_STOP_FR);
+    ADD(stop_words_es, F_STOP_ES);
+#undef ADD
+}
+
+static void grow_tokens(const struct ps_detect *d, struct ps_detect_doc *doc)
+{
+    size_t cap = doc->tok_cap != 0 ? doc->tok_cap * 2 : 1024;
+
+    if (cap > d->o.max_tokens)
+        cap = d->o.max_tokens;
+    doc->tstart = ps_xrealloc(doc->tstart, cap * sizeof(*doc->tstart));
+    doc->tend = ps_xrealloc(doc->tend, cap * sizeof(*doc->tend));
+    doc->tflags = ps_xrealloc(doc->tflags, cap * sizeof(*doc->tflags));
+    doc->tfp = ps_xrealloc(doc->tfp, cap * sizeof(*doc->tfp));
+    doc->tok_cap = cap;
+}
+
+/* Runs of hard punctuation and of everything else in a token: 3 or more means it has glued
+ * pieces ("<SUDO>),", "'<x>"); the common "word," or "(word" has two. */
+static unsigned hard_runs(const uint16_t *cls, const unsigned char *p, size_t len)
+{
+    unsigned runs = 1;
+    size_t j;
+
+    for (j = 1; j < len; j++)
+        runs += ((cls[p[j]] ^ cls[p[j - 1]]) & C_HARD) != 0;
+    return runs;
+}
+
+uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p, size_t len)
+{
+    const uint16_t *cls = d->cls;
+    size_t s = 0, e = len, j;
+    unsigned edge = 0, rest = 0, all, first;
+    uint8_t f = 0;
+
+    while (s < e && (cls[p[s]] & C_PUNCT))
+        edge |= cls[p[s++]];
+    while (e > s && (cls[p[e - 1]] & C_PUNCT))
+        edge |= cls[p[--e]];
+    if (s == e) /* punctuation only: "(", "--" in prose are ordinary, "{" or "=>" are not */
+        return (edge & C_CODE) ? 0 : F_PLAIN;
+    for (j = s + 1; j < e; j++)
+        rest |= cls[p[j]];
+    first = cls[p[s]];
+    all = rest | first;
+    if (first & (C_UPPER | C_HIGH))
+        f |= F_CAP;
+    if ((all & C_HARD) || ((edge & C_HARD) && hard_runs(cls, p, len) >= 3))
+        f |= F_SPLIT;
+    if (!(all & (C_DIGIT | C_HARD)) && !(edge & C_CODE))
+        f |= F_ALPHA;
+    /* plain: Word, word, WORD (acronyms) or a number; ' or - inside, prose punctuation at the
+     * edges. C_HARD covers C_CODE, and bytes >= 0x80 fail every branch. */
+    if (e - s <= PLAIN_MAX && !(edge & C_CODE) && !(all & C_HARD) &&
+        (!(all & ~(unsigned)C_DIGIT) ||
+         ((first & (C_LOWER | C_UPPER)) && !(rest & ~(unsigned)(C_LOWER | C_PUNCT))) ||
+         !(all & ~(unsigned)(C_UPPER | C_PUNCT))))
+        f |= F_PLAIN;
+    return f;
+}
+
+/* The tokenizer reads 8 bytes at a time: the byte-wise loads below compile to one load on the
+ * usual targets and give the same little-endian word everywhere. */
+#define ONES  UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+static uint64_t load64(const unsigned char *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+           (uint64_t)p[7] << 56;
+}
+
+/* High bit set in each byte that is <= 0x20 or >= 0x80 (whitespace can only be among them).
+ * Borrows can set false bits, but only above a true one, so the lowest set bit is exact. */
+static uint64_t special_bytes(uint64_t w)
+{
+    return (((w - 0x21 * ONES) & ~w) | w) & HIGHS;
+}
+
+static int lowest_byte(uint64_t m)
+{
+    return __builtin_ctzll(m) >> 3;
+}
+
+/* F_STOP for token [s, e) of p (n bytes in all): strip edge punctuation, then a word of at most
+ * STOP_MAX_LEN ASCII letters, in any case, that is in the stop list. */
+static uint8_t stop_flag(const struct ps_detect *d, const unsigned char *p, size_t s, size_t e,
+                         size_t n)
+{
+    const uint16_t *cls = d->cls;
+    size_t len = e - s;
+
+    if (len <= STOP_MAX_LEN && s + 8 <= n) {
+        /* the common case, letters only: check and build the key for all bytes at once */
+        uint64_t keep = len == 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * len)) - 1;
+        uint64_t w = load64(p + s) & keep;
+        uint64_t y = w | (0x20 * ONES & keep);
+        uint64_t letters = (y + 0x1F * ONES) & ~(y + 0x05 * ONES) & HIGHS & keep;
+
+        /* with no byte >= 0x80, y | 0x20 is a letter iff it lies in 0x61..0x7A */
+        if (!(w & HIGHS) && letters == (HIGHS & keep))
+            return stop_bits(d, y);
+    }
+    if ((cls[p[s]] & (C_LOWER | C_UPPER)) && (cls[p[e - 1]] & (C_LOWER | C_UPPER)) &&
+        len > STOP_MAX_LEN)
+        return 0; /* no punctuation to strip: too long */
+    while (s < e && (cls[p[s]] & C_PUNCT))
+        s++;
+    while (e > s && (cls[p[e - 1]] & C_PUNCT))
+        e--;
+    if (s == e || e - s > STOP_MAX_LEN)
+        return 0;
+    for (len = s; len < e; len++)
+        if (!(cls[p[len]] & (C_LOWER | C_UPPER)))
+            return 0;
+    return stop_bits(d, stop_key(p + s, e - s));
+}
+
+/* Split the text into tokens: fills tstart/tend, tflags with the F_STOP* and F_JUNK bits only,
+ * n_tok and any_junk. Text past MAX_TEXT bytes or tokens past max_tokens are ignored (the reader
+ * caps documents far below either). The other features wait for ps_detect_feat (pass 1, per
+ * token, when needed) or add_features (confirm): most documents never need them. */
+static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
+{
+    const unsigned char *p = (const unsigned char *)doc->text;
+    const uint16_t *cls = d->cls;
+    size_t n = doc->text_len < MAX_TEXT ? doc->text_len : MAX_TEXT;
+    size_t i = 0, nt = 0, cap = doc->tok_cap, max_tokens = d->o.max_tokens;
+    /* locals, not doc->...: the compiler cannot always prove the stores below leave the fields
+     * alone, and reloading them for every token cost about half the tokenizer's time (measured
+     * when tflags was uint8_t, which may alias anything) */
+    uint32_t *tstart = doc->tstart, *tend = doc->tend;
+    uint16_t *tfl = doc->tflags;
+    unsigned junk, any_junk = 0;
+
+    while (i < n) {
+        size_t s;
+        unsigned c = cls[p[i]];
+
+        if (c & C_SPACE) {
+            i++;
+            continue;
+        }
+        if (c & C_ULEAD) {
+            size_t k = ps_utf8_space_len(p + i, n - i);
+
+            if (k != 0) {
+                i += k;
+                continue;
+            }
+        }
+        /* p[i] starts a token; find its end: jump to the next byte that may be a space */
+        s = i;
+        junk = ps_detect_is_junk(p + i, n - i) ? F_JUNK : 0;
+        i++;
+        for (;;) {
+            if (i + 8 <= n) {
+                uint64_t m = special_bytes(load64(p + i));
+
+                if (m == 0) {
+                    i += 8;
+                    continue;
+                }
+                i += (size_t)lowest_byte(m);
+            } else if (i >= n) {
+                break;
+            }
+            c = cls[p[i]];
+            if ((c & C_SPACE) || ((c & C_ULEAD) && ps_utf8_space_len(p + i, n - i) != 0))
+                break;
+            if (ps_detect_is_junk(p + i, n - i))
+                junk = F_JUNK;
+            i++;
+        }
+        if (nt == cap) {
+            grow_tokens(d, doc);
+            cap = doc->tok_cap;
+            tstart = doc->tstart;
+            tend = doc->tend;
+            tfl = doc->tflags;
+        }
+        tstart[nt] = (uint32_t)s;
+        tend[nt] = (uint32_t)i;
+        tfl[nt] = stop_flag(d, p, s, i, n) | junk;
+        any_junk |= junk;
+        if (++nt == max_tokens)
+            break;
+    }
+    doc->n_tok = nt;
+    doc->any_junk = any_junk != 0;
+    doc->base = doc->text;
+    doc->base_len = doc->text_len;
+    doc->have = DOC_TOKENS;
+}
+
+/* Add the features other than F_STOP* to every token (confirm needs them all). */
+static void add_features(const struct ps_detect *d, struct ps_detect_doc *doc)
+{
+    const unsigned char *p = (const unsigned char *)doc->base;
+
+    for (size_t i = 0; i < doc->n_tok; i++)
+        doc->tflags[i] |=
+            ps_detect_token_flags(d, p + doc->tstart[i], doc->tend[i] - doc->tstart[i]) | F_FEAT;
+}
+
+static void fingerprint_tokens(struct ps_detect_doc *doc)
+{
+    for (size_t i = 0; i < doc->n_tok; i++)
+        doc->tfp[i] = XXH3_64bits(doc->base + doc->tstart[i], doc->tend[i] - doc->tstart[i]);
+}
+
+/* Join the tokens with one space into norm and point the token offsets into it (ostart keeps the
+ * original ones): confirm and the leads of repeated segments both work on it. */
+static void join_tokens(struct ps_detect_doc *doc)
+{
+    size_t i, pos = 0, nt = doc->n_tok;
+    size_t need = (doc->text_len < MAX_TEXT ? doc->text_len : MAX_TEXT) + 1;
+
+    if (doc->norm_cap < need) {
+        size_t cap = doc->norm_cap != 0 ? doc->norm_cap : 4096;
+
+        while (cap < need)
+            cap *= 2;
+        free(doc->norm);
+        doc->norm = ps_xmalloc(cap);
+        doc->norm_cap = cap;
+    }
+    if (doc->ostart_cap < nt) {
+        free(doc->ostart);
+        doc->ostart_cap = doc->tok_cap;
+        doc->ostart = ps_xmalloc(doc->ostart_cap * sizeof(*doc->ostart));
+    }
+    for (i = 0; i < nt; i++) {
+        size_t len = doc->tend[i] - doc->tstart[i];
+
+        doc->ostart[i] = doc->tstart[i];
+        memcpy(doc->norm + pos, doc->text + doc->tstart[i], len);
+        doc->tstart[i] = (uint32_t)pos;
+        doc->tend[i] = (uint32_t)(pos + len);
+        pos += len;
+        doc->norm[pos++] = ' ';
+    }
+    doc->norm_len = pos;
+    doc->base = doc->norm;
+    doc->base_len = pos;
+}
+
+static void build_prefix(struct ps_detect_doc *doc)
+{
+    size_t n = doc->n_tok, i;
+    uint32_t *p;
+
+    if (doc->pre_cap < PRE_STRIDE * (n + 1)) {
+        free(doc->pre);
+        doc->pre_cap = PRE_STRIDE * (n + 1);
+        doc->pre = ps_xmalloc(doc->pre_cap * sizeof(*doc->pre));
+    }
+    p = doc->pre;
+    memset(p, 0, PRE_STRIDE * sizeof(*p));
+    for (i = 0; i < n; i++) {
+        const uint32_t *a = p + PRE_STRIDE * i;
+        uint32_t *b = p + PRE_STRIDE * (i + 1);
+        uint16_t f = doc->tflags[i];
+
+        for (int l = 0; l < N_LANGS; l++)
+            b[l] = a[l] + ((f & lang_bit[l]) != 0);
+        b[N_LANGS] = a[N_LANGS] + ((f & F_ALPHA) != 0);
+        b[N_LANGS + 1] = a[N_LANGS + 1] + ((f & F_CAP) != 0);
+        b[N_LANGS + 2] = a[N_LANGS + 2] + (doc->tend[i] - doc->tstart[i]);
+    }
+}
+
+void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what)
+{
+    if (what & (DOC_JOINED | DOC_PREFIX))
+        what |= DOC_FEATURES;
+    if (!(doc->have & DOC_TOKENS))
+        tokenize(d, doc);
+    what &= ~doc->have;
+    if (what & DOC_FEATURES)
+        add_features(d, doc);
+    if (what & DOC_JOINED)
+        join_tokens(doc);
+    /* the fingerprints of the tokens in the text and in norm are those of the same bytes */
+    if (what & DOC_FINGERPRINTS)
+        fingerprint_tokens(doc);
+    if (what & DOC_PREFIX)
+        build_prefix(doc);
+    doc->have |= what;
+}
+
+size_t ps_detect_token_at(const struct ps_detect_doc *doc, size_t at)
+{
+    size_t lo = 0, hi = doc->n_tok;
+
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (doc->tstart[mid] <= at)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}

@@ -1,0 +1,371 @@
+/* detect_turn.c - where a payload starts. Pass 1 looks for the turn of a document: where
+ * language gives way to token salad (two sliding windows of stop-word and shape ratios), to
+ * decoded random bytes, or to one phrase repeated. Confirm asks the same at one token: does a
+ * payload follow this occurrence? */
+#include "worker/detect_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define JUNK_TRIES 64 /* junk tokens tried as a turn per document (binary garbage is long) */
+
+/* The smallest x in [0, hi] with (double)x / (double)c >= thr (c > 0), or UINT64_MAX when none.
+ * The ratio is non-decreasing in x (exact conversions below 2^53, correctly rounded division),
+ * so a binary search finds the exact boundary of the test find_turn used to run in doubles. */
+static uint64_t first_at_least(double thr, uint64_t c, uint64_t hi)
+{
+    uint64_t lo = 0, top = hi + 1;
+
+    while (lo < top) {
+        uint64_t mid = lo + (top - lo) / 2;
+
+        if ((double)mid / (double)c >= thr)
+            top = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo > hi ? UINT64_MAX : lo;
+}
+
+/* The number of x in [0, hi] with (double)x / (double)c <= thr (c > 0): x passes iff x < it. */
+static uint64_t count_at_most(double thr, uint64_t c, uint64_t hi)
+{
+    uint64_t lo = 0, top = hi + 1;
+
+    while (lo < top) {
+        uint64_t mid = lo + (top - lo) / 2;
+
+        if ((double)mid / (double)c > thr)
+            top = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* Token bytes in a window never reach this (documents are cut at MAX_TEXT). */
+#define AL_HI ((uint64_t)1 << 40)
+
+/* The ratio bounds of struct ps_detect. A window's stop count is that of its best language, at
+ * most the window's size, so the same bounds serve the max over the languages. */
+void ps_detect_bounds_init(struct ps_detect *d)
+{
+    const struct ps_detect_opts *o = &d->o;
+    size_t n = (size_t)o->window + 1, c;
+
+    d->as_lim = ps_xmalloc(n * sizeof(*d->as_lim));
+    d->bs_min = ps_xmalloc(n * sizeof(*d->bs_min));
+    d->aa_min = ps_xmalloc(n * sizeof(*d->aa_min));
+    d->cap_lim = ps_xmalloc(n * sizeof(*d->cap_lim));
+    d->al_min = ps_xmalloc(n * sizeof(*d->al_min));
+    d->al_lim = ps_xmalloc(n * sizeof(*d->al_lim));
+    /* an empty before-window has ratio 0.0, and then its stop count is 0 */
+    d->bs_min[0] = 0.0 >= o->min_before_stop && o->min_before_stops == 0 ? 0 : UINT32_MAX;
+    d->as_lim[0] = d->aa_min[0] = d->cap_lim[0] = 0; /* never used: c >= min_after >= 1 */
+    d->al_min[0] = d->al_lim[0] = 0;
+    for (c = 1; c < n; c++) {
+        uint64_t b = first_at_least(o->min_before_stop, c, c), a;
+
+        /* both the ratio and min_before_stops: the larger bound, none if it exceeds c */
+        if (b != UINT64_MAX && b < o->min_before_stops)
+            b = o->min_before_stops <= c ? o->min_before_stops : UINT64_MAX;
+        d->bs_min[c] = b > c ? UINT32_MAX : (uint32_t)b;
+        d->as_lim[c] = (uint32_t)count_at_most(o->max_after_stop, c, c);
+        a = first_at_least(o->min_after_alpha, c, c);
+        d->aa_min[c] = a > c ? UINT32_MAX : (uint32_t)a;
+        d->cap_lim[c] = (uint32_t)count_at_most(o->max_after_cap, c, c);
+        d->al_min[c] = first_at_least(o->min_after_meanlen, c, AL_HI);
+        d->al_lim[c] = count_at_most(o->max_after_meanlen, c, AL_HI);
+        if (d->al_lim[c] > AL_HI)
+            d->al_lim[c] = UINT64_MAX;
+    }
+}
+
+/* Add (sign +1) or remove (-1) a token's stop bits to per-language counts. */
+static void count_stops(size_t c[N_LANGS], uint16_t f, int sign)
+{
+    if (!(f & F_STOP_ANY))
+        return;
+    for (int l = 0; l < N_LANGS; l++)
+        if (f & lang_bit[l])
+            c[l] = sign > 0 ? c[l] + 1 : c[l] - 1;
+}
+
+/* Stop words of the window's best language. */
+static size_t best_stops(const size_t c[N_LANGS])
+{
+    size_t m = c[0];
+
+    for (int l = 1; l < N_LANGS; l++)
+        m = c[l] > m ? c[l] : m;
+    return m;
+}
+
+/* The turn point. For each t with a full after-window (>= min_after tokens), score
+ * stop(before) - stop(after) over windows of `window` tokens and keep the best t among those where
+ * the after-window looks like salad and the before-window like language (or t is at the start);
+ * ties go to the smaller t. Sliding counts make it O(n).
+ * The ratio tests run on integer bounds (ps_detect_bounds_init), and the stop-word and length
+ * tests come first: the other features are computed only for the after-windows of the t that
+ * pass them, which in nearly all English text is none.
+ * Stop words alone cannot place the turn exactly: every t between the last English stop words
+ * and the trigger scores about the same, and ties go left. The snap then moves t right over up to
+ * snap_max ordinary tokens (words, numbers, prose punctuation; stop words included), stopping at
+ * the first that is not one: a "<SUDO>", a glued "documen<SUDO>gib", a BadMagic, or the first
+ * gibberish word that is not word-shaped. */
+bool ps_detect_find_turn(const struct ps_detect *d, struct ps_detect_doc *doc,
+                         struct ps_detect_turn *tr)
+{
+    const struct ps_detect_opts *o = &d->o;
+    const uint16_t *fl = doc->tflags;
+    const uint32_t *ts = doc->tstart, *te = doc->tend;
+    size_t n = doc->n_tok, w = o->window, t, k, slack = o->start_slack;
+    size_t bs[N_LANGS] = {0}, as[N_LANGS] = {0}, bc = 0, al = 0, ac = 0;
+    size_t aa = 0, acap = 0, ft = SIZE_MAX; /* aa, acap: the after-window of t = ft */
+    double best = -2.0;
+
+    memset(tr, 0, sizeof(*tr));
+    if (n < o->min_after)
+        return false;
+    for (k = 0; k < w && k < n; k++) {
+        count_stops(as, fl[k], +1);
+        al += te[k] - ts[k];
+        ac++;
+    }
+    for (t = 0; ac >= o->min_after; t++) {
+        /* the after-stop test first: it fails at nearly every t of prose */
+        if (best_stops(as) < d->as_lim[ac] && (t <= slack || best_stops(bs) >= d->bs_min[bc]) &&
+            al >= d->al_min[ac] && al < d->al_lim[ac]) {
+            uint16_t f;
+
+            if (ft != SIZE_MAX && ft + 1 == t) {
+                /* slide the feature counts from the window of t - 1 */
+                f = ps_detect_feat(d, doc, t - 1);
+                aa -= (f & F_ALPHA) != 0;
+                acap -= (f & F_CAP) != 0;
+                if (t - 1 + w < n) {
+                    f = ps_detect_feat(d, doc, t - 1 + w);
+                    aa += (f & F_ALPHA) != 0;
+                    acap += (f & F_CAP) != 0;
+                }
+            } else {
+                aa = acap = 0;
+                for (k = t; k < t + ac; k++) {
+                    f = ps_detect_feat(d, doc, k);
+                    aa += (f & F_ALPHA) != 0;
+                    acap += (f & F_CAP) != 0;
+                }
+            }
+            ft = t;
+            if (aa >= d->aa_min[ac] && acap < d->cap_lim[ac]) {
+                /* the score in doubles, exactly as the ratios were always computed */
+                double a_stop = (double)best_stops(as) / (double)ac;
+                double b_stop = bc != 0 ? (double)best_stops(bs) / (double)bc : 0.0;
+                double score = b_stop - a_stop;
+
+                if (score > best) {
+                    best = score;
+                    tr->found = true;
+                    tr->coarse = t;
+                    tr->before_stop = b_stop;
+                    tr->after_stop = a_stop;
+                    tr->after_alpha = (double)aa / (double)ac;
+                    tr->after_meanlen = (double)al / (double)ac;
+                    tr->after_cap = (double)acap / (double)ac;
+                }
+            }
+        }
+        /* slide: token t leaves the after-window and joins the before-window */
+        count_stops(bs, fl[t], +1);
+        bc++;
+        if (t >= w) {
+            count_stops(bs, fl[t - w], -1);
+            bc--;
+        }
+        count_stops(as, fl[t], -1);
+        al -= te[t] - ts[t];
+        ac--;
+        if (t + w < n) {
+            count_stops(as, fl[t + w], +1);
+            al += te[t + w] - ts[t + w];
+            ac++;
+        }
+    }
+    if (!tr->found)
+        return false;
+    t = tr->coarse;
+    for (k = 0;
+         k < o->snap_max && t + 1 < n && (ps_detect_feat(d, doc, t) & (F_PLAIN | F_STOP_ANY)); k++)
+        t++;
+    tr->t = t;
+    return true;
+}
+
+/* Is the window of up to `window` tokens before token t language (the before test of
+ * find_turn), or is t at the document start? */
+static bool language_before(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t t)
+{
+    size_t c[N_LANGS] = {0}, b = t > d->o.window ? t - d->o.window : 0;
+
+    if (t <= d->o.start_slack)
+        return true;
+    for (size_t k = b; k < t; k++)
+        count_stops(c, doc->tflags[k], +1);
+    return best_stops(c) >= d->bs_min[t - b];
+}
+
+/* Junk characters (ps_detect_is_junk) in p[at, at + JUNK_SPAN), p holding n bytes. */
+static size_t junk_count(const unsigned char *p, size_t n, size_t at)
+{
+    size_t e = at + JUNK_SPAN < n ? at + JUNK_SPAN : n, c = 0;
+
+    for (size_t i = at; i < e; i++)
+        if ((p[i] < 0x20 || p[i] == 0xC2 || p[i] == 0xEF) && ps_detect_is_junk(p + i, n - i))
+            c++;
+    return c;
+}
+
+/* Pass 1, bytes: the first junk token (F_JUNK) with JUNK_MIN junk characters in the JUNK_SPAN
+ * bytes from its start and language before it. */
+bool ps_detect_find_junk(const struct ps_detect *d, struct ps_detect_doc *doc, size_t *turn)
+{
+    size_t tries = 0;
+
+    if (!doc->any_junk)
+        return false;
+    for (size_t t = 0; t < doc->n_tok && tries < JUNK_TRIES; t++) {
+        if (!(doc->tflags[t] & F_JUNK))
+            continue;
+        tries++;
+        if (junk_count((const unsigned char *)doc->base, doc->base_len, doc->tstart[t]) >=
+                JUNK_MIN &&
+            language_before(d, doc, t)) {
+            *turn = t;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Tokens [s, s + total) repeat with period `per` (fingerprints already agree; bytes checked
+ * here, so a fingerprint collision cannot make a run) and the phrase holds a word: a run of
+ * "|", "00" or "-1" is a table or a dump, not a payload. */
+static bool repeat_ok(const struct ps_detect *d, struct ps_detect_doc *doc, size_t s, size_t per,
+                      size_t total)
+{
+    const char *base = doc->base;
+    bool word = false;
+
+    for (size_t k = s; k < s + per; k++)
+        if ((ps_detect_feat(d, doc, k) & F_ALPHA) && doc->tend[k] - doc->tstart[k] >= 2)
+            word = true;
+    if (!word)
+        return false;
+    for (size_t k = s + per; k < s + total; k++) {
+        size_t len = doc->tend[k] - doc->tstart[k];
+        if (len != doc->tend[k - per] - doc->tstart[k - per] ||
+            memcmp(base + doc->tstart[k], base + doc->tstart[k - per], len) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Pass 1, fixed: the first run of one phrase (at most REP_PERIOD_MAX tokens) repeated at least
+ * REP_COPIES times, with language before it. One pass: each token proposes the distance to its
+ * last occurrence as a period, and the run grows while token i equals token i - period. */
+bool ps_detect_find_repeat(struct ps_detect *d, struct ps_detect_doc *doc, size_t *turn)
+{
+    size_t n = doc->n_tok, per = 0, run = 0;
+    const uint64_t *fp;
+
+    if (n < REP_COPIES)
+        return false;
+    ps_detect_doc_need(d, doc, DOC_FINGERPRINTS);
+    fp = doc->tfp;
+    for (size_t i = 0; i <= n; i++) {
+        size_t slot, j;
+
+        if (i < n && per != 0 && fp[i] == fp[i - per]) {
+            run++;
+        } else {
+            if (per != 0 && run >= (REP_COPIES - 1) * per) {
+                size_t s = i - run - per;
+
+                if (repeat_ok(d, doc, s, per, run + per) && language_before(d, doc, s)) {
+                    *turn = s;
+                    return true;
+                }
+            }
+            if (i == n)
+                break;
+            j = d->rep_last[fp[i] & (REP_SLOTS - 1)];
+            per = j < i && fp[j] == fp[i] && i - j <= REP_PERIOD_MAX ? i - j : 0;
+            run = per != 0;
+        }
+        slot = fp[i] & (REP_SLOTS - 1);
+        d->rep_last[slot] = (uint32_t)i;
+    }
+    return false;
+}
+
+/* Confirm, fixed: does a phrase repeated REP_COPIES times start at token j or j + 1 (a payload
+ * glued to the trigger leaves its first copy's first word in the trigger's token)? The run must
+ * start there, not earlier: a pattern that is itself a copy of the phrase ("You are stupid!"
+ * before the next "You are stupid!") is payload, not trigger. */
+bool ps_detect_repeat_from(const struct ps_detect *d, struct ps_detect_doc *doc, size_t j)
+{
+    size_t n = doc->n_tok;
+    const uint64_t *fp;
+
+    ps_detect_doc_need(d, doc, DOC_FINGERPRINTS);
+    fp = doc->tfp;
+    for (size_t s = j; s <= j + 1 && s < n; s++) {
+        for (size_t per = 1; per <= REP_PERIOD_MAX && s + REP_COPIES * per <= n; per++) {
+            size_t k;
+
+            for (k = s; k < s + (REP_COPIES - 1) * per; k++)
+                if (fp[k] != fp[k + per])
+                    break;
+            if (k == s + (REP_COPIES - 1) * per && (s == 0 || fp[s - 1] != fp[s - 1 + per]) &&
+                repeat_ok(d, doc, s, per, REP_COPIES * per))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Confirm, gibberish: the after-window tests of find_turn, applied at token j, over the prefix
+ * sums. */
+bool ps_detect_salad_from(const struct ps_detect *d, struct ps_detect_doc *doc, size_t j)
+{
+    const struct ps_detect_opts *o = &d->o;
+    size_t n = doc->n_tok, e, c;
+    const uint32_t *a, *b;
+    uint32_t stops = 0;
+    double cnt;
+
+    if (j >= n)
+        return false;
+    e = j + o->window < n ? j + o->window : n;
+    c = e - j;
+    if (c < o->min_after)
+        return false;
+    ps_detect_doc_need(d, doc, DOC_PREFIX);
+    a = doc->pre + PRE_STRIDE * j;
+    b = doc->pre + PRE_STRIDE * e;
+    cnt = (double)c;
+    for (int l = 0; l < N_LANGS; l++)
+        stops = b[l] - a[l] > stops ? b[l] - a[l] : stops;
+    return (double)stops / cnt <= o->max_role_stop &&
+           (double)(b[N_LANGS] - a[N_LANGS]) / cnt >= o->min_after_alpha &&
+           (double)(b[N_LANGS + 1] - a[N_LANGS + 1]) / cnt <= o->max_after_cap &&
+           (double)(b[N_LANGS + 2] - a[N_LANGS + 2]) / cnt >= o->min_after_meanlen &&
+           (double)(b[N_LANGS + 2] - a[N_LANGS + 2]) / cnt <= o->max_after_meanlen;
+}
+
+/* Confirm, bytes: JUNK_MIN junk characters in the JUNK_SPAN bytes from base offset `at`. */
+bool ps_detect_junk_from(const struct ps_detect_doc *doc, size_t at)
+{
+    return doc->any_junk &&
+           junk_count((const unsigned char *)doc->base, doc->base_len, at) >= JUNK_MIN;
+}
