@@ -602,55 +602,6 @@ enum ps_err ps_store_hscan(struct ps_store *s, const char *key, ps_store_hash_fn
     return PS_OK;
 }
 
-enum ps_err ps_store_lscan(struct ps_store *s, const char *key, ps_store_list_fn fn, void *ctx,
-                           struct ps_errdetail *ed)
-{
-    const long batch = 1000;
-
-    for (long start = 0;; start += batch) {
-        struct ps_store_reply *r;
-        char a[32], b[32];
-        size_t n;
-        enum ps_err err;
-
-        snprintf(a, sizeof(a), "%ld", start);
-        snprintf(b, sizeof(b), "%ld", start + batch - 1);
-        err = ps_store_cmd(s, &r, ed, "LRANGE", key, a, b, NULL);
-        if (err != PS_OK)
-            return err;
-        n = ps_store_reply_n(r);
-        for (size_t i = 0; i < n; i++) {
-            size_t vl;
-            const char *v = ps_store_reply_str(ps_store_reply_at(r, i), &vl);
-            err = fn(ctx, v ? v : "", vl);
-            if (err != PS_OK) {
-                ps_store_reply_free(r);
-                return err;
-            }
-            if (s->idle != NULL)
-                s->idle(s->idle_ctx);
-        }
-        ps_store_reply_free(r);
-        if (n < (size_t)batch)
-            return PS_OK;
-    }
-}
-
-size_t ps_store_split_fields(char *line, char **fields, size_t max)
-{
-    size_t n = 0;
-
-    if (max == 0)
-        return 0;
-    fields[n++] = line;
-    for (char *p = line; *p && n < max; p++)
-        if (*p == '\t') {
-            *p = '\0';
-            fields[n++] = p + 1;
-        }
-    return n;
-}
-
 void ps_store_key(char *dst, size_t dst_cap, const char *job, const char *suffix)
 {
     snprintf(dst, dst_cap, "poisonscan:{%s}:%s", job, suffix);
@@ -689,10 +640,6 @@ static const char commit_lua[] =
     "for _ = 1, n do\n"
     "  redis.call('HSETNX', KEYS[tonumber(ARGV[i])], ARGV[i+1], ARGV[i+2]); i = i + 3\n"
     "end\n"
-    "n = tonumber(ARGV[i]); i = i + 1\n"
-    "for _ = 1, n do\n"
-    "  redis.call('RPUSH', KEYS[tonumber(ARGV[i])], ARGV[i+1]); i = i + 2\n"
-    "end\n"
     "return 1\n";
 
 /* Operations are kept as (key index, field, value) triples in one byte arena per kind, so a
@@ -703,18 +650,20 @@ struct op_list {
     size_t n, cap;
 };
 
+#define N_OPS 2
+
 struct ps_commit {
     char *keys[64];
     size_t n_keys;
     char marker[32];
-    struct op_list ops[3]; /* hincrby (value = decimal), hsetnx, rpush (field empty) */
+    struct op_list ops[N_OPS]; /* hincrby (value = decimal), hsetnx */
 };
 
 struct ps_commit *ps_commit_new(void)
 {
     struct ps_commit *c = ps_xcalloc(1, sizeof(*c));
 
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < N_OPS; k++)
         ps_buf_init(&c->ops[k].arena, SIZE_MAX / 2);
     return c;
 }
@@ -725,7 +674,7 @@ void ps_commit_free(struct ps_commit *c)
         return;
     for (size_t i = 0; i < c->n_keys; i++)
         free(c->keys[i]);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < N_OPS; k++) {
         ps_buf_release(&c->ops[k].arena);
         free(c->ops[k].offs);
     }
@@ -739,7 +688,7 @@ void ps_commit_reset(struct ps_commit *c, const char *commits_key, const char *m
     c->n_keys = 0;
     c->keys[c->n_keys++] = ps_xstrdup(commits_key);
     snprintf(c->marker, sizeof(c->marker), "%s", marker_field);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < N_OPS; k++) {
         ps_buf_reset(&c->ops[k].arena);
         c->ops[k].n = 0;
     }
@@ -794,17 +743,13 @@ void ps_commit_hsetnx(struct ps_commit *c, const char *key, const char *field, s
     op_add(c, 1, key, field, field_len, value, value_len);
 }
 
-void ps_commit_rpush(struct ps_commit *c, const char *key, const char *value, size_t value_len)
-{
-    op_add(c, 2, key, "", 0, value, value_len);
-}
-
-uint64_t ps_commit_digest(const struct ps_commit *c)
+/* Digest of the operations: equal for equal results, whichever attempt made them. */
+static uint64_t commit_digest(const struct ps_commit *c)
 {
     XXH3_state_t st;
 
     XXH3_64bits_reset(&st);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < N_OPS; k++) {
         const struct op_list *l = &c->ops[k];
         for (size_t i = 0; i < l->n; i++) {
             const size_t *o = l->offs + i * 5;
@@ -822,22 +767,22 @@ uint64_t ps_commit_digest(const struct ps_commit *c)
 enum ps_err ps_commit_apply(struct ps_store *s, struct ps_commit *c, const char *marker_prefix,
                             enum ps_commit_outcome *outcome, struct ps_errdetail *ed)
 {
-    size_t n_args = 3 + c->n_keys + 3 + 3;
+    size_t n_args = 3 + c->n_keys + 3 + N_OPS;
     const char **argv;
     size_t *lens;
-    char(*idx)[24], nums[3][24], digest[24], nkeys[24];
+    char(*idx)[24], nums[N_OPS][24], digest[24], nkeys[24];
     size_t a = 0, n_idx = 0, total_ops = 0;
     struct ps_store_reply *r;
     enum ps_err err;
 
-    for (int k = 0; k < 3; k++) {
-        n_args += c->ops[k].n * (k == 2 ? 2 : 3);
+    for (int k = 0; k < N_OPS; k++) {
+        n_args += c->ops[k].n * 3;
         total_ops += c->ops[k].n;
     }
     argv = ps_xmalloc(n_args * sizeof(*argv));
     lens = ps_xmalloc(n_args * sizeof(*lens));
     idx = ps_xmalloc((total_ops + 1) * sizeof(*idx));
-    snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)ps_commit_digest(c));
+    snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)commit_digest(c));
     snprintf(nkeys, sizeof(nkeys), "%zu", c->n_keys);
 
 #define PUSH(p, l) (argv[a] = (p), lens[a] = (l), a++)
@@ -849,7 +794,7 @@ enum ps_err ps_commit_apply(struct ps_store *s, struct ps_commit *c, const char 
     PUSH(c->marker, strlen(c->marker));
     PUSH(marker_prefix, strlen(marker_prefix));
     PUSH(digest, strlen(digest));
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < N_OPS; k++) {
         const struct op_list *l = &c->ops[k];
         snprintf(nums[k], sizeof(nums[k]), "%zu", l->n);
         PUSH(nums[k], strlen(nums[k]));
@@ -858,8 +803,7 @@ enum ps_err ps_commit_apply(struct ps_store *s, struct ps_commit *c, const char 
             int n = snprintf(idx[n_idx], sizeof(idx[n_idx]), "%zu", o[0] + 1);
             PUSH(idx[n_idx], (size_t)n);
             n_idx++;
-            if (k != 2)
-                PUSH(l->arena.data + o[1], o[2]);
+            PUSH(l->arena.data + o[1], o[2]);
             PUSH(l->arena.data + o[3], o[4]);
         }
     }

@@ -95,49 +95,21 @@ enum ps_err ps_store_hscan(struct ps_store *s, const char *key, ps_store_hash_fn
 typedef void (*ps_store_idle_fn)(void *ctx);
 void ps_store_set_idle(struct ps_store *s, ps_store_idle_fn fn, void *ctx);
 
-/* Every element of a list, in LRANGE batches. */
-typedef enum ps_err (*ps_store_list_fn)(void *ctx, const char *value, size_t value_len);
-enum ps_err ps_store_lscan(struct ps_store *s, const char *key, ps_store_list_fn fn, void *ctx,
-                           struct ps_errdetail *ed);
-
 /* Key suffixes of one job, all under "poisonscan:{JOB}:" (docs/redis-keys.md). The hash tag
  * puts a job's keys on one cluster slot, which the commit script needs. */
-#define PS_KEY_META         "meta"         /* hash: fingerprint, settings, pass, created_at */
-#define PS_KEY_PLAN         "plan"         /* string: the serialized shard plan */
-#define PS_KEY_PROGRESS     "progress"     /* hash: the operator-facing progress */
-#define PS_KEY_LEASES       "leases"       /* hash: shard -> "routing-id attempt deadline pass" */
-#define PS_KEY_ATTEMPTS     "attempts"     /* hash: shard -> attempts dispatched in pass N */
-#define PS_KEY_COMMITS      "commits"      /* hash: shard -> "attempt routing-id digest" */
-#define PS_KEY_BLOB         "blob"         /* hash: shard[.part] -> results blob, until merged */
-#define PS_KEY_CHECKPOINT   "ckpt"         /* string: the pass's aggregate (coordinator) */
-#define PS_KEY_PATTERNS     "patterns"     /* string: the pass's pattern list (coordinator) */
-#define PS_KEY_LIST_SHARDS  "list:shards"  /* string: bitmap of the shards the list pass reads */
-#define PS_KEY_FAILED       "failed"       /* hash: shard -> reason */
-#define PS_KEY_TOTALS       "totals"       /* hash: docs, bytes, text_bytes, errors, shards */
-#define PS_KEY_ERRORS       "errors"       /* list: offset TAB "file" TAB "reason" (pass 1) */
-#define PS_KEY_CAND_DOCS    "cand:docs"    /* hash: pattern hash -> anomalous documents */
-#define PS_KEY_CAND_SHARDS  "cand:shards"  /* hash: pattern hash -> shards with such docs */
-#define PS_KEY_CAND_TEXT    "cand:text"    /* hash: pattern hash -> pattern text */
-#define PS_KEY_CONFIRM_LIST "confirm:list" /* meta field: pass-2 candidate hashes, hex, spaces */
-#define PS_KEY_LEAD_LIST    "lead:list"    /* meta field: pass-3 candidate hashes, the same */
-/* per confirm pass N (2: candidates, 3: leads), with ps_store_pass_key */
-#define PS_KEY_CONFIRM_TOTAL "confirm:total" /* hash: pattern hash -> documents containing it */
-#define PS_KEY_CONFIRM_ROLE  "confirm:role"  /* hash: pattern hash -> documents, in role */
-#define PS_KEY_CONFIRM_RSH   "confirm:role_shards" /* hash: pattern hash -> shards, in role */
-#define PS_KEY_LEAD_DOCS                                                                           \
-    "lead:docs"                              /* hash: pattern hash -> documents where it leads a   \
-                                                repeated segment (pass 2) */
-#define PS_KEY_LEAD_SHARDS     "lead:shards" /* hash: pattern hash -> shards with such documents */
-#define PS_KEY_HITS            "hits" /* list: hashes TAB offset TAB "file" TAB "id" TAB "snippet" */
-#define PS_KEY_LOCK            "lock" /* string with a TTL: the running coordinator, "host pid nonce" */
-#define PS_KEY_CLUSTER_SKETCH  "clusters:sketch"  /* hash: shard -> zstd sketch (pass 1) */
-#define PS_KEY_CLUSTER_HEAVY   "clusters:heavy"   /* string: heavy-cell bitmap for pass 2 */
-#define PS_KEY_CLUSTER_MEMBERS "clusters:members" /* list: member paragraphs (pass 2) */
-
-/* The list records above are tab-separated with JSON-encoded strings (which hold no raw tab).
- * Split `line` (modified in place) into at most `max` fields: fields[i] are views into line; the
- * last field keeps any further tabs. Returns the number of fields. */
-size_t ps_store_split_fields(char *line, char **fields, size_t max);
+#define PS_KEY_META          "meta"        /* hash: fingerprint, settings, pass, created_at */
+#define PS_KEY_PLAN          "plan"        /* string: the serialized shard plan */
+#define PS_KEY_PROGRESS      "progress"    /* hash: the operator-facing progress */
+#define PS_KEY_LEASES        "leases"      /* hash: shard -> "routing-id attempt deadline pass" */
+#define PS_KEY_ATTEMPTS      "attempts"    /* hash: shard -> attempts dispatched in pass N */
+#define PS_KEY_COMMITS       "commits"     /* hash: shard -> "attempt routing-id digest" */
+#define PS_KEY_BLOB          "blob"        /* hash: shard[.part] -> results blob, until merged */
+#define PS_KEY_CHECKPOINT    "ckpt"        /* string: the pass's aggregate (coordinator) */
+#define PS_KEY_PATTERNS      "patterns"    /* string: the pass's pattern list (coordinator) */
+#define PS_KEY_LIST_SHARDS   "list:shards" /* string: bitmap of the shards the list pass reads */
+#define PS_KEY_FAILED        "failed"      /* hash: shard -> reason */
+#define PS_KEY_LOCK          "lock" /* string with a TTL: the running coordinator, "host pid nonce" */
+#define PS_KEY_CLUSTER_HEAVY "clusters:heavy" /* string: heavy-cell bitmap for pass 2 */
 
 /* Key of a job: "poisonscan:{JOB}:<suffix>" into dst. */
 void ps_store_key(char *dst, size_t dst_cap, const char *job, const char *suffix);
@@ -162,9 +134,6 @@ void ps_commit_hincrby(struct ps_commit *c, const char *key, const char *field, 
                        int64_t by);
 void ps_commit_hsetnx(struct ps_commit *c, const char *key, const char *field, size_t field_len,
                       const char *value, size_t value_len);
-void ps_commit_rpush(struct ps_commit *c, const char *key, const char *value, size_t value_len);
-/* Digest of the operations so far: equal for equal results, whichever attempt made them. */
-uint64_t ps_commit_digest(const struct ps_commit *c);
 
 enum ps_commit_outcome {
     PS_COMMIT_APPLIED,   /* this call's operations landed */

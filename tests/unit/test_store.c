@@ -131,19 +131,6 @@ static void test_store_job_ids(void **state)
     assert_true(ps_store_job_valid(long_id));
 }
 
-static void test_store_splits_record_fields(void **state)
-{
-    char line[] = "7\t\"a.jsonl\"\t\"bad\tescape\"", empty[] = "";
-    char *f[3];
-
-    (void)state;
-    assert_int_equal(ps_store_split_fields(line, f, 3), 3);
-    assert_string_equal(f[0], "7");
-    assert_string_equal(f[1], "\"a.jsonl\"");
-    assert_string_equal(f[2], "\"bad\tescape\""); /* the last field keeps further tabs */
-    assert_int_equal(ps_store_split_fields(empty, f, 3), 1);
-}
-
 /* ---- against a real redis-server ---- */
 
 struct server {
@@ -218,7 +205,6 @@ static void fill(struct ps_commit *c, uint32_t shard, int64_t docs)
     ps_commit_hincrby(c, "poisonscan:{t}:progress", "docs_done", 9, docs);
     ps_commit_hincrby(c, "poisonscan:{t}:progress", "shards_done", 11, 1);
     ps_commit_hsetnx(c, "poisonscan:{t}:cand:text", "00ff", 4, "<SUDO>", 6);
-    ps_commit_rpush(c, "poisonscan:{t}:errors", "7\t\"f\"\t\"bad\"", 11);
 }
 
 static void test_store_commit_applies_once(void **state)
@@ -330,7 +316,6 @@ int main(void)
         cmocka_unit_test(test_store_redacts_password),
         cmocka_unit_test(test_store_password_from_file_and_env),
         cmocka_unit_test(test_store_job_ids),
-        cmocka_unit_test(test_store_splits_record_fields),
         cmocka_unit_test(test_store_connect_fails_cleanly),
     };
     const struct CMUnitTest live[] = {

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""run_job - the whole job as a user runs it: `poisonscan scan` against a private redis-server,
+per corpus, with what Redis held and what it was sent.
+
+  bench/run_job.py CORPUS... [--build build] [--workers 1] [--md docs/performance.md]
+                   [--section "Whole job (make bench)"]
+
+For each corpus directory: `zstd -dc` over its files (one thread, the reference speed), then
+`poisonscan scan --workers N --redis unix://... --out TMP CORPUS`, with a fresh redis-server each
+time. Printed and (with --md) recorded as a table: decompressed bytes (report.json), job time,
+MB/s and its ratio to zstd -dc, Redis peak used_memory (INFO; an empty server holds ~1 MB) and its
+share of the corpus and bytes per GB, commands and bytes sent to Redis per GB, and the time
+spent in each pass (from the coordinator's log). Timings on a shared machine are noisy; the
+memory and traffic columns are not.
+"""
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def redis_info(sock):
+    out = subprocess.run(["redis-cli", "-s", sock, "info", "all"], capture_output=True,
+                         text=True, check=True).stdout
+    info = {}
+    for line in out.splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, v = line.split(":", 1)
+            info[k] = v.strip()
+    return info
+
+
+def start_redis(tmp):
+    sock = os.path.join(tmp, "redis.sock")
+    proc = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock,
+                             "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+                             "--dir", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        r = subprocess.run(["redis-cli", "-s", sock, "ping"], capture_output=True, text=True)
+        if r.stdout.strip() == "PONG":
+            return proc, sock
+        time.sleep(0.05)
+    proc.kill()
+    sys.exit("run_job: redis-server did not start")
+
+
+def corpus_files(d):
+    return sorted(f for f in glob.glob(os.path.join(d, "**", "*"), recursive=True)
+                  if os.path.isfile(f) and re.search(r"\.(jsonl|jsonl\.zst|jsonl\.gz)$", f))
+
+
+def zstd_seconds(files):
+    t0 = time.time()
+    for f in files:
+        cmd = ["zstd", "-q", "-dc", f] if f.endswith(".zst") else (
+            ["gzip", "-dc", f] if f.endswith(".gz") else ["cat", f])
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+    return time.time() - t0
+
+
+PASS_RE = re.compile(r"^(\S+)Z .*pass (\d) collected")
+
+
+def pass_seconds(log, t_start):
+    """Seconds from the job's start to each pass's end, from the coordinator's log lines."""
+    ends = {}
+    for line in log.splitlines():
+        m = PASS_RE.match(line)
+        if m:
+            t = datetime.datetime.fromisoformat(m.group(1)).replace(
+                tzinfo=datetime.timezone.utc).timestamp()
+            ends[int(m.group(2))] = t - t_start
+    out, prev = {}, 0.0
+    for p in sorted(ends):
+        out[p] = ends[p] - prev
+        prev = ends[p]
+    return out
+
+
+def run_one(binary, corpus, workers, extra):
+    files = corpus_files(corpus)
+    if not files:
+        sys.exit("run_job: no input files in %s" % corpus)
+    zs = zstd_seconds(files)
+    tmp = tempfile.mkdtemp(prefix="ps-job-")
+    proc, sock = start_redis(tmp)
+    try:
+        out = os.path.join(tmp, "out")
+        cmd = [binary, "scan", "--workers", str(workers), "--log-level", "info", "--redis",
+               "unix://" + sock, "--job", "bench", "--out", out] + extra + [corpus]
+        t0 = time.time()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        secs = time.time() - t0
+        if r.returncode not in (0, 1, 2):
+            sys.stderr.write(r.stderr[-4000:])
+            sys.exit("run_job: scan exited %d on %s" % (r.returncode, corpus))
+        info = redis_info(sock)
+        with open(os.path.join(out, "report.json"), encoding="utf-8") as f:
+            rep = json.load(f)
+    finally:
+        subprocess.run(["redis-cli", "-s", sock, "shutdown", "nosave"], capture_output=True)
+        proc.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+    nbytes = rep["corpus"]["bytes"]
+    gb = nbytes / 1e9
+    peak = int(info["used_memory_peak"])
+    return {
+        "corpus": os.path.basename(os.path.normpath(corpus)),
+        "bytes": nbytes,
+        "seconds": secs,
+        "zstd_seconds": zs,
+        "peak": peak,
+        "commands": int(info["total_commands_processed"]),
+        "net_in": int(info["total_net_input_bytes"]),
+        "passes": pass_seconds(r.stderr, t0),
+        "triggers": len(rep.get("triggers", [])),
+        "gb": gb,
+    }
+
+
+def table(rows, workers):
+    head = ("| corpus | decompressed MB | job s | job MB/s | vs zstd -dc | Redis peak MB | "
+            "peak / corpus | Redis MB per GB | commands per GB | MB sent per GB | "
+            "pass seconds (1/2/3/4) |")
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        mbs = r["bytes"] / r["seconds"] / 1e6
+        zmbs = r["bytes"] / r["zstd_seconds"] / 1e6
+        passes = "/".join("%.0f" % r["passes"].get(p, 0) for p in (1, 2, 3, 4))
+        lines.append("| %s | %.0f | %.1f | %.1f | %.3fx | %.1f | %.2f %% | %.0f | %.0f | %.0f | %s |"
+                     % (r["corpus"], r["bytes"] / 1e6, r["seconds"], mbs, mbs / zmbs,
+                        r["peak"] / 1e6, 100.0 * r["peak"] / r["bytes"], r["peak"] / 1e6 / r["gb"],
+                        r["commands"] / r["gb"], r["net_in"] / 1e6 / r["gb"], passes))
+    return "\n".join(lines)
+
+
+def record(md, section, text):
+    try:
+        doc = open(md, encoding="utf-8").read()
+    except FileNotFoundError:
+        doc = "# Performance\n"
+    block = "## %s\n\n%s\n" % (section, text)
+    pat = re.compile(r"^## %s\n.*?(?=^## |\Z)" % re.escape(section), re.S | re.M)
+    if pat.search(doc):
+        doc = pat.sub(lambda m: block + "\n", doc, count=1).rstrip("\n") + "\n"
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + block
+    open(md, "w", encoding="utf-8").write(doc)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("corpus", nargs="+")
+    ap.add_argument("--build", default=os.environ.get("PS_BENCH_BUILD", "build"))
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--md", help="record the table in this Markdown file")
+    ap.add_argument("--section", default="Whole job (make bench)")
+    ap.add_argument("--scan-arg", action="append", default=[],
+                    help="an extra option for poisonscan scan (repeatable)")
+    args = ap.parse_args()
+    binary = os.path.join(args.build, "poisonscan")
+    rows = [run_one(binary, c, args.workers, args.scan_arg) for c in args.corpus]
+    text = table(rows, args.workers)
+    info = ("%s; `poisonscan scan --workers %d` with a private redis-server per corpus; "
+            "Redis peak = INFO used_memory_peak (an empty server: ~1 MB); commands and bytes "
+            "sent = INFO total_commands_processed and total_net_input_bytes; "
+            "zstd -dc = one thread over the same files; command: `bench/run_job.py %s`"
+            % (datetime.date.today().isoformat(), args.workers, " ".join(args.corpus)))
+    print(text)
+    if args.md:
+        record(args.md, args.section, info + ".\n\n" + text)
+        print("recorded in %s" % args.md)
+
+
+if __name__ == "__main__":
+    main()
