@@ -624,6 +624,7 @@ enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
     if (spec->pass != PS_PASS_SCAN)
         load_patterns(s, spec);
     begin_part(s);
+    s->opts.reader.format = spec->format != NULL ? *spec->format : ps_format_auto();
     err = ps_reader_open(&r, spec->path, spec->begin, spec->end, &s->opts.reader, ed);
     if (err != PS_OK)
         return err;

@@ -35,8 +35,12 @@ struct ps_scan_pattern {
 struct ps_scan_spec {
     uint32_t pass; /* enum ps_pass */
     uint32_t shard_id;
-    const char *path;                         /* borrowed */
-    uint64_t begin, end;                      /* on-disk range */
+    const char *path;               /* borrowed */
+    uint64_t begin, end;            /* on-disk range */
+    const struct ps_format *format; /* borrowed, NULL = detected from the name and first bytes:
+                                       the file's format as the plan resolved it (a lease's
+                                       layout and record shape, --format included), read as
+                                       given (the container still comes from the file) */
     const struct ps_scan_pattern *candidates; /* passes 2-4: borrowed, n_candidates texts */
     size_t n_candidates;
     size_t leads_from;            /* candidates from this index on are leads: in role when repeated
