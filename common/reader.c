@@ -509,7 +509,10 @@ static enum ps_err read_some(struct ps_reader *r, char *dst, size_t dst_cap, siz
 
 static enum ps_err read_input(struct ps_reader *r)
 {
-    enum ps_err err = read_some(r, r->in, r->io_size, &r->in_len);
+    enum ps_err err;
+
+    r->in_base += r->in_len;
+    err = read_some(r, r->in, r->io_size, &r->in_len);
 
     r->in_pos = 0;
     if (err == PS_OK && r->in_len == 0)
@@ -560,7 +563,9 @@ static enum ps_err fill_zstd(struct ps_reader *r, size_t room)
             break;
         }
         if (!r->in_frame) {
+            /* the decoder stops at a frame's end, so the next input byte starts this one */
             r->in_frame = true;
+            r->frame_at = r->in_base + r->in_pos;
             r->zhead_len = 0;
         }
         /* with no input left this only flushes what the decoder still holds */
@@ -572,9 +577,9 @@ static enum ps_err fill_zstd(struct ps_reader *r, size_t room)
         zstd_head(r, from, r->in_pos);
         if (ZSTD_isError(ret)) {
             ps_errdetail_set(&r->err, r->path, stream_pos(r) + ob.pos,
-                             "corrupt zstd frame %" PRIu64 ": %s; its %" PRIu64
-                             " documents are dropped",
-                             r->frame_cur, ZSTD_getErrorName(ret), r->open_docs);
+                             "corrupt zstd frame %" PRIu64 " (file offset %" PRIu64
+                             "): %s; its %" PRIu64 " documents are dropped",
+                             r->frame_cur, r->frame_at, ZSTD_getErrorName(ret), r->open_docs);
             err = PS_ERR_ZSTD;
             break;
         }
@@ -585,10 +590,11 @@ static enum ps_err fill_zstd(struct ps_reader *r, size_t room)
         }
         if (drained && ob.pos == 0) {
             ps_errdetail_set(&r->err, r->path, stream_pos(r),
-                             "truncated zstd frame %" PRIu64 ": %s (%zu more input bytes "
+                             "truncated zstd frame %" PRIu64 " (file offset %" PRIu64
+                             "): %s (%zu more input bytes "
                              "expected); its %" PRIu64 " documents are dropped",
-                             r->frame_cur, ZSTD_getErrorString(ZSTD_error_srcSize_wrong), ret,
-                             r->open_docs);
+                             r->frame_cur, r->frame_at,
+                             ZSTD_getErrorString(ZSTD_error_srcSize_wrong), ret, r->open_docs);
             err = PS_ERR_ZSTD;
             break;
         }
@@ -626,8 +632,11 @@ static enum ps_err fill_gz(struct ps_reader *r, size_t room)
         }
         zs->next_in = (Bytef *)(r->in + r->in_pos);
         zs->avail_in = (uInt)(r->in_len - r->in_pos);
-        if (!drained)
+        if (!drained && !r->in_frame) {
+            /* inflate stops at a member's end, so the next input byte starts this one */
             r->in_frame = true;
+            r->frame_at = r->in_base + r->in_pos;
+        }
         ret = inflate(zs, Z_NO_FLUSH);
         r->in_pos = r->in_len - zs->avail_in;
         if (ret == Z_STREAM_END) {
@@ -637,16 +646,17 @@ static enum ps_err fill_gz(struct ps_reader *r, size_t room)
             break;
         } else if (ret == Z_BUF_ERROR && drained && zs->avail_out == room) {
             ps_errdetail_set(&r->err, r->path, stream_pos(r),
-                             "truncated gzip stream in member %" PRIu64 "; its %" PRIu64
-                             " documents are dropped",
-                             r->frame_cur, r->open_docs);
+                             "truncated gzip stream in member %" PRIu64 " (file offset %" PRIu64
+                             "); its %" PRIu64 " documents are dropped",
+                             r->frame_cur, r->frame_at, r->open_docs);
             err = PS_ERR_GZIP;
             break;
         } else if (ret != Z_OK && ret != Z_BUF_ERROR) {
             ps_errdetail_set(&r->err, r->path, stream_pos(r) + (room - zs->avail_out),
-                             "corrupt gzip stream in member %" PRIu64 ": %s; its %" PRIu64
-                             " documents are dropped",
-                             r->frame_cur, zs->msg != NULL ? zs->msg : zError(ret), r->open_docs);
+                             "corrupt gzip stream in member %" PRIu64 " (file offset %" PRIu64
+                             "): %s; its %" PRIu64 " documents are dropped",
+                             r->frame_cur, r->frame_at, zs->msg != NULL ? zs->msg : zError(ret),
+                             r->open_docs);
             err = PS_ERR_GZIP;
             break;
         }

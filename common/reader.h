@@ -149,7 +149,7 @@ enum ps_err ps_reader_next(struct ps_reader *r, struct ps_doc *doc, bool *has_do
  *    checksum failed, whose data did not decode or that was cut short;
  *  - an event comes only after every item of its frames was returned, so its counts are final;
  *    FRAME_FAILED comes with the stream error and is the last event; the detail of that error
- *    says how many documents were dropped;
+ *    names the frame and its offset in the file and says how many documents were dropped;
  *  - once ps_reader_next reported the end or a stream error, every frame that held an item is
  *    covered by exactly one event.
  * A caller that must not count damaged data keeps each frame's results apart until an event

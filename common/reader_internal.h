@@ -51,9 +51,11 @@ struct ps_reader {
     uint64_t end;
     size_t max_line, io_size;
 
-    /* compressed input: in[in_pos, in_len) not yet fed to the decoder */
+    /* compressed input: in[in_pos, in_len) not yet fed to the decoder; in[0] is at file offset
+     * in_base */
     char *in;
     size_t in_pos, in_len;
+    uint64_t in_base;
     bool in_eof;
     ZSTD_DCtx *zd;
     size_t zret; /* last ZSTD_decompressStream result: 0 between frames */
@@ -72,6 +74,7 @@ struct ps_reader {
     /* frames (zstd frames, gzip members; a plain file is one frame): see ps_reader_next_event */
     uint64_t frame_cur; /* the frame being decoded, or the next one to start */
     bool in_frame;
+    uint64_t frame_at; /* file offset of frame_cur's first byte, for the error that fails it */
     uint64_t open_docs, open_errors; /* items of frame_cur so far */
     struct ps_reader_run runs[PS_READER_RUNS];
     size_t n_runs;

@@ -59,8 +59,11 @@ static void test_reader_corrupt_checksum_voids_only_its_frame(void **state)
         assert_string_equal(res.events.data, want);
         assert_int_equal(res.verified_docs, 10);
         assert_int_equal(res.final, PS_ERR_ZSTD);
-        assert_non_null(strstr(res.log.data, "corrupt zstd frame 1: Restored data doesn't match "
-                                             "checksum"));
+        /* the error names the frame and where it starts in the file (where frame 0 ends) */
+        snprintf(want, sizeof(want),
+                 "corrupt zstd frame 1 (file offset %zu): Restored data doesn't match checksum",
+                 ends[0]);
+        assert_non_null(strstr(res.log.data, want));
         assert_null(strstr(res.log.data, "d20")); /* nothing of frame 2 */
         if (io_sizes[i] == 1) {
             /* with small reads all of frame 1 came out before its checksum: the case of the bug
@@ -115,7 +118,10 @@ static void test_reader_truncated_zstd_fails_its_last_frame(void **state)
 
             assert_int_equal(res.verified_docs, 20);
             assert_non_null(strstr(res.events.data, "OK 0-1 d20 e0 u0\nFAILED 2 d"));
-            assert_non_null(strstr(res.log.data, "truncated zstd frame 2"));
+            char want[64];
+
+            snprintf(want, sizeof(want), "truncated zstd frame 2 (file offset %zu)", ends[1]);
+            assert_non_null(strstr(res.log.data, want));
             result_release(&res);
         }
     }
@@ -160,7 +166,9 @@ static void test_reader_gzip_bad_crc_or_length_voids_its_member(void **state)
                      (unsigned long long)res.dropped_docs);
             assert_string_equal(res.events.data, want);
             assert_int_equal(res.final, PS_ERR_GZIP);
-            assert_non_null(strstr(res.log.data, "corrupt gzip stream in member 1"));
+            snprintf(want, sizeof(want), "corrupt gzip stream in member 1 (file offset %zu)",
+                     ends[0]);
+            assert_non_null(strstr(res.log.data, want));
             assert_non_null(strstr(res.log.data, why[k]));
             if (io_sizes[i] == 1)
                 assert_int_equal(res.dropped_docs, 10);
@@ -274,7 +282,7 @@ static void test_reader_plain_files_are_one_unchecked_frame(void **state)
 
 static void test_reader_other_layouts_keep_the_contract(void **state)
 {
-    char path[256], z[8192], *wet;
+    char path[256], z[8192], *wet, log[256];
     const char *arr = "[{\"text\":\"a\"},{\"text\":\"b\"},{\"text\":\"c\"}]";
     size_t cuts[3], ends[4], zn, n, size;
 
@@ -309,11 +317,12 @@ static void test_reader_other_layouts_keep_the_contract(void **state)
     zn = zstd_frames("[{\"text\":\"a\"}] tail more bytes", 30, cuts, 1, true, z, sizeof(z), ends);
     z[ends[1] - 1] ^= 0x01;
     write_file(path, z, zn);
-    expect(path,
-           "1 {path}:1 #0 text:a\nE2@15 #0 trailing characters after the array\n"
-           "S4 corrupt zstd frame 1: Restored data doesn't match checksum; its 0 documents are "
-           "dropped\n",
-           "OK 0-0 d1 e1 u0\nFAILED 1 d0 e0\n");
+    snprintf(log, sizeof(log),
+             "1 {path}:1 #0 text:a\nE2@15 #0 trailing characters after the array\n"
+             "S4 corrupt zstd frame 1 (file offset %zu): Restored data doesn't match checksum; its "
+             "0 documents are dropped\n",
+             ends[0]);
+    expect(path, log, "OK 0-0 d1 e1 u0\nFAILED 1 d0 e0\n");
     /* a Common Crawl WET file, one gzip member per record, with a bad CRC in the third */
     wet = read_whole(PS_TEST_DATA_DIR "/cc-sample.warc.wet", &n);
     cuts[0] = 637;
