@@ -335,6 +335,9 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
     OPT(.flag = "shard-size", .type = PS_OPT_SIZE, .target = &v->shard_size, .def = "256M",
         .min = 4096, .max = (uint64_t)1 << 50,
         .help = "plain files larger than this split into shards");
+    OPT(.flag = "format", .type = PS_OPT_ENUM, .target = &v->format, .def = "auto",
+        .choices = ps_format_choices,
+        .help = "input format: a layout or a record shape (auto: detected per file)");
     OPT(.flag = "text-field", .type = PS_OPT_STRING, .target = &v->text_field, .def = "text",
         .help = "JSON key of the document text", .metavar = "KEY");
     OPT(.flag = "id-field", .type = PS_OPT_STRING, .target = &v->id_field, .def = "id",
@@ -426,6 +429,7 @@ void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, 
     o->liveness = v->liveness ? (unsigned)v->liveness : 3;
     o->lease_timeout_ms = v->lease_timeout_ms ? v->lease_timeout_ms : 10000;
     o->linger_ms = o->heartbeat_ms * o->liveness;
+    o->format = ps_format_from_choice(v->format);
     o->text_field = v->text_field;
     o->id_field = v->id_field;
     o->max_line = v->max_line;

@@ -81,6 +81,7 @@ struct ps_cli_coord {
     bool no_clusters;
     double min_rate, min_spread, min_diversity, max_similarity;
     int log_level;
+    int format; /* index into ps_format_choices */
 };
 /* Fill table[] (room for PS_CLI_COORD_OPTS entries) with options writing into `v`; `embedded`
  * drops the distributed-only ones. Returns the number of entries. */

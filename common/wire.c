@@ -547,6 +547,15 @@ static enum ps_err check_lease(const Poisonscan__Lease *m, const struct ps_wire_
                           m->end);
     if ((int)m->format < 0 || (int)m->format > POISONSCAN__SHARD_FORMAT__SHARD_FORMAT_JSONL_GZ)
         return proto_fail(ed, "lease.format %d is unknown", (int)m->format);
+    if ((int)m->layout < 0 || (int)m->layout > POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_TXT)
+        return proto_fail(ed, "lease.layout %d is unknown", (int)m->layout);
+    if ((int)m->record < 0 || (int)m->record > POISONSCAN__RECORD_SHAPE__RECORD_SHAPE_CHAT)
+        return proto_fail(ed, "lease.record %d is unknown", (int)m->record);
+    if (m->record != POISONSCAN__RECORD_SHAPE__RECORD_SHAPE_AUTO &&
+        m->layout != POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_JSONL &&
+        m->layout != POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_JSON)
+        return proto_fail(ed, "lease.record %d with layout %d (shapes are for JSON)",
+                          (int)m->record, (int)m->layout);
     if (m->n_candidates > lim->max_candidates)
         return proto_fail(ed, "lease has %zu candidates, limit %zu", m->n_candidates,
                           lim->max_candidates);

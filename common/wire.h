@@ -24,7 +24,9 @@
 #include "common/error.h"
 #include "proto/poisonscan.pb-c.h"
 
-#define PS_WIRE_PROTOCOL_VERSION 3u        /* 3: the list pass, results blobs */
+#define PS_WIRE_PROTOCOL_VERSION                                                                   \
+    4u /* 4: input formats (leases carry the layout and record shape; a version-3 worker would     \
+          read a WET or JSON file as JSON Lines); 3: the list pass, results blobs */
 #define PS_WIRE_ROUTING_ID_MAX   255u      /* ZeroMQ's limit on a routing id, in bytes */
 #define PS_WIRE_ROUTING_ID_CAP   128u      /* room ps_wire_make_routing_id() needs, with the NUL */
 #define PS_WIRE_ENDPOINT_CAP     256u      /* room for a bound endpoint (ZMQ_LAST_ENDPOINT) */
@@ -156,7 +158,8 @@ enum ps_err ps_wire_send_dealer(void *sock, const Poisonscan__Envelope *env,
  * UTF-8 (identifiers: printable ASCII without spaces); Hello.protocol_version ==
  * PS_WIRE_PROTOCOL_VERSION, routing_id 1..255 bytes, pid >= 1, credit 1..PS_WIRE_MAX_CREDIT;
  * Ready.credit 1..PS_WIRE_MAX_CREDIT; Lease: job_id and path non-empty, pass in {1,2},
- * attempt >= 1, begin <= end, a known format, settings present and in range, candidates only in
+ * attempt >= 1, begin <= end, a known format, layout and record shape (a shape only with the
+ * JSONL and JSON layouts), settings present and in range, candidates only in
  * pass 2 and at most lim->max_candidates, lease_ms in [PS_WIRE_LEASE_MS_MIN, _MAX]; Heartbeat:
  * attempt 0 (idle: pass 0, shard_id 0) or attempt >= 1 with pass in {1,2}; ShardResult: job_id
  * non-empty, pass in {1,2}, attempt >= 1, a known outcome, an error text with OUTCOME_FAILED and

@@ -187,6 +187,7 @@ static void send_lease(struct coord *c, size_t w, uint32_t id, uint32_t attempt)
     const struct ps_shard *s = ps_plan_shard(c->plan, id);
     char job[PS_STORE_JOB_MAX + 1], path[4096];
     bool with_list = ps_pass_has_candidates(c->pass) && wk(c, w)->patterns_held != c->cands_id;
+    struct ps_format fmt;
 
     poisonscan__envelope__init(&env);
     poisonscan__lease__init(&lease);
@@ -199,7 +200,11 @@ static void send_lease(struct coord *c, size_t w, uint32_t id, uint32_t attempt)
     lease.path = path;
     lease.begin = s->begin;
     lease.end = s->end;
-    lease.format = (Poisonscan__ShardFormat)s->format;
+    if (!ps_format_from_code(s->format, &fmt))
+        ps_bug("shard %u has format code %d", id, s->format);
+    lease.format = (Poisonscan__ShardFormat)fmt.container;
+    lease.layout = (Poisonscan__InputLayout)fmt.layout;
+    lease.record = (Poisonscan__RecordShape)fmt.record;
     lease.settings = &c->settings;
     lease.patterns_id = ps_pass_has_candidates(c->pass) ? c->cands_id : 0;
     if (with_list) {

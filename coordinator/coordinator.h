@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/format.h"
 #include "common/store.h"
 #include "common/wire.h"
 #include "coordinator/report.h"
@@ -30,7 +31,8 @@ struct ps_coordinator_opts {
     uint64_t heartbeat_ms;
     unsigned liveness;
     uint64_t lease_timeout_ms;
-    uint64_t linger_ms; /* after the report, answer late workers with Shutdown this long */
+    uint64_t linger_ms;      /* after the report, answer late workers with Shutdown this long */
+    struct ps_format format; /* --format; resolved per file into the plan (and its fingerprint) */
     /* scan settings, part of the job fingerprint */
     const char *text_field, *id_field;
     uint64_t max_line;

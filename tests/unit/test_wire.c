@@ -837,6 +837,7 @@ static void test_wire_invalid_field_over_socket_is_proto_error_and_next_arrives(
     Poisonscan__Envelope env = POISONSCAN__ENVELOPE__INIT, *got = NULL;
     Poisonscan__Ready r = POISONSCAN__READY__INIT;
     Poisonscan__Hello h;
+    char want[64];
     struct pair p;
 
     (void)state;
@@ -856,7 +857,8 @@ static void test_wire_invalid_field_over_socket_is_proto_error_and_next_arrives(
     env.hello = &h;
     send_env_raw(p.dealer, &env);
     assert_int_equal(router_recv(&p, &lim, &got, &ed), PS_ERR_PROTO);
-    assert_non_null(strstr(ed.msg, "protocol version 4"));
+    snprintf(want, sizeof(want), "protocol version %u", PS_WIRE_PROTOCOL_VERSION + 1);
+    assert_non_null(strstr(ed.msg, want));
 
     send_ready(&p, 6);
     expect_ready(&p, 6);
@@ -1406,6 +1408,77 @@ static void test_wire_body_names_cover_every_case(void **state)
     assert_string_equal(ps_wire_body_name((Poisonscan__Envelope__BodyCase)42), "unknown");
 }
 
+static void test_wire_lease_layout_and_record_shape_are_checked(void **state)
+{
+    static const struct {
+        int layout, record;
+        const char *want; /* NULL: valid */
+    } cases[] = {
+        {POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_JSON, POISONSCAN__RECORD_SHAPE__RECORD_SHAPE_CHAT,
+         NULL},
+        {POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_WET, POISONSCAN__RECORD_SHAPE__RECORD_SHAPE_AUTO,
+         NULL},
+        {4, 0, "lease.layout 4 is unknown"},
+        {-1, 0, "lease.layout -1 is unknown"},
+        {0, 6, "lease.record 6 is unknown"},
+        {POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_TXT, POISONSCAN__RECORD_SHAPE__RECORD_SHAPE_ALPACA,
+         "shapes are for JSON"},
+    };
+    Poisonscan__ScanSettings st;
+    Poisonscan__Lease lease;
+    Poisonscan__Envelope env;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ps_wire_limits lim = ps_wire_limits_worker();
+        struct ps_errdetail ed = {0};
+        Poisonscan__Envelope *got = NULL;
+        uint8_t *buf;
+        size_t n;
+
+        fill_lease(&lease, &st);
+        lease.layout = (Poisonscan__InputLayout)cases[i].layout;
+        lease.record = (Poisonscan__RecordShape)cases[i].record;
+        poisonscan__envelope__init(&env);
+        env.body_case = POISONSCAN__ENVELOPE__BODY_LEASE;
+        env.lease = &lease;
+        n = pack(&env, &buf);
+        if (cases[i].want == NULL) {
+            assert_int_equal(ps_wire_decode(buf, n, &lim, &got, &ed), PS_OK);
+            assert_int_equal(got->lease->layout, cases[i].layout);
+            assert_int_equal(got->lease->record, cases[i].record);
+            ps_wire_envelope_free(got);
+        } else {
+            assert_int_equal(ps_wire_decode(buf, n, &lim, &got, &ed), PS_ERR_PROTO);
+            if (strstr(ed.msg, cases[i].want) == NULL)
+                fail_msg("case %zu: reason '%s' lacks '%s'", i, ed.msg, cases[i].want);
+        }
+        free(buf);
+    }
+}
+
+/* Lease field numbers are the wire: a number once given is never reused (docs/protocol.md, §7).
+ * Fields 13-15 came with the list pass (protocol 3), layout and record with protocol 4. */
+static void test_wire_lease_field_numbers_are_fixed(void **state)
+{
+    static const struct {
+        const char *name;
+        unsigned id;
+    } fields[] = {{"candidates", 12},  {"leads_from", 13}, {"sample_below", 14},
+                  {"patterns_id", 15}, {"layout", 16},     {"record", 17}};
+
+    (void)state;
+    assert_int_equal(PS_WIRE_PROTOCOL_VERSION, 4);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+            &poisonscan__lease__descriptor, fields[i].name);
+        assert_non_null(f);
+        if (f->id != fields[i].id)
+            fail_msg("Lease.%s is field %u, expected %u", fields[i].name, f->id, fields[i].id);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1438,6 +1511,8 @@ int main(void)
         cmocka_unit_test(test_wire_format_peer_escapes_binary_ids),
         cmocka_unit_test(test_wire_copy_text_makes_any_bytes_valid_utf8),
         cmocka_unit_test(test_wire_body_names_cover_every_case),
+        cmocka_unit_test(test_wire_lease_layout_and_record_shape_are_checked),
+        cmocka_unit_test(test_wire_lease_field_numbers_are_fixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
