@@ -80,7 +80,8 @@ static int collect(const char *job, struct ps_store *const *stores, size_t n_sto
 
 int ps_cmd_gc(int argc, char **argv)
 {
-    const char *redis = NULL, *password_file = NULL, *job = NULL;
+    struct ps_cli_redis redis = {0};
+    const char *job = NULL;
     bool dry_run = false;
     const struct ps_opt own[] = {
         {.flag = "job",
@@ -94,8 +95,8 @@ int ps_cmd_gc(int argc, char **argv)
          .target = &dry_run,
          .help = "count the keys, remove nothing"},
     };
-    struct ps_opt table[2 + sizeof(own) / sizeof(own[0])];
-    size_t n = ps_cli_redis_table(table, &redis, &password_file);
+    struct ps_opt table[PS_CLI_REDIS_OPTS + sizeof(own) / sizeof(own[0])];
+    size_t n = ps_cli_redis_table(table, &redis);
     struct ps_opts_result res = {0};
     struct ps_errdetail ed = {0};
     static struct ps_store_url urls[PS_PARTITION_MAX]; /* big: off the stack */
@@ -122,7 +123,7 @@ int ps_cmd_gc(int argc, char **argv)
                 usage_line);
         goto done;
     }
-    n_urls = ps_cli_redis_urls(redis, password_file, urls, PS_PARTITION_MAX);
+    n_urls = ps_cli_redis_urls("gc", &redis, urls, PS_PARTITION_MAX);
     if (n_urls == 0)
         goto done;
     for (; n_stores < n_urls; n_stores++) {
