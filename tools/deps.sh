@@ -16,9 +16,10 @@ libzstd-dev libxxhash-dev libhiredis-dev libcmocka-dev zlib1g-dev libmicrohttpd-
 # tests: the integration tests' redis-server, the format check, and the test-deps group: a
 # headless browser for the HTML report test (with a font, or the screenshot shows boxes), the
 # Kubernetes client whose `kubectl kustomize` renders deploy/kubernetes, shellcheck for
-# deploy/slurm, and the Prometheus client library whose parser checks /metrics
+# deploy/slurm, PyYAML to read what kustomize renders, and the Prometheus client library whose
+# parser checks /metrics
 TEST_PKGS="zstd clang-format redis-server redis-tools python3 ca-certificates coreutils mawk
-chromium fonts-dejavu-core kubernetes-client shellcheck python3-prometheus-client"
+chromium fonts-dejavu-core kubernetes-client shellcheck python3-yaml python3-prometheus-client"
 # real English text for the generated corpora (see tools/textsource.py), and a word list
 # for gibberish when the BPE vocabulary cannot be had
 DATA_PKGS="perl-doc python3.11-doc postgresql-doc-15 linux-doc-6.1 dict-gcide dict-foldoc dict-wn
