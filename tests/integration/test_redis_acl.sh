@@ -133,4 +133,14 @@ for pw in "$WPW" "$CPW" "$OPW" "$SPW"; do
 	! grep -rqF -- "$pw" "$T"/*.log "$T"/run.out || fail "a password is in a log"
 done
 log "ok: no password in any log"
+
+# --- gc as the doc says: the coordinator's user plus +unlink; the operator cannot -------------
+assert_eq "$(POISONSCAN_REDIS_PASSWORD=$OPW run_rc "$BIN" gc --redis "$REDIS_URL" \
+	--redis-user psoperator --job acljob)" 4 "gc as the operator"
+rcli acl setuser pscoord-acljob +unlink >/dev/null
+assert_eq "$(run_rc "$BIN" gc --redis "$REDIS_URL" --redis-user pscoord-acljob \
+	--redis-password-file "$T/coord.pw" --job acljob)" 0 "gc as the coordinator user"
+assert_eq "$(rcli --scan --pattern 'poisonscan:{acljob*' | sort | tr '\n' ' ')" \
+	'poisonscan:{acljob:p3}:totals ' "keys of acljob after gc (only the test's own, not a job key)"
+assert_eq "$(hget 'poisonscan:{otherjob}:progress' workers)" 7 "the other job's key, after gc"
 log "PASS"
