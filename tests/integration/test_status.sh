@@ -49,9 +49,11 @@ assert isinstance(d["eta_s"], int) and 0 < d["percent"] < 100, d
 print("mid-run json ok: %(shards_done)d/%(shards_total)d shards, eta %(eta_s)ds" % d, file=sys.stderr)
 PYEOF
 
-# --watch to the end, not on a terminal: blocks after blank lines, the last one done
-"$BIN" status --redis "$REDIS_URL" --job $JOB --watch --interval 300ms >"$T/watch.txt" ||
-	fail "status --watch exited $?"
+# --watch to the end, not on a terminal: blocks after blank lines, the last one done. A deadline:
+# --watch waits for done or failed, and a coordinator that died (a lost lock on a starved
+# machine) writes neither
+timeout -k 5 $((300 * SLOW)) "$BIN" status --redis "$REDIS_URL" --job $JOB --watch \
+	--interval 300ms >"$T/watch.txt" || fail "status --watch exited $? ($(tail -n 3 "$T/watch.txt"))"
 [ "$(grep -c '^job ' "$T/watch.txt")" -ge 2 ] || fail "--watch showed one view only"
 tail -n 9 "$T/watch.txt" | grep -qF "state    done," || fail "the last view is not done: $(tail -n 9 "$T/watch.txt")"
 tail -n 9 "$T/watch.txt" | grep -qF "] 100.0%" || fail "the last view is not at 100%"
@@ -71,7 +73,8 @@ assert_eq "$(json_get "$T/final.json" "d['damaged_files']")" \
 [ "$(json_get "$T/final.json" "d['damaged_files']")" -gt 0 ] || fail "the corpus has damaged files, status shows none"
 
 # on a terminal --watch redraws in place (cursor up, clear), here over a pty made by script(1)
-script -q -e -c "'$BIN' status --redis '$REDIS_URL' --job $JOB --watch --interval 100ms" \
+timeout -k 5 $((60 * SLOW)) script -q -e -c \
+	"'$BIN' status --redis '$REDIS_URL' --job $JOB --watch --interval 100ms" \
 	/dev/null >"$T/tty.txt" </dev/null || fail "status --watch on a terminal exited $?"
 grep -q "done," "$T/tty.txt" || fail "status on a terminal showed nothing"
 log "PASS"
