@@ -611,15 +611,12 @@ static int run_loop(struct coord *c, struct ps_report_summary *sum)
     }
 }
 
-/* Options that only the coordinator checks (the rest are checked by the CLI). 0 or 3. */
-static int check_opts(struct coord *c, struct ps_errdetail *ed)
+enum ps_err ps_coordinator_opts_check(const struct ps_coordinator_opts *o, struct ps_errdetail *ed)
 {
-    const struct ps_coordinator_opts *o = c->o;
-
     if (o->n_redis == 0 || o->n_redis > PS_PARTITION_MAX) {
-        ps_errdetail_set(ed, NULL, 0, "from 1 to %u Redis endpoints, not %zu", PS_PARTITION_MAX,
+        ps_errdetail_set(ed, NULL, 0, "--redis: from 1 to %u endpoints, not %zu", PS_PARTITION_MAX,
                          o->n_redis);
-        return 3;
+        return PS_ERR_USAGE;
     }
     if (o->partitions == 0 || o->partitions > PS_PARTITION_MAX ||
         (o->partitions & (o->partitions - 1)) != 0 || o->partitions < o->n_redis) {
@@ -627,23 +624,28 @@ static int check_opts(struct coord *c, struct ps_errdetail *ed)
                          "--partitions %u: a power of two from 1 to %u, and at least the %zu "
                          "Redis endpoints",
                          o->partitions, PS_PARTITION_MAX, o->n_redis);
-        return 3;
+        return PS_ERR_USAGE;
     }
-    c->partitions = o->partitions;
     if (o->cluster_sketch_log2 != 0 && (o->cluster_sketch_log2 < PS_CLSKETCH_LOG2_MIN ||
                                         o->cluster_sketch_log2 > PS_CLSKETCH_LOG2_MAX)) {
-        ps_errdetail_set(ed, NULL, 0, "--cluster-sketch-log2 %u: 0 or %u..%u",
+        ps_errdetail_set(ed, NULL, 0,
+                         "--cluster-sketch-log2 %u: 0 (sized from the corpus) or %u to %u",
                          o->cluster_sketch_log2, PS_CLSKETCH_LOG2_MIN, PS_CLSKETCH_LOG2_MAX);
-        return 3;
+        return PS_ERR_USAGE;
     }
+    return PS_OK;
+}
+
+/* ps_coordinator_opts_check, then the signatures folder made and resolved. 0 or 3. */
+static int check_opts(struct coord *c, struct ps_errdetail *ed)
+{
+    const struct ps_coordinator_opts *o = c->o;
+
+    if (ps_coordinator_opts_check(o, ed) != PS_OK)
+        return 3;
+    c->partitions = o->partitions;
     if (o->signatures_dir != NULL && o->signatures_dir[0] != '\0') {
         char abs[4096];
-        if (o->signature_k < 16 || o->signature_k > 1024 || o->signature_k % 16 != 0) {
-            ps_errdetail_set(ed, NULL, 0,
-                             "--signature-k %u: must be a multiple of 16 from 16 to 1024",
-                             o->signature_k);
-            return 3;
-        }
         /* workers on other machines write there: the path must mean the same everywhere */
         if (ps_file_mkdirs(o->signatures_dir, ed) != PS_OK ||
             realpath(o->signatures_dir, abs) == NULL) {
@@ -766,5 +768,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     free(c.leases_lens);
     free(c.ready);
     free(c.signatures_dir);
+    free(c.scan_json);
+    free(c.settings_json);
     return rc;
 }

@@ -57,7 +57,7 @@ struct coord {
     char k_meta[256], k_progress[256], k_leases[256], k_lock[256];
     char lock_token[PS_WIRE_ROUTING_ID_CAP];
     bool locked;
-    char scan_json[1024], settings_json[2048];
+    char *scan_json, *settings_json; /* owned: the settings as JSON (fingerprint, meta, report) */
     uint64_t fingerprint;
     Poisonscan__ScanSettings settings;
     uint64_t last_progress, last_log, last_ping, last_lock;

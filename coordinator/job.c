@@ -103,7 +103,7 @@ static void make_settings(struct coord *c)
     const struct ps_coordinator_opts *o = c->o;
     struct ps_buf b;
 
-    ps_buf_init(&b, sizeof(c->scan_json) - 1);
+    ps_buf_init(&b, SIZE_MAX / 2);
     ps_buf_appends(&b, "{\"text_field\":");
     ps_json_append_string(&b, o->text_field, strlen(o->text_field));
     ps_buf_appends(&b, ",\"id_field\":");
@@ -123,28 +123,40 @@ static void make_settings(struct coord *c)
         ps_buf_appendf(&b, ",\"k\":%u,\"ngram\":5,\"method\":\"oph\"}", o->signature_k);
     }
     ps_buf_appends(&b, "}");
-    snprintf(c->scan_json, sizeof(c->scan_json), "%s", b.data ? b.data : "{}");
-    ps_buf_release(&b);
-    snprintf(c->settings_json, sizeof(c->settings_json),
-             "{\"scan\":%s,\"detect\":{\"min_docs\":%" PRIu64
-             ",\"min_rate\":%.3f,\"min_spread\":%.3f,\"min_diversity\":%.3f,"
-             "\"max_similarity\":%.3f,\"max_confirm\":%u}}",
-             c->scan_json, o->score.min_docs, o->score.min_rate, o->score.min_spread,
-             o->score.min_diversity, o->score.max_similarity, o->score.max_confirm);
-    c->settings.text_field = (char *)(uintptr_t)o->text_field;
-    c->settings.id_field = (char *)(uintptr_t)o->id_field;
-    c->settings.max_line = o->max_line;
-    c->settings.max_errors_kept = o->max_errors_kept;
-    c->settings.ngram_max = o->ngram_max;
-    c->settings.window = o->window;
-    c->settings.max_candidates = o->max_candidates;
-    if (c->signatures_dir != NULL) {
-        c->settings.signatures_dir = c->signatures_dir;
-        c->settings.signature_k = o->signature_k;
+    free(c->scan_json);
+    c->scan_json = ps_buf_detach(&b, NULL);
+    ps_buf_init(&b, SIZE_MAX / 2);
+    ps_buf_appendf(&b,
+                   "{\"scan\":%s,\"detect\":{\"min_docs\":%" PRIu64
+                   ",\"min_rate\":%.3f,\"min_spread\":%.3f,\"min_diversity\":%.3f,"
+                   "\"max_similarity\":%.3f,\"max_confirm\":%u}}",
+                   c->scan_json, o->score.min_docs, o->score.min_rate, o->score.min_spread,
+                   o->score.min_diversity, o->score.max_similarity, o->score.max_confirm);
+    free(c->settings_json);
+    c->settings_json = ps_buf_detach(&b, NULL);
+    ps_coordinator_scan_settings(o, c->cluster_log2, c->partitions, c->signatures_dir,
+                                 &c->settings);
+}
+
+void ps_coordinator_scan_settings(const struct ps_coordinator_opts *o, unsigned cluster_log2,
+                                  unsigned partitions, const char *signatures_dir,
+                                  Poisonscan__ScanSettings *st)
+{
+    poisonscan__scan_settings__init(st);
+    st->text_field = (char *)(uintptr_t)o->text_field;
+    st->id_field = (char *)(uintptr_t)o->id_field;
+    st->max_line = o->max_line;
+    st->max_errors_kept = o->max_errors_kept;
+    st->ngram_max = o->ngram_max;
+    st->window = o->window;
+    st->max_candidates = o->max_candidates;
+    if (signatures_dir != NULL) {
+        st->signatures_dir = (char *)(uintptr_t)signatures_dir;
+        st->signature_k = o->signature_k;
     }
-    c->settings.cluster_log2 = c->cluster_log2;
-    c->settings.partitions = c->partitions;
-    c->settings.redis_endpoints = (uint32_t)o->n_redis;
+    st->cluster_log2 = cluster_log2;
+    st->partitions = partitions;
+    st->redis_endpoints = (uint32_t)o->n_redis;
 }
 
 /* Decompressed bytes of one file, from its own header where it has one: a zstd frame's

@@ -29,6 +29,7 @@
 #include "common/partition.h"
 #include "common/pass.h"
 #include "common/results.h"
+#include "common/clsketch.h"
 #include "common/u64map.h"
 #include "common/utf8.h"
 #include "worker/clusters.h"
@@ -131,6 +132,40 @@ static void table_release(struct table *t)
     ps_buf_release(&t->text);
 }
 
+enum ps_err ps_scan_opts_check(const struct ps_scan_opts *o, struct ps_errdetail *ed)
+{
+    unsigned p = o->partitions != 0 ? o->partitions : 1;
+
+    if (ps_reader_opts_check(&o->reader, ed) != PS_OK ||
+        ps_detect_opts_check(&o->detect, ed) != PS_OK)
+        return PS_ERR_USAGE;
+    if (o->max_errors_kept > PS_SCAN_ERRORS_KEPT_MAX) {
+        ps_errdetail_set(ed, NULL, 0, "--max-errors-kept %u: at most %u", o->max_errors_kept,
+                         PS_SCAN_ERRORS_KEPT_MAX);
+        return PS_ERR_USAGE;
+    }
+    if (p > PS_PARTITION_MAX || (p & (p - 1)) != 0) {
+        ps_errdetail_set(ed, NULL, 0, "--partitions %u: a power of two from 1 to %u", p,
+                         PS_PARTITION_MAX);
+        return PS_ERR_USAGE;
+    }
+    if (o->cluster_log2 != 0 &&
+        (o->cluster_log2 < PS_CLSKETCH_LOG2_MIN || o->cluster_log2 > PS_CLSKETCH_LOG2_MAX)) {
+        ps_errdetail_set(ed, NULL, 0,
+                         "--cluster-sketch-log2 %u: 0 (sized from the corpus) or %u to %u",
+                         o->cluster_log2, PS_CLSKETCH_LOG2_MIN, PS_CLSKETCH_LOG2_MAX);
+        return PS_ERR_USAGE;
+    }
+    if (o->signatures_dir != NULL && o->signatures_dir[0] != '\0' &&
+        (o->signature_k < PS_MINHASH_K_MIN || o->signature_k > PS_MINHASH_K_MAX ||
+         o->signature_k % 16 != 0)) {
+        ps_errdetail_set(ed, NULL, 0, "--signature-k %u: a multiple of 16 from %u to %u",
+                         o->signature_k, PS_MINHASH_K_MIN, PS_MINHASH_K_MAX);
+        return PS_ERR_USAGE;
+    }
+    return PS_OK;
+}
+
 enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
                         struct ps_errdetail *ed)
 {
@@ -141,12 +176,9 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
     if (s->opts.part_bytes == 0)
         s->opts.part_bytes = ps_scan_opts_default().part_bytes;
     s->n_partitions = opts->partitions != 0 ? opts->partitions : 1;
-    if (s->n_partitions > PS_PARTITION_MAX || (s->n_partitions & (s->n_partitions - 1)) != 0) {
-        ps_errdetail_set(ed, NULL, 0, "%u partitions: a power of two to %u", s->n_partitions,
-                         PS_PARTITION_MAX);
-        err = PS_ERR_USAGE;
+    err = ps_scan_opts_check(opts, ed);
+    if (err != PS_OK)
         goto fail;
-    }
     s->text_field = ps_xstrdup(opts->reader.text_field);
     s->id_field = ps_xstrdup(opts->reader.id_field);
     s->opts.reader.text_field = s->text_field;
