@@ -1,9 +1,10 @@
-/* plan.c - corpus walking, manifest parsing, line-aligned splitting of plain files, the plan's
- * fingerprint and its text form. Cuts are found by reading a few bytes around each nominal
- * boundary with pread, so planning a terabyte corpus reads kilobytes, not the corpus. */
+/* plan.c - corpus walking, manifest parsing, line-aligned splitting of plain files and the
+ * plan's fingerprint (its text form: plan_text.c). Cuts are found by reading a few bytes around
+ * each nominal boundary with pread, so planning a terabyte corpus reads kilobytes, not the
+ * corpus. */
 /* realpath() is XSI, beyond the _POSIX_C_SOURCE the build sets. */
 #define _XOPEN_SOURCE 700
-#include "coordinator/plan.h"
+#include "coordinator/plan_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,32 +34,7 @@ _Static_assert(PS_PLAN_FORMAT_JSONL == (int)PS_READER_JSONL &&
 
 /* Bytes read per pread while looking for the '\n' after a nominal cut: one typical JSONL line
  * fits, and a pathological multi-megabyte line costs a few more reads, not a bigger buffer. */
-#define SCAN_CHUNK  (64 * 1024)
-#define PLAN_HEADER "poisonscan-plan 1"
-
-struct plan_file {
-    char *path; /* owned */
-    uint64_t size;
-    int64_t mtime_sec;
-    int64_t mtime_nsec;
-    int format;
-};
-
-/* Open addressing over file indices + 1 (0 = empty slot), keyed by the file's path. */
-struct pathset {
-    uint32_t *slots;
-    size_t cap; /* power of two or 0 */
-    size_t n;
-};
-
-struct ps_plan {
-    struct plan_file *files;
-    size_t n_files, cap_files;
-    struct ps_shard *shards;
-    size_t n_shards, cap_shards;
-    uint64_t bytes_total;
-    struct pathset seen;
-};
+#define SCAN_CHUNK (64 * 1024)
 
 struct builder {
     struct ps_plan *p;
@@ -114,7 +90,7 @@ static bool taken_from_dir(const char *name)
     return false;
 }
 
-static bool has_control(const char *s, size_t n)
+bool ps_plan_has_control(const char *s, size_t n)
 {
     size_t i;
 
@@ -148,7 +124,7 @@ static size_t path_hash(const char *path)
 }
 
 /* Returns the index of `path` among p->files, or SIZE_MAX when absent. */
-static size_t pathset_find(const struct ps_plan *p, const char *path)
+size_t ps_plan_find_file(const struct ps_plan *p, const char *path)
 {
     size_t mask, i;
 
@@ -194,8 +170,8 @@ static void pathset_add(struct ps_plan *p, size_t idx)
 
 /* ---- plan growth ---- */
 
-static enum ps_err push_file(struct ps_plan *p, char *path, uint64_t size, int64_t msec,
-                             int64_t mnsec, int format, struct ps_errdetail *ed)
+enum ps_err ps_plan_push_file(struct ps_plan *p, char *path, uint64_t size, int64_t msec,
+                              int64_t mnsec, int format, struct ps_errdetail *ed)
 {
     struct plan_file *f;
 
@@ -219,8 +195,8 @@ static enum ps_err push_file(struct ps_plan *p, char *path, uint64_t size, int64
     return PS_OK;
 }
 
-static enum ps_err push_shard(struct ps_plan *p, size_t file_index, uint64_t begin, uint64_t end,
-                              struct ps_errdetail *ed)
+enum ps_err ps_plan_push_shard(struct ps_plan *p, size_t file_index, uint64_t begin, uint64_t end,
+                               struct ps_errdetail *ed)
 {
     struct ps_shard *s;
 
@@ -302,7 +278,7 @@ static enum ps_err split_file(struct builder *b, int fd, size_t fi)
     if (size == 0)
         return PS_OK; /* listed as a file, nothing to scan */
     if (f->format != PS_PLAN_FORMAT_JSONL || size <= b->opts->shard_size)
-        return push_shard(b->p, fi, 0, size, b->ed);
+        return ps_plan_push_shard(b->p, fi, 0, size, b->ed);
     while (size - begin > b->opts->shard_size) {
         uint64_t cut;
 
@@ -311,12 +287,12 @@ static enum ps_err split_file(struct builder *b, int fd, size_t fi)
             return err;
         if (cut >= size)
             break;
-        err = push_shard(b->p, fi, begin, cut, b->ed);
+        err = ps_plan_push_shard(b->p, fi, begin, cut, b->ed);
         if (err != PS_OK)
             return err;
         begin = cut;
     }
-    return push_shard(b->p, fi, begin, size, b->ed);
+    return ps_plan_push_shard(b->p, fi, begin, size, b->ed);
 }
 
 /* Take the regular file at `real` (canonical; ownership taken); `name` decides the format. */
@@ -327,12 +303,12 @@ static enum ps_err add_file(struct builder *b, char *real, const char *name)
     enum ps_err err;
     int fd;
 
-    if (pathset_find(b->p, real) != SIZE_MAX) {
+    if (ps_plan_find_file(b->p, real) != SIZE_MAX) {
         free(real);
         return PS_OK; /* the same file reached twice: listed once */
     }
     where(b, at, sizeof(at));
-    if (has_control(real, strlen(real))) {
+    if (ps_plan_has_control(real, strlen(real))) {
         ps_errdetail_set(b->ed, NULL, 0,
                          "path '%s' holds a control character (tab, newline, ...); rename it%s",
                          real, at);
@@ -351,8 +327,8 @@ static enum ps_err add_file(struct builder *b, char *real, const char *name)
         free(real);
         return PS_ERR_IO;
     }
-    err = push_file(b->p, real, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec,
-                    (int64_t)st.st_mtim.tv_nsec, format_of(name), b->ed);
+    err = ps_plan_push_file(b->p, real, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec,
+                            (int64_t)st.st_mtim.tv_nsec, format_of(name), b->ed);
     if (err == PS_OK)
         err = split_file(b, fd, b->p->n_files - 1);
     close(fd);
@@ -611,7 +587,7 @@ enum ps_err ps_plan_parse_manifest_buf(const char *src, size_t src_len, const ch
             n--;
         if (n == 0 || line[0] == '#')
             continue;
-        if (has_control(line, n)) {
+        if (ps_plan_has_control(line, n)) {
             ps_errdetail_set(ed, NULL, line_off,
                              "manifest '%s' line %zu: control character or NUL in path", shown,
                              line_no);
@@ -713,255 +689,6 @@ uint64_t ps_plan_fingerprint(const struct ps_plan *p)
     h = XXH3_64bits_digest(st);
     XXH3_freeState(st);
     return h;
-}
-
-/* ---- text form ---- */
-
-enum ps_err ps_plan_serialize(const struct ps_plan *p, struct ps_buf *dst)
-{
-    enum ps_err err = ps_buf_appends(dst, PLAN_HEADER "\n");
-    size_t i;
-
-    for (i = 0; i < p->n_files && err == PS_OK; i++) {
-        const struct plan_file *f = &p->files[i];
-        err = ps_buf_appendf(dst, "F\t%zu\t%d\t%" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%s\n", i,
-                             f->format, f->size, f->mtime_sec, f->mtime_nsec, f->path);
-    }
-    for (i = 0; i < p->n_shards && err == PS_OK; i++) {
-        const struct ps_shard *s = &p->shards[i];
-        err = ps_buf_appendf(dst, "S\t%" PRIu32 "\t%" PRIu32 "\t%" PRIu64 "\t%" PRIu64 "\n", s->id,
-                             s->file_index, s->begin, s->end);
-    }
-    return err;
-}
-
-/* A cursor over one line's tab-separated fields. */
-struct fields {
-    const char *p, *end;
-};
-
-/* Next field as [*f, *f + *n); false when the line has no more fields. */
-static bool next_field(struct fields *fs, const char **f, size_t *n)
-{
-    const char *tab;
-
-    if (fs->p == NULL)
-        return false;
-    tab = memchr(fs->p, '\t', (size_t)(fs->end - fs->p));
-    *f = fs->p;
-    *n = (size_t)((tab != NULL ? tab : fs->end) - fs->p);
-    fs->p = tab != NULL ? tab + 1 : NULL;
-    return true;
-}
-
-static bool field_u64(struct fields *fs, uint64_t *out)
-{
-    char tmp[24];
-    const char *f;
-    char *e;
-    size_t n, i;
-
-    if (!next_field(fs, &f, &n) || n == 0 || n >= sizeof(tmp) || (f[0] == '0' && n > 1))
-        return false; /* canonical form only: one text per plan, so one fingerprint */
-    for (i = 0; i < n; i++) {
-        if (f[i] < '0' || f[i] > '9')
-            return false;
-    }
-    memcpy(tmp, f, n);
-    tmp[n] = '\0';
-    errno = 0;
-    *out = strtoull(tmp, &e, 10);
-    return errno == 0 && *e == '\0';
-}
-
-static bool field_i64(struct fields *fs, int64_t *out)
-{
-    char tmp[24];
-    const char *f;
-    char *e;
-    size_t n, i;
-    long long v;
-
-    if (!next_field(fs, &f, &n) || n == 0 || n >= sizeof(tmp))
-        return false;
-    for (i = 0; i < n; i++) {
-        if ((f[i] < '0' || f[i] > '9') && !(i == 0 && f[i] == '-' && n > 1))
-            return false;
-    }
-    i = f[0] == '-' ? 1 : 0;
-    if (f[i] == '0' && (n > i + 1 || i == 1))
-        return false; /* no leading zeros, no "-0" */
-    memcpy(tmp, f, n);
-    tmp[n] = '\0';
-    errno = 0;
-    v = strtoll(tmp, &e, 10);
-    if (errno != 0 || *e != '\0')
-        return false;
-    *out = (int64_t)v;
-    return true;
-}
-
-/* Check that shards cover every non-empty file exactly, in file order. `upto` is the file
- * index the next shard run starts at (n_files at the end); files in between must be empty. */
-static bool files_between_empty(const struct ps_plan *p, size_t from, size_t upto)
-{
-    size_t i;
-
-    for (i = from; i < upto; i++) {
-        if (p->files[i].size != 0)
-            return false;
-    }
-    return true;
-}
-
-enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t src_len,
-                                struct ps_errdetail *ed)
-{
-    struct ps_plan *p = ps_xcalloc(1, sizeof(*p));
-    size_t pos = 0, line_no = 0;
-    /* Coverage cursor: the file the last shard belonged to and where that shard ended. */
-    bool have_shard = false;
-    size_t cur_file = 0;
-    uint64_t cur_end = 0;
-    const char *why = NULL;
-
-    *out = NULL;
-    while (pos < src_len) {
-        const char *line = src + pos;
-        const char *nl = memchr(line, '\n', src_len - pos);
-        size_t n = nl != NULL ? (size_t)(nl - line) : src_len - pos;
-        struct fields fs;
-        const char *f;
-        size_t fn;
-
-        pos += n + (nl != NULL ? 1 : 0);
-        line_no++;
-        fs.p = line;
-        fs.end = line + n;
-        if (line_no == 1) {
-            if (n != strlen(PLAN_HEADER) || memcmp(line, PLAN_HEADER, n) != 0) {
-                why = "not a poisonscan plan (bad header)";
-                goto fail;
-            }
-            continue;
-        }
-        if (!next_field(&fs, &f, &fn) || fn != 1) {
-            why = "record type must be F or S";
-            goto fail;
-        }
-        if (f[0] == 'F') {
-            uint64_t idx, fmt, size;
-            int64_t msec, mnsec;
-            const char *path;
-            size_t plen;
-
-            if (have_shard) {
-                why = "file record after shard records";
-                goto fail;
-            }
-            if (!field_u64(&fs, &idx) || !field_u64(&fs, &fmt) || !field_u64(&fs, &size) ||
-                !field_i64(&fs, &msec) || !field_i64(&fs, &mnsec)) {
-                why = "bad number in file record";
-                goto fail;
-            }
-            if (idx != p->n_files) {
-                why = "file index out of sequence";
-                goto fail;
-            }
-            if (fmt > PS_PLAN_FORMAT_GZ) {
-                why = "unknown format";
-                goto fail;
-            }
-            if (fs.p == NULL) {
-                why = "file record without a path";
-                goto fail;
-            }
-            path = fs.p;
-            plen = (size_t)(fs.end - fs.p);
-            if (plen == 0 || plen >= PATH_MAX || path[0] != '/' || has_control(path, plen)) {
-                why = "path must be absolute, shorter than PATH_MAX, without control characters";
-                goto fail;
-            }
-            {
-                char *copy = ps_xstrndup(path, plen);
-                if (pathset_find(p, copy) != SIZE_MAX) {
-                    free(copy);
-                    why = "file listed twice";
-                    goto fail;
-                }
-                if (push_file(p, copy, size, msec, mnsec, (int)fmt, ed) != PS_OK) {
-                    why = "too many files";
-                    goto fail;
-                }
-            }
-        } else if (f[0] == 'S') {
-            uint64_t id, fi, begin, end;
-            const struct plan_file *file;
-
-            if (!field_u64(&fs, &id) || !field_u64(&fs, &fi) || !field_u64(&fs, &begin) ||
-                !field_u64(&fs, &end) || fs.p != NULL) {
-                why = "shard record needs exactly id, file, begin, end";
-                goto fail;
-            }
-            if (id != p->n_shards) {
-                why = "shard id out of sequence";
-                goto fail;
-            }
-            if (fi >= p->n_files) {
-                why = "shard names an unknown file";
-                goto fail;
-            }
-            file = &p->files[fi];
-            if (begin >= end || end > file->size) {
-                why = "shard range empty or past the end of its file";
-                goto fail;
-            }
-            if (have_shard && fi == cur_file) {
-                if (begin != cur_end || file->format != PS_PLAN_FORMAT_JSONL) {
-                    why = "shards of a file are not contiguous";
-                    goto fail;
-                }
-            } else {
-                size_t from = have_shard ? cur_file + 1 : 0;
-                if ((have_shard && (fi < cur_file || cur_end != p->files[cur_file].size)) ||
-                    !files_between_empty(p, from, (size_t)fi) || begin != 0) {
-                    why = "shards do not cover every file exactly, in order";
-                    goto fail;
-                }
-            }
-            if (file->format != PS_PLAN_FORMAT_JSONL && end != file->size) {
-                why = "a compressed file must be one whole shard";
-                goto fail;
-            }
-            if (push_shard(p, (size_t)fi, begin, end, ed) != PS_OK) {
-                why = "too many shards";
-                goto fail;
-            }
-            have_shard = true;
-            cur_file = (size_t)fi;
-            cur_end = end;
-        } else {
-            why = "record type must be F or S";
-            goto fail;
-        }
-    }
-    if (line_no == 0) {
-        why = "empty plan";
-        goto fail;
-    }
-    if ((have_shard && cur_end != p->files[cur_file].size) ||
-        !files_between_empty(p, have_shard ? cur_file + 1 : 0, p->n_files)) {
-        line_no++;
-        why = "shards end before the last file does";
-        goto fail;
-    }
-    *out = p;
-    return PS_OK;
-
-fail:
-    ps_errdetail_set(ed, NULL, line_no, "plan line %zu: %s", line_no, why);
-    ps_plan_free(p);
-    return PS_ERR_PARSE;
 }
 
 void ps_plan_free(struct ps_plan *p)
