@@ -566,7 +566,7 @@ static void keep_lock(struct coord *c)
     }
 }
 
-static void on_idle(void *ctx)
+void ps_coord_idle(void *ctx)
 {
     ping_workers(ctx);
     keep_lock(ctx);
@@ -796,7 +796,7 @@ static int start_job(struct coord *c, struct ps_errdetail *ed)
     snprintf(who, sizeof(who), "%s pid %d", host, (int)getpid());
     if (ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "locked_by", who, NULL) != PS_OK)
         return 4;
-    ps_store_set_idle(c->store, on_idle, c);
+    ps_store_set_idle(c->store, ps_coord_idle, c);
     rc = ps_coord_open_job(c, ed);
     if (rc != 0)
         return rc;

@@ -93,6 +93,9 @@ struct coord {
 
 /* coordinator.c */
 void ps_coord_redis_fail(struct coord *c, const struct ps_errdetail *ed);
+/* The loop's duties that must go on during a long walk (the plan, Redis): heartbeats to the
+ * workers, the job's lock. `ctx` is the struct coord. */
+void ps_coord_idle(void *ctx);
 void ps_coord_pass_key(const struct coord *c, char *dst, size_t cap, const char *base,
                        unsigned pass);
 

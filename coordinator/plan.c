@@ -4,6 +4,8 @@
  * corpus. */
 /* realpath() is XSI, beyond the _POSIX_C_SOURCE the build sets. */
 #define _XOPEN_SOURCE 700
+/* d_type and the DT_ values of readdir() are BSD, from the same place */
+#define _DEFAULT_SOURCE
 #include "coordinator/plan_internal.h"
 
 #include <dirent.h>
@@ -40,7 +42,10 @@ struct builder {
     struct ps_plan *p;
     const struct ps_plan_opts *opts;
     struct ps_errdetail *ed;
-    char *scan;           /* SCAN_CHUNK bytes, owned */
+    char *scan; /* SCAN_CHUNK bytes, owned: file bytes [scan_pos, scan_pos + scan_len) */
+    uint64_t scan_pos;
+    size_t scan_len;
+    uint64_t work;        /* files and cuts so far, for opts->idle */
     const char *manifest; /* borrowed: the manifest being read, for messages, or NULL */
     size_t manifest_line;
 };
@@ -53,6 +58,8 @@ struct ps_plan_opts ps_plan_opts_default(void)
     o.max_manifest_line = 4096;
     o.max_manifest_bytes = 1ULL << 30;
     o.max_depth = 64;
+    o.idle = NULL;
+    o.idle_ctx = NULL;
     return o;
 }
 
@@ -232,33 +239,48 @@ static void where(const struct builder *b, char *dst, size_t dst_cap)
         dst[0] = '\0';
 }
 
+/* One more file or cut: now and then, the caller's idle function. */
+static void did_work(struct builder *b)
+{
+    if (b->opts->idle != NULL && ++b->work % PS_PLAN_IDLE_EVERY == 0)
+        b->opts->idle(b->opts->idle_ctx);
+}
+
 /* Find the first line start at or after `nominal` (0 < nominal < size): the byte after the
- * first '\n' at offset >= nominal - 1. *cut = size when there is none. */
+ * first '\n' at offset >= nominal - 1. *cut = size when there is none. The chunk read last stays
+ * in b->scan: with shards smaller than a chunk the next cuts are found there without a read (a
+ * corpus of 4 KiB shards would otherwise read its every byte 16 times). */
 static enum ps_err find_cut(struct builder *b, int fd, const char *path, uint64_t nominal,
                             uint64_t size, uint64_t *cut)
 {
     uint64_t pos = nominal - 1;
 
     while (pos < size) {
-        size_t want = size - pos < SCAN_CHUNK ? (size_t)(size - pos) : SCAN_CHUNK;
-        ssize_t got = pread(fd, b->scan, want, (off_t)pos);
         const char *nl;
+        size_t off;
 
-        if (got < 0) {
-            if (errno == EINTR)
+        if (pos < b->scan_pos || pos >= b->scan_pos + b->scan_len) {
+            size_t want = size - pos < SCAN_CHUNK ? (size_t)(size - pos) : SCAN_CHUNK;
+            ssize_t got = pread(fd, b->scan, want, (off_t)pos);
+            if (got < 0 && errno == EINTR)
                 continue;
-            ps_errdetail_set(b->ed, NULL, pos, "cannot read '%s' at offset %" PRIu64 ": %s", path,
-                             pos, strerror(errno));
-            return PS_ERR_IO;
+            if (got < 0) {
+                ps_errdetail_set(b->ed, NULL, pos, "cannot read '%s' at offset %" PRIu64 ": %s",
+                                 path, pos, strerror(errno));
+                return PS_ERR_IO;
+            }
+            if (got == 0)
+                break; /* the file shrank since fstat: no cut, the reader will see the new end */
+            b->scan_pos = pos;
+            b->scan_len = (size_t)got;
         }
-        if (got == 0)
-            break; /* the file shrank since fstat: no cut, the reader will see the new end */
-        nl = memchr(b->scan, '\n', (size_t)got);
+        off = (size_t)(pos - b->scan_pos);
+        nl = memchr(b->scan + off, '\n', b->scan_len - off);
         if (nl != NULL) {
-            *cut = pos + (uint64_t)(nl - b->scan) + 1;
+            *cut = b->scan_pos + (uint64_t)(nl - b->scan) + 1;
             return PS_OK;
         }
-        pos += (uint64_t)got;
+        pos = b->scan_pos + b->scan_len;
     }
     *cut = size;
     return PS_OK;
@@ -279,6 +301,7 @@ static enum ps_err split_file(struct builder *b, int fd, size_t fi)
         return PS_OK; /* listed as a file, nothing to scan */
     if (f->format != PS_PLAN_FORMAT_JSONL || size <= b->opts->shard_size)
         return ps_plan_push_shard(b->p, fi, 0, size, b->ed);
+    b->scan_len = 0; /* the chunk held is another file's */
     while (size - begin > b->opts->shard_size) {
         uint64_t cut;
 
@@ -291,12 +314,16 @@ static enum ps_err split_file(struct builder *b, int fd, size_t fi)
         if (err != PS_OK)
             return err;
         begin = cut;
+        did_work(b);
     }
     return ps_plan_push_shard(b->p, fi, begin, size, b->ed);
 }
 
-/* Take the regular file at `real` (canonical; ownership taken); `name` decides the format. */
-static enum ps_err add_file(struct builder *b, char *real, const char *name)
+/* Take the regular file at `real` (canonical; ownership taken), opened as `rel` relative to the
+ * directory dfd (AT_FDCWD and `real` itself outside a walk: a walk opens each file from its
+ * folder, not through its whole path); `name` decides the format. */
+static enum ps_err add_file(struct builder *b, char *real, const char *name, int dfd,
+                            const char *rel)
 {
     char at[300];
     struct stat st;
@@ -315,7 +342,7 @@ static enum ps_err add_file(struct builder *b, char *real, const char *name)
         free(real);
         return PS_ERR_UNSUPPORTED;
     }
-    fd = open(real, O_RDONLY);
+    fd = openat(dfd, rel, O_RDONLY);
     if (fd < 0) {
         ps_errdetail_set(b->ed, NULL, 0, "cannot open '%s'%s: %s", real, at, strerror(errno));
         free(real);
@@ -332,22 +359,118 @@ static enum ps_err add_file(struct builder *b, char *real, const char *name)
     if (err == PS_OK)
         err = split_file(b, fd, b->p->n_files - 1);
     close(fd);
+    did_work(b);
     return err;
 }
 
-static int cmp_names(const void *a, const void *b)
+/* A directory entry: its name and what readdir said it is (DT_UNKNOWN on file systems that do
+ * not say, where an lstat finds out). */
+struct entry {
+    char *name;
+    unsigned char type;
+};
+
+static int cmp_entries(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
 }
 
-/* Walk the canonical directory `dir` (borrowed). */
+/* The entries of the open directory d but ".", ".." and hidden ones, sorted bytewise; owned by
+ * the caller (free each name and the array). PS_ERR_IO when readdir fails. */
+static enum ps_err read_entries(struct builder *b, DIR *d, const char *dir, struct entry **out,
+                                size_t *n_out)
+{
+    char at[300];
+    struct entry *e = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+
+    for (;;) {
+        errno = 0;
+        de = readdir(d);
+        if (de == NULL)
+            break;
+        if (de->d_name[0] == '.')
+            continue; /* ".", ".." and hidden temporaries */
+        if (n == cap) {
+            cap = cap == 0 ? 32 : cap * 2;
+            e = ps_xrealloc(e, cap * sizeof(*e));
+        }
+        e[n].name = ps_xstrdup(de->d_name);
+        e[n++].type = de->d_type;
+    }
+    *out = e;
+    *n_out = n;
+    if (n > 1)
+        qsort(e, n, sizeof(*e), cmp_entries);
+    if (errno != 0) {
+        where(b, at, sizeof(at));
+        ps_errdetail_set(b->ed, NULL, 0, "cannot read directory '%s'%s: %s", dir, at,
+                         strerror(errno));
+        return PS_ERR_IO;
+    }
+    return PS_OK;
+}
+
+static enum ps_err walk_dir(struct builder *b, const char *dir, uint32_t depth);
+
+/* Entry e of the directory `dir` (open as dfd): walked, taken, followed or skipped. */
+static enum ps_err walk_entry(struct builder *b, const char *dir, int dfd, const struct entry *e,
+                              uint32_t depth)
+{
+    char at[300];
+    unsigned char type = e->type;
+    bool taken = taken_from_dir(e->name);
+    enum ps_err err = PS_OK;
+    struct stat st;
+    char *child;
+
+    if (type != DT_DIR && type != DT_UNKNOWN && !taken)
+        return PS_OK; /* no syscall for a file the walk does not take */
+    child = join_path(dir, e->name, strlen(e->name));
+    if (type == DT_UNKNOWN) {
+        if (fstatat(dfd, e->name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            where(b, at, sizeof(at));
+            ps_errdetail_set(b->ed, NULL, 0, "cannot stat '%s'%s: %s", child, at, strerror(errno));
+            free(child);
+            return PS_ERR_IO;
+        }
+        type = S_ISDIR(st.st_mode)   ? DT_DIR
+               : S_ISREG(st.st_mode) ? DT_REG
+               : S_ISLNK(st.st_mode) ? DT_LNK
+                                     : DT_UNKNOWN;
+    }
+    if (type == DT_DIR) {
+        err = walk_dir(b, child, depth + 1);
+    } else if (type == DT_REG && taken) {
+        err = add_file(b, child, e->name, dfd, e->name);
+        child = NULL; /* taken */
+    } else if (type == DT_LNK && taken) {
+        /* Followed only to a file: a link to a directory could loop. */
+        char *real = realpath(child, NULL);
+        if (real == NULL) {
+            where(b, at, sizeof(at));
+            ps_errdetail_set(b->ed, NULL, 0, "cannot resolve link '%s'%s: %s", child, at,
+                             strerror(errno));
+            err = PS_ERR_IO;
+        } else if (stat(real, &st) == 0 && S_ISREG(st.st_mode)) {
+            err = add_file(b, real, e->name, AT_FDCWD, real);
+        } else {
+            free(real);
+        }
+    }
+    free(child);
+    return err;
+}
+
+/* Walk the canonical directory `dir` (borrowed). The directory stays open while its entries
+ * are taken (at most max_depth + 1 at once), so that each is reached from it. */
 static enum ps_err walk_dir(struct builder *b, const char *dir, uint32_t depth)
 {
     char at[300];
-    char **names = NULL;
-    size_t n = 0, cap = 0, i;
-    enum ps_err err = PS_OK;
-    struct dirent *de;
+    struct entry *e = NULL;
+    size_t n = 0;
+    enum ps_err err;
     DIR *d;
 
     where(b, at, sizeof(at));
@@ -362,57 +485,13 @@ static enum ps_err walk_dir(struct builder *b, const char *dir, uint32_t depth)
                          strerror(errno));
         return PS_ERR_IO;
     }
-    for (;;) {
-        errno = 0;
-        de = readdir(d);
-        if (de == NULL)
-            break;
-        if (de->d_name[0] == '.')
-            continue; /* ".", ".." and hidden temporaries */
-        if (n == cap) {
-            cap = cap == 0 ? 32 : cap * 2;
-            names = ps_xrealloc(names, cap * sizeof(*names));
-        }
-        names[n++] = ps_xstrdup(de->d_name);
-    }
-    if (errno != 0) {
-        ps_errdetail_set(b->ed, NULL, 0, "cannot read directory '%s'%s: %s", dir, at,
-                         strerror(errno));
-        err = PS_ERR_IO;
-    }
+    err = read_entries(b, d, dir, &e, &n);
+    for (size_t i = 0; i < n && err == PS_OK; i++)
+        err = walk_entry(b, dir, dirfd(d), &e[i], depth);
     closedir(d);
-    if (n > 1)
-        qsort(names, n, sizeof(*names), cmp_names);
-    for (i = 0; i < n && err == PS_OK; i++) {
-        char *child = join_path(dir, names[i], strlen(names[i]));
-        struct stat st;
-
-        if (lstat(child, &st) != 0) {
-            ps_errdetail_set(b->ed, NULL, 0, "cannot stat '%s'%s: %s", child, at, strerror(errno));
-            err = PS_ERR_IO;
-        } else if (S_ISDIR(st.st_mode)) {
-            err = walk_dir(b, child, depth + 1);
-        } else if (S_ISREG(st.st_mode) && taken_from_dir(names[i])) {
-            err = add_file(b, child, names[i]);
-            child = NULL; /* taken */
-        } else if (S_ISLNK(st.st_mode) && taken_from_dir(names[i])) {
-            /* Followed only to a file: a link to a directory could loop. */
-            char *real = realpath(child, NULL);
-            if (real == NULL) {
-                ps_errdetail_set(b->ed, NULL, 0, "cannot resolve link '%s'%s: %s", child, at,
-                                 strerror(errno));
-                err = PS_ERR_IO;
-            } else if (stat(real, &st) == 0 && S_ISREG(st.st_mode)) {
-                err = add_file(b, real, names[i]);
-            } else {
-                free(real);
-            }
-        }
-        free(child);
-    }
-    for (i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    for (size_t i = 0; i < n; i++)
+        free(e[i].name);
+    free(e);
     return err;
 }
 
@@ -439,7 +518,7 @@ static enum ps_err add_explicit(struct builder *b, const char *path)
         return PS_ERR_IO;
     }
     if (S_ISREG(st.st_mode))
-        return add_file(b, real, path);
+        return add_file(b, real, path, AT_FDCWD, real);
     err = walk_dir(b, real, 0);
     free(real);
     return err;
