@@ -44,6 +44,7 @@
 #include "common/store.h"
 #include "common/wire.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/plan.h"
 #include "worker/scan.h"
 
 #define JOB "bench-leases"
@@ -51,7 +52,8 @@
 struct args {
     size_t shards, workers;
     unsigned credit, partitions;
-    const char *redis, *bind, *dir;
+    const char *redis, *bind, *dir, *corpus;
+    uint64_t shard_size;
 };
 
 struct sim {
@@ -79,6 +81,9 @@ struct run {
     void *zctx;
     struct sim *sims;
     int epfd;
+    uint64_t shard_size;
+    struct ps_plan *plan;
+    size_t n_shards;
     uint8_t *seen; /* shards of pass 1 answered */
     size_t n_seen, n_leases;
     double t_first, t_last, t_pass2;
@@ -181,11 +186,14 @@ static void parse_args(int argc, char **argv, struct args *a)
     a->redis = NULL;
     a->bind = "tcp://127.0.0.1:*";
     a->dir = NULL;
+    a->corpus = NULL;
+    a->shard_size = 256 << 20;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL)
             die(f, "needs a value (bench_leases [--shards N] [--workers W] [--credit C] "
-                   "[--partitions P] [--redis URL] [--bind ENDPOINT] [--dir DIR])");
+                   "[--partitions P] [--redis URL] [--bind ENDPOINT] [--dir DIR] "
+                   "[--corpus PATH [--shard-size BYTES]])");
         if (strcmp(f, "--shards") == 0)
             a->shards = parse_size(f, v);
         else if (strcmp(f, "--workers") == 0)
@@ -200,6 +208,10 @@ static void parse_args(int argc, char **argv, struct args *a)
             a->bind = v;
         else if (strcmp(f, "--dir") == 0)
             a->dir = v;
+        else if (strcmp(f, "--corpus") == 0)
+            a->corpus = v;
+        else if (strcmp(f, "--shard-size") == 0)
+            a->shard_size = parse_size(f, v);
         else
             die(f, "unknown option");
         i++;
@@ -289,6 +301,21 @@ static void stop_redis(struct run *r)
     }
 }
 
+/* The shards the coordinator will lease (the same input and shard size give the same plan). */
+static void plan_corpus(struct run *r)
+{
+    struct ps_plan_opts po = ps_plan_opts_default();
+    struct ps_errdetail ed = {0};
+    const char *input = r->corpus;
+
+    po.shard_size = r->shard_size;
+    if (ps_plan_build(&r->plan, &input, 1, &po, &ed) != PS_OK)
+        die(r->corpus, ed.msg);
+    r->n_shards = ps_plan_n_shards(r->plan);
+    if (r->n_shards == 0)
+        die(r->corpus, "no shards");
+}
+
 /* ---- the coordinator ---- */
 
 static void *coordinator_main(void *arg)
@@ -319,7 +346,7 @@ static void coordinator_opts(struct run *r)
     o->n_redis = 1;
     o->partitions = r->a.partitions;
     o->redis_retry_ms = 30000;
-    o->shard_size = 1; /* every line a shard */
+    o->shard_size = r->shard_size;
     o->max_attempts = 3;
     o->heartbeat_ms = 1000;
     o->liveness = 3;
@@ -387,39 +414,33 @@ static bool on_part(void *ctx, uint32_t part, bool last)
     return true;
 }
 
-/* Commit every shard of pass 1 as a worker would after scanning it. */
+/* Commit every shard of pass 1 as a worker would after scanning it: the shards of the plan the
+ * coordinator makes of the same input. */
 static void commit_all(struct run *r)
 {
     struct committer k = {0};
     struct ps_scan_opts so = ps_scan_opts_default();
-    uint64_t begin = 0;
-    FILE *f = fopen(r->corpus, "r");
-    char line[256];
 
     so.partitions = r->a.partitions;
     so.cluster_log2 = 0;
-    if (f == NULL)
-        die(r->corpus, strerror(errno));
     if (ps_scan_new(&k.scan, &so, &k.ed) != PS_OK ||
         ps_store_connect(&k.store, &r->url, 20000, &k.ed) != PS_OK)
         die("commit", k.ed.msg);
     k.commit = ps_commit_new();
-    for (uint32_t id = 0; fgets(line, sizeof(line), f) != NULL; id++) {
+    for (size_t id = 0; id < r->n_shards; id++) {
+        const struct ps_shard *sh = ps_plan_shard(r->plan, id);
         struct ps_scan_spec spec = {0};
         struct ps_scan_callbacks cb = {NULL, on_part, &k};
-        uint64_t end = begin + strlen(line);
 
         spec.pass = 1;
-        spec.shard_id = id;
-        spec.path = r->corpus;
-        spec.begin = begin;
-        spec.end = end;
-        k.disk_bytes = end - begin;
+        spec.shard_id = (uint32_t)id;
+        spec.path = sh->path;
+        spec.begin = sh->begin;
+        spec.end = sh->end;
+        k.disk_bytes = sh->end - sh->begin;
         if (ps_scan_shard(k.scan, &spec, &cb, &k.ed) != PS_OK || k.err != PS_OK)
             die("commit", k.ed.msg);
-        begin = end;
     }
-    fclose(f);
     ps_commit_free(k.commit);
     ps_store_free(k.store);
     ps_scan_free(k.scan);
@@ -508,9 +529,9 @@ static void answer(struct run *r, struct sim *s, const Poisonscan__Lease *l)
     env.body_case = POISONSCAN__ENVELOPE__BODY_RESULT;
     env.result = &res;
     send_or_die(s, &env);
-    if (l->shard_id < r->a.shards && !r->seen[l->shard_id]) {
+    if (l->shard_id < r->n_shards && !r->seen[l->shard_id]) {
         r->seen[l->shard_id] = 1;
-        if (++r->n_seen == r->a.shards) {
+        if (++r->n_seen == r->n_shards) {
             r->t_last = now_s();
             cpu_now(r, r->cpu_last);
         }
@@ -620,7 +641,7 @@ static void run_workers(struct run *r)
     size_t joined = 0, before = 0;
     struct epoll_event evs[256];
 
-    while (!(r->n_seen == r->a.shards && r->t_pass2 != 0)) {
+    while (!(r->n_seen == r->n_shards && r->t_pass2 != 0)) {
         int n = epoll_wait(r->epfd, evs, 256, joined < r->a.workers ? 10 : 100);
 
         if (n < 0 && errno != EINTR)
@@ -646,7 +667,7 @@ int main(int argc, char **argv)
 {
     static struct run r;
     char endpoint[PS_WIRE_ENDPOINT_CAP];
-    double t0, t_listen, t_committed, t_stop;
+    double t0, t_listen, t_committed, t_stop, cpu_listen[N_ROLES];
 
     parse_args(argc, argv, &r.a);
     ps_log_set_role("bench");
@@ -665,12 +686,19 @@ int main(int argc, char **argv)
         if (mkdtemp(r.dir) == NULL)
             die("mkdtemp", strerror(errno));
     }
-    snprintf(r.corpus, sizeof(r.corpus), "%s/leases.jsonl", r.dir);
+    if (r.a.corpus != NULL) {
+        snprintf(r.corpus, sizeof(r.corpus), "%s", r.a.corpus);
+        r.shard_size = r.a.shard_size;
+    } else {
+        snprintf(r.corpus, sizeof(r.corpus), "%s/leases.jsonl", r.dir);
+        r.shard_size = 1; /* every line a shard */
+        make_corpus(&r);
+    }
     snprintf(r.endpoint_file, sizeof(r.endpoint_file), "%s/endpoint", r.dir);
     snprintf(r.out, sizeof(r.out), "%s/out", r.dir);
     unlink(r.endpoint_file);
-    make_corpus(&r);
-    r.seen = calloc(r.a.shards, 1);
+    plan_corpus(&r);
+    r.seen = calloc(r.n_shards, 1);
     if (r.seen == NULL)
         die("memory", "out of memory");
     start_redis(&r);
@@ -681,6 +709,7 @@ int main(int argc, char **argv)
         die("pthread_create", "cannot start the coordinator");
     wait_endpoint(&r, endpoint, sizeof(endpoint));
     t_listen = now_s();
+    cpu_now(&r, cpu_listen);
     commit_all(&r);
     t_committed = now_s();
     fprintf(stderr, "bench_leases: committed; the clock starts\n");
@@ -694,7 +723,8 @@ int main(int argc, char **argv)
         print_redis_stats(&r);
     stop_redis(&r);
     if (r.a.dir == NULL) {
-        unlink(r.corpus);
+        if (r.a.corpus == NULL)
+            unlink(r.corpus);
         unlink(r.endpoint_file);
         rmdir(r.out);
         rmdir(r.dir);
@@ -702,9 +732,10 @@ int main(int argc, char **argv)
     if (r.coord_rc != 0 && r.coord_rc != 4) /* 4: interrupted, as asked */
         fprintf(stderr, "bench_leases: the coordinator exited %d\n", r.coord_rc);
 
-    printf("shards %zu, workers %zu, credit %u, partitions %u, endpoint %s\n", r.a.shards,
-           r.a.workers, r.a.credit, r.a.partitions, endpoint);
-    printf("coordinator start (plan, job set-up, pass loaded): %.3f s\n", t_listen - t0);
+    printf("%s: %zu shards, workers %zu, credit %u, partitions %u, endpoint %s\n", r.corpus,
+           r.n_shards, r.a.workers, r.a.credit, r.a.partitions, endpoint);
+    printf("coordinator start (plan, job set-up, pass loaded): %.3f s (CPU %.3f s)\n",
+           t_listen - t0, cpu_listen[R_LOOP]);
     printf("commits before the clock (one connection): %.3f s\n", t_committed - t_listen);
     printf("pass 1: %zu leases for %zu shards in %.3f s (first lease to last result)\n", r.n_leases,
            r.n_seen, r.t_last - r.t_first);
@@ -716,9 +747,11 @@ int main(int argc, char **argv)
            r.t_pass2 - r.t_last);
     printf("stop: %.3f s\n", t_stop - r.t_pass2);
     printf("leases=%zu seconds=%.3f leases_per_s=%.0f loop_cpu_s=%.3f start_s=%.3f "
-           "pass_end_s=%.3f\n",
+           "start_cpu_s=%.3f pass_end_s=%.3f\n",
            r.n_leases, r.t_last - r.t_first, (double)r.n_leases / (r.t_last - r.t_first),
-           r.cpu_last[R_LOOP] - r.cpu_first[R_LOOP], t_listen - t0, r.t_pass2 - r.t_last);
+           r.cpu_last[R_LOOP] - r.cpu_first[R_LOOP], t_listen - t0, cpu_listen[R_LOOP],
+           r.t_pass2 - r.t_last);
     free(r.seen);
+    ps_plan_free(r.plan);
     return 0;
 }
