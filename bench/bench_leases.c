@@ -336,6 +336,7 @@ static void coordinator_opts(struct run *r)
 
     inputs[0] = r->corpus;
     memset(o, 0, sizeof(*o));
+    o->format = ps_format_auto(); /* as the CLI without --format, and as plan_corpus() plans */
     o->bind = r->a.bind;
     o->endpoint_file = r->endpoint_file;
     o->job = JOB;
@@ -569,6 +570,8 @@ static void receive(struct run *r, struct sim *s)
 static void open_workers(struct run *r, const char *endpoint)
 {
     struct ps_wire_limits lim = ps_wire_limits_worker();
+    /* plain text, like the coordinator here (memset opts): the figure is dispatch, not CURVE */
+    struct ps_wire_security plain = ps_wire_security_plain();
     struct rlimit rl;
 
     /* two descriptors a socket here (mailbox, connection) and one a connection in the
@@ -592,8 +595,8 @@ static void open_workers(struct run *r, const char *endpoint)
         size_t len = sizeof(fd);
 
         ps_wire_make_routing_id(r->sims[i].id, sizeof(r->sims[i].id));
-        if (ps_wire_dealer_connect(r->zctx, endpoint, r->sims[i].id, &lim, &r->sims[i].sock, &ed) !=
-            PS_OK)
+        if (ps_wire_dealer_connect(r->zctx, endpoint, r->sims[i].id, &plain, &lim, &r->sims[i].sock,
+                                   &ed) != PS_OK)
             die("connect", ed.msg);
         if (zmq_getsockopt(r->sims[i].sock, ZMQ_FD, &fd, &len) != 0)
             die("zmq_getsockopt", zmq_strerror(zmq_errno()));

@@ -24,11 +24,13 @@
 
 #include "common/reader.h"
 
-/* Shards carry the format as an int so plan.h needs no reader.h; the values must agree. */
-_Static_assert(PS_PLAN_FORMAT_JSONL == (int)PS_READER_JSONL &&
-                   PS_PLAN_FORMAT_ZST == (int)PS_READER_ZST &&
-                   PS_PLAN_FORMAT_GZ == (int)PS_READER_GZ,
-               "plan formats must equal enum ps_reader_format");
+/* The code of JSON Lines with detected records is its container (layout and record are 0): the
+ * values plans carried before other layouts, which old plan texts still hold. */
+_Static_assert(PS_FORMAT_JSONL == 0 && PS_FORMAT_RECORD_AUTO == 0 &&
+                   PS_PLAN_FORMAT_JSONL == (int)PS_FORMAT_PLAIN &&
+                   PS_PLAN_FORMAT_ZST == (int)PS_FORMAT_ZST &&
+                   PS_PLAN_FORMAT_GZ == (int)PS_FORMAT_GZ,
+               "plan formats must equal ps_format_code() of JSON Lines");
 
 #ifndef PATH_MAX
 #    define PATH_MAX 4096
@@ -58,6 +60,7 @@ struct ps_plan_opts ps_plan_opts_default(void)
     o.max_manifest_line = 4096;
     o.max_manifest_bytes = 1ULL << 30;
     o.max_depth = 64;
+    o.format = ps_format_auto();
     o.idle = NULL;
     o.idle_ctx = NULL;
     return o;
@@ -65,36 +68,11 @@ struct ps_plan_opts ps_plan_opts_default(void)
 
 /* ---- small helpers ---- */
 
-static bool ends_with(const char *s, const char *suffix)
+bool ps_plan_splittable(int code)
 {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && memcmp(s + n - m, suffix, m) == 0;
-}
+    struct ps_format f;
 
-static int format_of(const char *name)
-{
-    if (ends_with(name, ".zst") || ends_with(name, ".zstd"))
-        return PS_PLAN_FORMAT_ZST;
-    if (ends_with(name, ".gz"))
-        return PS_PLAN_FORMAT_GZ;
-    return PS_PLAN_FORMAT_JSONL;
-}
-
-static bool taken_from_dir(const char *name)
-{
-    static const char *const bases[] = {".jsonl", ".ndjson"};
-    static const char *const comp[] = {"", ".zst", ".zstd", ".gz"};
-    char suffix[32];
-    size_t i, j;
-
-    for (i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
-        for (j = 0; j < sizeof(comp) / sizeof(comp[0]); j++) {
-            snprintf(suffix, sizeof(suffix), "%s%s", bases[i], comp[j]);
-            if (ends_with(name, suffix) && strlen(name) > strlen(suffix))
-                return true;
-        }
-    }
-    return false;
+    return ps_format_from_code(code, &f) && ps_format_splittable(f);
 }
 
 bool ps_plan_has_control(const char *s, size_t n)
@@ -299,7 +277,7 @@ static enum ps_err split_file(struct builder *b, int fd, size_t fi)
 
     if (size == 0)
         return PS_OK; /* listed as a file, nothing to scan */
-    if (f->format != PS_PLAN_FORMAT_JSONL || size <= b->opts->shard_size)
+    if (!ps_plan_splittable(f->format) || size <= b->opts->shard_size)
         return ps_plan_push_shard(b->p, fi, 0, size, b->ed);
     b->scan_len = 0; /* the chunk held is another file's */
     while (size - begin > b->opts->shard_size) {
@@ -321,12 +299,15 @@ static enum ps_err split_file(struct builder *b, int fd, size_t fi)
 
 /* Take the regular file at `real` (canonical; ownership taken), opened as `rel` relative to the
  * directory dfd (AT_FDCWD and `real` itself outside a walk: a walk opens each file from its
- * folder, not through its whole path); `name` decides the format. */
+ * folder, not through its whole path); `name` (the name it was found under) and its first bytes
+ * decide the format. */
 static enum ps_err add_file(struct builder *b, char *real, const char *name, int dfd,
                             const char *rel)
 {
     char at[300];
     struct stat st;
+    struct ps_format fmt;
+    struct ps_errdetail ded;
     enum ps_err err;
     int fd;
 
@@ -354,8 +335,15 @@ static enum ps_err add_file(struct builder *b, char *real, const char *name, int
         free(real);
         return PS_ERR_IO;
     }
+    err = ps_reader_detect(fd, name, b->opts->format, &fmt, &ded);
+    if (err != PS_OK) {
+        ps_errdetail_set(b->ed, NULL, 0, "'%s'%s: %s", real, at, ded.msg);
+        close(fd);
+        free(real);
+        return err;
+    }
     err = ps_plan_push_file(b->p, real, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec,
-                            (int64_t)st.st_mtim.tv_nsec, format_of(name), b->ed);
+                            (int64_t)st.st_mtim.tv_nsec, ps_format_code(fmt), b->ed);
     if (err == PS_OK)
         err = split_file(b, fd, b->p->n_files - 1);
     close(fd);
@@ -420,7 +408,7 @@ static enum ps_err walk_entry(struct builder *b, const char *dir, int dfd, const
 {
     char at[300];
     unsigned char type = e->type;
-    bool taken = taken_from_dir(e->name);
+    bool taken = ps_format_name_is_corpus(e->name);
     enum ps_err err = PS_OK;
     struct stat st;
     char *child;

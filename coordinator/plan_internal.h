@@ -33,6 +33,9 @@ struct ps_plan {
     struct pathset seen;
 };
 
+/* Only plain JSON Lines can be cut into byte ranges (whatever record shape it holds): true for
+ * the ps_format_code() of such a format. */
+bool ps_plan_splittable(int code);
 /* A path holds a byte below 0x20 or 0x7f. */
 bool ps_plan_has_control(const char *s, size_t n);
 /* The index of `path` among p->files, or SIZE_MAX when absent. */

@@ -172,6 +172,7 @@ enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t sr
         if (f[0] == 'F') {
             uint64_t idx, fmt, size;
             int64_t msec, mnsec;
+            struct ps_format decoded;
             const char *path;
             size_t plen;
 
@@ -188,7 +189,7 @@ enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t sr
                 why = "file index out of sequence";
                 goto fail;
             }
-            if (fmt > PS_PLAN_FORMAT_GZ) {
+            if (fmt > INT32_MAX || !ps_format_from_code((int)fmt, &decoded)) {
                 why = "unknown format";
                 goto fail;
             }
@@ -238,7 +239,7 @@ enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t sr
                 goto fail;
             }
             if (have_shard && fi == cur_file) {
-                if (begin != cur_end || file->format != PS_PLAN_FORMAT_JSONL) {
+                if (begin != cur_end || !ps_plan_splittable(file->format)) {
                     why = "shards of a file are not contiguous";
                     goto fail;
                 }
@@ -250,8 +251,8 @@ enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t sr
                     goto fail;
                 }
             }
-            if (file->format != PS_PLAN_FORMAT_JSONL && end != file->size) {
-                why = "a compressed file must be one whole shard";
+            if (!ps_plan_splittable(file->format) && end != file->size) {
+                why = "only plain JSON Lines splits: this file must be one whole shard";
                 goto fail;
             }
             if (ps_plan_push_shard(p, (size_t)fi, begin, end, ed) != PS_OK) {
