@@ -2,7 +2,7 @@
  * this process) to many simulated workers: one thread holding W DEALER sockets that say Hello and
  * answer every Lease at once with a ShardResult, as a worker that scans nothing would. The plan is
  * one plain JSONL file of N one-line documents cut into N shards (shard size 1 byte, so every
- * line is a shard).
+ * line is a shard), or with --corpus the shards of that corpus at --shard-size.
  *
  * A shard counts only once its results are committed (the collector merges the blobs the commit
  * left): the bench commits every shard before the clock starts, through the worker's own path
@@ -18,7 +18,7 @@
  * calls for a confirm pass: the collector's catching up, the switch). The job is stopped there.
  *
  *   bench_leases [--shards N] [--workers W] [--credit C] [--partitions P] [--redis URL]
- *                [--bind ENDPOINT] [--dir DIR]
+ *                [--bind ENDPOINT] [--dir DIR] [--corpus PATH [--shard-size BYTES]]
  *
  * Without --redis a private redis-server (unix socket in the run's directory) is started. */
 #define _GNU_SOURCE /* mkdtemp */
