@@ -25,7 +25,7 @@ cat "$TMP/plan.out" >&2
 
 python3 - "$TMP/leases.out" "$TMP/plan.out" "$PERF_MD" \
 	"$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)" "$(nproc)" <<'PYEOF'
-import datetime, sys
+import datetime, re, sys
 
 lfile, pfile, md, cpu, ncpu = sys.argv[1:6]
 
@@ -41,12 +41,19 @@ plans = {p["plan"]: p for p in kv_lines(pfile, "plan")}
 if not lease or set(plans) != {"files", "split"}:
     sys.exit("run_coord: a bench printed no result line")
 lease = lease[-1]
+# "CPU in that time, collector: 0.84 s (8.4 us a lease)": per thread, of the same run
+threads = re.findall(r"^CPU in that time, ([^:]+): ([0-9.]+) s \(([0-9.]+) us a lease\)",
+                 open(lfile).read(), re.M)
 rows = [
     ("leases per second, 1,000 simulated workers (target >= 20,000)",
      "%.0f" % float(lease["leases_per_s"])),
-    ("coordinator loop CPU seconds for those %s leases" % lease["leases"],
-     "%.2f" % float(lease["loop_cpu_s"])),
 ]
+for who, _, us in threads:
+    rows.append(("  CPU per lease, %s, us" % who, us))
+if threads:
+    total = sum(float(s) for _, s, _ in threads)
+    rows.append(("  CPU of all those threads / wall seconds (of %s vCPUs)" % ncpu,
+                 "%.2f" % (total / float(lease["seconds"]))))
 for name, what in (("files", "100,000 .jsonl.zst files in folders of 1,000"),
                    ("split", "4 .jsonl files cut into 100,000 shards of 4 KiB")):
     p = plans[name]
@@ -56,7 +63,8 @@ for name, what in (("files", "100,000 .jsonl.zst files in folders of 1,000"),
 w = max(len(r[0]) for r in rows)
 for name, val in rows:
     print("%-*s  %s" % (w, name, val))
-table = ["| measure | value |", "| --- | ---: |"] + ["| %s | %s |" % r for r in rows]
+table = ["| measure | value |", "| --- | ---: |"] + ["| %s | %s |" % (n.strip(), v)
+                                                   for n, v in rows]
 info = ("%s; bench/run_coord.sh: build/bench_leases --shards 100000 --workers 1000 (first lease "
         "to the last result of pass 1, private redis-server, plain-text ZeroMQ over tcp "
         "loopback), build/bench_plan --shards 100000 --runs 3 (median, warm caches); "
