@@ -192,13 +192,17 @@ static uint64_t estimate_file_bytes(const char *path, uint64_t size, int code)
  * words or more, about one paragraph per 600 bytes of text), so that a cell of a key held by
  * many documents stands out from the background; but at most 2 % of the corpus's decompressed
  * bytes and at most --sketch-max (docs/redis-keys.md, memory model). */
-static uint64_t estimate_text(const struct ps_plan *p)
+static uint64_t estimate_text(struct coord *c)
 {
+    const struct ps_plan *p = c->plan;
     uint64_t text = 0;
 
-    for (size_t i = 0; i < ps_plan_n_files(p); i++)
+    for (size_t i = 0; i < ps_plan_n_files(p); i++) {
         text += estimate_file_bytes(ps_plan_file(p, i), ps_plan_file_size(p, i),
                                     ps_plan_file_format(p, i));
+        if (i % PS_PLAN_IDLE_EVERY == PS_PLAN_IDLE_EVERY - 1)
+            ps_coord_idle(c); /* a file opened each: the lock must outlive a million */
+    }
     return text;
 }
 
@@ -239,6 +243,9 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
     }
     po.shard_size = c->o->shard_size;
     po.format = c->o->format;
+    /* the lock is held: a plan of a million files must not outlast it */
+    po.idle = ps_coord_idle;
+    po.idle_ctx = c;
     err = ps_plan_build(&c->plan, c->o->inputs, c->o->n_inputs, &po, ed);
     if (err != PS_OK) {
         rc = 3;
@@ -252,7 +259,7 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
         rc = 3;
         goto done;
     }
-    c->text_estimate = estimate_text(c->plan);
+    c->text_estimate = estimate_text(c);
     if (c->o->clusters)
         c->cluster_log2 = c->o->cluster_sketch_log2 != 0
                               ? c->o->cluster_sketch_log2
