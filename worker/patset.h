@@ -18,9 +18,9 @@
 #include "common/u64set.h"
 
 #define PS_PATSET_MIN_SUBSTRING 4
-/* ps_patset_may_occur looks at a document only for sets of at most this many patterns: the
- * regular expressions it needs cost about a millisecond each to compile, and a big set (the
- * confirm pass's thousands of candidates, with "the" and "in") occurs in every document anyway. */
+/* ps_patset_may_occur looks at a document only for sets of at most this many patterns: a big
+ * set (the confirm pass's thousands of candidates, with "the" and "in") occurs in every document
+ * anyway, and its prefilter would only cost a scan. */
 #define PS_PATSET_PREFILTER_MAX 512
 
 enum ps_patset_matcher {

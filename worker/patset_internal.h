@@ -36,7 +36,7 @@ struct ps_patset {
 /* patset_hs.c. Can Hyperscan run on this CPU? */
 bool ps_patset_hs_supported(void);
 /* Compile the databases of s's patterns: the long ones as literals, and (at most
- * PS_PATSET_PREFILTER_MAX patterns) every one as a whitespace-tolerant expression for the
+ * PS_PATSET_PREFILTER_MAX patterns) the longest space-free piece of every one for the
  * prefilter. *out owns them (ps_patset_hs_free). PS_ERR_LIMIT with `ed` when Hyperscan refuses. */
 enum ps_err ps_patset_hs_build(const struct ps_patset *s, struct ps_patset_hs **out,
                                struct ps_errdetail *ed);
