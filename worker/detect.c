@@ -98,14 +98,25 @@ void ps_detect_free(struct ps_detect *d)
     free(d->cands);
     free(d->hits);
     free(d->hidx);
+    free(d->memo);
     free(d);
+}
+
+void ps_detect_memo_reset(struct ps_detect *d, size_t n)
+{
+    if (d->memo_cap < n + 1) {
+        free(d->memo);
+        d->memo_cap = n + 1 > 2 * d->memo_cap ? n + 1 : 2 * d->memo_cap;
+        d->memo = ps_xmalloc(d->memo_cap);
+    }
+    memset(d->memo, 0, n + 1);
 }
 
 size_t ps_detect_footprint(const struct ps_detect *d)
 {
     return sizeof(*d) + (size_t)d->o.max_candidates * (d->o.max_candidate_len + sizeof(*d->cands)) +
            d->hits_cap * sizeof(*d->hits) + d->hidx_cap * sizeof(*d->hidx) +
-           d->shingles_cap * sizeof(*d->shingles) +
+           d->shingles_cap * sizeof(*d->shingles) + d->memo_cap +
            ((size_t)d->o.window + 1) * (4 * sizeof(uint32_t) + 2 * sizeof(uint64_t));
 }
 

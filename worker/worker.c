@@ -315,6 +315,7 @@ static enum ps_err scan_lease(struct worker *w, const Poisonscan__Lease *lease,
     spec.format = &fmt;
     spec.candidates = w->patterns;
     spec.n_candidates = w->n_patterns;
+    spec.patterns_id = w->n_patterns != 0 ? w->patterns_id : 0;
     spec.sample_below =
         lease->pass == PS_PASS_CONFIRM || lease->pass == PS_PASS_LEADS ? w->sample_below : NULL;
     spec.leads_from = lease->pass == PS_PASS_LEADS  ? 0
