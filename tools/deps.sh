@@ -12,7 +12,7 @@ set -eu
 
 # build: compiler, CMake, the libraries and protoc-c
 BUILD_PKGS="build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-libzstd-dev libxxhash-dev libhiredis-dev libcmocka-dev zlib1g-dev libmicrohttpd-dev"
+libzstd-dev libxxhash-dev libhiredis-dev libhyperscan-dev libcmocka-dev zlib1g-dev libmicrohttpd-dev"
 # tests: the integration tests' redis-server, the format check, and the test-deps group: a
 # headless browser for the HTML report test (with a font, or the screenshot shows boxes), the
 # Kubernetes client whose `kubectl kustomize` renders deploy/kubernetes, shellcheck for

@@ -43,8 +43,12 @@ enum {
     F_STOP_ES = 1 << 7, /* language (the max over the four), so salad stays near zero */
     F_FEAT = 1 << 8,    /* the bits other than F_STOP* are computed: pass 1 computes them per
                            token on demand (ps_detect_feat), the tokenizer's store clears it */
-    F_JUNK = 1 << 9     /* holds a control character, U+FFFD or a C1 control (set by the
+    F_JUNK = 1 << 9,    /* holds a control character, U+FFFD or a C1 control (set by the
                            tokenizer): decoded random bytes, never text */
+    F_TERM = 1 << 10,   /* ends in . ! or ?, closing quotes and brackets aside: a sentence ends
+                           here (set by the tokenizer) */
+    F_NL = 1 << 11      /* a line break lies between this token and the next (set by the
+                           tokenizer; never on the last token): a sentence ends here too */
 };
 #define F_STOP_ANY (F_STOP | F_STOP_DE | F_STOP_FR | F_STOP_ES)
 #define N_LANGS    4
@@ -113,9 +117,31 @@ struct ps_detect_doc {
     size_t pre_cap;
 };
 
+/* The sentence end classes of a byte (struct ps_detect.sent_cls). */
+enum {
+    S_CLOSE = 1 << 0, /* " ' ) ] and NUL: stripped from a token's end before S_TERM is looked for
+                         (NUL because the first sentence test was strchr(), whose set holds it) */
+    S_TERM = 1 << 1   /* . ! ? */
+};
+
+/* Per token, what confirm and the leads learnt about it in one call (struct ps_detect.memo):
+ * each test is a pure function of the document and the token, and a frequent pattern asks about
+ * the same token for every pattern that ends before it. */
+enum {
+    M_SALAD_KNOWN = 1 << 0,
+    M_SALAD = 1 << 1,
+    M_REPEAT_KNOWN = 1 << 2,
+    M_REPEAT = 1 << 3,
+    M_HEAVY_KNOWN = 1 << 4, /* the sentence that starts at this token is repeated (heavy) */
+    M_HEAVY = 1 << 5,
+    M_TMPL_KNOWN = 1 << 6, /* repeated sentences follow this token (templated) */
+    M_TMPL = 1 << 7
+};
+
 struct ps_detect {
     struct ps_detect_opts o;
     uint16_t cls[256];
+    uint8_t sent_cls[256];         /* S_* */
     uint64_t stop[STOP_SLOTS];     /* packed lower-case words, 0 = empty */
     uint8_t stop_lang[STOP_SLOTS]; /* the F_STOP* bits of each word */
 
@@ -147,6 +173,9 @@ struct ps_detect {
     size_t hits_cap, n_hits;
     uint32_t *hidx;
     size_t hidx_cap; /* power of two, 4 * hits_cap: at most a quarter full */
+
+    uint8_t *memo; /* M_* per token (and one past the last), cleared per confirm or leads call */
+    size_t memo_cap;
 };
 
 /* The corpus-wide sentence test of passes 2 and 3, handed from stage to stage. */
@@ -209,6 +238,9 @@ static inline bool ps_detect_is_junk(const unsigned char *p, size_t avail)
         return avail >= 2 && p[1] >= 0x80 && p[1] <= 0x9F;
     return p[0] == 0xEF && avail >= 3 && p[1] == 0xBF && p[2] == 0xBD;
 }
+
+/* Clear d->memo for a document of n tokens. */
+void ps_detect_memo_reset(struct ps_detect *d, size_t n);
 
 /* ---- detect_turn.c ---- */
 

@@ -142,6 +142,11 @@ void ps_detect_tables_init(struct ps_detect *d)
         if (c == 0xC2 || c == 0xE1 || c == 0xE2 || c == 0xE3)
             k |= C_ULEAD;
         d->cls[c] = k;
+        d->sent_cls[c] = 0;
+        if (c == '"' || c == '\'' || c == ')' || c == ']' || c == 0)
+            d->sent_cls[c] = S_CLOSE;
+        else if (c == '.' || c == '!' || c == '?')
+            d->sent_cls[c] = S_TERM;
     }
     memset(d->stop, 0, sizeof(d->stop));
     memset(d->stop_lang, 0, sizeof(d->stop_lang));
@@ -269,10 +274,18 @@ static uint8_t stop_flag(const struct ps_detect *d, const unsigned char *p, size
     return stop_bits(d, stop_key(p + s, e - s));
 }
 
-/* Split the text into tokens: fills tstart/tend, tflags with the F_STOP* and F_JUNK bits only,
- * n_tok and any_junk. Text past MAX_TEXT bytes or tokens past max_tokens are ignored (the reader
- * caps documents far below either). The other features wait for ps_detect_feat (pass 1, per
- * token, when needed) or add_features (confirm): most documents never need them. */
+/* F_TERM for token [s, e) of p. */
+static uint16_t term_flag(const struct ps_detect *d, const unsigned char *p, size_t s, size_t e)
+{
+    while (e > s && (d->sent_cls[p[e - 1]] & S_CLOSE))
+        e--;
+    return e > s && (d->sent_cls[p[e - 1]] & S_TERM) ? F_TERM : 0;
+}
+
+/* Split the text into tokens: fills tstart/tend, tflags with the F_STOP*, F_JUNK, F_TERM and F_NL
+ * bits only, n_tok and any_junk. Text past MAX_TEXT bytes or tokens past max_tokens are ignored
+ * (the reader caps documents far below either). The other features wait for ps_detect_feat (pass 1,
+ * per token, when needed) or add_features (confirm): most documents never need them. */
 static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
 {
     const unsigned char *p = (const unsigned char *)doc->text;
@@ -284,13 +297,14 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
      * when tflags was uint8_t, which may alias anything) */
     uint32_t *tstart = doc->tstart, *tend = doc->tend;
     uint16_t *tfl = doc->tflags;
-    unsigned junk, any_junk = 0;
+    unsigned junk, any_junk = 0, nl = 0;
 
     while (i < n) {
         size_t s;
         unsigned c = cls[p[i]];
 
         if (c & C_SPACE) {
+            nl |= p[i] == '\n';
             i++;
             continue;
         }
@@ -332,9 +346,12 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
             tend = doc->tend;
             tfl = doc->tflags;
         }
+        if (nl && nt > 0)
+            tfl[nt - 1] |= F_NL;
+        nl = 0;
         tstart[nt] = (uint32_t)s;
         tend[nt] = (uint32_t)i;
-        tfl[nt] = stop_flag(d, p, s, i, n) | junk;
+        tfl[nt] = stop_flag(d, p, s, i, n) | junk | term_flag(d, p, s, i);
         any_junk |= junk;
         if (++nt == max_tokens)
             break;
