@@ -43,21 +43,38 @@ enum {
     F_STOP_ES = 1 << 7, /* language (the max over the four), so salad stays near zero */
     F_FEAT = 1 << 8,    /* the bits other than F_STOP* are computed: pass 1 computes them per
                            token on demand (ps_detect_feat), the tokenizer's store clears it */
-    F_JUNK = 1 << 9     /* holds a control character, U+FFFD or a C1 control (set by the
+    F_JUNK = 1 << 9,    /* holds a control character, U+FFFD or a C1 control (set by the
                            tokenizer): decoded random bytes, never text */
+    /* function words of more languages (detect_lang.c), counted like the four above */
+    F_STOP_IT = 1 << 10,
+    F_STOP_PT = 1 << 11,
+    F_STOP_NL = 1 << 12,
+    F_STOP_PL = 1 << 13,
+    F_STOP_CS = 1 << 14,
+    F_STOP_NONLATIN = 1 << 15 /* Russian, Ukrainian, Greek, Arabic, Chinese, Japanese: one slot,
+                                 since a window holds one script */
 };
-#define F_STOP_ANY (F_STOP | F_STOP_DE | F_STOP_FR | F_STOP_ES)
-#define N_LANGS    4
+#define F_STOP_ANY                                                                                 \
+    (F_STOP | F_STOP_DE | F_STOP_FR | F_STOP_ES | F_STOP_IT | F_STOP_PT | F_STOP_NL | F_STOP_PL |  \
+     F_STOP_CS | F_STOP_NONLATIN)
+#define N_LANGS    10
 #define PRE_STRIDE (N_LANGS + 3) /* prefix sums: stop words per language, alpha, cap, bytes */
 
 /* static, not extern: the turn search's inner loop reads it, and a constant folds */
-static const uint8_t lang_bit[N_LANGS] = {F_STOP, F_STOP_DE, F_STOP_FR, F_STOP_ES};
+static const uint16_t lang_bit[N_LANGS] = {F_STOP,    F_STOP_DE,      F_STOP_FR, F_STOP_ES,
+                                           F_STOP_IT, F_STOP_PT,      F_STOP_NL, F_STOP_PL,
+                                           F_STOP_CS, F_STOP_NONLATIN};
 
 /* Stop words longer than 8 letters would not fit the 64-bit key; the 180 common English function
- * words of detect_tokenize.c need no more ("themselves", "therefore" are left out on purpose). */
-#define STOP_MAX_LEN 8
-#define STOP_SLOTS   1024 /* power of two, at most ~1/3 full */
-#define PIECES_MAX   8    /* glued pieces per token: bounds the work on URLs and paths */
+ * words of detect_tokenize.c need no more ("themselves", "therefore" are left out on purpose).
+ * Words with other letters are in detect_lang.c's table. */
+#define STOP_MAX_LEN  8
+#define STOP_SLOTS    2048 /* power of two, at most ~1/3 full */
+#define STOP_LOG2     11
+#define LANG_SLOTS    1024 /* detect_lang.c: words with letters beyond ASCII, at most ~1/3 full */
+#define LANG_WORD_MAX 40   /* bytes of UTF-8 of the longest such word, lower-cased */
+#define CJK_SLOTS     256  /* detect_lang.c: Chinese function characters, at most half full */
+#define PIECES_MAX    8    /* glued pieces per token: bounds the work on URLs and paths */
 /* Offsets are 32-bit to halve the scratch; confirm's joined copy adds up to one byte per token. */
 #define MAX_TEXT (UINT32_MAX / 2)
 
@@ -116,8 +133,11 @@ struct ps_detect_doc {
 struct ps_detect {
     struct ps_detect_opts o;
     uint16_t cls[256];
-    uint64_t stop[STOP_SLOTS];     /* packed lower-case words, 0 = empty */
-    uint8_t stop_lang[STOP_SLOTS]; /* the F_STOP* bits of each word */
+    uint64_t stop[STOP_SLOTS];      /* packed lower-case words, 0 = empty */
+    uint16_t stop_lang[STOP_SLOTS]; /* the F_STOP* bits of each word */
+    uint64_t lang_key[LANG_SLOTS]; /* detect_lang.c: hashes (| 1) of lower-cased words, 0 = empty */
+    uint16_t lang_bits[LANG_SLOTS]; /* ... and their F_STOP* bits */
+    uint32_t cjk[CJK_SLOTS];        /* detect_lang.c: function characters, 0 = empty */
 
     /* find_turn's ratio tests as integer bounds on the window counts, per window size c in
      * 0..window, each the exact image of the double test on (double)count / (double)c (see
@@ -164,6 +184,8 @@ struct piece {
 
 /* Fill d->cls and the stop-word table. */
 void ps_detect_tables_init(struct ps_detect *d);
+/* Add one lower-case ASCII word of at most STOP_MAX_LEN letters to the stop-word table. */
+void ps_detect_stop_add(struct ps_detect *d, const char *word, uint16_t bits);
 /* Features other than F_STOP* of one token p[0..len) (no whitespace in it). */
 uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p, size_t len);
 /* Compute the parts `what` (DOC_*) of doc that it does not hold yet. DOC_JOINED brings
@@ -209,6 +231,15 @@ static inline bool ps_detect_is_junk(const unsigned char *p, size_t avail)
         return avail >= 2 && p[1] >= 0x80 && p[1] <= 0x9F;
     return p[0] == 0xEF && avail >= 3 && p[1] == 0xBF && p[2] == 0xBD;
 }
+
+/* ---- detect_lang.c ---- */
+
+/* Add the function words of the languages beyond the first four (after ps_detect_tables_init). */
+void ps_detect_lang_init(struct ps_detect *d);
+/* The F_STOP* bits of a word p[0..len) (edge punctuation stripped) that holds a byte >= 0x80: a
+ * function word with diacritics or of another script, or a Chinese or Japanese token holding a
+ * function character or hiragana; 0 otherwise. */
+uint16_t ps_detect_lang_word(const struct ps_detect *d, const unsigned char *p, size_t len);
 
 /* ---- detect_turn.c ---- */
 
