@@ -279,9 +279,18 @@ void ps_detect_lead_candidates(struct ps_detect *d, struct ps_detect_doc *doc, s
 
 /* ---- detect_segments.c ---- */
 
-/* Confirm, templated: do two sentences repeated across the corpus follow token j? Joined
- * document with fingerprints. */
-bool ps_detect_templated_from(struct ps_detect *d, struct ps_detect_doc *doc,
-                              const struct ps_detect_heavy *heavy, size_t j);
+/* Confirm, pass 3: the role of an occurrence followed by token j: PS_DETECT_TEMPLATED when two
+ * sentences repeated across the corpus follow it, PS_DETECT_PROMO when one sentence that
+ * promotes something or refuses follows it on its own (*act gets what it does:
+ * ps_detect_payload_act), else 0. Joined document with fingerprints. */
+unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
+                                const struct ps_detect_heavy *heavy, size_t j, uint64_t *act);
+
+/* ---- detect_promo.c ---- */
+
+/* What tokens [b, e) of a joined document do, hashed (never 0): the host of a URL or domain name,
+ * or the package an install command names ("pip install X", "npm install --save X"), the first
+ * one found; or a refusal in the first person within their first words. 0: none of these. */
+uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t b, size_t e);
 
 #endif

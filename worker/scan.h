@@ -42,7 +42,9 @@ struct ps_scan_spec {
     size_t leads_from;            /* candidates from this index on are leads: in role when repeated
                                      sentences follow (the leads pass: 0; the confirm pass: n_candidates) */
     const uint64_t *sample_below; /* passes 2-3, NULL or one per candidate: a document in role
-                                     whose id hashes below this goes to its sample */
+                                     whose id hashes below this goes to its sample; pass 4:
+                                     nonzero lists every document holding the candidate, in
+                                     role or not (its carriers) */
 };
 
 /* Called every MiB of input or so: return false to abandon the shard (shutdown). */

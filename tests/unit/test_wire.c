@@ -754,7 +754,12 @@ static void test_wire_invalid_field_over_socket_is_proto_error_and_next_arrives(
     env.hello = &h;
     send_env_raw(p.dealer, &env);
     assert_int_equal(router_recv(&p, &lim, &got, &ed), PS_ERR_PROTO);
-    assert_non_null(strstr(ed.msg, "protocol version 4"));
+    assert_non_null(strstr(ed.msg, "protocol version 5"));
+    /* the previous version: its workers would misread the list pass's sample_below */
+    h.protocol_version = PS_WIRE_PROTOCOL_VERSION - 1;
+    send_env_raw(p.dealer, &env);
+    assert_int_equal(router_recv(&p, &lim, &got, &ed), PS_ERR_PROTO);
+    assert_non_null(strstr(ed.msg, "protocol version 3"));
 
     send_ready(&p, 6);
     expect_ready(&p, 6);
