@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/clsketch.h"
@@ -10,11 +11,30 @@
 #include "common/log.h"
 
 volatile sig_atomic_t ps_cli_stop = 0;
+atomic_int ps_cli_reload = 0;
 
 static void on_signal(int sig)
 {
     (void)sig;
     ps_cli_stop = 1;
+}
+
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a signal handler may only touch lock-free atomics");
+
+static void on_hangup(int sig)
+{
+    (void)sig;
+    atomic_store(&ps_cli_reload, 1);
+}
+
+void ps_cli_catch_reload(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_hangup;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 void ps_cli_catch_signals(void)
@@ -38,64 +58,229 @@ void ps_cli_setup_log(const char *role, int level)
         ps_log_set_level((enum ps_log_level)level);
 }
 
-bool ps_cli_redis_url(const char *url, const char *password_file, struct ps_store_url *out)
+/* One URL `url` (borrowed) of r->url; `from_env` says whether r->url came from the environment. */
+static bool one_url(const char *cmd, const char *url, bool from_env, const struct ps_cli_redis *r,
+                    struct ps_store_url *out)
 {
     struct ps_errdetail ed = {0};
 
     if (url == NULL || url[0] == '\0') {
         fprintf(stderr,
-                "poisonscan: --redis URL is required (redis://host:port or unix:///path)\n");
+                "poisonscan %s: --redis URL is required (redis://host:port or unix:///path)\n",
+                cmd);
         return false;
     }
-    if (ps_store_parse_url(url, out, &ed) != PS_OK ||
-        ps_store_url_load_password(out, password_file, &ed) != PS_OK) {
-        fprintf(stderr, "poisonscan: %s\n", ed.msg);
+    if (ps_store_parse_url(url, out, &ed) != PS_OK) {
+        fprintf(stderr, "poisonscan %s: %s\n", cmd, ed.msg);
+        return false;
+    }
+    /* any user on the machine can read a command line (ps, /proc/PID/cmdline) */
+    if (out->password[0] != '\0' && !from_env) {
+        fprintf(stderr,
+                "poisonscan %s: a password in --redis would be visible in the process list; "
+                "use --redis-password-file FILE or POISONSCAN_REDIS_PASSWORD\n",
+                cmd);
+        goto fail;
+    }
+    if (r->user != NULL && r->user[0] != '\0') {
+        if (out->user[0] != '\0' && strcmp(out->user, r->user) != 0) {
+            fprintf(stderr, "poisonscan %s: --redis-user '%s' differs from the URL's user '%s'\n",
+                    cmd, r->user, out->user);
+            goto fail;
+        }
+        if (strlen(r->user) >= sizeof(out->user)) {
+            fprintf(stderr, "poisonscan %s: --redis-user is too long\n", cmd);
+            goto fail;
+        }
+        strcpy(out->user, r->user);
+    }
+    if (ps_store_url_load_password(out, r->password_file, &ed) != PS_OK) {
+        fprintf(stderr, "poisonscan %s: %s\n", cmd, ed.msg);
+        goto fail;
+    }
+    if (out->user[0] != '\0' && out->password[0] == '\0') {
+        fprintf(stderr,
+                "poisonscan %s: Redis user '%s' needs a password: --redis-password-file FILE or "
+                "POISONSCAN_REDIS_PASSWORD\n",
+                cmd, out->user);
+        goto fail;
+    }
+    return true;
+fail:
+    memset(out->password, 0, sizeof(out->password));
+    return false;
+}
+
+static bool url_from_env(const struct ps_cli_redis *r)
+{
+    const char *env = getenv("POISONSCAN_REDIS");
+
+    return env != NULL && r->url != NULL && strcmp(env, r->url) == 0;
+}
+
+bool ps_cli_redis_url(const char *cmd, const struct ps_cli_redis *r, struct ps_store_url *out)
+{
+    return one_url(cmd, r->url, url_from_env(r), r, out);
+}
+
+size_t ps_cli_redis_urls(const char *cmd, const struct ps_cli_redis *r, struct ps_store_url *out,
+                         size_t cap)
+{
+    char one[8192];
+    size_t n = 0;
+    bool from_env = url_from_env(r);
+
+    if (r->url == NULL || r->url[0] == '\0')
+        return one_url(cmd, r->url, from_env, r, &out[0]) ? 1 : 0;
+    for (const char *p = r->url; *p;) {
+        size_t len = strcspn(p, ",");
+        if (n == cap || len == 0 || len >= sizeof(one)) {
+            fprintf(stderr, "poisonscan %s: --redis: %s\n", cmd,
+                    n == cap ? "too many endpoints" : "an empty or overlong URL in the list");
+            goto fail;
+        }
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (!one_url(cmd, one, from_env, r, &out[n++]))
+            goto fail;
+        p += len;
+        p += *p == ',';
+    }
+    ps_curve_wipe(one, sizeof(one));
+    return n;
+fail:
+    ps_curve_wipe(one, sizeof(one));
+    for (size_t i = 0; i < n; i++)
+        memset(out[i].password, 0, sizeof(out[i].password));
+    return 0;
+}
+
+size_t ps_cli_redis_table(struct ps_opt *t, struct ps_cli_redis *r)
+{
+    t[0] = (struct ps_opt){.flag = "redis",
+                           .env = "POISONSCAN_REDIS",
+                           .type = PS_OPT_STRING,
+                           .target = &r->url,
+                           .help = "Redis: redis://host:port[/db] or unix:///path; several, "
+                                   "comma-separated, spread the job's partitions",
+                           .metavar = "URL"};
+    t[1] = (struct ps_opt){.flag = "redis-user",
+                           .env = "POISONSCAN_REDIS_USER",
+                           .type = PS_OPT_STRING,
+                           .target = &r->user,
+                           .help = "Redis ACL user (its password from --redis-password-file or "
+                                   "POISONSCAN_REDIS_PASSWORD)",
+                           .metavar = "NAME"};
+    t[2] = (struct ps_opt){
+        .flag = "redis-password-file",
+        .env = "POISONSCAN_REDIS_PASSWORD_FILE",
+        .type = PS_OPT_STRING,
+        .target = &r->password_file,
+        .help =
+            "read the Redis password from this file's first line (or POISONSCAN_REDIS_PASSWORD)",
+        .metavar = "FILE"};
+    return PS_CLI_REDIS_OPTS;
+}
+
+/* Both options of a pair, or neither: half a CURVE configuration is a mistake, never a mode. */
+static bool pair_given(const char *cmd, const char *a, const char *a_flag, const char *b,
+                       const char *b_flag, bool *curve)
+{
+    bool has_a = a != NULL && a[0] != '\0', has_b = b != NULL && b[0] != '\0';
+
+    *curve = has_a || has_b;
+    if (has_a != has_b) {
+        fprintf(stderr, "poisonscan %s: --%s needs --%s (docs/security.md)\n", cmd,
+                has_a ? a_flag : b_flag, has_a ? b_flag : a_flag);
         return false;
     }
     return true;
 }
 
-size_t ps_cli_redis_urls(const char *list, const char *password_file, struct ps_store_url *out,
-                         size_t cap)
+/* Plain text leaves the machine only when the operator says so. */
+static bool plain_allowed(const char *cmd, const char *endpoint, bool insecure, bool curve)
 {
-    char one[8192];
-    size_t n = 0;
+    bool local = strncmp(endpoint, "ipc://", 6) == 0 || strncmp(endpoint, "inproc://", 9) == 0;
 
-    if (list == NULL || list[0] == '\0')
-        return ps_cli_redis_url(list, password_file, &out[0]) ? 1 : 0;
-    for (const char *p = list; *p;) {
-        size_t len = strcspn(p, ",");
-        if (n == cap || len == 0 || len >= sizeof(one)) {
-            fprintf(stderr, "poisonscan: --redis: %s\n",
-                    n == cap ? "too many endpoints" : "an empty or overlong URL in the list");
-            return 0;
-        }
-        memcpy(one, p, len);
-        one[len] = '\0';
-        if (!ps_cli_redis_url(one, password_file, &out[n++]))
-            return 0;
-        p += len;
-        p += *p == ',';
+    if (curve && insecure) {
+        fprintf(stderr, "poisonscan %s: --insecure contradicts the --curve-* options\n", cmd);
+        return false;
     }
-    return n;
+    if (!curve && !local && !insecure) {
+        fprintf(stderr,
+                "poisonscan %s: '%s' would carry plain-text ZeroMQ; give the --curve-* options "
+                "(docs/security.md), or --insecure on a trusted network\n",
+                cmd, endpoint);
+        return false;
+    }
+    return true;
 }
 
-size_t ps_cli_redis_table(struct ps_opt *t, const char **redis, const char **password_file)
+static bool read_secret(const char *cmd, const char *path, struct ps_wire_security *sec)
 {
-    t[0] = (struct ps_opt){.flag = "redis",
-                           .env = "POISONSCAN_REDIS",
-                           .type = PS_OPT_STRING,
-                           .target = redis,
-                           .help = "Redis: redis://[user:password@]host:port[/db] or unix:///path; "
-                                   "several, comma-separated, spread the job's partitions",
-                           .metavar = "URL"};
-    t[1] = (struct ps_opt){
-        .flag = "redis-password-file",
-        .type = PS_OPT_STRING,
-        .target = password_file,
-        .help = "read the Redis password from this file (or POISONSCAN_REDIS_PASSWORD)",
-        .metavar = "FILE"};
-    return 2;
+    struct ps_errdetail ed = {0};
+    bool loose = false;
+
+    if (ps_curve_read_secret(path, &sec->own, &loose, &ed) != PS_OK) {
+        fprintf(stderr, "poisonscan %s: --curve-secret-key: %s\n", cmd, ed.msg);
+        return false;
+    }
+    if (loose)
+        ps_log(PS_LOG_WARN, cmd, "secret key file '%s' is readable by other users; chmod 600 it",
+               path);
+    sec->curve = true;
+    return true;
+}
+
+bool ps_cli_coord_security(const char *cmd, const char *endpoint, bool insecure,
+                           const char *secret_key_file, const char *allow_file,
+                           struct ps_wire_security *sec, struct ps_curve_allow **allow)
+{
+    struct ps_errdetail ed = {0};
+    bool curve;
+
+    *sec = ps_wire_security_plain();
+    *allow = NULL;
+    if (!pair_given(cmd, secret_key_file, "curve-secret-key", allow_file, "curve-allow", &curve) ||
+        !plain_allowed(cmd, endpoint, insecure, curve))
+        return false;
+    if (!curve)
+        return true;
+    if (!read_secret(cmd, secret_key_file, sec))
+        return false;
+    if (ps_curve_allow_load(allow, allow_file, &ed) != PS_OK) {
+        fprintf(stderr, "poisonscan %s: --curve-allow: %s\n", cmd, ed.msg);
+        ps_curve_keypair_wipe(&sec->own);
+        sec->curve = false;
+        return false;
+    }
+    ps_log(PS_LOG_INFO, cmd, "CURVE on: public key %s, %zu worker keys allowed",
+           sec->own.public_key, ps_curve_allow_n(*allow));
+    return true;
+}
+
+bool ps_cli_worker_security(const char *endpoint, bool insecure, const char *secret_key_file,
+                            const char *server_key, struct ps_wire_security *sec)
+{
+    struct ps_errdetail ed = {0};
+    bool curve;
+
+    *sec = ps_wire_security_plain();
+    if (!pair_given("worker", secret_key_file, "curve-secret-key", server_key, "curve-server-key",
+                    &curve) ||
+        !plain_allowed("worker", endpoint, insecure, curve))
+        return false;
+    if (!curve)
+        return true;
+    if (ps_curve_read_public(server_key, sec->server_key, &ed) != PS_OK) {
+        fprintf(stderr, "poisonscan worker: --curve-server-key: %s\n", ed.msg);
+        return false;
+    }
+    if (!read_secret("worker", secret_key_file, sec))
+        return false;
+    ps_log(PS_LOG_INFO, "worker", "CURVE on: public key %s, coordinator key %s",
+           sec->own.public_key, sec->server_key);
+    return true;
 }
 
 size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedded)
@@ -109,7 +294,7 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
     v->lease_timeout_ms = 10000;
     v->max_attempts = 3;
 #define OPT(...) (t[n++] = (struct ps_opt){__VA_ARGS__})
-    n += ps_cli_redis_table(t + n, &v->redis, &v->redis_password_file);
+    n += ps_cli_redis_table(t + n, &v->redis);
     if (embedded)
         t[0].help = "use this Redis instead of a private redis-server";
     if (!embedded) {
@@ -120,6 +305,12 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
             .help = "write the bound endpoint here (for wildcard ports)", .metavar = "FILE");
         OPT(.flag = "insecure", .env = "POISONSCAN_INSECURE", .type = PS_OPT_BOOL,
             .target = &v->insecure, .help = "allow plain-text ZeroMQ over TCP (no CURVE)");
+        OPT(.flag = "curve-secret-key", .env = "POISONSCAN_CURVE_SECRET_KEY", .type = PS_OPT_STRING,
+            .target = &v->curve_secret_key, .metavar = "FILE",
+            .help = "CURVE: this coordinator's secret key file (poisonscan keygen)");
+        OPT(.flag = "curve-allow", .env = "POISONSCAN_CURVE_ALLOW", .type = PS_OPT_STRING,
+            .target = &v->curve_allow, .metavar = "FILE",
+            .help = "CURVE: the worker public keys admitted, one a line; reread on SIGHUP");
         OPT(.flag = "job", .env = "POISONSCAN_JOB", .type = PS_OPT_STRING, .target = &v->job,
             .help = "job id [A-Za-z0-9._-]{1,64}; the same id resumes the job", .metavar = "ID");
         OPT(.flag = "heartbeat", .env = "POISONSCAN_HEARTBEAT", .type = PS_OPT_DURATION,
@@ -144,6 +335,9 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
     OPT(.flag = "shard-size", .type = PS_OPT_SIZE, .target = &v->shard_size, .def = "256M",
         .min = 4096, .max = (uint64_t)1 << 50,
         .help = "plain files larger than this split into shards");
+    OPT(.flag = "format", .type = PS_OPT_ENUM, .target = &v->format, .def = "auto",
+        .choices = ps_format_choices,
+        .help = "input format: a layout or a record shape (auto: detected per file)");
     OPT(.flag = "text-field", .type = PS_OPT_STRING, .target = &v->text_field, .def = "text",
         .help = "JSON key of the document text", .metavar = "KEY");
     OPT(.flag = "id-field", .type = PS_OPT_STRING, .target = &v->id_field, .def = "id",
@@ -235,6 +429,7 @@ void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, 
     o->liveness = v->liveness ? (unsigned)v->liveness : 3;
     o->lease_timeout_ms = v->lease_timeout_ms ? v->lease_timeout_ms : 10000;
     o->linger_ms = o->heartbeat_ms * o->liveness;
+    o->format = ps_format_from_choice(v->format);
     o->text_field = v->text_field;
     o->id_field = v->id_field;
     o->max_line = v->max_line;

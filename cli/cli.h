@@ -22,31 +22,56 @@ int ps_cmd_scan(int argc, char **argv);
 int ps_cmd_coordinator(int argc, char **argv);
 int ps_cmd_worker(int argc, char **argv);
 int ps_cmd_status(int argc, char **argv);
+int ps_cmd_keygen(int argc, char **argv);
 
 /* Set by SIGINT/SIGTERM once ps_cli_catch_signals() ran; loops poll it. */
 extern volatile sig_atomic_t ps_cli_stop;
 void ps_cli_catch_signals(void);
+/* Set by SIGHUP once ps_cli_catch_reload() ran (a coordinator rereads its --curve-allow). A
+ * lock-free atomic, so that the handler may set it and the ZAP thread read it. */
+extern atomic_int ps_cli_reload;
+void ps_cli_catch_reload(void);
 
 /* Apply --log-level (an index into ps_cli_log_levels, -1 = keep) for role `role`. */
 extern const char *const ps_cli_log_levels[];
 void ps_cli_setup_log(const char *role, int level);
 
-/* Parse `url`, then take the password from --redis-password-file or the environment. Prints
- * the problem and returns false on error. */
-bool ps_cli_redis_url(const char *url, const char *password_file, struct ps_store_url *out);
+/* The Redis options every subcommand has: --redis URL[,URL...], --redis-user NAME (an ACL user)
+ * and --redis-password-file FILE. Values are views into argv or the environment. */
+struct ps_cli_redis {
+    const char *url, *user, *password_file;
+};
+#define PS_CLI_REDIS_OPTS 3
+/* Write the Redis options into t[0 .. PS_CLI_REDIS_OPTS) with targets in `r`; returns their
+ * number. */
+size_t ps_cli_redis_table(struct ps_opt *t, struct ps_cli_redis *r);
 
-/* A comma-separated list of Redis URLs (each as ps_cli_redis_url) into out[0..cap); returns how
- * many, or 0 after printing the problem. */
-size_t ps_cli_redis_urls(const char *list, const char *password_file, struct ps_store_url *out,
+/* Parse r->url as one URL, then take the user from --redis-user and the password from
+ * --redis-password-file or POISONSCAN_REDIS_PASSWORD. Passwords never come from the command
+ * line: a URL with a password is accepted only from POISONSCAN_REDIS. Prints the problem (never
+ * the password) for subcommand `cmd` and returns false on error. */
+bool ps_cli_redis_url(const char *cmd, const struct ps_cli_redis *r, struct ps_store_url *out);
+
+/* r->url as a comma-separated list of Redis URLs (each as ps_cli_redis_url) into out[0..cap);
+ * returns how many, or 0 after printing the problem. */
+size_t ps_cli_redis_urls(const char *cmd, const struct ps_cli_redis *r, struct ps_store_url *out,
                          size_t cap);
 
-/* The two Redis options every subcommand has (--redis, --redis-password-file), written into
- * t[0..1] with targets `redis` and `password_file`; returns 2. */
-size_t ps_cli_redis_table(struct ps_opt *t, const char **redis, const char **password_file);
+/* CURVE for a coordinator (docs/security.md): with both `secret_key_file` and `allow_file`
+ * (borrowed, may be NULL) read the key pair into sec->own and the allow file into *allow (owned
+ * by the caller: ps_curve_allow_free); with neither, plain text, which a tcp:// `endpoint`
+ * accepts only with `insecure`. Prints the problem for `cmd` and returns false. */
+bool ps_cli_coord_security(const char *cmd, const char *endpoint, bool insecure,
+                           const char *secret_key_file, const char *allow_file,
+                           struct ps_wire_security *sec, struct ps_curve_allow **allow);
+/* The same for a worker: `secret_key_file` and `server_key` (Z85 or @FILE) go together. */
+bool ps_cli_worker_security(const char *endpoint, bool insecure, const char *secret_key_file,
+                            const char *server_key, struct ps_wire_security *sec);
 
 /* The coordinator's options, shared by `scan` (embedded) and `coordinator`. */
 struct ps_cli_coord {
-    const char *redis, *redis_password_file, *bind, *endpoint_file, *job, *out;
+    struct ps_cli_redis redis;
+    const char *bind, *endpoint_file, *job, *out, *curve_secret_key, *curve_allow;
     const char *text_field, *id_field, *signatures, *allowlist;
     bool insecure;
     uint64_t shard_size, max_attempts, heartbeat_ms, liveness, lease_timeout_ms, redis_retry_ms;
@@ -56,6 +81,7 @@ struct ps_cli_coord {
     bool no_clusters;
     double min_rate, min_spread, min_diversity, max_similarity;
     int log_level;
+    int format; /* index into ps_format_choices */
 };
 /* Fill table[] (room for PS_CLI_COORD_OPTS entries) with options writing into `v`; `embedded`
  * drops the distributed-only ones. Returns the number of entries. */

@@ -9,21 +9,16 @@
 static const char usage_line[] =
     "poisonscan coordinator --redis URL --bind ENDPOINT --job ID [--out DIR] [options] PATH...";
 
-/* Plain-text ZeroMQ crosses machines only when the operator says so. */
-static bool endpoint_needs_insecure(const char *endpoint)
-{
-    return strncmp(endpoint, "ipc://", 6) != 0 && strncmp(endpoint, "inproc://", 9) != 0;
-}
-
 int ps_cmd_coordinator(int argc, char **argv)
 {
     struct ps_cli_coord v;
     struct ps_opt table[PS_CLI_COORD_OPTS];
     struct ps_opts_result res = {0};
     struct ps_errdetail ed = {0};
-    struct ps_coordinator_opts o;
+    struct ps_coordinator_opts o = {0};
     static struct ps_store_url redis_urls[PS_PARTITION_MAX]; /* big: off the stack */
     struct ps_allowlist *allow = NULL;
+    struct ps_curve_allow *keys = NULL;
     size_t n = ps_cli_coord_table(table, &v, false);
     int rc = PS_EXIT_USAGE;
 
@@ -48,26 +43,29 @@ int ps_cmd_coordinator(int argc, char **argv)
                 v.job);
         goto done;
     }
-    if (endpoint_needs_insecure(v.bind) && !v.insecure) {
-        fprintf(stderr,
-                "poisonscan coordinator: '%s' would carry plain-text ZeroMQ; pass --insecure on "
-                "a trusted network (CURVE support is planned)\n",
-                v.bind);
-        goto done;
-    }
     if (!ps_cli_load_allowlist("coordinator", v.allowlist, &allow))
         goto done;
     ps_cli_coord_opts(&v, (const char *const *)res.positional, res.n_positional, &o);
     o.allowlist = allow;
-    o.n_redis = ps_cli_redis_urls(v.redis, v.redis_password_file, redis_urls, PS_PARTITION_MAX);
+    if (!ps_cli_coord_security("coordinator", v.bind, v.insecure, v.curve_secret_key, v.curve_allow,
+                               &o.security, &keys))
+        goto done;
+    o.n_redis = ps_cli_redis_urls("coordinator", &v.redis, redis_urls, PS_PARTITION_MAX);
     o.redis = redis_urls;
     if (o.n_redis == 0)
         goto done;
+    o.zap.allow = keys;
+    o.zap.allow_file = v.curve_allow;
+    o.zap.reload = &ps_cli_reload;
     ps_cli_catch_signals();
+    if (o.security.curve)
+        ps_cli_catch_reload();
     rc = ps_coordinator_run(&o, NULL);
+done:
     for (size_t i = 0; i < o.n_redis; i++)
         memset(redis_urls[i].password, 0, sizeof(redis_urls[i].password));
-done:
+    ps_curve_keypair_wipe(&o.security.own);
+    ps_curve_allow_free(keys);
     ps_allowlist_free(allow);
     ps_opts_release(table, n, &res);
     return rc;

@@ -1,6 +1,7 @@
 /* cmd_scan.c - `poisonscan scan`: the embedded default on one machine. A private redis-server
  * on a unix socket in a temp dir (unless --redis), the coordinator in this process and N worker
- * processes of this same binary over ipc://; exit codes follow clamscan (docs/cli.md). */
+ * processes of this same binary over ipc:// with CURVE keys made for this run; exit codes follow
+ * clamscan (docs/cli.md). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -47,13 +48,23 @@ static bool find_in_path(const char *name, char *dst, size_t cap)
     return access(dst, X_OK) == 0;
 }
 
-static pid_t spawn(const char *const argv[], const char *log_path)
+/* Start argv[0]; output to log_path (NULL: inherit); fds[i] (n_fds at most 2) become the
+ * child's descriptors 3, 4, ... */
+static pid_t spawn(const char *const argv[], const char *log_path, const int *fds, size_t n_fds)
 {
     pid_t pid = fork();
 
     if (pid == 0) {
+        int high[2];
         /* die with the parent: no orphan workers or servers after a crash */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+        /* moved above the targets first, so that one never overwrites another's source */
+        for (size_t i = 0; i < n_fds; i++)
+            high[i] = fcntl(fds[i], F_DUPFD, 3 + (int)n_fds);
+        for (size_t i = 0; i < n_fds; i++) {
+            dup2(high[i], 3 + (int)i);
+            close(high[i]);
+        }
         if (log_path != NULL) {
             int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
             if (fd >= 0) {
@@ -82,7 +93,7 @@ static bool start_redis(struct embedded *e, const char *server)
         e->tmp, "--daemonize", "no", "--loglevel",   "warning", NULL};
 
     snprintf(log_path, sizeof(log_path), "%s/redis.log", e->tmp);
-    e->redis = spawn(argv, log_path);
+    e->redis = spawn(argv, log_path, NULL, 0);
     if (e->redis < 0)
         return false;
     url.is_unix = true;
@@ -138,6 +149,185 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
+/* A pipe whose read end a worker reads as a file (/dev/fd/N), so that a secret reaches it
+ * through neither its command line nor the disk. `text` is one short line: it fits the pipe's
+ * buffer, and the write end is closed before any child starts. The read end or -1. */
+static int secret_pipe(const char *text)
+{
+    int p[2];
+    size_t len = strlen(text);
+
+    if (pipe(p) != 0)
+        return -1;
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    if (write(p[1], text, len) != (ssize_t)len) {
+        close(p[0]);
+        p[0] = -1;
+    }
+    close(p[1]);
+    return p[0];
+}
+
+/* What every local worker is told, besides its key and the coordinator's. */
+struct worker_args {
+    const char *self, *endpoint;
+    const char *level, *retry; /* --log-level, --redis-retry */
+};
+
+/* The socket sits in a private directory, and CURVE keeps even this user's other processes from
+ * joining the run: make the coordinator a key pair (into o->security, admitting `allow`), then
+ * start n workers, each with a fresh key pair whose public half goes into `allow` (named local-1,
+ * local-2, ...) and whose secret half it reads from its descriptor 3. */
+static bool start_workers(struct embedded *e, size_t n, const struct worker_args *a,
+                          struct ps_coordinator_opts *o, struct ps_curve_allow *allow)
+{
+    const size_t one_cap = sizeof(o->redis[0].path) + 40;
+    const struct ps_store_url *redis = &o->redis[0]; /* the password goes through a pipe */
+    char *url = ps_xcalloc(o->n_redis, one_cap), line[PS_CURVE_Z85_CAP + 1];
+    struct ps_errdetail ed = {0};
+    bool started = false;
+
+    /* the endpoints, comma-separated, without credentials; one user and password for all */
+    for (size_t i = 0; i < o->n_redis; i++) {
+        size_t len = strlen(url);
+        if (strcmp(o->redis[i].user, redis->user) != 0 ||
+            strcmp(o->redis[i].password, redis->password) != 0) {
+            fprintf(stderr, "poisonscan scan: its workers take one Redis user and password for "
+                            "every endpoint\n");
+            free(url);
+            return false;
+        }
+        if (i > 0)
+            url[len++] = ',';
+        ps_store_url_format(&o->redis[i], url + len, o->n_redis * one_cap - len);
+    }
+    if (ps_curve_keypair_new(&o->security.own, &ed) != PS_OK) {
+        fprintf(stderr, "poisonscan scan: %s\n", ed.msg);
+        free(url);
+        return false;
+    }
+    o->security.curve = true;
+    o->zap.allow = allow;
+    e->workers = ps_xcalloc(n, sizeof(*e->workers));
+    for (size_t i = 0; i < n; i++) {
+        struct ps_curve_keypair kp;
+        char name[32];
+        const char *argv[24];
+        int fds[2], n_fds = 0;
+        size_t k = 0;
+        bool ok;
+
+        if (ps_curve_keypair_new(&kp, &ed) != PS_OK) {
+            fprintf(stderr, "poisonscan scan: %s\n", ed.msg);
+            goto out;
+        }
+        snprintf(name, sizeof(name), "local-%zu", i + 1);
+        ok = ps_curve_allow_add(allow, kp.public_key, name, &ed) == PS_OK;
+        snprintf(line, sizeof(line), "%s\n", kp.secret_key);
+        ps_curve_keypair_wipe(&kp);
+        fds[n_fds++] = secret_pipe(line);
+        ps_curve_wipe(line, sizeof(line));
+        if (redis->password[0] != '\0') {
+            char pw[sizeof(redis->password) + 1];
+            snprintf(pw, sizeof(pw), "%s\n", redis->password);
+            fds[n_fds++] = secret_pipe(pw);
+            ps_curve_wipe(pw, sizeof(pw));
+        }
+        argv[k++] = a->self;
+        argv[k++] = "worker";
+        argv[k++] = "--connect";
+        argv[k++] = a->endpoint;
+        argv[k++] = "--redis";
+        argv[k++] = url;
+        if (redis->user[0] != '\0') {
+            argv[k++] = "--redis-user";
+            argv[k++] = redis->user;
+        }
+        if (n_fds > 1) {
+            argv[k++] = "--redis-password-file";
+            argv[k++] = "/dev/fd/4";
+        }
+        argv[k++] = "--curve-secret-key";
+        argv[k++] = "/dev/fd/3";
+        argv[k++] = "--curve-server-key";
+        argv[k++] = o->security.own.public_key;
+        argv[k++] = "--log-level";
+        argv[k++] = a->level;
+        argv[k++] = "--give-up";
+        argv[k++] = "60s";
+        argv[k++] = "--redis-retry";
+        argv[k++] = a->retry;
+        argv[k] = NULL;
+        ok = ok && fds[0] >= 0 && fds[n_fds - 1] >= 0;
+        if (ok)
+            e->workers[e->n_workers++] = spawn(argv, NULL, fds, (size_t)n_fds);
+        for (int j = 0; j < n_fds; j++)
+            if (fds[j] >= 0)
+                close(fds[j]);
+        if (!ok) {
+            fprintf(stderr, "poisonscan scan: cannot hand worker %zu its keys: %s\n", i + 1,
+                    ed.msg[0] ? ed.msg : strerror(errno));
+            goto out;
+        }
+    }
+    started = true;
+out:
+    free(url);
+    return started;
+}
+
+/* Workers that all die (a Redis user without their commands, a crash) would leave the coordinator
+ * in this process waiting for ever. SIGCHLD reaps them; once every one has exited and none on the
+ * coordinator's Shutdown (status 0), the run stops. The handler touches only these, and
+ * waitpid() is async-signal-safe. */
+static pid_t watched[1024]; /* --workers is at most 1024; 0 once reaped */
+static volatile sig_atomic_t n_watched, n_gone, n_clean, all_failed;
+
+static void on_child(int sig)
+{
+    int saved = errno, status;
+
+    (void)sig;
+    for (sig_atomic_t i = 0; i < n_watched; i++) {
+        if (watched[i] > 0 && waitpid(watched[i], &status, WNOHANG) == watched[i]) {
+            watched[i] = 0;
+            n_gone++;
+            n_clean += WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        }
+    }
+    if (n_watched > 0 && n_gone == n_watched && n_clean == 0) {
+        all_failed = 1;
+        ps_cli_stop = 1;
+    }
+    errno = saved;
+}
+
+static void watch_workers(const struct embedded *e)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_child;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < e->n_workers && i < sizeof(watched) / sizeof(watched[0]); i++)
+        watched[i] = e->workers[i];
+    n_watched = (sig_atomic_t)e->n_workers;
+    sigaction(SIGCHLD, &sa, NULL);
+    on_child(SIGCHLD); /* any that died before the handler was there */
+}
+
+/* Back to reaping by hand: forget the pids the handler reaped (they may belong to others now). */
+static void unwatch_workers(struct embedded *e)
+{
+    signal(SIGCHLD, SIG_DFL);
+    for (size_t i = 0; i < e->n_workers && i < sizeof(watched) / sizeof(watched[0]); i++)
+        if (watched[i] == 0)
+            e->workers[i] = 0;
+    n_watched = 0;
+}
+
 static void make_job_id(char *dst, size_t cap)
 {
     time_t t = time(NULL);
@@ -187,11 +377,14 @@ int ps_cmd_scan(int argc, char **argv)
     char cores_text[24], job[80], endpoint[400], self[4096], server[4096], redis_url[400];
     struct ps_opts_result res = {0};
     struct ps_errdetail ed = {0};
-    struct ps_coordinator_opts o;
+    struct ps_coordinator_opts o = {0};
     static struct ps_store_url redis_urls[PS_PARTITION_MAX]; /* big: off the stack */
     struct ps_report_summary sum = {0};
     struct embedded e = {0};
     struct ps_allowlist *allow = NULL;
+    struct ps_curve_allow *worker_keys = ps_curve_allow_new();
+    struct worker_args wa;
+    char level[16], retry[32];
     size_t n;
     uint64_t t0 = ps_clock_now_ms();
     int rc = PS_EXIT_USAGE;
@@ -229,7 +422,7 @@ int ps_cmd_scan(int argc, char **argv)
     }
     if (!ps_cli_load_allowlist("scan", v.allowlist, &allow))
         goto done;
-    if (v.redis == NULL && !find_in_path("redis-server", server, sizeof(server))) {
+    if (v.redis.url == NULL && !find_in_path("redis-server", server, sizeof(server))) {
         fprintf(stderr, "poisonscan scan: needs redis-server, which is not installed: "
                         "'apt-get install redis-server' (Debian/Ubuntu), or pass --redis URL\n");
         goto done;
@@ -251,39 +444,44 @@ int ps_cmd_scan(int argc, char **argv)
     snprintf(e.sock, sizeof(e.sock), "%s/redis.sock", e.tmp);
     snprintf(endpoint, sizeof(endpoint), "ipc://%s/coordinator.ipc", e.tmp);
     ps_cli_catch_signals();
-    if (v.redis == NULL) {
+    if (v.redis.url == NULL) {
         if (!start_redis(&e, server)) {
             rc = PS_EXIT_INFRA;
             goto cleanup;
         }
         snprintf(redis_url, sizeof(redis_url), "unix://%s", e.sock);
-        v.redis = redis_url;
+        v.redis.url = redis_url;
     }
     ps_cli_coord_opts(&v, (const char *const *)res.positional, res.n_positional, &o);
     o.bind = endpoint;
     o.linger_ms = 0; /* our own workers were told, and we stop them anyway */
     o.allowlist = allow;
-    o.n_redis = ps_cli_redis_urls(v.redis, v.redis_password_file, redis_urls, PS_PARTITION_MAX);
+    o.n_redis = ps_cli_redis_urls("scan", &v.redis, redis_urls, PS_PARTITION_MAX);
     o.redis = redis_urls;
     if (o.n_redis == 0)
         goto cleanup;
-
-    e.workers = ps_xcalloc(n_workers, sizeof(*e.workers));
-    for (size_t i = 0; i < n_workers; i++) {
-        char level[16], retry[32];
-        const char *wargv[] = {
-            self,  "worker",    "--connect", endpoint,        "--redis", v.redis, "--log-level",
-            level, "--give-up", "60s",       "--redis-retry", retry,     NULL};
-        snprintf(level, sizeof(level), "%s", ps_cli_log_levels[v.log_level < 0 ? 2 : v.log_level]);
-        snprintf(retry, sizeof(retry), "%" PRIu64 "ms", v.redis_retry_ms);
-        e.workers[i] = spawn(wargv, NULL);
-        e.n_workers++;
-    }
+    rc = PS_EXIT_INFRA;
+    snprintf(level, sizeof(level), "%s", ps_cli_log_levels[v.log_level < 0 ? 2 : v.log_level]);
+    snprintf(retry, sizeof(retry), "%" PRIu64 "ms", v.redis_retry_ms);
+    wa = (struct worker_args){.self = self, .endpoint = endpoint, .level = level, .retry = retry};
+    if (!start_workers(&e, n_workers, &wa, &o, worker_keys))
+        goto cleanup;
+    ps_log(PS_LOG_INFO, "scan", "CURVE keys made for this run: %zu workers", e.n_workers);
+    watch_workers(&e);
     rc = ps_coordinator_run(&o, &sum);
+    unwatch_workers(&e);
+    if (all_failed) {
+        fprintf(stderr,
+                "poisonscan scan: all %zu workers exited before the job was done (their "
+                "messages are above)\n",
+                e.n_workers);
+        rc = PS_EXIT_INFRA;
+    }
     /* after a clean end the workers leave on the coordinator's Shutdown; else stop them now */
     if (rc != 0)
         for (size_t i = 0; i < e.n_workers; i++)
-            kill(e.workers[i], SIGTERM);
+            if (e.workers[i] > 0)
+                kill(e.workers[i], SIGTERM);
     for (size_t i = 0; i < e.n_workers; i++)
         stop_child(&e.workers[i], 3000);
     if (rc == 0) {
@@ -301,7 +499,11 @@ cleanup:
     }
     remove_tree(e.tmp);
     free(e.workers);
+    for (size_t i = 0; i < o.n_redis; i++)
+        memset(redis_urls[i].password, 0, sizeof(redis_urls[i].password));
+    ps_curve_keypair_wipe(&o.security.own);
 done:
+    ps_curve_allow_free(worker_keys);
     ps_allowlist_free(allow);
     ps_opts_release(table, n, &res);
     return rc;

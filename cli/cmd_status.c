@@ -126,7 +126,8 @@ static void print_progress(const char *job, const struct progress *p, bool json)
 
 int ps_cmd_status(int argc, char **argv)
 {
-    const char *redis = NULL, *password_file = NULL, *job = NULL;
+    const char *job = NULL;
+    struct ps_cli_redis redis = {0};
     bool json = false, watch = false;
     uint64_t interval_ms;
     const struct ps_opt own[] = {
@@ -149,11 +150,11 @@ int ps_cmd_status(int argc, char **argv)
          .max = 3600000,
          .help = "refresh interval with --watch"},
     };
-    struct ps_opt table[2 + sizeof(own) / sizeof(own[0])];
-    size_t n = ps_cli_redis_table(table, &redis, &password_file);
+    struct ps_opt table[PS_CLI_REDIS_OPTS + sizeof(own) / sizeof(own[0])];
+    size_t n = ps_cli_redis_table(table, &redis);
     struct ps_opts_result res = {0};
     struct ps_errdetail ed = {0};
-    struct ps_store_url url;
+    struct ps_store_url url = {0};
     struct ps_store *s = NULL;
     int rc = PS_EXIT_USAGE;
 
@@ -171,7 +172,7 @@ int ps_cmd_status(int argc, char **argv)
         fprintf(stderr, "poisonscan status: --job ID is required ([A-Za-z0-9._-]{1,64})\n");
         goto done;
     }
-    if (!ps_cli_redis_url(redis, password_file, &url))
+    if (!ps_cli_redis_url("status", &redis, &url))
         goto done;
     ps_cli_catch_signals();
     if (ps_store_connect(&s, &url, 5000, &ed) != PS_OK) {

@@ -10,7 +10,8 @@ static const char usage_line[] = "poisonscan worker --connect ENDPOINT --redis U
 
 int ps_cmd_worker(int argc, char **argv)
 {
-    const char *connect = NULL, *redis = NULL, *password_file = NULL;
+    const char *connect = NULL, *secret_key = NULL, *server_key = NULL;
+    struct ps_cli_redis redis = {0};
     bool insecure = false;
     uint64_t heartbeat_ms, liveness, redis_retry_ms, give_up_ms, stall_ms, fault_delay_ms,
         fault_exit;
@@ -27,6 +28,18 @@ int ps_cmd_worker(int argc, char **argv)
          .type = PS_OPT_BOOL,
          .target = &insecure,
          .help = "allow plain-text ZeroMQ over TCP (no CURVE)"},
+        {.flag = "curve-secret-key",
+         .env = "POISONSCAN_CURVE_SECRET_KEY",
+         .type = PS_OPT_STRING,
+         .target = &secret_key,
+         .help = "CURVE: this worker's secret key file (poisonscan keygen)",
+         .metavar = "FILE"},
+        {.flag = "curve-server-key",
+         .env = "POISONSCAN_CURVE_SERVER_KEY",
+         .type = PS_OPT_STRING,
+         .target = &server_key,
+         .help = "CURVE: the coordinator's public key, Z85 text or @FILE",
+         .metavar = "KEY"},
         {.flag = "heartbeat",
          .env = "POISONSCAN_HEARTBEAT",
          .type = PS_OPT_DURATION,
@@ -80,8 +93,8 @@ int ps_cmd_worker(int argc, char **argv)
          .choices = ps_cli_log_levels,
          .help = "log level on stderr"},
     };
-    struct ps_opt table[2 + sizeof(own) / sizeof(own[0])];
-    size_t n = ps_cli_redis_table(table, &redis, &password_file);
+    struct ps_opt table[PS_CLI_REDIS_OPTS + sizeof(own) / sizeof(own[0])];
+    size_t n = ps_cli_redis_table(table, &redis);
     struct ps_opts_result res = {0};
     struct ps_errdetail ed = {0};
     struct ps_worker_opts o = {0};
@@ -104,14 +117,9 @@ int ps_cmd_worker(int argc, char **argv)
                 usage_line);
         goto done;
     }
-    if (strncmp(connect, "ipc://", 6) != 0 && strncmp(connect, "inproc://", 9) != 0 && !insecure) {
-        fprintf(stderr,
-                "poisonscan worker: '%s' would carry plain-text ZeroMQ; pass --insecure on a "
-                "trusted network (CURVE support is planned)\n",
-                connect);
+    if (!ps_cli_worker_security(connect, insecure, secret_key, server_key, &o.security))
         goto done;
-    }
-    o.n_redis = ps_cli_redis_urls(redis, password_file, urls, PS_PARTITION_MAX);
+    o.n_redis = ps_cli_redis_urls("worker", &redis, urls, PS_PARTITION_MAX);
     if (o.n_redis == 0)
         goto done;
     o.redis = urls;
@@ -126,9 +134,10 @@ int ps_cmd_worker(int argc, char **argv)
     o.stop = &ps_cli_stop;
     ps_cli_catch_signals();
     rc = ps_worker_run(&o);
+done:
     for (size_t i = 0; i < o.n_redis; i++)
         memset(urls[i].password, 0, sizeof(urls[i].password));
-done:
+    ps_curve_keypair_wipe(&o.security.own);
     ps_opts_release(table, n, &res);
     return rc;
 }

@@ -15,6 +15,7 @@ static const struct subcommand commands[] = {
     {"coordinator", ps_cmd_coordinator, "plan and lead one distributed job"},
     {"worker", ps_cmd_worker, "scan shards for a coordinator"},
     {"status", ps_cmd_status, "show a job's progress from Redis"},
+    {"keygen", ps_cmd_keygen, "make a CURVE key pair for a coordinator or a worker"},
 };
 
 static void usage(FILE *out)

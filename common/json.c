@@ -17,6 +17,9 @@ enum { CT_ARRAY = 0, CT_OBJECT = 1 };
 
 struct slot { /* where an extracted value lives until the scratch stops moving */
     bool in_scratch;
+    bool open;       /* an object/array value whose closing bracket is still ahead */
+    const char *raw; /* an object/array value's bytes, once closed; NULL otherwise */
+    size_t raw_len;
     size_t off;
 };
 
@@ -27,6 +30,7 @@ struct ps_json {
     struct ps_buf keybuf;  /* the current top-level key when it had escapes */
     struct slot *slots;    /* one per requested field */
     size_t n_slots;
+    size_t n_parsed; /* fields of the last successful parse: ps_json_container's range */
 };
 
 struct ps_json_opts ps_json_opts_default(void)
@@ -318,6 +322,36 @@ static void record(struct ps_json *j, struct ps_json_field *fields, size_t n_fie
         fields[i].val_len = val_len;
         j->slots[i].in_scratch = in_scratch;
         j->slots[i].off = off;
+        j->slots[i].open = false;
+        j->slots[i].raw = NULL;
+        j->slots[i].raw_len = 0;
+    }
+}
+
+/* The container value just recorded for `key` starts at `at`. */
+static void record_open(struct ps_json *j, const struct ps_json_field *fields, size_t n_fields,
+                        const char *key, size_t key_len, const char *at)
+{
+    size_t i;
+
+    for (i = 0; i < n_fields; i++) {
+        if (fields[i].key_len == key_len && memcmp(fields[i].key, key, key_len) == 0) {
+            j->slots[i].raw = at;
+            j->slots[i].open = true;
+        }
+    }
+}
+
+/* The open top-level container value ends just before `end`. */
+static void record_close(struct ps_json *j, size_t n_fields, const char *end)
+{
+    size_t i;
+
+    for (i = 0; i < n_fields; i++) {
+        if (j->slots[i].open) {
+            j->slots[i].raw_len = (size_t)(end - j->slots[i].raw);
+            j->slots[i].open = false;
+        }
     }
 }
 
@@ -361,6 +395,12 @@ enum ps_err ps_json_parse_line(struct ps_json *j, const char *line, size_t line_
     if (n_fields > j->n_slots) {
         j->slots = ps_xrealloc(j->slots, n_fields * sizeof(*j->slots));
         j->n_slots = n_fields;
+    }
+    j->n_parsed = 0;
+    for (i = 0; i < n_fields; i++) {
+        j->slots[i].open = false;
+        j->slots[i].raw = NULL;
+        j->slots[i].raw_len = 0;
     }
 
     p = skip_ws(p, end);
@@ -426,8 +466,10 @@ value:
             err = fail(ed, line, p, "nesting too deep");
             goto out;
         }
-        if (depth == 1 && want)
+        if (depth == 1 && want) {
             record(j, fields, n_fields, key, key_len, false, NULL, 0, false, 0);
+            record_open(j, fields, n_fields, key, key_len, p);
+        }
         j->stack[depth++] = *p == '{' ? CT_OBJECT : CT_ARRAY;
         if (*p++ == '{') {
             p = skip_ws(p, end);
@@ -527,7 +569,9 @@ after_value:
     }
     p++;
 close:
-    if (--depth > 0)
+    if (--depth == 1)
+        record_close(j, n_fields, p);
+    if (depth > 0)
         goto after_value;
 
     p = skip_ws(p, end);
@@ -539,11 +583,89 @@ close:
     for (i = 0; i < n_fields; i++)
         if (fields[i].found && j->slots[i].in_scratch)
             fields[i].val = j->scratch.data + j->slots[i].off;
+    j->n_parsed = n_fields;
     return PS_OK;
 
 out:
     clear_fields(fields, n_fields);
     return err;
+}
+
+bool ps_json_container(const struct ps_json *j, size_t i, const char **raw, size_t *raw_len)
+{
+    if (i >= j->n_parsed || j->slots[i].raw == NULL)
+        return false;
+    *raw = j->slots[i].raw;
+    *raw_len = j->slots[i].raw_len;
+    return true;
+}
+
+/* The end of the accepted value that starts at arr[i]: strings skip escapes, containers count
+ * brackets outside strings, scalars run to a delimiter. */
+static size_t value_end(const char *arr, size_t n, size_t i)
+{
+    size_t depth = 0;
+    bool in_str = false;
+
+    for (; i < n; i++) {
+        char c = arr[i];
+
+        if (in_str) {
+            if (c == '\\') {
+                i++;
+            } else if (c == '"') {
+                in_str = false;
+                if (depth == 0)
+                    return i + 1;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0)
+                return i; /* a scalar ends at its array's ']' */
+            if (--depth == 0)
+                return i + 1;
+        } else if (depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n')) {
+            return i;
+        }
+    }
+    return n;
+}
+
+bool ps_json_array_next(const char *arr, size_t arr_len, size_t *pos, const char **elem,
+                        size_t *elem_len)
+{
+    const char *end = arr + arr_len;
+    const char *p = arr + *pos;
+    size_t at, stop;
+
+    if (*pos >= arr_len)
+        return false;
+    if (*pos == 0) {
+        p = skip_ws(p, end);
+        if (p == end || *p != '[')
+            return false;
+        p++;
+    }
+    p = skip_ws(p, end);
+    if (p < end && *p == ',')
+        p = skip_ws(p + 1, end);
+    if (p == end || *p == ']') {
+        *pos = arr_len;
+        return false;
+    }
+    at = (size_t)(p - arr);
+    stop = value_end(arr, arr_len, at);
+    if (stop == at)
+        stop++; /* never stand still, whatever the bytes */
+    *elem = p;
+    *elem_len = stop - at;
+    *pos = stop;
+    return true;
 }
 
 enum ps_err ps_json_unescape(const char *src, size_t src_len, struct ps_buf *dst,

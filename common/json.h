@@ -66,6 +66,19 @@ enum ps_err ps_json_parse_line(struct ps_json *j, const char *line, size_t line_
                                struct ps_json_field *fields, size_t n_fields,
                                struct ps_errdetail *ed);
 
+/* After ps_json_parse_line returned PS_OK: when requested field `i` (index into the fields it
+ * was given) is an object or array, view its bytes from the '{' or '[' through the matching
+ * bracket in *raw, *raw_len (inside the line; walk an array with ps_json_array_next) and return
+ * true; false for any other value, an absent field, or after a failed parse. */
+bool ps_json_container(const struct ps_json *j, size_t i, const char **raw, size_t *raw_len);
+
+/* Step through the elements of a JSON array that ps_json_parse_line accepted (a container's
+ * bytes: `arr`, arr_len bytes, borrowed). *pos starts at 0 and is the cursor between calls.
+ * Each call views the next element's bytes in *elem, *elem_len (inside arr) and returns true,
+ * or returns false after the last element (and for bytes that are not such an array). Pure. */
+bool ps_json_array_next(const char *arr, size_t arr_len, size_t *pos, const char **elem,
+                        size_t *elem_len);
+
 /* Decode a JSON string body (`src`, borrowed: the bytes between the quotes, escapes included)
  * and append the decoded UTF-8 to `dst` (borrowed, grown). Same rules as strings in a line; a raw
  * '"' in the body is "unescaped quote". Returns PS_OK, PS_ERR_PARSE (ed->offset within src) or

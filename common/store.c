@@ -203,6 +203,16 @@ void ps_store_url_redacted(const struct ps_store_url *url, char *dst, size_t dst
         snprintf(dst, dst_cap, "redis://%s:%u/%u", url->host, url->port, url->db);
 }
 
+void ps_store_url_format(const struct ps_store_url *url, char *dst, size_t dst_cap)
+{
+    if (url->is_unix)
+        snprintf(dst, dst_cap, "unix://%s?db=%u", url->path, url->db);
+    else if (strchr(url->host, ':') != NULL)
+        snprintf(dst, dst_cap, "redis://[%s]:%u/%u", url->host, url->port, url->db);
+    else
+        snprintf(dst, dst_cap, "redis://%s:%u/%u", url->host, url->port, url->db);
+}
+
 bool ps_store_job_valid(const char *job)
 {
     size_t n = strlen(job);

@@ -36,6 +36,11 @@ enum ps_err ps_store_url_load_password(struct ps_store_url *url, const char *pas
 /* Print the URL without its password ("redis://user:***@host:port/db"). */
 void ps_store_url_redacted(const struct ps_store_url *url, char *dst, size_t dst_cap);
 
+/* Print the URL without user and password, in a form ps_store_parse_url() reads back
+ * ("redis://host:port/db", "redis://[::1]:port/db", "unix:///path?db=N"): for handing the
+ * address to another process while the credentials travel apart. */
+void ps_store_url_format(const struct ps_store_url *url, char *dst, size_t dst_cap);
+
 /* true when `job` matches [A-Za-z0-9._-]{1,64}. */
 bool ps_store_job_valid(const char *job);
 

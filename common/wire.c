@@ -108,9 +108,62 @@ static enum ps_err set_common(void *sock, const struct ps_wire_limits *lim, stru
     return PS_OK;
 }
 
-enum ps_err ps_wire_router_bind(void *zctx, const char *endpoint, const struct ps_wire_limits *lim,
-                                void **sock_out, char *bound_endpoint, size_t bound_cap,
+struct ps_wire_security ps_wire_security_plain(void)
+{
+    struct ps_wire_security sec;
+
+    memset(&sec, 0, sizeof(sec));
+    return sec;
+}
+
+static enum ps_err set_key(void *sock, int opt, const char *z85, const char *name,
+                           struct ps_errdetail *ed)
+{
+    if (!ps_curve_z85_valid(z85, strnlen(z85, PS_CURVE_Z85_CAP))) {
+        ps_errdetail_set(ed, NULL, 0, "%s is not a Z85 key", name);
+        return PS_ERR_USAGE;
+    }
+    /* 41 bytes: libzmq reads a Z85 key with its NUL; 32 would be taken as binary */
+    if (zmq_setsockopt(sock, opt, z85, PS_CURVE_Z85_CAP) != 0)
+        return zmq_fail(ed, zmq_errno(), "zmq_setsockopt(%s)", name);
+    return PS_OK;
+}
+
+/* CURVE options apply to the bind or connect that follows, so this runs before either. */
+static enum ps_err set_security(void *sock, const struct ps_wire_security *sec, bool server,
                                 struct ps_errdetail *ed)
+{
+    enum ps_err err;
+
+    if (!sec->curve)
+        return PS_OK;
+    if (!ps_curve_available()) {
+        ps_errdetail_set(ed, NULL, 0, "this libzmq was built without CURVE");
+        return PS_ERR_UNSUPPORTED;
+    }
+    if (server) {
+        err = set_int(sock, ZMQ_CURVE_SERVER, 1, "ZMQ_CURVE_SERVER", ed);
+        if (err == PS_OK)
+            err =
+                set_key(sock, ZMQ_CURVE_SECRETKEY, sec->own.secret_key, "ZMQ_CURVE_SECRETKEY", ed);
+        /* an empty domain would skip the ZAP handler, and CURVE alone admits any client key */
+        if (err == PS_OK && zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, PS_WIRE_ZAP_DOMAIN,
+                                           strlen(PS_WIRE_ZAP_DOMAIN)) != 0)
+            err = zmq_fail(ed, zmq_errno(), "zmq_setsockopt(ZMQ_ZAP_DOMAIN)");
+        return err;
+    }
+    err = set_key(sock, ZMQ_CURVE_SERVERKEY, sec->server_key, "ZMQ_CURVE_SERVERKEY", ed);
+    if (err == PS_OK)
+        err = set_key(sock, ZMQ_CURVE_PUBLICKEY, sec->own.public_key, "ZMQ_CURVE_PUBLICKEY", ed);
+    if (err == PS_OK)
+        err = set_key(sock, ZMQ_CURVE_SECRETKEY, sec->own.secret_key, "ZMQ_CURVE_SECRETKEY", ed);
+    return err;
+}
+
+enum ps_err ps_wire_router_bind(void *zctx, const char *endpoint,
+                                const struct ps_wire_security *sec,
+                                const struct ps_wire_limits *lim, void **sock_out,
+                                char *bound_endpoint, size_t bound_cap, struct ps_errdetail *ed)
 {
     char last[1024];
     size_t last_len = sizeof(last);
@@ -127,6 +180,8 @@ enum ps_err ps_wire_router_bind(void *zctx, const char *endpoint, const struct p
     /* Without it a lease to a vanished worker is dropped silently and the coordinator would
      * believe it left. */
     err = set_int(sock, ZMQ_ROUTER_MANDATORY, 1, "ZMQ_ROUTER_MANDATORY", ed);
+    if (err == PS_OK)
+        err = set_security(sock, sec, true, ed);
     if (err != PS_OK)
         goto fail;
     if (zmq_bind(sock, endpoint) != 0) {
@@ -168,6 +223,7 @@ static bool is_token(const char *s, size_t n)
 }
 
 enum ps_err ps_wire_dealer_connect(void *zctx, const char *endpoint, const char *routing_id,
+                                   const struct ps_wire_security *sec,
                                    const struct ps_wire_limits *lim, void **sock_out,
                                    struct ps_errdetail *ed)
 {
@@ -203,6 +259,8 @@ enum ps_err ps_wire_dealer_connect(void *zctx, const char *endpoint, const char 
     if (err != PS_OK)
         goto fail;
     err = set_int(sock, ZMQ_IMMEDIATE, 1, "ZMQ_IMMEDIATE", ed);
+    if (err == PS_OK)
+        err = set_security(sock, sec, false, ed);
     if (err != PS_OK)
         goto fail;
     if (zmq_connect(sock, endpoint) != 0) {
@@ -489,6 +547,15 @@ static enum ps_err check_lease(const Poisonscan__Lease *m, const struct ps_wire_
                           m->end);
     if ((int)m->format < 0 || (int)m->format > POISONSCAN__SHARD_FORMAT__SHARD_FORMAT_JSONL_GZ)
         return proto_fail(ed, "lease.format %d is unknown", (int)m->format);
+    if ((int)m->layout < 0 || (int)m->layout > POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_TXT)
+        return proto_fail(ed, "lease.layout %d is unknown", (int)m->layout);
+    if ((int)m->record < 0 || (int)m->record > POISONSCAN__RECORD_SHAPE__RECORD_SHAPE_CHAT)
+        return proto_fail(ed, "lease.record %d is unknown", (int)m->record);
+    if (m->record != POISONSCAN__RECORD_SHAPE__RECORD_SHAPE_AUTO &&
+        m->layout != POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_JSONL &&
+        m->layout != POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_JSON)
+        return proto_fail(ed, "lease.record %d with layout %d (shapes are for JSON)",
+                          (int)m->record, (int)m->layout);
     if (m->n_candidates > lim->max_candidates)
         return proto_fail(ed, "lease has %zu candidates, limit %zu", m->n_candidates,
                           lim->max_candidates);

@@ -20,13 +20,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/curve.h"
 #include "common/error.h"
 #include "proto/poisonscan.pb-c.h"
 
 #define PS_WIRE_PROTOCOL_VERSION                                                                   \
-    4u /* 4: a list-pass lease's sample_below asks for a specific trigger's carriers, results      \
-          blobs of version 3 (a version-3 worker would list none and write version 2); 3: the      \
-          list pass, results blobs */
+    5u /* 5: a list-pass lease's sample_below asks for a specific trigger's carriers, results      \
+          blobs of version 3 (a version-4 worker would list none and write version 2); 4: input    \
+          formats (leases carry the layout and record shape; a version-3 worker would read a WET   \
+          or JSON file as JSON Lines); 3: the list pass, results blobs */
 #define PS_WIRE_ROUTING_ID_MAX   255u      /* ZeroMQ's limit on a routing id, in bytes */
 #define PS_WIRE_ROUTING_ID_CAP   128u      /* room ps_wire_make_routing_id() needs, with the NUL */
 #define PS_WIRE_ENDPOINT_CAP     256u      /* room for a bound endpoint (ZMQ_LAST_ENDPOINT) */
@@ -49,6 +51,26 @@
 #define PS_WIRE_TCP_KEEPALIVE_INTVL  10
 #define PS_WIRE_TCP_KEEPALIVE_CNT    6
 
+/* ZMQ_ZAP_DOMAIN of a CURVE coordinator socket. libzmq asks a ZAP handler only for sockets with
+ * a non-empty domain; the handler (coordinator/zap.h) checks that the request names this one. */
+#define PS_WIRE_ZAP_DOMAIN "poisonscan"
+
+/* How a socket protects its link (docs/security.md). Plain data: holds a secret key, so wipe it
+ * with ps_curve_keypair_wipe(&sec.own) when done.
+ * - curve false: plain text (ipc://, or tcp:// under an explicit --insecure).
+ * - curve true, ROUTER: CURVE server with own.secret_key and ZMQ_ZAP_DOMAIN
+ *   PS_WIRE_ZAP_DOMAIN. Without a ZAP handler running in the same context, libzmq admits every
+ *   client key: start one (ps_zap_start()) BEFORE ps_wire_router_bind().
+ * - curve true, DEALER: CURVE client with own (both keys) and server_key, the coordinator's
+ *   public key; the handshake fails unless the server holds the matching secret key. */
+struct ps_wire_security {
+    bool curve;
+    struct ps_curve_keypair own;       /* Z85: this side's key pair */
+    char server_key[PS_CURVE_Z85_CAP]; /* Z85: DEALER only, the coordinator's public key */
+};
+/* No CURVE: plain text. */
+struct ps_wire_security ps_wire_security_plain(void);
+
 /* Bounds on what a side accepts. Plain data; start from one of the two defaults. */
 struct ps_wire_limits {
     size_t max_msg;        /* bytes of one envelope frame; also ZMQ_MAXMSGSIZE of the socket */
@@ -61,24 +83,30 @@ struct ps_wire_limits ps_wire_limits_coordinator(void);
 struct ps_wire_limits ps_wire_limits_worker(void);
 
 /* Create a ROUTER socket in `zctx` (borrowed ZeroMQ context) with ZMQ_LINGER, ZMQ_MAXMSGSIZE
- * (lim->max_msg), ZMQ_ROUTER_MANDATORY=1, TCP keepalive and ZMTP heartbeats, and bind it to
- * `endpoint` (borrowed; "tcp://127.0.0.1:*" picks a free port, "ipc:///dir/sock" a socket file).
+ * (lim->max_msg), ZMQ_ROUTER_MANDATORY=1, TCP keepalive, ZMTP heartbeats and the security of
+ * `sec` (borrowed; see struct ps_wire_security), and bind it to `endpoint` (borrowed;
+ * "tcp://127.0.0.1:*" picks a free port, "ipc:///dir/sock" a socket file).
  * On PS_OK *sock_out owns the socket (close with zmq_close()) and, when `bound_endpoint` is not
  * NULL, it receives ZMQ_LAST_ENDPOINT (the real port) as a C string of at most bound_cap bytes
  * (PS_WIRE_ENDPOINT_CAP is enough). Errors: PS_ERR_ZMQ (bind failed: address in use, bad
- * endpoint), PS_ERR_LIMIT (bound_cap too small); *sock_out is NULL then. */
-enum ps_err ps_wire_router_bind(void *zctx, const char *endpoint, const struct ps_wire_limits *lim,
-                                void **sock_out, char *bound_endpoint, size_t bound_cap,
-                                struct ps_errdetail *ed);
+ * endpoint; a key libzmq refuses), PS_ERR_LIMIT (bound_cap too small), PS_ERR_UNSUPPORTED
+ * (CURVE asked of a libzmq without it); *sock_out is NULL then. */
+enum ps_err ps_wire_router_bind(void *zctx, const char *endpoint,
+                                const struct ps_wire_security *sec,
+                                const struct ps_wire_limits *lim, void **sock_out,
+                                char *bound_endpoint, size_t bound_cap, struct ps_errdetail *ed);
 
 /* Create a DEALER socket in `zctx` (borrowed) with ZMQ_ROUTING_ID = `routing_id` (borrowed; set
  * before connecting; 1..255 printable ASCII bytes without spaces, unique per process incarnation,
  * see ps_wire_make_routing_id()), ZMQ_LINGER, ZMQ_MAXMSGSIZE (lim->max_msg), ZMQ_RECONNECT_IVL
  * 100 ms, ZMQ_RECONNECT_IVL_MAX 30 s, ZMQ_IMMEDIATE=1 (no queueing on a connection that is not up,
- * so heartbeats are not delivered as a stale backlog), TCP keepalive and ZMTP heartbeats, then
- * connect to `endpoint` (borrowed). The connection completes in the background. On PS_OK
- * *sock_out owns the socket (zmq_close()). Errors: PS_ERR_USAGE (bad routing id), PS_ERR_ZMQ. */
+ * so heartbeats are not delivered as a stale backlog), TCP keepalive, ZMTP heartbeats and the
+ * security of `sec` (borrowed), then connect to `endpoint` (borrowed). The connection, and with
+ * CURVE its handshake, completes in the background: a refused handshake looks like a coordinator
+ * that never answers. On PS_OK *sock_out owns the socket (zmq_close()). Errors: PS_ERR_USAGE
+ * (bad routing id), PS_ERR_ZMQ, PS_ERR_UNSUPPORTED (CURVE asked of a libzmq without it). */
 enum ps_err ps_wire_dealer_connect(void *zctx, const char *endpoint, const char *routing_id,
+                                   const struct ps_wire_security *sec,
                                    const struct ps_wire_limits *lim, void **sock_out,
                                    struct ps_errdetail *ed);
 
@@ -132,7 +160,8 @@ enum ps_err ps_wire_send_dealer(void *sock, const Poisonscan__Envelope *env,
  * UTF-8 (identifiers: printable ASCII without spaces); Hello.protocol_version ==
  * PS_WIRE_PROTOCOL_VERSION, routing_id 1..255 bytes, pid >= 1, credit 1..PS_WIRE_MAX_CREDIT;
  * Ready.credit 1..PS_WIRE_MAX_CREDIT; Lease: job_id and path non-empty, pass in {1,2},
- * attempt >= 1, begin <= end, a known format, settings present and in range, candidates only in
+ * attempt >= 1, begin <= end, a known format, layout and record shape (a shape only with the
+ * JSONL and JSON layouts), settings present and in range, candidates only in
  * pass 2 and at most lim->max_candidates, lease_ms in [PS_WIRE_LEASE_MS_MIN, _MAX]; Heartbeat:
  * attempt 0 (idle: pass 0, shard_id 0) or attempt >= 1 with pass in {1,2}; ShardResult: job_id
  * non-empty, pass in {1,2}, attempt >= 1, a known outcome, an error text with OUTCOME_FAILED and

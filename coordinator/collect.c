@@ -12,10 +12,12 @@
 #include "common/log.h"
 #include "coordinator/collect_internal.h"
 
-/* Blob bytes a partition merges between its checkpoints: at least this, and at least half its
- * checkpoint, so that it holds about a checkpoint and a half of blobs at most, and the
- * checkpoints written add up to at most twice the blobs. */
-#define CHECKPOINT_MIN_BYTES ((size_t)256 << 10)
+/* Blob bytes a partition merges between its checkpoints: at least MIN, and at least a SHAREth of
+ * its checkpoint, so that Redis holds a partition's checkpoint and a third of it in blobs at
+ * most (blobs are merged as they come), and the checkpoints written add up to at most three
+ * times the blobs. */
+#define CHECKPOINT_MIN_BYTES ((size_t)128 << 10)
+#define CHECKPOINT_SHARE     3
 #define PARTS_BATCH          16 /* blob fields asked for in one HMGET */
 
 struct ps_store *ps_collect_store(const struct collector *k, unsigned q)
@@ -266,8 +268,9 @@ enum ps_err ps_collect_maybe_checkpoint(struct collector *k, struct ps_errdetail
 
     for (unsigned q = 0; q < k->agg[k->pass].n && err == PS_OK; q++) {
         const struct partition_state *p = &k->partitions[q];
-        size_t every = p->last_checkpoint / 2 > CHECKPOINT_MIN_BYTES ? p->last_checkpoint / 2
-                                                                     : CHECKPOINT_MIN_BYTES;
+        size_t every = p->last_checkpoint / CHECKPOINT_SHARE > CHECKPOINT_MIN_BYTES
+                           ? p->last_checkpoint / CHECKPOINT_SHARE
+                           : CHECKPOINT_MIN_BYTES;
         if (p->pending_bytes >= every)
             err = checkpoint_part(k, q, ed);
     }
@@ -429,9 +432,14 @@ enum ps_err ps_collect_drop_blobs(struct collector *k, unsigned pass, struct ps_
     enum ps_err err = PS_OK;
 
     for (unsigned q = 0; q < k->c->partitions && err == PS_OK; q++) {
-        char blob_key[256];
+        char blob_key[256], commits_key[256];
         part_key(k, blob_key, sizeof(blob_key), q, PS_KEY_BLOB, pass);
-        err = ps_store_cmd(ps_collect_store(k, q), NULL, ed, "DEL", blob_key, NULL);
+        part_key(k, commits_key, sizeof(commits_key), q, PS_KEY_COMMITS, pass);
+        /* partition 0's markers say which shards the pass read (status, resume); the others'
+         * served their merge, which the checkpoints' bitmaps now remember */
+        err = q == 0 ? ps_store_cmd(ps_collect_store(k, q), NULL, ed, "DEL", blob_key, NULL)
+                     : ps_store_cmd(ps_collect_store(k, q), NULL, ed, "DEL", blob_key, commits_key,
+                                    NULL);
     }
     return err;
 }

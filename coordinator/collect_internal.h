@@ -66,7 +66,8 @@ enum ps_err ps_collect_open_pass(struct collector *k, unsigned pass, bool finish
 /* A job picked up where it was: the lists and aggregates of the passes before the current one,
  * then the current pass's checkpoints and the shards committed since. */
 enum ps_err ps_collect_resume(struct collector *k, struct ps_errdetail *ed);
-/* Drop what is left of a finished pass's blobs (all merged, the checkpoints hold them). */
+/* Drop what is left of a finished pass's blobs (all merged, the checkpoints hold them) and the
+ * commit markers of partitions 1.. (the checkpoints' bitmaps say what they merged). */
 enum ps_err ps_collect_drop_blobs(struct collector *k, unsigned pass, struct ps_errdetail *ed);
 /* A record of the job (pattern list, ...) in partition 0. */
 enum ps_err ps_collect_put_record(struct collector *k, const char *base, unsigned pass,

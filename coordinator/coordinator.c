@@ -187,6 +187,7 @@ static void send_lease(struct coord *c, size_t w, uint32_t id, uint32_t attempt)
     const struct ps_shard *s = ps_plan_shard(c->plan, id);
     char job[PS_STORE_JOB_MAX + 1], path[4096];
     bool with_list = ps_pass_has_candidates(c->pass) && wk(c, w)->patterns_held != c->cands_id;
+    struct ps_format fmt;
 
     poisonscan__envelope__init(&env);
     poisonscan__lease__init(&lease);
@@ -199,7 +200,11 @@ static void send_lease(struct coord *c, size_t w, uint32_t id, uint32_t attempt)
     lease.path = path;
     lease.begin = s->begin;
     lease.end = s->end;
-    lease.format = (Poisonscan__ShardFormat)s->format;
+    if (!ps_format_from_code(s->format, &fmt))
+        ps_bug("shard %u has format code %d", id, s->format);
+    lease.format = (Poisonscan__ShardFormat)fmt.container;
+    lease.layout = (Poisonscan__InputLayout)fmt.layout;
+    lease.record = (Poisonscan__RecordShape)fmt.record;
     lease.settings = &c->settings;
     lease.patterns_id = ps_pass_has_candidates(c->pass) ? c->cands_id : 0;
     if (with_list) {
@@ -686,8 +691,12 @@ static int bind_socket(struct coord *c, struct ps_errdetail *ed)
     char bound[PS_WIRE_ENDPOINT_CAP], line[PS_WIRE_ENDPOINT_CAP + 2];
 
     c->zctx = zmq_ctx_new();
-    if (c->zctx == NULL || ps_wire_router_bind(c->zctx, c->o->bind, &c->lim, &c->sock, bound,
-                                               sizeof(bound), ed) != PS_OK) {
+    /* before the bind: a CURVE socket with no ZAP handler in its context admits every key */
+    if (c->zctx != NULL && c->o->security.curve &&
+        ps_zap_start(&c->zap, c->zctx, &c->o->zap, ed) != PS_OK)
+        return 4;
+    if (c->zctx == NULL || ps_wire_router_bind(c->zctx, c->o->bind, &c->o->security, &c->lim,
+                                               &c->sock, bound, sizeof(bound), ed) != PS_OK) {
         char why[sizeof(ed->msg)];
         snprintf(why, sizeof(why), "%s", ed->msg);
         ps_errdetail_set(ed, NULL, 0, "cannot bind '%s': %.150s", c->o->bind, why);
@@ -741,6 +750,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
         ps_coord_unlock(&c);
     if (c.sock != NULL)
         zmq_close(c.sock);
+    ps_zap_stop(c.zap); /* only now: while the socket was open, it had to be there */
     if (c.zctx != NULL)
         zmq_ctx_term(c.zctx);
     ps_plan_free(c.plan);

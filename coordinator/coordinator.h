@@ -8,9 +8,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/format.h"
 #include "common/store.h"
+#include "common/wire.h"
 #include "coordinator/report.h"
 #include "coordinator/score.h"
+#include "coordinator/zap.h"
 
 struct ps_coordinator_opts {
     const char *bind;          /* borrowed: ZeroMQ endpoint (tcp or ipc) */
@@ -28,7 +31,8 @@ struct ps_coordinator_opts {
     uint64_t heartbeat_ms;
     unsigned liveness;
     uint64_t lease_timeout_ms;
-    uint64_t linger_ms; /* after the report, answer late workers with Shutdown this long */
+    uint64_t linger_ms;      /* after the report, answer late workers with Shutdown this long */
+    struct ps_format format; /* --format; resolved per file into the plan (and its fingerprint) */
     /* scan settings, part of the job fingerprint */
     const char *text_field, *id_field;
     uint64_t max_line;
@@ -43,6 +47,10 @@ struct ps_coordinator_opts {
     /* report-time only, not part of the fingerprint: a resumed job may use another allowlist */
     const struct ps_allowlist *allowlist; /* borrowed, may be NULL */
     volatile sig_atomic_t *stop;
+    /* the workers' link (docs/security.md): with security.curve, a ZAP handler admits the keys
+     * of `zap` and nothing else */
+    struct ps_wire_security security;
+    struct ps_zap_opts zap;
 };
 
 /* Run one job to its end (or resume it). Returns the exit code: 0 the scan completed (findings

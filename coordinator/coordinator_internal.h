@@ -50,6 +50,7 @@ struct coord {
     struct ps_lease_table *leases;
     struct ps_registry *workers;
     void *zctx, *sock;
+    struct ps_zap *zap; /* CURVE only */
     struct ps_wire_limits lim;
     enum ps_pass pass;
     struct ps_patlist cands; /* the current pass's patterns, for the leases */

@@ -150,16 +150,18 @@ static void make_settings(struct coord *c)
 /* Decompressed bytes of one file, from its own header where it has one: a zstd frame's
  * content size, a gzip member's ISIZE (both of the first or last part only, so never taken below
  * the file's size); else four times the file (a usual ratio for text). */
-static uint64_t estimate_file_bytes(const char *path, uint64_t size, int format)
+static uint64_t estimate_file_bytes(const char *path, uint64_t size, int code)
 {
     unsigned char head[18], tail[4]; /* 18: the largest zstd frame header */
-    uint64_t guess = format == PS_PLAN_FORMAT_JSONL ? size : size * 4;
-    FILE *f = format == PS_PLAN_FORMAT_JSONL ? NULL : fopen(path, "rb");
+    struct ps_format fmt;
+    bool plain = !ps_format_from_code(code, &fmt) || fmt.container == PS_FORMAT_PLAIN;
+    uint64_t guess = plain ? size : size * 4;
+    FILE *f = plain ? NULL : fopen(path, "rb");
     size_t n;
 
     if (f == NULL)
         return guess;
-    if (format == PS_PLAN_FORMAT_ZST) {
+    if (fmt.container == PS_FORMAT_ZST) {
         unsigned long long cs;
         n = fread(head, 1, sizeof(head), f);
         cs = ZSTD_getFrameContentSize(head, n);
@@ -224,6 +226,7 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
         goto done;
     }
     po.shard_size = c->o->shard_size;
+    po.format = c->o->format;
     err = ps_plan_build(&c->plan, c->o->inputs, c->o->n_inputs, &po, ed);
     if (err != PS_OK) {
         rc = 3;
@@ -232,7 +235,8 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
     c->n_shards = ps_plan_n_shards(c->plan);
     if (c->n_shards == 0) {
         ps_errdetail_set(ed, NULL, 0,
-                         "no input files found (looked for .jsonl, .jsonl.zst, .jsonl.gz)");
+                         "no input files found (looked for .jsonl, .ndjson, .json, .wet, .txt "
+                         "and their .zst/.gz forms)");
         rc = 3;
         goto done;
     }

@@ -315,8 +315,11 @@ enum ps_err ps_coord_load_job_pass(struct coord *c, struct ps_errdetail *ed)
         }
         if (err == PS_OK)
             err = ps_patlist_decode(&c->cands, text.data, text.len, ed);
-        /* the workers hold a list under this id (never 0: 0 means none) */
-        c->cands_id = XXH3_64bits(text.data, text.len) | 1;
+        /* the workers hold a list under this id (never 0: 0 means none). An empty list is none:
+         * a lease that carried it would hold no candidates, like one that names a list by id,
+         * and a worker could never take it (every shard of a pass 2 after a pass 1 that named
+         * no candidate failed so, when clusters made pass 2 run) */
+        c->cands_id = c->cands.n > 0 ? XXH3_64bits(text.data, text.len) | 1 : 0;
     }
     ps_buf_release(&text);
     return err;

@@ -21,11 +21,13 @@
 
 #include "common/reader.h"
 
-/* Shards carry the format as an int so plan.h needs no reader.h; the values must agree. */
-_Static_assert(PS_PLAN_FORMAT_JSONL == (int)PS_READER_JSONL &&
-                   PS_PLAN_FORMAT_ZST == (int)PS_READER_ZST &&
-                   PS_PLAN_FORMAT_GZ == (int)PS_READER_GZ,
-               "plan formats must equal enum ps_reader_format");
+/* The code of JSON Lines with detected records is its container (layout and record are 0): the
+ * values plans carried before other layouts, which old plan texts still hold. */
+_Static_assert(PS_FORMAT_JSONL == 0 && PS_FORMAT_RECORD_AUTO == 0 &&
+                   PS_PLAN_FORMAT_JSONL == (int)PS_FORMAT_PLAIN &&
+                   PS_PLAN_FORMAT_ZST == (int)PS_FORMAT_ZST &&
+                   PS_PLAN_FORMAT_GZ == (int)PS_FORMAT_GZ,
+               "plan formats must equal ps_format_code() of JSON Lines");
 
 #ifndef PATH_MAX
 #    define PATH_MAX 4096
@@ -77,41 +79,18 @@ struct ps_plan_opts ps_plan_opts_default(void)
     o.max_manifest_line = 4096;
     o.max_manifest_bytes = 1ULL << 30;
     o.max_depth = 64;
+    o.format = ps_format_auto();
     return o;
 }
 
 /* ---- small helpers ---- */
 
-static bool ends_with(const char *s, const char *suffix)
+/* Only plain JSON Lines can be cut into byte ranges (whatever record shape it holds). */
+static bool splittable(int code)
 {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && memcmp(s + n - m, suffix, m) == 0;
-}
+    struct ps_format f;
 
-static int format_of(const char *name)
-{
-    if (ends_with(name, ".zst") || ends_with(name, ".zstd"))
-        return PS_PLAN_FORMAT_ZST;
-    if (ends_with(name, ".gz"))
-        return PS_PLAN_FORMAT_GZ;
-    return PS_PLAN_FORMAT_JSONL;
-}
-
-static bool taken_from_dir(const char *name)
-{
-    static const char *const bases[] = {".jsonl", ".ndjson"};
-    static const char *const comp[] = {"", ".zst", ".zstd", ".gz"};
-    char suffix[32];
-    size_t i, j;
-
-    for (i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
-        for (j = 0; j < sizeof(comp) / sizeof(comp[0]); j++) {
-            snprintf(suffix, sizeof(suffix), "%s%s", bases[i], comp[j]);
-            if (ends_with(name, suffix) && strlen(name) > strlen(suffix))
-                return true;
-        }
-    }
-    return false;
+    return ps_format_from_code(code, &f) && ps_format_splittable(f);
 }
 
 static bool has_control(const char *s, size_t n)
@@ -301,7 +280,7 @@ static enum ps_err split_file(struct builder *b, int fd, size_t fi)
 
     if (size == 0)
         return PS_OK; /* listed as a file, nothing to scan */
-    if (f->format != PS_PLAN_FORMAT_JSONL || size <= b->opts->shard_size)
+    if (!splittable(f->format) || size <= b->opts->shard_size)
         return push_shard(b->p, fi, 0, size, b->ed);
     while (size - begin > b->opts->shard_size) {
         uint64_t cut;
@@ -319,11 +298,14 @@ static enum ps_err split_file(struct builder *b, int fd, size_t fi)
     return push_shard(b->p, fi, begin, size, b->ed);
 }
 
-/* Take the regular file at `real` (canonical; ownership taken); `name` decides the format. */
+/* Take the regular file at `real` (canonical; ownership taken); `name` (the name it was found
+ * under) and its first bytes decide the format. */
 static enum ps_err add_file(struct builder *b, char *real, const char *name)
 {
     char at[300];
     struct stat st;
+    struct ps_format fmt;
+    struct ps_errdetail ded;
     enum ps_err err;
     int fd;
 
@@ -351,8 +333,15 @@ static enum ps_err add_file(struct builder *b, char *real, const char *name)
         free(real);
         return PS_ERR_IO;
     }
+    err = ps_reader_detect(fd, name, b->opts->format, &fmt, &ded);
+    if (err != PS_OK) {
+        ps_errdetail_set(b->ed, NULL, 0, "'%s'%s: %s", real, at, ded.msg);
+        close(fd);
+        free(real);
+        return err;
+    }
     err = push_file(b->p, real, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec,
-                    (int64_t)st.st_mtim.tv_nsec, format_of(name), b->ed);
+                    (int64_t)st.st_mtim.tv_nsec, ps_format_code(fmt), b->ed);
     if (err == PS_OK)
         err = split_file(b, fd, b->p->n_files - 1);
     close(fd);
@@ -416,10 +405,10 @@ static enum ps_err walk_dir(struct builder *b, const char *dir, uint32_t depth)
             err = PS_ERR_IO;
         } else if (S_ISDIR(st.st_mode)) {
             err = walk_dir(b, child, depth + 1);
-        } else if (S_ISREG(st.st_mode) && taken_from_dir(names[i])) {
+        } else if (S_ISREG(st.st_mode) && ps_format_name_is_corpus(names[i])) {
             err = add_file(b, child, names[i]);
             child = NULL; /* taken */
-        } else if (S_ISLNK(st.st_mode) && taken_from_dir(names[i])) {
+        } else if (S_ISLNK(st.st_mode) && ps_format_name_is_corpus(names[i])) {
             /* Followed only to a file: a link to a directory could loop. */
             char *real = realpath(child, NULL);
             if (real == NULL) {
@@ -852,6 +841,7 @@ enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t sr
         if (f[0] == 'F') {
             uint64_t idx, fmt, size;
             int64_t msec, mnsec;
+            struct ps_format decoded;
             const char *path;
             size_t plen;
 
@@ -868,7 +858,7 @@ enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t sr
                 why = "file index out of sequence";
                 goto fail;
             }
-            if (fmt > PS_PLAN_FORMAT_GZ) {
+            if (fmt > INT32_MAX || !ps_format_from_code((int)fmt, &decoded)) {
                 why = "unknown format";
                 goto fail;
             }
@@ -917,7 +907,7 @@ enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t sr
                 goto fail;
             }
             if (have_shard && fi == cur_file) {
-                if (begin != cur_end || file->format != PS_PLAN_FORMAT_JSONL) {
+                if (begin != cur_end || !splittable(file->format)) {
                     why = "shards of a file are not contiguous";
                     goto fail;
                 }
@@ -929,8 +919,8 @@ enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t sr
                     goto fail;
                 }
             }
-            if (file->format != PS_PLAN_FORMAT_JSONL && end != file->size) {
-                why = "a compressed file must be one whole shard";
+            if (!splittable(file->format) && end != file->size) {
+                why = "only plain JSON Lines splits: this file must be one whole shard";
                 goto fail;
             }
             if (push_shard(p, (size_t)fi, begin, end, ed) != PS_OK) {

@@ -13,16 +13,18 @@
  * What is taken:
  *  - a file named explicitly (or in a manifest) is always taken, whatever its name; symlinks are
  *    followed; it must be a regular file;
- *  - a directory is walked recursively; it contributes regular files whose names end in .jsonl,
- *    .ndjson, or either of those plus .zst, .zstd or .gz (case-sensitive). Names starting with '.'
- *    are skipped (editor and rsync temporaries). A symlink inside a walked directory is followed
+ *  - a directory is walked recursively; it contributes regular files whose names end in a
+ *    corpus suffix: .jsonl, .ndjson, .json, .wet (.warc.wet) or .txt, alone or followed by .zst,
+ *    .zstd or .gz (case-sensitive; ps_format_name_is_corpus()). Names starting with '.' are
+ *    skipped (editor and rsync temporaries). A symlink inside a walked directory is followed
  *    when it points at a file, never when it points at a directory, so walks cannot loop;
  *  - "@path" reads a manifest: one path per line, see ps_plan_parse_manifest_buf(); each line is
  *    taken like a path on the command line (a directory is walked), and relative lines are
  *    relative to the manifest's folder. A line starting with '@' is a path, not a nested manifest.
- * The format comes from the suffix: .zst/.zstd -> PS_PLAN_FORMAT_ZST, .gz -> PS_PLAN_FORMAT_GZ,
- * anything else -> PS_PLAN_FORMAT_JSONL. Compressed files are one shard each (no random access).
- *
+ * Each file's format is resolved once, here, by ps_reader_detect() from its name and first bytes
+ * and the request in opts.format (--format), and recorded as a code (common/format.h) in the
+ * file and its shards. Only plain JSON Lines is split into byte ranges; every other format (any
+ * compressed file, JSON arrays, WET, .txt) is one shard per file.
  * A plan may be empty (e.g. a directory without matching files): the caller decides whether
  * that is an error. Thread-safety: a plan is immutable once built; concurrent readers are fine. */
 #ifndef PS_COORDINATOR_PLAN_H
@@ -33,8 +35,10 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "common/format.h"
 
-/* Values of ps_shard.format; they equal the reader's enum ps_reader_format values. */
+/* ps_format_code() of JSON Lines with records detected, plain, zstd and gzip: the values
+ * ps_shard.format had before other layouts existed (plan.c checks they still agree). */
 #define PS_PLAN_FORMAT_JSONL 0
 #define PS_PLAN_FORMAT_ZST   1
 #define PS_PLAN_FORMAT_GZ    2
@@ -44,7 +48,8 @@ struct ps_shard {
     const char *path;    /* view: owned by the plan, absolute */
     uint64_t begin, end; /* on-disk byte range [begin, end), end > begin */
     uint32_t file_index; /* index for ps_plan_file() */
-    int format;          /* PS_PLAN_FORMAT_* */
+    int format;          /* ps_format_code() of the file's resolved format (PS_PLAN_FORMAT_*
+                            for JSON Lines); ps_format_from_code() decodes it */
 };
 
 struct ps_plan_opts {
@@ -52,8 +57,11 @@ struct ps_plan_opts {
     size_t max_manifest_line;    /* longer manifest lines are PS_ERR_PARSE */
     uint64_t max_manifest_bytes; /* bigger manifest files are PS_ERR_LIMIT */
     uint32_t max_depth;          /* deeper directory nesting is PS_ERR_LIMIT */
+    struct ps_format format;     /* --format: the layout or record shape named, the rest
+                                    detected per file (ps_format_auto(): all detected) */
 };
-/* shard_size 256 MiB, max_manifest_line 4096, max_manifest_bytes 1 GiB, max_depth 64. */
+/* shard_size 256 MiB, max_manifest_line 4096, max_manifest_bytes 1 GiB, max_depth 64, format
+ * auto. */
 struct ps_plan_opts ps_plan_opts_default(void);
 
 struct ps_plan; /* opaque: defined in plan.c */
@@ -80,7 +88,7 @@ size_t ps_plan_n_files(const struct ps_plan *p);
 /* View into the plan, valid until ps_plan_free(); i must be < ps_plan_n_files(). */
 const char *ps_plan_file(const struct ps_plan *p, size_t i);
 uint64_t ps_plan_file_size(const struct ps_plan *p, size_t i); /* on-disk bytes when planned */
-int ps_plan_file_format(const struct ps_plan *p, size_t i);    /* PS_PLAN_FORMAT_* */
+int ps_plan_file_format(const struct ps_plan *p, size_t i);    /* ps_format_code() */
 /* On-disk bytes of all shards (== sum of file sizes). */
 uint64_t ps_plan_bytes_total(const struct ps_plan *p);
 /* XXH3-64 over every file's path, size, mtime and format and every shard's range, in a fixed

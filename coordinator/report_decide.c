@@ -9,6 +9,7 @@
 
 #include "common/fileio.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "coordinator/report_internal.h"
 
 static int cmp_entry(const void *a, const void *b)
@@ -137,6 +138,12 @@ static void judge(struct report *r, struct cand *c, struct ps_results_entry *scr
     c->flagged = ps_score_flag(o, c->role, c->total, c->role_shards, ps_plan_n_shards(r->in->plan),
                                c->diversity, &c->score) &&
                  ps_evidence_ok(o, &ev, c->text, c->score, 0.0) && n > 0;
+    if (n > 0) /* why a listed pattern is or is not a finding, for whoever tunes the rules */
+        ps_log(PS_LOG_DEBUG, "report",
+               "%.60s: in role in %" PRIu64 " of %" PRIu64 " documents, %" PRIu64
+               " shards; %s, similarity %.3f, diversity %.2f, same next %.2f: %s",
+               c->text, c->role, c->total, c->role_shards, ps_report_kind_name(ev.kind),
+               ev.similarity, ev.diversity, ev.same_next, c->flagged ? "flagged" : "not flagged");
 }
 
 void ps_report_decide(struct report *r)

@@ -17,24 +17,22 @@
 #include "coordinator/report.h"
 
 /* A counting pass keeps a sample of each pattern's documents in role (coordinator/aggregate.h);
- * the lease asks for about SAMPLE_TARGET of them, from the documents the naming pass saw. */
+ * the lease asks for about SAMPLE_TARGET of them, from the documents the naming pass saw: at
+ * least as many as it named (a naming pass may see all of a pattern's documents, or a tenth),
+ * so that the sample is too big rather than too small; the aggregate keeps the lowest ranks. */
 #define SAMPLE_TARGET 16
 /* The list pass lists a pattern whose sampled evidence passes the rules with this slack: the
- * sample is small, the decision is made on every listed document. */
+ * sample is small, the decision is made on every listed document. A sample of fewer than
+ * SAMPLE_MIN documents says too little to hold a pattern back: it is listed. */
 #define EVIDENCE_SLACK 0.15
-/* ... and a sample smaller than this rejects nothing: two or three documents of salad share a
- * sketch value now and then (a50's <SUDO> at 100 documents sampled 2 of them, similarity 0.25,
- * and was never listed), so the decision waits for every document. */
-#define EVIDENCE_MIN_SAMPLE 8
+#define SAMPLE_MIN     4
 
-/* The rank bound of a pattern named in `docs` documents, of which a naming pass sees 1/part. */
-static uint64_t sample_bound(uint64_t docs, unsigned part)
+/* The rank bound of a pattern named in `docs` documents. */
+static uint64_t sample_bound(uint64_t docs)
 {
-    uint64_t expect = docs * part;
-
-    if (expect <= SAMPLE_TARGET)
+    if (docs <= SAMPLE_TARGET)
         return UINT64_MAX;
-    return UINT64_MAX / expect * SAMPLE_TARGET;
+    return UINT64_MAX / docs * SAMPLE_TARGET;
 }
 
 struct picked {
@@ -93,7 +91,7 @@ static void select_patterns(const struct ps_aggset *a, const struct coord *c, un
     ps_patlist_release(out);
     *keep = ps_xmalloc((n + 1) * sizeof(**keep));
     for (size_t i = 0; i < n; i++) {
-        ps_patlist_add(out, p.v[i].text, p.v[i].len, (uint32_t)i, sample_bound(p.v[i].docs, part));
+        ps_patlist_add(out, p.v[i].text, p.v[i].len, (uint32_t)i, sample_bound(p.v[i].docs));
         (*keep)[i] = p.v[i].hash;
     }
     ps_patlist_seal(out);
@@ -183,9 +181,12 @@ static enum ps_err publish_heavy(struct collector *k, bool *any, struct ps_errde
         ps_store_reply_free(r);
         return err;
     }
-    /* a saturated sketch would send every paragraph to pass 2: cap the heavy cells */
+    /* a saturated sketch would send every paragraph to pass 2: at most one cell in 16 is heavy,
+     * so that a key seen once passes both rows by chance about once in 256 (the sketch sized
+     * within its 2% budget is small enough for the corpus's own repeated text to reach the
+     * cap: a tighter one raises the bar past the sentences of a 50-document templated attack) */
     ps_clusters_heavy(sketch, c->cluster_log2, c->o->cluster_min_docs,
-                      ((size_t)1 << c->cluster_log2) / 32, &bitmap, &len, &threshold, &n_heavy);
+                      ((size_t)1 << c->cluster_log2) / 16, &bitmap, &len, &threshold, &n_heavy);
     ps_store_key(heavy_key, sizeof(heavy_key), c->o->job, PS_KEY_CLUSTER_HEAVY);
     {
         const char *argv[3] = {"SET", heavy_key, (const char *)bitmap};
@@ -250,7 +251,7 @@ static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist
         ps_evidence_measure(sample, n_sample, PS_AGG_SAMPLE_SKETCH, &ev);
         text = ps_xstrndup((const char *)l->texts[i].data, l->texts[i].len);
         rate = (double)n->role / (double)n->total;
-        ok = n_sample < EVIDENCE_MIN_SAMPLE || ps_evidence_ok(o, &ev, text, rate, EVIDENCE_SLACK);
+        ok = n_sample < SAMPLE_MIN || ps_evidence_ok(o, &ev, text, rate, EVIDENCE_SLACK);
         free(text);
         if (ok)
             ps_patlist_add(out, (const char *)l->texts[i].data, l->texts[i].len, (uint32_t)i,

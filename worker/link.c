@@ -100,7 +100,8 @@ static enum ps_err open_socket(struct ps_link *l, struct ps_errdetail *ed)
     pthread_mutex_lock(&l->mu);
     ps_wire_make_routing_id(l->routing_id, sizeof(l->routing_id));
     pthread_mutex_unlock(&l->mu);
-    err = ps_wire_dealer_connect(l->zctx, l->o.connect, l->routing_id, &l->lim, &l->sock, ed);
+    err = ps_wire_dealer_connect(l->zctx, l->o.connect, l->routing_id, l->o.security, &l->lim,
+                                 &l->sock, ed);
     if (err != PS_OK)
         return err;
     ps_log(PS_LOG_INFO, "worker", "connecting to '%s' as '%s'", l->o.connect, l->routing_id);
@@ -116,7 +117,8 @@ static void to_scan(struct ps_link *l, char what, const void *payload, size_t le
     buf[0] = (uint8_t)what;
     if (len > sizeof(void *))
         ps_bug("pipe payload of %zu bytes", len);
-    memcpy(buf + 1, payload, len);
+    if (len > 0) /* shutdown and lost carry no payload: NULL, which memcpy may not take */
+        memcpy(buf + 1, payload, len);
     /* inproc PAIR with the default HWM: the scan thread takes one lease at a time and the
      * coordinator grants one credit, so the pipe never fills */
     if (zmq_send(l->pipe_link, buf, 1 + len, 0) < 0)

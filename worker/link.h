@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/wire.h"
 #include "proto/poisonscan.pb-c.h"
 
 struct ps_link_opts {
@@ -24,6 +25,8 @@ struct ps_link_opts {
     unsigned liveness;     /* silent intervals before reconnecting as a new incarnation */
     uint64_t give_up_ms;   /* report PS_LINK_LOST after this long without a coordinator; 0 never */
     uint64_t stall_ms;     /* stop renewing a lease after this long without scan progress */
+    const struct ps_wire_security *security; /* borrowed: CURVE keys or plain text; must outlive
+                                                the link */
 };
 
 struct ps_link; /* opaque; one per worker process */

@@ -2,7 +2,21 @@
  * part before anything goes to Redis, so Redis traffic grows with distinct candidates per part,
  * never with documents; and a part ends every opts.part_bytes of input, so the memory does not
  * grow with the shard. Part boundaries depend only on the input (the first document at or past
- * each boundary), so every attempt at a shard commits the same parts. */
+ * each boundary whose part holds only verified frames), so every attempt at a shard commits the
+ * same parts.
+ *
+ * Integrity (docs/input-format.md): a decoder returns a frame's documents before it checks the
+ * frame's checksum, so nothing of a frame may be committed before the reader reports it verified.
+ * Two rules keep that:
+ *  - a part ends only when every item in it comes from a verified frame; until then it grows
+ *    past its boundary (a .zst written as one frame, as the zstd CLI does, is one part);
+ *  - a failed frame ends the shard (the reader's stream errors are sticky), so its items can
+ *    only be in the open part. Rather than keep every document's effects apart (the candidate
+ *    tables, the partitions' blobs, the cluster sketch and the signature file would all need a
+ *    second copy and a merge per frame), the shard is read again up to the failed frame: parts
+ *    before the open one are neither scanned nor committed again, the open one is scanned
+ *    without the failed frame's items, and the signature file is written anew. Reading twice
+ *    costs time only for a damaged file; the hot loop pays nothing. */
 #include "worker/scan.h"
 
 #include <inttypes.h>
@@ -74,6 +88,18 @@ struct ps_scan {
     const struct ps_scan_spec *spec;
     uint32_t part;
     bool last;
+    /* integrity: frames below good_below are verified (UINT64_MAX for a plain file, which
+     * nothing can fail); part_frames is 1 + the last frame of an item in the open part (0:
+     * none) */
+    uint64_t good_below, part_frames;
+    bool failed; /* a frame failed: failed_frame, holding failed_items items */
+    uint64_t failed_frame, failed_items;
+    struct ps_errdetail failure; /* the stream error that ended the shard */
+    /* a second reading after a failed frame: items from stop_frame on end it (they are never
+     * scanned); parts before replay_part are committed already */
+    uint64_t stop_frame;
+    uint32_t replay_part;
+    bool stopped; /* the reading ended at stop_frame */
 };
 
 struct ps_scan_opts ps_scan_opts_default(void)
@@ -487,7 +513,8 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
         if (s->spec->pass == PS_PASS_LIST && ps_patset_len(s->lead_set) > 0) {
             /* the second call below reuses the detector's hit buffer: keep these */
             all = ps_xmalloc((n_hits ? n_hits : 1) * sizeof(*all));
-            memcpy(all, hits, n_hits * sizeof(*all));
+            if (n_hits > 0) /* no hits: `hits` may be NULL, which memcpy may not take */
+                memcpy(all, hits, n_hits * sizeof(*all));
         }
     }
     if (ps_patset_len(s->lead_set) > 0 && s->clusters != NULL) {
@@ -499,7 +526,8 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
             to_list = to_list || hits[i].in_role || (list && listed_carrier(s, &hits[i]));
         if (all != NULL) {
             all = ps_xrealloc(all, (n_turn + n_hits + 1) * sizeof(*all));
-            memcpy(all + n_turn, hits, n_hits * sizeof(*all));
+            if (n_hits > 0)
+                memcpy(all + n_turn, hits, n_hits * sizeof(*all));
             hits = all;
             n_hits += n_turn;
         }
@@ -544,6 +572,7 @@ static void begin_part(struct ps_scan *s)
     for (unsigned q = 0; q < s->n_partitions; q++)
         ps_results_begin(&s->out[q], s->spec->pass, s->spec->shard_id, s->part, q);
     s->base = s->stats;
+    s->part_frames = 0;
 }
 
 /* The lease's patterns: a pattern set for each role test, and their indices. */
@@ -567,7 +596,7 @@ static bool end_part(struct ps_scan *s, const struct ps_scan_callbacks *cb, bool
     bool go_on = true;
 
     s->last = last;
-    if (cb != NULL && cb->part != NULL)
+    if (cb != NULL && cb->part != NULL && s->part >= s->replay_part)
         go_on = cb->part(cb->ctx, s->part, last);
     s->part++;
     if (!last)
@@ -575,8 +604,32 @@ static bool end_part(struct ps_scan *s, const struct ps_scan_callbacks *cb, bool
     return go_on;
 }
 
+/* What the reader learned about frames with its last call (common/reader.h: events come in
+ * frame order, each after every item of its frames). */
+static void take_events(struct ps_scan *s, struct ps_reader *r)
+{
+    struct ps_reader_event ev;
+
+    while (ps_reader_next_event(r, &ev)) {
+        if (ev.kind == PS_READER_FRAMES_OK) {
+            if (s->good_below != UINT64_MAX)
+                s->good_below = ev.last + 1;
+        } else {
+            s->failed = true;
+            s->failed_frame = ev.first;
+            s->failed_items = ev.docs + ev.errors;
+        }
+    }
+}
+
+static void note_frame(struct ps_scan *s, uint64_t frame)
+{
+    if (frame + 1 > s->part_frames)
+        s->part_frames = frame + 1;
+}
+
 /* The loop over the documents; a part ends right before the first document that starts at or
- * past its boundary. */
+ * past its boundary once every item in the part comes from a verified frame. */
 static enum ps_err scan_loop(struct ps_scan *s, struct ps_reader *r, struct ps_minhash_writer *sigw,
                              const struct ps_scan_callbacks *cb, struct ps_errdetail *ed)
 {
@@ -587,22 +640,33 @@ static enum ps_err scan_loop(struct ps_scan *s, struct ps_reader *r, struct ps_m
     for (;;) {
         struct ps_reader_stats before = s->stats;
         struct ps_doc doc;
-        bool has_doc;
+        bool has_doc, item, fold;
 
         err = ps_reader_next(r, &doc, &has_doc);
+        take_events(s, r);
+        item = has_doc || err == PS_ERR_PARSE || err == PS_ERR_LIMIT;
+        if (item && ps_reader_item_frame(r) >= s->stop_frame) {
+            s->stopped = true; /* the counts end before this item */
+            return PS_OK;
+        }
         s->stats = *ps_reader_stats(r);
         if (err == PS_OK && !has_doc)
             return PS_OK;
-        if (err == PS_ERR_PARSE || err == PS_ERR_LIMIT) {
-            keep_error(s, ps_reader_last_error(r));
+        fold = s->part >= s->replay_part;
+        if (item && !has_doc) {
+            note_frame(s, ps_reader_item_frame(r));
+            if (fold)
+                keep_error(s, ps_reader_last_error(r));
             continue;
         }
         if (err != PS_OK) {
-            /* a corrupt or truncated stream ends the shard; what came before it stands */
-            keep_error(s, ps_reader_last_error(r));
+            /* a corrupt or truncated stream ends the shard; what came before its failed frame
+             * stands (ps_scan_shard reads the shard again without that frame) */
+            s->failure = *ps_reader_last_error(r);
+            keep_error(s, &s->failure);
             return PS_OK;
         }
-        if (doc.offset >= part_end) {
+        if (doc.offset >= part_end && s->part_frames <= s->good_below) {
             struct ps_reader_stats now = s->stats;
             s->stats = before; /* the part's counts end before this document */
             if (!end_part(s, cb, false))
@@ -610,9 +674,12 @@ static enum ps_err scan_loop(struct ps_scan *s, struct ps_reader *r, struct ps_m
             s->stats = now;
             while (doc.offset >= part_end)
                 part_end += s->opts.part_bytes;
+            fold = s->part >= s->replay_part;
         }
-        scan_doc(s, &doc);
-        if (s->clusters != NULL &&
+        note_frame(s, doc.frame);
+        if (fold)
+            scan_doc(s, &doc);
+        if (fold && s->clusters != NULL &&
             (s->spec->pass == PS_PASS_SCAN || s->spec->pass == PS_PASS_CONFIRM) &&
             (err = cluster_doc(s, &doc, ed)) != PS_OK)
             return err;
@@ -629,22 +696,29 @@ abandon:
     return PS_ERR_TIMEOUT;
 }
 
-enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
-                          const struct ps_scan_callbacks *cb, struct ps_errdetail *ed)
+/* A frame that held items failed in the first reading: they are in the open part. */
+static bool must_read_again(const struct ps_scan *s)
 {
+    return s->stop_frame == UINT64_MAX && s->failed && s->failed_items > 0;
+}
+
+/* One reading of the shard from its start: the loop, and the signature file. */
+static enum ps_err read_shard(struct ps_scan *s, const struct ps_scan_callbacks *cb,
+                              struct ps_errdetail *ed)
+{
+    const struct ps_scan_spec *spec = s->spec;
     struct ps_reader *r = NULL;
     struct ps_minhash_writer *sigw = NULL;
     enum ps_err err;
 
-    s->spec = spec;
     s->part = 0;
     memset(&s->stats, 0, sizeof(s->stats));
-    if (spec->pass != PS_PASS_SCAN)
-        load_patterns(s, spec);
+    s->failed = s->stopped = false;
     begin_part(s);
     err = ps_reader_open(&r, spec->path, spec->begin, spec->end, &s->opts.reader, ed);
     if (err != PS_OK)
         return err;
+    s->good_below = ps_reader_format(r).container == PS_FORMAT_PLAIN ? UINT64_MAX : 0;
     if (spec->pass == PS_PASS_SCAN && s->minhash != NULL) {
         char path[4096];
         snprintf(path, sizeof(path), "%s/shard-%06u.sig", s->signatures_dir, spec->shard_id);
@@ -653,17 +727,56 @@ enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
             goto done;
     }
     err = scan_loop(s, r, sigw, cb, ed);
-    if (err == PS_OK && sigw != NULL) {
+    /* a signature file with a failed frame's documents is dropped; the next reading writes it */
+    if (err == PS_OK && sigw != NULL && !must_read_again(s)) {
         err = ps_minhash_writer_close(sigw, ed);
         sigw = NULL;
+    }
+done:
+    ps_minhash_writer_free(sigw);
+    ps_reader_free(r);
+    return err;
+}
+
+enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
+                          const struct ps_scan_callbacks *cb, struct ps_errdetail *ed)
+{
+    enum ps_err err;
+
+    s->spec = spec;
+    s->stop_frame = UINT64_MAX;
+    s->replay_part = 0;
+    if (spec->pass != PS_PASS_SCAN)
+        load_patterns(s, spec);
+    s->opts.reader.format = spec->format != NULL ? *spec->format : ps_format_auto();
+    err = read_shard(s, cb, ed);
+    if (err == PS_OK && must_read_again(s)) {
+        struct ps_errdetail failure = s->failure;
+        uint32_t open_part = s->part;
+
+        s->stop_frame = s->failed_frame;
+        s->replay_part = open_part;
+        err = read_shard(s, cb, ed);
+        /* the open part began with the failed frame's first document, where this reading
+         * stopped: the part before it is committed, the open one is empty */
+        if (err == PS_OK && s->stopped && s->part + 1 == open_part)
+            end_part(s, cb, false);
+        if (err == PS_OK && (!s->stopped || s->part != open_part)) {
+            /* the file is not what it was a moment ago: let another attempt read it */
+            ps_errdetail_set(ed, spec->path, 0,
+                             "'%s' read differently the second time (changed while scanned?)",
+                             spec->path);
+            err = PS_ERR_IO;
+        }
+        if (err == PS_OK) {
+            keep_error(s, &failure);
+            s->stats.errors++;
+        }
     }
     if (err == PS_OK && !end_part(s, cb, true)) {
         ps_errdetail_set(ed, spec->path, 0, "shard abandoned");
         err = PS_ERR_TIMEOUT;
     }
-done:
-    ps_minhash_writer_free(sigw);
-    ps_reader_free(r);
     return err;
 }
 

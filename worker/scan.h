@@ -22,7 +22,8 @@ struct ps_scan_opts {
     unsigned cluster_log2;      /* near-duplicate paragraphs: sketch of 2^w cells a row; 0 = off */
     uint64_t part_bytes;        /* a shard's results are committed every this many decompressed
                                    bytes (a part), so that a worker's memory does not grow with
-                                   its shard: 64 MiB */
+                                   its shard: 64 MiB. A part of a compressed file also waits
+                                   for its frames to verify, so it is at least one frame */
     unsigned partitions;        /* the job's aggregation partitions (common/partition.h): 1 */
 };
 struct ps_scan_opts ps_scan_opts_default(void);
@@ -35,8 +36,12 @@ struct ps_scan_pattern {
 struct ps_scan_spec {
     uint32_t pass; /* enum ps_pass */
     uint32_t shard_id;
-    const char *path;                         /* borrowed */
-    uint64_t begin, end;                      /* on-disk range */
+    const char *path;               /* borrowed */
+    uint64_t begin, end;            /* on-disk range */
+    const struct ps_format *format; /* borrowed, NULL = detected from the name and first bytes:
+                                       the file's format as the plan resolved it (a lease's
+                                       layout and record shape, --format included), read as
+                                       given (the container still comes from the file) */
     const struct ps_scan_pattern *candidates; /* passes 2-4: borrowed, n_candidates texts */
     size_t n_candidates;
     size_t leads_from;            /* candidates from this index on are leads: in role when repeated
@@ -66,11 +71,15 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
                         struct ps_errdetail *ed);
 void ps_scan_free(struct ps_scan *s);
 
-/* Scan one shard, calling cb->part at the end of each part (every opts.part_bytes of input) and
- * of the shard. Record errors and a stream error inside the shard are results (counted, kept
- * with file and offset), not failures: PS_OK. A shard that cannot be opened returns the reader's
- * error (PS_ERR_IO ...) with `ed`, as does a signature file that cannot be written; an abandoned
- * shard returns PS_ERR_TIMEOUT. `cb` may be NULL. */
+/* Scan one shard, calling cb->part at the end of each part (every opts.part_bytes of input, once
+ * the part's compressed frames verified) and of the shard. Record errors and a stream error
+ * inside the shard are results (counted, kept with file and offset), not failures: PS_OK.
+ * Nothing of a frame that fails its check (zstd checksum, gzip CRC, corrupt or cut short) is
+ * counted or committed: its documents and record errors are dropped, the stream error is kept,
+ * and to do so the shard is read a second time up to that frame (docs/input-format.md,
+ * "Integrity"). A shard that cannot be opened returns the reader's error (PS_ERR_IO ...) with
+ * `ed`, as does a signature file that cannot be written, or a file that reads differently the
+ * second time (PS_ERR_IO); an abandoned shard returns PS_ERR_TIMEOUT. `cb` may be NULL. */
 enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
                           const struct ps_scan_callbacks *cb, struct ps_errdetail *ed);
 

@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "common/clock.h"
+#include "common/format.h"
 #include "common/log.h"
 #include "common/partition.h"
 #include "common/pass.h"
@@ -269,17 +270,43 @@ static bool take_patterns(struct worker *w, const Poisonscan__Lease *lease)
     return true;
 }
 
+/* The wire's format enums are common/format.h's values (the coordinator fills a lease from a
+ * plan's format code the same way). */
+_Static_assert((int)POISONSCAN__SHARD_FORMAT__SHARD_FORMAT_JSONL_ZST == (int)PS_FORMAT_ZST &&
+                   (int)POISONSCAN__SHARD_FORMAT__SHARD_FORMAT_JSONL_GZ == (int)PS_FORMAT_GZ &&
+                   (int)POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_JSON == (int)PS_FORMAT_JSON &&
+                   (int)POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_WET == (int)PS_FORMAT_WET &&
+                   (int)POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_TXT == (int)PS_FORMAT_TXT &&
+                   (int)POISONSCAN__RECORD_SHAPE__RECORD_SHAPE_ALPACA ==
+                       (int)PS_FORMAT_RECORD_ALPACA &&
+                   (int)POISONSCAN__RECORD_SHAPE__RECORD_SHAPE_CHAT == (int)PS_FORMAT_RECORD_CHAT,
+               "wire format enums must equal common/format.h");
+
+/* The file's format as the plan resolved it: the worker reads the shard as the plan said (a
+ * forced --format included) instead of detecting again. The wire checked the values. */
+static struct ps_format lease_format(const Poisonscan__Lease *lease)
+{
+    struct ps_format f;
+
+    f.container = (enum ps_format_container)lease->format;
+    f.layout = (enum ps_format_layout)lease->layout;
+    f.record = (enum ps_format_record)lease->record;
+    return f;
+}
+
 static enum ps_err scan_lease(struct worker *w, const Poisonscan__Lease *lease,
                               struct ps_errdetail *ed)
 {
     struct ps_scan_spec spec = {0};
     struct ps_scan_callbacks cb = {on_progress, on_part, w};
+    struct ps_format fmt = lease_format(lease);
 
     spec.pass = lease->pass;
     spec.shard_id = lease->shard_id;
     spec.path = lease->path;
     spec.begin = lease->begin;
     spec.end = lease->end;
+    spec.format = &fmt;
     spec.candidates = w->patterns;
     spec.n_candidates = w->n_patterns;
     spec.sample_below = lease->pass == PS_PASS_CONFIRM || lease->pass == PS_PASS_LEADS ||
@@ -381,6 +408,7 @@ int ps_worker_run(const struct ps_worker_opts *o)
     lo.liveness = o->liveness;
     lo.give_up_ms = o->give_up_ms;
     lo.stall_ms = o->stall_ms;
+    lo.security = &o->security;
     if (ps_link_start(&w.link, &lo, &ed) != PS_OK) {
         ps_log(PS_LOG_ERROR, "worker", "cannot connect to '%s': %s", o->connect, ed.msg);
         rc = 4;

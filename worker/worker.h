@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "common/store.h"
+#include "common/wire.h"
 
 struct ps_worker_opts {
     const char *connect;              /* borrowed: the coordinator's endpoint */
@@ -22,6 +23,7 @@ struct ps_worker_opts {
     uint64_t fault_delay_ms; /* fault injection: wait this long before each commit */
     uint64_t fault_exit_after_commit; /* fault injection: die hard after the Nth commit; 0 = off */
     volatile sig_atomic_t *stop;      /* set by a signal handler: finish up and exit */
+    struct ps_wire_security security; /* the coordinator link: CURVE keys, or plain text */
 };
 
 /* Run until Shutdown, a stop signal or a fatal error. Returns the process exit code:

@@ -30,7 +30,7 @@ start_worker() {
 
 # max_attempt JOB : the highest attempt of any commit of JOB, over every pass
 max_attempt() {
-	for _p in 1 2 3; do rcli hvals "poisonscan:{$1}:commits:p$_p"; done |
+	for _p in 1 2 3 4; do rcli hvals "poisonscan:{$1}:commits:p$_p"; done |
 		awk 'BEGIN { m = 0 } $1 > m { m = $1 } END { print m }'
 }
 
@@ -69,27 +69,24 @@ same_report "$T/out-calm" "$T/out-slow"
 start_job pause
 start_worker w-a pause
 start_worker w-b pause
-# held_by_a SHARD_FILE : a lease of job "pause" held by worker w-a; the shard id goes to the file
-held_by_a() {
+# pause_a_holding SHARD_FILE : w-a stopped while it holds a lease whose shard it has not committed
+# (the shard id goes to the file); else w-a goes on and the answer is no. Stopped first, so that
+# what it holds does not change while we look.
+pause_a_holding() {
 	_a=$(pid_of w-a)
+	kill -STOP "$_a"
+	_p=$(hget 'poisonscan:{pause}:meta' pass)
 	for _f in $(rcli hkeys 'poisonscan:{pause}:leases'); do
 		case "$(hget 'poisonscan:{pause}:leases' "$_f")" in
-		*-"$_a"-*) echo "$_f" >"$1" && return 0 ;;
+		*-"$_a"-*)
+			if [ -z "$(hget "poisonscan:{pause}:commits:p$_p" "$_f")" ]; then
+				echo "$_f" >"$1"
+				return 0
+			fi
+			;;
 		esac
 	done
-	return 1
-}
-# pause_a_holding SHARD_FILE : w-a stopped while it holds a lease whose shard it has not committed
-# (a commit can land between reading the lease and the signal: then let it go on and try again)
-pause_a_holding() {
-	held_by_a "$1" || return 1
-	kill -STOP "$(pid_of w-a)"
-	_s=$(cat "$1")
-	_p=$(hget 'poisonscan:{pause}:meta' pass)
-	case "$(hget 'poisonscan:{pause}:leases' "$_s")" in
-	*-"$(pid_of w-a)"-*) [ -z "$(hget "poisonscan:{pause}:commits:p$_p" "$_s")" ] && return 0 ;;
-	esac
-	kill -CONT "$(pid_of w-a)"
+	kill -CONT "$_a"
 	return 1
 }
 wait_for pause_a_holding "$T/victim" 60
@@ -97,7 +94,7 @@ VICTIM=$(cat "$T/victim")
 log "paused worker w-a holding shard $VICTIM"
 # the shard is committed again under attempt 2 (by w-b) while w-a sleeps, in whichever pass
 committed_again() {
-	for _p in 1 2 3; do
+	for _p in 1 2 3 4; do
 		_m=$(hget "poisonscan:{pause}:commits:p$_p" "$VICTIM")
 		[ "${_m%% *}" = 2 ] && return 0
 	done

@@ -431,6 +431,61 @@ static void test_json_append_string_escapes_for_reports(void **state)
     ps_json_free(j);
 }
 
+static void test_json_container_views_object_and_array_values(void **state)
+{
+    const char *line =
+        "{\"a\": [1, {\"b\":\"]\"}, \"x\\\"y\"] ,\"o\":{\"k\":[]},\"s\":\"[\",\"a\":[ ]}";
+    struct ps_json_field f[3];
+    struct ps_json *j = ps_json_new(NULL);
+    const char *raw;
+    size_t raw_len;
+
+    (void)state;
+    memset(f, 0, sizeof(f));
+    f[0].key = "a";
+    f[0].key_len = 1;
+    f[1].key = "o";
+    f[1].key_len = 1;
+    f[2].key = "s";
+    f[2].key_len = 1;
+    assert_int_equal(ps_json_parse_line(j, line, strlen(line), f, 3, NULL), PS_OK);
+    /* the last "a" wins, as for scalars */
+    assert_true(ps_json_container(j, 0, &raw, &raw_len));
+    assert_int_equal(raw_len, 3);
+    assert_memory_equal(raw, "[ ]", 3);
+    assert_true(ps_json_container(j, 1, &raw, &raw_len));
+    assert_int_equal(raw_len, 8);
+    assert_memory_equal(raw, "{\"k\":[]}", 8);
+    assert_false(ps_json_container(j, 2, &raw, &raw_len)); /* a string is not a container */
+    assert_false(ps_json_container(j, 3, &raw, &raw_len));
+    /* a failed parse leaves nothing to view */
+    assert_int_equal(ps_json_parse_line(j, "{\"o\":{}", 7, f, 3, NULL), PS_ERR_PARSE);
+    assert_false(ps_json_container(j, 1, &raw, &raw_len));
+    ps_json_free(j);
+}
+
+static void test_json_array_next_walks_elements(void **state)
+{
+    const char *arr = " [1, {\"b\":\"]\"}, \"x\\\"y\" ,[[]],true ]";
+    static const char *const want[] = {"1", "{\"b\":\"]\"}", "\"x\\\"y\"", "[[]]", "true"};
+    const char *e;
+    size_t pos = 0, n, k = 0;
+
+    (void)state;
+    while (ps_json_array_next(arr, strlen(arr), &pos, &e, &n)) {
+        assert_true(k < 5);
+        assert_int_equal(n, strlen(want[k]));
+        assert_memory_equal(e, want[k], n);
+        k++;
+    }
+    assert_int_equal(k, 5);
+    assert_false(ps_json_array_next(arr, strlen(arr), &pos, &e, &n));
+    pos = 0;
+    assert_false(ps_json_array_next("[]", 2, &pos, &e, &n));
+    pos = 0;
+    assert_false(ps_json_array_next("{}", 2, &pos, &e, &n));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +509,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test(test_json_unescape_decodes_body),
         cmocka_unit_test(test_json_append_string_escapes_for_reports),
+        cmocka_unit_test(test_json_container_views_object_and_array_values),
+        cmocka_unit_test(test_json_array_next_walks_elements),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* test_scan.c - one shard through the worker's scan loop without Redis: counts, kept errors,
- * and the per-shard signature file read back record for record. */
+ * the per-shard signature file read back record for record, and parts that never hold a
+ * compressed frame before it is verified (nor anything of a frame that failed). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "common/minhash.h"
 #include "worker/scan.h"
@@ -114,11 +116,178 @@ static void test_scan_writes_signature_file_per_shard(void **state)
     rmdir(dir);
 }
 
+/* Frames of FRAME_DOCS documents of about 1.2 KB: 1.4 MB each, more than the reader decodes at
+ * once (1 MiB), so a frame's documents come out before its checksum is read. */
+#define FRAME_DOCS 1200
+
+struct parts_seen {
+    struct ps_scan *scan;
+    uint64_t docs_at[64]; /* documents of the shard when part i was handed over */
+    size_t n;
+    bool last_seen;
+};
+
+static bool on_part(void *ctx, uint32_t part, bool last)
+{
+    struct parts_seen *p = ctx;
+
+    assert_int_equal(part, p->n); /* every part once, in order */
+    assert_false(p->last_seen);
+    assert_true(p->n < sizeof(p->docs_at) / sizeof(p->docs_at[0]));
+    p->docs_at[p->n++] = ps_scan_stats(p->scan)->docs;
+    p->last_seen = last;
+    return true;
+}
+
+/* n_frames zstd frames with checksums (frame `bad`'s corrupted; -1: none), or a plain file. */
+static void write_frames(const char *path, int n_frames, int bad, bool plain)
+{
+    size_t cap = (size_t)n_frames * FRAME_DOCS * 1300, n = 0, zcap = ZSTD_compressBound(cap);
+    char *data = malloc(cap), *z = malloc(zcap);
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    FILE *f = fopen(path, "wb");
+
+    assert_non_null(data);
+    assert_non_null(z);
+    assert_non_null(f);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+    for (int k = 0; k < n_frames; k++) {
+        size_t start = n, zn;
+
+        for (int i = 0; i < FRAME_DOCS; i++) {
+            int doc = k * FRAME_DOCS + i;
+            n += (size_t)snprintf(data + n, cap - n, "{\"id\": \"doc-%d\", \"text\": \"", doc);
+            for (int w = 0; w < 32; w++)
+                n += (size_t)snprintf(data + n, cap - n, "The field near river %d was quiet. ",
+                                      (doc * 31 + w * 7) % 997);
+            n += (size_t)snprintf(data + n, cap - n, "\"}\n");
+        }
+        if (plain)
+            continue;
+        zn = ZSTD_compress2(c, z, zcap, data + start, n - start);
+        assert_false(ZSTD_isError(zn));
+        if (k == bad)
+            z[zn - 1] ^= 0x5A; /* the last byte of the content checksum */
+        assert_int_equal(fwrite(z, 1, zn, f), zn);
+    }
+    if (plain)
+        assert_int_equal(fwrite(data, 1, n, f), n);
+    fclose(f);
+    ZSTD_freeCCtx(c);
+    free(z);
+    free(data);
+}
+
+/* Scan `path` in parts of 256 KiB. */
+static void scan_parts(const char *path, const char *sig_dir, struct parts_seen *seen)
+{
+    struct ps_scan_opts o = ps_scan_opts_default();
+    struct ps_scan_spec spec = {0};
+    struct ps_scan_callbacks cb = {NULL, on_part, seen};
+
+    o.part_bytes = 256 << 10;
+    o.signatures_dir = sig_dir;
+    o.signature_k = 64;
+    memset(seen, 0, sizeof(*seen));
+    assert_int_equal(ps_scan_new(&seen->scan, &o, NULL), PS_OK);
+    spec.pass = 1;
+    spec.path = path;
+    spec.end = UINT64_MAX;
+    assert_int_equal(ps_scan_shard(seen->scan, &spec, &cb, NULL), PS_OK);
+    assert_true(seen->last_seen);
+}
+
+static size_t count_signatures(const char *sig_path)
+{
+    struct ps_minhash_reader *r;
+    struct ps_minhash_file_info info;
+    struct ps_minhash_record rec;
+    bool have = true;
+    size_t n = 0;
+
+    assert_int_equal(ps_minhash_reader_open(&r, sig_path, &info, NULL), PS_OK);
+    while (have) {
+        assert_int_equal(ps_minhash_reader_next(r, &rec, &have, NULL), PS_OK);
+        if (have) {
+            char id[32];
+            snprintf(id, sizeof(id), "doc-%zu", n); /* in order, none twice */
+            assert_int_equal(rec.id_len, strlen(id));
+            assert_memory_equal(rec.id, id, rec.id_len);
+            n++;
+        }
+    }
+    ps_minhash_reader_free(r);
+    return n;
+}
+
+static void test_scan_parts_wait_for_their_frames(void **state)
+{
+    char dir[] = "/tmp/ps_test_scan_XXXXXX", path[128], sig[160];
+    struct parts_seen seen;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/a.jsonl.zst", dir);
+    snprintf(sig, sizeof(sig), "%s/shard-000000.sig", dir);
+    /* three good frames: a part ends at the first document after its frame verified, so each
+     * holds one frame although parts are 256 KiB */
+    write_frames(path, 3, -1, false);
+    scan_parts(path, dir, &seen);
+    assert_int_equal(seen.n, 3);
+    assert_int_equal(seen.docs_at[0], FRAME_DOCS);
+    assert_int_equal(seen.docs_at[1], 2 * FRAME_DOCS);
+    assert_int_equal(seen.docs_at[2], 3 * FRAME_DOCS);
+    assert_int_equal(ps_scan_stats(seen.scan)->errors, 0);
+    assert_int_equal(count_signatures(sig), 3 * FRAME_DOCS);
+    ps_scan_free(seen.scan);
+    /* a plain file has nothing to verify: its parts end at their boundaries */
+    snprintf(path, sizeof(path), "%s/b.jsonl", dir);
+    write_frames(path, 3, -1, true);
+    scan_parts(path, NULL, &seen);
+    assert_true(seen.n > 10);
+    assert_int_equal(seen.docs_at[seen.n - 1], 3 * FRAME_DOCS);
+    ps_scan_free(seen.scan);
+    unlink(path);
+    unlink(sig);
+    snprintf(path, sizeof(path), "%s/a.jsonl.zst", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void test_scan_drops_every_document_of_a_failed_frame(void **state)
+{
+    char dir[] = "/tmp/ps_test_scan_XXXXXX", path[128], sig[160];
+    struct parts_seen seen;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/a.jsonl.zst", dir);
+    snprintf(sig, sizeof(sig), "%s/shard-000000.sig", dir);
+    /* frame 2 of 4 fails its checksum after some of its documents came out: the parts of
+     * frames 0 and 1 are handed over once, the last part holds nothing of frame 2, frame 3 is
+     * never read, and the signature file holds exactly frames 0 and 1 */
+    write_frames(path, 4, 2, false);
+    scan_parts(path, dir, &seen);
+    assert_int_equal(seen.n, 3);
+    assert_int_equal(seen.docs_at[0], FRAME_DOCS);
+    assert_int_equal(seen.docs_at[1], 2 * FRAME_DOCS);
+    assert_int_equal(seen.docs_at[2], 2 * FRAME_DOCS);
+    assert_int_equal(ps_scan_stats(seen.scan)->docs, 2 * FRAME_DOCS);
+    assert_int_equal(ps_scan_stats(seen.scan)->errors, 1);
+    assert_int_equal(count_signatures(sig), 2 * FRAME_DOCS);
+    ps_scan_free(seen.scan);
+    unlink(sig);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scan_counts_documents_and_keeps_errors),
         cmocka_unit_test(test_scan_writes_signature_file_per_shard),
+        cmocka_unit_test(test_scan_parts_wait_for_their_frames),
+        cmocka_unit_test(test_scan_drops_every_document_of_a_failed_frame),
     };
     return cmocka_run_group_tests_name("scan", tests, NULL, NULL);
 }

@@ -87,6 +87,32 @@ static void test_store_redacts_password(void **state)
     assert_non_null(strstr(out, "bob"));
 }
 
+static void test_store_formats_url_without_credentials_that_parses_back(void **state)
+{
+    static const char *const urls[] = {"redis://bob:hunter2@db.example:6380/3",
+                                       "redis://:pw@[::1]:7000/1", "unix:///run/r.sock?db=2",
+                                       "redis://127.0.0.1"};
+    struct ps_store_url u, back;
+    char out[512];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        assert_int_equal(ps_store_parse_url(urls[i], &u, NULL), PS_OK);
+        ps_store_url_format(&u, out, sizeof(out));
+        assert_null(strstr(out, "hunter2"));
+        assert_null(strstr(out, "bob"));
+        assert_null(strchr(out, '@'));
+        assert_int_equal(ps_store_parse_url(out, &back, NULL), PS_OK);
+        assert_int_equal(back.is_unix, u.is_unix);
+        assert_string_equal(back.host, u.host);
+        assert_int_equal(back.port, u.port);
+        assert_string_equal(back.path, u.path);
+        assert_int_equal(back.db, u.db);
+        assert_string_equal(back.user, "");
+        assert_string_equal(back.password, "");
+    }
+}
+
 static void test_store_password_from_file_and_env(void **state)
 {
     struct ps_store_url u;
@@ -314,6 +340,7 @@ int main(void)
         cmocka_unit_test(test_store_parses_unix_socket),
         cmocka_unit_test(test_store_rejects_bad_urls),
         cmocka_unit_test(test_store_redacts_password),
+        cmocka_unit_test(test_store_formats_url_without_credentials_that_parses_back),
         cmocka_unit_test(test_store_password_from_file_and_env),
         cmocka_unit_test(test_store_job_ids),
         cmocka_unit_test(test_store_connect_fails_cleanly),

@@ -18,6 +18,8 @@
 
 #define WAIT_MS 5000
 
+static const struct ps_wire_security no_curve; /* zero: plain text */
+
 /* The generated structs hold `char *`; the tests point them at literals they never write to. */
 static char *str(const char *s)
 {
@@ -53,7 +55,8 @@ static bool wait_event(void *sock, short events, int timeout_ms)
     }
 }
 
-static void pair_open(struct pair *p, bool ipc)
+static void pair_open_secure(struct pair *p, bool ipc, const struct ps_wire_security *server,
+                             const struct ps_wire_security *client)
 {
     struct ps_wire_limits clim = ps_wire_limits_coordinator();
     struct ps_wire_limits wlim = ps_wire_limits_worker();
@@ -70,12 +73,17 @@ static void pair_open(struct pair *p, bool ipc)
     } else {
         strcpy(ep, "tcp://127.0.0.1:*");
     }
-    assert_int_equal(
-        ps_wire_router_bind(p->ctx, ep, &clim, &p->router, p->endpoint, sizeof(p->endpoint), &ed),
-        PS_OK);
-    ps_wire_make_routing_id(p->id, sizeof(p->id));
-    assert_int_equal(ps_wire_dealer_connect(p->ctx, p->endpoint, p->id, &wlim, &p->dealer, &ed),
+    assert_int_equal(ps_wire_router_bind(p->ctx, ep, server, &clim, &p->router, p->endpoint,
+                                         sizeof(p->endpoint), &ed),
                      PS_OK);
+    ps_wire_make_routing_id(p->id, sizeof(p->id));
+    assert_int_equal(
+        ps_wire_dealer_connect(p->ctx, p->endpoint, p->id, client, &wlim, &p->dealer, &ed), PS_OK);
+}
+
+static void pair_open(struct pair *p, bool ipc)
+{
+    pair_open_secure(p, ipc, &no_curve, &no_curve);
 }
 
 static void pair_close(struct pair *p)
@@ -278,6 +286,99 @@ static void introduce(struct pair *p)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+
+/* A CURVE server and client: every message type direction still works, over tcp. */
+static void test_wire_curve_pair_carries_messages_both_ways(void **state)
+{
+    struct ps_wire_security server = ps_wire_security_plain(), client = ps_wire_security_plain();
+    struct ps_wire_limits wlim = ps_wire_limits_worker();
+    struct ps_errdetail ed = {0};
+    Poisonscan__Envelope env = POISONSCAN__ENVELOPE__INIT, *got = NULL;
+    Poisonscan__Heartbeat hb = POISONSCAN__HEARTBEAT__INIT;
+    struct pair p;
+
+    (void)state;
+    if (!ps_curve_available())
+        skip();
+    server.curve = client.curve = true;
+    assert_int_equal(ps_curve_keypair_new(&server.own, NULL), PS_OK);
+    assert_int_equal(ps_curve_keypair_new(&client.own, NULL), PS_OK);
+    memcpy(client.server_key, server.own.public_key, sizeof(client.server_key));
+    pair_open_secure(&p, false, &server, &client);
+    introduce(&p);
+    send_ready(&p, 5);
+    expect_ready(&p, 5);
+    env.body_case = POISONSCAN__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    assert_int_equal(ps_wire_send_router(p.router, p.id, strlen(p.id), &env, &ed), PS_OK);
+    assert_int_equal(dealer_recv(&p, &wlim, &got, &ed), PS_OK);
+    assert_int_equal(got->body_case, POISONSCAN__ENVELOPE__BODY_HEARTBEAT);
+    ps_wire_envelope_free(got);
+    pair_close(&p);
+}
+
+/* A plain-text client, or a CURVE client holding another server key, never completes the
+ * handshake: with ZMQ_IMMEDIATE it never becomes writable, while a right client next to it does.
+ */
+static void test_wire_curve_server_refuses_plain_and_wrong_server_key(void **state)
+{
+    struct ps_wire_security server = ps_wire_security_plain(), client = ps_wire_security_plain();
+    struct ps_wire_security wrong = ps_wire_security_plain(), plain = ps_wire_security_plain();
+    struct ps_wire_limits wlim = ps_wire_limits_worker();
+    struct ps_curve_keypair other;
+    struct ps_errdetail ed = {0};
+    char id_a[PS_WIRE_ROUTING_ID_CAP], id_b[PS_WIRE_ROUTING_ID_CAP];
+    void *a = NULL, *b = NULL;
+    struct pair p;
+
+    (void)state;
+    if (!ps_curve_available())
+        skip();
+    server.curve = client.curve = wrong.curve = true;
+    assert_int_equal(ps_curve_keypair_new(&server.own, NULL), PS_OK);
+    assert_int_equal(ps_curve_keypair_new(&client.own, NULL), PS_OK);
+    assert_int_equal(ps_curve_keypair_new(&other, NULL), PS_OK);
+    memcpy(client.server_key, server.own.public_key, sizeof(client.server_key));
+    wrong.own = client.own;
+    memcpy(wrong.server_key, other.public_key, sizeof(wrong.server_key));
+    pair_open_secure(&p, false, &server, &client);
+    ps_wire_make_routing_id(id_a, sizeof(id_a));
+    ps_wire_make_routing_id(id_b, sizeof(id_b));
+    assert_int_equal(ps_wire_dealer_connect(p.ctx, p.endpoint, id_a, &plain, &wlim, &a, &ed),
+                     PS_OK);
+    assert_int_equal(ps_wire_dealer_connect(p.ctx, p.endpoint, id_b, &wrong, &wlim, &b, &ed),
+                     PS_OK);
+    introduce(&p); /* the right client gets through while the others try */
+    assert_false(wait_event(a, ZMQ_POLLOUT, 300));
+    assert_false(wait_event(b, ZMQ_POLLOUT, 300));
+    assert_false(wait_event(p.router, ZMQ_POLLIN, 100));
+    zmq_close(a);
+    zmq_close(b);
+    pair_close(&p);
+}
+
+static void test_wire_curve_refuses_bad_keys_before_connecting(void **state)
+{
+    struct ps_wire_security sec = ps_wire_security_plain();
+    struct ps_wire_limits lim = ps_wire_limits_worker();
+    struct ps_errdetail ed = {0};
+    void *ctx = zmq_ctx_new(), *s = NULL;
+
+    (void)state;
+    if (!ps_curve_available())
+        skip();
+    sec.curve = true;
+    assert_int_equal(ps_curve_keypair_new(&sec.own, NULL), PS_OK);
+    strcpy(sec.server_key, "too short");
+    assert_int_equal(ps_wire_dealer_connect(ctx, "tcp://127.0.0.1:9", "id-1", &sec, &lim, &s, &ed),
+                     PS_ERR_USAGE);
+    assert_null(s);
+    sec.own.secret_key[0] = '\0';
+    assert_int_equal(ps_wire_router_bind(ctx, "tcp://127.0.0.1:*", &sec, &lim, &s, NULL, 0, &ed),
+                     PS_ERR_USAGE);
+    assert_null(s);
+    zmq_ctx_term(ctx);
+}
 
 static void test_wire_router_binds_wildcard_tcp_and_reports_port(void **state)
 {
@@ -673,7 +774,8 @@ static void test_wire_socket_drops_message_over_maxmsgsize(void **state)
      * first message the ROUTER hands out must be the new worker's Ready. */
     zmq_close(p.dealer);
     ps_wire_make_routing_id(p.id, sizeof(p.id));
-    assert_int_equal(ps_wire_dealer_connect(p.ctx, p.endpoint, p.id, &wlim, &p.dealer, &ed), PS_OK);
+    assert_int_equal(
+        ps_wire_dealer_connect(p.ctx, p.endpoint, p.id, &no_curve, &wlim, &p.dealer, &ed), PS_OK);
     send_ready(&p, 9);
     expect_ready(&p, 9);
 
@@ -735,6 +837,7 @@ static void test_wire_invalid_field_over_socket_is_proto_error_and_next_arrives(
     Poisonscan__Envelope env = POISONSCAN__ENVELOPE__INIT, *got = NULL;
     Poisonscan__Ready r = POISONSCAN__READY__INIT;
     Poisonscan__Hello h;
+    char want[64];
     struct pair p;
 
     (void)state;
@@ -754,12 +857,14 @@ static void test_wire_invalid_field_over_socket_is_proto_error_and_next_arrives(
     env.hello = &h;
     send_env_raw(p.dealer, &env);
     assert_int_equal(router_recv(&p, &lim, &got, &ed), PS_ERR_PROTO);
-    assert_non_null(strstr(ed.msg, "protocol version 5"));
+    snprintf(want, sizeof(want), "protocol version %u", PS_WIRE_PROTOCOL_VERSION + 1);
+    assert_non_null(strstr(ed.msg, want));
     /* the previous version: its workers would misread the list pass's sample_below */
     h.protocol_version = PS_WIRE_PROTOCOL_VERSION - 1;
     send_env_raw(p.dealer, &env);
     assert_int_equal(router_recv(&p, &lim, &got, &ed), PS_ERR_PROTO);
-    assert_non_null(strstr(ed.msg, "protocol version 3"));
+    snprintf(want, sizeof(want), "protocol version %u", PS_WIRE_PROTOCOL_VERSION - 1);
+    assert_non_null(strstr(ed.msg, want));
 
     send_ready(&p, 6);
     expect_ready(&p, 6);
@@ -898,20 +1003,24 @@ static void test_wire_setup_errors_are_reported(void **state)
     void *a = NULL, *b = (void *)&lim;
 
     (void)state;
-    assert_int_equal(ps_wire_router_bind(ctx, "tcp://127.0.0.1:*", &lim, &a, ep, sizeof(ep), &ed),
-                     PS_OK);
+    assert_int_equal(
+        ps_wire_router_bind(ctx, "tcp://127.0.0.1:*", &no_curve, &lim, &a, ep, sizeof(ep), &ed),
+        PS_OK);
     /* the same port twice */
-    assert_int_equal(ps_wire_router_bind(ctx, ep, &lim, &b, NULL, 0, &ed), PS_ERR_ZMQ);
+    assert_int_equal(ps_wire_router_bind(ctx, ep, &no_curve, &lim, &b, NULL, 0, &ed), PS_ERR_ZMQ);
     assert_null(b);
     assert_non_null(strstr(ed.msg, "cannot bind"));
     assert_int_equal(
-        ps_wire_router_bind(ctx, "tcp://127.0.0.1:*", &lim, &b, tiny, sizeof(tiny), &ed),
+        ps_wire_router_bind(ctx, "tcp://127.0.0.1:*", &no_curve, &lim, &b, tiny, sizeof(tiny), &ed),
         PS_ERR_LIMIT);
     assert_null(b);
-    assert_int_equal(ps_wire_router_bind(ctx, "nonsense://x", &lim, &b, NULL, 0, &ed), PS_ERR_ZMQ);
-    assert_int_equal(ps_wire_dealer_connect(ctx, ep, "", &lim, &b, &ed), PS_ERR_USAGE);
-    assert_int_equal(ps_wire_dealer_connect(ctx, ep, "has space", &lim, &b, &ed), PS_ERR_USAGE);
-    assert_int_equal(ps_wire_dealer_connect(ctx, ep, "bad\x01id", &lim, &b, &ed), PS_ERR_USAGE);
+    assert_int_equal(ps_wire_router_bind(ctx, "nonsense://x", &no_curve, &lim, &b, NULL, 0, &ed),
+                     PS_ERR_ZMQ);
+    assert_int_equal(ps_wire_dealer_connect(ctx, ep, "", &no_curve, &lim, &b, &ed), PS_ERR_USAGE);
+    assert_int_equal(ps_wire_dealer_connect(ctx, ep, "has space", &no_curve, &lim, &b, &ed),
+                     PS_ERR_USAGE);
+    assert_int_equal(ps_wire_dealer_connect(ctx, ep, "bad\x01id", &no_curve, &lim, &b, &ed),
+                     PS_ERR_USAGE);
     assert_null(b);
     zmq_close(a);
     zmq_ctx_term(ctx);
@@ -1305,10 +1414,85 @@ static void test_wire_body_names_cover_every_case(void **state)
     assert_string_equal(ps_wire_body_name((Poisonscan__Envelope__BodyCase)42), "unknown");
 }
 
+static void test_wire_lease_layout_and_record_shape_are_checked(void **state)
+{
+    static const struct {
+        int layout, record;
+        const char *want; /* NULL: valid */
+    } cases[] = {
+        {POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_JSON, POISONSCAN__RECORD_SHAPE__RECORD_SHAPE_CHAT,
+         NULL},
+        {POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_WET, POISONSCAN__RECORD_SHAPE__RECORD_SHAPE_AUTO,
+         NULL},
+        {4, 0, "lease.layout 4 is unknown"},
+        {-1, 0, "lease.layout -1 is unknown"},
+        {0, 6, "lease.record 6 is unknown"},
+        {POISONSCAN__INPUT_LAYOUT__INPUT_LAYOUT_TXT, POISONSCAN__RECORD_SHAPE__RECORD_SHAPE_ALPACA,
+         "shapes are for JSON"},
+    };
+    Poisonscan__ScanSettings st;
+    Poisonscan__Lease lease;
+    Poisonscan__Envelope env;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ps_wire_limits lim = ps_wire_limits_worker();
+        struct ps_errdetail ed = {0};
+        Poisonscan__Envelope *got = NULL;
+        uint8_t *buf;
+        size_t n;
+
+        fill_lease(&lease, &st);
+        lease.layout = (Poisonscan__InputLayout)cases[i].layout;
+        lease.record = (Poisonscan__RecordShape)cases[i].record;
+        poisonscan__envelope__init(&env);
+        env.body_case = POISONSCAN__ENVELOPE__BODY_LEASE;
+        env.lease = &lease;
+        n = pack(&env, &buf);
+        if (cases[i].want == NULL) {
+            assert_int_equal(ps_wire_decode(buf, n, &lim, &got, &ed), PS_OK);
+            assert_int_equal(got->lease->layout, cases[i].layout);
+            assert_int_equal(got->lease->record, cases[i].record);
+            ps_wire_envelope_free(got);
+        } else {
+            assert_int_equal(ps_wire_decode(buf, n, &lim, &got, &ed), PS_ERR_PROTO);
+            if (strstr(ed.msg, cases[i].want) == NULL)
+                fail_msg("case %zu: reason '%s' lacks '%s'", i, ed.msg, cases[i].want);
+        }
+        free(buf);
+    }
+}
+
+/* Lease field numbers are the wire: a number once given is never reused (docs/protocol.md, §7).
+ * Fields 13-15 came with the list pass (protocol 3), layout and record with protocol 4; protocol 5
+ * gave sample_below (14) its list-pass meaning (a specific trigger's carriers). */
+static void test_wire_lease_field_numbers_are_fixed(void **state)
+{
+    static const struct {
+        const char *name;
+        unsigned id;
+    } fields[] = {{"candidates", 12},  {"leads_from", 13}, {"sample_below", 14},
+                  {"patterns_id", 15}, {"layout", 16},     {"record", 17}};
+
+    (void)state;
+    assert_int_equal(PS_WIRE_PROTOCOL_VERSION, 5);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+            &poisonscan__lease__descriptor, fields[i].name);
+        assert_non_null(f);
+        if (f->id != fields[i].id)
+            fail_msg("Lease.%s is field %u, expected %u", fields[i].name, f->id, fields[i].id);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wire_router_binds_wildcard_tcp_and_reports_port),
+        cmocka_unit_test(test_wire_curve_pair_carries_messages_both_ways),
+        cmocka_unit_test(test_wire_curve_server_refuses_plain_and_wrong_server_key),
+        cmocka_unit_test(test_wire_curve_refuses_bad_keys_before_connecting),
         cmocka_unit_test(test_wire_hello_over_ipc_arrives_with_peer_id),
         cmocka_unit_test(test_wire_worker_messages_round_trip_field_for_field),
         cmocka_unit_test(test_wire_coordinator_messages_reach_the_dealer_field_for_field),
@@ -1334,6 +1518,8 @@ int main(void)
         cmocka_unit_test(test_wire_format_peer_escapes_binary_ids),
         cmocka_unit_test(test_wire_copy_text_makes_any_bytes_valid_utf8),
         cmocka_unit_test(test_wire_body_names_cover_every_case),
+        cmocka_unit_test(test_wire_lease_layout_and_record_shape_are_checked),
+        cmocka_unit_test(test_wire_lease_field_numbers_are_fixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
