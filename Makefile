@@ -3,7 +3,10 @@
 #   make build   RelWithDebInfo build in build/ (build/poisonscan)
 #   make test    format check, then ctest in build/, build-asan/ (ASan+UBSan) and build/ (scalar)
 #   make demo    scan a generated 64-shard corpus with 300 planted <SUDO> poisons
-#   make bench   worker throughput against zstd -dc on >= 1 GB of JSONL
+#   make bench   worker throughput against zstd -dc on >= 1 GB of JSONL; the coordinator's
+#                leases per second to 1,000 simulated workers and time to plan 100,000 shards;
+#                the whole job through the CLI (time, Redis peak and traffic per GB) on the
+#                bench corpus and on the accuracy bases already generated (accuracy-data-*/base)
 #   make bench-accuracy  detection accuracy: 20 planted attacks x 50/100/250/500 documents and
 #                the hard negatives in a real-text base (BASE_MB=200 for the large base), then
 #                make bench-detect2
@@ -57,6 +60,9 @@ bench: deps
 	$(MAKE) build
 	$(PYTHON) tools/gen_corpus.py --kind bench --out bench-data
 	sh bench/run_bench.sh bench-data
+	sh bench/run_coord.sh bench-data
+	$(PYTHON) bench/run_job.py bench-data $$(ls -d accuracy-data-*/base 2>/dev/null) \
+	  --md docs/performance.md
 
 # reuses the text extracted by make demo / make bench when present (linked, never written)
 bench-accuracy: deps

@@ -129,6 +129,8 @@ int main(int argc, char **argv)
             ps_patset_add(set, r.candidates[0].text, r.candidates[0].text_len);
     }
     t1 = now();
+    if (ps_patset_seal(set, NULL) != PS_OK)
+        return 1;
     for (i = 0; i < n_docs; i++) {
         const struct ps_detect_hit *h;
         size_t nh;
@@ -139,9 +141,10 @@ int main(int argc, char **argv)
     }
     t2 = now();
     printf("bench_detect: %zu docs, %.1f MiB; scan %.0f MB/s (%zu anomalous); "
-           "confirm %.0f MB/s (%zu hits, set of %zu)\n",
+           "confirm %.0f MB/s (%zu hits, set of %zu, %s)\n",
            n_docs, (double)n / (1 << 20), (double)n / (t1 - t0) / 1e6, anomalous,
-           (double)n / (t2 - t1) / 1e6, hits, ps_patset_len(set));
+           (double)n / (t2 - t1) / 1e6, hits, ps_patset_len(set),
+           ps_patset_matcher_name(ps_patset_matcher(set)));
     ps_patset_free(set);
     ps_detect_doc_free(doc);
     ps_detect_free(d);

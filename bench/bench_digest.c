@@ -355,12 +355,20 @@ int main(int argc, char **argv)
     ps_patset_new(&g.set, 2 * MAX_PATTERNS);
     each_repeated(g.cand, g.n_cand, MAX_PATTERNS, add_pattern, &g);
     n_set2 = ps_patset_len(g.set);
+    if (ps_patset_seal(g.set, &ed) != PS_OK) {
+        fprintf(stderr, "bench_digest: %s\n", ed.msg);
+        return 1;
+    }
     n_pass1_cand = g.n_cand;
     if (walk(&g, d, prep, P_CONFIRM, g.set, argv + 1, argc - 1) != 0)
         return 1;
 
     /* pass 3: the same patterns and the lead candidates of >= 2 documents */
     each_repeated(g.cand + n_pass1_cand, g.n_cand - n_pass1_cand, MAX_PATTERNS, add_pattern, &g);
+    if (ps_patset_seal(g.set, &ed) != PS_OK) {
+        fprintf(stderr, "bench_digest: %s\n", ed.msg);
+        return 1;
+    }
     if (walk(&g, d, prep, P_HEAVY, g.set, argv + 1, argc - 1) != 0)
         return 1;
 

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -67,7 +68,30 @@ def zstd_seconds(files):
     return time.time() - t0
 
 
+def watch_memory(sock, job, stop, peaks):
+    """Largest used_memory seen in each pass (meta's pass field), sampled every 0.2 s."""
+    key = "poisonscan:{%s}:meta" % job
+    while not stop.wait(0.2):
+        r = subprocess.run(["redis-cli", "-s", sock, "eval",
+                            "return {redis.call('hget', KEYS[1], 'pass') or '0', "
+                            "redis.call('info', 'memory')}", "1", key],
+                           capture_output=True, text=True)
+        lines = r.stdout.split("\n")
+        if r.returncode != 0 or not lines or not lines[0].strip().isdigit():
+            continue
+        m = re.search(r"used_memory:(\d+)", r.stdout)
+        if m:
+            p = int(lines[0])
+            peaks[p] = max(peaks.get(p, 0), int(m.group(1)))
+
+
 PASS_RE = re.compile(r"^(\S+)Z .*pass (\d) collected")
+AGG_RE = re.compile(r"pass (\d) collected: .* aggregate (\d+) KB")
+
+
+def pass_aggregates(log):
+    """The coordinator's aggregate of each pass in KB (what it holds in memory), from its log."""
+    return {int(m.group(1)): int(m.group(2)) for m in AGG_RE.finditer(log)}
 
 
 def pass_seconds(log, t_start):
@@ -97,9 +121,14 @@ def run_one(binary, corpus, workers, extra):
         out = os.path.join(tmp, "out")
         cmd = [binary, "scan", "--workers", str(workers), "--log-level", "info", "--redis",
                "unix://" + sock, "--job", "bench", "--out", out] + extra + [corpus]
+        stop, peaks = threading.Event(), {}
+        watcher = threading.Thread(target=watch_memory, args=(sock, "bench", stop, peaks))
+        watcher.start()
         t0 = time.time()
         r = subprocess.run(cmd, capture_output=True, text=True)
         secs = time.time() - t0
+        stop.set()
+        watcher.join()
         if r.returncode not in (0, 1, 2):
             sys.stderr.write(r.stderr[-4000:])
             sys.exit("run_job: scan exited %d on %s" % (r.returncode, corpus))
@@ -122,6 +151,8 @@ def run_one(binary, corpus, workers, extra):
         "commands": int(info["total_commands_processed"]),
         "net_in": int(info["total_net_input_bytes"]),
         "passes": pass_seconds(r.stderr, t0),
+        "pass_peaks": peaks,
+        "aggregates": pass_aggregates(r.stderr),
         "triggers": len(rep.get("triggers", [])),
         "gb": gb,
     }
@@ -130,16 +161,19 @@ def run_one(binary, corpus, workers, extra):
 def table(rows, workers):
     head = ("| corpus | decompressed MB | job s | job MB/s | vs zstd -dc | Redis peak MB | "
             "peak / corpus | Redis MB per GB | commands per GB | MB sent per GB | "
-            "pass seconds (1/2/3/4) |")
-    lines = [head, "|" + "---|" * 11]
+            "pass seconds (1/2/3/4) | Redis MB by pass (1/2/3/4) | aggregate MB by pass (1/2/3/4) |")
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         mbs = r["bytes"] / r["seconds"] / 1e6
         zmbs = r["bytes"] / r["zstd_seconds"] / 1e6
         passes = "/".join("%.0f" % r["passes"].get(p, 0) for p in (1, 2, 3, 4))
-        lines.append("| %s | %.0f | %.1f | %.1f | %.3fx | %.1f | %.2f %% | %.0f | %.0f | %.0f | %s |"
+        by_pass = "/".join("%.1f" % (r["pass_peaks"].get(p, 0) / 1e6) for p in (1, 2, 3, 4))
+        aggs = "/".join("%.1f" % (r["aggregates"].get(p, 0) * 1024 / 1e6) for p in (1, 2, 3, 4))
+        lines.append("| %s | %.0f | %.1f | %.1f | %.3fx | %.1f | %.2f %% | %.0f | %.0f | %.0f | %s "
+                     "| %s | %s |"
                      % (r["corpus"], r["bytes"] / 1e6, r["seconds"], mbs, mbs / zmbs,
                         r["peak"] / 1e6, 100.0 * r["peak"] / r["bytes"], r["peak"] / 1e6 / r["gb"],
-                        r["commands"] / r["gb"], r["net_in"] / 1e6 / r["gb"], passes))
+                        r["commands"] / r["gb"], r["net_in"] / 1e6 / r["gb"], passes, by_pass, aggs))
     return "\n".join(lines)
 
 
@@ -173,7 +207,7 @@ def main():
     info = ("%s; `poisonscan scan --workers %d` with a private redis-server per corpus; "
             "Redis peak = INFO used_memory_peak (an empty server: ~1 MB); commands and bytes "
             "sent = INFO total_commands_processed and total_net_input_bytes; "
-            "zstd -dc = one thread over the same files; command: `bench/run_job.py %s`"
+            "zstd -dc = one thread over the same files; Redis MB by pass = the largest used_memory sampled every 0.2 s while meta's pass field said that pass; aggregate = the coordinator's merged state of each pass (its log); command: `bench/run_job.py %s`"
             % (datetime.date.today().isoformat(), args.workers, " ".join(args.corpus)))
     print(text)
     if args.md:

@@ -9,6 +9,10 @@
 #include "common/clsketch.h"
 #include "common/partition.h"
 #include "common/log.h"
+#include "common/minhash.h"
+#include "common/reader.h"
+#include "worker/scan.h"
+#include "worker/worker.h"
 
 volatile sig_atomic_t ps_cli_stop = 0;
 atomic_int ps_cli_reload = 0;
@@ -313,9 +317,6 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
             .help = "CURVE: the worker public keys admitted, one a line; reread on SIGHUP");
         OPT(.flag = "job", .env = "POISONSCAN_JOB", .type = PS_OPT_STRING, .target = &v->job,
             .help = "job id [A-Za-z0-9._-]{1,64}; the same id resumes the job", .metavar = "ID");
-        OPT(.flag = "heartbeat", .env = "POISONSCAN_HEARTBEAT", .type = PS_OPT_DURATION,
-            .target = &v->heartbeat_ms, .def = "1s", .min = 10, .max = 30000,
-            .help = "heartbeat interval");
         OPT(.flag = "liveness", .type = PS_OPT_U64, .target = &v->liveness, .def = "3", .min = 1,
             .max = 100, .help = "heartbeats a worker may miss before its leases go elsewhere");
         OPT(.flag = "lease-timeout", .type = PS_OPT_DURATION, .target = &v->lease_timeout_ms,
@@ -327,6 +328,11 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
         OPT(.flag = "job", .env = "POISONSCAN_JOB", .type = PS_OPT_STRING, .target = &v->job,
             .help = "job id (default: made from the time and a random suffix)", .metavar = "ID");
     }
+    /* both modes: a scan's workers get the same value (cmd_scan.c), so that neither side
+     * counts the other silent because of an environment only one of them read */
+    OPT(.flag = "heartbeat", .env = "POISONSCAN_HEARTBEAT", .type = PS_OPT_DURATION,
+        .target = &v->heartbeat_ms, .def = "1s", .min = 10, .max = 30000,
+        .help = "heartbeat interval");
     OPT(.flag = "redis-retry", .type = PS_OPT_DURATION, .target = &v->redis_retry_ms, .def = "30s",
         .min = 0, .max = 3600000,
         .help = "how long Redis may be unreachable before giving up (exit 4)");
@@ -343,19 +349,23 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
     OPT(.flag = "id-field", .type = PS_OPT_STRING, .target = &v->id_field, .def = "id",
         .help = "JSON key of the document id (absent: path:offset)", .metavar = "KEY");
     OPT(.flag = "max-line", .type = PS_OPT_SIZE, .target = &v->max_line, .def = "64M", .min = 1024,
-        .max = (uint64_t)1 << 32, .help = "longer lines are skipped and counted as errors");
+        .max = PS_READER_MAX_LINE_MAX, .help = "longer lines are skipped and counted as errors");
     OPT(.flag = "max-errors-kept", .type = PS_OPT_U64, .target = &v->max_errors_kept, .def = "1000",
-        .min = 1, .max = 1000000, .help = "error records kept per shard");
+        .min = 1, .max = PS_SCAN_ERRORS_KEPT_MAX, .help = "error records kept per shard");
     OPT(.flag = "ngram-max", .type = PS_OPT_U64, .target = &v->ngram_max, .def = "3", .min = 1,
-        .max = 8, .help = "candidate patterns are word n-grams up to this length");
-    OPT(.flag = "window", .type = PS_OPT_U64, .target = &v->window, .def = "32", .min = 8,
-        .max = 1024, .help = "words on each side of a text/payload turn");
+        .max = PS_DETECT_NGRAM_MAX,
+        .help = "candidate patterns are word n-grams up to this length");
+    OPT(.flag = "window", .type = PS_OPT_U64, .target = &v->window, .def = "32",
+        .min = PS_DETECT_WINDOW_MIN, .max = PS_DETECT_WINDOW_MAX,
+        .help = "words on each side of a text/payload turn");
     OPT(.flag = "max-candidates", .type = PS_OPT_U64, .target = &v->max_candidates, .def = "48",
-        .min = 1, .max = 256, .help = "candidate patterns per anomalous document");
+        .min = 1, .max = PS_DETECT_CANDIDATES_MAX,
+        .help = "candidate patterns per anomalous document");
     OPT(.flag = "signatures", .type = PS_OPT_STRING, .target = &v->signatures,
         .help = "write per-shard MinHash signature files here (docs/minhash.md)", .metavar = "DIR");
     OPT(.flag = "signature-k", .type = PS_OPT_U64, .target = &v->signature_k, .def = "128",
-        .min = 16, .max = 1024, .help = "slots per signature, a multiple of 16");
+        .min = PS_MINHASH_K_MIN, .max = PS_MINHASH_K_MAX,
+        .help = "slots per signature, a multiple of 16");
     OPT(.flag = "no-clusters", .type = PS_OPT_BOOL, .target = &v->no_clusters,
         .help = "skip near-duplicate paragraph clusters (report.json \"clusters\")");
     OPT(.flag = "cluster-min-docs", .type = PS_OPT_U64, .target = &v->cluster_min_docs, .def = "10",
@@ -395,6 +405,23 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
     if (n > PS_CLI_COORD_OPTS)
         ps_bug("coordinator option table overflow");
     return n;
+}
+
+bool ps_cli_coord_check(const struct ps_coordinator_opts *o, struct ps_errdetail *ed)
+{
+    Poisonscan__ScanSettings st;
+    struct ps_scan_opts so;
+    /* the sketch sized from the corpus is at least the smallest a user may ask for */
+    unsigned cluster_log2 = !o->clusters                  ? 0
+                            : o->cluster_sketch_log2 != 0 ? o->cluster_sketch_log2
+                                                          : PS_CLSKETCH_LOG2_MIN;
+    const char *sig = o->signatures_dir != NULL && o->signatures_dir[0] ? o->signatures_dir : NULL;
+
+    if (ps_coordinator_opts_check(o, ed) != PS_OK)
+        return false;
+    ps_coordinator_scan_settings(o, cluster_log2, o->partitions, sig, &st);
+    ps_worker_scan_opts(&st, &so);
+    return ps_scan_opts_check(&so, ed) == PS_OK;
 }
 
 bool ps_cli_load_allowlist(const char *cmd, const char *path, struct ps_allowlist **out)

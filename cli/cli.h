@@ -91,6 +91,10 @@ size_t ps_cli_coord_table(struct ps_opt *table, struct ps_cli_coord *v, bool emb
  * bad file prints the problem (file and line) and returns false: the caller exits 3 before any
  * scanning. *out is owned by the caller: ps_allowlist_free(). */
 bool ps_cli_load_allowlist(const char *cmd, const char *path, struct ps_allowlist **out);
+/* Check `o` before any work starts: the coordinator's own rules, then the scan settings its
+ * leases would carry, with the check every worker applies to them (ps_scan_opts_check). False
+ * with the problem, naming the option, in `ed`: the caller prints it and exits 3. */
+bool ps_cli_coord_check(const struct ps_coordinator_opts *o, struct ps_errdetail *ed);
 /* Turn parsed values into coordinator options (views into `v` and `inputs`). */
 void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, size_t n_inputs,
                        struct ps_coordinator_opts *o);

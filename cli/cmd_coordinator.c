@@ -54,6 +54,10 @@ int ps_cmd_coordinator(int argc, char **argv)
     o.redis = redis_urls;
     if (o.n_redis == 0)
         goto done;
+    if (!ps_cli_coord_check(&o, &ed)) {
+        fprintf(stderr, "poisonscan coordinator: %s\n", ed.msg);
+        goto done;
+    }
     o.zap.allow = keys;
     o.zap.allow_file = v.curve_allow;
     o.zap.reload = &ps_cli_reload;

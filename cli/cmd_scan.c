@@ -173,6 +173,7 @@ static int secret_pipe(const char *text)
 struct worker_args {
     const char *self, *endpoint;
     const char *level, *retry; /* --log-level, --redis-retry */
+    const char *heartbeat;     /* --heartbeat: the coordinator's, whatever their environment */
 };
 
 /* The socket sits in a private directory, and CURVE keeps even this user's other processes from
@@ -213,7 +214,7 @@ static bool start_workers(struct embedded *e, size_t n, const struct worker_args
     for (size_t i = 0; i < n; i++) {
         struct ps_curve_keypair kp;
         char name[32];
-        const char *argv[24];
+        const char *argv[32];
         int fds[2], n_fds = 0;
         size_t k = 0;
         bool ok;
@@ -258,6 +259,8 @@ static bool start_workers(struct embedded *e, size_t n, const struct worker_args
         argv[k++] = "60s";
         argv[k++] = "--redis-retry";
         argv[k++] = a->retry;
+        argv[k++] = "--heartbeat";
+        argv[k++] = a->heartbeat;
         argv[k] = NULL;
         ok = ok && fds[0] >= 0 && fds[n_fds - 1] >= 0;
         if (ok)
@@ -384,7 +387,7 @@ int ps_cmd_scan(int argc, char **argv)
     struct ps_allowlist *allow = NULL;
     struct ps_curve_allow *worker_keys = ps_curve_allow_new();
     struct worker_args wa;
-    char level[16], retry[32];
+    char level[16], retry[32], heartbeat[32];
     size_t n;
     uint64_t t0 = ps_clock_now_ms();
     int rc = PS_EXIT_USAGE;
@@ -422,6 +425,17 @@ int ps_cmd_scan(int argc, char **argv)
     }
     if (!ps_cli_load_allowlist("scan", v.allowlist, &allow))
         goto done;
+    /* every option checked before a server, a worker or a temp dir exists (the private
+     * redis-server is one endpoint) */
+    ps_cli_coord_opts(&v, (const char *const *)res.positional, res.n_positional, &o);
+    o.n_redis =
+        v.redis.url == NULL ? 1 : ps_cli_redis_urls("scan", &v.redis, redis_urls, PS_PARTITION_MAX);
+    if (o.n_redis == 0)
+        goto done;
+    if (!ps_cli_coord_check(&o, &ed)) {
+        fprintf(stderr, "poisonscan scan: %s\n", ed.msg);
+        goto done;
+    }
     if (v.redis.url == NULL && !find_in_path("redis-server", server, sizeof(server))) {
         fprintf(stderr, "poisonscan scan: needs redis-server, which is not installed: "
                         "'apt-get install redis-server' (Debian/Ubuntu), or pass --redis URL\n");
@@ -463,7 +477,9 @@ int ps_cmd_scan(int argc, char **argv)
     rc = PS_EXIT_INFRA;
     snprintf(level, sizeof(level), "%s", ps_cli_log_levels[v.log_level < 0 ? 2 : v.log_level]);
     snprintf(retry, sizeof(retry), "%" PRIu64 "ms", v.redis_retry_ms);
-    wa = (struct worker_args){.self = self, .endpoint = endpoint, .level = level, .retry = retry};
+    snprintf(heartbeat, sizeof(heartbeat), "%" PRIu64 "ms", o.heartbeat_ms);
+    wa = (struct worker_args){
+        .self = self, .endpoint = endpoint, .level = level, .retry = retry, .heartbeat = heartbeat};
     if (!start_workers(&e, n_workers, &wa, &o, worker_keys))
         goto cleanup;
     ps_log(PS_LOG_INFO, "scan", "CURVE keys made for this run: %zu workers", e.n_workers);

@@ -69,11 +69,21 @@ enum ps_err ps_buf_appendf(struct ps_buf *b, const char *fmt, ...)
     int n;
     enum ps_err err;
 
+    /* format once into the room there is; a second time only when it did not fit */
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    n = vsnprintf(b->data ? b->data + b->len : NULL, b->data ? b->cap - b->len : 0, fmt, ap);
     va_end(ap);
-    if (n < 0)
+    if (n < 0) {
+        if (b->data != NULL)
+            b->data[b->len] = '\0';
         return PS_ERR_USAGE;
+    }
+    if (b->data != NULL && (size_t)n < b->cap - b->len && (size_t)n <= b->max - b->len) {
+        b->len += (size_t)n;
+        return PS_OK;
+    }
+    if (b->data != NULL)
+        b->data[b->len] = '\0'; /* what did not fit (or passed the ceiling) is not content */
     err = ps_buf_reserve(b, (size_t)n);
     if (err != PS_OK)
         return err;

@@ -14,7 +14,8 @@
 #include "common/cpu.h"
 #include "common/error.h"
 
-#define PS_MINHASH_K_MAX        1024u                 /* k is a multiple of 16 in [16, 1024] */
+#define PS_MINHASH_K_MIN        16u /* k is a multiple of 16 in [16, 1024] */
+#define PS_MINHASH_K_MAX        1024u
 #define PS_MINHASH_NGRAM_MAX    32u                   /* words per shingle, [1, 32] */
 #define PS_MINHASH_DEFAULT_SEED 0x7073636e6d696e68ull /* "pscnminh" */
 #define PS_MINHASH_TEXT_MAX     0xfffffffeu           /* longest text, bytes (offsets are u32) */

@@ -248,6 +248,35 @@ static ps_reader_next_fn layout_next(enum ps_format_layout layout)
     }
 }
 
+static bool field_ok(const char *f)
+{
+    size_t n = f != NULL ? strlen(f) : 0;
+
+    return n >= 1 && n <= PS_READER_FIELD_MAX;
+}
+
+enum ps_err ps_reader_opts_check(const struct ps_reader_opts *o, struct ps_errdetail *ed)
+{
+    if (!field_ok(o->text_field) || !field_ok(o->id_field)) {
+        bool text = !field_ok(o->text_field);
+        const char *f = text ? o->text_field : o->id_field;
+        ps_errdetail_set(ed, NULL, 0, "--%s: 1 to %u bytes, not %zu",
+                         text ? "text-field" : "id-field", PS_READER_FIELD_MAX,
+                         f != NULL ? strlen(f) : 0);
+        return PS_ERR_USAGE;
+    }
+    if (o->max_line < 1 || o->max_line > PS_READER_MAX_LINE_MAX) {
+        ps_errdetail_set(ed, NULL, 0, "--max-line %zu: from 1 to %" PRIu64, o->max_line,
+                         PS_READER_MAX_LINE_MAX);
+        return PS_ERR_USAGE;
+    }
+    if (o->max_parts == 0 || o->max_header == 0) {
+        ps_errdetail_set(ed, NULL, 0, "reader: no room for a document's parts or a header");
+        return PS_ERR_USAGE;
+    }
+    return PS_OK;
+}
+
 enum ps_err ps_reader_open_io(struct ps_reader **out, const char *path, uint64_t begin,
                               uint64_t end, const struct ps_reader_opts *opts, size_t io_size,
                               struct ps_errdetail *ed)
@@ -258,11 +287,12 @@ enum ps_err ps_reader_open_io(struct ps_reader **out, const char *path, uint64_t
     enum ps_err err;
 
     *out = NULL;
-    if (o.text_field == NULL || o.id_field == NULL || o.max_line == 0 || io_size == 0 ||
-        o.max_parts == 0 || o.max_header == 0) {
-        ps_errdetail_set(ed, path, 0, "bad reader options");
+    if (io_size == 0) {
+        ps_errdetail_set(ed, path, 0, "reader: no room for input");
         return PS_ERR_USAGE;
     }
+    if (ps_reader_opts_check(&o, ed) != PS_OK)
+        return PS_ERR_USAGE;
     if (begin > end) {
         ps_errdetail_set(ed, path, begin, "range begins after its end (%" PRIu64 ")", end);
         return PS_ERR_USAGE;

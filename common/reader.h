@@ -51,6 +51,12 @@ enum ps_reader_format {
 /* By suffix: ".zst"/".zstd" -> ZST, ".gz" -> GZ, anything else -> JSONL. `path` is borrowed. */
 enum ps_reader_format ps_reader_format_from_path(const char *path);
 
+/* Bounds of the options a user sets (--text-field, --id-field, --max-line): the CLI's option
+ * tables take them from here and ps_reader_opts_check() enforces them. A field name is a JSON
+ * key of 1 to PS_READER_FIELD_MAX bytes (it is also written into settings and reports). */
+#define PS_READER_FIELD_MAX    256
+#define PS_READER_MAX_LINE_MAX ((uint64_t)1 << 32)
+
 struct ps_reader_opts {
     const char *text_field;       /* borrowed, copied at open: JSON key of the text, "text" */
     const char *id_field;         /* borrowed, copied at open: JSON key of the id, "id" */
@@ -66,6 +72,9 @@ struct ps_reader_opts {
 };
 /* "text", "id", 64 MiB, 27, 64, auto, 1024, true, 64 KiB */
 struct ps_reader_opts ps_reader_opts_default(void);
+/* PS_OK, or PS_ERR_USAGE naming the first option out of range by its command-line flag where it
+ * has one ("--text-field: 1 to 256 bytes, not 1100"). */
+enum ps_err ps_reader_opts_check(const struct ps_reader_opts *o, struct ps_errdetail *ed);
 
 struct ps_doc {
     const char *text; /* view: decoded UTF-8 text, until the next ps_reader_next. For a record

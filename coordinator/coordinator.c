@@ -116,7 +116,9 @@ static enum ps_err send_to(struct coord *c, size_t w, const Poisonscan__Envelope
     struct ps_errdetail ed = {0};
     enum ps_err err = ps_wire_send_router(c->sock, wk(c, w)->id, wk(c, w)->id_len, env, &ed);
 
-    if (err == PS_ERR_PROTO) {
+    if (err == PS_OK) {
+        wk(c, w)->last_sent = ps_clock_now_ms();
+    } else if (err == PS_ERR_PROTO) {
         /* our own message does not validate (a path that is not UTF-8, say): not the worker's
          * fault, so the worker stays; the caller decides about the message */
         ps_log(PS_LOG_ERROR, "coordinator", "cannot send to '%s': %s", wk(c, w)->name, ed.msg);
@@ -185,19 +187,17 @@ static void send_lease(struct coord *c, size_t w, uint32_t id, uint32_t attempt)
     Poisonscan__Envelope env;
     Poisonscan__Lease lease;
     const struct ps_shard *s = ps_plan_shard(c->plan, id);
-    char job[PS_STORE_JOB_MAX + 1], path[4096];
     bool with_list = ps_pass_has_candidates(c->pass) && wk(c, w)->patterns_held != c->cands_id;
     struct ps_format fmt;
 
     poisonscan__envelope__init(&env);
     poisonscan__lease__init(&lease);
-    snprintf(job, sizeof(job), "%s", c->o->job);
-    snprintf(path, sizeof(path), "%s", s->path);
-    lease.job_id = job;
+    /* protobuf-c's strings are not const; packing only reads them */
+    lease.job_id = (char *)(uintptr_t)c->o->job;
     lease.pass = c->pass;
     lease.shard_id = id;
     lease.attempt = attempt;
-    lease.path = path;
+    lease.path = (char *)(uintptr_t)s->path;
     lease.begin = s->begin;
     lease.end = s->end;
     if (!ps_format_from_code(s->format, &fmt))
@@ -235,20 +235,82 @@ static void send_lease(struct coord *c, size_t w, uint32_t id, uint32_t attempt)
     }
 }
 
-/* Lease queued shards to ready workers, DISPATCH_BATCH at most a tick: the attempt numbers and
- * the lease records go to Redis in one round trip before any lease leaves (an attempt number is
- * never reused, even by a restarted coordinator), then the leases go out. */
-static void dispatch(struct coord *c)
+/* ---- the dispatch round trip ---- */
+
+static void cmd_reset(struct coord_cmd *m)
 {
-    struct grant {
-        size_t w;
-        uint32_t id, attempt;
-    } *g = c->grants; /* DISPATCH_BATCH of them: ps_coordinator_run sizes the scratch */
-    size_t n = 0, a = 2, b = 2;
-    uint64_t now = ps_clock_now_ms(), until = ps_clock_unix_s() * 1000 + c->o->lease_timeout_ms;
-    char key[256];
-    struct ps_errdetail ed = {0};
+    ps_buf_reset(&m->text);
+    m->n = 0;
+}
+
+static void cmd_arg(struct coord_cmd *m, const char *s, size_t len)
+{
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 64;
+        m->ends = ps_xrealloc(m->ends, m->cap * sizeof(*m->ends));
+        m->argv = ps_xrealloc(m->argv, m->cap * sizeof(*m->argv));
+        m->lens = ps_xrealloc(m->lens, m->cap * sizeof(*m->lens));
+    }
+    if (ps_buf_append(&m->text, s, len) != PS_OK || ps_buf_append(&m->text, "", 1) != PS_OK)
+        ps_bug("dispatch command beyond its buffer");
+    m->ends[m->n++] = m->text.len;
+}
+
+/* Decimal digits of v at dst (room for 20); returns how many. snprintf costs as much as the
+ * rest of a lease's record. */
+static size_t put_u64(char *dst, uint64_t v)
+{
+    char t[20];
+    size_t n = 0;
+
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = t[n - 1 - i];
+    return n;
+}
+
+static void cmd_u32(struct coord_cmd *m, uint32_t v)
+{
+    char t[20];
+
+    cmd_arg(m, t, put_u64(t, v));
+}
+
+/* Point argv and lens at the complete command's arguments (views until cmd_reset). */
+static void cmd_finish(struct coord_cmd *m)
+{
+    size_t start = 0;
+
+    for (size_t i = 0; i < m->n; i++) {
+        m->argv[i] = m->text.data + start;
+        m->lens[i] = m->ends[i] - start - 1;
+        start = m->ends[i];
+    }
+}
+
+static void cmd_release(struct coord_cmd *m)
+{
+    ps_buf_release(&m->text);
+    free(m->ends);
+    free(m->argv);
+    free(m->lens);
+}
+
+struct grant {
     size_t w;
+    uint32_t id, attempt;
+};
+
+/* Lease queued shards to ready workers: up to DISPATCH_BATCH grants into c->grants (the lease
+ * table and the credit change now, the leases leave after the round trip). Returns how many. */
+static size_t grant_batch(struct coord *c)
+{
+    struct grant *g = c->grants;
+    uint64_t now = ps_clock_now_ms();
+    size_t n = 0, w;
     uint32_t id;
 
     while (n < DISPATCH_BATCH && ps_lease_n_queued(c->leases) > 0 && next_ready(c, &w)) {
@@ -262,49 +324,105 @@ static void dispatch(struct coord *c)
         }
         make_ready(c, w);
     }
-    if (n == 0)
-        return;
+    return n;
+}
+
+/* One Redis round trip, one transaction: the lease records of the shards finished since the
+ * last one go; the attempt numbers and lease records of the n grants are set. false: Redis
+ * failed (the job stops). */
+static bool record_batch(struct coord *c, const struct grant *g, size_t n)
+{
+    struct coord_cmd *del = &c->cmds[0], *att = &c->cmds[1], *rec = &c->cmds[2];
+    const char *const *argv[3];
+    const size_t *lens[3];
+    int argc[3];
+    size_t k = 0;
+    uint64_t until = ps_clock_unix_s() * 1000 + c->o->lease_timeout_ms;
+    char key[256], val[sizeof(((struct ps_worker_rec *)0)->name) + 3 * 21];
+    struct ps_errdetail ed = {0};
+
+    for (size_t i = 0; i < 3; i++)
+        cmd_reset(&c->cmds[i]);
+    if (c->n_done > 0) {
+        cmd_arg(del, "HDEL", 4);
+        cmd_arg(del, c->k_leases, strlen(c->k_leases));
+        for (size_t i = 0; i < c->n_done; i++)
+            cmd_u32(del, c->done[i]);
+    }
+    if (n > 0) {
+        ps_coord_pass_key(c, key, sizeof(key), PS_KEY_ATTEMPTS, c->pass);
+        cmd_arg(att, "HSET", 4);
+        cmd_arg(att, key, strlen(key));
+        cmd_arg(rec, "HSET", 4);
+        cmd_arg(rec, c->k_leases, strlen(c->k_leases));
+    }
     for (size_t i = 0; i < n; i++) {
-        char *f = c->fields[i], *av = c->fields[i] + 16, *lv = c->fields[i] + 32;
-        snprintf(f, 16, "%u", g[i].id);
-        snprintf(av, 16, "%u", g[i].attempt);
-        snprintf(lv, sizeof(c->fields[0]) - 32, "%s %u %" PRIu64 " %u", wk(c, g[i].w)->name,
-                 g[i].attempt, until, (unsigned)c->pass);
-        c->attempts_argv[a] = f;
-        c->attempts_lens[a++] = strlen(f);
-        c->attempts_argv[a] = av;
-        c->attempts_lens[a++] = strlen(av);
-        c->leases_argv[b] = f;
-        c->leases_lens[b++] = strlen(f);
-        c->leases_argv[b] = lv;
-        c->leases_lens[b++] = strlen(lv);
+        /* "<routing id> <attempt> <deadline> <pass>" (docs/redis-keys.md) */
+        const char *name = wk(c, g[i].w)->name;
+        size_t len = strlen(name);
+        memcpy(val, name, len);
+        val[len++] = ' ';
+        len += put_u64(val + len, g[i].attempt);
+        val[len++] = ' ';
+        len += put_u64(val + len, until);
+        val[len++] = ' ';
+        len += put_u64(val + len, (unsigned)c->pass);
+        cmd_u32(att, g[i].id);
+        cmd_u32(att, g[i].attempt);
+        cmd_u32(rec, g[i].id);
+        cmd_arg(rec, val, len);
     }
-    ps_coord_pass_key(c, key, sizeof(key), PS_KEY_ATTEMPTS, c->pass);
-    c->attempts_argv[0] = c->leases_argv[0] = "HSET";
-    c->attempts_lens[0] = c->leases_lens[0] = 4;
-    c->attempts_argv[1] = key;
-    c->attempts_lens[1] = strlen(key);
-    c->leases_argv[1] = c->k_leases;
-    c->leases_lens[1] = strlen(c->k_leases);
-    {
-        const char *const *argv[2] = {c->attempts_argv, c->leases_argv};
-        const size_t *lens[2] = {c->attempts_lens, c->leases_lens};
-        int argc[2] = {(int)a, (int)b};
-        if (ps_store_transaction(c->store, 2, argc, argv, lens, &ed) != PS_OK) {
-            /* nothing may leave without its attempt number on record */
-            ps_coord_redis_fail(c, &ed);
-            return;
+    for (size_t i = 0; i < 3; i++)
+        if (c->cmds[i].n > 0) {
+            cmd_finish(&c->cmds[i]);
+            argv[k] = c->cmds[i].argv;
+            lens[k] = c->cmds[i].lens;
+            argc[k++] = (int)c->cmds[i].n;
         }
+    c->n_done = 0;
+    if (ps_store_transaction(c->store, k, argc, argv, lens, &ed) != PS_OK) {
+        ps_coord_redis_fail(c, &ed);
+        return false;
     }
+    return true;
+}
+
+/* Lease queued shards to ready workers, DISPATCH_BATCH at most a tick: the attempt numbers and
+ * the lease records go to Redis in one round trip before any lease leaves (an attempt number is
+ * never reused, even by a restarted coordinator), then the leases go out. The shards finished
+ * since the last tick go to the collector, and their lease records in the same round trip: no
+ * result costs a round trip of its own. Returns true when the batch was full (more may wait). */
+static bool dispatch(struct coord *c)
+{
+    const struct grant *g = c->grants;
+    size_t n = grant_batch(c);
+
+    if (n == 0 && c->n_done == 0)
+        return false;
+    /* before the pass's end is asked for (run_loop), every finished shard is with the collector */
+    if (c->n_done > 0)
+        ps_collect_merge(c->collector, c->done, c->n_done);
+    /* nothing may leave without its attempt number on record */
+    if (!record_batch(c, g, n))
+        return false;
     for (size_t i = 0; i < n; i++)
         send_lease(c, g[i].w, g[i].id, g[i].attempt);
+    return n == DISPATCH_BATCH;
+}
+
+/* Shard `id` is finished: it goes to the collector and its lease record goes, with the next
+ * round trip. */
+static void note_done(struct coord *c, uint32_t id)
+{
+    if (c->n_done == c->cap_done) {
+        c->cap_done = c->cap_done ? c->cap_done * 2 : 256;
+        c->done = ps_xrealloc(c->done, c->cap_done * sizeof(*c->done));
+    }
+    c->done[c->n_done++] = id;
 }
 
 static void on_result(struct coord *c, size_t w, const Poisonscan__ShardResult *res)
 {
-    struct ps_errdetail ed = {0};
-    char f[16];
-
     wk(c, w)->credit++;
     if (wk(c, w)->patterns_sent != 0) {
         /* it answered a lease that carried the list: it holds it now */
@@ -333,10 +451,7 @@ static void on_result(struct coord *c, size_t w, const Poisonscan__ShardResult *
     if (res->error[0] != '\0')
         ps_log(PS_LOG_ERROR, "coordinator", "shard %u: %s", res->shard_id, res->error);
     ps_lease_finish(c->leases, res->shard_id, PS_LEASE_DONE);
-    ps_collect_merge(c->collector, res->shard_id);
-    snprintf(f, sizeof(f), "%u", res->shard_id);
-    if (ps_store_cmd(c->store, NULL, &ed, "HDEL", c->k_leases, f, NULL) != PS_OK)
-        ps_coord_redis_fail(c, &ed);
+    note_done(c, res->shard_id);
 }
 
 static void on_message(struct coord *c, const char *peer, size_t peer_len,
@@ -417,23 +532,26 @@ static void drain(struct coord *c, bool finished)
     }
 }
 
-/* Heartbeat every live worker once per interval; also called from inside long Redis walks of
+/* Heartbeat every live worker we have sent nothing for most of an interval: any message is as
+ * good a sign of life to a worker (worker/link.c), so a busy worker that gets a lease every
+ * few milliseconds needs no heartbeat besides. Checked four times an interval, so that no worker
+ * waits much longer than an interval for a message. Also called from inside long Redis walks of
  * the loop (ps_store_set_idle), so that idle workers do not take a busy coordinator for a dead
  * one. */
 static void ping_workers(struct coord *c)
 {
     Poisonscan__Envelope env;
     Poisonscan__Heartbeat hb;
-    uint64_t now = ps_clock_now_ms();
+    uint64_t now = ps_clock_now_ms(), quiet = c->o->heartbeat_ms - c->o->heartbeat_ms / 4;
 
-    if (now - c->last_ping < c->o->heartbeat_ms)
+    if (now - c->last_ping < c->o->heartbeat_ms / 4)
         return;
     poisonscan__envelope__init(&env);
     poisonscan__heartbeat__init(&hb);
     env.body_case = POISONSCAN__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
     for (size_t w = 0; w < ps_registry_len(c->workers); w++)
-        if (wk(c, w)->alive)
+        if (wk(c, w)->alive && now - wk(c, w)->last_sent > quiet)
             send_to(c, w, &env);
     c->last_ping = now;
 }
@@ -453,7 +571,7 @@ static void keep_lock(struct coord *c)
     }
 }
 
-static void on_idle(void *ctx)
+void ps_coord_idle(void *ctx)
 {
     ping_workers(ctx);
     keep_lock(ctx);
@@ -469,10 +587,13 @@ static void expire_leases(struct coord *c, uint64_t now)
             lease_lost(c, ids[i], "lease expired");
 }
 
-static void tick(struct coord *c)
+/* Deadlines, dispatch, heartbeats, progress, the lock. Returns true when dispatch may have more
+ * to send at once (a full batch went out). */
+static bool tick(struct coord *c)
 {
     uint64_t now = ps_clock_now_ms();
     uint64_t silence = c->o->heartbeat_ms * c->o->liveness;
+    bool more;
 
     /* a walk over every worker and lease is for deadlines, which are seconds apart: a few times
      * a second is enough, however many messages wake the loop */
@@ -483,7 +604,7 @@ static void tick(struct coord *c)
         expire_leases(c, now);
         c->last_sweep = now;
     }
-    dispatch(c);
+    more = dispatch(c);
     ping_workers(c);
     if (now - c->last_progress >= PROGRESS_EVERY_MS) {
         set_progress(c, NULL);
@@ -495,6 +616,7 @@ static void tick(struct coord *c)
                ps_lease_n_finished(c->leases), c->n_shards, ps_lease_n_queued(c->leases));
         c->last_log = now;
     }
+    return more;
 }
 
 /* The report is written: tell every worker, and for a little while any that calls in, that the
@@ -584,6 +706,8 @@ static int collected(struct coord *c, const struct ps_collect_result *res,
 /* The loop: poll, receive, expire, dispatch, and move between passes. */
 static int run_loop(struct coord *c, struct ps_report_summary *sum)
 {
+    bool more = false;
+
     for (;;) {
         zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
         struct ps_collect_result res;
@@ -602,24 +726,23 @@ static int run_loop(struct coord *c, struct ps_report_summary *sum)
             c->asked = PS_COLLECT_PASS_END;
             ps_collect_ask(c->collector, PS_COLLECT_PASS_END);
         }
-        if (zmq_poll(&it, 1, (long)(c->o->heartbeat_ms / 4 + 1)) < 0 && zmq_errno() != EINTR) {
+        /* with ten thousand workers a tick may fill its batch: then do not wait for a message */
+        if (zmq_poll(&it, 1, more ? 0 : (long)(c->o->heartbeat_ms / 4 + 1)) < 0 &&
+            zmq_errno() != EINTR) {
             ps_log(PS_LOG_ERROR, "coordinator", "zmq_poll: %s", zmq_strerror(zmq_errno()));
             return 4;
         }
         drain(c, false);
-        tick(c);
+        more = tick(c);
     }
 }
 
-/* Options that only the coordinator checks (the rest are checked by the CLI). 0 or 3. */
-static int check_opts(struct coord *c, struct ps_errdetail *ed)
+enum ps_err ps_coordinator_opts_check(const struct ps_coordinator_opts *o, struct ps_errdetail *ed)
 {
-    const struct ps_coordinator_opts *o = c->o;
-
     if (o->n_redis == 0 || o->n_redis > PS_PARTITION_MAX) {
-        ps_errdetail_set(ed, NULL, 0, "from 1 to %u Redis endpoints, not %zu", PS_PARTITION_MAX,
+        ps_errdetail_set(ed, NULL, 0, "--redis: from 1 to %u endpoints, not %zu", PS_PARTITION_MAX,
                          o->n_redis);
-        return 3;
+        return PS_ERR_USAGE;
     }
     if (o->partitions == 0 || o->partitions > PS_PARTITION_MAX ||
         (o->partitions & (o->partitions - 1)) != 0 || o->partitions < o->n_redis) {
@@ -627,23 +750,28 @@ static int check_opts(struct coord *c, struct ps_errdetail *ed)
                          "--partitions %u: a power of two from 1 to %u, and at least the %zu "
                          "Redis endpoints",
                          o->partitions, PS_PARTITION_MAX, o->n_redis);
-        return 3;
+        return PS_ERR_USAGE;
     }
-    c->partitions = o->partitions;
     if (o->cluster_sketch_log2 != 0 && (o->cluster_sketch_log2 < PS_CLSKETCH_LOG2_MIN ||
                                         o->cluster_sketch_log2 > PS_CLSKETCH_LOG2_MAX)) {
-        ps_errdetail_set(ed, NULL, 0, "--cluster-sketch-log2 %u: 0 or %u..%u",
+        ps_errdetail_set(ed, NULL, 0,
+                         "--cluster-sketch-log2 %u: 0 (sized from the corpus) or %u to %u",
                          o->cluster_sketch_log2, PS_CLSKETCH_LOG2_MIN, PS_CLSKETCH_LOG2_MAX);
-        return 3;
+        return PS_ERR_USAGE;
     }
+    return PS_OK;
+}
+
+/* ps_coordinator_opts_check, then the signatures folder made and resolved. 0 or 3. */
+static int check_opts(struct coord *c, struct ps_errdetail *ed)
+{
+    const struct ps_coordinator_opts *o = c->o;
+
+    if (ps_coordinator_opts_check(o, ed) != PS_OK)
+        return 3;
+    c->partitions = o->partitions;
     if (o->signatures_dir != NULL && o->signatures_dir[0] != '\0') {
         char abs[4096];
-        if (o->signature_k < 16 || o->signature_k > 1024 || o->signature_k % 16 != 0) {
-            ps_errdetail_set(ed, NULL, 0,
-                             "--signature-k %u: must be a multiple of 16 from 16 to 1024",
-                             o->signature_k);
-            return 3;
-        }
         /* workers on other machines write there: the path must mean the same everywhere */
         if (ps_file_mkdirs(o->signatures_dir, ed) != PS_OK ||
             realpath(o->signatures_dir, abs) == NULL) {
@@ -675,7 +803,7 @@ static int start_job(struct coord *c, struct ps_errdetail *ed)
     snprintf(who, sizeof(who), "%s pid %d", host, (int)getpid());
     if (ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "locked_by", who, NULL) != PS_OK)
         return 4;
-    ps_store_set_idle(c->store, on_idle, c);
+    ps_store_set_idle(c->store, ps_coord_idle, c);
     rc = ps_coord_open_job(c, ed);
     if (rc != 0)
         return rc;
@@ -720,12 +848,9 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     c.o = o;
     c.lim = ps_wire_limits_coordinator();
     ps_patlist_init(&c.cands);
-    c.grants = ps_xcalloc(DISPATCH_BATCH, 2 * sizeof(uint64_t) + sizeof(size_t));
-    c.fields = ps_xcalloc(DISPATCH_BATCH, sizeof(*c.fields));
-    c.attempts_argv = ps_xcalloc(2 + 2 * DISPATCH_BATCH, sizeof(*c.attempts_argv));
-    c.leases_argv = ps_xcalloc(2 + 2 * DISPATCH_BATCH, sizeof(*c.leases_argv));
-    c.attempts_lens = ps_xcalloc(2 + 2 * DISPATCH_BATCH, sizeof(*c.attempts_lens));
-    c.leases_lens = ps_xcalloc(2 + 2 * DISPATCH_BATCH, sizeof(*c.leases_lens));
+    c.grants = ps_xcalloc(DISPATCH_BATCH, sizeof(struct grant));
+    for (size_t i = 0; i < 3; i++)
+        ps_buf_init(&c.cmds[i].text, SIZE_MAX / 2);
     ps_registry_new(&c.workers);
     ps_store_key(c.k_meta, sizeof(c.k_meta), o->job, PS_KEY_META);
     ps_store_key(c.k_progress, sizeof(c.k_progress), o->job, PS_KEY_PROGRESS);
@@ -759,12 +884,12 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     ps_registry_free(c.workers);
     ps_patlist_release(&c.cands);
     free(c.grants);
-    free(c.fields);
-    free(c.attempts_argv);
-    free(c.leases_argv);
-    free(c.attempts_lens);
-    free(c.leases_lens);
+    for (size_t i = 0; i < 3; i++)
+        cmd_release(&c.cmds[i]);
+    free(c.done);
     free(c.ready);
     free(c.signatures_dir);
+    free(c.scan_json);
+    free(c.settings_json);
     return rc;
 }

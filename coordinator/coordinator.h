@@ -57,6 +57,18 @@ struct ps_coordinator_opts {
  * are in the report), 3 usage or configuration error (bad input path, a resumed job whose
  * settings differ), 4 Redis or ZeroMQ failure, or interrupted. `sum` (may be NULL) gets the
  * report's summary on 0. */
+/* The coordinator's own rules on `o` (Redis endpoints, partitions against them); no I/O.
+ * PS_OK or PS_ERR_USAGE naming the option. ps_coordinator_run() checks them again; the CLI
+ * checks them (and the scan settings, ps_coordinator_scan_settings) before any work starts. */
+enum ps_err ps_coordinator_opts_check(const struct ps_coordinator_opts *o, struct ps_errdetail *ed);
+
+/* The scan settings every lease of a job run with `o` carries: the cluster sketch of
+ * 2^cluster_log2 cells a row (0: none), `partitions`, signatures written to `signatures_dir`
+ * (NULL: none). *st is initialised here; its strings are views into `o` and `signatures_dir`. */
+void ps_coordinator_scan_settings(const struct ps_coordinator_opts *o, unsigned cluster_log2,
+                                  unsigned partitions, const char *signatures_dir,
+                                  Poisonscan__ScanSettings *st);
+
 int ps_coordinator_run(const struct ps_coordinator_opts *opts, struct ps_report_summary *sum);
 
 #endif

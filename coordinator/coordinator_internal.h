@@ -32,11 +32,22 @@ struct ps_collect_result {
 
 struct collector;
 struct coord;
+
+/* One Redis command of a dispatch round trip: its arguments one after the other in one buffer,
+ * each NUL-terminated, pointed at once the command is complete (the buffer moves as it grows). */
+struct coord_cmd {
+    struct ps_buf text;
+    size_t *ends; /* end of each argument in text, past its NUL */
+    const char **argv;
+    size_t *lens;
+    size_t n, cap;
+};
 /* Start the collector on the job's current pass; it first picks up what Redis holds (resume). */
 enum ps_err ps_collect_start(struct collector **out, struct coord *c, enum ps_pass pass,
                              struct ps_errdetail *ed);
-/* Shard `shard` of the current pass is committed: merge it. */
-void ps_collect_merge(struct collector *k, uint32_t shard);
+/* Shards `shards` (n of them, borrowed) of the current pass are committed: merge them. One call
+ * a batch, so that the collector wakes once for many. */
+void ps_collect_merge(struct collector *k, const uint32_t *shards, size_t n);
 void ps_collect_ask(struct collector *k, enum ps_collect_request what);
 /* The answer to the last request, once it is ready (true). */
 bool ps_collect_poll(struct collector *k, struct ps_collect_result *out);
@@ -57,7 +68,7 @@ struct coord {
     char k_meta[256], k_progress[256], k_leases[256], k_lock[256];
     char lock_token[PS_WIRE_ROUTING_ID_CAP];
     bool locked;
-    char scan_json[1024], settings_json[2048];
+    char *scan_json, *settings_json; /* owned: the settings as JSON (fingerprint, meta, report) */
     uint64_t fingerprint;
     Poisonscan__ScanSettings settings;
     uint64_t last_progress, last_log, last_ping, last_lock;
@@ -69,19 +80,23 @@ struct coord {
     uint64_t text_estimate; /* decompressed bytes of the corpus, from its files' headers */
     struct collector *collector;
     uint64_t cands_id; /* digest of the pattern list: workers hold it under this id */
-    /* dispatch: the workers with credit, and the scratch of one batch of leases */
+    /* dispatch: the workers with credit, the scratch of one batch of leases, and the shards
+     * finished since the last round trip (their lease records go with the next one) */
     size_t *ready;
     size_t ready_head, n_ready, cap_ready;
     void *grants;
-    char (*fields)[PS_WIRE_ROUTING_ID_MAX * 2 + 96];
-    const char **attempts_argv, **leases_argv;
-    size_t *attempts_lens, *leases_lens;
+    struct coord_cmd cmds[3];
+    uint32_t *done;
+    size_t n_done, cap_done;
     uint64_t last_sweep;
     enum ps_collect_request asked; /* the request to the collector outstanding */
 };
 
 /* coordinator.c */
 void ps_coord_redis_fail(struct coord *c, const struct ps_errdetail *ed);
+/* The loop's duties that must go on during a long walk (the plan, Redis): heartbeats to the
+ * workers, the job's lock. `ctx` is the struct coord. */
+void ps_coord_idle(void *ctx);
 void ps_coord_pass_key(const struct coord *c, char *dst, size_t cap, const char *base,
                        unsigned pass);
 

@@ -103,7 +103,7 @@ static void make_settings(struct coord *c)
     const struct ps_coordinator_opts *o = c->o;
     struct ps_buf b;
 
-    ps_buf_init(&b, sizeof(c->scan_json) - 1);
+    ps_buf_init(&b, SIZE_MAX / 2);
     ps_buf_appends(&b, "{\"text_field\":");
     ps_json_append_string(&b, o->text_field, strlen(o->text_field));
     ps_buf_appends(&b, ",\"id_field\":");
@@ -123,28 +123,40 @@ static void make_settings(struct coord *c)
         ps_buf_appendf(&b, ",\"k\":%u,\"ngram\":5,\"method\":\"oph\"}", o->signature_k);
     }
     ps_buf_appends(&b, "}");
-    snprintf(c->scan_json, sizeof(c->scan_json), "%s", b.data ? b.data : "{}");
-    ps_buf_release(&b);
-    snprintf(c->settings_json, sizeof(c->settings_json),
-             "{\"scan\":%s,\"detect\":{\"min_docs\":%" PRIu64
-             ",\"min_rate\":%.3f,\"min_spread\":%.3f,\"min_diversity\":%.3f,"
-             "\"max_similarity\":%.3f,\"max_confirm\":%u}}",
-             c->scan_json, o->score.min_docs, o->score.min_rate, o->score.min_spread,
-             o->score.min_diversity, o->score.max_similarity, o->score.max_confirm);
-    c->settings.text_field = (char *)(uintptr_t)o->text_field;
-    c->settings.id_field = (char *)(uintptr_t)o->id_field;
-    c->settings.max_line = o->max_line;
-    c->settings.max_errors_kept = o->max_errors_kept;
-    c->settings.ngram_max = o->ngram_max;
-    c->settings.window = o->window;
-    c->settings.max_candidates = o->max_candidates;
-    if (c->signatures_dir != NULL) {
-        c->settings.signatures_dir = c->signatures_dir;
-        c->settings.signature_k = o->signature_k;
+    free(c->scan_json);
+    c->scan_json = ps_buf_detach(&b, NULL);
+    ps_buf_init(&b, SIZE_MAX / 2);
+    ps_buf_appendf(&b,
+                   "{\"scan\":%s,\"detect\":{\"min_docs\":%" PRIu64
+                   ",\"min_rate\":%.3f,\"min_spread\":%.3f,\"min_diversity\":%.3f,"
+                   "\"max_similarity\":%.3f,\"max_confirm\":%u}}",
+                   c->scan_json, o->score.min_docs, o->score.min_rate, o->score.min_spread,
+                   o->score.min_diversity, o->score.max_similarity, o->score.max_confirm);
+    free(c->settings_json);
+    c->settings_json = ps_buf_detach(&b, NULL);
+    ps_coordinator_scan_settings(o, c->cluster_log2, c->partitions, c->signatures_dir,
+                                 &c->settings);
+}
+
+void ps_coordinator_scan_settings(const struct ps_coordinator_opts *o, unsigned cluster_log2,
+                                  unsigned partitions, const char *signatures_dir,
+                                  Poisonscan__ScanSettings *st)
+{
+    poisonscan__scan_settings__init(st);
+    st->text_field = (char *)(uintptr_t)o->text_field;
+    st->id_field = (char *)(uintptr_t)o->id_field;
+    st->max_line = o->max_line;
+    st->max_errors_kept = o->max_errors_kept;
+    st->ngram_max = o->ngram_max;
+    st->window = o->window;
+    st->max_candidates = o->max_candidates;
+    if (signatures_dir != NULL) {
+        st->signatures_dir = (char *)(uintptr_t)signatures_dir;
+        st->signature_k = o->signature_k;
     }
-    c->settings.cluster_log2 = c->cluster_log2;
-    c->settings.partitions = c->partitions;
-    c->settings.redis_endpoints = (uint32_t)o->n_redis;
+    st->cluster_log2 = cluster_log2;
+    st->partitions = partitions;
+    st->redis_endpoints = (uint32_t)o->n_redis;
 }
 
 /* Decompressed bytes of one file, from its own header where it has one: a zstd frame's
@@ -180,13 +192,17 @@ static uint64_t estimate_file_bytes(const char *path, uint64_t size, int code)
  * words or more, about one paragraph per 600 bytes of text), so that a cell of a key held by
  * many documents stands out from the background; but at most 2 % of the corpus's decompressed
  * bytes and at most --sketch-max (docs/redis-keys.md, memory model). */
-static uint64_t estimate_text(const struct ps_plan *p)
+static uint64_t estimate_text(struct coord *c)
 {
+    const struct ps_plan *p = c->plan;
     uint64_t text = 0;
 
-    for (size_t i = 0; i < ps_plan_n_files(p); i++)
+    for (size_t i = 0; i < ps_plan_n_files(p); i++) {
         text += estimate_file_bytes(ps_plan_file(p, i), ps_plan_file_size(p, i),
                                     ps_plan_file_format(p, i));
+        if (i % PS_PLAN_IDLE_EVERY == PS_PLAN_IDLE_EVERY - 1)
+            ps_coord_idle(c); /* a file opened each: the lock must outlive a million */
+    }
     return text;
 }
 
@@ -227,6 +243,9 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
     }
     po.shard_size = c->o->shard_size;
     po.format = c->o->format;
+    /* the lock is held: a plan of a million files must not outlast it */
+    po.idle = ps_coord_idle;
+    po.idle_ctx = c;
     err = ps_plan_build(&c->plan, c->o->inputs, c->o->n_inputs, &po, ed);
     if (err != PS_OK) {
         rc = 3;
@@ -240,7 +259,7 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
         rc = 3;
         goto done;
     }
-    c->text_estimate = estimate_text(c->plan);
+    c->text_estimate = estimate_text(c);
     if (c->o->clusters)
         c->cluster_log2 = c->o->cluster_sketch_log2 != 0
                               ? c->o->cluster_sketch_log2

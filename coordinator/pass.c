@@ -150,12 +150,12 @@ enum ps_err ps_collect_start(struct collector **out, struct coord *c, enum ps_pa
     return PS_OK;
 }
 
-void ps_collect_merge(struct collector *k, uint32_t shard)
+void ps_collect_merge(struct collector *k, const uint32_t *shards, size_t n)
 {
     pthread_mutex_lock(&k->mu);
     /* each shard finishes once a pass, so the queue never holds more than the shards */
-    if (k->q_len < k->q_cap) {
-        k->queue[(k->q_head + k->q_len) % k->q_cap] = shard;
+    for (size_t i = 0; i < n && k->q_len < k->q_cap; i++) {
+        k->queue[(k->q_head + k->q_len) % k->q_cap] = shards[i];
         k->q_len++;
     }
     pthread_cond_signal(&k->cv);

@@ -1,9 +1,12 @@
-/* plan.c - corpus walking, manifest parsing, line-aligned splitting of plain files, the plan's
- * fingerprint and its text form. Cuts are found by reading a few bytes around each nominal
- * boundary with pread, so planning a terabyte corpus reads kilobytes, not the corpus. */
+/* plan.c - corpus walking, manifest parsing, line-aligned splitting of plain files and the
+ * plan's fingerprint (its text form: plan_text.c). Cuts are found by reading a few bytes around
+ * each nominal boundary with pread, so planning a terabyte corpus reads kilobytes, not the
+ * corpus. */
 /* realpath() is XSI, beyond the _POSIX_C_SOURCE the build sets. */
 #define _XOPEN_SOURCE 700
-#include "coordinator/plan.h"
+/* d_type and the DT_ values of readdir() are BSD, from the same place */
+#define _DEFAULT_SOURCE
+#include "coordinator/plan_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,38 +38,16 @@ _Static_assert(PS_FORMAT_JSONL == 0 && PS_FORMAT_RECORD_AUTO == 0 &&
 
 /* Bytes read per pread while looking for the '\n' after a nominal cut: one typical JSONL line
  * fits, and a pathological multi-megabyte line costs a few more reads, not a bigger buffer. */
-#define SCAN_CHUNK  (64 * 1024)
-#define PLAN_HEADER "poisonscan-plan 1"
-
-struct plan_file {
-    char *path; /* owned */
-    uint64_t size;
-    int64_t mtime_sec;
-    int64_t mtime_nsec;
-    int format;
-};
-
-/* Open addressing over file indices + 1 (0 = empty slot), keyed by the file's path. */
-struct pathset {
-    uint32_t *slots;
-    size_t cap; /* power of two or 0 */
-    size_t n;
-};
-
-struct ps_plan {
-    struct plan_file *files;
-    size_t n_files, cap_files;
-    struct ps_shard *shards;
-    size_t n_shards, cap_shards;
-    uint64_t bytes_total;
-    struct pathset seen;
-};
+#define SCAN_CHUNK (64 * 1024)
 
 struct builder {
     struct ps_plan *p;
     const struct ps_plan_opts *opts;
     struct ps_errdetail *ed;
-    char *scan;           /* SCAN_CHUNK bytes, owned */
+    char *scan; /* SCAN_CHUNK bytes, owned: file bytes [scan_pos, scan_pos + scan_len) */
+    uint64_t scan_pos;
+    size_t scan_len;
+    uint64_t work;        /* files and cuts so far, for opts->idle */
     const char *manifest; /* borrowed: the manifest being read, for messages, or NULL */
     size_t manifest_line;
 };
@@ -80,20 +61,21 @@ struct ps_plan_opts ps_plan_opts_default(void)
     o.max_manifest_bytes = 1ULL << 30;
     o.max_depth = 64;
     o.format = ps_format_auto();
+    o.idle = NULL;
+    o.idle_ctx = NULL;
     return o;
 }
 
 /* ---- small helpers ---- */
 
-/* Only plain JSON Lines can be cut into byte ranges (whatever record shape it holds). */
-static bool splittable(int code)
+bool ps_plan_splittable(int code)
 {
     struct ps_format f;
 
     return ps_format_from_code(code, &f) && ps_format_splittable(f);
 }
 
-static bool has_control(const char *s, size_t n)
+bool ps_plan_has_control(const char *s, size_t n)
 {
     size_t i;
 
@@ -127,7 +109,7 @@ static size_t path_hash(const char *path)
 }
 
 /* Returns the index of `path` among p->files, or SIZE_MAX when absent. */
-static size_t pathset_find(const struct ps_plan *p, const char *path)
+size_t ps_plan_find_file(const struct ps_plan *p, const char *path)
 {
     size_t mask, i;
 
@@ -173,8 +155,8 @@ static void pathset_add(struct ps_plan *p, size_t idx)
 
 /* ---- plan growth ---- */
 
-static enum ps_err push_file(struct ps_plan *p, char *path, uint64_t size, int64_t msec,
-                             int64_t mnsec, int format, struct ps_errdetail *ed)
+enum ps_err ps_plan_push_file(struct ps_plan *p, char *path, uint64_t size, int64_t msec,
+                              int64_t mnsec, int format, struct ps_errdetail *ed)
 {
     struct plan_file *f;
 
@@ -198,8 +180,8 @@ static enum ps_err push_file(struct ps_plan *p, char *path, uint64_t size, int64
     return PS_OK;
 }
 
-static enum ps_err push_shard(struct ps_plan *p, size_t file_index, uint64_t begin, uint64_t end,
-                              struct ps_errdetail *ed)
+enum ps_err ps_plan_push_shard(struct ps_plan *p, size_t file_index, uint64_t begin, uint64_t end,
+                               struct ps_errdetail *ed)
 {
     struct ps_shard *s;
 
@@ -235,33 +217,48 @@ static void where(const struct builder *b, char *dst, size_t dst_cap)
         dst[0] = '\0';
 }
 
+/* One more file or cut: now and then, the caller's idle function. */
+static void did_work(struct builder *b)
+{
+    if (b->opts->idle != NULL && ++b->work % PS_PLAN_IDLE_EVERY == 0)
+        b->opts->idle(b->opts->idle_ctx);
+}
+
 /* Find the first line start at or after `nominal` (0 < nominal < size): the byte after the
- * first '\n' at offset >= nominal - 1. *cut = size when there is none. */
+ * first '\n' at offset >= nominal - 1. *cut = size when there is none. The chunk read last stays
+ * in b->scan: with shards smaller than a chunk the next cuts are found there without a read (a
+ * corpus of 4 KiB shards would otherwise read its every byte 16 times). */
 static enum ps_err find_cut(struct builder *b, int fd, const char *path, uint64_t nominal,
                             uint64_t size, uint64_t *cut)
 {
     uint64_t pos = nominal - 1;
 
     while (pos < size) {
-        size_t want = size - pos < SCAN_CHUNK ? (size_t)(size - pos) : SCAN_CHUNK;
-        ssize_t got = pread(fd, b->scan, want, (off_t)pos);
         const char *nl;
+        size_t off;
 
-        if (got < 0) {
-            if (errno == EINTR)
+        if (pos < b->scan_pos || pos >= b->scan_pos + b->scan_len) {
+            size_t want = size - pos < SCAN_CHUNK ? (size_t)(size - pos) : SCAN_CHUNK;
+            ssize_t got = pread(fd, b->scan, want, (off_t)pos);
+            if (got < 0 && errno == EINTR)
                 continue;
-            ps_errdetail_set(b->ed, NULL, pos, "cannot read '%s' at offset %" PRIu64 ": %s", path,
-                             pos, strerror(errno));
-            return PS_ERR_IO;
+            if (got < 0) {
+                ps_errdetail_set(b->ed, NULL, pos, "cannot read '%s' at offset %" PRIu64 ": %s",
+                                 path, pos, strerror(errno));
+                return PS_ERR_IO;
+            }
+            if (got == 0)
+                break; /* the file shrank since fstat: no cut, the reader will see the new end */
+            b->scan_pos = pos;
+            b->scan_len = (size_t)got;
         }
-        if (got == 0)
-            break; /* the file shrank since fstat: no cut, the reader will see the new end */
-        nl = memchr(b->scan, '\n', (size_t)got);
+        off = (size_t)(pos - b->scan_pos);
+        nl = memchr(b->scan + off, '\n', b->scan_len - off);
         if (nl != NULL) {
-            *cut = pos + (uint64_t)(nl - b->scan) + 1;
+            *cut = b->scan_pos + (uint64_t)(nl - b->scan) + 1;
             return PS_OK;
         }
-        pos += (uint64_t)got;
+        pos = b->scan_pos + b->scan_len;
     }
     *cut = size;
     return PS_OK;
@@ -280,8 +277,9 @@ static enum ps_err split_file(struct builder *b, int fd, size_t fi)
 
     if (size == 0)
         return PS_OK; /* listed as a file, nothing to scan */
-    if (!splittable(f->format) || size <= b->opts->shard_size)
-        return push_shard(b->p, fi, 0, size, b->ed);
+    if (!ps_plan_splittable(f->format) || size <= b->opts->shard_size)
+        return ps_plan_push_shard(b->p, fi, 0, size, b->ed);
+    b->scan_len = 0; /* the chunk held is another file's */
     while (size - begin > b->opts->shard_size) {
         uint64_t cut;
 
@@ -290,17 +288,21 @@ static enum ps_err split_file(struct builder *b, int fd, size_t fi)
             return err;
         if (cut >= size)
             break;
-        err = push_shard(b->p, fi, begin, cut, b->ed);
+        err = ps_plan_push_shard(b->p, fi, begin, cut, b->ed);
         if (err != PS_OK)
             return err;
         begin = cut;
+        did_work(b);
     }
-    return push_shard(b->p, fi, begin, size, b->ed);
+    return ps_plan_push_shard(b->p, fi, begin, size, b->ed);
 }
 
-/* Take the regular file at `real` (canonical; ownership taken); `name` (the name it was found
- * under) and its first bytes decide the format. */
-static enum ps_err add_file(struct builder *b, char *real, const char *name)
+/* Take the regular file at `real` (canonical; ownership taken), opened as `rel` relative to the
+ * directory dfd (AT_FDCWD and `real` itself outside a walk: a walk opens each file from its
+ * folder, not through its whole path); `name` (the name it was found under) and its first bytes
+ * decide the format. */
+static enum ps_err add_file(struct builder *b, char *real, const char *name, int dfd,
+                            const char *rel)
 {
     char at[300];
     struct stat st;
@@ -309,19 +311,19 @@ static enum ps_err add_file(struct builder *b, char *real, const char *name)
     enum ps_err err;
     int fd;
 
-    if (pathset_find(b->p, real) != SIZE_MAX) {
+    if (ps_plan_find_file(b->p, real) != SIZE_MAX) {
         free(real);
         return PS_OK; /* the same file reached twice: listed once */
     }
     where(b, at, sizeof(at));
-    if (has_control(real, strlen(real))) {
+    if (ps_plan_has_control(real, strlen(real))) {
         ps_errdetail_set(b->ed, NULL, 0,
                          "path '%s' holds a control character (tab, newline, ...); rename it%s",
                          real, at);
         free(real);
         return PS_ERR_UNSUPPORTED;
     }
-    fd = open(real, O_RDONLY);
+    fd = openat(dfd, rel, O_RDONLY);
     if (fd < 0) {
         ps_errdetail_set(b->ed, NULL, 0, "cannot open '%s'%s: %s", real, at, strerror(errno));
         free(real);
@@ -340,27 +342,123 @@ static enum ps_err add_file(struct builder *b, char *real, const char *name)
         free(real);
         return err;
     }
-    err = push_file(b->p, real, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec,
-                    (int64_t)st.st_mtim.tv_nsec, ps_format_code(fmt), b->ed);
+    err = ps_plan_push_file(b->p, real, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec,
+                            (int64_t)st.st_mtim.tv_nsec, ps_format_code(fmt), b->ed);
     if (err == PS_OK)
         err = split_file(b, fd, b->p->n_files - 1);
     close(fd);
+    did_work(b);
     return err;
 }
 
-static int cmp_names(const void *a, const void *b)
+/* A directory entry: its name and what readdir said it is (DT_UNKNOWN on file systems that do
+ * not say, where an lstat finds out). */
+struct entry {
+    char *name;
+    unsigned char type;
+};
+
+static int cmp_entries(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
 }
 
-/* Walk the canonical directory `dir` (borrowed). */
+/* The entries of the open directory d but ".", ".." and hidden ones, sorted bytewise; owned by
+ * the caller (free each name and the array). PS_ERR_IO when readdir fails. */
+static enum ps_err read_entries(struct builder *b, DIR *d, const char *dir, struct entry **out,
+                                size_t *n_out)
+{
+    char at[300];
+    struct entry *e = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+
+    for (;;) {
+        errno = 0;
+        de = readdir(d);
+        if (de == NULL)
+            break;
+        if (de->d_name[0] == '.')
+            continue; /* ".", ".." and hidden temporaries */
+        if (n == cap) {
+            cap = cap == 0 ? 32 : cap * 2;
+            e = ps_xrealloc(e, cap * sizeof(*e));
+        }
+        e[n].name = ps_xstrdup(de->d_name);
+        e[n++].type = de->d_type;
+    }
+    *out = e;
+    *n_out = n;
+    if (n > 1)
+        qsort(e, n, sizeof(*e), cmp_entries);
+    if (errno != 0) {
+        where(b, at, sizeof(at));
+        ps_errdetail_set(b->ed, NULL, 0, "cannot read directory '%s'%s: %s", dir, at,
+                         strerror(errno));
+        return PS_ERR_IO;
+    }
+    return PS_OK;
+}
+
+static enum ps_err walk_dir(struct builder *b, const char *dir, uint32_t depth);
+
+/* Entry e of the directory `dir` (open as dfd): walked, taken, followed or skipped. */
+static enum ps_err walk_entry(struct builder *b, const char *dir, int dfd, const struct entry *e,
+                              uint32_t depth)
+{
+    char at[300];
+    unsigned char type = e->type;
+    bool taken = ps_format_name_is_corpus(e->name);
+    enum ps_err err = PS_OK;
+    struct stat st;
+    char *child;
+
+    if (type != DT_DIR && type != DT_UNKNOWN && !taken)
+        return PS_OK; /* no syscall for a file the walk does not take */
+    child = join_path(dir, e->name, strlen(e->name));
+    if (type == DT_UNKNOWN) {
+        if (fstatat(dfd, e->name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            where(b, at, sizeof(at));
+            ps_errdetail_set(b->ed, NULL, 0, "cannot stat '%s'%s: %s", child, at, strerror(errno));
+            free(child);
+            return PS_ERR_IO;
+        }
+        type = S_ISDIR(st.st_mode)   ? DT_DIR
+               : S_ISREG(st.st_mode) ? DT_REG
+               : S_ISLNK(st.st_mode) ? DT_LNK
+                                     : DT_UNKNOWN;
+    }
+    if (type == DT_DIR) {
+        err = walk_dir(b, child, depth + 1);
+    } else if (type == DT_REG && taken) {
+        err = add_file(b, child, e->name, dfd, e->name);
+        child = NULL; /* taken */
+    } else if (type == DT_LNK && taken) {
+        /* Followed only to a file: a link to a directory could loop. */
+        char *real = realpath(child, NULL);
+        if (real == NULL) {
+            where(b, at, sizeof(at));
+            ps_errdetail_set(b->ed, NULL, 0, "cannot resolve link '%s'%s: %s", child, at,
+                             strerror(errno));
+            err = PS_ERR_IO;
+        } else if (stat(real, &st) == 0 && S_ISREG(st.st_mode)) {
+            err = add_file(b, real, e->name, AT_FDCWD, real);
+        } else {
+            free(real);
+        }
+    }
+    free(child);
+    return err;
+}
+
+/* Walk the canonical directory `dir` (borrowed). The directory stays open while its entries
+ * are taken (at most max_depth + 1 at once), so that each is reached from it. */
 static enum ps_err walk_dir(struct builder *b, const char *dir, uint32_t depth)
 {
     char at[300];
-    char **names = NULL;
-    size_t n = 0, cap = 0, i;
-    enum ps_err err = PS_OK;
-    struct dirent *de;
+    struct entry *e = NULL;
+    size_t n = 0;
+    enum ps_err err;
     DIR *d;
 
     where(b, at, sizeof(at));
@@ -375,57 +473,13 @@ static enum ps_err walk_dir(struct builder *b, const char *dir, uint32_t depth)
                          strerror(errno));
         return PS_ERR_IO;
     }
-    for (;;) {
-        errno = 0;
-        de = readdir(d);
-        if (de == NULL)
-            break;
-        if (de->d_name[0] == '.')
-            continue; /* ".", ".." and hidden temporaries */
-        if (n == cap) {
-            cap = cap == 0 ? 32 : cap * 2;
-            names = ps_xrealloc(names, cap * sizeof(*names));
-        }
-        names[n++] = ps_xstrdup(de->d_name);
-    }
-    if (errno != 0) {
-        ps_errdetail_set(b->ed, NULL, 0, "cannot read directory '%s'%s: %s", dir, at,
-                         strerror(errno));
-        err = PS_ERR_IO;
-    }
+    err = read_entries(b, d, dir, &e, &n);
+    for (size_t i = 0; i < n && err == PS_OK; i++)
+        err = walk_entry(b, dir, dirfd(d), &e[i], depth);
     closedir(d);
-    if (n > 1)
-        qsort(names, n, sizeof(*names), cmp_names);
-    for (i = 0; i < n && err == PS_OK; i++) {
-        char *child = join_path(dir, names[i], strlen(names[i]));
-        struct stat st;
-
-        if (lstat(child, &st) != 0) {
-            ps_errdetail_set(b->ed, NULL, 0, "cannot stat '%s'%s: %s", child, at, strerror(errno));
-            err = PS_ERR_IO;
-        } else if (S_ISDIR(st.st_mode)) {
-            err = walk_dir(b, child, depth + 1);
-        } else if (S_ISREG(st.st_mode) && ps_format_name_is_corpus(names[i])) {
-            err = add_file(b, child, names[i]);
-            child = NULL; /* taken */
-        } else if (S_ISLNK(st.st_mode) && ps_format_name_is_corpus(names[i])) {
-            /* Followed only to a file: a link to a directory could loop. */
-            char *real = realpath(child, NULL);
-            if (real == NULL) {
-                ps_errdetail_set(b->ed, NULL, 0, "cannot resolve link '%s'%s: %s", child, at,
-                                 strerror(errno));
-                err = PS_ERR_IO;
-            } else if (stat(real, &st) == 0 && S_ISREG(st.st_mode)) {
-                err = add_file(b, real, names[i]);
-            } else {
-                free(real);
-            }
-        }
-        free(child);
-    }
-    for (i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    for (size_t i = 0; i < n; i++)
+        free(e[i].name);
+    free(e);
     return err;
 }
 
@@ -452,7 +506,7 @@ static enum ps_err add_explicit(struct builder *b, const char *path)
         return PS_ERR_IO;
     }
     if (S_ISREG(st.st_mode))
-        return add_file(b, real, path);
+        return add_file(b, real, path, AT_FDCWD, real);
     err = walk_dir(b, real, 0);
     free(real);
     return err;
@@ -600,7 +654,7 @@ enum ps_err ps_plan_parse_manifest_buf(const char *src, size_t src_len, const ch
             n--;
         if (n == 0 || line[0] == '#')
             continue;
-        if (has_control(line, n)) {
+        if (ps_plan_has_control(line, n)) {
             ps_errdetail_set(ed, NULL, line_off,
                              "manifest '%s' line %zu: control character or NUL in path", shown,
                              line_no);
@@ -702,256 +756,6 @@ uint64_t ps_plan_fingerprint(const struct ps_plan *p)
     h = XXH3_64bits_digest(st);
     XXH3_freeState(st);
     return h;
-}
-
-/* ---- text form ---- */
-
-enum ps_err ps_plan_serialize(const struct ps_plan *p, struct ps_buf *dst)
-{
-    enum ps_err err = ps_buf_appends(dst, PLAN_HEADER "\n");
-    size_t i;
-
-    for (i = 0; i < p->n_files && err == PS_OK; i++) {
-        const struct plan_file *f = &p->files[i];
-        err = ps_buf_appendf(dst, "F\t%zu\t%d\t%" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%s\n", i,
-                             f->format, f->size, f->mtime_sec, f->mtime_nsec, f->path);
-    }
-    for (i = 0; i < p->n_shards && err == PS_OK; i++) {
-        const struct ps_shard *s = &p->shards[i];
-        err = ps_buf_appendf(dst, "S\t%" PRIu32 "\t%" PRIu32 "\t%" PRIu64 "\t%" PRIu64 "\n", s->id,
-                             s->file_index, s->begin, s->end);
-    }
-    return err;
-}
-
-/* A cursor over one line's tab-separated fields. */
-struct fields {
-    const char *p, *end;
-};
-
-/* Next field as [*f, *f + *n); false when the line has no more fields. */
-static bool next_field(struct fields *fs, const char **f, size_t *n)
-{
-    const char *tab;
-
-    if (fs->p == NULL)
-        return false;
-    tab = memchr(fs->p, '\t', (size_t)(fs->end - fs->p));
-    *f = fs->p;
-    *n = (size_t)((tab != NULL ? tab : fs->end) - fs->p);
-    fs->p = tab != NULL ? tab + 1 : NULL;
-    return true;
-}
-
-static bool field_u64(struct fields *fs, uint64_t *out)
-{
-    char tmp[24];
-    const char *f;
-    char *e;
-    size_t n, i;
-
-    if (!next_field(fs, &f, &n) || n == 0 || n >= sizeof(tmp) || (f[0] == '0' && n > 1))
-        return false; /* canonical form only: one text per plan, so one fingerprint */
-    for (i = 0; i < n; i++) {
-        if (f[i] < '0' || f[i] > '9')
-            return false;
-    }
-    memcpy(tmp, f, n);
-    tmp[n] = '\0';
-    errno = 0;
-    *out = strtoull(tmp, &e, 10);
-    return errno == 0 && *e == '\0';
-}
-
-static bool field_i64(struct fields *fs, int64_t *out)
-{
-    char tmp[24];
-    const char *f;
-    char *e;
-    size_t n, i;
-    long long v;
-
-    if (!next_field(fs, &f, &n) || n == 0 || n >= sizeof(tmp))
-        return false;
-    for (i = 0; i < n; i++) {
-        if ((f[i] < '0' || f[i] > '9') && !(i == 0 && f[i] == '-' && n > 1))
-            return false;
-    }
-    i = f[0] == '-' ? 1 : 0;
-    if (f[i] == '0' && (n > i + 1 || i == 1))
-        return false; /* no leading zeros, no "-0" */
-    memcpy(tmp, f, n);
-    tmp[n] = '\0';
-    errno = 0;
-    v = strtoll(tmp, &e, 10);
-    if (errno != 0 || *e != '\0')
-        return false;
-    *out = (int64_t)v;
-    return true;
-}
-
-/* Check that shards cover every non-empty file exactly, in file order. `upto` is the file
- * index the next shard run starts at (n_files at the end); files in between must be empty. */
-static bool files_between_empty(const struct ps_plan *p, size_t from, size_t upto)
-{
-    size_t i;
-
-    for (i = from; i < upto; i++) {
-        if (p->files[i].size != 0)
-            return false;
-    }
-    return true;
-}
-
-enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t src_len,
-                                struct ps_errdetail *ed)
-{
-    struct ps_plan *p = ps_xcalloc(1, sizeof(*p));
-    size_t pos = 0, line_no = 0;
-    /* Coverage cursor: the file the last shard belonged to and where that shard ended. */
-    bool have_shard = false;
-    size_t cur_file = 0;
-    uint64_t cur_end = 0;
-    const char *why = NULL;
-
-    *out = NULL;
-    while (pos < src_len) {
-        const char *line = src + pos;
-        const char *nl = memchr(line, '\n', src_len - pos);
-        size_t n = nl != NULL ? (size_t)(nl - line) : src_len - pos;
-        struct fields fs;
-        const char *f;
-        size_t fn;
-
-        pos += n + (nl != NULL ? 1 : 0);
-        line_no++;
-        fs.p = line;
-        fs.end = line + n;
-        if (line_no == 1) {
-            if (n != strlen(PLAN_HEADER) || memcmp(line, PLAN_HEADER, n) != 0) {
-                why = "not a poisonscan plan (bad header)";
-                goto fail;
-            }
-            continue;
-        }
-        if (!next_field(&fs, &f, &fn) || fn != 1) {
-            why = "record type must be F or S";
-            goto fail;
-        }
-        if (f[0] == 'F') {
-            uint64_t idx, fmt, size;
-            int64_t msec, mnsec;
-            struct ps_format decoded;
-            const char *path;
-            size_t plen;
-
-            if (have_shard) {
-                why = "file record after shard records";
-                goto fail;
-            }
-            if (!field_u64(&fs, &idx) || !field_u64(&fs, &fmt) || !field_u64(&fs, &size) ||
-                !field_i64(&fs, &msec) || !field_i64(&fs, &mnsec)) {
-                why = "bad number in file record";
-                goto fail;
-            }
-            if (idx != p->n_files) {
-                why = "file index out of sequence";
-                goto fail;
-            }
-            if (fmt > INT32_MAX || !ps_format_from_code((int)fmt, &decoded)) {
-                why = "unknown format";
-                goto fail;
-            }
-            if (fs.p == NULL) {
-                why = "file record without a path";
-                goto fail;
-            }
-            path = fs.p;
-            plen = (size_t)(fs.end - fs.p);
-            if (plen == 0 || plen >= PATH_MAX || path[0] != '/' || has_control(path, plen)) {
-                why = "path must be absolute, shorter than PATH_MAX, without control characters";
-                goto fail;
-            }
-            {
-                char *copy = ps_xstrndup(path, plen);
-                if (pathset_find(p, copy) != SIZE_MAX) {
-                    free(copy);
-                    why = "file listed twice";
-                    goto fail;
-                }
-                if (push_file(p, copy, size, msec, mnsec, (int)fmt, ed) != PS_OK) {
-                    why = "too many files";
-                    goto fail;
-                }
-            }
-        } else if (f[0] == 'S') {
-            uint64_t id, fi, begin, end;
-            const struct plan_file *file;
-
-            if (!field_u64(&fs, &id) || !field_u64(&fs, &fi) || !field_u64(&fs, &begin) ||
-                !field_u64(&fs, &end) || fs.p != NULL) {
-                why = "shard record needs exactly id, file, begin, end";
-                goto fail;
-            }
-            if (id != p->n_shards) {
-                why = "shard id out of sequence";
-                goto fail;
-            }
-            if (fi >= p->n_files) {
-                why = "shard names an unknown file";
-                goto fail;
-            }
-            file = &p->files[fi];
-            if (begin >= end || end > file->size) {
-                why = "shard range empty or past the end of its file";
-                goto fail;
-            }
-            if (have_shard && fi == cur_file) {
-                if (begin != cur_end || !splittable(file->format)) {
-                    why = "shards of a file are not contiguous";
-                    goto fail;
-                }
-            } else {
-                size_t from = have_shard ? cur_file + 1 : 0;
-                if ((have_shard && (fi < cur_file || cur_end != p->files[cur_file].size)) ||
-                    !files_between_empty(p, from, (size_t)fi) || begin != 0) {
-                    why = "shards do not cover every file exactly, in order";
-                    goto fail;
-                }
-            }
-            if (!splittable(file->format) && end != file->size) {
-                why = "only plain JSON Lines splits: this file must be one whole shard";
-                goto fail;
-            }
-            if (push_shard(p, (size_t)fi, begin, end, ed) != PS_OK) {
-                why = "too many shards";
-                goto fail;
-            }
-            have_shard = true;
-            cur_file = (size_t)fi;
-            cur_end = end;
-        } else {
-            why = "record type must be F or S";
-            goto fail;
-        }
-    }
-    if (line_no == 0) {
-        why = "empty plan";
-        goto fail;
-    }
-    if ((have_shard && cur_end != p->files[cur_file].size) ||
-        !files_between_empty(p, have_shard ? cur_file + 1 : 0, p->n_files)) {
-        line_no++;
-        why = "shards end before the last file does";
-        goto fail;
-    }
-    *out = p;
-    return PS_OK;
-
-fail:
-    ps_errdetail_set(ed, NULL, line_no, "plan line %zu: %s", line_no, why);
-    ps_plan_free(p);
-    return PS_ERR_PARSE;
 }
 
 void ps_plan_free(struct ps_plan *p)

@@ -52,6 +52,11 @@ struct ps_shard {
                             for JSON Lines); ps_format_from_code() decodes it */
 };
 
+/* Called every PS_PLAN_IDLE_EVERY files or cuts of a build, so that a caller busy planning a
+ * big corpus keeps its other duties going (the coordinator renews its job's lock). */
+typedef void (*ps_plan_idle_fn)(void *ctx);
+#define PS_PLAN_IDLE_EVERY 1024
+
 struct ps_plan_opts {
     uint64_t shard_size;         /* nominal bytes per plain-file shard (>= 1) */
     size_t max_manifest_line;    /* longer manifest lines are PS_ERR_PARSE */
@@ -59,9 +64,11 @@ struct ps_plan_opts {
     uint32_t max_depth;          /* deeper directory nesting is PS_ERR_LIMIT */
     struct ps_format format;     /* --format: the layout or record shape named, the rest
                                     detected per file (ps_format_auto(): all detected) */
+    ps_plan_idle_fn idle;        /* may be NULL */
+    void *idle_ctx;              /* borrowed, passed to idle */
 };
 /* shard_size 256 MiB, max_manifest_line 4096, max_manifest_bytes 1 GiB, max_depth 64, format
- * auto. */
+ * auto, no idle function. */
 struct ps_plan_opts ps_plan_opts_default(void);
 
 struct ps_plan; /* opaque: defined in plan.c */

@@ -15,7 +15,8 @@ struct ps_worker_rec {
     char id[PS_WIRE_ROUTING_ID_MAX + 1]; /* binary routing id, id_len bytes */
     size_t id_len;
     char name[2 * PS_WIRE_ROUTING_ID_MAX + 8]; /* printable form for logs */
-    uint64_t last_seen;                        /* ms, ps_clock_now_ms() */
+    uint64_t last_seen;                        /* ms, ps_clock_now_ms(): its last message */
+    uint64_t last_sent;                        /* ms: our last message to it */
     uint32_t credit;                           /* leases it can take now */
     bool alive;
     bool ready;             /* in the coordinator's queue of workers with credit */

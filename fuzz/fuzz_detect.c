@@ -1,7 +1,8 @@
 /* fuzz_detect.c - the detector on arbitrary bytes: options from the first 6 bytes, the rest is
  * the document. Checks the invariants that tie the passes together: every candidate hashes to its
- * own text, confirm finds every candidate of a document in that same document, and a stage gives
- * the same result whatever ran before it on the prepared document. Also the report snippet. */
+ * own text, confirm finds every candidate of a document in that same document (with either pattern
+ * matcher, the same hits, and the prefilter lets the document through), and a stage gives the
+ * same result whatever ran before it on the prepared document. Also the report snippet. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,14 @@ static void count_sentence(void *ctx, const uint64_t *shingles, size_t n)
     ++*(size_t *)ctx;
 }
 
+static bool same_hit(const struct ps_detect_hit *a, const struct ps_detect_hit *b)
+{
+    return a->hash == b->hash && a->in_role == b->in_role && a->kind == b->kind &&
+           a->tests == b->tests && a->right == b->right && a->context == b->context &&
+           a->offset == b->offset &&
+           memcmp(a->continuation, b->continuation, sizeof(a->continuation)) == 0;
+}
+
 static const char absent[] = "\x01 no such n-gram \x02";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -51,7 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ps_detect_doc *doc;
     struct ps_detect_result r;
     struct ps_u64set set;
-    struct ps_patset *pats;
+    struct ps_patset *pats, *ref;
+    struct ps_detect_hit *ref_hits;
+    size_t n_ref_hits;
     const struct ps_detect_hit *hits;
     const char *text;
     size_t len, n_hits, i, j, b, e, n_leads, n_lead_cands;
@@ -108,6 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     ps_u64set_init(&set, 1024);
     ps_patset_new(&pats, 1024);
+    check(ps_patset_new_with(&ref, 1024, PS_PATSET_SCALAR, NULL) == PS_OK);
     for (i = 0; i < r.n_candidates; i++) {
         const struct ps_candidate *c = &r.candidates[i];
 
@@ -118,12 +130,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check(r.candidates[j].hash != c->hash);
         check(ps_u64set_add(&set, c->hash, NULL) == PS_OK);
         check(ps_patset_add(pats, c->text, c->text_len) == PS_OK);
+        check(ps_patset_add(ref, c->text, c->text_len) == PS_OK);
     }
     /* a pattern that is surely absent must not disturb anything */
     check(ps_u64set_add(&set, XXH3_64bits(absent, sizeof(absent) - 1), NULL) == PS_OK);
     check(ps_patset_add(pats, absent, sizeof(absent) - 1) == PS_OK);
+    check(ps_patset_add(ref, absent, sizeof(absent) - 1) == PS_OK);
+    check(ps_patset_seal(pats, NULL) == PS_OK && ps_patset_seal(ref, NULL) == PS_OK);
 
+    /* the reference matcher first: the same hits, field by field */
+    ps_detect_confirm(d, doc, ref, heavy_odd, NULL, &hits, &n_hits);
+    n_ref_hits = n_hits;
+    ref_hits = malloc((n_hits + 1) * sizeof(*ref_hits));
+    check(ref_hits != NULL);
+    if (n_hits > 0)
+        memcpy(ref_hits, hits, n_hits * sizeof(*hits));
     ps_detect_confirm(d, doc, pats, heavy_odd, NULL, &hits, &n_hits);
+    check(n_hits == n_ref_hits);
+    for (i = 0; i < n_hits; i++)
+        check(same_hit(&hits[i], &ref_hits[i]));
+    free(ref_hits);
+    check(n_hits == 0 || ps_patset_may_occur(pats, text, len));
     for (i = 1; i < n_hits; i++)
         check(hits[i - 1].hash < hits[i].hash);
     for (i = 0; i < n_hits; i++)
@@ -168,6 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ps_u64set_release(&set);
     ps_patset_free(pats);
+    ps_patset_free(ref);
     ps_detect_doc_free(doc);
     ps_detect_free(d);
     return 0;

@@ -7,7 +7,7 @@ set -eu
 
 # build and test
 PKGS="build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-libzstd-dev zstd libxxhash-dev libhiredis-dev libcmocka-dev zlib1g-dev clang-format
+libzstd-dev zstd libxxhash-dev libhiredis-dev libhyperscan-dev libcmocka-dev zlib1g-dev clang-format
 redis-server redis-tools python3 ca-certificates coreutils mawk"
 # real English text for the generated corpora (see tools/textsource.py), and a word list
 # for gibberish when the BPE vocabulary cannot be had

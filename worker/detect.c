@@ -14,7 +14,7 @@ struct ps_detect_opts ps_detect_opts_default(void)
     o.ngram_max = 3;
     o.window = 32;
     o.max_candidates = 48;
-    o.min_after = 16;
+    o.min_after = PS_DETECT_MIN_AFTER;
     o.max_after_stop = 0.08;
     o.max_role_stop = 0.1;
     o.min_after_alpha = 0.6;
@@ -35,6 +35,35 @@ static bool unit_ok(double x)
     return x >= 0.0 && x <= 1.0;
 }
 
+enum ps_err ps_detect_opts_check(const struct ps_detect_opts *o, struct ps_errdetail *ed)
+{
+    if (o->ngram_max < 1 || o->ngram_max > PS_DETECT_NGRAM_MAX) {
+        ps_errdetail_set(ed, NULL, 0, "--ngram-max %u: from 1 to %u", o->ngram_max,
+                         PS_DETECT_NGRAM_MAX);
+        return PS_ERR_USAGE;
+    }
+    if (o->max_candidates < 1 || o->max_candidates > PS_DETECT_CANDIDATES_MAX) {
+        ps_errdetail_set(ed, NULL, 0, "--max-candidates %u: from 1 to %u", o->max_candidates,
+                         PS_DETECT_CANDIDATES_MAX);
+        return PS_ERR_USAGE;
+    }
+    if (o->min_after < 1 || o->window < o->min_after || o->window > PS_DETECT_WINDOW_MAX) {
+        ps_errdetail_set(ed, NULL, 0,
+                         "--window %u: from %u (the words a turn needs after it) to %u", o->window,
+                         o->min_after, PS_DETECT_WINDOW_MAX);
+        return PS_ERR_USAGE;
+    }
+    if (o->max_candidate_len < 1 || o->max_candidate_len > 65536 || o->max_tokens < 1 ||
+        o->max_tokens > UINT32_MAX || o->snap_max > 64 || !unit_ok(o->max_after_stop) ||
+        !unit_ok(o->min_after_alpha) || !unit_ok(o->max_after_cap) || !unit_ok(o->max_role_stop) ||
+        !unit_ok(o->min_before_stop) ||
+        !(o->min_after_meanlen >= 0.0 && o->min_after_meanlen <= o->max_after_meanlen)) {
+        ps_errdetail_set(ed, NULL, 0, "detect: internal thresholds out of range (ratios in [0,1])");
+        return PS_ERR_USAGE;
+    }
+    return PS_OK;
+}
+
 enum ps_err ps_detect_new(struct ps_detect **out, const struct ps_detect_opts *opts,
                           struct ps_errdetail *ed)
 {
@@ -42,17 +71,8 @@ enum ps_err ps_detect_new(struct ps_detect **out, const struct ps_detect_opts *o
     struct ps_detect *d;
 
     *out = NULL;
-    if (o.ngram_max < 1 || o.ngram_max > 8 || o.max_candidates < 1 || o.max_candidates > 256 ||
-        o.min_after < 1 || o.window < o.min_after || o.window > 65536 || o.max_candidate_len < 1 ||
-        o.max_candidate_len > 65536 || o.max_tokens < 1 || o.max_tokens > UINT32_MAX ||
-        o.snap_max > 64 || !unit_ok(o.max_after_stop) || !unit_ok(o.min_after_alpha) ||
-        !unit_ok(o.max_after_cap) || !unit_ok(o.max_role_stop) || !unit_ok(o.min_before_stop) ||
-        !(o.min_after_meanlen >= 0.0 && o.min_after_meanlen <= o.max_after_meanlen)) {
-        ps_errdetail_set(ed, NULL, 0,
-                         "detect: options out of range (ngram_max 1..8, max_candidates 1..256, "
-                         "1 <= min_after <= window <= 65536, ratios in [0,1])");
+    if (ps_detect_opts_check(&o, ed) != PS_OK)
         return PS_ERR_USAGE;
-    }
     d = ps_xcalloc(1, sizeof(*d));
     d->o = o;
     ps_detect_tables_init(d);
@@ -79,14 +99,25 @@ void ps_detect_free(struct ps_detect *d)
     free(d->cands);
     free(d->hits);
     free(d->hidx);
+    free(d->memo);
     free(d);
+}
+
+void ps_detect_memo_reset(struct ps_detect *d, size_t n)
+{
+    if (d->memo_cap < n + 1) {
+        free(d->memo);
+        d->memo_cap = n + 1 > 2 * d->memo_cap ? n + 1 : 2 * d->memo_cap;
+        d->memo = ps_xmalloc(d->memo_cap);
+    }
+    memset(d->memo, 0, n + 1);
 }
 
 size_t ps_detect_footprint(const struct ps_detect *d)
 {
     return sizeof(*d) + (size_t)d->o.max_candidates * (d->o.max_candidate_len + sizeof(*d->cands)) +
            d->hits_cap * sizeof(*d->hits) + d->hidx_cap * sizeof(*d->hidx) +
-           d->shingles_cap * sizeof(*d->shingles) +
+           d->shingles_cap * sizeof(*d->shingles) + d->memo_cap +
            ((size_t)d->o.window + 1) * (4 * sizeof(uint32_t) + 2 * sizeof(uint64_t));
 }
 

@@ -17,10 +17,18 @@
 #include "common/error.h"
 #include "worker/patset.h"
 
+/* Bounds of the options a user sets (--ngram-max, --window, --max-candidates): the CLI's option
+ * tables take them from here, and ps_detect_opts_check() enforces them. */
+#define PS_DETECT_NGRAM_MAX      8
+#define PS_DETECT_MIN_AFTER      16 /* the default min_after */
+#define PS_DETECT_WINDOW_MIN     PS_DETECT_MIN_AFTER
+#define PS_DETECT_WINDOW_MAX     1024
+#define PS_DETECT_CANDIDATES_MAX 256
+
 struct ps_detect_opts {
-    unsigned ngram_max;      /* 3: candidates are word n-grams with n = 1..ngram_max (1..8) */
-    unsigned window;         /* 32: tokens on each side of a turn point (>= min_after) */
-    unsigned max_candidates; /* 48: candidates per anomalous document (1..256) */
+    unsigned ngram_max;      /* 3: candidates are word n-grams with n = 1..ngram_max */
+    unsigned window;         /* 32: tokens on each side of a turn point (min_after..WINDOW_MAX) */
+    unsigned max_candidates; /* 48: candidates per anomalous document (1..CANDIDATES_MAX) */
     /* The thresholds below decide "anomalous at t"; docs/detection.md says why each has its value.
      */
     unsigned min_after;       /* 16: tokens the after-window must hold (it may end at the end) */
@@ -44,6 +52,9 @@ struct ps_detect_opts {
 };
 /* The defaults above. */
 struct ps_detect_opts ps_detect_opts_default(void);
+/* PS_OK, or PS_ERR_USAGE with the first option out of range named in `ed` as its command-line
+ * flag where it has one ("--window 8: from 16 to 1024"). */
+enum ps_err ps_detect_opts_check(const struct ps_detect_opts *o, struct ps_errdetail *ed);
 
 struct ps_detect; /* opaque: one per worker, reused for every document; not thread-safe */
 

@@ -53,7 +53,7 @@ static uint64_t next_words(const struct ps_detect *d, struct ps_detect_doc *doc,
     int found = 0;
 
     for (size_t i = j; i < doc->n_tok && i < j + 16 && found < 2; i++) {
-        uint16_t f = ps_detect_feat(d, doc, i);
+        uint32_t f = ps_detect_feat(d, doc, i);
 
         if (!(f & F_ALPHA) || (f & F_STOP_ANY))
             continue;
@@ -90,15 +90,19 @@ static void hidx_put(uint32_t *idx, size_t cap, uint64_t h, uint32_t v)
  * pass 3 only sentences repeated across the corpus. */
 static unsigned role_at(const struct confirm *c, size_t next, size_t end, uint64_t *act)
 {
+    uint8_t *m = &c->d->memo[next]; /* next <= n_tok */
+
     if (c->heavy != NULL) /* pass 3 confirms the leads of repeated segments, nothing else */
         return ps_detect_segment_role(c->d, c->doc, c->heavy, next, act);
-    if (ps_detect_salad_from(c->d, c->doc, next))
+    if (!(*m & M_SALAD_KNOWN))
+        *m |= M_SALAD_KNOWN | (ps_detect_salad_from(c->d, c->doc, next) ? M_SALAD : 0);
+    if (*m & M_SALAD)
         return PS_DETECT_GIBBERISH;
     if (ps_detect_junk_from(c->doc, end))
         return PS_DETECT_BYTES;
-    if (ps_detect_repeat_from(c->d, c->doc, next))
-        return PS_DETECT_FIXED;
-    return 0;
+    if (!(*m & M_REPEAT_KNOWN))
+        *m |= M_REPEAT_KNOWN | (ps_detect_repeat_from(c->d, c->doc, next) ? M_REPEAT : 0);
+    return *m & M_REPEAT ? PS_DETECT_FIXED : 0;
 }
 
 /* The hit of hash h, a new one (not in role) if h has none yet. */
@@ -247,6 +251,7 @@ void ps_detect_confirm(struct ps_detect *d, struct ps_detect_doc *doc, const str
     if (ps_patset_len(set) == 0)
         return;
     ps_detect_doc_need(d, doc, DOC_JOINED);
+    ps_detect_memo_reset(d, doc->n_tok);
 
     /* every pattern of 4 bytes or more: as a substring of the joined text, glued or not */
     ps_patset_scan(set, doc->norm, doc->norm_len, on_match, &c);

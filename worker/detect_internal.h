@@ -31,7 +31,8 @@ enum {
                          which keeps code ("#include", "*next;", "{") out of the salad ratio */
 };
 
-/* Per-token feature bits. */
+/* Per-token feature bits (struct ps_detect_doc.tflags, uint32_t: 18 bits are used, so every
+ * variable, table and return value that carries them is 32 bits wide). */
 enum {
     F_STOP = 1 << 0,    /* English stop word (after stripping edge punctuation, any case) */
     F_ALPHA = 1 << 1,   /* letters only after stripping edge punctuation, no code symbol at all */
@@ -51,8 +52,12 @@ enum {
     F_STOP_NL = 1 << 12,
     F_STOP_PL = 1 << 13,
     F_STOP_CS = 1 << 14,
-    F_STOP_NONLATIN = 1 << 15 /* Russian, Ukrainian, Greek, Arabic, Chinese, Japanese: one slot,
-                                 since a window holds one script */
+    F_STOP_NONLATIN = 1 << 15, /* Russian, Ukrainian, Greek, Arabic, Chinese, Japanese: one slot,
+                                  since a window holds one script */
+    F_TERM = 1 << 16, /* ends in . ! or ?, closing quotes and brackets aside: a sentence ends
+                         here (set by the tokenizer) */
+    F_NL = 1 << 17    /* a line break lies between this token and the next (set by the
+                         tokenizer; never on the last token): a sentence ends here too */
 };
 #define F_STOP_ANY                                                                                 \
     (F_STOP | F_STOP_DE | F_STOP_FR | F_STOP_ES | F_STOP_IT | F_STOP_PT | F_STOP_NL | F_STOP_PL |  \
@@ -61,7 +66,7 @@ enum {
 #define PRE_STRIDE (N_LANGS + 3) /* prefix sums: stop words per language, alpha, cap, bytes */
 
 /* static, not extern: the turn search's inner loop reads it, and a constant folds */
-static const uint16_t lang_bit[N_LANGS] = {F_STOP,    F_STOP_DE,      F_STOP_FR, F_STOP_ES,
+static const uint32_t lang_bit[N_LANGS] = {F_STOP,    F_STOP_DE,      F_STOP_FR, F_STOP_ES,
                                            F_STOP_IT, F_STOP_PT,      F_STOP_NL, F_STOP_PL,
                                            F_STOP_CS, F_STOP_NONLATIN};
 
@@ -111,11 +116,11 @@ struct ps_detect_doc {
     const char *base; /* what token offsets point into: text, or norm once joined */
     size_t base_len;
 
-    /* per token, grown geometrically and reused: byte offsets in base, the feature bits (16
-     * wide: the stop bits of four languages and the features fill 8, F_FEAT is the ninth, F_JUNK
-     * the tenth) and fingerprints (XXH3) */
+    /* per token, grown geometrically and reused: byte offsets in base, the F_* bits (32 wide:
+     * the stop bits of ten languages, the features, F_FEAT, F_JUNK and the two sentence ends
+     * fill 18) and fingerprints (XXH3) */
     uint32_t *tstart, *tend;
-    uint16_t *tflags;
+    uint32_t *tflags;
     uint64_t *tfp;
     size_t tok_cap, n_tok;
     bool any_junk; /* some token has F_JUNK */
@@ -130,13 +135,35 @@ struct ps_detect_doc {
     size_t pre_cap;
 };
 
+/* The sentence end classes of a byte (struct ps_detect.sent_cls). */
+enum {
+    S_CLOSE = 1 << 0, /* " ' ) ] and NUL: stripped from a token's end before S_TERM is looked for
+                         (NUL because the first sentence test was strchr(), whose set holds it) */
+    S_TERM = 1 << 1   /* . ! ? */
+};
+
+/* Per token, what confirm and the leads learnt about it in one call (struct ps_detect.memo):
+ * each test is a pure function of the document and the token, and a frequent pattern asks about
+ * the same token for every pattern that ends before it. */
+enum {
+    M_SALAD_KNOWN = 1 << 0,
+    M_SALAD = 1 << 1,
+    M_REPEAT_KNOWN = 1 << 2,
+    M_REPEAT = 1 << 3,
+    M_HEAVY_KNOWN = 1 << 4, /* the sentence that starts at this token is repeated (heavy) */
+    M_HEAVY = 1 << 5,
+    M_TMPL_KNOWN = 1 << 6, /* repeated sentences follow this token (templated) */
+    M_TMPL = 1 << 7
+};
+
 struct ps_detect {
     struct ps_detect_opts o;
     uint16_t cls[256];
+    uint8_t sent_cls[256];          /* S_* */
     uint64_t stop[STOP_SLOTS];      /* packed lower-case words, 0 = empty */
-    uint16_t stop_lang[STOP_SLOTS]; /* the F_STOP* bits of each word */
+    uint32_t stop_lang[STOP_SLOTS]; /* the F_STOP* bits of each word */
     uint64_t lang_key[LANG_SLOTS]; /* detect_lang.c: hashes (| 1) of lower-cased words, 0 = empty */
-    uint16_t lang_bits[LANG_SLOTS]; /* ... and their F_STOP* bits */
+    uint32_t lang_bits[LANG_SLOTS]; /* ... and their F_STOP* bits */
     uint32_t cjk[CJK_SLOTS];        /* detect_lang.c: function characters, 0 = empty */
 
     /* find_turn's ratio tests as integer bounds on the window counts, per window size c in
@@ -167,6 +194,9 @@ struct ps_detect {
     size_t hits_cap, n_hits;
     uint32_t *hidx;
     size_t hidx_cap; /* power of two, 4 * hits_cap: at most a quarter full */
+
+    uint8_t *memo; /* M_* per token (and one past the last), cleared per confirm or leads call */
+    size_t memo_cap;
 };
 
 /* The corpus-wide sentence test of passes 2 and 3, handed from stage to stage. */
@@ -185,7 +215,7 @@ struct piece {
 /* Fill d->cls and the stop-word table. */
 void ps_detect_tables_init(struct ps_detect *d);
 /* Add one lower-case ASCII word of at most STOP_MAX_LEN letters to the stop-word table. */
-void ps_detect_stop_add(struct ps_detect *d, const char *word, uint16_t bits);
+void ps_detect_stop_add(struct ps_detect *d, const char *word, uint32_t bits);
 /* Features other than F_STOP* of one token p[0..len) (no whitespace in it). */
 uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p, size_t len);
 /* Compute the parts `what` (DOC_*) of doc that it does not hold yet. DOC_JOINED brings
@@ -205,10 +235,10 @@ size_t ps_detect_token_at(const struct ps_detect_doc *doc, size_t at);
 
 /* The flags of token i with every feature: pass 1 computes them only for the tokens it looks at
  * (the after-windows that pass the stop-word and length tests, the snap, the candidates). */
-static inline uint16_t ps_detect_feat(const struct ps_detect *d, struct ps_detect_doc *doc,
+static inline uint32_t ps_detect_feat(const struct ps_detect *d, struct ps_detect_doc *doc,
                                       size_t i)
 {
-    uint16_t f = doc->tflags[i];
+    uint32_t f = doc->tflags[i];
 
     if (!(f & F_FEAT)) {
         f |= ps_detect_token_flags(d, (const unsigned char *)doc->base + doc->tstart[i],
@@ -232,6 +262,9 @@ static inline bool ps_detect_is_junk(const unsigned char *p, size_t avail)
     return p[0] == 0xEF && avail >= 3 && p[1] == 0xBF && p[2] == 0xBD;
 }
 
+/* Clear d->memo for a document of n tokens. */
+void ps_detect_memo_reset(struct ps_detect *d, size_t n);
+
 /* ---- detect_lang.c ---- */
 
 /* Add the function words of the languages beyond the first four (after ps_detect_tables_init). */
@@ -239,7 +272,7 @@ void ps_detect_lang_init(struct ps_detect *d);
 /* The F_STOP* bits of a word p[0..len) (edge punctuation stripped) that holds a byte >= 0x80: a
  * function word with diacritics or of another script, or a Chinese or Japanese token holding a
  * function character or hiragana; 0 otherwise. */
-uint16_t ps_detect_lang_word(const struct ps_detect *d, const unsigned char *p, size_t len);
+uint32_t ps_detect_lang_word(const struct ps_detect *d, const unsigned char *p, size_t len);
 
 /* ---- detect_turn.c ---- */
 

@@ -404,7 +404,7 @@ static size_t lang_slot(uint64_t key)
     return (size_t)(key >> 40) & (LANG_SLOTS - 1);
 }
 
-static void add_word(struct ps_detect *d, const char *word, uint16_t bit)
+static void add_word(struct ps_detect *d, const char *word, uint32_t bit)
 {
     const unsigned char *w = (const unsigned char *)word;
     size_t len = strlen(word), i, s;
@@ -435,7 +435,7 @@ void ps_detect_lang_init(struct ps_detect *d)
     static const struct {
         const char *const *words;
         size_t n;
-        uint16_t bit;
+        uint32_t bit;
     } lists[] = {
 #define L(w, b) {w, sizeof(w) / sizeof(w[0]), b}
         L(words_it, F_STOP_IT), L(words_pt, F_STOP_PT), L(words_nl, F_STOP_NL),
@@ -487,7 +487,7 @@ static bool cjk_language(const struct ps_detect *d, const unsigned char *p, size
     return function && n_cjk >= 2 && 2 * n_cjk >= n_all;
 }
 
-uint16_t ps_detect_lang_word(const struct ps_detect *d, const unsigned char *p, size_t len)
+uint32_t ps_detect_lang_word(const struct ps_detect *d, const unsigned char *p, size_t len)
 {
     unsigned char buf[LANG_WORD_MAX];
     size_t n, s;

@@ -10,32 +10,17 @@
 #define SENT_MAX_TOKENS 48
 
 /* The end (exclusive) of the sentence that starts at token b: after a token that ends in . ! or ?
- * (closing quotes and brackets may follow), before a line break, or after SENT_MAX_TOKENS. */
+ * (closing quotes and brackets may follow), before a line break, or after SENT_MAX_TOKENS. The
+ * tokenizer marks both kinds of end (F_TERM, F_NL). */
 static size_t sentence_end(const struct ps_detect_doc *doc, size_t b)
 {
-    /* locals: strchr and memchr may write any memory, so doc's fields would be loaded again per
-     * token */
-    const char *base = doc->base, *text = doc->text;
-    const uint32_t *ts = doc->tstart, *te = doc->tend;
-    /* line breaks are in the text as given (norm has none): where each token starts there */
-    const uint32_t *os = doc->have & DOC_JOINED ? doc->ostart : ts;
-    size_t i, n = doc->n_tok;
+    const uint32_t *f = doc->tflags;
+    size_t lim = doc->n_tok - b > SENT_MAX_TOKENS ? b + SENT_MAX_TOKENS : doc->n_tok;
 
-    for (i = b; i < n && i - b < SENT_MAX_TOKENS; i++) {
-        size_t e = te[i];
-
-        while (e > ts[i] && strchr("\"')]", base[e - 1]) != NULL)
-            e--;
-        if (e > ts[i] && strchr(".!?", base[e - 1]) != NULL)
+    for (size_t i = b; i < lim; i++)
+        if (f[i] & (F_TERM | F_NL))
             return i + 1;
-        if (i + 1 < n) {
-            size_t end = os[i] + (te[i] - ts[i]); /* of token i in the text */
-
-            if (memchr(text + end, '\n', os[i + 1] - end) != NULL)
-                return i + 1;
-        }
-    }
-    return i;
+    return lim;
 }
 
 /* The shingles of tokens [b, e) into d->shingles: fingerprints of the words that are not stop
@@ -73,11 +58,15 @@ void ps_detect_sentences(struct ps_detect *d, struct ps_detect_doc *doc, ps_dete
 static bool heavy_sentence(struct ps_detect *d, const struct ps_detect_doc *doc,
                            const struct ps_detect_heavy *heavy, size_t b, size_t *e)
 {
-    size_t n;
+    uint8_t *m = &d->memo[b];
 
     *e = sentence_end(doc, b);
-    n = sentence_shingles(d, doc, b, *e);
-    return n >= PS_DETECT_MIN_SHINGLES && heavy->fn(heavy->ctx, d->shingles, n);
+    if (!(*m & M_HEAVY_KNOWN)) {
+        size_t n = sentence_shingles(d, doc, b, *e);
+        bool h = n >= PS_DETECT_MIN_SHINGLES && heavy->fn(heavy->ctx, d->shingles, n);
+        *m |= M_HEAVY_KNOWN | (h ? M_HEAVY : 0);
+    }
+    return (*m & M_HEAVY) != 0;
 }
 
 /* Does a sentence repeated across the corpus follow token j, and another one of the two after
@@ -106,6 +95,17 @@ static bool templated_after(struct ps_detect *d, const struct ps_detect_doc *doc
     for (int k = 0; k < 2 && n_heavy < 2 && e < doc->n_tok; k++)
         n_heavy += heavy_sentence(d, doc, heavy, e, &e);
     return n_heavy >= 2;
+}
+
+/* templated_after, once per token and call (d->memo). */
+static bool templated_memo(struct ps_detect *d, const struct ps_detect_doc *doc,
+                           const struct ps_detect_heavy *heavy, size_t j)
+{
+    uint8_t *m = &d->memo[j]; /* j <= n_tok */
+
+    if (!(*m & M_TMPL_KNOWN))
+        *m |= M_TMPL_KNOWN | (templated_after(d, doc, heavy, j) ? M_TMPL : 0);
+    return (*m & M_TMPL) != 0;
 }
 
 /* Does one sentence that promotes something or refuses (ps_detect_payload_act) follow token j on
@@ -146,7 +146,7 @@ unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
 {
     ps_detect_doc_need(d, doc, DOC_FINGERPRINTS);
     *act = 0;
-    if (templated_after(d, doc, heavy, j))
+    if (templated_memo(d, doc, heavy, j))
         return PS_DETECT_TEMPLATED;
     return promo_after(d, doc, heavy, j, act) ? PS_DETECT_PROMO : 0;
 }
@@ -214,16 +214,15 @@ void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_h
 
     memset(out, 0, sizeof(*out));
     ps_detect_doc_need(d, doc, DOC_JOINED | DOC_FINGERPRINTS);
+    ps_detect_memo_reset(d, doc->n_tok);
     d->n_cands = 0;
     d->n_leads = 0;
     d->ctext_len = 0;
     for (size_t b = 0, e; b < doc->n_tok && d->n_leads < PS_DETECT_MAX_LEADS; b = e) {
-        size_t n, t;
+        size_t t;
         bool is_heavy;
 
-        e = sentence_end(doc, b);
-        n = sentence_shingles(d, doc, b, e);
-        is_heavy = n >= PS_DETECT_MIN_SHINGLES && heavy(ctx, d->shingles, n);
+        is_heavy = heavy_sentence(d, doc, &h, b, &e);
         if (is_heavy && !prev_heavy) {
             struct ps_detect_lead *l = &d->leads[d->n_leads++];
             size_t text_at = d->ctext_len;

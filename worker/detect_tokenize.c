@@ -86,7 +86,7 @@ static size_t stop_slot(uint64_t key)
 }
 
 /* The F_STOP* bits of a packed word, 0 if it is no stop word. */
-static uint16_t stop_bits(const struct ps_detect *d, uint64_t key)
+static uint32_t stop_bits(const struct ps_detect *d, uint64_t key)
 {
     size_t i = stop_slot(key);
 
@@ -98,7 +98,7 @@ static uint16_t stop_bits(const struct ps_detect *d, uint64_t key)
     return 0;
 }
 
-void ps_detect_stop_add(struct ps_detect *d, const char *word, uint16_t bits)
+void ps_detect_stop_add(struct ps_detect *d, const char *word, uint32_t bits)
 {
     size_t len = strlen(word), s;
     uint64_t key;
@@ -113,7 +113,7 @@ void ps_detect_stop_add(struct ps_detect *d, const char *word, uint16_t bits)
     d->stop_lang[s] |= bits;
 }
 
-static void add_stop_words(struct ps_detect *d, const char *const *words, size_t n, uint16_t bit)
+static void add_stop_words(struct ps_detect *d, const char *const *words, size_t n, uint32_t bit)
 {
     for (size_t i = 0; i < n; i++)
         ps_detect_stop_add(d, words[i], bit);
@@ -145,6 +145,11 @@ void ps_detect_tables_init(struct ps_detect *d)
         if (c == 0xC2 || c == 0xE1 || c == 0xE2 || c == 0xE3)
             k |= C_ULEAD;
         d->cls[c] = k;
+        d->sent_cls[c] = 0;
+        if (c == '"' || c == '\'' || c == ')' || c == ']' || c == 0)
+            d->sent_cls[c] = S_CLOSE;
+        else if (c == '.' || c == '!' || c == '?')
+            d->sent_cls[c] = S_TERM;
     }
     memset(d->stop, 0, sizeof(d->stop));
     memset(d->stop_lang, 0, sizeof(d->stop_lang));
@@ -241,7 +246,7 @@ static int lowest_byte(uint64_t m)
 /* F_STOP for token [s, e) of p (n bytes in all): strip edge punctuation, then a word of at most
  * STOP_MAX_LEN ASCII letters, in any case, that is in the stop list, or a word with a byte >= 0x80
  * that detect_lang.c knows. */
-static uint16_t stop_flag(const struct ps_detect *d, const unsigned char *p, size_t s, size_t e,
+static uint32_t stop_flag(const struct ps_detect *d, const unsigned char *p, size_t s, size_t e,
                           size_t n)
 {
     const uint16_t *cls = d->cls;
@@ -275,10 +280,18 @@ static uint16_t stop_flag(const struct ps_detect *d, const unsigned char *p, siz
     return stop_bits(d, stop_key(p + s, e - s));
 }
 
-/* Split the text into tokens: fills tstart/tend, tflags with the F_STOP* and F_JUNK bits only,
- * n_tok and any_junk. Text past MAX_TEXT bytes or tokens past max_tokens are ignored (the reader
- * caps documents far below either). The other features wait for ps_detect_feat (pass 1, per
- * token, when needed) or add_features (confirm): most documents never need them. */
+/* F_TERM for token [s, e) of p. */
+static uint32_t term_flag(const struct ps_detect *d, const unsigned char *p, size_t s, size_t e)
+{
+    while (e > s && (d->sent_cls[p[e - 1]] & S_CLOSE))
+        e--;
+    return e > s && (d->sent_cls[p[e - 1]] & S_TERM) ? F_TERM : 0;
+}
+
+/* Split the text into tokens: fills tstart/tend, tflags with the F_STOP*, F_JUNK, F_TERM and F_NL
+ * bits only, n_tok and any_junk. Text past MAX_TEXT bytes or tokens past max_tokens are ignored
+ * (the reader caps documents far below either). The other features wait for ps_detect_feat (pass 1,
+ * per token, when needed) or add_features (confirm): most documents never need them. */
 static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
 {
     const unsigned char *p = (const unsigned char *)doc->text;
@@ -289,14 +302,15 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
      * alone, and reloading them for every token cost about half the tokenizer's time (measured
      * when tflags was uint8_t, which may alias anything) */
     uint32_t *tstart = doc->tstart, *tend = doc->tend;
-    uint16_t *tfl = doc->tflags;
-    unsigned junk, any_junk = 0;
+    uint32_t *tfl = doc->tflags;
+    unsigned junk, any_junk = 0, nl = 0;
 
     while (i < n) {
         size_t s;
         unsigned c = cls[p[i]];
 
         if (c & C_SPACE) {
+            nl |= p[i] == '\n';
             i++;
             continue;
         }
@@ -338,9 +352,12 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
             tend = doc->tend;
             tfl = doc->tflags;
         }
+        if (nl && nt > 0)
+            tfl[nt - 1] |= F_NL;
+        nl = 0;
         tstart[nt] = (uint32_t)s;
         tend[nt] = (uint32_t)i;
-        tfl[nt] = stop_flag(d, p, s, i, n) | junk;
+        tfl[nt] = stop_flag(d, p, s, i, n) | junk | term_flag(d, p, s, i);
         any_junk |= junk;
         if (++nt == max_tokens)
             break;
@@ -419,7 +436,7 @@ static void build_prefix(struct ps_detect_doc *doc)
     for (i = 0; i < n; i++) {
         const uint32_t *a = p + PRE_STRIDE * i;
         uint32_t *b = p + PRE_STRIDE * (i + 1);
-        uint16_t f = doc->tflags[i];
+        uint32_t f = doc->tflags[i];
 
         for (int l = 0; l < N_LANGS; l++)
             b[l] = a[l] + ((f & lang_bit[l]) != 0);

@@ -1,8 +1,9 @@
-/* patset.c - a filter on every 4-byte window (one multiply and one bit test per byte of text),
- * then a table from the 4-byte prefix to the patterns that start with it, compared in full.
- * A confirm set holds up to ~10^4 patterns, so the 2^18-bit filter stays under 5 % full and
- * nearly every byte costs only the filter test. */
-#include "worker/patset.h"
+/* patset.c - the pattern set, the choice of its matcher, and the reference matcher: a filter on
+ * every 4-byte window (one multiply and one bit test per byte of text), then a table from the
+ * 4-byte prefix to the patterns that start with it, compared in full. A confirm set holds up to
+ * ~10^4 patterns, so the 2^18-bit filter stays under 5 % full and nearly every byte costs only
+ * the filter test. */
+#include "worker/patset_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,27 +11,9 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#define FILTER_LOG2 18
+#include "common/cpu.h"
 
-struct pattern {
-    uint64_t hash;
-    size_t off, len; /* in the text arena */
-    uint32_t next;   /* 1 + index of the next pattern with the same prefix, 0 = none */
-};
-
-struct ps_patset {
-    size_t max;
-    struct pattern *pats;
-    size_t n_pats, pats_cap;
-    char *arena;
-    size_t arena_len, arena_cap;
-    struct ps_u64set all, shorts;
-    uint64_t filter[(1u << FILTER_LOG2) / 64];
-    /* prefix table: open addressing over 4-byte prefixes, head = 1 + pattern index, 0 = empty */
-    uint32_t *bkey, *bhead;
-    size_t bcap; /* power of two, at most half full */
-    size_t n_buckets;
-};
+#define FILTER_LOG2 PS_PATSET_FILTER_LOG2
 
 static uint32_t load32(const unsigned char *p)
 {
@@ -47,20 +30,64 @@ static size_t bucket_slot(uint32_t key, size_t cap)
     return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 40) & (cap - 1);
 }
 
-void ps_patset_new(struct ps_patset **out, size_t max)
+/* AUTO: the reference when POISONSCAN_SIMD asks for scalar code (CI runs the whole suite so),
+ * else Hyperscan when it runs here. */
+static enum ps_patset_matcher resolve(enum ps_patset_matcher m)
 {
-    struct ps_patset *s = ps_xcalloc(1, sizeof(*s));
+    enum ps_simd level;
 
+    if (m != PS_PATSET_AUTO)
+        return m;
+    if (ps_cpu_simd_from_env(&level, NULL) == PS_OK && level == PS_SIMD_SCALAR)
+        return PS_PATSET_SCALAR;
+    return ps_patset_hs_supported() ? PS_PATSET_HYPERSCAN : PS_PATSET_SCALAR;
+}
+
+enum ps_err ps_patset_new_with(struct ps_patset **out, size_t max, enum ps_patset_matcher m,
+                               struct ps_errdetail *ed)
+{
+    struct ps_patset *s;
+
+    *out = NULL;
+    m = resolve(m);
+    if (m >= PS_PATSET__COUNT || (m == PS_PATSET_HYPERSCAN && !ps_patset_hs_supported())) {
+        ps_errdetail_set(ed, NULL, 0, "pattern matcher '%s' does not run on this CPU",
+                         ps_patset_matcher_name(m));
+        return PS_ERR_UNSUPPORTED;
+    }
+    s = ps_xcalloc(1, sizeof(*s));
     s->max = max;
+    s->matcher = m;
     ps_u64set_init(&s->all, max);
     ps_u64set_init(&s->shorts, max);
     *out = s;
+    return PS_OK;
+}
+
+void ps_patset_new(struct ps_patset **out, size_t max)
+{
+    /* AUTO resolves to a matcher that runs here */
+    if (ps_patset_new_with(out, max, PS_PATSET_AUTO, NULL) != PS_OK)
+        ps_bug("no pattern matcher runs here");
+}
+
+enum ps_patset_matcher ps_patset_matcher(const struct ps_patset *s)
+{
+    return s->matcher;
+}
+
+const char *ps_patset_matcher_name(enum ps_patset_matcher m)
+{
+    static const char *const names[PS_PATSET__COUNT] = {"auto", "scalar", "hyperscan"};
+
+    return m < PS_PATSET__COUNT ? names[m] : "unknown";
 }
 
 void ps_patset_free(struct ps_patset *s)
 {
     if (s == NULL)
         return;
+    ps_patset_hs_free(s->hs);
     free(s->pats);
     free(s->arena);
     free(s->bkey);
@@ -72,7 +99,10 @@ void ps_patset_free(struct ps_patset *s)
 
 void ps_patset_clear(struct ps_patset *s)
 {
+    ps_patset_hs_free(s->hs);
+    s->hs = NULL;
     s->n_pats = 0;
+    s->n_long = 0;
     s->arena_len = 0;
     ps_u64set_clear(&s->all);
     ps_u64set_clear(&s->shorts);
@@ -126,7 +156,7 @@ static void buckets_grow(struct ps_patset *s)
 enum ps_err ps_patset_add(struct ps_patset *s, const char *text, size_t len)
 {
     uint64_t h;
-    struct pattern *p;
+    struct ps_patset_pattern *p;
     uint32_t key;
     size_t slot;
 
@@ -137,8 +167,8 @@ enum ps_err ps_patset_add(struct ps_patset *s, const char *text, size_t len)
         return PS_OK;
     if (ps_u64set_add(&s->all, h, NULL) != PS_OK)
         return PS_ERR_LIMIT;
-    if (len < PS_PATSET_MIN_SUBSTRING)
-        return ps_u64set_add(&s->shorts, h, NULL);
+    ps_patset_hs_free(s->hs); /* unsealed: the next seal compiles the new set */
+    s->hs = NULL;
     if (s->n_pats == s->pats_cap) {
         s->pats_cap = s->pats_cap != 0 ? s->pats_cap * 2 : 64;
         s->pats = ps_xrealloc(s->pats, s->pats_cap * sizeof(*s->pats));
@@ -148,11 +178,16 @@ enum ps_err ps_patset_add(struct ps_patset *s, const char *text, size_t len)
         s->arena = ps_xrealloc(s->arena, s->arena_cap);
     }
     memcpy(s->arena + s->arena_len, text, len);
-    p = &s->pats[s->n_pats];
+    p = &s->pats[s->n_pats++];
     p->hash = h;
     p->off = s->arena_len;
     p->len = len;
+    p->next = 0;
+    p->is_short = len < PS_PATSET_MIN_SUBSTRING;
     s->arena_len += len;
+    if (p->is_short)
+        return ps_u64set_add(&s->shorts, h, NULL);
+    s->n_long++;
     key = load32((const unsigned char *)text);
     if ((s->n_buckets + 1) * 2 > s->bcap)
         buckets_grow(s);
@@ -161,10 +196,23 @@ enum ps_err ps_patset_add(struct ps_patset *s, const char *text, size_t len)
         s->n_buckets++;
     p->next = s->bhead[slot];
     s->bkey[slot] = key;
-    s->bhead[slot] = (uint32_t)(s->n_pats + 1);
-    s->n_pats++;
+    s->bhead[slot] = (uint32_t)s->n_pats;
     s->filter[filter_bit(key) / 64] |= UINT64_C(1) << (filter_bit(key) % 64);
     return PS_OK;
+}
+
+enum ps_err ps_patset_seal(struct ps_patset *s, struct ps_errdetail *ed)
+{
+    if (s->matcher != PS_PATSET_HYPERSCAN || s->hs != NULL || s->n_pats == 0)
+        return PS_OK;
+    return ps_patset_hs_build(s, &s->hs, ed);
+}
+
+bool ps_patset_may_occur(const struct ps_patset *s, const char *text, size_t text_len)
+{
+    if (s->n_pats == 0)
+        return false;
+    return s->hs == NULL || ps_patset_hs_may_occur(s, text, text_len);
 }
 
 void ps_patset_scan(const struct ps_patset *s, const char *text, size_t text_len, ps_patset_fn fn,
@@ -172,8 +220,12 @@ void ps_patset_scan(const struct ps_patset *s, const char *text, size_t text_len
 {
     const unsigned char *t = (const unsigned char *)text;
 
-    if (s->n_pats == 0 || text_len < PS_PATSET_MIN_SUBSTRING)
+    if (s->n_long == 0 || text_len < PS_PATSET_MIN_SUBSTRING)
         return;
+    if (ps_patset_hs_scans(s, text_len)) {
+        ps_patset_hs_scan(s, text, text_len, fn, ctx);
+        return;
+    }
     for (size_t i = 0; i + PS_PATSET_MIN_SUBSTRING <= text_len; i++) {
         uint32_t key = load32(t + i), b = filter_bit(key);
         size_t slot;
@@ -182,7 +234,7 @@ void ps_patset_scan(const struct ps_patset *s, const char *text, size_t text_len
             continue;
         slot = bucket_find(s, key);
         for (uint32_t k = s->bhead[slot]; k != 0; k = s->pats[k - 1].next) {
-            const struct pattern *p = &s->pats[k - 1];
+            const struct ps_patset_pattern *p = &s->pats[k - 1];
 
             if (p->len <= text_len - i &&
                 memcmp(t + i + PS_PATSET_MIN_SUBSTRING, s->arena + p->off + PS_PATSET_MIN_SUBSTRING,

@@ -25,10 +25,12 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "common/log.h"
 #include "common/minhash.h"
 #include "common/partition.h"
 #include "common/pass.h"
 #include "common/results.h"
+#include "common/clsketch.h"
 #include "common/u64map.h"
 #include "common/utf8.h"
 #include "worker/clusters.h"
@@ -88,6 +90,10 @@ struct ps_scan {
     const struct ps_scan_spec *spec;
     uint32_t part;
     bool last;
+    /* the pattern sets hold the list of this id, pass and split (0: none to keep) */
+    uint64_t loaded_id;
+    uint32_t loaded_pass;
+    size_t loaded_leads_from, loaded_n;
     /* integrity: frames below good_below are verified (UINT64_MAX for a plain file, which
      * nothing can fail); part_frames is 1 + the last frame of an item in the open part (0:
      * none) */
@@ -131,6 +137,40 @@ static void table_release(struct table *t)
     ps_buf_release(&t->text);
 }
 
+enum ps_err ps_scan_opts_check(const struct ps_scan_opts *o, struct ps_errdetail *ed)
+{
+    unsigned p = o->partitions != 0 ? o->partitions : 1;
+
+    if (ps_reader_opts_check(&o->reader, ed) != PS_OK ||
+        ps_detect_opts_check(&o->detect, ed) != PS_OK)
+        return PS_ERR_USAGE;
+    if (o->max_errors_kept > PS_SCAN_ERRORS_KEPT_MAX) {
+        ps_errdetail_set(ed, NULL, 0, "--max-errors-kept %u: at most %u", o->max_errors_kept,
+                         PS_SCAN_ERRORS_KEPT_MAX);
+        return PS_ERR_USAGE;
+    }
+    if (p > PS_PARTITION_MAX || (p & (p - 1)) != 0) {
+        ps_errdetail_set(ed, NULL, 0, "--partitions %u: a power of two from 1 to %u", p,
+                         PS_PARTITION_MAX);
+        return PS_ERR_USAGE;
+    }
+    if (o->cluster_log2 != 0 &&
+        (o->cluster_log2 < PS_CLSKETCH_LOG2_MIN || o->cluster_log2 > PS_CLSKETCH_LOG2_MAX)) {
+        ps_errdetail_set(ed, NULL, 0,
+                         "--cluster-sketch-log2 %u: 0 (sized from the corpus) or %u to %u",
+                         o->cluster_log2, PS_CLSKETCH_LOG2_MIN, PS_CLSKETCH_LOG2_MAX);
+        return PS_ERR_USAGE;
+    }
+    if (o->signatures_dir != NULL && o->signatures_dir[0] != '\0' &&
+        (o->signature_k < PS_MINHASH_K_MIN || o->signature_k > PS_MINHASH_K_MAX ||
+         o->signature_k % 16 != 0)) {
+        ps_errdetail_set(ed, NULL, 0, "--signature-k %u: a multiple of 16 from %u to %u",
+                         o->signature_k, PS_MINHASH_K_MIN, PS_MINHASH_K_MAX);
+        return PS_ERR_USAGE;
+    }
+    return PS_OK;
+}
+
 enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
                         struct ps_errdetail *ed)
 {
@@ -141,12 +181,9 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
     if (s->opts.part_bytes == 0)
         s->opts.part_bytes = ps_scan_opts_default().part_bytes;
     s->n_partitions = opts->partitions != 0 ? opts->partitions : 1;
-    if (s->n_partitions > PS_PARTITION_MAX || (s->n_partitions & (s->n_partitions - 1)) != 0) {
-        ps_errdetail_set(ed, NULL, 0, "%u partitions: a power of two to %u", s->n_partitions,
-                         PS_PARTITION_MAX);
-        err = PS_ERR_USAGE;
+    err = ps_scan_opts_check(opts, ed);
+    if (err != PS_OK)
         goto fail;
-    }
     s->text_field = ps_xstrdup(opts->reader.text_field);
     s->id_field = ps_xstrdup(opts->reader.id_field);
     s->opts.reader.text_field = s->text_field;
@@ -179,6 +216,8 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
     table_init(&s->leads);
     ps_patset_new(&s->turn_set, SIZE_MAX / 2);
     ps_patset_new(&s->lead_set, SIZE_MAX / 2);
+    ps_log(PS_LOG_INFO, "scan", "pattern matcher: %s",
+           ps_patset_matcher_name(ps_patset_matcher(s->turn_set)));
     ps_u64map_init(&s->index, SIZE_MAX / 4);
     s->errors = ps_xcalloc(opts->max_errors_kept ? opts->max_errors_kept : 1, sizeof(*s->errors));
     *out = s;
@@ -552,6 +591,12 @@ static void scan_doc(struct ps_scan *s, const struct ps_doc *doc)
         }
         return;
     }
+    /* the leads and list passes do nothing else with a document: one in which no pattern can
+     * occur is not even tokenized (patset.h: the prefilter never misses an occurrence) */
+    if ((s->spec->pass == PS_PASS_LEADS || s->spec->pass == PS_PASS_LIST) &&
+        !ps_patset_may_occur(s->turn_set, doc->text, doc->text_len) &&
+        !ps_patset_may_occur(s->lead_set, doc->text, doc->text_len))
+        return;
     confirm_doc(s, doc);
     if (s->spec->pass == PS_PASS_CONFIRM && s->clusters != NULL) {
         struct ps_detect_leads leads;
@@ -575,9 +620,21 @@ static void begin_part(struct ps_scan *s)
     s->part_frames = 0;
 }
 
-/* The lease's patterns: a pattern set for each role test, and their indices. */
+/* The lease's patterns: a pattern set for each role test, and their indices; kept from the
+ * last shard when the lease names the same list (compiling a set of thousands costs about as
+ * much as scanning a shard). */
 static void load_patterns(struct ps_scan *s, const struct ps_scan_spec *spec)
 {
+    struct ps_errdetail ed = {0};
+
+    if (spec->patterns_id != 0 && spec->patterns_id == s->loaded_id &&
+        spec->pass == s->loaded_pass && spec->leads_from == s->loaded_leads_from &&
+        spec->n_candidates == s->loaded_n)
+        return;
+    s->loaded_id = spec->patterns_id;
+    s->loaded_pass = spec->pass;
+    s->loaded_leads_from = spec->leads_from;
+    s->loaded_n = spec->n_candidates;
     ps_patset_clear(s->turn_set);
     ps_patset_clear(s->lead_set);
     ps_u64map_release(&s->index);
@@ -589,6 +646,9 @@ static void load_patterns(struct ps_scan *s, const struct ps_scan_spec *spec)
             ps_u64map_put(&s->index, XXH3_64bits(p->text, p->len), i) != PS_OK)
             ps_bug("candidate set ceiling");
     }
+    /* a set Hyperscan refuses is matched by the reference matcher: the same hits, slower */
+    if (ps_patset_seal(s->turn_set, &ed) != PS_OK || ps_patset_seal(s->lead_set, &ed) != PS_OK)
+        ps_log(PS_LOG_WARN, "scan", "%s; the reference matcher takes over", ed.msg);
 }
 
 static bool end_part(struct ps_scan *s, const struct ps_scan_callbacks *cb, bool last)

@@ -13,6 +13,8 @@
 #include "common/store.h"
 #include "worker/detect.h"
 
+#define PS_SCAN_ERRORS_KEPT_MAX 1000000 /* --max-errors-kept */
+
 struct ps_scan_opts {
     struct ps_reader_opts reader;
     struct ps_detect_opts detect;
@@ -27,6 +29,11 @@ struct ps_scan_opts {
     unsigned partitions;        /* the job's aggregation partitions (common/partition.h): 1 */
 };
 struct ps_scan_opts ps_scan_opts_default(void);
+/* The whole scanner's options, its own and those of the reader and the detector
+ * (ps_reader_opts_check, ps_detect_opts_check): PS_OK or PS_ERR_USAGE naming the first one out
+ * of range by its command-line flag. A worker checks a lease's settings with it; the CLI checks
+ * the same settings with it before any work starts (cli/cli.c ps_cli_coord_check). */
+enum ps_err ps_scan_opts_check(const struct ps_scan_opts *o, struct ps_errdetail *ed);
 
 struct ps_scan_pattern {
     const char *text; /* borrowed */
@@ -50,6 +57,9 @@ struct ps_scan_spec {
                                      whose id hashes below this goes to its sample; pass 4:
                                      nonzero lists every document holding the candidate, in
                                      role or not (its carriers) */
+    uint64_t patterns_id;         /* passes 2-4: names the candidates; a shard with the same id,
+                                     pass and leads_from as the last one keeps the compiled
+                                     pattern sets (0: compile them again) */
 };
 
 /* Called every MiB of input or so: return false to abandon the shard (shutdown). */

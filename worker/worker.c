@@ -71,17 +71,10 @@ static uint64_t settings_digest(const Poisonscan__ScanSettings *st)
     return h;
 }
 
-static enum ps_err ensure_scan(struct worker *w, const Poisonscan__ScanSettings *st)
+void ps_worker_scan_opts(const Poisonscan__ScanSettings *st, struct ps_scan_opts *so_out)
 {
     struct ps_scan_opts so = ps_scan_opts_default();
-    struct ps_errdetail ed = {0};
-    uint64_t d = settings_digest(st);
-    enum ps_err err;
 
-    if (w->scan != NULL && w->scan_settings_digest == d)
-        return PS_OK;
-    ps_scan_free(w->scan);
-    w->scan = NULL;
     if (st->text_field[0])
         so.reader.text_field = st->text_field;
     if (st->id_field[0])
@@ -102,6 +95,21 @@ static enum ps_err ensure_scan(struct worker *w, const Poisonscan__ScanSettings 
     }
     so.cluster_log2 = st->cluster_log2;
     so.partitions = st->partitions != 0 ? st->partitions : 1;
+    *so_out = so;
+}
+
+static enum ps_err ensure_scan(struct worker *w, const Poisonscan__ScanSettings *st)
+{
+    struct ps_scan_opts so;
+    struct ps_errdetail ed = {0};
+    uint64_t d = settings_digest(st);
+    enum ps_err err;
+
+    if (w->scan != NULL && w->scan_settings_digest == d)
+        return PS_OK;
+    ps_scan_free(w->scan);
+    w->scan = NULL;
+    ps_worker_scan_opts(st, &so);
     err = ps_scan_new(&w->scan, &so, &ed);
     if (err != PS_OK) {
         ps_log(PS_LOG_ERROR, "worker", "cannot set up the scanner: %s", ed.msg);
@@ -309,6 +317,7 @@ static enum ps_err scan_lease(struct worker *w, const Poisonscan__Lease *lease,
     spec.format = &fmt;
     spec.candidates = w->patterns;
     spec.n_candidates = w->n_patterns;
+    spec.patterns_id = w->n_patterns != 0 ? w->patterns_id : 0;
     spec.sample_below = lease->pass == PS_PASS_CONFIRM || lease->pass == PS_PASS_LEADS ||
                                 lease->pass == PS_PASS_LIST
                             ? w->sample_below

@@ -26,6 +26,13 @@ struct ps_worker_opts {
     struct ps_wire_security security; /* the coordinator link: CURVE keys, or plain text */
 };
 
+struct ps_scan_opts;
+/* The scanner's options a lease's settings ask for (defaults where a setting is absent). The
+ * CLI builds the same settings and checks them with ps_scan_opts_check() before any work, so a
+ * bad option is a usage error at once, never a shard that fails on every worker. The strings
+ * in *so are views into *st. */
+void ps_worker_scan_opts(const Poisonscan__ScanSettings *st, struct ps_scan_opts *so);
+
 /* Run until Shutdown, a stop signal or a fatal error. Returns the process exit code:
  * 0 done, 3 configuration error, 4 Redis or ZeroMQ unusable. */
 int ps_worker_run(const struct ps_worker_opts *opts);

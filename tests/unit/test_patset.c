@@ -1,5 +1,8 @@
 /* test_patset.c - the confirm pass's substring matcher: every occurrence of every long pattern,
- * overlapping and glued ones included, none that is not there; short patterns by hash only. */
+ * overlapping and glued ones included, none that is not there; short patterns by hash only. Each
+ * test runs with the reference matcher and with Hyperscan (skipped where it cannot run), and the
+ * two are compared on random sets; the Hyperscan prefilter never turns away a document that
+ * holds a pattern. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +16,9 @@
 #include <xxhash.h>
 
 #include "worker/patset.h"
+
+/* the prestates of the tests that run once per matcher (cmocka wants them writable) */
+static enum ps_patset_matcher scalar = PS_PATSET_SCALAR, hyperscan = PS_PATSET_HYPERSCAN;
 
 #define MAX_FOUND 4096
 
@@ -43,20 +49,59 @@ static void add(struct ps_patset *s, const char *text)
     assert_int_equal(ps_patset_add(s, text, strlen(text)), PS_OK);
 }
 
+/* A set with the matcher the test runs with (its state), skipped where it cannot run. */
+static struct ps_patset *new_set(void **state, size_t max)
+{
+    struct ps_patset *s;
+    enum ps_patset_matcher m = *(const enum ps_patset_matcher *)*state;
+
+    if (ps_patset_new_with(&s, max, m, NULL) != PS_OK)
+        skip();
+    assert_int_equal(ps_patset_matcher(s), m);
+    return s;
+}
+
+static void seal(struct ps_patset *s)
+{
+    assert_int_equal(ps_patset_seal(s, NULL), PS_OK);
+}
+
+/* Occurrences in order of begin, then hash: the matchers order those of different patterns
+ * differently. */
+static void sort_found(struct found *f)
+{
+    for (size_t i = 1; i < f->n; i++)
+        for (size_t j = i;
+             j > 0 && (f->begin[j - 1] > f->begin[j] ||
+                       (f->begin[j - 1] == f->begin[j] && f->hash[j - 1] > f->hash[j]));
+             j--) {
+            uint64_t th = f->hash[j];
+            size_t tb = f->begin[j], te = f->end[j];
+
+            f->hash[j] = f->hash[j - 1];
+            f->begin[j] = f->begin[j - 1];
+            f->end[j] = f->end[j - 1];
+            f->hash[j - 1] = th;
+            f->begin[j - 1] = tb;
+            f->end[j - 1] = te;
+        }
+}
+
 static void test_patset_finds_glued_and_overlapping_occurrences(void **state)
 {
     struct ps_patset *s;
     struct found *f = calloc(1, sizeof(*f));
     static const char text[] = "documenbadmagicfoo BadMagic xBadMagicBadMagic aaaa";
 
-    (void)state;
-    ps_patset_new(&s, 100);
+    s = new_set(state, 100);
     add(s, "BadMagic");
     add(s, "badmagic");
     add(s, "aaa\x01"); /* absent, shares a prefix with what is there */
     add(s, "aaaa");
     add(s, "BadMagicBad");
+    seal(s);
     ps_patset_scan(s, text, strlen(text), collect, f);
+    sort_found(f);
     /* badmagic@7, BadMagic@19, BadMagic@29, BadMagicBad@29, BadMagic@37, aaaa@46 */
     assert_int_equal(f->n, 6);
     assert_int_equal(f->begin[0], 7);
@@ -67,11 +112,10 @@ static void test_patset_finds_glued_and_overlapping_occurrences(void **state)
     assert_int_equal(f->begin[3], 29);
     assert_true((f->hash[2] == h("BadMagic") && f->hash[3] == h("BadMagicBad")) ||
                 (f->hash[3] == h("BadMagic") && f->hash[2] == h("BadMagicBad")));
+    assert_int_equal(f->end[2] - f->begin[2] + f->end[3] - f->begin[3], 8 + 11);
     assert_int_equal(f->begin[4], 37);
     assert_int_equal(f->begin[5], 46);
     assert_int_equal(f->end[5], strlen(text));
-    for (size_t i = 1; i < f->n; i++)
-        assert_true(f->begin[i - 1] <= f->begin[i]);
     ps_patset_free(s);
     free(f);
 }
@@ -81,8 +125,7 @@ static void test_patset_keeps_short_patterns_by_hash_only(void **state)
     struct ps_patset *s;
     struct found f = {0};
 
-    (void)state;
-    ps_patset_new(&s, 100);
+    s = new_set(state, 100);
     add(s, "des");
     add(s, "des");
     add(s, "<S>");
@@ -91,6 +134,7 @@ static void test_patset_keeps_short_patterns_by_hash_only(void **state)
     assert_true(ps_u64set_has(ps_patset_short(s), h("des")));
     assert_true(ps_u64set_has(ps_patset_short(s), h("<S>")));
     assert_false(ps_u64set_has(ps_patset_short(s), h("under")));
+    seal(s);
     ps_patset_scan(s, "les desserts des pays, underway", 31, collect, &f);
     assert_int_equal(f.n, 1); /* "under" in "underway"; "des" is never a substring match */
     assert_int_equal(f.begin[0], 23);
@@ -98,6 +142,7 @@ static void test_patset_keeps_short_patterns_by_hash_only(void **state)
     ps_patset_clear(s);
     assert_int_equal(ps_patset_len(s), 0);
     f.n = 0;
+    seal(s);
     ps_patset_scan(s, "les desserts des pays, underway", 31, collect, &f);
     assert_int_equal(f.n, 0);
     ps_patset_free(s);
@@ -107,8 +152,7 @@ static void test_patset_refuses_past_ceiling(void **state)
 {
     struct ps_patset *s;
 
-    (void)state;
-    ps_patset_new(&s, 2);
+    s = new_set(state, 2);
     add(s, "first");
     add(s, "second");
     assert_int_equal(ps_patset_add(s, "third", 5), PS_ERR_LIMIT);
@@ -126,12 +170,11 @@ static void test_patset_agrees_with_naive_search(void **state)
     uint64_t x = 12345;
     size_t n_pats = 300, expected = 0;
 
-    (void)state;
     for (size_t i = 0; i < sizeof(text); i++) {
         x = x * 6364136223846793005u + 1442695040888963407u;
         text[i] = "abcd \xc3"[(x >> 33) % 6];
     }
-    ps_patset_new(&s, 10000);
+    s = new_set(state, 10000);
     for (size_t k = 0; k < n_pats; k++) {
         size_t len, at;
 
@@ -155,6 +198,7 @@ static void test_patset_agrees_with_naive_search(void **state)
         for (size_t i = 0; i + len <= sizeof(text); i++)
             expected += memcmp(text + i, pats[k], len) == 0;
     }
+    seal(s);
     ps_patset_scan(s, text, sizeof(text), collect, f);
     assert_int_equal(f->n, expected);
     for (size_t i = 0; i < f->n; i++)
@@ -163,13 +207,176 @@ static void test_patset_agrees_with_naive_search(void **state)
     free(f);
 }
 
+static uint64_t next_rand(uint64_t *x)
+{
+    *x = *x * 6364136223846793005u + 1442695040888963407u;
+    return *x >> 33;
+}
+
+/* Hyperscan against the reference on random sets that are cleared and refilled: small and large
+ * (past PS_PATSET_PREFILTER_MAX), short patterns, patterns with spaces and non-ASCII bytes. The
+ * same occurrences, and Hyperscan's of one pattern in order of begin (confirm tests the first
+ * few of a pattern for a role). */
+static void test_patset_hyperscan_finds_what_the_reference_finds(void **state)
+{
+    struct ps_patset *ref, *hs;
+    struct found *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+    char text[3000], pat[17];
+    uint64_t x = 777;
+
+    (void)state;
+    if (ps_patset_new_with(&hs, 100000, PS_PATSET_HYPERSCAN, NULL) != PS_OK)
+        skip();
+    assert_int_equal(ps_patset_new_with(&ref, 100000, PS_PATSET_SCALAR, NULL), PS_OK);
+    for (int round = 0; round < 24; round++) {
+        size_t n_pats = round % 4 == 3 ? 700 : 1 + next_rand(&x) % 60;
+
+        for (size_t i = 0; i < sizeof(text); i++)
+            text[i] = "abc d.\xc3\xa9"[next_rand(&x) % 8];
+        ps_patset_clear(ref);
+        ps_patset_clear(hs);
+        for (size_t k = 0; k < n_pats; k++) {
+            size_t len = 1 + next_rand(&x) % 16, at = next_rand(&x) % (sizeof(text) - len + 1);
+
+            memcpy(pat, text + at, len);
+            if (k % 4 == 0)
+                pat[next_rand(&x) % len] = 'z'; /* mostly absent */
+            assert_int_equal(ps_patset_add(ref, pat, len), PS_OK);
+            assert_int_equal(ps_patset_add(hs, pat, len), PS_OK);
+        }
+        seal(ref);
+        seal(hs);
+        a->n = b->n = 0;
+        ps_patset_scan(ref, text, sizeof(text), collect, a);
+        ps_patset_scan(hs, text, sizeof(text), collect, b);
+        for (size_t i = 0; i < b->n; i++)
+            for (size_t j = i + 1; j < b->n; j++)
+                assert_true(b->hash[i] != b->hash[j] || b->begin[i] < b->begin[j]);
+        sort_found(a);
+        sort_found(b);
+        assert_int_equal(a->n, b->n);
+        for (size_t i = 0; i < a->n; i++) {
+            assert_true(a->hash[i] == b->hash[i]);
+            assert_int_equal(a->begin[i], b->begin[i]);
+            assert_int_equal(a->end[i], b->end[i]);
+        }
+    }
+    ps_patset_free(ref);
+    ps_patset_free(hs);
+    free(a);
+    free(b);
+}
+
+/* The prefilter sees the document as given, the matchers its single-spaced copy: any run of the
+ * tokenizer's whitespace between words must do, and a set none of whose words occurs must be
+ * turned away (else the prefilter saves nothing). */
+static void test_patset_prefilter_never_misses_an_occurrence(void **state)
+{
+    static const char *const runs[] = {
+        " ", "\n", "\t\t", "\xc2\xa0", "\xe3\x80\x80", " \r\n", "\xe2\x80\xaf", "\xe2\x80\x8a\x0b"};
+    struct ps_patset *s;
+    char joined[600], doc[3000], pat[17];
+    uint64_t x = 4242;
+    size_t n_present = 0, n_absent = 0;
+
+    (void)state;
+    if (ps_patset_new_with(&s, 100000, PS_PATSET_HYPERSCAN, NULL) != PS_OK)
+        skip();
+    for (int round = 0; round < 200; round++) {
+        size_t jl = 0, dl = 0, n_pats = 1 + next_rand(&x) % 6;
+        bool present = false;
+
+        while (jl < sizeof(joined) - 8) { /* words of 1-6 bytes, single-spaced in joined */
+            size_t w = 1 + next_rand(&x) % 6;
+
+            if (jl > 0) {
+                const char *r = runs[next_rand(&x) % (sizeof(runs) / sizeof(runs[0]))];
+
+                joined[jl++] = ' ';
+                memcpy(doc + dl, r, strlen(r));
+                dl += strlen(r);
+            }
+            for (size_t i = 0; i < w; i++)
+                joined[jl++] = doc[dl++] = "abcd.\xc3"[next_rand(&x) % 6];
+        }
+        ps_patset_clear(s);
+        for (size_t k = 0; k < n_pats; k++) {
+            size_t len = 1 + next_rand(&x) % 16, at = next_rand(&x) % (jl - len + 1);
+            bool found = false;
+
+            memcpy(pat, joined + at, len);
+            if (round % 2 == 0) /* absent: a 'z' ends every word (the prefilter looks for one) */
+                for (size_t i = 0; i < len; i++)
+                    if (i + 1 == len || (pat[i] != ' ' && pat[i + 1] == ' '))
+                        pat[i] = 'z';
+            for (size_t i = 0; i + len <= jl && !found; i++)
+                found = memcmp(joined + i, pat, len) == 0;
+            present |= found;
+            assert_int_equal(ps_patset_add(s, pat, len), PS_OK);
+        }
+        seal(s);
+        if (present)
+            assert_true(ps_patset_may_occur(s, doc, dl));
+        else
+            assert_false(ps_patset_may_occur(s, doc, dl));
+        n_present += present;
+        n_absent += !present;
+    }
+    assert_true(n_present > 50 && n_absent > 50);
+    /* too many patterns to compile expressions for, or one of spaces only: always maybe */
+    ps_patset_clear(s);
+    for (size_t k = 0; k <= PS_PATSET_PREFILTER_MAX; k++) {
+        snprintf(pat, sizeof(pat), "zz%zu", k);
+        add(s, pat);
+    }
+    seal(s);
+    assert_true(ps_patset_may_occur(s, "abc", 3));
+    ps_patset_clear(s);
+    add(s, "zzz");
+    add(s, "  ");
+    seal(s);
+    assert_true(ps_patset_may_occur(s, "abc", 3));
+    ps_patset_free(s);
+}
+
+/* The reference matcher has no prefilter: every document may hold a pattern. */
+static void test_patset_reference_never_turns_a_document_away(void **state)
+{
+    struct ps_patset *s;
+
+    (void)state;
+    assert_int_equal(ps_patset_new_with(&s, 10, PS_PATSET_SCALAR, NULL), PS_OK);
+    assert_false(ps_patset_may_occur(s, "abc", 3)); /* empty */
+    add(s, "zzzz");
+    seal(s);
+    assert_true(ps_patset_may_occur(s, "abc", 3));
+    ps_patset_free(s);
+}
+
+/* a test that runs once per matcher, named for it */
+#define WITH_SCALAR(f)                                                                             \
+    {                                                                                              \
+        .name = #f "_scalar", .test_func = f, .initial_state = &scalar                             \
+    }
+#define WITH_HS(f)                                                                                 \
+    {                                                                                              \
+        .name = #f "_hyperscan", .test_func = f, .initial_state = &hyperscan                       \
+    }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_patset_finds_glued_and_overlapping_occurrences),
-        cmocka_unit_test(test_patset_keeps_short_patterns_by_hash_only),
-        cmocka_unit_test(test_patset_refuses_past_ceiling),
-        cmocka_unit_test(test_patset_agrees_with_naive_search),
+        WITH_SCALAR(test_patset_finds_glued_and_overlapping_occurrences),
+        WITH_HS(test_patset_finds_glued_and_overlapping_occurrences),
+        WITH_SCALAR(test_patset_keeps_short_patterns_by_hash_only),
+        WITH_HS(test_patset_keeps_short_patterns_by_hash_only),
+        WITH_SCALAR(test_patset_refuses_past_ceiling),
+        WITH_HS(test_patset_refuses_past_ceiling),
+        WITH_SCALAR(test_patset_agrees_with_naive_search),
+        WITH_HS(test_patset_agrees_with_naive_search),
+        cmocka_unit_test(test_patset_hyperscan_finds_what_the_reference_finds),
+        cmocka_unit_test(test_patset_prefilter_never_misses_an_occurrence),
+        cmocka_unit_test(test_patset_reference_never_turns_a_document_away),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -355,44 +355,114 @@ static void test_plan_manifest_buf_joins_base_dir(void **state)
     assert_string_equal(c.paths[0], "a");
 }
 
-static void test_plan_splits_plain_file_at_line_starts(void **state)
+/* The plan of data[0, n) as the one file `f`, cut at shard_size: every line in exactly one
+ * shard, every cut the first line start at or after its nominal place. */
+static void check_split(const char *f, const char *data, size_t n, uint64_t shard_size)
 {
-    struct fixture *fx = *state;
-    size_t cap = 3 * 1024 * 1024;
-    char *data = malloc(cap);
-    unsigned seed = (unsigned)time(NULL);
-    char f[PATH_MAX];
-    const char *in[1];
-    struct ps_plan *p;
-    size_t n, i, lines_total = 0, lines_in_shards = 0;
-    uint64_t shard_size = 64 * 1024;
+    const char *in[1] = {f};
+    struct ps_plan *p = build_ok(in, 1, shard_size);
+    size_t i, lines_total = 0, lines_in_shards = 0;
 
-    assert_non_null(data);
-    print_message("seed %u\n", seed);
-    n = gen_jsonl(data, cap, seed, 3000);
     for (i = 0; i < n; i++)
         lines_total += data[i] == '\n';
-    write_rel(fx, "big.jsonl", data, n);
-    at(fx, "big.jsonl", f);
-    in[0] = f;
-    p = build_ok(in, 1, shard_size);
     check_plan_invariants(p);
-    assert_true(ps_plan_n_shards(p) >= n / shard_size - 1);
     assert_true(ps_plan_n_shards(p) <= n / shard_size + 1);
     for (i = 0; i < ps_plan_n_shards(p); i++) {
         const struct ps_shard *s = ps_plan_shard(p, i);
         uint64_t b;
-        if (i + 1 < ps_plan_n_shards(p))
+        if (i + 1 < ps_plan_n_shards(p)) {
             assert_true(s->end - s->begin >= shard_size);
-        /* the cut is the FIRST line start at or after the nominal one */
-        if (i + 1 < ps_plan_n_shards(p))
+            /* the cut is the FIRST line start at or after the nominal one */
             for (b = s->begin + shard_size; b < s->end; b++)
                 assert_true(data[b - 1] != '\n');
+            assert_true(data[s->end - 1] == '\n');
+        }
         for (b = s->begin; b < s->end; b++)
             lines_in_shards += data[b] == '\n';
     }
     assert_int_equal(lines_in_shards, lines_total);
     assert_true(ps_plan_bytes_total(p) == n);
+    ps_plan_free(p);
+}
+
+/* Shards of a chunk (64 KiB) and bigger, and shards far smaller than a chunk, whose cuts are
+ * found in the chunk read for an earlier cut. */
+static void test_plan_splits_plain_file_at_line_starts(void **state)
+{
+    static const uint64_t sizes[] = {64 * 1024, 200 * 1024, 5000, 300, 1};
+    struct fixture *fx = *state;
+    size_t cap = 3 * 1024 * 1024;
+    char *data = malloc(cap);
+    unsigned seed = (unsigned)time(NULL);
+    char f[PATH_MAX];
+    size_t n;
+
+    assert_non_null(data);
+    print_message("seed %u\n", seed);
+    n = gen_jsonl(data, cap, seed, 3000);
+    write_rel(fx, "big.jsonl", data, n);
+    at(fx, "big.jsonl", f);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+        check_split(f, data, n, sizes[i]);
+    free(data);
+}
+
+/* The chunk held from one file's cuts says nothing about the next file's bytes. */
+static void test_plan_cuts_of_the_next_file_read_that_file(void **state)
+{
+    struct fixture *fx = *state;
+    char a[PATH_MAX], b[PATH_MAX];
+    const char *in[2] = {a, b};
+    struct ps_plan *p;
+
+    /* a: lines of 10 bytes; b: lines of 7 bytes, so a's '\n' at 19 is not one of b's */
+    write_str(fx, "a.jsonl", "123456789\n123456789\n123456789\n123456789\n123456789\n");
+    write_str(fx, "b.jsonl",
+              "abcdef\nabcdef\nabcdef\nabcdef\nabcdef\nabcdef\nabcdef\nabcdef\n"
+              "abcdef\nabcdef\n");
+    at(fx, "a.jsonl", a);
+    at(fx, "b.jsonl", b);
+    p = build_ok(in, 2, 20);
+    check_plan_invariants(p);
+    assert_int_equal(ps_plan_n_shards(p), 3 + 4);
+    assert_int_equal(ps_plan_shard(p, 2)->end, 50);
+    assert_int_equal(ps_plan_shard(p, 3)->end, 21);
+    assert_int_equal(ps_plan_shard(p, 4)->end, 42);
+    assert_int_equal(ps_plan_shard(p, 5)->end, 63);
+    assert_int_equal(ps_plan_shard(p, 6)->end, 70);
+    ps_plan_free(p);
+}
+
+static void count_idle(void *ctx)
+{
+    (*(size_t *)ctx)++;
+}
+
+/* The idle function runs once per PS_PLAN_IDLE_EVERY files and cuts: a file of 3000 lines cut
+ * at every line is 2999 cuts and one file. */
+static void test_plan_calls_idle_every_so_many_files_and_cuts(void **state)
+{
+    struct fixture *fx = *state;
+    char *data = malloc(3000 * 10);
+    char f[PATH_MAX];
+    const char *in[1] = {f};
+    struct ps_plan_opts o = ps_plan_opts_default();
+    struct ps_errdetail ed = {0};
+    struct ps_plan *p = NULL;
+    size_t calls = 0;
+
+    assert_non_null(data);
+    assert_null(o.idle);
+    for (size_t i = 0; i < 3000; i++)
+        memcpy(data + 10 * i, "123456789\n", 10);
+    write_rel(fx, "lines.jsonl", data, 3000 * 10);
+    at(fx, "lines.jsonl", f);
+    o.shard_size = 10;
+    o.idle = count_idle;
+    o.idle_ctx = &calls;
+    assert_int_equal(ps_plan_build(&p, in, 1, &o, &ed), PS_OK);
+    assert_int_equal(ps_plan_n_shards(p), 3000);
+    assert_int_equal(calls, 3000 / PS_PLAN_IDLE_EVERY);
     ps_plan_free(p);
     free(data);
 }
@@ -678,6 +748,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_manifest_line_too_long, setup, teardown),
         cmocka_unit_test(test_plan_manifest_buf_joins_base_dir),
         cmocka_unit_test_setup_teardown(test_plan_splits_plain_file_at_line_starts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_plan_cuts_of_the_next_file_read_that_file, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_plan_calls_idle_every_so_many_files_and_cuts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_plan_cut_on_exact_line_start_is_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_long_line_and_missing_final_newline, setup,

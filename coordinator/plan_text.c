@@ -1,0 +1,287 @@
+/* plan_text.c - the plan's text form (plan.h: ps_plan_serialize, ps_plan_deserialize): one
+ * record a line, numbers in canonical decimal, every invariant checked on the way back in. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator/plan_internal.h"
+
+#ifndef PATH_MAX
+#    define PATH_MAX 4096
+#endif
+
+/* "\t" and the decimal digits of v at dst (room for 21); returns how many bytes. A shard's
+ * record without printf: a 100,000-shard plan is serialized in a few milliseconds. */
+static size_t put_field(char *dst, uint64_t v)
+{
+    char t[20];
+    size_t n = 0;
+
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    dst[0] = '\t';
+    for (size_t i = 0; i < n; i++)
+        dst[1 + i] = t[n - 1 - i];
+    return n + 1;
+}
+
+enum ps_err ps_plan_serialize(const struct ps_plan *p, struct ps_buf *dst)
+{
+    enum ps_err err = ps_buf_appends(dst, PLAN_HEADER "\n");
+    size_t i;
+
+    for (i = 0; i < p->n_files && err == PS_OK; i++) {
+        const struct plan_file *f = &p->files[i];
+        err = ps_buf_appendf(dst, "F\t%zu\t%d\t%" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%s\n", i,
+                             f->format, f->size, f->mtime_sec, f->mtime_nsec, f->path);
+    }
+    for (i = 0; i < p->n_shards && err == PS_OK; i++) {
+        const struct ps_shard *s = &p->shards[i];
+        char rec[2 + 4 * 21];
+        size_t n = 0;
+        rec[n++] = 'S';
+        n += put_field(rec + n, s->id);
+        n += put_field(rec + n, s->file_index);
+        n += put_field(rec + n, s->begin);
+        n += put_field(rec + n, s->end);
+        rec[n++] = '\n';
+        err = ps_buf_append(dst, rec, n);
+    }
+    return err;
+}
+
+/* A cursor over one line's tab-separated fields. */
+struct fields {
+    const char *p, *end;
+};
+
+/* Next field as [*f, *f + *n); false when the line has no more fields. */
+static bool next_field(struct fields *fs, const char **f, size_t *n)
+{
+    const char *tab;
+
+    if (fs->p == NULL)
+        return false;
+    tab = memchr(fs->p, '\t', (size_t)(fs->end - fs->p));
+    *f = fs->p;
+    *n = (size_t)((tab != NULL ? tab : fs->end) - fs->p);
+    fs->p = tab != NULL ? tab + 1 : NULL;
+    return true;
+}
+
+static bool field_u64(struct fields *fs, uint64_t *out)
+{
+    char tmp[24];
+    const char *f;
+    char *e;
+    size_t n, i;
+
+    if (!next_field(fs, &f, &n) || n == 0 || n >= sizeof(tmp) || (f[0] == '0' && n > 1))
+        return false; /* canonical form only: one text per plan, so one fingerprint */
+    for (i = 0; i < n; i++) {
+        if (f[i] < '0' || f[i] > '9')
+            return false;
+    }
+    memcpy(tmp, f, n);
+    tmp[n] = '\0';
+    errno = 0;
+    *out = strtoull(tmp, &e, 10);
+    return errno == 0 && *e == '\0';
+}
+
+static bool field_i64(struct fields *fs, int64_t *out)
+{
+    char tmp[24];
+    const char *f;
+    char *e;
+    size_t n, i;
+    long long v;
+
+    if (!next_field(fs, &f, &n) || n == 0 || n >= sizeof(tmp))
+        return false;
+    for (i = 0; i < n; i++) {
+        if ((f[i] < '0' || f[i] > '9') && !(i == 0 && f[i] == '-' && n > 1))
+            return false;
+    }
+    i = f[0] == '-' ? 1 : 0;
+    if (f[i] == '0' && (n > i + 1 || i == 1))
+        return false; /* no leading zeros, no "-0" */
+    memcpy(tmp, f, n);
+    tmp[n] = '\0';
+    errno = 0;
+    v = strtoll(tmp, &e, 10);
+    if (errno != 0 || *e != '\0')
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+/* Check that shards cover every non-empty file exactly, in file order. `upto` is the file
+ * index the next shard run starts at (n_files at the end); files in between must be empty. */
+static bool files_between_empty(const struct ps_plan *p, size_t from, size_t upto)
+{
+    size_t i;
+
+    for (i = from; i < upto; i++) {
+        if (p->files[i].size != 0)
+            return false;
+    }
+    return true;
+}
+
+enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t src_len,
+                                struct ps_errdetail *ed)
+{
+    struct ps_plan *p = ps_xcalloc(1, sizeof(*p));
+    size_t pos = 0, line_no = 0;
+    /* Coverage cursor: the file the last shard belonged to and where that shard ended. */
+    bool have_shard = false;
+    size_t cur_file = 0;
+    uint64_t cur_end = 0;
+    const char *why = NULL;
+
+    *out = NULL;
+    while (pos < src_len) {
+        const char *line = src + pos;
+        const char *nl = memchr(line, '\n', src_len - pos);
+        size_t n = nl != NULL ? (size_t)(nl - line) : src_len - pos;
+        struct fields fs;
+        const char *f;
+        size_t fn;
+
+        pos += n + (nl != NULL ? 1 : 0);
+        line_no++;
+        fs.p = line;
+        fs.end = line + n;
+        if (line_no == 1) {
+            if (n != strlen(PLAN_HEADER) || memcmp(line, PLAN_HEADER, n) != 0) {
+                why = "not a poisonscan plan (bad header)";
+                goto fail;
+            }
+            continue;
+        }
+        if (!next_field(&fs, &f, &fn) || fn != 1) {
+            why = "record type must be F or S";
+            goto fail;
+        }
+        if (f[0] == 'F') {
+            uint64_t idx, fmt, size;
+            int64_t msec, mnsec;
+            struct ps_format decoded;
+            const char *path;
+            size_t plen;
+
+            if (have_shard) {
+                why = "file record after shard records";
+                goto fail;
+            }
+            if (!field_u64(&fs, &idx) || !field_u64(&fs, &fmt) || !field_u64(&fs, &size) ||
+                !field_i64(&fs, &msec) || !field_i64(&fs, &mnsec)) {
+                why = "bad number in file record";
+                goto fail;
+            }
+            if (idx != p->n_files) {
+                why = "file index out of sequence";
+                goto fail;
+            }
+            if (fmt > INT32_MAX || !ps_format_from_code((int)fmt, &decoded)) {
+                why = "unknown format";
+                goto fail;
+            }
+            if (fs.p == NULL) {
+                why = "file record without a path";
+                goto fail;
+            }
+            path = fs.p;
+            plen = (size_t)(fs.end - fs.p);
+            if (plen == 0 || plen >= PATH_MAX || path[0] != '/' ||
+                ps_plan_has_control(path, plen)) {
+                why = "path must be absolute, shorter than PATH_MAX, without control characters";
+                goto fail;
+            }
+            {
+                char *copy = ps_xstrndup(path, plen);
+                if (ps_plan_find_file(p, copy) != SIZE_MAX) {
+                    free(copy);
+                    why = "file listed twice";
+                    goto fail;
+                }
+                if (ps_plan_push_file(p, copy, size, msec, mnsec, (int)fmt, ed) != PS_OK) {
+                    why = "too many files";
+                    goto fail;
+                }
+            }
+        } else if (f[0] == 'S') {
+            uint64_t id, fi, begin, end;
+            const struct plan_file *file;
+
+            if (!field_u64(&fs, &id) || !field_u64(&fs, &fi) || !field_u64(&fs, &begin) ||
+                !field_u64(&fs, &end) || fs.p != NULL) {
+                why = "shard record needs exactly id, file, begin, end";
+                goto fail;
+            }
+            if (id != p->n_shards) {
+                why = "shard id out of sequence";
+                goto fail;
+            }
+            if (fi >= p->n_files) {
+                why = "shard names an unknown file";
+                goto fail;
+            }
+            file = &p->files[fi];
+            if (begin >= end || end > file->size) {
+                why = "shard range empty or past the end of its file";
+                goto fail;
+            }
+            if (have_shard && fi == cur_file) {
+                if (begin != cur_end || !ps_plan_splittable(file->format)) {
+                    why = "shards of a file are not contiguous";
+                    goto fail;
+                }
+            } else {
+                size_t from = have_shard ? cur_file + 1 : 0;
+                if ((have_shard && (fi < cur_file || cur_end != p->files[cur_file].size)) ||
+                    !files_between_empty(p, from, (size_t)fi) || begin != 0) {
+                    why = "shards do not cover every file exactly, in order";
+                    goto fail;
+                }
+            }
+            if (!ps_plan_splittable(file->format) && end != file->size) {
+                why = "only plain JSON Lines splits: this file must be one whole shard";
+                goto fail;
+            }
+            if (ps_plan_push_shard(p, (size_t)fi, begin, end, ed) != PS_OK) {
+                why = "too many shards";
+                goto fail;
+            }
+            have_shard = true;
+            cur_file = (size_t)fi;
+            cur_end = end;
+        } else {
+            why = "record type must be F or S";
+            goto fail;
+        }
+    }
+    if (line_no == 0) {
+        why = "empty plan";
+        goto fail;
+    }
+    if ((have_shard && cur_end != p->files[cur_file].size) ||
+        !files_between_empty(p, have_shard ? cur_file + 1 : 0, p->n_files)) {
+        line_no++;
+        why = "shards end before the last file does";
+        goto fail;
+    }
+    *out = p;
+    return PS_OK;
+
+fail:
+    ps_errdetail_set(ed, NULL, line_no, "plan line %zu: %s", line_no, why);
+    ps_plan_free(p);
+    return PS_ERR_PARSE;
+}
