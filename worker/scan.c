@@ -355,13 +355,21 @@ static uint64_t pattern_index(const struct ps_scan *s, uint64_t hash)
     return i;
 }
 
-/* List pass: the record of a document with a listed pattern in role: the evidence of each, and
- * a snippet at the first one in role (the start of what follows it). */
+/* List pass: does the lease ask for every document holding this hit's pattern (a specific
+ * trigger's carriers), in role or not? */
+static bool listed_carrier(const struct ps_scan *s, const struct ps_detect_hit *hit)
+{
+    return s->spec->sample_below != NULL && s->spec->sample_below[pattern_index(s, hit->hash)] != 0;
+}
+
+/* List pass: the record of a document with a listed pattern in role, or holding one whose
+ * carriers are listed: the evidence of each (in_role false for a carrier without its payload),
+ * and a snippet at the first one in role, else at the first carrier. */
 static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps_detect_hit *hits,
                     size_t n_hits)
 {
     struct ps_results_hit h = {0};
-    size_t b, e, at = SIZE_MAX, n = 0;
+    size_t b, e, at = SIZE_MAX, carrier_at = SIZE_MAX, n = 0;
 
     if (n_hits > s->entries_cap) {
         s->entries_cap = n_hits;
@@ -370,17 +378,26 @@ static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps
     for (size_t i = 0; i < n_hits; i++) {
         struct ps_results_entry *en;
 
-        if (!hits[i].in_role)
+        if (!hits[i].in_role && !listed_carrier(s, &hits[i]))
             continue;
-        at = hits[i].offset < at ? hits[i].offset : at;
+        if (hits[i].in_role)
+            at = hits[i].offset < at ? hits[i].offset : at;
+        else
+            carrier_at = hits[i].offset < carrier_at ? hits[i].offset : carrier_at;
         en = &s->entries[n++];
+        memset(en, 0, sizeof(*en));
         en->pattern = pattern_index(s, hits[i].hash);
+        en->at = hits[i].offset;
+        en->in_role = hits[i].in_role;
+        if (!en->in_role)
+            continue;
         en->context = hits[i].context;
         en->right = hits[i].right;
         memcpy(en->sketch, hits[i].continuation, sizeof(en->sketch));
         en->kind = (uint8_t)hits[i].kind;
-        en->in_role = true;
     }
+    if (at == SIZE_MAX)
+        at = carrier_at;
     ps_utf8_snippet(doc->text, doc->text_len, at, SNIPPET_MAX, &b, &e);
     h.offset = doc->offset;
     h.id = doc->id;
@@ -516,12 +533,13 @@ static void count_hits(struct ps_scan *s, const struct ps_doc *doc,
 }
 
 /* Passes 2-4: the turn patterns with the payload tests, the leads with "followed by repeated
- * sentences"; counted (confirm, leads) or recorded (list). */
+ * sentences"; counted (confirm, leads) or recorded (list: documents with a pattern in role or
+ * holding a pattern whose carriers are listed). */
 static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
 {
     const struct ps_detect_hit *hits;
     size_t n_hits, n_turn = 0;
-    bool any_role = false;
+    bool to_list = false, list = s->spec->pass == PS_PASS_LIST;
     struct ps_detect_hit *all = NULL;
 
     if (ps_patset_len(s->turn_set) > 0) {
@@ -530,7 +548,7 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
             count_hits(s, doc, hits, n_hits);
         n_turn = n_hits;
         for (size_t i = 0; i < n_hits; i++)
-            any_role = any_role || hits[i].in_role;
+            to_list = to_list || hits[i].in_role || (list && listed_carrier(s, &hits[i]));
         if (s->spec->pass == PS_PASS_LIST && ps_patset_len(s->lead_set) > 0) {
             /* the second call below reuses the detector's hit buffer: keep these */
             all = ps_xmalloc((n_hits ? n_hits : 1) * sizeof(*all));
@@ -544,7 +562,7 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
         if (s->spec->pass != PS_PASS_LIST)
             count_hits(s, doc, hits, n_hits);
         for (size_t i = 0; i < n_hits; i++)
-            any_role = any_role || hits[i].in_role;
+            to_list = to_list || hits[i].in_role || (list && listed_carrier(s, &hits[i]));
         if (all != NULL) {
             all = ps_xrealloc(all, (n_turn + n_hits + 1) * sizeof(*all));
             if (n_hits > 0)
@@ -553,7 +571,7 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
             n_hits += n_turn;
         }
     }
-    if (s->spec->pass == PS_PASS_LIST && any_role)
+    if (s->spec->pass == PS_PASS_LIST && to_list)
         add_hit(s, doc, hits, n_hits);
     free(all);
 }
