@@ -9,7 +9,11 @@
  * frame's checksum, so nothing of a frame may be committed before the reader reports it verified.
  * Two rules keep that:
  *  - a part ends only when every item in it comes from a verified frame; until then it grows
- *    past its boundary (a .zst written as one frame, as the zstd CLI does, is one part);
+ *    past its boundary, but by one part at most: a frame longer than that (a .zst written as
+ *    one frame, as the zstd CLI does) would make the worker's memory grow with the frame, so
+ *    the shard's frames are then verified by a reading that scans nothing, and the scan goes on
+ *    from the open part (read again, as below) with parts ending at their boundaries up to the
+ *    first failed frame;
  *  - a failed frame ends the shard (the reader's stream errors are sticky), so its items can
  *    only be in the open part. Rather than keep every document's effects apart (the candidate
  *    tables, the partitions' blobs, the cluster sketch and the signature file would all need a
@@ -99,6 +103,10 @@ struct ps_scan {
      * none) */
     uint64_t good_below, part_frames;
     bool failed; /* a frame failed: failed_frame, holding failed_items items */
+    /* a frame outgrew two parts: verify every frame first (verify_frames), then frames below
+     * verified_below count as verified from replay_part on */
+    bool verify_first, verified;
+    uint64_t verified_below, part_start; /* part_start: offset of the open part's first item */
     uint64_t failed_frame, failed_items;
     struct ps_errdetail failure; /* the stream error that ended the shard */
     /* a second reading after a failed frame: items from stop_frame on end it (they are never
@@ -682,6 +690,14 @@ static void take_events(struct ps_scan *s, struct ps_reader *r)
     }
 }
 
+/* Frames below this are verified, for the open part. */
+static uint64_t good_below(const struct ps_scan *s)
+{
+    if (s->verified && s->part >= s->replay_part && s->verified_below > s->good_below)
+        return s->verified_below;
+    return s->good_below;
+}
+
 static void note_frame(struct ps_scan *s, uint64_t frame)
 {
     if (frame + 1 > s->part_frames)
@@ -726,12 +742,18 @@ static enum ps_err scan_loop(struct ps_scan *s, struct ps_reader *r, struct ps_m
             keep_error(s, &s->failure);
             return PS_OK;
         }
-        if (doc.offset >= part_end && s->part_frames <= s->good_below) {
+        if (doc.offset - s->part_start >= 2 * s->opts.part_bytes &&
+            s->part_frames > good_below(s) && !s->verified) {
+            s->verify_first = true; /* the open part is two parts long, its frame unverified */
+            return PS_OK;
+        }
+        if (doc.offset >= part_end && s->part_frames <= good_below(s)) {
             struct ps_reader_stats now = s->stats;
             s->stats = before; /* the part's counts end before this document */
             if (!end_part(s, cb, false))
                 goto abandon;
             s->stats = now;
+            s->part_start = doc.offset;
             while (doc.offset >= part_end)
                 part_end += s->opts.part_bytes;
             fold = s->part >= s->replay_part;
@@ -773,7 +795,8 @@ static enum ps_err read_shard(struct ps_scan *s, const struct ps_scan_callbacks 
 
     s->part = 0;
     memset(&s->stats, 0, sizeof(s->stats));
-    s->failed = s->stopped = false;
+    s->failed = s->stopped = s->verify_first = false;
+    s->part_start = spec->begin;
     begin_part(s);
     err = ps_reader_open(&r, spec->path, spec->begin, spec->end, &s->opts.reader, ed);
     if (err != PS_OK)
@@ -788,7 +811,7 @@ static enum ps_err read_shard(struct ps_scan *s, const struct ps_scan_callbacks 
     }
     err = scan_loop(s, r, sigw, cb, ed);
     /* a signature file with a failed frame's documents is dropped; the next reading writes it */
-    if (err == PS_OK && sigw != NULL && !must_read_again(s)) {
+    if (err == PS_OK && sigw != NULL && !must_read_again(s) && !s->verify_first) {
         err = ps_minhash_writer_close(sigw, ed);
         sigw = NULL;
     }
@@ -796,6 +819,37 @@ done:
     ps_minhash_writer_free(sigw);
     ps_reader_free(r);
     return err;
+}
+
+/* A reading that scans nothing: which frame fails first, if any (s->failed, failed_frame,
+ * failed_items, failure), so that the next reading may end parts before their frames end. */
+static enum ps_err verify_frames(struct ps_scan *s, struct ps_errdetail *ed)
+{
+    const struct ps_scan_spec *spec = s->spec;
+    struct ps_reader *r = NULL;
+    enum ps_err err = ps_reader_open(&r, spec->path, spec->begin, spec->end, &s->opts.reader, ed);
+
+    if (err != PS_OK)
+        return err;
+    s->failed = false;
+    s->good_below = 0;
+    for (;;) {
+        struct ps_doc doc;
+        bool has_doc;
+
+        err = ps_reader_next(r, &doc, &has_doc);
+        take_events(s, r);
+        if (err == PS_OK && !has_doc)
+            break;
+        if (err != PS_OK && err != PS_ERR_PARSE && err != PS_ERR_LIMIT) {
+            s->failure = *ps_reader_last_error(r);
+            break;
+        }
+    }
+    ps_reader_free(r);
+    s->verified = true;
+    s->verified_below = s->failed ? s->failed_frame : UINT64_MAX;
+    return PS_OK;
 }
 
 enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
@@ -806,11 +860,32 @@ enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
     s->spec = spec;
     s->stop_frame = UINT64_MAX;
     s->replay_part = 0;
+    s->verified = false;
     if (spec->pass != PS_PASS_SCAN)
         load_patterns(s, spec);
     s->opts.reader.format = spec->format != NULL ? *spec->format : ps_format_auto();
     err = read_shard(s, cb, ed);
-    if (err == PS_OK && must_read_again(s)) {
+    if (err == PS_OK && s->verify_first) {
+        /* parts before the open one are committed; the rest is read with the frames known */
+        uint32_t open_part = s->part;
+
+        err = verify_frames(s, ed);
+        if (err == PS_OK) {
+            struct ps_errdetail failure = s->failure;
+            bool cut = s->failed && s->failed_items > 0;
+
+            s->replay_part = open_part;
+            s->stop_frame = cut ? s->failed_frame : UINT64_MAX;
+            err = read_shard(s, cb, ed);
+            /* stopped at the first item of the open part: move to it, as below */
+            if (err == PS_OK && s->stopped && s->part + 1 == open_part)
+                end_part(s, cb, false);
+            if (err == PS_OK && cut) {
+                keep_error(s, &failure);
+                s->stats.errors++;
+            }
+        }
+    } else if (err == PS_OK && must_read_again(s)) {
         struct ps_errdetail failure = s->failure;
         uint32_t open_part = s->part;
 
