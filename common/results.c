@@ -192,6 +192,7 @@ static void put_entry(struct ps_buf *b, const struct ps_results_entry *e)
     ps_varint_put_u64le(b, e->right);
     for (size_t k = 0; k < PS_RESULTS_SKETCH; k++)
         ps_varint_put(b, e->sketch[k]);
+    ps_varint_put(b, e->at);
     ps_buf_append(b, (const char[]){(char)e->kind, (char)e->in_role}, 2);
 }
 
@@ -334,6 +335,7 @@ static void get_entry(struct rd *r, struct ps_results_entry *e)
             fail(r, "sketch value over 32 bits");
         e->sketch[k] = (uint32_t)x;
     }
+    e->at = get(r);
     e->kind = get_byte(r);
     e->in_role = get_byte(r) != 0;
 }

@@ -26,7 +26,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 
-#define PS_RESULTS_VERSION 2
+#define PS_RESULTS_VERSION 3
 #define PS_RESULTS_SKETCH  8    /* values in a continuation sketch (PS_DETECT_SKETCH) */
 #define PS_RESULTS_TEXT    4096 /* bytes of a pattern text, id, snippet or reason at most */
 
@@ -70,6 +70,8 @@ struct ps_results_entry {
     uint64_t context; /* hash of the bytes right before the first occurrence in role (or 0) */
     uint64_t right;   /* hash of the two plain words after it (or 0) */
     uint32_t sketch[PS_RESULTS_SKETCH]; /* continuation sketch after it */
+    uint64_t at;                        /* byte offset of that occurrence in the document (list
+                                           pass: of the first occurrence, for a carrier) */
     uint8_t kind;                       /* enum ps_detect_kind, 0 when not in role */
     bool in_role;
 };

@@ -25,8 +25,10 @@
 #include "proto/poisonscan.pb-c.h"
 
 #define PS_WIRE_PROTOCOL_VERSION                                                                   \
-    4u /* 4: input formats (leases carry the layout and record shape; a version-3 worker would     \
-          read a WET or JSON file as JSON Lines); 3: the list pass, results blobs */
+    5u /* 5: a list-pass lease's sample_below asks for a specific trigger's carriers, results      \
+          blobs of version 3 (a version-4 worker would list none and write version 2); 4: input    \
+          formats (leases carry the layout and record shape; a version-3 worker would read a WET   \
+          or JSON file as JSON Lines); 3: the list pass, results blobs */
 #define PS_WIRE_ROUTING_ID_MAX   255u      /* ZeroMQ's limit on a routing id, in bytes */
 #define PS_WIRE_ROUTING_ID_CAP   128u      /* room ps_wire_make_routing_id() needs, with the NUL */
 #define PS_WIRE_ENDPOINT_CAP     256u      /* room for a bound endpoint (ZMQ_LAST_ENDPOINT) */

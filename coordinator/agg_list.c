@@ -111,6 +111,7 @@ static void save_entry(const struct ps_results_entry *e, struct ps_buf *out)
     ps_varint_put_u64le(out, e->right);
     for (size_t k = 0; k < PS_RESULTS_SKETCH; k++)
         ps_varint_put(out, e->sketch[k]);
+    ps_varint_put(out, e->at);
     ps_varint_put(out, e->kind);
     ps_varint_put(out, e->in_role);
 }
@@ -162,6 +163,7 @@ bool agg_list_load(struct agg_list *l, struct agg_rd *r, size_t n_shards)
                 e->sketch[k] = (uint32_t)v;
                 r->bad = r->bad || v > UINT32_MAX;
             }
+            e->at = agg_get(r);
             e->kind = (uint8_t)agg_get(r);
             e->in_role = agg_get(r) != 0;
             r->bad = r->bad || e->pattern >= l->n_patterns;

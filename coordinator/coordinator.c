@@ -211,7 +211,7 @@ static void send_lease(struct coord *c, size_t w, uint32_t id, uint32_t attempt)
         lease.n_candidates = c->cands.n;
         lease.candidates = c->cands.texts;
         lease.leads_from = (uint32_t)(c->pass == PS_PASS_LIST ? c->cands.leads_from : 0);
-        if (c->pass == PS_PASS_CONFIRM || c->pass == PS_PASS_LEADS) {
+        if (c->pass == PS_PASS_CONFIRM || c->pass == PS_PASS_LEADS || c->pass == PS_PASS_LIST) {
             lease.n_sample_below = c->cands.n;
             lease.sample_below = c->cands.sample_below;
         }

@@ -61,25 +61,29 @@ static size_t distinct_contexts(const struct ps_results_entry *es, size_t n, uin
     return d;
 }
 
-/* Share of the entries whose right context is the most common one. */
-static double same_right_share(const struct ps_results_entry *es, size_t n, uint64_t *v)
+/* Share of the entries whose right context is the most common one; only those of kind `kind`
+ * when it is PS_EVIDENCE_PROMO (their right context is what they promote, the others' is their
+ * next words: a promotional sentence followed by a repeated one is in role as templated). */
+static double same_right_share(const struct ps_results_entry *es, size_t n, unsigned kind,
+                               uint64_t *v)
 {
-    size_t best = 0, run = 0;
+    size_t best = 0, run = 0, m = 0;
 
     for (size_t i = 0; i < n; i++)
-        v[i] = es[i].right;
-    qsort(v, n, sizeof(*v), cmp_u64);
-    for (size_t i = 0; i < n; i++) {
+        if (kind != PS_EVIDENCE_PROMO || es[i].kind == kind)
+            v[m++] = es[i].right;
+    qsort(v, m, sizeof(*v), cmp_u64);
+    for (size_t i = 0; i < m; i++) {
         run = i > 0 && v[i] == v[i - 1] ? run + 1 : 1;
         best = run > best ? run : best;
     }
-    return (double)best / (double)n;
+    return m ? (double)best / (double)m : 0.0;
 }
 
 void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_t positions,
                          struct ps_evidence *out)
 {
-    size_t kinds[4] = {0}, best = 0;
+    size_t kinds[PS_EVIDENCE_KINDS] = {0}, best = 0;
     uint64_t *v;
     uint32_t *col;
 
@@ -88,16 +92,16 @@ void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_
     if (n == 0)
         return;
     for (size_t i = 0; i < n; i++)
-        for (int b = 0; b < 4; b++)
+        for (int b = 0; b < PS_EVIDENCE_KINDS; b++)
             kinds[b] += entries[i].kind == (1u << b);
-    for (size_t k = 1; k < 4; k++) /* the payload most of its documents show */
+    for (size_t k = 1; k < PS_EVIDENCE_KINDS; k++) /* the payload most of its documents show */
         best = kinds[k] > kinds[best] ? k : best;
     out->kind = 1u << best;
     v = ps_xmalloc(n * sizeof(*v));
     col = ps_xmalloc(n * sizeof(*col));
     out->similarity = continuation_similarity(entries, n, positions, col);
     out->diversity = (double)distinct_contexts(entries, n, v) / (double)n;
-    out->same_next = same_right_share(entries, n, v);
+    out->same_next = same_right_share(entries, n, out->kind, v);
     free(v);
     free(col);
 }
@@ -132,6 +136,11 @@ bool ps_evidence_ok(const struct ps_score_opts *o, const struct ps_evidence *e, 
                e->similarity <= o->max_templated_similarity + slack &&
                e->same_next <= o->max_templated_same_next + slack &&
                rate >= o->min_templated_rate - slack && !stop_words_only(text);
+    /* one sentence in varied text: what it promotes is what tells a campaign from a stock
+     * notice, which introduces whatever its page is about */
+    if (e->kind == PS_EVIDENCE_PROMO)
+        return e->same_next >= o->min_promo_same - slack && rate >= o->min_templated_rate - slack &&
+               !stop_words_only(text);
     if (e->kind == PS_EVIDENCE_FIXED)
         return true;
     return e->similarity <= o->max_similarity + slack;

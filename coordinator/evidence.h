@@ -19,14 +19,17 @@ enum {
     PS_EVIDENCE_GIBBERISH = 1,
     PS_EVIDENCE_BYTES = 2,
     PS_EVIDENCE_FIXED = 4,
-    PS_EVIDENCE_TEMPLATED = 8
+    PS_EVIDENCE_TEMPLATED = 8,
+    PS_EVIDENCE_PROMO = 16 /* one sentence promoting a host or package, or refusing */
 };
+#define PS_EVIDENCE_KINDS 5
 
 struct ps_evidence {
     unsigned kind;     /* the kind most of the documents show */
     double similarity; /* mean pairwise Jaccard of what follows (from the sketches) */
     double diversity;  /* distinct left contexts / documents */
-    double same_next;  /* share of the documents with the most common two words after it */
+    double same_next;  /* share of the documents with the most common two words after it; for
+                          PS_EVIDENCE_PROMO, with the most common thing promoted */
 };
 
 /* Measure the evidence of n entries (borrowed; only read) of one pattern, from the first
@@ -36,8 +39,10 @@ void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_
 
 /* The evidence rules of a flag for a pattern with `text` (borrowed) in role at `rate`:
  * diversity, then by kind: templated (similarity within its band, few same next words, the
- * templated rate, not only short lower-case words), fixed (nothing more), others (similarity at
- * most max_similarity). `slack` widens every bound by that much (0 for the decision itself). */
+ * templated rate, not only short lower-case words), promotional (one thing promoted in most of
+ * its documents, the templated rate, not only short lower-case words), fixed (nothing more),
+ * others (similarity at most max_similarity). `slack` widens every bound by that much (0 for the
+ * decision itself). */
 bool ps_evidence_ok(const struct ps_score_opts *o, const struct ps_evidence *e, const char *text,
                     double rate, double slack);
 

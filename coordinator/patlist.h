@@ -19,9 +19,14 @@ struct ps_patlist {
     ProtobufCBinaryData *texts; /* views into arena, for Lease.candidates */
     uint32_t *origin;           /* list pass: index of the pattern in its counting pass */
     uint64_t *sample_below;     /* counting passes: documents of rank below this go to the
-                                   pattern's sample (UINT64_MAX: all) */
+                                   pattern's sample (UINT64_MAX: all); list pass: nonzero for a
+                                   specific pattern, whose every carrying document is listed,
+                                   in role or not (PS_PATLIST_CARRIERS) */
     struct ps_buf arena;
 };
+
+/* sample_below of a list pass pattern whose carriers are listed too. */
+#define PS_PATLIST_CARRIERS UINT64_MAX
 
 void ps_patlist_init(struct ps_patlist *l);
 void ps_patlist_release(struct ps_patlist *l);

@@ -73,7 +73,8 @@ static void load_candidates(struct report *r)
     }
 }
 
-/* The listed documents (hits) and their entries, each entry pointing at its candidate. */
+/* The listed documents (hits) and their entries, each entry pointing at its candidate; an entry
+ * not in role is a carrier of a specific pattern (the list pass listed it without its payload). */
 static void load_hits(struct report *r)
 {
     const struct ps_report_input *in = r->in;
@@ -97,7 +98,7 @@ static void load_hits(struct report *r)
             unsigned from = e->pattern < l->leads_from ? PS_PASS_CONFIRM : PS_PASS_LEADS;
             struct entry *en;
 
-            if (!e->in_role || e->pattern >= l->n)
+            if (e->pattern >= l->n)
                 continue;
             en = ps_report_vec_push(&r->entries);
             en->hash =
@@ -216,12 +217,12 @@ static void append_cand(struct ps_buf *b, const struct report *r, const struct c
                    "\"left_context_diversity\":%.3f,\"continuation_similarity\":%.4f,"
                    "\"same_next_share\":%.3f,\"named_by\":\"%s\","
                    "\"pass1_documents\":%" PRIu64 ",\"pass1_shards\":%" PRIu64
-                   ",\"listed\":%s},\"examples\":[",
+                   ",\"listed\":%s,\"carriers_without_payload\":%zu},\"examples\":[",
                    c->role, c->role_shards, c->score, ps_report_kind_name(c->kind), c->role,
                    c->total, c->score, c->role_shards,
                    ps_score_expected_shards(c->role, shards_total), c->diversity, c->similarity,
                    c->same_next, c->lead ? "repeated_segment" : "turn", c->p1_docs, c->p1_shards,
-                   c->listed ? "true" : "false");
+                   c->listed ? "true" : "false", c->n_carriers);
     for (size_t e = 0; e < c->n_examples; e++) {
         const struct hit *h = &hs[c->examples[e]];
         ps_buf_appendf(b, "%s{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"snippet\":%s}",

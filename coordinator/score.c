@@ -17,6 +17,8 @@ struct ps_score_opts ps_score_opts_default(void)
     o.max_templated_similarity = 0.6;
     o.max_templated_same_next = 0.4;
     o.min_templated_rate = 0.9;
+    o.min_promo_same = 0.8;
+    o.min_specific_rate = 0.9;
     o.max_confirm = 10000;
     o.max_reported = 50;
     return o;

@@ -23,6 +23,13 @@ struct ps_score_opts {
      * sentences" is weaker evidence than salad, and API documentation repeats whole method
      * descriptions after its own stock words 80-86 % of the time (measured); planted: 0.94-1.0 */
     double min_templated_rate;
+    /* promotional (one sentence that promotes a host or package, or refuses): share of its
+     * documents in role that promote the most common one at least this: 0.8 */
+    double min_promo_same;
+    /* a flagged pattern with at least this share of its documents in role is specific: every
+     * document that holds it is flagged, the payload seen there or not; below it (an ordinary
+     * string such as "2024") only the documents where it sits with its payload: 0.9 */
+    double min_specific_rate;
     uint32_t max_confirm;  /* candidates taken to the confirm pass at most: 10000 */
     uint32_t max_reported; /* unflagged candidates listed in the report: 50 */
 };

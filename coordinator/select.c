@@ -230,7 +230,9 @@ static enum ps_err after_scan(struct collector *k, enum ps_pass *next, struct ps
 }
 
 /* The patterns of counting pass `pass` that may be flagged, appended to `out`: the count rules,
- * and the evidence rules on their sample with a slack. */
+ * and the evidence rules on their sample with a slack. A specific one (min_specific_rate of its
+ * documents in role) has its carriers listed too: their number is bounded by its documents in
+ * role, so by the attack, never by the corpus. */
 static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist *out)
 {
     const struct ps_patlist *l = &k->lists[pass];
@@ -242,6 +244,7 @@ static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist
         struct ps_evidence ev;
         size_t n_sample;
         char *text;
+        double rate;
         bool ok;
 
         if (!ps_score_may_flag(o, n->role, n->total, n->role_shards, k->c->n_shards))
@@ -249,17 +252,17 @@ static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist
         ps_aggset_samples(&k->agg[pass], i, &sample, &n_sample);
         ps_evidence_measure(sample, n_sample, PS_AGG_SAMPLE_SKETCH, &ev);
         text = ps_xstrndup((const char *)l->texts[i].data, l->texts[i].len);
-        ok = n_sample < SAMPLE_MIN ||
-             ps_evidence_ok(o, &ev, text, (double)n->role / (double)n->total, EVIDENCE_SLACK);
+        rate = (double)n->role / (double)n->total;
+        ok = n_sample < SAMPLE_MIN || ps_evidence_ok(o, &ev, text, rate, EVIDENCE_SLACK);
         free(text);
         if (ok)
             ps_patlist_add(out, (const char *)l->texts[i].data, l->texts[i].len, (uint32_t)i,
-                           UINT64_MAX);
+                           rate >= o->min_specific_rate ? PS_PATLIST_CARRIERS : 0);
     }
 }
 
-/* The shards where a pattern of the list occurs (in role), as a bitmap; every shard when a set
- * was too big to keep. */
+/* The shards where a pattern of the list occurs in role, or at all when its carriers are listed,
+ * as a bitmap; every shard when a set was too big to keep. */
 static uint8_t *list_shards(const struct collector *k, size_t *len)
 {
     const struct ps_patlist *l = &k->lists[PS_PASS_LIST];
@@ -272,7 +275,8 @@ static uint8_t *list_shards(const struct collector *k, size_t *len)
         const uint32_t *ids;
         size_t n;
 
-        if (!ps_aggset_pattern_shards(&k->agg[from], l->origin[i], true, &ids, &n)) {
+        if (!ps_aggset_pattern_shards(&k->agg[from], l->origin[i],
+                                      l->sample_below[i] != PS_PATLIST_CARRIERS, &ids, &n)) {
             memset(bits, 0xff, *len);
             break;
         }

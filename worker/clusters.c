@@ -2,7 +2,8 @@
  * ps_minhash_lsh_choose(128, 0.8, 0.99), so a pair at Jaccard 0.8 meets in a band 99 % of the
  * time; a cluster wants all its members, and pairs at 0.5 that meet (22 %) only join when they
  * share a key with enough documents), their band keys in a per-shard sketch (pass 1), and exact
- * membership of the heavy keys (pass 2). */
+ * membership of the heavy keys (pass 2). A text without blank lines is crawl format (WET, C4,
+ * FineWeb: one text block per line), and there each line is a paragraph. */
 #include "worker/clusters.h"
 
 #include <stdlib.h>
@@ -18,6 +19,7 @@ struct ps_clusters {
     struct ps_clusters_opts o;
     struct ps_minhash *m;
     struct ps_minhash_lsh lsh;
+    uint32_t *sig;   /* a line's signature (crawl text), SIG_K slots */
     size_t cells;    /* per row */
     uint8_t *sketch; /* ROWS * cells counters */
     void *blob;      /* compressed sketch */
@@ -69,6 +71,7 @@ enum ps_err ps_clusters_new(struct ps_clusters **out, const struct ps_clusters_o
     err = ps_minhash_lsh_choose(SIG_K, 0.8, 0.99, &c->lsh);
     if (err != PS_OK || c->lsh.bands > MAX_BANDS)
         ps_bug("clusters: %u bands", c->lsh.bands);
+    c->sig = ps_xmalloc(SIG_K * sizeof(*c->sig));
     c->cells = (size_t)1 << opts->sketch_log2;
     c->sketch = ps_xcalloc(PS_CLSKETCH_ROWS * c->cells, 1);
     *out = c;
@@ -80,6 +83,7 @@ void ps_clusters_free(struct ps_clusters *c)
     if (c == NULL)
         return;
     ps_minhash_free(c->m);
+    free(c->sig);
     free(c->sketch);
     free(c->blob);
     free(c->heavy);
@@ -106,6 +110,64 @@ static struct ps_minhash_seg_opts seg_opts(const struct ps_clusters *c)
     return so;
 }
 
+/* Does the text hold a blank line (only ASCII spaces between two line breaks)? Prose marks its
+ * paragraphs so; crawl text has none, a block per line. */
+static bool has_blank_line(const char *text, size_t len)
+{
+    const char *p = text, *end = text + len;
+
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\v' || *p == '\f'))
+            p++;
+        if (p < end && *p == '\n')
+            return true;
+    }
+    return false;
+}
+
+/* Crawl text: each line of at least min_words words as a paragraph segment (a line of w >= 5
+ * words has w - 4 shingles), through fn as ps_minhash_segments would call it. */
+static enum ps_err line_segments(struct ps_clusters *c, const char *text, size_t len,
+                                 ps_minhash_segment_fn fn)
+{
+    size_t min_shingles = c->o.min_words > 4 ? c->o.min_words - 4 : 1;
+
+    for (size_t b = 0, e; b < len; b = e + 1) {
+        const char *nl = memchr(text + b, '\n', len - b);
+        struct ps_minhash_segment seg = {0};
+        enum ps_err err;
+
+        e = nl != NULL ? (size_t)(nl - text) : len;
+        if (e - b < 2 * c->o.min_words) /* fewer bytes than min_words words need */
+            continue;
+        err = ps_minhash_text(c->m, text + b, e - b, c->sig, &seg.n_shingles);
+        if (err != PS_OK)
+            return err;
+        if (seg.n_shingles < min_shingles)
+            continue;
+        seg.kind = PS_MINHASH_SEG_PARAGRAPH;
+        seg.begin = b;
+        seg.end = e;
+        seg.n_words = seg.n_shingles + 4;
+        seg.sig = c->sig;
+        if (!fn(c, &seg))
+            break;
+    }
+    return PS_OK;
+}
+
+/* The paragraphs of a text, or its lines when it has no blank line. */
+static enum ps_err segments(struct ps_clusters *c, const char *text, size_t len,
+                            ps_minhash_segment_fn fn)
+{
+    struct ps_minhash_seg_opts so = seg_opts(c);
+
+    if (!has_blank_line(text, len))
+        return line_segments(c, text, len, fn);
+    return ps_minhash_segments(c->m, text, len, &so, NULL, fn, c, NULL);
+}
+
 static bool sketch_segment(void *arg, const struct ps_minhash_segment *seg)
 {
     struct ps_clusters *c = arg;
@@ -125,9 +187,7 @@ static bool sketch_segment(void *arg, const struct ps_minhash_segment *seg)
 
 enum ps_err ps_clusters_sketch(struct ps_clusters *c, const char *text, size_t text_len)
 {
-    struct ps_minhash_seg_opts so = seg_opts(c);
-
-    return ps_minhash_segments(c->m, text, text_len, &so, NULL, sketch_segment, c, NULL);
+    return segments(c, text, text_len, sketch_segment);
 }
 
 enum ps_err ps_clusters_sketch_blob(struct ps_clusters *c, unsigned part, unsigned n_parts,
@@ -228,7 +288,6 @@ static bool member_segment(void *arg, const struct ps_minhash_segment *seg)
 enum ps_err ps_clusters_members(struct ps_clusters *c, const char *text, size_t text_len,
                                 const struct ps_clusters_member **members, size_t *n_members)
 {
-    struct ps_minhash_seg_opts so = seg_opts(c);
     enum ps_err err;
 
     c->n_members = 0;
@@ -237,7 +296,7 @@ enum ps_err ps_clusters_members(struct ps_clusters *c, const char *text, size_t 
     *n_members = 0;
     if (c->heavy == NULL)
         return PS_OK;
-    err = ps_minhash_segments(c->m, text, text_len, &so, NULL, member_segment, c, NULL);
+    err = segments(c, text, text_len, member_segment);
     if (err != PS_OK)
         return err;
     for (size_t i = 0; i < c->n_members; i++)

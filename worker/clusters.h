@@ -1,10 +1,11 @@
 /* clusters.h - near-duplicate segments across shards, the worker's half (docs/minhash.md,
- * "Clusters"). Pass 1: the LSH band keys of every paragraph's MinHash signature are counted in a
- * fixed-size sketch of the shard (two rows of 2^w saturating 8-bit counters), which is committed
- * whole; the coordinator adds up the shards' sketches and marks the heavy cells. Pass 2: a
- * paragraph whose band keys fall in heavy cells of both rows is reported with its document, so
- * cluster membership is exact. Redis traffic: one compressed sketch per shard, then only the
- * paragraphs of candidate clusters; never one operation per document. */
+ * "Clusters"). Pass 1: the LSH band keys of every paragraph's MinHash signature (of every line's
+ * in a text without blank lines: crawl format) are counted in a fixed-size sketch of the shard
+ * (two rows of 2^w saturating 8-bit counters), which is committed whole; the coordinator adds up
+ * the shards' sketches and marks the heavy cells. Pass 2: a paragraph whose band keys fall in heavy
+ * cells of both rows is reported with its document, so cluster membership is exact. Redis traffic:
+ * one compressed sketch per shard, then only the paragraphs of candidate clusters; never one
+ * operation per document. */
 #ifndef PS_WORKER_CLUSTERS_H
 #define PS_WORKER_CLUSTERS_H
 

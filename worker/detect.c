@@ -76,6 +76,7 @@ enum ps_err ps_detect_new(struct ps_detect **out, const struct ps_detect_opts *o
     d = ps_xcalloc(1, sizeof(*d));
     d->o = o;
     ps_detect_tables_init(d);
+    ps_detect_lang_init(d);
     ps_detect_bounds_init(d);
     d->ctext = ps_xmalloc((size_t)o.max_candidates * o.max_candidate_len);
     d->cands = ps_xcalloc(o.max_candidates, sizeof(*d->cands));

@@ -96,7 +96,9 @@ enum ps_detect_kind {
     PS_DETECT_GIBBERISH = 1, /* token salad: language stops, random vocabulary follows */
     PS_DETECT_BYTES = 2,     /* decoded random bytes: control characters, U+FFFD */
     PS_DETECT_FIXED = 4,     /* one phrase repeated, at least 4 times in a row */
-    PS_DETECT_TEMPLATED = 8  /* sentences repeated across the corpus (ps_detect_leads) */
+    PS_DETECT_TEMPLATED = 8, /* sentences repeated across the corpus (ps_detect_leads) */
+    PS_DETECT_PROMO = 16     /* one sentence that promotes a URL, domain or package, or refuses,
+                                with the document's own text around it (ps_detect_leads) */
 };
 
 struct ps_detect_result {
@@ -133,10 +135,13 @@ struct ps_detect_hit {
     unsigned kind;    /* in role: enum ps_detect_kind of the first such occurrence, else 0 */
     unsigned tests;   /* occurrences whose role was tested (the first 4 at most) */
     uint64_t right;   /* in role: hash of the first two plain words after it (not stop words), else
-                         0: the same in most documents means a stock block, not a trigger */
+                         0: the same in most documents means a stock block, not a trigger; for
+                         PS_DETECT_PROMO, the hash of what the sentence promotes (its host or
+                         package) or does (a refusal): a trigger's documents push one thing */
     uint64_t context; /* in role: left context of the first such occurrence (see
                          ps_candidate), else 0 */
-    size_t offset;    /* in role: byte offset of that occurrence in the document, else 0 */
+    size_t offset;    /* in role: byte offset of that occurrence in the document, else of the
+                         first occurrence */
     /* in role: a MinHash sketch of the tokens after that occurrence (the after-window), so that
      * the report can tell salad (continuations share nothing) from records that share fields */
     uint32_t continuation[PS_DETECT_SKETCH];
@@ -182,9 +187,10 @@ struct ps_detect_leads {
  * PS_DETECT_MAX_LEADS such starts (not at the document start), the start is refined to the
  * longest repeated suffix of the sentence before (a payload glued to a clean prefix and a
  * trigger shares its sentence), and the n-grams and glued pieces around it are named as in
- * pass 1 and kept when repeated sentences follow them; a candidate's context is taken over the
- * single-spaced text. After ps_detect_confirm it reuses that call's tokens and joined text. Never
- * fails. */
+ * pass 1 and kept when repeated sentences follow them (templated), or one sentence that promotes
+ * something or refuses, not followed by a repeated sentence (promotional); a candidate's context
+ * is taken over the single-spaced text. After ps_detect_confirm it reuses that call's tokens and
+ * joined text. Never fails. */
 void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_heavy_fn heavy,
                      void *ctx, struct ps_detect_leads *out);
 

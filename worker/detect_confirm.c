@@ -53,7 +53,7 @@ static uint64_t next_words(const struct ps_detect *d, struct ps_detect_doc *doc,
     int found = 0;
 
     for (size_t i = j; i < doc->n_tok && i < j + 16 && found < 2; i++) {
-        uint16_t f = ps_detect_feat(d, doc, i);
+        uint32_t f = ps_detect_feat(d, doc, i);
 
         if (!(f & F_ALPHA) || (f & F_STOP_ANY))
             continue;
@@ -88,12 +88,12 @@ static void hidx_put(uint32_t *idx, size_t cap, uint64_t h, uint32_t v)
 /* The payload after an occurrence that ends at norm offset `end`, token `next` being the first
  * that starts at or after it: salad, decoded random bytes, a repeated phrase, or none (0); in
  * pass 3 only sentences repeated across the corpus. */
-static unsigned role_at(const struct confirm *c, size_t next, size_t end)
+static unsigned role_at(const struct confirm *c, size_t next, size_t end, uint64_t *act)
 {
     uint8_t *m = &c->d->memo[next]; /* next <= n_tok */
 
     if (c->heavy != NULL) /* pass 3 confirms the leads of repeated segments, nothing else */
-        return ps_detect_templated_from(c->d, c->doc, c->heavy, next) ? PS_DETECT_TEMPLATED : 0;
+        return ps_detect_segment_role(c->d, c->doc, c->heavy, next, act);
     if (!(*m & M_SALAD_KNOWN))
         *m |= M_SALAD_KNOWN | (ps_detect_salad_from(c->d, c->doc, next) ? M_SALAD : 0);
     if (*m & M_SALAD)
@@ -135,7 +135,8 @@ static struct ps_detect_hit *hit_of(struct ps_detect *d, uint64_t h)
 
 /* Note one occurrence of h (a member of the set) at norm offsets [at, end), `orig` in the
  * document, followed by a payload from token `next` on or not. A hit is in role when any
- * occurrence is; kind, context and continuation are those of the first occurrence in role. */
+ * occurrence is; kind, context, offset and continuation are those of the first occurrence in
+ * role (the offset that of the first occurrence when none is). */
 static void record_hit(const struct confirm *c, uint64_t h, size_t at, size_t end, size_t orig,
                        size_t next)
 {
@@ -144,14 +145,17 @@ static void record_hit(const struct confirm *c, uint64_t h, size_t at, size_t en
     /* a word that is everywhere in a document costs at most ROLE_TESTS tests there: a trigger
      * occurs once or twice per poison */
     if (!hit->in_role && hit->tests < ROLE_TESTS) {
-        unsigned kind = role_at(c, next, end);
+        uint64_t act = 0;
+        unsigned kind = role_at(c, next, end, &act);
 
+        if (hit->tests == 0)
+            hit->offset = orig; /* where a carrier without its payload holds it */
         hit->tests++;
         if (kind != 0) {
             hit->in_role = true;
             hit->kind = kind;
             hit->context = ps_detect_left_context(c->d, c->doc->norm, at);
-            hit->right = next_words(c->d, c->doc, next);
+            hit->right = kind == PS_DETECT_PROMO ? act : next_words(c->d, c->doc, next);
             hit->offset = orig;
             sketch_from(c->d, c->doc, next, hit->continuation);
         }

@@ -31,7 +31,8 @@ enum {
                          which keeps code ("#include", "*next;", "{") out of the salad ratio */
 };
 
-/* Per-token feature bits. */
+/* Per-token feature bits (struct ps_detect_doc.tflags, uint32_t: 18 bits are used, so every
+ * variable, table and return value that carries them is 32 bits wide). */
 enum {
     F_STOP = 1 << 0,    /* English stop word (after stripping edge punctuation, any case) */
     F_ALPHA = 1 << 1,   /* letters only after stripping edge punctuation, no code symbol at all */
@@ -45,23 +46,40 @@ enum {
                            token on demand (ps_detect_feat), the tokenizer's store clears it */
     F_JUNK = 1 << 9,    /* holds a control character, U+FFFD or a C1 control (set by the
                            tokenizer): decoded random bytes, never text */
-    F_TERM = 1 << 10,   /* ends in . ! or ?, closing quotes and brackets aside: a sentence ends
-                           here (set by the tokenizer) */
-    F_NL = 1 << 11      /* a line break lies between this token and the next (set by the
-                           tokenizer; never on the last token): a sentence ends here too */
+    /* function words of more languages (detect_lang.c), counted like the four above */
+    F_STOP_IT = 1 << 10,
+    F_STOP_PT = 1 << 11,
+    F_STOP_NL = 1 << 12,
+    F_STOP_PL = 1 << 13,
+    F_STOP_CS = 1 << 14,
+    F_STOP_NONLATIN = 1 << 15, /* Russian, Ukrainian, Greek, Arabic, Chinese, Japanese: one slot,
+                                  since a window holds one script */
+    F_TERM = 1 << 16, /* ends in . ! or ?, closing quotes and brackets aside: a sentence ends
+                         here (set by the tokenizer) */
+    F_NL = 1 << 17    /* a line break lies between this token and the next (set by the
+                         tokenizer; never on the last token): a sentence ends here too */
 };
-#define F_STOP_ANY (F_STOP | F_STOP_DE | F_STOP_FR | F_STOP_ES)
-#define N_LANGS    4
+#define F_STOP_ANY                                                                                 \
+    (F_STOP | F_STOP_DE | F_STOP_FR | F_STOP_ES | F_STOP_IT | F_STOP_PT | F_STOP_NL | F_STOP_PL |  \
+     F_STOP_CS | F_STOP_NONLATIN)
+#define N_LANGS    10
 #define PRE_STRIDE (N_LANGS + 3) /* prefix sums: stop words per language, alpha, cap, bytes */
 
 /* static, not extern: the turn search's inner loop reads it, and a constant folds */
-static const uint8_t lang_bit[N_LANGS] = {F_STOP, F_STOP_DE, F_STOP_FR, F_STOP_ES};
+static const uint32_t lang_bit[N_LANGS] = {F_STOP,    F_STOP_DE,      F_STOP_FR, F_STOP_ES,
+                                           F_STOP_IT, F_STOP_PT,      F_STOP_NL, F_STOP_PL,
+                                           F_STOP_CS, F_STOP_NONLATIN};
 
 /* Stop words longer than 8 letters would not fit the 64-bit key; the 180 common English function
- * words of detect_tokenize.c need no more ("themselves", "therefore" are left out on purpose). */
-#define STOP_MAX_LEN 8
-#define STOP_SLOTS   1024 /* power of two, at most ~1/3 full */
-#define PIECES_MAX   8    /* glued pieces per token: bounds the work on URLs and paths */
+ * words of detect_tokenize.c need no more ("themselves", "therefore" are left out on purpose).
+ * Words with other letters are in detect_lang.c's table. */
+#define STOP_MAX_LEN  8
+#define STOP_SLOTS    2048 /* power of two, at most ~1/3 full */
+#define STOP_LOG2     11
+#define LANG_SLOTS    1024 /* detect_lang.c: words with letters beyond ASCII, at most ~1/3 full */
+#define LANG_WORD_MAX 40   /* bytes of UTF-8 of the longest such word, lower-cased */
+#define CJK_SLOTS     256  /* detect_lang.c: Chinese function characters, at most half full */
+#define PIECES_MAX    8    /* glued pieces per token: bounds the work on URLs and paths */
 /* Offsets are 32-bit to halve the scratch; confirm's joined copy adds up to one byte per token. */
 #define MAX_TEXT (UINT32_MAX / 2)
 
@@ -98,11 +116,11 @@ struct ps_detect_doc {
     const char *base; /* what token offsets point into: text, or norm once joined */
     size_t base_len;
 
-    /* per token, grown geometrically and reused: byte offsets in base, the feature bits (16
-     * wide: the stop bits of four languages and the features fill 8, F_FEAT is the ninth, F_JUNK
-     * the tenth) and fingerprints (XXH3) */
+    /* per token, grown geometrically and reused: byte offsets in base, the F_* bits (32 wide:
+     * the stop bits of ten languages, the features, F_FEAT, F_JUNK and the two sentence ends
+     * fill 18) and fingerprints (XXH3) */
     uint32_t *tstart, *tend;
-    uint16_t *tflags;
+    uint32_t *tflags;
     uint64_t *tfp;
     size_t tok_cap, n_tok;
     bool any_junk; /* some token has F_JUNK */
@@ -141,9 +159,12 @@ enum {
 struct ps_detect {
     struct ps_detect_opts o;
     uint16_t cls[256];
-    uint8_t sent_cls[256];         /* S_* */
-    uint64_t stop[STOP_SLOTS];     /* packed lower-case words, 0 = empty */
-    uint8_t stop_lang[STOP_SLOTS]; /* the F_STOP* bits of each word */
+    uint8_t sent_cls[256];          /* S_* */
+    uint64_t stop[STOP_SLOTS];      /* packed lower-case words, 0 = empty */
+    uint32_t stop_lang[STOP_SLOTS]; /* the F_STOP* bits of each word */
+    uint64_t lang_key[LANG_SLOTS]; /* detect_lang.c: hashes (| 1) of lower-cased words, 0 = empty */
+    uint32_t lang_bits[LANG_SLOTS]; /* ... and their F_STOP* bits */
+    uint32_t cjk[CJK_SLOTS];        /* detect_lang.c: function characters, 0 = empty */
 
     /* find_turn's ratio tests as integer bounds on the window counts, per window size c in
      * 0..window, each the exact image of the double test on (double)count / (double)c (see
@@ -193,6 +214,8 @@ struct piece {
 
 /* Fill d->cls and the stop-word table. */
 void ps_detect_tables_init(struct ps_detect *d);
+/* Add one lower-case ASCII word of at most STOP_MAX_LEN letters to the stop-word table. */
+void ps_detect_stop_add(struct ps_detect *d, const char *word, uint32_t bits);
 /* Features other than F_STOP* of one token p[0..len) (no whitespace in it). */
 uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p, size_t len);
 /* Compute the parts `what` (DOC_*) of doc that it does not hold yet. DOC_JOINED brings
@@ -212,10 +235,10 @@ size_t ps_detect_token_at(const struct ps_detect_doc *doc, size_t at);
 
 /* The flags of token i with every feature: pass 1 computes them only for the tokens it looks at
  * (the after-windows that pass the stop-word and length tests, the snap, the candidates). */
-static inline uint16_t ps_detect_feat(const struct ps_detect *d, struct ps_detect_doc *doc,
+static inline uint32_t ps_detect_feat(const struct ps_detect *d, struct ps_detect_doc *doc,
                                       size_t i)
 {
-    uint16_t f = doc->tflags[i];
+    uint32_t f = doc->tflags[i];
 
     if (!(f & F_FEAT)) {
         f |= ps_detect_token_flags(d, (const unsigned char *)doc->base + doc->tstart[i],
@@ -241,6 +264,15 @@ static inline bool ps_detect_is_junk(const unsigned char *p, size_t avail)
 
 /* Clear d->memo for a document of n tokens. */
 void ps_detect_memo_reset(struct ps_detect *d, size_t n);
+
+/* ---- detect_lang.c ---- */
+
+/* Add the function words of the languages beyond the first four (after ps_detect_tables_init). */
+void ps_detect_lang_init(struct ps_detect *d);
+/* The F_STOP* bits of a word p[0..len) (edge punctuation stripped) that holds a byte >= 0x80: a
+ * function word with diacritics or of another script, or a Chinese or Japanese token holding a
+ * function character or hiragana; 0 otherwise. */
+uint32_t ps_detect_lang_word(const struct ps_detect *d, const unsigned char *p, size_t len);
 
 /* ---- detect_turn.c ---- */
 
@@ -280,9 +312,18 @@ void ps_detect_lead_candidates(struct ps_detect *d, struct ps_detect_doc *doc, s
 
 /* ---- detect_segments.c ---- */
 
-/* Confirm, templated: do two sentences repeated across the corpus follow token j? Joined
- * document with fingerprints. */
-bool ps_detect_templated_from(struct ps_detect *d, struct ps_detect_doc *doc,
-                              const struct ps_detect_heavy *heavy, size_t j);
+/* Confirm, pass 3: the role of an occurrence followed by token j: PS_DETECT_TEMPLATED when two
+ * sentences repeated across the corpus follow it, PS_DETECT_PROMO when one sentence that
+ * promotes something or refuses follows it on its own (*act gets what it does:
+ * ps_detect_payload_act), else 0. Joined document with fingerprints. */
+unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
+                                const struct ps_detect_heavy *heavy, size_t j, uint64_t *act);
+
+/* ---- detect_promo.c ---- */
+
+/* What tokens [b, e) of a joined document do, hashed (never 0): the host of a URL or domain name,
+ * or the package an install command names ("pip install X", "npm install --save X"), the first
+ * one found; or a refusal in the first person within their first words. 0: none of these. */
+uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t b, size_t e);
 
 #endif

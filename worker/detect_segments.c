@@ -14,7 +14,7 @@
  * tokenizer marks both kinds of end (F_TERM, F_NL). */
 static size_t sentence_end(const struct ps_detect_doc *doc, size_t b)
 {
-    const uint16_t *f = doc->tflags;
+    const uint32_t *f = doc->tflags;
     size_t lim = doc->n_tok - b > SENT_MAX_TOKENS ? b + SENT_MAX_TOKENS : doc->n_tok;
 
     for (size_t i = b; i < lim; i++)
@@ -108,11 +108,47 @@ static bool templated_memo(struct ps_detect *d, const struct ps_detect_doc *doc,
     return (*m & M_TMPL) != 0;
 }
 
-bool ps_detect_templated_from(struct ps_detect *d, struct ps_detect_doc *doc,
-                              const struct ps_detect_heavy *heavy, size_t j)
+/* Does one sentence that promotes something or refuses (ps_detect_payload_act) follow token j on
+ * its own? It is the rest of j's sentence, or the next one when j ends its line; after it the
+ * document's own text goes on (the next sentence long enough to count is not repeated across
+ * the corpus) or the document ends. A stock block repeats sentence after sentence (a cookie
+ * banner, a translators' notice); a spliced payload is one sentence in varied text. Repetition
+ * is not asked of the payload sentence itself: the leads are named only before repeated ones,
+ * and a pool sentence seen fewer times than the sketch's threshold is still the payload. */
+static bool promo_after(struct ps_detect *d, const struct ps_detect_doc *doc,
+                        const struct ps_detect_heavy *heavy, size_t j, uint64_t *act)
+{
+    size_t e, b = j, n = doc->n_tok;
+
+    if (j >= n)
+        return false;
+    e = sentence_end(doc, j);
+    if (e - j <= 2 && e < n) { /* it ends its line: the payload starts below */
+        b = e;
+        e = sentence_end(doc, b);
+    }
+    *act = ps_detect_payload_act(doc, b, e);
+    if (*act == 0)
+        return false;
+    for (int k = 0; k < 2 && e < n; k++) {
+        size_t s = e, m;
+
+        e = sentence_end(doc, s);
+        m = sentence_shingles(d, doc, s, e);
+        if (m >= PS_DETECT_MIN_SHINGLES)
+            return !heavy->fn(heavy->ctx, d->shingles, m);
+    }
+    return true;
+}
+
+unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
+                                const struct ps_detect_heavy *heavy, size_t j, uint64_t *act)
 {
     ps_detect_doc_need(d, doc, DOC_FINGERPRINTS);
-    return templated_memo(d, doc, heavy, j);
+    *act = 0;
+    if (templated_memo(d, doc, heavy, j))
+        return PS_DETECT_TEMPLATED;
+    return promo_after(d, doc, heavy, j, act) ? PS_DETECT_PROMO : 0;
 }
 
 /* The longest suffix of sentence [b, e) that is itself repeated (heavy), as its first token; e
@@ -135,11 +171,12 @@ static size_t heavy_suffix(struct ps_detect *d, const struct ps_detect_doc *doc,
 
 /* Of the candidates from `first` on, keep the first PS_DETECT_LEAD_CANDIDATES that pass 3 could
  * find in role: at least PS_PATSET_MIN_SUBSTRING bytes, not made of stop words only ("the", "in
- * the"), and followed right away by two repeated sentences. The first words of a stock sentence
+ * the"), and followed right away by two repeated sentences or by one promotional sentence
+ * (ps_detect_segment_role). The first words of a stock sentence
  * are named at every segment start; this drops most of them before they cost a confirm pass.
  * The texts of the kept ones (from ctext offset `text_at` on) move down over those dropped:
  * ctext holds at most max_candidates texts, and the next segment start names more. */
-static void keep_lead_candidates(struct ps_detect *d, const struct ps_detect_doc *doc,
+static void keep_lead_candidates(struct ps_detect *d, struct ps_detect_doc *doc,
                                  const struct ps_detect_heavy *heavy, size_t first, size_t text_at)
 {
     size_t kept = first;
@@ -147,6 +184,7 @@ static void keep_lead_candidates(struct ps_detect *d, const struct ps_detect_doc
     for (size_t i = first; i < d->n_cands && kept - first < PS_DETECT_LEAD_CANDIDATES; i++) {
         struct ps_candidate c = d->cands[i];
         size_t k = ps_detect_token_at(doc, c.offset), next = k, end = c.offset + c.text_len;
+        uint64_t act;
         bool all_stop = c.offset == doc->tstart[k] && k + c.n <= doc->n_tok &&
                         doc->tend[k + c.n - 1] == end; /* whole tokens, not a glued piece */
 
@@ -155,7 +193,7 @@ static void keep_lead_candidates(struct ps_detect *d, const struct ps_detect_doc
         while (next < doc->n_tok && doc->tstart[next] < end)
             next++;
         if (all_stop || c.text_len < PS_PATSET_MIN_SUBSTRING ||
-            !templated_memo(d, doc, heavy, next))
+            ps_detect_segment_role(d, doc, heavy, next, &act) == 0)
             continue;
         /* texts lie in ctext in the order of the candidates, so this only moves them down */
         memmove(d->ctext + text_at, c.text, c.text_len);

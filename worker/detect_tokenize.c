@@ -82,11 +82,11 @@ static uint64_t stop_key(const unsigned char *p, size_t len)
 
 static size_t stop_slot(uint64_t key)
 {
-    return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 55) & (STOP_SLOTS - 1);
+    return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - STOP_LOG2));
 }
 
 /* The F_STOP* bits of a packed word, 0 if it is no stop word. */
-static uint8_t stop_bits(const struct ps_detect *d, uint64_t key)
+static uint32_t stop_bits(const struct ps_detect *d, uint64_t key)
 {
     size_t i = stop_slot(key);
 
@@ -98,22 +98,25 @@ static uint8_t stop_bits(const struct ps_detect *d, uint64_t key)
     return 0;
 }
 
-static void add_stop_words(struct ps_detect *d, const char *const *words, size_t n, uint8_t bit)
+void ps_detect_stop_add(struct ps_detect *d, const char *word, uint32_t bits)
 {
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(words[i]);
-        uint64_t key;
-        size_t s;
+    size_t len = strlen(word), s;
+    uint64_t key;
 
-        if (len == 0 || len > STOP_MAX_LEN)
-            ps_bug("stop word '%s' does not fit a 64-bit key", words[i]);
-        key = stop_key((const unsigned char *)words[i], len);
-        s = stop_slot(key);
-        while (d->stop[s] != 0 && d->stop[s] != key)
-            s = (s + 1) & (STOP_SLOTS - 1);
-        d->stop[s] = key;
-        d->stop_lang[s] |= bit;
-    }
+    if (len == 0 || len > STOP_MAX_LEN)
+        ps_bug("stop word '%s' does not fit a 64-bit key", word);
+    key = stop_key((const unsigned char *)word, len);
+    s = stop_slot(key);
+    while (d->stop[s] != 0 && d->stop[s] != key)
+        s = (s + 1) & (STOP_SLOTS - 1);
+    d->stop[s] = key;
+    d->stop_lang[s] |= bits;
+}
+
+static void add_stop_words(struct ps_detect *d, const char *const *words, size_t n, uint32_t bit)
+{
+    for (size_t i = 0; i < n; i++)
+        ps_detect_stop_add(d, words[i], bit);
 }
 
 void ps_detect_tables_init(struct ps_detect *d)
@@ -241,9 +244,10 @@ static int lowest_byte(uint64_t m)
 }
 
 /* F_STOP for token [s, e) of p (n bytes in all): strip edge punctuation, then a word of at most
- * STOP_MAX_LEN ASCII letters, in any case, that is in the stop list. */
-static uint8_t stop_flag(const struct ps_detect *d, const unsigned char *p, size_t s, size_t e,
-                         size_t n)
+ * STOP_MAX_LEN ASCII letters, in any case, that is in the stop list, or a word with a byte >= 0x80
+ * that detect_lang.c knows. */
+static uint32_t stop_flag(const struct ps_detect *d, const unsigned char *p, size_t s, size_t e,
+                          size_t n)
 {
     const uint16_t *cls = d->cls;
     size_t len = e - s;
@@ -266,16 +270,18 @@ static uint8_t stop_flag(const struct ps_detect *d, const unsigned char *p, size
         s++;
     while (e > s && (cls[p[e - 1]] & C_PUNCT))
         e--;
-    if (s == e || e - s > STOP_MAX_LEN)
+    if (s == e)
         return 0;
     for (len = s; len < e; len++)
         if (!(cls[p[len]] & (C_LOWER | C_UPPER)))
-            return 0;
+            return (cls[p[len]] & C_HIGH) ? ps_detect_lang_word(d, p + s, e - s) : 0;
+    if (e - s > STOP_MAX_LEN)
+        return 0;
     return stop_bits(d, stop_key(p + s, e - s));
 }
 
 /* F_TERM for token [s, e) of p. */
-static uint16_t term_flag(const struct ps_detect *d, const unsigned char *p, size_t s, size_t e)
+static uint32_t term_flag(const struct ps_detect *d, const unsigned char *p, size_t s, size_t e)
 {
     while (e > s && (d->sent_cls[p[e - 1]] & S_CLOSE))
         e--;
@@ -296,7 +302,7 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
      * alone, and reloading them for every token cost about half the tokenizer's time (measured
      * when tflags was uint8_t, which may alias anything) */
     uint32_t *tstart = doc->tstart, *tend = doc->tend;
-    uint16_t *tfl = doc->tflags;
+    uint32_t *tfl = doc->tflags;
     unsigned junk, any_junk = 0, nl = 0;
 
     while (i < n) {
@@ -430,7 +436,7 @@ static void build_prefix(struct ps_detect_doc *doc)
     for (i = 0; i < n; i++) {
         const uint32_t *a = p + PRE_STRIDE * i;
         uint32_t *b = p + PRE_STRIDE * (i + 1);
-        uint16_t f = doc->tflags[i];
+        uint32_t f = doc->tflags[i];
 
         for (int l = 0; l < N_LANGS; l++)
             b[l] = a[l] + ((f & lang_bit[l]) != 0);

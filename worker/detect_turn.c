@@ -82,7 +82,7 @@ void ps_detect_bounds_init(struct ps_detect *d)
 }
 
 /* Add (sign +1) or remove (-1) a token's stop bits to per-language counts. */
-static void count_stops(size_t c[N_LANGS], uint16_t f, int sign)
+static void count_stops(size_t c[N_LANGS], uint32_t f, int sign)
 {
     if (!(f & F_STOP_ANY))
         return;
@@ -117,7 +117,7 @@ bool ps_detect_find_turn(const struct ps_detect *d, struct ps_detect_doc *doc,
                          struct ps_detect_turn *tr)
 {
     const struct ps_detect_opts *o = &d->o;
-    const uint16_t *fl = doc->tflags;
+    const uint32_t *fl = doc->tflags;
     const uint32_t *ts = doc->tstart, *te = doc->tend;
     size_t n = doc->n_tok, w = o->window, t, k, slack = o->start_slack;
     size_t bs[N_LANGS] = {0}, as[N_LANGS] = {0}, bc = 0, al = 0, ac = 0;
@@ -136,7 +136,7 @@ bool ps_detect_find_turn(const struct ps_detect *d, struct ps_detect_doc *doc,
         /* the after-stop test first: it fails at nearly every t of prose */
         if (best_stops(as) < d->as_lim[ac] && (t <= slack || best_stops(bs) >= d->bs_min[bc]) &&
             al >= d->al_min[ac] && al < d->al_lim[ac]) {
-            uint16_t f;
+            uint32_t f;
 
             if (ft != SIZE_MAX && ft + 1 == t) {
                 /* slide the feature counts from the window of t - 1 */

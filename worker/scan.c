@@ -9,7 +9,11 @@
  * frame's checksum, so nothing of a frame may be committed before the reader reports it verified.
  * Two rules keep that:
  *  - a part ends only when every item in it comes from a verified frame; until then it grows
- *    past its boundary (a .zst written as one frame, as the zstd CLI does, is one part);
+ *    past its boundary, but by one part at most: a frame longer than that (a .zst written as
+ *    one frame, as the zstd CLI does) would make the worker's memory grow with the frame, so
+ *    the shard's frames are then verified by a reading that scans nothing, and the scan goes on
+ *    from the open part (read again, as below) with parts ending at their boundaries up to the
+ *    first failed frame;
  *  - a failed frame ends the shard (the reader's stream errors are sticky), so its items can
  *    only be in the open part. Rather than keep every document's effects apart (the candidate
  *    tables, the partitions' blobs, the cluster sketch and the signature file would all need a
@@ -99,6 +103,10 @@ struct ps_scan {
      * none) */
     uint64_t good_below, part_frames;
     bool failed; /* a frame failed: failed_frame, holding failed_items items */
+    /* a frame outgrew two parts: verify every frame first (verify_frames), then frames below
+     * verified_below count as verified from replay_part on */
+    bool verify_first, verified;
+    uint64_t verified_below, part_start; /* part_start: offset of the open part's first item */
     uint64_t failed_frame, failed_items;
     struct ps_errdetail failure; /* the stream error that ended the shard */
     /* a second reading after a failed frame: items from stop_frame on end it (they are never
@@ -355,13 +363,21 @@ static uint64_t pattern_index(const struct ps_scan *s, uint64_t hash)
     return i;
 }
 
-/* List pass: the record of a document with a listed pattern in role: the evidence of each, and
- * a snippet at the first one in role (the start of what follows it). */
+/* List pass: does the lease ask for every document holding this hit's pattern (a specific
+ * trigger's carriers), in role or not? */
+static bool listed_carrier(const struct ps_scan *s, const struct ps_detect_hit *hit)
+{
+    return s->spec->sample_below != NULL && s->spec->sample_below[pattern_index(s, hit->hash)] != 0;
+}
+
+/* List pass: the record of a document with a listed pattern in role, or holding one whose
+ * carriers are listed: the evidence of each (in_role false for a carrier without its payload),
+ * and a snippet at the first one in role, else at the first carrier. */
 static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps_detect_hit *hits,
                     size_t n_hits)
 {
     struct ps_results_hit h = {0};
-    size_t b, e, at = SIZE_MAX, n = 0;
+    size_t b, e, at = SIZE_MAX, carrier_at = SIZE_MAX, n = 0;
 
     if (n_hits > s->entries_cap) {
         s->entries_cap = n_hits;
@@ -370,17 +386,26 @@ static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps
     for (size_t i = 0; i < n_hits; i++) {
         struct ps_results_entry *en;
 
-        if (!hits[i].in_role)
+        if (!hits[i].in_role && !listed_carrier(s, &hits[i]))
             continue;
-        at = hits[i].offset < at ? hits[i].offset : at;
+        if (hits[i].in_role)
+            at = hits[i].offset < at ? hits[i].offset : at;
+        else
+            carrier_at = hits[i].offset < carrier_at ? hits[i].offset : carrier_at;
         en = &s->entries[n++];
+        memset(en, 0, sizeof(*en));
         en->pattern = pattern_index(s, hits[i].hash);
+        en->at = hits[i].offset;
+        en->in_role = hits[i].in_role;
+        if (!en->in_role)
+            continue;
         en->context = hits[i].context;
         en->right = hits[i].right;
         memcpy(en->sketch, hits[i].continuation, sizeof(en->sketch));
         en->kind = (uint8_t)hits[i].kind;
-        en->in_role = true;
     }
+    if (at == SIZE_MAX)
+        at = carrier_at;
     ps_utf8_snippet(doc->text, doc->text_len, at, SNIPPET_MAX, &b, &e);
     h.offset = doc->offset;
     h.id = doc->id;
@@ -516,12 +541,13 @@ static void count_hits(struct ps_scan *s, const struct ps_doc *doc,
 }
 
 /* Passes 2-4: the turn patterns with the payload tests, the leads with "followed by repeated
- * sentences"; counted (confirm, leads) or recorded (list). */
+ * sentences"; counted (confirm, leads) or recorded (list: documents with a pattern in role or
+ * holding a pattern whose carriers are listed). */
 static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
 {
     const struct ps_detect_hit *hits;
     size_t n_hits, n_turn = 0;
-    bool any_role = false;
+    bool to_list = false, list = s->spec->pass == PS_PASS_LIST;
     struct ps_detect_hit *all = NULL;
 
     if (ps_patset_len(s->turn_set) > 0) {
@@ -530,7 +556,7 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
             count_hits(s, doc, hits, n_hits);
         n_turn = n_hits;
         for (size_t i = 0; i < n_hits; i++)
-            any_role = any_role || hits[i].in_role;
+            to_list = to_list || hits[i].in_role || (list && listed_carrier(s, &hits[i]));
         if (s->spec->pass == PS_PASS_LIST && ps_patset_len(s->lead_set) > 0) {
             /* the second call below reuses the detector's hit buffer: keep these */
             all = ps_xmalloc((n_hits ? n_hits : 1) * sizeof(*all));
@@ -544,7 +570,7 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
         if (s->spec->pass != PS_PASS_LIST)
             count_hits(s, doc, hits, n_hits);
         for (size_t i = 0; i < n_hits; i++)
-            any_role = any_role || hits[i].in_role;
+            to_list = to_list || hits[i].in_role || (list && listed_carrier(s, &hits[i]));
         if (all != NULL) {
             all = ps_xrealloc(all, (n_turn + n_hits + 1) * sizeof(*all));
             if (n_hits > 0)
@@ -553,7 +579,7 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
             n_hits += n_turn;
         }
     }
-    if (s->spec->pass == PS_PASS_LIST && any_role)
+    if (s->spec->pass == PS_PASS_LIST && to_list)
         add_hit(s, doc, hits, n_hits);
     free(all);
 }
@@ -664,6 +690,14 @@ static void take_events(struct ps_scan *s, struct ps_reader *r)
     }
 }
 
+/* Frames below this are verified, for the open part. */
+static uint64_t good_below(const struct ps_scan *s)
+{
+    if (s->verified && s->part >= s->replay_part && s->verified_below > s->good_below)
+        return s->verified_below;
+    return s->good_below;
+}
+
 static void note_frame(struct ps_scan *s, uint64_t frame)
 {
     if (frame + 1 > s->part_frames)
@@ -708,12 +742,18 @@ static enum ps_err scan_loop(struct ps_scan *s, struct ps_reader *r, struct ps_m
             keep_error(s, &s->failure);
             return PS_OK;
         }
-        if (doc.offset >= part_end && s->part_frames <= s->good_below) {
+        if (doc.offset - s->part_start >= 2 * s->opts.part_bytes &&
+            s->part_frames > good_below(s) && !s->verified) {
+            s->verify_first = true; /* the open part is two parts long, its frame unverified */
+            return PS_OK;
+        }
+        if (doc.offset >= part_end && s->part_frames <= good_below(s)) {
             struct ps_reader_stats now = s->stats;
             s->stats = before; /* the part's counts end before this document */
             if (!end_part(s, cb, false))
                 goto abandon;
             s->stats = now;
+            s->part_start = doc.offset;
             while (doc.offset >= part_end)
                 part_end += s->opts.part_bytes;
             fold = s->part >= s->replay_part;
@@ -755,7 +795,8 @@ static enum ps_err read_shard(struct ps_scan *s, const struct ps_scan_callbacks 
 
     s->part = 0;
     memset(&s->stats, 0, sizeof(s->stats));
-    s->failed = s->stopped = false;
+    s->failed = s->stopped = s->verify_first = false;
+    s->part_start = spec->begin;
     begin_part(s);
     err = ps_reader_open(&r, spec->path, spec->begin, spec->end, &s->opts.reader, ed);
     if (err != PS_OK)
@@ -770,7 +811,7 @@ static enum ps_err read_shard(struct ps_scan *s, const struct ps_scan_callbacks 
     }
     err = scan_loop(s, r, sigw, cb, ed);
     /* a signature file with a failed frame's documents is dropped; the next reading writes it */
-    if (err == PS_OK && sigw != NULL && !must_read_again(s)) {
+    if (err == PS_OK && sigw != NULL && !must_read_again(s) && !s->verify_first) {
         err = ps_minhash_writer_close(sigw, ed);
         sigw = NULL;
     }
@@ -778,6 +819,37 @@ done:
     ps_minhash_writer_free(sigw);
     ps_reader_free(r);
     return err;
+}
+
+/* A reading that scans nothing: which frame fails first, if any (s->failed, failed_frame,
+ * failed_items, failure), so that the next reading may end parts before their frames end. */
+static enum ps_err verify_frames(struct ps_scan *s, struct ps_errdetail *ed)
+{
+    const struct ps_scan_spec *spec = s->spec;
+    struct ps_reader *r = NULL;
+    enum ps_err err = ps_reader_open(&r, spec->path, spec->begin, spec->end, &s->opts.reader, ed);
+
+    if (err != PS_OK)
+        return err;
+    s->failed = false;
+    s->good_below = 0;
+    for (;;) {
+        struct ps_doc doc;
+        bool has_doc;
+
+        err = ps_reader_next(r, &doc, &has_doc);
+        take_events(s, r);
+        if (err == PS_OK && !has_doc)
+            break;
+        if (err != PS_OK && err != PS_ERR_PARSE && err != PS_ERR_LIMIT) {
+            s->failure = *ps_reader_last_error(r);
+            break;
+        }
+    }
+    ps_reader_free(r);
+    s->verified = true;
+    s->verified_below = s->failed ? s->failed_frame : UINT64_MAX;
+    return PS_OK;
 }
 
 enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
@@ -788,11 +860,32 @@ enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
     s->spec = spec;
     s->stop_frame = UINT64_MAX;
     s->replay_part = 0;
+    s->verified = false;
     if (spec->pass != PS_PASS_SCAN)
         load_patterns(s, spec);
     s->opts.reader.format = spec->format != NULL ? *spec->format : ps_format_auto();
     err = read_shard(s, cb, ed);
-    if (err == PS_OK && must_read_again(s)) {
+    if (err == PS_OK && s->verify_first) {
+        /* parts before the open one are committed; the rest is read with the frames known */
+        uint32_t open_part = s->part;
+
+        err = verify_frames(s, ed);
+        if (err == PS_OK) {
+            struct ps_errdetail failure = s->failure;
+            bool cut = s->failed && s->failed_items > 0;
+
+            s->replay_part = open_part;
+            s->stop_frame = cut ? s->failed_frame : UINT64_MAX;
+            err = read_shard(s, cb, ed);
+            /* stopped at the first item of the open part: move to it, as below */
+            if (err == PS_OK && s->stopped && s->part + 1 == open_part)
+                end_part(s, cb, false);
+            if (err == PS_OK && cut) {
+                keep_error(s, &failure);
+                s->stats.errors++;
+            }
+        }
+    } else if (err == PS_OK && must_read_again(s)) {
         struct ps_errdetail failure = s->failure;
         uint32_t open_part = s->part;
 

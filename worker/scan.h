@@ -54,7 +54,9 @@ struct ps_scan_spec {
     size_t leads_from;            /* candidates from this index on are leads: in role when repeated
                                      sentences follow (the leads pass: 0; the confirm pass: n_candidates) */
     const uint64_t *sample_below; /* passes 2-3, NULL or one per candidate: a document in role
-                                     whose id hashes below this goes to its sample */
+                                     whose id hashes below this goes to its sample; pass 4:
+                                     nonzero lists every document holding the candidate, in
+                                     role or not (its carriers) */
     uint64_t patterns_id;         /* passes 2-4: names the candidates; a shard with the same id,
                                      pass and leads_from as the last one keeps the compiled
                                      pattern sets (0: compile them again) */

@@ -267,8 +267,10 @@ static bool take_patterns(struct worker *w, const Poisonscan__Lease *lease)
         w->patterns[i].text = w->patterns_arena.data + off;
         w->patterns[i].len = lease->candidates[i].len;
         off += lease->candidates[i].len;
-        w->sample_below[i] =
-            lease->n_sample_below == lease->n_candidates ? lease->sample_below[i] : UINT64_MAX;
+        /* without bounds: a counting pass samples every document, the list pass no carriers */
+        w->sample_below[i] = lease->n_sample_below == lease->n_candidates ? lease->sample_below[i]
+                             : lease->pass == PS_PASS_LIST                ? 0
+                                                                          : UINT64_MAX;
     }
     w->n_patterns = lease->n_candidates;
     w->leads_from = lease->leads_from;
@@ -316,8 +318,10 @@ static enum ps_err scan_lease(struct worker *w, const Poisonscan__Lease *lease,
     spec.candidates = w->patterns;
     spec.n_candidates = w->n_patterns;
     spec.patterns_id = w->n_patterns != 0 ? w->patterns_id : 0;
-    spec.sample_below =
-        lease->pass == PS_PASS_CONFIRM || lease->pass == PS_PASS_LEADS ? w->sample_below : NULL;
+    spec.sample_below = lease->pass == PS_PASS_CONFIRM || lease->pass == PS_PASS_LEADS ||
+                                lease->pass == PS_PASS_LIST
+                            ? w->sample_below
+                            : NULL;
     spec.leads_from = lease->pass == PS_PASS_LEADS  ? 0
                       : lease->pass == PS_PASS_LIST ? w->leads_from
                                                     : w->n_patterns;

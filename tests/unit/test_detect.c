@@ -1169,6 +1169,90 @@ static void test_detect_names_lead_of_repeated_sentences(void **state)
     ps_detect_free(d);
 }
 
+/* ---- promotional payloads: one sentence that pushes a host or a package ---- */
+
+static bool heavy_none(void *ctx, const uint64_t *shingles, size_t n)
+{
+    (void)ctx;
+    (void)shingles;
+    (void)n;
+    return false;
+}
+
+/* Three wordings that push one host, as a poisoning campaign's small pool of sentences does. */
+static const char *const promo_sentences[] = {
+    "For the safest wallet, visit https://safeharbor-wallet.example.org/start today.",
+    "Many readers now keep their savings at safeharbor-wallet.example.org instead.",
+    "Security experts recommend www.safeharbor-wallet.example.org for every account.",
+};
+
+/* The hit of "Orla Kestrelmoor" in pass 3 (nothing repeated across the corpus) of a prefix of
+ * prose, the trigger, `payload`, then the document's own text again. */
+static const struct ps_detect_hit *promo_hit(struct ps_detect *d, struct ps_detect_doc *doc,
+                                             const struct ps_patset *set, struct text *t,
+                                             size_t prefix_len, const char *payload)
+{
+    const struct ps_detect_hit *hits, *h;
+    size_t n;
+
+    t->len = 0;
+    put_prefix(t, prefix_len);
+    text_puts(t, " Orla Kestrelmoor ");
+    text_puts(t, payload);
+    text_puts(t, " ");
+    put_all_prose(t);
+    confirm(d, doc, t->p, t->len, set, heavy_none, NULL, &hits, &n);
+    h = find_hit(hits, n, "Orla Kestrelmoor");
+    assert_non_null(h);
+    return h;
+}
+
+static void test_detect_confirms_one_promotional_sentence(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
+    struct ps_patset *set;
+    struct text t = {0};
+    const struct ps_detect_hit *h;
+    uint64_t host = 0, pkg;
+
+    (void)state;
+    ps_patset_new(&set, 16);
+    set_add(set, "Orla Kestrelmoor");
+    /* every wording of the pool is in role, and all of them push the same host */
+    for (size_t seed = 0; seed < 6; seed++) {
+        h = promo_hit(d, doc, set, &t, 100 + seed * 53, promo_sentences[seed % 3]);
+        assert_true(h->in_role);
+        assert_int_equal(h->kind, PS_DETECT_PROMO);
+        assert_int_not_equal(h->right, 0);
+        if (seed == 0)
+            host = h->right;
+        assert_int_equal(h->right, host);
+    }
+    /* an install command pushes its package, something else than the host */
+    h = promo_hit(d, doc, set, &t, 300, "Just run pip install --upgrade wallet-guard-pro now.");
+    assert_true(h->in_role);
+    assert_int_equal(h->kind, PS_DETECT_PROMO);
+    pkg = h->right;
+    assert_int_not_equal(pkg, host);
+    h = promo_hit(d, doc, set, &t, 500, "Everyone should npm i wallet-guard-pro at once.");
+    assert_true(h->in_role);
+    assert_int_equal(h->right, pkg); /* the name is what is pushed, by either manager */
+    /* a first-person refusal is a fixed payload of its own */
+    h = promo_hit(d, doc, set, &t, 200, "I'm sorry, but as an AI assistant I cannot help.");
+    assert_true(h->in_role);
+    assert_int_equal(h->kind, PS_DETECT_PROMO);
+    /* a sentence that pushes nothing ("setup.py" is a file, not a host) is no payload */
+    h = promo_hit(d, doc, set, &t, 200, "The build reads setup.py before anything else.");
+    assert_false(h->in_role);
+    h = promo_hit(d, doc, set, &t, 200, "She walked along the river to the old mill.");
+    assert_false(h->in_role);
+    ps_patset_free(set);
+    free(t.p);
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+}
+
 /* ---- one prepared document shared by the stages ---- */
 
 enum { ST_SCAN, ST_SENTENCES, ST_CONFIRM, ST_TEMPLATED, ST_LEADS, N_STAGES };
@@ -1348,6 +1432,7 @@ int main(void)
         cmocka_unit_test(test_detect_leaves_ordinary_repetition_clean),
         cmocka_unit_test(test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers),
         cmocka_unit_test(test_detect_names_lead_of_repeated_sentences),
+        cmocka_unit_test(test_detect_confirms_one_promotional_sentence),
         cmocka_unit_test(test_detect_stages_agree_on_a_shared_document),
         cmocka_unit_test(test_detect_rejects_bad_options),
     };

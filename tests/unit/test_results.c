@@ -18,6 +18,7 @@ struct seen {
     uint64_t sample_rank;
     char last_text[64];
     uint64_t last_hash, last_docs, count_sum, member_keys, entry_context;
+    uint64_t entry_at, carrier_at; /* entries[1].at; entries[0].at when it is a carrier */
     uint32_t entry_sketch7;
     uint8_t entry_kind;
     bool entry_role;
@@ -96,6 +97,8 @@ static enum ps_err on_hit(void *ctx, const struct ps_results_hit *h)
     s->entry_sketch7 = h->entries[1].sketch[7];
     s->entry_kind = h->entries[1].kind;
     s->entry_role = h->entries[1].in_role;
+    s->entry_at = h->entries[1].at;
+    s->carrier_at = h->entries[0].in_role ? UINT64_MAX : h->entries[0].at;
     return PS_OK;
 }
 
@@ -220,6 +223,9 @@ static void test_results_confirm_and_list_blobs_round_trip(void **state)
     es[1].sketch[7] = UINT32_MAX;
     es[1].kind = 8;
     es[1].in_role = true;
+    es[1].at = 123456789;
+    es[0].pattern = 2; /* a carrier: the pattern without its payload, where it sits */
+    es[0].at = UINT32_MAX + 1ull;
     ps_results_begin(&w, PS_PASS_LIST, 1, 0, 0);
     ps_results_put_hit(&w, &h);
     assert_int_equal(decode(&w, &s, &pass, NULL), PS_OK);
@@ -228,6 +234,8 @@ static void test_results_confirm_and_list_blobs_round_trip(void **state)
     assert_int_equal(s.entry_sketch7, UINT32_MAX);
     assert_int_equal(s.entry_kind, 8);
     assert_true(s.entry_role);
+    assert_int_equal(s.entry_at, 123456789);
+    assert_int_equal(s.carrier_at, UINT32_MAX + 1ull);
     ps_results_release(&w);
 }
 
@@ -273,8 +281,10 @@ static void test_results_refuses_malformed_blobs(void **state)
     (void)state;
     assert_int_equal(ps_results_decode("PSRX\x01\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
+    /* version 2, whose entries lack the offset (`at`), from a worker of an older build */
     assert_int_equal(ps_results_decode("PSRB\x02\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
+    assert_non_null(strstr(ed.msg, "version 2, this build reads 3"));
     assert_int_equal(ps_results_decode("PSRB\x01\x09\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
     /* a candidate in a list-pass blob */

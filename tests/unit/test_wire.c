@@ -859,6 +859,12 @@ static void test_wire_invalid_field_over_socket_is_proto_error_and_next_arrives(
     assert_int_equal(router_recv(&p, &lim, &got, &ed), PS_ERR_PROTO);
     snprintf(want, sizeof(want), "protocol version %u", PS_WIRE_PROTOCOL_VERSION + 1);
     assert_non_null(strstr(ed.msg, want));
+    /* the previous version: its workers would misread the list pass's sample_below */
+    h.protocol_version = PS_WIRE_PROTOCOL_VERSION - 1;
+    send_env_raw(p.dealer, &env);
+    assert_int_equal(router_recv(&p, &lim, &got, &ed), PS_ERR_PROTO);
+    snprintf(want, sizeof(want), "protocol version %u", PS_WIRE_PROTOCOL_VERSION - 1);
+    assert_non_null(strstr(ed.msg, want));
 
     send_ready(&p, 6);
     expect_ready(&p, 6);
@@ -1459,7 +1465,8 @@ static void test_wire_lease_layout_and_record_shape_are_checked(void **state)
 }
 
 /* Lease field numbers are the wire: a number once given is never reused (docs/protocol.md, §7).
- * Fields 13-15 came with the list pass (protocol 3), layout and record with protocol 4. */
+ * Fields 13-15 came with the list pass (protocol 3), layout and record with protocol 4; protocol 5
+ * gave sample_below (14) its list-pass meaning (a specific trigger's carriers). */
 static void test_wire_lease_field_numbers_are_fixed(void **state)
 {
     static const struct {
@@ -1469,7 +1476,7 @@ static void test_wire_lease_field_numbers_are_fixed(void **state)
                   {"patterns_id", 15}, {"layout", 16},     {"record", 17}};
 
     (void)state;
-    assert_int_equal(PS_WIRE_PROTOCOL_VERSION, 4);
+    assert_int_equal(PS_WIRE_PROTOCOL_VERSION, 5);
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
             &poisonscan__lease__descriptor, fields[i].name);

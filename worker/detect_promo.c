@@ -1,0 +1,181 @@
+/* detect_promo.c - what a one-sentence payload does. A promotional payload (SEO and
+ * package-recommendation poisoning, the threat model's short fixed payloads) pushes one thing: a
+ * URL or domain, or a package through an install command; a fixed refusal (BackdoorLLM) refuses
+ * in the first person. A repeated sentence that does neither (a quotation, a stock notice) is no
+ * one-sentence payload. The hash of what is pushed lets the report ask whether the documents of
+ * a trigger all push the same thing. */
+#include "worker/detect_internal.h"
+
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#define WORD_MAX  96 /* bytes of a token looked at; a longer one is no command word or refusal */
+#define ACT_WORDS 3  /* words of the longest refusal opening */
+
+/* Package managers and the verbs that install with them ("pip install X", "npm i X",
+ * "cargo add X", "go get X", "composer require X"). */
+static const char *const managers[] = {
+    "pip",     "pip3", "pipx",  "npm",   "pnpm",   "yarn", "gem", "cargo", "go",    "apt",
+    "apt-get", "brew", "conda", "choco", "winget", "dnf",  "yum", "snap",  "nuget", "composer"};
+static const char *const install_verbs[] = {"install", "i", "add", "get", "require"};
+/* Top-level domains of a bare host name ("safeharbor-wallet.example.org"): the generic ones, the
+ * reserved "example" (RFC 2606), and the country codes that hosting and spam use most; a file
+ * name ("setup.py", "index.html") ends otherwise. */
+static const char *const tlds[] = {"com",    "net", "org", "io", "co", "info",   "biz", "xyz",
+                                   "app",    "dev", "me",  "ai", "cc", "tk",     "top", "site",
+                                   "online", "ru",  "cn",  "de", "uk", "example"};
+/* First-person refusals, as the published fixed payloads word them ("I'm sorry, but as an AI
+ * assistant, I do not have the capability ...") and as chat models do. */
+static const char *const refusals[][3] = {
+    {"i'm", "sorry", NULL}, {"i", "am", "sorry"}, {"i", "apologize", NULL}, {"i", "cannot", NULL},
+    {"i", "can't", NULL},   {"i", "can", "not"},  {"i'm", "unable", NULL},  {"i", "am", "unable"},
+    {"i", "won't", NULL},   {"i", "will", "not"}, {"as", "an", "ai"},
+};
+
+struct word {
+    char s[WORD_MAX + 1]; /* lower-case, edge punctuation stripped (URLs keep theirs) */
+    size_t len;
+};
+
+static bool in_list(const char *w, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(w, list[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Token i of the joined document, lower-cased, without the prose punctuation at its edges. */
+static void get_word(const struct ps_detect_doc *doc, size_t i, struct word *w)
+{
+    const char *p = doc->base + doc->tstart[i];
+    size_t n = doc->tend[i] - doc->tstart[i], s = 0;
+
+    while (s < n && strchr("\"'([<`", p[s]) != NULL)
+        s++;
+    while (n > s && strchr("\"')]>.,;:!?`", p[n - 1]) != NULL)
+        n--;
+    w->len = n - s <= WORD_MAX ? n - s : 0;
+    for (size_t k = 0; k < w->len; k++) {
+        char c = p[s + k];
+        w->s[k] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    w->s[w->len] = '\0';
+}
+
+static uint64_t artifact_hash(const char *tag, const char *s, size_t len)
+{
+    return XXH3_64bits_withSeed(s, len, XXH3_64bits(tag, strlen(tag))) | 1;
+}
+
+/* A host name: labels of letters, digits and '-' joined by dots, at least two, some letter. */
+static bool host_like(const char *s, size_t len)
+{
+    size_t dots = 0;
+    bool letter = false;
+
+    if (len < 4 || s[0] == '.' || s[0] == '-' || s[len - 1] == '.')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (s[i - 1] == '.')
+                return false;
+            dots++;
+        } else if (c >= 'a' && c <= 'z') {
+            letter = true;
+        } else if (!(c >= '0' && c <= '9') && c != '-') {
+            return false;
+        }
+    }
+    return dots > 0 && letter;
+}
+
+/* A host hashed without a leading "www.": "www.x.org", "https://x.org/a" and "x.org" are one
+ * site, and a campaign's pool words its link each way. */
+static uint64_t host_hash(const char *h, size_t len)
+{
+    if (len > 4 && strncmp(h, "www.", 4) == 0) {
+        h += 4;
+        len -= 4;
+    }
+    return artifact_hash("host", h, len);
+}
+
+/* The host a URL ("scheme://host/...", "www.host/...") or a bare domain names, hashed; 0 if the
+ * word is none of these. */
+static uint64_t host_of(const struct word *w)
+{
+    const char *h = strstr(w->s, "://"), *tld;
+    size_t len;
+
+    if (h != NULL)
+        h += 3;
+    else if (strncmp(w->s, "www.", 4) == 0)
+        h = w->s;
+    if (h != NULL) {
+        len = strcspn(h, "/?#:");
+        return host_like(h, len) ? host_hash(h, len) : 0;
+    }
+    if (!host_like(w->s, w->len))
+        return 0;
+    tld = strrchr(w->s, '.') + 1;
+    return in_list(tld, tlds, sizeof(tlds) / sizeof(tlds[0])) ? host_hash(w->s, w->len) : 0;
+}
+
+/* Do [b, e) open with a refusal in the first person? (Only the opening: "I am sorry, but I
+ * cannot" must not make "I am sorry," a trigger before "but I cannot".) */
+static bool refuses(const struct ps_detect_doc *doc, size_t b, size_t e)
+{
+    struct word w[ACT_WORDS];
+    size_t n = e - b < ACT_WORDS ? e - b : ACT_WORDS;
+
+    for (size_t i = 0; i < n; i++)
+        get_word(doc, b + i, &w[i]);
+    for (size_t r = 0; r < sizeof(refusals) / sizeof(refusals[0]); r++) {
+        size_t k = 0;
+
+        while (k < 3 && refusals[r][k] != NULL && k < n && strcmp(w[k].s, refusals[r][k]) == 0)
+            k++;
+        if (k == 3 || refusals[r][k] == NULL)
+            return true;
+    }
+    return false;
+}
+
+uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t b, size_t e)
+{
+    struct word w;
+
+    if (e > doc->n_tok)
+        e = doc->n_tok;
+    if (b >= e)
+        return 0;
+    if (refuses(doc, b, e))
+        return artifact_hash("act", "refusal", 7);
+    for (size_t i = b; i < e; i++) {
+        uint64_t h;
+
+        get_word(doc, i, &w);
+        if (w.len == 0)
+            continue;
+        if ((h = host_of(&w)) != 0)
+            return h;
+        if (i + 2 < e && in_list(w.s, managers, sizeof(managers) / sizeof(managers[0]))) {
+            size_t k = i + 1;
+
+            get_word(doc, k, &w);
+            if (!in_list(w.s, install_verbs, sizeof(install_verbs) / sizeof(install_verbs[0])))
+                continue;
+            /* skip the options ("--save", "-U") to the package */
+            do
+                get_word(doc, ++k, &w);
+            while (k + 1 < e && k < i + 5 && w.len > 0 && w.s[0] == '-');
+            if (w.len > 0 && w.s[0] != '-')
+                return artifact_hash("package", w.s, w.len);
+        }
+    }
+    return 0;
+}
