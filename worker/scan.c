@@ -1,27 +1,11 @@
-/* scan.c - a shard's scan loop and its in-memory aggregation. Candidate counts are summed per
- * part before anything goes to Redis, so Redis traffic grows with distinct candidates per part,
- * never with documents; and a part ends every opts.part_bytes of input, so the memory does not
- * grow with the shard. Part boundaries depend only on the input (the first document at or past
- * each boundary whose part holds only verified frames), so every attempt at a shard commits the
- * same parts.
- *
- * Integrity (docs/input-format.md): a decoder returns a frame's documents before it checks the
- * frame's checksum, so nothing of a frame may be committed before the reader reports it verified.
- * Two rules keep that:
- *  - a part ends only when every item in it comes from a verified frame; until then it grows
- *    past its boundary, but by one part at most: a frame longer than that (a .zst written as
- *    one frame, as the zstd CLI does) would make the worker's memory grow with the frame, so
- *    the shard's frames are then verified by a reading that scans nothing, and the scan goes on
- *    from the open part (read again, as below) with parts ending at their boundaries up to the
- *    first failed frame;
- *  - a failed frame ends the shard (the reader's stream errors are sticky), so its items can
- *    only be in the open part. Rather than keep every document's effects apart (the candidate
- *    tables, the partitions' blobs, the cluster sketch and the signature file would all need a
- *    second copy and a merge per frame), the shard is read again up to the failed frame: parts
- *    before the open one are neither scanned nor committed again, the open one is scanned
- *    without the failed frame's items, and the signature file is written anew. Reading twice
- *    costs time only for a damaged file; the hot loop pays nothing. */
-#include "worker/scan.h"
+/* scan.c - a shard scan's options, its in-memory aggregation and its commits. Candidate counts
+ * are summed per part before anything goes to Redis, so Redis traffic grows with distinct
+ * candidates per part, never with documents; and a part ends every opts.part_bytes of input, so
+ * the memory does not grow with the shard. Part boundaries depend only on the input (the first
+ * document at or past each boundary whose part holds only verified frames), so every attempt at
+ * a shard commits the same parts. The reading of a shard (the document loop, parts and the
+ * integrity rules) is scan_read.c. */
+#include "worker/scan_internal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -38,83 +22,6 @@
 #include "common/u64map.h"
 #include "common/utf8.h"
 #include "worker/clusters.h"
-
-/* report progress (heartbeats, shutdown checks) at least this often */
-#define PROGRESS_EVERY_BYTES (1u << 20)
-#define SNIPPET_MAX          160
-
-struct cand {
-    uint64_t hash;
-    uint32_t docs;  /* pass 1: anomalous documents with it; leads: documents where it leads a
-                       repeated segment; passes 2-3: documents with it in role */
-    uint32_t total; /* passes 2-3: documents containing it */
-    size_t text_off;
-    uint32_t text_len;
-    bool used;
-};
-
-/* Patterns of one part and their counts: open addressing, power-of-two size, texts in an
- * arena. Aggregated per part so that Redis traffic grows with distinct patterns, not with
- * documents. */
-struct table {
-    struct cand *slots;
-    size_t cap, n;
-    struct ps_buf text;
-};
-
-struct kept_error {
-    uint64_t offset;
-    char reason[200];
-};
-
-struct ps_scan {
-    struct ps_scan_opts opts;
-    char *text_field, *id_field, *signatures_dir;
-    struct ps_detect *detect;
-    struct ps_detect_doc *doc;    /* the document the detector's stages share */
-    struct ps_minhash *minhash;   /* with signatures only */
-    struct ps_clusters *clusters; /* with clusters only */
-    uint32_t *sig;
-    struct ps_patset *turn_set; /* passes 2-4: patterns in role before a payload */
-    struct ps_patset *lead_set; /* passes 3-4: patterns in role before repeated sentences */
-    struct ps_u64map index;     /* pattern hash -> index in the lease's list */
-    struct table cands;         /* pass 1 candidates, or confirm counts (passes 2-3) */
-    struct table leads;         /* pass 2: candidates where repeated segments start */
-    struct kept_error *errors;
-    size_t n_errors;
-    unsigned n_partitions;
-    /* the part's blob of each partition: hits and members go in as they come */
-    struct ps_results_writer out[PS_PARTITION_MAX];
-    struct ps_results_entry *entries; /* scratch for one hit */
-    size_t entries_cap;
-    uint64_t *keys; /* scratch for one member's keys of one partition */
-    size_t keys_cap;
-    struct ps_reader_stats stats; /* the shard so far */
-    struct ps_reader_stats base;  /* ... at the start of the part */
-    const struct ps_scan_spec *spec;
-    uint32_t part;
-    bool last;
-    /* the pattern sets hold the list of this id, pass and split (0: none to keep) */
-    uint64_t loaded_id;
-    uint32_t loaded_pass;
-    size_t loaded_leads_from, loaded_n;
-    /* integrity: frames below good_below are verified (UINT64_MAX for a plain file, which
-     * nothing can fail); part_frames is 1 + the last frame of an item in the open part (0:
-     * none) */
-    uint64_t good_below, part_frames;
-    bool failed; /* a frame failed: failed_frame, holding failed_items items */
-    /* a frame outgrew two parts: verify every frame first (verify_frames), then frames below
-     * verified_below count as verified from replay_part on */
-    bool verify_first, verified;
-    uint64_t verified_below, part_start; /* part_start: offset of the open part's first item */
-    uint64_t failed_frame, failed_items;
-    struct ps_errdetail failure; /* the stream error that ended the shard */
-    /* a second reading after a failed frame: items from stop_frame on end it (they are never
-     * scanned); parts before replay_part are committed already */
-    uint64_t stop_frame;
-    uint32_t replay_part;
-    bool stopped; /* the reading ended at stop_frame */
-};
 
 struct ps_scan_opts ps_scan_opts_default(void)
 {
@@ -330,7 +237,7 @@ static struct cand *table_sorted(const struct table *t)
     return sorted;
 }
 
-static void keep_error(struct ps_scan *s, const struct ps_errdetail *e)
+void ps_scan_keep_error(struct ps_scan *s, const struct ps_errdetail *e)
 {
     if (s->n_errors >= s->opts.max_errors_kept)
         return;
@@ -417,8 +324,8 @@ static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps
     ps_results_put_hit(&s->out[ps_partition_of_shard(s->spec->shard_id, s->n_partitions)], &h);
 }
 
-static enum ps_err write_signature(struct ps_scan *s, struct ps_minhash_writer *w,
-                                   const struct ps_doc *doc, struct ps_errdetail *ed)
+enum ps_err ps_scan_write_signature(struct ps_scan *s, struct ps_minhash_writer *w,
+                                    const struct ps_doc *doc, struct ps_errdetail *ed)
 {
     struct ps_minhash_record rec = {0};
     size_t n_shingles = 0;
@@ -460,7 +367,8 @@ static void put_member(struct ps_scan *s, struct ps_results_member *rm, const ui
 }
 
 /* Pass 1 counts the paragraphs' band keys; pass 2 records each member paragraph. */
-static enum ps_err cluster_doc(struct ps_scan *s, const struct ps_doc *doc, struct ps_errdetail *ed)
+enum ps_err ps_scan_cluster_doc(struct ps_scan *s, const struct ps_doc *doc,
+                                struct ps_errdetail *ed)
 {
     const struct ps_clusters_member *m;
     size_t n;
@@ -584,7 +492,7 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
     free(all);
 }
 
-static void scan_doc(struct ps_scan *s, const struct ps_doc *doc)
+void ps_scan_doc(struct ps_scan *s, const struct ps_doc *doc)
 {
     ps_detect_prepare(s->doc, doc->text, doc->text_len);
     if (s->spec->pass == PS_PASS_SCAN) {
@@ -615,7 +523,7 @@ static void scan_doc(struct ps_scan *s, const struct ps_doc *doc)
 }
 
 /* A new part: empty tables, errors, sketch and blob. */
-static void begin_part(struct ps_scan *s)
+void ps_scan_begin_part(struct ps_scan *s)
 {
     table_clear(&s->cands);
     table_clear(&s->leads);
@@ -631,7 +539,7 @@ static void begin_part(struct ps_scan *s)
 /* The lease's patterns: a pattern set for each role test, and their indices; kept from the
  * last shard when the lease names the same list (compiling a set of thousands costs about as
  * much as scanning a shard). */
-static void load_patterns(struct ps_scan *s, const struct ps_scan_spec *spec)
+void ps_scan_load_patterns(struct ps_scan *s, const struct ps_scan_spec *spec)
 {
     struct ps_errdetail ed = {0};
 
@@ -657,262 +565,6 @@ static void load_patterns(struct ps_scan *s, const struct ps_scan_spec *spec)
     /* a set Hyperscan refuses is matched by the reference matcher: the same hits, slower */
     if (ps_patset_seal(s->turn_set, &ed) != PS_OK || ps_patset_seal(s->lead_set, &ed) != PS_OK)
         ps_log(PS_LOG_WARN, "scan", "%s; the reference matcher takes over", ed.msg);
-}
-
-static bool end_part(struct ps_scan *s, const struct ps_scan_callbacks *cb, bool last)
-{
-    bool go_on = true;
-
-    s->last = last;
-    if (cb != NULL && cb->part != NULL && s->part >= s->replay_part)
-        go_on = cb->part(cb->ctx, s->part, last);
-    s->part++;
-    if (!last)
-        begin_part(s);
-    return go_on;
-}
-
-/* What the reader learned about frames with its last call (common/reader.h: events come in
- * frame order, each after every item of its frames). */
-static void take_events(struct ps_scan *s, struct ps_reader *r)
-{
-    struct ps_reader_event ev;
-
-    while (ps_reader_next_event(r, &ev)) {
-        if (ev.kind == PS_READER_FRAMES_OK) {
-            if (s->good_below != UINT64_MAX)
-                s->good_below = ev.last + 1;
-        } else {
-            s->failed = true;
-            s->failed_frame = ev.first;
-            s->failed_items = ev.docs + ev.errors;
-        }
-    }
-}
-
-/* Frames below this are verified, for the open part. */
-static uint64_t good_below(const struct ps_scan *s)
-{
-    if (s->verified && s->part >= s->replay_part && s->verified_below > s->good_below)
-        return s->verified_below;
-    return s->good_below;
-}
-
-static void note_frame(struct ps_scan *s, uint64_t frame)
-{
-    if (frame + 1 > s->part_frames)
-        s->part_frames = frame + 1;
-}
-
-/* The loop over the documents; a part ends right before the first document that starts at or
- * past its boundary once every item in the part comes from a verified frame. */
-static enum ps_err scan_loop(struct ps_scan *s, struct ps_reader *r, struct ps_minhash_writer *sigw,
-                             const struct ps_scan_callbacks *cb, struct ps_errdetail *ed)
-{
-    uint64_t next_progress = PROGRESS_EVERY_BYTES;
-    uint64_t part_end = s->spec->begin + s->opts.part_bytes;
-    enum ps_err err;
-
-    for (;;) {
-        struct ps_reader_stats before = s->stats;
-        struct ps_doc doc;
-        bool has_doc, item, fold;
-
-        err = ps_reader_next(r, &doc, &has_doc);
-        take_events(s, r);
-        item = has_doc || err == PS_ERR_PARSE || err == PS_ERR_LIMIT;
-        if (item && ps_reader_item_frame(r) >= s->stop_frame) {
-            s->stopped = true; /* the counts end before this item */
-            return PS_OK;
-        }
-        s->stats = *ps_reader_stats(r);
-        if (err == PS_OK && !has_doc)
-            return PS_OK;
-        fold = s->part >= s->replay_part;
-        if (item && !has_doc) {
-            note_frame(s, ps_reader_item_frame(r));
-            if (fold)
-                keep_error(s, ps_reader_last_error(r));
-            continue;
-        }
-        if (err != PS_OK) {
-            /* a corrupt or truncated stream ends the shard; what came before its failed frame
-             * stands (ps_scan_shard reads the shard again without that frame) */
-            s->failure = *ps_reader_last_error(r);
-            keep_error(s, &s->failure);
-            return PS_OK;
-        }
-        if (doc.offset - s->part_start >= 2 * s->opts.part_bytes &&
-            s->part_frames > good_below(s) && !s->verified) {
-            s->verify_first = true; /* the open part is two parts long, its frame unverified */
-            return PS_OK;
-        }
-        if (doc.offset >= part_end && s->part_frames <= good_below(s)) {
-            struct ps_reader_stats now = s->stats;
-            s->stats = before; /* the part's counts end before this document */
-            if (!end_part(s, cb, false))
-                goto abandon;
-            s->stats = now;
-            s->part_start = doc.offset;
-            while (doc.offset >= part_end)
-                part_end += s->opts.part_bytes;
-            fold = s->part >= s->replay_part;
-        }
-        note_frame(s, doc.frame);
-        if (fold)
-            scan_doc(s, &doc);
-        if (fold && s->clusters != NULL &&
-            (s->spec->pass == PS_PASS_SCAN || s->spec->pass == PS_PASS_CONFIRM) &&
-            (err = cluster_doc(s, &doc, ed)) != PS_OK)
-            return err;
-        if (sigw != NULL && (err = write_signature(s, sigw, &doc, ed)) != PS_OK)
-            return err;
-        if (cb != NULL && cb->progress != NULL && s->stats.bytes >= next_progress) {
-            next_progress = s->stats.bytes + PROGRESS_EVERY_BYTES;
-            if (!cb->progress(cb->ctx, s->stats.bytes, s->stats.docs))
-                goto abandon;
-        }
-    }
-abandon:
-    ps_errdetail_set(ed, s->spec->path, 0, "shard abandoned");
-    return PS_ERR_TIMEOUT;
-}
-
-/* A frame that held items failed in the first reading: they are in the open part. */
-static bool must_read_again(const struct ps_scan *s)
-{
-    return s->stop_frame == UINT64_MAX && s->failed && s->failed_items > 0;
-}
-
-/* One reading of the shard from its start: the loop, and the signature file. */
-static enum ps_err read_shard(struct ps_scan *s, const struct ps_scan_callbacks *cb,
-                              struct ps_errdetail *ed)
-{
-    const struct ps_scan_spec *spec = s->spec;
-    struct ps_reader *r = NULL;
-    struct ps_minhash_writer *sigw = NULL;
-    enum ps_err err;
-
-    s->part = 0;
-    memset(&s->stats, 0, sizeof(s->stats));
-    s->failed = s->stopped = s->verify_first = false;
-    s->part_start = spec->begin;
-    begin_part(s);
-    err = ps_reader_open(&r, spec->path, spec->begin, spec->end, &s->opts.reader, ed);
-    if (err != PS_OK)
-        return err;
-    s->good_below = ps_reader_format(r).container == PS_FORMAT_PLAIN ? UINT64_MAX : 0;
-    if (spec->pass == PS_PASS_SCAN && s->minhash != NULL) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/shard-%06u.sig", s->signatures_dir, spec->shard_id);
-        err = ps_minhash_writer_open(&sigw, path, s->minhash, 3, ed);
-        if (err != PS_OK)
-            goto done;
-    }
-    err = scan_loop(s, r, sigw, cb, ed);
-    /* a signature file with a failed frame's documents is dropped; the next reading writes it */
-    if (err == PS_OK && sigw != NULL && !must_read_again(s) && !s->verify_first) {
-        err = ps_minhash_writer_close(sigw, ed);
-        sigw = NULL;
-    }
-done:
-    ps_minhash_writer_free(sigw);
-    ps_reader_free(r);
-    return err;
-}
-
-/* A reading that scans nothing: which frame fails first, if any (s->failed, failed_frame,
- * failed_items, failure), so that the next reading may end parts before their frames end. */
-static enum ps_err verify_frames(struct ps_scan *s, struct ps_errdetail *ed)
-{
-    const struct ps_scan_spec *spec = s->spec;
-    struct ps_reader *r = NULL;
-    enum ps_err err = ps_reader_open(&r, spec->path, spec->begin, spec->end, &s->opts.reader, ed);
-
-    if (err != PS_OK)
-        return err;
-    s->failed = false;
-    s->good_below = 0;
-    for (;;) {
-        struct ps_doc doc;
-        bool has_doc;
-
-        err = ps_reader_next(r, &doc, &has_doc);
-        take_events(s, r);
-        if (err == PS_OK && !has_doc)
-            break;
-        if (err != PS_OK && err != PS_ERR_PARSE && err != PS_ERR_LIMIT) {
-            s->failure = *ps_reader_last_error(r);
-            break;
-        }
-    }
-    ps_reader_free(r);
-    s->verified = true;
-    s->verified_below = s->failed ? s->failed_frame : UINT64_MAX;
-    return PS_OK;
-}
-
-enum ps_err ps_scan_shard(struct ps_scan *s, const struct ps_scan_spec *spec,
-                          const struct ps_scan_callbacks *cb, struct ps_errdetail *ed)
-{
-    enum ps_err err;
-
-    s->spec = spec;
-    s->stop_frame = UINT64_MAX;
-    s->replay_part = 0;
-    s->verified = false;
-    if (spec->pass != PS_PASS_SCAN)
-        load_patterns(s, spec);
-    s->opts.reader.format = spec->format != NULL ? *spec->format : ps_format_auto();
-    err = read_shard(s, cb, ed);
-    if (err == PS_OK && s->verify_first) {
-        /* parts before the open one are committed; the rest is read with the frames known */
-        uint32_t open_part = s->part;
-
-        err = verify_frames(s, ed);
-        if (err == PS_OK) {
-            struct ps_errdetail failure = s->failure;
-            bool cut = s->failed && s->failed_items > 0;
-
-            s->replay_part = open_part;
-            s->stop_frame = cut ? s->failed_frame : UINT64_MAX;
-            err = read_shard(s, cb, ed);
-            /* stopped at the first item of the open part: move to it, as below */
-            if (err == PS_OK && s->stopped && s->part + 1 == open_part)
-                end_part(s, cb, false);
-            if (err == PS_OK && cut) {
-                keep_error(s, &failure);
-                s->stats.errors++;
-            }
-        }
-    } else if (err == PS_OK && must_read_again(s)) {
-        struct ps_errdetail failure = s->failure;
-        uint32_t open_part = s->part;
-
-        s->stop_frame = s->failed_frame;
-        s->replay_part = open_part;
-        err = read_shard(s, cb, ed);
-        /* the open part began with the failed frame's first document, where this reading
-         * stopped: the part before it is committed, the open one is empty */
-        if (err == PS_OK && s->stopped && s->part + 1 == open_part)
-            end_part(s, cb, false);
-        if (err == PS_OK && (!s->stopped || s->part != open_part)) {
-            /* the file is not what it was a moment ago: let another attempt read it */
-            ps_errdetail_set(ed, spec->path, 0,
-                             "'%s' read differently the second time (changed while scanned?)",
-                             spec->path);
-            err = PS_ERR_IO;
-        }
-        if (err == PS_OK) {
-            keep_error(s, &failure);
-            s->stats.errors++;
-        }
-    }
-    if (err == PS_OK && !end_part(s, cb, true)) {
-        ps_errdetail_set(ed, spec->path, 0, "shard abandoned");
-        err = PS_ERR_TIMEOUT;
-    }
-    return err;
 }
 
 const struct ps_reader_stats *ps_scan_stats(const struct ps_scan *s)
