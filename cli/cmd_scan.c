@@ -373,6 +373,60 @@ static void print_summary(const struct ps_report_summary *s, const char *out, ui
     printf("report: %s/report.json, flagged documents: %s/flagged.jsonl\n", out, out);
 }
 
+/* This executable's path (the workers run it) and a private temporary directory for the sockets;
+ * false after saying why. */
+static bool find_self_and_tmp(struct embedded *e, char *self, size_t cap)
+{
+    ssize_t len = readlink("/proc/self/exe", self, cap - 1);
+
+    if (len <= 0) {
+        fprintf(stderr, "poisonscan scan: cannot find its own executable: %s\n", strerror(errno));
+        return false;
+    }
+    self[len] = '\0';
+    snprintf(e->tmp, sizeof(e->tmp), "%s/poisonscan-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (mkdtemp(e->tmp) == NULL) {
+        fprintf(stderr, "poisonscan scan: cannot create a temp dir: %s\n", strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* The coordinator in this process with the workers started; then the workers stopped and the
+ * summary printed. Returns the exit code. */
+static int run_job(struct embedded *e, const struct ps_coordinator_opts *o, const char *out,
+                   uint64_t t0)
+{
+    struct ps_report_summary sum = {0};
+    int rc;
+
+    ps_log(PS_LOG_INFO, "scan", "CURVE keys made for this run: %zu workers", e->n_workers);
+    watch_workers(e);
+    rc = ps_coordinator_run(o, &sum);
+    unwatch_workers(e);
+    if (all_failed) {
+        fprintf(stderr,
+                "poisonscan scan: all %zu workers exited before the job was done (their "
+                "messages are above)\n",
+                e->n_workers);
+        rc = PS_EXIT_INFRA;
+    }
+    /* after a clean end the workers leave on the coordinator's Shutdown; else stop them now */
+    if (rc != 0)
+        for (size_t i = 0; i < e->n_workers; i++)
+            if (e->workers[i] > 0)
+                kill(e->workers[i], SIGTERM);
+    for (size_t i = 0; i < e->n_workers; i++)
+        stop_child(&e->workers[i], 3000);
+    if (rc != 0)
+        return rc;
+    print_summary(&sum, out, ps_clock_now_ms() - t0);
+    return sum.n_triggers > 0                              ? PS_EXIT_FLAGGED
+           : sum.errors_total > 0 || sum.shards_failed > 0 ? PS_EXIT_ERRORS
+                                                           : PS_EXIT_CLEAN;
+}
+
 int ps_cmd_scan(int argc, char **argv)
 {
     struct ps_cli_coord v;
@@ -384,7 +438,6 @@ int ps_cmd_scan(int argc, char **argv)
     struct ps_errdetail ed = {0};
     struct ps_coordinator_opts o = {0};
     static struct ps_store_url redis_urls[PS_PARTITION_MAX]; /* big: off the stack */
-    struct ps_report_summary sum = {0};
     struct embedded e = {0};
     struct ps_allowlist *allow = NULL;
     struct ps_curve_allow *worker_keys = ps_curve_allow_new();
@@ -393,7 +446,6 @@ int ps_cmd_scan(int argc, char **argv)
     size_t n;
     uint64_t t0 = ps_clock_now_ms();
     int rc = PS_EXIT_USAGE;
-    ssize_t self_len;
 
     snprintf(cores_text, sizeof(cores_text), "%ld", cores > 0 ? cores : 1);
     n = ps_cli_coord_table(table, &v, true);
@@ -443,17 +495,7 @@ int ps_cmd_scan(int argc, char **argv)
                         "'apt-get install redis-server' (Debian/Ubuntu), or pass --redis URL\n");
         goto done;
     }
-    self_len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (self_len <= 0) {
-        fprintf(stderr, "poisonscan scan: cannot find its own executable: %s\n", strerror(errno));
-        rc = PS_EXIT_INFRA;
-        goto done;
-    }
-    self[self_len] = '\0';
-    snprintf(e.tmp, sizeof(e.tmp), "%s/poisonscan-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (mkdtemp(e.tmp) == NULL) {
-        fprintf(stderr, "poisonscan scan: cannot create a temp dir: %s\n", strerror(errno));
+    if (!find_self_and_tmp(&e, self, sizeof(self))) {
         rc = PS_EXIT_INFRA;
         goto done;
     }
@@ -486,32 +528,8 @@ int ps_cmd_scan(int argc, char **argv)
                               .format = ps_cli_log_formats[v.log_format > 0 ? v.log_format : 0],
                               .retry = retry,
                               .heartbeat = heartbeat};
-    if (!start_workers(&e, n_workers, &wa, &o, worker_keys))
-        goto cleanup;
-    ps_log(PS_LOG_INFO, "scan", "CURVE keys made for this run: %zu workers", e.n_workers);
-    watch_workers(&e);
-    rc = ps_coordinator_run(&o, &sum);
-    unwatch_workers(&e);
-    if (all_failed) {
-        fprintf(stderr,
-                "poisonscan scan: all %zu workers exited before the job was done (their "
-                "messages are above)\n",
-                e.n_workers);
-        rc = PS_EXIT_INFRA;
-    }
-    /* after a clean end the workers leave on the coordinator's Shutdown; else stop them now */
-    if (rc != 0)
-        for (size_t i = 0; i < e.n_workers; i++)
-            if (e.workers[i] > 0)
-                kill(e.workers[i], SIGTERM);
-    for (size_t i = 0; i < e.n_workers; i++)
-        stop_child(&e.workers[i], 3000);
-    if (rc == 0) {
-        print_summary(&sum, v.out, ps_clock_now_ms() - t0);
-        rc = sum.n_triggers > 0                              ? PS_EXIT_FLAGGED
-             : sum.errors_total > 0 || sum.shards_failed > 0 ? PS_EXIT_ERRORS
-                                                             : PS_EXIT_CLEAN;
-    }
+    if (start_workers(&e, n_workers, &wa, &o, worker_keys))
+        rc = run_job(&e, &o, v.out, t0);
 cleanup:
     for (size_t i = 0; i < e.n_workers; i++)
         stop_child(&e.workers[i], 0);
