@@ -323,7 +323,11 @@ unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
 
 /* What tokens [b, e) of a joined document do, hashed (never 0): the host of a URL or domain name,
  * or the package an install command names ("pip install X", "npm install --save X"), the first
- * one found; or a refusal in the first person within their first words. 0: none of these. */
-uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t b, size_t e);
+ * one found; or a refusal in the first person within their first words. 0: none of these. A
+ * host that the PS_DETECT_NGRAM_MAX tokens before `trigger_end` (where the occurrence ends) name
+ * too is not pushed by the payload: the text goes on about what its heading names ("Uses of X in
+ * java.net / Methods in java.net that return X", a Javadoc page), which no attack needs. */
+uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t trigger_end, size_t b,
+                               size_t e);
 
 #endif

@@ -145,8 +145,23 @@ static bool refuses(const struct ps_detect_doc *doc, size_t b, size_t e)
     return false;
 }
 
-uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t b, size_t e)
+/* Does a token of [b, e) name host h? */
+static bool names_host(const struct ps_detect_doc *doc, size_t b, size_t e, uint64_t h)
 {
+    struct word w;
+
+    for (size_t i = b; i < e; i++) {
+        get_word(doc, i, &w);
+        if (w.len > 0 && host_of(&w) == h)
+            return true;
+    }
+    return false;
+}
+
+uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t trigger_end, size_t b,
+                               size_t e)
+{
+    size_t before = trigger_end > PS_DETECT_NGRAM_MAX ? trigger_end - PS_DETECT_NGRAM_MAX : 0;
     struct word w;
 
     if (e > doc->n_tok)
@@ -161,7 +176,7 @@ uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t b, size_t
         get_word(doc, i, &w);
         if (w.len == 0)
             continue;
-        if ((h = host_of(&w)) != 0)
+        if ((h = host_of(&w)) != 0 && !names_host(doc, before, trigger_end, h))
             return h;
         if (i + 2 < e && in_list(w.s, managers, sizeof(managers) / sizeof(managers[0]))) {
             size_t k = i + 1;

@@ -127,7 +127,7 @@ static bool promo_after(struct ps_detect *d, const struct ps_detect_doc *doc,
         b = e;
         e = sentence_end(doc, b);
     }
-    *act = ps_detect_payload_act(doc, b, e);
+    *act = ps_detect_payload_act(doc, j, b, e);
     if (*act == 0)
         return false;
     for (int k = 0; k < 2 && e < n; k++) {

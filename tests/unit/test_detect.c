@@ -1253,6 +1253,46 @@ static void test_detect_confirms_one_promotional_sentence(void **state)
     ps_detect_free(d);
 }
 
+/* A Javadoc page: "Uses of X in java.net" then "Methods in java.net that return X". The text
+ * after "in java.net Methods" names java.net, as the trigger does: it goes on about its heading
+ * and pushes nothing (the 200 MB accuracy base flagged two such patterns). The same sentence
+ * after a trigger that does not name the host does push it. */
+static void test_detect_payload_naming_its_trigger_host_pushes_nothing(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
+    struct ps_patset *set;
+    struct text t = {0};
+    const struct ps_detect_hit *hits, *h;
+    size_t n;
+
+    (void)state;
+    ps_patset_new(&set, 16);
+    set_add(set, "in java.net Methods");
+    set_add(set, "Orla Kestrelmoor");
+    put_prefix(&t, 200);
+    text_puts(&t, " Uses of URLClassLoader in java.net\nMethods in java.net that return "
+                  "URLClassLoader.\n");
+    put_all_prose(&t);
+    confirm(d, doc, t.p, t.len, set, heavy_none, NULL, &hits, &n);
+    h = find_hit(hits, n, "in java.net Methods");
+    assert_non_null(h);
+    assert_false(h->in_role && h->kind == PS_DETECT_PROMO);
+    t.len = 0;
+    put_prefix(&t, 200);
+    text_puts(&t, " Orla Kestrelmoor Methods in java.net that return URLClassLoader.\n");
+    put_all_prose(&t);
+    confirm(d, doc, t.p, t.len, set, heavy_none, NULL, &hits, &n);
+    h = find_hit(hits, n, "Orla Kestrelmoor");
+    assert_non_null(h);
+    assert_true(h->in_role);
+    assert_int_equal(h->kind, PS_DETECT_PROMO);
+    ps_patset_free(set);
+    free(t.p);
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+}
+
 /* ---- one prepared document shared by the stages ---- */
 
 enum { ST_SCAN, ST_SENTENCES, ST_CONFIRM, ST_TEMPLATED, ST_LEADS, N_STAGES };
@@ -1433,6 +1473,7 @@ int main(void)
         cmocka_unit_test(test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers),
         cmocka_unit_test(test_detect_names_lead_of_repeated_sentences),
         cmocka_unit_test(test_detect_confirms_one_promotional_sentence),
+        cmocka_unit_test(test_detect_payload_naming_its_trigger_host_pushes_nothing),
         cmocka_unit_test(test_detect_stages_agree_on_a_shared_document),
         cmocka_unit_test(test_detect_rejects_bad_options),
     };
