@@ -222,10 +222,8 @@ void ps_patset_scan(const struct ps_patset *s, const char *text, size_t text_len
 
     if (s->n_long == 0 || text_len < PS_PATSET_MIN_SUBSTRING)
         return;
-    if (ps_patset_hs_scans(s, text_len)) {
-        ps_patset_hs_scan(s, text, text_len, fn, ctx);
+    if (ps_patset_hs_scans(s, text_len) && ps_patset_hs_scan(s, text, text_len, fn, ctx))
         return;
-    }
     for (size_t i = 0; i + PS_PATSET_MIN_SUBSTRING <= text_len; i++) {
         uint32_t key = load32(t + i), b = filter_bit(key);
         size_t slot;

@@ -14,10 +14,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+
+/* Scans of one set inside a match callback of another scan of it: a scratch is in use for the
+ * whole of a scan, so each level of nesting takes its own (cloned when first needed); deeper than
+ * this, the reference matcher answers. */
+#define HS_NEST_MAX 4
+
 struct ps_patset_hs {
-    hs_database_t *lit;    /* the long patterns, id = index in s->pats */
-    hs_database_t *pre;    /* NULL: no prefilter (too many patterns, or one of spaces only) */
-    hs_scratch_t *scratch; /* for both */
+    hs_database_t *lit; /* the long patterns, id = index in s->pats */
+    hs_database_t *pre; /* NULL: no prefilter (too many patterns, or one of spaces only) */
+    hs_scratch_t *scratch[HS_NEST_MAX]; /* for both; [0] made with the databases */
+    unsigned depth;                     /* scans of this set in progress */
+    bool failed; /* a scan failed: the reference matcher answers for this set from then on */
 };
 
 bool ps_patset_hs_supported(void)
@@ -29,7 +38,8 @@ void ps_patset_hs_free(struct ps_patset_hs *h)
 {
     if (h == NULL)
         return;
-    hs_free_scratch(h->scratch);
+    for (unsigned i = 0; i < HS_NEST_MAX; i++)
+        hs_free_scratch(h->scratch[i]);
     hs_free_database(h->lit);
     hs_free_database(h->pre);
     free(h);
@@ -138,9 +148,9 @@ enum ps_err ps_patset_hs_build(const struct ps_patset *s, struct ps_patset_hs **
         err = build_literals(s, &h->lit, ed);
     if (err == PS_OK && s->n_pats <= PS_PATSET_PREFILTER_MAX)
         err = build_prefilter(s, &h->pre, ed);
-    if (err == PS_OK && h->lit != NULL && hs_alloc_scratch(h->lit, &h->scratch) != HS_SUCCESS)
+    if (err == PS_OK && h->lit != NULL && hs_alloc_scratch(h->lit, &h->scratch[0]) != HS_SUCCESS)
         err = refused(NULL, "scratch", ed);
-    if (err == PS_OK && h->pre != NULL && hs_alloc_scratch(h->pre, &h->scratch) != HS_SUCCESS)
+    if (err == PS_OK && h->pre != NULL && hs_alloc_scratch(h->pre, &h->scratch[0]) != HS_SUCCESS)
         err = refused(NULL, "scratch", ed);
     if (err != PS_OK) {
         ps_patset_hs_free(h);
@@ -150,10 +160,16 @@ enum ps_err ps_patset_hs_build(const struct ps_patset *s, struct ps_patset_hs **
     return PS_OK;
 }
 
+/* The matches of one scan, handed over only once the scan succeeded: a scan that fails part of
+ * the way (libhyperscan 5.4 returned HS_UNKNOWN_ERROR on a pass-3 lead set of a 4 GB shard) is
+ * then done again by the reference matcher without reporting anything twice. */
 struct scan_ctx {
     const struct ps_patset *s;
-    ps_patset_fn fn;
-    void *ctx;
+    struct match {
+        unsigned id;
+        size_t to;
+    } * m;
+    size_t n, cap;
 };
 
 /* A literal's match ends at `to`; its start is fixed by its length. Hyperscan reports the
@@ -161,29 +177,68 @@ struct scan_ctx {
 static int on_literal(unsigned int id, unsigned long long from, unsigned long long to,
                       unsigned int flags, void *ctx)
 {
-    const struct scan_ctx *c = ctx;
-    const struct ps_patset_pattern *p = &c->s->pats[id];
+    struct scan_ctx *c = ctx;
 
     (void)from;
     (void)flags;
-    c->fn(c->ctx, p->hash, (size_t)to - p->len, (size_t)to);
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 64;
+        c->m = ps_xrealloc(c->m, c->cap * sizeof(*c->m));
+    }
+    c->m[c->n].id = id;
+    c->m[c->n++].to = (size_t)to;
     return 0;
+}
+
+/* A scan that failed for a reason of Hyperscan's own: say so once, and let the reference
+ * matcher answer for this set from now on. */
+static void give_up(struct ps_patset_hs *h, hs_error_t r)
+{
+    if (r == HS_SCRATCH_IN_USE)
+        ps_bug("hyperscan scratch in use");
+    if (!h->failed)
+        ps_log(PS_LOG_WARN, "patset",
+               "hyperscan scan failed (error %d); the reference matcher takes over for this set",
+               (int)r);
+    h->failed = true;
 }
 
 bool ps_patset_hs_scans(const struct ps_patset *s, size_t text_len)
 {
     /* Hyperscan takes 32-bit lengths */
-    return s->hs != NULL && s->hs->lit != NULL && text_len <= UINT32_MAX;
+    return s->hs != NULL && s->hs->lit != NULL && !s->hs->failed && text_len <= UINT32_MAX;
 }
 
-void ps_patset_hs_scan(const struct ps_patset *s, const char *text, size_t text_len,
+/* A scratch for one more scan in progress, or NULL (too deep, or no memory for a clone). */
+static hs_scratch_t *take_scratch(struct ps_patset_hs *h)
+{
+    if (h->depth >= HS_NEST_MAX ||
+        (h->scratch[h->depth] == NULL &&
+         hs_clone_scratch(h->scratch[0], &h->scratch[h->depth]) != HS_SUCCESS))
+        return NULL;
+    return h->scratch[h->depth++];
+}
+
+bool ps_patset_hs_scan(const struct ps_patset *s, const char *text, size_t text_len,
                        ps_patset_fn fn, void *ctx)
 {
-    struct scan_ctx c = {s, fn, ctx};
+    struct scan_ctx c = {s, NULL, 0, 0};
+    hs_scratch_t *scratch = take_scratch(s->hs);
+    hs_error_t r;
 
-    if (hs_scan(s->hs->lit, text, (unsigned)text_len, 0, s->hs->scratch, on_literal, &c) !=
-        HS_SUCCESS)
-        ps_bug("hyperscan scan failed");
+    if (scratch == NULL)
+        return false;
+    r = hs_scan(s->hs->lit, text, (unsigned)text_len, 0, scratch, on_literal, &c);
+    s->hs->depth--;
+    if (r == HS_SUCCESS)
+        for (size_t i = 0; i < c.n; i++) {
+            const struct ps_patset_pattern *p = &s->pats[c.m[i].id];
+            fn(ctx, p->hash, c.m[i].to - p->len, c.m[i].to);
+        }
+    else
+        give_up(s->hs, r);
+    free(c.m);
+    return r == HS_SUCCESS;
 }
 
 static int on_first(unsigned int id, unsigned long long from, unsigned long long to,
@@ -200,12 +255,17 @@ static int on_first(unsigned int id, unsigned long long from, unsigned long long
 bool ps_patset_hs_may_occur(const struct ps_patset *s, const char *text, size_t text_len)
 {
     bool found = false;
+    hs_scratch_t *scratch;
     hs_error_t r;
 
-    if (s->hs->pre == NULL || text_len > UINT32_MAX)
+    if (s->hs->pre == NULL || s->hs->failed || text_len > UINT32_MAX ||
+        (scratch = take_scratch(s->hs)) == NULL)
+        return true; /* it may: the caller looks */
+    r = hs_scan(s->hs->pre, text, (unsigned)text_len, 0, scratch, on_first, &found);
+    s->hs->depth--;
+    if (r != HS_SUCCESS && r != HS_SCAN_TERMINATED) {
+        give_up(s->hs, r);
         return true;
-    r = hs_scan(s->hs->pre, text, (unsigned)text_len, 0, s->hs->scratch, on_first, &found);
-    if (r != HS_SUCCESS && r != HS_SCAN_TERMINATED)
-        ps_bug("hyperscan scan failed");
+    }
     return found;
 }

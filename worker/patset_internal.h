@@ -43,8 +43,11 @@ enum ps_err ps_patset_hs_build(const struct ps_patset *s, struct ps_patset_hs **
 void ps_patset_hs_free(struct ps_patset_hs *h); /* NULL is fine */
 /* Does the compiled set scan a text of this length (else the reference does)? */
 bool ps_patset_hs_scans(const struct ps_patset *s, size_t text_len);
-void ps_patset_hs_scan(const struct ps_patset *s, const char *text, size_t text_len,
+/* Every occurrence, as ps_patset_scan; false (nothing reported) when scans of this set are nested
+ * too deep for its scratch space: the reference matcher then looks. */
+bool ps_patset_hs_scan(const struct ps_patset *s, const char *text, size_t text_len,
                        ps_patset_fn fn, void *ctx);
+/* The prefilter; true when it cannot answer (no prefilter, too long, nested too deep). */
 bool ps_patset_hs_may_occur(const struct ps_patset *s, const char *text, size_t text_len);
 
 #endif

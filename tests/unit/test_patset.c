@@ -363,6 +363,50 @@ static void test_patset_reference_never_turns_a_document_away(void **state)
         .name = #f "_hyperscan", .test_func = f, .initial_state = &hyperscan                       \
     }
 
+struct nested {
+    const struct ps_patset *s;
+    const char *text;
+    size_t outer, inner, may;
+};
+
+static void count_inner(void *ctx, uint64_t hash, size_t begin, size_t end)
+{
+    (void)hash;
+    (void)begin;
+    (void)end;
+    ((struct nested *)ctx)->inner++;
+}
+
+/* From a match's callback, the same set scans again (a caller that tests something else about
+ * the document while it walks the occurrences): one matcher's scratch state may not be in use
+ * twice, so that inner call must still find every occurrence, and the prefilter must answer. */
+static void scan_again(void *ctx, uint64_t hash, size_t begin, size_t end)
+{
+    struct nested *n = ctx;
+
+    (void)hash;
+    (void)begin;
+    (void)end;
+    n->outer++;
+    ps_patset_scan(n->s, n->text, strlen(n->text), count_inner, n);
+    n->may += ps_patset_may_occur(n->s, n->text, strlen(n->text));
+}
+
+static void test_patset_scans_from_inside_a_scan(void **state)
+{
+    struct ps_patset *s = new_set(state, 16);
+    const char *text = "one quiet river two quiet river three";
+    struct nested n = {s, text, 0, 0, 0};
+
+    add(s, "quiet river");
+    seal(s);
+    ps_patset_scan(s, text, strlen(text), scan_again, &n);
+    assert_int_equal(n.outer, 2);
+    assert_int_equal(n.inner, 4);
+    assert_int_equal(n.may, 2);
+    ps_patset_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +418,8 @@ int main(void)
         WITH_HS(test_patset_refuses_past_ceiling),
         WITH_SCALAR(test_patset_agrees_with_naive_search),
         WITH_HS(test_patset_agrees_with_naive_search),
+        WITH_SCALAR(test_patset_scans_from_inside_a_scan),
+        WITH_HS(test_patset_scans_from_inside_a_scan),
         cmocka_unit_test(test_patset_hyperscan_finds_what_the_reference_finds),
         cmocka_unit_test(test_patset_prefilter_never_misses_an_occurrence),
         cmocka_unit_test(test_patset_reference_never_turns_a_document_away),
