@@ -54,10 +54,10 @@ test: deps
 
 demo: deps
 	$(MAKE) build
-	$(PYTHON) tools/gen_corpus.py --kind demo --out demo-data
+	$(PYTHON) tools/gen_corpus.py --kind demo --out demo-data --expected demo-data.expected.json
 	rm -rf demo-out
 	@rc=0; build/poisonscan scan --out demo-out demo-data/ || rc=$$?; \
-	$(PYTHON) tools/check_demo.py --scan-exit $$rc demo-out demo-data/expected.json
+	$(PYTHON) tools/check_demo.py --scan-exit $$rc demo-out demo-data.expected.json
 
 bench: deps
 	$(MAKE) build
