@@ -256,3 +256,17 @@ void ps_units_format_duration_ms(uint64_t ms, char *dst, size_t dst_cap)
         used += (size_t)w;
     }
 }
+
+size_t ps_units_put_u64(char *dst, uint64_t v)
+{
+    char t[PS_UNITS_U64_DIGITS];
+    size_t n = 0;
+
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = t[n - 1 - i];
+    return n;
+}

@@ -49,4 +49,10 @@ void ps_units_format_size(uint64_t bytes, char *dst, size_t dst_cap);
  * ps_units_parse_duration_ms(). Same buffer rules as above. PS_UNITS_DURATION_STRLEN fits all. */
 void ps_units_format_duration_ms(uint64_t ms, char *dst, size_t dst_cap);
 
+/* The decimal digits of v at dst (room for PS_UNITS_U64_DIGITS, not terminated); returns how
+ * many. For records written in bulk (lease records, the plan), where snprintf costs as much as
+ * the rest of the record. */
+#define PS_UNITS_U64_DIGITS 20
+size_t ps_units_put_u64(char *dst, uint64_t v);
+
 #endif

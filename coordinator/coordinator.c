@@ -21,6 +21,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/partition.h"
+#include "common/units.h"
 #include "coordinator/coordinator_internal.h"
 
 #define PROGRESS_EVERY_MS 1000
@@ -256,27 +257,11 @@ static void cmd_arg(struct coord_cmd *m, const char *s, size_t len)
     m->ends[m->n++] = m->text.len;
 }
 
-/* Decimal digits of v at dst (room for 20); returns how many. snprintf costs as much as the
- * rest of a lease's record. */
-static size_t put_u64(char *dst, uint64_t v)
-{
-    char t[20];
-    size_t n = 0;
-
-    do {
-        t[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        dst[i] = t[n - 1 - i];
-    return n;
-}
-
 static void cmd_u32(struct coord_cmd *m, uint32_t v)
 {
     char t[20];
 
-    cmd_arg(m, t, put_u64(t, v));
+    cmd_arg(m, t, ps_units_put_u64(t, v));
 }
 
 /* Point argv and lens at the complete command's arguments (views until cmd_reset). */
@@ -362,11 +347,11 @@ static bool record_batch(struct coord *c, const struct grant *g, size_t n)
         size_t len = strlen(name);
         memcpy(val, name, len);
         val[len++] = ' ';
-        len += put_u64(val + len, g[i].attempt);
+        len += ps_units_put_u64(val + len, g[i].attempt);
         val[len++] = ' ';
-        len += put_u64(val + len, until);
+        len += ps_units_put_u64(val + len, until);
         val[len++] = ' ';
-        len += put_u64(val + len, (unsigned)c->pass);
+        len += ps_units_put_u64(val + len, (unsigned)c->pass);
         cmd_u32(att, g[i].id);
         cmd_u32(att, g[i].attempt);
         cmd_u32(rec, g[i].id);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/units.h"
 #include "coordinator/plan_internal.h"
 
 #ifndef PATH_MAX
@@ -17,17 +18,8 @@
  * record without printf: a 100,000-shard plan is serialized in a few milliseconds. */
 static size_t put_field(char *dst, uint64_t v)
 {
-    char t[20];
-    size_t n = 0;
-
-    do {
-        t[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
     dst[0] = '\t';
-    for (size_t i = 0; i < n; i++)
-        dst[1 + i] = t[n - 1 - i];
-    return n + 1;
+    return 1 + ps_units_put_u64(dst + 1, v);
 }
 
 enum ps_err ps_plan_serialize(const struct ps_plan *p, struct ps_buf *dst)
