@@ -29,8 +29,11 @@ static void family(struct ps_buf *b, const char *name, const char *type, const c
     ps_buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void sample_u64(struct ps_buf *b, const char *name, uint64_t v)
+/* A family of one sample without labels. */
+static void one_u64(struct ps_buf *b, const char *name, const char *type, const char *help,
+                    uint64_t v)
 {
+    family(b, name, type, help);
     ps_buf_appendf(b, "%s %" PRIu64 "\n", name, v);
 }
 
@@ -67,55 +70,48 @@ void ps_metrics_render(const struct ps_metrics_snapshot *s, struct ps_buf *b)
     for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
         ps_buf_appendf(b, "poisonscan_job_state{state=\"%s\"} %d\n", states[i],
                        strcmp(s->state, states[i]) == 0);
-    family(b, "poisonscan_pass", "gauge",
-           "The current pass: 1 scan, 2 confirm, 3 leads, 4 list (0 before the job is open).");
-    sample_u64(b, "poisonscan_pass", s->pass);
-    family(b, "poisonscan_plan_shards", "gauge", "Shards in the job's plan.");
-    sample_u64(b, "poisonscan_plan_shards", s->plan_shards);
-    family(b, "poisonscan_plan_disk_bytes", "gauge", "On-disk bytes of every shard in the plan.");
-    sample_u64(b, "poisonscan_plan_disk_bytes", s->plan_bytes);
+    one_u64(b, "poisonscan_pass", "gauge",
+            "The current pass: 1 scan, 2 confirm, 3 leads, 4 list (0 before the job is open).",
+            s->pass);
+    one_u64(b, "poisonscan_plan_shards", "gauge", "Shards in the job's plan.", s->plan_shards);
+    one_u64(b, "poisonscan_plan_disk_bytes", "gauge", "On-disk bytes of every shard in the plan.",
+            s->plan_bytes);
     per_pass(b, "poisonscan_shards_done_total", "Shards committed and counted, by pass.",
              s->shards_done);
     per_pass(b, "poisonscan_input_bytes_total",
              "Decompressed input bytes of the shards counted, by pass.", s->bytes_read);
     per_pass(b, "poisonscan_documents_read_total", "Documents of the shards counted, by pass.",
              s->docs_read);
-    family(b, "poisonscan_shards_failed_total", "counter",
-           "Shards given up after --max-attempts or refused by a worker, all passes.");
-    sample_u64(b, "poisonscan_shards_failed_total", s->shards_failed);
-    family(b, "poisonscan_input_errors_total", "counter",
-           "Input errors (bad records, corrupt streams) found in the scan pass.");
-    sample_u64(b, "poisonscan_input_errors_total", s->input_errors);
-    family(b, "poisonscan_damaged_files", "gauge", "Files with input errors so far.");
-    sample_u64(b, "poisonscan_damaged_files", s->damaged_files);
-    family(b, "poisonscan_workers", "gauge", "Workers alive.");
-    sample_u64(b, "poisonscan_workers", s->workers);
-    family(b, "poisonscan_shards_in_flight", "gauge", "Shards leased to a worker now.");
-    sample_u64(b, "poisonscan_shards_in_flight", s->shards_in_flight);
-    family(b, "poisonscan_shards_queued", "gauge",
-           "Shards of the current pass waiting for a worker.");
-    sample_u64(b, "poisonscan_shards_queued", s->shards_queued);
+    one_u64(b, "poisonscan_shards_failed_total", "counter",
+            "Shards given up after --max-attempts or refused by a worker, all passes.",
+            s->shards_failed);
+    one_u64(b, "poisonscan_input_errors_total", "counter",
+            "Input errors (bad records, corrupt streams) found in the scan pass.", s->input_errors);
+    one_u64(b, "poisonscan_damaged_files", "gauge", "Files with input errors so far.",
+            s->damaged_files);
+    one_u64(b, "poisonscan_workers", "gauge", "Workers alive.", s->workers);
+    one_u64(b, "poisonscan_shards_in_flight", "gauge", "Shards leased to a worker now.",
+            s->shards_in_flight);
+    one_u64(b, "poisonscan_shards_queued", "gauge",
+            "Shards of the current pass waiting for a worker.", s->shards_queued);
     family(b, "poisonscan_input_bytes_per_second", "gauge",
            "Decompressed input counted per second over the last ten seconds, all workers.");
     ps_buf_appendf(b, "poisonscan_input_bytes_per_second %.1f\n", s->bytes_per_s);
     family(b, "poisonscan_documents_per_second", "gauge",
            "Documents counted per second over the last ten seconds, all workers.");
     ps_buf_appendf(b, "poisonscan_documents_per_second %.1f\n", s->docs_per_s);
-    family(b, "poisonscan_report_written", "gauge", "1 once report.json is written.");
-    sample_u64(b, "poisonscan_report_written", s->report_written);
-    family(b, "poisonscan_triggers_flagged", "gauge",
-           "Triggers flagged in the report (0 until it is written).");
-    sample_u64(b, "poisonscan_triggers_flagged", s->triggers_flagged);
-    family(b, "poisonscan_triggers_suppressed", "gauge",
-           "Flagged triggers the allowlist moved to \"suppressed\".");
-    sample_u64(b, "poisonscan_triggers_suppressed", s->triggers_suppressed);
-    family(b, "poisonscan_documents_flagged", "gauge", "Documents written to flagged.jsonl.");
-    sample_u64(b, "poisonscan_documents_flagged", s->documents_flagged);
-    family(b, "poisonscan_job_start_time_seconds", "gauge", "When the job started (unix time).");
-    sample_u64(b, "poisonscan_job_start_time_seconds", s->started_at);
-    family(b, "poisonscan_job_end_time_seconds", "gauge",
-           "When the report was written (unix time; 0 while the job runs).");
-    sample_u64(b, "poisonscan_job_end_time_seconds", s->finished_at);
+    one_u64(b, "poisonscan_report_written", "gauge", "1 once report.json is written.",
+            s->report_written);
+    one_u64(b, "poisonscan_triggers_flagged", "gauge",
+            "Triggers flagged in the report (0 until it is written).", s->triggers_flagged);
+    one_u64(b, "poisonscan_triggers_suppressed", "gauge",
+            "Flagged triggers the allowlist moved to \"suppressed\".", s->triggers_suppressed);
+    one_u64(b, "poisonscan_documents_flagged", "gauge", "Documents written to flagged.jsonl.",
+            s->documents_flagged);
+    one_u64(b, "poisonscan_job_start_time_seconds", "gauge", "When the job started (unix time).",
+            s->started_at);
+    one_u64(b, "poisonscan_job_end_time_seconds", "gauge",
+            "When the report was written (unix time; 0 while the job runs).", s->finished_at);
 }
 
 enum ps_err ps_metrics_parse_listen(const char *listen, char *host, size_t host_cap, unsigned *port,
