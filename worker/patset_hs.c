@@ -21,11 +21,24 @@
  * this, the reference matcher answers. */
 #define HS_NEST_MAX 4
 
+/* A match held until its scan succeeds (see struct scan_ctx). */
+struct match {
+    unsigned id;
+    size_t to;
+};
+
+/* Matches of the scan at one nesting level, kept from document to document. */
+struct matches {
+    struct match *m;
+    size_t n, cap;
+};
+
 struct ps_patset_hs {
     hs_database_t *lit; /* the long patterns, id = index in s->pats */
     hs_database_t *pre; /* NULL: no prefilter (too many patterns, or one of spaces only) */
     hs_scratch_t *scratch[HS_NEST_MAX]; /* for both; [0] made with the databases */
     unsigned depth;                     /* scans of this set in progress */
+    struct matches held[HS_NEST_MAX];   /* per level, reused (no allocation per document) */
     bool failed; /* a scan failed: the reference matcher answers for this set from then on */
 };
 
@@ -38,8 +51,10 @@ void ps_patset_hs_free(struct ps_patset_hs *h)
 {
     if (h == NULL)
         return;
-    for (unsigned i = 0; i < HS_NEST_MAX; i++)
+    for (unsigned i = 0; i < HS_NEST_MAX; i++) {
         hs_free_scratch(h->scratch[i]);
+        free(h->held[i].m);
+    }
     hs_free_database(h->lit);
     hs_free_database(h->pre);
     free(h);
@@ -164,12 +179,7 @@ enum ps_err ps_patset_hs_build(const struct ps_patset *s, struct ps_patset_hs **
  * the way (libhyperscan 5.4 returned HS_UNKNOWN_ERROR on a pass-3 lead set of a 4 GB shard) is
  * then done again by the reference matcher without reporting anything twice. */
 struct scan_ctx {
-    const struct ps_patset *s;
-    struct match {
-        unsigned id;
-        size_t to;
-    } * m;
-    size_t n, cap;
+    struct matches *held;
 };
 
 /* A literal's match ends at `to`; its start is fixed by its length. Hyperscan reports the
@@ -177,16 +187,16 @@ struct scan_ctx {
 static int on_literal(unsigned int id, unsigned long long from, unsigned long long to,
                       unsigned int flags, void *ctx)
 {
-    struct scan_ctx *c = ctx;
+    struct matches *h = ((struct scan_ctx *)ctx)->held;
 
     (void)from;
     (void)flags;
-    if (c->n == c->cap) {
-        c->cap = c->cap ? 2 * c->cap : 64;
-        c->m = ps_xrealloc(c->m, c->cap * sizeof(*c->m));
+    if (h->n == h->cap) {
+        h->cap = h->cap ? 2 * h->cap : 64;
+        h->m = ps_xrealloc(h->m, h->cap * sizeof(*h->m));
     }
-    c->m[c->n].id = id;
-    c->m[c->n++].to = (size_t)to;
+    h->m[h->n].id = id;
+    h->m[h->n++].to = (size_t)to;
     return 0;
 }
 
@@ -222,22 +232,26 @@ static hs_scratch_t *take_scratch(struct ps_patset_hs *h)
 bool ps_patset_hs_scan(const struct ps_patset *s, const char *text, size_t text_len,
                        ps_patset_fn fn, void *ctx)
 {
-    struct scan_ctx c = {s, NULL, 0, 0};
     hs_scratch_t *scratch = take_scratch(s->hs);
+    struct scan_ctx c;
+    struct matches *h;
     hs_error_t r;
 
     if (scratch == NULL)
         return false;
+    h = &s->hs->held[s->hs->depth - 1];
+    h->n = 0;
+    c.held = h;
     r = hs_scan(s->hs->lit, text, (unsigned)text_len, 0, scratch, on_literal, &c);
-    s->hs->depth--;
+    /* the level stays taken while fn runs: fn may scan this set again, one level deeper */
     if (r == HS_SUCCESS)
-        for (size_t i = 0; i < c.n; i++) {
-            const struct ps_patset_pattern *p = &s->pats[c.m[i].id];
-            fn(ctx, p->hash, c.m[i].to - p->len, c.m[i].to);
+        for (size_t i = 0; i < h->n; i++) {
+            const struct ps_patset_pattern *p = &s->pats[h->m[i].id];
+            fn(ctx, p->hash, h->m[i].to - p->len, h->m[i].to);
         }
     else
         give_up(s->hs, r);
-    free(c.m);
+    s->hs->depth--;
     return r == HS_SUCCESS;
 }
 
