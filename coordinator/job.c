@@ -68,11 +68,16 @@ enum ps_err ps_coord_lock(struct coord *c, struct ps_errdetail *ed)
     }
 }
 
-/* Renew the lock if it is still ours (a Lua check-and-extend); false if it was lost. */
+/* Renew the lock if it is still ours, or take it again if it expired and nobody else took it (a
+ * loop stalled past the TTL on an overloaded node, or a Redis restart that lost the key): one
+ * script, so no second coordinator can slip in between. False only when another holds it. */
 bool ps_coord_renew_lock(struct coord *c)
 {
-    static const char lua[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                              "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+    static const char lua[] =
+        "local v = redis.call('GET', KEYS[1]) "
+        "if v == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+        "if v then return 0 end "
+        "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2";
     struct ps_store_reply *r;
     struct ps_errdetail ed = {0};
     char ttl[24];
@@ -85,7 +90,11 @@ bool ps_coord_renew_lock(struct coord *c)
         c->redis_failed = true;
         return false;
     }
-    ok = ps_store_reply_int(r) == 1;
+    ok = ps_store_reply_int(r) != 0;
+    if (ps_store_reply_int(r) == 2)
+        ps_log(PS_LOG_WARN, "coordinator",
+               "the lock of job '%s' had expired with nobody else holding it; taken again",
+               c->o->job);
     ps_store_reply_free(r);
     return ok;
 }
