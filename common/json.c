@@ -380,16 +380,21 @@ static void clear_fields(struct ps_json_field *fields, size_t n_fields)
 
 /* The grammar as a goto state machine over an explicit container stack: no recursion, so the
  * depth limit bounds memory, not the C stack. */
-enum ps_err ps_json_parse_line(struct ps_json *j, const char *line, size_t line_len,
-                               struct ps_json_field *fields, size_t n_fields,
-                               struct ps_errdetail *ed)
-{
-    const char *p = line, *end = line + line_len;
-    const char *key = NULL, *open;
-    size_t key_len = 0, depth, i;
-    bool want = false, esc;
-    enum ps_err err;
+/* One line being parsed: what the steps of ps_json_parse_line share. `key`/`want` describe the
+ * top-level key whose value comes next. */
+struct line_walk {
+    struct ps_json *j;
+    const char *line, *end;
+    struct ps_json_field *fields;
+    size_t n_fields;
+    const char *key;
+    size_t key_len;
+    bool want;
+    struct ps_errdetail *ed;
+};
 
+static void begin_line(struct ps_json *j, struct ps_json_field *fields, size_t n_fields)
+{
     clear_fields(fields, n_fields);
     ps_buf_reset(&j->scratch);
     if (n_fields > j->n_slots) {
@@ -397,106 +402,65 @@ enum ps_err ps_json_parse_line(struct ps_json *j, const char *line, size_t line_
         j->n_slots = n_fields;
     }
     j->n_parsed = 0;
-    for (i = 0; i < n_fields; i++) {
+    for (size_t i = 0; i < n_fields; i++) {
         j->slots[i].open = false;
         j->slots[i].raw = NULL;
         j->slots[i].raw_len = 0;
     }
+}
 
-    p = skip_ws(p, end);
-    if (p == end) {
-        err = fail(ed, line, p, "empty line");
-        goto out;
-    }
-    if (*p != '{') {
-        err = fail(ed, line, p, "not an object");
-        goto out;
-    }
+/* A key and its ':' at *pp (a '"' expected); a top-level key is looked up in the wanted fields. */
+static enum ps_err walk_key(struct line_walk *w, const char **pp, size_t depth)
+{
+    const char *p = *pp, *open = p;
+    bool esc;
+    enum ps_err err;
+
+    if (p == w->end)
+        return fail(w->ed, w->line, p, "unexpected end of line");
+    if (*p != '"')
+        return fail(w->ed, w->line, p, *p == '}' ? "trailing comma" : "expected string key");
     p++;
-    depth = 1;
-    j->stack[0] = CT_OBJECT;
-
-    /* after '{' */
-    p = skip_ws(p, end);
-    if (p < end && *p == '}') {
-        p++;
-        goto close;
-    }
-object_key:
-    if (p == end) {
-        err = fail(ed, line, p, "unexpected end of line");
-        goto out;
-    }
-    if (*p != '"') {
-        err = fail(ed, line, p, *p == '}' ? "trailing comma" : "expected string key");
-        goto out;
-    }
-    open = p++;
-    if (depth == 1 && n_fields > 0) {
+    if (depth == 1 && w->n_fields > 0) {
         const char *start = p;
 
-        ps_buf_reset(&j->keybuf);
-        err = scan_string(line, open, &p, end, true, &j->keybuf, &esc, ed);
+        ps_buf_reset(&w->j->keybuf);
+        err = scan_string(w->line, open, &p, w->end, true, &w->j->keybuf, &esc, w->ed);
         if (err != PS_OK)
-            goto out;
-        key = esc ? j->keybuf.data : start;
-        key_len = esc ? j->keybuf.len : (size_t)(p - 1 - start);
-        want = key_wanted(fields, n_fields, key, key_len);
+            return err;
+        w->key = esc ? w->j->keybuf.data : start;
+        w->key_len = esc ? w->j->keybuf.len : (size_t)(p - 1 - start);
+        w->want = key_wanted(w->fields, w->n_fields, w->key, w->key_len);
     } else {
-        err = scan_string(line, open, &p, end, true, NULL, &esc, ed);
+        err = scan_string(w->line, open, &p, w->end, true, NULL, &esc, w->ed);
         if (err != PS_OK)
-            goto out;
+            return err;
     }
-    p = skip_ws(p, end);
-    if (p == end || *p != ':') {
-        err = fail(ed, line, p, "expected ':'");
-        goto out;
-    }
-    p = skip_ws(p + 1, end);
+    p = skip_ws(p, w->end);
+    if (p == w->end || *p != ':')
+        return fail(w->ed, w->line, p, "expected ':'");
+    *pp = skip_ws(p + 1, w->end);
+    return PS_OK;
+}
 
-value:
-    if (p == end) {
-        err = fail(ed, line, p, "unexpected end of line");
-        goto out;
-    }
+/* A value that is not a container at *pp: a string, a literal or a number; recorded when it
+ * belongs to a wanted top-level key (`capture`). */
+static enum ps_err walk_scalar(struct line_walk *w, const char **pp, bool capture)
+{
+    const char *p = *pp, *start = p;
+    enum ps_err err = PS_OK;
+
     switch (*p) {
-    case '{':
-    case '[':
-        if (depth >= j->max_depth) {
-            err = fail(ed, line, p, "nesting too deep");
-            goto out;
-        }
-        if (depth == 1 && want) {
-            record(j, fields, n_fields, key, key_len, false, NULL, 0, false, 0);
-            record_open(j, fields, n_fields, key, key_len, p);
-        }
-        j->stack[depth++] = *p == '{' ? CT_OBJECT : CT_ARRAY;
-        if (*p++ == '{') {
-            p = skip_ws(p, end);
-            if (p < end && *p == '}') {
-                p++;
-                goto close;
-            }
-            goto object_key;
-        }
-        p = skip_ws(p, end);
-        if (p < end && *p == ']') {
-            p++;
-            goto close;
-        }
-        goto value;
     case '"': {
-        const char *start = p + 1;
-        bool capture = depth == 1 && want;
-        size_t off = j->scratch.len;
+        size_t off = w->j->scratch.len;
+        bool esc;
 
-        open = p++;
-        err = scan_string(line, open, &p, end, true, capture ? &j->scratch : NULL, &esc, ed);
-        if (err != PS_OK)
-            goto out;
-        if (capture)
-            record(j, fields, n_fields, key, key_len, true, esc ? NULL : start,
-                   esc ? j->scratch.len - off : (size_t)(p - 1 - start), esc, off);
+        start = ++p;
+        err = scan_string(w->line, start - 1, &p, w->end, true, capture ? &w->j->scratch : NULL,
+                          &esc, w->ed);
+        if (err == PS_OK && capture)
+            record(w->j, w->fields, w->n_fields, w->key, w->key_len, true, esc ? NULL : start,
+                   esc ? w->j->scratch.len - off : (size_t)(p - 1 - start), esc, off);
         break;
     }
     case 't':
@@ -505,12 +469,10 @@ value:
         const char *lit = *p == 't' ? "true" : *p == 'f' ? "false" : "null";
         size_t n = strlen(lit);
 
-        if ((size_t)(end - p) < n || memcmp(p, lit, n) != 0) {
-            err = fail(ed, line, p, "invalid literal");
-            goto out;
-        }
-        if (depth == 1 && want)
-            record(j, fields, n_fields, key, key_len, false, p, n, false, 0);
+        if ((size_t)(w->end - p) < n || memcmp(p, lit, n) != 0)
+            return fail(w->ed, w->line, p, "invalid literal");
+        if (capture)
+            record(w->j, w->fields, w->n_fields, w->key, w->key_len, false, p, n, false, 0);
         p += n;
         break;
     }
@@ -524,48 +486,98 @@ value:
     case '6':
     case '7':
     case '8':
-    case '9': {
-        const char *start = p;
-
-        err = scan_number(line, &p, end, ed);
-        if (err != PS_OK)
-            goto out;
-        if (depth == 1 && want)
-            record(j, fields, n_fields, key, key_len, false, start, (size_t)(p - start), false, 0);
+    case '9':
+        err = scan_number(w->line, &p, w->end, w->ed);
+        if (err == PS_OK && capture)
+            record(w->j, w->fields, w->n_fields, w->key, w->key_len, false, start,
+                   (size_t)(p - start), false, 0);
         break;
-    }
     case ']':
-        err = fail(ed, line, p, "trailing comma");
-        goto out;
+        return fail(w->ed, w->line, p, "trailing comma");
     default:
-        err = fail(ed, line, p, "expected value");
+        return fail(w->ed, w->line, p, "expected value");
+    }
+    *pp = p;
+    return err;
+}
+
+/* A state machine over the line (object key, value, after a value, close) with an explicit
+ * stack of open containers, so nesting costs no recursion. */
+enum ps_err ps_json_parse_line(struct ps_json *j, const char *line, size_t line_len,
+                               struct ps_json_field *fields, size_t n_fields,
+                               struct ps_errdetail *ed)
+{
+    struct line_walk w = {.j = j,
+                          .line = line,
+                          .end = line + line_len,
+                          .fields = fields,
+                          .n_fields = n_fields,
+                          .ed = ed};
+    const char *p = line, *end = w.end;
+    size_t depth;
+    enum ps_err err;
+
+    begin_line(j, fields, n_fields);
+    p = skip_ws(p, end);
+    if (p == end || *p != '{') {
+        err = fail(ed, line, p, p == end ? "empty line" : "not an object");
         goto out;
     }
-
+    p++;
+    depth = 1;
+    j->stack[0] = CT_OBJECT;
+    p = skip_ws(p, end);
+    if (p < end && *p == '}') {
+        p++;
+        goto close;
+    }
+object_key:
+    if ((err = walk_key(&w, &p, depth)) != PS_OK)
+        goto out;
+value:
+    if (p == end) {
+        err = fail(ed, line, p, "unexpected end of line");
+        goto out;
+    }
+    if (*p == '{' || *p == '[') {
+        if (depth >= j->max_depth) {
+            err = fail(ed, line, p, "nesting too deep");
+            goto out;
+        }
+        if (depth == 1 && w.want) {
+            record(j, fields, n_fields, w.key, w.key_len, false, NULL, 0, false, 0);
+            record_open(j, fields, n_fields, w.key, w.key_len, p);
+        }
+        j->stack[depth++] = *p == '{' ? CT_OBJECT : CT_ARRAY;
+        bool object = *p++ == '{';
+        p = skip_ws(p, end);
+        if (p < end && *p == (object ? '}' : ']')) {
+            p++;
+            goto close;
+        }
+        if (object)
+            goto object_key;
+        goto value;
+    }
+    if ((err = walk_scalar(&w, &p, depth == 1 && w.want)) != PS_OK)
+        goto out;
 after_value:
     p = skip_ws(p, end);
     if (p == end) {
         err = fail(ed, line, p, "unexpected end of line");
         goto out;
     }
-    if (j->stack[depth - 1] == CT_OBJECT) {
-        if (*p == ',') {
-            p = skip_ws(p + 1, end);
+    if (*p == ',') {
+        p = skip_ws(p + 1, end);
+        if (j->stack[depth - 1] == CT_OBJECT)
             goto object_key;
-        }
-        if (*p != '}') {
-            err = fail(ed, line, p, "expected ',' or '}'");
-            goto out;
-        }
-    } else {
-        if (*p == ',') {
-            p = skip_ws(p + 1, end);
-            goto value;
-        }
-        if (*p != ']') {
-            err = fail(ed, line, p, "expected ',' or ']'");
-            goto out;
-        }
+        goto value;
+    }
+    if (*p != (j->stack[depth - 1] == CT_OBJECT ? '}' : ']')) {
+        err =
+            fail(ed, line, p,
+                 j->stack[depth - 1] == CT_OBJECT ? "expected ',' or '}'" : "expected ',' or ']'");
+        goto out;
     }
     p++;
 close:
@@ -573,19 +585,17 @@ close:
         record_close(j, n_fields, p);
     if (depth > 0)
         goto after_value;
-
     p = skip_ws(p, end);
     if (p != end) {
         err = fail(ed, line, p, "trailing characters");
         goto out;
     }
     /* the scratch may have moved while it grew: turn offsets into views only now */
-    for (i = 0; i < n_fields; i++)
+    for (size_t i = 0; i < n_fields; i++)
         if (fields[i].found && j->slots[i].in_scratch)
             fields[i].val = j->scratch.data + j->slots[i].off;
     j->n_parsed = n_fields;
     return PS_OK;
-
 out:
     clear_fields(fields, n_fields);
     return err;
