@@ -126,153 +126,125 @@ static bool files_between_empty(const struct ps_plan *p, size_t from, size_t upt
     return true;
 }
 
+/* A file record's fields (after the "F"); NULL or why it is refused. */
+static const char *parse_file_record(struct ps_plan *p, struct fields *fs, struct ps_errdetail *ed)
+{
+    uint64_t idx, fmt, size;
+    int64_t msec, mnsec;
+    struct ps_format decoded;
+    const char *path;
+    size_t plen;
+    char *copy;
+
+    if (!field_u64(fs, &idx) || !field_u64(fs, &fmt) || !field_u64(fs, &size) ||
+        !field_i64(fs, &msec) || !field_i64(fs, &mnsec))
+        return "bad number in file record";
+    if (idx != p->n_files)
+        return "file index out of sequence";
+    if (fmt > INT32_MAX || !ps_format_from_code((int)fmt, &decoded))
+        return "unknown format";
+    if (fs->p == NULL)
+        return "file record without a path";
+    path = fs->p;
+    plen = (size_t)(fs->end - fs->p);
+    if (plen == 0 || plen >= PATH_MAX || path[0] != '/' || ps_plan_has_control(path, plen))
+        return "path must be absolute, shorter than PATH_MAX, without control characters";
+    copy = ps_xstrndup(path, plen);
+    if (ps_plan_find_file(p, copy) != SIZE_MAX) {
+        free(copy);
+        return "file listed twice";
+    }
+    if (ps_plan_push_file(p, copy, size, msec, mnsec, (int)fmt, ed) != PS_OK)
+        return "too many files";
+    return NULL;
+}
+
+/* Where the shards read so far end: the file of the last shard and its end offset. */
+struct coverage {
+    bool have_shard;
+    size_t file;
+    uint64_t end;
+};
+
+/* A shard record's fields (after the "S"), checked against the coverage so far: shards cover
+ * every non-empty file exactly, in order. NULL or why it is refused. */
+static const char *parse_shard_record(struct ps_plan *p, struct fields *fs, struct coverage *cov,
+                                      struct ps_errdetail *ed)
+{
+    uint64_t id, fi, begin, end;
+    const struct plan_file *file;
+
+    if (!field_u64(fs, &id) || !field_u64(fs, &fi) || !field_u64(fs, &begin) ||
+        !field_u64(fs, &end) || fs->p != NULL)
+        return "shard record needs exactly id, file, begin, end";
+    if (id != p->n_shards)
+        return "shard id out of sequence";
+    if (fi >= p->n_files)
+        return "shard names an unknown file";
+    file = &p->files[fi];
+    if (begin >= end || end > file->size)
+        return "shard range empty or past the end of its file";
+    if (cov->have_shard && fi == cov->file) {
+        if (begin != cov->end || !ps_plan_splittable(file->format))
+            return "shards of a file are not contiguous";
+    } else {
+        size_t from = cov->have_shard ? cov->file + 1 : 0;
+        if ((cov->have_shard && (fi < cov->file || cov->end != p->files[cov->file].size)) ||
+            !files_between_empty(p, from, (size_t)fi) || begin != 0)
+            return "shards do not cover every file exactly, in order";
+    }
+    if (!ps_plan_splittable(file->format) && end != file->size)
+        return "only plain JSON Lines splits: this file must be one whole shard";
+    if (ps_plan_push_shard(p, (size_t)fi, begin, end, ed) != PS_OK)
+        return "too many shards";
+    cov->have_shard = true;
+    cov->file = (size_t)fi;
+    cov->end = end;
+    return NULL;
+}
+
 enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t src_len,
                                 struct ps_errdetail *ed)
 {
     struct ps_plan *p = ps_xcalloc(1, sizeof(*p));
     size_t pos = 0, line_no = 0;
-    /* Coverage cursor: the file the last shard belonged to and where that shard ended. */
-    bool have_shard = false;
-    size_t cur_file = 0;
-    uint64_t cur_end = 0;
+    struct coverage cov = {0};
     const char *why = NULL;
 
     *out = NULL;
-    while (pos < src_len) {
+    while (pos < src_len && why == NULL) {
         const char *line = src + pos;
         const char *nl = memchr(line, '\n', src_len - pos);
         size_t n = nl != NULL ? (size_t)(nl - line) : src_len - pos;
-        struct fields fs;
+        struct fields fs = {.p = line, .end = line + n};
         const char *f;
         size_t fn;
 
         pos += n + (nl != NULL ? 1 : 0);
         line_no++;
-        fs.p = line;
-        fs.end = line + n;
         if (line_no == 1) {
-            if (n != strlen(PLAN_HEADER) || memcmp(line, PLAN_HEADER, n) != 0) {
+            if (n != strlen(PLAN_HEADER) || memcmp(line, PLAN_HEADER, n) != 0)
                 why = "not a poisonscan plan (bad header)";
-                goto fail;
-            }
-            continue;
-        }
-        if (!next_field(&fs, &f, &fn) || fn != 1) {
+        } else if (!next_field(&fs, &f, &fn) || fn != 1 || (f[0] != 'F' && f[0] != 'S')) {
             why = "record type must be F or S";
-            goto fail;
-        }
-        if (f[0] == 'F') {
-            uint64_t idx, fmt, size;
-            int64_t msec, mnsec;
-            struct ps_format decoded;
-            const char *path;
-            size_t plen;
-
-            if (have_shard) {
-                why = "file record after shard records";
-                goto fail;
-            }
-            if (!field_u64(&fs, &idx) || !field_u64(&fs, &fmt) || !field_u64(&fs, &size) ||
-                !field_i64(&fs, &msec) || !field_i64(&fs, &mnsec)) {
-                why = "bad number in file record";
-                goto fail;
-            }
-            if (idx != p->n_files) {
-                why = "file index out of sequence";
-                goto fail;
-            }
-            if (fmt > INT32_MAX || !ps_format_from_code((int)fmt, &decoded)) {
-                why = "unknown format";
-                goto fail;
-            }
-            if (fs.p == NULL) {
-                why = "file record without a path";
-                goto fail;
-            }
-            path = fs.p;
-            plen = (size_t)(fs.end - fs.p);
-            if (plen == 0 || plen >= PATH_MAX || path[0] != '/' ||
-                ps_plan_has_control(path, plen)) {
-                why = "path must be absolute, shorter than PATH_MAX, without control characters";
-                goto fail;
-            }
-            {
-                char *copy = ps_xstrndup(path, plen);
-                if (ps_plan_find_file(p, copy) != SIZE_MAX) {
-                    free(copy);
-                    why = "file listed twice";
-                    goto fail;
-                }
-                if (ps_plan_push_file(p, copy, size, msec, mnsec, (int)fmt, ed) != PS_OK) {
-                    why = "too many files";
-                    goto fail;
-                }
-            }
-        } else if (f[0] == 'S') {
-            uint64_t id, fi, begin, end;
-            const struct plan_file *file;
-
-            if (!field_u64(&fs, &id) || !field_u64(&fs, &fi) || !field_u64(&fs, &begin) ||
-                !field_u64(&fs, &end) || fs.p != NULL) {
-                why = "shard record needs exactly id, file, begin, end";
-                goto fail;
-            }
-            if (id != p->n_shards) {
-                why = "shard id out of sequence";
-                goto fail;
-            }
-            if (fi >= p->n_files) {
-                why = "shard names an unknown file";
-                goto fail;
-            }
-            file = &p->files[fi];
-            if (begin >= end || end > file->size) {
-                why = "shard range empty or past the end of its file";
-                goto fail;
-            }
-            if (have_shard && fi == cur_file) {
-                if (begin != cur_end || !ps_plan_splittable(file->format)) {
-                    why = "shards of a file are not contiguous";
-                    goto fail;
-                }
-            } else {
-                size_t from = have_shard ? cur_file + 1 : 0;
-                if ((have_shard && (fi < cur_file || cur_end != p->files[cur_file].size)) ||
-                    !files_between_empty(p, from, (size_t)fi) || begin != 0) {
-                    why = "shards do not cover every file exactly, in order";
-                    goto fail;
-                }
-            }
-            if (!ps_plan_splittable(file->format) && end != file->size) {
-                why = "only plain JSON Lines splits: this file must be one whole shard";
-                goto fail;
-            }
-            if (ps_plan_push_shard(p, (size_t)fi, begin, end, ed) != PS_OK) {
-                why = "too many shards";
-                goto fail;
-            }
-            have_shard = true;
-            cur_file = (size_t)fi;
-            cur_end = end;
+        } else if (f[0] == 'F') {
+            why =
+                cov.have_shard ? "file record after shard records" : parse_file_record(p, &fs, ed);
         } else {
-            why = "record type must be F or S";
-            goto fail;
+            why = parse_shard_record(p, &fs, &cov, ed);
         }
     }
-    if (line_no == 0) {
+    if (why == NULL && line_no == 0)
         why = "empty plan";
-        goto fail;
-    }
-    if ((have_shard && cur_end != p->files[cur_file].size) ||
-        !files_between_empty(p, have_shard ? cur_file + 1 : 0, p->n_files)) {
+    if (why == NULL && ((cov.have_shard && cov.end != p->files[cov.file].size) ||
+                        !files_between_empty(p, cov.have_shard ? cov.file + 1 : 0, p->n_files))) {
         line_no++;
         why = "shards end before the last file does";
-        goto fail;
     }
-    *out = p;
-    return PS_OK;
-
-fail:
+    if (why == NULL) {
+        *out = p;
+        return PS_OK;
+    }
     ps_errdetail_set(ed, NULL, line_no, "plan line %zu: %s", line_no, why);
     ps_plan_free(p);
     return PS_ERR_PARSE;
