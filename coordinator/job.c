@@ -1,5 +1,8 @@
 /* job.c - a job's lock (one coordinator per job), its settings and fingerprint, and opening it:
- * a fresh job is recorded in Redis, a known one resumes only with the same settings and corpus. */
+ * a fresh job is recorded in Redis, a known one resumes from its saved plan with the same settings.
+ */
+/* realpath() is XSI, beyond the _POSIX_C_SOURCE the build sets. */
+#define _XOPEN_SOURCE 700
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,46 +233,115 @@ static unsigned auto_sketch_log2(uint64_t text, uint64_t max_bytes)
     return log2;
 }
 
-/* Fresh job: record plan and fingerprint. Known job: the same settings and corpus, or refuse. */
-int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
+/* XXH3 of what the plan was made from: the inputs as given (each resolved to its real path when
+ * it exists) and --format, so a resumed job can tell that it was given others. */
+static void inputs_digest(const struct coord *c, char dst[24])
 {
-    struct ps_buf stored, plan_text;
-    char fp[24], now[24], total[24], bytes[24];
-    bool found;
-    int rc = 0;
-    enum ps_err err;
-    struct ps_plan_opts po = ps_plan_opts_default();
+    XXH3_state_t st;
+    uint32_t fmt[3] = {(uint32_t)c->o->format.container, (uint32_t)c->o->format.layout,
+                       (uint32_t)c->o->format.record};
 
+    XXH3_64bits_reset(&st);
+    XXH3_64bits_update(&st, fmt, sizeof(fmt));
+    for (size_t i = 0; i < c->o->n_inputs; i++) {
+        char *real = realpath(c->o->inputs[i], NULL);
+        const char *name = real != NULL ? real : c->o->inputs[i];
+        XXH3_64bits_update(&st, name, strlen(name) + 1);
+        free(real);
+    }
+    snprintf(dst, 24, "%016" PRIx64, XXH3_64bits_digest(&st));
+}
+
+/* A known job scans the shards it planned, from the plan it saved: the inputs given now must be
+ * the ones it was planned over, and every planned file must be as it was (new files in an input
+ * folder are not part of it). 0, or the exit code with `ed` filled. */
+static int resume_plan(struct coord *c, const char *inputs, struct ps_errdetail *ed)
+{
+    struct ps_buf text, stored;
+    char k_plan[256];
+    bool found, same_inputs;
+    int rc = 0;
+
+    ps_buf_init(&text, SIZE_MAX / 2);
     ps_buf_init(&stored, 64);
-    ps_buf_init(&plan_text, SIZE_MAX / 2);
-    if (ps_store_hget(c->store, c->k_meta, "fingerprint", &stored, &found, ed) != PS_OK) {
+    ps_store_key(k_plan, sizeof(k_plan), c->o->job, PS_KEY_PLAN);
+    if (ps_store_get(c->store, k_plan, &text, &found, ed) != PS_OK ||
+        ps_store_hget(c->store, c->k_meta, "inputs", &stored, &same_inputs, ed) != PS_OK) {
         rc = 4;
         goto done;
     }
+    same_inputs = same_inputs && strcmp(stored.data, inputs) == 0;
+    if (!found || !same_inputs) {
+        ps_errdetail_set(ed, NULL, 0,
+                         !found ? "job '%s' has no saved plan in Redis; use a new --job"
+                                : "job '%s' was planned over other inputs or with another "
+                                  "--format; give the same paths and --format or use a new --job",
+                         c->o->job);
+        rc = 3;
+        goto done;
+    }
+    if (ps_plan_deserialize(&c->plan, text.data, text.len, ed) != PS_OK) {
+        rc = 3;
+        goto done;
+    }
+    if (ps_plan_check_files(c->plan, ed) != PS_OK) {
+        char why[sizeof(ed->msg)];
+        snprintf(why, sizeof(why), "%s", ed->msg);
+        ps_errdetail_set(ed, ed->file, 0, "cannot resume job '%s': %s; use a new --job", c->o->job,
+                         why);
+        rc = 3;
+    }
+done:
+    ps_buf_release(&text);
+    ps_buf_release(&stored);
+    return rc;
+}
+
+static int plan_fresh(struct coord *c, struct ps_errdetail *ed)
+{
+    struct ps_plan_opts po = ps_plan_opts_default();
+    char now[24];
+
     snprintf(now, sizeof(now), "%" PRIu64, ps_clock_unix_s());
-    if (!found && ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "state", "planning",
-                               "started_at", now, "updated_at", now, NULL) != PS_OK) {
-        rc = 4;
-        goto done;
-    }
+    if (ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "state", "planning", "started_at",
+                     now, "updated_at", now, NULL) != PS_OK)
+        return 4;
     po.shard_size = c->o->shard_size;
     po.format = c->o->format;
     /* the lock is held: a plan of a million files must not outlast it */
     po.idle = ps_coord_idle;
     po.idle_ctx = c;
-    err = ps_plan_build(&c->plan, c->o->inputs, c->o->n_inputs, &po, ed);
-    if (err != PS_OK) {
-        rc = 3;
-        goto done;
-    }
-    c->n_shards = ps_plan_n_shards(c->plan);
-    if (c->n_shards == 0) {
+    if (ps_plan_build(&c->plan, c->o->inputs, c->o->n_inputs, &po, ed) != PS_OK)
+        return 3;
+    if (ps_plan_n_shards(c->plan) == 0) {
         ps_errdetail_set(ed, NULL, 0,
                          "no input files found (looked for .jsonl, .ndjson, .json, .wet, .txt "
                          "and their .zst/.gz forms)");
-        rc = 3;
+        return 3;
+    }
+    return 0;
+}
+
+/* Fresh job: plan, record the plan and the fingerprint. Known job: its saved plan, the same
+ * settings, or refuse. */
+int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
+{
+    struct ps_buf stored, plan_text;
+    char fp[24], now[24], total[24], bytes[24], inputs[24];
+    bool found;
+    int rc = 0;
+
+    ps_buf_init(&stored, 64);
+    ps_buf_init(&plan_text, SIZE_MAX / 2);
+    inputs_digest(c, inputs);
+    if (ps_store_hget(c->store, c->k_meta, "fingerprint", &stored, &found, ed) != PS_OK) {
+        rc = 4;
         goto done;
     }
+    rc = found ? resume_plan(c, inputs, ed) : plan_fresh(c, ed);
+    if (rc != 0)
+        goto done;
+    c->n_shards = ps_plan_n_shards(c->plan);
     c->text_estimate = estimate_text(c);
     if (c->o->clusters)
         c->cluster_log2 = c->o->cluster_sketch_log2 != 0
@@ -288,13 +360,15 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
     if (found) {
         if (strcmp(stored.data, fp) != 0) {
             ps_errdetail_set(ed, NULL, 0,
-                             "job '%s' exists with other settings or another corpus (fingerprint "
-                             "%s, now %s); use a new --job or the original settings",
+                             "job '%s' exists with other settings (fingerprint %s, now %s); use "
+                             "a new --job or the original settings",
                              c->o->job, stored.data, fp);
             rc = 3;
             goto done;
         }
-        ps_log(PS_LOG_INFO, "coordinator", "resuming job '%s'", c->o->job);
+        ps_log(PS_LOG_INFO, "coordinator",
+               "resuming job '%s' with its saved plan (%zu files, %zu shards)", c->o->job,
+               ps_plan_n_files(c->plan), c->n_shards);
         goto done;
     }
     if (ps_plan_serialize(c->plan, &plan_text) != PS_OK) {
@@ -302,6 +376,7 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
         rc = 3;
         goto done;
     }
+    snprintf(now, sizeof(now), "%" PRIu64, ps_clock_unix_s());
     snprintf(total, sizeof(total), "%zu", c->n_shards);
     snprintf(bytes, sizeof(bytes), "%" PRIu64, ps_plan_bytes_total(c->plan));
     {
@@ -318,8 +393,8 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
                          "damaged_files", "0", "pass_started_at", now, NULL) != PS_OK ||
             /* the fingerprint last: its presence says the job is fully set up */
             ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "settings", c->settings_json,
-                         "created_at", now, "pass", "1", "version", "1", "fingerprint", fp,
-                         NULL) != PS_OK) {
+                         "created_at", now, "pass", "1", "version", "1", "inputs", inputs,
+                         "fingerprint", fp, NULL) != PS_OK) {
             rc = 4;
             goto done;
         }

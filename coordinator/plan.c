@@ -727,6 +727,35 @@ static void hash_u64(XXH3_state_t *st, uint64_t v)
     XXH3_64bits_update(st, le, sizeof(le));
 }
 
+enum ps_err ps_plan_check_files(const struct ps_plan *p, struct ps_errdetail *ed)
+{
+    for (size_t i = 0; i < p->n_files; i++) {
+        const struct plan_file *f = &p->files[i];
+        struct stat st;
+
+        if (stat(f->path, &st) != 0) {
+            ps_errdetail_set(ed, f->path, 0, "%s: planned file is gone (%s)", f->path,
+                             strerror(errno));
+            return PS_ERR_USAGE;
+        }
+        if ((uint64_t)st.st_size != f->size) {
+            ps_errdetail_set(ed, f->path, 0,
+                             "%s: planned file changed size (%" PRIu64 " bytes planned, %" PRIu64
+                             " now)",
+                             f->path, f->size, (uint64_t)st.st_size);
+            return PS_ERR_USAGE;
+        }
+        if ((int64_t)st.st_mtim.tv_sec != f->mtime_sec ||
+            (int64_t)st.st_mtim.tv_nsec != f->mtime_nsec) {
+            ps_errdetail_set(ed, f->path, 0,
+                             "%s: planned file was modified since (same size, other mtime)",
+                             f->path);
+            return PS_ERR_USAGE;
+        }
+    }
+    return PS_OK;
+}
+
 uint64_t ps_plan_fingerprint(const struct ps_plan *p)
 {
     XXH3_state_t *st = XXH3_createState();

@@ -118,6 +118,12 @@ enum ps_err ps_plan_serialize(const struct ps_plan *p, struct ps_buf *dst);
 enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t src_len,
                                 struct ps_errdetail *ed);
 
+/* Check that every planned file is still there as planned: same size and modification time.
+ * A resumed job scans the shards it planned; a file that vanished or changed since would mix
+ * counts of two versions of it. PS_OK, or PS_ERR_USAGE naming the first file that differs (and
+ * how) in `ed`. */
+enum ps_err ps_plan_check_files(const struct ps_plan *p, struct ps_errdetail *ed);
+
 void ps_plan_free(struct ps_plan *p); /* NULL is fine */
 
 /* Called once per path line of a manifest. `path` is a view valid during the call: the line

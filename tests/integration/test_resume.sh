@@ -1,8 +1,10 @@
 #!/bin/sh
 # test_resume.sh - a coordinator killed with -9 mid-job resumes from Redis when restarted with the
 # same job and settings, and finishes with exact counts; different settings (another fingerprint)
-# are refused with exit 3, a second coordinator is refused while the lock is held, and a lock
-# that vanished while its holder ran is taken again by the holder.
+# are refused with exit 3, and so are other inputs and a planned file that changed since; the
+# resumed job scans the shards it planned (from the plan saved in Redis), not a file that
+# appeared since; a second coordinator is refused while the lock is held, and a lock that
+# vanished while its holder ran is taken again by the holder.
 set -eu
 # shellcheck source=tests/integration/lib.sh
 . "$PS_SOURCE_DIR/tests/integration/lib.sh"
@@ -47,6 +49,27 @@ assert_eq "$(run_rc "$BIN" coordinator --redis "$REDIS_URL" --bind "$EP" --endpo
 [ -s "$T/run.log" ] || fail "fingerprint mismatch gave no message"
 log "message: $(head -n 3 "$T/run.log")"
 
+# a resumed job scans the shards it planned: other inputs are refused, and so is a planned file
+# that changed since (named); a file that appeared since is not part of the job
+mkdir "$T/extra"
+printf '{"text":"another input"}\n' >"$T/extra/x.jsonl"
+assert_eq "$(run_rc "$BIN" coordinator --redis "$REDIS_URL" --bind "$EP" --endpoint-file "$T/ep2" \
+	--job itestr --out "$T/out" --lease-timeout "$(secs 3)" --insecure --shard-size 256K \
+	"$T/corpus" "$T/extra")" 3 "restart with other inputs exit"
+grep -q 'other inputs' "$T/run.log" || fail "other inputs: no reason given: $(cat "$T/run.log")"
+PLANNED=$(find "$T/corpus" -type f -name '*.jsonl*' | sort | head -n 1)
+cp -p "$PLANNED" "$T/planned.keep"
+printf '\n' >>"$PLANNED"
+assert_eq "$(run_rc "$BIN" coordinator --redis "$REDIS_URL" --bind "$EP" --endpoint-file "$T/ep2" \
+	--job itestr --out "$T/out" --lease-timeout "$(secs 3)" --insecure --shard-size 256K \
+	"$T/corpus")" 3 "restart after a planned file changed exit"
+grep -q "$PLANNED.*changed size" "$T/run.log" || fail "changed file not named: $(cat "$T/run.log")"
+cp -p "$T/planned.keep" "$PLANNED"
+# a copy of a planned file under a new name: counted twice if the resumed job took it up
+NAME=${PLANNED##*/}
+cp "$PLANNED" "$T/corpus/zz-appeared-since.${NAME#*.}"
+
+log "planned file changed and restored: $PLANNED; copy: $(ls "$T/corpus" | grep appeared)"
 rm -f "$T/ep"
 start_bg coord2 coordinator --shard-size 256K
 wait_for test -s "$T/ep" 30

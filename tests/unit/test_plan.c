@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -722,6 +723,45 @@ static void test_plan_fingerprint_stable_and_tracks_size(void **state)
     ps_plan_free(p3);
 }
 
+/* A resumed job checks its saved plan against the disk: untouched files pass; a file that grew,
+ * one rewritten to the same size and one removed are each named. */
+static void test_plan_check_files_names_changed_and_vanished(void **state)
+{
+    struct fixture *fx = *state;
+    struct ps_plan *p = mixed_plan(fx);
+    struct ps_errdetail ed = {0};
+    struct timespec old[2] = {{0, 0}, {1000000000, 5}};
+    char f[PATH_MAX];
+    FILE *fp;
+
+    assert_int_equal(ps_plan_check_files(p, &ed), PS_OK);
+
+    at(fx, "d.ndjson", f);
+    fp = fopen(f, "ab");
+    assert_non_null(fp);
+    fputs("{\"text\":\"more\"}\n", fp);
+    fclose(fp);
+    assert_int_equal(ps_plan_check_files(p, &ed), PS_ERR_USAGE);
+    assert_non_null(strstr(ed.msg, "d.ndjson"));
+    assert_non_null(strstr(ed.msg, "changed size"));
+    ps_plan_free(p);
+
+    p = mixed_plan(fx);
+    old[0].tv_nsec = UTIME_OMIT;
+    assert_int_equal(utimensat(AT_FDCWD, f, old, 0), 0); /* same size, other mtime */
+    assert_int_equal(ps_plan_check_files(p, &ed), PS_ERR_USAGE);
+    assert_non_null(strstr(ed.msg, "d.ndjson"));
+    assert_non_null(strstr(ed.msg, "modified"));
+    ps_plan_free(p);
+
+    p = mixed_plan(fx);
+    assert_int_equal(unlink(f), 0);
+    assert_int_equal(ps_plan_check_files(p, &ed), PS_ERR_USAGE);
+    assert_non_null(strstr(ed.msg, "d.ndjson"));
+    assert_non_null(strstr(ed.msg, "gone"));
+    ps_plan_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -758,6 +798,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_plan_compressed_is_one_shard_and_empty_file_has_none,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_check_files_names_changed_and_vanished, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_plan_serialize_round_trip, setup, teardown),
         cmocka_unit_test(test_plan_deserialize_rejects_broken_plans),
         cmocka_unit_test_setup_teardown(test_plan_deserialize_survives_every_single_byte_mutation,
