@@ -46,7 +46,7 @@ int ps_cmd_html(int argc, char **argv)
     int rc = PS_EXIT_USAGE;
 
     ps_buf_init(&json, REPORT_MAX);
-    ps_buf_init(&out_path, 8192);
+    ps_buf_init(&out_path, PS_BUF_NO_LIMIT);
     if (ps_opts_parse(NULL, 0, argc, argv, usage_line, stdout, &res, &ed) != PS_OK) {
         fprintf(stderr, "poisonscan html: %s\n", ed.msg);
         goto done;
@@ -63,13 +63,13 @@ int ps_cmd_html(int argc, char **argv)
         goto done;
     }
     if (res.n_positional == 2) {
-        ps_buf_appends(&out_path, res.positional[1]);
+        ps_buf_adds(&out_path, res.positional[1]);
     } else {
         /* next to the report: DIR/report.json -> DIR/report.html */
         const char *in = res.positional[0], *slash = strrchr(in, '/');
         if (slash != NULL)
-            ps_buf_append(&out_path, in, (size_t)(slash - in + 1));
-        ps_buf_appends(&out_path, "report.html");
+            ps_buf_add(&out_path, in, (size_t)(slash - in + 1));
+        ps_buf_adds(&out_path, "report.html");
     }
     if (!read_all(res.positional[0], &json)) {
         rc = PS_EXIT_INFRA;

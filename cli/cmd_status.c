@@ -58,7 +58,7 @@ static void show(const char *job, const struct ps_status *p, bool json, bool red
     struct ps_buf b;
     size_t lines = 0;
 
-    ps_buf_init(&b, 1 << 16);
+    ps_buf_init(&b, PS_BUF_NO_LIMIT);
     if (json)
         ps_status_render_json(job, p, ps_clock_unix_s(), &b);
     else

@@ -102,26 +102,23 @@ void ps_status_render_text(const char *job, const struct ps_status *p, uint64_t 
     ps_units_format_size((uint64_t)r.bytes_per_s, rate, sizeof(rate));
     fmt_rate(r.docs_per_s, dps, sizeof(dps));
 
-    ps_buf_appendf(out, "job      %.64s\n", job);
-    ps_buf_appendf(out, "state    %.12s, pass %" PRIu64 " (%s), %s %s\n", p->state,
-                   v[PS_STATUS_PASS], ps_pass_name((unsigned)v[PS_STATUS_PASS]),
-                   r.finished ? "took" : "elapsed", el);
+    ps_buf_addf(out, "job      %.64s\n", job);
+    ps_buf_addf(out, "state    %.12s, pass %" PRIu64 " (%s), %s %s\n", p->state, v[PS_STATUS_PASS],
+                ps_pass_name((unsigned)v[PS_STATUS_PASS]), r.finished ? "took" : "elapsed", el);
     if (r.finished)
-        ps_buf_appendf(out, "progress [%s] %5.1f%%\n", bar, r.percent);
+        ps_buf_addf(out, "progress [%s] %5.1f%%\n", bar, r.percent);
     else
-        ps_buf_appendf(out, "progress [%s] %5.1f%%  ETA %s\n", bar, r.percent,
-                       r.has_eta ? eta : "-");
-    ps_buf_appendf(out, "input    %s of %s read in this pass, %s/s\n", a, t, rate);
-    ps_buf_appendf(out, "shards   %" PRIu64 " of %" PRIu64 " done, %" PRIu64 " failed\n",
-                   v[PS_STATUS_SHARDS_DONE], v[PS_STATUS_SHARDS_TOTAL], v[PS_STATUS_SHARDS_FAILED]);
-    ps_buf_appendf(out, "docs     %" PRIu64 " read in this pass, %s/s\n", v[PS_STATUS_DOCS_DONE],
-                   dps);
-    ps_buf_appendf(out, "workers  %" PRIu64 " alive\n", v[PS_STATUS_WORKERS]);
-    ps_buf_appendf(out, "errors   %" PRIu64 " input errors in %" PRIu64 " damaged files\n",
-                   v[PS_STATUS_ERRORS], v[PS_STATUS_DAMAGED_FILES]);
+        ps_buf_addf(out, "progress [%s] %5.1f%%  ETA %s\n", bar, r.percent, r.has_eta ? eta : "-");
+    ps_buf_addf(out, "input    %s of %s read in this pass, %s/s\n", a, t, rate);
+    ps_buf_addf(out, "shards   %" PRIu64 " of %" PRIu64 " done, %" PRIu64 " failed\n",
+                v[PS_STATUS_SHARDS_DONE], v[PS_STATUS_SHARDS_TOTAL], v[PS_STATUS_SHARDS_FAILED]);
+    ps_buf_addf(out, "docs     %" PRIu64 " read in this pass, %s/s\n", v[PS_STATUS_DOCS_DONE], dps);
+    ps_buf_addf(out, "workers  %" PRIu64 " alive\n", v[PS_STATUS_WORKERS]);
+    ps_buf_addf(out, "errors   %" PRIu64 " input errors in %" PRIu64 " damaged files\n",
+                v[PS_STATUS_ERRORS], v[PS_STATUS_DAMAGED_FILES]);
     if (r.stale_s > 0) {
         fmt_duration(r.stale_s, el, sizeof(el));
-        ps_buf_appendf(out, "warning  no update for %s: is the coordinator running?\n", el);
+        ps_buf_addf(out, "warning  no update for %s: is the coordinator running?\n", el);
     }
 }
 
@@ -131,20 +128,20 @@ void ps_status_render_json(const char *job, const struct ps_status *p, uint64_t 
     struct ps_status_rates r;
 
     ps_status_rates(p, now, &r);
-    ps_buf_appends(out, "{\"job\":");
+    ps_buf_adds(out, "{\"job\":");
     ps_json_append_string(out, job, strlen(job));
-    ps_buf_appends(out, ",\"state\":");
+    ps_buf_adds(out, ",\"state\":");
     ps_json_append_string(out, p->state, strlen(p->state));
     for (size_t i = 0; i < PS_STATUS__COUNT; i++)
-        ps_buf_appendf(out, ",\"%s\":%" PRIu64, ps_status_field_names[i], p->v[i]);
-    ps_buf_appendf(out,
-                   ",\"elapsed_s\":%" PRIu64 ",\"pass_elapsed_s\":%" PRIu64
-                   ",\"percent\":%.1f,\"rate_bytes_per_s\":%.0f,\"rate_docs_per_s\":%.0f,"
-                   "\"eta_s\":",
-                   r.elapsed_s, r.pass_elapsed_s, r.percent, r.bytes_per_s, r.docs_per_s);
+        ps_buf_addf(out, ",\"%s\":%" PRIu64, ps_status_field_names[i], p->v[i]);
+    ps_buf_addf(out,
+                ",\"elapsed_s\":%" PRIu64 ",\"pass_elapsed_s\":%" PRIu64
+                ",\"percent\":%.1f,\"rate_bytes_per_s\":%.0f,\"rate_docs_per_s\":%.0f,"
+                "\"eta_s\":",
+                r.elapsed_s, r.pass_elapsed_s, r.percent, r.bytes_per_s, r.docs_per_s);
     if (r.has_eta)
-        ps_buf_appendf(out, "%" PRIu64, r.eta_s);
+        ps_buf_addf(out, "%" PRIu64, r.eta_s);
     else
-        ps_buf_appends(out, "null");
-    ps_buf_appendf(out, ",\"stale_s\":%" PRIu64 "}\n", r.stale_s);
+        ps_buf_adds(out, "null");
+    ps_buf_addf(out, ",\"stale_s\":%" PRIu64 "}\n", r.stale_s);
 }

@@ -49,8 +49,8 @@ struct ps_json *ps_json_new(const struct ps_json_opts *opts)
         opts != NULL && opts->max_depth > 0 ? opts->max_depth : PS_JSON_DEFAULT_MAX_DEPTH;
     j->stack = ps_xmalloc(j->max_depth);
     /* decoded text is never longer than its line, so the line limit bounds these */
-    ps_buf_init(&j->scratch, SIZE_MAX / 2);
-    ps_buf_init(&j->keybuf, SIZE_MAX / 2);
+    ps_buf_init(&j->scratch, PS_BUF_NO_LIMIT);
+    ps_buf_init(&j->keybuf, PS_BUF_NO_LIMIT);
     return j;
 }
 

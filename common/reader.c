@@ -305,7 +305,7 @@ enum ps_err ps_reader_open_io(struct ps_reader **out, const char *path, uint64_t
     r->text_field = ps_xstrdup(o.text_field);
     r->id_field = ps_xstrdup(o.id_field);
     ps_buf_init(&r->text, o.max_line);
-    ps_buf_init(&r->idbuf, SIZE_MAX / 2);
+    ps_buf_init(&r->idbuf, PS_BUF_NO_LIMIT);
     r->max_parts = o.max_parts;
     r->parts = ps_xmalloc(o.max_parts * sizeof(*r->parts));
     r->split_templates = o.split_templates;
@@ -822,8 +822,7 @@ enum ps_err ps_reader_check_text(struct ps_reader *r, const char *text, size_t l
 void ps_reader_default_id(struct ps_reader *r, struct ps_doc *doc, uint64_t offset)
 {
     ps_buf_reset(&r->idbuf);
-    if (ps_buf_appendf(&r->idbuf, "%s:%" PRIu64, r->path, offset) != PS_OK)
-        ps_bug("id buffer limit");
+    ps_buf_addf(&r->idbuf, "%s:%" PRIu64, r->path, offset);
     doc->id = r->idbuf.data;
     doc->id_len = r->idbuf.len;
 }

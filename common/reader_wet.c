@@ -301,8 +301,8 @@ static enum ps_err step(struct ps_reader *r, struct ps_doc *doc, bool *has_doc)
             return ps_reader_record_error(r, PS_ERR_PARSE, start + at_off, "%s", why);
         }
         ps_buf_reset(&r->idbuf);
-        if (h.uri != NULL && ps_buf_append(&r->idbuf, h.uri, h.uri_len) != PS_OK)
-            ps_bug("id buffer limit");
+        if (h.uri != NULL)
+            ps_buf_add(&r->idbuf, h.uri, h.uri_len);
         if (h.type != NULL && name_is(h.type, h.type_len, "conversion")) {
             r->win_pos += h.len;
             return conversion(r, start, h.content_length, doc, has_doc);

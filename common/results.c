@@ -60,10 +60,10 @@ void ps_results_begin(struct ps_results_writer *w, unsigned pass, uint32_t shard
                       unsigned partition)
 {
     if (w->out.max == 0)
-        ps_buf_init(&w->out, SIZE_MAX / 2);
+        ps_buf_init(&w->out, PS_BUF_NO_LIMIT);
     ps_buf_reset(&w->out);
-    ps_buf_append(&w->out, magic, sizeof(magic));
-    ps_buf_append(&w->out, (const char[]){PS_RESULTS_VERSION, (char)pass}, 2);
+    ps_buf_add(&w->out, magic, sizeof(magic));
+    ps_buf_add(&w->out, (const char[]){PS_RESULTS_VERSION, (char)pass}, 2);
     ps_varint_put(&w->out, shard);
     ps_varint_put(&w->out, part);
     ps_varint_put(&w->out, partition);
@@ -86,8 +86,8 @@ static size_t open_section(struct ps_results_writer *w, enum tag tag)
 {
     static const unsigned char room[5] = {0x80, 0x80, 0x80, 0x80, 0x00};
 
-    ps_buf_append(&w->out, (const char[]){(char)tag}, 1);
-    ps_buf_append(&w->out, room, sizeof(room));
+    ps_buf_add(&w->out, (const char[]){(char)tag}, 1);
+    ps_buf_add(&w->out, room, sizeof(room));
     return w->out.len;
 }
 
@@ -110,7 +110,7 @@ static void put_bytes(struct ps_buf *b, const void *src, size_t len)
     if (len > PS_RESULTS_TEXT)
         len = PS_RESULTS_TEXT; /* the decoder's bound: longer texts were cut by the caller */
     ps_varint_put(b, len);
-    ps_buf_append(b, src, len);
+    ps_buf_add(b, src, len);
 }
 
 void ps_results_put_totals(struct ps_results_writer *w, const struct ps_results_totals *t)
@@ -168,7 +168,7 @@ void ps_results_put_sketch(struct ps_results_writer *w, const void *src, size_t 
 {
     size_t s = open_section(w, TAG_SKETCH);
 
-    ps_buf_append(&w->out, src, src_len);
+    ps_buf_add(&w->out, src, src_len);
     close_section(w, s);
 }
 
@@ -193,7 +193,7 @@ static void put_entry(struct ps_buf *b, const struct ps_results_entry *e)
     for (size_t k = 0; k < PS_RESULTS_SKETCH; k++)
         ps_varint_put(b, e->sketch[k]);
     ps_varint_put(b, e->at);
-    ps_buf_append(b, (const char[]){(char)e->kind, (char)e->in_role}, 2);
+    ps_buf_add(b, (const char[]){(char)e->kind, (char)e->in_role}, 2);
 }
 
 void ps_results_put_hit(struct ps_results_writer *w, const struct ps_results_hit *h)

@@ -674,7 +674,7 @@ struct ps_commit *ps_commit_new(void)
     struct ps_commit *c = ps_xcalloc(1, sizeof(*c));
 
     for (int k = 0; k < N_OPS; k++)
-        ps_buf_init(&c->ops[k].arena, SIZE_MAX / 2);
+        ps_buf_init(&c->ops[k].arena, PS_BUF_NO_LIMIT);
     return c;
 }
 
@@ -729,12 +729,10 @@ static void op_add(struct ps_commit *c, int kind, const char *key, const char *f
     o[0] = key_index(c, key);
     o[1] = l->arena.len;
     o[2] = field_len;
-    if (ps_buf_append(&l->arena, field, field_len) != PS_OK)
-        ps_bug("commit arena ceiling");
+    ps_buf_add(&l->arena, field, field_len);
     o[3] = l->arena.len;
     o[4] = value_len;
-    if (ps_buf_append(&l->arena, value, value_len) != PS_OK)
-        ps_bug("commit arena ceiling");
+    ps_buf_add(&l->arena, value, value_len);
     l->n++;
 }
 

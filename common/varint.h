@@ -24,7 +24,7 @@ static inline void ps_varint_put(struct ps_buf *b, uint64_t v)
         tmp[n] |= v ? 0x80 : 0;
         n++;
     } while (v);
-    ps_buf_append(b, tmp, n);
+    ps_buf_add(b, tmp, n);
 }
 
 /* Append v as 8 little-endian bytes. */
@@ -34,7 +34,7 @@ static inline void ps_varint_put_u64le(struct ps_buf *b, uint64_t v)
 
     for (int i = 0; i < 8; i++)
         tmp[i] = (unsigned char)(v >> (8 * i));
-    ps_buf_append(b, tmp, 8);
+    ps_buf_add(b, tmp, 8);
 }
 
 /* Read a varint at p (p < end); the next byte, or NULL when truncated or longer than 64 bits. */

@@ -313,7 +313,7 @@ static void put_u32s(struct ps_buf *out, const uint32_t *w, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char b[4] = {(unsigned char)w[i], (unsigned char)(w[i] >> 8),
                               (unsigned char)(w[i] >> 16), (unsigned char)(w[i] >> 24)};
-        ps_buf_append(out, b, 4);
+        ps_buf_add(out, b, 4);
     }
 }
 

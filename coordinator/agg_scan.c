@@ -179,7 +179,7 @@ void agg_scan_save(const struct agg_scan *s, struct ps_buf *out)
     agg_table_save(&s->cands, out);
     ps_varint_put(out, s->sketch ? PS_CLSKETCH_ROWS * s->cells : 0);
     if (s->sketch != NULL)
-        ps_buf_append(out, s->sketch, PS_CLSKETCH_ROWS * s->cells);
+        ps_buf_add(out, s->sketch, PS_CLSKETCH_ROWS * s->cells);
     ps_varint_put(out, s->n_files);
     for (size_t i = 0; i < s->n_files; i++) {
         const struct file_sum *f = &s->files[i];

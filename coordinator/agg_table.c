@@ -13,7 +13,7 @@
 void agg_table_init(struct agg_table *t, unsigned gate_log2)
 {
     memset(t, 0, sizeof(*t));
-    ps_buf_init(&t->text, SIZE_MAX / 2);
+    ps_buf_init(&t->text, PS_BUF_NO_LIMIT);
     t->gate_log2 = gate_log2;
     if (gate_log2 != 0)
         t->gate = ps_xcalloc(AGG_GATE_BYTES(gate_log2), 1);
@@ -130,7 +130,7 @@ void agg_table_add(struct agg_table *t, uint64_t hash, uint64_t docs, const char
             e->shards = est_shards;
             e->text_off = (uint32_t)t->text.len;
             e->text_len = (uint32_t)(text_len < UINT32_MAX / 2 ? text_len : 0);
-            ps_buf_append(&t->text, text, e->text_len);
+            ps_buf_add(&t->text, text, e->text_len);
             return;
         }
     }
@@ -141,7 +141,7 @@ void agg_table_add(struct agg_table *t, uint64_t hash, uint64_t docs, const char
         text_len < UINT32_MAX / 2) {
         e->text_off = (uint32_t)t->text.len;
         e->text_len = (uint32_t)text_len;
-        ps_buf_append(&t->text, text, text_len);
+        ps_buf_add(&t->text, text, text_len);
     }
 }
 
@@ -187,7 +187,7 @@ static void save_entry(const struct agg_table *t, const struct agg_entry *e, str
         ps_varint_put(out, 0);
     } else {
         ps_varint_put(out, (uint64_t)e->text_len + 1);
-        ps_buf_append(out, t->text.data + e->text_off, e->text_len);
+        ps_buf_add(out, t->text.data + e->text_off, e->text_len);
     }
 }
 
@@ -195,7 +195,7 @@ void agg_table_save(const struct agg_table *t, struct ps_buf *out)
 {
     ps_varint_put(out, t->gate_log2);
     if (t->gate != NULL)
-        ps_buf_append(out, t->gate, AGG_GATE_BYTES(t->gate_log2));
+        ps_buf_add(out, t->gate, AGG_GATE_BYTES(t->gate_log2));
     ps_varint_put(out, t->n + t->has_zero);
     if (t->has_zero)
         save_entry(t, &t->zero, out);
@@ -252,7 +252,7 @@ bool agg_table_load(struct agg_table *t, const unsigned char **pp, const unsigne
         if (text != NULL) {
             e->text_off = (uint32_t)t->text.len;
             e->text_len = (uint32_t)len;
-            ps_buf_append(&t->text, text, len);
+            ps_buf_add(&t->text, text, len);
         }
     }
     *pp = r.p;
@@ -295,7 +295,7 @@ void agg_table_keep(struct agg_table *t, const uint64_t *keep, size_t n_keep)
         }
         if (t->zero.text_off != PS_AGG_NO_TEXT) {
             e->text_off = (uint32_t)fresh.text.len;
-            ps_buf_append(&fresh.text, t->text.data + t->zero.text_off, t->zero.text_len);
+            ps_buf_add(&fresh.text, t->text.data + t->zero.text_off, t->zero.text_len);
         }
     }
     for (size_t i = 0; i < t->cap; i++) {
@@ -313,7 +313,7 @@ void agg_table_keep(struct agg_table *t, const uint64_t *keep, size_t n_keep)
         }
         if (o->text_off != PS_AGG_NO_TEXT) {
             e->text_off = (uint32_t)fresh.text.len;
-            ps_buf_append(&fresh.text, t->text.data + o->text_off, o->text_len);
+            ps_buf_add(&fresh.text, t->text.data + o->text_off, o->text_len);
         }
     }
     agg_table_release(t);

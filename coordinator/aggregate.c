@@ -209,7 +209,7 @@ const char *agg_get_bytes(struct agg_rd *r, size_t *len, size_t max)
 void agg_put_bytes(struct ps_buf *b, const void *src, size_t len)
 {
     ps_varint_put(b, len);
-    ps_buf_append(b, src, len);
+    ps_buf_add(b, src, len);
 }
 
 enum ps_err ps_agg_save(const struct ps_agg *a, struct ps_buf *out, struct ps_errdetail *ed)
@@ -217,14 +217,14 @@ enum ps_err ps_agg_save(const struct ps_agg *a, struct ps_buf *out, struct ps_er
     struct ps_buf raw;
     size_t bound, n;
 
-    ps_buf_init(&raw, SIZE_MAX / 2);
-    ps_buf_append(&raw, magic, sizeof(magic));
+    ps_buf_init(&raw, PS_BUF_NO_LIMIT);
+    ps_buf_add(&raw, magic, sizeof(magic));
     ps_varint_put(&raw, CHECKPOINT_VERSION);
     ps_varint_put(&raw, a->o.pass);
     ps_varint_put(&raw, a->o.partition);
     ps_varint_put(&raw, a->n_shards);
     ps_varint_put(&raw, a->o.n_patterns);
-    ps_buf_append(&raw, a->merged, a->n_shards / 8 + 1);
+    ps_buf_add(&raw, a->merged, a->n_shards / 8 + 1);
     ps_varint_put(&raw, a->totals.docs);
     ps_varint_put(&raw, a->totals.bytes);
     ps_varint_put(&raw, a->totals.text_bytes);

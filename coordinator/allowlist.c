@@ -307,7 +307,7 @@ enum ps_err ps_allowlist_load(struct ps_allowlist **out, const char *path,
         if (got == 0)
             break;
         if (ps_buf_append(&b, chunk, (size_t)got) != PS_OK) {
-            ps_buf_append(&b, chunk, o.max_bytes + 1 - b.len);
+            ps_buf_add(&b, chunk, o.max_bytes + 1 - b.len);
             break;
         }
     }

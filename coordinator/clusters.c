@@ -174,22 +174,22 @@ static void append_cluster(struct ps_buf *json, const struct collect *c, const s
     for (size_t k = 0; k < cl->n; k++)
         shards +=
             k == 0 || c->v[order[cl->first + k]].shard != c->v[order[cl->first + k - 1]].shard;
-    ps_buf_appendf(json,
-                   "%s{\"size\":%" PRIu64 ",\"shards\":%zu,\"paragraphs\":%" PRIu64
-                   ",\"representative\":{\"id\":",
-                   comma ? "," : "", cl->size, shards, cl->size);
+    ps_buf_addf(json,
+                "%s{\"size\":%" PRIu64 ",\"shards\":%zu,\"paragraphs\":%" PRIu64
+                ",\"representative\":{\"id\":",
+                comma ? "," : "", cl->size, shards, cl->size);
     ps_json_append_string(json, rep->id, rep->id_len);
-    ps_buf_appends(json, ",\"file\":");
+    ps_buf_adds(json, ",\"file\":");
     ps_json_append_string(json, path, strlen(path));
-    ps_buf_appendf(json, ",\"offset\":%" PRIu64 ",\"snippet\":", rep->offset);
+    ps_buf_addf(json, ",\"offset\":%" PRIu64 ",\"snippet\":", rep->offset);
     ps_json_append_string(json, rep->snippet, rep->snippet_len);
-    ps_buf_appendf(json, "},\"members_total\":%" PRIu64 ",\"members\":[", cl->size);
+    ps_buf_addf(json, "},\"members_total\":%" PRIu64 ",\"members\":[", cl->size);
     for (size_t k = 0; k < cl->n; k++) {
         const struct member *m = &c->v[order[cl->first + k]];
         const char *t;
         size_t i;
 
-        ps_buf_appends(json, k ? "," : "");
+        ps_buf_adds(json, k ? "," : "");
         ps_json_append_string(json, m->id, m->id_len);
         t = trigger_of != NULL ? trigger_of(ctx, m->shard, m->offset) : NULL;
         for (i = 0; t != NULL && i < n_seen && seen[i] != t; i++)
@@ -203,14 +203,13 @@ static void append_cluster(struct ps_buf *json, const struct collect *c, const s
             best = t;
         }
     }
-    ps_buf_appends(json, "]");
+    ps_buf_adds(json, "]");
     if (best != NULL && best_n * 2 >= cl->n) {
-        ps_buf_appends(json, ",\"trigger\":");
+        ps_buf_adds(json, ",\"trigger\":");
         ps_json_append_string(json, best, strlen(best));
-        ps_buf_appendf(json, ",\"members_flagged\":%" PRIu64,
-                       (cl->size * best_n + cl->n / 2) / cl->n);
+        ps_buf_addf(json, ",\"members_flagged\":%" PRIu64, (cl->size * best_n + cl->n / 2) / cl->n);
     }
-    ps_buf_appends(json, "}");
+    ps_buf_adds(json, "}");
 }
 
 void ps_clusters_report(const struct ps_aggset *a, const struct ps_plan *plan, uint64_t min_docs,
@@ -256,10 +255,10 @@ void ps_clusters_report(const struct ps_aggset *a, const struct ps_plan *plan, u
             cl[j].size = cl[j].n;
     if (n_cl > 1)
         qsort(cl, n_cl, sizeof(*cl), cmp_cluster);
-    ps_buf_appends(json, "\"clusters\":[");
+    ps_buf_adds(json, "\"clusters\":[");
     for (size_t j = 0; j < n_cl && j < max_clusters; j++)
         append_cluster(json, &c, order, &cl[j], plan, trigger_of, trigger_ctx, j > 0);
-    ps_buf_appendf(json, "],\"clusters_total\":%zu", n_cl);
+    ps_buf_addf(json, "],\"clusters_total\":%zu", n_cl);
     *n_clusters = n_cl;
     free(order);
     free(cl);

@@ -37,7 +37,7 @@ static void grow_parts(struct collector *k, size_t n)
         return;
     k->parts = ps_xrealloc(k->parts, n * 2 * sizeof(*k->parts));
     for (size_t i = k->parts_cap; i < n * 2; i++)
-        ps_buf_init(&k->parts[i], SIZE_MAX / 2);
+        ps_buf_init(&k->parts[i], PS_BUF_NO_LIMIT);
     k->parts_cap = n * 2;
 }
 
@@ -53,7 +53,7 @@ static bool take_part(struct collector *k, const struct ps_store_reply *r, size_
         return false;
     grow_parts(k, *n + 1);
     ps_buf_reset(&k->parts[*n]);
-    ps_buf_append(&k->parts[*n], v, len);
+    ps_buf_add(&k->parts[*n], v, len);
     *bytes += len;
     (*n)++;
     return true;
@@ -73,7 +73,7 @@ static enum ps_err fetch_parts(struct collector *k, unsigned q, uint32_t shard, 
 
     part_key(k, blob_key, sizeof(blob_key), q, PS_KEY_BLOB, k->pass);
     *bytes = 0;
-    ps_buf_init(&last, SIZE_MAX / 2);
+    ps_buf_init(&last, PS_BUF_NO_LIMIT);
     for (uint32_t first = 0; more && err == PS_OK; first += PARTS_BATCH) {
         struct ps_store_reply *r;
         size_t m = 0, got = 0;
@@ -99,7 +99,7 @@ static enum ps_err fetch_parts(struct collector *k, unsigned q, uint32_t shard, 
                 ps_store_reply_n(r) > 0 ? ps_store_reply_str(ps_store_reply_at(r, 0), &len) : NULL;
             have_last = v != NULL;
             if (have_last) {
-                ps_buf_append(&last, v, len);
+                ps_buf_add(&last, v, len);
                 *bytes += len;
             }
         }
@@ -116,7 +116,7 @@ static enum ps_err fetch_parts(struct collector *k, unsigned q, uint32_t shard, 
     if (err == PS_OK) {
         grow_parts(k, n + 1);
         ps_buf_reset(&k->parts[n]);
-        ps_buf_append(&k->parts[n], last.data, last.len);
+        ps_buf_add(&k->parts[n], last.data, last.len);
         *n_parts = n + 1;
     }
     ps_buf_release(&last);
@@ -187,11 +187,11 @@ static size_t blob_fields(const struct partition_state *p, const char *blob_key,
 
     for (size_t i = 0; i < p->n_pending; i++) {
         n += 1 + p->pending[i].parts;
-        ps_buf_appendf(names, "%u", p->pending[i].shard);
-        ps_buf_append(names, "", 1);
+        ps_buf_addf(names, "%u", p->pending[i].shard);
+        ps_buf_add(names, "", 1);
         for (uint32_t j = 0; j < p->pending[i].parts; j++) {
-            ps_buf_appendf(names, "%u.%u", p->pending[i].shard, j);
-            ps_buf_append(names, "", 1);
+            ps_buf_addf(names, "%u.%u", p->pending[i].shard, j);
+            ps_buf_add(names, "", 1);
         }
     }
     *argv = ps_xmalloc(n * sizeof(**argv));
@@ -220,7 +220,7 @@ static enum ps_err checkpoint_part(struct collector *k, unsigned q, struct ps_er
     uint64_t t0 = ps_clock_now_ms();
     enum ps_err err;
 
-    ps_buf_init(&state, SIZE_MAX / 2);
+    ps_buf_init(&state, PS_BUF_NO_LIMIT);
     err = ps_agg_save(k->agg[k->pass].part[q], &state, ed);
     if (err != PS_OK) {
         ps_buf_release(&state);
@@ -228,7 +228,7 @@ static enum ps_err checkpoint_part(struct collector *k, unsigned q, struct ps_er
     }
     part_key(k, ckpt_key, sizeof(ckpt_key), q, PS_KEY_CHECKPOINT, k->pass);
     part_key(k, blob_key, sizeof(blob_key), q, PS_KEY_BLOB, k->pass);
-    ps_buf_init(&names, SIZE_MAX / 2);
+    ps_buf_init(&names, PS_BUF_NO_LIMIT);
     a = blob_fields(p, blob_key, &names, &hdel, &hdel_lens);
     {
         const char *set[3] = {"SET", ckpt_key, state.data};
@@ -354,7 +354,7 @@ static enum ps_err open_part(struct collector *k, unsigned pass, unsigned q, boo
 
     ps_agg_free(set->part[q]);
     ps_agg_new(&set->part[q], &o);
-    ps_buf_init(&rec, SIZE_MAX / 2);
+    ps_buf_init(&rec, PS_BUF_NO_LIMIT);
     err = get_record(k, q, PS_KEY_CHECKPOINT, pass, &rec, &found, ed);
     if (err == PS_OK && found)
         err = ps_agg_load(set->part[q], rec.data, rec.len, ed);
@@ -392,7 +392,7 @@ static enum ps_err load_list(struct collector *k, unsigned pass, bool *found,
     struct ps_buf rec;
     enum ps_err err;
 
-    ps_buf_init(&rec, SIZE_MAX / 2);
+    ps_buf_init(&rec, PS_BUF_NO_LIMIT);
     err = get_record(k, 0, PS_KEY_PATTERNS, pass, &rec, found, ed);
     if (err == PS_OK && *found)
         err = ps_patlist_decode(&k->lists[pass], rec.data, rec.len, ed);

@@ -252,8 +252,8 @@ static void cmd_arg(struct coord_cmd *m, const char *s, size_t len)
         m->argv = ps_xrealloc(m->argv, m->cap * sizeof(*m->argv));
         m->lens = ps_xrealloc(m->lens, m->cap * sizeof(*m->lens));
     }
-    if (ps_buf_append(&m->text, s, len) != PS_OK || ps_buf_append(&m->text, "", 1) != PS_OK)
-        ps_bug("dispatch command beyond its buffer");
+    ps_buf_add(&m->text, s, len);
+    ps_buf_add(&m->text, "", 1);
     m->ends[m->n++] = m->text.len;
 }
 
@@ -839,7 +839,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     ps_patlist_init(&c.cands);
     c.grants = ps_xcalloc(DISPATCH_BATCH, sizeof(struct grant));
     for (size_t i = 0; i < 3; i++)
-        ps_buf_init(&c.cmds[i].text, SIZE_MAX / 2);
+        ps_buf_init(&c.cmds[i].text, PS_BUF_NO_LIMIT);
     ps_registry_new(&c.workers);
     ps_store_key(c.k_meta, sizeof(c.k_meta), o->job, PS_KEY_META);
     ps_store_key(c.k_progress, sizeof(c.k_progress), o->job, PS_KEY_PROGRESS);

@@ -117,35 +117,35 @@ static void make_settings(struct coord *c)
     const struct ps_coordinator_opts *o = c->o;
     struct ps_buf b;
 
-    ps_buf_init(&b, SIZE_MAX / 2);
-    ps_buf_appends(&b, "{\"text_field\":");
+    ps_buf_init(&b, PS_BUF_NO_LIMIT);
+    ps_buf_adds(&b, "{\"text_field\":");
     ps_json_append_string(&b, o->text_field, strlen(o->text_field));
-    ps_buf_appends(&b, ",\"id_field\":");
+    ps_buf_adds(&b, ",\"id_field\":");
     ps_json_append_string(&b, o->id_field, strlen(o->id_field));
-    ps_buf_appendf(&b,
-                   ",\"max_line\":%" PRIu64 ",\"shard_size\":%" PRIu64
-                   ",\"max_errors_kept\":%u,\"ngram_max\":%u,\"window\":%u,\"max_candidates\":%u"
-                   ",\"partitions\":%u,\"redis_endpoints\":%zu",
-                   o->max_line, o->shard_size, o->max_errors_kept, o->ngram_max, o->window,
-                   o->max_candidates, c->partitions, o->n_redis);
+    ps_buf_addf(&b,
+                ",\"max_line\":%" PRIu64 ",\"shard_size\":%" PRIu64
+                ",\"max_errors_kept\":%u,\"ngram_max\":%u,\"window\":%u,\"max_candidates\":%u"
+                ",\"partitions\":%u,\"redis_endpoints\":%zu",
+                o->max_line, o->shard_size, o->max_errors_kept, o->ngram_max, o->window,
+                o->max_candidates, c->partitions, o->n_redis);
     if (c->cluster_log2 != 0)
-        ps_buf_appendf(&b, ",\"clusters\":{\"sketch_log2\":%u,\"min_docs\":%" PRIu64 "}",
-                       c->cluster_log2, o->cluster_min_docs);
+        ps_buf_addf(&b, ",\"clusters\":{\"sketch_log2\":%u,\"min_docs\":%" PRIu64 "}",
+                    c->cluster_log2, o->cluster_min_docs);
     if (c->signatures_dir != NULL) {
-        ps_buf_appends(&b, ",\"signatures\":{\"dir\":");
+        ps_buf_adds(&b, ",\"signatures\":{\"dir\":");
         ps_json_append_string(&b, c->signatures_dir, strlen(c->signatures_dir));
-        ps_buf_appendf(&b, ",\"k\":%u,\"ngram\":5,\"method\":\"oph\"}", o->signature_k);
+        ps_buf_addf(&b, ",\"k\":%u,\"ngram\":5,\"method\":\"oph\"}", o->signature_k);
     }
-    ps_buf_appends(&b, "}");
+    ps_buf_adds(&b, "}");
     free(c->scan_json);
     c->scan_json = ps_buf_detach(&b, NULL);
-    ps_buf_init(&b, SIZE_MAX / 2);
-    ps_buf_appendf(&b,
-                   "{\"scan\":%s,\"detect\":{\"min_docs\":%" PRIu64
-                   ",\"min_rate\":%.3f,\"min_spread\":%.3f,\"min_diversity\":%.3f,"
-                   "\"max_similarity\":%.3f,\"max_confirm\":%u}}",
-                   c->scan_json, o->score.min_docs, o->score.min_rate, o->score.min_spread,
-                   o->score.min_diversity, o->score.max_similarity, o->score.max_confirm);
+    ps_buf_init(&b, PS_BUF_NO_LIMIT);
+    ps_buf_addf(&b,
+                "{\"scan\":%s,\"detect\":{\"min_docs\":%" PRIu64
+                ",\"min_rate\":%.3f,\"min_spread\":%.3f,\"min_diversity\":%.3f,"
+                "\"max_similarity\":%.3f,\"max_confirm\":%u}}",
+                c->scan_json, o->score.min_docs, o->score.min_rate, o->score.min_spread,
+                o->score.min_diversity, o->score.max_similarity, o->score.max_confirm);
     free(c->settings_json);
     c->settings_json = ps_buf_detach(&b, NULL);
     ps_coordinator_scan_settings(o, c->cluster_log2, c->partitions, c->signatures_dir,
@@ -262,7 +262,7 @@ static int resume_plan(struct coord *c, const char *inputs, struct ps_errdetail 
     bool found, same_inputs;
     int rc = 0;
 
-    ps_buf_init(&text, SIZE_MAX / 2);
+    ps_buf_init(&text, PS_BUF_NO_LIMIT);
     ps_buf_init(&stored, 64);
     ps_store_key(k_plan, sizeof(k_plan), c->o->job, PS_KEY_PLAN);
     if (ps_store_get(c->store, k_plan, &text, &found, ed) != PS_OK ||
@@ -332,7 +332,7 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
     int rc = 0;
 
     ps_buf_init(&stored, 64);
-    ps_buf_init(&plan_text, SIZE_MAX / 2);
+    ps_buf_init(&plan_text, PS_BUF_NO_LIMIT);
     inputs_digest(c, inputs);
     if (ps_store_hget(c->store, c->k_meta, "fingerprint", &stored, &found, ed) != PS_OK) {
         rc = 4;

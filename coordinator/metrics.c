@@ -26,7 +26,7 @@ static const char *const states[] = {"planning",   "running", "confirming",
 /* One metric family: HELP and TYPE, then the caller's samples. */
 static void family(struct ps_buf *b, const char *name, const char *type, const char *help)
 {
-    ps_buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    ps_buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* A family of one sample without labels. */
@@ -34,42 +34,42 @@ static void one_u64(struct ps_buf *b, const char *name, const char *type, const 
                     uint64_t v)
 {
     family(b, name, type, help);
-    ps_buf_appendf(b, "%s %" PRIu64 "\n", name, v);
+    ps_buf_addf(b, "%s %" PRIu64 "\n", name, v);
 }
 
 /* A label value with the exposition format's escapes (backslash, quote, line feed). */
 static void label_value(struct ps_buf *b, const char *s)
 {
-    ps_buf_appends(b, "\"");
+    ps_buf_adds(b, "\"");
     for (; *s; s++) {
         if (*s == '\\' || *s == '"')
-            ps_buf_appendf(b, "\\%c", *s);
+            ps_buf_addf(b, "\\%c", *s);
         else if (*s == '\n')
-            ps_buf_appends(b, "\\n");
+            ps_buf_adds(b, "\\n");
         else
-            ps_buf_append(b, s, 1);
+            ps_buf_add(b, s, 1);
     }
-    ps_buf_appends(b, "\"");
+    ps_buf_adds(b, "\"");
 }
 
 static void per_pass(struct ps_buf *b, const char *name, const char *help, const uint64_t *v)
 {
     family(b, name, "counter", help);
     for (unsigned p = PS_PASS_SCAN; p <= PS_PASS__LAST; p++)
-        ps_buf_appendf(b, "%s{pass=\"%s\"} %" PRIu64 "\n", name, ps_pass_name(p), v[p]);
+        ps_buf_addf(b, "%s{pass=\"%s\"} %" PRIu64 "\n", name, ps_pass_name(p), v[p]);
 }
 
 void ps_metrics_render(const struct ps_metrics_snapshot *s, struct ps_buf *b)
 {
     family(b, "poisonscan_info", "gauge", "The job this coordinator runs (always 1).");
-    ps_buf_appends(b, "poisonscan_info{job=");
+    ps_buf_adds(b, "poisonscan_info{job=");
     label_value(b, s->job);
-    ps_buf_appends(b, ",version=\"0.1.0\"} 1\n");
+    ps_buf_adds(b, ",version=\"0.1.0\"} 1\n");
     family(b, "poisonscan_job_state", "gauge",
            "1 for the job's current state (as poisonscan status shows it), 0 for the others.");
     for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-        ps_buf_appendf(b, "poisonscan_job_state{state=\"%s\"} %d\n", states[i],
-                       strcmp(s->state, states[i]) == 0);
+        ps_buf_addf(b, "poisonscan_job_state{state=\"%s\"} %d\n", states[i],
+                    strcmp(s->state, states[i]) == 0);
     one_u64(b, "poisonscan_pass", "gauge",
             "The current pass: 1 scan, 2 confirm, 3 leads, 4 list (0 before the job is open).",
             s->pass);
@@ -96,10 +96,10 @@ void ps_metrics_render(const struct ps_metrics_snapshot *s, struct ps_buf *b)
             "Shards of the current pass waiting for a worker.", s->shards_queued);
     family(b, "poisonscan_input_bytes_per_second", "gauge",
            "Decompressed input counted per second over the last ten seconds, all workers.");
-    ps_buf_appendf(b, "poisonscan_input_bytes_per_second %.1f\n", s->bytes_per_s);
+    ps_buf_addf(b, "poisonscan_input_bytes_per_second %.1f\n", s->bytes_per_s);
     family(b, "poisonscan_documents_per_second", "gauge",
            "Documents counted per second over the last ten seconds, all workers.");
-    ps_buf_appendf(b, "poisonscan_documents_per_second %.1f\n", s->docs_per_s);
+    ps_buf_addf(b, "poisonscan_documents_per_second %.1f\n", s->docs_per_s);
     one_u64(b, "poisonscan_report_written", "gauge", "1 once report.json is written.",
             s->report_written);
     one_u64(b, "poisonscan_triggers_flagged", "gauge",
@@ -193,7 +193,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_NO; /* no request of ours has a body */
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", NULL, 0);
-    ps_buf_init(&b, 1 << 20);
+    ps_buf_init(&b, PS_BUF_NO_LIMIT);
     if (strcmp(url, "/metrics") == 0) {
         pthread_mutex_lock(&m->mu);
         snap = m->snap;
@@ -202,7 +202,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         text = ps_buf_detach(&b, &len);
         return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len);
     }
-    ps_buf_appends(&b, "poisonscan coordinator: metrics at /metrics\n");
+    ps_buf_adds(&b, "poisonscan coordinator: metrics at /metrics\n");
     text = ps_buf_detach(&b, &len);
     return reply(conn, strcmp(url, "/") == 0 ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND,
                  "text/plain; charset=utf-8", text, len);

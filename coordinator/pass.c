@@ -302,7 +302,7 @@ static enum ps_err skip_unlisted(struct coord *c, struct ps_errdetail *ed)
     enum ps_err err;
 
     ps_store_key(set_key, sizeof(set_key), c->o->job, PS_KEY_LIST_SHARDS);
-    ps_buf_init(&bits, SIZE_MAX / 2);
+    ps_buf_init(&bits, PS_BUF_NO_LIMIT);
     err = ps_store_get(c->store, set_key, &bits, &found, ed);
     for (size_t i = 0; err == PS_OK && i < c->n_shards; i++)
         if (!found || i / 8 >= bits.len || !((unsigned char)bits.data[i / 8] >> (i % 8) & 1))
@@ -347,7 +347,7 @@ enum ps_err ps_coord_load_job_pass(struct coord *c, struct ps_errdetail *ed)
     char rec_key[256];
     enum ps_err err;
 
-    ps_buf_init(&text, SIZE_MAX / 2);
+    ps_buf_init(&text, PS_BUF_NO_LIMIT);
     err = ps_store_hget(c->store, c->k_meta, "pass", &text, &found, ed);
     c->pass = PS_PASS_SCAN;
     if (err == PS_OK && found) {

@@ -16,7 +16,7 @@ static const char magic[4] = {'P', 'S', 'P', 'L'};
 void ps_patlist_init(struct ps_patlist *l)
 {
     memset(l, 0, sizeof(*l));
-    ps_buf_init(&l->arena, SIZE_MAX / 2);
+    ps_buf_init(&l->arena, PS_BUF_NO_LIMIT);
 }
 
 void ps_patlist_release(struct ps_patlist *l)
@@ -45,7 +45,7 @@ void ps_patlist_add(struct ps_patlist *l, const char *text, size_t len, uint32_t
     l->texts[l->n].len = len;
     l->origin[l->n] = origin;
     l->sample_below[l->n] = sample_below;
-    ps_buf_append(&l->arena, text, len);
+    ps_buf_add(&l->arena, text, len);
     l->n++;
 }
 
@@ -71,7 +71,7 @@ void ps_patlist_encode(const struct ps_patlist *l, struct ps_buf *out)
 {
     size_t off = 0;
 
-    ps_buf_append(out, magic, sizeof(magic));
+    ps_buf_add(out, magic, sizeof(magic));
     ps_varint_put(out, PATLIST_VERSION);
     ps_varint_put(out, l->n);
     ps_varint_put(out, l->leads_from);
@@ -79,7 +79,7 @@ void ps_patlist_encode(const struct ps_patlist *l, struct ps_buf *out)
         ps_varint_put(out, l->origin[i]);
         ps_varint_put_u64le(out, l->sample_below[i]);
         ps_varint_put(out, l->texts[i].len);
-        ps_buf_append(out, l->arena.data + off, l->texts[i].len);
+        ps_buf_add(out, l->arena.data + off, l->texts[i].len);
         off += l->texts[i].len;
     }
 }

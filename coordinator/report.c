@@ -38,7 +38,7 @@ static char *json_string(const char *s, size_t n)
 {
     struct ps_buf b;
 
-    ps_buf_init(&b, SIZE_MAX / 2);
+    ps_buf_init(&b, PS_BUF_NO_LIMIT);
     ps_json_append_string(&b, s, n);
     return ps_buf_detach(&b, NULL);
 }
@@ -164,42 +164,40 @@ static void append_error_files(struct ps_buf *b, const struct report *r)
     size_t n = a != NULL ? ps_agg_n_error_files(a) : 0;
     bool first = true;
 
-    ps_buf_appends(b, "\"error_files\":[");
+    ps_buf_adds(b, "\"error_files\":[");
     for (size_t i = 0; i < n; i++) {
         const struct ps_agg_file_errors *f = ps_agg_error_file(a, i);
-        ps_buf_appends(b, first ? "{\"file\":" : ",{\"file\":");
+        ps_buf_adds(b, first ? "{\"file\":" : ",{\"file\":");
         append_file(b, in->plan, f->file);
-        ps_buf_appendf(b, ",\"errors\":%" PRIu64 ",\"first_offset\":%" PRIu64 ",\"first_reason\":",
-                       f->count, f->first_offset);
+        ps_buf_addf(b, ",\"errors\":%" PRIu64 ",\"first_offset\":%" PRIu64 ",\"first_reason\":",
+                    f->count, f->first_offset);
         ps_json_append_string(b, f->first_reason, strlen(f->first_reason));
-        ps_buf_appends(b, "}");
+        ps_buf_adds(b, "}");
         first = false;
     }
     for (size_t i = 0; i < in->n_failed; i++) {
         const struct ps_shard *sh = ps_plan_shard(in->plan, in->failed[i].shard);
-        ps_buf_appends(b, first ? "{\"file\":" : ",{\"file\":");
+        ps_buf_adds(b, first ? "{\"file\":" : ",{\"file\":");
         append_file(b, in->plan, sh->file_index);
-        ps_buf_appendf(b,
-                       ",\"errors\":1,\"first_offset\":%" PRIu64 ",\"first_reason\":", sh->begin);
+        ps_buf_addf(b, ",\"errors\":1,\"first_offset\":%" PRIu64 ",\"first_reason\":", sh->begin);
         ps_json_append_string(b, in->failed[i].reason, strlen(in->failed[i].reason));
-        ps_buf_appends(b, ",\"shard_failed\":true}");
+        ps_buf_adds(b, ",\"shard_failed\":true}");
         first = false;
     }
-    ps_buf_appends(b, "]");
+    ps_buf_adds(b, "]");
 }
 
 static void append_errors(struct ps_buf *b, const struct report *r)
 {
     const struct err_rec *es = r->errors.items;
 
-    ps_buf_appends(b, "\"errors\":[");
+    ps_buf_adds(b, "\"errors\":[");
     for (size_t i = 0; i < r->errors.n && i < MAX_ERRORS_LISTED; i++) {
-        ps_buf_appends(b, i ? ",{\"file\":" : "{\"file\":");
+        ps_buf_adds(b, i ? ",{\"file\":" : "{\"file\":");
         append_file(b, r->in->plan, es[i].file);
-        ps_buf_appendf(b, ",\"offset\":%" PRIu64 ",\"reason\":%s}", es[i].offset,
-                       es[i].reason_json);
+        ps_buf_addf(b, ",\"offset\":%" PRIu64 ",\"reason\":%s}", es[i].offset, es[i].reason_json);
     }
-    ps_buf_appends(b, "]");
+    ps_buf_adds(b, "]");
 }
 
 static void append_cand(struct ps_buf *b, const struct report *r, const struct cand *c,
@@ -207,28 +205,27 @@ static void append_cand(struct ps_buf *b, const struct report *r, const struct c
 {
     const struct hit *hs = r->hits.items;
 
-    ps_buf_appends(b, "{\"pattern\":");
+    ps_buf_adds(b, "{\"pattern\":");
     ps_json_append_string(b, c->text, strlen(c->text));
-    ps_buf_appendf(b,
-                   ",\"documents\":%" PRIu64 ",\"shards\":%" PRIu64 ",\"score\":%.6f,"
-                   "\"kind\":\"%s\",\"evidence\":{\"documents_in_role\":%" PRIu64
-                   ",\"documents_with_pattern\":%" PRIu64 ",\"rate_in_role\":%.6f,"
-                   "\"shards_in_role\":%" PRIu64 ",\"shards_expected_if_uniform\":%.2f,"
-                   "\"left_context_diversity\":%.3f,\"continuation_similarity\":%.4f,"
-                   "\"same_next_share\":%.3f,\"named_by\":\"%s\","
-                   "\"pass1_documents\":%" PRIu64 ",\"pass1_shards\":%" PRIu64
-                   ",\"listed\":%s,\"carriers_without_payload\":%zu},\"examples\":[",
-                   c->role, c->role_shards, c->score, ps_report_kind_name(c->kind), c->role,
-                   c->total, c->score, c->role_shards,
-                   ps_score_expected_shards(c->role, shards_total), c->diversity, c->similarity,
-                   c->same_next, c->lead ? "repeated_segment" : "turn", c->p1_docs, c->p1_shards,
-                   c->listed ? "true" : "false", c->n_carriers);
+    ps_buf_addf(b,
+                ",\"documents\":%" PRIu64 ",\"shards\":%" PRIu64 ",\"score\":%.6f,"
+                "\"kind\":\"%s\",\"evidence\":{\"documents_in_role\":%" PRIu64
+                ",\"documents_with_pattern\":%" PRIu64 ",\"rate_in_role\":%.6f,"
+                "\"shards_in_role\":%" PRIu64 ",\"shards_expected_if_uniform\":%.2f,"
+                "\"left_context_diversity\":%.3f,\"continuation_similarity\":%.4f,"
+                "\"same_next_share\":%.3f,\"named_by\":\"%s\","
+                "\"pass1_documents\":%" PRIu64 ",\"pass1_shards\":%" PRIu64
+                ",\"listed\":%s,\"carriers_without_payload\":%zu},\"examples\":[",
+                c->role, c->role_shards, c->score, ps_report_kind_name(c->kind), c->role, c->total,
+                c->score, c->role_shards, ps_score_expected_shards(c->role, shards_total),
+                c->diversity, c->similarity, c->same_next, c->lead ? "repeated_segment" : "turn",
+                c->p1_docs, c->p1_shards, c->listed ? "true" : "false", c->n_carriers);
     for (size_t e = 0; e < c->n_examples; e++) {
         const struct hit *h = &hs[c->examples[e]];
-        ps_buf_appendf(b, "%s{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"snippet\":%s}",
-                       e ? "," : "", h->id_json, h->file_json, h->offset, h->snippet_json);
+        ps_buf_addf(b, "%s{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"snippet\":%s}",
+                    e ? "," : "", h->id_json, h->file_json, h->offset, h->snippet_json);
     }
-    ps_buf_appends(b, "]}");
+    ps_buf_adds(b, "]}");
 }
 
 static void add_top(struct ps_report_summary *sum, const struct cand *c)
@@ -259,51 +256,51 @@ static void append_patterns(struct ps_buf *b, const struct report *r, struct ps_
     size_t listed = 0;
     bool first = true;
 
-    ps_buf_appends(b, "\"triggers\":[");
+    ps_buf_adds(b, "\"triggers\":[");
     for (size_t i = 0; i < r->cands.n; i++) {
         if (!cs[i].flagged)
             continue;
-        ps_buf_appends(b, first ? "" : ",");
+        ps_buf_adds(b, first ? "" : ",");
         append_cand(b, r, &cs[i], shards_total);
         first = false;
         sum->n_triggers++;
         add_top(sum, &cs[i]);
     }
-    ps_buf_appends(b, "],\"suppressed\":[");
+    ps_buf_adds(b, "],\"suppressed\":[");
     first = true;
     for (size_t i = 0; i < r->cands.n; i++) {
         if (cs[i].allowlist_line == 0)
             continue;
-        ps_buf_appends(b, first ? "" : ",");
+        ps_buf_adds(b, first ? "" : ",");
         append_cand(b, r, &cs[i], shards_total);
         /* the same object as a trigger's, plus the line that allowlisted it: reopen its '}' */
         if (b->len == 0 || b->data[b->len - 1] != '}')
             ps_bug("candidate object does not end in '}'");
         b->data[--b->len] = '\0';
-        ps_buf_appendf(b, ",\"allowlist_line\":%zu}", cs[i].allowlist_line);
+        ps_buf_addf(b, ",\"allowlist_line\":%zu}", cs[i].allowlist_line);
         first = false;
         sum->n_suppressed++;
     }
-    ps_buf_appends(b, "],\"allowlist\":");
+    ps_buf_adds(b, "],\"allowlist\":");
     if (in->allowlist != NULL) {
         const char *name = ps_allowlist_name(in->allowlist);
-        ps_buf_appends(b, "{\"file\":");
+        ps_buf_adds(b, "{\"file\":");
         ps_json_append_string(b, name, strlen(name));
-        ps_buf_appendf(b, ",\"patterns\":%zu}", ps_allowlist_n(in->allowlist));
+        ps_buf_addf(b, ",\"patterns\":%zu}", ps_allowlist_n(in->allowlist));
     } else {
-        ps_buf_appends(b, "null");
+        ps_buf_adds(b, "null");
     }
-    ps_buf_appends(b, ",\"candidates\":[");
+    ps_buf_adds(b, ",\"candidates\":[");
     first = true;
     for (size_t i = 0; i < r->cands.n && listed < in->score->max_reported; i++) {
         if (cs[i].flagged || cs[i].allowlist_line > 0)
             continue;
-        ps_buf_appends(b, first ? "" : ",");
+        ps_buf_adds(b, first ? "" : ",");
         append_cand(b, r, &cs[i], shards_total);
         first = false;
         listed++;
     }
-    ps_buf_appends(b, "]");
+    ps_buf_adds(b, "]");
 }
 
 static enum ps_err write_report_json(struct report *r, struct ps_report_summary *sum,
@@ -314,28 +311,28 @@ static enum ps_err write_report_json(struct report *r, struct ps_report_summary 
     char path[4200];
     enum ps_err err;
 
-    ps_buf_init(&b, SIZE_MAX / 2);
-    ps_buf_appends(&b, "{\"version\":2,\"job\":");
+    ps_buf_init(&b, PS_BUF_NO_LIMIT);
+    ps_buf_adds(&b, "{\"version\":2,\"job\":");
     ps_json_append_string(&b, in->job, strlen(in->job));
-    ps_buf_appendf(&b,
-                   ",\"settings\":%s,\"corpus\":{\"files\":%" PRIu64 ",\"shards\":%" PRIu64
-                   ",\"shards_failed\":%" PRIu64 ",\"documents\":%" PRIu64 ",\"bytes\":%" PRIu64
-                   ",\"text_bytes\":%" PRIu64 ",\"errors\":%" PRIu64 "},\"confirm_pass\":%s,",
-                   in->settings_json, sum->files, sum->shards, sum->shards_failed, sum->documents,
-                   sum->bytes, sum->text_bytes, sum->errors_total,
-                   in->agg[PS_PASS_CONFIRM] != NULL ? "true" : "false");
+    ps_buf_addf(&b,
+                ",\"settings\":%s,\"corpus\":{\"files\":%" PRIu64 ",\"shards\":%" PRIu64
+                ",\"shards_failed\":%" PRIu64 ",\"documents\":%" PRIu64 ",\"bytes\":%" PRIu64
+                ",\"text_bytes\":%" PRIu64 ",\"errors\":%" PRIu64 "},\"confirm_pass\":%s,",
+                in->settings_json, sum->files, sum->shards, sum->shards_failed, sum->documents,
+                sum->bytes, sum->text_bytes, sum->errors_total,
+                in->agg[PS_PASS_CONFIRM] != NULL ? "true" : "false");
     append_patterns(&b, r, sum);
-    ps_buf_appends(&b, ",");
+    ps_buf_adds(&b, ",");
     append_errors(&b, r);
-    ps_buf_appendf(&b, ",\"errors_total\":%" PRIu64 ",", sum->errors_total);
+    ps_buf_addf(&b, ",\"errors_total\":%" PRIu64 ",", sum->errors_total);
     append_error_files(&b, r);
-    ps_buf_appends(&b, ",");
+    ps_buf_adds(&b, ",");
     if (in->cluster_min_docs > 0 && in->agg[PS_PASS_CONFIRM] != NULL)
         ps_clusters_report(in->agg[PS_PASS_CONFIRM], in->plan, in->cluster_min_docs, MAX_CLUSTERS,
                            ps_report_trigger_of, r, &b, &sum->n_clusters);
     else
-        ps_buf_appends(&b, "\"clusters\":[],\"clusters_total\":0");
-    ps_buf_appends(&b, "}\n");
+        ps_buf_adds(&b, "\"clusters\":[],\"clusters_total\":0");
+    ps_buf_adds(&b, "}\n");
     snprintf(path, sizeof(path), "%s/report.json", in->out_dir);
     err = ps_file_write_atomic(path, b.data, b.len, ed);
     if (err == PS_OK) {

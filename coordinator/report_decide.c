@@ -312,24 +312,24 @@ enum ps_err ps_report_write_flagged(struct report *r, struct ps_report_summary *
     }
     ps_report_vec_sort(&pairs, cmp_pair);
     ps = pairs.items;
-    ps_buf_init(&b, SIZE_MAX / 2);
+    ps_buf_init(&b, PS_BUF_NO_LIMIT);
     for (size_t k = 0, end; k < pairs.n; k = end) {
         const struct hit *h = &hs[ps[k].hit];
         bool seen = false;
 
         for (end = k + 1; end < pairs.n && ps[end].hit == ps[k].hit; end++)
             ;
-        ps_buf_appendf(&b, "{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"triggers\":[",
-                       h->id_json, h->file_json, h->offset);
+        ps_buf_addf(&b, "{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"triggers\":[", h->id_json,
+                    h->file_json, h->offset);
         for (size_t j = k; j < end; j++) {
             seen = seen || ps[j].in_role;
             if (j > k && ps[j].cand == ps[j - 1].cand)
                 continue;
             if (j > k)
-                ps_buf_appends(&b, ",");
+                ps_buf_adds(&b, ",");
             ps_json_append_string(&b, cs[ps[j].cand].text, strlen(cs[ps[j].cand].text));
         }
-        ps_buf_appendf(&b, "],\"payload_seen\":%s}\n", seen ? "true" : "false");
+        ps_buf_addf(&b, "],\"payload_seen\":%s}\n", seen ? "true" : "false");
         sum->n_flagged_docs++;
     }
     free(pairs.items);

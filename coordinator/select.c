@@ -108,7 +108,7 @@ static enum ps_err record_switch(struct collector *k, enum ps_pass pass, const u
     char text[4], set_key[256], now[24];
     enum ps_err err;
 
-    ps_buf_init(&rec, SIZE_MAX / 2);
+    ps_buf_init(&rec, PS_BUF_NO_LIMIT);
     ps_patlist_encode(&k->lists[pass], &rec);
     err = ps_collect_put_record(k, PS_KEY_PATTERNS, pass, rec.data, rec.len, ed);
     ps_buf_release(&rec);

@@ -43,7 +43,7 @@ static void table_init(struct table *t)
     t->cap = 1024;
     t->n = 0;
     t->slots = ps_xcalloc(t->cap, sizeof(*t->slots));
-    ps_buf_init(&t->text, SIZE_MAX / 2);
+    ps_buf_init(&t->text, PS_BUF_NO_LIMIT);
 }
 
 static void table_release(struct table *t)
@@ -209,8 +209,7 @@ static struct cand *table_get(struct table *t, uint64_t hash, const char *text, 
         c->hash = hash;
         c->text_off = t->text.len;
         c->text_len = (uint32_t)text_len;
-        if (text_len > 0 && ps_buf_append(&t->text, text, text_len) != PS_OK)
-            ps_bug("candidate text arena ceiling");
+        ps_buf_add(&t->text, text, text_len);
         t->n++;
     }
     return c;

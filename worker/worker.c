@@ -132,7 +132,7 @@ static enum ps_err ensure_heavy(struct worker *w, const Poisonscan__Lease *lease
     if (lease->pass == PS_PASS_SCAN || lease->settings->cluster_log2 == 0 ||
         strcmp(w->heavy_job, lease->job_id) == 0)
         return PS_OK;
-    ps_buf_init(&bitmap, SIZE_MAX / 2);
+    ps_buf_init(&bitmap, PS_BUF_NO_LIMIT);
     ps_store_key(key, sizeof(key), lease->job_id, PS_KEY_CLUSTER_HEAVY);
     err = ps_store_get(w->stores[0], key, &bitmap, &found, ed);
     if (err == PS_OK && !found) {
@@ -262,7 +262,7 @@ static bool take_patterns(struct worker *w, const Poisonscan__Lease *lease)
     }
     ps_buf_reset(&w->patterns_arena);
     for (size_t i = 0; i < lease->n_candidates; i++)
-        ps_buf_append(&w->patterns_arena, lease->candidates[i].data, lease->candidates[i].len);
+        ps_buf_add(&w->patterns_arena, lease->candidates[i].data, lease->candidates[i].len);
     for (size_t i = 0; i < lease->n_candidates; i++) {
         w->patterns[i].text = w->patterns_arena.data + off;
         w->patterns[i].len = lease->candidates[i].len;
@@ -403,7 +403,7 @@ int ps_worker_run(const struct ps_worker_opts *o)
     int rc = 0;
 
     w.o = o;
-    ps_buf_init(&w.patterns_arena, SIZE_MAX / 2);
+    ps_buf_init(&w.patterns_arena, PS_BUF_NO_LIMIT);
     for (w.n_stores = 0; w.n_stores < o->n_redis; w.n_stores++)
         if (ps_store_connect(&w.stores[w.n_stores], &o->redis[w.n_stores], o->redis_retry_ms,
                              &ed) != PS_OK) {

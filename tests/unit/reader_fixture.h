@@ -187,9 +187,9 @@ FIXTURE void flush_ok(struct checker *c, struct ps_buf *b)
 {
     if (!c->have_ok)
         return;
-    ps_buf_appendf(b, "OK %llu-%llu d%llu e%llu u%llu\n", (unsigned long long)c->ok.first,
-                   (unsigned long long)c->ok.last, (unsigned long long)c->ok.docs,
-                   (unsigned long long)c->ok.errors, (unsigned long long)c->ok.unchecked);
+    ps_buf_addf(b, "OK %llu-%llu d%llu e%llu u%llu\n", (unsigned long long)c->ok.first,
+                (unsigned long long)c->ok.last, (unsigned long long)c->ok.docs,
+                (unsigned long long)c->ok.errors, (unsigned long long)c->ok.unchecked);
     c->have_ok = false;
 }
 
@@ -231,8 +231,8 @@ FIXTURE void check_events(struct ps_reader *r, struct checker *c, struct result 
         assert_int_equal(ev.first, ev.last);
         res->dropped_docs += ev.docs;
         flush_ok(c, &res->events);
-        ps_buf_appendf(&res->events, "FAILED %llu d%llu e%llu\n", (unsigned long long)ev.first,
-                       (unsigned long long)ev.docs, (unsigned long long)ev.errors);
+        ps_buf_addf(&res->events, "FAILED %llu d%llu e%llu\n", (unsigned long long)ev.first,
+                    (unsigned long long)ev.docs, (unsigned long long)ev.errors);
         c->failed = true;
     }
 }
@@ -243,13 +243,13 @@ FIXTURE void log_text(struct ps_buf *b, const char *s, size_t n)
 
     for (i = 0; i < n; i++) {
         if (s[i] == '\n')
-            ps_buf_appends(b, "\\n");
+            ps_buf_adds(b, "\\n");
         else if (s[i] == '\r')
-            ps_buf_appends(b, "\\r");
+            ps_buf_adds(b, "\\r");
         else if (s[i] == '\0')
-            ps_buf_appends(b, "\\0");
+            ps_buf_adds(b, "\\0");
         else
-            ps_buf_append(b, s + i, 1);
+            ps_buf_add(b, s + i, 1);
     }
 }
 
@@ -279,10 +279,10 @@ FIXTURE struct result read_all_opts(const char *path, const struct ps_reader_opt
             assert_false(has);
             assert_ptr_equal(e->file, path);
             check_item(&c, ps_reader_item_frame(r), false);
-            ps_buf_appendf(&res.log, "E%d@%llu ", (int)err, (unsigned long long)e->offset);
+            ps_buf_addf(&res.log, "E%d@%llu ", (int)err, (unsigned long long)e->offset);
             if (!hide_frames)
-                ps_buf_appendf(&res.log, "#%llu ", (unsigned long long)ps_reader_item_frame(r));
-            ps_buf_appendf(&res.log, "%s\n", e->msg);
+                ps_buf_addf(&res.log, "#%llu ", (unsigned long long)ps_reader_item_frame(r));
+            ps_buf_addf(&res.log, "%s\n", e->msg);
             check_events(r, &c, &res);
             continue;
         }
@@ -291,7 +291,7 @@ FIXTURE struct result read_all_opts(const char *path, const struct ps_reader_opt
             struct ps_doc d2;
 
             res.final = err;
-            ps_buf_appendf(&res.log, "S%d %s\n", (int)err, ps_reader_last_error(r)->msg);
+            ps_buf_addf(&res.log, "S%d %s\n", (int)err, ps_reader_last_error(r)->msg);
             check_events(r, &c, &res);
             assert_int_equal(ps_reader_next(r, &d2, &again), err); /* sticky */
             assert_false(again);
@@ -306,17 +306,16 @@ FIXTURE struct result read_all_opts(const char *path, const struct ps_reader_opt
         assert_true(doc.n_parts >= 1);
         assert_int_equal(doc.frame, ps_reader_item_frame(r));
         check_item(&c, doc.frame, true);
-        ps_buf_appendf(&res.log, "%llu %.*s ", (unsigned long long)doc.offset, (int)doc.id_len,
-                       doc.id);
+        ps_buf_addf(&res.log, "%llu %.*s ", (unsigned long long)doc.offset, (int)doc.id_len,
+                    doc.id);
         if (!hide_frames)
-            ps_buf_appendf(&res.log, "#%llu ", (unsigned long long)doc.frame);
+            ps_buf_addf(&res.log, "#%llu ", (unsigned long long)doc.frame);
         for (size_t i = 0; i < doc.n_parts; i++) {
             assert_true(doc.parts[i].off + doc.parts[i].len <= doc.text_len);
-            ps_buf_appendf(&res.log, "%s%s:", i > 0 ? "|" : "",
-                           ps_chat_role_name(doc.parts[i].role));
+            ps_buf_addf(&res.log, "%s%s:", i > 0 ? "|" : "", ps_chat_role_name(doc.parts[i].role));
             log_text(&res.log, doc.text + doc.parts[i].off, doc.parts[i].len);
         }
-        ps_buf_appends(&res.log, "\n");
+        ps_buf_adds(&res.log, "\n");
         check_events(r, &c, &res);
     }
     /* once the end or a stream error is reported, every item is covered by an event */

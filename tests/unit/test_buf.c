@@ -1,10 +1,14 @@
 /* test_buf.c - the growable buffer: formatted appends that fit the room there is, that need
- * more, and that would pass the ceiling (content and terminator unchanged). */
+ * more, and that would pass the ceiling (content and terminator unchanged); appends that cannot
+ * fail grow a buffer without a ceiling and stop the program, never truncate, past one. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -17,7 +21,7 @@ static void test_buf_appendf_fits_then_grows(void **state)
     size_t n = 0;
 
     (void)state;
-    ps_buf_init(&b, SIZE_MAX / 2);
+    ps_buf_init(&b, PS_BUF_NO_LIMIT);
     assert_int_equal(ps_buf_appendf(&b, "%s-%d", "a", 1), PS_OK);
     assert_string_equal(b.data, "a-1");
     n = (size_t)snprintf(want, sizeof(want), "a-1");
@@ -51,11 +55,57 @@ static void test_buf_appendf_past_the_ceiling_changes_nothing(void **state)
     ps_buf_release(&b);
 }
 
+static void test_buf_add_grows_without_a_ceiling(void **state)
+{
+    struct ps_buf b;
+    size_t total = 0;
+
+    (void)state;
+    ps_buf_init(&b, PS_BUF_NO_LIMIT);
+    for (int i = 0; i < 10000; i++) {
+        ps_buf_adds(&b, "abc");
+        ps_buf_add(&b, "\0", 1);
+        ps_buf_addf(&b, "%05d", i);
+        total += 3 + 1 + 5;
+    }
+    assert_int_equal(b.len, total);
+    assert_memory_equal(b.data + total - 9,
+                        "abc\0"
+                        "09999",
+                        9);
+    assert_int_equal(b.data[b.len], '\0');
+    ps_buf_release(&b);
+}
+
+/* in a child: the append that cannot fail stops the program (SIGABRT) at the ceiling */
+static void test_buf_add_past_a_ceiling_aborts(void **state)
+{
+    int status = 0;
+    pid_t pid;
+
+    (void)state;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct ps_buf b;
+        ps_buf_init(&b, 8);
+        ps_buf_adds(&b, "12345678"); /* fits exactly */
+        freopen("/dev/null", "w", stderr);
+        ps_buf_adds(&b, "9");
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_appendf_fits_then_grows),
         cmocka_unit_test(test_buf_appendf_past_the_ceiling_changes_nothing),
+        cmocka_unit_test(test_buf_add_grows_without_a_ceiling),
+        cmocka_unit_test(test_buf_add_past_a_ceiling_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

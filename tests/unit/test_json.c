@@ -412,15 +412,15 @@ static void test_json_append_string_escapes_for_reports(void **state)
     assert_string_equal(b.data, want);
     /* the output is itself a valid JSON string */
     ps_buf_init(&line, 1 << 20);
-    ps_buf_appends(&line, "{\"k\":");
-    ps_buf_append(&line, b.data, b.len);
-    ps_buf_appends(&line, "}");
+    ps_buf_adds(&line, "{\"k\":");
+    ps_buf_add(&line, b.data, b.len);
+    ps_buf_adds(&line, "}");
     assert_int_equal(ps_json_parse_line(j, line.data, line.len, &f, 1, &ed), PS_OK);
     assert_true(f.is_string);
     /* past the ceiling: PS_ERR_LIMIT and the buffer is unchanged */
     ps_buf_release(&b);
     ps_buf_init(&b, 8);
-    ps_buf_appends(&b, "xy");
+    ps_buf_adds(&b, "xy");
     assert_int_equal(ps_json_append_string(&b, "abcdefgh", 8), PS_ERR_LIMIT);
     assert_int_equal(b.len, 2);
     assert_string_equal(b.data, "xy");

@@ -86,7 +86,7 @@ static struct result read_all(const char *path, uint64_t begin, uint64_t end,
 
             assert_false(has);
             assert_ptr_equal(e->file, path);
-            ps_buf_appendf(&res.log, "E%d@%llu\n", (int)err, (unsigned long long)e->offset);
+            ps_buf_addf(&res.log, "E%d@%llu\n", (int)err, (unsigned long long)e->offset);
             continue;
         }
         if (err != PS_OK) {
@@ -101,8 +101,8 @@ static struct result read_all(const char *path, uint64_t begin, uint64_t end,
         }
         if (!has)
             break;
-        ps_buf_appendf(&res.log, "%llu %.*s %zu %.*s\n", (unsigned long long)doc.offset,
-                       (int)doc.id_len, doc.id, doc.text_len, (int)doc.text_len, doc.text);
+        ps_buf_addf(&res.log, "%llu %.*s %zu %.*s\n", (unsigned long long)doc.offset,
+                    (int)doc.id_len, doc.id, doc.text_len, (int)doc.text_len, doc.text);
     }
     res.docs = ps_reader_stats(r)->docs;
     res.bytes = ps_reader_stats(r)->bytes;
@@ -498,9 +498,9 @@ static void test_reader_byte_ranges_partition_the_file(void **state)
                 assert_int_equal(r1.blank + r2.blank + r3.blank, whole.blank);
                 assert_int_equal(r1.text_bytes + r2.text_bytes + r3.text_bytes, whole.text_bytes);
                 ps_buf_init(&all, SIZE_MAX / 2);
-                ps_buf_append(&all, r1.log.data, r1.log.len);
-                ps_buf_append(&all, r2.log.data, r2.log.len);
-                ps_buf_append(&all, r3.log.data, r3.log.len);
+                ps_buf_add(&all, r1.log.data, r1.log.len);
+                ps_buf_add(&all, r2.log.data, r2.log.len);
+                ps_buf_add(&all, r3.log.data, r3.log.len);
                 assert_string_equal(all.data, whole.log.data);
                 ps_buf_release(&all);
                 result_release(&r1);

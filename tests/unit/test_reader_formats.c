@@ -272,8 +272,8 @@ static void test_reader_wet_common_crawl_file(void **state)
 /* A WARC record: header fields (raw text, "\r\n" each) and content. */
 static void warc(struct ps_buf *b, const char *fields, const char *content)
 {
-    ps_buf_appendf(b, "WARC/1.0\r\n%sContent-Length: %zu\r\n\r\n%s\r\n\r\n", fields,
-                   strlen(content), content);
+    ps_buf_addf(b, "WARC/1.0\r\n%sContent-Length: %zu\r\n\r\n%s\r\n\r\n", fields, strlen(content),
+                content);
 }
 
 static void test_reader_wet_skips_other_records_and_reports_malformed(void **state)
@@ -287,18 +287,18 @@ static void test_reader_wet_skips_other_records_and_reports_malformed(void **sta
     warc(&b, "WARC-Type: metadata\r\n", "fetchTimeMs: 12\r\n");
     warc(&b, "WARC-Type: conversion\r\nWARC-Target-URI: https://a/\r\n", "first");
     /* no Content-Length: reading resumes at the next record */
-    ps_buf_appends(&b, "WARC/1.0\r\nWARC-Type: conversion\r\n\r\nlost text\r\n\r\n");
+    ps_buf_adds(&b, "WARC/1.0\r\nWARC-Type: conversion\r\n\r\nlost text\r\n\r\n");
     warc(&b, "WARC-Type: conversion\r\nwarc-target-uri:   https://b/  \r\n", "second");
-    ps_buf_appends(&b, "garbage between records\r\n");
-    ps_buf_appends(&b, "WARC/1.0\r\nWARC-Type: conversion\r\nContent-Length: 12x\r\n\r\nab\r\n");
-    ps_buf_appends(&b, "WARC/1.0\r\nthis line has no colon\r\nContent-Length: 1\r\n\r\nc\r\n\r\n");
+    ps_buf_adds(&b, "garbage between records\r\n");
+    ps_buf_adds(&b, "WARC/1.0\r\nWARC-Type: conversion\r\nContent-Length: 12x\r\n\r\nab\r\n");
+    ps_buf_adds(&b, "WARC/1.0\r\nthis line has no colon\r\nContent-Length: 1\r\n\r\nc\r\n\r\n");
     warc(&b, "WARC-Type: conversion\r\n", "no uri");
     warc(&b, "WARC-Type: conversion\r\nWARC-Target-URI: https://c/\r\n", "bad \xC3\x28 utf-8");
     warc(&b, "WARC-Type: conversion\r\nWARC-Target-URI: https://d/\r\n",
          "a long text of more than 40 bytes, skipped");
     warc(&b, "WARC-Type: conversion\r\nContent-Length: 1\r\n", "x");
     warc(&b, "WARC-Type: conversion\r\nWARC-Target-URI: https://e/\r\n", "last");
-    ps_buf_appends(&b, "WARC/1.0\r\nWARC-Type: conversion\r\nContent-Length: 30\r\n\r\ncut");
+    ps_buf_adds(&b, "WARC/1.0\r\nWARC-Type: conversion\r\nContent-Length: 30\r\n\r\ncut");
     tmp_path(path, sizeof(path), "damaged.warc.wet");
     write_file(path, b.data, b.len);
     o.max_line = 40;
