@@ -28,8 +28,7 @@
 #define EVIDENCE_SLACK 0.15
 #define SAMPLE_MIN     4
 
-/* The rank bound of a pattern named in `docs` documents. */
-static uint64_t sample_bound(uint64_t docs)
+uint64_t ps_collect_sample_bound(uint64_t docs)
 {
     if (docs <= SAMPLE_TARGET)
         return UINT64_MAX;
@@ -76,23 +75,22 @@ static int cmp_picked(const void *a, const void *b)
     return x->hash < y->hash ? -1 : x->hash > y->hash;
 }
 
-/* The patterns of `a` that pass the selection rule, most documents first, at most max_confirm,
- * into `out` (texts copied, origin = rank); their hashes into *keep (owned by the caller). */
-static void select_patterns(const struct ps_aggset *a, const struct coord *c, unsigned part,
-                            const struct ps_patlist *exclude, struct ps_patlist *out,
-                            uint64_t **keep)
+void ps_collect_select_patterns(const struct ps_aggset *a, const struct ps_score_opts *o,
+                                size_t n_shards, unsigned part, const struct ps_patlist *exclude,
+                                struct ps_patlist *out, uint64_t **keep)
 {
-    struct pick_ctx p = {&c->o->score, c->n_shards, part, exclude, NULL, 0, 0};
+    struct pick_ctx p = {o, n_shards, part, exclude, NULL, 0, 0};
     size_t n;
 
     ps_aggset_each_pattern(a, pick, &p);
     if (p.n > 1)
         qsort(p.v, p.n, sizeof(*p.v), cmp_picked);
-    n = p.n < c->o->score.max_confirm ? p.n : c->o->score.max_confirm;
+    n = p.n < o->max_confirm ? p.n : o->max_confirm;
     ps_patlist_release(out);
     *keep = ps_xmalloc((n + 1) * sizeof(**keep));
     for (size_t i = 0; i < n; i++) {
-        ps_patlist_add(out, p.v[i].text, p.v[i].len, (uint32_t)i, sample_bound(p.v[i].docs));
+        ps_patlist_add(out, p.v[i].text, p.v[i].len, (uint32_t)i,
+                       ps_collect_sample_bound(p.v[i].docs));
         (*keep)[i] = p.v[i].hash;
     }
     ps_patlist_seal(out);
@@ -213,8 +211,8 @@ static enum ps_err after_scan(struct collector *k, enum ps_pass *next, struct ps
     bool heavy = false;
     enum ps_err err;
 
-    select_patterns(&k->agg[PS_PASS_SCAN], k->c, PS_SCORE_PART_TURN, NULL,
-                    &k->lists[PS_PASS_CONFIRM], &keep);
+    ps_collect_select_patterns(&k->agg[PS_PASS_SCAN], &k->c->o->score, k->c->n_shards,
+                               PS_SCORE_PART_TURN, NULL, &k->lists[PS_PASS_CONFIRM], &keep);
     k->lists[PS_PASS_CONFIRM].leads_from = k->lists[PS_PASS_CONFIRM].n;
     ps_log(PS_LOG_INFO, "coordinator", "scan pass done: %zu candidate patterns to confirm",
            k->lists[PS_PASS_CONFIRM].n);
@@ -222,7 +220,8 @@ static enum ps_err after_scan(struct collector *k, enum ps_pass *next, struct ps
     if (err == PS_OK)
         err = close_pass(k, keep, k->lists[PS_PASS_CONFIRM].n, ed);
     free(keep);
-    if (err == PS_OK && (k->lists[PS_PASS_CONFIRM].n > 0 || heavy)) {
+    if (err == PS_OK && ps_collect_pass_after(PS_PASS_SCAN, k->lists[PS_PASS_CONFIRM].n, heavy,
+                                              0) == PS_PASS_CONFIRM) {
         err = record_switch(k, PS_PASS_CONFIRM, NULL, 0, ed);
         *next = PS_PASS_CONFIRM;
     }
@@ -300,7 +299,8 @@ static enum ps_err plan_list(struct collector *k, enum ps_pass *next, struct ps_
     if (k->ran[PS_PASS_LEADS])
         may_flag(k, PS_PASS_LEADS, l);
     ps_patlist_seal(l);
-    if (l->n == 0)
+    /* no leads here: they would have been counted first */
+    if (ps_collect_pass_after(k->pass, 0, false, l->n) != PS_PASS_LIST)
         return PS_OK;
     bits = list_shards(k, &len);
     for (size_t i = 0; i < k->c->n_shards; i++)
@@ -319,8 +319,9 @@ static enum ps_err after_confirm(struct collector *k, enum ps_pass *next, struct
     enum ps_err err = PS_OK;
 
     if (k->c->cluster_log2 != 0)
-        select_patterns(&k->agg[PS_PASS_CONFIRM], k->c, PS_SCORE_PART_LEAD,
-                        &k->lists[PS_PASS_CONFIRM], &k->lists[PS_PASS_LEADS], &keep);
+        ps_collect_select_patterns(&k->agg[PS_PASS_CONFIRM], &k->c->o->score, k->c->n_shards,
+                                   PS_SCORE_PART_LEAD, &k->lists[PS_PASS_CONFIRM],
+                                   &k->lists[PS_PASS_LEADS], &keep);
     k->lists[PS_PASS_LEADS].leads_from = 0;
     ps_log(PS_LOG_INFO, "coordinator", "confirm pass done: %zu leads of repeated segments",
            k->lists[PS_PASS_LEADS].n);
@@ -328,11 +329,30 @@ static enum ps_err after_confirm(struct collector *k, enum ps_pass *next, struct
     free(keep);
     if (err != PS_OK)
         return err;
-    if (k->lists[PS_PASS_LEADS].n > 0) {
+    if (ps_collect_pass_after(PS_PASS_CONFIRM, k->lists[PS_PASS_LEADS].n, false, 0) ==
+        PS_PASS_LEADS) {
         *next = PS_PASS_LEADS;
         return record_switch(k, PS_PASS_LEADS, NULL, 0, ed);
     }
     return plan_list(k, next, ed);
+}
+
+enum ps_pass ps_collect_pass_after(enum ps_pass done, size_t n_selected, bool heavy,
+                                   size_t n_to_list)
+{
+    switch (done) {
+    case PS_PASS_SCAN:
+        /* heavy cells alone make a confirm pass: its members are the clusters of the report */
+        return n_selected > 0 || heavy ? PS_PASS_CONFIRM : PS_PASS_NONE;
+    case PS_PASS_CONFIRM:
+        if (n_selected > 0)
+            return PS_PASS_LEADS;
+        return n_to_list > 0 ? PS_PASS_LIST : PS_PASS_NONE;
+    case PS_PASS_LEADS:
+        return n_to_list > 0 ? PS_PASS_LIST : PS_PASS_NONE;
+    default:
+        return PS_PASS_NONE;
+    }
 }
 
 enum ps_err ps_collect_next_pass(struct collector *k, enum ps_pass *next, struct ps_errdetail *ed)
