@@ -358,6 +358,184 @@ static void test_report_errors_in_file_and_offset_order(void **state)
     free(text);
 }
 
+/* ---- report.json and flagged.jsonl from the aggregates ---- */
+
+/* The confirm pass's list, in the order the selection named them (not the report's). */
+static const char *const counted[] = {"<SUDO>", "acme widgets", "candidate only", "James Bond 007"};
+/* Per shard: documents that hold it, in role; its listed documents [first, end) of each shard. */
+static const struct {
+    uint64_t total, role;
+    size_t first, end;
+} shape[] = {{8, 8, 10, 18}, {6, 6, 20, 26}, {10, 2, 0, 0}, {10, 10, 0, 10}};
+/* The list pass's list: the three that may be flagged, by their index in the confirm pass. */
+static const uint32_t listed[] = {0, 1, 3};
+#define N_COUNTED 4
+#define N_LISTED  3
+
+static void put_blob(struct ps_agg *a, struct ps_results_writer *w)
+{
+    struct ps_errdetail ed = {0};
+    const void *p;
+    size_t n;
+    bool merged;
+
+    p = ps_results_data(w, &n);
+    assert_int_equal(ps_agg_merge(a, &p, &n, 1, &merged, &ed), PS_OK);
+    assert_true(merged);
+}
+
+static void new_part(struct ps_aggset *s, unsigned pass, size_t n_patterns)
+{
+    static const uint32_t shard_file[N_FILES] = {0, 1, 2, 3};
+    struct ps_agg_opts o = ps_agg_opts_default();
+
+    ps_aggset_init(s, pass, 1, n_patterns);
+    o.n_shards = N_FILES;
+    o.n_files = N_FILES;
+    o.shard_file = shard_file;
+    o.pass = pass;
+    o.n_patterns = ps_aggset_part_patterns(pass, n_patterns, 0, 1);
+    ps_agg_new(&s->part[0], &o);
+}
+
+/* Shard sh's documents of the list pass: document j ("s<sh>-<j>") at offset 100 j holds the
+ * listed patterns whose range has j, in role, with a fixed payload and its own context. */
+static void list_blob(struct ps_agg *a, struct ps_results_writer *w, uint32_t sh)
+{
+    ps_results_begin(w, PS_PASS_LIST, sh, 0, 0);
+    for (size_t j = 0; j < 30; j++) {
+        struct ps_results_entry es[N_LISTED];
+        struct ps_results_hit h = {0};
+        char id[16];
+
+        for (size_t k = 0; k < N_LISTED; k++) {
+            if (j < shape[listed[k]].first || j >= shape[listed[k]].end)
+                continue;
+            memset(&es[h.n_entries], 0, sizeof(es[0]));
+            es[h.n_entries].pattern = k;
+            es[h.n_entries].context = sh * 1000 + j + 1;
+            es[h.n_entries].kind = PS_EVIDENCE_FIXED;
+            es[h.n_entries].in_role = true;
+            es[h.n_entries].at = 5;
+            h.n_entries++;
+        }
+        if (h.n_entries == 0)
+            continue;
+        h.offset = j * 100;
+        h.id_len = (size_t)snprintf(id, sizeof(id), "s%u-%zu", (unsigned)sh, j);
+        h.id = id;
+        h.snippet = "snippet";
+        h.snippet_len = 7;
+        h.entries = es;
+        ps_results_put_hit(w, &h);
+    }
+    put_blob(a, w);
+}
+
+static size_t count_of(const char *text, const char *what)
+{
+    size_t n = 0;
+
+    for (const char *p = strstr(text, what); p != NULL; p = strstr(p + 1, what))
+        n++;
+    return n;
+}
+
+static void test_report_json_orders_triggers_suppressed_and_candidates(void **state)
+{
+    struct rfx *f = *state;
+    struct ps_aggset confirm, list;
+    struct ps_patlist cl, ll;
+    struct ps_results_writer w = {0};
+    struct ps_allowlist *allow = NULL;
+    struct ps_report_summary sum;
+    struct ps_errdetail ed = {0};
+    static const char allow_text[] = "something else\nacme widgets\n";
+    char *text, *a, *b, *sup, *cand, *line;
+    size_t n_lines = 0;
+
+    new_part(&confirm, PS_PASS_CONFIRM, N_COUNTED);
+    new_part(&list, PS_PASS_LIST, N_LISTED);
+    ps_patlist_init(&cl);
+    ps_patlist_init(&ll);
+    for (size_t i = 0; i < N_COUNTED; i++)
+        ps_patlist_add(&cl, counted[i], strlen(counted[i]), (uint32_t)i, UINT64_MAX);
+    ps_patlist_seal(&cl);
+    cl.leads_from = N_COUNTED;
+    for (size_t k = 0; k < N_LISTED; k++)
+        ps_patlist_add(&ll, counted[listed[k]], strlen(counted[listed[k]]), listed[k], 0);
+    ps_patlist_seal(&ll);
+    ll.leads_from = N_LISTED;
+    /* the last shard first: the records come back in (shard, offset) order */
+    for (uint32_t k = 0; k < N_FILES; k++) {
+        uint32_t sh = N_FILES - 1 - k;
+        ps_results_begin(&w, PS_PASS_CONFIRM, sh, 0, 0);
+        for (size_t i = 0; i < N_COUNTED; i++) {
+            struct ps_results_count c = {i, shape[i].total, shape[i].role};
+            ps_results_put_count(&w, &c);
+        }
+        put_blob(confirm.part[0], &w);
+        list_blob(list.part[0], &w, sh);
+    }
+    ps_results_release(&w);
+    ps_aggset_finish(&confirm, 0);
+    ps_aggset_finish(&list, 0);
+    assert_int_equal(
+        ps_allowlist_parse(&allow, allow_text, strlen(allow_text), "allow.txt", NULL, &ed), PS_OK);
+    f->in.agg[PS_PASS_CONFIRM] = &confirm;
+    f->in.lists[PS_PASS_CONFIRM] = &cl;
+    f->in.agg[PS_PASS_LIST] = &list;
+    f->in.lists[PS_PASS_LIST] = &ll;
+    f->in.allowlist = allow;
+    assert_int_equal(ps_report_write(&f->in, &sum, &ed), PS_OK);
+    assert_int_equal(sum.n_triggers, 2);
+    assert_int_equal(sum.n_suppressed, 1);
+    assert_int_equal(sum.n_flagged_docs, 4 * (10 + 8));
+    assert_int_equal(sum.n_top, 2);
+    assert_string_equal(sum.top[0].pattern, "James Bond 007");
+    assert_string_equal(sum.top[1].pattern, "<SUDO>");
+    text = slurp(f->out_dir, "report.json");
+    /* triggers: both in role everywhere, the one in more documents first; the allowlisted one
+     * under "suppressed" with its line; the unflagged one among the candidates */
+    a = strstr(text, "\"triggers\":[{\"pattern\":\"James Bond 007\",\"documents\":40,");
+    b = strstr(text, "},{\"pattern\":\"<SUDO>\",\"documents\":32,");
+    sup = strstr(text, "],\"suppressed\":[{\"pattern\":\"acme widgets\",\"documents\":24,");
+    cand = strstr(text, "\"candidates\":[{\"pattern\":\"candidate only\",\"documents\":8,");
+    assert_true(a != NULL && b != NULL && sup != NULL && cand != NULL);
+    assert_true(a < b && b < sup && sup < cand);
+    assert_non_null(strstr(sup, "\"allowlist_line\":2}],\"allowlist\":{\"file\":\"allow.txt\","));
+    /* a trigger's examples are its first documents in (file, offset) order */
+    assert_non_null(strstr(a, "\"examples\":[{\"id\":\"s0-0\","));
+    assert_non_null(strstr(a, "},{\"id\":\"s0-1\","));
+    assert_non_null(strstr(b, "\"examples\":[{\"id\":\"s0-10\","));
+    assert_int_equal(count_of(text, "\"pattern\":"), 4);
+    free(text);
+    /* flagged.jsonl: the documents of the two triggers, in (shard, offset) order */
+    text = slurp(f->out_dir, "flagged.jsonl");
+    line = text;
+    for (uint32_t sh = 0; sh < N_FILES; sh++) {
+        for (size_t j = 0; j < 18; j++) {
+            char want[96];
+            snprintf(want, sizeof(want), "{\"id\":\"s%u-%zu\",", (unsigned)sh, j);
+            assert_non_null(line);
+            assert_memory_equal(line, want, strlen(want));
+            assert_non_null(strstr(line, j < 10 ? "\"triggers\":[\"James Bond 007\"]"
+                                                : "\"triggers\":[\"<SUDO>\"]"));
+            line = strchr(line, '\n');
+            line = line != NULL ? line + 1 : NULL;
+            n_lines++;
+        }
+    }
+    assert_int_equal(n_lines, 72);
+    assert_string_equal(line, "");
+    free(text);
+    ps_allowlist_free(allow);
+    ps_patlist_release(&cl);
+    ps_patlist_release(&ll);
+    ps_aggset_release(&confirm);
+    ps_aggset_release(&list);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +549,8 @@ int main(void)
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_report_errors_in_file_and_offset_order, rsetup,
                                         rteardown),
+        cmocka_unit_test_setup_teardown(test_report_json_orders_triggers_suppressed_and_candidates,
+                                        rsetup, rteardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
