@@ -86,6 +86,18 @@ uint64_t ps_collect_sample_bound(uint64_t docs);
 void ps_collect_select_patterns(const struct ps_aggset *a, const struct ps_score_opts *o,
                                 size_t n_shards, unsigned part, const struct ps_patlist *exclude,
                                 struct ps_patlist *out, uint64_t **keep);
+/* select.c: the patterns of list `l` (a counting pass's, borrowed) that may be flagged, appended
+ * to `out` (origin = index in `l`): the count rules on their counts in `a` (its aggregate), and
+ * the evidence rules on their sample with a slack, unless the sample is too small to say. A
+ * specific one is marked PS_PATLIST_CARRIERS: its carriers are listed too. */
+void ps_collect_may_flag(const struct ps_patlist *l, const struct ps_aggset *a,
+                         const struct ps_score_opts *o, size_t n_shards, struct ps_patlist *out);
+/* select.c: the shards the list pass reads for list `l`, as a bitmap of n_shards bits (owned by
+ * the caller, free(); *len bytes): where a pattern is in role (patterns [0, leads_from) counted
+ * in `confirm`, the rest in `leads`), or holds it at all when its carriers are listed; every
+ * shard when a set was too big to keep. */
+uint8_t *ps_collect_list_shards(const struct ps_patlist *l, const struct ps_aggset *confirm,
+                                const struct ps_aggset *leads, size_t n_shards, size_t *len);
 /* select.c: the pass that follows pass `done`, from what its end selected; PS_PASS_NONE: the
  * report is due (docs/protocol.md). After the scan: `n_selected` candidates to confirm and
  * whether the cluster sketch has `heavy` cells; after the confirm pass: `n_selected` leads of

@@ -228,17 +228,13 @@ static enum ps_err after_scan(struct collector *k, enum ps_pass *next, struct ps
     return err;
 }
 
-/* The patterns of counting pass `pass` that may be flagged, appended to `out`: the count rules,
- * and the evidence rules on their sample with a slack. A specific one (min_specific_rate of its
- * documents in role) has its carriers listed too: their number is bounded by its documents in
- * role, so by the attack, never by the corpus. */
-static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist *out)
+/* A specific pattern (min_specific_rate of its documents in role) has its carriers listed too:
+ * their number is bounded by its documents in role, so by the attack, never by the corpus. */
+void ps_collect_may_flag(const struct ps_patlist *l, const struct ps_aggset *a,
+                         const struct ps_score_opts *o, size_t n_shards, struct ps_patlist *out)
 {
-    const struct ps_patlist *l = &k->lists[pass];
-    const struct ps_score_opts *o = &k->c->o->score;
-
     for (size_t i = 0; i < l->n; i++) {
-        const struct ps_agg_count *n = ps_aggset_count(&k->agg[pass], i);
+        const struct ps_agg_count *n = ps_aggset_count(a, i);
         const struct ps_results_entry *sample;
         struct ps_evidence ev;
         size_t n_sample;
@@ -246,9 +242,9 @@ static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist
         double rate;
         bool ok;
 
-        if (!ps_score_may_flag(o, n->role, n->total, n->role_shards, k->c->n_shards))
+        if (!ps_score_may_flag(o, n->role, n->total, n->role_shards, n_shards))
             continue;
-        ps_aggset_samples(&k->agg[pass], i, &sample, &n_sample);
+        ps_aggset_samples(a, i, &sample, &n_sample);
         ps_evidence_measure(sample, n_sample, PS_AGG_SAMPLE_SKETCH, &ev);
         text = ps_xstrndup((const char *)l->texts[i].data, l->texts[i].len);
         rate = (double)n->role / (double)n->total;
@@ -260,22 +256,19 @@ static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist
     }
 }
 
-/* The shards where a pattern of the list occurs in role, or at all when its carriers are listed,
- * as a bitmap; every shard when a set was too big to keep. */
-static uint8_t *list_shards(const struct collector *k, size_t *len)
+uint8_t *ps_collect_list_shards(const struct ps_patlist *l, const struct ps_aggset *confirm,
+                                const struct ps_aggset *leads, size_t n_shards, size_t *len)
 {
-    const struct ps_patlist *l = &k->lists[PS_PASS_LIST];
-    size_t n_shards = k->c->n_shards;
     uint8_t *bits = ps_xcalloc(n_shards / 8 + 1, 1);
 
     *len = n_shards / 8 + 1;
     for (size_t i = 0; i < l->n; i++) {
-        unsigned from = i < l->leads_from ? PS_PASS_CONFIRM : PS_PASS_LEADS;
+        const struct ps_aggset *from = i < l->leads_from ? confirm : leads;
         const uint32_t *ids;
         size_t n;
 
-        if (!ps_aggset_pattern_shards(&k->agg[from], l->origin[i],
-                                      l->sample_below[i] != PS_PATLIST_CARRIERS, &ids, &n)) {
+        if (!ps_aggset_pattern_shards(from, l->origin[i], l->sample_below[i] != PS_PATLIST_CARRIERS,
+                                      &ids, &n)) {
             memset(bits, 0xff, *len);
             break;
         }
@@ -289,20 +282,23 @@ static uint8_t *list_shards(const struct collector *k, size_t *len)
 static enum ps_err plan_list(struct collector *k, enum ps_pass *next, struct ps_errdetail *ed)
 {
     struct ps_patlist *l = &k->lists[PS_PASS_LIST];
+    const struct ps_score_opts *o = &k->c->o->score;
+    size_t n_shards = k->c->n_shards;
     uint8_t *bits;
     size_t len, n_read = 0;
     enum ps_err err;
 
     ps_patlist_release(l);
-    may_flag(k, PS_PASS_CONFIRM, l);
+    ps_collect_may_flag(&k->lists[PS_PASS_CONFIRM], &k->agg[PS_PASS_CONFIRM], o, n_shards, l);
     l->leads_from = l->n;
     if (k->ran[PS_PASS_LEADS])
-        may_flag(k, PS_PASS_LEADS, l);
+        ps_collect_may_flag(&k->lists[PS_PASS_LEADS], &k->agg[PS_PASS_LEADS], o, n_shards, l);
     ps_patlist_seal(l);
     /* no leads here: they would have been counted first */
     if (ps_collect_pass_after(k->pass, 0, false, l->n) != PS_PASS_LIST)
         return PS_OK;
-    bits = list_shards(k, &len);
+    bits =
+        ps_collect_list_shards(l, &k->agg[PS_PASS_CONFIRM], &k->agg[PS_PASS_LEADS], n_shards, &len);
     for (size_t i = 0; i < k->c->n_shards; i++)
         n_read += bits[i / 8] >> (i % 8) & 1;
     ps_log(PS_LOG_INFO, "coordinator", "%zu patterns to list, in %zu of %zu shards", l->n, n_read,

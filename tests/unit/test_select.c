@@ -2,7 +2,8 @@
  * the passes (scan -> confirm -> leads only when leads were selected -> list only when a pattern
  * may be flagged -> report, docs/protocol.md), which candidates go to the next counting pass and
  * in which order (most documents first, then by hash, at most max_confirm, none of an excluded
- * list), and the rank bound of each one's sample. */
+ * list), the rank bound of each one's sample, and what the list pass lists where (the count
+ * rules, the sample's evidence, the carriers of a specific pattern). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include "common/results.h"
 #include "coordinator/aggset.h"
 #include "coordinator/collect_internal.h"
+#include "coordinator/evidence.h"
 #include "coordinator/patlist.h"
 #include "coordinator/score.h"
 
@@ -270,6 +272,135 @@ static void test_select_patterns_cut_at_max_confirm_and_skip_excluded(void **sta
     ps_aggset_release(&s);
 }
 
+/* ---- what the list pass lists ---- */
+
+#define MF_SHARDS 24
+
+/* A counted pattern: in role in `role` of `total` documents in each of shards [first, end),
+ * held out of role once in shard `extra` (MF_SHARDS: nowhere), with a sample of `sample`
+ * documents whose left contexts are all alike (`alike`) or all different. */
+struct counted {
+    const char *text;
+    uint32_t first, end;
+    uint64_t role, total;
+    uint32_t extra;
+    unsigned sample;
+    bool alike;
+};
+
+static const struct counted confirm_pats[] = {
+    {"good", 0, 8, 4, 4, 15, 8, false},         /* specific: its carriers are listed */
+    {"boiler", 0, 8, 4, 4, MF_SHARDS, 8, true}, /* one stock context in its sample */
+    {"thin", 8, 15, 4, 4, MF_SHARDS, 3, true},  /* a sample too small to hold it back */
+    {"few", 0, 4, 2, 2, MF_SHARDS, 8, false},   /* 8 documents */
+    {"common word", 0, 8, 5, 6, 20, 8, false},  /* 40 of 49 in role: not specific */
+    {"clustered", 0, 1, 32, 32, MF_SHARDS, 8, false},
+};
+static const struct counted lead_pats[] = {{"lead phrase", 16, 20, 5, 5, MF_SHARDS, 8, false}};
+
+static void counted_aggset(struct ps_aggset *s, struct ps_patlist *l, unsigned pass,
+                           const struct counted *cp, size_t n_pats)
+{
+    static uint32_t shard_file[MF_SHARDS];
+    struct ps_results_writer w = {0};
+    struct ps_errdetail ed = {0};
+    struct ps_agg_opts o = ps_agg_opts_default();
+
+    ps_aggset_init(s, pass, 1, n_pats);
+    o.n_shards = MF_SHARDS;
+    o.n_files = 1;
+    o.shard_file = shard_file;
+    o.pass = pass;
+    o.n_patterns = ps_aggset_part_patterns(pass, n_pats, 0, 1);
+    ps_agg_new(&s->part[0], &o);
+    ps_patlist_init(l);
+    for (size_t i = 0; i < n_pats; i++)
+        ps_patlist_add(l, cp[i].text, strlen(cp[i].text), (uint32_t)i, UINT64_MAX);
+    ps_patlist_seal(l);
+    l->leads_from = pass == PS_PASS_CONFIRM ? n_pats : 0;
+    for (uint32_t sh = 0; sh < MF_SHARDS; sh++) {
+        const void *p;
+        size_t n;
+        bool merged;
+
+        ps_results_begin(&w, pass, sh, 0, 0);
+        for (size_t i = 0; i < n_pats; i++) {
+            struct ps_results_count c = {i, 0, 0};
+            if (sh >= cp[i].first && sh < cp[i].end) {
+                c.total = cp[i].total;
+                c.role = cp[i].role;
+            }
+            c.total += sh == cp[i].extra;
+            if (c.total > 0)
+                ps_results_put_count(&w, &c);
+            for (unsigned k = 0; sh == cp[i].first && k < cp[i].sample; k++) {
+                struct ps_results_sample sm;
+                memset(&sm, 0, sizeof(sm));
+                sm.rank = 1000 * i + k + 1;
+                sm.e.pattern = i;
+                sm.e.in_role = true;
+                sm.e.kind = PS_EVIDENCE_FIXED;
+                sm.e.context = cp[i].alike ? 7 : 1000 * i + k + 1;
+                ps_results_put_sample(&w, &sm);
+            }
+        }
+        p = ps_results_data(&w, &n);
+        assert_int_equal(ps_agg_merge(s->part[0], &p, &n, 1, &merged, &ed), PS_OK);
+    }
+    ps_aggset_finish(s, 0);
+    ps_results_release(&w);
+}
+
+static void expect_listed(const struct ps_patlist *l, size_t i, const char *text, uint32_t origin,
+                          bool carriers)
+{
+    assert_true(i < l->n);
+    assert_int_equal(l->texts[i].len, strlen(text));
+    assert_memory_equal(l->texts[i].data, text, strlen(text));
+    assert_int_equal(l->origin[i], origin);
+    assert_true(l->sample_below[i] == (carriers ? PS_PATLIST_CARRIERS : 0));
+}
+
+static void test_select_list_pass_lists_what_may_be_flagged_where_it_occurs(void **state)
+{
+    struct ps_aggset confirm, leads;
+    struct ps_patlist cl, ll, out;
+    struct ps_score_opts o = score(100);
+    uint8_t *bits;
+    size_t len;
+
+    (void)state;
+    o.min_spread = 0.25;
+    counted_aggset(&confirm, &cl, PS_PASS_CONFIRM, confirm_pats,
+                   sizeof(confirm_pats) / sizeof(confirm_pats[0]));
+    counted_aggset(&leads, &ll, PS_PASS_LEADS, lead_pats, 1);
+    ps_patlist_init(&out);
+    ps_collect_may_flag(&cl, &confirm, &o, MF_SHARDS, &out);
+    out.leads_from = out.n;
+    ps_collect_may_flag(&ll, &leads, &o, MF_SHARDS, &out);
+    ps_patlist_seal(&out);
+    /* the count rules, then the sample's evidence with its slack, unless it is too small */
+    assert_int_equal(out.n, 4);
+    assert_int_equal(out.leads_from, 3);
+    expect_listed(&out, 0, "good", 0, true);
+    expect_listed(&out, 1, "thin", 2, true);
+    expect_listed(&out, 2, "common word", 4, false);
+    expect_listed(&out, 3, "lead phrase", 0, true);
+    /* the shards to read: where each is in role, or held at all for a specific one ("good" out
+     * of role in shard 15; "common word" out of role in shard 20 is not read); a lead's from
+     * the leads pass */
+    bits = ps_collect_list_shards(&out, &confirm, &leads, MF_SHARDS, &len);
+    assert_int_equal(len, MF_SHARDS / 8 + 1);
+    for (uint32_t sh = 0; sh < MF_SHARDS; sh++)
+        assert_int_equal(bits[sh / 8] >> (sh % 8) & 1, sh < 20);
+    free(bits);
+    ps_patlist_release(&out);
+    ps_patlist_release(&cl);
+    ps_patlist_release(&ll);
+    ps_aggset_release(&confirm);
+    ps_aggset_release(&leads);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_select_sample_bound_takes_all_up_to_the_target),
         cmocka_unit_test(test_select_patterns_most_documents_first_then_by_hash),
         cmocka_unit_test(test_select_patterns_cut_at_max_confirm_and_skip_excluded),
+        cmocka_unit_test(test_select_list_pass_lists_what_may_be_flagged_where_it_occurs),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
