@@ -99,11 +99,12 @@ void ps_collect_may_flag(const struct ps_patlist *l, const struct ps_aggset *a,
 uint8_t *ps_collect_list_shards(const struct ps_patlist *l, const struct ps_aggset *confirm,
                                 const struct ps_aggset *leads, size_t n_shards, size_t *len);
 /* select.c: the pass that follows pass `done`, from what its end selected; PS_PASS_NONE: the
- * report is due (docs/protocol.md). After the scan: `n_selected` candidates to confirm and
- * whether the cluster sketch has `heavy` cells; after the confirm pass: `n_selected` leads of
- * repeated segments, counted by a pass of their own before anything is listed; after the
- * counting passes (confirm without leads, or leads): `n_to_list` patterns that may be flagged,
- * whose documents the list pass lists. Inputs a pass does not consult are ignored. */
+ * report is due (the order: the top of coordinator/pass.c). After the scan: `n_selected`
+ * candidates to confirm and whether the cluster sketch has `heavy` cells; after the confirm pass:
+ * `n_selected` leads of repeated segments, counted by a pass of their own before anything is
+ * listed; after the counting passes (confirm without leads, or leads): `n_to_list` patterns that
+ * may be flagged, whose documents the list pass lists. Inputs a pass does not consult are
+ * ignored. */
 enum ps_pass ps_collect_pass_after(enum ps_pass done, size_t n_selected, bool heavy,
                                    size_t n_to_list);
 /* select.c: the current pass is over and reconciled. Record what the next pass counts or lists
