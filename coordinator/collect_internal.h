@@ -10,6 +10,7 @@
 #include "coordinator/aggset.h"
 #include "coordinator/coordinator_internal.h"
 #include "coordinator/patlist.h"
+#include "coordinator/score.h"
 
 struct pending_shard {
     uint32_t shard, parts; /* parts before the last: fields "<shard>.0" .. */
@@ -73,6 +74,39 @@ enum ps_err ps_collect_drop_blobs(struct collector *k, unsigned pass, struct ps_
 enum ps_err ps_collect_put_record(struct collector *k, const char *base, unsigned pass,
                                   const void *src, size_t len, struct ps_errdetail *ed);
 
+/* select.c: the rank bound of the sample a counting pass keeps of a pattern that the pass before
+ * named in `docs` documents (coordinated sampling, common/results.h): UINT64_MAX (every
+ * document) for up to 16 documents, else a bound that about 16 of `docs` ranks fall below. */
+uint64_t ps_collect_sample_bound(uint64_t docs);
+/* select.c: the patterns of `a` that the selection rule lets through (ps_score_select with `o`,
+ * `n_shards` and `part`) and that `exclude` (may be NULL) does not hold, most documents first,
+ * then by hash, at most o->max_confirm, into `out` (replaced; texts copied, origin = rank,
+ * sample bound from the documents); their hashes in the same order into *keep (owned by the
+ * caller, free()). */
+void ps_collect_select_patterns(const struct ps_aggset *a, const struct ps_score_opts *o,
+                                size_t n_shards, unsigned part, const struct ps_patlist *exclude,
+                                struct ps_patlist *out, uint64_t **keep);
+/* select.c: the patterns of list `l` (a counting pass's, borrowed) that may be flagged, appended
+ * to `out` (origin = index in `l`): the count rules on their counts in `a` (its aggregate), and
+ * the evidence rules on their sample with a slack, unless the sample is too small to say. A
+ * specific one is marked PS_PATLIST_CARRIERS: its carriers are listed too. */
+void ps_collect_may_flag(const struct ps_patlist *l, const struct ps_aggset *a,
+                         const struct ps_score_opts *o, size_t n_shards, struct ps_patlist *out);
+/* select.c: the shards the list pass reads for list `l`, as a bitmap of n_shards bits (owned by
+ * the caller, free(); *len bytes): where a pattern is in role (patterns [0, leads_from) counted
+ * in `confirm`, the rest in `leads`), or holds it at all when its carriers are listed; every
+ * shard when a set was too big to keep. */
+uint8_t *ps_collect_list_shards(const struct ps_patlist *l, const struct ps_aggset *confirm,
+                                const struct ps_aggset *leads, size_t n_shards, size_t *len);
+/* select.c: the pass that follows pass `done`, from what its end selected; PS_PASS_NONE: the
+ * report is due (the order: the top of coordinator/pass.c). After the scan: `n_selected`
+ * candidates to confirm and whether the cluster sketch has `heavy` cells; after the confirm pass:
+ * `n_selected` leads of repeated segments, counted by a pass of their own before anything is
+ * listed; after the counting passes (confirm without leads, or leads): `n_to_list` patterns that
+ * may be flagged, whose documents the list pass lists. Inputs a pass does not consult are
+ * ignored. */
+enum ps_pass ps_collect_pass_after(enum ps_pass done, size_t n_selected, bool heavy,
+                                   size_t n_to_list);
 /* select.c: the current pass is over and reconciled. Record what the next pass counts or lists
  * and switch to it (*next), or PS_PASS_NONE: the report is due. */
 enum ps_err ps_collect_next_pass(struct collector *k, enum ps_pass *next, struct ps_errdetail *ed);

@@ -28,8 +28,7 @@
 #define EVIDENCE_SLACK 0.15
 #define SAMPLE_MIN     4
 
-/* The rank bound of a pattern named in `docs` documents. */
-static uint64_t sample_bound(uint64_t docs)
+uint64_t ps_collect_sample_bound(uint64_t docs)
 {
     if (docs <= SAMPLE_TARGET)
         return UINT64_MAX;
@@ -76,23 +75,22 @@ static int cmp_picked(const void *a, const void *b)
     return x->hash < y->hash ? -1 : x->hash > y->hash;
 }
 
-/* The patterns of `a` that pass the selection rule, most documents first, at most max_confirm,
- * into `out` (texts copied, origin = rank); their hashes into *keep (owned by the caller). */
-static void select_patterns(const struct ps_aggset *a, const struct coord *c, unsigned part,
-                            const struct ps_patlist *exclude, struct ps_patlist *out,
-                            uint64_t **keep)
+void ps_collect_select_patterns(const struct ps_aggset *a, const struct ps_score_opts *o,
+                                size_t n_shards, unsigned part, const struct ps_patlist *exclude,
+                                struct ps_patlist *out, uint64_t **keep)
 {
-    struct pick_ctx p = {&c->o->score, c->n_shards, part, exclude, NULL, 0, 0};
+    struct pick_ctx p = {o, n_shards, part, exclude, NULL, 0, 0};
     size_t n;
 
     ps_aggset_each_pattern(a, pick, &p);
     if (p.n > 1)
         qsort(p.v, p.n, sizeof(*p.v), cmp_picked);
-    n = p.n < c->o->score.max_confirm ? p.n : c->o->score.max_confirm;
+    n = p.n < o->max_confirm ? p.n : o->max_confirm;
     ps_patlist_release(out);
     *keep = ps_xmalloc((n + 1) * sizeof(**keep));
     for (size_t i = 0; i < n; i++) {
-        ps_patlist_add(out, p.v[i].text, p.v[i].len, (uint32_t)i, sample_bound(p.v[i].docs));
+        ps_patlist_add(out, p.v[i].text, p.v[i].len, (uint32_t)i,
+                       ps_collect_sample_bound(p.v[i].docs));
         (*keep)[i] = p.v[i].hash;
     }
     ps_patlist_seal(out);
@@ -213,8 +211,8 @@ static enum ps_err after_scan(struct collector *k, enum ps_pass *next, struct ps
     bool heavy = false;
     enum ps_err err;
 
-    select_patterns(&k->agg[PS_PASS_SCAN], k->c, PS_SCORE_PART_TURN, NULL,
-                    &k->lists[PS_PASS_CONFIRM], &keep);
+    ps_collect_select_patterns(&k->agg[PS_PASS_SCAN], &k->c->o->score, k->c->n_shards,
+                               PS_SCORE_PART_TURN, NULL, &k->lists[PS_PASS_CONFIRM], &keep);
     k->lists[PS_PASS_CONFIRM].leads_from = k->lists[PS_PASS_CONFIRM].n;
     ps_log(PS_LOG_INFO, "coordinator", "scan pass done: %zu candidate patterns to confirm",
            k->lists[PS_PASS_CONFIRM].n);
@@ -222,24 +220,21 @@ static enum ps_err after_scan(struct collector *k, enum ps_pass *next, struct ps
     if (err == PS_OK)
         err = close_pass(k, keep, k->lists[PS_PASS_CONFIRM].n, ed);
     free(keep);
-    if (err == PS_OK && (k->lists[PS_PASS_CONFIRM].n > 0 || heavy)) {
+    if (err == PS_OK && ps_collect_pass_after(PS_PASS_SCAN, k->lists[PS_PASS_CONFIRM].n, heavy,
+                                              0) == PS_PASS_CONFIRM) {
         err = record_switch(k, PS_PASS_CONFIRM, NULL, 0, ed);
         *next = PS_PASS_CONFIRM;
     }
     return err;
 }
 
-/* The patterns of counting pass `pass` that may be flagged, appended to `out`: the count rules,
- * and the evidence rules on their sample with a slack. A specific one (min_specific_rate of its
- * documents in role) has its carriers listed too: their number is bounded by its documents in
- * role, so by the attack, never by the corpus. */
-static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist *out)
+/* A specific pattern (min_specific_rate of its documents in role) has its carriers listed too:
+ * their number is bounded by its documents in role, so by the attack, never by the corpus. */
+void ps_collect_may_flag(const struct ps_patlist *l, const struct ps_aggset *a,
+                         const struct ps_score_opts *o, size_t n_shards, struct ps_patlist *out)
 {
-    const struct ps_patlist *l = &k->lists[pass];
-    const struct ps_score_opts *o = &k->c->o->score;
-
     for (size_t i = 0; i < l->n; i++) {
-        const struct ps_agg_count *n = ps_aggset_count(&k->agg[pass], i);
+        const struct ps_agg_count *n = ps_aggset_count(a, i);
         const struct ps_results_entry *sample;
         struct ps_evidence ev;
         size_t n_sample;
@@ -247,9 +242,9 @@ static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist
         double rate;
         bool ok;
 
-        if (!ps_score_may_flag(o, n->role, n->total, n->role_shards, k->c->n_shards))
+        if (!ps_score_may_flag(o, n->role, n->total, n->role_shards, n_shards))
             continue;
-        ps_aggset_samples(&k->agg[pass], i, &sample, &n_sample);
+        ps_aggset_samples(a, i, &sample, &n_sample);
         ps_evidence_measure(sample, n_sample, PS_AGG_SAMPLE_SKETCH, &ev);
         text = ps_xstrndup((const char *)l->texts[i].data, l->texts[i].len);
         rate = (double)n->role / (double)n->total;
@@ -261,22 +256,19 @@ static void may_flag(const struct collector *k, unsigned pass, struct ps_patlist
     }
 }
 
-/* The shards where a pattern of the list occurs in role, or at all when its carriers are listed,
- * as a bitmap; every shard when a set was too big to keep. */
-static uint8_t *list_shards(const struct collector *k, size_t *len)
+uint8_t *ps_collect_list_shards(const struct ps_patlist *l, const struct ps_aggset *confirm,
+                                const struct ps_aggset *leads, size_t n_shards, size_t *len)
 {
-    const struct ps_patlist *l = &k->lists[PS_PASS_LIST];
-    size_t n_shards = k->c->n_shards;
     uint8_t *bits = ps_xcalloc(n_shards / 8 + 1, 1);
 
     *len = n_shards / 8 + 1;
     for (size_t i = 0; i < l->n; i++) {
-        unsigned from = i < l->leads_from ? PS_PASS_CONFIRM : PS_PASS_LEADS;
+        const struct ps_aggset *from = i < l->leads_from ? confirm : leads;
         const uint32_t *ids;
         size_t n;
 
-        if (!ps_aggset_pattern_shards(&k->agg[from], l->origin[i],
-                                      l->sample_below[i] != PS_PATLIST_CARRIERS, &ids, &n)) {
+        if (!ps_aggset_pattern_shards(from, l->origin[i], l->sample_below[i] != PS_PATLIST_CARRIERS,
+                                      &ids, &n)) {
             memset(bits, 0xff, *len);
             break;
         }
@@ -290,19 +282,23 @@ static uint8_t *list_shards(const struct collector *k, size_t *len)
 static enum ps_err plan_list(struct collector *k, enum ps_pass *next, struct ps_errdetail *ed)
 {
     struct ps_patlist *l = &k->lists[PS_PASS_LIST];
+    const struct ps_score_opts *o = &k->c->o->score;
+    size_t n_shards = k->c->n_shards;
     uint8_t *bits;
     size_t len, n_read = 0;
     enum ps_err err;
 
     ps_patlist_release(l);
-    may_flag(k, PS_PASS_CONFIRM, l);
+    ps_collect_may_flag(&k->lists[PS_PASS_CONFIRM], &k->agg[PS_PASS_CONFIRM], o, n_shards, l);
     l->leads_from = l->n;
     if (k->ran[PS_PASS_LEADS])
-        may_flag(k, PS_PASS_LEADS, l);
+        ps_collect_may_flag(&k->lists[PS_PASS_LEADS], &k->agg[PS_PASS_LEADS], o, n_shards, l);
     ps_patlist_seal(l);
-    if (l->n == 0)
+    /* no leads here: they would have been counted first */
+    if (ps_collect_pass_after(k->pass, 0, false, l->n) != PS_PASS_LIST)
         return PS_OK;
-    bits = list_shards(k, &len);
+    bits =
+        ps_collect_list_shards(l, &k->agg[PS_PASS_CONFIRM], &k->agg[PS_PASS_LEADS], n_shards, &len);
     for (size_t i = 0; i < k->c->n_shards; i++)
         n_read += bits[i / 8] >> (i % 8) & 1;
     ps_log(PS_LOG_INFO, "coordinator", "%zu patterns to list, in %zu of %zu shards", l->n, n_read,
@@ -319,8 +315,9 @@ static enum ps_err after_confirm(struct collector *k, enum ps_pass *next, struct
     enum ps_err err = PS_OK;
 
     if (k->c->cluster_log2 != 0)
-        select_patterns(&k->agg[PS_PASS_CONFIRM], k->c, PS_SCORE_PART_LEAD,
-                        &k->lists[PS_PASS_CONFIRM], &k->lists[PS_PASS_LEADS], &keep);
+        ps_collect_select_patterns(&k->agg[PS_PASS_CONFIRM], &k->c->o->score, k->c->n_shards,
+                                   PS_SCORE_PART_LEAD, &k->lists[PS_PASS_CONFIRM],
+                                   &k->lists[PS_PASS_LEADS], &keep);
     k->lists[PS_PASS_LEADS].leads_from = 0;
     ps_log(PS_LOG_INFO, "coordinator", "confirm pass done: %zu leads of repeated segments",
            k->lists[PS_PASS_LEADS].n);
@@ -328,11 +325,30 @@ static enum ps_err after_confirm(struct collector *k, enum ps_pass *next, struct
     free(keep);
     if (err != PS_OK)
         return err;
-    if (k->lists[PS_PASS_LEADS].n > 0) {
+    if (ps_collect_pass_after(PS_PASS_CONFIRM, k->lists[PS_PASS_LEADS].n, false, 0) ==
+        PS_PASS_LEADS) {
         *next = PS_PASS_LEADS;
         return record_switch(k, PS_PASS_LEADS, NULL, 0, ed);
     }
     return plan_list(k, next, ed);
+}
+
+enum ps_pass ps_collect_pass_after(enum ps_pass done, size_t n_selected, bool heavy,
+                                   size_t n_to_list)
+{
+    switch (done) {
+    case PS_PASS_SCAN:
+        /* heavy cells alone make a confirm pass: its members are the clusters of the report */
+        return n_selected > 0 || heavy ? PS_PASS_CONFIRM : PS_PASS_NONE;
+    case PS_PASS_CONFIRM:
+        if (n_selected > 0)
+            return PS_PASS_LEADS;
+        return n_to_list > 0 ? PS_PASS_LIST : PS_PASS_NONE;
+    case PS_PASS_LEADS:
+        return n_to_list > 0 ? PS_PASS_LIST : PS_PASS_NONE;
+    default:
+        return PS_PASS_NONE;
+    }
 }
 
 enum ps_err ps_collect_next_pass(struct collector *k, enum ps_pass *next, struct ps_errdetail *ed)
