@@ -136,18 +136,6 @@ static void set_add(struct shard_set *s, uint32_t shard)
     s->ids[s->n++] = shard;
 }
 
-static enum ps_err on_totals(void *ctx, const struct ps_results_totals *t)
-{
-    struct ps_agg *a = ctx;
-
-    a->totals.docs += t->docs;
-    a->totals.bytes += t->bytes;
-    a->totals.text_bytes += t->text_bytes;
-    a->totals.errors += t->errors;
-    a->totals.lines_blank += t->lines_blank;
-    return PS_OK;
-}
-
 static enum ps_err on_count(void *ctx, const struct ps_results_count *k)
 {
     struct ps_agg *a = ctx;
@@ -301,7 +289,7 @@ static enum ps_err on_member(void *ctx, const struct ps_results_member *m)
     return PS_OK;
 }
 
-const struct ps_results_visitor agg_confirm_visitor = {.totals = on_totals,
+const struct ps_results_visitor agg_confirm_visitor = {.totals = agg_add_totals,
                                                        .count = on_count,
                                                        .lead = on_lead,
                                                        .member = on_member,

@@ -122,18 +122,6 @@ static void add_error(struct agg_scan *s, size_t file, uint64_t offset, const ch
         trim_errors(s);
 }
 
-static enum ps_err on_totals(void *ctx, const struct ps_results_totals *t)
-{
-    struct ps_agg *a = ctx;
-
-    a->totals.docs += t->docs;
-    a->totals.bytes += t->bytes;
-    a->totals.text_bytes += t->text_bytes;
-    a->totals.errors += t->errors;
-    a->totals.lines_blank += t->lines_blank;
-    return PS_OK;
-}
-
 static enum ps_err on_error(void *ctx, const struct ps_results_error *e)
 {
     struct ps_agg *a = ctx;
@@ -172,7 +160,7 @@ static enum ps_err on_sketch(void *ctx, const void *src, size_t len)
 }
 
 const struct ps_results_visitor agg_scan_visitor = {
-    .totals = on_totals, .error = on_error, .cand = on_cand, .sketch = on_sketch};
+    .totals = agg_add_totals, .error = on_error, .cand = on_cand, .sketch = on_sketch};
 
 void agg_scan_save(const struct agg_scan *s, struct ps_buf *out)
 {

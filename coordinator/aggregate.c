@@ -206,6 +206,18 @@ const char *agg_get_bytes(struct agg_rd *r, size_t *len, size_t max)
     return s;
 }
 
+enum ps_err agg_add_totals(void *ctx, const struct ps_results_totals *t)
+{
+    struct ps_agg *a = ctx;
+
+    a->totals.docs += t->docs;
+    a->totals.bytes += t->bytes;
+    a->totals.text_bytes += t->text_bytes;
+    a->totals.errors += t->errors;
+    a->totals.lines_blank += t->lines_blank;
+    return PS_OK;
+}
+
 void agg_put_bytes(struct ps_buf *b, const void *src, size_t len)
 {
     ps_varint_put(b, len);

@@ -93,6 +93,9 @@ void agg_scan_finish(struct agg_scan *s); /* the error views, sorted */
 const struct agg_table *agg_scan_cands(const struct agg_scan *s);
 void agg_scan_reduce(struct agg_scan *s, const uint64_t *keep, size_t n_keep);
 
+/* aggregate.c: the totals visitor of the scan and confirm passes (every shard once each) */
+enum ps_err agg_add_totals(void *ctx, const struct ps_results_totals *t);
+
 /* agg_confirm.c */
 struct agg_confirm *agg_confirm_new(const struct ps_agg_opts *o, size_t n_shards);
 void agg_confirm_free(struct agg_confirm *c);
