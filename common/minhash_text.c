@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/minhash_internal.h"
+#include "common/utf8.h"
 
 /* ASCII letters and digits to their lowercase byte; every other byte 0. One lookup per byte keeps
  * the ASCII fast path a tight loop (normalization bounds end-to-end speed once OPH is used). */
@@ -110,50 +111,6 @@ static uint32_t cp_lower(uint32_t cp)
     if (cp >= 0x410 && cp <= 0x42F)
         return cp + 0x20;
     return cp;
-}
-
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF); 0 when s[0..) does not
- * start a valid sequence. s[0] >= 0x80. */
-static size_t utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
-{
-    unsigned c = s[0];
-    unsigned lo = 0x80, hi = 0xBF;
-    size_t n;
-    uint32_t v;
-
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        v = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        v = c & 0x0F;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        v = c & 0x07;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (avail < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        unsigned d = s[i];
-
-        if (d < lo || d > hi)
-            return 0;
-        lo = 0x80;
-        hi = 0xBF;
-        v = (v << 6) | (d & 0x3F);
-    }
-    *cp = v;
-    return n;
 }
 
 static char *utf8_encode(char *o, uint32_t cp)
@@ -431,7 +388,7 @@ static void normalize(struct ps_minhash_words *w, const char *text, size_t len, 
             }
             {
                 uint32_t cp = 0;
-                size_t n = utf8_decode(s + i, len - i, &cp);
+                size_t n = ps_utf8_decode((const char *)s + i, len - i, &cp);
 
                 if (n == 0) {
                     /* an invalid byte is kept verbatim as a one-byte word character */

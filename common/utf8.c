@@ -18,56 +18,6 @@ static uint64_t load64(const unsigned char *p)
     return v;
 }
 
-size_t ps_utf8_decode(const char *src, size_t src_len, uint32_t *cp)
-{
-    const unsigned char *s = (const unsigned char *)src;
-    unsigned char c, lo = 0x80, hi = 0xBF;
-    size_t n, i;
-    uint32_t v;
-
-    if (src_len == 0)
-        return 0;
-    c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    /* Table 3-7: the second byte's range depends on the lead byte, which is what rules out
-     * overlongs (E0, F0), surrogates (ED) and values above U+10FFFF (F4) */
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        v = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        v = c & 0x0Fu;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        v = c & 0x07u;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (src_len < n)
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    v = (v << 6) | (s[1] & 0x3Fu);
-    for (i = 2; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[i] & 0x3Fu);
-    }
-    *cp = v;
-    return n;
-}
-
 size_t ps_utf8_valid_prefix(const char *src, size_t src_len)
 {
     const unsigned char *s = (const unsigned char *)src;

@@ -24,8 +24,57 @@ size_t ps_utf8_encode(uint32_t cp, char *dst);
 
 /* Decode and check one code point at the start of `src` (borrowed, src_len bytes available).
  * Returns the bytes consumed (1..4) and sets *cp; returns 0 when the bytes there are not a valid,
- * complete UTF-8 sequence (or src_len == 0), leaving *cp untouched. */
-size_t ps_utf8_decode(const char *src, size_t src_len, uint32_t *cp);
+ * complete UTF-8 sequence (or src_len == 0), leaving *cp untouched. Inline: the normalizer of
+ * every shingle calls it per non-ASCII code point. */
+static inline size_t ps_utf8_decode(const char *src, size_t src_len, uint32_t *cp)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    unsigned char c, lo = 0x80, hi = 0xBF;
+    size_t n, i;
+    uint32_t v;
+
+    if (src_len == 0)
+        return 0;
+    c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    /* Table 3-7: the second byte's range depends on the lead byte, which is what rules out
+     * overlongs (E0, F0), surrogates (ED) and values above U+10FFFF (F4) */
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        v = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        v = c & 0x0Fu;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        v = c & 0x07u;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (src_len < n)
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    v = (v << 6) | (s[1] & 0x3Fu);
+    for (i = 2; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3Fu);
+    }
+    *cp = v;
+    return n;
+}
 
 /* A snippet for reports: [*begin, *end) holds up to `max` bytes of `src` (borrowed) around
  * `offset` (clamped to src_len), a third before it and the rest after (all before it when the
