@@ -510,7 +510,7 @@ int ps_cmd_scan(int argc, char **argv)
         snprintf(redis_url, sizeof(redis_url), "unix://%s", e.sock);
         v.redis.url = redis_url;
     }
-    ps_cli_coord_opts(&v, (const char *const *)res.positional, res.n_positional, &o);
+    /* the options checked above, now bound to the private endpoints */
     o.bind = endpoint;
     o.linger_ms = 0; /* our own workers were told, and we stop them anyway */
     o.allowlist = allow;
