@@ -695,6 +695,22 @@ static enum ps_err fill_gz(struct ps_reader *r, size_t room)
     return err;
 }
 
+enum ps_err ps_reader_skip_while(struct ps_reader *r, bool (*skip)(char c), bool *got)
+{
+    for (;;) {
+        enum ps_err err;
+
+        while (r->win_pos < r->win_len && skip(r->win[r->win_pos]))
+            r->win_pos++;
+        *got = r->win_pos < r->win_len;
+        if (*got || r->eof)
+            return PS_OK;
+        err = ps_reader_fill(r);
+        if (err != PS_OK)
+            return err;
+    }
+}
+
 enum ps_err ps_reader_fill(struct ps_reader *r)
 {
     size_t room;

@@ -130,6 +130,9 @@ enum ps_err ps_reader_fill(struct ps_reader *r);
 /* Make win[win_pos, win_pos + n) available (n <= win_max); *got is false when the stream ends
  * first (then everything left is in the window). */
 enum ps_err ps_reader_need(struct ps_reader *r, size_t n, bool *got);
+/* Move win_pos past the bytes `skip` accepts, filling the window as needed; *got is true when a
+ * byte it does not accept is at win[win_pos], false when the stream ended first. */
+enum ps_err ps_reader_skip_while(struct ps_reader *r, bool (*skip)(char c), bool *got);
 /* Drop the next n stream bytes (or up to the end) without holding them; *dropped counts them. */
 enum ps_err ps_reader_drop(struct ps_reader *r, uint64_t n, uint64_t *dropped);
 /* Stream offset of win[win_pos]: the first byte not consumed. */

@@ -96,24 +96,11 @@ static bool scan_element(struct ps_reader *r)
 /* Consume whitespace; *c is the next byte (not consumed), *got false at the end. */
 static enum ps_err skip_ws(struct ps_reader *r, char *c, bool *got)
 {
-    for (;;) {
-        enum ps_err err;
+    enum ps_err err = ps_reader_skip_while(r, is_ws, got);
 
-        while (r->win_pos < r->win_len && is_ws(r->win[r->win_pos]))
-            r->win_pos++;
-        r->scan = r->win_pos;
-        if (r->win_pos < r->win_len) {
-            *c = r->win[r->win_pos];
-            *got = true;
-            return PS_OK;
-        }
-        *got = false;
-        if (r->eof)
-            return PS_OK;
-        err = ps_reader_fill(r);
-        if (err != PS_OK)
-            return err;
-    }
+    r->scan = r->win_pos;
+    *c = err == PS_OK && *got ? r->win[r->win_pos] : '\0';
+    return err;
 }
 
 /* The element starting at win_pos (its first byte is not whitespace, ',', ']' or '}'). */

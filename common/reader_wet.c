@@ -190,26 +190,10 @@ static enum ps_err resync(struct ps_reader *r)
     }
 }
 
-/* Consume blank lines between records; *got is false at the end of the stream. */
-static enum ps_err skip_blank(struct ps_reader *r, bool *got)
+/* Blank lines between records are skipped. */
+static bool is_line_end(char c)
 {
-    for (;;) {
-        enum ps_err err;
-
-        while (r->win_pos < r->win_len &&
-               (r->win[r->win_pos] == '\r' || r->win[r->win_pos] == '\n'))
-            r->win_pos++;
-        if (r->win_pos < r->win_len) {
-            *got = true;
-            return PS_OK;
-        }
-        *got = false;
-        if (r->eof)
-            return PS_OK;
-        err = ps_reader_fill(r);
-        if (err != PS_OK)
-            return err;
-    }
+    return c == '\r' || c == '\n';
 }
 
 /* The content of a conversion record (content_length bytes at win_pos, start = record offset). */
@@ -278,7 +262,7 @@ static enum ps_err step(struct ps_reader *r, struct ps_doc *doc, bool *has_doc)
             if (err != PS_OK)
                 return err;
         }
-        err = skip_blank(r, &got);
+        err = ps_reader_skip_while(r, is_line_end, &got);
         if (err != PS_OK || !got)
             return err;
         start = ps_reader_pos(r);
