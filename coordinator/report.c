@@ -143,15 +143,27 @@ static void load_errors(struct report *r, struct ps_report_summary *sum)
         o->reason_json = json_string(reason, strlen(reason));
         o->failed = true;
     }
+    /* unreadable entries of the walk sort after every file: their index is past the files' */
+    for (size_t i = 0; i < ps_plan_n_unreadable(in->plan); i++) {
+        struct err_rec *o = ps_report_vec_push(&r->errors);
+        const char *reason = ps_plan_unreadable(in->plan, i).reason;
+
+        o->file = ps_plan_n_files(in->plan) + i;
+        o->offset = 0;
+        o->reason_json = json_string(reason, strlen(reason));
+    }
     ps_report_vec_sort(&r->errors, cmp_err);
     sum->shards_failed = in->n_failed;
-    sum->errors_total =
-        (in->agg[PS_PASS_SCAN] != NULL ? in->agg[PS_PASS_SCAN]->totals.errors : 0) + in->n_failed;
+    sum->errors_total = (in->agg[PS_PASS_SCAN] != NULL ? in->agg[PS_PASS_SCAN]->totals.errors : 0) +
+                        in->n_failed + ps_plan_n_unreadable(in->plan);
 }
 
+/* File `file` of the plan, or past its files the unreadable entry file - n_files. */
 static void append_file(struct ps_buf *b, const struct ps_plan *plan, size_t file)
 {
-    const char *path = ps_plan_file(plan, file);
+    size_t n_files = ps_plan_n_files(plan);
+    const char *path =
+        file < n_files ? ps_plan_file(plan, file) : ps_plan_unreadable(plan, file - n_files).path;
 
     ps_json_append_string(b, path, strlen(path));
 }
@@ -210,6 +222,16 @@ static void append_error_files(struct ps_buf *b, const struct report *r,
         ps_json_append_string(b, f->first_reason, strlen(f->first_reason));
         ps_buf_appends(b, "}");
         add_damaged(sum, ps_plan_file(in->plan, f->file), f->count, f->first_reason);
+        first = false;
+    }
+    for (size_t i = 0; i < ps_plan_n_unreadable(in->plan); i++) {
+        struct ps_plan_unreadable u = ps_plan_unreadable(in->plan, i);
+        ps_buf_appends(b, first ? "{\"file\":" : ",{\"file\":");
+        ps_json_append_string(b, u.path, strlen(u.path));
+        ps_buf_appends(b, ",\"errors\":1,\"first_offset\":0,\"first_reason\":");
+        ps_json_append_string(b, u.reason, strlen(u.reason));
+        ps_buf_appends(b, ",\"unreadable\":true}");
+        add_damaged(sum, u.path, 1, u.reason);
         first = false;
     }
     for (size_t i = 0; i < in->n_failed; i++) {
