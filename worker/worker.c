@@ -376,8 +376,13 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
     err = scan_lease(w, lease, &ed);
     if (err == PS_ERR_TIMEOUT && w->part_error == PS_ERR_ZSTD) {
         send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, w->part_msg, true);
+    } else if (err == PS_ERR_TIMEOUT && stopping(w)) {
+        /* SIGTERM or SIGINT mid-shard: give the lease back, so that it goes elsewhere now
+         * rather than when the coordinator finds this worker silent (parts committed stay in) */
+        ps_log(PS_LOG_INFO, "worker", "stopping: shard %u given back", lease->shard_id);
+        send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, "the worker is stopping", true);
     } else if (err == PS_ERR_TIMEOUT) {
-        /* abandoned for shutdown, or Redis is gone: the lease expires and goes elsewhere */
+        /* Redis is gone: the lease expires and goes elsewhere */
     } else if (err != PS_OK) {
         ps_log(PS_LOG_WARN, "worker", "cannot scan shard %u of '%s': %s", lease->shard_id,
                lease->path, ed.msg);
