@@ -180,7 +180,7 @@ EOF
 log "ok: report.json counts $(json_get "$R" "d['corpus']['documents']") documents, lists every damaged file and flags the attack"
 
 K='poisonscan:{hostile}:progress'
-assert_eq "$(hget "$K" state)" done "progress state"
+assert_eq "$(hget "$K" state)" "done" "progress state"
 assert_eq "$(hget "$K" docs_done)" "$(json_get "$R" "d['corpus']['documents']")" "progress docs_done"
 assert_eq "$(hget "$K" errors)" "$(json_get "$R" "d['errors_total']")" "progress errors"
 assert_eq "$(hget "$K" damaged_files)" "$(json_get "$R" "len(d['error_files'])")" "progress damaged_files"

@@ -54,7 +54,7 @@ at_least() {
 	_pass=$(hget "$P" pass)
 	[ -n "$_pass" ] && { [ "$_pass" -gt 1 ] || [ "$(hget "$P" "$1")" -ge "$2" ]; }
 } 2>/dev/null
-job_done() { [ "$(hget "$P" state)" = done ]; }
+job_done() { [ "$(hget "$P" state)" = "done" ]; }
 
 # holds_lease NAME : worker NAME (stopped by the caller) holds a lease of the current pass
 holds_lease() {
