@@ -400,6 +400,23 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
     ps_link_set_lease(w->link, 0, 0, 0);
 }
 
+/* Stopping on a signal: leases that arrived but were never started go back as well, so that the
+ * coordinator dispatches them again at once (see handle_lease for the one in progress). */
+static void give_back_waiting(struct worker *w)
+{
+    Poisonscan__Envelope *env;
+    enum ps_link_event ev;
+
+    while ((ev = ps_link_next(w->link, 0, &env)) == PS_LINK_LEASE || ev == PS_LINK_SHUTDOWN) {
+        if (ev == PS_LINK_SHUTDOWN)
+            continue;
+        ps_log(PS_LOG_INFO, "worker", "stopping: shard %u given back", env->lease->shard_id);
+        send_result(w, env->lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, "the worker is stopping",
+                    true);
+        ps_wire_envelope_free(env);
+    }
+}
+
 int ps_worker_run(const struct ps_worker_opts *o)
 {
     struct worker w = {0};
@@ -446,6 +463,8 @@ int ps_worker_run(const struct ps_worker_opts *o)
             break;
         }
     }
+    if (stopping(&w))
+        give_back_waiting(&w);
 done:
     if (rc == 0)
         rc = w.fatal;

@@ -42,11 +42,14 @@ PORT=$(cat "$T/relay1.port")
 EP=tcp://127.0.0.1:$PORT
 log "coordinator at $TARGET, reached through the relay on port $PORT"
 
-# start_worker NAME DELAY_MS : a worker through the relay that dawdles DELAY_MS before each commit
-# (heartbeating), so that the job lasts long enough to be disturbed
+# start_worker NAME DELAY_MS [OPTION...] : a worker through the relay that dawdles DELAY_MS before
+# each commit (heartbeating), so that the job lasts long enough to be disturbed
 start_worker() {
-	start_bg "$1" "$BIN" worker --connect "$EP" --redis "$REDIS_URL" --insecure \
-		--fault-delay-ms "$2"
+	_name=$1
+	_delay=$2
+	shift 2
+	start_bg "$_name" "$BIN" worker --connect "$EP" --redis "$REDIS_URL" --insecure \
+		--fault-delay-ms "$_delay" "$@"
 }
 
 # at_least KEY N : the job is past pass 1, or pass 1 has KEY >= N
@@ -56,19 +59,25 @@ at_least() {
 } 2>/dev/null
 job_done() { [ "$(hget "$P" state)" = "done" ]; }
 
-# holds_lease NAME : worker NAME (stopped by the caller) holds a lease of the current pass
-holds_lease() {
+# scanning NAME : worker NAME (stopped by the caller, and logging at debug level) is inside a
+# lease: the coordinator says it holds the shard, its log says it started it, and the shard has
+# no commit marker yet (so it has not committed it: it commits only after its dawdling)
+scanning() {
 	_pid=$(pid_of "$1")
+	_pass=$(hget "$P" pass)
 	for _f in $(rcli hkeys "poisonscan:{$J}:leases"); do
 		case "$(hget "poisonscan:{$J}:leases" "$_f")" in
-		*-"$_pid"-*) return 0 ;;
+		*-"$_pid"-*)
+			grep "lease: pass" "$T/$1.log" | tail -n 1 | grep -q "lease: pass $_pass shard $_f attempt" &&
+				[ -z "$(hget "poisonscan:{$J}:commits:p$_pass" "$_f")" ] && return 0
+			;;
 		esac
 	done
 	return 1
 }
 
 start_worker w-a 200
-start_worker w-c 2000
+start_worker w-c 2000 --log-level debug
 
 # --- 1: a worker that joins late ---------------------------------------------------------------
 wait_for at_least shards_done 4 120
@@ -78,15 +87,15 @@ LATE_PID=$(pid_of w-b)
 log "w-b (pid $LATE_PID) joins with $(hget "$P" shards_done) shards of pass $(hget "$P" pass) done"
 
 # --- 2: a worker that leaves early: SIGTERM while it holds a lease ---------------------------
-# stop_c_holding : w-c stopped while it holds a lease; else continued, and the answer is no
-stop_c_holding() {
+# stop_c_scanning : w-c stopped inside a lease; else continued, and the answer is no
+stop_c_scanning() {
 	kill -STOP "$(pid_of w-c)"
-	holds_lease w-c && return 0
+	scanning w-c && return 0
 	kill -CONT "$(pid_of w-c)"
 	return 1
 }
-wait_for stop_c_holding 120
-log "w-c holds a lease: SIGTERM"
+wait_for stop_c_scanning 120
+log "w-c is inside a lease: SIGTERM"
 kill -TERM "$(pid_of w-c)"
 kill -CONT "$(pid_of w-c)"
 assert_eq "$(wait_exit w-c 30)" 0 "w-c exit status after SIGTERM"
