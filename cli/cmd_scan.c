@@ -353,9 +353,19 @@ static void print_summary(const struct ps_report_summary *s, const char *out, ui
     printf("poisonscan: %" PRIu64 " documents (%s) in %" PRIu64 " shards of %" PRIu64
            " files, %.1f s\n",
            s->documents, bytes, s->shards, s->files, (double)ms / 1000.0);
-    if (s->errors_total > 0 || s->shards_failed > 0)
-        printf("input errors: %" PRIu64 " (%" PRIu64 " shards failed), listed in %s/report.json\n",
-               s->errors_total, s->shards_failed, out);
+    if (s->errors_total > 0 || s->shards_failed > 0) {
+        printf("input errors: %" PRIu64 " (%" PRIu64 " shards failed) in %" PRIu64
+               " damaged file%s, listed in %s/report.json\n",
+               s->errors_total, s->shards_failed, s->n_damaged, s->n_damaged == 1 ? "" : "s", out);
+        for (size_t i = 0; i < s->n_damaged_shown; i++)
+            printf("  %s: %" PRIu64 " error%s, first: %s\n", s->damaged[i].file,
+                   s->damaged[i].errors, s->damaged[i].errors == 1 ? "" : "s",
+                   s->damaged[i].reason);
+        if (s->n_damaged > s->n_damaged_shown)
+            printf("  and %" PRIu64 " more damaged file%s (report.json \"error_files\")\n",
+                   s->n_damaged - s->n_damaged_shown,
+                   s->n_damaged - s->n_damaged_shown == 1 ? "" : "s");
+    }
     if (s->n_triggers == 0) {
         printf("no poisoning trigger flagged\n");
     } else {

@@ -18,7 +18,7 @@ struct err_rec {
 struct file_sum {
     uint64_t count;
     uint64_t first_offset;
-    char *first_reason; /* owned; NULL while count is 0 */
+    char *first_reason; /* owned; NULL until an error record of the file arrives */
 };
 
 struct agg_scan {
@@ -102,7 +102,6 @@ static void add_error(struct agg_scan *s, size_t file, uint64_t offset, const ch
 {
     struct file_sum *f = &s->files[file];
 
-    f->count++;
     if (f->first_reason == NULL || offset < f->first_offset) {
         free(f->first_reason);
         f->first_reason = ps_xstrndup(reason, len);
@@ -120,6 +119,19 @@ static void add_error(struct agg_scan *s, size_t file, uint64_t offset, const ch
     s->n_errs++;
     if (s->n_errs >= 2 * s->max_errs)
         trim_errors(s);
+}
+
+/* A file's error count comes from the parts' totals, not from the error records: a worker sends
+ * at most max_errors_kept records a part, and a file of random bytes has thousands of errors. */
+static enum ps_err on_totals(void *ctx, const struct ps_results_totals *t)
+{
+    struct ps_agg *a = ctx;
+    uint32_t file = a->o.shard_file[a->cur_shard];
+
+    if (file >= a->scan->n_files)
+        ps_bug("shard %u in file %u of %zu", a->cur_shard, file, a->scan->n_files);
+    a->scan->files[file].count += t->errors;
+    return agg_add_totals(ctx, t);
 }
 
 static enum ps_err on_error(void *ctx, const struct ps_results_error *e)
@@ -160,7 +172,7 @@ static enum ps_err on_sketch(void *ctx, const void *src, size_t len)
 }
 
 const struct ps_results_visitor agg_scan_visitor = {
-    .totals = agg_add_totals, .error = on_error, .cand = on_cand, .sketch = on_sketch};
+    .totals = on_totals, .error = on_error, .cand = on_cand, .sketch = on_sketch};
 
 void agg_scan_save(const struct agg_scan *s, struct ps_buf *out)
 {
@@ -175,7 +187,8 @@ void agg_scan_save(const struct agg_scan *s, struct ps_buf *out)
         if (f->count == 0)
             continue;
         ps_varint_put(out, f->first_offset);
-        agg_put_bytes(out, f->first_reason, strlen(f->first_reason));
+        agg_put_bytes(out, f->first_reason ? f->first_reason : "",
+                      f->first_reason ? strlen(f->first_reason) : 0);
     }
     ps_varint_put(out, s->n_errs);
     for (size_t i = 0; i < s->n_errs; i++) {
@@ -210,7 +223,7 @@ bool agg_scan_load(struct agg_scan *s, struct agg_rd *r)
             continue;
         f->first_offset = agg_get(r);
         reason = agg_get_bytes(r, &len, PS_RESULTS_TEXT);
-        if (!r->bad)
+        if (!r->bad && len > 0)
             f->first_reason = ps_xstrndup(reason, len);
     }
     n = agg_get(r);
@@ -223,7 +236,6 @@ bool agg_scan_load(struct agg_scan *s, struct agg_rd *r)
         if (r->bad || file >= s->n_files)
             return false;
         add_error(s, (size_t)file, off, reason, len);
-        s->files[file].count--; /* add_error counted it again */
     }
     return !r->bad;
 }
@@ -254,7 +266,9 @@ void agg_scan_finish(struct agg_scan *s)
         s->file_view[s->n_file_view].file = i;
         s->file_view[s->n_file_view].count = s->files[i].count;
         s->file_view[s->n_file_view].first_offset = s->files[i].first_offset;
-        s->file_view[s->n_file_view].first_reason = s->files[i].first_reason;
+        /* totals can arrive without a record (a worker keeps few): the count stands */
+        s->file_view[s->n_file_view].first_reason =
+            s->files[i].first_reason ? s->files[i].first_reason : "(no error record kept)";
         s->n_file_view++;
     }
     s->err_view = ps_xcalloc(s->n_errs + 1, sizeof(*s->err_view));

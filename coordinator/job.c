@@ -327,7 +327,7 @@ static int plan_fresh(struct coord *c, struct ps_errdetail *ed)
 int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
 {
     struct ps_buf stored, plan_text;
-    char fp[24], now[24], total[24], bytes[24], inputs[24];
+    char fp[24], now[24], total[24], bytes[24], inputs[24], unreadable[24];
     bool found;
     int rc = 0;
 
@@ -378,6 +378,7 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
     }
     snprintf(now, sizeof(now), "%" PRIu64, ps_clock_unix_s());
     snprintf(total, sizeof(total), "%zu", c->n_shards);
+    snprintf(unreadable, sizeof(unreadable), "%zu", ps_plan_n_unreadable(c->plan));
     snprintf(bytes, sizeof(bytes), "%" PRIu64, ps_plan_bytes_total(c->plan));
     {
         char k_plan[256];
@@ -389,8 +390,9 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
                          "shards_total", total, "shards_done", "0", "shards_failed", "0",
                          "bytes_total", bytes, "bytes_done", "0", "docs_done", "0",
                          NULL) != PS_OK ||
-            ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "errors", "0", "workers", "0",
-                         "damaged_files", "0", "pass_started_at", now, NULL) != PS_OK ||
+            /* the walk's unreadable entries are errors from the start; commits add the rest */
+            ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "errors", unreadable, "workers",
+                         "0", "damaged_files", unreadable, "pass_started_at", now, NULL) != PS_OK ||
             /* the fingerprint last: its presence says the job is fully set up */
             ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "settings", c->settings_json,
                          "created_at", now, "pass", "1", "version", "1", "inputs", inputs,

@@ -71,7 +71,9 @@ void ps_coord_observe_merged(struct coord *c, unsigned pass, const struct ps_agg
     ob->by_pass[pass].shards = ps_agg_n_merged(part0);
     ob->by_pass[pass].docs = t->docs;
     ob->by_pass[pass].bytes = t->bytes;
-    ob->by_pass[pass].errors = t->errors;
+    /* the walk's unreadable entries are input errors too, as in the report and the progress */
+    ob->by_pass[pass].errors =
+        t->errors + (pass == PS_PASS_SCAN ? ps_plan_n_unreadable(c->plan) : 0);
     if (damaged_files != SIZE_MAX)
         ob->damaged_files = damaged_files;
     pthread_mutex_unlock(&ob->mu);

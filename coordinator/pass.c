@@ -50,7 +50,7 @@ static enum ps_err note_damaged_files(struct collector *k, struct damaged_note *
         return PS_OK;
     d->last_ms = ps_clock_now_ms();
     a = ps_aggset_errors(&k->agg[PS_PASS_SCAN]);
-    n = a != NULL ? ps_agg_count_damaged_files(a) : 0;
+    n = (a != NULL ? ps_agg_count_damaged_files(a) : 0) + ps_plan_n_unreadable(k->c->plan);
     if (n == d->noted)
         return PS_OK;
     d->noted = n;

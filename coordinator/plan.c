@@ -206,6 +206,25 @@ enum ps_err ps_plan_push_shard(struct ps_plan *p, size_t file_index, uint64_t be
     return PS_OK;
 }
 
+void ps_plan_push_unreadable(struct ps_plan *p, char *path, char *reason)
+{
+    /* a linear look: such entries are few, and a tree reached twice lists each once */
+    for (size_t i = 0; i < p->n_unreadable; i++) {
+        if (strcmp(p->unreadable[i].path, path) == 0) {
+            free(path);
+            free(reason);
+            return;
+        }
+    }
+    if (p->n_unreadable == p->cap_unreadable) {
+        p->cap_unreadable = p->cap_unreadable == 0 ? 8 : p->cap_unreadable * 2;
+        p->unreadable = ps_xrealloc(p->unreadable, p->cap_unreadable * sizeof(*p->unreadable));
+    }
+    p->unreadable[p->n_unreadable].path = path;
+    p->unreadable[p->n_unreadable].reason = reason;
+    p->n_unreadable++;
+}
+
 /* ---- building ---- */
 
 /* Where an error happened, for messages: " (manifest 'm' line 3)" or "". */
@@ -297,12 +316,33 @@ static enum ps_err split_file(struct builder *b, int fd, size_t fi)
     return ps_plan_push_shard(b->p, fi, begin, size, b->ed);
 }
 
+/* A walked entry that cannot be taken: listed (path taken over), the walk goes on. A path with
+ * a control character cannot be listed in the plan's text: that stays an error. */
+static enum ps_err unreadable(struct builder *b, char *path, const char *what, int errnum)
+{
+    char reason[300];
+
+    if (ps_plan_has_control(path, strlen(path))) {
+        ps_errdetail_set(b->ed, NULL, 0,
+                         "path '%s' holds a control character (tab, newline, ...); rename it",
+                         path);
+        free(path);
+        return PS_ERR_UNSUPPORTED;
+    }
+    if (errnum != 0)
+        snprintf(reason, sizeof(reason), "%s: %s", what, strerror(errnum));
+    else
+        snprintf(reason, sizeof(reason), "%s", what);
+    ps_plan_push_unreadable(b->p, path, ps_xstrdup(reason));
+    return PS_OK;
+}
+
 /* Take the regular file at `real` (canonical; ownership taken), opened as `rel` relative to the
  * directory dfd (AT_FDCWD and `real` itself outside a walk: a walk opens each file from its
  * folder, not through its whole path); `name` (the name it was found under) and its first bytes
- * decide the format. */
+ * decide the format. A walked file that cannot be opened is listed as unreadable. */
 static enum ps_err add_file(struct builder *b, char *real, const char *name, int dfd,
-                            const char *rel)
+                            const char *rel, bool walked)
 {
     char at[300];
     struct stat st;
@@ -324,6 +364,8 @@ static enum ps_err add_file(struct builder *b, char *real, const char *name, int
         return PS_ERR_UNSUPPORTED;
     }
     fd = openat(dfd, rel, O_RDONLY);
+    if (fd < 0 && walked)
+        return unreadable(b, real, "cannot open", errno);
     if (fd < 0) {
         ps_errdetail_set(b->ed, NULL, 0, "cannot open '%s'%s: %s", real, at, strerror(errno));
         free(real);
@@ -423,29 +465,37 @@ static enum ps_err walk_entry(struct builder *b, const char *dir, int dfd, const
             free(child);
             return PS_ERR_IO;
         }
-        type = S_ISDIR(st.st_mode)   ? DT_DIR
-               : S_ISREG(st.st_mode) ? DT_REG
-               : S_ISLNK(st.st_mode) ? DT_LNK
-                                     : DT_UNKNOWN;
+        type = S_ISDIR(st.st_mode)    ? DT_DIR
+               : S_ISREG(st.st_mode)  ? DT_REG
+               : S_ISLNK(st.st_mode)  ? DT_LNK
+               : S_ISFIFO(st.st_mode) ? DT_FIFO
+               : S_ISSOCK(st.st_mode) ? DT_SOCK
+                                      : DT_CHR;
     }
     if (type == DT_DIR) {
         err = walk_dir(b, child, depth + 1);
-    } else if (type == DT_REG && taken) {
-        err = add_file(b, child, e->name, dfd, e->name);
+    } else if (taken && type == DT_REG) {
+        err = add_file(b, child, e->name, dfd, e->name, true);
         child = NULL; /* taken */
-    } else if (type == DT_LNK && taken) {
+    } else if (taken && type == DT_LNK) {
         /* Followed only to a file: a link to a directory could loop. */
         char *real = realpath(child, NULL);
         if (real == NULL) {
-            where(b, at, sizeof(at));
-            ps_errdetail_set(b->ed, NULL, 0, "cannot resolve link '%s'%s: %s", child, at,
-                             strerror(errno));
-            err = PS_ERR_IO;
+            err = unreadable(b, child, "cannot resolve link", errno);
+            child = NULL; /* taken */
         } else if (stat(real, &st) == 0 && S_ISREG(st.st_mode)) {
-            err = add_file(b, real, e->name, AT_FDCWD, real);
+            err = add_file(b, real, e->name, AT_FDCWD, real, true);
         } else {
             free(real);
         }
+    } else if (taken) {
+        /* never opened: a FIFO without a writer would block the walk */
+        err = unreadable(b, child,
+                         type == DT_FIFO   ? "not a regular file (a FIFO)"
+                         : type == DT_SOCK ? "not a regular file (a socket)"
+                                           : "not a regular file (a device)",
+                         0);
+        child = NULL; /* taken */
     }
     free(child);
     return err;
@@ -506,7 +556,7 @@ static enum ps_err add_explicit(struct builder *b, const char *path)
         return PS_ERR_IO;
     }
     if (S_ISREG(st.st_mode))
-        return add_file(b, real, path, AT_FDCWD, real);
+        return add_file(b, real, path, AT_FDCWD, real, false);
     err = walk_dir(b, real, 0);
     free(real);
     return err;
@@ -712,6 +762,22 @@ int ps_plan_file_format(const struct ps_plan *p, size_t i)
     return p->files[i].format;
 }
 
+size_t ps_plan_n_unreadable(const struct ps_plan *p)
+{
+    return p->n_unreadable;
+}
+
+struct ps_plan_unreadable ps_plan_unreadable(const struct ps_plan *p, size_t i)
+{
+    struct ps_plan_unreadable u;
+
+    if (i >= p->n_unreadable)
+        ps_bug("unreadable entry %zu of %zu", i, p->n_unreadable);
+    u.path = p->unreadable[i].path;
+    u.reason = p->unreadable[i].reason;
+    return u;
+}
+
 uint64_t ps_plan_bytes_total(const struct ps_plan *p)
 {
     return p->bytes_total;
@@ -782,6 +848,15 @@ uint64_t ps_plan_fingerprint(const struct ps_plan *p)
         hash_u64(st, p->shards[i].begin);
         hash_u64(st, p->shards[i].end);
     }
+    /* nothing when there are none: plans without such entries keep their fingerprint */
+    if (p->n_unreadable > 0)
+        hash_u64(st, p->n_unreadable);
+    for (i = 0; i < p->n_unreadable; i++) {
+        hash_u64(st, strlen(p->unreadable[i].path));
+        XXH3_64bits_update(st, p->unreadable[i].path, strlen(p->unreadable[i].path));
+        hash_u64(st, strlen(p->unreadable[i].reason));
+        XXH3_64bits_update(st, p->unreadable[i].reason, strlen(p->unreadable[i].reason));
+    }
     h = XXH3_64bits_digest(st);
     XXH3_freeState(st);
     return h;
@@ -796,6 +871,11 @@ void ps_plan_free(struct ps_plan *p)
     for (i = 0; i < p->n_files; i++)
         free(p->files[i].path);
     free(p->files);
+    for (i = 0; i < p->n_unreadable; i++) {
+        free(p->unreadable[i].path);
+        free(p->unreadable[i].reason);
+    }
+    free(p->unreadable);
     free(p->shards);
     free(p->seen.slots);
     free(p);

@@ -18,6 +18,11 @@
  *    .zstd or .gz (case-sensitive; ps_format_name_is_corpus()). Names starting with '.' are
  *    skipped (editor and rsync temporaries). A symlink inside a walked directory is followed
  *    when it points at a file, never when it points at a directory, so walks cannot loop;
+ *  - an entry of a walk with a corpus name that cannot be taken is listed as unreadable (path
+ *    and reason, ps_plan_unreadable()) and the walk goes on: a file that cannot be opened, a
+ *    link that does not resolve (a loop, a dangling link), a FIFO, socket or device. One
+ *    damaged entry of a big tree must not stop the scan of the rest; the report lists it. A
+ *    path named explicitly that cannot be taken stays an error of the build;
  *  - "@path" reads a manifest: one path per line, see ps_plan_parse_manifest_buf(); each line is
  *    taken like a path on the command line (a directory is walked), and relative lines are
  *    relative to the manifest's folder. A line starting with '@' is a path, not a nested manifest.
@@ -79,7 +84,8 @@ struct ps_plan; /* opaque: defined in plan.c */
  * `opts` borrowed; NULL means ps_plan_opts_default().
  * On PS_OK *out owns the plan (free with ps_plan_free()); on error *out is NULL and `ed`
  * (may be NULL) names the path, and for manifests the manifest and line number.
- * @return PS_OK; PS_ERR_IO (missing input, unreadable dir or file, not a regular file);
+ * @return PS_OK; PS_ERR_IO (missing input, unreadable dir, an explicit path that is not a
+ *         readable regular file; a walked one is listed as unreadable instead);
  *         PS_ERR_PARSE (bad manifest line); PS_ERR_LIMIT (manifest too big, too deep,
  *         more than UINT32_MAX shards); PS_ERR_UNSUPPORTED (path with a control character);
  *         PS_ERR_USAGE (no inputs, shard_size 0). Not thread-safe only in that it reads the
@@ -96,15 +102,25 @@ size_t ps_plan_n_files(const struct ps_plan *p);
 const char *ps_plan_file(const struct ps_plan *p, size_t i);
 uint64_t ps_plan_file_size(const struct ps_plan *p, size_t i); /* on-disk bytes when planned */
 int ps_plan_file_format(const struct ps_plan *p, size_t i);    /* ps_format_code() */
+/* A walked entry that could not be taken (see "What is taken"): listed, never scanned. */
+struct ps_plan_unreadable {
+    const char *path;   /* view, owned by the plan: the entry's path as the walk found it */
+    const char *reason; /* view, owned by the plan: "cannot open: Permission denied", ... */
+};
+size_t ps_plan_n_unreadable(const struct ps_plan *p);
+/* i must be < ps_plan_n_unreadable(); the views are valid until ps_plan_free(). */
+struct ps_plan_unreadable ps_plan_unreadable(const struct ps_plan *p, size_t i);
+
 /* On-disk bytes of all shards (== sum of file sizes). */
 uint64_t ps_plan_bytes_total(const struct ps_plan *p);
-/* XXH3-64 over every file's path, size, mtime and format and every shard's range, in a fixed
- * byte order: equal plans give equal values on any machine; a file that changed size or mtime
- * changes it. Part of the job settings fingerprint. */
+/* XXH3-64 over every file's path, size, mtime and format, every shard's range and (when there
+ * are any) every unreadable entry, in a fixed byte order: equal plans give equal values on any
+ * machine; a file that changed size or mtime changes it. Part of the job settings fingerprint. */
 uint64_t ps_plan_fingerprint(const struct ps_plan *p);
 
 /* Append the plan as text to `dst` (borrowed; its ceiling applies). Format, one record a line:
  *   "poisonscan-plan 1"
+ *   "U\t<reason>\t<path>"                       one per unreadable entry, in order, first
  *   "F\t<index>\t<format>\t<size>\t<mtime_sec>\t<mtime_nsec>\t<path>"   one per file, in order
  *   "S\t<id>\t<file_index>\t<begin>\t<end>"                             one per shard, in order
  * Paths never hold tabs or newlines (see the invariants), so no escaping is needed.

@@ -24,9 +24,16 @@ struct pathset {
     size_t n;
 };
 
+struct plan_unreadable {
+    char *path;   /* owned: as the walk found it */
+    char *reason; /* owned */
+};
+
 struct ps_plan {
     struct plan_file *files;
     size_t n_files, cap_files;
+    struct plan_unreadable *unreadable; /* walked entries not taken, in walk order */
+    size_t n_unreadable, cap_unreadable;
     struct ps_shard *shards;
     size_t n_shards, cap_shards;
     uint64_t bytes_total;
@@ -44,6 +51,9 @@ size_t ps_plan_find_file(const struct ps_plan *p, const char *path);
  * UINT32_MAX of either (`ed` says so). */
 enum ps_err ps_plan_push_file(struct ps_plan *p, char *path, uint64_t size, int64_t msec,
                               int64_t mnsec, int format, struct ps_errdetail *ed);
+/* Append an unreadable entry (takes ownership of `path` and `reason`); one already listed is
+ * not listed again (freed). Never fails. */
+void ps_plan_push_unreadable(struct ps_plan *p, char *path, char *reason);
 enum ps_err ps_plan_push_shard(struct ps_plan *p, size_t file_index, uint64_t begin, uint64_t end,
                                struct ps_errdetail *ed);
 

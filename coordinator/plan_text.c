@@ -27,6 +27,11 @@ enum ps_err ps_plan_serialize(const struct ps_plan *p, struct ps_buf *dst)
     enum ps_err err = ps_buf_appends(dst, PLAN_HEADER "\n");
     size_t i;
 
+    /* first: a record that ends in free text must not be the last line, whose newline may be
+     * missing (a lost newline would extend the text, and the plan would not read back alike) */
+    for (i = 0; i < p->n_unreadable && err == PS_OK; i++)
+        err = ps_buf_appendf(dst, "U\t%s\t%s\n", p->unreadable[i].reason, p->unreadable[i].path);
+
     for (i = 0; i < p->n_files && err == PS_OK; i++) {
         const struct plan_file *f = &p->files[i];
         err = ps_buf_appendf(dst, "F\t%zu\t%d\t%" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%s\n", i,
@@ -63,6 +68,27 @@ static bool next_field(struct fields *fs, const char **f, size_t *n)
     *f = fs->p;
     *n = (size_t)((tab != NULL ? tab : fs->end) - fs->p);
     fs->p = tab != NULL ? tab + 1 : NULL;
+    return true;
+}
+
+/* A "U" record's reason and path (fs at the reason); false when either is malformed. */
+static bool unreadable_record(struct ps_plan *p, struct fields *fs)
+{
+    const char *reason, *path;
+    size_t rlen, plen;
+
+    if (!next_field(fs, &reason, &rlen) || rlen == 0 || rlen >= 300 ||
+        ps_plan_has_control(reason, rlen) || fs->p == NULL)
+        return false;
+    path = fs->p;
+    plen = (size_t)(fs->end - fs->p);
+    if (plen == 0 || plen >= PATH_MAX || path[0] != '/' || ps_plan_has_control(path, plen))
+        return false;
+    for (size_t i = 0; i < p->n_unreadable; i++) {
+        if (strlen(p->unreadable[i].path) == plen && memcmp(p->unreadable[i].path, path, plen) == 0)
+            return false; /* listed twice */
+    }
+    ps_plan_push_unreadable(p, ps_xstrndup(path, plen), ps_xstrndup(reason, rlen));
     return true;
 }
 
@@ -225,8 +251,14 @@ enum ps_err ps_plan_deserialize(struct ps_plan **out, const char *src, size_t sr
         if (line_no == 1) {
             if (n != strlen(PLAN_HEADER) || memcmp(line, PLAN_HEADER, n) != 0)
                 why = "not a poisonscan plan (bad header)";
-        } else if (!next_field(&fs, &f, &fn) || fn != 1 || (f[0] != 'F' && f[0] != 'S')) {
-            why = "record type must be F or S";
+        } else if (!next_field(&fs, &f, &fn) || fn != 1 ||
+                   (f[0] != 'F' && f[0] != 'S' && f[0] != 'U')) {
+            why = "record type must be F, S or U";
+        } else if (f[0] == 'U') {
+            if (p->n_files > 0 || cov.have_shard)
+                why = "unreadable record after file or shard records";
+            else if (!unreadable_record(p, &fs))
+                why = "unreadable record needs a reason and an absolute path, listed once";
         } else if (f[0] == 'F') {
             why =
                 cov.have_shard ? "file record after shard records" : parse_file_record(p, &fs, ed);

@@ -143,21 +143,69 @@ static void load_errors(struct report *r, struct ps_report_summary *sum)
         o->reason_json = json_string(reason, strlen(reason));
         o->failed = true;
     }
+    /* unreadable entries of the walk sort after every file: their index is past the files' */
+    for (size_t i = 0; i < ps_plan_n_unreadable(in->plan); i++) {
+        struct err_rec *o = ps_report_vec_push(&r->errors);
+        const char *reason = ps_plan_unreadable(in->plan, i).reason;
+
+        o->file = ps_plan_n_files(in->plan) + i;
+        o->offset = 0;
+        o->reason_json = json_string(reason, strlen(reason));
+    }
     ps_report_vec_sort(&r->errors, cmp_err);
     sum->shards_failed = in->n_failed;
-    sum->errors_total =
-        (in->agg[PS_PASS_SCAN] != NULL ? in->agg[PS_PASS_SCAN]->totals.errors : 0) + in->n_failed;
+    sum->errors_total = (in->agg[PS_PASS_SCAN] != NULL ? in->agg[PS_PASS_SCAN]->totals.errors : 0) +
+                        in->n_failed + ps_plan_n_unreadable(in->plan);
 }
 
+/* File `file` of the plan, or past its files the unreadable entry file - n_files. */
 static void append_file(struct ps_buf *b, const struct ps_plan *plan, size_t file)
 {
-    const char *path = ps_plan_file(plan, file);
+    size_t n_files = ps_plan_n_files(plan);
+    const char *path =
+        file < n_files ? ps_plan_file(plan, file) : ps_plan_unreadable(plan, file - n_files).path;
 
     ps_json_append_string(b, path, strlen(path));
 }
 
+/* Copy src into dst[cap] for a terminal line: cut at a character boundary, or with
+ * keep_end, its end kept after "..." (a path's file name says more than its first folders). */
+static void copy_cut(char *dst, size_t cap, const char *src, bool keep_end)
+{
+    size_t n = strlen(src), skip = 0;
+
+    if (n >= cap && keep_end) {
+        skip = n - (cap - 4);
+        while (skip < n && ((unsigned char)src[skip] & 0xC0) == 0x80)
+            skip++;
+        snprintf(dst, cap, "...%s", src + skip);
+        return;
+    }
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static void add_damaged(struct ps_report_summary *sum, const char *file, uint64_t errors,
+                        const char *reason)
+{
+    if (sum->n_damaged_shown < PS_REPORT_DAMAGED) {
+        size_t i = sum->n_damaged_shown++;
+
+        copy_cut(sum->damaged[i].file, sizeof(sum->damaged[i].file), file, true);
+        copy_cut(sum->damaged[i].reason, sizeof(sum->damaged[i].reason), reason, false);
+        sum->damaged[i].errors = errors;
+    }
+    sum->n_damaged++;
+}
+
 /* "error_files": every damaged file, never capped, with its count and first reason. */
-static void append_error_files(struct ps_buf *b, const struct report *r)
+static void append_error_files(struct ps_buf *b, const struct report *r,
+                               struct ps_report_summary *sum)
 {
     const struct ps_report_input *in = r->in;
     const struct ps_agg *a = in->agg[PS_PASS_SCAN] ? ps_aggset_errors(in->agg[PS_PASS_SCAN]) : NULL;
@@ -173,6 +221,17 @@ static void append_error_files(struct ps_buf *b, const struct report *r)
                     f->count, f->first_offset);
         ps_json_append_string(b, f->first_reason, strlen(f->first_reason));
         ps_buf_adds(b, "}");
+        add_damaged(sum, ps_plan_file(in->plan, f->file), f->count, f->first_reason);
+        first = false;
+    }
+    for (size_t i = 0; i < ps_plan_n_unreadable(in->plan); i++) {
+        struct ps_plan_unreadable u = ps_plan_unreadable(in->plan, i);
+        ps_buf_adds(b, first ? "{\"file\":" : ",{\"file\":");
+        ps_json_append_string(b, u.path, strlen(u.path));
+        ps_buf_adds(b, ",\"errors\":1,\"first_offset\":0,\"first_reason\":");
+        ps_json_append_string(b, u.reason, strlen(u.reason));
+        ps_buf_adds(b, ",\"unreadable\":true}");
+        add_damaged(sum, u.path, 1, u.reason);
         first = false;
     }
     for (size_t i = 0; i < in->n_failed; i++) {
@@ -182,6 +241,7 @@ static void append_error_files(struct ps_buf *b, const struct report *r)
         ps_buf_addf(b, ",\"errors\":1,\"first_offset\":%" PRIu64 ",\"first_reason\":", sh->begin);
         ps_json_append_string(b, in->failed[i].reason, strlen(in->failed[i].reason));
         ps_buf_adds(b, ",\"shard_failed\":true}");
+        add_damaged(sum, ps_plan_file(in->plan, sh->file_index), 1, in->failed[i].reason);
         first = false;
     }
     ps_buf_adds(b, "]");
@@ -325,7 +385,7 @@ static enum ps_err write_report_json(struct report *r, struct ps_report_summary 
     ps_buf_adds(&b, ",");
     append_errors(&b, r);
     ps_buf_addf(&b, ",\"errors_total\":%" PRIu64 ",", sum->errors_total);
-    append_error_files(&b, r);
+    append_error_files(&b, r, sum);
     ps_buf_adds(&b, ",");
     if (in->cluster_min_docs > 0 && in->agg[PS_PASS_CONFIRM] != NULL)
         ps_clusters_report(in->agg[PS_PASS_CONFIRM], in->plan, in->cluster_min_docs, MAX_CLUSTERS,

@@ -37,7 +37,8 @@ struct ps_report_input {
     size_t n_failed;
 };
 
-#define PS_REPORT_TOP 8
+#define PS_REPORT_TOP     8
+#define PS_REPORT_DAMAGED 10 /* damaged files the terminal summary names; it counts the rest */
 
 struct ps_report_summary {
     uint64_t files, shards, shards_failed, documents, bytes, text_bytes, errors_total;
@@ -50,6 +51,13 @@ struct ps_report_summary {
         double score;
     } top[PS_REPORT_TOP]; /* the first flagged triggers, for the terminal summary */
     size_t n_top;
+    uint64_t n_damaged; /* entries of "error_files" */
+    struct {
+        char file[1024];  /* a longer path keeps its end, after "..." */
+        char reason[160]; /* its first reason, cut at a character boundary */
+        uint64_t errors;
+    } damaged[PS_REPORT_DAMAGED]; /* the first entries of "error_files", in its order */
+    size_t n_damaged_shown;
 };
 
 /* Decide the flags (docs/detection.md) and write OUT/report.json and OUT/flagged.jsonl. PS_OK,

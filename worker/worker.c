@@ -376,8 +376,13 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
     err = scan_lease(w, lease, &ed);
     if (err == PS_ERR_TIMEOUT && w->part_error == PS_ERR_ZSTD) {
         send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, w->part_msg, true);
+    } else if (err == PS_ERR_TIMEOUT && stopping(w)) {
+        /* SIGTERM or SIGINT mid-shard: give the lease back, so that it goes elsewhere now
+         * rather than when the coordinator finds this worker silent (parts committed stay in) */
+        ps_log(PS_LOG_INFO, "worker", "stopping: shard %u given back", lease->shard_id);
+        send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, "the worker is stopping", true);
     } else if (err == PS_ERR_TIMEOUT) {
-        /* abandoned for shutdown, or Redis is gone: the lease expires and goes elsewhere */
+        /* Redis is gone: the lease expires and goes elsewhere */
     } else if (err != PS_OK) {
         ps_log(PS_LOG_WARN, "worker", "cannot scan shard %u of '%s': %s", lease->shard_id,
                lease->path, ed.msg);
@@ -393,6 +398,23 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
     }
     w->lease = NULL;
     ps_link_set_lease(w->link, 0, 0, 0);
+}
+
+/* Stopping on a signal: leases that arrived but were never started go back as well, so that the
+ * coordinator dispatches them again at once (see handle_lease for the one in progress). */
+static void give_back_waiting(struct worker *w)
+{
+    Poisonscan__Envelope *env;
+    enum ps_link_event ev;
+
+    while ((ev = ps_link_next(w->link, 0, &env)) == PS_LINK_LEASE || ev == PS_LINK_SHUTDOWN) {
+        if (ev == PS_LINK_SHUTDOWN)
+            continue;
+        ps_log(PS_LOG_INFO, "worker", "stopping: shard %u given back", env->lease->shard_id);
+        send_result(w, env->lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, "the worker is stopping",
+                    true);
+        ps_wire_envelope_free(env);
+    }
 }
 
 int ps_worker_run(const struct ps_worker_opts *o)
@@ -441,6 +463,8 @@ int ps_worker_run(const struct ps_worker_opts *o)
             break;
         }
     }
+    if (stopping(&w))
+        give_back_waiting(&w);
 done:
     if (rc == 0)
         rc = w.fatal;

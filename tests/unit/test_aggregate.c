@@ -38,7 +38,8 @@ static struct ps_agg_opts opts(unsigned pass, size_t n_patterns)
 }
 
 /* Shard i names pattern "common" once, pattern "p<i>" once, and "pair" in shards 0 and 1;
- * shard 2 has 4 errors, shard 4 has 1; every shard's sketch has cell i set to 100. */
+ * shard 2 has 4 errors of which it sends 3 records (a worker keeps max_errors_kept), shard 4 has
+ * 1; every shard's sketch has cell i set to 100. */
 static void scan_blob(struct ps_results_writer *w, uint32_t shard)
 {
     struct ps_results_totals t = {10, 1000, 900, 0, 0};
@@ -50,7 +51,7 @@ static void scan_blob(struct ps_results_writer *w, uint32_t shard)
     ps_results_begin(w, PS_PASS_SCAN, shard, 0, 0);
     t.errors = shard == 2 ? 4 : shard == 4 ? 1 : 0;
     ps_results_put_totals(w, &t);
-    for (uint64_t e = 0; e < t.errors; e++) {
+    for (uint64_t e = 0; e < t.errors && e < 3; e++) {
         char reason[32];
         struct ps_results_error er = {500 - e * 100, reason, 0};
         er.reason_len = (size_t)snprintf(reason, sizeof(reason), "bad %u/%u", shard, (unsigned)e);
@@ -127,17 +128,18 @@ static void check_scan(struct ps_agg *a)
     for (uint32_t i = 0; i < N_SHARDS; i++)
         assert_int_equal(sk[i], 100);
     assert_int_equal(sk[N_SHARDS], 0);
-    /* per file: file 1 (shard 2) has 4, file 2 (shard 4) 1, with the first reason by offset */
+    /* per file: file 1 (shard 2) has 4 (its totals, not its 3 records), file 2 (shard 4) 1,
+     * with the first reason by offset among the records */
     assert_int_equal(ps_agg_n_error_files(a), 2);
     assert_int_equal(ps_agg_error_file(a, 0)->file, 1);
     assert_int_equal(ps_agg_error_file(a, 0)->count, 4);
-    assert_int_equal(ps_agg_error_file(a, 0)->first_offset, 200);
-    assert_string_equal(ps_agg_error_file(a, 0)->first_reason, "bad 2/3");
+    assert_int_equal(ps_agg_error_file(a, 0)->first_offset, 300);
+    assert_string_equal(ps_agg_error_file(a, 0)->first_reason, "bad 2/2");
     assert_int_equal(ps_agg_error_file(a, 1)->count, 1);
     /* the first 3 by (file, offset) */
     assert_int_equal(ps_agg_n_errors(a), 3);
-    assert_int_equal(ps_agg_error(a, 0)->offset, 200);
-    assert_int_equal(ps_agg_error(a, 2)->offset, 400);
+    assert_int_equal(ps_agg_error(a, 0)->offset, 300);
+    assert_int_equal(ps_agg_error(a, 2)->offset, 500);
     assert_int_equal(ps_agg_error(a, 2)->file, 1);
 }
 

@@ -189,6 +189,33 @@ static void test_plan_unreadable_dir_is_io_error(void **state)
     chmod(d, 0700);
 }
 
+static void test_plan_unreadable_file_in_a_walk_is_listed(void **state)
+{
+    struct fixture *fx = *state;
+    char f[PATH_MAX];
+    const char *in[1];
+    struct ps_errdetail ed;
+    struct ps_plan *p;
+
+    if (geteuid() == 0)
+        skip(); /* root opens mode-000 files anyway (test_hostile_corpus.sh drops the right) */
+    write_str(fx, "a.jsonl", "{}\n");
+    write_str(fx, "b.jsonl", "{}\n");
+    at(fx, "b.jsonl", f);
+    assert_int_equal(chmod(f, 0), 0);
+    in[0] = fx->root;
+    p = build_ok(in, 1, 1 << 20);
+    assert_int_equal(ps_plan_n_files(p), 1);
+    assert_int_equal(ps_plan_n_unreadable(p), 1);
+    assert_non_null(strstr(ps_plan_unreadable(p, 0).path, "/b.jsonl"));
+    assert_string_equal(ps_plan_unreadable(p, 0).reason, "cannot open: Permission denied");
+    ps_plan_free(p);
+    in[0] = f; /* named: an error of the build */
+    assert_int_equal(build_err(in, 1, &ed), PS_ERR_IO);
+    assert_non_null(strstr(ed.msg, "b.jsonl"));
+    chmod(f, 0600);
+}
+
 static void test_plan_rejects_bad_usage(void **state)
 {
     struct fixture *fx = *state;
@@ -549,7 +576,7 @@ static void test_plan_compressed_is_one_shard_and_empty_file_has_none(void **sta
 
 static struct ps_plan *mixed_plan(struct fixture *fx)
 {
-    char data[20000];
+    char data[20000], link[PATH_MAX];
     const char *in[1];
     size_t n;
 
@@ -558,6 +585,8 @@ static struct ps_plan *mixed_plan(struct fixture *fx)
     write_rel(fx, "b.jsonl", "", 0);
     write_rel(fx, "c.jsonl.zst", data, 3000);
     write_rel(fx, "d.ndjson", data, 500);
+    at(fx, "e.jsonl", link); /* dangling: an unreadable entry, in the text form too */
+    assert_int_equal(symlink("nowhere", link), 0);
     in[0] = fx->root;
     return build_ok(in, 1, 1024);
 }
@@ -590,6 +619,10 @@ static void test_plan_serialize_round_trip(void **state)
         assert_int_equal(x->file_index, y->file_index);
         assert_int_equal(x->format, y->format);
     }
+    assert_int_equal(ps_plan_n_unreadable(p), 1);
+    assert_int_equal(ps_plan_n_unreadable(q), 1);
+    assert_string_equal(ps_plan_unreadable(q, 0).path, ps_plan_unreadable(p, 0).path);
+    assert_string_equal(ps_plan_unreadable(q, 0).reason, ps_plan_unreadable(p, 0).reason);
     assert_true(ps_plan_bytes_total(q) == ps_plan_bytes_total(p));
     assert_true(ps_plan_fingerprint(q) == ps_plan_fingerprint(p));
     assert_int_equal(ps_plan_serialize(q, &b), PS_OK);
@@ -658,6 +691,12 @@ static void test_plan_deserialize_rejects_broken_plans(void **state)
     deser_bad("poisonscan-plan 1\nF\t0\t0\t1\t5\t0\t/a\nF\t1\t0\t1\t5\t0\t/b\n"
               "S\t0\t1\t0\t1\nS\t1\t0\t0\t1\n"); /* out of file order */
     deser_bad("poisonscan-plan 1\r\n");
+    /* unreadable entries: a reason and an absolute path, once each, before every other record */
+    deser_bad("poisonscan-plan 1\nU\tcannot open: Permission denied\n");
+    deser_bad("poisonscan-plan 1\nU\t\t/a\n");
+    deser_bad("poisonscan-plan 1\nU\tcannot open: Permission denied\tb\n");
+    deser_bad("poisonscan-plan 1\nU\tx\t/a\nU\ty\t/a\n");
+    deser_bad("poisonscan-plan 1\nF\t0\t0\t10\t5\t0\t/a\nU\tx\t/u\nS\t0\t0\t0\t10\n");
 }
 
 static void test_plan_deserialize_survives_every_single_byte_mutation(void **state)
@@ -729,6 +768,7 @@ static void test_plan_check_files_names_changed_and_vanished(void **state)
 {
     struct fixture *fx = *state;
     struct ps_plan *p = mixed_plan(fx);
+    const char *in[1] = {fx->root};
     struct ps_errdetail ed = {0};
     struct timespec old[2] = {{0, 0}, {1000000000, 5}};
     char f[PATH_MAX];
@@ -746,7 +786,7 @@ static void test_plan_check_files_names_changed_and_vanished(void **state)
     assert_non_null(strstr(ed.msg, "changed size"));
     ps_plan_free(p);
 
-    p = mixed_plan(fx);
+    p = build_ok(in, 1, 1024);
     old[0].tv_nsec = UTIME_OMIT;
     assert_int_equal(utimensat(AT_FDCWD, f, old, 0), 0); /* same size, other mtime */
     assert_int_equal(ps_plan_check_files(p, &ed), PS_ERR_USAGE);
@@ -754,7 +794,7 @@ static void test_plan_check_files_names_changed_and_vanished(void **state)
     assert_non_null(strstr(ed.msg, "modified"));
     ps_plan_free(p);
 
-    p = mixed_plan(fx);
+    p = build_ok(in, 1, 1024);
     assert_int_equal(unlink(f), 0);
     assert_int_equal(ps_plan_check_files(p, &ed), PS_ERR_USAGE);
     assert_non_null(strstr(ed.msg, "d.ndjson"));
@@ -776,6 +816,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_missing_input_is_io_error_naming_it, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_plan_unreadable_dir_is_io_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_unreadable_file_in_a_walk_is_listed, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_plan_rejects_bad_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_path_with_newline_is_unsupported, setup,
                                         teardown),

@@ -1,6 +1,7 @@
 /* test_plan_formats.c - the planner's side of the format layer: every file's format resolved
  * from its name and first bytes (or --format) and recorded, only plain JSON Lines split, the text
- * form carrying the new codes, and hostile trees (symlink loops, FIFOs) refused without a hang. */
+ * form carrying the new codes, and hostile trees (symlink loops, dangling links, FIFOs) listed as
+ * unreadable in a walk, refused when named, never a hang. */
 /* realpath() and mkdtemp() are XSI, beyond the _POSIX_C_SOURCE the build sets. */
 #define _XOPEN_SOURCE 700
 #include <stdarg.h>
@@ -112,10 +113,10 @@ static void test_plan_forced_format_reaches_every_file(void **state)
     ps_plan_free(p);
 }
 
-static void test_plan_symlink_loops_are_errors_not_hangs(void **state)
+static void test_plan_symlink_loops_are_listed_not_hangs(void **state)
 {
     struct fixture *fx = *state;
-    char link[PATH_MAX];
+    char link[PATH_MAX], dangling[PATH_MAX];
     const char *in[1];
     struct ps_errdetail ed;
     struct ps_plan *p;
@@ -125,21 +126,33 @@ static void test_plan_symlink_loops_are_errors_not_hangs(void **state)
     write_str(fx, "w/a.jsonl", "{}\n");
     at(fx, "w/up", link);
     assert_int_equal(symlink("..", link), 0);
+    at(fx, "w/gone.jsonl", dangling);
+    assert_int_equal(symlink("nowhere.jsonl", dangling), 0);
     at(fx, "w/self.jsonl", link);
     assert_int_equal(symlink("self.jsonl", link), 0); /* a file-named link to itself */
-    in[0] = fx->root;
-    assert_int_equal(build_err(in, 1, &ed), PS_ERR_IO);
-    assert_non_null(strstr(ed.msg, "self.jsonl"));
-    assert_non_null(strstr(ed.msg, "Too many levels of symbolic links"));
-    /* named explicitly, the same */
-    in[0] = link;
-    assert_int_equal(build_err(in, 1, &ed), PS_ERR_IO);
-    assert_non_null(strstr(ed.msg, "Too many levels of symbolic links"));
-    /* without the looping file the walk takes a.jsonl once, through no link */
-    assert_int_equal(unlink(link), 0);
+    /* in a walk: listed as unreadable, with the reason, and the walk goes on */
     in[0] = fx->root;
     p = build_ok(in, 1, 1 << 20);
     assert_int_equal(ps_plan_n_files(p), 1);
+    assert_int_equal(ps_plan_n_unreadable(p), 2);
+    assert_non_null(strstr(ps_plan_unreadable(p, 0).path, "/w/gone.jsonl"));
+    assert_string_equal(ps_plan_unreadable(p, 0).reason,
+                        "cannot resolve link: No such file or directory");
+    assert_non_null(strstr(ps_plan_unreadable(p, 1).path, "/w/self.jsonl"));
+    assert_string_equal(ps_plan_unreadable(p, 1).reason,
+                        "cannot resolve link: Too many levels of symbolic links");
+    ps_plan_free(p);
+    /* named explicitly: an error of the build */
+    in[0] = link;
+    assert_int_equal(build_err(in, 1, &ed), PS_ERR_IO);
+    assert_non_null(strstr(ed.msg, "Too many levels of symbolic links"));
+    /* without them the walk takes a.jsonl once, through no link, and lists nothing */
+    assert_int_equal(unlink(link), 0);
+    assert_int_equal(unlink(dangling), 0);
+    in[0] = fx->root;
+    p = build_ok(in, 1, 1 << 20);
+    assert_int_equal(ps_plan_n_files(p), 1);
+    assert_int_equal(ps_plan_n_unreadable(p), 0);
     ps_plan_free(p);
 }
 
@@ -154,9 +167,11 @@ static void test_plan_fifo_is_never_opened(void **state)
     write_str(fx, "a.jsonl", "{}\n");
     at(fx, "pipe.jsonl", fifo);
     assert_int_equal(mkfifo(fifo, 0600), 0);
-    in[0] = fx->root; /* in a walk: not a regular file, not taken (an open would block) */
+    in[0] = fx->root; /* in a walk: listed, never opened (an open would block) */
     p = build_ok(in, 1, 1 << 20);
     assert_int_equal(ps_plan_n_files(p), 1);
+    assert_int_equal(ps_plan_n_unreadable(p), 1);
+    assert_string_equal(ps_plan_unreadable(p, 0).reason, "not a regular file (a FIFO)");
     ps_plan_free(p);
     in[0] = fifo; /* named: refused */
     assert_int_equal(build_err(in, 1, &ed), PS_ERR_IO);
@@ -250,7 +265,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_forced_format_reaches_every_file, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_plan_symlink_loops_are_errors_not_hangs, setup,
+        cmocka_unit_test_setup_teardown(test_plan_symlink_loops_are_listed_not_hangs, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_plan_fifo_is_never_opened, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_text_form_carries_new_formats, setup, teardown),
