@@ -404,8 +404,15 @@ static bool dispatch(struct coord *c)
     if (c->n_done > 0)
         ps_collect_merge(c->collector, c->done, c->n_done);
     /* nothing may leave without its attempt number on record */
-    if (!record_batch(c, g, n))
+    if (!record_batch(c, g, n)) {
+        /* none of them leaves: the credit goes back (after a Redis restart the job goes on,
+         * and the lease table is loaded again) */
+        for (size_t i = 0; i < n; i++) {
+            wk(c, g[i].w)->credit++;
+            make_ready(c, g[i].w);
+        }
         return false;
+    }
     for (size_t i = 0; i < n; i++)
         send_lease(c, g[i].w, g[i].id, g[i].attempt);
     return n == DISPATCH_BATCH;
