@@ -339,6 +339,10 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
             .help = "a lease not renewed by a heartbeat for this long is dispatched again");
         OPT(.flag = "max-attempts", .type = PS_OPT_U64, .target = &v->max_attempts, .def = "3",
             .min = 1, .max = 100, .help = "dispatches of a shard before it is recorded as failed");
+        OPT(.flag = "state-dir", .env = "POISONSCAN_STATE_DIR", .type = PS_OPT_STRING,
+            .target = &v->state_dir, .metavar = "DIR",
+            .help = "keep a journal of the committed shards here (JOB.journal), to find what a "
+                    "restarted Redis lost even across a coordinator restart");
     } else {
         OPT(.flag = "job", .env = "POISONSCAN_JOB", .type = PS_OPT_STRING, .target = &v->job,
             .help = "job id (default: made from the time and a random suffix)", .metavar = "ID");
@@ -504,5 +508,6 @@ void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, 
     o->score.max_confirm = (uint32_t)v->max_confirm;
     o->metrics_listen = v->metrics;
     o->keep_ms = v->keep_ms;
+    o->state_dir = v->state_dir;
     o->stop = &ps_cli_stop;
 }

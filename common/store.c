@@ -22,6 +22,11 @@ struct ps_store {
     uint64_t retry_ms;
     ps_store_idle_fn idle;
     void *idle_ctx;
+    /* the server's INFO run_id at the last connect ("" unknown: INFO refused), and how many
+     * reconnects found another server (or one that could not say) */
+    char run_id[64];
+    uint64_t generation;
+    bool guard; /* a command cut by a restart is not sent again (ps_store_set_restart_guard) */
 };
 
 void ps_store_set_idle(struct ps_store *s, ps_store_idle_fn fn, void *ctx)
@@ -282,10 +287,28 @@ static enum ps_err handshake(redisContext *ctx, const struct ps_store_url *url,
 }
 
 /* One connection attempt; an auth or select error is final, not retried. */
+/* The server's run_id (INFO server), a new random value at each start of redis-server; ""
+ * when the server refuses INFO (an ACL without +info) or does not name it. */
+static void server_run_id(redisContext *ctx, char *dst, size_t dst_cap)
+{
+    redisReply *r = redisCommand(ctx, "INFO server");
+    const char *p;
+
+    dst[0] = '\0';
+    if (r != NULL && r->type == REDIS_REPLY_STRING && (p = strstr(r->str, "run_id:")) != NULL) {
+        size_t n = strcspn(p + 7, "\r\n");
+        if (n < dst_cap)
+            snprintf(dst, dst_cap, "%.*s", (int)n, p + 7);
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+}
+
 static enum ps_err connect_once(struct ps_store *s, bool *final, struct ps_errdetail *ed)
 {
     struct timeval tv = {5, 0};
     redisContext *ctx;
+    char run_id[64];
 
     *final = false;
     if (s->url.is_unix)
@@ -312,8 +335,15 @@ static enum ps_err connect_once(struct ps_store *s, bool *final, struct ps_errde
         *final = true;
         return PS_ERR_REDIS;
     }
-    if (s->ctx != NULL)
+    server_run_id(ctx, run_id, sizeof(run_id));
+    if (s->ctx != NULL) {
+        /* a reconnect: the same server (a network blip), or a restarted one that may have lost
+         * the last writes (AOF everysec). A server that does not say is taken for a new one. */
+        if (run_id[0] == '\0' || strcmp(run_id, s->run_id) != 0)
+            s->generation++;
         redisFree(s->ctx);
+    }
+    snprintf(s->run_id, sizeof(s->run_id), "%s", run_id);
     s->ctx = ctx;
     return PS_OK;
 }
@@ -424,22 +454,97 @@ void ps_store_reply_free(struct ps_store_reply *r)
         freeReplyObject((void *)r);
 }
 
+/* One command or transaction, sent once: PS_OK, or an error with *loading set when the server
+ * answered -LOADING (it is reading its data after a start and ran nothing). */
+typedef enum ps_err (*run_fn)(struct ps_store *s, const void *arg, bool *loading,
+                              struct ps_errdetail *ed);
+
+/* `run` with the store's duties around it. A server loading its data is waited for (backoff,
+ * within the retry budget) and asked again. A broken connection is made again within the
+ * budget and the command sent again once, unless the guard is on and the server is a new one:
+ * its data may lack the last writes, and the caller must know before anything else is sent. */
+static enum ps_err run_with_retry(struct ps_store *s, run_fn run, const void *arg,
+                                  struct ps_errdetail *ed)
+{
+    uint64_t start = ps_clock_now_ms(), delay = 100;
+    bool reconnected = false;
+
+    for (;;) {
+        bool loading = false;
+        enum ps_err err = run(s, arg, &loading, ed);
+        uint64_t gen = s->generation, spent = ps_clock_now_ms() - start;
+
+        if (err == PS_OK)
+            return PS_OK;
+        if (loading) {
+            if (spent >= s->retry_ms)
+                return err;
+            ps_clock_sleep_ms(delay < s->retry_ms - spent ? delay : s->retry_ms - spent);
+            delay = delay * 2 > 2000 ? 2000 : delay * 2;
+            continue;
+        }
+        /* a Redis error reply is the command's own answer; only a broken connection retries */
+        if (!s->ctx->err || reconnected)
+            return err;
+        err = connect_retry(s, ed);
+        if (err != PS_OK)
+            return err;
+        reconnected = true;
+        if (s->guard && s->generation != gen) {
+            char where[512];
+            ps_store_url_redacted(&s->url, where, sizeof(where));
+            ps_errdetail_set(ed, NULL, 0,
+                             "redis at '%s' restarted (it may have lost its last writes); the "
+                             "command was not sent again",
+                             where);
+            return PS_ERR_REDIS;
+        }
+    }
+}
+
+static bool loading_reply(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && r->len >= 7 && memcmp(r->str, "LOADING", 7) == 0;
+}
+
+struct argv_call {
+    int argc;
+    const char **argv;
+    const size_t *lens;
+    redisReply **out;
+};
+
+static enum ps_err run_one(struct ps_store *s, const void *arg, bool *loading,
+                           struct ps_errdetail *ed)
+{
+    const struct argv_call *a = arg;
+    redisReply *r = redisCommandArgv(s->ctx, a->argc, a->argv, a->lens);
+
+    *a->out = NULL;
+    if (r == NULL) {
+        ps_errdetail_set(ed, NULL, 0, "redis: %s", s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
+        return PS_ERR_REDIS;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        enum ps_err err = reply_error(r, ed);
+        *loading = loading_reply(r);
+        freeReplyObject(r);
+        return err;
+    }
+    *a->out = r;
+    return PS_OK;
+}
+
 enum ps_err ps_store_argv(struct ps_store *s, int argc, const char **argv, const size_t *argvlen,
                           struct ps_store_reply **out, struct ps_errdetail *ed)
 {
     redisReply *r = NULL;
+    struct argv_call a = {argc, argv, argvlen, &r};
     enum ps_err err;
 
     if (out != NULL)
         *out = NULL;
-    err = run_argv(s->ctx, argc, argv, argvlen, &r, ed);
-    if (err != PS_OK && s->ctx->err) {
-        /* the connection broke, not the command: reconnect within the budget and repeat */
-        err = connect_retry(s, ed);
-        if (err != PS_OK)
-            return err;
-        err = run_argv(s->ctx, argc, argv, argvlen, &r, ed);
-    }
+    err = run_with_retry(s, run_one, &a, ed);
     if (err != PS_OK)
         return err;
     if (out != NULL)
@@ -449,32 +554,42 @@ enum ps_err ps_store_argv(struct ps_store *s, int argc, const char **argv, const
     return PS_OK;
 }
 
-static enum ps_err run_transaction(redisContext *ctx, size_t n, const int *argc,
-                                   const char *const *const *argv, const size_t *const *lens,
+struct tx_call {
+    size_t n;
+    const int *argc;
+    const char *const *const *argv;
+    const size_t *const *lens;
+};
+
+static enum ps_err run_transaction(struct ps_store *s, const void *arg, bool *loading,
                                    struct ps_errdetail *ed)
 {
+    const struct tx_call *t = arg;
+    redisContext *ctx = s->ctx;
     redisReply *r = NULL;
     enum ps_err err = PS_OK;
 
     redisAppendCommand(ctx, "MULTI");
-    for (size_t i = 0; i < n; i++)
-        redisAppendCommandArgv(ctx, argc[i], (const char **)(uintptr_t)argv[i], lens[i]);
+    for (size_t i = 0; i < t->n; i++)
+        redisAppendCommandArgv(ctx, t->argc[i], (const char **)(uintptr_t)t->argv[i], t->lens[i]);
     redisAppendCommand(ctx, "EXEC");
-    /* MULTI and each queued command answer +OK/+QUEUED; EXEC answers every result */
-    for (size_t i = 0; i < n + 2; i++) {
+    /* MULTI and each queued command answer +OK/+QUEUED; EXEC answers every result. A server
+     * loading its data refuses the commands (-LOADING) and so aborts EXEC: nothing ran */
+    for (size_t i = 0; i < t->n + 2; i++) {
         void *reply = NULL;
         if (redisGetReply(ctx, &reply) != REDIS_OK || reply == NULL) {
             ps_errdetail_set(ed, NULL, 0, "redis: %s", ctx->errstr[0] ? ctx->errstr : "no reply");
             return PS_ERR_REDIS;
         }
         r = reply;
+        *loading = *loading || loading_reply(r);
         if (err == PS_OK && r->type == REDIS_REPLY_ERROR)
             err = reply_error(r, ed);
-        if (err == PS_OK && i == n + 1 && r->type == REDIS_REPLY_ARRAY)
+        if (err == PS_OK && i == t->n + 1 && r->type == REDIS_REPLY_ARRAY)
             for (size_t k = 0; k < r->elements && err == PS_OK; k++)
                 if (r->element[k]->type == REDIS_REPLY_ERROR)
                     err = reply_error(r->element[k], ed);
-        if (err == PS_OK && i == n + 1 && r->type != REDIS_REPLY_ARRAY) {
+        if (err == PS_OK && i == t->n + 1 && r->type != REDIS_REPLY_ARRAY) {
             ps_errdetail_set(ed, NULL, 0, "redis: the transaction was aborted");
             err = PS_ERR_REDIS;
         }
@@ -487,14 +602,19 @@ enum ps_err ps_store_transaction(struct ps_store *s, size_t n, const int *argc,
                                  const char *const *const *argv, const size_t *const *lens,
                                  struct ps_errdetail *ed)
 {
-    enum ps_err err = run_transaction(s->ctx, n, argc, argv, lens, ed);
+    struct tx_call t = {n, argc, argv, lens};
 
-    if (err != PS_OK && s->ctx->err) {
-        err = connect_retry(s, ed);
-        if (err == PS_OK)
-            err = run_transaction(s->ctx, n, argc, argv, lens, ed);
-    }
-    return err;
+    return run_with_retry(s, run_transaction, &t, ed);
+}
+
+void ps_store_set_restart_guard(struct ps_store *s, bool on)
+{
+    s->guard = on;
+}
+
+uint64_t ps_store_generation(const struct ps_store *s)
+{
+    return s->generation;
 }
 
 enum ps_err ps_store_cmd(struct ps_store *s, struct ps_store_reply **out, struct ps_errdetail *ed,

@@ -47,10 +47,22 @@ bool ps_store_job_valid(const char *job);
 struct ps_store; /* opaque: one connection, not thread-safe */
 
 /* Connect, AUTH and SELECT, retrying with backoff (100 ms doubling to 2 s) until `retry_ms` has
- * passed. `url` is copied. On PS_OK *out owns the store (ps_store_free); PS_ERR_REDIS otherwise. */
+ * passed. `url` is copied. On PS_OK *out owns the store (ps_store_free); PS_ERR_REDIS otherwise.
+ * A server still loading its data after a start (-LOADING) is waited for the same way, on every
+ * command below. */
 enum ps_err ps_store_connect(struct ps_store **out, const struct ps_store_url *url,
                              uint64_t retry_ms, struct ps_errdetail *ed);
 void ps_store_free(struct ps_store *s);
+
+/* Restarts. Each connect asks the server for its run_id (INFO server), which redis-server draws
+ * anew at each start. The generation counts the reconnects that found another run_id, or a
+ * server that would not say (an ACL without +info): a server that restarted, which with AOF
+ * everysec may have lost its last second of writes. Starts at 0. */
+uint64_t ps_store_generation(const struct ps_store *s);
+/* Off by default: a command cut by a broken connection is sent again after the reconnect. On: it
+ * is not when the reconnect found a new generation; the call fails with PS_ERR_REDIS and the
+ * caller, seeing the generation move, decides what the new server needs first. */
+void ps_store_set_restart_guard(struct ps_store *s, bool on);
 
 /* A reply, flattened: integers, strings (bulk or status), nil, or an array of those. */
 enum ps_store_type { PS_STORE_NIL, PS_STORE_INT, PS_STORE_STR, PS_STORE_ARRAY };

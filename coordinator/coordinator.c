@@ -23,6 +23,7 @@
 #include "common/partition.h"
 #include "common/units.h"
 #include "coordinator/coordinator_internal.h"
+#include "coordinator/journal.h"
 
 #define PROGRESS_EVERY_MS 1000
 #define LOG_EVERY_MS      10000
@@ -32,6 +33,12 @@
 
 void ps_coord_redis_fail(struct coord *c, const struct ps_errdetail *ed)
 {
+    if (ps_store_generation(c->store) != c->generation) {
+        if (!c->resync)
+            ps_log(PS_LOG_WARN, "coordinator", "%s", ed->msg);
+        c->resync = true;
+        return;
+    }
     ps_log(PS_LOG_ERROR, "coordinator", "%s", ed->msg);
     c->redis_failed = true;
 }
@@ -382,14 +389,30 @@ static bool dispatch(struct coord *c)
     const struct grant *g = c->grants;
     size_t n = grant_batch(c);
 
+    struct ps_errdetail ed = {0};
+
     if (n == 0 && c->n_done == 0)
         return false;
+    /* on record before their lease records go: a Redis that restarts and loses their commits
+     * is then found out (reconcile.c) */
+    if (ps_journal_add(c->journal, c->pass, c->done, c->n_done, &ed) != PS_OK) {
+        ps_log(PS_LOG_ERROR, "coordinator", "%s", ed.msg);
+        c->redis_failed = true;
+        return false;
+    }
     /* before the pass's end is asked for (run_loop), every finished shard is with the collector */
     if (c->n_done > 0)
         ps_collect_merge(c->collector, c->done, c->n_done);
     /* nothing may leave without its attempt number on record */
-    if (!record_batch(c, g, n))
+    if (!record_batch(c, g, n)) {
+        /* none of them leaves: the credit goes back (after a Redis restart the job goes on,
+         * and the lease table is loaded again) */
+        for (size_t i = 0; i < n; i++) {
+            wk(c, g[i].w)->credit++;
+            make_ready(c, g[i].w);
+        }
         return false;
+    }
     for (size_t i = 0; i < n; i++)
         send_lease(c, g[i].w, g[i].id, g[i].attempt);
     return n == DISPATCH_BATCH;
@@ -549,7 +572,7 @@ static void keep_lock(struct coord *c)
     if (now - c->last_lock < c->o->heartbeat_ms || c->lock_lost)
         return;
     c->last_lock = now;
-    if (!ps_coord_renew_lock(c) && !c->redis_failed) {
+    if (!ps_coord_renew_lock(c) && !c->redis_failed && !c->resync) {
         ps_log(PS_LOG_ERROR, "coordinator",
                "lost the lock of job '%s' (another coordinator took over); stopping", c->o->job);
         c->lock_lost = true;
@@ -655,6 +678,10 @@ static int collected(struct coord *c, const struct ps_collect_result *res,
     bool report = c->asked == PS_COLLECT_REPORT;
 
     c->asked = PS_COLLECT_NONE;
+    if (res->err != PS_OK && res->restarted) {
+        c->resync = true; /* logged by the collector */
+        return -1;
+    }
     if (res->err != PS_OK) {
         ps_log(PS_LOG_ERROR, "coordinator", "%s", res->ed.msg);
         set_progress(c, "failed");
@@ -668,6 +695,7 @@ static int collected(struct coord *c, const struct ps_collect_result *res,
         }
         final_progress(c, &res->sum);
         set_progress(c, "done");
+        ps_journal_remove(c->journal); /* nothing left to reconcile */
         ps_coord_observe_done(c, &res->sum);
         log_summary(c, &res->sum);
         if (sum != NULL)
@@ -683,8 +711,8 @@ static int collected(struct coord *c, const struct ps_collect_result *res,
         return -1;
     }
     if (ps_coord_load_job_pass(c, &ed) != PS_OK || ps_coord_load_pass(c, &ed) != PS_OK) {
-        ps_log(PS_LOG_ERROR, "coordinator", "%s", ed.msg);
-        return 4;
+        ps_coord_redis_fail(c, &ed);
+        return c->resync ? -1 : 4;
     }
     ps_log(PS_LOG_INFO, "coordinator", "pass %u (%s): %zu patterns, %zu shards to read", c->pass,
            ps_pass_name(c->pass), c->cands.n, c->n_shards - ps_lease_n_finished(c->leases));
@@ -706,6 +734,8 @@ static int run_loop(struct coord *c, struct ps_report_summary *sum)
                    c->o->job);
             return 4;
         }
+        if (c->resync && !c->redis_failed && !c->lock_lost && (rc = ps_coord_resync(c)) >= 0)
+            return rc;
         if (c->redis_failed || c->lock_lost)
             return 4;
         if (ps_collect_poll(c->collector, &res) && (rc = collected(c, &res, sum)) >= 0)
@@ -738,6 +768,13 @@ enum ps_err ps_coordinator_opts_check(const struct ps_coordinator_opts *o, struc
                          "--partitions %u: a power of two from 1 to %u, and at least the %zu "
                          "Redis endpoints",
                          o->partitions, PS_PARTITION_MAX, o->n_redis);
+        return PS_ERR_USAGE;
+    }
+    /* the journal's path, "<dir>/<job>.journal", must fit a path */
+    if (o->state_dir != NULL &&
+        (o->state_dir[0] == '\0' || strlen(o->state_dir) + PS_STORE_JOB_MAX + 16 > 4096)) {
+        ps_errdetail_set(ed, NULL, 0, "--state-dir: a directory path of 1 to %d bytes",
+                         4096 - PS_STORE_JOB_MAX - 16);
         return PS_ERR_USAGE;
     }
     if (o->cluster_sketch_log2 != 0 && (o->cluster_sketch_log2 < PS_CLSKETCH_LOG2_MIN ||
@@ -793,10 +830,14 @@ static int start_job(struct coord *c, struct ps_errdetail *ed)
         return 4;
     ps_store_set_idle(c->store, ps_coord_idle, c);
     rc = ps_coord_open_job(c, ed);
+    if (rc == 0)
+        rc = ps_coord_open_record(c, ed);
     if (rc != 0)
         return rc;
     ps_lease_table_new(&c->leases, c->n_shards);
+    /* a journal that knows of commits Redis lost (both restarted): name them, they run again */
     if (ps_coord_load_job_pass(c, ed) != PS_OK || ps_coord_load_pass(c, ed) != PS_OK ||
+        ps_coord_note_lost(c, ed) != PS_OK ||
         ps_collect_start(&c->collector, c, c->pass, ed) != PS_OK)
         return 4;
     return 0;
@@ -852,6 +893,8 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     if (rc == 0 && ps_store_connect(&c.store, &o->redis[0], o->redis_retry_ms, &ed) != PS_OK)
         rc = 4;
     if (rc == 0)
+        ps_store_set_restart_guard(c.store, true); /* see ps_coord_redis_fail */
+    if (rc == 0)
         rc = start_job(&c, &ed);
     if (rc == 0)
         rc = bind_socket(&c, &ed);
@@ -873,6 +916,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     ps_plan_free(c.plan);
     ps_store_free(c.store);
     ps_lease_table_free(c.leases);
+    ps_journal_free(c.journal);
     ps_registry_free(c.workers);
     ps_patlist_release(&c.cands);
     free(c.grants);

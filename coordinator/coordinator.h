@@ -49,6 +49,9 @@ struct ps_coordinator_opts {
     /* operations, not part of the fingerprint */
     const char *metrics_listen; /* borrowed, may be NULL: serve /metrics on "ADDR:PORT" */
     uint64_t keep_ms;           /* a finished job's keys expire after this long; 0: never */
+    /* borrowed, may be NULL: the journal of committed shards goes to "<state_dir>/<job>.journal"
+     * (coordinator/journal.h); without it the record is kept in memory only */
+    const char *state_dir;
     volatile sig_atomic_t *stop;
     /* the workers' link (docs/security.md): with security.curve, a ZAP handler admits the keys
      * of `zap` and nothing else */
@@ -60,7 +63,8 @@ struct ps_coordinator_opts {
  * are in the report), 3 usage or configuration error (bad input path, a resumed job whose
  * settings differ), 4 Redis or ZeroMQ failure, or interrupted. `sum` (may be NULL) gets the
  * report's summary on 0. */
-/* The coordinator's own rules on `o` (Redis endpoints, partitions against them); no I/O.
+/* The coordinator's own rules on `o` (Redis endpoints, partitions against them, the state
+ * directory's path); no I/O.
  * PS_OK or PS_ERR_USAGE naming the option. ps_coordinator_run() checks them again; the CLI
  * checks them (and the scan settings, ps_coordinator_scan_settings) before any work starts. */
 enum ps_err ps_coordinator_opts_check(const struct ps_coordinator_opts *o, struct ps_errdetail *ed);

@@ -29,10 +29,12 @@ struct ps_collect_result {
     enum ps_pass next_pass; /* PASS_END: the pass now recorded in Redis; NONE: report due */
     int report_rc;          /* REPORT: 0, or the exit code of the failure */
     struct ps_report_summary sum;
+    bool restarted; /* with err: a Redis of the collector restarted (reconcile, do not fail) */
 };
 
 struct collector;
 struct coord;
+struct ps_journal;
 struct observe;
 
 /* One Redis command of a dispatch round trip: its arguments one after the other in one buffer,
@@ -93,9 +95,17 @@ struct coord {
     uint64_t last_sweep;
     enum ps_collect_request asked; /* the request to the collector outstanding */
     struct observe *observe;       /* observe.c; NULL without --metrics */
+    /* the record of the shards committed in each pass (journal.h), and the generation of
+     * `store` (ps_store_generation) the job was last reconciled with: when Redis restarts,
+     * `resync` is set and the loop reconciles (reconcile.c) before anything else */
+    struct ps_journal *journal;
+    uint64_t generation;
+    bool resync;
 };
 
 /* coordinator.c */
+/* A Redis call of the loop failed: the job stops, unless Redis restarted meanwhile (the store's
+ * generation moved), which sets c->resync instead. */
 void ps_coord_redis_fail(struct coord *c, const struct ps_errdetail *ed);
 /* The loop's duties that must go on during a long walk (the plan, Redis): heartbeats to the
  * workers, the job's lock. `ctx` is the struct coord. */
@@ -106,6 +116,9 @@ void ps_coord_pass_key(const struct coord *c, char *dst, size_t cap, const char 
 /* job.c: one coordinator per job (a lock with a TTL, renewed every interval) */
 enum ps_err ps_coord_lock(struct coord *c, struct ps_errdetail *ed); /* PS_ERR_USAGE: held */
 bool ps_coord_renew_lock(struct coord *c);                           /* false once lost */
+/* After a Redis restart: the lock again, if no one else took it (the restarted server may have
+ * lost it, or let it expire while it was down). PS_ERR_USAGE: another coordinator holds it. */
+enum ps_err ps_coord_relock(struct coord *c, struct ps_errdetail *ed);
 void ps_coord_unlock(struct coord *c);
 /* Plan the corpus and open the job: a fresh one is recorded, a known one must match its
  * fingerprint. Returns 0, or the exit code (3 configuration, 4 Redis) with `ed`. */
@@ -113,6 +126,19 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed);
 /* The job is finished: its keys on every endpoint expire after --keep (not the lock, which the
  * coordinator deletes when it stops). Failures are logged: the report is written already. */
 void ps_coord_keep_job(struct coord *c);
+
+/* reconcile.c: the record of committed shards against Redis (docs/reliability.md) */
+/* Open the record (with --state-dir, its journal) once the job is open. 0, or the exit code 3
+ * (a state directory that cannot be used, a damaged journal) with `ed`. */
+int ps_coord_open_record(struct coord *c, struct ps_errdetail *ed);
+/* The pass is loaded from Redis (ps_coord_load_pass): a shard the record saw committed in it
+ * that Redis holds no marker for was lost by a Redis restart and is queued already; name it,
+ * and forget it (and every shard of a later pass, whose switch Redis lost) in the record. */
+enum ps_err ps_coord_note_lost(struct coord *c, struct ps_errdetail *ed);
+/* Redis restarted (c->resync): stop the collector, put back what the coordinator wrote that the
+ * job needs (lock, meta, plan, attempt numbers), load the job's pass from what Redis now holds,
+ * name what it lost, and start the collector again. -1 to go on, or the job's exit code. */
+int ps_coord_resync(struct coord *c);
 
 /* observe.c: what operators see besides the log (/metrics). Start before the collector (it
  * reports to it) and stop after it; 3/4-style failures come back as PS_ERR_USAGE/PS_ERR_IO. */

@@ -89,8 +89,7 @@ bool ps_coord_renew_lock(struct coord *c)
     snprintf(ttl, sizeof(ttl), "%" PRIu64, lock_ttl_ms(c));
     if (ps_store_cmd(c->store, &r, &ed, "EVAL", lua, "1", c->k_lock, c->lock_token, ttl, NULL) !=
         PS_OK) {
-        ps_log(PS_LOG_ERROR, "coordinator", "%s", ed.msg);
-        c->redis_failed = true;
+        ps_coord_redis_fail(c, &ed); /* a restart: reconcile.c takes the lock again */
         return false;
     }
     ok = ps_store_reply_int(r) != 0;
@@ -100,6 +99,35 @@ bool ps_coord_renew_lock(struct coord *c)
                c->o->job);
     ps_store_reply_free(r);
     return ok;
+}
+
+enum ps_err ps_coord_relock(struct coord *c, struct ps_errdetail *ed)
+{
+    struct ps_store_reply *r;
+    struct ps_buf holder;
+    char ttl[24];
+    bool found, ours;
+    enum ps_err err;
+
+    snprintf(ttl, sizeof(ttl), "%" PRIu64, lock_ttl_ms(c));
+    err = ps_store_cmd(c->store, &r, ed, "SET", c->k_lock, c->lock_token, "NX", "PX", ttl, NULL);
+    if (err != PS_OK)
+        return err;
+    ours = ps_store_reply_type(r) == PS_STORE_STR;
+    ps_store_reply_free(r);
+    if (ours)
+        return PS_OK;
+    /* the lock outlived the restart: still ours, or taken by another coordinator meanwhile */
+    ps_buf_init(&holder, 512);
+    err = ps_store_get(c->store, c->k_lock, &holder, &found, ed);
+    ours = err == PS_OK && found && strcmp(holder.data, c->lock_token) == 0;
+    ps_buf_release(&holder);
+    if (err == PS_OK && !ours) {
+        ps_errdetail_set(ed, NULL, 0, "lost the lock of job '%s' (another coordinator took over)",
+                         c->o->job);
+        err = PS_ERR_USAGE;
+    }
+    return err;
 }
 
 void ps_coord_unlock(struct coord *c)

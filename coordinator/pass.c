@@ -101,6 +101,15 @@ static void end_pass(struct collector *k, struct ps_collect_result *res)
     res->next_pass = next;
 }
 
+/* Did a Redis of this collector restart? (Its stores refuse to repeat a command across one.) */
+static bool restarted(const struct collector *k)
+{
+    for (size_t i = 0; i < k->n_stores; i++)
+        if (ps_store_generation(k->stores[i]) != 0)
+            return true;
+    return false;
+}
+
 /* Wait for work; true with *shard set to merge one, false for a request (or quit). */
 static bool next_work(struct collector *k, uint32_t *shard, enum ps_collect_request *req,
                       bool *quit)
@@ -140,8 +149,12 @@ static void *collect_main(void *arg)
         bool quit;
 
         if (res.err != PS_OK) {
-            /* a failure is the answer to whatever comes next */
-            ps_log(PS_LOG_ERROR, "coordinator", "%s", res.ed.msg);
+            /* a failure is the answer to whatever comes next. After a Redis restart the
+             * aggregates here may hold shards whose commits it lost: the loop reconciles and
+             * starts another collector from what Redis holds */
+            res.restarted = restarted(k);
+            ps_log(res.restarted ? PS_LOG_WARN : PS_LOG_ERROR, "coordinator", "%s%s", res.ed.msg,
+                   res.restarted ? " (collector stopped: redis restarted)" : "");
             answer(k, &res);
             break;
         }
@@ -186,9 +199,12 @@ enum ps_err ps_collect_start(struct collector **out, struct coord *c, enum ps_pa
         k->shard_file[i] = ps_plan_shard(c->plan, i)->file_index;
     for (unsigned p = 0; p <= PS_PASS__LAST; p++)
         ps_patlist_init(&k->lists[p]);
-    for (err = PS_OK; err == PS_OK && k->n_stores < c->o->n_redis; k->n_stores++)
+    for (err = PS_OK; err == PS_OK && k->n_stores < c->o->n_redis; k->n_stores++) {
         err = ps_store_connect(&k->stores[k->n_stores], &c->o->redis[k->n_stores],
                                c->o->redis_retry_ms, ed);
+        if (err == PS_OK)
+            ps_store_set_restart_guard(k->stores[k->n_stores], true);
+    }
     if (err == PS_OK && pthread_create(&k->thread, NULL, collect_main, k) != 0) {
         ps_errdetail_set(ed, NULL, 0, "cannot start the collector thread");
         err = PS_ERR_REDIS;

@@ -41,6 +41,7 @@ struct worker {
     const Poisonscan__Lease *lease;
     enum ps_commit_outcome outcome; /* of its last part */
     bool conflict;                  /* some part differed from the attempt committed first */
+    bool redis_restarted;           /* a commit met a restarted Redis: the attempt ends */
     enum ps_err part_error;         /* why a part callback stopped the scan */
     char part_msg[200];
 };
@@ -214,8 +215,19 @@ static bool on_part(void *ctx, uint32_t part, bool last)
     /* partition 0 last: its marker says the whole part (and with the last part the shard) is in */
     for (unsigned q = ps_scan_partitions(w->scan); q-- > 0;) {
         ps_scan_build_commit(w->scan, lease->job_id, q, w->commit, lease->end - lease->begin);
-        if (ps_commit_apply(w->stores[q % w->n_stores], w->commit, marker, &outcome, &ed) !=
-            PS_OK) {
+        struct ps_store *st = w->stores[q % w->n_stores];
+        uint64_t gen = ps_store_generation(st);
+        if (ps_commit_apply(st, w->commit, marker, &outcome, &ed) != PS_OK) {
+            if (ps_store_generation(st) != gen) {
+                /* Redis restarted and may have lost this shard's earlier commits: none may
+                 * follow them, or the shard would be complete without them. Another attempt
+                 * commits every part again (a commit that survived comes back a duplicate) */
+                ps_log(PS_LOG_WARN, "worker", "shard %u part %u: %s", lease->shard_id, part,
+                       ed.msg);
+                w->redis_restarted = true;
+                w->part_error = PS_ERR_REDIS;
+                return false;
+            }
             ps_log(PS_LOG_ERROR, "worker", "cannot commit shard %u part %u: %s", lease->shard_id,
                    part, ed.msg);
             /* the lease expires and the shard goes to a worker that can reach Redis */
@@ -328,6 +340,7 @@ static enum ps_err scan_lease(struct worker *w, const Poisonscan__Lease *lease,
     w->lease = lease;
     w->part_error = PS_OK;
     w->conflict = false;
+    w->redis_restarted = false;
     return ps_scan_shard(w->scan, &spec, &cb, ed);
 }
 
@@ -376,6 +389,9 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
     err = scan_lease(w, lease, &ed);
     if (err == PS_ERR_TIMEOUT && w->part_error == PS_ERR_ZSTD) {
         send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, w->part_msg, true);
+    } else if (err == PS_ERR_TIMEOUT && w->redis_restarted) {
+        send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED,
+                    "redis restarted during the shard; another attempt commits it again", true);
     } else if (err == PS_ERR_TIMEOUT && stopping(w)) {
         /* SIGTERM or SIGINT mid-shard: give the lease back, so that it goes elsewhere now
          * rather than when the coordinator finds this worker silent (parts committed stay in) */
@@ -433,6 +449,8 @@ int ps_worker_run(const struct ps_worker_opts *o)
             rc = 4;
             goto done;
         }
+    for (size_t i = 0; i < w.n_stores; i++)
+        ps_store_set_restart_guard(w.stores[i], true);
     w.commit = ps_commit_new();
     lo.connect = o->connect;
     lo.heartbeat_ms = o->heartbeat_ms;
