@@ -8,93 +8,109 @@
 
 static const char usage_line[] = "poisonscan worker --connect ENDPOINT --redis URL [options]";
 
-int ps_cmd_worker(int argc, char **argv)
-{
-    const char *connect = NULL, *secret_key = NULL, *server_key = NULL;
-    struct ps_cli_redis redis = {0};
-    bool insecure = false;
+/* What the options set. */
+struct worker_vals {
+    const char *connect, *secret_key, *server_key;
+    bool insecure;
     uint64_t heartbeat_ms, liveness, redis_retry_ms, give_up_ms, stall_ms, fault_delay_ms,
         fault_exit;
-    int log_level = -1, log_format = -1;
+    int log_level, log_format;
+};
+
+#define WORKER_OWN_OPTS 13
+
+/* The worker's own options (the Redis ones come from ps_cli_redis_table) into t. */
+static size_t worker_table(struct ps_opt *t, struct worker_vals *v)
+{
     const struct ps_opt own[] = {
         {.flag = "connect",
          .env = "POISONSCAN_CONNECT",
          .type = PS_OPT_STRING,
-         .target = &connect,
+         .target = &v->connect,
          .help = "the coordinator's endpoint",
          .metavar = "ENDPOINT"},
         {.flag = "insecure",
          .env = "POISONSCAN_INSECURE",
          .type = PS_OPT_BOOL,
-         .target = &insecure,
+         .target = &v->insecure,
          .help = "allow plain-text ZeroMQ over TCP (no CURVE)"},
         {.flag = "curve-secret-key",
          .env = "POISONSCAN_CURVE_SECRET_KEY",
          .type = PS_OPT_STRING,
-         .target = &secret_key,
+         .target = &v->secret_key,
          .help = "CURVE: this worker's secret key file (poisonscan keygen)",
          .metavar = "FILE"},
         {.flag = "curve-server-key",
          .env = "POISONSCAN_CURVE_SERVER_KEY",
          .type = PS_OPT_STRING,
-         .target = &server_key,
+         .target = &v->server_key,
          .help = "CURVE: the coordinator's public key, Z85 text or @FILE",
          .metavar = "KEY"},
         {.flag = "heartbeat",
          .env = "POISONSCAN_HEARTBEAT",
          .type = PS_OPT_DURATION,
-         .target = &heartbeat_ms,
+         .target = &v->heartbeat_ms,
          .def = "1s",
          .min = 10,
          .max = 30000,
          .help = "heartbeat interval"},
         {.flag = "liveness",
          .type = PS_OPT_U64,
-         .target = &liveness,
+         .target = &v->liveness,
          .def = "3",
          .min = 1,
          .max = 100,
          .help = "silent heartbeats before reconnecting with a new identity"},
         {.flag = "redis-retry",
          .type = PS_OPT_DURATION,
-         .target = &redis_retry_ms,
+         .target = &v->redis_retry_ms,
          .def = "30s",
          .max = 3600000,
          .help = "how long Redis may be unreachable before giving up (exit 4)"},
         {.flag = "give-up",
          .type = PS_OPT_DURATION,
-         .target = &give_up_ms,
+         .target = &v->give_up_ms,
          .def = "0",
          .help = "exit after this long without a coordinator (0: never)"},
         {.flag = "stall-timeout",
          .env = "POISONSCAN_STALL_TIMEOUT",
          .type = PS_OPT_DURATION,
-         .target = &stall_ms,
+         .target = &v->stall_ms,
          .def = "10m",
          .min = 1000,
          .max = 86400000,
          .help = "stop renewing a lease after this long without scan progress"},
         {.flag = "fault-delay-ms",
          .type = PS_OPT_U64,
-         .target = &fault_delay_ms,
+         .target = &v->fault_delay_ms,
          .def = "0",
          .max = 3600000,
          .help = "fault injection for tests: wait before each commit"},
         {.flag = "fault-exit-after-commit",
          .type = PS_OPT_U64,
-         .target = &fault_exit,
+         .target = &v->fault_exit,
          .def = "0",
          .help = "fault injection for tests: die (SIGKILL) after the Nth commit"},
         {.flag = "log-level",
          .env = "POISONSCAN_LOG",
          .type = PS_OPT_ENUM,
-         .target = &log_level,
+         .target = &v->log_level,
          .def = "info",
          .choices = ps_cli_log_levels,
          .help = "log level on stderr"},
-        ps_cli_log_format_opt(&log_format),
+        ps_cli_log_format_opt(&v->log_format),
     };
-    struct ps_opt table[PS_CLI_REDIS_OPTS + sizeof(own) / sizeof(own[0])];
+
+    _Static_assert(sizeof(own) / sizeof(own[0]) == WORKER_OWN_OPTS, "WORKER_OWN_OPTS");
+    memcpy(t, own, sizeof(own));
+    return sizeof(own) / sizeof(own[0]);
+}
+
+int ps_cmd_worker(int argc, char **argv)
+{
+    struct worker_vals v = {.log_level = -1, .log_format = -1};
+    struct ps_cli_redis redis = {0};
+    struct ps_opt table[PS_CLI_REDIS_OPTS + WORKER_OWN_OPTS];
     size_t n = ps_cli_redis_table(table, &redis);
     struct ps_opts_result res = {0};
     struct ps_errdetail ed = {0};
@@ -102,8 +118,7 @@ int ps_cmd_worker(int argc, char **argv)
     static struct ps_store_url urls[PS_PARTITION_MAX]; /* big: off the stack */
     int rc = PS_EXIT_USAGE;
 
-    memcpy(table + n, own, sizeof(own));
-    n += sizeof(own) / sizeof(own[0]);
+    n += worker_table(table + n, &v);
     if (ps_opts_parse(table, n, argc, argv, usage_line, stdout, &res, &ed) != PS_OK) {
         fprintf(stderr, "poisonscan worker: %s\n", ed.msg);
         goto done;
@@ -112,26 +127,26 @@ int ps_cmd_worker(int argc, char **argv)
         rc = 0;
         goto done;
     }
-    ps_cli_setup_log("worker", log_level, log_format);
-    if (connect == NULL || res.n_positional != 0) {
+    ps_cli_setup_log("worker", v.log_level, v.log_format);
+    if (v.connect == NULL || res.n_positional != 0) {
         fprintf(stderr, "poisonscan worker: --connect ENDPOINT is required, no PATHs\nusage: %s\n",
                 usage_line);
         goto done;
     }
-    if (!ps_cli_worker_security(connect, insecure, secret_key, server_key, &o.security))
+    if (!ps_cli_worker_security(v.connect, v.insecure, v.secret_key, v.server_key, &o.security))
         goto done;
     o.n_redis = ps_cli_redis_urls("worker", &redis, urls, PS_PARTITION_MAX);
     if (o.n_redis == 0)
         goto done;
     o.redis = urls;
-    o.connect = connect;
-    o.heartbeat_ms = heartbeat_ms;
-    o.liveness = (unsigned)liveness;
-    o.redis_retry_ms = redis_retry_ms;
-    o.give_up_ms = give_up_ms;
-    o.stall_ms = stall_ms;
-    o.fault_delay_ms = fault_delay_ms;
-    o.fault_exit_after_commit = fault_exit;
+    o.connect = v.connect;
+    o.heartbeat_ms = v.heartbeat_ms;
+    o.liveness = (unsigned)v.liveness;
+    o.redis_retry_ms = v.redis_retry_ms;
+    o.give_up_ms = v.give_up_ms;
+    o.stall_ms = v.stall_ms;
+    o.fault_delay_ms = v.fault_delay_ms;
+    o.fault_exit_after_commit = v.fault_exit;
     o.stop = &ps_cli_stop;
     ps_cli_catch_signals();
     rc = ps_worker_run(&o);
