@@ -238,8 +238,15 @@ static enum ps_err reply_error(redisReply *r, struct ps_errdetail *ed)
     return PS_ERR_REDIS;
 }
 
+static bool loading_reply(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && r->len >= 7 && memcmp(r->str, "LOADING", 7) == 0;
+}
+
+/* One command; an error reply is PS_ERR_REDIS with Redis's text, and *loading (when not NULL)
+ * says whether it was -LOADING (a restarted server still reading its data). */
 static enum ps_err run_argv(redisContext *ctx, int argc, const char **argv, const size_t *argvlen,
-                            redisReply **out, struct ps_errdetail *ed)
+                            redisReply **out, bool *loading, struct ps_errdetail *ed)
 {
     redisReply *r = redisCommandArgv(ctx, argc, argv, argvlen);
 
@@ -250,6 +257,8 @@ static enum ps_err run_argv(redisContext *ctx, int argc, const char **argv, cons
     }
     if (r->type == REDIS_REPLY_ERROR) {
         enum ps_err err = reply_error(r, ed);
+        if (loading != NULL)
+            *loading = loading_reply(r);
         freeReplyObject(r);
         return err;
     }
@@ -269,16 +278,17 @@ static enum ps_err handshake(redisContext *ctx, const struct ps_store_url *url,
         size_t lens[3] = {4, strlen(url->user), strlen(url->password)};
         if (url->user[0] == '\0')
             err = run_argv(ctx, 2, (const char *[]){"AUTH", url->password},
-                           (size_t[]){4, strlen(url->password)}, &r, ed);
+                           (size_t[]){4, strlen(url->password)}, &r, NULL, ed);
         else
-            err = run_argv(ctx, 3, argv, lens, &r, ed);
+            err = run_argv(ctx, 3, argv, lens, &r, NULL, ed);
         if (err != PS_OK)
             return err;
         freeReplyObject(r);
     }
     if (url->db != 0) {
         snprintf(db, sizeof(db), "%u", url->db);
-        err = run_argv(ctx, 2, (const char *[]){"SELECT", db}, (size_t[]){6, strlen(db)}, &r, ed);
+        err = run_argv(ctx, 2, (const char *[]){"SELECT", db}, (size_t[]){6, strlen(db)}, &r, NULL,
+                       ed);
         if (err != PS_OK)
             return err;
         freeReplyObject(r);
@@ -502,11 +512,6 @@ static enum ps_err run_with_retry(struct ps_store *s, run_fn run, const void *ar
     }
 }
 
-static bool loading_reply(const redisReply *r)
-{
-    return r->type == REDIS_REPLY_ERROR && r->len >= 7 && memcmp(r->str, "LOADING", 7) == 0;
-}
-
 struct argv_call {
     int argc;
     const char **argv;
@@ -518,21 +523,8 @@ static enum ps_err run_one(struct ps_store *s, const void *arg, bool *loading,
                            struct ps_errdetail *ed)
 {
     const struct argv_call *a = arg;
-    redisReply *r = redisCommandArgv(s->ctx, a->argc, a->argv, a->lens);
 
-    *a->out = NULL;
-    if (r == NULL) {
-        ps_errdetail_set(ed, NULL, 0, "redis: %s", s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-        return PS_ERR_REDIS;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        enum ps_err err = reply_error(r, ed);
-        *loading = loading_reply(r);
-        freeReplyObject(r);
-        return err;
-    }
-    *a->out = r;
-    return PS_OK;
+    return run_argv(s->ctx, a->argc, a->argv, a->lens, a->out, loading, ed);
 }
 
 enum ps_err ps_store_argv(struct ps_store *s, int argc, const char **argv, const size_t *argvlen,
