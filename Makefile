@@ -15,7 +15,7 @@
 #                half of three bases (documentation, web pages, multilingual); HALF=heldback
 #                for the final table only (docs/detection.md, "Benchmark v2")
 .POSIX:
-.PHONY: all deps build build-asan format-check test demo bench bench-accuracy bench-detect2 clean
+.PHONY: all deps build build-asan format-check test demo bench bench-accuracy bench-detect2 fuzz clean
 
 PYTHON ?= python3
 JOBS ?= 2
@@ -82,6 +82,12 @@ bench-detect2: deps
 	$(MAKE) build
 	$(PYTHON) tools/gen_attacks.py --out detect2-data --half $(HALF)
 	$(PYTHON) bench/run_detect2.py detect2-data --half $(HALF) --md docs/detection.md
+
+# every libFuzzer target for FUZZ_SECONDS (default 600) each, FUZZ_JOBS (default 2) side by
+# side; outside CI (make test replays the seeds and past crashers instead)
+fuzz:
+	sh tools/deps.sh fuzz
+	sh tools/fuzz.sh
 
 clean:
 	rm -rf build build-asan demo-out

@@ -188,7 +188,8 @@ static void parse_args(int argc, char **argv, struct args *a)
     a->dir = NULL;
     a->corpus = NULL;
     a->shard_size = 256 << 20;
-    for (int i = 1; i < argc; i++) {
+    /* options come in pairs: flag, value */
+    for (int i = 1; i < argc; i += 2) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL)
             die(f, "needs a value (bench_leases [--shards N] [--workers W] [--credit C] "
@@ -214,7 +215,6 @@ static void parse_args(int argc, char **argv, struct args *a)
             a->shard_size = parse_size(f, v);
         else
             die(f, "unknown option");
-        i++;
     }
     if (a->credit > PS_WIRE_MAX_CREDIT)
         die("--credit", "at most 1024");

@@ -65,6 +65,8 @@ enum ps_err ps_buf_appends(struct ps_buf *b, const char *s)
 }
 
 static enum ps_err vappendf(struct ps_buf *b, const char *fmt, va_list ap_in)
+    __attribute__((format(printf, 2, 0)));
+static enum ps_err vappendf(struct ps_buf *b, const char *fmt, va_list ap_in)
 {
     va_list ap;
     int n;

@@ -208,6 +208,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                  "text/plain; charset=utf-8", text, len);
 }
 
+/* libmicrohttpd passes its own format strings */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];

@@ -8,6 +8,7 @@
 #   deps.sh check      install nothing: when a build dependency is missing, print one line that
 #                      names `make deps` and exit 1 (`make build` runs this first)
 #   deps.sh accuracy   everything, plus the extra text sources of the accuracy benchmarks
+#   deps.sh fuzz       what `make build` needs, plus clang for the libFuzzer targets (`make fuzz`)
 set -eu
 
 # build: compiler, CMake, the libraries and protoc-c
@@ -36,8 +37,9 @@ case $MODE in
 build | check) PKGS=$BUILD_PKGS ;;
 all) PKGS="$BUILD_PKGS $TEST_PKGS $DATA_PKGS" ;;
 accuracy) PKGS="$BUILD_PKGS $TEST_PKGS $DATA_PKGS $ACCURACY_PKGS" ;;
+fuzz) PKGS="$BUILD_PKGS clang" ;;
 *)
-	echo "usage: deps.sh [build|check|accuracy]" >&2
+	echo "usage: deps.sh [build|check|accuracy|fuzz]" >&2
 	exit 2
 	;;
 esac
