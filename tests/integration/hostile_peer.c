@@ -507,6 +507,13 @@ static int run_server(const char *endpoint_file, const char *secret_file, const 
     env.body_case = POISONSCAN__ENVELOPE__BODY_SHUTDOWN;
     env.shutdown = &sd;
     send_to_worker(&f, &env);
+    {
+        /* the product's linger (1 s) is not enough for a loaded machine under ASan: the
+         * Shutdown must leave before this process does, or the worker waits for a coordinator
+         * that is gone. zmq_ctx_term returns as soon as it has left. */
+        int linger = (int)(WAIT_MS * g_slow);
+        zmq_setsockopt(f.sock, ZMQ_LINGER, &linger, sizeof(linger));
+    }
     zmq_close(f.sock);
     zmq_ctx_term(ctx);
     ps_curve_keypair_wipe(&sec.own);
