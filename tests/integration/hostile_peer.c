@@ -21,7 +21,9 @@
 #include "common/wire.h"
 
 #define WAIT_MS 30000
-#define HB_MS   500
+/* longer than a worker's heartbeat interval, even under a sanitizer */
+#define QUIET_MS 5000
+#define HB_MS    500
 
 static uint64_t g_slow = 1;
 
@@ -507,6 +509,13 @@ static int run_server(const char *endpoint_file, const char *secret_file, const 
     env.body_case = POISONSCAN__ENVELOPE__BODY_SHUTDOWN;
     env.shutdown = &sd;
     send_to_worker(&f, &env);
+    /* until the worker has been quiet for a while: one that still heartbeats, or comes back as a
+     * new incarnation, has not seen the Shutdown yet (a loaded machine can hold it back), so it
+     * gets it again; a worker that stopped says nothing more */
+    while ((got = serve(&f, POISONSCAN__ENVELOPE__BODY_HEARTBEAT, QUIET_MS * g_slow)) != NULL) {
+        ps_wire_envelope_free(got);
+        send_to_worker(&f, &env);
+    }
     {
         /* the product's linger (1 s) is not enough for a loaded machine under ASan: the
          * Shutdown must leave before this process does, or the worker waits for a coordinator
