@@ -241,6 +241,9 @@ static bool check_coordinator(struct ps_link *l, uint64_t now)
     struct ps_errdetail ed = {0};
 
     if (now - l->last_heard <= l->o.heartbeat_ms * l->o.liveness) {
+        /* heard again within a backoff (libzmq's own reconnect got through): no new socket;
+         * a later silence waits out a backoff of its own */
+        l->backoff_until = 0;
         if (now - l->last_heard <= l->o.heartbeat_ms) {
             l->silent_since = 0;
             l->backoff = 0;

@@ -106,15 +106,17 @@ job_done && fail "the job ended before the endpoint dropped out"
 # --- 3: the endpoint briefly unreachable -------------------------------------------------------
 wait_for at_least shards_done 20 120
 job_done && fail "the job ended before the endpoint dropped out"
-silent_before_a=$(grep -c "coordinator silent" "$T/w-a.log" || true)
-silent_before_b=$(grep -c "coordinator silent" "$T/w-b.log" || true)
+conn_before_a=$(grep -c "connecting to '$EP' as" "$T/w-a.log" || true)
+conn_before_b=$(grep -c "connecting to '$EP' as" "$T/w-b.log" || true)
 kill -TERM "$(pid_of relay1)"
 wait_exit relay1 30 >/dev/null
 log "relay down with $(hget "$P" shards_done) shards of pass $(hget "$P" pass) done"
-# until both workers give up on their connection (liveness x heartbeat of silence)
-more_silent() { [ "$(grep -c "coordinator silent" "$T/$1.log")" -gt "$2" ]; }
-wait_for more_silent w-a "$silent_before_a" 60
-wait_for more_silent w-b "$silent_before_b" 60
+# until both workers have given up on their connection (liveness x heartbeat of silence, then
+# a backoff) and opened a new one as a new incarnation: the relay comes back only after that,
+# else a worker may hear the coordinator again within its backoff and keep its identity
+reconnected() { [ "$(grep -c "connecting to '$EP' as" "$T/$1.log")" -gt "$2" ]; }
+wait_for reconnected w-a "$conn_before_a" 60
+wait_for reconnected w-b "$conn_before_b" 60
 start_bg relay2 python3 "$RELAY" "$T/relay2.port" "$TARGET" /dev/null "$PORT"
 wait_for test -s "$T/relay2.port" 30
 log "relay up again on port $PORT"
