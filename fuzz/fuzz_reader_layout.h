@@ -63,6 +63,23 @@ static void events(struct ps_reader *r, struct books *b, const uint64_t *frames,
     }
 }
 
+/* Append item `n`'s frame word, after checking that items stay within two per decompressed
+ * byte read so far (plus the end's). */
+static uint64_t *push_item(uint64_t *frames, size_t *cap, size_t n, uint64_t word,
+                           struct ps_reader *r)
+{
+    if (n > 2 * (ps_reader_pos(r) + 1))
+        abort();
+    if (n == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        frames = realloc(frames, *cap * sizeof(*frames));
+        if (frames == NULL)
+            abort();
+    }
+    frames[n] = word;
+    return frames;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char dir[] = "/tmp/ps_fuzz_layout_XXXXXX", path[64];
@@ -72,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const struct ps_reader_stats *st;
     struct books b;
     uint64_t docs = 0, errors = 0, text_bytes = 0, last_offset = 0, *frames;
-    size_t io_size, n_items = 0, first_open = 0;
+    size_t io_size, n_items = 0, cap = 0, first_open = 0;
     int fd, calls;
 
     if (size < 3)
@@ -95,19 +112,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(fd);
     if (ps_reader_open_io(&r, path, 0, UINT64_MAX, &o, io_size, &ed) != PS_OK)
         abort();
-    /* each item's frame << 1 | is_doc; every item but a missing comma's error consumes a byte,
-     * and that error is followed by an element that does */
-    frames = malloc((2 * size + 2) * sizeof(*frames));
+    /* each item's frame << 1 | is_doc; every item but a missing comma's error consumes a byte
+     * of the decompressed stream (which may be far longer than the input), and that error is
+     * followed by an element that does */
+    frames = NULL;
     for (calls = 0; calls < 1000000; calls++) {
         struct ps_doc doc;
         bool has = false;
         enum ps_err err = ps_reader_next(r, &doc, &has);
 
         if (err == PS_ERR_PARSE || err == PS_ERR_LIMIT) {
-            if (has || ps_reader_last_error(r)->file != path || n_items > 2 * size)
+            if (has || ps_reader_last_error(r)->file != path)
                 abort();
             item(&b, ps_reader_item_frame(r));
-            frames[n_items++] = ps_reader_item_frame(r) << 1;
+            frames = push_item(frames, &cap, n_items++, ps_reader_item_frame(r) << 1, r);
             errors++;
             events(r, &b, frames, n_items, &first_open);
             continue;
@@ -129,7 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (!ps_utf8_is_valid(doc.text, doc.text_len) || doc.line_len > o.max_line ||
             (docs > 0 && doc.offset <= last_offset) || doc.id == NULL || doc.n_parts == 0 ||
-            doc.n_parts > o.max_parts || n_items > 2 * size)
+            doc.n_parts > o.max_parts)
             abort();
         for (size_t i = 0; i < doc.n_parts; i++) {
             const struct ps_chat_part *p = &doc.parts[i];
@@ -139,7 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
         item(&b, doc.frame);
-        frames[n_items++] = doc.frame << 1 | 1;
+        frames = push_item(frames, &cap, n_items++, doc.frame << 1 | 1, r);
         last_offset = doc.offset;
         docs++;
         text_bytes += doc.text_len;
