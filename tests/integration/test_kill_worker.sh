@@ -36,7 +36,10 @@ for i in 1 2 3; do
 	start_bg "w2_$i" "$BIN" worker --connect "$(cat "$T/coord2.ep")" --redis "$REDIS_URL" \
 		--insecure --fault-delay-ms 300
 done
-# find_victim JOB : a lease of JOB held by one of our workers; its pid goes to $T/victim
+# find_victim JOB : a pass-1 lease of JOB held by one of our workers, which is stopped (SIGSTOP)
+# while its shard has no commit marker: it is mid-shard and can no longer commit. Its pid goes to
+# $T/victim. A worker that committed before it was stopped (on a busy machine the 300 ms it
+# dawdles can pass before the test looks) is let go on, and the search goes on.
 find_victim() {
 	for _f in $(rcli hkeys "poisonscan:{$1}:leases"); do
 		_lease=$(hget "poisonscan:{$1}:leases" "$_f")
@@ -44,9 +47,15 @@ find_victim() {
 		# host may itself contain dashes)
 		_pid=$(echo "${_lease%% *}" | awk -F- 'NF >= 3 { print $(NF - 1) }')
 		if [ -n "$_pid" ] && our_worker_pid "$_pid"; then
-			echo "$_pid" >"$T/victim"
-			echo "shard $_f is leased: $_lease" >"$T/victim.lease"
-			return 0
+			kill -STOP "$_pid"
+			if [ "$(hget "poisonscan:{$1}:progress" pass)" = 1 ] &&
+				[ "$(hget "poisonscan:{$1}:leases" "$_f")" = "$_lease" ] &&
+				[ -z "$(hget "poisonscan:{$1}:commits:p1" "$_f")" ]; then
+				echo "$_pid" >"$T/victim"
+				echo "shard $_f is leased: $_lease" >"$T/victim.lease"
+				return 0
+			fi
+			kill -CONT "$_pid"
 		fi
 	done
 	return 1
@@ -54,7 +63,7 @@ find_victim() {
 wait_for lease_held itest2 60
 wait_for find_victim itest2 30
 VICTIM=$(cat "$T/victim")
-log "$(cat "$T/victim.lease"); kill -9 worker pid $VICTIM"
+log "$(cat "$T/victim.lease"); kill -9 worker pid $VICTIM (stopped mid-shard)"
 kill -KILL "$VICTIM"
 
 assert_eq "$(wait_exit coord2 300)" 0 "coordinator exit status (kill -9 variant)"
