@@ -111,46 +111,13 @@ static size_t path_hash(const char *path)
 /* Returns the index of `path` among p->files, or SIZE_MAX when absent. */
 size_t ps_plan_find_file(const struct ps_plan *p, const char *path)
 {
-    size_t mask, i;
+    struct ps_itab_probe probe = ps_itab_probe(&p->seen, path_hash(path));
+    uint32_t i;
 
-    if (p->seen.cap == 0)
-        return SIZE_MAX;
-    mask = p->seen.cap - 1;
-    for (i = path_hash(path) & mask; p->seen.slots[i] != 0; i = (i + 1) & mask) {
-        size_t idx = p->seen.slots[i] - 1;
-        if (strcmp(p->files[idx].path, path) == 0)
-            return idx;
-    }
+    while ((i = ps_itab_next(&p->seen, &probe)) != PS_ITAB_NONE)
+        if (strcmp(p->files[i].path, path) == 0)
+            return i;
     return SIZE_MAX;
-}
-
-static void pathset_insert_slot(struct ps_plan *p, uint32_t value)
-{
-    size_t mask = p->seen.cap - 1;
-    size_t i = path_hash(p->files[value - 1].path) & mask;
-
-    while (p->seen.slots[i] != 0)
-        i = (i + 1) & mask;
-    p->seen.slots[i] = value;
-}
-
-/* Record that file `idx` (already in p->files) is present. */
-static void pathset_add(struct ps_plan *p, size_t idx)
-{
-    if ((p->seen.n + 1) * 2 > p->seen.cap) {
-        uint32_t *old = p->seen.slots;
-        size_t old_cap = p->seen.cap, i;
-
-        p->seen.cap = old_cap == 0 ? 64 : old_cap * 2;
-        p->seen.slots = ps_xcalloc(p->seen.cap, sizeof(uint32_t));
-        for (i = 0; i < old_cap; i++) {
-            if (old[i] != 0)
-                pathset_insert_slot(p, old[i]);
-        }
-        free(old);
-    }
-    pathset_insert_slot(p, (uint32_t)(idx + 1));
-    p->seen.n++;
 }
 
 /* ---- plan growth ---- */
@@ -159,9 +126,10 @@ enum ps_err ps_plan_push_file(struct ps_plan *p, char *path, uint64_t size, int6
                               int64_t mnsec, int format, struct ps_errdetail *ed)
 {
     struct plan_file *f;
+    uint32_t index;
 
-    if (p->n_files >= UINT32_MAX - 1) {
-        ps_errdetail_set(ed, NULL, 0, "more than %" PRIu32 " files", UINT32_MAX - 1);
+    if (p->n_files >= PS_ITAB_MAX) {
+        ps_errdetail_set(ed, NULL, 0, "more than %" PRIu32 " files", (uint32_t)PS_ITAB_MAX);
         free(path);
         return PS_ERR_LIMIT;
     }
@@ -175,7 +143,8 @@ enum ps_err ps_plan_push_file(struct ps_plan *p, char *path, uint64_t size, int6
     f->mtime_sec = msec;
     f->mtime_nsec = mnsec;
     f->format = format;
-    pathset_add(p, p->n_files);
+    if (ps_itab_add(&p->seen, path_hash(path), &index) != PS_OK)
+        ps_bug("plan: the path index refused file %zu", p->n_files);
     p->n_files++;
     return PS_OK;
 }
@@ -877,6 +846,6 @@ void ps_plan_free(struct ps_plan *p)
     }
     free(p->unreadable);
     free(p->shards);
-    free(p->seen.slots);
+    ps_itab_release(&p->seen);
     free(p);
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "common/itab.h"
 #include "coordinator/plan.h"
 
 #define PLAN_HEADER "poisonscan-plan 1"
@@ -15,13 +16,6 @@ struct plan_file {
     int64_t mtime_sec;
     int64_t mtime_nsec;
     int format;
-};
-
-/* Open addressing over file indices + 1 (0 = empty slot), keyed by the file's path. */
-struct pathset {
-    uint32_t *slots;
-    size_t cap; /* power of two or 0 */
-    size_t n;
 };
 
 struct plan_unreadable {
@@ -37,7 +31,7 @@ struct ps_plan {
     struct ps_shard *shards;
     size_t n_shards, cap_shards;
     uint64_t bytes_total;
-    struct pathset seen;
+    struct ps_itab seen; /* files by the hash of their path */
 };
 
 /* Only plain JSON Lines can be cut into byte ranges (whatever record shape it holds): true for

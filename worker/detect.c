@@ -78,6 +78,7 @@ enum ps_err ps_detect_new(struct ps_detect **out, const struct ps_detect_opts *o
     ps_detect_tables_init(d);
     ps_detect_lang_init(d);
     ps_detect_bounds_init(d);
+    ps_itab_init(&d->hidx);
     d->ctext = ps_xmalloc((size_t)o.max_candidates * o.max_candidate_len);
     d->cands = ps_xcalloc(o.max_candidates, sizeof(*d->cands));
     *out = d;
@@ -98,7 +99,7 @@ void ps_detect_free(struct ps_detect *d)
     free(d->ctext);
     free(d->cands);
     free(d->hits);
-    free(d->hidx);
+    ps_itab_release(&d->hidx);
     free(d->memo);
     free(d);
 }
@@ -116,7 +117,7 @@ void ps_detect_memo_reset(struct ps_detect *d, size_t n)
 size_t ps_detect_footprint(const struct ps_detect *d)
 {
     return sizeof(*d) + (size_t)d->o.max_candidates * (d->o.max_candidate_len + sizeof(*d->cands)) +
-           d->hits_cap * sizeof(*d->hits) + d->hidx_cap * sizeof(*d->hidx) +
+           d->hits_cap * sizeof(*d->hits) + d->hidx.cap * sizeof(*d->hidx.slots) +
            d->shingles_cap * sizeof(*d->shingles) + d->memo_cap +
            ((size_t)d->o.window + 1) * (4 * sizeof(uint32_t) + 2 * sizeof(uint64_t));
 }

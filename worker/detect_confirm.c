@@ -71,20 +71,6 @@ static int cmp_hit(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static size_t hidx_slot(uint64_t h, size_t cap)
-{
-    return (size_t)(h >> 17) & (cap - 1); /* n-gram hashes are XXH3 output: any bits will do */
-}
-
-static void hidx_put(uint32_t *idx, size_t cap, uint64_t h, uint32_t v)
-{
-    size_t i = hidx_slot(h, cap);
-
-    while (idx[i] != 0)
-        i = (i + 1) & (cap - 1);
-    idx[i] = v;
-}
-
 /* The payload after an occurrence that ends at norm offset `end`, token `next` being the first
  * that starts at or after it: salad, decoded random bytes, a repeated phrase, or none (0); in
  * pass 3 only sentences repeated across the corpus. */
@@ -108,28 +94,18 @@ static unsigned role_at(const struct confirm *c, size_t next, size_t end, uint64
 /* The hit of hash h, a new one (not in role) if h has none yet. */
 static struct ps_detect_hit *hit_of(struct ps_detect *d, uint64_t h)
 {
+    struct ps_itab_probe p = ps_itab_probe(&d->hidx, h);
     struct ps_detect_hit *hit;
-    size_t i;
+    uint32_t i;
 
-    if (d->hidx_cap != 0) {
-        for (i = hidx_slot(h, d->hidx_cap); d->hidx[i] != 0; i = (i + 1) & (d->hidx_cap - 1))
-            if (d->hits[d->hidx[i] - 1].hash == h)
-                return &d->hits[d->hidx[i] - 1];
-    }
-    if (d->n_hits == d->hits_cap) {
-        d->hits_cap = d->hits_cap != 0 ? d->hits_cap * 2 : 64;
-        d->hits = ps_xrealloc(d->hits, d->hits_cap * sizeof(*d->hits));
-        free(d->hidx);
-        d->hidx_cap = d->hits_cap * 4;
-        d->hidx = ps_xcalloc(d->hidx_cap, sizeof(*d->hidx));
-        for (i = 0; i < d->n_hits; i++)
-            hidx_put(d->hidx, d->hidx_cap, d->hits[i].hash, (uint32_t)(i + 1));
-    }
+    while ((i = ps_itab_next(&d->hidx, &p)) != PS_ITAB_NONE)
+        if (d->hits[i].hash == h)
+            return &d->hits[i];
+    /* distinct hits of one document are bounded by its n-grams */
+    d->hits = ps_itab_push(&d->hidx, h, d->hits, &d->hits_cap, sizeof(*d->hits));
     hit = &d->hits[d->n_hits];
-    memset(hit, 0, sizeof(*hit));
     hit->hash = h;
     d->n_hits++;
-    hidx_put(d->hidx, d->hidx_cap, h, (uint32_t)d->n_hits);
     return hit;
 }
 
@@ -162,22 +138,10 @@ static void record_hit(const struct confirm *c, uint64_t h, size_t at, size_t en
     }
 }
 
-/* Empty the index for the next document (only the slots used, so a document with two hits does
- * not pay for clearing a table sized by an earlier one), sort by hash. */
+/* Empty the index for the next document, sort by hash. */
 static void finish_hits(struct ps_detect *d)
 {
-    size_t k;
-
-    for (k = 0; k < d->n_hits; k++) {
-        struct ps_detect_hit *h = &d->hits[k];
-        size_t i = hidx_slot(h->hash, d->hidx_cap);
-
-        while (d->hidx[i] != 0) {
-            /* zeroing every occupied slot on the probe path is fine: all entries go */
-            d->hidx[i] = 0;
-            i = (i + 1) & (d->hidx_cap - 1);
-        }
-    }
+    ps_itab_clear(&d->hidx);
     if (d->n_hits > 1)
         qsort(d->hits, d->n_hits, sizeof(*d->hits), cmp_hit);
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/itab.h"
 #include "worker/detect.h"
 
 /* Byte classes, one table lookup per byte in the tokenizer. */
@@ -188,12 +189,11 @@ struct ps_detect {
     struct ps_detect_lead leads[PS_DETECT_MAX_LEADS];
     size_t n_leads;
 
-    /* confirm's distinct hits, and an index over them (slot = 1 + position in hits, 0 = empty)
-     * so that a frequent n-gram of the set costs one probe per occurrence, not one entry */
+    /* confirm's distinct hits, and an index over them (emptied in O(1) per document) so that a
+     * frequent n-gram of the set costs one probe per occurrence, not one entry */
     struct ps_detect_hit *hits;
-    size_t hits_cap, n_hits;
-    uint32_t *hidx;
-    size_t hidx_cap; /* power of two, 4 * hits_cap: at most a quarter full */
+    size_t hits_cap, n_hits; /* n_hits == hidx.n */
+    struct ps_itab hidx;
 
     uint8_t *memo; /* M_* per token (and one past the last), cleared per confirm or leads call */
     size_t memo_cap;

@@ -25,11 +25,6 @@ static uint32_t filter_bit(uint32_t key)
     return (key * UINT32_C(0x9E3779B1)) >> (32 - FILTER_LOG2);
 }
 
-static size_t bucket_slot(uint32_t key, size_t cap)
-{
-    return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 40) & (cap - 1);
-}
-
 /* AUTO: the reference when POISONSCAN_SIMD asks for scalar code (CI runs the whole suite so),
  * else Hyperscan when it runs here. */
 static enum ps_patset_matcher resolve(enum ps_patset_matcher m)
@@ -90,8 +85,8 @@ void ps_patset_free(struct ps_patset *s)
     ps_patset_hs_free(s->hs);
     free(s->pats);
     free(s->arena);
-    free(s->bkey);
-    free(s->bhead);
+    free(s->heads);
+    ps_itab_release(&s->bidx);
     ps_u64set_release(&s->all);
     ps_u64set_release(&s->shorts);
     free(s);
@@ -107,11 +102,8 @@ void ps_patset_clear(struct ps_patset *s)
     ps_u64set_clear(&s->all);
     ps_u64set_clear(&s->shorts);
     memset(s->filter, 0, sizeof(s->filter));
-    if (s->bcap != 0) {
-        memset(s->bkey, 0, s->bcap * sizeof(*s->bkey));
-        memset(s->bhead, 0, s->bcap * sizeof(*s->bhead));
-    }
-    s->n_buckets = 0;
+    ps_itab_clear(&s->bidx);
+    s->n_heads = 0;
 }
 
 size_t ps_patset_len(const struct ps_patset *s)
@@ -124,33 +116,28 @@ const struct ps_u64set *ps_patset_short(const struct ps_patset *s)
     return &s->shorts;
 }
 
-/* The head slot of `key`'s chain: found, or the empty slot where it goes. */
-static size_t bucket_find(const struct ps_patset *s, uint32_t key)
+/* The chain head of prefix `key`, or NULL. A 32-bit key is its own tag (ps_itab_tag), so the
+ * first record the probe returns is the key's. */
+static uint32_t *head_of(const struct ps_patset *s, uint32_t key)
 {
-    size_t i = bucket_slot(key, s->bcap);
+    struct ps_itab_probe p = ps_itab_probe(&s->bidx, key);
+    uint32_t i = ps_itab_next(&s->bidx, &p);
 
-    while (s->bhead[i] != 0 && s->bkey[i] != key)
-        i = (i + 1) & (s->bcap - 1);
-    return i;
+    return i != PS_ITAB_NONE ? &s->heads[i] : NULL;
 }
 
-static void buckets_grow(struct ps_patset *s)
+/* Put long pattern s->pats[n_pats - 1] at the head of its prefix's chain. */
+static void chain_add(struct ps_patset *s, uint32_t key)
 {
-    uint32_t *okey = s->bkey, *ohead = s->bhead;
-    size_t ocap = s->bcap;
+    uint32_t *head = head_of(s, key);
 
-    s->bcap = ocap != 0 ? ocap * 2 : 256;
-    s->bkey = ps_xcalloc(s->bcap, sizeof(*s->bkey));
-    s->bhead = ps_xcalloc(s->bcap, sizeof(*s->bhead));
-    for (size_t i = 0; i < ocap; i++) {
-        if (ohead[i] != 0) {
-            size_t j = bucket_find(s, okey[i]);
-            s->bkey[j] = okey[i];
-            s->bhead[j] = ohead[i];
-        }
+    if (head == NULL) {
+        /* one prefix a pattern at most, and a set holds ~10^4 patterns */
+        s->heads = ps_itab_push(&s->bidx, key, s->heads, &s->heads_cap, sizeof(*s->heads));
+        head = &s->heads[s->n_heads++];
     }
-    free(okey);
-    free(ohead);
+    s->pats[s->n_pats - 1].next = *head;
+    *head = (uint32_t)s->n_pats;
 }
 
 enum ps_err ps_patset_add(struct ps_patset *s, const char *text, size_t len)
@@ -158,7 +145,6 @@ enum ps_err ps_patset_add(struct ps_patset *s, const char *text, size_t len)
     uint64_t h;
     struct ps_patset_pattern *p;
     uint32_t key;
-    size_t slot;
 
     if (len == 0)
         return PS_ERR_USAGE;
@@ -189,14 +175,7 @@ enum ps_err ps_patset_add(struct ps_patset *s, const char *text, size_t len)
         return ps_u64set_add(&s->shorts, h, NULL);
     s->n_long++;
     key = load32((const unsigned char *)text);
-    if ((s->n_buckets + 1) * 2 > s->bcap)
-        buckets_grow(s);
-    slot = bucket_find(s, key);
-    if (s->bhead[slot] == 0)
-        s->n_buckets++;
-    p->next = s->bhead[slot];
-    s->bkey[slot] = key;
-    s->bhead[slot] = (uint32_t)s->n_pats;
+    chain_add(s, key);
     s->filter[filter_bit(key) / 64] |= UINT64_C(1) << (filter_bit(key) % 64);
     return PS_OK;
 }
@@ -226,12 +205,11 @@ void ps_patset_scan(const struct ps_patset *s, const char *text, size_t text_len
         return;
     for (size_t i = 0; i + PS_PATSET_MIN_SUBSTRING <= text_len; i++) {
         uint32_t key = load32(t + i), b = filter_bit(key);
-        size_t slot;
+        const uint32_t *head;
 
-        if (!((s->filter[b / 64] >> (b % 64)) & 1))
+        if (!((s->filter[b / 64] >> (b % 64)) & 1) || (head = head_of(s, key)) == NULL)
             continue;
-        slot = bucket_find(s, key);
-        for (uint32_t k = s->bhead[slot]; k != 0; k = s->pats[k - 1].next) {
+        for (uint32_t k = *head; k != 0; k = s->pats[k - 1].next) {
             const struct ps_patset_pattern *p = &s->pats[k - 1];
 
             if (p->len <= text_len - i &&

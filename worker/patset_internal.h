@@ -3,6 +3,7 @@
 #ifndef PS_WORKER_PATSET_INTERNAL_H
 #define PS_WORKER_PATSET_INTERNAL_H
 
+#include "common/itab.h"
 #include "worker/patset.h"
 
 #define PS_PATSET_FILTER_LOG2 18
@@ -25,11 +26,11 @@ struct ps_patset {
     size_t arena_len, arena_cap;
     struct ps_u64set all, shorts;
     uint64_t filter[(1u << PS_PATSET_FILTER_LOG2) / 64];
-    /* prefix table of the long patterns: open addressing over 4-byte prefixes, head = 1 +
-     * pattern index, 0 = empty */
-    uint32_t *bkey, *bhead;
-    size_t bcap; /* power of two, at most half full */
-    size_t n_buckets;
+    /* prefix table of the long patterns: one chain per 4-byte prefix, its head 1 + the index of
+     * the last pattern added with it, indexed by the prefix (its own tag in bidx) */
+    uint32_t *heads;
+    size_t n_heads, heads_cap; /* n_heads == bidx.n */
+    struct ps_itab bidx;
     struct ps_patset_hs *hs; /* HYPERSCAN once sealed, else NULL */
 };
 

@@ -40,15 +40,16 @@ struct ps_scan_opts ps_scan_opts_default(void)
 
 static void table_init(struct table *t)
 {
-    t->cap = 1024;
-    t->n = 0;
-    t->slots = ps_xcalloc(t->cap, sizeof(*t->slots));
+    t->v = NULL;
+    t->n = t->cap = 0;
+    ps_itab_init(&t->idx);
     ps_buf_init(&t->text, PS_BUF_NO_LIMIT);
 }
 
 static void table_release(struct table *t)
 {
-    free(t->slots);
+    free(t->v);
+    ps_itab_release(&t->idx);
     ps_buf_release(&t->text);
 }
 
@@ -170,48 +171,29 @@ void ps_scan_free(struct ps_scan *s)
 
 static void table_clear(struct table *t)
 {
-    memset(t->slots, 0, t->cap * sizeof(*t->slots));
+    ps_itab_clear(&t->idx);
     t->n = 0;
     ps_buf_reset(&t->text);
 }
 
-static struct cand *table_slot(struct table *t, uint64_t hash)
-{
-    size_t mask = t->cap - 1, i = (size_t)(hash ^ (hash >> 29)) & mask;
-
-    while (t->slots[i].used && t->slots[i].hash != hash)
-        i = (i + 1) & mask;
-    return &t->slots[i];
-}
-
-static void table_grow(struct table *t)
-{
-    struct cand *old = t->slots;
-    size_t old_cap = t->cap;
-
-    t->cap *= 2;
-    t->slots = ps_xcalloc(t->cap, sizeof(*t->slots));
-    for (size_t i = 0; i < old_cap; i++)
-        if (old[i].used)
-            *table_slot(t, old[i].hash) = old[i];
-    free(old);
-}
-
+/* The entry of `hash`, a new one (counts 0, `text` kept) if it has none yet. */
 static struct cand *table_get(struct table *t, uint64_t hash, const char *text, size_t text_len)
 {
+    struct ps_itab_probe p = ps_itab_probe(&t->idx, hash);
     struct cand *c;
+    uint32_t i;
 
-    if ((t->n + 1) * 4 > t->cap * 3)
-        table_grow(t);
-    c = table_slot(t, hash);
-    if (!c->used) {
-        c->used = true;
-        c->hash = hash;
-        c->text_off = t->text.len;
-        c->text_len = (uint32_t)text_len;
-        ps_buf_add(&t->text, text, text_len);
-        t->n++;
-    }
+    while ((i = ps_itab_next(&t->idx, &p)) != PS_ITAB_NONE)
+        if (t->v[i].hash == hash)
+            return &t->v[i];
+    /* a part holds at most a few million distinct patterns (each costs Redis memory) */
+    t->v = ps_itab_push(&t->idx, hash, t->v, &t->cap, sizeof(*t->v));
+    c = &t->v[t->n];
+    c->hash = hash;
+    c->text_off = t->text.len;
+    c->text_len = (uint32_t)text_len;
+    ps_buf_add(&t->text, text, text_len);
+    t->n++;
     return c;
 }
 
@@ -227,12 +209,10 @@ static int cmp_cand(const void *a, const void *b)
 static struct cand *table_sorted(const struct table *t)
 {
     struct cand *sorted = ps_xmalloc((t->n ? t->n : 1) * sizeof(*sorted));
-    size_t n = 0;
 
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->slots[i].used)
-            sorted[n++] = t->slots[i];
-    qsort(sorted, n, sizeof(*sorted), cmp_cand);
+    if (t->n != 0)
+        memcpy(sorted, t->v, t->n * sizeof(*sorted));
+    qsort(sorted, t->n, sizeof(*sorted), cmp_cand);
     return sorted;
 }
 

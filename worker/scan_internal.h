@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/itab.h"
 #include "common/minhash.h"
 #include "common/partition.h"
 #include "common/reader.h"
@@ -27,15 +28,14 @@ struct cand {
     uint32_t total; /* passes 2-3: documents containing it */
     size_t text_off;
     uint32_t text_len;
-    bool used;
 };
 
-/* Patterns of one part and their counts: open addressing, power-of-two size, texts in an
- * arena. Aggregated per part so that Redis traffic grows with distinct patterns, not with
- * documents. */
+/* Patterns of one part and their counts, indexed by hash, texts in an arena. Aggregated per part
+ * so that Redis traffic grows with distinct patterns, not with documents. */
 struct table {
-    struct cand *slots;
-    size_t cap, n;
+    struct cand *v;
+    size_t n, cap; /* n == idx.n */
+    struct ps_itab idx;
     struct ps_buf text;
 };
 
