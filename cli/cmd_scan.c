@@ -437,6 +437,19 @@ static int run_job(struct embedded *e, const struct ps_coordinator_opts *o, cons
                                                            : PS_EXIT_CLEAN;
 }
 
+/* scan's one option of its own: how many local workers (default: one per core). */
+static struct ps_opt workers_opt(uint64_t *n_workers, const char *cores_text)
+{
+    return (struct ps_opt){.flag = "workers",
+                           .env = "POISONSCAN_WORKERS",
+                           .type = PS_OPT_U64,
+                           .target = n_workers,
+                           .def = cores_text,
+                           .min = 1,
+                           .max = 1024,
+                           .help = "worker processes"};
+}
+
 int ps_cmd_scan(int argc, char **argv)
 {
     struct ps_cli_coord v;
@@ -459,14 +472,7 @@ int ps_cmd_scan(int argc, char **argv)
 
     snprintf(cores_text, sizeof(cores_text), "%ld", cores > 0 ? cores : 1);
     n = ps_cli_coord_table(table, &v, true);
-    table[n++] = (struct ps_opt){.flag = "workers",
-                                 .env = "POISONSCAN_WORKERS",
-                                 .type = PS_OPT_U64,
-                                 .target = &n_workers,
-                                 .def = cores_text,
-                                 .min = 1,
-                                 .max = 1024,
-                                 .help = "worker processes"};
+    table[n++] = workers_opt(&n_workers, cores_text);
     if (ps_opts_parse(table, n, argc, argv, usage_line, stdout, &res, &ed) != PS_OK) {
         fprintf(stderr, "poisonscan scan: %s\n", ed.msg);
         goto done;
