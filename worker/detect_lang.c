@@ -419,7 +419,8 @@ static void add_word(struct ps_detect *d, const char *word, uint32_t bit)
         return;
     }
     len = fold_word(w, len, buf);
-    if (len == 0)
+    /* the bound also tells GCC's -O3 array-bounds check that XXH3 reads inside buf */
+    if (len == 0 || len > sizeof(buf))
         ps_bug("function word '%s' is longer than %d bytes", word, LANG_WORD_MAX);
     key = XXH3_64bits(buf, len) | 1;
     for (s = lang_slot(key), i = 0; d->lang_key[s] != 0 && d->lang_key[s] != key;
@@ -498,7 +499,7 @@ uint32_t ps_detect_lang_word(const struct ps_detect *d, const unsigned char *p, 
         if (p[i] >= 0xE3 && p[i] <= 0xE9)
             return cjk_language(d, p, len) ? F_STOP_NONLATIN : 0;
     n = len < LANG_WORD_MAX ? fold_word(p, len, buf) : 0;
-    if (n == 0)
+    if (n == 0 || n > sizeof(buf)) /* the bound as in add_word, for GCC -O3 */
         return 0;
     key = XXH3_64bits(buf, n) | 1;
     for (s = lang_slot(key); d->lang_key[s] != 0; s = (s + 1) & (LANG_SLOTS - 1))
