@@ -206,7 +206,8 @@ void agg_list_finish(struct agg_list *l)
         h->id_len = r->id_len;
         h->snippet = r->snippet;
         h->snippet_len = r->snippet_len;
-        h->entries = l->entries + r->first;
+        /* a record of no entries may come with no entries array at all */
+        h->entries = r->n > 0 ? l->entries + r->first : NULL;
         h->n_entries = r->n;
     }
     if (l->n > 1)
