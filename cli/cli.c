@@ -421,6 +421,11 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
         .def = "7d", .min = 0, .max = 3650ULL * 86400 * 1000,
         .help = "a finished job's Redis keys expire after this long (0: never; "
                 "'poisonscan gc' removes them at once)");
+    OPT(.flag = "save-scan", .type = PS_OPT_BOOL, .target = &v->save_scan,
+        .help = "keep the scan pass's counts with the job, for a later --since (a nightly rescan)");
+    OPT(.flag = "since", .type = PS_OPT_STRING, .target = &v->since, .metavar = "JOB",
+        .help = "build on finished job JOB (run with --save-scan, same settings): pass 1 reads "
+                "only the files added since");
     OPT(.flag = "metrics", .env = "POISONSCAN_METRICS", .type = PS_OPT_STRING,
         .target = &v->metrics, .metavar = "ADDR:PORT",
         .help = "serve Prometheus /metrics here (127.0.0.1:9464, :9464 for every interface, "
@@ -509,5 +514,7 @@ void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, 
     o->metrics_listen = v->metrics;
     o->keep_ms = v->keep_ms;
     o->state_dir = v->state_dir;
+    o->since = v->since;
+    o->save_scan = v->save_scan;
     o->stop = &ps_cli_stop;
 }

@@ -79,20 +79,20 @@ bool ps_cli_worker_security(const char *endpoint, bool insecure, const char *sec
 struct ps_cli_coord {
     struct ps_cli_redis redis;
     const char *bind, *endpoint_file, *job, *out, *curve_secret_key, *curve_allow;
-    const char *text_field, *id_field, *signatures, *allowlist, *metrics, *state_dir;
+    const char *text_field, *id_field, *signatures, *allowlist, *metrics, *state_dir, *since;
     bool insecure;
     uint64_t shard_size, max_attempts, heartbeat_ms, liveness, lease_timeout_ms, redis_retry_ms;
     uint64_t max_line, max_errors_kept, ngram_max, window, max_candidates;
     uint64_t min_docs, max_confirm, signature_k, cluster_min_docs, cluster_sketch_log2, sketch_max;
     uint64_t partitions, keep_ms;
-    bool no_clusters;
+    bool no_clusters, save_scan;
     double min_rate, min_spread, min_diversity, max_similarity;
     int log_level, log_format;
     int format; /* index into ps_format_choices */
 };
 /* Fill table[] (room for PS_CLI_COORD_OPTS entries) with options writing into `v`; `embedded`
  * drops the distributed-only ones. Returns the number of entries. */
-#define PS_CLI_COORD_OPTS 58
+#define PS_CLI_COORD_OPTS 60
 size_t ps_cli_coord_table(struct ps_opt *table, struct ps_cli_coord *v, bool embedded);
 /* Load --allowlist `path` (borrowed; NULL or "" leaves *out NULL) for subcommand `cmd`. On a
  * bad file prints the problem (file and line) and returns false: the caller exits 3 before any

@@ -506,6 +506,11 @@ int ps_cmd_scan(int argc, char **argv)
         fprintf(stderr, "poisonscan scan: %s\n", ed.msg);
         goto done;
     }
+    if (v.redis.url == NULL && (o.since != NULL || o.save_scan)) {
+        fprintf(stderr, "poisonscan scan: --since and --save-scan need --redis URL: the private "
+                        "redis-server keeps nothing after the scan\n");
+        goto done;
+    }
     if (v.redis.url == NULL && !find_in_path("redis-server", server, sizeof(server))) {
         fprintf(stderr, "poisonscan scan: needs redis-server, which is not installed: "
                         "'apt-get install redis-server' (Debian/Ubuntu), or pass --redis URL\n");

@@ -321,3 +321,40 @@ void agg_scan_reduce(struct agg_scan *s, const uint64_t *keep, size_t n_keep)
     s->sketch = s->raw = NULL;
     s->cells = 0;
 }
+
+bool agg_scan_fits(const struct agg_scan *dst, const struct agg_scan *src, const uint32_t *file_map)
+{
+    if (dst->cells != src->cells || (dst->sketch == NULL) != (src->sketch == NULL) ||
+        dst->cands.n != 0 || dst->n_errs != 0)
+        return false;
+    for (size_t i = 0; i < src->n_files; i++)
+        if (file_map[i] >= dst->n_files)
+            return false;
+    return true;
+}
+
+void agg_scan_rebase(struct agg_scan *dst, const struct agg_scan *src, const uint32_t *file_map)
+{
+    struct ps_buf cands;
+    const unsigned char *p;
+
+    /* the table's own record: one owner of its layout, and the copy is a base's one-off */
+    ps_buf_init(&cands, PS_BUF_NO_LIMIT);
+    agg_table_save(&src->cands, &cands);
+    p = (const unsigned char *)cands.data;
+    if (!agg_table_load(&dst->cands, &p, p + cands.len))
+        ps_bug("a candidate table does not read back its own record");
+    ps_buf_release(&cands);
+    if (src->sketch != NULL)
+        memcpy(dst->sketch, src->sketch, PS_CLSKETCH_ROWS * src->cells);
+    for (size_t i = 0; i < src->n_files; i++) {
+        const struct file_sum *f = &src->files[i];
+        struct file_sum *g = &dst->files[file_map[i]];
+        g->count = f->count;
+        g->first_offset = f->first_offset;
+        g->first_reason = f->first_reason ? ps_xstrdup(f->first_reason) : NULL;
+    }
+    for (size_t i = 0; i < src->n_errs; i++)
+        add_error(dst, file_map[src->errs[i].file], src->errs[i].offset, src->errs[i].reason,
+                  strlen(src->errs[i].reason));
+}

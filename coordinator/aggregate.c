@@ -131,6 +131,32 @@ enum ps_err ps_agg_merge(struct ps_agg *a, const void *const *parts, const size_
     return PS_OK;
 }
 
+enum ps_err ps_agg_rebase(struct ps_agg *dst, const struct ps_agg *src, const uint32_t *shard_map,
+                          const uint32_t *file_map, struct ps_errdetail *ed)
+{
+    if (src->scan == NULL || dst->scan == NULL || src->o.partition != dst->o.partition ||
+        dst->n_merged != 0 || !agg_scan_fits(dst->scan, src->scan, file_map)) {
+        ps_errdetail_set(ed, NULL, 0,
+                         "the base's scan counts do not fit this job (partition, sketch size)");
+        return PS_ERR_USAGE;
+    }
+    for (size_t s = 0; s < src->n_shards; s++)
+        if (ps_agg_merged(src, (uint32_t)s) && shard_map[s] >= dst->n_shards) {
+            ps_errdetail_set(ed, NULL, 0, "the base's shard %zu is not in this plan", s);
+            return PS_ERR_USAGE;
+        }
+    for (size_t s = 0; s < src->n_shards; s++) {
+        uint32_t t = shard_map[s];
+        if (!ps_agg_merged(src, (uint32_t)s) || ps_agg_merged(dst, t))
+            continue;
+        dst->merged[t / 8] |= (uint8_t)(1u << (t % 8));
+        dst->n_merged++;
+    }
+    dst->totals = src->totals;
+    agg_scan_rebase(dst->scan, src->scan, file_map);
+    return PS_OK;
+}
+
 static int cmp_u64(const void *x, const void *y)
 {
     uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;

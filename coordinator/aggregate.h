@@ -66,6 +66,13 @@ size_t ps_agg_n_merged(const struct ps_agg *a);
  * (PS_ERR_PROTO for a record of another pass or size, or malformed, with `ed`). */
 enum ps_err ps_agg_save(const struct ps_agg *a, struct ps_buf *out, struct ps_errdetail *ed);
 enum ps_err ps_agg_load(struct ps_agg *a, const void *src, size_t src_len, struct ps_errdetail *ed);
+/* Scan: the state of `src` (an earlier job's scan over a plan whose files are all in this one,
+ * plan.h ps_plan_map) renumbered into `dst` (fresh, of this job's plan, the same partition and
+ * sketch): shard s of `src` becomes shard_map[s] (merged), file f becomes file_map[f]; totals,
+ * candidates, the sketch and the errors carry over. PS_ERR_USAGE when the two do not fit (another
+ * pass, partition or sketch size, a map out of range), with `ed`; `dst` is unchanged then. */
+enum ps_err ps_agg_rebase(struct ps_agg *dst, const struct ps_agg *src, const uint32_t *shard_map,
+                          const uint32_t *file_map, struct ps_errdetail *ed);
 /* Keep only the patterns `keep` (n_keep hashes) with their texts, and drop the cluster sketch:
  * what a finished pass leaves for the report, a small checkpoint. Scan and confirm. */
 void ps_agg_reduce(struct ps_agg *a, const uint64_t *keep, size_t n_keep);

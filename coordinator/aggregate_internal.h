@@ -92,6 +92,11 @@ size_t agg_scan_footprint(const struct agg_scan *s);
 void agg_scan_finish(struct agg_scan *s); /* the error views, sorted */
 const struct agg_table *agg_scan_cands(const struct agg_scan *s);
 void agg_scan_reduce(struct agg_scan *s, const uint64_t *keep, size_t n_keep);
+/* Copy the state of `src` into the empty `dst` of as many sketch cells, file f of `src` as
+ * file_map[f] (checked against dst's files by the caller). */
+void agg_scan_rebase(struct agg_scan *dst, const struct agg_scan *src, const uint32_t *file_map);
+bool agg_scan_fits(const struct agg_scan *dst, const struct agg_scan *src,
+                   const uint32_t *file_map);
 
 /* aggregate.c: the totals visitor of the scan and confirm passes (every shard once each) */
 enum ps_err agg_add_totals(void *ctx, const struct ps_results_totals *t);

@@ -777,6 +777,14 @@ enum ps_err ps_coordinator_opts_check(const struct ps_coordinator_opts *o, struc
                          4096 - PS_STORE_JOB_MAX - 16);
         return PS_ERR_USAGE;
     }
+    if (o->since != NULL &&
+        (!ps_store_job_valid(o->since) || (o->job != NULL && strcmp(o->since, o->job) == 0))) {
+        ps_errdetail_set(ed, NULL, 0,
+                         "--since '%s': the id of an earlier job, [A-Za-z0-9._-]{1,64}, not this "
+                         "job's own",
+                         o->since);
+        return PS_ERR_USAGE;
+    }
     if (o->cluster_sketch_log2 != 0 && (o->cluster_sketch_log2 < PS_CLSKETCH_LOG2_MIN ||
                                         o->cluster_sketch_log2 > PS_CLSKETCH_LOG2_MAX)) {
         ps_errdetail_set(ed, NULL, 0,

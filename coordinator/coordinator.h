@@ -49,6 +49,10 @@ struct ps_coordinator_opts {
     /* operations, not part of the fingerprint */
     const char *metrics_listen; /* borrowed, may be NULL: serve /metrics on "ADDR:PORT" */
     uint64_t keep_ms;           /* a finished job's keys expire after this long; 0: never */
+    /* nightly rescans (coordinator/since.c): keep the scan pass's counts for a later job, and
+     * build on those of finished job `since` (borrowed, may be NULL) */
+    bool save_scan;
+    const char *since;
     /* borrowed, may be NULL: the journal of committed shards goes to "<state_dir>/<job>.journal"
      * (coordinator/journal.h); without it the record is kept in memory only */
     const char *state_dir;

@@ -127,6 +127,15 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed);
  * coordinator deletes when it stops). Failures are logged: the report is written already. */
 void ps_coord_keep_job(struct coord *c);
 
+/* since.c: nightly rescans (--since JOB, --save-scan). 0, or the exit code (3 configuration: the
+ * base job is gone, unfinished, of other settings or over files changed since; 4 Redis), `ed`. */
+/* A fresh job: check that the base job is there and finished, and take its sketch size. */
+int ps_coord_since_open(struct coord *c, struct ps_errdetail *ed);
+/* A resumed job built on another: the sketch size it was started with. */
+int ps_coord_since_resume(struct coord *c, struct ps_errdetail *ed);
+/* A fresh job, its settings made: the base's scan counts become its first scan checkpoint. */
+int ps_coord_since_seed(struct coord *c, struct ps_errdetail *ed);
+
 /* reconcile.c: the record of committed shards against Redis (docs/reliability.md) */
 /* Open the record (with --state-dir, its journal) once the job is open. 0, or the exit code 3
  * (a state directory that cannot be used, a damaged journal) with `ed`. */

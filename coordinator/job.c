@@ -375,6 +375,11 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
         c->cluster_log2 = c->o->cluster_sketch_log2 != 0
                               ? c->o->cluster_sketch_log2
                               : auto_sketch_log2(c->text_estimate, c->o->sketch_max_bytes);
+    rc = found                 ? ps_coord_since_resume(c, ed)
+         : c->o->since != NULL ? ps_coord_since_open(c, ed)
+                               : 0;
+    if (rc != 0)
+        goto done;
     make_settings(c);
     {
         XXH3_state_t st;
@@ -420,14 +425,17 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
                          NULL) != PS_OK ||
             /* the walk's unreadable entries are errors from the start; commits add the rest */
             ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "errors", unreadable, "workers",
-                         "0", "damaged_files", unreadable, "pass_started_at", now, NULL) != PS_OK ||
-            /* the fingerprint last: its presence says the job is fully set up */
-            ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "settings", c->settings_json,
-                         "created_at", now, "pass", "1", "version", "1", "inputs", inputs,
-                         "fingerprint", fp, NULL) != PS_OK) {
+                         "0", "damaged_files", unreadable, "pass_started_at", now, NULL) != PS_OK) {
             rc = 4;
             goto done;
         }
+        if (c->o->since != NULL && (rc = ps_coord_since_seed(c, ed)) != 0)
+            goto done;
+        /* the fingerprint last: its presence says the job is fully set up */
+        if (ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "settings", c->settings_json,
+                         "created_at", now, "pass", "1", "version", "1", "inputs", inputs,
+                         "fingerprint", fp, NULL) != PS_OK)
+            rc = 4;
     }
 done:
     ps_buf_release(&stored);

@@ -309,20 +309,25 @@ static enum ps_err load_field(void *ctx, const char *f, size_t fl, const char *v
     return PS_OK;
 }
 
-/* The list pass reads only the shards of its set: the others are finished from the start. */
-static enum ps_err skip_unlisted(struct coord *c, struct ps_errdetail *ed)
+/* Shards finished from the start: the list pass reads only the shards of its set (`inside`
+ * false: the others are finished), the scan pass of a --since job not those it took over
+ * (`inside` true: those are finished; no set, none). */
+static enum ps_err skip_shards(struct coord *c, const char *set, bool inside,
+                               struct ps_errdetail *ed)
 {
     char set_key[256];
     struct ps_buf bits;
     bool found;
     enum ps_err err;
 
-    ps_store_key(set_key, sizeof(set_key), c->o->job, PS_KEY_LIST_SHARDS);
+    ps_store_key(set_key, sizeof(set_key), c->o->job, set);
     ps_buf_init(&bits, PS_BUF_NO_LIMIT);
     err = ps_store_get(c->store, set_key, &bits, &found, ed);
-    for (size_t i = 0; err == PS_OK && i < c->n_shards; i++)
-        if (!found || i / 8 >= bits.len || !((unsigned char)bits.data[i / 8] >> (i % 8) & 1))
+    for (size_t i = 0; err == PS_OK && (found || !inside) && i < c->n_shards; i++) {
+        bool in = found && i / 8 < bits.len && ((unsigned char)bits.data[i / 8] >> (i % 8) & 1);
+        if (in == inside)
             ps_lease_mark_finished(c->leases, (uint32_t)i, PS_LEASE_DONE);
+    }
     ps_buf_release(&bits);
     return err;
 }
@@ -350,7 +355,9 @@ enum ps_err ps_coord_load_pass(struct coord *c, struct ps_errdetail *ed)
         if (err != PS_OK)
             return err;
     }
-    if (c->pass == PS_PASS_LIST && (err = skip_unlisted(c, ed)) != PS_OK)
+    if (c->pass == PS_PASS_LIST && (err = skip_shards(c, PS_KEY_LIST_SHARDS, false, ed)) != PS_OK)
+        return err;
+    if (c->pass == PS_PASS_SCAN && (err = skip_shards(c, PS_KEY_REUSED, true, ed)) != PS_OK)
         return err;
     ps_lease_queue_pending(c->leases);
     return ps_store_cmd(c->store, NULL, ed, "DEL", c->k_leases, NULL);

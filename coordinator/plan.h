@@ -113,6 +113,15 @@ struct ps_plan_unreadable ps_plan_unreadable(const struct ps_plan *p, size_t i);
 
 /* On-disk bytes of all shards (== sum of file sizes). */
 uint64_t ps_plan_bytes_total(const struct ps_plan *p);
+/* How the files of `old`, an earlier job's plan, sit in `cur`, a plan of the same corpus grown
+ * since (--since): file_map[f] (ps_plan_n_files(old) entries) gets the index in `cur` of old
+ * file f, shard_map[s] (ps_plan_n_shards(old) entries) that of old shard s; *n_reused the
+ * shards of `cur` so covered. Every file of `old` must be in `cur` with the same size, mtime and
+ * format, cut into the same shards: counts cannot be taken back out of a base, so a file that is
+ * gone or changed is PS_ERR_USAGE naming it (`ed`). */
+enum ps_err ps_plan_map(const struct ps_plan *old, const struct ps_plan *cur, uint32_t *file_map,
+                        uint32_t *shard_map, size_t *n_reused, struct ps_errdetail *ed);
+
 /* XXH3-64 over every file's path, size, mtime and format, every shard's range and (when there
  * are any) every unreadable entry, in a fixed byte order: equal plans give equal values on any
  * machine; a file that changed size or mtime changes it. Part of the job settings fingerprint. */

@@ -205,11 +205,37 @@ static enum ps_err publish_heavy(struct collector *k, bool *any, struct ps_errde
     return err;
 }
 
+/* --save-scan: every partition's scan counts as they are before the pass is reduced, for a later
+ * --since job (coordinator/since.c). Written once: a base already there is this one, or the
+ * pass was reduced since (a resumed job) and must not replace it. */
+static enum ps_err save_base(struct collector *k, struct ps_errdetail *ed)
+{
+    enum ps_err err = PS_OK;
+
+    for (unsigned q = 0; q < k->agg[PS_PASS_SCAN].n && err == PS_OK; q++) {
+        struct ps_buf state;
+        char key[256];
+        ps_buf_init(&state, PS_BUF_NO_LIMIT);
+        ps_store_part_key(key, sizeof(key), k->c->o->job, q, PS_KEY_BASE, PS_PASS_SCAN);
+        err = ps_agg_save(k->agg[PS_PASS_SCAN].part[q], &state, ed);
+        if (err == PS_OK) {
+            const char *argv[4] = {"SET", key, state.data, "NX"};
+            size_t lens[4] = {3, strlen(key), state.len, 2};
+            err = ps_store_argv(ps_collect_store(k, q), 4, argv, lens, NULL, ed);
+        }
+        ps_buf_release(&state);
+    }
+    return err;
+}
+
 static enum ps_err after_scan(struct collector *k, enum ps_pass *next, struct ps_errdetail *ed)
 {
     uint64_t *keep = NULL;
     bool heavy = false;
-    enum ps_err err;
+    enum ps_err err = k->c->o->save_scan ? save_base(k, ed) : PS_OK;
+
+    if (err != PS_OK)
+        return err;
 
     ps_collect_select_patterns(&k->agg[PS_PASS_SCAN], &k->c->o->score, k->c->n_shards,
                                PS_SCORE_PART_TURN, NULL, &k->lists[PS_PASS_CONFIRM], &keep);

@@ -40,7 +40,7 @@ static struct ps_agg_opts opts(unsigned pass, size_t n_patterns)
 /* Shard i names pattern "common" once, pattern "p<i>" once, and "pair" in shards 0 and 1;
  * shard 2 has 4 errors of which it sends 3 records (a worker keeps max_errors_kept), shard 4 has
  * 1; every shard's sketch has cell i set to 100. */
-static void scan_blob(struct ps_results_writer *w, uint32_t shard)
+static void scan_blob_as(struct ps_results_writer *w, uint32_t shard, uint32_t id)
 {
     struct ps_results_totals t = {10, 1000, 900, 0, 0};
     struct ps_results_cand c = {1000, 1, "common", 6};
@@ -48,7 +48,7 @@ static void scan_blob(struct ps_results_writer *w, uint32_t shard)
     char own[8], z[256];
     size_t zn;
 
-    ps_results_begin(w, PS_PASS_SCAN, shard, 0, 0);
+    ps_results_begin(w, PS_PASS_SCAN, id, 0, 0);
     t.errors = shard == 2 ? 4 : shard == 4 ? 1 : 0;
     ps_results_put_totals(w, &t);
     for (uint64_t e = 0; e < t.errors && e < 3; e++) {
@@ -74,6 +74,13 @@ static void scan_blob(struct ps_results_writer *w, uint32_t shard)
     zn = ZSTD_compress(z, sizeof(z), sketch, sizeof(sketch), 1);
     assert_false(ZSTD_isError(zn));
     ps_results_put_sketch(w, z, zn);
+}
+
+/* Shard `shard`'s blob (under its own id: scan_blob_as gives the content of one shard under the
+ * id of another, as an earlier job's plan numbered it). */
+static void scan_blob(struct ps_results_writer *w, uint32_t shard)
+{
+    scan_blob_as(w, shard, shard);
 }
 
 static void merge(struct ps_agg *a, struct ps_results_writer *w, bool want)
@@ -181,6 +188,47 @@ static void test_aggregate_scan_merges_each_shard_once_in_any_order(void **state
     }
     ps_buf_release(&saved[0]);
     ps_buf_release(&saved[1]);
+    ps_results_release(&w);
+}
+
+/* --since: an earlier job counted the files that are now files 1 and 3 (its shards 0, 1 and 2
+ * are now 2, 3 and 5); its state renumbered, with the other shards merged on top, is exactly a
+ * merge of every shard; a shard it counted is not merged again; a base of another sketch size
+ * does not fit. */
+static void test_aggregate_rebase_equals_a_full_merge(void **state)
+{
+    static const uint32_t old_shard_file[3] = {0, 0, 1}, shard_map[3] = {2, 3, 5},
+                          file_map[2] = {1, 3};
+    struct ps_agg_opts oo = opts(PS_PASS_SCAN, 0), no = opts(PS_PASS_SCAN, 0);
+    struct ps_results_writer w = {0};
+    struct ps_errdetail ed = {0};
+    struct ps_agg *old, *cur, *misfit;
+
+    (void)state;
+    oo.n_shards = 3;
+    oo.n_files = 2;
+    oo.shard_file = old_shard_file;
+    ps_agg_new(&old, &oo);
+    for (uint32_t i = 0; i < 3; i++) {
+        scan_blob_as(&w, shard_map[i], i);
+        merge(old, &w, true);
+    }
+    ps_agg_new(&cur, &no);
+    assert_int_equal(ps_agg_rebase(cur, old, shard_map, file_map, &ed), PS_OK);
+    assert_int_equal(ps_agg_n_merged(cur), 3);
+    for (uint32_t i = 0; i < N_SHARDS; i++) {
+        scan_blob(&w, i);
+        merge(cur, &w, i == 0 || i == 1 || i == 4);
+    }
+    check_scan(cur);
+    /* a rebase goes into an empty aggregate of the same sketch only */
+    assert_int_equal(ps_agg_rebase(cur, old, shard_map, file_map, &ed), PS_ERR_USAGE);
+    no.sketch_cells /= 2;
+    ps_agg_new(&misfit, &no);
+    assert_int_equal(ps_agg_rebase(misfit, old, shard_map, file_map, &ed), PS_ERR_USAGE);
+    ps_agg_free(misfit);
+    ps_agg_free(cur);
+    ps_agg_free(old);
     ps_results_release(&w);
 }
 
@@ -367,6 +415,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_aggregate_scan_merges_each_shard_once_in_any_order),
+        cmocka_unit_test(test_aggregate_rebase_equals_a_full_merge),
         cmocka_unit_test(test_aggregate_refuses_bad_blobs_and_checkpoints),
         cmocka_unit_test(test_aggregate_confirm_counts_shards_and_samples),
         cmocka_unit_test(test_aggregate_list_keeps_records_in_shard_order),

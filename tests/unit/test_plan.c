@@ -802,6 +802,64 @@ static void test_plan_check_files_names_changed_and_vanished(void **state)
     ps_plan_free(p);
 }
 
+/* ps_plan_map (--since): every file and shard of an earlier plan found in a plan of the grown
+ * corpus, the new files around them; refused, naming the file, when one changed, is gone or is
+ * cut otherwise. */
+static void map_fails(const struct ps_plan *old, const struct ps_plan *cur, const char *file,
+                      const char *why)
+{
+    uint32_t fm[16], sm[64];
+    size_t n;
+    struct ps_errdetail ed = {0};
+
+    assert_int_equal(ps_plan_map(old, cur, fm, sm, &n, &ed), PS_ERR_USAGE);
+    assert_non_null(strstr(ed.msg, file));
+    assert_non_null(strstr(ed.msg, why));
+}
+
+static void test_plan_map_finds_an_earlier_plan_in_a_grown_one(void **state)
+{
+    struct fixture *fx = *state;
+    struct ps_plan *p = mixed_plan(fx), *q;
+    const char *in[1] = {fx->root};
+    uint32_t fm[16], sm[64];
+    size_t n = 0;
+    struct ps_errdetail ed = {0};
+    char data[3000], f[PATH_MAX];
+
+    assert_true(ps_plan_n_files(p) <= 16 && ps_plan_n_shards(p) <= 32);
+    write_rel(fx, "0.jsonl", data, gen_jsonl(data, sizeof(data), 3, 200));
+    write_rel(fx, "f.jsonl.zst", data, 100);
+    q = build_ok(in, 1, 1024);
+    assert_int_equal(ps_plan_map(p, q, fm, sm, &n, &ed), PS_OK);
+    assert_int_equal(n, ps_plan_n_shards(p));
+    assert_true(ps_plan_n_shards(q) > n);
+    for (size_t i = 0; i < ps_plan_n_files(p); i++)
+        assert_string_equal(ps_plan_file(q, fm[i]), ps_plan_file(p, i));
+    for (size_t i = 0; i < ps_plan_n_shards(p); i++) {
+        const struct ps_shard *a = ps_plan_shard(p, i), *b = ps_plan_shard(q, sm[i]);
+        assert_string_equal(a->path, b->path);
+        assert_int_equal(a->begin, b->begin);
+        assert_int_equal(a->end, b->end);
+    }
+    ps_plan_free(q);
+
+    q = build_ok(in, 1, 2048); /* another shard size */
+    map_fails(p, q, "a.jsonl", "cut into other shards");
+    ps_plan_free(q);
+    at(fx, "d.ndjson", f);
+    write_rel(fx, "d.ndjson", data, 400);
+    q = build_ok(in, 1, 1024);
+    map_fails(p, q, "d.ndjson", "changed size");
+    ps_plan_free(q);
+    at(fx, "c.jsonl.zst", f);
+    assert_int_equal(unlink(f), 0);
+    q = build_ok(in, 1, 1024);
+    map_fails(p, q, "c.jsonl.zst", "no longer part of the corpus");
+    ps_plan_free(q);
+    ps_plan_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -843,6 +901,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_check_files_names_changed_and_vanished, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_plan_serialize_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_map_finds_an_earlier_plan_in_a_grown_one, setup,
+                                        teardown),
         cmocka_unit_test(test_plan_deserialize_rejects_broken_plans),
         cmocka_unit_test_setup_teardown(test_plan_deserialize_survives_every_single_byte_mutation,
                                         setup, teardown),
