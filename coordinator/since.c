@@ -85,8 +85,16 @@ int ps_coord_since_open(struct coord *c, struct ps_errdetail *ed)
     if (rc == 0)
         rc = base_field(c, PS_KEY_META, "settings", &v, ed);
     /* the base's sketch, whatever size the grown corpus would get: cells add up only so */
-    if (rc == 0 && c->o->clusters && c->o->cluster_sketch_log2 == 0)
+    if (rc == 0 && c->o->clusters && c->o->cluster_sketch_log2 == 0) {
+        unsigned own = c->cluster_log2;
         c->cluster_log2 = settings_log2(v.data);
+        if (own != c->cluster_log2)
+            ps_log(PS_LOG_WARN, "coordinator",
+                   "job '%s' keeps the cluster sketch of job '%s' (2^%u cells a row) where this "
+                   "corpus would get 2^%u: its clusters may differ from a full scan's (give "
+                   "--cluster-sketch-log2 to every night of a chain)",
+                   c->o->job, c->o->since, c->cluster_log2, own);
+    }
     ps_buf_release(&v);
     return rc;
 }
