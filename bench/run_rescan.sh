@@ -62,6 +62,7 @@ import json, sys
 def load(d):
     r = json.load(open(d + "/report.json"))
     r.pop("job", None)
+    r.pop("since", None)
     try:
         f = sorted(open(d + "/flagged.jsonl").read().splitlines())
     except FileNotFoundError:

@@ -82,6 +82,8 @@ struct coord {
     unsigned cluster_log2;  /* sketch size of the job, 0 = no clusters */
     unsigned partitions;    /* aggregation partitions (common/partition.h) */
     uint64_t text_estimate; /* decompressed bytes of the corpus, from its files' headers */
+    char since[PS_STORE_JOB_MAX + 1]; /* the job this one built on (--since), or "" */
+    uint64_t since_shards;            /* the shards whose scan counts it took from that job */
     struct collector *collector;
     uint64_t cands_id; /* digest of the pattern list: workers hold it under this id */
     /* dispatch: the workers with credit, the scratch of one batch of leases, and the shards

@@ -374,6 +374,11 @@ static enum ps_err write_report_json(struct report *r, struct ps_report_summary 
     ps_buf_init(&b, PS_BUF_NO_LIMIT);
     ps_buf_adds(&b, "{\"version\":2,\"job\":");
     ps_json_append_string(&b, in->job, strlen(in->job));
+    if (in->since != NULL) {
+        ps_buf_adds(&b, ",\"since\":{\"job\":");
+        ps_json_append_string(&b, in->since, strlen(in->since));
+        ps_buf_addf(&b, ",\"shards_reused\":%" PRIu64 "}", in->since_shards);
+    }
     ps_buf_addf(&b,
                 ",\"settings\":%s,\"corpus\":{\"files\":%" PRIu64 ",\"shards\":%" PRIu64
                 ",\"shards_failed\":%" PRIu64 ",\"documents\":%" PRIu64 ",\"bytes\":%" PRIu64

@@ -24,6 +24,8 @@ struct ps_report_failed {
 struct ps_report_input {
     const char *job;           /* borrowed */
     const char *settings_json; /* borrowed: a JSON object, copied into the report */
+    const char *since;         /* borrowed, may be NULL: the job this one built on (--since) */
+    uint64_t since_shards;     /* ... and the shards whose scan counts it took from that job */
     const struct ps_plan *plan;
     const struct ps_score_opts *score;
     const char *out_dir;       /* created if missing */

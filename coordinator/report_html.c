@@ -238,7 +238,8 @@ static void head(struct ps_buf *b, const struct ps_jt *r)
 static void summary(struct ps_buf *b, const struct ps_jt *r)
 {
     const struct ps_jt *c = ps_jt_get(r, "corpus"),
-                       *det = ps_jt_get(ps_jt_get(r, "settings"), "detect");
+                       *det = ps_jt_get(ps_jt_get(r, "settings"), "detect"),
+                       *since = ps_jt_get(r, "since");
     size_t n_trig = ps_jt_len(ps_jt_get(r, "triggers"));
     size_t n_files = ps_jt_len(ps_jt_get(r, "error_files"));
     double errors = num_at(r, "errors_total");
@@ -274,6 +275,13 @@ static void summary(struct ps_buf *b, const struct ps_jt *r)
     ps_buf_addf(b, "<tr><th>input (decompressed)</th><td class=\"n\">%s</td></tr>", size);
     ps_units_format_size((uint64_t)num_at(c, "text_bytes"), size, sizeof(size));
     ps_buf_addf(b, "<tr><th>text</th><td class=\"n\">%s</td></tr></table>\n", size);
+    if (since != NULL) {
+        ps_buf_adds(b, "<p class=\"muted\" id=\"since\">A rescan: built on job ");
+        put_str(b, ps_jt_get(since, "job"));
+        ps_buf_adds(b, ", whose scan counts of ");
+        put_num(b, num_at(since, "shards_reused"));
+        ps_buf_adds(b, " shards it took over (pass 1 read only the others).</p>\n");
+    }
     if (det != NULL) {
         ps_buf_adds(b, "<p class=\"muted\">Thresholds (docs/detection.md):");
         for (size_t i = 0; i < ps_jt_len(det); i++) {

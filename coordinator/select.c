@@ -445,6 +445,8 @@ int ps_collect_report(struct collector *k, struct ps_report_summary *sum, struct
         qsort(fc.v, fc.n, sizeof(*fc.v), cmp_failed);
     in.job = c->o->job;
     in.settings_json = c->settings_json;
+    in.since = c->since[0] != '\0' ? c->since : NULL;
+    in.since_shards = c->since_shards;
     in.plan = c->plan;
     in.score = &c->o->score;
     in.out_dir = c->o->out_dir;

@@ -102,15 +102,20 @@ int ps_coord_since_open(struct coord *c, struct ps_errdetail *ed)
 int ps_coord_since_resume(struct coord *c, struct ps_errdetail *ed)
 {
     struct ps_buf v;
-    bool found;
+    bool found, has_settings = false;
     int rc = 0;
 
     ps_buf_init(&v, PS_BUF_NO_LIMIT);
     if (ps_store_hget(c->store, c->k_meta, "since", &v, &found, ed) != PS_OK)
         rc = 4;
-    else if (found && ps_store_hget(c->store, c->k_meta, "settings", &v, &found, ed) != PS_OK)
-        rc = 4;
-    else if (found && c->o->clusters && c->o->cluster_sketch_log2 == 0)
+    if (rc == 0 && found) {
+        snprintf(c->since, sizeof(c->since), "%s", v.data);
+        if (ps_store_hget_u64(c->store, c->k_meta, "since_shards", &c->since_shards, ed) != PS_OK ||
+            ps_store_hget(c->store, c->k_meta, "settings", &v, &has_settings, ed) != PS_OK)
+            rc = 4;
+    }
+    /* the sketch size it was started with, its base's */
+    if (rc == 0 && has_settings && c->o->clusters && c->o->cluster_sketch_log2 == 0)
         c->cluster_log2 = settings_log2(v.data);
     ps_buf_release(&v);
     return rc;
@@ -277,7 +282,10 @@ static int record_reused(struct coord *c, const struct since_maps *m,
         err = ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "shards_done", shards,
                            "bytes_done", done_bytes, "docs_done", docs, "errors", errors, NULL);
     if (err == PS_OK)
-        err = ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "since", c->o->since, NULL);
+        err = ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "since", c->o->since,
+                           "since_shards", shards, NULL);
+    snprintf(c->since, sizeof(c->since), "%s", c->o->since);
+    c->since_shards = m->n_reused;
     return err == PS_OK ? 0 : 4;
 }
 

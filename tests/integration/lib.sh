@@ -207,6 +207,7 @@ def load(d):
     with open(d + "/report.json", encoding="utf-8") as f:
         r = json.load(f)
     r.pop("job", None)
+    r.pop("since", None)  # a rescan's base (--since): the one thing it adds to a full scan's
     for k in filter(None, sys.argv[3].split(",")):
         r.get("settings", {}).get("scan", {}).pop(k, None)
     try:

@@ -81,6 +81,10 @@ assert_eq "$(hget 'poisonscan:{night1b}:progress' shards_done)" \
 add_files 33 48
 scan_ok --job night2 --since night1 --save-scan --out "$T/o2"
 read_in_pass1 night2 night1
+assert_eq "$(json_get "$T/o2/report.json" "d['since']")" \
+	"{\"job\": \"night1\", \"shards_reused\": $(hget 'poisonscan:{night1}:progress' shards_total)}" \
+	"report.json since of night2"
+grep -q 'id="since"' "$T/o2/report.html" || fail "report.html of night2 does not say it is a rescan"
 scan_ok --job full2 --out "$T/o2-full"
 same_report "$T/o2-full" "$T/o2"
 
