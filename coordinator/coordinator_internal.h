@@ -135,7 +135,8 @@ void ps_coord_keep_job(struct coord *c);
 int ps_coord_since_open(struct coord *c, struct ps_errdetail *ed);
 /* A resumed job built on another: the sketch size it was started with. */
 int ps_coord_since_resume(struct coord *c, struct ps_errdetail *ed);
-/* A fresh job, its settings made: the base's scan counts become its first scan checkpoint. */
+/* A fresh job, its settings made: what a failed --since set-up of it left is removed; with
+ * --since, the base's scan counts become its first scan checkpoint. */
 int ps_coord_since_seed(struct coord *c, struct ps_errdetail *ed);
 
 /* reconcile.c: the record of committed shards against Redis (docs/reliability.md) */

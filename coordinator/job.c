@@ -429,7 +429,7 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed)
             rc = 4;
             goto done;
         }
-        if (c->o->since != NULL && (rc = ps_coord_since_seed(c, ed)) != 0)
+        if ((rc = ps_coord_since_seed(c, ed)) != 0)
             goto done;
         /* the fingerprint last: its presence says the job is fully set up */
         if (ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "settings", c->settings_json,

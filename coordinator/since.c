@@ -282,24 +282,45 @@ static int record_reused(struct coord *c, const struct since_maps *m,
         err = ps_store_cmd(c->store, NULL, ed, "HSET", c->k_progress, "shards_done", shards,
                            "bytes_done", done_bytes, "docs_done", docs, "errors", errors, NULL);
     if (err == PS_OK)
-        err = ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "since", c->o->since,
-                           "since_shards", shards, NULL);
+        err = ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "since_shards", shards, NULL);
     snprintf(c->since, sizeof(c->since), "%s", c->o->since);
     c->since_shards = m->n_reused;
     return err == PS_OK ? 0 : 4;
 }
 
-int ps_coord_since_seed(struct coord *c, struct ps_errdetail *ed)
+/* A job whose set-up as a --since job failed half-way (meta `since` is written before the
+ * first checkpoint is seeded, the fingerprint after the last) may be started again, with or
+ * without --since: the checkpoints it seeded must not count. */
+static int clear_seeded(struct coord *c, struct ps_store *const *stores, struct ps_errdetail *ed)
 {
-    struct ps_store *stores[PS_PARTITION_MAX] = {0};
+    char key[256];
+
+    for (unsigned q = 0; q < c->partitions; q++) {
+        ps_store_part_key(key, sizeof(key), c->o->job, q, PS_KEY_CHECKPOINT, PS_PASS_SCAN);
+        if (ps_store_cmd(stores[q % c->o->n_redis], NULL, ed, "DEL", key, NULL) != PS_OK)
+            return 4;
+    }
+    ps_store_key(key, sizeof(key), c->o->job, PS_KEY_REUSED);
+    if (ps_store_cmd(c->store, NULL, ed, "DEL", key, NULL) != PS_OK ||
+        ps_store_cmd(c->store, NULL, ed, "HDEL", c->k_meta, "since", "since_shards", NULL) != PS_OK)
+        return 4;
+    ps_log(PS_LOG_WARN, "coordinator",
+           "job '%s': removed the scan counts of an earlier --since set-up that did not finish",
+           c->o->job);
+    return 0;
+}
+
+/* The base's counts, partition by partition, into this job's first scan checkpoints. */
+static int seed_all(struct coord *c, struct ps_store *const *stores, struct ps_errdetail *ed)
+{
     struct since_maps m = {0};
     struct ps_results_totals totals = {0};
     int rc = check_base(c, &m, ed);
 
-    stores[0] = c->store;
-    for (size_t i = 1; rc == 0 && i < c->o->n_redis; i++)
-        if (ps_store_connect(&stores[i], &c->o->redis[i], c->o->redis_retry_ms, ed) != PS_OK)
-            rc = 4;
+    /* the mark of a set-up under way, before the first checkpoint is seeded */
+    if (rc == 0 &&
+        ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "since", c->o->since, NULL) != PS_OK)
+        rc = 4;
     if (rc == 0) {
         m.old_file = shard_files(m.old);
         m.new_file = shard_files(c->plan);
@@ -313,8 +334,30 @@ int ps_coord_since_seed(struct coord *c, struct ps_errdetail *ed)
                "job '%s' builds on job '%s': %zu of %zu shards counted already, pass 1 reads "
                "the other %zu",
                c->o->job, c->o->since, m.n_reused, c->n_shards, c->n_shards - m.n_reused);
+    since_maps_release(&m);
+    return rc;
+}
+
+int ps_coord_since_seed(struct coord *c, struct ps_errdetail *ed)
+{
+    struct ps_store *stores[PS_PARTITION_MAX] = {0};
+    struct ps_buf v;
+    bool left = false;
+    int rc = 0;
+
+    stores[0] = c->store;
+    for (size_t i = 1; rc == 0 && i < c->o->n_redis; i++)
+        if (ps_store_connect(&stores[i], &c->o->redis[i], c->o->redis_retry_ms, ed) != PS_OK)
+            rc = 4;
+    ps_buf_init(&v, PS_BUF_NO_LIMIT);
+    if (rc == 0 && ps_store_hget(c->store, c->k_meta, "since", &v, &left, ed) != PS_OK)
+        rc = 4;
+    ps_buf_release(&v);
+    if (rc == 0 && left)
+        rc = clear_seeded(c, stores, ed);
+    if (rc == 0 && c->o->since != NULL)
+        rc = seed_all(c, stores, ed);
     for (size_t i = 1; i < c->o->n_redis; i++)
         ps_store_free(stores[i]);
-    since_maps_release(&m);
     return rc;
 }

@@ -7,7 +7,8 @@
 # corpus's expected counts. A rescan of a corpus that did not grow reads nothing in pass 1.
 # Refused with exit 3, naming what is wrong: a base job that is not in Redis, that was collected
 # by gc, whose keys expired, that kept no scan counts, that ran with other scan settings, or
-# whose files changed since; --since without --redis.
+# whose files changed since; --since without --redis. A job whose set-up as a rescan failed
+# half-way, started again as a full scan, counts nothing of the base it half took over.
 set -eu
 # shellcheck source=tests/integration/lib.sh
 . "$PS_SOURCE_DIR/tests/integration/lib.sh"
@@ -127,6 +128,15 @@ scan_ok --job brief --save-scan --keep 1s --out "$T/o-brief"
 gone() { [ "$(rcli exists 'poisonscan:{brief}:base:p1')" = 0 ]; }
 wait_for gone 30
 refused "--since: job 'brief' " --job r5 --since brief --out "$T/r5"
+# a set-up that fails half-way (one partition's base gone) leaves nothing that counts: the same
+# job started again as a full scan finds what a full scan finds
+rcli del 'poisonscan:{night3:q3}:base:p1' >/dev/null
+refused "job 'night3' kept no scan counts" --job r8 --since night3 --out "$T/r8"
+assert_eq "$(rcli exists 'poisonscan:{r8}:ckpt:p1')" 1 "partition 0 seeded before the failure"
+scan_ok --job r8 --out "$T/r8"
+grep -q "removed the scan counts of an earlier --since set-up" "$T/run.log" ||
+	fail "the full scan of r8 did not remove what the failed set-up seeded"
+same_report "$T/o3-full" "$T/r8"
 CHANGED=$(find "$T/corpus" -type f | sort | sed -n 3p)
 touch "$CHANGED"
 refused "$CHANGED was modified" --job r6 --since night3 --out "$T/r6"
