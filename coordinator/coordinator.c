@@ -785,6 +785,14 @@ enum ps_err ps_coordinator_opts_check(const struct ps_coordinator_opts *o, struc
                          o->since);
         return PS_ERR_USAGE;
     }
+    /* signature files are written in pass 1 and named by shard id: a rescan would read the old
+     * files' shards under new ids and leave the base's files where they were */
+    if (o->since != NULL && o->signatures_dir != NULL && o->signatures_dir[0] != '\0') {
+        ps_errdetail_set(ed, NULL, 0,
+                         "--since and --signatures do not go together: pass 1 of a rescan does "
+                         "not read the files whose signatures the base job wrote");
+        return PS_ERR_USAGE;
+    }
     if (o->cluster_sketch_log2 != 0 && (o->cluster_sketch_log2 < PS_CLSKETCH_LOG2_MIN ||
                                         o->cluster_sketch_log2 > PS_CLSKETCH_LOG2_MAX)) {
         ps_errdetail_set(ed, NULL, 0,

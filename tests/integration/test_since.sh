@@ -7,7 +7,7 @@
 # corpus's expected counts. A rescan of a corpus that did not grow reads nothing in pass 1.
 # Refused with exit 3, naming what is wrong: a base job that is not in Redis, that was collected
 # by gc, whose keys expired, that kept no scan counts, that ran with other scan settings, or
-# whose files changed since; --since without --redis. A job whose set-up as a rescan failed
+# whose files changed since; --since without --redis or with --signatures. A job whose set-up as a rescan failed
 # half-way, started again as a full scan, counts nothing of the base it half took over.
 set -eu
 # shellcheck source=tests/integration/lib.sh
@@ -140,6 +140,8 @@ same_report "$T/o3-full" "$T/r8"
 CHANGED=$(find "$T/corpus" -type f | sort | sed -n 3p)
 touch "$CHANGED"
 refused "$CHANGED was modified" --job r6 --since night3 --out "$T/r6"
+refused "--since and --signatures do not go together" --job r9 --since night3 \
+	--signatures "$T/sig" --out "$T/r9"
 st=$(run_rc "$BIN" scan --since night3 --out "$T/r7" "$T/corpus")
 assert_eq "$st" 3 "exit of --since without --redis"
 grep -qF -- "--since and --save-scan need --redis" "$T/run.log" || fail "--since without --redis: $(tail -n 2 "$T/run.log")"
