@@ -308,19 +308,29 @@ enum ps_err ps_collect_reconcile(struct collector *k, struct ps_errdetail *ed)
 
 /* ---- pattern lists and the aggregates of each pass ---- */
 
+struct ps_agg_opts ps_coord_agg_opts(const struct coord *c, const struct ps_plan *plan,
+                                     const uint32_t *shard_file, unsigned pass, unsigned q)
+{
+    struct ps_agg_opts o = ps_agg_opts_default();
+
+    o.n_shards = ps_plan_n_shards(plan);
+    o.n_files = ps_plan_n_files(plan);
+    o.shard_file = shard_file;
+    o.pass = pass;
+    o.partition = q;
+    if (pass == PS_PASS_SCAN && c->cluster_log2 != 0)
+        o.sketch_cells = ps_partition_cells((size_t)1 << c->cluster_log2, c->partitions);
+    return o;
+}
+
 static struct ps_agg_opts agg_opts(const struct collector *k, unsigned pass, unsigned q,
                                    bool finished)
 {
-    struct ps_agg_opts o = ps_agg_opts_default();
+    struct ps_agg_opts o = ps_coord_agg_opts(k->c, k->c->plan, k->shard_file, pass, q);
     unsigned n = k->c->partitions;
 
-    o.n_shards = k->c->n_shards;
-    o.n_files = ps_plan_n_files(k->c->plan);
-    o.shard_file = k->shard_file;
-    o.pass = pass;
-    o.partition = q;
-    if (pass == PS_PASS_SCAN && !finished && k->c->cluster_log2 != 0)
-        o.sketch_cells = ps_partition_cells((size_t)1 << k->c->cluster_log2, n);
+    if (finished)
+        o.sketch_cells = 0; /* a finished scan pass was reduced: no sketch */
     /* leads: about one per 200 bytes of text; two per cell keeps a lead named once from
      * looking named five times in every row (a chance of about 1e-4) */
     if (pass == PS_PASS_CONFIRM && !finished && k->c->cluster_log2 != 0) {

@@ -129,6 +129,17 @@ int ps_coord_open_job(struct coord *c, struct ps_errdetail *ed);
  * coordinator deletes when it stops). Failures are logged: the report is written already. */
 void ps_coord_keep_job(struct coord *c);
 
+/* collect.c: the options of partition q's aggregate of `pass` over `plan` (shard_file: its
+ * ps_plan_shard_files(), borrowed), before the pass is finished: one shape for the collector and
+ * for a --since job seeding its scan pass from an earlier job's. */
+struct ps_agg_opts ps_coord_agg_opts(const struct coord *c, const struct ps_plan *plan,
+                                     const uint32_t *shard_file, unsigned pass, unsigned q);
+
+/* job.c: the settings JSON (meta `settings`, made by the job) read back: does an earlier job's
+ * hold the same scan settings as this one's; its sketch size (0: no clusters). */
+bool ps_coord_same_scan_settings(const struct coord *c, const char *settings_json);
+unsigned ps_coord_settings_sketch_log2(const char *settings_json);
+
 /* since.c: nightly rescans (--since JOB, --save-scan). 0, or the exit code (3 configuration: the
  * base job is gone, unfinished, of other settings or over files changed since; 4 Redis), `ed`. */
 /* A fresh job: check that the base job is there and finished, and take its sketch size. */

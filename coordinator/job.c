@@ -180,6 +180,24 @@ static void make_settings(struct coord *c)
                                  &c->settings);
 }
 
+bool ps_coord_same_scan_settings(const struct coord *c, const char *settings_json)
+{
+    static const char head[] = "{\"scan\":";
+    size_t n = strlen(c->scan_json);
+
+    return strncmp(settings_json, head, sizeof(head) - 1) == 0 &&
+           strncmp(settings_json + sizeof(head) - 1, c->scan_json, n) == 0 &&
+           settings_json[sizeof(head) - 1 + n] == ',';
+}
+
+unsigned ps_coord_settings_sketch_log2(const char *settings_json)
+{
+    static const char field[] = "\"sketch_log2\":";
+    const char *p = strstr(settings_json, field);
+
+    return p != NULL ? (unsigned)strtoul(p + sizeof(field) - 1, NULL, 10) : 0;
+}
+
 void ps_coordinator_scan_settings(const struct ps_coordinator_opts *o, unsigned cluster_log2,
                                   unsigned partitions, const char *signatures_dir,
                                   Poisonscan__ScanSettings *st)

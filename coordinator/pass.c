@@ -194,9 +194,7 @@ enum ps_err ps_collect_start(struct collector **out, struct coord *c, enum ps_pa
     pthread_cond_init(&k->cv, NULL);
     k->q_cap = c->n_shards + 1;
     k->queue = ps_xcalloc(k->q_cap, sizeof(*k->queue));
-    k->shard_file = ps_xcalloc(c->n_shards + 1, sizeof(*k->shard_file));
-    for (size_t i = 0; i < c->n_shards; i++)
-        k->shard_file[i] = ps_plan_shard(c->plan, i)->file_index;
+    k->shard_file = ps_plan_shard_files(c->plan);
     for (unsigned p = 0; p <= PS_PASS__LAST; p++)
         ps_patlist_init(&k->lists[p]);
     for (err = PS_OK; err == PS_OK && k->n_stores < c->o->n_redis; k->n_stores++) {

@@ -747,6 +747,15 @@ struct ps_plan_unreadable ps_plan_unreadable(const struct ps_plan *p, size_t i)
     return u;
 }
 
+uint32_t *ps_plan_shard_files(const struct ps_plan *p)
+{
+    uint32_t *f = ps_xcalloc(p->n_shards + 1, sizeof(*f));
+
+    for (size_t i = 0; i < p->n_shards; i++)
+        f[i] = p->shards[i].file_index;
+    return f;
+}
+
 uint64_t ps_plan_bytes_total(const struct ps_plan *p)
 {
     return p->bytes_total;

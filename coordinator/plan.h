@@ -111,6 +111,9 @@ size_t ps_plan_n_unreadable(const struct ps_plan *p);
 /* i must be < ps_plan_n_unreadable(); the views are valid until ps_plan_free(). */
 struct ps_plan_unreadable ps_plan_unreadable(const struct ps_plan *p, size_t i);
 
+/* Each shard's file index (ps_plan_n_shards() entries, one more allocated), owned by the
+ * caller (free()): what an aggregate needs to put a shard's errors on its file. */
+uint32_t *ps_plan_shard_files(const struct ps_plan *p);
 /* On-disk bytes of all shards (== sum of file sizes). */
 uint64_t ps_plan_bytes_total(const struct ps_plan *p);
 /* How the files of `old`, an earlier job's plan, sit in `cur`, a plan of the same corpus grown

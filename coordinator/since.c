@@ -14,16 +14,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "common/partition.h"
 #include "coordinator/coordinator_internal.h"
-
-/* The sketch size recorded in a job's settings (make_settings, job.c); 0 without clusters. */
-static unsigned settings_log2(const char *settings)
-{
-    const char *p = strstr(settings, "\"sketch_log2\":");
-
-    return p != NULL ? (unsigned)strtoul(p + strlen("\"sketch_log2\":"), NULL, 10) : 0;
-}
 
 /* HGET of the base job's `what` hash into `out`; 0, or 3 when the job is gone, or 4. */
 static int base_field(struct coord *c, const char *what, const char *field, struct ps_buf *out,
@@ -45,6 +36,16 @@ static int base_field(struct coord *c, const char *what, const char *field, stru
     return 0;
 }
 
+/* The base's scan counts are missing: 3. */
+static int no_base(const struct coord *c, struct ps_errdetail *ed)
+{
+    ps_errdetail_set(ed, NULL, 0,
+                     "--since: job '%s' kept no scan counts (run it with --save-scan), or they "
+                     "expired (--keep); run a full scan",
+                     c->o->since);
+    return 3;
+}
+
 /* The base's scan counts are there (partition 0's; the others are checked as they are read). */
 static int base_kept(struct coord *c, struct ps_errdetail *ed)
 {
@@ -57,13 +58,7 @@ static int base_kept(struct coord *c, struct ps_errdetail *ed)
         return 4;
     kept = ps_store_reply_int(r) == 1;
     ps_store_reply_free(r);
-    if (kept)
-        return 0;
-    ps_errdetail_set(ed, NULL, 0,
-                     "--since: job '%s' kept no scan counts (run it with --save-scan), or they "
-                     "expired (--keep); run a full scan",
-                     c->o->since);
-    return 3;
+    return kept ? 0 : no_base(c, ed);
 }
 
 int ps_coord_since_open(struct coord *c, struct ps_errdetail *ed)
@@ -87,7 +82,7 @@ int ps_coord_since_open(struct coord *c, struct ps_errdetail *ed)
     /* the base's sketch, whatever size the grown corpus would get: cells add up only so */
     if (rc == 0 && c->o->clusters && c->o->cluster_sketch_log2 == 0) {
         unsigned own = c->cluster_log2;
-        c->cluster_log2 = settings_log2(v.data);
+        c->cluster_log2 = ps_coord_settings_sketch_log2(v.data);
         if (own != c->cluster_log2)
             ps_log(PS_LOG_WARN, "coordinator",
                    "job '%s' keeps the cluster sketch of job '%s' (2^%u cells a row) where this "
@@ -116,7 +111,7 @@ int ps_coord_since_resume(struct coord *c, struct ps_errdetail *ed)
     }
     /* the sketch size it was started with, its base's */
     if (rc == 0 && has_settings && c->o->clusters && c->o->cluster_sketch_log2 == 0)
-        c->cluster_log2 = settings_log2(v.data);
+        c->cluster_log2 = ps_coord_settings_sketch_log2(v.data);
     ps_buf_release(&v);
     return rc;
 }
@@ -137,15 +132,6 @@ static void since_maps_release(struct since_maps *m)
     free(m->new_file);
 }
 
-static uint32_t *shard_files(const struct ps_plan *p)
-{
-    uint32_t *f = ps_xcalloc(ps_plan_n_shards(p) + 1, sizeof(*f));
-
-    for (size_t i = 0; i < ps_plan_n_shards(p); i++)
-        f[i] = ps_plan_shard(p, i)->file_index;
-    return f;
-}
-
 /* The base's settings must be this job's (the scan part: detection settings apply after it),
  * and its files all in this plan, as they were. 0, 3 or 4. */
 static int check_base(struct coord *c, struct since_maps *m, struct ps_errdetail *ed)
@@ -157,9 +143,7 @@ static int check_base(struct coord *c, struct since_maps *m, struct ps_errdetail
 
     ps_buf_init(&v, PS_BUF_NO_LIMIT);
     rc = base_field(c, PS_KEY_META, "settings", &v, ed);
-    if (rc == 0 && (strncmp(v.data, "{\"scan\":", 8) != 0 ||
-                    strncmp(v.data + 8, c->scan_json, strlen(c->scan_json)) != 0 ||
-                    v.data[8 + strlen(c->scan_json)] != ',')) {
+    if (rc == 0 && !ps_coord_same_scan_settings(c, v.data)) {
         ps_errdetail_set(ed, NULL, 0,
                          "--since: job '%s' ran with other scan settings; a rescan takes the "
                          "same ones (its settings: %.300s)",
@@ -189,28 +173,13 @@ static int check_base(struct coord *c, struct since_maps *m, struct ps_errdetail
     return rc;
 }
 
-static struct ps_agg_opts scan_opts(const struct coord *c, const struct ps_plan *p,
-                                    const uint32_t *shard_file, unsigned q)
-{
-    struct ps_agg_opts o = ps_agg_opts_default();
-
-    o.n_shards = ps_plan_n_shards(p);
-    o.n_files = ps_plan_n_files(p);
-    o.shard_file = shard_file;
-    o.pass = PS_PASS_SCAN;
-    o.partition = q;
-    if (c->cluster_log2 != 0)
-        o.sketch_cells = ps_partition_cells((size_t)1 << c->cluster_log2, c->partitions);
-    return o;
-}
-
-/* Partition q's base renumbered into this job's first scan checkpoint; *docs, *errors its
- * totals. 0, 3 or 4. */
+/* Partition q's base renumbered into this job's first scan checkpoint; partition 0's totals
+ * into *totals. 0, 3 or 4. */
 static int seed_part(struct coord *c, struct ps_store *s, unsigned q, const struct since_maps *m,
                      struct ps_results_totals *totals, struct ps_errdetail *ed)
 {
-    struct ps_agg_opts oo = scan_opts(c, m->old, m->old_file, q);
-    struct ps_agg_opts no = scan_opts(c, c->plan, m->new_file, q);
+    struct ps_agg_opts oo = ps_coord_agg_opts(c, m->old, m->old_file, PS_PASS_SCAN, q);
+    struct ps_agg_opts no = ps_coord_agg_opts(c, c->plan, m->new_file, PS_PASS_SCAN, q);
     struct ps_agg *old, *cur;
     struct ps_buf rec;
     char key[256];
@@ -223,14 +192,10 @@ static int seed_part(struct coord *c, struct ps_store *s, unsigned q, const stru
     ps_store_part_key(key, sizeof(key), c->o->since, q, PS_KEY_BASE, PS_PASS_SCAN);
     if (ps_store_get(s, key, &rec, &found, ed) != PS_OK)
         rc = 4;
-    else if (!found) {
-        ps_errdetail_set(ed, NULL, 0,
-                         "--since: job '%s' kept no scan counts (run it with --save-scan), or "
-                         "they expired; run a full scan",
-                         c->o->since);
-        rc = 3;
-    } else if (ps_agg_load(old, rec.data, rec.len, ed) != PS_OK ||
-               ps_agg_rebase(cur, old, m->shard_map, m->file_map, ed) != PS_OK)
+    else if (!found)
+        rc = no_base(c, ed);
+    else if (ps_agg_load(old, rec.data, rec.len, ed) != PS_OK ||
+             ps_agg_rebase(cur, old, m->shard_map, m->file_map, ed) != PS_OK)
         rc = 3;
     ps_buf_reset(&rec);
     if (rc == 0 && ps_agg_save(cur, &rec, ed) != PS_OK)
@@ -322,8 +287,8 @@ static int seed_all(struct coord *c, struct ps_store *const *stores, struct ps_e
         ps_store_cmd(c->store, NULL, ed, "HSET", c->k_meta, "since", c->o->since, NULL) != PS_OK)
         rc = 4;
     if (rc == 0) {
-        m.old_file = shard_files(m.old);
-        m.new_file = shard_files(c->plan);
+        m.old_file = ps_plan_shard_files(m.old);
+        m.new_file = ps_plan_shard_files(c->plan);
     }
     for (unsigned q = 0; rc == 0 && q < c->partitions; q++)
         rc = seed_part(c, stores[q % c->o->n_redis], q, &m, &totals, ed);
