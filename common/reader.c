@@ -841,6 +841,7 @@ void ps_reader_default_id(struct ps_reader *r, struct ps_doc *doc, uint64_t offs
     ps_buf_addf(&r->idbuf, "%s:%" PRIu64, r->path, offset);
     doc->id = r->idbuf.data;
     doc->id_len = r->idbuf.len;
+    doc->id_literal = false;
 }
 
 void ps_reader_text_parts(struct ps_reader *r, struct ps_doc *doc)

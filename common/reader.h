@@ -83,6 +83,7 @@ struct ps_doc {
     const char *id; /* view: the id (string value, or raw number literal), or "<path>:<offset>"
                        when the id field is absent or null; until the next ps_reader_next */
     size_t id_len;
+    bool id_literal; /* the id is a JSON value as written (a number), not a string's value */
     uint64_t offset; /* byte offset of the record's start in the decompressed stream */
     size_t line_len; /* bytes of the record: the line without its "\n" or "\r\n", the array
                         element, the WET record's content, the file */

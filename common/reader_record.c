@@ -253,6 +253,7 @@ enum ps_err ps_reader_record(struct ps_reader *r, const char *obj, size_t obj_le
         (id->is_string || id->val_len != 4 || memcmp(id->val, "null", 4) != 0)) {
         doc->id = id->val;
         doc->id_len = id->val_len;
+        doc->id_literal = !id->is_string;
     } else {
         ps_reader_default_id(r, doc, start);
     }

@@ -40,6 +40,7 @@ enum ps_err ps_reader_next_txt(struct ps_reader *r, struct ps_doc *doc, bool *ha
         return err;
     doc->id = r->path;
     doc->id_len = strlen(r->path);
+    doc->id_literal = false;
     doc->offset = 0;
     doc->line_len = have;
     ps_reader_text_parts(r, doc);

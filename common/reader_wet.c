@@ -237,6 +237,7 @@ static enum ps_err conversion(struct ps_reader *r, uint64_t start, uint64_t leng
         ps_reader_default_id(r, doc, start);
     doc->id = r->idbuf.data;
     doc->id_len = r->idbuf.len;
+    doc->id_literal = false;
     doc->offset = start;
     doc->line_len = (size_t)length;
     ps_reader_text_parts(r, doc);
