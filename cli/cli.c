@@ -426,6 +426,9 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
     OPT(.flag = "since", .type = PS_OPT_STRING, .target = &v->since, .metavar = "JOB",
         .help = "build on finished job JOB (run with --save-scan, same settings): pass 1 reads "
                 "only the files added since");
+    OPT(.flag = "attributes", .type = PS_OPT_STRING, .target = &v->attributes, .metavar = "DIR",
+        .help = "after the report, write a Dolma attribute file for each input file here (one "
+                "more read of the corpus; docs/attributes.md)");
     OPT(.flag = "metrics", .env = "POISONSCAN_METRICS", .type = PS_OPT_STRING,
         .target = &v->metrics, .metavar = "ADDR:PORT",
         .help = "serve Prometheus /metrics here (127.0.0.1:9464, :9464 for every interface, "
@@ -512,6 +515,7 @@ void ps_cli_coord_opts(const struct ps_cli_coord *v, const char *const *inputs, 
     o->score.max_similarity = v->max_similarity;
     o->score.max_confirm = (uint32_t)v->max_confirm;
     o->metrics_listen = v->metrics;
+    o->attributes_dir = v->attributes;
     o->keep_ms = v->keep_ms;
     o->state_dir = v->state_dir;
     o->since = v->since;

@@ -80,6 +80,7 @@ struct ps_cli_coord {
     struct ps_cli_redis redis;
     const char *bind, *endpoint_file, *job, *out, *curve_secret_key, *curve_allow;
     const char *text_field, *id_field, *signatures, *allowlist, *metrics, *state_dir, *since;
+    const char *attributes;
     bool insecure;
     uint64_t shard_size, max_attempts, heartbeat_ms, liveness, lease_timeout_ms, redis_retry_ms;
     uint64_t max_line, max_errors_kept, ngram_max, window, max_candidates;

@@ -30,7 +30,8 @@ enum ps_status_field {
 extern const char *const ps_status_field_names[PS_STATUS__COUNT]; /* "pass", "shards_total", ... */
 
 struct ps_status {
-    char state[32]; /* "planning", "running", "confirming", "finalizing", "done", "failed" */
+    char state[32];               /* "planning", "running", "confirming", "finalizing",
+                                     "attributes", "done", "failed" */
     uint64_t v[PS_STATUS__COUNT]; /* a missing field reads 0 */
 };
 

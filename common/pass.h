@@ -9,14 +9,16 @@ enum ps_pass {
     PS_PASS_CONFIRM = 2, /* count the selected candidates, and the leads of repeated segments */
     PS_PASS_LEADS = 3,   /* count the selected leads with "followed by repeated sentences" */
     PS_PASS_LIST = 4,    /* record the documents of the patterns that may be flagged */
-    PS_PASS__LAST = PS_PASS_LIST
+    PS_PASS_ATTRS = 5,   /* after the report (--attributes): write each input file's attribute
+                            file, one lease per file */
+    PS_PASS__LAST = PS_PASS_ATTRS
 };
 
-/* "none", "scan", "confirm", "leads", "list", or "unknown" for a number that is no pass;
- * static. */
+/* "none", "scan", "confirm", "leads", "list", "attributes", or "unknown" for a number that is
+ * no pass; static. */
 static inline const char *ps_pass_name(unsigned pass)
 {
-    static const char *const names[] = {"none", "scan", "confirm", "leads", "list"};
+    static const char *const names[] = {"none", "scan", "confirm", "leads", "list", "attributes"};
 
     return pass <= PS_PASS__LAST ? names[pass] : "unknown";
 }

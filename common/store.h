@@ -128,6 +128,7 @@ void ps_store_set_idle(struct ps_store *s, ps_store_idle_fn fn, void *ctx);
 #define PS_KEY_LOCK          "lock" /* string with a TTL: the running coordinator, "host pid nonce" */
 #define PS_KEY_CLUSTER_HEAVY "clusters:heavy" /* string: heavy-cell bitmap for pass 2 */
 #define PS_KEY_BASE          "base" /* string per partition: the scan pass unreduced (--save-scan) */
+#define PS_KEY_ATTRS         "attrs"  /* string: the flagged documents by file (attributes pass) */
 #define PS_KEY_REUSED        "reused" /* string: bitmap of the shards a --since job took over */
 
 /* Key of a job: "poisonscan:{JOB}:<suffix>" into dst. */

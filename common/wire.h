@@ -25,7 +25,8 @@
 #include "proto/poisonscan.pb-c.h"
 
 #define PS_WIRE_PROTOCOL_VERSION                                                                   \
-    5u /* 5: a list-pass lease's sample_below asks for a specific trigger's carriers, results      \
+    6u /* 6: the attributes pass (a version-5 worker refuses its leases, pass 5);                  \
+          5: a list-pass lease's sample_below asks for a specific trigger's carriers, results      \
           blobs of version 3 (a version-4 worker would list none and write version 2); 4: input    \
           formats (leases carry the layout and record shape; a version-3 worker would read a WET   \
           or JSON file as JSON Lines); 3: the list pass, results blobs */
@@ -75,7 +76,7 @@ struct ps_wire_security ps_wire_security_plain(void);
 struct ps_wire_limits {
     size_t max_msg;        /* bytes of one envelope frame; also ZMQ_MAXMSGSIZE of the socket */
     size_t max_string;     /* bytes of any free-text string field (path, error, job_id, ...) */
-    size_t max_candidates; /* Lease.candidates entries */
+    size_t max_candidates; /* Lease.candidates entries, and Lease.flagged entries */
 };
 /* Coordinator: reads untrusted input from every worker: 1 MiB, 4096, 1,000,000. */
 struct ps_wire_limits ps_wire_limits_coordinator(void);
@@ -162,7 +163,9 @@ enum ps_err ps_wire_send_dealer(void *sock, const Poisonscan__Envelope *env,
  * Ready.credit 1..PS_WIRE_MAX_CREDIT; Lease: job_id and path non-empty, pass in {1,2},
  * attempt >= 1, begin <= end, a known format, layout and record shape (a shape only with the
  * JSONL and JSON layouts), settings present and in range, candidates only in
- * pass 2 and at most lim->max_candidates, lease_ms in [PS_WIRE_LEASE_MS_MIN, _MAX]; Heartbeat:
+ * pass 2 and at most lim->max_candidates, lease_ms in [PS_WIRE_LEASE_MS_MIN, _MAX]; an
+ * attributes path in pass 5 and only there, absolute, and at most lim->max_candidates flagged
+ * codes, strictly ascending, only in pass 5; Heartbeat:
  * attempt 0 (idle: pass 0, shard_id 0) or attempt >= 1 with pass in {1,2}; ShardResult: job_id
  * non-empty, pass in {1,2}, attempt >= 1, a known outcome, an error text with OUTCOME_FAILED and
  * retryable only with it. Direction is not checked here (the recv/send functions do that).

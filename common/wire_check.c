@@ -198,8 +198,10 @@ static enum ps_err check_pass(uint32_t pass, const char *what, struct ps_errdeta
 {
     if (pass < PS_PASS_SCAN || pass > PS_PASS__LAST)
         return ps_wire_proto_fail(
-            ed, "%s.pass %" PRIu32 " is not 1 (scan), 2 (confirm), 3 (leads) or 4 (list)", what,
-            pass);
+            ed,
+            "%s.pass %" PRIu32
+            " is not 1 (scan), 2 (confirm), 3 (leads), 4 (list) or 5 (attributes)",
+            what, pass);
     return PS_OK;
 }
 
@@ -243,6 +245,38 @@ static enum ps_err check_settings(const Poisonscan__ScanSettings *s,
                 ed, "lease.settings.signature_k %" PRIu32 " not a multiple of 16 in 16..1024",
                 s->signature_k);
     }
+    return PS_OK;
+}
+
+/* The attributes pass names the file to write (absolute: workers run anywhere) and the
+ * file's flagged documents; no other pass carries either. */
+static enum ps_err check_attributes(const Poisonscan__Lease *m, const struct ps_wire_limits *lim,
+                                    struct ps_errdetail *ed)
+{
+    bool attrs = m->pass == PS_PASS_ATTRS;
+    enum ps_err err;
+
+    if (!attrs) {
+        if (m->attributes_path[0] != '\0' || m->n_flagged > 0)
+            return ps_wire_proto_fail(ed, "lease of pass %" PRIu32 " carries attributes", m->pass);
+        return PS_OK;
+    }
+    err =
+        check_str(m->attributes_path, "lease.attributes_path", true, STR_TEXT, lim->max_string, ed);
+    if (err != PS_OK)
+        return err;
+    if (m->attributes_path[0] != '/')
+        return ps_wire_proto_fail(ed, "lease.attributes_path is not absolute");
+    if (m->n_candidates > 0)
+        return ps_wire_proto_fail(ed, "lease carries candidates in pass %" PRIu32, m->pass);
+    if (m->n_flagged > lim->max_candidates)
+        return ps_wire_proto_fail(ed, "lease has %zu flagged documents, limit %zu", m->n_flagged,
+                                  lim->max_candidates);
+    if (m->n_flagged > 0 && m->flagged == NULL)
+        return ps_wire_proto_fail(ed, "lease.flagged is missing");
+    for (size_t i = 1; i < m->n_flagged; i++)
+        if (m->flagged[i] >> 1 <= m->flagged[i - 1] >> 1)
+            return ps_wire_proto_fail(ed, "lease.flagged[%zu] is not past the one before", i);
     return PS_OK;
 }
 
@@ -296,7 +330,7 @@ static enum ps_err check_lease(const Poisonscan__Lease *m, const struct ps_wire_
     if (m->lease_ms < PS_WIRE_LEASE_MS_MIN || m->lease_ms > PS_WIRE_LEASE_MS_MAX)
         return ps_wire_proto_fail(ed, "lease.lease_ms %" PRIu32 " outside %u..%u", m->lease_ms,
                                   PS_WIRE_LEASE_MS_MIN, PS_WIRE_LEASE_MS_MAX);
-    return PS_OK;
+    return check_attributes(m, lim, ed);
 }
 
 static enum ps_err check_heartbeat(const Poisonscan__Heartbeat *m, struct ps_errdetail *ed)

@@ -43,6 +43,7 @@ void ps_agg_new(struct ps_agg **out, const struct ps_agg_opts *o)
         a->confirm = agg_confirm_new(o, a->n_shards);
         break;
     case PS_PASS_LIST:
+    case PS_PASS_ATTRS: /* totals only: a list without patterns */
         a->list = agg_list_new(o->n_patterns);
         break;
     default:

@@ -110,7 +110,10 @@ enum ps_pass ps_collect_pass_after(enum ps_pass done, size_t n_selected, bool he
 /* select.c: the current pass is over and reconciled. Record what the next pass counts or lists
  * and switch to it (*next), or PS_PASS_NONE: the report is due. */
 enum ps_err ps_collect_next_pass(struct collector *k, enum ps_pass *next, struct ps_errdetail *ed);
-/* The report from the aggregates (the pass is over). */
-int ps_collect_report(struct collector *k, struct ps_report_summary *sum, struct ps_errdetail *ed);
+/* The report from the aggregates (the pass is over): 0 or the exit code of the failure (`ed`).
+ * With --attributes, the first report of a job records the switch to the attributes pass and
+ * says so in *next (else PS_PASS_NONE: the job is done); the pass is then opened by the caller. */
+int ps_collect_report(struct collector *k, struct ps_report_summary *sum, enum ps_pass *next,
+                      struct ps_errdetail *ed);
 
 #endif

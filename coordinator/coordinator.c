@@ -197,6 +197,7 @@ static void send_lease(struct coord *c, size_t w, uint32_t id, uint32_t attempt)
     const struct ps_shard *s = ps_plan_shard(c->plan, id);
     bool with_list = ps_pass_has_candidates(c->pass) && wk(c, w)->patterns_held != c->cands_id;
     struct ps_format fmt;
+    char attr_path[8192];
 
     poisonscan__envelope__init(&env);
     poisonscan__lease__init(&lease);
@@ -226,6 +227,8 @@ static void send_lease(struct coord *c, size_t w, uint32_t id, uint32_t attempt)
         wk(c, w)->patterns_sent = c->cands_id;
     }
     lease.lease_ms = (uint32_t)c->o->lease_timeout_ms;
+    if (c->pass == PS_PASS_ATTRS)
+        ps_coord_attrs_lease(c, s, &lease, attr_path, sizeof(attr_path));
     env.body_case = POISONSCAN__ENVELOPE__BODY_LEASE;
     env.lease = &lease;
     ps_log(PS_LOG_DEBUG, "coordinator", "lease shard %u attempt %u to '%s'", id, attempt,
@@ -670,6 +673,24 @@ static void final_progress(struct coord *c, const struct ps_report_summary *sum)
         ps_coord_redis_fail(c, &ed);
 }
 
+/* The report is written (and the attribute files, when asked for): the job is over. 0. */
+static int job_done(struct coord *c, const struct ps_report_summary *res_sum,
+                    struct ps_report_summary *sum)
+{
+    if (c->pass == PS_PASS_ATTRS)
+        ps_coord_note_attrs_failed(c);
+    final_progress(c, res_sum);
+    set_progress(c, "done");
+    ps_journal_remove(c->journal); /* nothing left to reconcile */
+    ps_coord_observe_done(c, res_sum);
+    log_summary(c, res_sum);
+    if (sum != NULL)
+        *sum = *res_sum;
+    say_goodbye(c);
+    ps_coord_keep_job(c);
+    return 0;
+}
+
 /* The collector answered. Returns -1 to go on, else the exit code of the job. */
 static int collected(struct coord *c, const struct ps_collect_result *res,
                      struct ps_report_summary *sum)
@@ -687,24 +708,19 @@ static int collected(struct coord *c, const struct ps_collect_result *res,
         set_progress(c, "failed");
         return 4;
     }
-    if (report) {
-        if (res->report_rc != 0) {
-            ps_log(PS_LOG_ERROR, "coordinator", "cannot write the report: %s", res->ed.msg);
-            set_progress(c, "failed");
-            return res->report_rc;
-        }
-        final_progress(c, &res->sum);
-        set_progress(c, "done");
-        ps_journal_remove(c->journal); /* nothing left to reconcile */
-        ps_coord_observe_done(c, &res->sum);
-        log_summary(c, &res->sum);
-        if (sum != NULL)
-            *sum = res->sum;
-        say_goodbye(c);
-        ps_coord_keep_job(c);
-        return 0;
+    if (report && res->report_rc != 0) {
+        ps_log(PS_LOG_ERROR, "coordinator", "cannot write the report: %s", res->ed.msg);
+        set_progress(c, "failed");
+        return res->report_rc;
     }
-    if (res->next_pass == PS_PASS_NONE) {
+    if (report && res->next_pass == PS_PASS_NONE)
+        return job_done(c, &res->sum, sum);
+    if (report) { /* the attributes pass is next: the job is done after it */
+        c->sum = res->sum;
+        c->have_sum = true;
+    } else if (res->next_pass == PS_PASS_NONE && c->pass == PS_PASS_ATTRS && c->have_sum) {
+        return job_done(c, &c->sum, sum);
+    } else if (res->next_pass == PS_PASS_NONE) {
         set_progress(c, "finalizing");
         c->asked = PS_COLLECT_REPORT;
         ps_collect_ask(c->collector, PS_COLLECT_REPORT);
@@ -793,6 +809,12 @@ enum ps_err ps_coordinator_opts_check(const struct ps_coordinator_opts *o, struc
                          "not read the files whose signatures the base job wrote");
         return PS_ERR_USAGE;
     }
+    if (o->attributes_dir != NULL &&
+        (o->attributes_dir[0] == '\0' || strlen(o->attributes_dir) > PS_COORD_ATTRIBUTES_DIR_MAX)) {
+        ps_errdetail_set(ed, NULL, 0, "--attributes: a directory path of 1 to %d bytes",
+                         PS_COORD_ATTRIBUTES_DIR_MAX);
+        return PS_ERR_USAGE;
+    }
     if (o->cluster_sketch_log2 != 0 && (o->cluster_sketch_log2 < PS_CLSKETCH_LOG2_MIN ||
                                         o->cluster_sketch_log2 > PS_CLSKETCH_LOG2_MAX)) {
         ps_errdetail_set(ed, NULL, 0,
@@ -803,7 +825,22 @@ enum ps_err ps_coordinator_opts_check(const struct ps_coordinator_opts *o, struc
     return PS_OK;
 }
 
-/* ps_coordinator_opts_check, then the signatures folder made and resolved. 0 or 3. */
+/* An output folder of the workers made and resolved: workers on other machines write there, so
+ * the path must mean the same everywhere. NULL (and `ed`) when it cannot be made. */
+static char *worker_dir(const char *dir, const char *flag, struct ps_errdetail *ed)
+{
+    char abs[4096];
+
+    if (ps_file_mkdirs(dir, ed) != PS_OK || realpath(dir, abs) == NULL) {
+        char why[sizeof(ed->msg)];
+        snprintf(why, sizeof(why), "%s", ed->msg[0] ? ed->msg : strerror(errno));
+        ps_errdetail_set(ed, NULL, 0, "%s '%s': %.150s", flag, dir, why);
+        return NULL;
+    }
+    return ps_xstrdup(abs);
+}
+
+/* ps_coordinator_opts_check, then the workers' output folders made and resolved. 0 or 3. */
 static int check_opts(struct coord *c, struct ps_errdetail *ed)
 {
     const struct ps_coordinator_opts *o = c->o;
@@ -811,18 +848,12 @@ static int check_opts(struct coord *c, struct ps_errdetail *ed)
     if (ps_coordinator_opts_check(o, ed) != PS_OK)
         return 3;
     c->partitions = o->partitions;
-    if (o->signatures_dir != NULL && o->signatures_dir[0] != '\0') {
-        char abs[4096];
-        /* workers on other machines write there: the path must mean the same everywhere */
-        if (ps_file_mkdirs(o->signatures_dir, ed) != PS_OK ||
-            realpath(o->signatures_dir, abs) == NULL) {
-            char why[sizeof(ed->msg)];
-            snprintf(why, sizeof(why), "%s", ed->msg[0] ? ed->msg : strerror(errno));
-            ps_errdetail_set(ed, NULL, 0, "--signatures '%s': %.150s", o->signatures_dir, why);
-            return 3;
-        }
-        c->signatures_dir = ps_xstrdup(abs);
-    }
+    if (o->signatures_dir != NULL && o->signatures_dir[0] != '\0' &&
+        (c->signatures_dir = worker_dir(o->signatures_dir, "--signatures", ed)) == NULL)
+        return 3;
+    if (o->attributes_dir != NULL &&
+        (c->attributes_dir = worker_dir(o->attributes_dir, "--attributes", ed)) == NULL)
+        return 3;
     return 0;
 }
 
@@ -846,6 +877,8 @@ static int start_job(struct coord *c, struct ps_errdetail *ed)
         return 4;
     ps_store_set_idle(c->store, ps_coord_idle, c);
     rc = ps_coord_open_job(c, ed);
+    if (rc == 0)
+        rc = ps_coord_check_attributes_dir(c, ed);
     if (rc == 0)
         rc = ps_coord_open_record(c, ed);
     if (rc != 0)
@@ -917,7 +950,9 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     if (rc != 0) {
         ps_log(PS_LOG_ERROR, "coordinator", "%s", ed.msg);
     } else {
-        set_progress(&c, c.pass != PS_PASS_SCAN ? "confirming" : "running");
+        set_progress(&c, c.pass == PS_PASS_SCAN    ? "running"
+                         : c.pass == PS_PASS_ATTRS ? "attributes"
+                                                   : "confirming");
         rc = run_loop(&c, sum);
     }
     ps_collect_stop(c.collector);
@@ -941,6 +976,9 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     free(c.done);
     free(c.ready);
     free(c.signatures_dir);
+    free(c.attributes_dir);
+    free(c.attrs_dir);
+    ps_attrset_free(c.attrs);
     free(c.scan_json);
     free(c.settings_json);
     return rc;

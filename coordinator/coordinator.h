@@ -48,6 +48,8 @@ struct ps_coordinator_opts {
     const struct ps_allowlist *allowlist; /* borrowed, may be NULL */
     /* operations, not part of the fingerprint */
     const char *metrics_listen; /* borrowed, may be NULL: serve /metrics on "ADDR:PORT" */
+    const char *attributes_dir; /* borrowed, may be NULL: after the report, workers write a Dolma
+                                   attribute file per input file under it (docs/attributes.md) */
     uint64_t keep_ms;           /* a finished job's keys expire after this long; 0: never */
     /* nightly rescans (coordinator/since.c): keep the scan pass's counts for a later job, and
      * build on those of finished job `since` (borrowed, may be NULL) */
@@ -62,6 +64,8 @@ struct ps_coordinator_opts {
     struct ps_wire_security security;
     struct ps_zap_opts zap;
 };
+
+#define PS_COORD_ATTRIBUTES_DIR_MAX 1024 /* bytes of --attributes */
 
 /* Run one job to its end (or resume it). Returns the exit code: 0 the scan completed (findings
  * are in the report), 3 usage or configuration error (bad input path, a resumed job whose

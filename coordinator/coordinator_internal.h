@@ -13,6 +13,7 @@
 #include "common/store.h"
 #include "common/wire.h"
 #include "coordinator/aggregate.h"
+#include "coordinator/attrset.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/lease.h"
 #include "coordinator/patlist.h"
@@ -26,7 +27,9 @@ enum ps_collect_request { PS_COLLECT_NONE, PS_COLLECT_PASS_END, PS_COLLECT_REPOR
 struct ps_collect_result {
     enum ps_err err; /* not PS_OK: the collector failed (Redis), the job stops */
     struct ps_errdetail ed;
-    enum ps_pass next_pass; /* PASS_END: the pass now recorded in Redis; NONE: report due */
+    enum ps_pass next_pass; /* PASS_END: the pass now recorded in Redis; NONE: report due (or,
+                               after the attributes pass, the job is done). REPORT: the
+                               attributes pass, now recorded, or NONE: the job is done */
     int report_rc;          /* REPORT: 0, or the exit code of the failure */
     struct ps_report_summary sum;
     bool restarted; /* with err: a Redis of the collector restarted (reconcile, do not fail) */
@@ -78,7 +81,15 @@ struct coord {
     uint64_t last_progress, last_log, last_ping, last_lock;
     bool redis_failed;
     bool lock_lost;
-    char *signatures_dir;   /* absolute, created at start; NULL when off */
+    char *signatures_dir; /* absolute, created at start; NULL when off */
+    char *attributes_dir; /* absolute, created at start; NULL when off (--attributes) */
+    /* the attributes pass: the folder it writes under (meta "attributes", set at its switch),
+     * the flagged documents by file, and the report's summary when this run wrote it */
+    char *attrs_dir;
+    size_t attrs_common; /* ps_plan_common_dir_len() */
+    struct ps_attrset *attrs;
+    struct ps_report_summary sum;
+    bool have_sum;
     unsigned cluster_log2;  /* sketch size of the job, 0 = no clusters */
     unsigned partitions;    /* aggregation partitions (common/partition.h) */
     uint64_t text_estimate; /* decompressed bytes of the corpus, from its files' headers */
@@ -139,6 +150,17 @@ struct ps_agg_opts ps_coord_agg_opts(const struct coord *c, const struct ps_plan
  * hold the same scan settings as this one's; its sketch size (0: no clusters). */
 bool ps_coord_same_scan_settings(const struct coord *c, const char *settings_json);
 unsigned ps_coord_settings_sketch_log2(const char *settings_json);
+
+/* attrs_pass.c: the attributes pass (--attributes, docs/attributes.md). The folder given must
+ * not hold the corpus's files (0, or 3 with `ed`); once in the pass, its folder and the flagged
+ * documents by file, from Redis (PS_ERR_PROTO when the switch left no record); the lease of a
+ * file (`s`, its first shard: its path is written to path[path_cap]); at its end, a log line on
+ * the files it could not write. */
+int ps_coord_check_attributes_dir(const struct coord *c, struct ps_errdetail *ed);
+enum ps_err ps_coord_load_attrs(struct coord *c, struct ps_errdetail *ed);
+void ps_coord_attrs_lease(const struct coord *c, const struct ps_shard *s, Poisonscan__Lease *lease,
+                          char *path, size_t path_cap);
+void ps_coord_note_attrs_failed(struct coord *c);
 
 /* since.c: nightly rescans (--since JOB, --save-scan). 0, or the exit code (3 configuration: the
  * base job is gone, unfinished, of other settings or over files changed since; 4 Redis), `ed`. */

@@ -20,8 +20,8 @@
 #define MAX_CONNECTIONS 16
 #define IDLE_TIMEOUT_S  10
 
-static const char *const states[] = {"planning",   "running", "confirming",
-                                     "finalizing", "done",    "failed"};
+static const char *const states[] = {"planning",   "running", "confirming", "finalizing",
+                                     "attributes", "done",    "failed"};
 
 /* One metric family: HELP and TYPE, then the caller's samples. */
 static void family(struct ps_buf *b, const char *name, const char *type, const char *help)

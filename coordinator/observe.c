@@ -131,6 +131,7 @@ void ps_coord_observe_tick(struct coord *c)
     snprintf(s->state, sizeof(s->state), "%s",
              c->asked == PS_COLLECT_REPORT ? "finalizing"
              : c->pass == PS_PASS_SCAN     ? "running"
+             : c->pass == PS_PASS_ATTRS    ? "attributes"
                                            : "confirming");
     s->pass = c->pass;
     s->plan_shards = c->n_shards;

@@ -101,6 +101,20 @@ static void end_pass(struct collector *k, struct ps_collect_result *res)
     res->next_pass = next;
 }
 
+/* The report; and with --attributes, after the first one, the attributes pass. */
+static void report(struct collector *k, struct ps_collect_result *res)
+{
+    enum ps_pass next = PS_PASS_NONE;
+
+    res->report_rc = ps_collect_report(k, &res->sum, &next, &res->ed);
+    if (res->report_rc == 0 && next != PS_PASS_NONE) {
+        k->pass = next;
+        k->ran[next] = true;
+        res->err = ps_collect_open_pass(k, next, false, &res->ed);
+    }
+    res->next_pass = next;
+}
+
 /* Did a Redis of this collector restart? (Its stores refuse to repeat a command across one.) */
 static bool restarted(const struct collector *k)
 {
@@ -174,7 +188,7 @@ static void *collect_main(void *arg)
         if (req == PS_COLLECT_PASS_END)
             end_pass(k, &res);
         else if (req == PS_COLLECT_REPORT)
-            res.report_rc = ps_collect_report(k, &res.sum, &res.ed);
+            report(k, &res);
         if (res.err == PS_OK)
             answer(k, &res);
     }
@@ -357,6 +371,10 @@ enum ps_err ps_coord_load_pass(struct coord *c, struct ps_errdetail *ed)
         return err;
     if (c->pass == PS_PASS_SCAN && (err = skip_shards(c, PS_KEY_REUSED, true, ed)) != PS_OK)
         return err;
+    /* the attributes pass leases whole files: a file's first shard stands for it */
+    for (size_t i = 0; c->pass == PS_PASS_ATTRS && i < c->n_shards; i++)
+        if (ps_plan_shard(c->plan, i)->begin != 0)
+            ps_lease_mark_finished(c->leases, (uint32_t)i, PS_LEASE_DONE);
     ps_lease_queue_pending(c->leases);
     return ps_store_cmd(c->store, NULL, ed, "DEL", c->k_leases, NULL);
 }
@@ -395,5 +413,7 @@ enum ps_err ps_coord_load_job_pass(struct coord *c, struct ps_errdetail *ed)
         c->cands_id = c->cands.n > 0 ? XXH3_64bits(text.data, text.len) | 1 : 0;
     }
     ps_buf_release(&text);
+    if (err == PS_OK && c->pass == PS_PASS_ATTRS)
+        err = ps_coord_load_attrs(c, ed);
     return err;
 }

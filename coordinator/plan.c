@@ -717,6 +717,26 @@ const char *ps_plan_file(const struct ps_plan *p, size_t i)
     return p->files[i].path;
 }
 
+size_t ps_plan_common_dir_len(const struct ps_plan *p)
+{
+    size_t len;
+
+    if (p->n_files == 0)
+        return 0;
+    len = strlen(p->files[0].path);
+    for (size_t i = 1; i < p->n_files && len > 0; i++) {
+        const char *a = p->files[0].path, *b = p->files[i].path;
+        size_t k = 0;
+        while (k < len && a[k] == b[k])
+            k++;
+        len = k;
+    }
+    /* back to the last '/' of the shared prefix: "/d/ab" and "/d/ac" share "/d/", not "/d/a" */
+    while (len > 0 && p->files[0].path[len - 1] != '/')
+        len--;
+    return len;
+}
+
 uint64_t ps_plan_file_size(const struct ps_plan *p, size_t i)
 {
     if (i >= p->n_files)

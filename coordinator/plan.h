@@ -111,6 +111,10 @@ size_t ps_plan_n_unreadable(const struct ps_plan *p);
 /* i must be < ps_plan_n_unreadable(); the views are valid until ps_plan_free(). */
 struct ps_plan_unreadable ps_plan_unreadable(const struct ps_plan *p, size_t i);
 
+/* Bytes of the longest folder, with its final '/', that holds every file ("/data/a/" for
+ * "/data/a/x.jsonl" and "/data/a/b/y.jsonl"; "/" at least, 0 for a plan without files): the
+ * attributes pass puts each file's attribute file at the same path under its folder. */
+size_t ps_plan_common_dir_len(const struct ps_plan *p);
 /* Each shard's file index (ps_plan_n_shards() entries, one more allocated), owned by the
  * caller (free()): what an aggregate needs to put a shard's errors on its file. */
 uint32_t *ps_plan_shard_files(const struct ps_plan *p);

@@ -379,6 +379,11 @@ static enum ps_err write_report_json(struct report *r, struct ps_report_summary 
         ps_json_append_string(&b, in->since, strlen(in->since));
         ps_buf_addf(&b, ",\"shards_reused\":%" PRIu64 "}", in->since_shards);
     }
+    if (in->attributes_dir != NULL) {
+        ps_buf_adds(&b, ",\"attributes\":{\"dir\":");
+        ps_json_append_string(&b, in->attributes_dir, strlen(in->attributes_dir));
+        ps_buf_adds(&b, ",\"name\":\"poisonscan\"}");
+    }
     ps_buf_addf(&b,
                 ",\"settings\":%s,\"corpus\":{\"files\":%" PRIu64 ",\"shards\":%" PRIu64
                 ",\"shards_failed\":%" PRIu64 ",\"documents\":%" PRIu64 ",\"bytes\":%" PRIu64

@@ -12,6 +12,7 @@
 #include "coordinator/aggregate.h"
 #include "coordinator/aggset.h"
 #include "coordinator/allowlist.h"
+#include "coordinator/attrset.h"
 #include "coordinator/patlist.h"
 #include "coordinator/plan.h"
 #include "coordinator/score.h"
@@ -37,6 +38,9 @@ struct ps_report_input {
     const struct ps_patlist *lists[PS_PASS__LAST + 1];
     const struct ps_report_failed *failed; /* shards that failed, in any pass */
     size_t n_failed;
+    const char *attributes_dir; /* borrowed, may be NULL: the attributes pass writes there next */
+    struct ps_attrset **flagged_out; /* may be NULL: gets the flagged documents of flagged.jsonl
+                                        by file (owned by the caller, ps_attrset_free()) */
 };
 
 #define PS_REPORT_TOP     8

@@ -284,7 +284,8 @@ static int cmp_pair(const void *a, const void *b)
 }
 
 /* One line per document that holds a flagged trigger in role, or a specific one at all, with its
- * triggers and whether the payload was seen after one of them ("payload_seen"). */
+ * triggers and whether the payload was seen after one of them ("payload_seen"); the same
+ * documents by file for the attributes pass, when asked. */
 enum ps_err ps_report_write_flagged(struct report *r, struct ps_report_summary *sum,
                                     struct ps_errdetail *ed)
 {
@@ -292,6 +293,8 @@ enum ps_err ps_report_write_flagged(struct report *r, struct ps_report_summary *
     const struct hit *hs = r->hits.items;
     const struct entry *en = r->entries.items;
     struct vec pairs = {.size = sizeof(struct pair)};
+    struct ps_attrset_doc *docs = NULL;
+    size_t n_docs = 0;
     const struct pair *ps;
     struct ps_buf b;
     char path[4200];
@@ -313,6 +316,8 @@ enum ps_err ps_report_write_flagged(struct report *r, struct ps_report_summary *
     ps_report_vec_sort(&pairs, cmp_pair);
     ps = pairs.items;
     ps_buf_init(&b, PS_BUF_NO_LIMIT);
+    if (r->in->flagged_out != NULL)
+        docs = ps_xcalloc(pairs.n + 1, sizeof(*docs));
     for (size_t k = 0, end; k < pairs.n; k = end) {
         const struct hit *h = &hs[ps[k].hit];
         bool seen = false;
@@ -330,9 +335,15 @@ enum ps_err ps_report_write_flagged(struct report *r, struct ps_report_summary *
             ps_json_append_string(&b, cs[ps[j].cand].text, strlen(cs[ps[j].cand].text));
         }
         ps_buf_addf(&b, "],\"payload_seen\":%s}\n", seen ? "true" : "false");
+        if (docs != NULL)
+            docs[n_docs++] = (struct ps_attrset_doc){
+                ps_plan_shard(r->in->plan, h->shard)->file_index, h->offset, seen};
         sum->n_flagged_docs++;
     }
     free(pairs.items);
+    if (docs != NULL)
+        *r->in->flagged_out = ps_attrset_build(docs, n_docs, ps_plan_n_files(r->in->plan));
+    free(docs);
     snprintf(path, sizeof(path), "%s/flagged.jsonl", r->in->out_dir);
     err = ps_file_write_atomic(path, b.data, b.len, ed);
     ps_buf_release(&b);

@@ -121,8 +121,9 @@ static enum ps_err record_switch(struct collector *k, enum ps_pass pass, const u
     snprintf(now, sizeof(now), "%" PRIu64, ps_clock_unix_s());
     if (err == PS_OK)
         err = ps_store_cmd(ps_collect_store(k, 0), NULL, ed, "HSET", c->k_progress, "shards_done",
-                           "0", "docs_done", "0", "bytes_done", "0", "state", "confirming", "pass",
-                           text, "pass_started_at", now, NULL);
+                           "0", "docs_done", "0", "bytes_done", "0", "state",
+                           pass == PS_PASS_ATTRS ? "attributes" : "confirming", "pass", text,
+                           "pass_started_at", now, NULL);
     if (err == PS_OK)
         err = ps_store_cmd(ps_collect_store(k, 0), NULL, ed, "HSET", c->k_meta, "pass", text, NULL);
     return err;
@@ -427,17 +428,58 @@ static int cmp_failed(const void *a, const void *b)
     return (x->shard > y->shard) - (x->shard < y->shard);
 }
 
-int ps_collect_report(struct collector *k, struct ps_report_summary *sum, struct ps_errdetail *ed)
+/* The report is written and asks for attribute files: record the flagged documents by file, the
+ * folder, and the switch to the attributes pass (the pass in meta last, as every switch). */
+static enum ps_err switch_to_attrs(struct collector *k, const struct ps_attrset *set,
+                                   struct ps_errdetail *ed)
+{
+    const struct coord *c = k->c;
+    struct ps_buf rec;
+    char key[256];
+    const char *argv[3] = {"SET", key, NULL};
+    size_t lens[3] = {3, 0, 0};
+    enum ps_err err;
+
+    ps_buf_init(&rec, PS_BUF_NO_LIMIT);
+    ps_attrset_encode(set, &rec);
+    ps_store_key(key, sizeof(key), c->o->job, PS_KEY_ATTRS);
+    lens[1] = strlen(key);
+    argv[2] = rec.data;
+    lens[2] = rec.len;
+    err = ps_store_argv(ps_collect_store(k, 0), 3, argv, lens, NULL, ed);
+    ps_buf_release(&rec);
+    if (err == PS_OK)
+        err = ps_store_cmd(ps_collect_store(k, 0), NULL, ed, "HSET", c->k_meta, "attributes",
+                           c->attributes_dir, NULL);
+    ps_patlist_release(&k->lists[PS_PASS_ATTRS]);
+    ps_patlist_init(&k->lists[PS_PASS_ATTRS]);
+    if (err == PS_OK)
+        err = record_switch(k, PS_PASS_ATTRS, NULL, 0, ed);
+    if (err == PS_OK)
+        ps_log(PS_LOG_INFO, "coordinator",
+               "attributes pass: %zu flagged documents; an attribute file for each of %zu files "
+               "under '%s'",
+               ps_attrset_n_docs(set), ps_plan_n_files(c->plan), c->attributes_dir);
+    return err;
+}
+
+int ps_collect_report(struct collector *k, struct ps_report_summary *sum, enum ps_pass *next,
+                      struct ps_errdetail *ed)
 {
     const struct coord *c = k->c;
     struct ps_report_input in = {0};
+    struct ps_attrset *flagged = NULL;
+    /* this run switches to the attributes pass; a run in it writes the report again only */
+    bool to_attrs = c->attributes_dir != NULL && k->pass != PS_PASS_ATTRS;
     struct failed_ctx fc = {0};
     char failed_key[256];
     enum ps_err err = PS_OK;
 
     fc.n_shards = c->n_shards;
     fc.seen = ps_xcalloc(c->n_shards + 1, 1);
-    for (unsigned p = PS_PASS_SCAN; p <= PS_PASS__LAST && err == PS_OK; p++) {
+    /* the attributes pass comes after the report: a report written again at its end (a
+     * coordinator restarted in it) is the same report */
+    for (unsigned p = PS_PASS_SCAN; p <= PS_PASS_LIST && err == PS_OK; p++) {
         ps_store_pass_key(failed_key, sizeof(failed_key), c->o->job, PS_KEY_FAILED, p);
         err = ps_store_hscan(ps_collect_store(k, 0), failed_key, collect_failed, &fc, ed);
     }
@@ -458,8 +500,17 @@ int ps_collect_report(struct collector *k, struct ps_report_summary *sum, struct
     }
     in.failed = fc.v;
     in.n_failed = fc.n;
+    in.attributes_dir = k->pass == PS_PASS_ATTRS ? c->attrs_dir : c->attributes_dir;
+    in.flagged_out = to_attrs ? &flagged : NULL;
+    *next = PS_PASS_NONE;
     if (err == PS_OK)
         err = ps_report_write(&in, sum, ed);
+    if (err == PS_OK && to_attrs) {
+        err = switch_to_attrs(k, flagged, ed);
+        if (err == PS_OK)
+            *next = PS_PASS_ATTRS;
+    }
+    ps_attrset_free(flagged);
     free(fc.v);
     free(fc.seen);
     if (err == PS_OK)

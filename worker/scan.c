@@ -473,6 +473,8 @@ static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
 
 void ps_scan_doc(struct ps_scan *s, const struct ps_doc *doc)
 {
+    if (s->spec->pass == PS_PASS_ATTRS)
+        return; /* the attribute line is written for every reading (ps_scan_write_attrs) */
     ps_detect_prepare(s->doc, doc->text, doc->text_len);
     if (s->spec->pass == PS_PASS_SCAN) {
         struct ps_detect_result res;

@@ -60,6 +60,10 @@ struct ps_scan_spec {
     uint64_t patterns_id;         /* passes 2-4: names the candidates; a shard with the same id,
                                      pass and leads_from as the last one keeps the compiled
                                      pattern sets (0: compile them again) */
+    const char *attributes_path; /* pass 5: the attribute file of the whole file (worker/attrs.h) */
+    const uint64_t *flagged;     /* pass 5: n_flagged codes of its flagged documents, offset << 1
+                                    | payload seen, strictly ascending (borrowed) */
+    size_t n_flagged;
 };
 
 /* Called every MiB of input or so: return false to abandon the shard (shutdown). */

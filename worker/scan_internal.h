@@ -14,6 +14,7 @@
 #include "common/reader.h"
 #include "common/results.h"
 #include "common/u64map.h"
+#include "worker/attrs.h"
 #include "worker/clusters.h"
 #include "worker/detect.h"
 
@@ -91,6 +92,9 @@ struct ps_scan {
     uint64_t stop_frame;
     uint32_t replay_part;
     bool stopped; /* the reading ended at stop_frame */
+    /* the attributes pass: the file being written and the next flagged document to meet */
+    struct ps_attrs_writer *attrs;
+    size_t attrs_next, attrs_met;
 };
 
 /* scan.c, for scan_read.c */

@@ -68,6 +68,33 @@ static void note_frame(struct ps_scan *s, uint64_t frame)
         s->part_frames = frame + 1;
 }
 
+/* The attributes pass: the line of one document, flagged when the lease says so. */
+static enum ps_err write_attrs(struct ps_scan *s, const struct ps_doc *doc, struct ps_errdetail *ed)
+{
+    const struct ps_scan_spec *spec = s->spec;
+    enum ps_attrs_flag flag = PS_ATTRS_CLEAN;
+
+    while (s->attrs_next < spec->n_flagged && spec->flagged[s->attrs_next] >> 1 < doc->offset)
+        s->attrs_next++; /* met by no document: counted as missing at the end */
+    if (s->attrs_next < spec->n_flagged && spec->flagged[s->attrs_next] >> 1 == doc->offset) {
+        flag = spec->flagged[s->attrs_next] & 1 ? PS_ATTRS_PAYLOAD : PS_ATTRS_FLAGGED;
+        s->attrs_next++;
+        s->attrs_met++;
+    }
+    return ps_attrs_add(s->attrs, doc, flag, ed);
+}
+
+/* A record that does not parse gets a line too (empty id and text, not flagged): an attribute
+ * file has a line for each line of its documents file, as mixers read them side by side. */
+static enum ps_err write_attrs_error(struct ps_scan *s, struct ps_errdetail *ed)
+{
+    struct ps_doc none = {0};
+
+    none.text = "";
+    none.id = "";
+    return ps_attrs_add(s->attrs, &none, PS_ATTRS_CLEAN, ed);
+}
+
 /* The loop over the documents; a part ends right before the first document that starts at or
  * past its boundary once every item in the part comes from a verified frame. */
 static enum ps_err scan_loop(struct ps_scan *s, struct ps_reader *r, struct ps_minhash_writer *sigw,
@@ -97,6 +124,8 @@ static enum ps_err scan_loop(struct ps_scan *s, struct ps_reader *r, struct ps_m
             note_frame(s, ps_reader_item_frame(r));
             if (fold)
                 ps_scan_keep_error(s, ps_reader_last_error(r));
+            if (s->attrs != NULL && (err = write_attrs_error(s, ed)) != PS_OK)
+                return err;
             continue;
         }
         if (err != PS_OK) {
@@ -131,6 +160,8 @@ static enum ps_err scan_loop(struct ps_scan *s, struct ps_reader *r, struct ps_m
             return err;
         if (sigw != NULL && (err = ps_scan_write_signature(s, sigw, &doc, ed)) != PS_OK)
             return err;
+        if (s->attrs != NULL && (err = write_attrs(s, &doc, ed)) != PS_OK)
+            return err;
         if (cb != NULL && cb->progress != NULL && s->stats.bytes >= next_progress) {
             next_progress = s->stats.bytes + PROGRESS_EVERY_BYTES;
             if (!cb->progress(cb->ctx, s->stats.bytes, s->stats.docs))
@@ -148,7 +179,25 @@ static bool must_read_again(const struct ps_scan *s)
     return s->stop_frame == UINT64_MAX && s->failed && s->failed_items > 0;
 }
 
-/* One reading of the shard from its start: the loop, and the signature file. */
+/* The attribute file of a reading that got to its end: every flagged document met (else the
+ * file is not the one the report was made from), then renamed into place. */
+static enum ps_err close_attrs(struct ps_scan *s, struct ps_errdetail *ed)
+{
+    struct ps_attrs_writer *w = s->attrs;
+
+    s->attrs = NULL;
+    if (s->attrs_met != s->spec->n_flagged) {
+        ps_attrs_abort(w);
+        ps_errdetail_set(ed, s->spec->path, 0,
+                         "%zu of the file's %zu flagged documents are not where the report saw "
+                         "them (did the file change?)",
+                         s->spec->n_flagged - s->attrs_met, s->spec->n_flagged);
+        return PS_ERR_IO;
+    }
+    return ps_attrs_close(w, ed);
+}
+
+/* One reading of the shard from its start: the loop, the signature file and the attribute file. */
 static enum ps_err read_shard(struct ps_scan *s, const struct ps_scan_callbacks *cb,
                               struct ps_errdetail *ed)
 {
@@ -173,14 +222,25 @@ static enum ps_err read_shard(struct ps_scan *s, const struct ps_scan_callbacks 
         if (err != PS_OK)
             goto done;
     }
+    if (spec->pass == PS_PASS_ATTRS) {
+        s->attrs_next = s->attrs_met = 0;
+        err = ps_attrs_open(&s->attrs, spec->attributes_path, ps_reader_format(r).container, ed);
+        if (err != PS_OK)
+            goto done;
+    }
     err = scan_loop(s, r, sigw, cb, ed);
-    /* a signature file with a failed frame's documents is dropped; the next reading writes it */
+    /* a signature or attribute file with a failed frame's documents is dropped; the next
+     * reading writes it */
     if (err == PS_OK && sigw != NULL && !must_read_again(s) && !s->verify_first) {
         err = ps_minhash_writer_close(sigw, ed);
         sigw = NULL;
     }
+    if (err == PS_OK && s->attrs != NULL && !must_read_again(s) && !s->verify_first)
+        err = close_attrs(s, ed);
 done:
     ps_minhash_writer_free(sigw);
+    ps_attrs_abort(s->attrs);
+    s->attrs = NULL;
     ps_reader_free(r);
     return err;
 }

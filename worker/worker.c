@@ -337,6 +337,9 @@ static enum ps_err scan_lease(struct worker *w, const Poisonscan__Lease *lease,
     spec.leads_from = lease->pass == PS_PASS_LEADS  ? 0
                       : lease->pass == PS_PASS_LIST ? w->leads_from
                                                     : w->n_patterns;
+    spec.attributes_path = lease->attributes_path;
+    spec.flagged = lease->flagged;
+    spec.n_flagged = lease->n_flagged;
     w->lease = lease;
     w->part_error = PS_OK;
     w->conflict = false;

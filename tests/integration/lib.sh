@@ -198,7 +198,8 @@ EOF
 }
 
 # same_report OUT_A OUT_B [SCAN_SETTINGS] : two runs over one corpus found the same: report.json
-# equal but for the job id (and the comma-separated settings.scan keys), flagged.jsonl equal line
+# equal but for the job id, the rescan base, the attributes folder (and the comma-separated
+# settings.scan keys), flagged.jsonl equal line
 # for line once sorted.
 same_report() {
 	python3 - "$1" "$2" "${3:-}" <<'EOF' || fail "reports of $1 and $2 differ"
@@ -208,6 +209,7 @@ def load(d):
         r = json.load(f)
     r.pop("job", None)
     r.pop("since", None)  # a rescan's base (--since): the one thing it adds to a full scan's
+    r.pop("attributes", None)  # where --attributes wrote: the report is the same without
     for k in filter(None, sys.argv[3].split(",")):
         r.get("settings", {}).get("scan", {}).pop(k, None)
     try:

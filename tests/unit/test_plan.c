@@ -637,6 +637,46 @@ static void test_plan_serialize_round_trip(void **state)
     ps_plan_free(p);
 }
 
+/* common_dir FILES... : ps_plan_common_dir_len of a plan of these (empty) files, as the path
+ * prefix it names. */
+static void expect_common_dir(const char *want, size_t n, const char *const *paths)
+{
+    struct ps_plan *q = NULL;
+    struct ps_errdetail ed;
+    struct ps_buf text;
+    size_t len;
+
+    ps_buf_init(&text, PS_BUF_NO_LIMIT);
+    ps_buf_adds(&text, "poisonscan-plan 1\n");
+    for (size_t i = 0; i < n; i++)
+        ps_buf_addf(&text, "F\t%zu\t0\t0\t5\t0\t%s\n", i, paths[i]);
+    if (ps_plan_deserialize(&q, text.data, text.len, &ed) != PS_OK)
+        fail_msg("deserialize: %s", ed.msg);
+    len = ps_plan_common_dir_len(q);
+    if (len != strlen(want) || (n > 0 && strncmp(ps_plan_file(q, 0), want, len) != 0))
+        fail_msg("common folder of %zu files: %zu bytes, expected '%s'", n, len, want);
+    ps_plan_free(q);
+    ps_buf_release(&text);
+}
+
+/* The attributes pass writes each file's attribute file at its path under this folder. */
+static void test_plan_common_dir_is_the_deepest_folder_of_every_file(void **state)
+{
+    static const char *const nested[] = {"/data/a/x.jsonl", "/data/a/b/y.jsonl.zst"};
+    static const char *const siblings[] = {"/d/ab.jsonl", "/d/ac.jsonl"};
+    static const char *const one[] = {"/d/e/f.jsonl"};
+    static const char *const roots[] = {"/a/x.jsonl", "/b/y.jsonl"};
+    static const char *const deeper_first[] = {"/d/e/f/g.jsonl", "/d/e/h.jsonl", "/d/e/f/i.jsonl"};
+
+    (void)state;
+    expect_common_dir("/data/a/", 2, nested);
+    expect_common_dir("/d/", 2, siblings); /* a shared name prefix is not a folder */
+    expect_common_dir("/d/e/", 1, one);
+    expect_common_dir("/", 2, roots);
+    expect_common_dir("/d/e/", 3, deeper_first);
+    expect_common_dir("", 0, NULL);
+}
+
 static void deser_bad(const char *text)
 {
     struct ps_plan *q = (struct ps_plan *)1;
@@ -901,6 +941,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_check_files_names_changed_and_vanished, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_plan_serialize_round_trip, setup, teardown),
+        cmocka_unit_test(test_plan_common_dir_is_the_deepest_folder_of_every_file),
         cmocka_unit_test_setup_teardown(test_plan_map_finds_an_earlier_plan_in_a_grown_one, setup,
                                         teardown),
         cmocka_unit_test(test_plan_deserialize_rejects_broken_plans),

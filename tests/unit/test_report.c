@@ -310,10 +310,27 @@ static void test_report_flagged_lines_in_document_order(void **state)
     struct ps_errdetail ed = {0};
     char *text;
 
+    struct ps_attrset *flagged = NULL;
+    const uint64_t *codes;
+    size_t n;
+
     ordered_corpus(&f->r);
     ps_report_sort_candidates(&f->r);
     assert_int_equal(ps_file_mkdirs(f->out_dir, &ed), PS_OK);
+    f->in.flagged_out = &flagged;
     assert_int_equal(ps_report_write_flagged(&f->r, &sum, &ed), PS_OK);
+    /* the same documents by file, for the attributes pass (one shard a file here) */
+    assert_non_null(flagged);
+    assert_int_equal(ps_attrset_n_docs(flagged), 3);
+    codes = ps_attrset_file(flagged, 0, &n);
+    assert_true(n == 1 && codes[0] == PS_ATTRSET_CODE(0, true));
+    codes = ps_attrset_file(flagged, 1, &n);
+    assert_true(n == 1 && codes[0] == PS_ATTRSET_CODE(0, false));
+    codes = ps_attrset_file(flagged, 2, &n);
+    assert_true(n == 1 && codes[0] == PS_ATTRSET_CODE(500, true));
+    ps_attrset_file(flagged, 3, &n);
+    assert_int_equal(n, 0);
+    ps_attrset_free(flagged);
     text = slurp(f->out_dir, "flagged.jsonl");
     /* document 1 holds no flagging trigger; a carrier of a specific trigger is flagged with its
      * payload unseen; several triggers in candidate order */

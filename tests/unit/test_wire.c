@@ -1078,6 +1078,23 @@ static void fixture_init(struct fixture *f, Poisonscan__Envelope__BodyCase c)
     }
 }
 
+/* A valid attributes-pass lease: a path to write and three flagged documents. */
+static void attrs_lease(struct fixture *f)
+{
+    static uint64_t flagged[3];
+
+    fixture_init(f, POISONSCAN__ENVELOPE__BODY_LEASE);
+    flagged[0] = 0 << 1 | 1;
+    flagged[1] = 4096 << 1;
+    flagged[2] = (uint64_t)1 << 40 << 1 | 1;
+    f->lease.pass = 5;
+    f->lease.n_candidates = 0;
+    f->lease.candidates = NULL;
+    f->lease.attributes_path = str("/attrs/part-0001.jsonl.gz");
+    f->lease.flagged = flagged;
+    f->lease.n_flagged = 3;
+}
+
 /* Apply bad case `i` to a fresh fixture; returns the text the reason must hold, NULL past the end.
  */
 static const char *bad_case(int i, struct fixture *f, struct ps_wire_limits *lim)
@@ -1124,8 +1141,8 @@ static const char *bad_case(int i, struct fixture *f, struct ps_wire_limits *lim
         return "ready.credit 0";
     case 9:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_LEASE);
-        f->lease.pass = 5;
-        return "lease.pass 5";
+        f->lease.pass = 6;
+        return "lease.pass 6";
     case 10:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_LEASE);
         f->lease.attempt = 0;
@@ -1185,8 +1202,8 @@ static const char *bad_case(int i, struct fixture *f, struct ps_wire_limits *lim
         return "path is empty";
     case 24:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_HEARTBEAT);
-        f->hb.pass = 5;
-        return "heartbeat.pass 5";
+        f->hb.pass = 6;
+        return "heartbeat.pass 6";
     case 25:
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_HEARTBEAT);
         f->hb.attempt = 0;
@@ -1220,6 +1237,31 @@ static const char *bad_case(int i, struct fixture *f, struct ps_wire_limits *lim
         fixture_init(f, POISONSCAN__ENVELOPE__BODY_HELLO);
         f->hello.hostname = str("");
         return "hostname is empty";
+    case 33:
+        fixture_init(f, POISONSCAN__ENVELOPE__BODY_LEASE);
+        f->lease.attributes_path = str("/attrs/part-0001.jsonl.gz");
+        return "lease of pass 2 carries attributes";
+    case 34:
+        attrs_lease(f);
+        f->lease.attributes_path = str("");
+        return "attributes_path is empty";
+    case 35:
+        attrs_lease(f);
+        f->lease.attributes_path = str("attrs/part-0001.jsonl.gz");
+        return "attributes_path is not absolute";
+    case 36:
+        attrs_lease(f);
+        f->lease.n_candidates = 4;
+        f->lease.candidates = g_candidates;
+        return "candidates in pass 5";
+    case 37:
+        attrs_lease(f);
+        f->lease.flagged[2] = f->lease.flagged[1] ^ 1; /* the same offset, the other bit */
+        return "lease.flagged[2] is not past the one before";
+    case 38:
+        attrs_lease(f);
+        lim->max_candidates = 2;
+        return "3 flagged documents, limit 2";
     default:
         return NULL;
     }
@@ -1247,6 +1289,22 @@ static void test_wire_valid_fixtures_pass_every_check(void **state)
         n = pack(&f->env, &buf);
         assert_int_equal(ps_wire_decode(buf, n, &lim, &got, &ed), PS_OK);
         assert_int_equal(got->body_case, all[i]);
+        ps_wire_envelope_free(got);
+        free(buf);
+    }
+    /* an attributes-pass lease arrives with its path and flagged documents */
+    {
+        Poisonscan__Envelope *got = NULL;
+        uint8_t *buf;
+        size_t n;
+
+        attrs_lease(f);
+        n = pack(&f->env, &buf);
+        assert_int_equal(ps_wire_decode(buf, n, &lim, &got, &ed), PS_OK);
+        assert_string_equal(got->lease->attributes_path, "/attrs/part-0001.jsonl.gz");
+        assert_int_equal(got->lease->n_flagged, 3);
+        for (size_t k = 0; k < 3; k++)
+            assert_int_equal(got->lease->flagged[k], f->lease.flagged[k]);
         ps_wire_envelope_free(got);
         free(buf);
     }
@@ -1466,17 +1524,19 @@ static void test_wire_lease_layout_and_record_shape_are_checked(void **state)
 
 /* Lease field numbers are the wire: a number once given is never reused (docs/protocol.md, §7).
  * Fields 13-15 came with the list pass (protocol 3), layout and record with protocol 4; protocol 5
- * gave sample_below (14) its list-pass meaning (a specific trigger's carriers). */
+ * gave sample_below (14) its list-pass meaning (a specific trigger's carriers); protocol 6 the
+ * attributes pass (18-19). */
 static void test_wire_lease_field_numbers_are_fixed(void **state)
 {
     static const struct {
         const char *name;
         unsigned id;
-    } fields[] = {{"candidates", 12},  {"leads_from", 13}, {"sample_below", 14},
-                  {"patterns_id", 15}, {"layout", 16},     {"record", 17}};
+    } fields[] = {{"candidates", 12},      {"leads_from", 13}, {"sample_below", 14},
+                  {"patterns_id", 15},     {"layout", 16},     {"record", 17},
+                  {"attributes_path", 18}, {"flagged", 19}};
 
     (void)state;
-    assert_int_equal(PS_WIRE_PROTOCOL_VERSION, 5);
+    assert_int_equal(PS_WIRE_PROTOCOL_VERSION, 6);
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
             &poisonscan__lease__descriptor, fields[i].name);
