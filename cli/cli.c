@@ -426,7 +426,8 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
     OPT(.flag = "since", .type = PS_OPT_STRING, .target = &v->since, .metavar = "JOB",
         .help = "build on finished job JOB (run with --save-scan, same settings): pass 1 reads "
                 "only the files added since");
-    OPT(.flag = "attributes", .type = PS_OPT_STRING, .target = &v->attributes, .metavar = "DIR",
+    OPT(.flag = "attributes", .env = "POISONSCAN_ATTRIBUTES", .type = PS_OPT_STRING,
+        .target = &v->attributes, .metavar = "DIR",
         .help = "after the report, write a Dolma attribute file for each input file here (one "
                 "more read of the corpus; docs/attributes.md)");
     OPT(.flag = "metrics", .env = "POISONSCAN_METRICS", .type = PS_OPT_STRING,
