@@ -116,6 +116,13 @@ static enum ps_err compress(struct ps_minhash_writer *w, const void *src, size_t
     }
 }
 
+/* `ed` may point at the writer's path, which is freed with it: the message names the file. */
+static void forget_path(const struct ps_minhash_writer *w, struct ps_errdetail *ed)
+{
+    if (ed != NULL && ed->file == w->path)
+        ed->file = NULL;
+}
+
 enum ps_err ps_minhash_writer_open(struct ps_minhash_writer **out, const char *path,
                                    const struct ps_minhash *m, int zstd_level,
                                    struct ps_errdetail *ed)
@@ -168,6 +175,7 @@ enum ps_err ps_minhash_writer_open(struct ps_minhash_writer **out, const char *p
 fail : {
     enum ps_err err = w->err;
 
+    forget_path(w, ed);
     ps_minhash_writer_free(w);
     return err;
 }
@@ -221,6 +229,7 @@ enum ps_err ps_minhash_writer_close(struct ps_minhash_writer *w, struct ps_errde
             err = PS_ERR_IO;
         }
     }
+    forget_path(w, ed);
     ps_minhash_writer_free(w);
     return err;
 }

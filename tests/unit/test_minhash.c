@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/cpu.h"
@@ -592,6 +593,32 @@ static void test_minhash_signature_file_round_trips(void **state)
     ps_minhash_free(m);
 }
 
+/* A writer that cannot finish (its name is taken by a folder that is not empty) says so, leaves no
+ * temporary file, and its error names no memory it freed (ASan reads ed.file here). */
+static void test_minhash_signature_file_that_cannot_finish_is_an_io_error(void **state)
+{
+    char dir[] = "/tmp/test_minhash_XXXXXX", path[64], inner[80];
+    struct ps_minhash *m = engine(16, 5, PS_MINHASH_CLASSIC);
+    struct ps_minhash_writer *w = NULL;
+    struct ps_errdetail ed = {0};
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/sig", dir);
+    snprintf(inner, sizeof(inner), "%s/keep", path);
+    assert_int_equal(mkdir(path, 0755), 0);
+    assert_int_equal(mkdir(inner, 0755), 0);
+    assert_int_equal(ps_minhash_writer_open(&w, path, m, 3, &ed), PS_OK);
+    assert_int_equal(ps_minhash_writer_close(w, &ed), PS_ERR_IO);
+    assert_non_null(strstr(ed.msg, path));
+    if (ed.file != NULL)
+        assert_string_equal(ed.file, path);
+    assert_int_equal(rmdir(inner), 0);
+    assert_int_equal(rmdir(path), 0);
+    assert_int_equal(rmdir(dir), 0); /* fails if the temporary file were left */
+    ps_minhash_free(m);
+}
+
 static void test_minhash_signature_file_detects_truncation_and_bad_magic(void **state)
 {
     char path[] = "/tmp/test_minhash_XXXXXX";
@@ -708,6 +735,7 @@ int main(void)
         cmocka_unit_test(test_minhash_lsh_default_is_13_by_8_for_k128),
         cmocka_unit_test(test_minhash_lsh_keys_change_only_in_the_band_that_differs),
         cmocka_unit_test(test_minhash_signature_file_round_trips),
+        cmocka_unit_test(test_minhash_signature_file_that_cannot_finish_is_an_io_error),
         cmocka_unit_test(test_minhash_signature_file_detects_truncation_and_bad_magic),
         cmocka_unit_test(test_cpu_simd_names_parse_and_env_override),
     };
