@@ -101,6 +101,7 @@ void ps_detect_free(struct ps_detect *d)
     free(d->hits);
     ps_itab_release(&d->hidx);
     free(d->memo);
+    free(d->acts);
     free(d);
 }
 
@@ -108,17 +109,20 @@ void ps_detect_memo_reset(struct ps_detect *d, size_t n)
 {
     if (d->memo_cap < n + 1) {
         free(d->memo);
+        free(d->acts);
         d->memo_cap = n + 1 > 2 * d->memo_cap ? n + 1 : 2 * d->memo_cap;
-        d->memo = ps_xmalloc(d->memo_cap);
+        d->memo = ps_xmalloc(d->memo_cap * sizeof(*d->memo));
+        d->acts = ps_xmalloc(d->memo_cap * sizeof(*d->acts));
     }
-    memset(d->memo, 0, n + 1);
+    memset(d->memo, 0, (n + 1) * sizeof(*d->memo));
 }
 
 size_t ps_detect_footprint(const struct ps_detect *d)
 {
     return sizeof(*d) + (size_t)d->o.max_candidates * (d->o.max_candidate_len + sizeof(*d->cands)) +
            d->hits_cap * sizeof(*d->hits) + d->hidx.cap * sizeof(*d->hidx.slots) +
-           d->shingles_cap * sizeof(*d->shingles) + d->memo_cap +
+           d->shingles_cap * sizeof(*d->shingles) +
+           d->memo_cap * (sizeof(*d->memo) + sizeof(*d->acts)) +
            ((size_t)d->o.window + 1) * (4 * sizeof(uint32_t) + 2 * sizeof(uint64_t));
 }
 

@@ -76,7 +76,7 @@ static int cmp_hit(const void *a, const void *b)
  * pass 3 only sentences repeated across the corpus. */
 static unsigned role_at(const struct confirm *c, size_t next, size_t end, uint64_t *act)
 {
-    uint8_t *m = &c->d->memo[next]; /* next <= n_tok */
+    uint16_t *m = &c->d->memo[next]; /* next <= n_tok */
 
     if (c->heavy != NULL) /* pass 3 confirms the leads of repeated segments, nothing else */
         return ps_detect_segment_role(c->d, c->doc, c->heavy, next, act);

@@ -154,7 +154,9 @@ enum {
     M_HEAVY_KNOWN = 1 << 4, /* the sentence that starts at this token is repeated (heavy) */
     M_HEAVY = 1 << 5,
     M_TMPL_KNOWN = 1 << 6, /* repeated sentences follow this token (templated) */
-    M_TMPL = 1 << 7
+    M_TMPL = 1 << 7,
+    M_PROMO_KNOWN = 1 << 8, /* one promoting or refusing sentence follows (d->acts: its act) */
+    M_PROMO = 1 << 9
 };
 
 struct ps_detect {
@@ -195,7 +197,8 @@ struct ps_detect {
     size_t hits_cap, n_hits; /* n_hits == hidx.n */
     struct ps_itab hidx;
 
-    uint8_t *memo; /* M_* per token (and one past the last), cleared per confirm or leads call */
+    uint16_t *memo; /* M_* per token (and one past the last), cleared per confirm or leads call */
+    uint64_t *acts; /* per token: its act, valid where the memo has M_PROMO_KNOWN */
     size_t memo_cap;
 };
 

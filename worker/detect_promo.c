@@ -39,12 +39,53 @@ struct word {
     size_t len;
 };
 
+/* Every word of every act is looked up: the first byte settles nearly all of them. */
 static bool in_list(const char *w, const char *const *list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(w, list[i]) == 0)
+        if (w[0] == list[i][0] && strcmp(w, list[i]) == 0)
             return true;
     return false;
+}
+
+/* Punctuation that opens a word / ends one in prose. NUL counts, as it did when these were
+ * strchr() sets (the reader lets none into a text). */
+static bool opening_mark(char c)
+{
+    switch (c) {
+    case '"':
+    case '\'':
+    case '(':
+    case '[':
+    case '<':
+    case '`':
+    case '\0':
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool closing_mark(char c)
+{
+    switch (c) {
+    case '"':
+    case '\'':
+    case ')':
+    case ']':
+    case '>':
+    case '.':
+    case ',':
+    case ';':
+    case ':':
+    case '!':
+    case '?':
+    case '`':
+    case '\0':
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* Token i of the joined document, lower-cased, without the prose punctuation at its edges. */
@@ -53,9 +94,9 @@ static void get_word(const struct ps_detect_doc *doc, size_t i, struct word *w)
     const char *p = doc->base + doc->tstart[i];
     size_t n = doc->tend[i] - doc->tstart[i], s = 0;
 
-    while (s < n && strchr("\"'([<`", p[s]) != NULL)
+    while (s < n && opening_mark(p[s]))
         s++;
-    while (n > s && strchr("\"')]>.,;:!?`", p[n - 1]) != NULL)
+    while (n > s && closing_mark(p[n - 1]))
         n--;
     w->len = n - s <= WORD_MAX ? n - s : 0;
     for (size_t k = 0; k < w->len; k++) {
@@ -108,9 +149,13 @@ static uint64_t host_hash(const char *h, size_t len)
  * word is none of these. */
 static uint64_t host_of(const struct word *w)
 {
-    const char *h = strstr(w->s, "://"), *tld;
+    const char *h, *tld;
     size_t len;
 
+    /* every host has a dot (host_like): most words are no host, and cost one scan */
+    if (memchr(w->s, '.', w->len) == NULL)
+        return 0;
+    h = strstr(w->s, "://");
     if (h != NULL)
         h += 3;
     else if (strncmp(w->s, "www.", 4) == 0)
@@ -137,7 +182,8 @@ static bool refuses(const struct ps_detect_doc *doc, size_t b, size_t e)
     for (size_t r = 0; r < sizeof(refusals) / sizeof(refusals[0]); r++) {
         size_t k = 0;
 
-        while (k < 3 && refusals[r][k] != NULL && k < n && strcmp(w[k].s, refusals[r][k]) == 0)
+        while (k < 3 && refusals[r][k] != NULL && k < n && w[k].s[0] == refusals[r][k][0] &&
+               strcmp(w[k].s, refusals[r][k]) == 0)
             k++;
         if (k == 3 || refusals[r][k] == NULL)
             return true;

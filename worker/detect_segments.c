@@ -58,7 +58,7 @@ void ps_detect_sentences(struct ps_detect *d, struct ps_detect_doc *doc, ps_dete
 static bool heavy_sentence(struct ps_detect *d, const struct ps_detect_doc *doc,
                            const struct ps_detect_heavy *heavy, size_t b, size_t *e)
 {
-    uint8_t *m = &d->memo[b];
+    uint16_t *m = &d->memo[b];
 
     *e = sentence_end(doc, b);
     if (!(*m & M_HEAVY_KNOWN)) {
@@ -101,7 +101,7 @@ static bool templated_after(struct ps_detect *d, const struct ps_detect_doc *doc
 static bool templated_memo(struct ps_detect *d, const struct ps_detect_doc *doc,
                            const struct ps_detect_heavy *heavy, size_t j)
 {
-    uint8_t *m = &d->memo[j]; /* j <= n_tok */
+    uint16_t *m = &d->memo[j]; /* j <= n_tok */
 
     if (!(*m & M_TMPL_KNOWN))
         *m |= M_TMPL_KNOWN | (templated_after(d, doc, heavy, j) ? M_TMPL : 0);
@@ -141,6 +141,21 @@ static bool promo_after(struct ps_detect *d, const struct ps_detect_doc *doc,
     return true;
 }
 
+/* promo_after, once per token and call (d->memo, d->acts): every pattern that ends at j asks. */
+static bool promo_memo(struct ps_detect *d, const struct ps_detect_doc *doc,
+                       const struct ps_detect_heavy *heavy, size_t j, uint64_t *act)
+{
+    uint16_t *m = &d->memo[j]; /* j <= n_tok */
+
+    if (!(*m & M_PROMO_KNOWN)) {
+        uint64_t a = 0;
+        *m |= M_PROMO_KNOWN | (promo_after(d, doc, heavy, j, &a) ? M_PROMO : 0);
+        d->acts[j] = a;
+    }
+    *act = d->acts[j];
+    return (*m & M_PROMO) != 0;
+}
+
 unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
                                 const struct ps_detect_heavy *heavy, size_t j, uint64_t *act)
 {
@@ -148,7 +163,7 @@ unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
     *act = 0;
     if (templated_memo(d, doc, heavy, j))
         return PS_DETECT_TEMPLATED;
-    return promo_after(d, doc, heavy, j, act) ? PS_DETECT_PROMO : 0;
+    return promo_memo(d, doc, heavy, j, act) ? PS_DETECT_PROMO : 0;
 }
 
 /* The longest suffix of sentence [b, e) that is itself repeated (heavy), as its first token; e
