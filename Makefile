@@ -14,11 +14,13 @@
 #   make bench-detect2   benchmark v2 (issue 13): 15 attacks x 50/100/250 documents on the tuning
 #                half of three bases (documentation, web pages, multilingual); HALF=heldback
 #                for the final table only (docs/detection.md, "Benchmark v2")
+#   make bench-finetune  issue 14: BackdoorLLM's real poisoned sets (sst2, jailbreak) x 5 attacks
+#                x 100/250 records x records/text/chat, in their clean counterparts and real text
 #   make docker-check    deploy/docker/Dockerfile's steps in a debootstrap'ed Debian 12 root,
 #                then make demo's scan with the image's binary (no Docker engine needed)
 .POSIX:
-.PHONY: all deps build build-asan format-check test demo bench bench-accuracy bench-detect2 fuzz \
-	docker-check clean
+.PHONY: all deps build build-asan format-check test demo bench bench-accuracy bench-detect2 \
+	bench-finetune fuzz docker-check clean
 
 PYTHON ?= python3
 JOBS ?= 2
@@ -85,6 +87,12 @@ bench-detect2: deps
 	$(MAKE) build
 	$(PYTHON) tools/gen_attacks.py --out detect2-data --half $(HALF)
 	$(PYTHON) bench/run_detect2.py detect2-data --half $(HALF) --md docs/detection.md
+
+# reads ../shared/data/backdoorllm and the text cache of make demo / make bench (extracted into
+# demo-data/.cache when neither is there); corpora in a temporary folder, about 3 minutes
+bench-finetune: deps
+	$(MAKE) build
+	$(PYTHON) bench/run_finetune.py --md docs/detection.md
 
 # every libFuzzer target for FUZZ_SECONDS (default 600) each, FUZZ_JOBS (default 2) side by
 # side; outside CI (make test replays the seeds and past crashers instead)
