@@ -27,8 +27,8 @@ record shape per record, so the shapes share shards. Shapes of the instruction r
 Per task and shape, the clean counterpart and the base alone (no poison) are scanned too.
 
 Each corpus: `poisonscan scan --workers 2 --out WORK/scan/NAME WORK/NAME/` (exit 0-2: a finished
-scan), then from report.json and flagged.jsonl: trigger(s) found (a flagged pattern matching one
-of the attack's trigger words, case and punctuation aside, by bench/run_accuracy.py's rule: equal,
+scan), then from report.json and flagged.jsonl: trigger(s) found (a flagged pattern, or a member of
+a flagged association finding, matching one of the attack's trigger words, case and punctuation aside, by bench/run_accuracy.py's rule: equal,
 a part of at least 4 characters, or the word with at most 16 bytes of context; `cand` when it is
 only among the candidates), record recall (poisoned records flagged / poisoned records),
 precision (flagged documents that are poisoned / flagged documents; clean records and base
@@ -178,10 +178,13 @@ def scan(build, cdir, rdir, workers):
 
 
 def evaluate(attack, poisoned, rep, flagged):
-    pats = [t["pattern"] for t in rep.get("triggers", [])]
     found, false = [], []
-    for p in pats:
-        ws = matched_words(p, attack) if attack else []
+    for t in rep.get("triggers", []):
+        # a composite trigger is one finding: its other words are its members
+        p = t["pattern"]
+        ws = []
+        for m in [p] + t.get("association", {}).get("members", []):
+            ws += [w for w in (matched_words(m, attack) if attack else []) if w not in ws]
         if ws:
             found += [w for w in ws if w not in found]
         else:

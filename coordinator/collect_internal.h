@@ -82,10 +82,11 @@ uint64_t ps_collect_sample_bound(uint64_t docs);
  * `n_shards` and `part`) and that `exclude` (may be NULL) does not hold, most documents first,
  * then by hash, at most o->max_confirm, into `out` (replaced; texts copied, origin = rank,
  * sample bound from the documents); their hashes in the same order into *keep (owned by the
- * caller, free()). */
+ * caller, free()), followed by the totals an association pair is weighed against in the report
+ * (*n_keep in all). */
 void ps_collect_select_patterns(const struct ps_aggset *a, const struct ps_score_opts *o,
                                 size_t n_shards, unsigned part, const struct ps_patlist *exclude,
-                                struct ps_patlist *out, uint64_t **keep);
+                                struct ps_patlist *out, uint64_t **keep, size_t *n_keep);
 /* select.c: the patterns of list `l` (a counting pass's, borrowed) that may be flagged, appended
  * to `out` (origin = index in `l`): the count rules on their counts in `a` (its aggregate), and
  * the evidence rules on their sample with a slack, unless the sample is too small to say. A

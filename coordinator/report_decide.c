@@ -138,6 +138,11 @@ static void judge(struct report *r, struct cand *c, struct ps_results_entry *scr
     c->flagged = ps_score_flag(o, c->role, c->total, c->role_shards, ps_plan_n_shards(r->in->plan),
                                c->diversity, &c->score) &&
                  ps_evidence_ok(o, &ev, c->text, c->score, 0.0) && n > 0;
+    if (c->label != NULL) { /* an association pair: its label, far above the corpus' share */
+        c->z = ps_score_assoc_z(c->role, c->total, c->label_records, c->records);
+        c->flagged = c->flagged && ev.kind == PS_EVIDENCE_ASSOC &&
+                     ps_score_assoc(o, c->role, c->total, c->label_records, c->records);
+    }
     if (n > 0) /* why a listed pattern is or is not a finding, for whoever tunes the rules */
         ps_log(PS_LOG_DEBUG, "report",
                "%.60s: in role in %" PRIu64 " of %" PRIu64 " documents, %" PRIu64
@@ -178,8 +183,11 @@ void ps_report_decide(struct report *r)
                     continue;
                 if (step == 2 && !sits_after(r, cs[i].hash, cs[j].hash))
                     continue;
-                if (docs_without(r, cs[i].hash, cs[j].hash) < o->min_docs)
+                if (docs_without(r, cs[i].hash, cs[j].hash) < o->min_docs) {
                     cs[i].flagged = false;
+                    cs[i].folded = true;
+                    cs[i].folded_into = cs[j].hash;
+                }
             }
         }
     }
@@ -198,6 +206,8 @@ const char *ps_report_kind_name(unsigned kind)
         return "templated";
     case PS_EVIDENCE_PROMO:
         return "promotional";
+    case PS_EVIDENCE_ASSOC:
+        return "association";
     default:
         return "other";
     }
@@ -352,8 +362,10 @@ enum ps_err ps_report_write_flagged(struct report *r, struct ps_report_summary *
 
 void ps_report_release(struct report *r)
 {
-    for (size_t i = 0; i < r->cands.n; i++)
+    for (size_t i = 0; i < r->cands.n; i++) {
         free(((struct cand *)r->cands.items)[i].text);
+        free(((struct cand *)r->cands.items)[i].label);
+    }
     for (size_t i = 0; i < r->hits.n; i++) {
         struct hit *h = (struct hit *)r->hits.items + i;
         free(h->file_json);

@@ -19,6 +19,8 @@ struct ps_score_opts ps_score_opts_default(void)
     o.min_templated_rate = 0.9;
     o.min_promo_same = 0.8;
     o.min_specific_rate = 0.9;
+    o.min_assoc_rate = 0.9;
+    o.min_assoc_z = 4.0;
     o.max_confirm = 10000;
     o.max_reported = 50;
     return o;
@@ -61,4 +63,22 @@ bool ps_score_may_flag(const struct ps_score_opts *o, uint64_t role_docs, uint64
 
     return role_docs >= o->min_docs && rate >= min_rate &&
            spread_ok(o, role_docs, role_shards, shards_total);
+}
+
+double ps_score_assoc_z(uint64_t k, uint64_t n, uint64_t label_records, uint64_t records)
+{
+    double p, var;
+
+    if (n == 0 || records == 0 || label_records == 0 || label_records >= records)
+        return 0.0;
+    p = (double)label_records / (double)records;
+    var = (double)n * p * (1.0 - p);
+    return ((double)k - (double)n * p) / sqrt(var);
+}
+
+bool ps_score_assoc(const struct ps_score_opts *o, uint64_t k, uint64_t n, uint64_t label_records,
+                    uint64_t records)
+{
+    return n > 0 && (double)k >= o->min_assoc_rate * (double)n &&
+           ps_score_assoc_z(k, n, label_records, records) >= o->min_assoc_z;
 }

@@ -30,6 +30,13 @@ struct ps_score_opts {
      * document that holds it is flagged, the payload seen there or not; below it (an ordinary
      * string such as "2024") only the documents where it sits with its payload: 0.9 */
     double min_specific_rate;
+    /* association (fine-tuning records, docs/detection.md "Association"): of the records whose
+     * prompt holds the n-gram, the share with its label at least this: 0.9 ... */
+    double min_assoc_rate;
+    /* ... and that count's binomial z against the label's share of all records at least this:
+     * 6 (a label flip of 100 records in 600 scores 9; a sentiment word that leans 90 % one way
+     * in 20 records of a balanced set scores 3.6) */
+    double min_assoc_z;
     uint32_t max_confirm;  /* candidates taken to the confirm pass at most: 10000 */
     uint32_t max_reported; /* unflagged candidates listed in the report: 50 */
 };
@@ -48,6 +55,14 @@ double ps_score_expected_shards(uint64_t docs, uint64_t shards);
 #define PS_SCORE_PART_LEAD 2
 bool ps_score_select(const struct ps_score_opts *o, uint64_t docs, uint64_t shards_with,
                      uint64_t shards_total, unsigned part);
+
+/* Association: the z of k records with a label among the n whose prompt holds an n-gram, when
+ * label_records of all records carry that label: (k - n p) / sqrt(n p (1 - p)), p their share;
+ * 0 when p is 0 or 1 (nothing to set the n-gram apart from). */
+double ps_score_assoc_z(uint64_t k, uint64_t n, uint64_t label_records, uint64_t records);
+/* Does such an n-gram hold its label far more often than the corpus (rate and z)? */
+bool ps_score_assoc(const struct ps_score_opts *o, uint64_t k, uint64_t n, uint64_t label_records,
+                    uint64_t records);
 
 /* After the counting passes: can a pattern with these counts be flagged at all (documents in
  * role, the lower of the two rates in role, spread)? Only those are listed. */

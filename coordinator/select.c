@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assoc.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "coordinator/clusters.h"
@@ -42,6 +43,7 @@ struct picked {
 };
 
 struct pick_ctx {
+    const struct ps_aggset *a;
     const struct ps_score_opts *o;
     uint64_t shards_total;
     unsigned part;
@@ -50,12 +52,36 @@ struct pick_ctx {
     size_t n, cap;
 };
 
+static uint64_t docs_of(const struct ps_aggset *a, uint64_t hash)
+{
+    uint64_t docs = 0, shards = 0;
+
+    ps_aggset_pattern_counts(a, hash, &docs, &shards);
+    return docs;
+}
+
+/* An association entry (common/assoc.h) is a pattern only when it is a pair whose exact counts
+ * set its n-gram apart: most of the records with the n-gram carry the label, far more than all
+ * records do. The totals it is measured against are never patterns. */
+static bool assoc_select(const struct pick_ctx *p, const struct ps_assoc_parts *e, uint64_t docs)
+{
+    if (!ps_assoc_is_pair(e))
+        return false;
+    return ps_score_assoc(p->o, docs,
+                          docs_of(p->a, ps_assoc_entry_hash(e->ngram, e->ngram_len, NULL, 0)),
+                          docs_of(p->a, ps_assoc_entry_hash(NULL, 0, e->label, e->label_len)),
+                          docs_of(p->a, ps_assoc_entry_hash(NULL, 0, NULL, 0)));
+}
+
 static void pick(void *ctx, uint64_t hash, uint64_t docs, uint64_t shards, const char *text,
                  size_t len)
 {
     struct pick_ctx *p = ctx;
+    struct ps_assoc_parts e;
 
     if (!ps_score_select(p->o, docs, shards, p->shards_total, p->part))
+        return;
+    if (text != NULL && ps_assoc_split(text, len, &e) && !assoc_select(p, &e, docs))
         return;
     if (p->exclude != NULL && ps_patlist_find(p->exclude, hash) != SIZE_MAX)
         return;
@@ -77,9 +103,9 @@ static int cmp_picked(const void *a, const void *b)
 
 void ps_collect_select_patterns(const struct ps_aggset *a, const struct ps_score_opts *o,
                                 size_t n_shards, unsigned part, const struct ps_patlist *exclude,
-                                struct ps_patlist *out, uint64_t **keep)
+                                struct ps_patlist *out, uint64_t **keep, size_t *n_keep)
 {
-    struct pick_ctx p = {o, n_shards, part, exclude, NULL, 0, 0};
+    struct pick_ctx p = {a, o, n_shards, part, exclude, NULL, 0, 0};
     size_t n;
 
     ps_aggset_each_pattern(a, pick, &p);
@@ -87,11 +113,19 @@ void ps_collect_select_patterns(const struct ps_aggset *a, const struct ps_score
         qsort(p.v, p.n, sizeof(*p.v), cmp_picked);
     n = p.n < o->max_confirm ? p.n : o->max_confirm;
     ps_patlist_release(out);
-    *keep = ps_xmalloc((n + 1) * sizeof(**keep));
+    /* each pattern, and for a pair the totals the report weighs it against again */
+    *keep = ps_xmalloc((3 * n + 1) * sizeof(**keep));
+    *n_keep = n;
     for (size_t i = 0; i < n; i++) {
+        struct ps_assoc_parts e;
+
         ps_patlist_add(out, p.v[i].text, p.v[i].len, (uint32_t)i,
                        ps_collect_sample_bound(p.v[i].docs));
         (*keep)[i] = p.v[i].hash;
+        if (!ps_assoc_split(p.v[i].text, p.v[i].len, &e))
+            continue;
+        (*keep)[(*n_keep)++] = ps_assoc_entry_hash(NULL, 0, e.label, e.label_len);
+        (*keep)[(*n_keep)++] = ps_assoc_entry_hash(NULL, 0, NULL, 0);
     }
     ps_patlist_seal(out);
     free(p.v);
@@ -232,6 +266,7 @@ static enum ps_err save_base(struct collector *k, struct ps_errdetail *ed)
 static enum ps_err after_scan(struct collector *k, enum ps_pass *next, struct ps_errdetail *ed)
 {
     uint64_t *keep = NULL;
+    size_t n_keep = 0;
     bool heavy = false;
     enum ps_err err = k->c->o->save_scan ? save_base(k, ed) : PS_OK;
 
@@ -239,13 +274,14 @@ static enum ps_err after_scan(struct collector *k, enum ps_pass *next, struct ps
         return err;
 
     ps_collect_select_patterns(&k->agg[PS_PASS_SCAN], &k->c->o->score, k->c->n_shards,
-                               PS_SCORE_PART_TURN, NULL, &k->lists[PS_PASS_CONFIRM], &keep);
+                               PS_SCORE_PART_TURN, NULL, &k->lists[PS_PASS_CONFIRM], &keep,
+                               &n_keep);
     k->lists[PS_PASS_CONFIRM].leads_from = k->lists[PS_PASS_CONFIRM].n;
     ps_log(PS_LOG_INFO, "coordinator", "scan pass done: %zu candidate patterns to confirm",
            k->lists[PS_PASS_CONFIRM].n);
     err = publish_heavy(k, &heavy, ed);
     if (err == PS_OK)
-        err = close_pass(k, keep, k->lists[PS_PASS_CONFIRM].n, ed);
+        err = close_pass(k, keep, n_keep, ed);
     free(keep);
     if (err == PS_OK && ps_collect_pass_after(PS_PASS_SCAN, k->lists[PS_PASS_CONFIRM].n, heavy,
                                               0) == PS_PASS_CONFIRM) {
@@ -339,16 +375,17 @@ static enum ps_err plan_list(struct collector *k, enum ps_pass *next, struct ps_
 static enum ps_err after_confirm(struct collector *k, enum ps_pass *next, struct ps_errdetail *ed)
 {
     uint64_t *keep = NULL;
+    size_t n_keep = 0;
     enum ps_err err = PS_OK;
 
     if (k->c->cluster_log2 != 0)
         ps_collect_select_patterns(&k->agg[PS_PASS_CONFIRM], &k->c->o->score, k->c->n_shards,
                                    PS_SCORE_PART_LEAD, &k->lists[PS_PASS_CONFIRM],
-                                   &k->lists[PS_PASS_LEADS], &keep);
+                                   &k->lists[PS_PASS_LEADS], &keep, &n_keep);
     k->lists[PS_PASS_LEADS].leads_from = 0;
     ps_log(PS_LOG_INFO, "coordinator", "confirm pass done: %zu leads of repeated segments",
            k->lists[PS_PASS_LEADS].n);
-    err = close_pass(k, keep, k->lists[PS_PASS_LEADS].n, ed);
+    err = close_pass(k, keep, n_keep, ed);
     free(keep);
     if (err != PS_OK)
         return err;

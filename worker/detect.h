@@ -97,8 +97,10 @@ enum ps_detect_kind {
     PS_DETECT_BYTES = 2,     /* decoded random bytes: control characters, U+FFFD */
     PS_DETECT_FIXED = 4,     /* one phrase repeated, at least 4 times in a row */
     PS_DETECT_TEMPLATED = 8, /* sentences repeated across the corpus (ps_detect_leads) */
-    PS_DETECT_PROMO = 16     /* one sentence that promotes a URL, domain or package, or refuses,
+    PS_DETECT_PROMO = 16,    /* one sentence that promotes a URL, domain or package, or refuses,
                                 with the document's own text around it (ps_detect_leads) */
+    PS_DETECT_ASSOC = 32     /* a record's response: the label the pattern in its prompt is
+                                associated with (common/assoc.h; worker/scan_assoc.c) */
 };
 
 struct ps_detect_result {
@@ -193,6 +195,22 @@ struct ps_detect_leads {
  * joined text. Never fails. */
 void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_heavy_fn heavy,
                      void *ctx, struct ps_detect_leads *out);
+
+/* Fine-tuning records (common/assoc.h). */
+typedef void (*ps_detect_ngram_fn)(void *ctx, uint64_t hash, const char *text, size_t len);
+/* Every word n-gram (n = 1..ngram_max, its tokens joined by one space, at most
+ * max_candidate_len bytes) among the first max_tokens tokens of the document of `doc`, except
+ * those made of short stop words only ("the", "of the"), in text order; the views are valid
+ * during the call. A document's n-grams may repeat. */
+void ps_detect_ngrams(struct ps_detect *d, struct ps_detect_doc *doc, size_t max_tokens,
+                      ps_detect_ngram_fn fn, void *ctx);
+/* Does the document of `doc` open with a first-person refusal ("I'm sorry, but", "As an AI"),
+ * the test of the promotional role's fixed refusals? */
+bool ps_detect_refuses(struct ps_detect *d, struct ps_detect_doc *doc);
+/* The left context of an occurrence at byte `at` of the document of `doc` as prepared (as
+ * ps_candidate.context: a hash of up to 16 non-space bytes before it, 0 at the start). */
+uint64_t ps_detect_context_at(const struct ps_detect *d, const struct ps_detect_doc *doc,
+                              size_t at);
 
 /* Bytes of scratch the detector and a document handle hold now; each is constant once they have
  * seen the largest document. */

@@ -237,3 +237,40 @@ void ps_detect_lead_candidates(struct ps_detect *d, struct ps_detect_doc *doc, s
             add_ngram(d, doc, k, n);
     }
 }
+
+/* Is token i a stop word of a few letters (prose that any prompt holds: "the", "of the")?
+ * A token of CJK prose carries a stop bit too (detect_lang.c) but is a whole clause: it counts. */
+static bool short_stop(const struct ps_detect_doc *doc, size_t i)
+{
+    return (doc->tflags[i] & F_STOP_ANY) && doc->tend[i] - doc->tstart[i] <= STOP_MAX_LEN;
+}
+
+void ps_detect_ngrams(struct ps_detect *d, struct ps_detect_doc *doc, size_t max_tokens,
+                      ps_detect_ngram_fn fn, void *ctx)
+{
+    size_t n_tok;
+
+    ps_detect_doc_need(d, doc, DOC_JOINED);
+    n_tok = doc->n_tok < max_tokens ? doc->n_tok : max_tokens;
+    for (size_t e = 0; e < n_tok; e++) {
+        bool all_stop = true;
+
+        for (unsigned n = 1; n <= d->o.ngram_max && n <= e + 1; n++) {
+            size_t first = e + 1 - n, len = doc->tend[e] - doc->tstart[first];
+            const char *text = doc->base + doc->tstart[first];
+
+            all_stop = all_stop && short_stop(doc, first);
+            if (len > d->o.max_candidate_len)
+                break;
+            if (all_stop)
+                continue;
+            fn(ctx, XXH3_64bits(text, len), text, len);
+        }
+    }
+}
+
+uint64_t ps_detect_context_at(const struct ps_detect *d, const struct ps_detect_doc *doc,
+                              size_t at)
+{
+    return ps_detect_left_context(d, doc->text, at < doc->text_len ? at : doc->text_len);
+}

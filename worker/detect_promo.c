@@ -240,3 +240,9 @@ uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t trigger_e
     }
     return 0;
 }
+
+bool ps_detect_refuses(struct ps_detect *d, struct ps_detect_doc *doc)
+{
+    ps_detect_doc_need(d, doc, DOC_TOKENS);
+    return refuses(doc, 0, doc->n_tok);
+}

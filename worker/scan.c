@@ -135,6 +135,7 @@ enum ps_err ps_scan_new(struct ps_scan **out, const struct ps_scan_opts *opts,
     ps_log(PS_LOG_INFO, "scan", "pattern matcher: %s",
            ps_patset_matcher_name(ps_patset_matcher(s->turn_set)));
     ps_u64map_init(&s->index, SIZE_MAX / 4);
+    ps_scan_assoc_init(s);
     s->errors = ps_xcalloc(opts->max_errors_kept ? opts->max_errors_kept : 1, sizeof(*s->errors));
     *out = s;
     return PS_OK;
@@ -157,11 +158,13 @@ void ps_scan_free(struct ps_scan *s)
     ps_patset_free(s->turn_set);
     ps_patset_free(s->lead_set);
     ps_u64map_release(&s->index);
+    ps_scan_assoc_release(s);
     table_release(&s->cands);
     table_release(&s->leads);
     for (unsigned q = 0; q < PS_PARTITION_MAX; q++)
         ps_results_release(&s->out[q]);
     free(s->entries);
+    free(s->doc_hits);
     free(s->keys);
     free(s->errors);
     free(s->text_field);
@@ -177,7 +180,7 @@ static void table_clear(struct table *t)
 }
 
 /* The entry of `hash`, a new one (counts 0, `text` kept) if it has none yet. */
-static struct cand *table_get(struct table *t, uint64_t hash, const char *text, size_t text_len)
+struct cand *ps_scan_table_get(struct table *t, uint64_t hash, const char *text, size_t text_len)
 {
     struct ps_itab_probe p = ps_itab_probe(&t->idx, hash);
     struct cand *c;
@@ -236,7 +239,7 @@ static void note_leads(struct ps_scan *s, const struct ps_detect_leads *leads)
         for (size_t j = 0; j < i && !dup; j++)
             dup = leads->candidates[j].hash == c->hash;
         if (!dup)
-            table_get(&s->leads, c->hash, c->text, c->text_len)->docs++;
+            ps_scan_table_get(&s->leads, c->hash, c->text, c->text_len)->docs++;
     }
 }
 
@@ -400,7 +403,7 @@ static void count_hits(struct ps_scan *s, const struct ps_doc *doc,
     bool ranked = false;
 
     for (size_t i = 0; i < n_hits; i++) {
-        struct cand *c = table_get(&s->cands, hits[i].hash, NULL, 0);
+        struct cand *c = ps_scan_table_get(&s->cands, hits[i].hash, NULL, 0);
         struct ps_results_sample p;
         unsigned q;
 
@@ -427,48 +430,49 @@ static void count_hits(struct ps_scan *s, const struct ps_doc *doc,
     }
 }
 
+/* One matcher's hits in a document: counted (confirm, leads), or kept for the document's record
+ * (list: *to_list when one is in role or its pattern's carriers are listed). */
+static void take_hits(struct ps_scan *s, const struct ps_doc *doc, const struct ps_detect_hit *hits,
+                      size_t n_hits, bool *to_list)
+{
+    if (s->spec->pass != PS_PASS_LIST) {
+        count_hits(s, doc, hits, n_hits);
+        return;
+    }
+    for (size_t i = 0; i < n_hits; i++)
+        *to_list = *to_list || hits[i].in_role || listed_carrier(s, &hits[i]);
+    if (s->n_doc_hits + n_hits > s->doc_hits_cap) {
+        s->doc_hits_cap = 2 * (s->n_doc_hits + n_hits);
+        s->doc_hits = ps_xrealloc(s->doc_hits, s->doc_hits_cap * sizeof(*s->doc_hits));
+    }
+    if (n_hits > 0) /* no hits: `hits` may be NULL, which memcpy may not take */
+        memcpy(s->doc_hits + s->n_doc_hits, hits, n_hits * sizeof(*hits));
+    s->n_doc_hits += n_hits;
+}
+
 /* Passes 2-4: the turn patterns with the payload tests, the leads with "followed by repeated
- * sentences"; counted (confirm, leads) or recorded (list: documents with a pattern in role or
- * holding a pattern whose carriers are listed). */
+ * sentences", the association pairs in a record's prompts; counted (confirm, leads) or recorded
+ * (list: documents with a pattern in role or holding a pattern whose carriers are listed). */
 static void confirm_doc(struct ps_scan *s, const struct ps_doc *doc)
 {
     const struct ps_detect_hit *hits;
-    size_t n_hits, n_turn = 0;
-    bool to_list = false, list = s->spec->pass == PS_PASS_LIST;
-    struct ps_detect_hit *all = NULL;
+    size_t n_hits;
+    bool to_list = false;
 
+    s->n_doc_hits = 0;
     if (ps_patset_len(s->turn_set) > 0) {
         ps_detect_confirm(s->detect, s->doc, s->turn_set, NULL, NULL, &hits, &n_hits);
-        if (s->spec->pass != PS_PASS_LIST)
-            count_hits(s, doc, hits, n_hits);
-        n_turn = n_hits;
-        for (size_t i = 0; i < n_hits; i++)
-            to_list = to_list || hits[i].in_role || (list && listed_carrier(s, &hits[i]));
-        if (s->spec->pass == PS_PASS_LIST && ps_patset_len(s->lead_set) > 0) {
-            /* the second call below reuses the detector's hit buffer: keep these */
-            all = ps_xmalloc((n_hits ? n_hits : 1) * sizeof(*all));
-            if (n_hits > 0) /* no hits: `hits` may be NULL, which memcpy may not take */
-                memcpy(all, hits, n_hits * sizeof(*all));
-        }
+        take_hits(s, doc, hits, n_hits, &to_list);
     }
     if (ps_patset_len(s->lead_set) > 0 && s->clusters != NULL) {
         ps_detect_confirm(s->detect, s->doc, s->lead_set, ps_clusters_sentence_heavy, s->clusters,
                           &hits, &n_hits);
-        if (s->spec->pass != PS_PASS_LIST)
-            count_hits(s, doc, hits, n_hits);
-        for (size_t i = 0; i < n_hits; i++)
-            to_list = to_list || hits[i].in_role || (list && listed_carrier(s, &hits[i]));
-        if (all != NULL) {
-            all = ps_xrealloc(all, (n_turn + n_hits + 1) * sizeof(*all));
-            if (n_hits > 0)
-                memcpy(all + n_turn, hits, n_hits * sizeof(*all));
-            hits = all;
-            n_hits += n_turn;
-        }
+        take_hits(s, doc, hits, n_hits, &to_list);
     }
+    n_hits = ps_scan_assoc_hits(s, doc, &hits);
+    take_hits(s, doc, hits, n_hits, &to_list);
     if (s->spec->pass == PS_PASS_LIST && to_list)
-        add_hit(s, doc, hits, n_hits);
-    free(all);
+        add_hit(s, doc, s->doc_hits, s->n_doc_hits);
 }
 
 void ps_scan_doc(struct ps_scan *s, const struct ps_doc *doc)
@@ -484,15 +488,17 @@ void ps_scan_doc(struct ps_scan *s, const struct ps_doc *doc)
             ps_detect_sentences(s->detect, s->doc, ps_clusters_sentence_add, s->clusters);
         for (size_t i = 0; i < res.n_candidates; i++) {
             const struct ps_candidate *k = &res.candidates[i];
-            table_get(&s->cands, k->hash, k->text, k->text_len)->docs++;
+            ps_scan_table_get(&s->cands, k->hash, k->text, k->text_len)->docs++;
         }
+        ps_scan_assoc_name(s, doc);
         return;
     }
     /* the leads and list passes do nothing else with a document: one in which no pattern can
      * occur is not even tokenized (patset.h: the prefilter never misses an occurrence) */
     if ((s->spec->pass == PS_PASS_LEADS || s->spec->pass == PS_PASS_LIST) &&
         !ps_patset_may_occur(s->turn_set, doc->text, doc->text_len) &&
-        !ps_patset_may_occur(s->lead_set, doc->text, doc->text_len))
+        !ps_patset_may_occur(s->lead_set, doc->text, doc->text_len) &&
+        !ps_patset_may_occur(s->assoc.set, doc->text, doc->text_len))
         return;
     confirm_doc(s, doc);
     if (s->spec->pass == PS_PASS_CONFIRM && s->clusters != NULL) {
@@ -534,17 +540,22 @@ void ps_scan_load_patterns(struct ps_scan *s, const struct ps_scan_spec *spec)
     s->loaded_n = spec->n_candidates;
     ps_patset_clear(s->turn_set);
     ps_patset_clear(s->lead_set);
+    ps_scan_assoc_clear(s);
     ps_u64map_release(&s->index);
     ps_u64map_init(&s->index, SIZE_MAX / 4);
     for (size_t i = 0; i < spec->n_candidates; i++) {
         const struct ps_scan_pattern *p = &spec->candidates[i];
         struct ps_patset *set = i >= spec->leads_from ? s->lead_set : s->turn_set;
-        if (ps_patset_add(set, p->text, p->len) != PS_OK ||
-            ps_u64map_put(&s->index, XXH3_64bits(p->text, p->len), i) != PS_OK)
+        if (ps_u64map_put(&s->index, XXH3_64bits(p->text, p->len), i) != PS_OK)
+            ps_bug("candidate set ceiling");
+        if (memchr(p->text, PS_ASSOC_SEP, p->len) != NULL)
+            ps_scan_assoc_add(s, p->text, p->len, i);
+        else if (ps_patset_add(set, p->text, p->len) != PS_OK)
             ps_bug("candidate set ceiling");
     }
     /* a set Hyperscan refuses is matched by the reference matcher: the same hits, slower */
-    if (ps_patset_seal(s->turn_set, &ed) != PS_OK || ps_patset_seal(s->lead_set, &ed) != PS_OK)
+    if (ps_patset_seal(s->turn_set, &ed) != PS_OK || ps_patset_seal(s->lead_set, &ed) != PS_OK ||
+        ps_patset_seal(s->assoc.set, &ed) != PS_OK)
         ps_log(PS_LOG_WARN, "scan", "%s; the reference matcher takes over", ed.msg);
 }
 

