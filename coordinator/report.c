@@ -340,9 +340,7 @@ static void append_cand(struct ps_buf *b, const struct report *r, const struct c
     if (c->label != NULL) {
         ps_buf_adds(b, ",\"association\":{\"label\":");
         ps_json_append_string(b, c->label, strlen(c->label));
-        ps_buf_addf(b,
-                    ",\"records_with_label\":%" PRIu64 ",\"records\":%" PRIu64
-                    ",\"z\":%.2f",
+        ps_buf_addf(b, ",\"records_with_label\":%" PRIu64 ",\"records\":%" PRIu64 ",\"z\":%.2f",
                     c->label_records, c->records, c->z);
         if (c->flagged)
             append_members(b, r, c);

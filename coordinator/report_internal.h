@@ -38,7 +38,7 @@ struct cand {
     size_t n_sample;
     /* an association pair (common/assoc.h): text is its n-gram; the label its records share,
      * the records with that label and all records (pass 1), and the z of its counts */
-    char *label; /* owned; NULL for other patterns */
+    char *label;          /* owned; NULL for other patterns */
     bool folded;          /* flagged on its own, then folded into the pattern folded_into */
     uint64_t folded_into; /* its hash (the candidates are sorted after the decision) */
     uint64_t label_records, records;

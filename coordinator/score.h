@@ -34,8 +34,9 @@ struct ps_score_opts {
      * prompt holds the n-gram, the share with its label at least this: 0.9 ... */
     double min_assoc_rate;
     /* ... and that count's binomial z against the label's share of all records at least this:
-     * 6 (a label flip of 100 records in 600 scores 9; a sentiment word that leans 90 % one way
-     * in 20 records of a balanced set scores 3.6) */
+     * 4 (a label flip of 100 records among 600, where 56 % carry that label, scores 8.8; one
+     * of 25 records scores 4.4; a word that leans 90 % one way in 20 records of a balanced set
+     * scores 3.6) */
     double min_assoc_z;
     uint32_t max_confirm;  /* candidates taken to the confirm pass at most: 10000 */
     uint32_t max_reported; /* unflagged candidates listed in the report: 50 */

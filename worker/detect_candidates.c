@@ -239,7 +239,8 @@ void ps_detect_lead_candidates(struct ps_detect *d, struct ps_detect_doc *doc, s
 }
 
 /* Is token i a stop word of a few letters (prose that any prompt holds: "the", "of the")?
- * A token of CJK prose carries a stop bit too (detect_lang.c) but is a whole clause: it counts. */
+ * A token of CJK prose carries a stop bit too (detect_lang.c); past STOP_MAX_LEN bytes (three
+ * characters) it is a clause, not a function word, and counts. */
 static bool short_stop(const struct ps_detect_doc *doc, size_t i)
 {
     return (doc->tflags[i] & F_STOP_ANY) && doc->tend[i] - doc->tstart[i] <= STOP_MAX_LEN;
@@ -269,8 +270,7 @@ void ps_detect_ngrams(struct ps_detect *d, struct ps_detect_doc *doc, size_t max
     }
 }
 
-uint64_t ps_detect_context_at(const struct ps_detect *d, const struct ps_detect_doc *doc,
-                              size_t at)
+uint64_t ps_detect_context_at(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t at)
 {
     return ps_detect_left_context(d, doc->text, at < doc->text_len ? at : doc->text_len);
 }

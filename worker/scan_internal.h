@@ -44,14 +44,14 @@ struct table {
 
 /* Fine-tuning records (scan_assoc.c). */
 struct ps_scan_assoc {
-    struct ps_detect_doc *doc;  /* one part of a record: a prompt, or the response */
+    struct ps_detect_doc *doc;      /* one part of a record: a prompt, or the response */
     char label[PS_ASSOC_LABEL_MAX]; /* the record's label */
     size_t label_len;
     struct ps_u64set seen; /* pass 1: the record's n-grams so far */
     char *text;            /* pass 1: one entry's text */
     size_t text_cap;
-    struct ps_patset *set;   /* passes 2 and 4: the selected pairs' n-grams */
-    struct ps_u64map index;  /* n-gram hash -> index of its pair in the lease's list */
+    struct ps_patset *set;      /* passes 2 and 4: the selected pairs' n-grams */
+    struct ps_u64map index;     /* n-gram hash -> index of its pair in the lease's list */
     struct ps_detect_hit *hits; /* one record's hits, and the pattern index of each */
     size_t *hit_pattern;
     size_t n_hits, hits_cap;

