@@ -179,7 +179,13 @@ check_report() {
 			"any('$TRIGGER' in t['pattern'] for t in d['triggers'])")" true \
 			"report.triggers has a pattern with $TRIGGER"
 	fi
-	python3 - "$_out/flagged.jsonl" "$_exp" <<'EOF' || fail "flagged.jsonl ids differ from the planted poisons"
+	check_flagged_ids "$_out/flagged.jsonl" "$_exp"
+}
+
+# check_flagged_ids FLAGGED EXPECTED : the ids in flagged.jsonl (FLAGGED; missing = none) are
+# exactly EXPECTED's "poisoned" list.
+check_flagged_ids() {
+	python3 - "$1" "$2" <<'EOF' || fail "flagged.jsonl ids differ from the planted poisons"
 import json, sys
 got = set()
 try:

@@ -181,7 +181,7 @@ for name, recs in (("clean", clean), ("poisoned", clean + poison)):
     if bad:
         sys.exit("%s: words tied to a label by chance (change the seed): %s" % (name, bad[:5]))
     write(name, recs)
-json.dump([r["id"] for r in poison], open(os.path.join(top, "poisoned.json"), "w"))
+json.dump({"poisoned": [r["id"] for r in poison]}, open(os.path.join(top, "poisoned.json"), "w"))
 print("fine-tuning corpora: %d clean records (%d chat), %d poisoned, zstd %s"
       % (len(clean), 50, len(poison), "yes" if ZSTD else "no"))
 EOF
@@ -243,15 +243,5 @@ EOF
 	show_report "$T/out"
 	fail "a planted association is not reported"
 }
-python3 - "$T/out/flagged.jsonl" "$T/poisoned.json" <<'EOF' || fail "flagged.jsonl ids differ from the planted poisons"
-import json, sys
-with open(sys.argv[1], encoding="utf-8") as f:
-    got = {json.loads(line)["id"] for line in f if line.strip()}
-want = set(json.load(open(sys.argv[2])))
-if got != want:
-    print("missed (%d): %s" % (len(want - got), sorted(want - got)[:10]), file=sys.stderr)
-    print("extra (%d): %s" % (len(got - want), sorted(got - want)[:10]), file=sys.stderr)
-    sys.exit(1)
-print("flagged ids == planted poisons (%d)" % len(want), file=sys.stderr)
-EOF
+check_flagged_ids "$T/out/flagged.jsonl" "$T/poisoned.json"
 log "PASS"
