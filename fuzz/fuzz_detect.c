@@ -51,6 +51,22 @@ static bool same_hit(const struct ps_detect_hit *a, const struct ps_detect_hit *
            memcmp(a->continuation, b->continuation, sizeof(a->continuation)) == 0;
 }
 
+/* The n-grams of a record's prompt (ps_detect_ngrams): each hashes to its text, which neither
+ * starts nor ends with the joining space and is at most max_candidate_len bytes. */
+struct ngram_check {
+    const struct ps_detect_opts *o;
+    size_t n;
+};
+
+static void check_ngram(void *ctx, uint64_t hash, const char *text, size_t len)
+{
+    struct ngram_check *c = ctx;
+
+    check(len > 0 && len <= c->o->max_candidate_len && hash == XXH3_64bits(text, len));
+    check(text[0] != ' ' && text[len - 1] != ' ');
+    c->n++;
+}
+
 static const char absent[] = "\x01 no such n-gram \x02";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -188,6 +204,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ps_patset_clear(pats);
     ps_detect_confirm(d, doc, pats, heavy_odd, NULL, &hits, &n_hits);
     check(n_hits == 0 && hits == NULL);
+
+    {
+        struct ngram_check nc = {&o, 0};
+
+        ps_detect_ngrams(d, doc, (size_t)data[2], check_ngram, &nc);
+        check(nc.n <= (size_t)data[2] * o.ngram_max);
+        (void)ps_detect_refuses(d, doc);
+    }
 
     ps_utf8_snippet(text, len, (size_t)data[0] * 7, data[1], &b, &e);
     check(b <= e && e <= len && e - b <= data[1]);
