@@ -97,16 +97,10 @@ static void trim_errors(struct agg_scan *s)
         free(s->errs[--s->n_errs].reason);
 }
 
-static void add_error(struct agg_scan *s, size_t file, uint64_t offset, const char *reason,
-                      size_t len)
+/* One error record kept in the list (trimmed to the first max_errs by file and offset). */
+static void keep_error(struct agg_scan *s, size_t file, uint64_t offset, const char *reason,
+                       size_t len)
 {
-    struct file_sum *f = &s->files[file];
-
-    if (f->first_reason == NULL || offset < f->first_offset) {
-        free(f->first_reason);
-        f->first_reason = ps_xstrndup(reason, len);
-        f->first_offset = offset;
-    }
     if (s->max_errs == 0)
         return;
     if (s->n_errs == s->cap_errs) {
@@ -119,6 +113,20 @@ static void add_error(struct agg_scan *s, size_t file, uint64_t offset, const ch
     s->n_errs++;
     if (s->n_errs >= 2 * s->max_errs)
         trim_errors(s);
+}
+
+/* An error record from a worker: the file's first error so far, and the list. */
+static void add_error(struct agg_scan *s, size_t file, uint64_t offset, const char *reason,
+                      size_t len)
+{
+    struct file_sum *f = &s->files[file];
+
+    if (f->first_reason == NULL || offset < f->first_offset) {
+        free(f->first_reason);
+        f->first_reason = ps_xstrndup(reason, len);
+        f->first_offset = offset;
+    }
+    keep_error(s, file, offset, reason, len);
 }
 
 /* A file's error count comes from the parts' totals, not from the error records: a worker sends
@@ -223,6 +231,8 @@ bool agg_scan_load(struct agg_scan *s, struct agg_rd *r)
             continue;
         f->first_offset = agg_get(r);
         reason = agg_get_bytes(r, &len, PS_RESULTS_TEXT);
+        if (!r->bad && memchr(reason, '\0', len) != NULL)
+            return false; /* a reason is a C string: saved, it would come back shorter */
         if (!r->bad && len > 0)
             f->first_reason = ps_xstrndup(reason, len);
     }
@@ -233,9 +243,10 @@ bool agg_scan_load(struct agg_scan *s, struct agg_rd *r)
         uint64_t file = agg_get(r), off = agg_get(r);
         size_t len = 0;
         const char *reason = agg_get_bytes(r, &len, PS_RESULTS_TEXT);
-        if (r->bad || file >= s->n_files)
+        if (r->bad || file >= s->n_files || memchr(reason, '\0', len) != NULL)
             return false;
-        add_error(s, (size_t)file, off, reason, len);
+        /* the file summaries came with the record: the list must not rewrite them */
+        keep_error(s, (size_t)file, off, reason, len);
     }
     return !r->bad;
 }
