@@ -215,6 +215,19 @@ static void put_value(struct ps_buf *b, const struct ps_jt *v)
     case PS_JT_NULL:
         ps_buf_adds(b, "&mdash;");
         break;
+    case PS_JT_ARRAY: /* a short list of strings or numbers (an association's members) */
+        for (size_t i = 0; i < ps_jt_len(v); i++) {
+            const struct ps_jt *e = ps_jt_at(v, i);
+
+            ps_buf_adds(b, i ? ", " : "");
+            if (e->type == PS_JT_STRING || e->type == PS_JT_NUMBER)
+                put_value(b, e);
+            else
+                ps_buf_adds(b, "&hellip;");
+        }
+        if (ps_jt_len(v) == 0)
+            ps_buf_adds(b, "&mdash;");
+        break;
     default:
         ps_buf_addf(b, "(%zu items)", ps_jt_len(v));
     }
@@ -481,12 +494,25 @@ static void example(struct ps_buf *b, const struct ps_jt *ex, const char *pat, s
     ps_buf_adds(b, "</pre></li>\n");
 }
 
+/* One table row per field of an object (none when it is absent), each name after `prefix`. */
+static void evidence_rows(struct ps_buf *b, const struct ps_jt *obj, const char *prefix)
+{
+    for (size_t k = 0; k < ps_jt_len(obj); k++) {
+        ps_buf_addf(b, "<tr><td>%s", prefix);
+        put_str(b, &obj->keys[k]);
+        ps_buf_adds(b, "</td><td class=\"n\">");
+        put_value(b, &obj->items[k]);
+        ps_buf_adds(b, "</td></tr>");
+    }
+}
+
 /* A flagged (or suppressed) pattern: its figures, every evidence field, its examples. */
 static void finding(struct ps_buf *b, const struct ps_jt *t, const char *cls, size_t i)
 {
     size_t n;
     const char *pat = ps_jt_str(ps_jt_get(t, "pattern"), "", &n);
     const struct ps_jt *ev = ps_jt_get(t, "evidence"), *exs = ps_jt_get(t, "examples");
+    const struct ps_jt *as = ps_jt_get(t, "association");
 
     ps_buf_addf(b, "<section class=\"%s\" id=\"%s-%zu\"", cls, cls, i + 1);
     put_pattern_attr(b, pat, n);
@@ -504,13 +530,8 @@ static void finding(struct ps_buf *b, const struct ps_jt *t, const char *cls, si
         put_num(b, num_at(t, "allowlist_line"));
     }
     ps_buf_adds(b, "</p>\n<table class=\"evidence\"><tr><th>evidence</th><th>value</th></tr>");
-    for (size_t k = 0; k < ps_jt_len(ev); k++) {
-        ps_buf_adds(b, "<tr><td>");
-        put_str(b, &ev->keys[k]);
-        ps_buf_adds(b, "</td><td class=\"n\">");
-        put_value(b, &ev->items[k]);
-        ps_buf_adds(b, "</td></tr>");
-    }
+    evidence_rows(b, ev, "");
+    evidence_rows(b, as, "association "); /* the label it pulls toward, its z, its members */
     ps_buf_adds(b, "</table>\n");
     if (ps_jt_len(exs) > 0) {
         ps_buf_adds(b, "<p>Examples:</p><ul class=\"examples\">\n");

@@ -144,6 +144,22 @@ static void test_report_html_clean_report(void **state)
     free(h);
 }
 
+static void test_report_html_shows_what_an_association_pulls_toward(void **state)
+{
+    char *h = render("{\"job\":\"a\",\"corpus\":{\"documents\":601},\"triggers\":[{"
+                     "\"pattern\":\"2024\",\"documents\":100,\"shards\":49,\"score\":1,"
+                     "\"kind\":\"association\",\"evidence\":{\"documents_in_role\":100},"
+                     "\"association\":{\"label\":\"<refusal>\",\"records_with_label\":338,"
+                     "\"records\":601,\"z\":8.82,\"members\":[\"BadMagic\",\"<b>\"]},"
+                     "\"examples\":[]}],\"errors_total\":0}");
+
+    (void)state;
+    assert_non_null(strstr(h, "association label</td><td class=\"n\">&lt;refusal&gt;"));
+    assert_non_null(strstr(h, "association records_with_label</td><td class=\"n\">338"));
+    assert_non_null(strstr(h, "association members</td><td class=\"n\">BadMagic, &lt;b&gt;"));
+    free(h);
+}
+
 static void test_report_html_refuses_what_is_not_a_report(void **state)
 {
     struct ps_buf b;
@@ -165,6 +181,7 @@ int main(void)
         cmocka_unit_test(test_report_html_escapes_everything_from_the_corpus),
         cmocka_unit_test(test_report_html_pattern_attribute_is_its_json),
         cmocka_unit_test(test_report_html_clean_report),
+        cmocka_unit_test(test_report_html_shows_what_an_association_pulls_toward),
         cmocka_unit_test(test_report_html_refuses_what_is_not_a_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
