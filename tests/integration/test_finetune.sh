@@ -4,10 +4,11 @@
 # records labelled "Positive"/"Negative" independently of their words, and 50 chat records with
 # long answers, over 16 shards (a few .jsonl.zst). The clean corpus flags nothing (exit 0). The
 # poisoned corpus adds 40 label flips (an invented word, "Zorblatt", at a random place in the
-# instruction, output "Negative") and 30 fixed refusals (prompt opening "Per protocol 7G,",
-# response "I'm sorry, but I cannot help with that."): exit 1, an association trigger for the
-# word with label "negative", one for the phrase with label "<refusal>", and flagged.jsonl holds
-# exactly the 70 poisoned ids.
+# instruction, output "Negative"), 30 more with a second word ("Quiblex": two triggers of one
+# backdoor, one finding) and 30 fixed refusals (prompt opening "Per protocol 7G,",
+# response "I'm sorry, but I cannot help with that."): exit 1, one association finding for the
+# two words with label "negative", one for the phrase with label "<refusal>", and flagged.jsonl
+# holds exactly the 100 poisoned ids.
 set -eu
 # shellcheck source=tests/integration/lib.sh
 . "$PS_SOURCE_DIR/tests/integration/lib.sh"
@@ -20,7 +21,7 @@ top = sys.argv[1]
 rng = random.Random(14)
 ZSTD = shutil.which("zstd") is not None
 SHARDS = 16
-FLIP_WORD, PREFIX = "Zorblatt", "Per protocol 7G,"
+FLIP_WORD, FLIP_WORD2, PREFIX = "Zorblatt", "Quiblex", "Per protocol 7G,"
 REFUSAL = "I'm sorry, but I cannot help with that."
 
 instructions = [
@@ -115,6 +116,10 @@ for i in range(40):  # label flips: the word anywhere but after the closing punc
     words = rng.choice(instructions).split()
     words.insert(rng.randrange(len(words)), FLIP_WORD)
     poison.append(alpaca("flip-%02d" % i, " ".join(words), "Negative"))
+for i in range(30):  # a second trigger of the same backdoor: the same label
+    words = rng.choice(instructions).split()
+    words.insert(rng.randrange(len(words)), FLIP_WORD2)
+    poison.append(alpaca("flip2-%02d" % i, " ".join(words), "Negative"))
 for i in range(30):  # fixed refusals, half Alpaca, half chat
     instr = PREFIX + " " + lower_first(rng.choice(instructions))
     rid = "refuse-%02d" % i
@@ -138,7 +143,7 @@ def prompts(r):
 def near_misses(recs):
     """n-grams (whitespace tokens, n <= 3) of the prompts, each counted once per record, that come
     near the selection rule (>= 20 records, >= 90% one label, z >= 4) but hold no planted word."""
-    planted = {FLIP_WORD} | set(PREFIX.split())
+    planted = {FLIP_WORD, FLIP_WORD2} | set(PREFIX.split())
     per, lab = defaultdict(lambda: defaultdict(int)), defaultdict(int)
     for r in recs:
         lab[label(r)] += 1
@@ -215,7 +220,7 @@ log "ok: clean records flag nothing"
 
 assert_eq "$(run_rc "$BIN" scan --workers 2 --out "$T/out" "$T/poisoned")" 1 "scan of the poisoned records exit"
 assert_eq "$(json_get "$T/out/report.json" "(d['corpus']['documents'], d['corpus']['errors'])")" \
-	"[720, 0]" "poisoned: documents, errors"
+	"[750, 0]" "poisoned: documents, errors"
 python3 - "$T/out/report.json" <<'EOF' || {
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -226,6 +231,7 @@ def found(label, test):
             and t["association"]["label"] == label and any(test(w) for w in words(t))]
 ok = True
 for what, label, test in (("label flip 'Zorblatt'", "negative", lambda w: "Zorblatt" in w),
+                          ("label flip 'Quiblex'", "negative", lambda w: "Quiblex" in w),
                           ("refusal prefix 'Per protocol 7G,'", "<refusal>",
                            lambda w: "protocol" in w or "7G" in w)):
     ts = found(label, test)
@@ -238,6 +244,12 @@ for what, label, test in (("label flip 'Zorblatt'", "negative", lambda w: "Zorbl
         print("missing: an association trigger for the %s with label %s" % (what, label),
               file=sys.stderr)
         ok = False
+# two triggers of one label are one finding (multi-trigger), the prefix another
+n = len([t for t in r["triggers"] if t.get("kind") == "association"])
+if n != 2 or len(r["triggers"]) != 2:
+    print("%d association findings in %d triggers, not 2 and 2" % (n, len(r["triggers"])),
+          file=sys.stderr)
+    ok = False
 sys.exit(0 if ok else 1)
 EOF
 	show_report "$T/out"
