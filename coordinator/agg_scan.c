@@ -6,6 +6,7 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "common/assoc.h"
 #include "common/clsketch.h"
 #include "coordinator/aggregate_internal.h"
 
@@ -34,13 +35,17 @@ struct agg_scan {
     size_t n_file_view;
     struct ps_agg_error *err_view;
     uint64_t keep_text_docs;
+    uint64_t assoc_admit_docs;
 };
 
 struct agg_scan *agg_scan_new(const struct ps_agg_opts *o)
 {
     struct agg_scan *s = ps_xcalloc(1, sizeof(*s));
 
-    agg_table_init(&s->cands, 0);
+    if (o->assoc_gate_log2 != 0)
+        agg_table_init_admit(&s->cands, o->assoc_gate_log2);
+    else
+        agg_table_init(&s->cands, 0);
     if (o->sketch_cells != 0) {
         s->cells = o->sketch_cells;
         s->sketch = ps_xcalloc(PS_CLSKETCH_ROWS * s->cells, 1);
@@ -50,6 +55,7 @@ struct agg_scan *agg_scan_new(const struct ps_agg_opts *o)
     s->files = ps_xcalloc(s->n_files + 1, sizeof(*s->files));
     s->max_errs = o->max_errors_listed;
     s->keep_text_docs = o->keep_text_docs;
+    s->assoc_admit_docs = o->assoc_admit_docs;
     return s;
 }
 
@@ -156,8 +162,13 @@ static enum ps_err on_error(void *ctx, const struct ps_results_error *e)
 static enum ps_err on_cand(void *ctx, const struct ps_results_cand *c)
 {
     struct ps_agg *a = ctx;
+    struct agg_scan *s = a->scan;
+    struct ps_assoc_parts e;
 
-    agg_table_add(&a->scan->cands, c->hash, c->docs, c->text, c->text_len, a->scan->keep_text_docs);
+    if (s->cands.admits && ps_assoc_split(c->text, c->text_len, &e) && e.ngram_len > 0)
+        agg_table_admit(&s->cands, c->hash, c->docs, c->text, c->text_len, s->assoc_admit_docs);
+    else
+        agg_table_add(&s->cands, c->hash, c->docs, c->text, c->text_len, s->keep_text_docs);
     return PS_OK;
 }
 
@@ -336,7 +347,7 @@ void agg_scan_reduce(struct agg_scan *s, const uint64_t *keep, size_t n_keep)
 bool agg_scan_fits(const struct agg_scan *dst, const struct agg_scan *src, const uint32_t *file_map)
 {
     if (dst->cells != src->cells || (dst->sketch == NULL) != (src->sketch == NULL) ||
-        dst->cands.n != 0 || dst->n_errs != 0)
+        dst->cands.n != 0 || dst->n_errs != 0 || (src->cands.gate != NULL && !dst->cands.admits))
         return false;
     for (size_t i = 0; i < src->n_files; i++)
         if (file_map[i] >= dst->n_files)

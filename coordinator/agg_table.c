@@ -1,7 +1,8 @@
 /* agg_table.c - the pattern table of the aggregate: open addressing on the 64-bit pattern hash
  * with the counters in the slot (24 bytes a pattern), texts in an arena. Most patterns are named
  * in one document only, so a text is kept only once a pattern reaches keep_docs documents: the
- * shard whose blob brings it there carries it, whatever order the shards come in. */
+ * shard whose blob brings it there carries it, whatever order the shards come in. A gate in
+ * front (aggregate_internal.h) keeps those named too rarely out of the table altogether. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,21 @@ void agg_table_init(struct agg_table *t, unsigned gate_log2)
     t->gate_log2 = gate_log2;
     if (gate_log2 != 0)
         t->gate = ps_xcalloc(AGG_GATE_BYTES(gate_log2), 1);
+}
+
+void agg_table_init_admit(struct agg_table *t, unsigned gate_log2)
+{
+    if (gate_log2 == 0 || gate_log2 > PS_AGG_GATE_MAX_LOG2)
+        ps_bug("an admitting gate of 2^%u cells", gate_log2);
+    agg_table_init(t, 0);
+    t->gate_log2 = gate_log2;
+    t->admits = true;
+}
+
+/* Are the counts the gate's estimates (a gated table, not an admitting one)? */
+static bool counts_from_gate(const struct agg_table *t)
+{
+    return t->gate != NULL && !t->admits;
 }
 
 void agg_table_release(struct agg_table *t)
@@ -35,7 +51,13 @@ static size_t gate_cell(const struct agg_table *t, uint64_t hash, unsigned row)
     return row * ((size_t)1 << t->gate_log2) + (size_t)(h >> (64 - t->gate_log2));
 }
 
-/* The pattern's estimates (the smallest of its cells) of its documents and its commits. */
+static size_t gate_bytes(bool admits, unsigned gate_log2)
+{
+    return admits ? AGG_ADMIT_GATE_BYTES(gate_log2) : AGG_GATE_BYTES(gate_log2);
+}
+
+/* The pattern's estimates (the smallest of its cells) of its documents and its commits (an
+ * admitting gate has no rows of commits: as many as the documents, never fewer than the truth). */
 static void gate_query(const struct agg_table *t, uint64_t hash, unsigned *docs, unsigned *shards)
 {
     const uint8_t *shard_rows = t->gate + ((size_t)AGG_GATE_ROWS << t->gate_log2);
@@ -44,8 +66,11 @@ static void gate_query(const struct agg_table *t, uint64_t hash, unsigned *docs,
     for (unsigned r = 0; r < AGG_GATE_ROWS; r++) {
         size_t at = gate_cell(t, hash, r);
         *docs = t->gate[at] < *docs ? t->gate[at] : *docs;
-        *shards = shard_rows[at] < *shards ? shard_rows[at] : *shards;
+        if (!t->admits)
+            *shards = shard_rows[at] < *shards ? shard_rows[at] : *shards;
     }
+    if (t->admits)
+        *shards = *docs;
 }
 
 /* Add `docs` documents of one commit to the pattern's gate cells. */
@@ -57,7 +82,8 @@ static void gate_add(struct agg_table *t, uint64_t hash, uint64_t docs)
         size_t at = gate_cell(t, hash, r);
         unsigned v = t->gate[at] + (docs > 255 ? 255 : (unsigned)docs);
         t->gate[at] = (uint8_t)(v > 255 ? 255 : v);
-        shard_rows[at] = (uint8_t)(shard_rows[at] < 255 ? shard_rows[at] + 1 : 255);
+        if (!t->admits)
+            shard_rows[at] = (uint8_t)(shard_rows[at] < 255 ? shard_rows[at] + 1 : 255);
     }
 }
 
@@ -116,7 +142,7 @@ void agg_table_add(struct agg_table *t, uint64_t hash, uint64_t docs, const char
 {
     struct agg_entry *e;
 
-    if (t->gate != NULL) {
+    if (counts_from_gate(t)) {
         unsigned est_docs, est_shards;
         gate_add(t, hash, docs);
         gate_query(t, hash, &est_docs, &est_shards);
@@ -145,6 +171,38 @@ void agg_table_add(struct agg_table *t, uint64_t hash, uint64_t docs, const char
     }
 }
 
+void agg_table_admit(struct agg_table *t, uint64_t hash, uint64_t docs, const char *text,
+                     size_t text_len, uint64_t admit_docs)
+{
+    unsigned prev_docs, est_docs, est_shards;
+    struct agg_entry *e;
+
+    if (!t->admits)
+        ps_bug("agg_table_admit on a table that does not admit");
+    if (agg_table_find(t, hash) != NULL) {
+        agg_table_add(t, hash, docs, text, text_len, 0);
+        return;
+    }
+    if (t->gate == NULL)
+        t->gate = ps_xcalloc(AGG_ADMIT_GATE_BYTES(t->gate_log2), 1);
+    /* the estimate before this commit stands for the commits before it (below admit_docs, so
+     * never saturated: never below the truth), then this commit's documents exactly, which a
+     * saturated counter would cut to 255 */
+    gate_query(t, hash, &prev_docs, &est_shards);
+    gate_add(t, hash, docs);
+    gate_query(t, hash, &est_docs, &est_shards);
+    if (est_docs < admit_docs)
+        return;
+    e = get(t, hash);
+    e->docs = sat_add(prev_docs, docs);
+    e->shards = prev_docs + 1; /* each earlier document in a commit of its own, at most */
+    if (t->text.len < UINT32_MAX / 2 && text_len < UINT32_MAX / 2) {
+        e->text_off = (uint32_t)t->text.len;
+        e->text_len = (uint32_t)text_len;
+        ps_buf_add(&t->text, text, text_len);
+    }
+}
+
 const struct agg_entry *agg_table_find(const struct agg_table *t, uint64_t hash)
 {
     const struct agg_entry *e;
@@ -164,7 +222,7 @@ static void each(const struct agg_table *t, const struct agg_entry *e, ps_agg_pa
 
     if (e->text_off == PS_AGG_NO_TEXT)
         return;
-    if (t->gate != NULL)
+    if (counts_from_gate(t))
         gate_query(t, e->hash, &docs, &shards);
     fn(ctx, e->hash, docs, shards, t->text.data + e->text_off, e->text_len);
 }
@@ -193,9 +251,9 @@ static void save_entry(const struct agg_table *t, const struct agg_entry *e, str
 
 void agg_table_save(const struct agg_table *t, struct ps_buf *out)
 {
-    ps_varint_put(out, t->gate_log2);
+    ps_varint_put(out, t->gate != NULL ? t->gate_log2 : 0);
     if (t->gate != NULL)
-        ps_buf_add(out, t->gate, AGG_GATE_BYTES(t->gate_log2));
+        ps_buf_add(out, t->gate, gate_bytes(t->admits, t->gate_log2));
     ps_varint_put(out, t->n + t->has_zero);
     if (t->has_zero)
         save_entry(t, &t->zero, out);
@@ -208,17 +266,26 @@ bool agg_table_load(struct agg_table *t, const unsigned char **pp, const unsigne
 {
     struct agg_rd r = {*pp, end, false};
     unsigned gate_log2 = t->gate_log2;
-    uint64_t n;
+    bool admits = t->admits;
+    uint64_t n, saved_log2;
 
-    /* the gate's size is the table's own (set by its aggregate's options): the record agrees */
     agg_table_release(t);
-    agg_table_init(t, gate_log2);
-    if (agg_get(&r) != gate_log2 || r.bad)
+    if (admits)
+        agg_table_init_admit(t, gate_log2);
+    else
+        agg_table_init(t, gate_log2);
+    /* a gated table's gate is its own (set by its aggregate's options): the record agrees; an
+     * admitting table's gate only admits, and one of any size (a base job's) goes on doing so */
+    saved_log2 = agg_get(&r);
+    if (r.bad || (admits ? saved_log2 > PS_AGG_GATE_MAX_LOG2 : saved_log2 != gate_log2))
         return false;
-    if (t->gate != NULL) {
-        size_t len = AGG_GATE_BYTES(gate_log2);
+    if (saved_log2 != 0) {
+        size_t len = gate_bytes(admits, (unsigned)saved_log2);
         if ((size_t)(end - r.p) < len)
             return false;
+        t->gate_log2 = (unsigned)saved_log2;
+        if (t->gate == NULL)
+            t->gate = ps_xmalloc(len);
         memcpy(t->gate, r.p, len);
         r.p += len;
     }
@@ -262,7 +329,7 @@ bool agg_table_load(struct agg_table *t, const unsigned char **pp, const unsigne
 size_t agg_table_footprint(const struct agg_table *t)
 {
     return t->cap * sizeof(*t->slots) + t->text.cap +
-           (t->gate != NULL ? AGG_GATE_BYTES(t->gate_log2) : 0);
+           (t->gate != NULL ? gate_bytes(t->admits, t->gate_log2) : 0);
 }
 
 static bool kept(const uint64_t *keep, size_t n, uint64_t hash)
@@ -287,7 +354,7 @@ void agg_table_keep(struct agg_table *t, const uint64_t *keep, size_t n_keep)
     if (t->has_zero && kept(keep, n_keep, 0)) {
         struct agg_entry *e = get(&fresh, 0);
         *e = t->zero;
-        if (t->gate != NULL) {
+        if (counts_from_gate(t)) {
             unsigned docs, shards;
             gate_query(t, 0, &docs, &shards);
             e->docs = docs;
@@ -305,7 +372,7 @@ void agg_table_keep(struct agg_table *t, const uint64_t *keep, size_t n_keep)
             continue;
         e = get(&fresh, o->hash);
         *e = *o;
-        if (t->gate != NULL) {
+        if (counts_from_gate(t)) {
             unsigned docs, shards;
             gate_query(t, o->hash, &docs, &shards);
             e->docs = docs;

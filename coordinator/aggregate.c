@@ -21,6 +21,7 @@ struct ps_agg_opts ps_agg_opts_default(void)
     memset(&o, 0, sizeof(o));
     o.keep_text_docs = 3;
     o.lead_keep_docs = 5;
+    o.assoc_admit_docs = 5;
     o.max_errors_listed = 1000;
     o.max_members = 32;
     o.max_sample = 8;

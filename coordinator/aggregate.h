@@ -29,6 +29,9 @@
 #include "common/error.h"
 #include "common/results.h"
 
+/* The largest gate (lead_gate_log2, assoc_gate_log2): 2^24 cells a row, 96 MB. */
+#define PS_AGG_GATE_MAX_LOG2 24
+
 struct ps_agg_opts {
     size_t n_shards;            /* shards of the job */
     size_t n_files;             /* files of the job */
@@ -38,6 +41,11 @@ struct ps_agg_opts {
     size_t sketch_cells;        /* scan: cluster sketch cells per row in this partition; 0 none */
     size_t n_patterns;          /* confirm, leads, list: this partition's patterns of the list */
     uint64_t keep_text_docs;    /* scan, confirm (leads): keep a text from this many docs: 3 */
+    unsigned assoc_gate_log2;   /* scan: association pairs (common/assoc.h) pass a count-min
+                                   gate of 3 rows of 2^n cells, made at the first pair (0: all
+                                   counted exactly) ... */
+    uint64_t assoc_admit_docs;  /* ... that lets them in at this many docs, to be counted
+                                   exactly from then on: 5 */
     unsigned lead_gate_log2;    /* confirm: leads pass a count-min gate of 3 rows of 2^n cells
                                    (0: all counted exactly) ... */
     uint64_t lead_keep_docs;    /* ... that lets them in, with their texts, at this many docs: 5 */

@@ -23,10 +23,20 @@ struct agg_entry {
  * read once the pass is over: sums of saturating counters, they are the same in any order of
  * the shards (a job reports the same whatever its workers did), and never below the truth (up
  * to 255). The gate is for patterns named by the million that matter from tens of documents on
- * (the leads of repeated segments, which the next pass counts exactly). */
+ * (the leads of repeated segments, which the next pass counts exactly).
+ *
+ * An admitting table (agg_table_init_admit) is exact, but patterns added with agg_table_admit
+ * go through a gate first, allocated at the first of them: once admitted, a pattern is counted
+ * exactly from the gate's estimate before that commit (at most the chance collisions of its
+ * cells above the truth) plus the commit's documents, and its commits from the same estimate
+ * plus one (an admitting gate counts documents only; a pattern's commits are never more than
+ * its documents). Association pairs (common/assoc.h) come by the million, one per prompt n-gram of
+ * each record, and only those of min_docs / PS_SCORE_PART_TURN records can be selected. */
 #define AGG_GATE_ROWS 3
 /* counters of a gate: its rows of documents, then as many rows of commits (shards) */
 #define AGG_GATE_BYTES(log2) ((size_t)2 * AGG_GATE_ROWS << (log2))
+/* an admitting gate has the rows of documents only */
+#define AGG_ADMIT_GATE_BYTES(log2) ((size_t)AGG_GATE_ROWS << (log2))
 
 struct agg_table {
     struct agg_entry *slots; /* open addressing, power of two, at most half full */
@@ -35,14 +45,22 @@ struct agg_table {
     bool has_zero;      /* the hash 0 is kept in zero */
     struct agg_entry zero;
     unsigned gate_log2; /* 0: no gate */
-    uint8_t *gate;      /* AGG_GATE_BYTES(gate_log2) counters */
+    uint8_t *gate;      /* AGG_GATE_BYTES(gate_log2) counters; admitting: NULL until used */
+    bool admits;        /* an admitting table: the counts are exact, the gate only admits */
 };
 
 void agg_table_init(struct agg_table *t, unsigned gate_log2);
+/* An admitting table whose gate, once used, has 2^gate_log2 cells a row (1 to
+ * PS_AGG_GATE_MAX_LOG2). */
+void agg_table_init_admit(struct agg_table *t, unsigned gate_log2);
 void agg_table_release(struct agg_table *t);
 /* Add one shard's count for `hash`; keep the text once the documents reach keep_docs. */
 void agg_table_add(struct agg_table *t, uint64_t hash, uint64_t docs, const char *text,
                    size_t text_len, uint64_t keep_docs);
+/* The same through an admitting table's gate: a pattern not in the table yet gets its entry,
+ * with its text, once the gate's estimate reaches admit_docs. */
+void agg_table_admit(struct agg_table *t, uint64_t hash, uint64_t docs, const char *text,
+                     size_t text_len, uint64_t admit_docs);
 const struct agg_entry *agg_table_find(const struct agg_table *t, uint64_t hash);
 /* Keep only the hashes in `keep` (sorted ascending, n_keep of them). */
 void agg_table_keep(struct agg_table *t, const uint64_t *keep, size_t n_keep);

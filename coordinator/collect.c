@@ -320,6 +320,18 @@ struct ps_agg_opts ps_coord_agg_opts(const struct coord *c, const struct ps_plan
     o.partition = q;
     if (pass == PS_PASS_SCAN && c->cluster_log2 != 0)
         o.sketch_cells = ps_partition_cells((size_t)1 << c->cluster_log2, c->partitions);
+    if (pass == PS_PASS_SCAN) {
+        /* records name about one entry per 2 bytes of text (two per prompt n-gram, most of
+         * them once): a cell a row per 8 bytes of the partition's share (3/8 of it in all)
+         * holds about 4, and an entry named once passes 3 rows at 10 in about 1e-5 of cases;
+         * the gate is made at the first entry (a corpus of documents has none) */
+        uint64_t share = c->text_estimate / c->partitions;
+        uint64_t admit = (c->o->score.min_docs + PS_SCORE_PART_ASSOC - 1) / PS_SCORE_PART_ASSOC;
+        o.assoc_gate_log2 = 12;
+        while (o.assoc_gate_log2 < PS_AGG_GATE_MAX_LOG2 && (share >> o.assoc_gate_log2) > 8)
+            o.assoc_gate_log2++;
+        o.assoc_admit_docs = admit < 1 ? 1 : admit > 255 ? 255 : admit;
+    }
     return o;
 }
 
@@ -335,7 +347,7 @@ static struct ps_agg_opts agg_opts(const struct collector *k, unsigned pass, uns
      * looking named five times in every row (a chance of about 1e-4) */
     if (pass == PS_PASS_CONFIRM && !finished && k->c->cluster_log2 != 0) {
         o.lead_gate_log2 = 12;
-        while (o.lead_gate_log2 < 24 && (k->c->text_estimate / n >> o.lead_gate_log2) > 400)
+        while (o.lead_gate_log2 < PS_AGG_GATE_MAX_LOG2 && (k->c->text_estimate / n >> o.lead_gate_log2) > 400)
             o.lead_gate_log2++;
     }
     o.n_patterns = pass == PS_PASS_SCAN ? 0 : ps_aggset_part_patterns(pass, k->lists[pass].n, q, n);

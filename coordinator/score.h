@@ -54,6 +54,9 @@ double ps_score_expected_shards(uint64_t docs, uint64_t shards);
  * benchmark's poisons), PS_SCORE_PART_LEAD after pass 2 (leads are named precisely). */
 #define PS_SCORE_PART_TURN 4
 #define PS_SCORE_PART_LEAD 2
+/* An association pair is named in each of its records (in its first prompt tokens), and the
+ * aggregate counts only pairs named this part of min_docs (coordinator/aggregate.h). */
+#define PS_SCORE_PART_ASSOC 2
 bool ps_score_select(const struct ps_score_opts *o, uint64_t docs, uint64_t shards_with,
                      uint64_t shards_total, unsigned part);
 

@@ -78,10 +78,12 @@ static void pick(void *ctx, uint64_t hash, uint64_t docs, uint64_t shards, const
 {
     struct pick_ctx *p = ctx;
     struct ps_assoc_parts e;
+    bool assoc = text != NULL && ps_assoc_split(text, len, &e);
 
-    if (!ps_score_select(p->o, docs, shards, p->shards_total, p->part))
+    if (!ps_score_select(p->o, docs, shards, p->shards_total,
+                         assoc ? PS_SCORE_PART_ASSOC : p->part))
         return;
-    if (text != NULL && ps_assoc_split(text, len, &e) && !assoc_select(p, &e, docs))
+    if (assoc && !assoc_select(p, &e, docs))
         return;
     if (p->exclude != NULL && ps_patlist_find(p->exclude, hash) != SIZE_MAX)
         return;

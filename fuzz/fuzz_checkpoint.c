@@ -60,6 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.n_files = 3;
     o.shard_file = shard_file;
     o.sketch_cells = o.pass == PS_PASS_SCAN && (data[0] & 0x80) ? 4096 : 0;
+    o.assoc_gate_log2 = o.pass == PS_PASS_SCAN && (data[0] & 0x40) ? 12 : 0;
     o.n_patterns = o.pass == PS_PASS_SCAN ? 0 : 5;
     o.max_errors_listed = 8;
     o.max_members = 3;

@@ -232,6 +232,83 @@ static void test_aggregate_rebase_equals_a_full_merge(void **state)
     ps_results_release(&w);
 }
 
+/* Shard i of a fine-tuning set: the pair "trig" -> negative in one record of every shard,
+ * a pair of its own ("rare<i>") named once, the label's total (exact, no gate), and in shard 0
+ * n-grams named in 7 and in 1000 records at once. */
+static void assoc_blob(struct ps_results_writer *w, uint32_t shard)
+{
+    struct ps_results_totals t = {10, 1000, 900, 0, 0};
+    struct ps_results_cand c = {3000, 1, "trig\x1fnegative", 13};
+    char own[32];
+
+    ps_results_begin(w, PS_PASS_SCAN, shard, 0, 0);
+    ps_results_put_totals(w, &t);
+    ps_results_put_cand(w, &c);
+    c.hash = 4000 + shard;
+    c.text_len = (size_t)snprintf(own, sizeof(own), "rare%u\x1fnegative", shard);
+    c.text = own;
+    ps_results_put_cand(w, &c);
+    c = (struct ps_results_cand){6000, 1, "\x1fnegative", 9};
+    ps_results_put_cand(w, &c);
+    if (shard == 0) {
+        c = (struct ps_results_cand){5000, 7, "big\x1f", 4};
+        ps_results_put_cand(w, &c);
+        c = (struct ps_results_cand){5001, 1000, "huge\x1f", 5};
+        ps_results_put_cand(w, &c);
+    }
+}
+
+static void assoc_counts(struct ps_agg *a, uint64_t hash, uint64_t want_docs,
+                         uint64_t want_shards)
+{
+    uint64_t docs, shards;
+
+    ps_agg_pattern_counts(a, hash, &docs, &shards);
+    assert_int_equal(docs, want_docs);
+    assert_int_equal(shards, want_shards);
+}
+
+/* Association pairs pass a gate: one named in 5 records is in the table from then on and
+ * counted exactly (the gate's estimate at admission, exact here, then each record), one named
+ * once never is; the totals are exact from the first record. The gate is in the checkpoint:
+ * a pair's records before it count after it. */
+static void test_aggregate_scan_admits_association_pairs(void **state)
+{
+    struct ps_agg_opts o = opts(PS_PASS_SCAN, 0);
+    struct ps_results_writer w = {0};
+    struct ps_errdetail ed = {0};
+    struct ps_agg *a, *b;
+    struct ps_buf saved;
+
+    (void)state;
+    o.sketch_cells = 0;
+    o.assoc_gate_log2 = 12;
+    o.assoc_admit_docs = 5;
+    ps_agg_new(&a, &o);
+    for (uint32_t i = 0; i < 3; i++) {
+        assoc_blob(&w, i);
+        merge(a, &w, true);
+    }
+    ps_buf_init(&saved, PS_BUF_NO_LIMIT);
+    assert_int_equal(ps_agg_save(a, &saved, &ed), PS_OK);
+    ps_agg_free(a);
+    ps_agg_new(&b, &o);
+    assert_int_equal(ps_agg_load(b, saved.data, saved.len, &ed), PS_OK);
+    for (uint32_t i = 3; i < N_SHARDS; i++) {
+        assoc_blob(&w, i);
+        merge(b, &w, true);
+    }
+    ps_agg_finish(b);
+    assoc_counts(b, 3000, N_SHARDS, N_SHARDS); /* admitted at the 5th: its commits as documents */
+    assoc_counts(b, 4002, 0, 0);               /* named once: never in the table */
+    assoc_counts(b, 6000, N_SHARDS, N_SHARDS); /* a total: exact */
+    assoc_counts(b, 5000, 7, 1);    /* 7 records in one commit */
+    assoc_counts(b, 5001, 1000, 1); /* more than a counter holds, in one commit */
+    ps_agg_free(b);
+    ps_buf_release(&saved);
+    ps_results_release(&w);
+}
+
 static void test_aggregate_refuses_bad_blobs_and_checkpoints(void **state)
 {
     struct ps_agg_opts op = opts(PS_PASS_CONFIRM, 2);
@@ -416,6 +493,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_aggregate_scan_merges_each_shard_once_in_any_order),
         cmocka_unit_test(test_aggregate_rebase_equals_a_full_merge),
+        cmocka_unit_test(test_aggregate_scan_admits_association_pairs),
         cmocka_unit_test(test_aggregate_refuses_bad_blobs_and_checkpoints),
         cmocka_unit_test(test_aggregate_confirm_counts_shards_and_samples),
         cmocka_unit_test(test_aggregate_list_keeps_records_in_shard_order),
