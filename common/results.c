@@ -5,6 +5,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
+#include <zstd.h>
 
 #include "common/partition.h"
 #include "common/pass.h"
@@ -22,8 +24,17 @@ enum tag {
     TAG_MEMBER = 7,
     TAG_HIT = 8,
     TAG_SAMPLE = 9,
-    TAG__LAST = TAG_SAMPLE
+    TAG_CAND_TEXT = 10, /* a candidate whose hash is XXH3_64bits of its text: not written */
+    TAG__LAST = TAG_CAND_TEXT
 };
+
+/* The flags after the header: the sections follow, or a zstd frame of them. */
+#define FLAG_ZSTD 1u
+/* A body this big or bigger is compressed (zstd level 1: a shard's candidates of fine-tuning
+ * records shrink about 5 times; a few kilobytes of totals and counts are not worth it). */
+#define ZSTD_MIN_BODY 16384
+/* The most a zstd frame can expand: a 4-byte RLE block makes 128 KiB. */
+#define ZSTD_MAX_RATIO 32768
 
 /* Which pass commits which section: a blob with anything else is malformed. */
 static bool tag_allowed(unsigned pass, unsigned tag)
@@ -33,6 +44,7 @@ static bool tag_allowed(unsigned pass, unsigned tag)
         return true;
     case TAG_ERROR:
     case TAG_CAND:
+    case TAG_CAND_TEXT:
     case TAG_SKETCH:
         return pass == PS_PASS_SCAN;
     case TAG_LEAD:
@@ -67,21 +79,54 @@ void ps_results_begin(struct ps_results_writer *w, unsigned pass, uint32_t shard
     ps_varint_put(&w->out, shard);
     ps_varint_put(&w->out, part);
     ps_varint_put(&w->out, partition);
+    w->body = w->out.len + 1;
+    ps_buf_add(&w->out, (const char[]){0}, 1); /* flags: the sections follow */
 }
 
 void ps_results_release(struct ps_results_writer *w)
 {
     ps_buf_release(&w->out);
+    ps_buf_release(&w->z);
 }
 
-const void *ps_results_data(const struct ps_results_writer *w, size_t *len)
+const void *ps_results_data(struct ps_results_writer *w, size_t *len)
 {
-    *len = w->out.len;
-    return w->out.data;
+    size_t body = w->out.len - w->body, bound = ZSTD_compressBound(body), n;
+    char head[1 + PS_VARINT_MAX];
+    size_t head_len = 0;
+    ZSTD_CCtx *cctx;
+
+    if (body < ZSTD_MIN_BODY) {
+        *len = w->out.len;
+        return w->out.data;
+    }
+    if (w->z.max == 0)
+        ps_buf_init(&w->z, PS_BUF_NO_LIMIT);
+    ps_buf_reset(&w->z);
+    ps_buf_add(&w->z, w->out.data, w->body - 1);
+    head[head_len++] = FLAG_ZSTD;
+    head_len += ps_varint_encode(head + head_len, body);
+    ps_buf_add(&w->z, head, head_len);
+    if (ps_buf_reserve(&w->z, bound) != PS_OK)
+        ps_bug("results blob of %zu bytes", body);
+    /* with a checksum: a blob damaged in Redis or on the wire is refused, not misread */
+    cctx = ZSTD_createCCtx();
+    if (cctx == NULL)
+        ps_bug("zstd: no memory for a context");
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 1);
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+    n = ZSTD_compress2(cctx, w->z.data + w->z.len, bound, w->out.data + w->body, body);
+    ZSTD_freeCCtx(cctx);
+    if (ZSTD_isError(n))
+        ps_bug("zstd: %s", ZSTD_getErrorName(n));
+    w->z.len += n;
+    w->z.data[w->z.len] = '\0';
+    *len = w->z.len;
+    return w->z.data;
 }
 
 /* A section's payload is built in place: the tag, room for the length, then the payload; the
- * length is patched in once known (a fixed 5-byte varint, so no move is needed). */
+ * length is patched in once known, and the payload moved up to the shortest varint of it. */
 static size_t open_section(struct ps_results_writer *w, enum tag tag)
 {
     static const unsigned char room[5] = {0x80, 0x80, 0x80, 0x80, 0x00};
@@ -93,16 +138,15 @@ static size_t open_section(struct ps_results_writer *w, enum tag tag)
 
 static void close_section(struct ps_results_writer *w, size_t start)
 {
-    size_t n = w->out.len - start;
+    size_t n = w->out.len - start, k;
     unsigned char *p = (unsigned char *)w->out.data + start - 5;
 
     if (n > 0x7FFFFFFFu)
         ps_bug("results section of %zu bytes", n);
-    for (int i = 0; i < 5; i++) {
-        p[i] = (unsigned char)((n >> (7 * i)) & 0x7f);
-        if (i < 4)
-            p[i] |= 0x80;
-    }
+    k = ps_varint_encode((char *)p, n);
+    memmove(p + k, p + 5, n);
+    w->out.len -= 5 - k;
+    w->out.data[w->out.len] = '\0';
 }
 
 static void put_bytes(struct ps_buf *b, const void *src, size_t len)
@@ -136,9 +180,12 @@ void ps_results_put_error(struct ps_results_writer *w, const struct ps_results_e
 
 static void put_cand(struct ps_results_writer *w, enum tag tag, const struct ps_results_cand *c)
 {
-    size_t s = open_section(w, tag);
+    bool implied = tag == TAG_CAND && c->text_len <= PS_RESULTS_TEXT &&
+                   c->hash == XXH3_64bits(c->text, c->text_len);
+    size_t s = open_section(w, implied ? TAG_CAND_TEXT : tag);
 
-    ps_varint_put_u64le(&w->out, c->hash);
+    if (!implied)
+        ps_varint_put_u64le(&w->out, c->hash);
     ps_varint_put(&w->out, c->docs);
     put_bytes(&w->out, c->text, c->text_len);
     close_section(w, s);
@@ -385,14 +432,17 @@ static enum ps_err read_section(struct rd *r, unsigned tag, const struct ps_resu
         return r->bad ? PS_ERR_PROTO : v->error ? v->error(ctx, &e) : PS_OK;
     }
     case TAG_CAND:
+    case TAG_CAND_TEXT:
     case TAG_LEAD: {
         struct ps_results_cand c;
-        c.hash = get_u64le(r);
+        c.hash = tag == TAG_CAND_TEXT ? 0 : get_u64le(r);
         c.docs = get(r);
         c.text = get_bytes(r, &c.text_len);
         if (r->bad)
             return PS_ERR_PROTO;
-        if (tag == TAG_CAND)
+        if (tag == TAG_CAND_TEXT)
+            c.hash = XXH3_64bits(c.text, c.text_len);
+        if (tag != TAG_LEAD)
             return v->cand ? v->cand(ctx, &c) : PS_OK;
         return v->lead ? v->lead(ctx, &c) : PS_OK;
     }
@@ -423,15 +473,77 @@ static enum ps_err read_section(struct rd *r, unsigned tag, const struct ps_resu
     }
 }
 
+/* The sections of a blob's body, r over them; the error with its offset in the body. */
+static enum ps_err walk_sections(struct rd *r, unsigned pass, const struct ps_results_limits *lim,
+                                 const struct ps_results_visitor *v, void *ctx)
+{
+    struct scratch sc = {0};
+    enum ps_err err = PS_OK;
+
+    while (r->p < r->end && err == PS_OK && !r->bad) {
+        unsigned tag = *r->p++;
+        uint64_t len = get(r);
+        struct rd sub;
+
+        if (r->bad)
+            break;
+        if (len > (uint64_t)(r->end - r->p)) {
+            fail(r, "section runs past the end");
+            break;
+        }
+        if (tag == 0 || tag > TAG__LAST || !tag_allowed(pass, tag)) {
+            fail(r, "unknown section, or one this pass does not commit");
+            break;
+        }
+        sub = *r;
+        sub.end = r->p + len;
+        err = read_section(&sub, tag, lim, &sc, v, ctx);
+        if (err == PS_OK && !sub.bad && sub.p != sub.end)
+            fail(&sub, "section longer than its content");
+        if (sub.bad)
+            fail(r, sub.why);
+        r->p = sub.end;
+    }
+    free(sc.keys);
+    free(sc.entries);
+    return r->bad ? PS_ERR_PROTO : err;
+}
+
+/* A compressed body (r at its raw length) into *raw (the caller frees it). */
+static bool inflate_body(struct rd *r, unsigned char **raw, size_t *raw_len)
+{
+    uint64_t n = get(r);
+    size_t z_len = (size_t)(r->end - r->p), got;
+    unsigned long long declared;
+
+    if (r->bad)
+        return false;
+    declared = ZSTD_getFrameContentSize(r->p, z_len);
+    if (n == 0 || n / ZSTD_MAX_RATIO > z_len || declared != n || n > SIZE_MAX / 2) {
+        fail(r, "compressed body: bad length");
+        return false;
+    }
+    *raw = ps_xmalloc((size_t)n);
+    got = ZSTD_decompress(*raw, (size_t)n, r->p, z_len);
+    if (ZSTD_isError(got) || got != n) {
+        fail(r, "compressed body does not decompress to its length");
+        return false;
+    }
+    *raw_len = (size_t)n;
+    return true;
+}
+
 enum ps_err ps_results_decode(const void *src, size_t src_len, const struct ps_results_limits *lim,
                               const struct ps_results_visitor *v, void *ctx,
                               struct ps_results_header *hdr, struct ps_errdetail *ed)
 {
     struct rd r = {0};
-    struct scratch sc = {0};
     unsigned version, p;
-    uint64_t id, part, partition;
-    enum ps_err err = PS_OK;
+    uint64_t id, part, partition, flags;
+    unsigned char *raw = NULL;
+    size_t raw_len = 0;
+    bool inflated = false;
+    enum ps_err err;
 
     r.base = r.p = src;
     r.end = r.p + src_len;
@@ -455,39 +567,24 @@ enum ps_err ps_results_decode(const void *src, size_t src_len, const struct ps_r
     id = get(&r);
     part = get(&r);
     partition = get(&r);
-    if (r.bad || id > UINT32_MAX || part > UINT32_MAX || partition >= PS_PARTITION_MAX) {
-        ps_errdetail_set(ed, NULL, 0, "results blob: bad shard id, part or partition");
+    flags = get(&r);
+    if (r.bad || id > UINT32_MAX || part > UINT32_MAX || partition >= PS_PARTITION_MAX ||
+        (flags & ~(uint64_t)FLAG_ZSTD) != 0) {
+        ps_errdetail_set(ed, NULL, 0, "results blob: bad shard id, part, partition or flags");
         return PS_ERR_PROTO;
     }
-    while (r.p < r.end && err == PS_OK && !r.bad) {
-        unsigned tag = *r.p++;
-        uint64_t len = get(&r);
-        struct rd sub;
-
-        if (r.bad)
-            break;
-        if (len > (uint64_t)(r.end - r.p)) {
-            fail(&r, "section runs past the end");
-            break;
-        }
-        if (tag == 0 || tag > TAG__LAST || !tag_allowed(p, tag)) {
-            fail(&r, "unknown section, or one this pass does not commit");
-            break;
-        }
-        sub = r;
-        sub.end = r.p + len;
-        err = read_section(&sub, tag, lim, &sc, v, ctx);
-        if (err == PS_OK && !sub.bad && sub.p != sub.end)
-            fail(&sub, "section longer than its content");
-        if (sub.bad)
-            fail(&r, sub.why);
-        r.p = sub.end;
+    if ((flags & FLAG_ZSTD) && inflate_body(&r, &raw, &raw_len)) {
+        inflated = true;
+        /* offsets are in the body from here on: the compressed bytes say nothing */
+        r.base = r.p = raw;
+        r.end = raw + raw_len;
     }
-    free(sc.keys);
-    free(sc.entries);
+    err = r.bad ? PS_ERR_PROTO : walk_sections(&r, p, lim, v, ctx);
+    free(raw);
     if (r.bad) {
         ps_errdetail_set(ed, NULL, (uint64_t)(r.p - r.base),
-                         "results blob of shard %" PRIu64 ": %s", id, r.why);
+                         "results blob of shard %" PRIu64 ": %s%s", id,
+                         inflated ? "(offset in its decompressed body) " : "", r.why);
         return PS_ERR_PROTO;
     }
     if (err == PS_OK && hdr != NULL) {

@@ -26,7 +26,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 
-#define PS_RESULTS_VERSION 3
+#define PS_RESULTS_VERSION 4
 #define PS_RESULTS_SKETCH  8    /* values in a continuation sketch (PS_DETECT_SKETCH) */
 #define PS_RESULTS_TEXT    4096 /* bytes of a pattern text, id, snippet or reason at most */
 
@@ -95,7 +95,9 @@ struct ps_results_hit {
 /* ---- encoding ---- */
 
 struct ps_results_writer {
-    struct ps_buf out; /* the blob so far */
+    struct ps_buf out; /* the blob so far, its body (the sections) uncompressed */
+    size_t body;       /* where the sections start in out */
+    struct ps_buf z;   /* the blob with its body compressed */
 };
 
 /* Start a blob for partition `partition` of part `part` of `shard` in `pass` (buffer reused). */
@@ -111,8 +113,8 @@ void ps_results_put_sketch(struct ps_results_writer *w, const void *src, size_t 
 void ps_results_put_member(struct ps_results_writer *w, const struct ps_results_member *m);
 void ps_results_put_hit(struct ps_results_writer *w, const struct ps_results_hit *h);
 void ps_results_put_sample(struct ps_results_writer *w, const struct ps_results_sample *s);
-/* The blob: a view into w->out until the next begin. */
-const void *ps_results_data(const struct ps_results_writer *w, size_t *len);
+/* The blob, its body compressed when it is big: a view into w until the next begin or data. */
+const void *ps_results_data(struct ps_results_writer *w, size_t *len);
 
 /* ---- decoding ---- */
 

@@ -12,19 +12,27 @@
 
 #define PS_VARINT_MAX 10 /* bytes of the longest u64 */
 
+/* Write v as a varint at dst (room for PS_VARINT_MAX bytes); returns its length. */
+static inline size_t ps_varint_encode(void *dst, uint64_t v)
+{
+    unsigned char *d = dst;
+    size_t n = 0;
+
+    do {
+        d[n] = (unsigned char)(v & 0x7f);
+        v >>= 7;
+        d[n] |= v ? 0x80 : 0;
+        n++;
+    } while (v);
+    return n;
+}
+
 /* Append v as a varint. */
 static inline void ps_varint_put(struct ps_buf *b, uint64_t v)
 {
     unsigned char tmp[PS_VARINT_MAX];
-    size_t n = 0;
 
-    do {
-        tmp[n] = (unsigned char)(v & 0x7f);
-        v >>= 7;
-        tmp[n] |= v ? 0x80 : 0;
-        n++;
-    } while (v);
-    ps_buf_add(b, tmp, n);
+    ps_buf_add(b, tmp, ps_varint_encode(tmp, v));
 }
 
 /* Append v as 8 little-endian bytes. */

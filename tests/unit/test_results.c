@@ -1,16 +1,20 @@
 /* test_results.c - the results blob: every section round-trips with its values, a blob cut short
  * at any byte is refused, and so are a wrong magic or version, a section the pass does not
- * commit, a text over the bound, and more documents in role than containing the pattern. */
+ * commit, a text over the bound, and more documents in role than containing the pattern; a big
+ * body is compressed (its checksum catches a damaged byte) and a text's own hash is left out. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "common/pass.h"
 #include "common/results.h"
+
+#include <xxhash.h>
 
 struct seen {
     struct ps_results_totals totals;
@@ -122,7 +126,7 @@ static const struct ps_results_visitor visitor = {.totals = on_totals,
                                                   .hit = on_hit,
                                                   .sample = on_sample};
 
-static enum ps_err decode(const struct ps_results_writer *w, struct seen *s, unsigned *pass,
+static enum ps_err decode(struct ps_results_writer *w, struct seen *s, unsigned *pass,
                           uint32_t *shard)
 {
     struct ps_results_header h = {0};
@@ -281,10 +285,14 @@ static void test_results_refuses_malformed_blobs(void **state)
     (void)state;
     assert_int_equal(ps_results_decode("PSRX\x01\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
-    /* version 2, whose entries lack the offset (`at`), from a worker of an older build */
-    assert_int_equal(ps_results_decode("PSRB\x02\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
+    /* version 3, whose sections are never compressed, from a worker of an older build */
+    assert_int_equal(ps_results_decode("PSRB\x03\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
-    assert_non_null(strstr(ed.msg, "version 2, this build reads 3"));
+    assert_non_null(strstr(ed.msg, "version 3, this build reads 4"));
+    /* flags this build does not know */
+    assert_int_equal(ps_results_decode("PSRB\x04\x01\x00\x00\x00\x02", 10, &lim, &visitor, &s,
+                                       NULL, &ed),
+                     PS_ERR_PROTO);
     assert_int_equal(ps_results_decode("PSRB\x01\x09\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
     /* a candidate in a list-pass blob */
@@ -312,9 +320,92 @@ static void test_results_refuses_malformed_blobs(void **state)
         assert_true(n <= sizeof(copy));
         memcpy(copy, p, n);
     }
-    copy[10] = 0xff; /* first length byte of the section */
+    copy[11] = 0xff; /* the section's length (after the header, the flags and its tag) */
     assert_int_equal(ps_results_decode(copy, n, &lim, &visitor, &s, NULL, &ed), PS_ERR_PROTO);
     ps_results_release(&w);
+}
+
+/* Candidates of fine-tuning records, one per prompt n-gram, each hashed from its text: the
+ * blob leaves the hashes out and compresses its body, and decodes to the same candidates. */
+static void fill_cands(struct ps_results_writer *w, size_t n, bool text_hashes)
+{
+    char text[64];
+    struct ps_results_cand c = {0, 1, text, 0};
+
+    ps_results_begin(w, PS_PASS_SCAN, 3, 0, 0);
+    for (size_t i = 0; i < n; i++) {
+        c.text_len = (size_t)snprintf(text, sizeof(text), "w%05zu w%05zu\x1fnegative", i, i % 97);
+        c.hash = text_hashes ? XXH3_64bits(text, c.text_len) : i + 1;
+        c.docs = i % 5 + 1;
+        ps_results_put_cand(w, &c);
+    }
+}
+
+static enum ps_err check_cand(void *ctx, const struct ps_results_cand *c)
+{
+    size_t *i = ctx;
+    char text[64];
+    size_t len = (size_t)snprintf(text, sizeof(text), "w%05zu w%05zu\x1fnegative", *i, *i % 97);
+
+    assert_int_equal(c->text_len, len);
+    assert_memory_equal(c->text, text, len);
+    assert_int_equal(c->hash, XXH3_64bits(text, len));
+    assert_int_equal(c->docs, *i % 5 + 1);
+    ++*i;
+    return PS_OK;
+}
+
+static void test_results_big_bodies_are_compressed(void **state)
+{
+    struct ps_results_writer w = {0}, other = {0};
+    struct ps_results_limits lim = ps_results_limits_default();
+    struct ps_errdetail ed;
+    size_t n, n_other, i = 0, raw = 0;
+    const unsigned char *p;
+    unsigned char *copy;
+
+    (void)state;
+    /* small: as written, the flags byte 0, and the hash of a text-hashed candidate left out */
+    fill_cands(&w, 1, true);
+    fill_cands(&other, 1, false);
+    p = ps_results_data(&w, &n);
+    ps_results_data(&other, &n_other);
+    assert_int_equal(p[9], 0);
+    assert_int_equal(n + 8, n_other);
+    /* big: compressed, several times smaller than its 20-odd bytes a candidate */
+    fill_cands(&w, 5000, true);
+    p = ps_results_data(&w, &n);
+    assert_int_equal(p[9], 1);
+    assert_true(n < 5000 * 8);
+    assert_int_equal(ps_results_decode(p, n, &lim, &(struct ps_results_visitor){.cand = check_cand},
+                                       &i, NULL, &ed),
+                     PS_OK);
+    assert_int_equal(i, 5000);
+    /* damaged: a flipped byte in the frame, a declared length that is not the frame's, and every
+     * cut, are refused without reading past the copy */
+    copy = malloc(n);
+    for (size_t at = 12; at < n; at += 97) {
+        memcpy(copy, p, n);
+        copy[at] ^= 0x5a;
+        i = 0;
+        raw += ps_results_decode(copy, n, &lim, &(struct ps_results_visitor){.cand = check_cand},
+                                 &i, NULL, &ed) == PS_OK;
+    }
+    assert_int_equal(raw, 0);
+    memcpy(copy, p, n);
+    copy[10] ^= 0x01; /* the first byte of the raw length */
+    assert_int_equal(ps_results_decode(copy, n, &lim, &visitor, NULL, NULL, &ed), PS_ERR_PROTO);
+    for (size_t len = 0; len < n; len += 13) {
+        unsigned char *cut = malloc(len + 1);
+        memcpy(cut, p, len);
+        assert_int_equal(ps_results_decode(cut, len, &lim, &(struct ps_results_visitor){0}, NULL,
+                                           NULL, &ed),
+                         PS_ERR_PROTO);
+        free(cut);
+    }
+    free(copy);
+    ps_results_release(&w);
+    ps_results_release(&other);
 }
 
 int main(void)
@@ -324,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_results_confirm_and_list_blobs_round_trip),
         cmocka_unit_test(test_results_refuses_every_truncation),
         cmocka_unit_test(test_results_refuses_malformed_blobs),
+        cmocka_unit_test(test_results_big_bodies_are_compressed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
