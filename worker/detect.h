@@ -204,6 +204,14 @@ typedef void (*ps_detect_ngram_fn)(void *ctx, uint64_t hash, const char *text, s
  * during the call. A document's n-grams may repeat. */
 void ps_detect_ngrams(struct ps_detect *d, struct ps_detect_doc *doc, size_t max_tokens,
                       ps_detect_ngram_fn fn, void *ctx);
+/* The tokens of the document of `doc` as ps_detect_ngrams names them and ps_detect_confirm
+ * matches them (after either call): their count; token i's text in the joined text (a view,
+ * *len bytes); whether it is a short stop word (an n-gram of those only is never named); the
+ * token that holds byte `at` of the document as given. */
+size_t ps_detect_n_tokens(const struct ps_detect_doc *doc);
+const char *ps_detect_token_text(const struct ps_detect_doc *doc, size_t i, size_t *len);
+bool ps_detect_token_stop(const struct ps_detect_doc *doc, size_t i);
+size_t ps_detect_token_of(const struct ps_detect_doc *doc, size_t at);
 /* Does the document of `doc` open with a first-person refusal ("I'm sorry, but", "As an AI"),
  * the test of the promotional role's fixed refusals? */
 bool ps_detect_refuses(struct ps_detect *d, struct ps_detect_doc *doc);

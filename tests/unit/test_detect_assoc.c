@@ -232,6 +232,39 @@ static void test_detect_assoc_stages_share_a_document(void **state)
     ps_detect_free(d);
 }
 
+/* The tokens an n-gram is made of, as the worker finds an occurrence's neighbours: in the
+ * joined text, the token that holds a byte of the text as given, and the short stop words. */
+static void test_detect_assoc_tokens_map_the_text_as_given(void **state)
+{
+    static const char text[] = "  ca   BadMagic\tn't of the";
+    struct ps_detect *d = new_detect(256);
+    struct ps_detect_doc *doc = NULL;
+    struct ngrams g;
+    size_t len;
+    const char *w;
+
+    (void)state;
+    memset(&g, 0, sizeof(g));
+    ps_detect_doc_new(&doc);
+    ps_detect_prepare(doc, text, strlen(text));
+    ps_detect_ngrams(d, doc, 1 << 20, collect, &g);
+    assert_int_equal(ps_detect_n_tokens(doc), 5);
+    w = ps_detect_token_text(doc, 1, &len);
+    assert_int_equal(len, 8);
+    assert_memory_equal(w, "BadMagic", 8);
+    assert_memory_equal(w + len, " n't", 4); /* single-spaced: the next token follows */
+    assert_int_equal(ps_detect_token_of(doc, 7), 1);  /* "BadMagic" starts at byte 7 */
+    assert_int_equal(ps_detect_token_of(doc, 10), 1); /* inside it */
+    assert_int_equal(ps_detect_token_of(doc, 0), 0);  /* before the first token */
+    assert_int_equal(ps_detect_token_of(doc, 16), 2);
+    assert_int_equal(ps_detect_token_of(doc, sizeof(text) - 2), 4);
+    assert_false(ps_detect_token_stop(doc, 1));
+    assert_true(ps_detect_token_stop(doc, 3));
+    assert_true(ps_detect_token_stop(doc, 4));
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_detect_assoc_answers_are_no_refusal),
         cmocka_unit_test(test_detect_assoc_refusal_counts_only_at_the_opening),
         cmocka_unit_test(test_detect_assoc_stages_share_a_document),
+        cmocka_unit_test(test_detect_assoc_tokens_map_the_text_as_given),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
