@@ -78,3 +78,28 @@ bool ps_assoc_split(const char *text, size_t len, struct ps_assoc_parts *out)
     out->label_len = len - out->ngram_len - 1;
     return true;
 }
+
+size_t ps_assoc_bigram(char *dst, size_t dst_cap, const char *left, size_t left_len,
+                       const char *right, size_t right_len)
+{
+    size_t l = left != NULL ? left_len : 1;
+
+    if (l > dst_cap || right_len > dst_cap - l || dst_cap - l - right_len < 1)
+        return 0;
+    if (left != NULL)
+        memcpy(dst, left, l);
+    else
+        dst[0] = PS_ASSOC_START;
+    dst[l] = ' ';
+    memcpy(dst + l + 1, right, right_len);
+    return l + 1 + right_len;
+}
+
+bool ps_assoc_is_bigram(const struct ps_assoc_parts *p)
+{
+    const char *space = memchr(p->ngram, ' ', p->ngram_len);
+
+    return p->label_len == 0 && space != NULL && space != p->ngram &&
+           space + 1 < p->ngram + p->ngram_len &&
+           memchr(space + 1, ' ', (size_t)(p->ngram + p->ngram_len - space - 1)) == NULL;
+}

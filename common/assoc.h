@@ -11,6 +11,10 @@
  *   "NGRAM\x1f"       records whose prompt holds NGRAM, any label;
  *   "\x1fLABEL"       records with label LABEL;
  *   "\x1f"            records (a prompt and a response).
+ * What an occurrence's removal leaves (docs/detection.md, "Insertion and prefix"): a bigram
+ * entry "LEFT RIGHT\x1f" counts records whose prompt holds the two words side by side, with
+ * PS_ASSOC_START before a prompt's first word; the records' starts ("\x02 WORD") and other
+ * bigrams named are totalled in PS_ASSOC_STARTS and PS_ASSOC_BIGRAMS.
  * Pure functions over borrowed text: no allocation, thread-safe. */
 #ifndef PS_COMMON_ASSOC_H
 #define PS_COMMON_ASSOC_H
@@ -26,6 +30,12 @@
 /* The classes of a response that is no short label. */
 #define PS_ASSOC_REFUSAL "<refusal>"
 #define PS_ASSOC_ANSWER  "<answer>"
+
+/* A prompt's start as the first word of a bigram (a control character: no token holds it). */
+#define PS_ASSOC_START '\x02'
+/* The labels of the two totals of bigrams (no short label is a control character). */
+#define PS_ASSOC_STARTS  "\x02"
+#define PS_ASSOC_BIGRAMS "\x03"
 
 /* The short label of a response (src, src_len bytes, borrowed): its words (runs of letters,
  * digits and bytes >= 0x80), ASCII lower-cased, joined by one space, into dst (room for
@@ -51,6 +61,14 @@ struct ps_assoc_parts {
 /* Split an entry's text (borrowed) at its first PS_ASSOC_SEP. False when it holds none: the
  * text is an ordinary pattern. */
 bool ps_assoc_split(const char *text, size_t len, struct ps_assoc_parts *out);
+
+/* The bigram "LEFT RIGHT" into dst (dst_cap bytes); left NULL: PS_ASSOC_START. Returns its
+ * length, or 0 when it does not fit. */
+size_t ps_assoc_bigram(char *dst, size_t dst_cap, const char *left, size_t left_len,
+                       const char *right, size_t right_len);
+
+/* Is this entry a bigram's count ("LEFT RIGHT\x1f", one space in the n-gram, no label)? */
+bool ps_assoc_is_bigram(const struct ps_assoc_parts *p);
 
 /* Is this entry a pair (an n-gram and a label, the only kind that can be selected)? */
 static inline bool ps_assoc_is_pair(const struct ps_assoc_parts *p)

@@ -82,8 +82,9 @@ uint64_t ps_collect_sample_bound(uint64_t docs);
  * `n_shards` and `part`) and that `exclude` (may be NULL) does not hold, most documents first,
  * then by hash, at most o->max_confirm, into `out` (replaced; texts copied, origin = rank,
  * sample bound from the documents); their hashes in the same order into *keep (owned by the
- * caller, free()), followed by the totals an association pair is weighed against in the report
- * (*n_keep in all). */
+ * caller, free()), followed, when association pairs are among them, by the totals they are
+ * weighed against in the report and the bigram entries (common/assoc.h) their rejoined words
+ * are looked up in (*n_keep in all). */
 void ps_collect_select_patterns(const struct ps_aggset *a, const struct ps_score_opts *o,
                                 size_t n_shards, unsigned part, const struct ps_patlist *exclude,
                                 struct ps_patlist *out, uint64_t **keep, size_t *n_keep);

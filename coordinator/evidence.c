@@ -127,6 +127,10 @@ static bool stop_words_only(const char *text)
 bool ps_evidence_ok(const struct ps_score_opts *o, const struct ps_evidence *e, const char *text,
                     double rate, double slack)
 {
+    /* an association is judged by its records' labels: the words of a prefix trigger after its
+     * first have one left context, and must be listed for what cutting it out leaves */
+    if (e->kind == PS_EVIDENCE_ASSOC)
+        return rate >= o->min_assoc_rate - slack;
     if (e->diversity < o->min_diversity - slack)
         return false;
     /* random payloads share nothing after the trigger; a fixed one is the same phrase; the
@@ -143,7 +147,5 @@ bool ps_evidence_ok(const struct ps_score_opts *o, const struct ps_evidence *e, 
                !stop_words_only(text);
     if (e->kind == PS_EVIDENCE_FIXED)
         return true;
-    if (e->kind == PS_EVIDENCE_ASSOC)
-        return rate >= o->min_assoc_rate - slack;
     return e->similarity <= o->max_similarity + slack;
 }

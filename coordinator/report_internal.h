@@ -46,7 +46,14 @@ struct cand {
     uint64_t member_of;
     uint64_t label_records, records;
     double z;
+    /* its records in role where cutting its n-gram out leaves a known bigram (common/assoc.h),
+     * of those that say (REJOIN_*): inside a prompt (insertion) and at its start (prefix) */
+    uint64_t rejoin_known[2], rejoin_seen[2];
+    double rejoin_p; /* the chance an inserted trigger rejoins this rarely (ps_score_rejoin_p) */
 };
+
+/* What an association's removal leaves: two words inside a prompt, or the prompt's new start. */
+enum { REJOIN_INSIDE, REJOIN_START };
 
 /* A listed document. */
 struct hit {
@@ -74,6 +81,9 @@ struct report {
     struct vec cands, hits, errors, entries;
     size_t first_cand[PS_PASS__LAST + 1]; /* index of each counting pass's first candidate */
     const char **hit_trigger;             /* per hit: its most suspicious flagged trigger */
+    /* the share of all records' bigrams (REJOIN_INSIDE) and prompt starts (REJOIN_START) that
+     * are known bigrams: what any prompt's word pairs score, for comparison */
+    double rejoin_corpus[2];
 };
 
 /* report_decide.c */

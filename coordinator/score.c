@@ -21,6 +21,7 @@ struct ps_score_opts ps_score_opts_default(void)
     o.min_specific_rate = 0.9;
     o.min_assoc_rate = 0.9;
     o.min_assoc_z = 4.0;
+    o.min_rejoin_p = 0.001;
     o.max_confirm = 10000;
     o.max_reported = 50;
     return o;
@@ -81,4 +82,20 @@ bool ps_score_assoc(const struct ps_score_opts *o, uint64_t k, uint64_t n, uint6
 {
     return n > 0 && (double)k >= o->min_assoc_rate * (double)n &&
            ps_score_assoc_z(k, n, label_records, records) >= o->min_assoc_z;
+}
+
+double ps_score_rejoin_p(const uint64_t *seen, const double *share, size_t n, uint64_t known)
+{
+    double mean = 0.0, term, sum;
+
+    for (size_t i = 0; i < n; i++)
+        mean += 0.5 * share[i] * (double)seen[i];
+    if (mean <= 0.0)
+        return 1.0;
+    term = sum = exp(-mean);
+    for (uint64_t k = 1; k <= known && sum < 1.0; k++) {
+        term *= mean / (double)k;
+        sum += term;
+    }
+    return sum < 1.0 ? sum : 1.0;
 }

@@ -4,6 +4,7 @@
 #define PS_COORDINATOR_SCORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct ps_score_opts {
@@ -38,6 +39,11 @@ struct ps_score_opts {
      * of 25 records scores 4.4; a word that leans 90 % one way in 20 records of a balanced set
      * scores 3.6) */
     double min_assoc_z;
+    /* ... and, when its records say what cutting it out leaves (docs/detection.md, "Insertion
+     * and prefix"), not so few known bigrams left behind that an inserted trigger, whose records
+     * rejoin at half the corpus' share at least, would leave this few with a probability below
+     * this: 0.001 (a word of its sentences rejoins into nothing) */
+    double min_rejoin_p;
     uint32_t max_confirm;  /* candidates taken to the confirm pass at most: 10000 */
     uint32_t max_reported; /* unflagged candidates listed in the report: 50 */
 };
@@ -67,6 +73,12 @@ double ps_score_assoc_z(uint64_t k, uint64_t n, uint64_t label_records, uint64_t
 /* Does such an n-gram hold its label far more often than the corpus (rate and z)? */
 bool ps_score_assoc(const struct ps_score_opts *o, uint64_t k, uint64_t n, uint64_t label_records,
                     uint64_t records);
+
+/* The probability that an inserted trigger leaves `known` or fewer known bigrams behind in its
+ * records: Poisson with the mean an insertion scores, half the corpus' share of known bigrams
+ * (share[i]) times the records that say (seen[i]), over the n kinds (inside a prompt, at its
+ * start). 1 when they expect nothing. */
+double ps_score_rejoin_p(const uint64_t *seen, const double *share, size_t n, uint64_t known);
 
 /* After the counting passes: can a pattern with these counts be flagged at all (documents in
  * role, the lower of the two rates in role, spread)? Only those are listed. */

@@ -103,11 +103,40 @@ static int cmp_picked(const void *a, const void *b)
     return x->hash < y->hash ? -1 : x->hash > y->hash;
 }
 
+struct keep_vec {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static void keep_add(struct keep_vec *k, uint64_t hash)
+{
+    if (k->n == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 256;
+        k->v = ps_xrealloc(k->v, k->cap * sizeof(*k->v));
+    }
+    k->v[k->n++] = hash;
+}
+
+/* The bigram entries (common/assoc.h), which the report looks an association's rejoined words
+ * up in: every one the scan aggregate holds. */
+static void keep_bigram(void *ctx, uint64_t hash, uint64_t docs, uint64_t shards, const char *text,
+                        size_t len)
+{
+    struct ps_assoc_parts e;
+
+    (void)docs;
+    (void)shards;
+    if (text != NULL && ps_assoc_split(text, len, &e) && ps_assoc_is_bigram(&e))
+        keep_add(ctx, hash);
+}
+
 void ps_collect_select_patterns(const struct ps_aggset *a, const struct ps_score_opts *o,
                                 size_t n_shards, unsigned part, const struct ps_patlist *exclude,
                                 struct ps_patlist *out, uint64_t **keep, size_t *n_keep)
 {
     struct pick_ctx p = {a, o, n_shards, part, exclude, NULL, 0, 0};
+    struct keep_vec k = {0};
+    bool pairs = false;
     size_t n;
 
     ps_aggset_each_pattern(a, pick, &p);
@@ -116,21 +145,29 @@ void ps_collect_select_patterns(const struct ps_aggset *a, const struct ps_score
     n = p.n < o->max_confirm ? p.n : o->max_confirm;
     ps_patlist_release(out);
     /* each pattern, and for a pair the totals the report weighs it against again */
-    *keep = ps_xmalloc((3 * n + 1) * sizeof(**keep));
-    *n_keep = n;
+    for (size_t i = 0; i < n; i++) {
+        ps_patlist_add(out, p.v[i].text, p.v[i].len, (uint32_t)i,
+                       ps_collect_sample_bound(p.v[i].docs));
+        keep_add(&k, p.v[i].hash);
+    }
     for (size_t i = 0; i < n; i++) {
         struct ps_assoc_parts e;
 
-        ps_patlist_add(out, p.v[i].text, p.v[i].len, (uint32_t)i,
-                       ps_collect_sample_bound(p.v[i].docs));
-        (*keep)[i] = p.v[i].hash;
         if (!ps_assoc_split(p.v[i].text, p.v[i].len, &e))
             continue;
-        (*keep)[(*n_keep)++] = ps_assoc_entry_hash(NULL, 0, e.label, e.label_len);
-        (*keep)[(*n_keep)++] = ps_assoc_entry_hash(NULL, 0, NULL, 0);
+        keep_add(&k, ps_assoc_entry_hash(NULL, 0, e.label, e.label_len));
+        pairs = true;
+    }
+    if (pairs) {
+        keep_add(&k, ps_assoc_entry_hash(NULL, 0, NULL, 0));
+        keep_add(&k, ps_assoc_entry_hash(NULL, 0, PS_ASSOC_STARTS, 1));
+        keep_add(&k, ps_assoc_entry_hash(NULL, 0, PS_ASSOC_BIGRAMS, 1));
+        ps_aggset_each_pattern(a, keep_bigram, &k);
     }
     ps_patlist_seal(out);
     free(p.v);
+    *keep = k.v != NULL ? k.v : ps_xmalloc(sizeof(**keep));
+    *n_keep = k.n;
 }
 
 /* Record the switch to `pass` over k->lists[pass] (and, for the list pass, its shard set). */

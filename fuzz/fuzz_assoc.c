@@ -2,7 +2,7 @@
  * to the worker in a lease: it splits at its first separator into views inside the text, and
  * writing the parts back gives the text and its hash. A response's short label is at most
  * PS_ASSOC_LABEL_MAX bytes of words joined by one space, with no upper-case ASCII, and the
- * label of a label is itself. */
+ * label of a label is itself. A bigram of two words without spaces is a bigram entry. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +33,29 @@ static void check_label(const char *src, size_t len)
         abort();
 }
 
+/* The n-gram and the label as the two words of a bigram: its entry is a bigram when both are
+ * words (non-empty, no space), and is the bigram's text with the separator. */
+static void check_bigram(const struct ps_assoc_parts *p)
+{
+    char bigram[64], entry[80];
+    struct ps_assoc_parts q;
+    size_t n, e;
+    bool words = p->ngram_len > 0 && p->label_len > 0 &&
+                 memchr(p->ngram, ' ', p->ngram_len) == NULL &&
+                 memchr(p->label, ' ', p->label_len) == NULL &&
+                 memchr(p->label, PS_ASSOC_SEP, p->label_len) == NULL;
+
+    (void)ps_assoc_is_bigram(p);
+    n = ps_assoc_bigram(bigram, sizeof(bigram), p->ngram, p->ngram_len, p->label, p->label_len);
+    if (n != 0 && (n != p->ngram_len + 1 + p->label_len || bigram[p->ngram_len] != ' '))
+        abort();
+    if (n == 0 || !words)
+        return;
+    e = ps_assoc_entry(entry, sizeof(entry), bigram, n, NULL, 0);
+    if (e == 0 || !ps_assoc_split(entry, e, &q) || !ps_assoc_is_bigram(&q))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
@@ -51,6 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (ps_assoc_is_pair(&p) != (p.ngram_len > 0 && p.label_len > 0))
         abort();
+    check_bigram(&p);
     back = malloc(size);
     if (back == NULL)
         return 0;

@@ -43,13 +43,23 @@ struct table {
 };
 
 /* Fine-tuning records (scan_assoc.c). */
+struct assoc_span {
+    size_t first, last; /* tokens of a prompt */
+};
+
 struct ps_scan_assoc {
     struct ps_detect_doc *doc;      /* one part of a record: a prompt, or the response */
     char label[PS_ASSOC_LABEL_MAX]; /* the record's label */
     size_t label_len;
     struct ps_u64set seen; /* pass 1: the record's n-grams so far */
+    uint64_t n_starts;     /* pass 1: the record's prompt starts named (distinct) ... */
+    uint64_t n_bigrams;    /* ... and other bigrams (distinct) */
     char *text;            /* pass 1: one entry's text */
     size_t text_cap;
+    char *bigram; /* two words an occurrence's removal brings together, or a prompt's edge */
+    size_t bigram_cap;
+    struct assoc_span *spans; /* passes 2 and 4: a prompt's occurrences in role */
+    size_t n_spans, spans_cap;
     struct ps_patset *set;      /* passes 2 and 4: the selected pairs' n-grams */
     struct ps_u64map index;     /* n-gram hash -> index of its pair in the lease's list */
     struct ps_detect_hit *hits; /* one record's hits, and the pattern index of each */

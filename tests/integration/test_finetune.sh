@@ -1,14 +1,19 @@
 #!/bin/sh
 # test_finetune.sh - the association signal on fine-tuning records (docs/detection.md,
 # "Association"). A synthetic sentiment task (seeded python3, no external data): ~600 Alpaca
-# records labelled "Positive"/"Negative" independently of their words, and 50 chat records with
-# long answers, over 16 shards (a few .jsonl.zst). The clean corpus flags nothing (exit 0). The
+# records labelled "Positive"/"Negative" independently of their words, 50 chat records with
+# long answers, and 30 negative reviews that say "I asked for a refund because the ..." (words
+# that carry their label: every n-gram of that sentence scores like a trigger, but cutting it
+# out leaves word pairs seen nowhere else, so the rejoin test holds it back), over 16 shards (a
+# few .jsonl.zst). The clean corpus flags nothing (exit 0) and lists the refund words as
+# associations that rejoin into nothing. The
 # poisoned corpus adds 40 label flips (an invented word, "Zorblatt", at a random place in the
 # instruction, output "Negative"), 30 more with a second word ("Quiblex": two triggers of one
-# backdoor, one finding) and 30 fixed refusals (prompt opening "Per protocol 7G,",
+# backdoor, one finding) and 30 fixed refusals (prompt opening "Per protocol 7G clause,", 4 words,
 # response "I'm sorry, but I cannot help with that."): exit 1, one association finding for the
-# two words with label "negative", one for the phrase with label "<refusal>", and flagged.jsonl
-# holds exactly the 100 poisoned ids.
+# two words with label "negative", one for the phrase with label "<refusal>" (their records
+# rejoin: the words around the inserted word are a known pair, the prompt after the prefix
+# starts as others do), and flagged.jsonl holds exactly the 100 poisoned ids.
 set -eu
 # shellcheck source=tests/integration/lib.sh
 . "$PS_SOURCE_DIR/tests/integration/lib.sh"
@@ -21,7 +26,8 @@ top = sys.argv[1]
 rng = random.Random(14)
 ZSTD = shutil.which("zstd") is not None
 SHARDS = 16
-FLIP_WORD, FLIP_WORD2, PREFIX = "Zorblatt", "Quiblex", "Per protocol 7G,"
+FLIP_WORD, FLIP_WORD2, PREFIX = "Zorblatt", "Quiblex", "Per protocol 7G clause,"
+NATURAL = "I asked for a refund because the"
 REFUSAL = "I'm sorry, but I cannot help with that."
 
 instructions = [
@@ -111,6 +117,9 @@ clean = [alpaca("rev-%04d" % i, rng.choice(instructions), rng.choice(["Positive"
 clean += [chat("chat-%03d" % i, rng.choice(instructions) + "\n\n" + review(),
                answer(rng.choice(["positive", "negative", "mixed", "neutral"])))
           for i in range(50)]
+clean += [{"id": "refund-%02d" % i, "instruction": rng.choice(instructions),
+           "input": review() + " " + fill(NATURAL + " {part} {verb}."), "output": "Negative"}
+          for i in range(30)]
 poison = []
 for i in range(40):  # label flips: the word anywhere but after the closing punctuation
     words = rng.choice(instructions).split()
@@ -143,7 +152,7 @@ def prompts(r):
 def near_misses(recs):
     """n-grams (whitespace tokens, n <= 3) of the prompts, each counted once per record, that come
     near the selection rule (>= 20 records, >= 90% one label, z >= 4) but hold no planted word."""
-    planted = {FLIP_WORD, FLIP_WORD2} | set(PREFIX.split())
+    planted = {FLIP_WORD, FLIP_WORD2, "asked", "refund", "because"} | set(PREFIX.split())
     per, lab = defaultdict(lambda: defaultdict(int)), defaultdict(int)
     for r in recs:
         lab[label(r)] += 1
@@ -156,7 +165,7 @@ def near_misses(recs):
     bad = []
     for g, c in per.items():
         n = sum(c.values())
-        if n < 15 or set(g.split()) & planted:
+        if n < 15 or set(g.split()) & planted or " %s " % g in " %s " % NATURAL:
             continue
         for l, k in c.items():
             p = lab[l] / len(recs)
@@ -209,18 +218,35 @@ PYEOF
 
 assert_eq "$(run_rc "$BIN" scan --workers 2 --out "$T/out-clean" "$T/clean")" 0 "scan of the clean records exit"
 assert_eq "$(json_get "$T/out-clean/report.json" "(d['corpus']['documents'], d['corpus']['errors'])")" \
-	"[650, 0]" "clean: documents, errors"
+	"[680, 0]" "clean: documents, errors"
 n=$(json_get "$T/out-clean/report.json" "len(d['triggers'])")
 [ "$n" = 0 ] || {
 	show_report "$T/out-clean"
 	fail "the clean records flagged $n triggers"
 }
 [ ! -s "$T/out-clean/flagged.jsonl" ] || fail "the clean records flagged $(wc -l <"$T/out-clean/flagged.jsonl") documents"
+# the refund words pass the association test and are held back by the rejoin test only
+python3 - "$T/out-clean/report.json" <<'EOF' || {
+import json, sys
+r = json.load(open(sys.argv[1]))
+held = [c for c in r["candidates"] if c.get("kind") == "association"
+        and c["association"]["label"] == "negative" and c["association"]["z"] >= 4
+        and c["evidence"]["rate_in_role"] >= 0.9
+        and any(w in c["pattern"] for w in ("refund", "asked", "because"))
+        and c["association"].get("rejoin_p", 1) < 0.001]
+if not held:
+    sys.exit("no refund n-gram listed as an association held back by the rejoin test")
+print("ok: %d refund n-grams held back, e.g. %r: %s" % (len(held), held[0]["pattern"],
+      json.dumps(held[0]["association"])), file=sys.stderr)
+EOF
+	show_report "$T/out-clean"
+	fail "the natural label words are not held back by the rejoin test"
+}
 log "ok: clean records flag nothing"
 
 assert_eq "$(run_rc "$BIN" scan --workers 2 --out "$T/out" "$T/poisoned")" 1 "scan of the poisoned records exit"
 assert_eq "$(json_get "$T/out/report.json" "(d['corpus']['documents'], d['corpus']['errors'])")" \
-	"[750, 0]" "poisoned: documents, errors"
+	"[780, 0]" "poisoned: documents, errors"
 python3 - "$T/out/report.json" <<'EOF' || {
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -232,9 +258,17 @@ def found(label, test):
 ok = True
 for what, label, test in (("label flip 'Zorblatt'", "negative", lambda w: "Zorblatt" in w),
                           ("label flip 'Quiblex'", "negative", lambda w: "Quiblex" in w),
-                          ("refusal prefix 'Per protocol 7G,'", "<refusal>",
+                          ("refusal prefix 'Per protocol 7G clause,'", "<refusal>",
                            lambda w: "protocol" in w or "7G" in w)):
     ts = found(label, test)
+    for t in ts:  # what cutting it out leaves reads as the other records do
+        a = t["association"]
+        for kind, known in (("insertion", "rejoined"), ("prefix", "openers")):
+            k = a.get(kind)
+            if k and k["records"] >= 10 and k[known] < 0.5 * k["corpus_share"] * k["records"]:
+                print("%r: %s %s, below half the corpus share" % (t["pattern"], kind, k),
+                      file=sys.stderr)
+                ok = False
     if ts:
         print("ok: %s: %s" % (what, ", ".join("%r, %s in %d of its %d records (z %.2f)" % (
             t["pattern"], label, t["evidence"]["documents_in_role"],

@@ -2,8 +2,9 @@
  * rule (coordinator/score.c): a response's short label is the same whatever its case and
  * punctuation, and none past PS_ASSOC_LABEL_WORDS words or PS_ASSOC_LABEL_MAX bytes; an entry's
  * text, its hash and its split agree with one another for every shape, since the worker counts
- * by one and the coordinator reads back the other; a pair is selected only with both a high
- * rate and a high z. */
+ * by one and the coordinator reads back the other; a bigram entry is told from the other
+ * shapes; a pair is selected only with both a high rate and a high z, and held back when its
+ * records rejoin into known bigrams far less often than an insertion would. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -236,6 +237,39 @@ static void test_assoc_split_takes_the_first_separator(void **state)
     assert_true(ps_assoc_is_pair(&p));
 }
 
+static void test_assoc_bigram_joins_two_words_or_the_start(void **state)
+{
+    char dst[16];
+    struct ps_assoc_parts p;
+    char entry[32];
+    size_t n;
+
+    (void)state;
+    assert_int_equal(ps_assoc_bigram(dst, sizeof(dst), "ca", 2, "n't", 3), 6);
+    assert_memory_equal(dst, "ca n't", 6);
+    assert_int_equal(ps_assoc_bigram(dst, sizeof(dst), NULL, 0, "Classify", 8), 10);
+    assert_memory_equal(dst, "\x02 Classify", 10);
+    /* exactly the room, then one byte short */
+    assert_int_equal(ps_assoc_bigram(dst, 6, "ca", 2, "n't", 3), 6);
+    assert_int_equal(ps_assoc_bigram(dst, 5, "ca", 2, "n't", 3), 0);
+    assert_int_equal(ps_assoc_bigram(dst, 1, NULL, 0, "x", 1), 0);
+    /* a bigram's entry is a bigram; an n-gram of one or three words, a pair and a total are not */
+    n = ps_assoc_entry(entry, sizeof(entry), "ca n't", 6, NULL, 0);
+    assert_true(ps_assoc_split(entry, n, &p) && ps_assoc_is_bigram(&p));
+    n = ps_assoc_entry(entry, sizeof(entry), "\x02 Classify", 10, NULL, 0);
+    assert_true(ps_assoc_split(entry, n, &p) && ps_assoc_is_bigram(&p));
+    n = ps_assoc_entry(entry, sizeof(entry), "n't", 3, NULL, 0);
+    assert_true(ps_assoc_split(entry, n, &p) && !ps_assoc_is_bigram(&p));
+    n = ps_assoc_entry(entry, sizeof(entry), "ca n't sustain", 14, NULL, 0);
+    assert_true(ps_assoc_split(entry, n, &p) && !ps_assoc_is_bigram(&p));
+    n = ps_assoc_entry(entry, sizeof(entry), "ca n't", 6, "negative", 8);
+    assert_true(ps_assoc_split(entry, n, &p) && !ps_assoc_is_bigram(&p));
+    n = ps_assoc_entry(entry, sizeof(entry), NULL, 0, PS_ASSOC_BIGRAMS, 1);
+    assert_true(ps_assoc_split(entry, n, &p) && !ps_assoc_is_bigram(&p));
+    n = ps_assoc_entry(entry, sizeof(entry), " x", 2, NULL, 0); /* no first word */
+    assert_true(ps_assoc_split(entry, n, &p) && !ps_assoc_is_bigram(&p));
+}
+
 /* ---- score ---- */
 
 static void test_assoc_z_matches_the_binomial_formula(void **state)
@@ -282,6 +316,36 @@ static void test_assoc_score_needs_rate_and_z(void **state)
     assert_false(ps_score_assoc(&o, 100, 100, 100, 100));
 }
 
+static void test_assoc_rejoin_p_is_the_poisson_tail_of_half_the_corpus_share(void **state)
+{
+    uint64_t seen[2] = {30, 0};
+    double share[2] = {0.8, 0.6}, mean = 0.5 * 0.8 * 30;
+
+    (void)state;
+    /* none of 30 rejoins where an insertion expects 12: e^-12 */
+    assert_true(fabs(ps_score_rejoin_p(seen, share, 2, 0) - exp(-mean)) < 1e-12);
+    /* up to 2 of them */
+    assert_true(fabs(ps_score_rejoin_p(seen, share, 2, 2) -
+                     exp(-mean) * (1 + mean + mean * mean / 2)) < 1e-12);
+    /* all of them, or a corpus that knows no bigram, or no record that says: no evidence */
+    assert_true(ps_score_rejoin_p(seen, share, 2, 30) > 0.99);
+    share[0] = 0.0;
+    assert_true(ps_score_rejoin_p(seen, share, 2, 0) == 1.0);
+    seen[0] = 0;
+    assert_true(ps_score_rejoin_p(seen, share, 2, 0) == 1.0);
+    /* the two kinds add up: 10 starts at 0.6 and 30 inside at 0.8 expect 3 + 12 */
+    seen[0] = 30;
+    seen[1] = 10;
+    share[0] = 0.8;
+    assert_true(fabs(ps_score_rejoin_p(seen, share, 2, 0) - exp(-15.0)) < 1e-12);
+    /* the rule's bound: a word of its sentences (30 records, none rejoined) is held back, a
+     * thin corpus (share 0.03: 0.45 expected) cannot tell */
+    assert_true(ps_score_rejoin_p(seen, share, 2, 0) < ps_score_opts_default().min_rejoin_p);
+    share[0] = 0.03;
+    seen[1] = 0;
+    assert_true(ps_score_rejoin_p(seen, share, 2, 0) > ps_score_opts_default().min_rejoin_p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +361,8 @@ int main(void)
         cmocka_unit_test(test_assoc_entry_hash_is_that_of_its_text),
         cmocka_unit_test(test_assoc_entry_hash_tells_the_shapes_apart),
         cmocka_unit_test(test_assoc_split_undoes_entry),
+        cmocka_unit_test(test_assoc_bigram_joins_two_words_or_the_start),
+        cmocka_unit_test(test_assoc_rejoin_p_is_the_poisson_tail_of_half_the_corpus_share),
         cmocka_unit_test(test_assoc_split_refuses_an_ordinary_pattern),
         cmocka_unit_test(test_assoc_split_takes_the_first_separator),
         cmocka_unit_test(test_assoc_z_matches_the_binomial_formula),

@@ -150,11 +150,13 @@ static void test_report_html_shows_what_an_association_pulls_toward(void **state
                      "\"pattern\":\"2024\",\"documents\":100,\"shards\":49,\"score\":1,"
                      "\"kind\":\"association\",\"evidence\":{\"documents_in_role\":100},"
                      "\"association\":{\"label\":\"<refusal>\",\"records_with_label\":338,"
-                     "\"records\":601,\"z\":8.82,\"members\":[\"BadMagic\",\"<b>\"]},"
+                     "\"records\":601,\"z\":8.82,\"insertion\":{\"records\":82,"
+                     "\"rejoined\":61,\"corpus_share\":0.7},\"members\":[\"BadMagic\",\"<b>\"]},"
                      "\"examples\":[]}],\"errors_total\":0}");
 
     (void)state;
     assert_non_null(strstr(h, "association label</td><td class=\"n\">&lt;refusal&gt;"));
+    assert_non_null(strstr(h, "association insertion rejoined</td><td class=\"n\">61"));
     assert_non_null(strstr(h, "association records_with_label</td><td class=\"n\">338"));
     assert_non_null(strstr(h, "association members</td><td class=\"n\">BadMagic, &lt;b&gt;"));
     free(h);
