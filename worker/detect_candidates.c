@@ -286,20 +286,6 @@ bool ps_detect_token_stop(const struct ps_detect_doc *doc, size_t i)
     return short_stop(doc, i);
 }
 
-size_t ps_detect_token_of(const struct ps_detect_doc *doc, size_t at)
-{
-    size_t lo = 0, hi = doc->n_tok;
-
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (doc->ostart[mid] <= at)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 uint64_t ps_detect_context_at(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t at)
 {
     return ps_detect_left_context(d, doc->text, at < doc->text_len ? at : doc->text_len);

@@ -465,16 +465,27 @@ void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc,
     doc->have |= what;
 }
 
-size_t ps_detect_token_at(const struct ps_detect_doc *doc, size_t at)
+/* The last of n ascending offsets that is at most `at` (0 when none is). */
+static size_t last_at_or_before(const uint32_t *starts, size_t n, size_t at)
 {
-    size_t lo = 0, hi = doc->n_tok;
+    size_t lo = 0, hi = n;
 
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (doc->tstart[mid] <= at)
+        if (starts[mid] <= at)
             lo = mid;
         else
             hi = mid;
     }
     return lo;
+}
+
+size_t ps_detect_token_at(const struct ps_detect_doc *doc, size_t at)
+{
+    return last_at_or_before(doc->tstart, doc->n_tok, at);
+}
+
+size_t ps_detect_token_of(const struct ps_detect_doc *doc, size_t at)
+{
+    return last_at_or_before(doc->ostart, doc->n_tok, at);
 }
