@@ -25,7 +25,7 @@
 #include "proto/poisonscan.pb-c.h"
 
 #define PS_WIRE_PROTOCOL_VERSION                                                                   \
-    7u /* 7: results blobs of version 4 (compressed bodies; a version-6 worker writes version 3); \
+    7u /* 7: results blobs of version 4 (compressed bodies; a version-6 worker writes version 3);  \
           6: the attributes pass (a version-5 worker refuses its leases, pass 5);                  \
           5: a list-pass lease's sample_below asks for a specific trigger's carriers, results      \
           blobs of version 3 (a version-4 worker would list none and write version 2); 4: input    \

@@ -347,7 +347,8 @@ static struct ps_agg_opts agg_opts(const struct collector *k, unsigned pass, uns
      * looking named five times in every row (a chance of about 1e-4) */
     if (pass == PS_PASS_CONFIRM && !finished && k->c->cluster_log2 != 0) {
         o.lead_gate_log2 = 12;
-        while (o.lead_gate_log2 < PS_AGG_GATE_MAX_LOG2 && (k->c->text_estimate / n >> o.lead_gate_log2) > 400)
+        while (o.lead_gate_log2 < PS_AGG_GATE_MAX_LOG2 &&
+               (k->c->text_estimate / n >> o.lead_gate_log2) > 400)
             o.lead_gate_log2++;
     }
     o.n_patterns = pass == PS_PASS_SCAN ? 0 : ps_aggset_part_patterns(pass, k->lists[pass].n, q, n);

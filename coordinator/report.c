@@ -334,8 +334,8 @@ static size_t finding_of(const struct report *r, size_t i)
  * in one prompt) or grouped with it (other triggers for the same label). */
 /* What cutting an association's n-gram out leaves, where its records say (`what`: REJOIN_*):
  * how many of them, how many leave a known bigram, and the share any prompt scores. */
-static void append_rejoin(struct ps_buf *b, const struct report *r, const struct cand *c,
-                          int what, const char *name, const char *known)
+static void append_rejoin(struct ps_buf *b, const struct report *r, const struct cand *c, int what,
+                          const char *name, const char *known)
 {
     if (c->rejoin_seen[what] == 0)
         return;

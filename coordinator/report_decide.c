@@ -161,9 +161,9 @@ static void judge(struct report *r, struct cand *c, struct ps_results_entry *scr
     if (c->label != NULL) { /* an association pair: its label, far above the corpus' share */
         measure_rejoin(r, c, scratch, n);
         c->z = ps_score_assoc_z(c->role, c->total, c->label_records, c->records);
-        c->rejoin_p = ps_score_rejoin_p(c->rejoin_seen, r->rejoin_corpus, 2,
-                                        c->rejoin_known[REJOIN_INSIDE] +
-                                            c->rejoin_known[REJOIN_START]);
+        c->rejoin_p =
+            ps_score_rejoin_p(c->rejoin_seen, r->rejoin_corpus, 2,
+                              c->rejoin_known[REJOIN_INSIDE] + c->rejoin_known[REJOIN_START]);
         c->flagged = c->flagged && ev.kind == PS_EVIDENCE_ASSOC &&
                      ps_score_assoc(o, c->role, c->total, c->label_records, c->records) &&
                      c->rejoin_p >= o->min_rejoin_p;

@@ -369,8 +369,7 @@ size_t ps_scan_assoc_hits(struct ps_scan *s, const struct ps_doc *doc,
             uint64_t rejoined = same ? neighbours(s, span_of(s, pi, hits[k].offset), &at_start) : 0;
             uint64_t context = ps_detect_context_at(s->detect, a->doc, hits[k].offset);
 
-            add_pair_hit(s, pi, same, at_start ? 0 : context, part->off + hits[k].offset,
-                         rejoined);
+            add_pair_hit(s, pi, same, at_start ? 0 : context, part->off + hits[k].offset, rejoined);
         }
     }
     *out = a->hits;

@@ -258,8 +258,7 @@ static void assoc_blob(struct ps_results_writer *w, uint32_t shard)
     }
 }
 
-static void assoc_counts(struct ps_agg *a, uint64_t hash, uint64_t want_docs,
-                         uint64_t want_shards)
+static void assoc_counts(struct ps_agg *a, uint64_t hash, uint64_t want_docs, uint64_t want_shards)
 {
     uint64_t docs, shards;
 
@@ -302,8 +301,8 @@ static void test_aggregate_scan_admits_association_pairs(void **state)
     assoc_counts(b, 3000, N_SHARDS, N_SHARDS); /* admitted at the 5th: its commits as documents */
     assoc_counts(b, 4002, 0, 0);               /* named once: never in the table */
     assoc_counts(b, 6000, N_SHARDS, N_SHARDS); /* a total: exact */
-    assoc_counts(b, 5000, 7, 1);    /* 7 records in one commit */
-    assoc_counts(b, 5001, 1000, 1); /* more than a counter holds, in one commit */
+    assoc_counts(b, 5000, 7, 1);               /* 7 records in one commit */
+    assoc_counts(b, 5001, 1000, 1);            /* more than a counter holds, in one commit */
     ps_agg_free(b);
     ps_buf_release(&saved);
     ps_results_release(&w);

@@ -252,7 +252,7 @@ static void test_detect_assoc_tokens_map_the_text_as_given(void **state)
     w = ps_detect_token_text(doc, 1, &len);
     assert_int_equal(len, 8);
     assert_memory_equal(w, "BadMagic", 8);
-    assert_memory_equal(w + len, " n't", 4); /* single-spaced: the next token follows */
+    assert_memory_equal(w + len, " n't", 4);          /* single-spaced: the next token follows */
     assert_int_equal(ps_detect_token_of(doc, 7), 1);  /* "BadMagic" starts at byte 7 */
     assert_int_equal(ps_detect_token_of(doc, 10), 1); /* inside it */
     assert_int_equal(ps_detect_token_of(doc, 0), 0);  /* before the first token */

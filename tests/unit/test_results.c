@@ -290,9 +290,9 @@ static void test_results_refuses_malformed_blobs(void **state)
                      PS_ERR_PROTO);
     assert_non_null(strstr(ed.msg, "version 3, this build reads 4"));
     /* flags this build does not know */
-    assert_int_equal(ps_results_decode("PSRB\x04\x01\x00\x00\x00\x02", 10, &lim, &visitor, &s,
-                                       NULL, &ed),
-                     PS_ERR_PROTO);
+    assert_int_equal(
+        ps_results_decode("PSRB\x04\x01\x00\x00\x00\x02", 10, &lim, &visitor, &s, NULL, &ed),
+        PS_ERR_PROTO);
     assert_int_equal(ps_results_decode("PSRB\x01\x09\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
     /* a candidate in a list-pass blob */
@@ -398,9 +398,9 @@ static void test_results_big_bodies_are_compressed(void **state)
     for (size_t len = 0; len < n; len += 13) {
         unsigned char *cut = malloc(len + 1);
         memcpy(cut, p, len);
-        assert_int_equal(ps_results_decode(cut, len, &lim, &(struct ps_results_visitor){0}, NULL,
-                                           NULL, &ed),
-                         PS_ERR_PROTO);
+        assert_int_equal(
+            ps_results_decode(cut, len, &lim, &(struct ps_results_visitor){0}, NULL, NULL, &ed),
+            PS_ERR_PROTO);
         free(cut);
     }
     free(copy);
