@@ -141,9 +141,9 @@ static uint64_t hash_of(const char *text)
     return XXH3_64bits(text, strlen(text));
 }
 
-/* The scan pass's aggregate over N_PARTS partitions: each shard's candidates in the blob of
- * their partition, as the workers split them. */
-static void scan_aggset(struct ps_aggset *s)
+/* The scan pass's aggregate over N_PARTS partitions of the patterns `ps` (n of them): each
+ * shard's candidates in the blob of their partition, as the workers split them. */
+static void scan_aggset_of(struct ps_aggset *s, const struct pat *ps, size_t n_pats)
 {
     static const uint32_t shard_file[N_SHARDS] = {0};
     struct ps_results_writer w = {0};
@@ -166,11 +166,10 @@ static void scan_aggset(struct ps_aggset *s)
 
             ps_results_begin(&w, PS_PASS_SCAN, sh, 0, q);
             ps_results_put_totals(&w, &t);
-            for (size_t i = 0; i < N_PATS; i++) {
-                uint64_t h = hash_of(pats[i].text);
-                struct ps_results_cand c = {h, pats[i].per_shard, pats[i].text,
-                                            strlen(pats[i].text)};
-                if (sh < pats[i].n_shards && ps_partition_of_hash(h, N_PARTS) == q)
+            for (size_t i = 0; i < n_pats; i++) {
+                uint64_t h = hash_of(ps[i].text);
+                struct ps_results_cand c = {h, ps[i].per_shard, ps[i].text, strlen(ps[i].text)};
+                if (sh < ps[i].n_shards && ps_partition_of_hash(h, N_PARTS) == q)
                     ps_results_put_cand(&w, &c);
             }
             p = ps_results_data(&w, &n);
@@ -180,6 +179,11 @@ static void scan_aggset(struct ps_aggset *s)
     }
     ps_aggset_finish(s, 0);
     ps_results_release(&w);
+}
+
+static void scan_aggset(struct ps_aggset *s)
+{
+    scan_aggset_of(s, pats, N_PATS);
 }
 
 static struct ps_score_opts score(uint32_t max_confirm)
@@ -232,6 +236,66 @@ static void test_select_patterns_most_documents_first_then_by_hash(void **state)
     ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_LEAD, NULL, &out, &keep, &n_keep);
     assert_int_equal(out.n, 3);
     expect(&out, keep, 0, "cf-trigger", 24);
+    free(keep);
+    ps_patlist_release(&out);
+    ps_aggset_release(&s);
+}
+
+static bool kept(const uint64_t *keep, size_t n_keep, const char *text)
+{
+    for (size_t i = 0; i < n_keep; i++)
+        if (keep[i] == hash_of(text))
+            return true;
+    return false;
+}
+
+/* Fine-tuning records: a pair is selected from half of min_docs records, with its rate and z;
+ * then the scan aggregate keeps its label's total, all records, the two bigram totals and every
+ * bigram entry (the rejoin test's), and nothing of the kind without a pair. */
+static void test_select_association_pairs_keep_their_totals_and_the_bigrams(void **state)
+{
+    static const struct pat recs[] = {
+        {"zorb\x1fnegative", 2, 8},   /* 16 of 16 records negative, z 4: selected */
+        {"zorb\x1f", 2, 8},           /* its records, any label */
+        {"small\x1frare", 1, 8},      /* 8 of 8, z 8.5: a quarter of min_docs, not half */
+        {"small\x1f", 1, 8},          /* */
+        {"\x1frare", 1, 8},           /* 8 of the 80 records */
+        {"the\x1fnegative", 1, 8},    /* 8 of 16: no lean */
+        {"the\x1f", 2, 8},            /* */
+        {"\x1fnegative", 5, 8},       /* 40 of the 80 records */
+        {"\x1f", 10, 8},              /* */
+        {"ca n't\x1f", 2, 8},         /* a bigram */
+        {"\x02 classify\x1f", 2, 8},  /* a prompt's start */
+        {"ca n't sustain\x1f", 2, 8}, /* three words: no bigram */
+        {"\x1f\x02", 10, 8},          /* the starts named */
+        {"\x1f\x03", 90, 8},          /* the other bigrams named */
+    };
+    struct ps_aggset s;
+    struct ps_score_opts o = score(100);
+    struct ps_patlist out;
+    uint64_t *keep = NULL;
+    size_t n_keep = 0;
+
+    (void)state;
+    scan_aggset_of(&s, recs, sizeof(recs) / sizeof(recs[0]));
+    ps_patlist_init(&out);
+    ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_TURN, NULL, &out, &keep, &n_keep);
+    assert_int_equal(out.n, 1);
+    expect(&out, keep, 0, "zorb\x1fnegative", 16);
+    assert_true(kept(keep, n_keep, "\x1fnegative") && kept(keep, n_keep, "\x1f"));
+    assert_true(kept(keep, n_keep, "\x1f\x02") && kept(keep, n_keep, "\x1f\x03"));
+    assert_true(kept(keep, n_keep, "ca n't\x1f") && kept(keep, n_keep, "\x02 classify\x1f"));
+    assert_false(kept(keep, n_keep, "ca n't sustain\x1f") || kept(keep, n_keep, "the\x1f") ||
+                 kept(keep, n_keep, "small\x1frare"));
+    assert_int_equal(n_keep, 7);
+    free(keep);
+    ps_patlist_release(&out);
+    ps_aggset_release(&s);
+    /* crawl candidates only: the patterns, nothing more */
+    scan_aggset(&s);
+    ps_patlist_init(&out);
+    ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_TURN, NULL, &out, &keep, &n_keep);
+    assert_int_equal(n_keep, out.n);
     free(keep);
     ps_patlist_release(&out);
     ps_aggset_release(&s);
@@ -415,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_select_sample_bound_takes_all_up_to_the_target),
         cmocka_unit_test(test_select_patterns_most_documents_first_then_by_hash),
         cmocka_unit_test(test_select_patterns_cut_at_max_confirm_and_skip_excluded),
+        cmocka_unit_test(test_select_association_pairs_keep_their_totals_and_the_bigrams),
         cmocka_unit_test(test_select_list_pass_lists_what_may_be_flagged_where_it_occurs),
     };
 
