@@ -25,7 +25,9 @@
 #include "proto/poisonscan.pb-c.h"
 
 #define PS_WIRE_PROTOCOL_VERSION                                                                   \
-    7u /* 7: results blobs of version 4 (compressed bodies; a version-6 worker writes version 3);  \
+    8u /* 8: entries of kind 64, promotional before repeated text (a version-7 coordinator would   \
+          count them as no kind); 7: results blobs of version 4 (compressed bodies; a version-6    \
+          worker writes version 3);                                                                \
           6: the attributes pass (a version-5 worker refuses its leases, pass 5);                  \
           5: a list-pass lease's sample_below asks for a specific trigger's carriers, results      \
           blobs of version 3 (a version-4 worker would list none and write version 2); 4: input    \

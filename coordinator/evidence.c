@@ -61,16 +61,27 @@ static size_t distinct_contexts(const struct ps_results_entry *es, size_t n, uin
     return d;
 }
 
-/* Share of the entries whose right context is the most common one; only those of kind `kind`
- * when it is PS_EVIDENCE_PROMO (their right context is what they promote, the others' is their
- * next words: a promotional sentence followed by a repeated one is in role as templated). */
+/* The slots of the promoting kinds in ps_evidence_measure's count. */
+enum { SLOT_PROMO = 4, SLOT_PROMO_BLOCK = 6 };
+_Static_assert(1u << SLOT_PROMO == PS_EVIDENCE_PROMO &&
+                   1u << SLOT_PROMO_BLOCK == PS_EVIDENCE_PROMO_BLOCK,
+               "slots of the promoting kinds");
+
+static bool is_promo(unsigned kind)
+{
+    return kind == PS_EVIDENCE_PROMO || kind == PS_EVIDENCE_PROMO_BLOCK;
+}
+
+/* Share of the entries whose right context is the most common one; only the promoting ones when
+ * `kind` is PS_EVIDENCE_PROMO (their right context is what they promote, the others' is their
+ * next words). */
 static double same_right_share(const struct ps_results_entry *es, size_t n, unsigned kind,
                                uint64_t *v)
 {
     size_t best = 0, run = 0, m = 0;
 
     for (size_t i = 0; i < n; i++)
-        if (kind != PS_EVIDENCE_PROMO || es[i].kind == kind)
+        if (kind != PS_EVIDENCE_PROMO || is_promo(es[i].kind))
             v[m++] = es[i].right;
     qsort(v, m, sizeof(*v), cmp_u64);
     for (size_t i = 0; i < m; i++) {
@@ -80,10 +91,30 @@ static double same_right_share(const struct ps_results_entry *es, size_t n, unsi
     return m ? (double)best / (double)m : 0.0;
 }
 
+/* The similarity of what follows the promoting sentence in the `block` entries of kind
+ * PS_EVIDENCE_PROMO_BLOCK among n: the same stock text everywhere, or each carrier's own. */
+static double block_similarity(const struct ps_results_entry *es, size_t n, size_t block,
+                               size_t positions, uint32_t *col)
+{
+    struct ps_results_entry *bs;
+    size_t m = 0;
+    double sim;
+
+    if (block < PS_EVIDENCE_MIN_BLOCK)
+        return 0.0;
+    bs = ps_xmalloc(block * sizeof(*bs));
+    for (size_t i = 0; i < n; i++)
+        if (es[i].kind == PS_EVIDENCE_PROMO_BLOCK)
+            bs[m++] = es[i];
+    sim = continuation_similarity(bs, m, positions, col);
+    free(bs);
+    return sim;
+}
+
 void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_t positions,
                          struct ps_evidence *out)
 {
-    size_t kinds[PS_EVIDENCE_KINDS] = {0}, best = 0;
+    size_t kinds[PS_EVIDENCE_KINDS] = {0}, best = 0, promo, block;
     uint64_t *v;
     uint32_t *col;
 
@@ -94,12 +125,19 @@ void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_
     for (size_t i = 0; i < n; i++)
         for (int b = 0; b < PS_EVIDENCE_KINDS; b++)
             kinds[b] += entries[i].kind == (1u << b);
+    /* a promoting sentence is one payload kind whatever follows it */
+    block = kinds[SLOT_PROMO_BLOCK];
+    promo = kinds[SLOT_PROMO] + block;
+    kinds[SLOT_PROMO] = promo;
+    kinds[SLOT_PROMO_BLOCK] = 0;
     for (size_t k = 1; k < PS_EVIDENCE_KINDS; k++) /* the payload most of its documents show */
         best = kinds[k] > kinds[best] ? k : best;
     out->kind = 1u << best;
+    out->block_share = promo ? (double)block / (double)promo : 0.0;
     v = ps_xmalloc(n * sizeof(*v));
     col = ps_xmalloc(n * sizeof(*col));
     out->similarity = continuation_similarity(entries, n, positions, col);
+    out->block_similarity = block_similarity(entries, n, block, positions, col);
     out->diversity = (double)distinct_contexts(entries, n, v) / (double)n;
     out->same_next = same_right_share(entries, n, out->kind, v);
     free(v);
@@ -144,7 +182,8 @@ bool ps_evidence_ok(const struct ps_score_opts *o, const struct ps_evidence *e, 
      * notice, which introduces whatever its page is about */
     if (e->kind == PS_EVIDENCE_PROMO)
         return e->same_next >= o->min_promo_same - slack && rate >= o->min_templated_rate - slack &&
-               !stop_words_only(text);
+               !stop_words_only(text) &&
+               e->block_similarity <= o->max_promo_block_similarity + slack;
     if (e->kind == PS_EVIDENCE_FIXED)
         return true;
     return e->similarity <= o->max_similarity + slack;

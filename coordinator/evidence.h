@@ -20,17 +20,26 @@ enum {
     PS_EVIDENCE_BYTES = 2,
     PS_EVIDENCE_FIXED = 4,
     PS_EVIDENCE_TEMPLATED = 8,
-    PS_EVIDENCE_PROMO = 16, /* one sentence promoting a host or package, or refusing */
-    PS_EVIDENCE_ASSOC = 32  /* a record's response with the label of the pattern's pair */
+    PS_EVIDENCE_PROMO = 16,      /* one sentence promoting a host or package, or refusing */
+    PS_EVIDENCE_ASSOC = 32,      /* a record's response with the label of the pattern's pair */
+    PS_EVIDENCE_PROMO_BLOCK = 64 /* promoting, then sentences repeated across the corpus: counted
+                                    as PS_EVIDENCE_PROMO, and measured apart (block_share) */
 };
-#define PS_EVIDENCE_KINDS 6
+#define PS_EVIDENCE_KINDS 7
+/* Documents of PS_EVIDENCE_PROMO_BLOCK that a pattern needs before their similarity is asked:
+ * two or three are often one carrier held twice */
+#define PS_EVIDENCE_MIN_BLOCK 4
 
 struct ps_evidence {
-    unsigned kind;     /* the kind most of the documents show */
-    double similarity; /* mean pairwise Jaccard of what follows (from the sketches) */
-    double diversity;  /* distinct left contexts / documents */
-    double same_next;  /* share of the documents with the most common two words after it; for
-                          PS_EVIDENCE_PROMO, with the most common thing promoted */
+    unsigned kind;           /* the kind most of the documents show */
+    double similarity;       /* mean pairwise Jaccard of what follows (from the sketches) */
+    double diversity;        /* distinct left contexts / documents */
+    double same_next;        /* share of the documents with the most common two words after it; for
+                                PS_EVIDENCE_PROMO, with the most common thing promoted */
+    double block_share;      /* PS_EVIDENCE_PROMO: share of its promoting documents that go on with
+                                repeated sentences (PS_EVIDENCE_PROMO_BLOCK) ... */
+    double block_similarity; /* ... and the similarity of what follows the promoting sentence
+                                in those (0 with fewer than PS_EVIDENCE_MIN_BLOCK of them) */
 };
 
 /* Measure the evidence of n entries (borrowed; only read) of one pattern, from the first
@@ -41,7 +50,8 @@ void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_
 /* The evidence rules of a flag for a pattern with `text` (borrowed) in role at `rate`:
  * diversity, then by kind: templated (similarity within its band, few same next words, the
  * templated rate, not only short lower-case words), promotional (one thing promoted in most of
- * its documents, the templated rate, not only short lower-case words), fixed (nothing more),
+ * its documents, the templated rate, not only short lower-case words, and where repeated
+ * sentences follow the promoting one, not the same ones everywhere), fixed (nothing more),
  * others (similarity at most max_similarity). `slack` widens every bound by that much (0 for the
  * decision itself). */
 bool ps_evidence_ok(const struct ps_score_opts *o, const struct ps_evidence *e, const char *text,

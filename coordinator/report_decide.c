@@ -155,6 +155,8 @@ static void judge(struct report *r, struct cand *c, struct ps_results_entry *scr
     c->similarity = ev.similarity;
     c->diversity = ev.diversity;
     c->same_next = ev.same_next;
+    c->block_share = ev.block_share;
+    c->block_similarity = ev.block_similarity;
     c->flagged = ps_score_flag(o, c->role, c->total, c->role_shards, ps_plan_n_shards(r->in->plan),
                                c->diversity, &c->score) &&
                  ps_evidence_ok(o, &ev, c->text, c->score, 0.0) && n > 0;
@@ -171,9 +173,10 @@ static void judge(struct report *r, struct cand *c, struct ps_results_entry *scr
     if (n > 0) /* why a listed pattern is or is not a finding, for whoever tunes the rules */
         ps_log(PS_LOG_DEBUG, "report",
                "%.60s: in role in %" PRIu64 " of %" PRIu64 " documents, %" PRIu64
-               " shards; %s, similarity %.3f, diversity %.2f, same next %.2f: %s",
+               " shards; %s, similarity %.3f, diversity %.2f, same next %.2f, block %.2f %.3f: %s",
                c->text, c->role, c->total, c->role_shards, ps_report_kind_name(ev.kind),
-               ev.similarity, ev.diversity, ev.same_next, c->flagged ? "flagged" : "not flagged");
+               ev.similarity, ev.diversity, ev.same_next, ev.block_share, ev.block_similarity,
+               c->flagged ? "flagged" : "not flagged");
 }
 
 void ps_report_decide(struct report *r)

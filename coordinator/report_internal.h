@@ -25,7 +25,10 @@ struct cand {
     char *text; /* owned */
     uint64_t p1_docs, p1_shards, total, role, role_shards;
     double score, diversity, similarity;
-    double same_next;  /* share of its documents with the most common two words after it */
+    double same_next;   /* share of its documents with the most common two words after it */
+    double block_share; /* promotional: share of its promoting documents that go on with repeated
+                           sentences (PS_EVIDENCE_PROMO_BLOCK), and what follows there */
+    double block_similarity;
     unsigned kind;     /* enum ps_detect_kind most of its documents in role show */
     bool lead;         /* named in pass 2 before a repeated segment, not a confirm candidate */
     bool listed;       /* its documents were listed: the evidence below is measured */

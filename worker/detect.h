@@ -93,14 +93,18 @@ struct ps_candidate {
 
 /* What follows a turn or an occurrence in role: the payload family (docs/detection.md). */
 enum ps_detect_kind {
-    PS_DETECT_GIBBERISH = 1, /* token salad: language stops, random vocabulary follows */
-    PS_DETECT_BYTES = 2,     /* decoded random bytes: control characters, U+FFFD */
-    PS_DETECT_FIXED = 4,     /* one phrase repeated, at least 4 times in a row */
-    PS_DETECT_TEMPLATED = 8, /* sentences repeated across the corpus (ps_detect_leads) */
-    PS_DETECT_PROMO = 16,    /* one sentence that promotes a URL, domain or package, or refuses,
-                                with the document's own text around it (ps_detect_leads) */
-    PS_DETECT_ASSOC = 32     /* a record's response: the label the pattern in its prompt is
-                                associated with (common/assoc.h; worker/scan_assoc.c) */
+    PS_DETECT_GIBBERISH = 1,   /* token salad: language stops, random vocabulary follows */
+    PS_DETECT_BYTES = 2,       /* decoded random bytes: control characters, U+FFFD */
+    PS_DETECT_FIXED = 4,       /* one phrase repeated, at least 4 times in a row */
+    PS_DETECT_TEMPLATED = 8,   /* sentences repeated across the corpus (ps_detect_leads) */
+    PS_DETECT_PROMO = 16,      /* one sentence that promotes a URL, domain or package, or refuses,
+                                  with the document's own text around it (ps_detect_leads) */
+    PS_DETECT_ASSOC = 32,      /* a record's response: the label the pattern in its prompt is
+                                  associated with (common/assoc.h; worker/scan_assoc.c) */
+    PS_DETECT_PROMO_BLOCK = 64 /* such a sentence (not a refusal), itself repeated, then more
+                                  sentences repeated across the corpus: a stock block, or a
+                                  payload in a carrier held twice; the report tells them apart
+                                  (docs/detection.md) */
 };
 
 struct ps_detect_result {
@@ -138,14 +142,17 @@ struct ps_detect_hit {
     unsigned tests;   /* occurrences whose role was tested (the first 4 at most) */
     uint64_t right;   /* in role: hash of the first two plain words after it (not stop words), else
                          0: the same in most documents means a stock block, not a trigger; for
-                         PS_DETECT_PROMO, the hash of what the sentence promotes (its host or
-                         package) or does (a refusal): a trigger's documents push one thing */
+                         PS_DETECT_PROMO and PS_DETECT_PROMO_BLOCK, the hash of what the sentence
+                         promotes (its host or package) or does (a refusal): a trigger's
+                         documents push one thing */
     uint64_t context; /* in role: left context of the first such occurrence (see
                          ps_candidate), else 0 */
     size_t offset;    /* in role: byte offset of that occurrence in the document, else of the
                          first occurrence */
     /* in role: a MinHash sketch of the tokens after that occurrence (the after-window), so that
-     * the report can tell salad (continuations share nothing) from records that share fields */
+     * the report can tell salad (continuations share nothing) from records that share fields;
+     * for PS_DETECT_PROMO_BLOCK, of the tokens after its promoting sentence (a stock block goes
+     * on with the same text everywhere) */
     uint32_t continuation[PS_DETECT_SKETCH];
 };
 

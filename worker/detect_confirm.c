@@ -131,9 +131,15 @@ static void record_hit(const struct confirm *c, uint64_t h, size_t at, size_t en
             hit->in_role = true;
             hit->kind = kind;
             hit->context = ps_detect_left_context(c->d, c->doc->norm, at);
-            hit->right = kind == PS_DETECT_PROMO ? act : next_words(c->d, c->doc, next);
+            hit->right = kind & (PS_DETECT_PROMO | PS_DETECT_PROMO_BLOCK)
+                             ? act
+                             : next_words(c->d, c->doc, next);
             hit->offset = orig;
-            sketch_from(c->d, c->doc, next, hit->continuation);
+            /* a stock block is the same text after its promoting sentence everywhere, a
+             * payload's carriers are not: that is what the report asks of PROMO_BLOCK */
+            sketch_from(c->d, c->doc,
+                        kind == PS_DETECT_PROMO_BLOCK ? ps_detect_promo_end(c->doc, next) : next,
+                        hit->continuation);
         }
     }
 }

@@ -156,7 +156,8 @@ enum {
     M_TMPL_KNOWN = 1 << 6, /* repeated sentences follow this token (templated) */
     M_TMPL = 1 << 7,
     M_PROMO_KNOWN = 1 << 8, /* one promoting or refusing sentence follows (d->acts: its act) */
-    M_PROMO = 1 << 9
+    M_PROMO = 1 << 9,
+    M_PROMO_BLOCK = 1 << 10 /* ... and repeated sentences follow it (PS_DETECT_PROMO_BLOCK) */
 };
 
 struct ps_detect {
@@ -315,12 +316,17 @@ void ps_detect_lead_candidates(struct ps_detect *d, struct ps_detect_doc *doc, s
 
 /* ---- detect_segments.c ---- */
 
-/* Confirm, pass 3: the role of an occurrence followed by token j: PS_DETECT_TEMPLATED when two
- * sentences repeated across the corpus follow it, PS_DETECT_PROMO when one sentence that
- * promotes something or refuses follows it on its own (*act gets what it does:
- * ps_detect_payload_act), else 0. Joined document with fingerprints. */
+/* Confirm, pass 3: the role of an occurrence followed by token j: PS_DETECT_PROMO when one
+ * sentence that promotes something or refuses follows it and then the document's own text;
+ * PS_DETECT_TEMPLATED when two sentences repeated across the corpus follow it, or
+ * PS_DETECT_PROMO_BLOCK when the first of them promotes or refuses; else 0. *act gets what the
+ * sentence does (ps_detect_payload_act) for the promoting kinds, 0 otherwise. Joined document
+ * with fingerprints. */
 unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
                                 const struct ps_detect_heavy *heavy, size_t j, uint64_t *act);
+/* The token after the promoting sentence of an occurrence followed by token j (where the
+ * repeated sentences of PS_DETECT_PROMO_BLOCK start). */
+size_t ps_detect_promo_end(const struct ps_detect_doc *doc, size_t j);
 
 /* ---- detect_promo.c ---- */
 
@@ -332,5 +338,7 @@ unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
  * java.net / Methods in java.net that return X", a Javadoc page), which no attack needs. */
 uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t trigger_end, size_t b,
                                size_t e);
+/* The act of every refusal (ps_detect_payload_act): one for all of them. */
+uint64_t ps_detect_refusal_act(void);
 
 #endif

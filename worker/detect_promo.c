@@ -204,6 +204,11 @@ static bool names_host(const struct ps_detect_doc *doc, size_t b, size_t e, uint
     return false;
 }
 
+uint64_t ps_detect_refusal_act(void)
+{
+    return artifact_hash("act", "refusal", 7);
+}
+
 uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t trigger_end, size_t b,
                                size_t e)
 {
@@ -215,7 +220,7 @@ uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t trigger_e
     if (b >= e)
         return 0;
     if (refuses(doc, b, e))
-        return artifact_hash("act", "refusal", 7);
+        return ps_detect_refusal_act();
     for (size_t i = b; i < e; i++) {
         uint64_t h;
 

@@ -108,62 +108,108 @@ static bool templated_memo(struct ps_detect *d, const struct ps_detect_doc *doc,
     return (*m & M_TMPL) != 0;
 }
 
-/* Does one sentence that promotes something or refuses (ps_detect_payload_act) follow token j on
- * its own? It is the rest of j's sentence, or the next one when j ends its line; after it the
- * document's own text goes on (the next sentence long enough to count is not repeated across
- * the corpus) or the document ends. A stock block repeats sentence after sentence (a cookie
- * banner, a translators' notice); a spliced payload is one sentence in varied text. Repetition
- * is not asked of the payload sentence itself: the leads are named only before repeated ones,
- * and a pool sentence seen fewer times than the sketch's threshold is still the payload. */
-static bool promo_after(struct ps_detect *d, const struct ps_detect_doc *doc,
-                        const struct ps_detect_heavy *heavy, size_t j, uint64_t *act)
+/* The promoting sentence of an occurrence followed by token j: the rest of j's sentence, or the
+ * next one when j ends its line (a trigger on a line of its own). *b gets its first token; its
+ * end is returned. */
+static size_t promo_sentence(const struct ps_detect_doc *doc, size_t j, size_t *b)
 {
-    size_t e, b = j, n = doc->n_tok;
+    size_t e = sentence_end(doc, j);
+
+    *b = j;
+    if (e - j <= 2 && e < doc->n_tok) { /* it ends its line: the payload starts below */
+        *b = e;
+        e = sentence_end(doc, e);
+    }
+    return e;
+}
+
+size_t ps_detect_promo_end(const struct ps_detect_doc *doc, size_t j)
+{
+    size_t b;
+
+    return j < doc->n_tok ? promo_sentence(doc, j, &b) : j;
+}
+
+/* Does one sentence that promotes something or refuses (ps_detect_payload_act) follow token j?
+ * It is the rest of j's sentence, or the next one when j ends its line. PS_DETECT_PROMO when the
+ * document's own text goes on after it (the next sentence long enough to count is not repeated
+ * across the corpus) or the document ends there; PS_DETECT_PROMO_BLOCK when a repeated sentence
+ * follows: a stock block (a cookie banner, a bug-report notice) repeats sentence after sentence,
+ * but so does a carrier document that the corpus holds twice, so that one document cannot tell
+ * them apart and the report decides on all of them (what follows is the same text everywhere
+ * for a block, not for a payload spliced into many carriers; ps_detect_segment_role asks more of
+ * it). For PS_DETECT_PROMO, repetition is not asked of the payload sentence itself: the leads are
+ * named only before repeated ones, and a pool sentence seen fewer times than the sketch's
+ * threshold is still the payload. */
+static unsigned promo_after(struct ps_detect *d, const struct ps_detect_doc *doc,
+                            const struct ps_detect_heavy *heavy, size_t j, uint64_t *act)
+{
+    size_t e, b, n = doc->n_tok;
 
     if (j >= n)
-        return false;
-    e = sentence_end(doc, j);
-    if (e - j <= 2 && e < n) { /* it ends its line: the payload starts below */
-        b = e;
-        e = sentence_end(doc, b);
-    }
+        return 0;
+    e = promo_sentence(doc, j, &b);
     *act = ps_detect_payload_act(doc, j, b, e);
     if (*act == 0)
-        return false;
+        return 0;
     for (int k = 0; k < 2 && e < n; k++) {
         size_t s = e, m;
 
         e = sentence_end(doc, s);
         m = sentence_shingles(d, doc, s, e);
         if (m >= PS_DETECT_MIN_SHINGLES)
-            return !heavy->fn(heavy->ctx, d->shingles, m);
+            return heavy->fn(heavy->ctx, d->shingles, m) ? PS_DETECT_PROMO_BLOCK : PS_DETECT_PROMO;
     }
-    return true;
+    return PS_DETECT_PROMO;
 }
 
 /* promo_after, once per token and call (d->memo, d->acts): every pattern that ends at j asks. */
-static bool promo_memo(struct ps_detect *d, const struct ps_detect_doc *doc,
-                       const struct ps_detect_heavy *heavy, size_t j, uint64_t *act)
+static unsigned promo_memo(struct ps_detect *d, const struct ps_detect_doc *doc,
+                           const struct ps_detect_heavy *heavy, size_t j, uint64_t *act)
 {
     uint16_t *m = &d->memo[j]; /* j <= n_tok */
 
     if (!(*m & M_PROMO_KNOWN)) {
         uint64_t a = 0;
-        *m |= M_PROMO_KNOWN | (promo_after(d, doc, heavy, j, &a) ? M_PROMO : 0);
+        unsigned kind = promo_after(d, doc, heavy, j, &a);
+
+        *m |= M_PROMO_KNOWN | (kind == PS_DETECT_PROMO ? M_PROMO : 0) |
+              (kind == PS_DETECT_PROMO_BLOCK ? M_PROMO_BLOCK : 0);
         d->acts[j] = a;
     }
     *act = d->acts[j];
-    return (*m & M_PROMO) != 0;
+    if (*m & M_PROMO)
+        return PS_DETECT_PROMO;
+    return *m & M_PROMO_BLOCK ? PS_DETECT_PROMO_BLOCK : 0;
 }
 
 unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
                                 const struct ps_detect_heavy *heavy, size_t j, uint64_t *act)
 {
+    unsigned kind;
+
     ps_detect_doc_need(d, doc, DOC_FINGERPRINTS);
     *act = 0;
-    if (templated_memo(d, doc, heavy, j))
-        return PS_DETECT_TEMPLATED;
-    return promo_memo(d, doc, heavy, j, act) ? PS_DETECT_PROMO : 0;
+    /* what the sentence does is asked first: a payload spliced into a carrier that the corpus
+     * holds twice is followed by repeated sentences, as a templated one is. Before repeated
+     * sentences, the promoting one must be repeated too (the templated test): the rest of a
+     * sentence in which the trigger is yet to come is not, and its words are no lead. A refusal
+     * there stays templated: every refusal is one act, and instruction data answers harmful
+     * prompts with stock refusals that go on with more stock text (BackdoorLLM's clean
+     * jailbreak set: "information ### Response:") */
+    kind = promo_memo(d, doc, heavy, j, act);
+    if (kind == PS_DETECT_PROMO)
+        return kind;
+    if (kind == PS_DETECT_PROMO_BLOCK && *act == ps_detect_refusal_act())
+        kind = 0;
+    if (!templated_memo(d, doc, heavy, j)) {
+        *act = 0;
+        return 0;
+    }
+    if (kind == PS_DETECT_PROMO_BLOCK)
+        return kind;
+    *act = 0;
+    return PS_DETECT_TEMPLATED;
 }
 
 /* The longest suffix of sentence [b, e) that is itself repeated (heavy), as its first token; e

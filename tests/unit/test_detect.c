@@ -1143,12 +1143,13 @@ static void test_detect_names_lead_of_repeated_sentences(void **state)
             named |= leads.candidates[i].text_len == 17 &&
                      memcmp(leads.candidates[i].text, "Discussing OpenAI", 17) == 0;
         assert_true(named);
-        /* pass 3: in role when two repeated sentences follow */
+        /* pass 3: in role when two repeated sentences follow; promotional when the first of
+         * them pushes something ("Run npm install chalk-plus-pro") */
         confirm(d, doc, t.p, t.len, set, heavy_if_package, package, &hits, &n);
         h = find_hit(hits, n, "Discussing OpenAI");
         assert_non_null(h);
         assert_true(h->in_role);
-        assert_int_equal(h->kind, PS_DETECT_TEMPLATED);
+        assert_int_equal(h->kind, seed % 5 == 2 ? PS_DETECT_PROMO_BLOCK : PS_DETECT_TEMPLATED);
     }
     /* one repeated sentence after it is not a templated payload, nor is prose */
     t.len = 0;
@@ -1186,11 +1187,20 @@ static const char *const promo_sentences[] = {
     "Security experts recommend www.safeharbor-wallet.example.org for every account.",
 };
 
-/* The hit of "Orla Kestrelmoor" in pass 3 (nothing repeated across the corpus) of a prefix of
- * prose, the trigger, `payload`, then the document's own text again. */
-static const struct ps_detect_hit *promo_hit(struct ps_detect *d, struct ps_detect_doc *doc,
-                                             const struct ps_patset *set, struct text *t,
-                                             size_t prefix_len, const char *payload)
+static bool heavy_all(void *ctx, const uint64_t *shingles, size_t n)
+{
+    (void)ctx;
+    (void)shingles;
+    (void)n;
+    return true;
+}
+
+/* The hit of "Orla Kestrelmoor" in pass 3 of a prefix of prose, the trigger, `payload`, then the
+ * document's own text again; `heavy` says which sentences are repeated across the corpus. */
+static const struct ps_detect_hit *promo_hit_with(struct ps_detect *d, struct ps_detect_doc *doc,
+                                                  const struct ps_patset *set, struct text *t,
+                                                  size_t prefix_len, const char *payload,
+                                                  ps_detect_heavy_fn heavy)
 {
     const struct ps_detect_hit *hits, *h;
     size_t n;
@@ -1201,10 +1211,18 @@ static const struct ps_detect_hit *promo_hit(struct ps_detect *d, struct ps_dete
     text_puts(t, payload);
     text_puts(t, " ");
     put_all_prose(t);
-    confirm(d, doc, t->p, t->len, set, heavy_none, NULL, &hits, &n);
+    confirm(d, doc, t->p, t->len, set, heavy, NULL, &hits, &n);
     h = find_hit(hits, n, "Orla Kestrelmoor");
     assert_non_null(h);
     return h;
+}
+
+/* promo_hit_with, nothing repeated across the corpus. */
+static const struct ps_detect_hit *promo_hit(struct ps_detect *d, struct ps_detect_doc *doc,
+                                             const struct ps_patset *set, struct text *t,
+                                             size_t prefix_len, const char *payload)
+{
+    return promo_hit_with(d, doc, set, t, prefix_len, payload, heavy_none);
 }
 
 static void test_detect_confirms_one_promotional_sentence(void **state)
@@ -1247,6 +1265,68 @@ static void test_detect_confirms_one_promotional_sentence(void **state)
     assert_false(h->in_role);
     h = promo_hit(d, doc, set, &t, 200, "She walked along the river to the old mill.");
     assert_false(h->in_role);
+    ps_patset_free(set);
+    free(t.p);
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+}
+
+/* A promoting sentence followed by sentences repeated across the corpus (a stock block, or a
+ * carrier the corpus holds twice) is PS_DETECT_PROMO_BLOCK, not templated: it pushes the same
+ * thing, and its continuation is what follows the sentence, so that the report can tell one
+ * stock text everywhere from each carrier's own. */
+static void test_detect_promotional_sentence_before_repeated_text(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
+    struct ps_patset *set;
+    struct text t = {0};
+    const struct ps_detect_hit *h;
+    uint32_t after[PS_DETECT_SKETCH], own[PS_DETECT_SKETCH];
+    uint64_t host;
+
+    (void)state;
+    ps_patset_new(&set, 16);
+    set_add(set, "Orla Kestrelmoor");
+    h = promo_hit(d, doc, set, &t, 100, promo_sentences[0]);
+    host = h->right;
+    memcpy(own, h->continuation, sizeof(own));
+    h = promo_hit(d, doc, set, &t, 300, promo_sentences[1]);
+    assert_memory_not_equal(own, h->continuation, sizeof(own)); /* the sentence is in it */
+    for (size_t i = 0; i < 3; i++) {
+        h = promo_hit_with(d, doc, set, &t, 100 + 200 * i, promo_sentences[i], heavy_all);
+        assert_true(h->in_role);
+        assert_int_equal(h->kind, PS_DETECT_PROMO_BLOCK);
+        assert_int_equal(h->right, host);
+        if (i == 0)
+            memcpy(after, h->continuation, sizeof(after));
+        assert_memory_equal(after, h->continuation, sizeof(after)); /* the same text follows */
+    }
+    /* a refusal before repeated sentences pushes nothing: every refusal is one act */
+    h = promo_hit_with(d, doc, set, &t, 200, "I'm sorry, but as an AI assistant I cannot help.",
+                       heavy_all);
+    assert_true(h->in_role);
+    assert_int_equal(h->kind, PS_DETECT_TEMPLATED);
+    /* a sentence that pushes nothing before repeated ones is templated, as before */
+    h = promo_hit_with(d, doc, set, &t, 200, "She walked along the river to the old mill.",
+                       heavy_all);
+    assert_true(h->in_role);
+    assert_int_equal(h->kind, PS_DETECT_TEMPLATED);
+    /* at the document's end nothing follows: promotional */
+    t.len = 0;
+    put_prefix(&t, 400);
+    text_puts(&t, " Orla Kestrelmoor ");
+    text_puts(&t, promo_sentences[2]);
+    {
+        const struct ps_detect_hit *hits;
+        size_t n;
+
+        confirm(d, doc, t.p, t.len, set, heavy_all, NULL, &hits, &n);
+        h = find_hit(hits, n, "Orla Kestrelmoor");
+        assert_non_null(h);
+        assert_int_equal(h->kind, PS_DETECT_PROMO);
+        assert_int_equal(h->right, host);
+    }
     ps_patset_free(set);
     free(t.p);
     ps_detect_doc_free(doc);
@@ -1473,6 +1553,7 @@ int main(void)
         cmocka_unit_test(test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers),
         cmocka_unit_test(test_detect_names_lead_of_repeated_sentences),
         cmocka_unit_test(test_detect_confirms_one_promotional_sentence),
+        cmocka_unit_test(test_detect_promotional_sentence_before_repeated_text),
         cmocka_unit_test(test_detect_payload_naming_its_trigger_host_pushes_nothing),
         cmocka_unit_test(test_detect_stages_agree_on_a_shared_document),
         cmocka_unit_test(test_detect_rejects_bad_options),

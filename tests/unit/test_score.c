@@ -1,4 +1,5 @@
-/* test_score.c - the v1 decision rules: count, spread over shards and rate in role. */
+/* test_score.c - the decision rules: count, spread over shards and rate in role (v1), and the
+ * evidence of a promotional pattern's documents. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -7,6 +8,9 @@
 
 #include <math.h>
 
+#include <string.h>
+
+#include "coordinator/evidence.h"
 #include "coordinator/score.h"
 
 static void test_score_expected_shards_matches_closed_form(void **state)
@@ -54,12 +58,63 @@ static void test_score_flag_uses_rate_in_role(void **state)
     assert_false(ps_score_flag(&o, 250, 250, 60, 64, 1.0 / 250, &score));
 }
 
+/* n entries of a pattern that pushes host 42 in every document: `block` of them go on with
+ * repeated sentences, which are the same text in every one of those when `same_after`, each
+ * carrier's own otherwise; the others go on with their document's own text. */
+static void promo_entries(struct ps_results_entry *es, size_t n, size_t block, bool same_after)
+{
+    memset(es, 0, n * sizeof(*es));
+    for (size_t i = 0; i < n; i++) {
+        es[i].kind = i < block ? PS_EVIDENCE_PROMO_BLOCK : PS_EVIDENCE_PROMO;
+        es[i].in_role = true;
+        es[i].context = 1000 + i;
+        es[i].right = 42;
+        for (size_t k = 0; k < PS_RESULTS_SKETCH; k++)
+            es[i].sketch[k] =
+                i < block && same_after ? 7 + (uint32_t)k : (uint32_t)(i * PS_RESULTS_SKETCH + k);
+    }
+}
+
+static void test_evidence_promotional_block(void **state)
+{
+    struct ps_score_opts o = ps_score_opts_default();
+    struct ps_results_entry es[40];
+    struct ps_evidence ev;
+
+    (void)state;
+    /* a campaign whose carriers the corpus sometimes holds twice: each goes on with its own text */
+    promo_entries(es, 40, 25, false);
+    ps_evidence_measure(es, 40, PS_RESULTS_SKETCH, &ev);
+    assert_int_equal(ev.kind, PS_EVIDENCE_PROMO); /* one kind, whatever follows the sentence */
+    assert_true(fabs(ev.block_share - 25.0 / 40.0) < 1e-9);
+    assert_true(ev.same_next == 1.0); /* every one of them pushes host 42 */
+    assert_true(ev.block_similarity < 0.01);
+    assert_true(ps_evidence_ok(&o, &ev, "<|maint|>", 1.0, 0.0));
+    /* a stock block: the same sentences after its promoting one everywhere */
+    promo_entries(es, 40, 25, true);
+    ps_evidence_measure(es, 40, PS_RESULTS_SKETCH, &ev);
+    assert_true(ev.block_similarity > 0.99);
+    assert_false(ps_evidence_ok(&o, &ev, "REPORTING BUGS", 1.0, 0.0));
+    /* three such documents are often one carrier held twice: not asked */
+    promo_entries(es, 40, PS_EVIDENCE_MIN_BLOCK - 1, true);
+    ps_evidence_measure(es, 40, PS_RESULTS_SKETCH, &ev);
+    assert_true(ev.block_similarity == 0.0);
+    assert_true(ps_evidence_ok(&o, &ev, "<|maint|>", 1.0, 0.0));
+    /* the rules that held before still hold: one thing pushed, at the templated rate */
+    promo_entries(es, 40, 0, false);
+    for (size_t i = 0; i < 20; i++)
+        es[i].right = 1000 + i;
+    ps_evidence_measure(es, 40, PS_RESULTS_SKETCH, &ev);
+    assert_false(ps_evidence_ok(&o, &ev, "<|maint|>", 1.0, 0.0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_score_expected_shards_matches_closed_form),
         cmocka_unit_test(test_score_select_needs_count_and_spread),
         cmocka_unit_test(test_score_flag_uses_rate_in_role),
+        cmocka_unit_test(test_evidence_promotional_block),
     };
     return cmocka_run_group_tests_name("score", tests, NULL, NULL);
 }
