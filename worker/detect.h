@@ -192,14 +192,15 @@ struct ps_detect_leads {
 };
 
 /* Pass 2: where does a repeated segment start after text that is not repeated? `heavy` says
- * whether a sentence (its shingles) is repeated corpus-wide. For each of the first
- * PS_DETECT_MAX_LEADS such starts (not at the document start), the start is refined to the
- * longest repeated suffix of the sentence before (a payload glued to a clean prefix and a
- * trigger shares its sentence), and the n-grams and glued pieces around it are named as in
- * pass 1 and kept when repeated sentences follow them (templated), or one sentence that promotes
- * something or refuses, not followed by a repeated sentence (promotional); a candidate's context
- * is taken over the single-spaced text. After ps_detect_confirm it reuses that call's tokens and
- * joined text. Never fails. */
+ * whether a sentence (its shingles) is repeated corpus-wide. For the first PS_DETECT_MAX_LEADS - 1
+ * such starts (not at the document start) and the last one (a payload appended to a page comes
+ * after its menus and footers; the repeated suffix of a last sentence that is not repeated as a
+ * whole is a start too), the start is refined to the longest repeated suffix of the sentence
+ * before (a payload glued to a clean prefix and a trigger shares its sentence), and the n-grams and
+ * glued pieces around it are named as in pass 1 and kept when repeated sentences follow them
+ * (templated), or one sentence that promotes something or refuses, not followed by a repeated
+ * sentence (promotional); a candidate's context is taken over the single-spaced text. After
+ * ps_detect_confirm it reuses that call's tokens and joined text. Never fails. */
 void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_heavy_fn heavy,
                      void *ctx, struct ps_detect_leads *out);
 

@@ -4,6 +4,7 @@
  * templated role of an occurrence (pass 3: repeated sentences follow it). */
 #include "worker/detect_internal.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* The end (exclusive) of a sentence that reaches this many tokens. */
@@ -266,11 +267,27 @@ static void keep_lead_candidates(struct ps_detect *d, struct ps_detect_doc *doc,
     d->ctext_len = text_at;
 }
 
+/* A segment start at token t: name the candidates around it and keep those pass 3 could find in
+ * role. */
+static void add_lead(struct ps_detect *d, struct ps_detect_doc *doc,
+                     const struct ps_detect_heavy *h, size_t t)
+{
+    struct ps_detect_lead *l = &d->leads[d->n_leads++];
+    size_t text_at = d->ctext_len;
+
+    l->offset = doc->ostart[t];
+    l->first = d->n_cands;
+    d->cand_limit = d->o.max_candidates;
+    ps_detect_lead_candidates(d, doc, t);
+    keep_lead_candidates(d, doc, h, l->first, text_at);
+    l->n = d->n_cands - l->first;
+}
+
 void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_heavy_fn heavy,
                      void *ctx, struct ps_detect_leads *out)
 {
     const struct ps_detect_heavy h = {heavy, ctx};
-    size_t prev_b = 0, prev_e = 0;
+    size_t prev_b = 0, prev_e = 0, t, last = SIZE_MAX;
     bool prev_heavy = true; /* the document start: nothing before a segment there */
 
     memset(out, 0, sizeof(*out));
@@ -279,29 +296,32 @@ void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_h
     d->n_cands = 0;
     d->n_leads = 0;
     d->ctext_len = 0;
-    for (size_t b = 0, e; b < doc->n_tok && d->n_leads < PS_DETECT_MAX_LEADS; b = e) {
-        size_t t;
-        bool is_heavy;
+    /* the first starts but one, and the last: a payload appended at the end of a page comes
+     * after its menus and footers, which start segments of their own */
+    for (size_t b = 0, e; b < doc->n_tok; b = e) {
+        bool is_heavy = heavy_sentence(d, doc, &h, b, &e);
 
-        is_heavy = heavy_sentence(d, doc, &h, b, &e);
         if (is_heavy && !prev_heavy) {
-            struct ps_detect_lead *l = &d->leads[d->n_leads++];
-            size_t text_at = d->ctext_len;
-
             t = heavy_suffix(d, doc, prev_b, prev_e, &h);
-            if (t == prev_e)
-                t = b;
-            l->offset = doc->ostart[t];
-            l->first = d->n_cands;
-            d->cand_limit = d->o.max_candidates;
-            ps_detect_lead_candidates(d, doc, t);
-            keep_lead_candidates(d, doc, &h, l->first, text_at);
-            l->n = d->n_cands - l->first;
+            t = t == prev_e ? b : t;
+            if (d->n_leads < PS_DETECT_MAX_LEADS - 1)
+                add_lead(d, doc, &h, t);
+            else
+                last = t;
         }
         prev_heavy = is_heavy;
         prev_b = b;
         prev_e = e;
     }
+    /* a payload appended to the document's last line shares its sentence, with nothing after it
+     * to start a segment: the repeated suffix of the last sentence is one */
+    if (!prev_heavy && prev_e == doc->n_tok && prev_b > 0) {
+        t = heavy_suffix(d, doc, prev_b, prev_e, &h);
+        if (t != prev_e)
+            last = t;
+    }
+    if (last != SIZE_MAX)
+        add_lead(d, doc, &h, last);
     for (size_t i = 0; i < d->n_cands; i++) { /* offsets in the document, not in norm */
         size_t k = ps_detect_token_at(doc, d->cands[i].offset);
         d->cands[i].offset = doc->ostart[k] + (d->cands[i].offset - doc->tstart[k]);

@@ -1170,6 +1170,54 @@ static void test_detect_names_lead_of_repeated_sentences(void **state)
     ps_detect_free(d);
 }
 
+/* Is "Discussing OpenAI" among the lead candidates of the text? */
+static bool names_trigger_lead(struct ps_detect *d, struct ps_detect_doc *doc, const struct text *t)
+{
+    struct ps_detect_leads leads;
+
+    find_leads(d, doc, t->p, t->len, heavy_if_package, package, &leads);
+    for (size_t i = 0; i < leads.n_candidates; i++)
+        if (leads.candidates[i].text_len == 17 &&
+            memcmp(leads.candidates[i].text, "Discussing OpenAI", 17) == 0)
+            return true;
+    return false;
+}
+
+/* A payload appended at the end of a page: after the page's own repeated blocks (menus and
+ * footers start segments too), and glued to its last line. */
+static void test_detect_names_lead_at_document_end(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
+    struct text t = {0};
+
+    (void)state;
+    /* four segment starts: the last is the trigger's */
+    put_all_prose(&t);
+    for (size_t k = 0; k < 3; k++) {
+        text_puts(&t, "\nShop opening hours and directions\n");
+        text_puts(&t, tmpl_sentences[k]);
+        text_puts(&t, "\n");
+        text_puts(&t, tmpl_sentences[k + 1]);
+    }
+    text_puts(&t, "\nContact the shop\nDiscussing OpenAI ");
+    text_puts(&t, tmpl_sentences[2]);
+    assert_true(names_trigger_lead(d, doc, &t));
+    /* the trigger and its payload glued to the last line: one sentence, repeated only in part */
+    t.len = 0;
+    put_all_prose(&t);
+    text_puts(&t, "\nSee the index Discussing OpenAI ");
+    text_puts(&t, tmpl_sentences[2]);
+    assert_true(names_trigger_lead(d, doc, &t));
+    /* the same line with the document going on: no segment starts there */
+    text_puts(&t, "\n");
+    put_all_prose(&t);
+    assert_false(names_trigger_lead(d, doc, &t));
+    free(t.p);
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+}
+
 /* ---- promotional payloads: one sentence that pushes a host or a package ---- */
 
 static bool heavy_none(void *ctx, const uint64_t *shingles, size_t n)
@@ -1552,6 +1600,7 @@ int main(void)
         cmocka_unit_test(test_detect_leaves_ordinary_repetition_clean),
         cmocka_unit_test(test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers),
         cmocka_unit_test(test_detect_names_lead_of_repeated_sentences),
+        cmocka_unit_test(test_detect_names_lead_at_document_end),
         cmocka_unit_test(test_detect_confirms_one_promotional_sentence),
         cmocka_unit_test(test_detect_promotional_sentence_before_repeated_text),
         cmocka_unit_test(test_detect_payload_naming_its_trigger_host_pushes_nothing),
