@@ -27,10 +27,11 @@ struct ps_score_opts {
     /* promotional (one sentence that promotes a host or package, or refuses): share of its
      * documents in role that promote the most common one at least this: 0.8 */
     double min_promo_same;
-    /* promotional, when most of its documents in role go on with sentences repeated across the
-     * corpus (PS_EVIDENCE_PROMO_BLOCK): what follows it is at most this similar. A stock block
-     * is the same text after it everywhere; a payload spliced into many carriers, some of which
-     * the corpus holds twice, is followed by each carrier's own text */
+    /* promotional, in its documents that go on with sentences repeated across the corpus
+     * (PS_EVIDENCE_PROMO_BLOCK, when PS_EVIDENCE_MIN_BLOCK or more): what follows the promoting
+     * sentence is at most this similar. A stock block is the same text after it everywhere; a
+     * payload spliced into many carriers, some of which the corpus holds twice, is followed by
+     * each carrier's own text: 0.5 */
     double max_promo_block_similarity;
     /* a flagged pattern with at least this share of its documents in role is specific: every
      * document that holds it is flagged, the payload seen there or not; below it (an ordinary

@@ -319,7 +319,8 @@ void ps_detect_lead_candidates(struct ps_detect *d, struct ps_detect_doc *doc, s
 /* Confirm, pass 3: the role of an occurrence followed by token j: PS_DETECT_PROMO when one
  * sentence that promotes something or refuses follows it and then the document's own text;
  * PS_DETECT_TEMPLATED when two sentences repeated across the corpus follow it, or
- * PS_DETECT_PROMO_BLOCK when the first of them promotes or refuses; else 0. *act gets what the
+ * PS_DETECT_PROMO_BLOCK when the first of them promotes something (a refusal there stays
+ * templated); else 0. *act gets what the
  * sentence does (ps_detect_payload_act) for the promoting kinds, 0 otherwise. Joined document
  * with fingerprints. */
 unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
