@@ -183,12 +183,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     found++;
         check(found == r.n_candidates);
         for (i = 0; i < n_hits; i++)
-            check(hits[i].in_role
-                      ? hits[i].offset < len &&
-                            (hits[i].kind == PS_DETECT_GIBBERISH ||
-                             hits[i].kind == PS_DETECT_BYTES || hits[i].kind == PS_DETECT_FIXED ||
-                             hits[i].kind == PS_DETECT_TEMPLATED || hits[i].kind == PS_DETECT_PROMO)
-                      : hits[i].context == 0 && hits[i].kind == 0);
+            check(
+                hits[i].in_role
+                    ? hits[i].offset < len &&
+                          (hits[i].kind == PS_DETECT_GIBBERISH || hits[i].kind == PS_DETECT_BYTES ||
+                           hits[i].kind == PS_DETECT_FIXED || hits[i].kind == PS_DETECT_TEMPLATED ||
+                           hits[i].kind == PS_DETECT_PROMO || hits[i].kind == PS_DETECT_PROMO_BLOCK)
+                    : hits[i].context == 0 && hits[i].kind == 0);
     }
 
     /* the leads again, now on the tokens confirm joined */
