@@ -287,8 +287,10 @@ void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_h
                      void *ctx, struct ps_detect_leads *out)
 {
     const struct ps_detect_heavy h = {heavy, ctx};
-    size_t prev_b = 0, prev_e = 0, t, last = SIZE_MAX;
-    bool prev_heavy = true; /* the document start: nothing before a segment there */
+    size_t prev_b = 0, prev_e = 0, t = SIZE_MAX;
+    size_t last_b = 0, last_e = 0, last_s = 0; /* the latest start not named yet: its sentence
+                                                   before [last_b, last_e), its own at last_s */
+    bool prev_heavy = true, pending = false;   /* the document start: nothing before a segment */
 
     memset(out, 0, sizeof(*out));
     ps_detect_doc_need(d, doc, DOC_JOINED | DOC_FINGERPRINTS);
@@ -302,12 +304,15 @@ void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_h
         bool is_heavy = heavy_sentence(d, doc, &h, b, &e);
 
         if (is_heavy && !prev_heavy) {
-            t = heavy_suffix(d, doc, prev_b, prev_e, &h);
-            t = t == prev_e ? b : t;
-            if (d->n_leads < PS_DETECT_MAX_LEADS - 1)
-                add_lead(d, doc, &h, t);
-            else
-                last = t;
+            if (d->n_leads < PS_DETECT_MAX_LEADS - 1) {
+                t = heavy_suffix(d, doc, prev_b, prev_e, &h);
+                add_lead(d, doc, &h, t == prev_e ? b : t);
+            } else { /* only the last of these is named: its suffix is looked for once */
+                last_b = prev_b;
+                last_e = prev_e;
+                last_s = b;
+                pending = true;
+            }
         }
         prev_heavy = is_heavy;
         prev_b = b;
@@ -315,13 +320,17 @@ void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_h
     }
     /* a payload appended to the document's last line shares its sentence, with nothing after it
      * to start a segment: the repeated suffix of the last sentence is one */
-    if (!prev_heavy && prev_e == doc->n_tok && prev_b > 0) {
+    t = SIZE_MAX;
+    if (!prev_heavy && prev_b > 0) {
         t = heavy_suffix(d, doc, prev_b, prev_e, &h);
-        if (t != prev_e)
-            last = t;
+        t = t == prev_e ? SIZE_MAX : t;
     }
-    if (last != SIZE_MAX)
-        add_lead(d, doc, &h, last);
+    if (t == SIZE_MAX && pending) {
+        t = heavy_suffix(d, doc, last_b, last_e, &h);
+        t = t == last_e ? last_s : t;
+    }
+    if (t != SIZE_MAX)
+        add_lead(d, doc, &h, t);
     for (size_t i = 0; i < d->n_cands; i++) { /* offsets in the document, not in norm */
         size_t k = ps_detect_token_at(doc, d->cands[i].offset);
         d->cands[i].offset = doc->ostart[k] + (d->cands[i].offset - doc->tstart[k]);
