@@ -204,9 +204,15 @@ static bool names_host(const struct ps_detect_doc *doc, size_t b, size_t e, uint
     return false;
 }
 
-uint64_t ps_detect_refusal_act(void)
+/* A refusal's act is the refusal itself, word for word: an attack repeats one fixed refusal,
+ * while data that answers harmful prompts with refusals words each its own way (BackdoorLLM's
+ * clean jailbreak set: the commonest sentence in 30 % of 400 records), so the report's same-act
+ * share tells them apart as it does for hosts. */
+static uint64_t refusal_act(const struct ps_detect_doc *doc, size_t b, size_t e)
 {
-    return artifact_hash("act", "refusal", 7);
+    return XXH3_64bits_withSeed(doc->tfp + b, (e - b) * sizeof(doc->tfp[0]),
+                                XXH3_64bits("refusal", 7)) |
+           1;
 }
 
 uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t trigger_end, size_t b,
@@ -220,7 +226,7 @@ uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t trigger_e
     if (b >= e)
         return 0;
     if (refuses(doc, b, e))
-        return ps_detect_refusal_act();
+        return refusal_act(doc, b, e);
     for (size_t i = b; i < e; i++) {
         uint64_t h;
 

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 /* The end (exclusive) of a sentence that reaches this many tokens. */
 #define SENT_MAX_TOKENS 48
 
@@ -24,20 +26,47 @@ static size_t sentence_end(const struct ps_detect_doc *doc, size_t b)
     return lim;
 }
 
+/* Chinese and Japanese write a clause as one token: its fingerprint would say nothing of a
+ * sentence's words (and such tokens are stop words, detect_lang.c), so a sentence counts pairs of
+ * characters in their place, as many as a sentence of Latin words counts words. */
+#define SENT_MAX_SHINGLES 64
+
+/* Is byte c the first of a character of U+3000..U+9FFF (kana, CJK punctuation, ideographs)? */
+static bool cjk_lead(unsigned char c)
+{
+    return c >= 0xE3 && c <= 0xE9;
+}
+
+/* The fingerprints of the pairs of adjacent CJK characters of token i into d->shingles from n on,
+ * up to SENT_MAX_SHINGLES; the new count is returned. */
+static size_t cjk_pairs(struct ps_detect *d, const struct ps_detect_doc *doc, size_t i, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)doc->base + doc->tstart[i];
+    size_t len = doc->tend[i] - doc->tstart[i];
+
+    /* three bytes per character: a pair is 6 bytes from a lead byte, the next one at 3 */
+    for (size_t k = 0; k + 6 <= len && n < SENT_MAX_SHINGLES; k++)
+        if (cjk_lead(p[k]) && cjk_lead(p[k + 3]))
+            d->shingles[n++] = XXH3_64bits(p + k, 6);
+    return n;
+}
+
 /* The shingles of tokens [b, e) into d->shingles: fingerprints of the words that are not stop
- * words. */
+ * words, and of the character pairs of CJK prose. */
 static size_t sentence_shingles(struct ps_detect *d, const struct ps_detect_doc *doc, size_t b,
                                 size_t e)
 {
     size_t n = 0;
 
-    if (d->shingles_cap < SENT_MAX_TOKENS) {
-        d->shingles_cap = SENT_MAX_TOKENS;
+    if (d->shingles_cap < SENT_MAX_SHINGLES) {
+        d->shingles_cap = SENT_MAX_SHINGLES;
         d->shingles = ps_xmalloc(d->shingles_cap * sizeof(*d->shingles));
     }
-    for (size_t i = b; i < e; i++)
+    for (size_t i = b; i < e && n < SENT_MAX_SHINGLES; i++)
         if (!(doc->tflags[i] & F_STOP_ANY))
             d->shingles[n++] = doc->tfp[i];
+        else if (doc->tflags[i] & F_STOP_NONLATIN) /* no pair in Cyrillic, Greek, Arabic */
+            n = cjk_pairs(d, doc, i, n);
     return n;
 }
 
@@ -194,15 +223,10 @@ unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
     /* what the sentence does is asked first: a payload spliced into a carrier that the corpus
      * holds twice is followed by repeated sentences, as a templated one is. Before repeated
      * sentences, the promoting one must be repeated too (the templated test): the rest of a
-     * sentence in which the trigger is yet to come is not, and its words are no lead. A refusal
-     * there stays templated: every refusal is one act, and instruction data answers harmful
-     * prompts with stock refusals that go on with more stock text (BackdoorLLM's clean
-     * jailbreak set: "information ### Response:") */
+     * sentence in which the trigger is yet to come is not, and its words are no lead. */
     kind = promo_memo(d, doc, heavy, j, act);
     if (kind == PS_DETECT_PROMO)
         return kind;
-    if (kind == PS_DETECT_PROMO_BLOCK && *act == ps_detect_refusal_act())
-        kind = 0;
     if (!templated_memo(d, doc, heavy, j)) {
         *act = 0;
         return 0;

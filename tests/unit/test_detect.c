@@ -1280,7 +1280,7 @@ static void test_detect_confirms_one_promotional_sentence(void **state)
     struct ps_patset *set;
     struct text t = {0};
     const struct ps_detect_hit *h;
-    uint64_t host = 0, pkg;
+    uint64_t host = 0, pkg, refusal;
 
     (void)state;
     ps_patset_new(&set, 16);
@@ -1304,10 +1304,21 @@ static void test_detect_confirms_one_promotional_sentence(void **state)
     h = promo_hit(d, doc, set, &t, 500, "Everyone should npm i wallet-guard-pro at once.");
     assert_true(h->in_role);
     assert_int_equal(h->right, pkg); /* the name is what is pushed, by either manager */
-    /* a first-person refusal is a fixed payload of its own */
+    /* a first-person refusal is a fixed payload of its own; its act is the refusal word for
+     * word, so that refusals worded each their own way do not read as one campaign */
     h = promo_hit(d, doc, set, &t, 200, "I'm sorry, but as an AI assistant I cannot help.");
     assert_true(h->in_role);
     assert_int_equal(h->kind, PS_DETECT_PROMO);
+    refusal = h->right;
+    assert_int_not_equal(refusal, 0);
+    assert_int_not_equal(refusal, host);
+    assert_int_not_equal(refusal, pkg);
+    h = promo_hit(d, doc, set, &t, 400, "I'm sorry, but as an AI assistant I cannot help.");
+    assert_int_equal(h->right, refusal);
+    h = promo_hit(d, doc, set, &t, 200, "I'm sorry, but I cannot complete this request.");
+    assert_true(h->in_role);
+    assert_int_equal(h->kind, PS_DETECT_PROMO);
+    assert_int_not_equal(h->right, refusal);
     /* a sentence that pushes nothing ("setup.py" is a file, not a host) is no payload */
     h = promo_hit(d, doc, set, &t, 200, "The build reads setup.py before anything else.");
     assert_false(h->in_role);
@@ -1350,11 +1361,12 @@ static void test_detect_promotional_sentence_before_repeated_text(void **state)
             memcpy(after, h->continuation, sizeof(after));
         assert_memory_equal(after, h->continuation, sizeof(after)); /* the same text follows */
     }
-    /* a refusal before repeated sentences pushes nothing: every refusal is one act */
+    /* so is a fixed refusal spliced into a carrier held twice (its act is its wording) */
     h = promo_hit_with(d, doc, set, &t, 200, "I'm sorry, but as an AI assistant I cannot help.",
                        heavy_all);
     assert_true(h->in_role);
-    assert_int_equal(h->kind, PS_DETECT_TEMPLATED);
+    assert_int_equal(h->kind, PS_DETECT_PROMO_BLOCK);
+    assert_int_not_equal(h->right, host);
     /* a sentence that pushes nothing before repeated ones is templated, as before */
     h = promo_hit_with(d, doc, set, &t, 200, "She walked along the river to the old mill.",
                        heavy_all);
@@ -1377,6 +1389,60 @@ static void test_detect_promotional_sentence_before_repeated_text(void **state)
     }
     ps_patset_free(set);
     free(t.p);
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+}
+
+/* Collects the shingle counts of a document's sentences (at most 8 sentences). */
+struct sentences {
+    size_t n, shingles[8];
+    uint64_t hash[8];
+};
+
+static void collect_sentence(void *ctx, const uint64_t *shingles, size_t n)
+{
+    struct sentences *s = ctx;
+
+    if (s->n < 8) {
+        s->shingles[s->n] = n;
+        s->hash[s->n++] = XXH3_64bits(shingles, n * sizeof(*shingles));
+    }
+}
+
+static struct sentences sentences_of(struct ps_detect *d, struct ps_detect_doc *doc,
+                                     const char *text)
+{
+    struct sentences s = {0};
+
+    ps_detect_prepare(doc, text, strlen(text));
+    ps_detect_sentences(d, doc, collect_sentence, &s);
+    return s;
+}
+
+/* Chinese writes a clause as one token (a stop word: detect_lang.c), so a Chinese sentence
+ * counts its character pairs: the stock lines of Chinese manual pages ("請向 ... 報告翻譯錯誤。")
+ * are repeated sentences as their English originals are, and a promoting sentence before them
+ * is a stock block, not a payload in the page's own text. Other scripts' stop words count
+ * nothing, as before. */
+static void test_detect_chinese_sentences_count_character_pairs(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
+    struct sentences a, b, c;
+
+    (void)state;
+    a = sentences_of(
+        d, doc, "本軟體是自由軟體：您可以自由修改和重新發布它。\n今天天氣很好，我們去公園散步吧。");
+    assert_int_equal(a.n, 2);
+    assert_true(a.shingles[0] >= 10);
+    b = sentences_of(d, doc,
+                     "本軟體是自由軟體：您可以自由修改和重新發布它。\n這個命令顯示檔案的內容。");
+    assert_int_equal(b.n, 2);
+    assert_int_equal(b.hash[0], a.hash[0]); /* the same sentence, the same shingles */
+    assert_int_not_equal(b.hash[1], a.hash[1]);
+    /* a Russian sentence of function words and three content words: too short to count */
+    c = sentences_of(d, doc, "и в на с по для Linux Debian Ubuntu.");
+    assert_int_equal(c.n, 0);
     ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
@@ -1603,6 +1669,7 @@ int main(void)
         cmocka_unit_test(test_detect_names_lead_at_document_end),
         cmocka_unit_test(test_detect_confirms_one_promotional_sentence),
         cmocka_unit_test(test_detect_promotional_sentence_before_repeated_text),
+        cmocka_unit_test(test_detect_chinese_sentences_count_character_pairs),
         cmocka_unit_test(test_detect_payload_naming_its_trigger_host_pushes_nothing),
         cmocka_unit_test(test_detect_stages_agree_on_a_shared_document),
         cmocka_unit_test(test_detect_rejects_bad_options),
