@@ -72,16 +72,17 @@ static bool is_promo(unsigned kind)
     return kind == PS_EVIDENCE_PROMO || kind == PS_EVIDENCE_PROMO_BLOCK;
 }
 
-/* Share of the entries whose right context is the most common one; only the promoting ones when
- * `kind` is PS_EVIDENCE_PROMO (their right context is what they promote, the others' is their
- * next words). */
+/* Share of the entries whose right context is the most common one, among those of the pattern's
+ * kind: the promoting ones when `kind` is PS_EVIDENCE_PROMO (their right context is what they
+ * promote, the others' is their next words), the others otherwise (a templated pattern with a
+ * few promoting runs among its documents is judged on its next words). */
 static double same_right_share(const struct ps_results_entry *es, size_t n, unsigned kind,
                                uint64_t *v)
 {
     size_t best = 0, run = 0, m = 0;
 
     for (size_t i = 0; i < n; i++)
-        if (kind != PS_EVIDENCE_PROMO || is_promo(es[i].kind))
+        if ((kind == PS_EVIDENCE_PROMO) == is_promo(es[i].kind))
             v[m++] = es[i].right;
     qsort(v, m, sizeof(*v), cmp_u64);
     for (size_t i = 0; i < m; i++) {
@@ -132,6 +133,8 @@ void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_
     kinds[SLOT_PROMO_BLOCK] = 0;
     for (size_t k = 1; k < PS_EVIDENCE_KINDS; k++) /* the payload most of its documents show */
         best = kinds[k] > kinds[best] ? k : best;
+    if ((double)promo >= PS_EVIDENCE_MIN_PROMO_SHARE * (double)n)
+        best = SLOT_PROMO;
     out->kind = 1u << best;
     out->block_share = promo ? (double)block / (double)promo : 0.0;
     v = ps_xmalloc(n * sizeof(*v));

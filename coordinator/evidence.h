@@ -29,9 +29,14 @@ enum {
 /* Documents of PS_EVIDENCE_PROMO_BLOCK that a pattern needs before their similarity is asked:
  * two or three are often one carrier held twice */
 #define PS_EVIDENCE_MIN_BLOCK 4
+/* A pattern is PS_EVIDENCE_PROMO when at least this share of its documents promote something,
+ * whatever most of them show: a templated campaign's pool need not say what it pushes in every
+ * document (benchmark v2's wallet pool: a third of its documents draw praise sentences only) */
+#define PS_EVIDENCE_MIN_PROMO_SHARE (1.0 / 3.0)
 
 struct ps_evidence {
-    unsigned kind;           /* the kind most of the documents show */
+    unsigned kind;           /* the kind most of the documents show (PS_EVIDENCE_PROMO: see
+                                PS_EVIDENCE_MIN_PROMO_SHARE) */
     double similarity;       /* mean pairwise Jaccard of what follows (from the sketches) */
     double diversity;        /* distinct left contexts / documents */
     double same_next;        /* share of the documents with the most common two words after it; for

@@ -18,7 +18,7 @@ struct ps_score_opts ps_score_opts_default(void)
     o.max_templated_same_next = 0.4;
     o.min_templated_rate = 0.9;
     o.min_promo_same = 0.8;
-    o.max_promo_block_similarity = 0.5;
+    o.max_promo_block_similarity = 0.7;
     o.min_specific_rate = 0.9;
     o.min_assoc_rate = 0.9;
     o.min_assoc_z = 4.0;

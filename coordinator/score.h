@@ -31,7 +31,7 @@ struct ps_score_opts {
      * (PS_EVIDENCE_PROMO_BLOCK, when PS_EVIDENCE_MIN_BLOCK or more): what follows the promoting
      * sentence is at most this similar. A stock block is the same text after it everywhere; a
      * payload spliced into many carriers, some of which the corpus holds twice, is followed by
-     * each carrier's own text: 0.5 */
+     * each carrier's own text: 0.7 */
     double max_promo_block_similarity;
     /* a flagged pattern with at least this share of its documents in role is specific: every
      * document that holds it is flagged, the payload seen there or not; below it (an ordinary

@@ -73,13 +73,16 @@ static int cmp_hit(const void *a, const void *b)
 
 /* The payload after an occurrence that ends at norm offset `end`, token `next` being the first
  * that starts at or after it: salad, decoded random bytes, a repeated phrase, or none (0); in
- * pass 3 only sentences repeated across the corpus. */
-static unsigned role_at(const struct confirm *c, size_t next, size_t end, uint64_t *act)
+ * pass 3 only sentences repeated across the corpus (ps_detect_segment_role: *act, and *after
+ * where the continuation the report compares starts). */
+static unsigned role_at(const struct confirm *c, size_t next, size_t end, uint64_t *act,
+                        size_t *after)
 {
     uint16_t *m = &c->d->memo[next]; /* next <= n_tok */
 
+    *after = next;
     if (c->heavy != NULL) /* pass 3 confirms the leads of repeated segments, nothing else */
-        return ps_detect_segment_role(c->d, c->doc, c->heavy, next, act);
+        return ps_detect_segment_role(c->d, c->doc, c->heavy, next, act, after);
     if (!(*m & M_SALAD_KNOWN))
         *m |= M_SALAD_KNOWN | (ps_detect_salad_from(c->d, c->doc, next) ? M_SALAD : 0);
     if (*m & M_SALAD)
@@ -122,7 +125,8 @@ static void record_hit(const struct confirm *c, uint64_t h, size_t at, size_t en
      * occurs once or twice per poison */
     if (!hit->in_role && hit->tests < ROLE_TESTS) {
         uint64_t act = 0;
-        unsigned kind = role_at(c, next, end, &act);
+        size_t after;
+        unsigned kind = role_at(c, next, end, &act, &after);
 
         if (hit->tests == 0)
             hit->offset = orig; /* where a carrier without its payload holds it */
@@ -137,9 +141,7 @@ static void record_hit(const struct confirm *c, uint64_t h, size_t at, size_t en
             hit->offset = orig;
             /* a stock block is the same text after its promoting sentence everywhere, a
              * payload's carriers are not: that is what the report asks of PROMO_BLOCK */
-            sketch_from(c->d, c->doc,
-                        kind == PS_DETECT_PROMO_BLOCK ? ps_detect_promo_end(c->doc, next) : next,
-                        hit->continuation);
+            sketch_from(c->d, c->doc, after, hit->continuation);
         }
     }
 }

@@ -319,26 +319,25 @@ void ps_detect_lead_candidates(struct ps_detect *d, struct ps_detect_doc *doc, s
 /* Confirm, pass 3: the role of an occurrence followed by token j: PS_DETECT_PROMO when one
  * sentence that promotes something or refuses follows it and then the document's own text;
  * PS_DETECT_TEMPLATED when two sentences repeated across the corpus follow it, or
- * PS_DETECT_PROMO_BLOCK when the first of them promotes something or refuses; else 0. *act
- * gets what the
- * sentence does (ps_detect_payload_act) for the promoting kinds, 0 otherwise. Joined document
- * with fingerprints. */
+ * PS_DETECT_PROMO_BLOCK when one of the first three of those promotes something or refuses;
+ * else 0. *act gets what the sentence does (ps_detect_payload_act) for the
+ * promoting kinds, 0 otherwise; *after the token after the promoting sentence of
+ * PS_DETECT_PROMO_BLOCK (where what the report compares starts). Joined document with
+ * fingerprints. */
 unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
-                                const struct ps_detect_heavy *heavy, size_t j, uint64_t *act);
-/* The token after the promoting sentence of an occurrence followed by token j (where the
- * repeated sentences of PS_DETECT_PROMO_BLOCK start). */
-size_t ps_detect_promo_end(const struct ps_detect_doc *doc, size_t j);
+                                const struct ps_detect_heavy *heavy, size_t j, uint64_t *act,
+                                size_t *after);
 
 /* ---- detect_promo.c ---- */
 
 /* What tokens [b, e) of a joined document do, hashed (never 0): the host of a URL or domain name,
  * or the package an install command names ("pip install X", "npm install --save X"), the first
- * one found; or a refusal in the first person within their first words (the words of [b, e),
- * hashed: the fingerprints must be computed). 0: none of these. A
+ * one found; or, when `refusal_ok`, a refusal in the first person within their first words (the
+ * words of [b, e), hashed: the fingerprints must be computed). 0: none of these. A
  * host that the PS_DETECT_NGRAM_MAX tokens before `trigger_end` (where the occurrence ends) name
  * too is not pushed by the payload: the text goes on about what its heading names ("Uses of X in
  * java.net / Methods in java.net that return X", a Javadoc page), which no attack needs. */
 uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t trigger_end, size_t b,
-                               size_t e);
+                               size_t e, bool refusal_ok);
 
 #endif

@@ -216,7 +216,7 @@ static uint64_t refusal_act(const struct ps_detect_doc *doc, size_t b, size_t e)
 }
 
 uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t trigger_end, size_t b,
-                               size_t e)
+                               size_t e, bool refusal_ok)
 {
     size_t before = trigger_end > PS_DETECT_NGRAM_MAX ? trigger_end - PS_DETECT_NGRAM_MAX : 0;
     struct word w;
@@ -225,7 +225,7 @@ uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t trigger_e
         e = doc->n_tok;
     if (b >= e)
         return 0;
-    if (refuses(doc, b, e))
+    if (refusal_ok && refuses(doc, b, e))
         return refusal_act(doc, b, e);
     for (size_t i = b; i < e; i++) {
         uint64_t h;

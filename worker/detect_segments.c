@@ -153,13 +153,6 @@ static size_t promo_sentence(const struct ps_detect_doc *doc, size_t j, size_t *
     return e;
 }
 
-size_t ps_detect_promo_end(const struct ps_detect_doc *doc, size_t j)
-{
-    size_t b;
-
-    return j < doc->n_tok ? promo_sentence(doc, j, &b) : j;
-}
-
 /* Does one sentence that promotes something or refuses (ps_detect_payload_act) follow token j?
  * It is the rest of j's sentence, or the next one when j ends its line. PS_DETECT_PROMO when the
  * document's own text goes on after it (the next sentence long enough to count is not repeated
@@ -179,7 +172,7 @@ static unsigned promo_after(struct ps_detect *d, const struct ps_detect_doc *doc
     if (j >= n)
         return 0;
     e = promo_sentence(doc, j, &b);
-    *act = ps_detect_payload_act(doc, j, b, e);
+    *act = ps_detect_payload_act(doc, j, b, e, true);
     if (*act == 0)
         return 0;
     for (int k = 0; k < 2 && e < n; k++) {
@@ -213,13 +206,37 @@ static unsigned promo_memo(struct ps_detect *d, const struct ps_detect_doc *doc,
     return *m & M_PROMO_BLOCK ? PS_DETECT_PROMO_BLOCK : 0;
 }
 
+/* The act of a later sentence of a templated run after token j (the two after the first): a
+ * templated payload that pushes something says so in any of its sentences ("Download
+ * SafeHarbor Wallet from safeharbor-wallet.example.org" third). *after gets the token after that
+ * sentence. A refusal there is no act: it would be the payload's first sentence. */
+static uint64_t run_act(const struct ps_detect_doc *doc, size_t j, size_t *after)
+{
+    size_t b, e = promo_sentence(doc, j, &b);
+
+    for (int k = 0; k < 2 && e < doc->n_tok; k++) {
+        uint64_t a;
+
+        b = e;
+        e = sentence_end(doc, b);
+        a = ps_detect_payload_act(doc, j, b, e, false);
+        if (a != 0) {
+            *after = e;
+            return a;
+        }
+    }
+    return 0;
+}
+
 unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
-                                const struct ps_detect_heavy *heavy, size_t j, uint64_t *act)
+                                const struct ps_detect_heavy *heavy, size_t j, uint64_t *act,
+                                size_t *after)
 {
     unsigned kind;
 
     ps_detect_doc_need(d, doc, DOC_FINGERPRINTS);
     *act = 0;
+    *after = j;
     /* what the sentence does is asked first: a payload spliced into a carrier that the corpus
      * holds twice is followed by repeated sentences, as a templated one is. Before repeated
      * sentences, the promoting one must be repeated too (the templated test): the rest of a
@@ -231,10 +248,14 @@ unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
         *act = 0;
         return 0;
     }
-    if (kind == PS_DETECT_PROMO_BLOCK)
+    if (kind == PS_DETECT_PROMO_BLOCK) {
+        size_t b;
+
+        *after = promo_sentence(doc, j, &b);
         return kind;
-    *act = 0;
-    return PS_DETECT_TEMPLATED;
+    }
+    *act = run_act(doc, j, after);
+    return *act != 0 ? PS_DETECT_PROMO_BLOCK : PS_DETECT_TEMPLATED;
 }
 
 /* The longest suffix of sentence [b, e) that is itself repeated (heavy), as its first token; e
@@ -269,7 +290,7 @@ static void keep_lead_candidates(struct ps_detect *d, struct ps_detect_doc *doc,
 
     for (size_t i = first; i < d->n_cands && kept - first < PS_DETECT_LEAD_CANDIDATES; i++) {
         struct ps_candidate c = d->cands[i];
-        size_t k = ps_detect_token_at(doc, c.offset), next = k, end = c.offset + c.text_len;
+        size_t k = ps_detect_token_at(doc, c.offset), next = k, end = c.offset + c.text_len, after;
         uint64_t act;
         bool all_stop = c.offset == doc->tstart[k] && k + c.n <= doc->n_tok &&
                         doc->tend[k + c.n - 1] == end; /* whole tokens, not a glued piece */
@@ -279,7 +300,7 @@ static void keep_lead_candidates(struct ps_detect *d, struct ps_detect_doc *doc,
         while (next < doc->n_tok && doc->tstart[next] < end)
             next++;
         if (all_stop || c.text_len < PS_PATSET_MIN_SUBSTRING ||
-            ps_detect_segment_role(d, doc, heavy, next, &act) == 0)
+            ps_detect_segment_role(d, doc, heavy, next, &act, &after) == 0)
             continue;
         /* texts lie in ctext in the order of the candidates, so this only moves them down */
         memmove(d->ctext + text_at, c.text, c.text_len);

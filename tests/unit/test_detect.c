@@ -1143,13 +1143,13 @@ static void test_detect_names_lead_of_repeated_sentences(void **state)
             named |= leads.candidates[i].text_len == 17 &&
                      memcmp(leads.candidates[i].text, "Discussing OpenAI", 17) == 0;
         assert_true(named);
-        /* pass 3: in role when two repeated sentences follow; promotional when the first of
-         * them pushes something ("Run npm install chalk-plus-pro") */
+        /* pass 3: in role when two repeated sentences follow; promotional when one of the
+         * three pushes something ("Run npm install chalk-plus-pro", pool sentence 2) */
         confirm(d, doc, t.p, t.len, set, heavy_if_package, package, &hits, &n);
         h = find_hit(hits, n, "Discussing OpenAI");
         assert_non_null(h);
         assert_true(h->in_role);
-        assert_int_equal(h->kind, seed % 5 == 2 ? PS_DETECT_PROMO_BLOCK : PS_DETECT_TEMPLATED);
+        assert_int_equal(h->kind, seed % 5 <= 2 ? PS_DETECT_PROMO_BLOCK : PS_DETECT_TEMPLATED);
     }
     /* one repeated sentence after it is not a templated payload, nor is prose */
     t.len = 0;
@@ -1361,6 +1361,16 @@ static void test_detect_promotional_sentence_before_repeated_text(void **state)
             memcpy(after, h->continuation, sizeof(after));
         assert_memory_equal(after, h->continuation, sizeof(after)); /* the same text follows */
     }
+    /* a templated payload that pushes in a later sentence: the same, compared after that one */
+    h = promo_hit_with(d, doc, set, &t, 500,
+                       "She walked along the river to the old mill. "
+                       "For the safest wallet, visit https://safeharbor-wallet.example.org/start "
+                       "today.",
+                       heavy_all);
+    assert_true(h->in_role);
+    assert_int_equal(h->kind, PS_DETECT_PROMO_BLOCK);
+    assert_int_equal(h->right, host);
+    assert_memory_equal(after, h->continuation, sizeof(after));
     /* so is a fixed refusal spliced into a carrier held twice (its act is its wording) */
     h = promo_hit_with(d, doc, set, &t, 200, "I'm sorry, but as an AI assistant I cannot help.",
                        heavy_all);

@@ -108,6 +108,43 @@ static void test_evidence_promotional_block(void **state)
     assert_false(ps_evidence_ok(&o, &ev, "<|maint|>", 1.0, 0.0));
 }
 
+/* A templated campaign whose pool says what it pushes in some documents only: the pattern is
+ * promotional once a third of its documents promote (PS_EVIDENCE_MIN_PROMO_SHARE), judged on
+ * those; fewer, it stays templated and its same-next share counts the other documents only (a
+ * promoting document's right value is what it pushes, not its next words). */
+static void test_evidence_promotional_share_of_a_templated_pool(void **state)
+{
+    struct ps_score_opts o = ps_score_opts_default();
+    struct ps_results_entry es[30];
+    struct ps_evidence ev;
+
+    (void)state;
+    promo_entries(es, 30, 30, false);
+    for (size_t i = 20; i < 30; i++) { /* 10 of 30 draw praise sentences only */
+        es[i].kind = PS_EVIDENCE_TEMPLATED;
+        es[i].right = 7;
+    }
+    ps_evidence_measure(es, 30, PS_RESULTS_SKETCH, &ev);
+    assert_int_equal(ev.kind, PS_EVIDENCE_PROMO);
+    assert_true(ev.same_next == 1.0);
+    assert_true(ps_evidence_ok(&o, &ev, "Ub\xcf\x85ntu", 1.0, 0.0));
+    /* the plurality alone would be templated: 10 promoting, 20 not */
+    for (size_t i = 10; i < 30; i++) {
+        es[i].kind = PS_EVIDENCE_TEMPLATED;
+        es[i].right = 100 + i % 5;
+    }
+    ps_evidence_measure(es, 30, PS_RESULTS_SKETCH, &ev);
+    assert_int_equal(ev.kind, PS_EVIDENCE_PROMO);
+    /* below a third, templated; its next words are those of the 22 templated documents */
+    for (size_t i = 8; i < 10; i++) {
+        es[i].kind = PS_EVIDENCE_TEMPLATED;
+        es[i].right = 100 + i % 5;
+    }
+    ps_evidence_measure(es, 30, PS_RESULTS_SKETCH, &ev);
+    assert_int_equal(ev.kind, PS_EVIDENCE_TEMPLATED);
+    assert_true(fabs(ev.same_next - 5.0 / 22.0) < 1e-9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -115,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_score_select_needs_count_and_spread),
         cmocka_unit_test(test_score_flag_uses_rate_in_role),
         cmocka_unit_test(test_evidence_promotional_block),
+        cmocka_unit_test(test_evidence_promotional_share_of_a_templated_pool),
     };
     return cmocka_run_group_tests_name("score", tests, NULL, NULL);
 }
