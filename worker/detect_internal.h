@@ -157,7 +157,9 @@ enum {
     M_TMPL = 1 << 7,
     M_PROMO_KNOWN = 1 << 8, /* one promoting or refusing sentence follows (d->acts: its act) */
     M_PROMO = 1 << 9,
-    M_PROMO_BLOCK = 1 << 10 /* ... and repeated sentences follow it (PS_DETECT_PROMO_BLOCK) */
+    M_PROMO_BLOCK = 1 << 10, /* ... and repeated sentences follow it (PS_DETECT_PROMO_BLOCK) */
+    M_RUN_KNOWN = 1 << 11,   /* a later sentence of the templated run after it pushes something */
+    M_RUN = 1 << 12
 };
 
 struct ps_detect {

@@ -254,7 +254,14 @@ unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
         *after = promo_sentence(doc, j, &b);
         return kind;
     }
-    *act = run_act(doc, j, after);
+    /* every lead candidate and pattern that ends at j asks: the memo keeps whether the run
+     * pushes anything (most push nothing), the act is sought again only where it does */
+    if (d->memo[j] & M_RUN_KNOWN) {
+        *act = d->memo[j] & M_RUN ? run_act(doc, j, after) : 0;
+    } else {
+        *act = run_act(doc, j, after);
+        d->memo[j] |= M_RUN_KNOWN | (*act != 0 ? M_RUN : 0);
+    }
     return *act != 0 ? PS_DETECT_PROMO_BLOCK : PS_DETECT_TEMPLATED;
 }
 
