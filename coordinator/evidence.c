@@ -143,6 +143,8 @@ void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_
     out->block_similarity = block_similarity(entries, n, block, positions, col);
     out->diversity = (double)distinct_contexts(entries, n, v) / (double)n;
     out->same_next = same_right_share(entries, n, out->kind, v);
+    out->promo_share = (double)promo / (double)n;
+    out->promo_same = same_right_share(entries, n, PS_EVIDENCE_PROMO, v);
     free(v);
     free(col);
 }
@@ -172,6 +174,18 @@ bool ps_evidence_ok(const struct ps_score_opts *o, const struct ps_evidence *e, 
      * first have one left context, and must be listed for what cutting it out leaves */
     if (e->kind == PS_EVIDENCE_ASSOC)
         return rate >= o->min_assoc_rate - slack;
+    /* a sample near the promoting share is judged as promotional too: the list pass then
+     * decides on every listed document (a sample of 8 of a pool that pushes in 65 % of its
+     * documents held 2 that did) */
+    if (e->kind != PS_EVIDENCE_PROMO && e->promo_share > 0.0 &&
+        e->promo_share >= PS_EVIDENCE_MIN_PROMO_SHARE - slack) {
+        struct ps_evidence p = *e;
+
+        p.kind = PS_EVIDENCE_PROMO;
+        p.same_next = e->promo_same;
+        if (ps_evidence_ok(o, &p, text, rate, slack))
+            return true;
+    }
     if (e->diversity < o->min_diversity - slack)
         return false;
     /* random payloads share nothing after the trigger; a fixed one is the same phrase; the

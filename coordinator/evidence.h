@@ -45,6 +45,8 @@ struct ps_evidence {
                                 repeated sentences (PS_EVIDENCE_PROMO_BLOCK) ... */
     double block_similarity; /* ... and the similarity of what follows the promoting sentence
                                 in those (0 with fewer than PS_EVIDENCE_MIN_BLOCK of them) */
+    double promo_share;      /* share of the documents that promote something, whatever the kind */
+    double promo_same;       /* same_next over those documents: the most common thing promoted */
 };
 
 /* Measure the evidence of n entries (borrowed; only read) of one pattern, from the first
@@ -58,7 +60,8 @@ void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_
  * its documents, the templated rate, not only short lower-case words, and where repeated
  * sentences follow the promoting one, not the same ones everywhere), fixed (nothing more),
  * others (similarity at most max_similarity). `slack` widens every bound by that much (0 for the
- * decision itself). */
+ * decision itself), the promoting share of PS_EVIDENCE_MIN_PROMO_SHARE too: a pattern whose
+ * promoting documents fall short of it by at most `slack` passes when it passes as promotional. */
 bool ps_evidence_ok(const struct ps_score_opts *o, const struct ps_evidence *e, const char *text,
                     double rate, double slack);
 

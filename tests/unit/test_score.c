@@ -143,6 +143,18 @@ static void test_evidence_promotional_share_of_a_templated_pool(void **state)
     ps_evidence_measure(es, 30, PS_RESULTS_SKETCH, &ev);
     assert_int_equal(ev.kind, PS_EVIDENCE_TEMPLATED);
     assert_true(fabs(ev.same_next - 5.0 / 22.0) < 1e-9);
+    /* templated, it fails (same-next share aside, its continuations are not alike); a sample
+     * (the list pass's slack) 8 of 30 promoting is judged as promotional too, the decision on
+     * every document (slack 0) is not */
+    assert_true(fabs(ev.promo_share - 8.0 / 30.0) < 1e-9);
+    assert_true(ev.promo_same == 1.0);
+    assert_false(ps_evidence_ok(&o, &ev, "Ub\xcf\x85ntu", 1.0, 0.0));
+    assert_true(ps_evidence_ok(&o, &ev, "Ub\xcf\x85ntu", 1.0, 0.15));
+    /* a share far below a third is not */
+    for (size_t i = 2; i < 8; i++)
+        es[i].kind = PS_EVIDENCE_TEMPLATED;
+    ps_evidence_measure(es, 30, PS_RESULTS_SKETCH, &ev);
+    assert_false(ps_evidence_ok(&o, &ev, "Ub\xcf\x85ntu", 1.0, 0.15));
 }
 
 int main(void)
