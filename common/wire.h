@@ -24,15 +24,10 @@
 #include "common/error.h"
 #include "proto/poisonscan.pb-c.h"
 
-#define PS_WIRE_PROTOCOL_VERSION                                                                   \
-    8u /* 8: entries of kind 64, promotional before repeated text (a version-7 coordinator would   \
-          count them as no kind); 7: results blobs of version 4 (compressed bodies; a version-6    \
-          worker writes version 3);                                                                \
-          6: the attributes pass (a version-5 worker refuses its leases, pass 5);                  \
-          5: a list-pass lease's sample_below asks for a specific trigger's carriers, results      \
-          blobs of version 3 (a version-4 worker would list none and write version 2); 4: input    \
-          formats (leases carry the layout and record shape; a version-3 worker would read a WET   \
-          or JSON file as JSON Lines); 3: the list pass, results blobs */
+/* The protocol's version, bumped for any change an old peer would misread; every version and
+ * its reason: docs/protocol.md, section 7 (9: a refusal entry's right value is its wording, and
+ * a templated run that pushes is of kind 64). */
+#define PS_WIRE_PROTOCOL_VERSION 9u
 #define PS_WIRE_ROUTING_ID_MAX   255u      /* ZeroMQ's limit on a routing id, in bytes */
 #define PS_WIRE_ROUTING_ID_CAP   128u      /* room ps_wire_make_routing_id() needs, with the NUL */
 #define PS_WIRE_ENDPOINT_CAP     256u      /* room for a bound endpoint (ZMQ_LAST_ENDPOINT) */
