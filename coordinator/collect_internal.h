@@ -88,6 +88,12 @@ uint64_t ps_collect_sample_bound(uint64_t docs);
 void ps_collect_select_patterns(const struct ps_aggset *a, const struct ps_score_opts *o,
                                 size_t n_shards, unsigned part, const struct ps_patlist *exclude,
                                 struct ps_patlist *out, uint64_t **keep, size_t *n_keep);
+/* select.c: the patterns of list `l` (the confirm pass's, borrowed) that its counts in `a` may
+ * flag (ps_score_may_flag), into `out` (replaced, sealed; origin = index in `l`): the leads of
+ * pass 3 exclude these only, so that a pattern pass 2 counted without the role that fits it
+ * (templated, promotional) is counted again where that role is asked. */
+void ps_collect_judged(const struct ps_patlist *l, const struct ps_aggset *a,
+                       const struct ps_score_opts *o, size_t n_shards, struct ps_patlist *out);
 /* select.c: the patterns of list `l` (a counting pass's, borrowed) that may be flagged, appended
  * to `out` (origin = index in `l`): the count rules on their counts in `a` (its aggregate), and
  * the evidence rules on their sample with a slack, unless the sample is too small to say. A

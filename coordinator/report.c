@@ -120,6 +120,11 @@ static void load_candidates(struct report *r)
             c->role = k->role;
             c->role_shards = k->role_shards;
             c->lead = pass == PS_PASS_LEADS;
+            /* a confirm pattern that pass 3 counted again (select.c, ps_collect_judged) is
+             * judged there: its pass-2 counts lack the role that fits it */
+            c->recounted = pass == PS_PASS_CONFIRM && in->lists[PS_PASS_LEADS] != NULL &&
+                           in->agg[PS_PASS_LEADS] != NULL &&
+                           ps_patlist_find(in->lists[PS_PASS_LEADS], c->hash) != SIZE_MAX;
             ps_aggset_samples(in->agg[pass], i, &c->sample, &c->n_sample);
         }
     }
@@ -471,7 +476,7 @@ static void append_patterns(struct ps_buf *b, const struct report *r, struct ps_
     ps_buf_adds(b, ",\"candidates\":[");
     first = true;
     for (size_t i = 0; i < r->cands.n && listed < in->score->max_reported; i++) {
-        if (cs[i].flagged || cs[i].allowlist_line > 0)
+        if (cs[i].flagged || cs[i].allowlist_line > 0 || cs[i].recounted)
             continue;
         ps_buf_adds(b, first ? "" : ",");
         append_cand(b, r, &cs[i], shards_total);

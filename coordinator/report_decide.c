@@ -159,7 +159,7 @@ static void judge(struct report *r, struct cand *c, struct ps_results_entry *scr
     c->block_similarity = ev.block_similarity;
     c->flagged = ps_score_flag(o, c->role, c->total, c->role_shards, ps_plan_n_shards(r->in->plan),
                                c->diversity, &c->score) &&
-                 ps_evidence_ok(o, &ev, c->text, c->score, 0.0) && n > 0;
+                 ps_evidence_ok(o, &ev, c->text, c->score, 0.0) && n > 0 && !c->recounted;
     if (c->label != NULL) { /* an association pair: its label, far above the corpus' share */
         measure_rejoin(r, c, scratch, n);
         c->z = ps_score_assoc_z(c->role, c->total, c->label_records, c->records);

@@ -31,6 +31,7 @@ struct cand {
     double block_similarity;
     unsigned kind;     /* enum ps_detect_kind most of its documents in role show */
     bool lead;         /* named in pass 2 before a repeated segment, not a confirm candidate */
+    bool recounted;    /* a confirm candidate that pass 3 counted again: never shown */
     bool listed;       /* its documents were listed: the evidence below is measured */
     size_t n_carriers; /* listed documents holding it without its payload (a specific pattern) */
     bool flagged;

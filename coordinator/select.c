@@ -411,16 +411,38 @@ static enum ps_err plan_list(struct collector *k, enum ps_pass *next, struct ps_
     return err;
 }
 
+void ps_collect_judged(const struct ps_patlist *l, const struct ps_aggset *a,
+                       const struct ps_score_opts *o, size_t n_shards, struct ps_patlist *out)
+{
+    ps_patlist_release(out);
+    for (size_t i = 0; i < l->n; i++) {
+        const struct ps_agg_count *n = ps_aggset_count(a, i);
+
+        if (ps_score_may_flag(o, n->role, n->total, n->role_shards, n_shards))
+            ps_patlist_add(out, (const char *)l->texts[i].data, l->texts[i].len, (uint32_t)i, 0);
+    }
+    ps_patlist_seal(out);
+}
+
 static enum ps_err after_confirm(struct collector *k, enum ps_pass *next, struct ps_errdetail *ed)
 {
     uint64_t *keep = NULL;
     size_t n_keep = 0;
     enum ps_err err = PS_OK;
 
-    if (k->c->cluster_log2 != 0)
+    if (k->c->cluster_log2 != 0) {
+        struct ps_patlist judged;
+
+        /* a lead that pass 2 counted but could not judge (a turn named it in a few documents;
+         * pass 2 asks no templated or promotional role) is counted again by pass 3 */
+        ps_patlist_init(&judged);
+        ps_collect_judged(&k->lists[PS_PASS_CONFIRM], &k->agg[PS_PASS_CONFIRM], &k->c->o->score,
+                          k->c->n_shards, &judged);
         ps_collect_select_patterns(&k->agg[PS_PASS_CONFIRM], &k->c->o->score, k->c->n_shards,
-                                   PS_SCORE_PART_LEAD, &k->lists[PS_PASS_CONFIRM],
-                                   &k->lists[PS_PASS_LEADS], &keep, &n_keep);
+                                   PS_SCORE_PART_LEAD, &judged, &k->lists[PS_PASS_LEADS], &keep,
+                                   &n_keep);
+        ps_patlist_release(&judged);
+    }
     k->lists[PS_PASS_LEADS].leads_from = 0;
     ps_log(PS_LOG_INFO, "coordinator", "confirm pass done: %zu leads of repeated segments",
            k->lists[PS_PASS_LEADS].n);

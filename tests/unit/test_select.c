@@ -428,6 +428,32 @@ static void expect_listed(const struct ps_patlist *l, size_t i, const char *text
     assert_true(l->sample_below[i] == (carriers ? PS_PATLIST_CARRIERS : 0));
 }
 
+/* The leads of pass 3 exclude only the confirm patterns that pass 2 could judge: "few" (8
+ * documents) and "clustered" (one shard) are counted again if they are named as leads. */
+static void test_select_leads_exclude_only_what_confirm_could_judge(void **state)
+{
+    struct ps_aggset confirm;
+    struct ps_patlist cl, judged;
+    struct ps_score_opts o = score(100);
+
+    (void)state;
+    o.min_spread = 0.25;
+    counted_aggset(&confirm, &cl, PS_PASS_CONFIRM, confirm_pats,
+                   sizeof(confirm_pats) / sizeof(confirm_pats[0]));
+    ps_patlist_init(&judged);
+    ps_collect_judged(&cl, &confirm, &o, MF_SHARDS, &judged);
+    assert_int_equal(judged.n, 4);
+    assert_true(ps_patlist_find(&judged, cl.hashes[0]) != SIZE_MAX); /* good */
+    assert_true(ps_patlist_find(&judged, cl.hashes[1]) != SIZE_MAX); /* boiler */
+    assert_true(ps_patlist_find(&judged, cl.hashes[2]) != SIZE_MAX); /* thin */
+    assert_true(ps_patlist_find(&judged, cl.hashes[3]) == SIZE_MAX); /* few */
+    assert_true(ps_patlist_find(&judged, cl.hashes[4]) != SIZE_MAX); /* common word */
+    assert_true(ps_patlist_find(&judged, cl.hashes[5]) == SIZE_MAX); /* clustered */
+    ps_patlist_release(&judged);
+    ps_patlist_release(&cl);
+    ps_aggset_release(&confirm);
+}
+
 static void test_select_list_pass_lists_what_may_be_flagged_where_it_occurs(void **state)
 {
     struct ps_aggset confirm, leads;
@@ -480,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_select_patterns_most_documents_first_then_by_hash),
         cmocka_unit_test(test_select_patterns_cut_at_max_confirm_and_skip_excluded),
         cmocka_unit_test(test_select_association_pairs_keep_their_totals_and_the_bigrams),
+        cmocka_unit_test(test_select_leads_exclude_only_what_confirm_could_judge),
         cmocka_unit_test(test_select_list_pass_lists_what_may_be_flagged_where_it_occurs),
     };
 
