@@ -321,11 +321,11 @@ void ps_detect_lead_candidates(struct ps_detect *d, struct ps_detect_doc *doc, s
 /* Confirm, pass 3: the role of an occurrence followed by token j: PS_DETECT_PROMO when one
  * sentence that promotes something or refuses follows it and then the document's own text;
  * PS_DETECT_TEMPLATED when two sentences repeated across the corpus follow it, or
- * PS_DETECT_PROMO_BLOCK when one of the first three of those promotes something or refuses;
- * else 0. *act gets what the sentence does (ps_detect_payload_act) for the
- * promoting kinds, 0 otherwise; *after the token after the promoting sentence of
- * PS_DETECT_PROMO_BLOCK (where what the report compares starts). Joined document with
- * fingerprints. */
+ * PS_DETECT_PROMO_BLOCK when one of the first three of those promotes something (the first
+ * may also refuse; a refusal later in the run is no act); else 0. *act gets what the sentence does
+ * (ps_detect_payload_act) for the promoting kinds, 0 otherwise; *after the token after the
+ * promoting sentence of PS_DETECT_PROMO_BLOCK (where what the report compares starts). Joined
+ * document with fingerprints. */
 unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
                                 const struct ps_detect_heavy *heavy, size_t j, uint64_t *act,
                                 size_t *after);
