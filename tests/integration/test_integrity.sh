@@ -28,8 +28,11 @@ def frame_bytes():
     global serial
     lines = []
     for _ in range(per):
-        text = " ".join("The %s near the %s was quiet on day %d." % (rng.choice(words),
-                        rng.choice(words), rng.randint(1, 9999)) for _ in range(24))
+        # one stock sentence, its day aside: repeated text, but not a template whose slots vary
+        # in every document (that is a templated payload's shape, flagged since session 26)
+        text = " ".join("The %s near the %s was quiet on day %d." % (
+                        words[serial % 2], words[2 + serial % 2], rng.randint(1, 9999))
+                        for _ in range(24))
         lines.append(json.dumps({"id": "doc-%d" % serial, "text": text}) + "\n")
         serial += 1
     return "".join(lines).encode()
