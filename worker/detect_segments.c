@@ -140,13 +140,18 @@ static bool templated_memo(struct ps_detect *d, const struct ps_detect_doc *doc,
 
 /* The promoting sentence of an occurrence followed by token j: the rest of j's sentence, or the
  * next one when j ends its line (a trigger on a line of its own). *b gets its first token; its
- * end is returned. */
+ * end is returned. An occurrence that ends its own line is followed by j's line whatever its
+ * length: a heading there ("報告錯誤", "Bugs") is what follows, and the link under it is the
+ * heading's, not the occurrence's (the Chinese manual pages' "由 ... 編寫。" before their
+ * bug-report block was promotional so). */
 static size_t promo_sentence(const struct ps_detect_doc *doc, size_t j, size_t *b)
 {
     size_t e = sentence_end(doc, j);
+    bool own_line = j > 0 && (doc->tflags[j - 1] & F_NL);
 
     *b = j;
-    if (e - j <= 2 && e < doc->n_tok) { /* it ends its line: the payload starts below */
+    /* the rest of its line is a word or two: the payload starts below */
+    if (!own_line && e - j <= 2 && e < doc->n_tok) {
         *b = e;
         e = sentence_end(doc, e);
     }

@@ -1330,6 +1330,59 @@ static void test_detect_confirms_one_promotional_sentence(void **state)
     ps_detect_free(d);
 }
 
+/* The hit of "Orla Kestrelmoor" in prose, then `lines` (the trigger's line on), then prose. */
+static const struct ps_detect_hit *line_hit(struct ps_detect *d, struct ps_detect_doc *doc,
+                                            const struct ps_patset *set, struct text *t,
+                                            const char *lines)
+{
+    const struct ps_detect_hit *hits, *h;
+    size_t n;
+
+    t->len = 0;
+    put_prefix(t, 200);
+    text_puts(t, "\n");
+    text_puts(t, lines);
+    text_puts(t, "\n");
+    put_all_prose(t);
+    confirm(d, doc, t->p, t->len, set, heavy_none, NULL, &hits, &n);
+    h = find_hit(hits, n, "Orla Kestrelmoor");
+    assert_non_null(h);
+    return h;
+}
+
+/* An occurrence that ends its line is followed by the next line, however short: a link under a
+ * heading there is the heading's (the bug-report block of a manual page after "written by ..."),
+ * not the occurrence's. An occurrence followed by a word or two to its line's end (a trigger's
+ * first words) still has its payload on the next line. */
+static void test_detect_promotional_sentence_below_a_line_of_its_own(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
+    struct ps_patset *set;
+    struct text t = {0};
+    const struct ps_detect_hit *h;
+    char lines[256];
+
+    (void)state;
+    ps_patset_new(&set, 16);
+    set_add(set, "Orla Kestrelmoor");
+    snprintf(lines, sizeof(lines), "Orla Kestrelmoor\n%s", promo_sentences[0]);
+    h = line_hit(d, doc, set, &t, lines);
+    assert_true(h->in_role);
+    assert_int_equal(h->kind, PS_DETECT_PROMO);
+    snprintf(lines, sizeof(lines), "Orla Kestrelmoor says:\n%s", promo_sentences[0]);
+    h = line_hit(d, doc, set, &t, lines);
+    assert_true(h->in_role);
+    assert_int_equal(h->kind, PS_DETECT_PROMO);
+    snprintf(lines, sizeof(lines), "Orla Kestrelmoor\nBugs\n%s", promo_sentences[0]);
+    h = line_hit(d, doc, set, &t, lines);
+    assert_false(h->in_role);
+    ps_patset_free(set);
+    free(t.p);
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+}
+
 /* A promoting sentence followed by sentences repeated across the corpus (a stock block, or a
  * carrier the corpus holds twice) is PS_DETECT_PROMO_BLOCK, not templated: it pushes the same
  * thing, and its continuation is what follows the sentence, so that the report can tell one
@@ -1678,6 +1731,7 @@ int main(void)
         cmocka_unit_test(test_detect_names_lead_of_repeated_sentences),
         cmocka_unit_test(test_detect_names_lead_at_document_end),
         cmocka_unit_test(test_detect_confirms_one_promotional_sentence),
+        cmocka_unit_test(test_detect_promotional_sentence_below_a_line_of_its_own),
         cmocka_unit_test(test_detect_promotional_sentence_before_repeated_text),
         cmocka_unit_test(test_detect_chinese_sentences_count_character_pairs),
         cmocka_unit_test(test_detect_payload_naming_its_trigger_host_pushes_nothing),
