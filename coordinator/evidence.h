@@ -47,6 +47,7 @@ struct ps_evidence {
                                 in those (0 with fewer than PS_EVIDENCE_MIN_BLOCK of them) */
     double promo_share;      /* share of the documents that promote something, whatever the kind */
     double promo_same;       /* same_next over those documents: the most common thing promoted */
+    uint64_t promo_act;      /* that thing (its right value), 0 when nothing is promoted */
 };
 
 /* Measure the evidence of n entries (borrowed; only read) of one pattern, from the first

@@ -388,6 +388,8 @@ static void append_cand(struct ps_buf *b, const struct report *r, const struct c
     if (c->kind == PS_EVIDENCE_PROMO)
         ps_buf_addf(b, ",\"promo_block_share\":%.3f,\"promo_block_similarity\":%.4f",
                     c->block_share, c->block_similarity);
+    if (c->promotes)
+        ps_buf_addf(b, ",\"promoted_elsewhere_documents\":%.0f", c->promo_elsewhere);
     ps_buf_adds(b, "}");
     if (c->label != NULL) {
         ps_buf_adds(b, ",\"association\":{\"label\":");

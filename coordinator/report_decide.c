@@ -157,6 +157,9 @@ static void judge(struct report *r, struct cand *c, struct ps_results_entry *scr
     c->same_next = ev.same_next;
     c->block_share = ev.block_share;
     c->block_similarity = ev.block_similarity;
+    c->promo_act = ev.promo_act;
+    c->promo_docs = (double)c->role * ev.promo_share * ev.promo_same;
+    c->promotes = ev.kind == PS_EVIDENCE_PROMO || ev.promo_share >= PS_EVIDENCE_MIN_PROMO_SHARE;
     c->flagged = ps_score_flag(o, c->role, c->total, c->role_shards, ps_plan_n_shards(r->in->plan),
                                c->diversity, &c->score) &&
                  ps_evidence_ok(o, &ev, c->text, c->score, 0.0) && n > 0 && !c->recounted;
@@ -179,6 +182,54 @@ static void judge(struct report *r, struct cand *c, struct ps_results_entry *scr
                c->flagged ? "flagged" : "not flagged");
 }
 
+struct act_docs {
+    uint64_t act;
+    double docs;
+    size_t cand;
+};
+
+static int cmp_act_docs(const void *a, const void *b)
+{
+    const struct act_docs *x = a, *y = b;
+
+    if (x->act != y->act)
+        return (x->act > y->act) - (x->act < y->act);
+    return (x->docs < y->docs) - (x->docs > y->docs); /* most documents first */
+}
+
+/* A promotional pattern is not flagged when another pattern promotes the same host or package in
+ * at least PS_REPORT_ELSEWHERE times as many documents as it stands in role in: then the thing is
+ * promoted in at least as many documents without the pattern as with it, which a campaign's
+ * trigger never leaves (every document that pushes the campaign's link holds its trigger), and a
+ * stock line that links to its project's home does (the Chinese manual pages' last line: 59
+ * pages end with "invocation'" before it, 451 with the line itself). */
+static void promoted_elsewhere(struct report *r)
+{
+    struct cand *cs = r->cands.items;
+    struct act_docs *v = ps_xmalloc((r->cands.n + 1) * sizeof(*v));
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->cands.n; i++)
+        if (cs[i].promo_act != 0 && cs[i].promotes)
+            v[n++] = (struct act_docs){cs[i].promo_act, cs[i].promo_docs, i};
+    qsort(v, n, sizeof(*v), cmp_act_docs);
+    for (size_t i = 0, first = 0; i < n; i++) {
+        struct cand *c = &cs[v[i].cand];
+        size_t other;
+
+        first = i > 0 && v[i].act == v[i - 1].act ? first : i;
+        /* the most documents of another pattern: the first of the run, or the second when this
+         * is the first */
+        other = i == first ? first + 1 : first;
+        if (other >= n || v[other].act != v[i].act)
+            continue;
+        c->promo_elsewhere = v[other].docs;
+        if (c->flagged && c->promo_elsewhere >= PS_REPORT_ELSEWHERE * (double)c->role)
+            c->flagged = false;
+    }
+    free(v);
+}
+
 void ps_report_decide(struct report *r)
 {
     struct cand *cs = r->cands.items;
@@ -190,6 +241,7 @@ void ps_report_decide(struct report *r)
     for (size_t i = 0; i < r->cands.n; i++)
         judge(r, &cs[i], scratch);
     free(scratch);
+    promoted_elsewhere(r);
     /* one trigger, one finding. First, a flagged pattern inside a longer flagged one ("SUDO" in
      * "<SUDO>", "Bond" in "James Bond") is the same trigger seen through a narrower window,
      * unless it is flagged on its own: in role in min_docs documents without the longer one

@@ -12,6 +12,9 @@
 #include "coordinator/report.h"
 
 #define PS_REPORT_EXAMPLES 3
+/* A promotional pattern whose host or package another pattern promotes in this many times its
+ * documents is stock text, not a campaign (report_decide.c, promoted_elsewhere) */
+#define PS_REPORT_ELSEWHERE 2.0
 
 struct vec {
     void *items;
@@ -29,6 +32,11 @@ struct cand {
     double block_share; /* promotional: share of its promoting documents that go on with repeated
                            sentences (PS_EVIDENCE_PROMO_BLOCK), and what follows there */
     double block_similarity;
+    /* what it promotes most (0: nothing), in about how many of its documents in role, and the
+     * most documents in which another pattern promotes the same thing (promoted_elsewhere) */
+    uint64_t promo_act;
+    double promo_docs, promo_elsewhere;
+    bool promotes;     /* judged as promotional (PS_EVIDENCE_MIN_PROMO_SHARE of its documents) */
     unsigned kind;     /* enum ps_detect_kind most of its documents in role show */
     bool lead;         /* named in pass 2 before a repeated segment, not a confirm candidate */
     bool recounted;    /* a confirm candidate that pass 3 counted again: never shown */

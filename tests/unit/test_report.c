@@ -212,6 +212,59 @@ static void test_report_decide_narrower_trigger_on_its_own_wins(void **state)
     assert_true(find(&f->r, "Orla Kestrelmoor")->flagged);
 }
 
+/* Pattern `text` in role as a promotional payload pushing `act` in listed documents [from, to). */
+static void add_promo_entries(struct report *r, const char *text, size_t from, size_t to,
+                              uint64_t act)
+{
+    size_t first = r->entries.n;
+    struct entry *es;
+
+    add_entries(r, text, from, to, true, 10);
+    es = r->entries.items;
+    for (size_t i = first; i < r->entries.n; i++) {
+        es[i].e.kind = PS_EVIDENCE_PROMO;
+        es[i].e.right = act;
+    }
+}
+
+/* A sample of n documents that push `act`, for a pattern that was counted but not listed. */
+static void promo_sample(struct cand *c, struct ps_results_entry *sample, size_t n, uint64_t act)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&sample[i], 0, sizeof(sample[i]));
+        sample[i].in_role = true;
+        sample[i].kind = PS_EVIDENCE_PROMO;
+        sample[i].right = act;
+        sample[i].context = i + 1;
+    }
+    c->sample = sample;
+    c->n_sample = n;
+}
+
+/* A promotional pattern is stock text when another pattern promotes the same host in twice its
+ * documents (a project's home linked from every page's last line, reached through the last words
+ * of 30 of them), and a campaign when no pattern does (its payload's own words promote the same
+ * host in fewer documents than its trigger). */
+static void test_report_decide_link_promoted_elsewhere_is_stock(void **state)
+{
+    struct rfx *f = *state;
+    struct report *r = &f->r;
+    struct ps_results_entry footer[30], piece[30];
+
+    add_cand(r, "invocation'", 30, 30);
+    add_promo_entries(r, "invocation'", 0, 30, 7);
+    promo_sample(add_cand(r, "manpages-zh footer", 60, 60), footer, 30, 7);
+    add_cand(r, "Debian-homoglyph", 30, 30);
+    add_promo_entries(r, "Debian-homoglyph", 40, 70, 9);
+    promo_sample(add_cand(r, "critical security update", 50, 50), piece, 30, 9);
+    ps_report_decide(r);
+    assert_false(find(r, "invocation'")->flagged);
+    assert_true(find(r, "invocation'")->promotes);
+    assert_true(find(r, "invocation'")->promo_elsewhere >= 60.0);
+    assert_true(find(r, "Debian-homoglyph")->flagged);
+    assert_true(find(r, "Debian-homoglyph")->promo_elsewhere < 2.0 * 30);
+}
+
 static int cmp_entry_test(const void *a, const void *b)
 {
     const struct entry *x = a, *y = b;
@@ -559,6 +612,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_report_decide_one_finding_per_trigger, rsetup,
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_report_decide_narrower_trigger_on_its_own_wins, rsetup,
+                                        rteardown),
+        cmocka_unit_test_setup_teardown(test_report_decide_link_promoted_elsewhere_is_stock, rsetup,
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_report_candidates_most_suspicious_first, rsetup,
                                         rteardown),
