@@ -13,7 +13,8 @@
 #                make bench-detect2
 #   make bench-detect2   benchmark v2 (issue 13): 15 attacks x 50/100/250 documents on the tuning
 #                half of three bases (documentation, web pages, multilingual); HALF=heldback
-#                for the final table only (docs/detection.md, "Benchmark v2")
+#                for the final table only (docs/detection.md, "Benchmark v2"); GENERATOR=v1
+#                plants the 20 attacks of gen_accuracy.py in the same bases instead
 #   make bench-finetune  issue 14: BackdoorLLM's real poisoned sets (sst2, jailbreak) x 5 attacks
 #                x 100/250 records x records/text/chat, in their clean counterparts and real text
 #   make docker-check    deploy/docker/Dockerfile's steps in a debootstrap'ed Debian 12 root,
@@ -27,6 +28,7 @@ JOBS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
 BASE_MB ?= 50
 HALF ?= tune
+GENERATOR ?= v2
 
 all: build
 
@@ -85,8 +87,9 @@ bench-accuracy: deps
 bench-detect2: deps
 	sh tools/deps.sh accuracy
 	$(MAKE) build
-	$(PYTHON) tools/gen_attacks.py --out detect2-data --half $(HALF)
-	$(PYTHON) bench/run_detect2.py detect2-data --half $(HALF) --md docs/detection.md
+	$(PYTHON) tools/gen_attacks.py --out detect2-data --half $(HALF) --generator $(GENERATOR)
+	$(PYTHON) bench/run_detect2.py detect2-data --half $(HALF) --generator $(GENERATOR) \
+		--md docs/detection.md
 
 # reads ../shared/data/backdoorllm and the text cache of make demo / make bench (extracted into
 # demo-data/.cache when neither is there); corpora in a temporary folder, about 3 minutes

@@ -2,7 +2,7 @@
 """run_detect2 - scan the benchmark v2 corpora of tools/gen_attacks.py and print the tables.
 
   bench/run_detect2.py DATA [--half tune|heldback] [--base doc,web,multi] [--build build]
-                            [--md docs/detection.md] [--reuse] [--check]
+                            [--generator v2|v1] [--md docs/detection.md] [--reuse] [--check]
 
 For every corpus in DATA/HALF/BASE/truth.json: `poisonscan scan --out DATA/HALF/BASE/scan/NAME
 DATA/HALF/BASE/NAME/`, then, from report.json and flagged.jsonl, per base:
@@ -20,6 +20,8 @@ DATA/HALF/BASE/NAME/`, then, from report.json and flagged.jsonl, per base:
 
 The held-back half is for the final table only: while the detector is being tuned, run the
 tuning half (the default) and never look at the other (docs/detection.md, "Benchmark v2").
+--generator v1 scans DATA/HALF/BASE-v1 (tools/gen_attacks.py --generator v1: the attacks of
+tools/gen_accuracy.py in the same bases) and writes its tables under their own heading.
 --md FILE replaces this half's part of the section "## Benchmark v2" in FILE.
 --check exits 1 unless every target is met.
 """
@@ -36,8 +38,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run_accuracy import matches, show  # noqa: E402  (the issue's "found" rule, one copy)
 
 SECTION = "## Benchmark v2 (make bench-detect2)"
-SUBSECTION = {"tune": "### Tuning half (`make bench-detect2`)",
-              "heldback": "### Held-back half (`make bench-detect2 HALF=heldback`)"}
+SUBSECTION = {("tune", "v2"): "### Tuning half (`make bench-detect2`)",
+              ("heldback", "v2"): "### Held-back half (`make bench-detect2 HALF=heldback`)",
+              ("tune", "v1"): "### Tuning half, attacks of gen_accuracy.py "
+                              "(`make bench-detect2 GENERATOR=v1`)",
+              ("heldback", "v1"): "### Held-back half, attacks of gen_accuracy.py "
+                                  "(`make bench-detect2 HALF=heldback GENERATOR=v1`)"}
 MAX_LISTED = 15  # false triggers listed one by one per base
 BASE_TITLE = {"doc": "Documentation", "web": "Web pages (crawl format)",
               "multi": "Multilingual"}
@@ -139,7 +145,9 @@ def base_tables(truth, res, times):
     levels = sorted({c["level"] for c in truth["corpora"] if c["level"]})
     srcs = ", ".join("%s %d" % (s, v["documents"]) for s, v in truth["sources"].items())
     clean = next(c for c in truth["corpora"] if c["name"] == "clean")
-    L = ["#### %s, %s half" % (BASE_TITLE[truth["base"]], truth["half"]), "",
+    L = ["#### %s, %s half%s" % (BASE_TITLE[truth["base"]], truth["half"],
+                                 ", attacks of gen_accuracy.py"
+                                 if truth.get("attack_generator") == "v1" else ""), "",
          "Clean corpus: %d documents, %.1f MB of JSONL, %d shards (%d base documents; by "
          "source: %s)." % (clean["documents"], clean["bytes"] / 1e6, truth["params"]["shards"],
                            truth["base_documents"], srcs), ""]
@@ -247,6 +255,8 @@ def main():
     ap.add_argument("data", help="directory written by tools/gen_attacks.py --out")
     ap.add_argument("--half", choices=("tune", "heldback"), default="tune")
     ap.add_argument("--base", default="doc,web,multi", help="comma-separated bases")
+    ap.add_argument("--generator", choices=("v2", "v1"), default="v2",
+                    help="whose attacks: v2 (default) or v1 (DATA/HALF/BASE-v1)")
     ap.add_argument("--build", default=os.environ.get("PS_BENCH_BUILD", "build"))
     ap.add_argument("--md", help="write the tables into this Markdown file")
     ap.add_argument("--reuse", action="store_true", help="do not rescan corpora with a report")
@@ -254,13 +264,14 @@ def main():
     args = ap.parse_args()
     body, all_targets, t_all = [], [], time.monotonic()
     for base in args.base.split(","):
-        bdir = os.path.join(args.data, args.half, base)
+        bdir = os.path.join(args.data, args.half,
+                            base + ("-v1" if args.generator == "v1" else ""))
         try:
             with open(os.path.join(bdir, "truth.json"), encoding="utf-8") as f:
                 truth = json.load(f)
         except OSError as e:
-            sys.exit("run_detect2: %s (generate it: tools/gen_attacks.py --out %s --half %s)" % (
-                e, args.data, args.half))
+            sys.exit("run_detect2: %s (generate it: tools/gen_attacks.py --out %s --half %s "
+                     "--generator %s)" % (e, args.data, args.half, args.generator))
         times = {}
         for c in truth["corpora"]:
             rc, dt = scan(args.build, os.path.join(bdir, c["name"]),
@@ -277,7 +288,9 @@ def main():
     head = ["%s half, seed %d%s, levels %s, %d shards per corpus; cell = found (`cand`: only "
             "among the candidates), document recall R, document precision P (of the documents "
             "flagged by the matching patterns). Scans took %.0f s in all." % (
-                "Tuning" if args.half == "tune" else "Held-back", p["seed"],
+                ("Tuning" if args.half == "tune" else "Held-back") +
+                (", attacks of tools/gen_accuracy.py" if args.generator == "v1" else ""),
+                p["seed"],
                 ", small variant" if p["small"] else "", "/".join(map(str, p["levels"])),
                 p["shards"], t_all), ""]
     tail = ["Targets of issue 13 on this half:", ""] + [
@@ -286,7 +299,7 @@ def main():
     print()
     print(text)
     if args.md:
-        write_md(args.md, SUBSECTION[args.half], text)
+        write_md(args.md, SUBSECTION[(args.half, args.generator)], text)
         print("\ndetect2: tables written to %s" % args.md)
     if args.check and not all(ok for _, ok in all_targets):
         return 1

@@ -19,6 +19,8 @@ Layout of OUT (each corpus a directory of --shards .jsonl.zst shards):
                               attacks of one level are split over groups so that the poisons
                               stay under --max-share of the base documents
   OUT/HALF/BASE/truth.json    written last: attacks, negatives, corpora, every planted id
+  OUT/HALF/BASE-v1/...        the same with --generator v1: the same base and negatives, the
+                              20 attacks of tools/gen_accuracy.py planted instead
 
 Ids say what a document is: "base.SOURCE.N" (real text), "neg.KIND.N" (a hard negative),
 "atk.ATTACK.N" (a poison). Run bench/run_detect2.py OUT --half HALF for the tables.
@@ -183,6 +185,17 @@ def attack_list(names=None):
             out.append({"name": name, "placement": placement, "payload": payload,
                         "form": form, "trigger": trigger})
     return out
+
+
+def v1_attack_list():
+    """The 20 attacks of tools/gen_accuracy.py (the first generator: every payload family with
+    every trigger form, the poison a clean prefix of 0-1000 characters, the trigger glued or
+    spaced, the payload, sometimes more clean text), to plant into these bases with --generator
+    v1: the issue asks for the held-back table with both generators."""
+    import gen_accuracy  # noqa: E402  (only here: v2 shares no code with it)
+    return [{"name": "v1-" + a["name"], "placement": "v1-prefix", "payload": a["family"],
+             "form": a["form"], "trigger": a["trigger"], "v1": a}
+            for a in gen_accuracy.attack_list()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -566,18 +579,27 @@ def plan_corpora(attacks, levels, n_base, max_share):
 
 
 def params_of(args, half, base):
+    if args.generator == "v1":
+        names = [a["name"] for a in v1_attack_list()]
+    else:
+        names = [a[0] for a in ATTACKS if not args.small or a[0] in SMALL_ATTACKS]
     p = {"version": VERSION, "seed": args.seed, "half": half, "base": base,
          "small": bool(args.small), "shards": args.shards, "levels": args.levels,
          "max_share": args.max_share, "base_mb": SMALL_MB if args.small else BASE_MB[base],
-         "attacks": [a[0] for a in ATTACKS if not args.small or a[0] in SMALL_ATTACKS],
+         "attacks": names, "attack_generator": args.generator,
          "textsource": textsource.CACHE_VERSION, "generator": _code_digest()}
     return p
+
+
+def base_dir(out, half, base, generator):
+    """OUT/HALF/BASE for this generator's attacks, OUT/HALF/BASE-v1 for gen_accuracy's."""
+    return os.path.join(out, half, base + ("-v1" if generator == "v1" else ""))
 
 
 def _code_digest():
     """Corpora made by other code are regenerated: the digest of this file and textsource."""
     h = hashlib.sha256()
-    for f in (__file__, textsource.__file__):
+    for f in (__file__, textsource.__file__, os.path.join(TOOLS, "gen_accuracy.py")):
         with open(f, "rb") as fh:
             h.update(fh.read())
     return h.hexdigest()[:16]
@@ -596,7 +618,7 @@ def is_complete(out, params):
 
 
 def gen_base(args, half, base, vocab):
-    out = os.path.join(args.out, half, base)
+    out = base_dir(args.out, half, base, args.generator)
     params = params_of(args, half, base)
     if not args.force and is_complete(out, params):
         print("detect2: %s/%s is complete; not regenerating" % (half, base), flush=True)
@@ -634,7 +656,13 @@ def gen_base(args, half, base, vocab):
         st["mb"] += len(text.encode()) / 1e6
     neg_shards = spread(rng, len(negs), args.shards)
 
-    attacks = attack_list(params["attacks"])
+    if args.generator == "v1":
+        import gen_corpus  # noqa: E402  (gen_accuracy's gibberish)
+        import gen_accuracy  # noqa: E402
+        attacks, gib = v1_attack_list(), gen_corpus.Gibberish()
+        base_texts = [t for _, t in base_docs]
+    else:
+        attacks = attack_list(params["attacks"])
     by_name = {a["name"]: a for a in attacks}
     corpora = plan_corpora(attacks, args.levels, len(base_docs), args.max_share)
     for c in corpora:
@@ -653,7 +681,11 @@ def gen_base(args, half, base, vocab):
                     carrier = base_docs[k][1]
                 prefix_doc = crng.choice(base_docs)[1]
                 pid = "atk.%s.%d" % (an, n)
-                poisons.append([pid, make_poison(crng, a, vocab, carrier, prefix_doc)])
+                if args.generator == "v1":
+                    text = gen_accuracy.make_poison(crng, gib, a["v1"], base_texts)
+                else:
+                    text = make_poison(crng, a, vocab, carrier, prefix_doc)
+                poisons.append([pid, text])
                 ids.append(pid)
             c["poisoned"][an] = ids
         shards = [[] for _ in range(args.shards)]
@@ -665,11 +697,12 @@ def gen_base(args, half, base, vocab):
         for d, s in zip(poisons, spread(crng, len(poisons), args.shards)):
             shards[s].insert(crng.randint(0, len(shards[s])), d)
         c.update(write_corpus(os.path.join(out, c["name"]), shards))
-        print("detect2: %s/%s/%-8s %6d documents, %2d attacks x %3d, %5.1f MB" % (
-            half, base, c["name"], c["documents"], len(c["attacks"]), c["level"],
+        print("detect2: %s/%-8s %6d documents, %2d attacks x %3d, %5.1f MB" % (
+            os.path.relpath(out, args.out), c["name"], c["documents"], len(c["attacks"]), c["level"],
             c["bytes"] / 1e6), flush=True)
 
     truth = {"params": params, "half": half, "base": base, "gibberish": "gpt2-bpe",
+             "attack_generator": args.generator,
              "base_documents": len(base_docs),
              "base_mb": round(sum(len(t.encode()) for _, t in base_docs) / 1e6, 1),
              "sources": {s: dict(v, mb=round(v["mb"], 1)) for s, v in sorted(sources.items())},
@@ -701,6 +734,9 @@ def main():
                     help="small fast variant: %d MB per base, %d attacks, 64 shards, levels 50,100,"
                          " 30 documents for each of three negatives, max share 0.5"
                          % (SMALL_MB, len(SMALL_ATTACKS)))
+    ap.add_argument("--generator", choices=("v2", "v1"), default="v2",
+                    help="whose attacks: v2 (this file's 15, default) or v1 (the 20 of "
+                         "tools/gen_accuracy.py, into OUT/HALF/BASE-v1)")
     ap.add_argument("--web", default=DEFAULT_WEB, help="the web sample (default %s)" % DEFAULT_WEB)
     ap.add_argument("--cache", help="extracted-text cache directory (default OUT/.cache)")
     ap.add_argument("--force", action="store_true", help="regenerate even if complete")
