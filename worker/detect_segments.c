@@ -52,7 +52,9 @@ static size_t cjk_pairs(struct ps_detect *d, const struct ps_detect_doc *doc, si
 }
 
 /* The shingles of tokens [b, e) into d->shingles: fingerprints of the words that are not stop
- * words, and of the character pairs of CJK prose. */
+ * words, and the character pairs of CJK tokens, prose or not: a heading or a notice line without
+ * a function character ("報告翻譯錯誤。") is as many words as its pairs, not one, or a stock
+ * block's short Chinese lines would never count as repeated. */
 static size_t sentence_shingles(struct ps_detect *d, const struct ps_detect_doc *doc, size_t b,
                                 size_t e)
 {
@@ -62,11 +64,19 @@ static size_t sentence_shingles(struct ps_detect *d, const struct ps_detect_doc 
         d->shingles_cap = SENT_MAX_SHINGLES;
         d->shingles = ps_xmalloc(d->shingles_cap * sizeof(*d->shingles));
     }
-    for (size_t i = b; i < e && n < SENT_MAX_SHINGLES; i++)
-        if (!(doc->tflags[i] & F_STOP_ANY))
-            d->shingles[n++] = doc->tfp[i];
-        else if (doc->tflags[i] & F_STOP_NONLATIN) /* no pair in Cyrillic, Greek, Arabic */
+    for (size_t i = b; i < e && n < SENT_MAX_SHINGLES; i++) {
+        size_t m;
+
+        if (doc->tflags[i] & F_STOP_NONLATIN) { /* no pair in Cyrillic, Greek, Arabic */
             n = cjk_pairs(d, doc, i, n);
+        } else if (!(doc->tflags[i] & F_STOP_ANY)) {
+            if (!cjk_lead((unsigned char)doc->base[doc->tstart[i]]) ||
+                (m = cjk_pairs(d, doc, i, n)) == n)
+                d->shingles[n++] = doc->tfp[i];
+            else
+                n = m;
+        }
+    }
     return n;
 }
 

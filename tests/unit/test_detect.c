@@ -1506,6 +1506,12 @@ static void test_detect_chinese_sentences_count_character_pairs(void **state)
     /* a Russian sentence of function words and three content words: too short to count */
     c = sentences_of(d, doc, "и в на с по для Linux Debian Ubuntu.");
     assert_int_equal(c.n, 0);
+    /* a notice line without a function character counts its pairs too: it is a sentence of a
+     * stock block, not three words (a manual page's bug-report block) */
+    c = sentences_of(d, doc,
+                     "請向 <https://translationproject.org/team/zh_CN.html> 報告翻譯錯誤。");
+    assert_int_equal(c.n, 1);
+    assert_true(c.shingles[0] >= 7);
     ps_detect_doc_free(doc);
     ps_detect_free(d);
 }
