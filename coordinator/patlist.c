@@ -25,6 +25,7 @@ void ps_patlist_release(struct ps_patlist *l)
     free(l->texts);
     free(l->origin);
     free(l->sample_below);
+    free(l->by_hash);
     ps_buf_release(&l->arena);
     ps_patlist_init(l);
 }
@@ -49,6 +50,15 @@ void ps_patlist_add(struct ps_patlist *l, const char *text, size_t len, uint32_t
     l->n++;
 }
 
+static int cmp_key(const void *a, const void *b)
+{
+    const struct ps_patlist_key *x = a, *y = b;
+
+    if (x->hash != y->hash)
+        return (x->hash > y->hash) - (x->hash < y->hash);
+    return (x->i > y->i) - (x->i < y->i);
+}
+
 void ps_patlist_seal(struct ps_patlist *l)
 {
     size_t off = 0;
@@ -57,14 +67,29 @@ void ps_patlist_seal(struct ps_patlist *l)
         l->texts[i].data = (uint8_t *)l->arena.data + off;
         off += l->texts[i].len;
     }
+    free(l->by_hash);
+    l->by_hash = ps_xmalloc((l->n + 1) * sizeof(*l->by_hash));
+    for (size_t i = 0; i < l->n; i++)
+        l->by_hash[i] = (struct ps_patlist_key){l->hashes[i], i};
+    qsort(l->by_hash, l->n, sizeof(*l->by_hash), cmp_key);
 }
 
 size_t ps_patlist_find(const struct ps_patlist *l, uint64_t hash)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (l->hashes[i] == hash)
-            return i;
-    return SIZE_MAX;
+    size_t lo = 0, hi = l->n;
+
+    if (l->by_hash == NULL)
+        return SIZE_MAX; /* nothing added and sealed */
+    /* the first key not below hash: the lowest index among equal hashes */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (l->by_hash[mid].hash < hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < l->n && l->by_hash[lo].hash == hash ? l->by_hash[lo].i : SIZE_MAX;
 }
 
 void ps_patlist_encode(const struct ps_patlist *l, struct ps_buf *out)

@@ -23,6 +23,13 @@ struct ps_patlist {
                                    specific pattern, whose every carrying document is listed,
                                    in role or not (PS_PATLIST_CARRIERS) */
     struct ps_buf arena;
+    struct ps_patlist_key *by_hash; /* (hash, index) sorted, for ps_patlist_find: built by
+                                       ps_patlist_seal */
+};
+
+struct ps_patlist_key {
+    uint64_t hash;
+    size_t i;
 };
 
 /* sample_below of a list pass pattern whose carriers are listed too. */
@@ -34,9 +41,10 @@ void ps_patlist_release(struct ps_patlist *l);
  * ps_patlist_seal). `origin` and `sample_below` are kept as given. */
 void ps_patlist_add(struct ps_patlist *l, const char *text, size_t len, uint32_t origin,
                     uint64_t sample_below);
-/* Point the texts at the arena (after the last add). */
+/* Point the texts at the arena and index the hashes (after the last add). */
 void ps_patlist_seal(struct ps_patlist *l);
-/* Index of the pattern with this hash, or SIZE_MAX. Linear; for the report's few lookups. */
+/* Index of the first pattern with this hash, or SIZE_MAX; O(log n), on a sealed list (the
+ * selection asks it once per lead candidate, the report once per confirm pattern). */
 size_t ps_patlist_find(const struct ps_patlist *l, uint64_t hash);
 
 /* The record: "PSPL", version, n, leads_from, then per pattern its origin, sample bound and text.

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -494,10 +495,47 @@ static void test_select_list_pass_lists_what_may_be_flagged_where_it_occurs(void
     ps_aggset_release(&leads);
 }
 
+/* ps_patlist_find answers as a linear search for the first equal hash would, on a sealed list
+ * and on one decoded from its record, for present and absent hashes alike. */
+static void test_patlist_find_is_a_first_match_search(void **state)
+{
+    struct ps_patlist l, d;
+    struct ps_buf rec;
+    char text[32];
+
+    (void)state;
+    ps_patlist_init(&l);
+    ps_patlist_init(&d);
+    assert_int_equal(ps_patlist_find(&l, 1), SIZE_MAX); /* empty, never sealed */
+    for (unsigned i = 0; i < 600; i++) {
+        snprintf(text, sizeof(text), "pattern %u", i % 450); /* 150 texts twice */
+        ps_patlist_add(&l, text, strlen(text), i, UINT64_MAX);
+    }
+    ps_patlist_seal(&l);
+    ps_buf_init(&rec, PS_BUF_NO_LIMIT);
+    ps_patlist_encode(&l, &rec);
+    assert_int_equal(ps_patlist_decode(&d, rec.data, rec.len, NULL), PS_OK);
+    for (unsigned i = 0; i < 600; i++) {
+        size_t first = SIZE_MAX;
+
+        for (size_t k = 0; k < l.n && first == SIZE_MAX; k++)
+            if (l.hashes[k] == l.hashes[i])
+                first = k;
+        assert_int_equal(first, i % 450);
+        assert_int_equal(ps_patlist_find(&l, l.hashes[i]), first);
+        assert_int_equal(ps_patlist_find(&d, l.hashes[i]), first);
+        assert_int_equal(ps_patlist_find(&l, l.hashes[i] ^ 1), SIZE_MAX);
+    }
+    ps_buf_release(&rec);
+    ps_patlist_release(&d);
+    ps_patlist_release(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select_scan_goes_to_confirm_for_candidates_or_heavy_cells),
+        cmocka_unit_test(test_patlist_find_is_a_first_match_search),
         cmocka_unit_test(test_select_confirm_counts_leads_before_listing),
         cmocka_unit_test(test_select_leads_list_only_what_may_be_flagged),
         cmocka_unit_test(test_select_list_is_the_last_pass),
