@@ -73,6 +73,8 @@ bench: deps
 	sh bench/run_coord.sh bench-data
 	$(PYTHON) bench/run_job.py bench-data $$(ls -d accuracy-data-*/base 2>/dev/null) \
 	  --md docs/performance.md
+	$(PYTHON) bench/run_job.py --pair bench-data $$(ls -d accuracy-data-*/base 2>/dev/null) \
+	  --md docs/performance.md --section "Two workers, one coordinator (make bench)"
 
 # reuses the text extracted by make demo / make bench when present (linked, never written)
 bench-accuracy: deps

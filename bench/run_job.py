@@ -12,6 +12,12 @@ MB/s and its ratio to zstd -dc, Redis peak used_memory (INFO; an empty server ho
 share of the corpus and bytes per GB, commands and bytes sent to Redis per GB, and the time
 spent in each pass (from the coordinator's log). Timings on a shared machine are noisy; the
 memory and traffic columns are not.
+
+  bench/run_job.py --pair CORPUS... [--build build] [--md FILE --section S]
+
+instead splits each corpus's files in two halves, scans both at once with `--workers 1` (each its
+own coordinator and redis-server), then the whole with `--workers 2` through one coordinator,
+and prints both wall times and their ratio (issue 11: at least 0.95x).
 """
 
 import argparse
@@ -158,6 +164,66 @@ def run_one(binary, corpus, workers, extra):
     }
 
 
+def start_scan(binary, corpus, workers, tmp):
+    """A `poisonscan scan` of corpus against a fresh private redis-server in tmp, started."""
+    proc, sock = start_redis(tmp)
+    cmd = [binary, "scan", "--workers", str(workers), "--redis", "unix://" + sock,
+           "--job", "bench", "--out", os.path.join(tmp, "out"), corpus]
+    return proc, sock, subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True)
+
+
+def finish_scan(proc, sock, scan):
+    err = scan.communicate()[1]
+    subprocess.run(["redis-cli", "-s", sock, "shutdown", "nosave"], capture_output=True)
+    proc.wait(timeout=30)
+    if scan.returncode not in (0, 1, 2):
+        sys.stderr.write(err[-4000:])
+        sys.exit("run_job: scan exited %d" % scan.returncode)
+
+
+def run_pair(binary, corpus):
+    """Issue 11's scaling row: the corpus's files split in two halves (alternate files), each
+    scanned by `--workers 1` with its own coordinator and redis-server, both at once (the wall
+    time until the later ends); then the whole corpus by `--workers 2` through one coordinator.
+    The ratio of the two times is what one coordinator keeps of two independent runs."""
+    files = corpus_files(corpus)
+    if len(files) < 2:
+        sys.exit("run_job: --pair needs 2 or more files in %s" % corpus)
+    tmp = tempfile.mkdtemp(prefix="ps-pair-")
+    try:
+        halves = []
+        for h in range(2):
+            d = os.path.join(tmp, "half%d" % h, "corpus")
+            os.makedirs(d)
+            for i, f in enumerate(files[h::2]):
+                os.symlink(os.path.abspath(f), os.path.join(d, "%05d-%s" % (i, os.path.basename(f))))
+            halves.append(d)
+        t0 = time.time()
+        runs = [start_scan(binary, d, 1, os.path.dirname(d)) for d in halves]
+        for r in runs:
+            finish_scan(*r)
+        sides = time.time() - t0
+        whole = os.path.join(tmp, "whole")
+        os.makedirs(whole)
+        t0 = time.time()
+        finish_scan(*start_scan(binary, os.path.abspath(corpus), 2, whole))
+        pair = time.time() - t0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    name = os.path.join(*os.path.normpath(os.path.abspath(corpus)).split(os.sep)[-2:])
+    return {"corpus": name, "sides": sides, "pair": pair}
+
+
+def pair_table(rows):
+    lines = ["| corpus | two `--workers 1` runs on the halves, side by side, s | `--workers 2`, one "
+             "coordinator, s | ratio (target >= 0.95) |", "|---|---|---|---|"]
+    for r in rows:
+        lines.append("| %s | %.1f | %.1f | %.2fx |" % (r["corpus"], r["sides"], r["pair"],
+                                                        r["sides"] / r["pair"]))
+    return "\n".join(lines)
+
+
 def table(rows, workers):
     head = ("| corpus | decompressed MB | job s | job MB/s | vs zstd -dc | Redis peak MB | "
             "peak / corpus | Redis MB per GB | commands per GB | MB sent per GB | "
@@ -200,8 +266,19 @@ def main():
     ap.add_argument("--section", default="Whole job (make bench)")
     ap.add_argument("--scan-arg", action="append", default=[],
                     help="an extra option for poisonscan scan (repeatable)")
+    ap.add_argument("--pair", action="store_true",
+                    help="instead: 2 workers through one coordinator against two single runs "
+                         "side by side on the halves of each corpus")
     args = ap.parse_args()
     binary = os.path.join(args.build, "poisonscan")
+    if args.pair:
+        text = pair_table([run_pair(binary, c) for c in args.corpus])
+        print(text)
+        if args.md:
+            record(args.md, args.section, "%s; `bench/run_job.py --pair %s`.\n\n%s" % (
+                datetime.date.today().isoformat(), " ".join(args.corpus), text))
+            print("recorded in %s" % args.md)
+        return
     rows = [run_one(binary, c, args.workers, args.scan_arg) for c in args.corpus]
     text = table(rows, args.workers)
     info = ("%s; `poisonscan scan --workers %d` with a private redis-server per corpus; "
