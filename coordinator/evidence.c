@@ -75,13 +75,14 @@ static bool is_promo(unsigned kind)
 /* Share of the entries whose right context is the most common one, among those of the pattern's
  * kind: the promoting ones when `kind` is PS_EVIDENCE_PROMO (their right context is what they
  * promote, the others' is their next words), the others otherwise (a templated pattern with a
- * few promoting runs among its documents is judged on its next words). */
+ * few promoting runs among its documents is judged on its next words). *most (unless NULL) gets
+ * that right context. */
 static double same_right_share(const struct ps_results_entry *es, size_t n, unsigned kind,
                                uint64_t *v, uint64_t *most)
 {
     size_t best = 0, run = 0, m = 0;
+    uint64_t top = 0;
 
-    *most = 0;
     for (size_t i = 0; i < n; i++)
         if ((kind == PS_EVIDENCE_PROMO) == is_promo(es[i].kind))
             v[m++] = es[i].right;
@@ -90,9 +91,11 @@ static double same_right_share(const struct ps_results_entry *es, size_t n, unsi
         run = i > 0 && v[i] == v[i - 1] ? run + 1 : 1;
         if (run > best) {
             best = run;
-            *most = v[i];
+            top = v[i];
         }
     }
+    if (most != NULL)
+        *most = top;
     return m ? (double)best / (double)m : 0.0;
 }
 
@@ -120,7 +123,7 @@ void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_
                          struct ps_evidence *out)
 {
     size_t kinds[PS_EVIDENCE_KINDS] = {0}, best = 0, promo, block;
-    uint64_t *v, most;
+    uint64_t *v;
     uint32_t *col;
 
     memset(out, 0, sizeof(*out));
@@ -146,7 +149,7 @@ void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_
     out->similarity = continuation_similarity(entries, n, positions, col);
     out->block_similarity = block_similarity(entries, n, block, positions, col);
     out->diversity = (double)distinct_contexts(entries, n, v) / (double)n;
-    out->same_next = same_right_share(entries, n, out->kind, v, &most);
+    out->same_next = same_right_share(entries, n, out->kind, v, NULL);
     out->promo_share = (double)promo / (double)n;
     out->promo_same = same_right_share(entries, n, PS_EVIDENCE_PROMO, v, &out->promo_act);
     free(v);

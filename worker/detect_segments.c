@@ -65,13 +65,13 @@ static size_t sentence_shingles(struct ps_detect *d, const struct ps_detect_doc 
         d->shingles = ps_xmalloc(d->shingles_cap * sizeof(*d->shingles));
     }
     for (size_t i = b; i < e && n < SENT_MAX_SHINGLES; i++) {
-        size_t m;
-
         if (doc->tflags[i] & F_STOP_NONLATIN) { /* no pair in Cyrillic, Greek, Arabic */
             n = cjk_pairs(d, doc, i, n);
         } else if (!(doc->tflags[i] & F_STOP_ANY)) {
-            if (!cjk_lead((unsigned char)doc->base[doc->tstart[i]]) ||
-                (m = cjk_pairs(d, doc, i, n)) == n)
+            size_t m =
+                cjk_lead((unsigned char)doc->base[doc->tstart[i]]) ? cjk_pairs(d, doc, i, n) : n;
+
+            if (m == n) /* no pair: the word itself */
                 d->shingles[n++] = doc->tfp[i];
             else
                 n = m;

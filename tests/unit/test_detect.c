@@ -1243,26 +1243,34 @@ static bool heavy_all(void *ctx, const uint64_t *shingles, size_t n)
     return true;
 }
 
-/* The hit of "Orla Kestrelmoor" in pass 3 of a prefix of prose, the trigger, `payload`, then the
- * document's own text again; `heavy` says which sentences are repeated across the corpus. */
+/* The hit of "Orla Kestrelmoor" in pass 3 of the text in t; `heavy` says which sentences are
+ * repeated across the corpus. */
+static const struct ps_detect_hit *orla_hit(struct ps_detect *d, struct ps_detect_doc *doc,
+                                            const struct ps_patset *set, const struct text *t,
+                                            ps_detect_heavy_fn heavy)
+{
+    const struct ps_detect_hit *hits, *h;
+    size_t n;
+
+    confirm(d, doc, t->p, t->len, set, heavy, NULL, &hits, &n);
+    h = find_hit(hits, n, "Orla Kestrelmoor");
+    assert_non_null(h);
+    return h;
+}
+
+/* orla_hit of a prefix of prose, the trigger, `payload`, then the document's own text again. */
 static const struct ps_detect_hit *promo_hit_with(struct ps_detect *d, struct ps_detect_doc *doc,
                                                   const struct ps_patset *set, struct text *t,
                                                   size_t prefix_len, const char *payload,
                                                   ps_detect_heavy_fn heavy)
 {
-    const struct ps_detect_hit *hits, *h;
-    size_t n;
-
     t->len = 0;
     put_prefix(t, prefix_len);
     text_puts(t, " Orla Kestrelmoor ");
     text_puts(t, payload);
     text_puts(t, " ");
     put_all_prose(t);
-    confirm(d, doc, t->p, t->len, set, heavy, NULL, &hits, &n);
-    h = find_hit(hits, n, "Orla Kestrelmoor");
-    assert_non_null(h);
-    return h;
+    return orla_hit(d, doc, set, t, heavy);
 }
 
 /* promo_hit_with, nothing repeated across the corpus. */
@@ -1335,19 +1343,13 @@ static const struct ps_detect_hit *line_hit(struct ps_detect *d, struct ps_detec
                                             const struct ps_patset *set, struct text *t,
                                             const char *lines)
 {
-    const struct ps_detect_hit *hits, *h;
-    size_t n;
-
     t->len = 0;
     put_prefix(t, 200);
     text_puts(t, "\n");
     text_puts(t, lines);
     text_puts(t, "\n");
     put_all_prose(t);
-    confirm(d, doc, t->p, t->len, set, heavy_none, NULL, &hits, &n);
-    h = find_hit(hits, n, "Orla Kestrelmoor");
-    assert_non_null(h);
-    return h;
+    return orla_hit(d, doc, set, t, heavy_none);
 }
 
 /* An occurrence that ends its line is followed by the next line, however short: a link under a
