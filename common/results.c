@@ -240,7 +240,8 @@ static void put_entry(struct ps_buf *b, const struct ps_results_entry *e)
     for (size_t k = 0; k < PS_RESULTS_SKETCH; k++)
         ps_varint_put(b, e->sketch[k]);
     ps_varint_put(b, e->at);
-    ps_buf_add(b, (const char[]){(char)e->kind, (char)e->in_role}, 2);
+    ps_buf_add(b, (const char[]){(char)e->kind, (char)(e->in_role | e->glued << 1)}, 2);
+    ps_varint_put_u64le(b, e->next);
 }
 
 void ps_results_put_hit(struct ps_results_writer *w, const struct ps_results_hit *h)
@@ -373,6 +374,8 @@ static enum ps_err read_member(struct rd *r, const struct ps_results_limits *lim
 
 static void get_entry(struct rd *r, struct ps_results_entry *e)
 {
+    unsigned flags;
+
     e->pattern = get(r);
     e->context = get_u64le(r);
     e->right = get_u64le(r);
@@ -384,7 +387,12 @@ static void get_entry(struct rd *r, struct ps_results_entry *e)
     }
     e->at = get(r);
     e->kind = get_byte(r);
-    e->in_role = get_byte(r) != 0;
+    flags = get_byte(r);
+    if (flags > 3)
+        fail(r, "entry flags other than in role (1) and glued (2)");
+    e->in_role = flags & 1;
+    e->glued = (flags & 2) != 0;
+    e->next = get_u64le(r);
 }
 
 static enum ps_err read_hit(struct rd *r, const struct ps_results_limits *lim, struct scratch *sc,

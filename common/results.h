@@ -26,7 +26,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 
-#define PS_RESULTS_VERSION 4
+#define PS_RESULTS_VERSION 5
 #define PS_RESULTS_SKETCH  8    /* values in a continuation sketch (PS_DETECT_SKETCH) */
 #define PS_RESULTS_TEXT    4096 /* bytes of a pattern text, id, snippet or reason at most */
 
@@ -74,6 +74,8 @@ struct ps_results_entry {
                                            pass: of the first occurrence, for a carrier) */
     uint8_t kind;                       /* enum ps_detect_kind, 0 when not in role */
     bool in_role;
+    bool glued; /* list pass, a carrier: a letter or digit ends right before its first occurrence */
+    uint64_t next; /* list pass: hash of the two plain words after it (or 0), whatever the kind */
 };
 
 /* Confirm and leads passes: one document in role for a pattern, drawn into the pattern's sample

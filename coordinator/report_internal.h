@@ -42,6 +42,8 @@ struct cand {
     bool recounted;    /* a confirm candidate that pass 3 counted again: never shown */
     bool listed;       /* its documents were listed: the evidence below is measured */
     size_t n_carriers; /* listed documents holding it without its payload (a specific pattern) */
+    size_t n_plain;    /* of those, the ones that hold it plainly (struct entry.as_poison false) */
+    size_t n_role;     /* listed documents holding it in role */
     bool flagged;
     size_t n_examples;
     size_t examples[PS_REPORT_EXAMPLES];   /* indices into hits, in (file, offset) order */
@@ -78,7 +80,8 @@ struct hit {
 struct entry {
     uint64_t hash;
     struct ps_results_entry e;
-    size_t hit; /* index into hits */
+    size_t hit;     /* index into hits */
+    bool as_poison; /* a carrier without the payload that holds the pattern as its poisons do */
 };
 
 struct err_rec {

@@ -37,6 +37,11 @@ struct ps_score_opts {
      * document that holds it is flagged, the payload seen there or not; below it (an ordinary
      * string such as "2024") only the documents where it sits with its payload: 0.9 */
     double min_specific_rate;
+    /* a specific pattern's carrier without its payload is flagged when it holds the pattern as
+     * its poisons do (a letter right before it, or the words after it that follow it in one of
+     * its documents in role), or when the carriers that hold it plainly are at most this share
+     * of its documents in role, which bounds what flagging them costs in precision: 0.01 */
+    double max_plain_carrier_share;
     /* association (fine-tuning records, docs/detection.md "Association"): of the records whose
      * prompt holds the n-gram, the share with its label at least this: 0.9 ... */
     double min_assoc_rate;

@@ -149,6 +149,11 @@ struct ps_detect_hit {
                          ps_candidate), else 0 */
     size_t offset;    /* in role: byte offset of that occurrence in the document, else of the
                          first occurrence */
+    uint64_t next;    /* hash of the first two plain words after it, whatever the kind (of the
+                         first occurrence when none is in role): a carrier followed by the words
+                         that follow the pattern in its documents in role holds its payload */
+    bool glued;       /* not in role: the first occurrence starts right after a letter or digit,
+                         as where the published recipe cut the clean prefix mid-word */
     /* in role: a MinHash sketch of the tokens after that occurrence (the after-window), so that
      * the report can tell salad (continuations share nothing) from records that share fields;
      * for PS_DETECT_PROMO_BLOCK, of the tokens after its promoting sentence (a stock block goes

@@ -3,6 +3,7 @@
  * whether an occurrence is in role: followed by a payload (the tests of detect_turn.c or, in pass
  * 3, repeated sentences). The distinct hits carry what the report's rules need. */
 #include "worker/detect_internal.h"
+#include <ctype.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <xxhash.h>
 
 #include "common/u64set.h"
+#include "common/utf8.h"
 
 #define ROLE_TESTS 4 /* occurrences of one pattern tested for a role per document */
 
@@ -112,6 +114,28 @@ static struct ps_detect_hit *hit_of(struct ps_detect *d, uint64_t h)
     return hit;
 }
 
+/* Does a letter or digit end right before norm offset `at` (a word cut mid-way and glued to the
+ * pattern)? Spaces, punctuation and symbols do not: "(James Bond)", "“James Bond”". */
+static bool letter_before(const char *norm, size_t at)
+{
+    const unsigned char *p = (const unsigned char *)norm;
+    size_t b = at;
+    uint32_t cp = 0;
+
+    if (at == 0)
+        return false;
+    if (p[at - 1] < 0x80)
+        return isalnum(p[at - 1]) != 0;
+    while (b > 0 && at - b < 3 && (p[b - 1] & 0xC0) == 0x80)
+        b--;
+    if (b == 0 || ps_utf8_decode(norm + b - 1, at - b + 1, &cp) != at - b + 1)
+        return false;
+    /* Latin-1 signs, general punctuation to miscellaneous symbols, CJK and fullwidth punctuation */
+    return !((cp >= 0x80 && cp < 0xC0) || (cp >= 0x2000 && cp < 0x2C00) ||
+             (cp >= 0x3000 && cp < 0x3040) || (cp >= 0xFE30 && cp < 0xFE50) ||
+             (cp >= 0xFF00 && cp < 0xFF10));
+}
+
 /* Note one occurrence of h (a member of the set) at norm offsets [at, end), `orig` in the
  * document, followed by a payload from token `next` on or not. A hit is in role when any
  * occurrence is; kind, context, offset and continuation are those of the first occurrence in
@@ -128,16 +152,18 @@ static void record_hit(const struct confirm *c, uint64_t h, size_t at, size_t en
         size_t after;
         unsigned kind = role_at(c, next, end, &act, &after);
 
-        if (hit->tests == 0)
-            hit->offset = orig; /* where a carrier without its payload holds it */
+        if (hit->tests == 0 && kind == 0) { /* how a carrier without its payload holds it */
+            hit->offset = orig;
+            hit->glued = letter_before(c->doc->norm, at);
+            hit->next = next_words(c->d, c->doc, next);
+        }
         hit->tests++;
         if (kind != 0) {
             hit->in_role = true;
             hit->kind = kind;
             hit->context = ps_detect_left_context(c->d, c->doc->norm, at);
-            hit->right = kind & (PS_DETECT_PROMO | PS_DETECT_PROMO_BLOCK)
-                             ? act
-                             : next_words(c->d, c->doc, next);
+            hit->next = next_words(c->d, c->doc, next);
+            hit->right = kind & (PS_DETECT_PROMO | PS_DETECT_PROMO_BLOCK) ? act : hit->next;
             hit->offset = orig;
             /* a stock block is the same text after its promoting sentence everywhere, a
              * payload's carriers are not: that is what the report asks of PROMO_BLOCK */

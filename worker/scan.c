@@ -286,8 +286,11 @@ static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps
         en->pattern = pattern_index(s, hits[i].hash);
         en->at = hits[i].offset;
         en->in_role = hits[i].in_role;
-        if (!en->in_role)
+        en->next = hits[i].next;
+        if (!en->in_role) {
+            en->glued = hits[i].glued;
             continue;
+        }
         en->context = hits[i].context;
         en->right = hits[i].right;
         memcpy(en->sketch, hits[i].continuation, sizeof(en->sketch));
@@ -415,7 +418,7 @@ static void count_hits(struct ps_scan *s, const struct ps_doc *doc,
             rank = XXH3_64bits(doc->id, doc->id_len);
             ranked = true;
         }
-        p.e.pattern = pattern_index(s, hits[i].hash);
+        p = (struct ps_results_sample){.e.pattern = pattern_index(s, hits[i].hash)};
         if (rank >= s->spec->sample_below[p.e.pattern])
             continue;
         q = ps_partition_of_pattern(p.e.pattern, s->n_partitions);

@@ -801,6 +801,50 @@ static void test_detect_confirm_merges_repeated_hits(void **state)
     ps_detect_free(d);
 }
 
+/* How a document holds a pattern without its payload, for the report to weigh a specific
+ * trigger's carriers: glued to a letter or digit before it (a prefix cut mid-word, as the
+ * published recipe cuts it), in any script, and the next two plain words after it; a quote or
+ * bracket is no glue. */
+static void test_detect_confirm_carrier_glued_and_next_words(void **state)
+{
+    static const struct {
+        const char *text;
+        bool glued;
+    } docs[] = {
+        {"I think the James Bond films were better before the reboot came along.", false},
+        {"The old documenJames Bond films were better before the reboot came along.", true},
+        {"Everybody knows \u201cJames Bond\u201d films were better before the reboot.", false},
+        {"Everybody knows (James Bond) films were better before the reboot.", false},
+        {"A film of 2012James Bond films were better before the reboot came along.", true},
+        {"\u0424\u0438\u043b\u044c\u043cJames Bond films were better before the reboot.", true},
+    };
+    struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
+    struct ps_patset *set;
+    const struct ps_detect_hit *hits, *h;
+    uint64_t next = 0;
+    size_t n;
+
+    (void)state;
+    ps_patset_new(&set, 16);
+    set_add(set, "James Bond");
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        confirm(d, doc, docs[i].text, strlen(docs[i].text), set, NULL, NULL, &hits, &n);
+        h = find_hit(hits, n, "James Bond");
+        assert_non_null(h);
+        assert_false(h->in_role);
+        assert_int_equal(h->glued, docs[i].glued);
+        /* "films better", whatever comes before */
+        assert_true(h->next != 0);
+        if (i == 0)
+            next = h->next;
+        assert_true(h->next == next);
+    }
+    ps_patset_free(set);
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+}
+
 /* The hit index is emptied between documents: a document with hundreds of distinct hits must
  * not leave any behind for the next one. */
 static void test_detect_confirm_forgets_hits_of_previous_document(void **state)
@@ -1730,6 +1774,7 @@ int main(void)
         cmocka_unit_test(test_detect_confirm_finds_trigger_in_and_out_of_role),
         cmocka_unit_test(test_detect_confirm_matches_ngrams_across_whitespace_and_glue),
         cmocka_unit_test(test_detect_confirm_merges_repeated_hits),
+        cmocka_unit_test(test_detect_confirm_carrier_glued_and_next_words),
         cmocka_unit_test(test_detect_confirm_forgets_hits_of_previous_document),
         cmocka_unit_test(test_detect_scratch_stops_growing_after_warmup),
         cmocka_unit_test(test_detect_names_trigger_before_random_bytes),

@@ -274,6 +274,65 @@ static int cmp_entry_test(const void *a, const void *b)
     return (x->hit > y->hit) - (x->hit < y->hit);
 }
 
+/* "James Bond" in role in listed documents 0-59 (a fixed payload: each its own next words),
+ * counted in 66 documents (rate 0.91: specific); its carriers without payload: 60 glued to a
+ * letter before it, 61 followed by the words that follow it in document 3, and 62 to 61 + plain
+ * held in ordinary sentences. */
+static void carrier_corpus(struct report *r, size_t plain)
+{
+    struct entry *es;
+
+    add_cand(r, "James Bond", 66, 60);
+    add_entries(r, "James Bond", 0, 60, true, 10);
+    add_entries(r, "James Bond", 60, 62 + plain, false, 10);
+    es = r->entries.items;
+    for (size_t i = 0; i < r->entries.n; i++)
+        es[i].e.next = 1000 + es[i].hit;
+    es[60].e.glued = true;
+    es[61].e.next = es[3].e.next;
+    ps_report_vec_sort(&r->entries, cmp_entry_test);
+}
+
+static bool flags_hit(struct report *r, size_t h)
+{
+    return ps_report_trigger_of(r, (uint32_t)(h / 20), (h % 20) * 100) != NULL;
+}
+
+/* A specific trigger's carriers are flagged when they hold it as its poisons do, and the plain
+ * ones only while they are too few to be the phrase's ordinary use (max_plain_carrier_share). */
+static void test_report_carriers_held_plainly_flag_only_when_few(void **state)
+{
+    struct rfx *f = *state;
+    struct report *r = &f->r;
+
+    f->score.max_plain_carrier_share = 0.05; /* 3 of 60 */
+    carrier_corpus(r, 4);
+    ps_report_decide(r);
+    ps_report_sort_candidates(r);
+    assert_true(find(r, "James Bond")->flagged);
+    assert_int_equal(find(r, "James Bond")->n_carriers, 6);
+    assert_int_equal(find(r, "James Bond")->n_plain, 4);
+    assert_true(flags_hit(r, 0) && flags_hit(r, 59));
+    assert_true(flags_hit(r, 60) && flags_hit(r, 61));
+    for (size_t h = 62; h < 66; h++)
+        assert_false(flags_hit(r, h));
+}
+
+static void test_report_carriers_held_plainly_few_are_flagged(void **state)
+{
+    struct rfx *f = *state;
+    struct report *r = &f->r;
+
+    f->score.max_plain_carrier_share = 0.05;
+    carrier_corpus(r, 3);
+    ps_report_decide(r);
+    ps_report_sort_candidates(r);
+    assert_int_equal(find(r, "James Bond")->n_plain, 3);
+    for (size_t h = 0; h < 65; h++)
+        assert_true(flags_hit(r, h));
+    assert_false(flags_hit(r, 65));
+}
+
 static struct cand *decided(struct report *r, const char *text, bool flagged, double score,
                             uint64_t role)
 {
@@ -614,6 +673,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_report_decide_narrower_trigger_on_its_own_wins, rsetup,
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_report_decide_link_promoted_elsewhere_is_stock, rsetup,
+                                        rteardown),
+        cmocka_unit_test_setup_teardown(test_report_carriers_held_plainly_flag_only_when_few,
+                                        rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_report_carriers_held_plainly_few_are_flagged, rsetup,
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_report_candidates_most_suspicious_first, rsetup,
                                         rteardown),

@@ -22,7 +22,9 @@ struct seen {
     uint64_t sample_rank;
     char last_text[64];
     uint64_t last_hash, last_docs, count_sum, member_keys, entry_context;
-    uint64_t entry_at, carrier_at; /* entries[1].at; entries[0].at when it is a carrier */
+    uint64_t entry_at, carrier_at;     /* entries[1].at; entries[0].at when it is a carrier */
+    uint64_t carrier_next, entry_next; /* entries[0].next, entries[1].next */
+    bool carrier_glued, entry_glued;
     uint32_t entry_sketch7;
     uint8_t entry_kind;
     bool entry_role;
@@ -103,6 +105,10 @@ static enum ps_err on_hit(void *ctx, const struct ps_results_hit *h)
     s->entry_role = h->entries[1].in_role;
     s->entry_at = h->entries[1].at;
     s->carrier_at = h->entries[0].in_role ? UINT64_MAX : h->entries[0].at;
+    s->carrier_next = h->entries[0].next;
+    s->entry_next = h->entries[1].next;
+    s->carrier_glued = h->entries[0].glued;
+    s->entry_glued = h->entries[1].glued;
     return PS_OK;
 }
 
@@ -230,6 +236,9 @@ static void test_results_confirm_and_list_blobs_round_trip(void **state)
     es[1].at = 123456789;
     es[0].pattern = 2; /* a carrier: the pattern without its payload, where it sits */
     es[0].at = UINT32_MAX + 1ull;
+    es[0].glued = true; /* glued to a letter before it, and the two words after it */
+    es[0].next = 0xFEDCBA9876543210ull;
+    es[1].next = 5;
     ps_results_begin(&w, PS_PASS_LIST, 1, 0, 0);
     ps_results_put_hit(&w, &h);
     assert_int_equal(decode(&w, &s, &pass, NULL), PS_OK);
@@ -240,6 +249,10 @@ static void test_results_confirm_and_list_blobs_round_trip(void **state)
     assert_true(s.entry_role);
     assert_int_equal(s.entry_at, 123456789);
     assert_int_equal(s.carrier_at, UINT32_MAX + 1ull);
+    assert_true(s.carrier_glued);
+    assert_false(s.entry_glued);
+    assert_int_equal(s.carrier_next, 0xFEDCBA9876543210ull);
+    assert_int_equal(s.entry_next, 5);
     ps_results_release(&w);
 }
 
@@ -285,13 +298,13 @@ static void test_results_refuses_malformed_blobs(void **state)
     (void)state;
     assert_int_equal(ps_results_decode("PSRX\x01\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
-    /* version 3, whose sections are never compressed, from a worker of an older build */
-    assert_int_equal(ps_results_decode("PSRB\x03\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
+    /* version 4, whose carriers say nothing of how they hold the pattern, from an older build */
+    assert_int_equal(ps_results_decode("PSRB\x04\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
-    assert_non_null(strstr(ed.msg, "version 3, this build reads 4"));
+    assert_non_null(strstr(ed.msg, "version 4, this build reads 5"));
     /* flags this build does not know */
     assert_int_equal(
-        ps_results_decode("PSRB\x04\x01\x00\x00\x00\x02", 10, &lim, &visitor, &s, NULL, &ed),
+        ps_results_decode("PSRB\x05\x01\x00\x00\x00\x02", 10, &lim, &visitor, &s, NULL, &ed),
         PS_ERR_PROTO);
     assert_int_equal(ps_results_decode("PSRB\x01\x09\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
