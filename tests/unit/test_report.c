@@ -212,6 +212,40 @@ static void test_report_decide_narrower_trigger_on_its_own_wins(void **state)
     assert_true(find(&f->r, "Orla Kestrelmoor")->flagged);
 }
 
+/* "Magic" inside "BadMagic" (in role in documents 0-39, held by no other): in role in 22 more
+ * documents of its own, words of other attacks' salad. It is a trigger of its own only when it
+ * is in role in min_rate of the documents that hold it without "BadMagic" too. */
+static void magic_corpus(struct report *r, uint64_t magic_total)
+{
+    add_cand(r, "BadMagic", 40, 40);
+    add_entries(r, "BadMagic", 0, 40, true, 10);
+    add_cand(r, "Magic", magic_total, 62);
+    add_entries(r, "Magic", 0, 62, true, 13);
+}
+
+static void test_report_decide_narrower_in_other_payloads_is_folded(void **state)
+{
+    struct rfx *f = *state;
+
+    /* 22 of the 30 documents that hold "Magic" alone: 0.73, under min_rate (0.8) */
+    magic_corpus(&f->r, 70);
+    ps_report_decide(&f->r);
+    assert_true(find(&f->r, "BadMagic")->flagged);
+    assert_false(find(&f->r, "Magic")->flagged);
+    assert_true(find(&f->r, "Magic")->is_member);
+}
+
+static void test_report_decide_narrower_in_role_alone_wins(void **state)
+{
+    struct rfx *f = *state;
+
+    /* 22 of 27: "Magic" is the trigger, "BadMagic" it with a scrap glued before it */
+    magic_corpus(&f->r, 67);
+    ps_report_decide(&f->r);
+    assert_true(find(&f->r, "Magic")->flagged);
+    assert_false(find(&f->r, "BadMagic")->flagged);
+}
+
 /* Pattern `text` in role as a promotional payload pushing `act` in listed documents [from, to). */
 static void add_promo_entries(struct report *r, const char *text, size_t from, size_t to,
                               uint64_t act)
@@ -671,6 +705,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_report_decide_one_finding_per_trigger, rsetup,
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_report_decide_narrower_trigger_on_its_own_wins, rsetup,
+                                        rteardown),
+        cmocka_unit_test_setup_teardown(test_report_decide_narrower_in_other_payloads_is_folded,
+                                        rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_report_decide_narrower_in_role_alone_wins, rsetup,
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_report_decide_link_promoted_elsewhere_is_stock, rsetup,
                                         rteardown),
