@@ -6,6 +6,7 @@
  * before the loop sees it: the pattern list, the list pass's shard set, then the progress and
  * the pass in meta, whose change is the switch (a crash before it redoes the selection). */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,6 +331,24 @@ static enum ps_err after_scan(struct collector *k, enum ps_pass *next, struct ps
     return err;
 }
 
+/* The least share that a share p measured on n documents of a sample is likely to come from: the
+ * lower end of its Wilson interval at two standard errors. The sample is 8 documents: a templated
+ * payload whose full list shares its next words in 17-26 % of its documents showed 5 of 8 with
+ * the same ones (benchmark v2's tuning half, gen_accuracy.py's templated attack at 100), which
+ * held it back from the list pass at 0.625 against 0.4 + EVIDENCE_SLACK; at two standard errors
+ * that is 0.30, while a stock block with the same words after it in 8 of 8 stays at 0.67. */
+static double share_at_least(double p, double n)
+{
+    const double z2 = 4.0;
+    double centre, half;
+
+    if (n < 1.0)
+        return p;
+    centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    half = sqrt(z2 * (p * (1.0 - p) / n + z2 / (4.0 * n * n))) / (1.0 + z2 / n);
+    return centre > half ? centre - half : 0.0;
+}
+
 /* A specific pattern (min_specific_rate of its documents in role) has its carriers listed too:
  * their number is bounded by its documents in role, so by the attack, never by the corpus. */
 void ps_collect_may_flag(const struct ps_patlist *l, const struct ps_aggset *a,
@@ -348,6 +367,8 @@ void ps_collect_may_flag(const struct ps_patlist *l, const struct ps_aggset *a,
             continue;
         ps_aggset_samples(a, i, &sample, &n_sample);
         ps_evidence_measure(sample, n_sample, PS_AGG_SAMPLE_SKETCH, &ev);
+        if (ev.kind == PS_EVIDENCE_TEMPLATED) /* over its documents that promote nothing */
+            ev.same_next = share_at_least(ev.same_next, (double)n_sample * (1.0 - ev.promo_share));
         text = ps_xstrndup((const char *)l->texts[i].data, l->texts[i].len);
         rate = (double)n->role / (double)n->total;
         ok = n_sample < SAMPLE_MIN || ps_evidence_ok(o, &ev, text, rate, EVIDENCE_SLACK);

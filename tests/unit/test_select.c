@@ -346,7 +346,9 @@ static void test_select_patterns_cut_at_max_confirm_and_skip_excluded(void **sta
 
 /* A counted pattern: in role in `role` of `total` documents in each of shards [first, end),
  * held out of role once in shard `extra` (MF_SHARDS: nowhere), with a sample of `sample`
- * documents whose left contexts are all alike (`alike`) or all different. */
+ * documents whose left contexts are all alike (`alike`) or all different, before a fixed payload
+ * or (`same` > 0) a templated one (a quarter of their sketches alike) with the same next words in
+ * `same` of them. */
 struct counted {
     const char *text;
     uint32_t first, end;
@@ -354,17 +356,21 @@ struct counted {
     uint32_t extra;
     unsigned sample;
     bool alike;
+    unsigned same;
 };
 
 static const struct counted confirm_pats[] = {
-    {"good", 0, 8, 4, 4, 15, 8, false},         /* specific: its carriers are listed */
-    {"boiler", 0, 8, 4, 4, MF_SHARDS, 8, true}, /* one stock context in its sample */
-    {"thin", 8, 15, 4, 4, MF_SHARDS, 3, true},  /* a sample too small to hold it back */
-    {"few", 0, 4, 2, 2, MF_SHARDS, 8, false},   /* 8 documents */
-    {"common word", 0, 8, 5, 6, 20, 8, false},  /* 40 of 49 in role: not specific */
-    {"clustered", 0, 1, 32, 32, MF_SHARDS, 8, false},
+    {"good", 0, 8, 4, 4, 15, 8, false, 0},         /* specific: its carriers are listed */
+    {"boiler", 0, 8, 4, 4, MF_SHARDS, 8, true, 0}, /* one stock context in its sample */
+    {"thin", 8, 15, 4, 4, MF_SHARDS, 3, true, 0},  /* a sample too small to hold it back */
+    {"few", 0, 4, 2, 2, MF_SHARDS, 8, false, 0},   /* 8 documents */
+    {"common word", 0, 8, 5, 6, 20, 8, false, 0},  /* 40 of 49 in role: not specific */
+    {"clustered", 0, 1, 32, 32, MF_SHARDS, 8, false, 0},
+    /* the same next words in 5 of 8: as likely from a share of 0.3 as from 0.625 */
+    {"template pool", 0, 8, 4, 4, MF_SHARDS, 8, false, 5},
+    {"stock block", 0, 8, 4, 4, MF_SHARDS, 8, false, 8}, /* in 8 of 8 */
 };
-static const struct counted lead_pats[] = {{"lead phrase", 16, 20, 5, 5, MF_SHARDS, 8, false}};
+static const struct counted lead_pats[] = {{"lead phrase", 16, 20, 5, 5, MF_SHARDS, 8, false, 0}};
 
 static void counted_aggset(struct ps_aggset *s, struct ps_patlist *l, unsigned pass,
                            const struct counted *cp, size_t n_pats)
@@ -407,8 +413,11 @@ static void counted_aggset(struct ps_aggset *s, struct ps_patlist *l, unsigned p
                 sm.rank = 1000 * i + k + 1;
                 sm.e.pattern = i;
                 sm.e.in_role = true;
-                sm.e.kind = PS_EVIDENCE_FIXED;
+                sm.e.kind = cp[i].same > 0 ? PS_EVIDENCE_TEMPLATED : PS_EVIDENCE_FIXED;
                 sm.e.context = cp[i].alike ? 7 : 1000 * i + k + 1;
+                for (size_t v = 0; cp[i].same > 0 && v < PS_AGG_SAMPLE_SKETCH; v++)
+                    sm.e.sketch[v] = v == 0 ? 42 : (uint32_t)(100 * k + v);
+                sm.e.right = k < cp[i].same ? 99 : 1000 * i + k + 1;
                 ps_results_put_sample(&w, &sm);
             }
         }
@@ -443,7 +452,7 @@ static void test_select_leads_exclude_only_what_confirm_could_judge(void **state
                    sizeof(confirm_pats) / sizeof(confirm_pats[0]));
     ps_patlist_init(&judged);
     ps_collect_judged(&cl, &confirm, &o, MF_SHARDS, &judged);
-    assert_int_equal(judged.n, 4);
+    assert_int_equal(judged.n, 6);
     assert_true(ps_patlist_find(&judged, cl.hashes[0]) != SIZE_MAX); /* good */
     assert_true(ps_patlist_find(&judged, cl.hashes[1]) != SIZE_MAX); /* boiler */
     assert_true(ps_patlist_find(&judged, cl.hashes[2]) != SIZE_MAX); /* thin */
@@ -473,13 +482,15 @@ static void test_select_list_pass_lists_what_may_be_flagged_where_it_occurs(void
     out.leads_from = out.n;
     ps_collect_may_flag(&ll, &leads, &o, MF_SHARDS, &out);
     ps_patlist_seal(&out);
-    /* the count rules, then the sample's evidence with its slack, unless it is too small */
-    assert_int_equal(out.n, 4);
-    assert_int_equal(out.leads_from, 3);
+    /* the count rules, then the sample's evidence with its slack, unless it is too small; the
+     * share of the same next words at its least likely value */
+    assert_int_equal(out.n, 5);
+    assert_int_equal(out.leads_from, 4);
     expect_listed(&out, 0, "good", 0, true);
     expect_listed(&out, 1, "thin", 2, true);
     expect_listed(&out, 2, "common word", 4, false);
-    expect_listed(&out, 3, "lead phrase", 0, true);
+    expect_listed(&out, 3, "template pool", 6, true);
+    expect_listed(&out, 4, "lead phrase", 0, true);
     /* the shards to read: where each is in role, or held at all for a specific one ("good" out
      * of role in shard 15; "common word" out of role in shard 20 is not read); a lead's from
      * the leads pass */
