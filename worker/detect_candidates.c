@@ -202,11 +202,13 @@ static void add_glue_pieces(struct ps_detect *d, struct ps_detect_doc *doc, size
  * The turn is placed to a token or three: stop words cannot tell where among the last ordinary
  * words the salad starts, and the snap stops at the first odd token, which may be prose's own
  * ("C<#>") a few tokens before the trigger. So every token from t-2 to t+6 and its glued pieces
- * are candidates, and so are the longer n-grams ending at t-1..t+3; the global counts pick out
- * the one that repeats, because the rest is random salad or varied prose. */
+ * are candidates, and so are the longer n-grams ending at t-4..t+3 (a phrase of ordinary words
+ * before salad that opens with capitalized words is where the snap runs past the trigger); the
+ * global counts pick out the one that repeats, because the rest is random salad or varied prose. */
 void ps_detect_turn_candidates(struct ps_detect *d, struct ps_detect_doc *doc, size_t t)
 {
     static const int order[] = {0, 1, -1, 2, 3, 4, 5, 6, -2};
+    static const int ends[] = {0, 1, -1, 2, 3, -2, -3, -4};
     unsigned n;
     size_t k;
 
@@ -218,9 +220,9 @@ void ps_detect_turn_candidates(struct ps_detect *d, struct ps_detect_doc *doc, s
         add_glue_pieces(d, doc, t + (size_t)(ptrdiff_t)order[k]);
     }
     for (n = 2; n <= d->o.ngram_max; n++)
-        for (k = 0; k < sizeof(order) / sizeof(order[0]); k++)
-            if (order[k] >= -1 && order[k] <= 3 && (order[k] >= 0 || t >= 1))
-                add_ngram(d, doc, t + (size_t)(ptrdiff_t)order[k], n);
+        for (k = 0; k < sizeof(ends) / sizeof(ends[0]); k++)
+            if (ends[k] >= 0 || t >= (size_t)-ends[k])
+                add_ngram(d, doc, t + (size_t)(ptrdiff_t)ends[k], n);
 }
 
 /* Candidates around a segment start t: the start is placed to within a few tokens (a repeated
