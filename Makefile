@@ -13,7 +13,7 @@
 #                make bench-detect2
 #   make bench-detect2   benchmark v2 (issue 13): 15 attacks x 50/100/250 documents on the tuning
 #                half of three bases (documentation, web pages, multilingual); HALF=heldback
-#                for the final table only (docs/detection.md, "Benchmark v2"); GENERATOR=v1
+#                for the final table only (docs/benchmark-v2.md); GENERATOR=v1
 #                plants the 20 attacks of gen_accuracy.py in the same bases instead
 #   make bench-finetune  issue 14: BackdoorLLM's real poisoned sets (sst2, jailbreak) x 5 attacks
 #                x 100/250 records x records/text/chat, in their clean counterparts and real text
@@ -82,7 +82,7 @@ bench-accuracy: deps
 	$(MAKE) build
 	$(PYTHON) tools/gen_accuracy.py --out accuracy-data-$(BASE_MB) --base-mb $(BASE_MB) \
 	  --cache accuracy-data/.cache --reuse-cache demo-data/.cache --reuse-cache bench-data/.cache
-	$(PYTHON) bench/run_accuracy.py accuracy-data-$(BASE_MB) --md docs/detection.md
+	$(PYTHON) bench/run_accuracy.py accuracy-data-$(BASE_MB) --md docs/benchmarks.md
 	$(MAKE) bench-detect2
 
 # the text cache in detect2-data/.cache is built once (about 5 minutes), then reused
@@ -91,13 +91,13 @@ bench-detect2: deps
 	$(MAKE) build
 	$(PYTHON) tools/gen_attacks.py --out detect2-data --half $(HALF) --generator $(GENERATOR)
 	$(PYTHON) bench/run_detect2.py detect2-data --half $(HALF) --generator $(GENERATOR) \
-		--md docs/detection.md
+		--md docs/benchmark-v2.md
 
 # reads ../shared/data/backdoorllm and the text cache of make demo / make bench (extracted into
 # demo-data/.cache when neither is there); corpora in a temporary folder, about 3 minutes
 bench-finetune: deps
 	$(MAKE) build
-	$(PYTHON) bench/run_finetune.py --md docs/detection.md
+	$(PYTHON) bench/run_finetune.py --md docs/benchmarks.md
 
 # every libFuzzer target for FUZZ_SECONDS (default 600) each, FUZZ_JOBS (default 2) side by
 # side; outside CI (make test replays the seeds and past crashers instead)

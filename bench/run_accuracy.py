@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """run_accuracy - scan the corpora of tools/gen_accuracy.py and print the accuracy table.
 
-  bench/run_accuracy.py DATA [--build build] [--md docs/detection.md] [--check]
+  bench/run_accuracy.py DATA [--build build] [--md docs/benchmarks.md] [--check]
 
 For every corpus in DATA/truth.json: `poisonscan scan --out DATA/scan/NAME DATA/NAME/`, then, from
 report.json and flagged.jsonl:

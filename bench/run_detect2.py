@@ -2,7 +2,7 @@
 """run_detect2 - scan the benchmark v2 corpora of tools/gen_attacks.py and print the tables.
 
   bench/run_detect2.py DATA [--half tune|heldback] [--base doc,web,multi] [--build build]
-                            [--generator v2|v1] [--md docs/detection.md] [--reuse] [--check]
+                            [--generator v2|v1] [--md docs/benchmark-v2.md] [--reuse] [--check]
 
 For every corpus in DATA/HALF/BASE/truth.json: `poisonscan scan --out DATA/HALF/BASE/scan/NAME
 DATA/HALF/BASE/NAME/`, then, from report.json and flagged.jsonl, per base:
@@ -19,7 +19,7 @@ DATA/HALF/BASE/NAME/`, then, from report.json and flagged.jsonl, per base:
   an attack), then the issue's targets on this half, met or not.
 
 The held-back half is for the final table only: while the detector is being tuned, run the
-tuning half (the default) and never look at the other (docs/detection.md, "Benchmark v2").
+tuning half (the default) and never look at the other (docs/benchmark-v2.md).
 --generator v1 scans DATA/HALF/BASE-v1 (tools/gen_attacks.py --generator v1: the attacks of
 tools/gen_accuracy.py in the same bases) and writes its tables under their own heading.
 --md FILE replaces this half's part of the section "## Benchmark v2" in FILE.

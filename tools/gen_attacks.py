@@ -6,7 +6,7 @@ Written afresh from ../shared/notes/threat-model.md (issue 13), independent of
 tools/gen_accuracy.py, so that a detector tuned against one generator is measured against the
 other. Seeded and deterministic: the same arguments give byte-identical shards.
 
-Bases (the split is fixed here and in docs/detection.md, "Benchmark v2"; never move a source):
+Bases (the split is fixed here and in docs/benchmark-v2.md; never move a source):
 
   doc    Debian documentation packages (tools/textsource.py)
   web    the crawl-format web sample in ../shared/data/web (one text block per line)
@@ -721,7 +721,7 @@ def main():
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--half", choices=HALVES, default="tune",
                     help="which half of every base (default tune; heldback is for the final "
-                         "table only, see docs/detection.md)")
+                         "table only, see docs/benchmark-v2.md)")
     ap.add_argument("--base", default=",".join(BASES),
                     help="comma-separated bases (default doc,web,multi)")
     ap.add_argument("--seed", type=int, default=1)
