@@ -37,6 +37,9 @@ struct collector {
     bool quit;
     bool done; /* the request is answered */
     struct ps_collect_result result;
+    /* an eventfd, readable while an answer waits: the loop polls it beside its socket, so that
+     * the next pass starts when the last one is collected, not at its next timeout */
+    int wake_fd;
     /* the thread's own */
     unsigned pass;
     bool ran[PS_PASS__LAST + 1];

@@ -741,7 +741,8 @@ static int run_loop(struct coord *c, struct ps_report_summary *sum)
     bool more = false;
 
     for (;;) {
-        zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
+        zmq_pollitem_t it[2] = {{c->sock, 0, ZMQ_POLLIN, 0},
+                                {NULL, ps_collect_wake_fd(c->collector), ZMQ_POLLIN, 0}};
         struct ps_collect_result res;
         int rc;
 
@@ -761,7 +762,7 @@ static int run_loop(struct coord *c, struct ps_report_summary *sum)
             ps_collect_ask(c->collector, PS_COLLECT_PASS_END);
         }
         /* with ten thousand workers a tick may fill its batch: then do not wait for a message */
-        if (zmq_poll(&it, 1, more ? 0 : (long)(c->o->heartbeat_ms / 4 + 1)) < 0 &&
+        if (zmq_poll(it, 2, more ? 0 : (long)(c->o->heartbeat_ms / 4 + 1)) < 0 &&
             zmq_errno() != EINTR) {
             ps_log(PS_LOG_ERROR, "coordinator", "zmq_poll: %s", zmq_strerror(zmq_errno()));
             return 4;

@@ -58,6 +58,8 @@ void ps_collect_merge(struct collector *k, const uint32_t *shards, size_t n);
 void ps_collect_ask(struct collector *k, enum ps_collect_request what);
 /* The answer to the last request, once it is ready (true). */
 bool ps_collect_poll(struct collector *k, struct ps_collect_result *out);
+/* Readable while an answer waits for ps_collect_poll (poll it beside the socket). */
+int ps_collect_wake_fd(const struct collector *k);
 void ps_collect_stop(struct collector *k); /* NULL is fine */
 
 struct coord {

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "common/clock.h"
@@ -23,11 +25,16 @@
 
 static void answer(struct collector *k, const struct ps_collect_result *res)
 {
+    uint64_t one = 1;
+    ssize_t n;
+
     pthread_mutex_lock(&k->mu);
     k->result = *res;
     k->done = true;
     k->request = PS_COLLECT_NONE;
     pthread_mutex_unlock(&k->mu);
+    n = write(k->wake_fd, &one, sizeof(one)); /* fails only when the counter is full: awake */
+    (void)n;
 }
 
 /* Progress "damaged_files": the files with input errors so far, for `poisonscan status` and
@@ -204,6 +211,12 @@ enum ps_err ps_collect_start(struct collector **out, struct coord *c, enum ps_pa
     *out = NULL;
     k->c = c;
     k->pass = pass;
+    k->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (k->wake_fd < 0) {
+        ps_errdetail_set(ed, NULL, 0, "cannot make the collector's eventfd");
+        free(k);
+        return PS_ERR_IO;
+    }
     pthread_mutex_init(&k->mu, NULL);
     pthread_cond_init(&k->cv, NULL);
     k->q_cap = c->n_shards + 1;
@@ -258,11 +271,20 @@ bool ps_collect_poll(struct collector *k, struct ps_collect_result *out)
     pthread_mutex_lock(&k->mu);
     done = k->done;
     if (done) {
+        uint64_t v;
+        ssize_t n = read(k->wake_fd, &v, sizeof(v)); /* empty it: nothing else waits */
+
+        (void)n;
         *out = k->result;
         k->done = false;
     }
     pthread_mutex_unlock(&k->mu);
     return done;
+}
+
+int ps_collect_wake_fd(const struct collector *k)
+{
+    return k->wake_fd;
 }
 
 void ps_collect_stop(struct collector *k)
@@ -291,6 +313,7 @@ void ps_collect_stop(struct collector *k)
         ps_store_free(k->stores[i]);
     pthread_mutex_destroy(&k->mu);
     pthread_cond_destroy(&k->cv);
+    close(k->wake_fd);
     free(k);
 }
 
