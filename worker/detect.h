@@ -149,17 +149,25 @@ struct ps_detect_hit {
                          ps_candidate), else 0 */
     size_t offset;    /* in role: byte offset of that occurrence in the document, else of the
                          first occurrence */
-    uint64_t next;    /* hash of the first two plain words after it, whatever the kind (of the
-                         first occurrence when none is in role): a carrier followed by the words
-                         that follow the pattern in its documents in role holds its payload */
-    bool glued;       /* not in role: the first occurrence starts right after a letter or digit,
-                         as where the published recipe cut the clean prefix mid-word */
+    uint64_t next;    /* in role: hash of the first two plain words after it, whatever the kind
+                         (for a carrier: ps_detect_carrier) */
+    bool noted;       /* not in role: its first occurrence is noted, for ps_detect_carrier ... */
+    size_t first_at, first_next; /* ... its offset in the joined text and the token after it */
     /* in role: a MinHash sketch of the tokens after that occurrence (the after-window), so that
      * the report can tell salad (continuations share nothing) from records that share fields;
      * for PS_DETECT_PROMO_BLOCK, of the tokens after its promoting sentence (a stock block goes
      * on with the same text everywhere) */
     uint32_t continuation[PS_DETECT_SKETCH];
 };
+
+/* List pass: how the document of `doc` holds the pattern of `hit` without its payload (a hit not
+ * in role that ps_detect_confirm just gave for it): *glued when a letter or digit of any script
+ * ends right before its first occurrence (the published recipe cuts the clean prefix mid-word;
+ * punctuation is no glue), *next the hash of the two plain words after it (0: none), which a
+ * carrier followed as the pattern is in its documents in role shares. Only asked of the carriers
+ * the list pass records, so that passes 2 and 3 do not pay for it. */
+void ps_detect_carrier(const struct ps_detect *d, struct ps_detect_doc *doc,
+                       const struct ps_detect_hit *hit, bool *glued, uint64_t *next);
 
 /* Passes 2 and 3: which patterns of `set` (borrowed, only read) occur in the document of `doc`,
  * the text seen as its tokens joined by one space: patterns of PS_PATSET_MIN_SUBSTRING bytes or

@@ -152,10 +152,11 @@ static void record_hit(const struct confirm *c, uint64_t h, size_t at, size_t en
         size_t after;
         unsigned kind = role_at(c, next, end, &act, &after);
 
-        if (hit->tests == 0 && kind == 0) { /* how a carrier without its payload holds it */
+        if (hit->tests == 0 && kind == 0) { /* where a carrier without its payload holds it */
             hit->offset = orig;
-            hit->glued = letter_before(c->doc->norm, at);
-            hit->next = next_words(c->d, c->doc, next);
+            hit->noted = true;
+            hit->first_at = at;
+            hit->first_next = next;
         }
         hit->tests++;
         if (kind != 0) {
@@ -170,6 +171,13 @@ static void record_hit(const struct confirm *c, uint64_t h, size_t at, size_t en
             sketch_from(c->d, c->doc, after, hit->continuation);
         }
     }
+}
+
+void ps_detect_carrier(const struct ps_detect *d, struct ps_detect_doc *doc,
+                       const struct ps_detect_hit *hit, bool *glued, uint64_t *next)
+{
+    *glued = hit->noted && letter_before(doc->norm, hit->first_at);
+    *next = hit->noted ? next_words(d, doc, hit->first_next) : 0;
 }
 
 /* Empty the index for the next document, sort by hash. */
