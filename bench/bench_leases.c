@@ -402,10 +402,7 @@ static bool on_part(void *ctx, uint32_t part, bool last)
 
     (void)part;
     (void)last;
-    if (ps_scan_finish_part(k->scan, &k->ed) != PS_OK) {
-        k->err = PS_ERR_ZSTD;
-        return false;
-    }
+    ps_scan_finish_part(k->scan);
     for (unsigned q = ps_scan_partitions(k->scan); q-- > 0;) {
         ps_scan_build_commit(k->scan, JOB, q, k->commit, k->disk_bytes);
         k->err = ps_commit_apply(k->store, k->commit, "1 bench-leases", &outcome, &k->ed);

@@ -211,11 +211,22 @@ void ps_results_put_count(struct ps_results_writer *w, const struct ps_results_c
     close_section(w, s);
 }
 
-void ps_results_put_sketch(struct ps_results_writer *w, const void *src, size_t src_len)
+/* Per row: the number of cells, then each cell as the gap from the one before (a varint: the
+ * index minus the previous index plus one, the first from 0) and its count (a byte). */
+void ps_results_put_sketch(struct ps_results_writer *w, const struct ps_results_sketch *k)
 {
     size_t s = open_section(w, TAG_SKETCH);
 
-    ps_buf_add(&w->out, src, src_len);
+    for (int r = 0; r < PS_CLSKETCH_ROWS; r++) {
+        uint64_t next = 0;
+
+        ps_varint_put(&w->out, k->n[r]);
+        for (size_t i = 0; i < k->n[r]; i++) {
+            ps_varint_put(&w->out, k->cells[r][i] - next);
+            ps_buf_add(&w->out, (const char *)&k->counts[r][i], 1);
+            next = (uint64_t)k->cells[r][i] + 1;
+        }
+    }
     close_section(w, s);
 }
 
@@ -420,6 +431,35 @@ static enum ps_err read_hit(struct rd *r, const struct ps_results_limits *lim, s
     return v->hit ? v->hit(ctx, &h) : PS_OK;
 }
 
+static enum ps_err read_sketch(struct rd *r, const struct ps_results_visitor *v, void *ctx)
+{
+    for (unsigned row = 0; row < PS_CLSKETCH_ROWS; row++) {
+        uint64_t n = get(r), cell = 0;
+
+        /* a cell takes at least two bytes */
+        if (r->bad || n > (uint64_t)(r->end - r->p) / 2) {
+            fail(r, "too many sketch cells");
+            return PS_ERR_PROTO;
+        }
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t gap = get(r);
+            unsigned count = get_byte(r);
+            enum ps_err err;
+
+            if (!r->bad && (gap > UINT32_MAX || cell + gap > UINT32_MAX || count == 0))
+                fail(r, "sketch cell past 2^32 or with no count");
+            if (r->bad)
+                return PS_ERR_PROTO;
+            cell += gap;
+            err = v->sketch ? v->sketch(ctx, row, cell, count) : PS_OK;
+            if (err != PS_OK)
+                return err;
+            cell++;
+        }
+    }
+    return PS_OK;
+}
+
 static enum ps_err read_section(struct rd *r, unsigned tag, const struct ps_results_limits *lim,
                                 struct scratch *sc, const struct ps_results_visitor *v, void *ctx)
 {
@@ -463,11 +503,8 @@ static enum ps_err read_section(struct rd *r, unsigned tag, const struct ps_resu
             fail(r, "more documents in role than containing the pattern");
         return r->bad ? PS_ERR_PROTO : v->count ? v->count(ctx, &c) : PS_OK;
     }
-    case TAG_SKETCH: {
-        const unsigned char *s = r->p;
-        r->p = r->end;
-        return v->sketch ? v->sketch(ctx, s, (size_t)(r->end - s)) : PS_OK;
-    }
+    case TAG_SKETCH:
+        return read_sketch(r, v, ctx);
     case TAG_MEMBER:
         return read_member(r, lim, sc, v, ctx);
     case TAG_SAMPLE: {

@@ -10,8 +10,9 @@
  * refuses the blob (a job's coordinator and workers run one build).
  *
  * What each pass commits (docs/redis-keys.md has the memory model):
- *  - scan: totals, the kept record errors, the candidates (hash, documents, text), the sketch of
- *    sentence and paragraph band keys (zstd, opaque here);
+ *  - scan: totals, the kept record errors, the candidates (hash, documents, text), the
+ *    partition's part of the sketch of sentence and paragraph band keys (its nonzero cells only,
+ *    so that what the collector adds up grows with the shard, not with the sketch);
  *  - confirm and leads: totals, per pattern (index into the lease's list) documents containing
  *    it and documents with it in role, and a sample of the latter with their evidence; confirm
  *    also the leads of repeated segments (as candidates) and the members of heavy clusters;
@@ -24,9 +25,10 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/clsketch.h"
 #include "common/error.h"
 
-#define PS_RESULTS_VERSION 5
+#define PS_RESULTS_VERSION 6
 #define PS_RESULTS_SKETCH  8    /* values in a continuation sketch (PS_DETECT_SKETCH) */
 #define PS_RESULTS_TEXT    4096 /* bytes of a pattern text, id, snippet or reason at most */
 
@@ -94,6 +96,14 @@ struct ps_results_hit {
     size_t n_entries;
 };
 
+/* A partition's part of the cluster sketch (scan pass): per row, its nonzero cells in ascending
+ * order, each an index within the part's run of the row and a count (1 to 255). */
+struct ps_results_sketch {
+    const uint32_t *cells[PS_CLSKETCH_ROWS];
+    const uint8_t *counts[PS_CLSKETCH_ROWS];
+    size_t n[PS_CLSKETCH_ROWS];
+};
+
 /* ---- encoding ---- */
 
 struct ps_results_writer {
@@ -111,7 +121,7 @@ void ps_results_put_error(struct ps_results_writer *w, const struct ps_results_e
 void ps_results_put_cand(struct ps_results_writer *w, const struct ps_results_cand *c);
 void ps_results_put_lead(struct ps_results_writer *w, const struct ps_results_cand *c);
 void ps_results_put_count(struct ps_results_writer *w, const struct ps_results_count *c);
-void ps_results_put_sketch(struct ps_results_writer *w, const void *src, size_t src_len);
+void ps_results_put_sketch(struct ps_results_writer *w, const struct ps_results_sketch *s);
 void ps_results_put_member(struct ps_results_writer *w, const struct ps_results_member *m);
 void ps_results_put_hit(struct ps_results_writer *w, const struct ps_results_hit *h);
 void ps_results_put_sample(struct ps_results_writer *w, const struct ps_results_sample *s);
@@ -128,7 +138,9 @@ struct ps_results_visitor {
     enum ps_err (*cand)(void *ctx, const struct ps_results_cand *c);
     enum ps_err (*lead)(void *ctx, const struct ps_results_cand *c);
     enum ps_err (*count)(void *ctx, const struct ps_results_count *c);
-    enum ps_err (*sketch)(void *ctx, const void *src, size_t src_len);
+    /* one nonzero sketch cell: its row, index within the part's run and count (1-255), cells
+     * of a row in ascending order */
+    enum ps_err (*sketch)(void *ctx, unsigned row, uint64_t cell, unsigned count);
     enum ps_err (*member)(void *ctx, const struct ps_results_member *m);
     enum ps_err (*hit)(void *ctx, const struct ps_results_hit *h);
     enum ps_err (*sample)(void *ctx, const struct ps_results_sample *s);

@@ -4,7 +4,6 @@
  * cannot hide another damaged file) and the first errors by file and offset. */
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
 #include "common/assoc.h"
 #include "common/clsketch.h"
@@ -26,7 +25,6 @@ struct agg_scan {
     struct agg_table cands;
     uint8_t *sketch; /* ROWS * cells, NULL without clusters */
     size_t cells;
-    uint8_t *raw; /* one shard's decompressed sketch */
     size_t n_files;
     struct file_sum *files;
     struct err_rec *errs; /* kept errors, trimmed to the smallest max_errors_listed */
@@ -49,7 +47,6 @@ struct agg_scan *agg_scan_new(const struct ps_agg_opts *o)
     if (o->sketch_cells != 0) {
         s->cells = o->sketch_cells;
         s->sketch = ps_xcalloc(PS_CLSKETCH_ROWS * s->cells, 1);
-        s->raw = ps_xmalloc(PS_CLSKETCH_ROWS * s->cells);
     }
     s->n_files = o->n_files;
     s->files = ps_xcalloc(s->n_files + 1, sizeof(*s->files));
@@ -77,7 +74,6 @@ void agg_scan_free(struct agg_scan *s)
     drop_errors(s);
     agg_table_release(&s->cands);
     free(s->sketch);
-    free(s->raw);
     free(s->files);
     free(s->errs);
     free(s->file_view);
@@ -172,21 +168,20 @@ static enum ps_err on_cand(void *ctx, const struct ps_results_cand *c)
     return PS_OK;
 }
 
-static enum ps_err on_sketch(void *ctx, const void *src, size_t len)
+static enum ps_err on_sketch(void *ctx, unsigned row, uint64_t cell, unsigned count)
 {
     struct ps_agg *a = ctx;
     struct agg_scan *s = a->scan;
-    size_t want = PS_CLSKETCH_ROWS * s->cells, n;
+    uint8_t *v;
+    unsigned sum;
 
     if (s->sketch == NULL)
         return PS_ERR_PROTO; /* a sketch in a job without clusters */
-    n = ZSTD_decompress(s->raw, want, src, len);
-    if (ZSTD_isError(n) || n != want)
+    if (cell >= s->cells)
         return PS_ERR_PROTO;
-    for (size_t i = 0; i < want; i++) {
-        unsigned v = (unsigned)s->sketch[i] + s->raw[i];
-        s->sketch[i] = (uint8_t)(v > 255 ? 255 : v);
-    }
+    v = &s->sketch[row * s->cells + cell];
+    sum = *v + count;
+    *v = (uint8_t)(sum > UINT8_MAX ? UINT8_MAX : sum);
     return PS_OK;
 }
 
@@ -339,8 +334,7 @@ void agg_scan_reduce(struct agg_scan *s, const uint64_t *keep, size_t n_keep)
 {
     agg_table_keep(&s->cands, keep, n_keep);
     free(s->sketch);
-    free(s->raw);
-    s->sketch = s->raw = NULL;
+    s->sketch = NULL;
     s->cells = 0;
 }
 

@@ -1,6 +1,9 @@
 /* fuzz_results.c - arbitrary bytes as a results blob through ps_results_decode(), as the
  * coordinator reads what Redis hands back. Whatever decodes is encoded again section by section
- * and must decode to the same bytes (the encoder and decoder agree on every field). */
+ * and must decode to the same bytes (the encoder and decoder agree on every field). The sketch
+ * comes cell by cell: its cells are gathered and written as one section before the next section
+ * of another kind, or when a row goes back. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,57 +12,94 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#define MAX_CELLS 65536
+
+struct re {
+    struct ps_results_writer w;
+    uint32_t cells[PS_CLSKETCH_ROWS][MAX_CELLS];
+    uint8_t counts[PS_CLSKETCH_ROWS][MAX_CELLS];
+    size_t n[PS_CLSKETCH_ROWS];
+    unsigned last_row;
+    bool pending;
+};
+
+static struct ps_results_writer *flush(void *ctx)
+{
+    struct re *e = ctx;
+
+    if (e->pending) {
+        struct ps_results_sketch k;
+        for (unsigned r = 0; r < PS_CLSKETCH_ROWS; r++) {
+            k.cells[r] = e->cells[r];
+            k.counts[r] = e->counts[r];
+            k.n[r] = e->n[r];
+            e->n[r] = 0;
+        }
+        ps_results_put_sketch(&e->w, &k);
+        e->pending = false;
+    }
+    return &e->w;
+}
+
 static enum ps_err re_totals(void *ctx, const struct ps_results_totals *t)
 {
-    ps_results_put_totals(ctx, t);
+    ps_results_put_totals(flush(ctx), t);
     return PS_OK;
 }
 
 static enum ps_err re_error(void *ctx, const struct ps_results_error *e)
 {
-    ps_results_put_error(ctx, e);
+    ps_results_put_error(flush(ctx), e);
     return PS_OK;
 }
 
 static enum ps_err re_cand(void *ctx, const struct ps_results_cand *c)
 {
-    ps_results_put_cand(ctx, c);
+    ps_results_put_cand(flush(ctx), c);
     return PS_OK;
 }
 
 static enum ps_err re_lead(void *ctx, const struct ps_results_cand *c)
 {
-    ps_results_put_lead(ctx, c);
+    ps_results_put_lead(flush(ctx), c);
     return PS_OK;
 }
 
 static enum ps_err re_count(void *ctx, const struct ps_results_count *c)
 {
-    ps_results_put_count(ctx, c);
+    ps_results_put_count(flush(ctx), c);
     return PS_OK;
 }
 
-static enum ps_err re_sketch(void *ctx, const void *src, size_t len)
+static enum ps_err re_sketch(void *ctx, unsigned row, uint64_t cell, unsigned count)
 {
-    ps_results_put_sketch(ctx, src, len);
+    struct re *e = ctx;
+
+    if (e->pending && (row < e->last_row || e->n[row] == MAX_CELLS ||
+                       (e->n[row] > 0 && e->cells[row][e->n[row] - 1] >= cell)))
+        flush(e);
+    e->cells[row][e->n[row]] = (uint32_t)cell;
+    e->counts[row][e->n[row]++] = (uint8_t)count;
+    e->last_row = row;
+    e->pending = true;
     return PS_OK;
 }
 
 static enum ps_err re_member(void *ctx, const struct ps_results_member *m)
 {
-    ps_results_put_member(ctx, m);
+    ps_results_put_member(flush(ctx), m);
     return PS_OK;
 }
 
 static enum ps_err re_hit(void *ctx, const struct ps_results_hit *h)
 {
-    ps_results_put_hit(ctx, h);
+    ps_results_put_hit(flush(ctx), h);
     return PS_OK;
 }
 
 static enum ps_err re_sample(void *ctx, const struct ps_results_sample *s)
 {
-    ps_results_put_sample(ctx, s);
+    ps_results_put_sample(flush(ctx), s);
     return PS_OK;
 }
 
@@ -75,8 +115,8 @@ static const struct ps_results_visitor reencode = {.totals = re_totals,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static struct re e1, e2;
     struct ps_results_limits lim = ps_results_limits_default();
-    struct ps_results_writer w = {0}, w2 = {0};
     struct ps_errdetail ed;
     struct ps_results_header h = {0}, h2 = {0};
     const void *out, *out2;
@@ -87,18 +127,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ps_results_decode(data, size, &lim, &(struct ps_results_visitor){0}, NULL, &h, &ed) !=
         PS_OK)
         return 0;
-    ps_results_begin(&w, h.pass, h.shard, h.part, h.partition);
-    if (ps_results_decode(data, size, &lim, &reencode, &w, NULL, &ed) != PS_OK)
+    ps_results_begin(&e1.w, h.pass, h.shard, h.part, h.partition);
+    if (ps_results_decode(data, size, &lim, &reencode, &e1, NULL, &ed) != PS_OK)
         abort(); /* decoded once, must decode again */
-    out = ps_results_data(&w, &n);
-    ps_results_begin(&w2, h.pass, h.shard, h.part, h.partition);
-    if (ps_results_decode(out, n, &lim, &reencode, &w2, &h2, &ed) != PS_OK)
+    out = ps_results_data(flush(&e1), &n);
+    ps_results_begin(&e2.w, h.pass, h.shard, h.part, h.partition);
+    if (ps_results_decode(out, n, &lim, &reencode, &e2, &h2, &ed) != PS_OK)
         abort(); /* what we encode must decode */
-    out2 = ps_results_data(&w2, &n2);
+    out2 = ps_results_data(flush(&e2), &n2);
     if (h2.pass != h.pass || h2.shard != h.shard || h2.part != h.part ||
         h2.partition != h.partition || n2 != n || memcmp(out, out2, n) != 0)
         abort(); /* encode(decode(x)) is a fixed point */
-    ps_results_release(&w);
-    ps_results_release(&w2);
     return 0;
 }

@@ -8,7 +8,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
 #include "common/minhash.h"
 
@@ -22,8 +21,13 @@ struct ps_clusters {
     uint32_t *sig;   /* a line's signature (crawl text), SIG_K slots */
     size_t cells;    /* per row */
     uint8_t *sketch; /* ROWS * cells counters */
-    void *blob;      /* compressed sketch */
-    size_t blob_cap;
+    /* the cells the shard counted in (row * cells + cell), so that a shard costs what it
+     * counts, not what the sketch holds: sorted at the first part asked for */
+    uint32_t *touched, *sort_tmp;
+    size_t n_touched, touched_cap;
+    bool sorted;
+    uint32_t *part_cells; /* a part's cells, within its runs */
+    uint8_t *part_counts;
     uint8_t *heavy; /* ROWS * cells bits, pass 2 */
     /* pass 2 output, reused */
     struct ps_clusters_member *members;
@@ -85,7 +89,10 @@ void ps_clusters_free(struct ps_clusters *c)
     ps_minhash_free(c->m);
     free(c->sig);
     free(c->sketch);
-    free(c->blob);
+    free(c->touched);
+    free(c->sort_tmp);
+    free(c->part_cells);
+    free(c->part_counts);
     free(c->heavy);
     free(c->members);
     free(c->first_key);
@@ -95,7 +102,79 @@ void ps_clusters_free(struct ps_clusters *c)
 
 void ps_clusters_begin_shard(struct ps_clusters *c)
 {
-    memset(c->sketch, 0, PS_CLSKETCH_ROWS * c->cells);
+    for (size_t i = 0; i < c->n_touched; i++)
+        c->sketch[c->touched[i]] = 0;
+    c->n_touched = 0;
+    c->sorted = true;
+}
+
+/* The touched cells, the sort's scratch and a part's cells have one capacity. */
+static void grow_touched(struct ps_clusters *c)
+{
+    c->touched_cap = c->touched_cap ? c->touched_cap * 2 : 4096;
+    c->touched = ps_xrealloc(c->touched, c->touched_cap * sizeof(*c->touched));
+    c->sort_tmp = ps_xrealloc(c->sort_tmp, c->touched_cap * sizeof(*c->sort_tmp));
+    c->part_cells = ps_xrealloc(c->part_cells, c->touched_cap * sizeof(*c->part_cells));
+    c->part_counts = ps_xrealloc(c->part_counts, c->touched_cap);
+}
+
+static void count_key(struct ps_clusters *c, uint64_t key)
+{
+    size_t cells[PS_CLSKETCH_ROWS];
+
+    ps_clsketch_cells(key, c->o.sketch_log2, cells);
+    for (int r = 0; r < PS_CLSKETCH_ROWS; r++) {
+        size_t at = (size_t)r * c->cells + cells[r];
+        uint8_t *v = &c->sketch[at];
+
+        if (*v == 0) {
+            if (c->n_touched == c->touched_cap)
+                grow_touched(c);
+            c->touched[c->n_touched++] = (uint32_t)at;
+            c->sorted = false;
+        }
+        *v += *v != UINT8_MAX;
+    }
+}
+
+/* LSD radix sort of the touched cells, 11 bits a round (indices stay under 2^27). */
+static void sort_touched(struct ps_clusters *c)
+{
+    uint32_t *a = c->touched, *b = c->sort_tmp;
+
+    for (unsigned shift = 0; shift < 33; shift += 11) {
+        size_t count[2048] = {0}, sum = 0;
+        uint32_t *t;
+
+        for (size_t i = 0; i < c->n_touched; i++)
+            count[a[i] >> shift & 2047]++;
+        for (size_t d = 0; d < 2048; d++) {
+            size_t n = count[d];
+            count[d] = sum;
+            sum += n;
+        }
+        for (size_t i = 0; i < c->n_touched; i++)
+            b[count[a[i] >> shift & 2047]++] = a[i];
+        t = a, a = b, b = t;
+    }
+    c->sort_tmp = b;
+    c->touched = a;
+    c->sorted = true;
+}
+
+/* The first touched cell at or after `at` (touched sorted). */
+static size_t touched_from(const struct ps_clusters *c, size_t at)
+{
+    size_t lo = 0, hi = c->n_touched;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->touched[mid] < at)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 static struct ps_minhash_seg_opts seg_opts(const struct ps_clusters *c)
@@ -174,14 +253,8 @@ static bool sketch_segment(void *arg, const struct ps_minhash_segment *seg)
     uint64_t keys[MAX_BANDS];
 
     ps_minhash_lsh_keys(&c->lsh, seg->sig, keys);
-    for (unsigned b = 0; b < c->lsh.bands; b++) {
-        size_t cells[PS_CLSKETCH_ROWS];
-        ps_clsketch_cells(keys[b], c->o.sketch_log2, cells);
-        for (int r = 0; r < PS_CLSKETCH_ROWS; r++) {
-            uint8_t *v = &c->sketch[(size_t)r * c->cells + cells[r]];
-            *v += *v != UINT8_MAX;
-        }
-    }
+    for (unsigned b = 0; b < c->lsh.bands; b++)
+        count_key(c, keys[b]);
     return true;
 }
 
@@ -190,30 +263,27 @@ enum ps_err ps_clusters_sketch(struct ps_clusters *c, const char *text, size_t t
     return segments(c, text, text_len, sketch_segment);
 }
 
-enum ps_err ps_clusters_sketch_blob(struct ps_clusters *c, unsigned part, unsigned n_parts,
-                                    const void **blob, size_t *blob_len, struct ps_errdetail *ed)
+void ps_clusters_sketch_part(struct ps_clusters *c, unsigned part, unsigned n_parts,
+                             struct ps_results_sketch *out)
 {
-    size_t run = c->cells / n_parts, raw = PS_CLSKETCH_ROWS * run, bound = ZSTD_compressBound(raw),
-           n;
+    size_t run = c->cells / n_parts, k = 0;
 
-    if (c->blob_cap < bound + raw) {
-        free(c->blob);
-        c->blob = ps_xmalloc(bound + raw);
-        c->blob_cap = bound + raw;
+    if (c->touched_cap == 0)
+        grow_touched(c); /* views into allocated arrays, even when empty */
+    if (!c->sorted)
+        sort_touched(c);
+    for (unsigned r = 0; r < PS_CLSKETCH_ROWS; r++) {
+        size_t from = (size_t)r * c->cells + (size_t)part * run;
+        size_t i = touched_from(c, from), first = k;
+
+        for (; i < c->n_touched && c->touched[i] < from + run; i++, k++) {
+            c->part_cells[k] = (uint32_t)(c->touched[i] - from);
+            c->part_counts[k] = c->sketch[c->touched[i]];
+        }
+        out->cells[r] = c->part_cells + first;
+        out->counts[r] = c->part_counts + first;
+        out->n[r] = k - first;
     }
-    /* the partition's run of each row, side by side, behind the compressed output's room */
-    for (unsigned r = 0; r < PS_CLSKETCH_ROWS; r++)
-        memcpy((uint8_t *)c->blob + bound + r * run, c->sketch + r * c->cells + part * run, run);
-    /* level 1: a sparse sketch shrinks to a few bytes per key, and fast */
-    n = ZSTD_compress(c->blob, bound, (uint8_t *)c->blob + bound, raw, 1);
-    if (ZSTD_isError(n)) {
-        ps_errdetail_set(ed, NULL, 0, "cannot compress the cluster sketch: %s",
-                         ZSTD_getErrorName(n));
-        return PS_ERR_ZSTD;
-    }
-    *blob = c->blob;
-    *blob_len = n;
-    return PS_OK;
 }
 
 enum ps_err ps_clusters_set_heavy(struct ps_clusters *c, const uint8_t *bitmap, size_t bitmap_len,
@@ -347,14 +417,8 @@ void ps_clusters_sentence_add(void *clusters, const uint64_t *shingles, size_t n
     uint64_t keys[SENT_BANDS];
 
     sentence_keys(shingles, n, keys);
-    for (int b = 0; b < SENT_BANDS; b++) {
-        size_t cells[PS_CLSKETCH_ROWS];
-        ps_clsketch_cells(keys[b], c->o.sketch_log2, cells);
-        for (int r = 0; r < PS_CLSKETCH_ROWS; r++) {
-            uint8_t *v = &c->sketch[(size_t)r * c->cells + cells[r]];
-            *v += *v != UINT8_MAX;
-        }
-    }
+    for (int b = 0; b < SENT_BANDS; b++)
+        count_key(c, keys[b]);
 }
 
 bool ps_clusters_sentence_heavy(void *clusters, const uint64_t *shingles, size_t n)

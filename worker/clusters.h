@@ -1,11 +1,12 @@
 /* clusters.h - near-duplicate segments across shards, the worker's half (docs/minhash.md,
  * "Clusters"). Pass 1: the LSH band keys of every paragraph's MinHash signature (of every line's
  * in a text without blank lines: crawl format) are counted in a fixed-size sketch of the shard
- * (two rows of 2^w saturating 8-bit counters), which is committed whole; the coordinator adds up
- * the shards' sketches and marks the heavy cells. Pass 2: a paragraph whose band keys fall in heavy
- * cells of both rows is reported with its document, so cluster membership is exact. Redis traffic:
- * one compressed sketch per shard, then only the paragraphs of candidate clusters; never one
- * operation per document. */
+ * (two rows of 2^w saturating 8-bit counters), whose nonzero cells are committed; the coordinator
+ * adds up the shards' cells and marks the heavy ones. Pass 2: a paragraph whose band keys fall in
+ * heavy cells of both rows is reported with its document, so cluster membership is exact. Redis
+ * traffic: one sparse sketch per shard, then only the paragraphs of candidate clusters; never one
+ * operation per document. A shard costs what it counts: only its cells are cleared, listed and
+ * sent, whatever the sketch's size. */
 #ifndef PS_WORKER_CLUSTERS_H
 #define PS_WORKER_CLUSTERS_H
 
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 #include "common/clsketch.h"
+#include "common/results.h"
 #include "common/error.h"
 
 struct ps_clusters_opts {
@@ -35,11 +37,11 @@ void ps_clusters_begin_shard(struct ps_clusters *c);
 /* Pass 1: add the band keys of every long paragraph of `text` (borrowed) to the sketch. */
 enum ps_err ps_clusters_sketch(struct ps_clusters *c, const char *text, size_t text_len);
 
-/* Partition `part` of `n_parts` of the shard's sketch (each row's part-th run of cells / n_parts,
- * rows side by side; common/partition.h), zstd-compressed: *blob is a view until the next call
- * on `c`. PS_OK or PS_ERR_ZSTD with `ed`. */
-enum ps_err ps_clusters_sketch_blob(struct ps_clusters *c, unsigned part, unsigned n_parts,
-                                    const void **blob, size_t *blob_len, struct ps_errdetail *ed);
+/* Partition `part` of `n_parts` of the shard's sketch (each row's part-th run of cells / n_parts;
+ * common/partition.h): its nonzero cells, indexed within the run, in *out (views until the next
+ * call on `c`). */
+void ps_clusters_sketch_part(struct ps_clusters *c, unsigned part, unsigned n_parts,
+                             struct ps_results_sketch *out);
 
 /* Pass 2: the heavy-cell bitmap from the coordinator (borrowed, copied): bit i of row r is
  * bitmap[(r * 2^w + i) / 8] >> (i % 8) & 1; bitmap_len must be ROWS * 2^w / 8.

@@ -606,7 +606,7 @@ static void put_counts(struct ps_scan *s)
 }
 
 /* The part's blobs, completed: totals and errors (partition 0), and what the pass counts. */
-static enum ps_err finish_blobs(struct ps_scan *s, struct ps_errdetail *ed)
+static void finish_blobs(struct ps_scan *s)
 {
     struct ps_results_totals t;
 
@@ -625,13 +625,9 @@ static enum ps_err finish_blobs(struct ps_scan *s, struct ps_errdetail *ed)
         }
         put_cands(s, &s->cands, false);
         for (unsigned q = 0; s->clusters != NULL && q < s->n_partitions; q++) {
-            const void *blob;
-            size_t len;
-            enum ps_err err =
-                ps_clusters_sketch_blob(s->clusters, q, s->n_partitions, &blob, &len, ed);
-            if (err != PS_OK)
-                return err;
-            ps_results_put_sketch(&s->out[q], blob, len);
+            struct ps_results_sketch k;
+            ps_clusters_sketch_part(s->clusters, q, s->n_partitions, &k);
+            ps_results_put_sketch(&s->out[q], &k);
         }
         break;
     case PS_PASS_CONFIRM:
@@ -644,7 +640,6 @@ static enum ps_err finish_blobs(struct ps_scan *s, struct ps_errdetail *ed)
     default:
         break;
     }
-    return PS_OK;
 }
 
 unsigned ps_scan_partitions(const struct ps_scan *s)
@@ -652,9 +647,9 @@ unsigned ps_scan_partitions(const struct ps_scan *s)
     return s->n_partitions;
 }
 
-enum ps_err ps_scan_finish_part(struct ps_scan *s, struct ps_errdetail *ed)
+void ps_scan_finish_part(struct ps_scan *s)
 {
-    return finish_blobs(s, ed);
+    finish_blobs(s);
 }
 
 void ps_scan_build_commit(struct ps_scan *s, const char *job, unsigned partition,

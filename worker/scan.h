@@ -106,8 +106,8 @@ enum ps_err ps_scan_set_cluster_heavy(struct ps_scan *s, const uint8_t *bitmap, 
 const struct ps_reader_stats *ps_scan_stats(const struct ps_scan *s);
 
 /* From inside the part callback: complete the part's results blobs, one per partition
- * (common/results.h). PS_OK, or PS_ERR_ZSTD compressing the cluster sketch. */
-enum ps_err ps_scan_finish_part(struct ps_scan *s, struct ps_errdetail *ed);
+ * (common/results.h). */
+void ps_scan_finish_part(struct ps_scan *s);
 unsigned ps_scan_partitions(const struct ps_scan *s);
 
 /* Then, for each partition (the last committed must be 0: its marker says the shard is

@@ -205,11 +205,7 @@ static bool on_part(void *ctx, uint32_t part, bool last)
         fault_delay(w);
     if (stopping(w))
         return false;
-    if (ps_scan_finish_part(w->scan, &ed) != PS_OK) {
-        w->part_error = PS_ERR_ZSTD;
-        snprintf(w->part_msg, sizeof(w->part_msg), "%s", ed.msg);
-        return false;
-    }
+    ps_scan_finish_part(w->scan);
     ps_link_routing_id(w->link, id, sizeof(id));
     snprintf(marker, sizeof(marker), "%u %s", lease->attempt, id);
     /* partition 0 last: its marker says the whole part (and with the last part the shard) is in */

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
 #include "common/pass.h"
 #include "common/results.h"
@@ -107,6 +106,23 @@ static void check_doc_members(struct ps_clusters *c, struct text *t, size_t i, b
     }
 }
 
+/* The whole sketch of the shard so far, dense, from its nonzero cells (which must come in
+ * ascending order, each counted). */
+static void dense_sketch(struct ps_clusters *c, uint8_t *dense)
+{
+    struct ps_results_sketch k;
+    size_t cells = (size_t)1 << LOG2;
+
+    memset(dense, 0, PS_CLSKETCH_ROWS * cells);
+    ps_clusters_sketch_part(c, 0, 1, &k);
+    for (unsigned r = 0; r < PS_CLSKETCH_ROWS; r++)
+        for (size_t i = 0; i < k.n[r]; i++) {
+            assert_true(i == 0 || k.cells[r][i] > k.cells[r][i - 1]);
+            assert_true(k.cells[r][i] < cells && k.counts[r][i] > 0);
+            dense[r * cells + k.cells[r][i]] = k.counts[r][i];
+        }
+}
+
 /* Sketch every document as pass 1 does, mark the heavy cells as the coordinator does (10 or
  * more occurrences), then check each document's members as pass 2 finds them. */
 static void check_members(bool crawl)
@@ -115,8 +131,7 @@ static void check_members(bool crawl)
     struct ps_clusters *c = NULL;
     struct ps_errdetail ed;
     struct text t = {0};
-    const void *blob;
-    size_t blob_len, cells = (size_t)1 << LOG2, len, n_heavy, b, e;
+    size_t cells = (size_t)1 << LOG2, len, n_heavy, b, e;
     uint8_t *sketch = malloc(PS_CLSKETCH_ROWS * cells), *bitmap = NULL;
     uint64_t threshold;
 
@@ -128,9 +143,7 @@ static void check_members(bool crawl)
         make_doc(&t, i, crawl, &b, &e);
         assert_int_equal(ps_clusters_sketch(c, t.p, t.len), PS_OK);
     }
-    assert_int_equal(ps_clusters_sketch_blob(c, 0, 1, &blob, &blob_len, &ed), PS_OK);
-    assert_int_equal(ZSTD_decompress(sketch, PS_CLSKETCH_ROWS * cells, blob, blob_len),
-                     PS_CLSKETCH_ROWS * cells);
+    dense_sketch(c, sketch);
     ps_clusters_heavy(sketch, LOG2, 10, cells / 32, &bitmap, &len, &threshold, &n_heavy);
     assert_true(n_heavy > 0);
     assert_int_equal(ps_clusters_set_heavy(c, bitmap, len, &ed), PS_OK);
@@ -172,9 +185,6 @@ static void sketch_shard(struct ps_clusters *c, struct text *t, uint32_t shard, 
                          uint8_t *one)
 {
     size_t cells = (size_t)1 << LOG2, b, e;
-    struct ps_errdetail ed;
-    const void *blob;
-    size_t blob_len;
 
     ps_clusters_begin_shard(c);
     for (size_t i = shard; i < N_DOCS; i += N_SHARDS) {
@@ -183,9 +193,7 @@ static void sketch_shard(struct ps_clusters *c, struct text *t, uint32_t shard, 
     }
     for (size_t i = 0; i < N_BOILER; i++)
         assert_int_equal(ps_clusters_sketch(c, boiler, strlen(boiler)), PS_OK);
-    assert_int_equal(ps_clusters_sketch_blob(c, 0, 1, &blob, &blob_len, &ed), PS_OK);
-    assert_int_equal(ZSTD_decompress(one, PS_CLSKETCH_ROWS * cells, blob, blob_len),
-                     PS_CLSKETCH_ROWS * cells);
+    dense_sketch(c, one);
     for (size_t i = 0; i < PS_CLSKETCH_ROWS * cells; i++)
         sum[i] = (uint8_t)(sum[i] + one[i] > 255 ? 255 : sum[i] + one[i]);
 }
@@ -198,15 +206,16 @@ static void commit_shard(struct ps_clusters *c, struct ps_aggset *s, uint32_t sh
     struct ps_errdetail ed = {0};
 
     for (unsigned q = 0; q < N_PARTS; q++) {
-        const void *blob, *p;
-        size_t blob_len, n;
+        struct ps_results_sketch k;
+        const void *p;
+        size_t n;
         bool merged;
 
-        assert_int_equal(ps_clusters_sketch_blob(c, q, N_PARTS, &blob, &blob_len, &ed), PS_OK);
+        ps_clusters_sketch_part(c, q, N_PARTS, &k);
         ps_results_begin(&w, PS_PASS_SCAN, shard, 0, q);
         if (q == 0) /* the totals go with partition 0, as the worker's do */
             ps_results_put_totals(&w, &tot);
-        ps_results_put_sketch(&w, blob, blob_len);
+        ps_results_put_sketch(&w, &k);
         p = ps_results_data(&w, &n);
         assert_int_equal(ps_agg_merge(s->part[q], &p, &n, 1, &merged, &ed), PS_OK);
         assert_true(merged);

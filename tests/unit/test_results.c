@@ -19,6 +19,7 @@
 struct seen {
     struct ps_results_totals totals;
     int n_errors, n_cands, n_leads, n_counts, n_sketch, n_members, n_hits, n_samples;
+    uint64_t sketch_sum; /* row * 10^10 + cell, times count, over the sketch cells */
     uint64_t sample_rank;
     char last_text[64];
     uint64_t last_hash, last_docs, count_sum, member_keys, entry_context;
@@ -73,11 +74,12 @@ static enum ps_err on_count(void *ctx, const struct ps_results_count *c)
     return PS_OK;
 }
 
-static enum ps_err on_sketch(void *ctx, const void *src, size_t len)
+static enum ps_err on_sketch(void *ctx, unsigned row, uint64_t cell, unsigned count)
 {
-    (void)src;
-    assert_int_equal(len, 5);
-    ((struct seen *)ctx)->n_sketch++;
+    struct seen *s = ctx;
+
+    s->n_sketch++;
+    s->sketch_sum += (row * UINT64_C(10000000000) + cell) * count;
     return PS_OK;
 }
 
@@ -156,6 +158,9 @@ static void scan_blob(struct ps_results_writer *w)
     struct ps_results_totals t = {10, 2000, 1900, 1, 3};
     struct ps_results_error e = {77, "bad json", 8};
     struct ps_results_cand c = {0xFEDCBA9876543210ull, 4, "<SUDO>", 6};
+    static const uint32_t row0[3] = {0, 5, UINT32_MAX}, row1[1] = {3};
+    static const uint8_t counts0[3] = {1, 255, 7}, counts1[1] = {2};
+    struct ps_results_sketch sketch = {{row0, row1}, {counts0, counts1}, {3, 1}};
 
     ps_results_begin(w, PS_PASS_SCAN, 4000000000u, 0, 0);
     ps_results_put_totals(w, &t);
@@ -165,7 +170,7 @@ static void scan_blob(struct ps_results_writer *w)
     c.text = "";
     c.text_len = 0;
     ps_results_put_cand(w, &c);
-    ps_results_put_sketch(w, "\x28\xb5\x2f\xfd\x00", 5);
+    ps_results_put_sketch(w, &sketch);
 }
 
 static void test_results_scan_blob_round_trips(void **state)
@@ -187,7 +192,8 @@ static void test_results_scan_blob_round_trips(void **state)
     assert_int_equal(s.totals.lines_blank, 3);
     assert_int_equal(s.n_errors, 1);
     assert_int_equal(s.n_cands, 2);
-    assert_int_equal(s.n_sketch, 1);
+    assert_int_equal(s.n_sketch, 4);
+    assert_int_equal(s.sketch_sum, 5 * 255 + UINT64_C(4294967295) * 7 + UINT64_C(10000000003) * 2);
     assert_int_equal(s.last_hash, 1);
     assert_string_equal(s.last_text, "");
     ps_results_release(&w);
@@ -298,14 +304,30 @@ static void test_results_refuses_malformed_blobs(void **state)
     (void)state;
     assert_int_equal(ps_results_decode("PSRX\x01\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
-    /* version 4, whose carriers say nothing of how they hold the pattern, from an older build */
-    assert_int_equal(ps_results_decode("PSRB\x04\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
+    /* version 5, whose sketch is every cell of the part compressed, from an older build */
+    assert_int_equal(ps_results_decode("PSRB\x05\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
-    assert_non_null(strstr(ed.msg, "version 4, this build reads 5"));
+    assert_non_null(strstr(ed.msg, "version 5, this build reads 6"));
     /* flags this build does not know */
     assert_int_equal(
-        ps_results_decode("PSRB\x05\x01\x00\x00\x00\x02", 10, &lim, &visitor, &s, NULL, &ed),
+        ps_results_decode("PSRB\x06\x01\x00\x00\x00\x02", 10, &lim, &visitor, &s, NULL, &ed),
         PS_ERR_PROTO);
+    /* sketch cells with no count, or past 2^32 */
+    {
+        static const uint32_t cells[2] = {UINT32_MAX, 1};
+        static const uint8_t zero = 0, one = 1;
+        struct ps_results_sketch k = {{cells, cells}, {&zero, &one}, {1, 0}};
+
+        ps_results_begin(&w, PS_PASS_SCAN, 0, 0, 0);
+        ps_results_put_sketch(&w, &k);
+        assert_int_equal(decode(&w, &s, NULL, NULL), PS_ERR_PROTO);
+        k.counts[0] = &one;
+        k.n[0] = 2; /* UINT32_MAX, then 1 after it: a cell past 2^32 */
+        k.counts[0] = (const uint8_t[2]){1, 1};
+        ps_results_begin(&w, PS_PASS_SCAN, 0, 0, 0);
+        ps_results_put_sketch(&w, &k);
+        assert_int_equal(decode(&w, &s, NULL, NULL), PS_ERR_PROTO);
+    }
     assert_int_equal(ps_results_decode("PSRB\x01\x09\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
     /* a candidate in a list-pass blob */

@@ -1537,7 +1537,7 @@ static void test_wire_lease_field_numbers_are_fixed(void **state)
                   {"attributes_path", 18}, {"flagged", 19}};
 
     (void)state;
-    assert_int_equal(PS_WIRE_PROTOCOL_VERSION, 11);
+    assert_int_equal(PS_WIRE_PROTOCOL_VERSION, 12);
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
             &poisonscan__lease__descriptor, fields[i].name);
