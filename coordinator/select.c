@@ -13,6 +13,7 @@
 
 #include "common/assoc.h"
 #include "common/clock.h"
+#include "common/clsketch.h"
 #include "common/log.h"
 #include "coordinator/clusters.h"
 #include "coordinator/collect_internal.h"
@@ -238,6 +239,7 @@ static enum ps_err publish_heavy(struct collector *k, bool *any, struct ps_errde
     size_t len, n_heavy;
     uint64_t threshold;
     char heavy_key[256], text[24];
+    struct ps_buf packed;
     enum ps_err err;
 
     *any = false;
@@ -263,11 +265,14 @@ static enum ps_err publish_heavy(struct collector *k, bool *any, struct ps_errde
     ps_clusters_heavy(sketch, c->cluster_log2, c->o->cluster_min_docs,
                       ((size_t)1 << c->cluster_log2) / 16, &bitmap, &len, &threshold, &n_heavy);
     ps_store_key(heavy_key, sizeof(heavy_key), c->o->job, PS_KEY_CLUSTER_HEAVY);
-    {
-        const char *argv[3] = {"SET", heavy_key, (const char *)bitmap};
-        size_t lens[3] = {3, strlen(heavy_key), len};
+    ps_buf_init(&packed, PS_BUF_NO_LIMIT);
+    err = ps_clsketch_heavy_pack(bitmap, len, &packed, ed);
+    if (err == PS_OK) {
+        const char *argv[3] = {"SET", heavy_key, packed.data};
+        size_t lens[3] = {3, strlen(heavy_key), packed.len};
         err = ps_store_argv(ps_collect_store(k, 0), 3, argv, lens, NULL, ed);
     }
+    ps_buf_release(&packed);
     free(bitmap);
     snprintf(text, sizeof(text), "%" PRIu64, threshold);
     if (err == PS_OK)

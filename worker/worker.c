@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "common/clock.h"
+#include "common/clsketch.h"
 #include "common/format.h"
 #include "common/log.h"
 #include "common/partition.h"
@@ -140,8 +141,14 @@ static enum ps_err ensure_heavy(struct worker *w, const Poisonscan__Lease *lease
         ps_errdetail_set(ed, NULL, 0, "no cluster bitmap for job '%s' in redis", lease->job_id);
         err = PS_ERR_PROTO;
     }
-    if (err == PS_OK)
-        err = ps_scan_set_cluster_heavy(w->scan, (const uint8_t *)bitmap.data, bitmap.len, ed);
+    if (err == PS_OK) {
+        size_t want = PS_CLSKETCH_ROWS * ((size_t)1 << lease->settings->cluster_log2) / 8;
+        uint8_t *heavy = ps_xmalloc(want);
+        err = ps_clsketch_heavy_unpack(bitmap.data, bitmap.len, heavy, want, ed);
+        if (err == PS_OK)
+            err = ps_scan_set_cluster_heavy(w->scan, heavy, want, ed);
+        free(heavy);
+    }
     if (err == PS_OK)
         snprintf(w->heavy_job, sizeof(w->heavy_job), "%s", lease->job_id);
     ps_buf_release(&bitmap);
