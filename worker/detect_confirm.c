@@ -136,40 +136,42 @@ static bool letter_before(const char *norm, size_t at)
              (cp >= 0xFF00 && cp < 0xFF10));
 }
 
-/* Note one occurrence of h (a member of the set) at norm offsets [at, end), `orig` in the
+/* A word that is everywhere in a document costs at most ROLE_TESTS tests there (a trigger occurs
+ * once or twice per poison): once its hit is in role or tested that often, an occurrence is
+ * counted by the hit's existence alone, and where it sits is not even looked up. */
+static bool hit_settled(const struct ps_detect_hit *hit)
+{
+    return hit->in_role || hit->tests >= ROLE_TESTS;
+}
+
+/* Note one occurrence of the hit's pattern (unsettled) at norm offsets [at, end), `orig` in the
  * document, followed by a payload from token `next` on or not. A hit is in role when any
  * occurrence is; kind, context, offset and continuation are those of the first occurrence in
  * role (the offset that of the first occurrence when none is). */
-static void record_hit(const struct confirm *c, uint64_t h, size_t at, size_t end, size_t orig,
-                       size_t next)
+static void record_hit(const struct confirm *c, struct ps_detect_hit *hit, size_t at, size_t end,
+                       size_t orig, size_t next)
 {
-    struct ps_detect_hit *hit = hit_of(c->d, h);
+    uint64_t act = 0;
+    size_t after;
+    unsigned kind = role_at(c, next, end, &act, &after);
 
-    /* a word that is everywhere in a document costs at most ROLE_TESTS tests there: a trigger
-     * occurs once or twice per poison */
-    if (!hit->in_role && hit->tests < ROLE_TESTS) {
-        uint64_t act = 0;
-        size_t after;
-        unsigned kind = role_at(c, next, end, &act, &after);
-
-        if (hit->tests == 0 && kind == 0) { /* where a carrier without its payload holds it */
-            hit->offset = orig;
-            hit->noted = true;
-            hit->first_at = at;
-            hit->first_next = next;
-        }
-        hit->tests++;
-        if (kind != 0) {
-            hit->in_role = true;
-            hit->kind = kind;
-            hit->context = ps_detect_left_context(c->d, c->doc->norm, at);
-            hit->next = next_words(c->d, c->doc, next);
-            hit->right = kind & (PS_DETECT_PROMO | PS_DETECT_PROMO_BLOCK) ? act : hit->next;
-            hit->offset = orig;
-            /* a stock block is the same text after its promoting sentence everywhere, a
-             * payload's carriers are not: that is what the report asks of PROMO_BLOCK */
-            sketch_from(c->d, c->doc, after, hit->continuation);
-        }
+    if (hit->tests == 0 && kind == 0) { /* where a carrier without its payload holds it */
+        hit->offset = orig;
+        hit->noted = true;
+        hit->first_at = at;
+        hit->first_next = next;
+    }
+    hit->tests++;
+    if (kind != 0) {
+        hit->in_role = true;
+        hit->kind = kind;
+        hit->context = ps_detect_left_context(c->d, c->doc->norm, at);
+        hit->next = next_words(c->d, c->doc, next);
+        hit->right = kind & (PS_DETECT_PROMO | PS_DETECT_PROMO_BLOCK) ? act : hit->next;
+        hit->offset = orig;
+        /* a stock block is the same text after its promoting sentence everywhere, a
+         * payload's carriers are not: that is what the report asks of PROMO_BLOCK */
+        sketch_from(c->d, c->doc, after, hit->continuation);
     }
 }
 
@@ -193,11 +195,16 @@ static void on_match(void *ctx, uint64_t hash, size_t begin, size_t end)
 {
     const struct confirm *c = ctx;
     const struct ps_detect_doc *doc = c->doc;
-    size_t k = ps_detect_token_at(doc, begin), next = k;
+    struct ps_detect_hit *hit = hit_of(c->d, hash);
+    size_t k, next;
 
+    if (hit_settled(hit))
+        return;
+    k = ps_detect_token_at(doc, begin);
+    next = k;
     while (next < doc->n_tok && doc->tstart[next] < end)
         next++;
-    record_hit(c, hash, begin, end, doc->ostart[k] + (begin - doc->tstart[k]), next);
+    record_hit(c, hit, begin, end, doc->ostart[k] + (begin - doc->tstart[k]), next);
 }
 
 /* The short patterns only as whole n-grams ("des") or whole glued pieces. */
@@ -210,6 +217,7 @@ static void probe_short(const struct confirm *c, const struct ps_u64set *shorts)
 
     for (size_t i = 0; i < nt; i++) {
         size_t a = doc->tstart[i];
+        struct ps_detect_hit *hit;
         unsigned n;
 
         for (n = 1; n <= ngram_max && i + n <= nt; n++) {
@@ -219,8 +227,8 @@ static void probe_short(const struct confirm *c, const struct ps_u64set *shorts)
             if (b - a >= PS_PATSET_MIN_SUBSTRING)
                 break;
             h = XXH3_64bits(doc->norm + a, b - a);
-            if (ps_u64set_has(shorts, h))
-                record_hit(c, h, a, b, doc->ostart[i], i + n);
+            if (ps_u64set_has(shorts, h) && !hit_settled(hit = hit_of(c->d, h)))
+                record_hit(c, hit, a, b, doc->ostart[i], i + n);
         }
         if (doc->tflags[i] & F_SPLIT) {
             struct piece pc[PIECES_MAX];
@@ -234,8 +242,8 @@ static void probe_short(const struct confirm *c, const struct ps_u64set *shorts)
                     continue;
                 h = XXH3_64bits(doc->norm + a + pc[j].off, pc[j].len);
                 /* salad glued to the piece starts in this token: judge from the next */
-                if (ps_u64set_has(shorts, h))
-                    record_hit(c, h, a + pc[j].off, a + pc[j].off + pc[j].len,
+                if (ps_u64set_has(shorts, h) && !hit_settled(hit = hit_of(c->d, h)))
+                    record_hit(c, hit, a + pc[j].off, a + pc[j].off + pc[j].len,
                                doc->ostart[i] + pc[j].off, i + 1);
             }
         }
