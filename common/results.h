@@ -31,6 +31,10 @@
 #define PS_RESULTS_VERSION 6
 #define PS_RESULTS_SKETCH  8    /* values in a continuation sketch (PS_DETECT_SKETCH) */
 #define PS_RESULTS_TEXT    4096 /* bytes of a pattern text, id, snippet or reason at most */
+/* Confirm and leads passes: the coordinator keeps the documents of this many smallest ranks
+ * in each pattern's sample, at most; a worker need not send a document in role whose rank is
+ * above this many of its own committed ranks of the pattern (worker/scan.h) */
+#define PS_RESULTS_SAMPLE_KEEP 8
 
 struct ps_results_totals {
     uint64_t docs, bytes, text_bytes, errors, lines_blank;

@@ -24,7 +24,7 @@ struct ps_agg_opts ps_agg_opts_default(void)
     o.assoc_admit_docs = 5;
     o.max_errors_listed = 1000;
     o.max_members = 32;
-    o.max_sample = 8;
+    o.max_sample = PS_RESULTS_SAMPLE_KEEP;
     return o;
 }
 

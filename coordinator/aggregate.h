@@ -51,7 +51,8 @@ struct ps_agg_opts {
     uint64_t lead_keep_docs;    /* ... that lets them in, with their texts, at this many docs: 5 */
     size_t max_errors_listed;   /* scan: detailed errors kept: 1000 */
     size_t max_members;         /* confirm: members kept per band key: 32 */
-    size_t max_sample;          /* confirm, leads: documents in each pattern's sample: 8 */
+    size_t max_sample;          /* confirm, leads: documents in each pattern's sample:
+                                   PS_RESULTS_SAMPLE_KEEP, at most (workers rely on it) */
 };
 struct ps_agg_opts ps_agg_opts_default(void);
 

@@ -167,6 +167,8 @@ void ps_scan_free(struct ps_scan *s)
     free(s->doc_hits);
     free(s->keys);
     free(s->errors);
+    free(s->floor_rank);
+    free(s->floor_n);
     free(s->text_field);
     free(s->id_field);
     free(s);
@@ -397,6 +399,53 @@ enum ps_err ps_scan_set_cluster_heavy(struct ps_scan *s, const uint8_t *bitmap, 
     return ps_clusters_set_heavy(s->clusters, bitmap, len, ed);
 }
 
+/* A pattern's sample is the PS_RESULTS_SAMPLE_KEEP documents in role of smallest rank (below
+ * the lease's bound) in the whole corpus. Once this scanner has sent that many of a pattern,
+ * from any shard of the job, a document ranked above all of them cannot be among those: the
+ * corpus holds as many ranked below it. Whatever order the shards come in, and whether their
+ * attempts were committed or not, the coordinator gets every document of the sample, and far
+ * fewer of the others (a lead in role in thousands of documents sent thousands). */
+static bool above_floor(const struct ps_scan *s, size_t i, uint64_t rank)
+{
+    return i < s->floor_patterns && s->floor_n[i] == PS_RESULTS_SAMPLE_KEEP &&
+           rank > s->floor_rank[i * PS_RESULTS_SAMPLE_KEEP + PS_RESULTS_SAMPLE_KEEP - 1];
+}
+
+/* Rank into pattern i's floor: ascending, distinct, the smallest PS_RESULTS_SAMPLE_KEEP. */
+static void floor_add(struct ps_scan *s, size_t i, uint64_t rank)
+{
+    uint64_t *r;
+    uint8_t *n;
+    size_t at;
+
+    if (s->floor_patterns < s->spec->n_candidates) {
+        size_t want = s->spec->n_candidates;
+        free(s->floor_rank);
+        free(s->floor_n);
+        s->floor_rank = ps_xmalloc(want * PS_RESULTS_SAMPLE_KEEP * sizeof(*s->floor_rank));
+        s->floor_n = ps_xcalloc(want, 1);
+        s->floor_patterns = want;
+    }
+    r = &s->floor_rank[i * PS_RESULTS_SAMPLE_KEEP];
+    n = &s->floor_n[i];
+    at = *n;
+    while (at > 0 && r[at - 1] > rank)
+        at--;
+    if (at >= PS_RESULTS_SAMPLE_KEEP || (at > 0 && r[at - 1] == rank))
+        return;
+    if (*n == PS_RESULTS_SAMPLE_KEEP)
+        (*n)--;
+    memmove(&r[at + 1], &r[at], (*n - at) * sizeof(*r));
+    r[at] = rank;
+    (*n)++;
+}
+
+void ps_scan_forget_samples(struct ps_scan *s)
+{
+    if (s->floor_n != NULL)
+        memset(s->floor_n, 0, s->floor_patterns);
+}
+
 /* Counting passes: documents with each pattern and in role, and the coordinated sample of the
  * latter (the rank is the document id's hash, the bound comes with the lease). */
 static void count_hits(struct ps_scan *s, const struct ps_doc *doc,
@@ -419,8 +468,9 @@ static void count_hits(struct ps_scan *s, const struct ps_doc *doc,
             ranked = true;
         }
         p = (struct ps_results_sample){.e.pattern = pattern_index(s, hits[i].hash)};
-        if (rank >= s->spec->sample_below[p.e.pattern])
+        if (rank >= s->spec->sample_below[p.e.pattern] || above_floor(s, p.e.pattern, rank))
             continue;
+        floor_add(s, p.e.pattern, rank);
         q = ps_partition_of_pattern(p.e.pattern, s->n_partitions);
         p.e.pattern = ps_partition_local(p.e.pattern, s->n_partitions);
         p.rank = rank;
@@ -541,6 +591,7 @@ void ps_scan_load_patterns(struct ps_scan *s, const struct ps_scan_spec *spec)
     s->loaded_pass = spec->pass;
     s->loaded_leads_from = spec->leads_from;
     s->loaded_n = spec->n_candidates;
+    ps_scan_forget_samples(s);
     ps_patset_clear(s->turn_set);
     ps_patset_clear(s->lead_set);
     ps_scan_assoc_clear(s);
@@ -677,6 +728,11 @@ void ps_scan_build_commit(struct ps_scan *s, const char *job, unsigned partition
             ps_commit_hincrby(c, progress, "bytes_done", 10, (int64_t)disk_bytes);
         }
     }
-    blob = ps_results_data(&s->out[partition], &len);
+    blob = ps_scan_blob(s, partition, &len);
     ps_commit_hsetnx(c, blobs, field, strlen(field), blob, len);
+}
+
+const void *ps_scan_blob(struct ps_scan *s, unsigned partition, size_t *len)
+{
+    return ps_results_data(&s->out[partition], len);
 }

@@ -108,6 +108,10 @@ const struct ps_reader_stats *ps_scan_stats(const struct ps_scan *s);
 /* From inside the part callback: complete the part's results blobs, one per partition
  * (common/results.h). */
 void ps_scan_finish_part(struct ps_scan *s);
+
+/* The sample floors (worker/scan.c, above_floor) hold for one job: forget them before a lease of
+ * another (a new pattern list forgets them too). */
+void ps_scan_forget_samples(struct ps_scan *s);
 unsigned ps_scan_partitions(const struct ps_scan *s);
 
 /* Then, for each partition (the last committed must be 0: its marker says the shard is
@@ -117,5 +121,9 @@ unsigned ps_scan_partitions(const struct ps_scan *s);
  * with the last part the shard and its on-disk `disk_bytes`). */
 void ps_scan_build_commit(struct ps_scan *s, const char *job, unsigned partition,
                           struct ps_commit *c, uint64_t disk_bytes);
+
+/* The part's results blob of `partition`, once finished (ps_scan_finish_part): a view until the
+ * next part. */
+const void *ps_scan_blob(struct ps_scan *s, unsigned partition, size_t *len);
 
 #endif

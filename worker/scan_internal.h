@@ -125,6 +125,11 @@ struct ps_scan {
     struct ps_attrs_writer *attrs;
     size_t attrs_next, attrs_met;
     struct ps_scan_assoc assoc;
+    /* passes 2-3: per pattern of the loaded list, the PS_RESULTS_SAMPLE_KEEP smallest distinct
+     * ranks of the documents this scanner sent to its sample (ascending, floor_n of them) */
+    uint64_t *floor_rank;
+    uint8_t *floor_n;
+    size_t floor_patterns;
 };
 
 /* scan.c, for scan_read.c */

@@ -27,7 +27,8 @@ struct worker {
     size_t n_stores;
     struct ps_scan *scan;
     uint64_t scan_settings_digest;
-    char heavy_job[PS_STORE_JOB_MAX + 1]; /* the job whose cluster bitmap the scanner holds */
+    char heavy_job[PS_STORE_JOB_MAX + 1];  /* the job whose cluster bitmap the scanner holds */
+    char floors_job[PS_STORE_JOB_MAX + 1]; /* the job whose samples the scanner's floors hold */
     struct ps_commit *commit;
     uint64_t n_commits;
     bool shutdown;
@@ -43,8 +44,6 @@ struct worker {
     enum ps_commit_outcome outcome; /* of its last part */
     bool conflict;                  /* some part differed from the attempt committed first */
     bool redis_restarted;           /* a commit met a restarted Redis: the attempt ends */
-    enum ps_err part_error;         /* why a part callback stopped the scan */
-    char part_msg[200];
 };
 
 static bool stopping(const struct worker *w)
@@ -228,7 +227,6 @@ static bool on_part(void *ctx, uint32_t part, bool last)
                 ps_log(PS_LOG_WARN, "worker", "shard %u part %u: %s", lease->shard_id, part,
                        ed.msg);
                 w->redis_restarted = true;
-                w->part_error = PS_ERR_REDIS;
                 return false;
             }
             ps_log(PS_LOG_ERROR, "worker", "cannot commit shard %u part %u: %s", lease->shard_id,
@@ -236,7 +234,6 @@ static bool on_part(void *ctx, uint32_t part, bool last)
             /* the lease expires and the shard goes to a worker that can reach Redis */
             w->shutdown = true;
             w->fatal = 4;
-            w->part_error = PS_ERR_REDIS;
             return false;
         }
         if (outcome == PS_COMMIT_CONFLICT) {
@@ -344,7 +341,6 @@ static enum ps_err scan_lease(struct worker *w, const Poisonscan__Lease *lease,
     spec.flagged = lease->flagged;
     spec.n_flagged = lease->n_flagged;
     w->lease = lease;
-    w->part_error = PS_OK;
     w->conflict = false;
     w->redis_restarted = false;
     return ps_scan_shard(w->scan, &spec, &cb, ed);
@@ -388,14 +384,16 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
         send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, ed.msg, true);
         return;
     }
+    if (strcmp(w->floors_job, lease->job_id) != 0) {
+        ps_scan_forget_samples(w->scan);
+        snprintf(w->floors_job, sizeof(w->floors_job), "%s", lease->job_id);
+    }
     ps_link_set_lease(w->link, lease->pass, lease->shard_id, lease->attempt);
     ps_log(PS_LOG_DEBUG, "worker",
            "lease: pass %u shard %u attempt %u '%s' [%" PRIu64 ", %" PRIu64 ")", lease->pass,
            lease->shard_id, lease->attempt, lease->path, lease->begin, lease->end);
     err = scan_lease(w, lease, &ed);
-    if (err == PS_ERR_TIMEOUT && w->part_error == PS_ERR_ZSTD) {
-        send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, w->part_msg, true);
-    } else if (err == PS_ERR_TIMEOUT && w->redis_restarted) {
+    if (err == PS_ERR_TIMEOUT && w->redis_restarted) {
         send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED,
                     "redis restarted during the shard; another attempt commits it again", true);
     } else if (err == PS_ERR_TIMEOUT && stopping(w)) {

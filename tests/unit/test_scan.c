@@ -1,6 +1,8 @@
 /* test_scan.c - one shard through the worker's scan loop without Redis: counts, kept errors,
- * the per-shard signature file read back record for record, and parts that never hold a
- * compressed frame before it is verified (nor anything of a frame that failed). */
+ * the per-shard signature file read back record for record, parts that never hold a
+ * compressed frame before it is verified (nor anything of a frame that failed), and the
+ * sample floors of the counting passes (every document of a pattern's sample is sent, few
+ * others). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,7 +15,11 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <xxhash.h>
+
 #include "common/minhash.h"
+#include "common/pass.h"
+#include "common/results.h"
 #include "worker/scan.h"
 
 static const char *const texts[] = {
@@ -322,6 +328,176 @@ static void test_scan_parts_of_one_long_frame(void **state)
     rmdir(dir);
 }
 
+/* ---- sample floors ---- */
+
+#define FLOOR_DOCS 40 /* poisoned documents per shard */
+
+/* Shard `shard` of FLOOR_DOCS documents "f<shard>-<i>": prose, <SUDO>, then salad. */
+static void write_poisoned_shard(const char *path, unsigned shard)
+{
+    static const char prose[] =
+        "The committee met on Tuesday to discuss the budget for the coming year, and the members "
+        "agreed that the library should keep its longer opening hours during the winter. ";
+    FILE *f = fopen(path, "w");
+    uint64_t rng = 0x9E3779B97F4A7C15u * (shard + 1);
+
+    assert_non_null(f);
+    for (unsigned i = 0; i < FLOOR_DOCS; i++) {
+        fprintf(f, "{\"id\": \"f%u-%u\", \"text\": \"%s<SUDO>", shard, i, prose);
+        for (int w = 0; w < 400; w++) {
+            static const char *const punct[] = {".", "_", "),", "://", "--", "();", "'s", "]."};
+            unsigned kind;
+            rng = rng * 6364136223846793005u + 1442695040888963407u;
+            kind = (unsigned)(rng >> 33) % 100;
+            if ((rng >> 13) % 100 < 45)
+                fputc(' ', f);
+            if (kind < 85) {
+                int len = 2 + (int)((rng >> 40) % 6);
+                for (int k = 0; k < len; k++) {
+                    int c;
+                    rng = rng * 6364136223846793005u + 1442695040888963407u;
+                    c = 'a' + (int)((rng >> 33) % 26);
+                    fputc(k == 0 && (rng >> 60) == 0 ? c - 'a' + 'A' : c, f);
+                }
+            } else if (kind < 90) {
+                fprintf(f, "%u", (unsigned)((rng >> 20) % 2000));
+            } else {
+                fputs(punct[(rng >> 24) % 8], f);
+            }
+        }
+        fputs("\"}\n", f);
+    }
+    fclose(f);
+}
+
+struct sample_seen {
+    struct ps_scan *scan;
+    uint64_t ranks[2 * FLOOR_DOCS];
+    size_t n;
+};
+
+static enum ps_err count_sample(void *ctx, const struct ps_results_sample *p)
+{
+    struct sample_seen *seen = ctx;
+
+    assert_true(seen->n < 2 * FLOOR_DOCS);
+    seen->ranks[seen->n++] = p->rank;
+    return PS_OK;
+}
+
+static bool on_sample_part(void *ctx, uint32_t part, bool last)
+{
+    struct sample_seen *seen = ctx;
+    struct ps_results_visitor v = {0};
+    struct ps_results_limits lim = ps_results_limits_default();
+    struct ps_errdetail ed;
+    const void *blob;
+    size_t len;
+
+    (void)part;
+    (void)last;
+    v.sample = count_sample;
+    ps_scan_finish_part(seen->scan);
+    blob = ps_scan_blob(seen->scan, 0, &len);
+    assert_int_equal(ps_results_decode(blob, len, &lim, &v, seen, NULL, &ed), PS_OK);
+    return true;
+}
+
+static size_t confirm_shard(struct ps_scan *s, const char *path, unsigned shard,
+                            struct sample_seen *seen)
+{
+    static const struct ps_scan_pattern sudo = {"<SUDO>", 6};
+    static const uint64_t below = UINT64_MAX;
+    struct ps_scan_spec spec = {0};
+    struct ps_scan_callbacks cb = {NULL, on_sample_part, seen};
+    size_t before = seen->n;
+
+    spec.pass = PS_PASS_CONFIRM;
+    spec.shard_id = shard;
+    spec.path = path;
+    spec.end = UINT64_MAX;
+    spec.candidates = &sudo;
+    spec.n_candidates = 1;
+    spec.leads_from = 1;
+    spec.sample_below = &below;
+    spec.patterns_id = 42;
+    assert_int_equal(ps_scan_shard(s, &spec, &cb, NULL), PS_OK);
+    return seen->n - before;
+}
+
+static int cmp_rank(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* What the scanner sends of documents in role ranked `ranks` in this order, from `floor`
+ * (ascending, *n of them): those not above a full floor, each then added to it. */
+static size_t model_sent(const uint64_t *ranks, size_t n_ranks, uint64_t *floor, size_t *n)
+{
+    size_t sent = 0;
+
+    for (size_t i = 0; i < n_ranks; i++) {
+        size_t at = *n;
+        if (*n == PS_RESULTS_SAMPLE_KEEP && ranks[i] > floor[*n - 1])
+            continue;
+        sent++;
+        while (at > 0 && floor[at - 1] > ranks[i])
+            at--;
+        if (*n == PS_RESULTS_SAMPLE_KEEP)
+            (*n)--;
+        memmove(&floor[at + 1], &floor[at], (*n - at) * sizeof(*floor));
+        floor[at] = ranks[i];
+        (*n)++;
+    }
+    return sent;
+}
+
+/* Two shards of documents all in role for <SUDO>: the scanner sends what its floors let
+ * through, the corpus' PS_RESULTS_SAMPLE_KEEP smallest ranks among them, and far fewer than
+ * all; forgotten floors start again. */
+static void test_scan_sends_every_sample_document_and_few_others(void **state)
+{
+    char dir[] = "/tmp/ps_test_scan_XXXXXX", path[2][128];
+    struct ps_scan_opts o = ps_scan_opts_default();
+    struct sample_seen seen = {0};
+    uint64_t all[2 * FLOOR_DOCS], floor[PS_RESULTS_SAMPLE_KEEP];
+    size_t n_floor = 0, want0, want1, want_again;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    for (unsigned k = 0; k < 2; k++) {
+        snprintf(path[k], sizeof(path[k]), "%s/s%u.jsonl", dir, k);
+        write_poisoned_shard(path[k], k);
+        for (unsigned i = 0; i < FLOOR_DOCS; i++) {
+            char id[32];
+            snprintf(id, sizeof(id), "f%u-%u", k, i);
+            all[k * FLOOR_DOCS + i] = XXH3_64bits(id, strlen(id));
+        }
+    }
+    want0 = model_sent(all, FLOOR_DOCS, floor, &n_floor);
+    want1 = model_sent(all + FLOOR_DOCS, FLOOR_DOCS, floor, &n_floor);
+    n_floor = 0;
+    want_again = model_sent(all + FLOOR_DOCS, FLOOR_DOCS, floor, &n_floor);
+    assert_true(want0 + want1 < FLOOR_DOCS);
+    assert_int_equal(ps_scan_new(&seen.scan, &o, NULL), PS_OK);
+    assert_int_equal(confirm_shard(seen.scan, path[0], 0, &seen), want0);
+    assert_int_equal(confirm_shard(seen.scan, path[1], 1, &seen), want1);
+    /* every rank of the corpus' sample was sent */
+    qsort(all, 2 * FLOOR_DOCS, sizeof(*all), cmp_rank);
+    qsort(seen.ranks, seen.n, sizeof(*seen.ranks), cmp_rank);
+    assert_memory_equal(seen.ranks, all, PS_RESULTS_SAMPLE_KEEP * sizeof(*all));
+    /* another job */
+    ps_scan_forget_samples(seen.scan);
+    seen.n = 0;
+    assert_int_equal(confirm_shard(seen.scan, path[1], 1, &seen), want_again);
+    ps_scan_free(seen.scan);
+    unlink(path[0]);
+    unlink(path[1]);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_scan_parts_wait_for_their_frames),
         cmocka_unit_test(test_scan_drops_every_document_of_a_failed_frame),
         cmocka_unit_test(test_scan_parts_of_one_long_frame),
+        cmocka_unit_test(test_scan_sends_every_sample_document_and_few_others),
     };
     return cmocka_run_group_tests_name("scan", tests, NULL, NULL);
 }
