@@ -127,6 +127,22 @@ void ps_coord_redis_fail(struct coord *c, const struct ps_errdetail *ed);
 void ps_coord_idle(void *ctx);
 void ps_coord_pass_key(const struct coord *c, char *dst, size_t cap, const char *base,
                        unsigned pass);
+/* Send one message to worker w (its last_sent moves); PS_ERR_PROTO: ours did not validate. */
+enum ps_err ps_coord_send_to(struct coord *c, size_t w, const Poisonscan__Envelope *env);
+/* Shard `id` is given up in this pass, with `reason` (failed:pN, the report's error files). */
+void ps_coord_fail_shard(struct coord *c, uint32_t id, const char *reason);
+/* The lease of shard `id` ended without a result: dispatched again, or given up after
+ * --max-attempts. */
+void ps_coord_lease_lost(struct coord *c, uint32_t id, const char *why);
+
+/* dispatch.c: handing out leases */
+void ps_coord_dispatch_init(struct coord *c);
+void ps_coord_dispatch_free(struct coord *c);
+/* Worker w, if alive with credit, joins the queue of workers that can take leases (once). */
+void ps_coord_make_ready(struct coord *c, size_t w);
+/* One batch of leases out (and the finished shards to the collector); true when the batch was
+ * full, so that more may wait. */
+bool ps_coord_dispatch(struct coord *c);
 
 /* job.c: one coordinator per job (a lock with a TTL, renewed every interval) */
 enum ps_err ps_coord_lock(struct coord *c, struct ps_errdetail *ed); /* PS_ERR_USAGE: held */
