@@ -338,7 +338,9 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
             .def = "10s", .min = 100, .max = 86400000,
             .help = "a lease not renewed by a heartbeat for this long is dispatched again");
         OPT(.flag = "max-attempts", .type = PS_OPT_U64, .target = &v->max_attempts, .def = "3",
-            .min = 1, .max = 100, .help = "dispatches of a shard before it is recorded as failed");
+            .min = 1, .max = 100,
+            .help = "dispatches of a shard before it is recorded as failed (a lease a stopping "
+                    "worker gave back does not count)");
         OPT(.flag = "state-dir", .env = "POISONSCAN_STATE_DIR", .type = PS_OPT_STRING,
             .target = &v->state_dir, .metavar = "DIR",
             .help = "keep a journal of the committed shards here (JOB.journal), to find what a "

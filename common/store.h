@@ -119,6 +119,7 @@ void ps_store_set_idle(struct ps_store *s, ps_store_idle_fn fn, void *ctx);
 #define PS_KEY_PROGRESS      "progress"    /* hash: the operator-facing progress */
 #define PS_KEY_LEASES        "leases"      /* hash: shard -> "routing-id attempt deadline pass" */
 #define PS_KEY_ATTEMPTS      "attempts"    /* hash: shard -> attempts dispatched in pass N */
+#define PS_KEY_GIVEN_BACK    "givenback"   /* hash: shard -> of those, given back by a worker */
 #define PS_KEY_COMMITS       "commits"     /* hash: shard -> "attempt routing-id digest" */
 #define PS_KEY_BLOB          "blob"        /* hash: shard[.part] -> results blob, until merged */
 #define PS_KEY_CHECKPOINT    "ckpt"        /* string: the pass's aggregate (coordinator) */

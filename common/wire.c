@@ -306,6 +306,8 @@ const char *ps_wire_body_name(Poisonscan__Envelope__BodyCase body_case)
         return "result";
     case POISONSCAN__ENVELOPE__BODY_SHUTDOWN:
         return "shutdown";
+    case POISONSCAN__ENVELOPE__BODY_GOODBYE:
+        return "goodbye";
     default:
         return "unknown";
     }
@@ -314,7 +316,8 @@ const char *ps_wire_body_name(Poisonscan__Envelope__BodyCase body_case)
 static bool coordinator_receives(Poisonscan__Envelope__BodyCase c)
 {
     return c == POISONSCAN__ENVELOPE__BODY_HELLO || c == POISONSCAN__ENVELOPE__BODY_READY ||
-           c == POISONSCAN__ENVELOPE__BODY_HEARTBEAT || c == POISONSCAN__ENVELOPE__BODY_RESULT;
+           c == POISONSCAN__ENVELOPE__BODY_HEARTBEAT || c == POISONSCAN__ENVELOPE__BODY_RESULT ||
+           c == POISONSCAN__ENVELOPE__BODY_GOODBYE;
 }
 
 /* Heartbeats go both ways (Paranoid Pirate): an idle worker, or one busy on a long shard, gets

@@ -405,6 +405,11 @@ enum ps_err ps_wire_validate(const Poisonscan__Envelope *env, const struct ps_wi
             return ps_wire_proto_fail(ed, "shutdown body is missing");
         return check_str(env->shutdown->reason, "shutdown.reason", false, STR_TEXT, lim->max_string,
                          ed);
+    case POISONSCAN__ENVELOPE__BODY_GOODBYE:
+        if (env->goodbye == NULL)
+            return ps_wire_proto_fail(ed, "goodbye body is missing");
+        return check_str(env->goodbye->reason, "goodbye.reason", false, STR_TEXT, lim->max_string,
+                         ed);
     default:
         return ps_wire_proto_fail(ed, "envelope body %d is unknown", (int)env->body_case);
     }

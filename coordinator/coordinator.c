@@ -93,8 +93,9 @@ void ps_coord_lease_lost(struct coord *c, uint32_t id, const char *why)
 
     if (ps_lease_state(c->leases, id) != PS_LEASE_LEASED)
         return;
-    if (attempts >= c->o->max_attempts) {
-        snprintf(reason, sizeof(reason), "%s after %u attempts", why, attempts);
+    if (ps_lease_charged(c->leases, id) >= c->o->max_attempts) {
+        snprintf(reason, sizeof(reason), "%s after %u attempts", why,
+                 ps_lease_charged(c->leases, id));
         ps_coord_fail_shard(c, id, reason);
         return;
     }
@@ -116,6 +117,32 @@ static void worker_dead(struct coord *c, size_t w, const char *why)
     while ((n = ps_lease_held_by(c->leases, w, ids, EXPIRE_BATCH)) > 0)
         for (size_t i = 0; i < n; i++)
             ps_coord_lease_lost(c, ids[i], "worker lost");
+}
+
+/* Worker w said goodbye: each lease it was given and has not answered (its scan stopped, they
+ * waited, or they are still on their way) goes out again at once, not charged, and it gets no
+ * more. Its given-back count reaches Redis with the next dispatch round trip. */
+static void worker_left(struct coord *c, size_t w, const char *reason)
+{
+    uint32_t ids[EXPIRE_BATCH];
+    size_t n;
+
+    ps_log(PS_LOG_INFO, "coordinator", "worker '%s' left: %s", wk(c, w)->name, reason);
+    wk(c, w)->alive = false;
+    wk(c, w)->left = true;
+    while ((n = ps_lease_held_by(c->leases, w, ids, EXPIRE_BATCH)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            ps_log(PS_LOG_INFO, "coordinator",
+                   "shard %u attempt %u given back (%s); dispatching again, not counted against "
+                   "--max-attempts",
+                   ids[i], ps_lease_attempts(c->leases, ids[i]), reason);
+            ps_lease_give_back(c->leases, ids[i]);
+            if (c->n_gave_back == c->cap_gave_back) {
+                c->cap_gave_back = c->cap_gave_back ? c->cap_gave_back * 2 : 64;
+                c->gave_back = ps_xrealloc(c->gave_back, c->cap_gave_back * sizeof(*c->gave_back));
+            }
+            c->gave_back[c->n_gave_back++] = ids[i];
+        }
 }
 
 enum ps_err ps_coord_send_to(struct coord *c, size_t w, const Poisonscan__Envelope *env)
@@ -203,6 +230,14 @@ static void on_message(struct coord *c, const char *peer, size_t peer_len,
     struct ps_worker_rec *r = wk(c, w);
 
     r->last_seen = ps_clock_now_ms();
+    if (env->body_case == POISONSCAN__ENVELOPE__BODY_GOODBYE) {
+        /* a worker found dead already had its leases charged and requeued */
+        if (known && r->alive)
+            worker_left(c, w, env->goodbye->reason[0] ? env->goodbye->reason : "goodbye");
+        return;
+    }
+    if (r->left)
+        return; /* its last heartbeat, sent before the goodbye left */
     if (!known || !r->alive) {
         /* a worker we have not met (or had given up on): after a coordinator restart workers
          * reconnect on their own and go on heartbeating, so adopt them */
@@ -700,6 +735,7 @@ int ps_coordinator_run(const struct ps_coordinator_opts *o, struct ps_report_sum
     ps_registry_free(c.workers);
     ps_patlist_release(&c.cands);
     ps_coord_dispatch_free(&c);
+    free(c.gave_back);
     free(c.done);
     free(c.signatures_dir);
     free(c.attributes_dir);

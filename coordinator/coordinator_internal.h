@@ -100,13 +100,16 @@ struct coord {
     struct collector *collector;
     uint64_t cands_id; /* digest of the pattern list: workers hold it under this id */
     /* dispatch: the workers with credit, the scratch of one batch of leases, and the shards
-     * finished since the last round trip (their lease records go with the next one) */
+     * finished or given back since the last round trip (their lease records, and given-back
+     * counts, go with the next one) */
     size_t *ready;
     size_t ready_head, n_ready, cap_ready;
     void *grants;
-    struct coord_cmd cmds[3];
+    struct coord_cmd cmds[4];
     uint32_t *done;
     size_t n_done, cap_done;
+    uint32_t *gave_back;
+    size_t n_gave_back, cap_gave_back;
     uint64_t last_sweep;
     enum ps_collect_request asked; /* the request to the collector outstanding */
     struct observe *observe;       /* observe.c; NULL without --metrics */
@@ -220,7 +223,8 @@ void ps_coord_observe_stop(struct coord *c);
 /* The pass the job is in (meta "pass") and its patterns. */
 enum ps_err ps_coord_load_job_pass(struct coord *c, struct ps_errdetail *ed);
 /* The lease table of c->pass from Redis: committed and failed shards are finished, the rest
- * queued (the list pass: only the shards of its shard set); attempts persist. */
+ * queued (the list pass: only the shards of its shard set); attempts and given-back counts
+ * persist. */
 enum ps_err ps_coord_load_pass(struct coord *c, struct ps_errdetail *ed);
 
 #endif

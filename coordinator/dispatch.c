@@ -188,21 +188,31 @@ static size_t grant_batch(struct coord *c)
 }
 
 /* One Redis round trip, one transaction: the lease records of the shards finished since the
- * last one go; the attempt numbers and lease records of the n grants are set. false: Redis
- * failed (the job stops). */
+ * last one go; the given-back counts of the shards given back since then, and the attempt
+ * numbers and lease records of the n grants, are set. false: Redis failed (the job stops). */
 static bool record_batch(struct coord *c, const struct grant *g, size_t n)
 {
     struct coord_cmd *del = &c->cmds[0], *att = &c->cmds[1], *rec = &c->cmds[2];
-    const char *const *argv[3];
-    const size_t *lens[3];
-    int argc[3];
+    struct coord_cmd *gb = &c->cmds[3];
+    const char *const *argv[4];
+    const size_t *lens[4];
+    int argc[4];
     size_t k = 0;
     uint64_t until = ps_clock_unix_s() * 1000 + c->o->lease_timeout_ms;
     char key[256], val[sizeof(((struct ps_worker_rec *)0)->name) + 3 * 21];
     struct ps_errdetail ed = {0};
 
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         cmd_reset(&c->cmds[i]);
+    if (c->n_gave_back > 0) {
+        ps_coord_pass_key(c, key, sizeof(key), PS_KEY_GIVEN_BACK, c->pass);
+        cmd_arg(gb, "HSET", 4);
+        cmd_arg(gb, key, strlen(key));
+        for (size_t i = 0; i < c->n_gave_back; i++) {
+            cmd_u32(gb, c->gave_back[i]);
+            cmd_u32(gb, ps_lease_given_back(c->leases, c->gave_back[i]));
+        }
+    }
     if (c->n_done > 0) {
         cmd_arg(del, "HDEL", 4);
         cmd_arg(del, c->k_leases, strlen(c->k_leases));
@@ -232,7 +242,7 @@ static bool record_batch(struct coord *c, const struct grant *g, size_t n)
         cmd_u32(rec, g[i].id);
         cmd_arg(rec, val, len);
     }
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         if (c->cmds[i].n > 0) {
             cmd_finish(&c->cmds[i]);
             argv[k] = c->cmds[i].argv;
@@ -240,6 +250,7 @@ static bool record_batch(struct coord *c, const struct grant *g, size_t n)
             argc[k++] = (int)c->cmds[i].n;
         }
     c->n_done = 0;
+    c->n_gave_back = 0;
     if (ps_store_transaction(c->store, k, argc, argv, lens, &ed) != PS_OK) {
         ps_coord_redis_fail(c, &ed);
         return false;
@@ -259,7 +270,7 @@ bool ps_coord_dispatch(struct coord *c)
 
     struct ps_errdetail ed = {0};
 
-    if (n == 0 && c->n_done == 0)
+    if (n == 0 && c->n_done == 0 && c->n_gave_back == 0)
         return false;
     /* on record before their lease records go: a Redis that restarts and loses their commits
      * is then found out (reconcile.c) */
@@ -289,14 +300,14 @@ bool ps_coord_dispatch(struct coord *c)
 void ps_coord_dispatch_init(struct coord *c)
 {
     c->grants = ps_xcalloc(DISPATCH_BATCH, sizeof(struct grant));
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         ps_buf_init(&c->cmds[i].text, PS_BUF_NO_LIMIT);
 }
 
 void ps_coord_dispatch_free(struct coord *c)
 {
     free(c->grants);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         cmd_release(&c->cmds[i]);
     free(c->ready);
 }

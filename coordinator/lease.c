@@ -11,10 +11,11 @@
 
 struct shard {
     uint8_t state;
-    uint32_t attempts; /* dispatched so far in this pass, across coordinator restarts */
-    uint32_t attempt;  /* the attempt the current lease carries */
-    uint32_t out_pos;  /* index in out[] while leased, else NOT_OUT */
-    size_t worker;     /* holder while leased */
+    uint32_t attempts;   /* dispatched so far in this pass, across coordinator restarts */
+    uint32_t attempt;    /* the attempt the current lease carries */
+    uint32_t out_pos;    /* index in out[] while leased, else NOT_OUT */
+    uint32_t given_back; /* of the attempts, those its workers gave back (not its failures) */
+    size_t worker;       /* holder while leased */
     uint64_t deadline;
 };
 
@@ -92,6 +93,11 @@ void ps_lease_set_attempts(struct ps_lease_table *t, uint32_t id, uint32_t attem
     get(t, id)->attempts = attempts;
 }
 
+void ps_lease_set_given_back(struct ps_lease_table *t, uint32_t id, uint32_t given_back)
+{
+    get(t, id)->given_back = given_back;
+}
+
 void ps_lease_queue_pending(struct ps_lease_table *t)
 {
     for (uint32_t i = 0; i < t->n; i++)
@@ -129,6 +135,18 @@ uint32_t ps_lease_attempts(const struct ps_lease_table *t, uint32_t id)
     return get(t, id)->attempts;
 }
 
+uint32_t ps_lease_given_back(const struct ps_lease_table *t, uint32_t id)
+{
+    return get(t, id)->given_back;
+}
+
+uint32_t ps_lease_charged(const struct ps_lease_table *t, uint32_t id)
+{
+    const struct shard *s = get(t, id);
+
+    return s->attempts > s->given_back ? s->attempts - s->given_back : 0;
+}
+
 bool ps_lease_dequeue(struct ps_lease_table *t, uint32_t *id)
 {
     if (t->q_len == 0)
@@ -148,6 +166,16 @@ void ps_lease_requeue(struct ps_lease_table *t, uint32_t id)
     if (t->q_len == t->n)
         ps_bug("lease queue overflow");
     t->queue[(t->q_head + t->q_len++) % t->n] = id;
+}
+
+void ps_lease_give_back(struct ps_lease_table *t, uint32_t id)
+{
+    struct shard *s = get(t, id);
+
+    if (s->state != PS_LEASE_LEASED)
+        ps_bug("shard %u given back while not leased", id);
+    s->given_back++;
+    ps_lease_requeue(t, id);
 }
 
 void ps_lease_grant(struct ps_lease_table *t, uint32_t id, size_t worker, uint32_t attempt,

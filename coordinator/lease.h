@@ -25,6 +25,7 @@ void ps_lease_reset(struct ps_lease_table *t);
  * attempts it had. A finished shard stays finished. */
 void ps_lease_mark_finished(struct ps_lease_table *t, uint32_t id, enum ps_lease_state st);
 void ps_lease_set_attempts(struct ps_lease_table *t, uint32_t id, uint32_t attempts);
+void ps_lease_set_given_back(struct ps_lease_table *t, uint32_t id, uint32_t given_back);
 /* Queue every pending shard, in id order. */
 void ps_lease_queue_pending(struct ps_lease_table *t);
 
@@ -34,11 +35,18 @@ size_t ps_lease_n_out(const struct ps_lease_table *t);
 size_t ps_lease_n_finished(const struct ps_lease_table *t); /* done + failed */
 enum ps_lease_state ps_lease_state(const struct ps_lease_table *t, uint32_t id);
 uint32_t ps_lease_attempts(const struct ps_lease_table *t, uint32_t id);
+/* Of the attempts, those given back by a worker that stopped (ps_lease_give_back), and those
+ * that count against --max-attempts: the others (saturating at 0). */
+uint32_t ps_lease_given_back(const struct ps_lease_table *t, uint32_t id);
+uint32_t ps_lease_charged(const struct ps_lease_table *t, uint32_t id);
 
 /* Take the next queued shard; false when the queue is empty. */
 bool ps_lease_dequeue(struct ps_lease_table *t, uint32_t *id);
 /* Put a shard back at the end of the queue (pending again). */
 void ps_lease_requeue(struct ps_lease_table *t, uint32_t id);
+/* The worker holding shard `id`'s lease gave it back: queued again as ps_lease_requeue does, and
+ * the attempt is not charged. */
+void ps_lease_give_back(struct ps_lease_table *t, uint32_t id);
 
 /* Lease shard `id` (taken from the queue) to `worker` as `attempt` until `deadline` (ms). */
 void ps_lease_grant(struct ps_lease_table *t, uint32_t id, size_t worker, uint32_t attempt,

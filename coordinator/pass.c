@@ -319,7 +319,7 @@ void ps_collect_stop(struct collector *k)
 
 /* ---- the loop's view of the passes ---- */
 
-enum load_what { LOAD_COMMITS, LOAD_FAILED, LOAD_ATTEMPTS };
+enum load_what { LOAD_COMMITS, LOAD_FAILED, LOAD_ATTEMPTS, LOAD_GIVEN_BACK };
 
 struct load_ctx {
     struct coord *c;
@@ -338,6 +338,8 @@ static enum ps_err load_field(void *ctx, const char *f, size_t fl, const char *v
         return PS_OK;
     if (lc->what == LOAD_ATTEMPTS)
         ps_lease_set_attempts(lc->c->leases, (uint32_t)id, (uint32_t)strtoul(v, NULL, 10));
+    else if (lc->what == LOAD_GIVEN_BACK)
+        ps_lease_set_given_back(lc->c->leases, (uint32_t)id, (uint32_t)strtoul(v, NULL, 10));
     else
         ps_lease_mark_finished(lc->c->leases, (uint32_t)id,
                                lc->what == LOAD_COMMITS ? PS_LEASE_DONE : PS_LEASE_FAILED);
@@ -369,12 +371,15 @@ static enum ps_err skip_shards(struct coord *c, const char *set, bool inside,
 
 enum ps_err ps_coord_load_pass(struct coord *c, struct ps_errdetail *ed)
 {
-    static const char *const keys[] = {PS_KEY_COMMITS, PS_KEY_FAILED, PS_KEY_ATTEMPTS};
-    static const enum load_what what[] = {LOAD_COMMITS, LOAD_FAILED, LOAD_ATTEMPTS};
+    static const char *const keys[] = {PS_KEY_COMMITS, PS_KEY_FAILED, PS_KEY_ATTEMPTS,
+                                       PS_KEY_GIVEN_BACK};
+    static const enum load_what what[] = {LOAD_COMMITS, LOAD_FAILED, LOAD_ATTEMPTS,
+                                          LOAD_GIVEN_BACK};
     char k[256];
     enum ps_err err;
 
     ps_lease_reset(c->leases);
+    c->n_gave_back = 0; /* counts of the table just reset, or of another pass */
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         struct load_ctx lc = {c, what[i]};
         ps_coord_pass_key(c, k, sizeof(k), keys[i], c->pass);

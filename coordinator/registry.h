@@ -1,7 +1,8 @@
 /* registry.h - the workers a coordinator knows: one record per incarnation (routing id), found
  * by a seeded hash of the id so that a lookup costs the same for ten workers or ten thousand,
  * and no peer can aim collisions at it. Records are never removed (a lease names its holder by
- * index); a worker that went silent is marked dead and comes back by any message. */
+ * index); a worker that went silent is marked dead and comes back by any message, one that
+ * said goodbye does not. */
 #ifndef PS_COORDINATOR_REGISTRY_H
 #define PS_COORDINATOR_REGISTRY_H
 
@@ -19,6 +20,7 @@ struct ps_worker_rec {
     uint64_t last_sent;                        /* ms: our last message to it */
     uint32_t credit;                           /* leases it can take now */
     bool alive;
+    bool left;              /* it said goodbye: never adopted again (a late heartbeat) */
     bool ready;             /* in the coordinator's queue of workers with credit */
     uint64_t patterns_held; /* id of the pattern list it has confirmed holding (0: none) */
     uint64_t patterns_sent; /* id of the list its lease in flight carried (0: none) */

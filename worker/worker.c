@@ -397,10 +397,9 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
         send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED,
                     "redis restarted during the shard; another attempt commits it again", true);
     } else if (err == PS_ERR_TIMEOUT && stopping(w)) {
-        /* SIGTERM or SIGINT mid-shard: give the lease back, so that it goes elsewhere now
-         * rather than when the coordinator finds this worker silent (parts committed stay in) */
+        /* SIGTERM or SIGINT mid-shard: the goodbye gives the lease back (parts committed stay
+         * in), see say_goodbye */
         ps_log(PS_LOG_INFO, "worker", "stopping: shard %u given back", lease->shard_id);
-        send_result(w, lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, "the worker is stopping", true);
     } else if (err == PS_ERR_TIMEOUT) {
         /* Redis is gone: the lease expires and goes elsewhere */
     } else if (err != PS_OK) {
@@ -420,21 +419,31 @@ static void handle_lease(struct worker *w, const Poisonscan__Lease *lease)
     ps_link_set_lease(w->link, 0, 0, 0);
 }
 
-/* Stopping on a signal: leases that arrived but were never started go back as well, so that the
- * coordinator dispatches them again at once (see handle_lease for the one in progress). */
-static void give_back_waiting(struct worker *w)
+/* Stopping on a signal: the goodbye gives back every lease the coordinator sent this worker and
+ * it has not answered (the one in progress, those waiting here, those still on their way), so
+ * that they go elsewhere now rather than when the coordinator finds this worker silent, and none
+ * counts against --max-attempts; the coordinator sends it no more. */
+static void say_goodbye(struct worker *w)
 {
-    Poisonscan__Envelope *env;
+    Poisonscan__Envelope env, *lease;
+    Poisonscan__Goodbye bye;
+    struct ps_errdetail ed = {0};
     enum ps_link_event ev;
+    char reason[] = "the worker is stopping";
 
-    while ((ev = ps_link_next(w->link, 0, &env)) == PS_LINK_LEASE || ev == PS_LINK_SHUTDOWN) {
+    while ((ev = ps_link_next(w->link, 0, &lease)) == PS_LINK_LEASE || ev == PS_LINK_SHUTDOWN) {
         if (ev == PS_LINK_SHUTDOWN)
             continue;
-        ps_log(PS_LOG_INFO, "worker", "stopping: shard %u given back", env->lease->shard_id);
-        send_result(w, env->lease, POISONSCAN__OUTCOME__OUTCOME_FAILED, "the worker is stopping",
-                    true);
-        ps_wire_envelope_free(env);
+        ps_log(PS_LOG_INFO, "worker", "stopping: shard %u given back", lease->lease->shard_id);
+        ps_wire_envelope_free(lease);
     }
+    poisonscan__envelope__init(&env);
+    poisonscan__goodbye__init(&bye);
+    bye.reason = reason;
+    env.body_case = POISONSCAN__ENVELOPE__BODY_GOODBYE;
+    env.goodbye = &bye;
+    if (ps_link_send(w->link, &env, &ed) != PS_OK)
+        ps_log(PS_LOG_WARN, "worker", "cannot say goodbye: %s", ed.msg);
 }
 
 int ps_worker_run(const struct ps_worker_opts *o)
@@ -486,7 +495,7 @@ int ps_worker_run(const struct ps_worker_opts *o)
         }
     }
     if (stopping(&w))
-        give_back_waiting(&w);
+        say_goodbye(&w);
 done:
     if (rc == 0)
         rc = w.fatal;

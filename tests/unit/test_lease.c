@@ -1,6 +1,6 @@
 /* test_lease.c - the coordinator's lease table: queueing, grants, renewals only for the current
  * (shard, worker, attempt), expiry and loss of a worker's leases in any order, finished shards
- * counted once. */
+ * counted once, given-back attempts not charged. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -97,11 +97,54 @@ static void test_lease_out_set_survives_any_removal_order(void **state)
     ps_lease_table_free(t);
 }
 
+/* A lease given back is queued again and its attempt is not charged: the next grant still takes a
+ * fresh attempt number (never reused), but only failures count against --max-attempts. */
+static void test_lease_given_back_attempts_are_not_charged(void **state)
+{
+    struct ps_lease_table *t;
+    uint32_t id, got[4];
+
+    (void)state;
+    ps_lease_table_new(&t, 2);
+    ps_lease_queue_pending(t);
+    assert_true(ps_lease_dequeue(t, &id));
+    assert_int_equal(id, 0);
+    ps_lease_grant(t, 0, 7, 1, 1000);
+    ps_lease_give_back(t, 0);
+    assert_int_equal(ps_lease_state(t, 0), PS_LEASE_PENDING);
+    assert_int_equal(ps_lease_n_out(t), 0);
+    assert_int_equal(ps_lease_held_by(t, 7, got, 4), 0);
+    assert_int_equal(ps_lease_attempts(t, 0), 1);
+    assert_int_equal(ps_lease_given_back(t, 0), 1);
+    assert_int_equal(ps_lease_charged(t, 0), 0);
+    /* queued behind shard 1 */
+    assert_true(ps_lease_dequeue(t, &id));
+    assert_int_equal(id, 1);
+    assert_true(ps_lease_dequeue(t, &id));
+    assert_int_equal(id, 0);
+    ps_lease_grant(t, 0, 8, 2, 2000);
+    assert_false(ps_lease_is_current(t, 0, 7, 1));
+    ps_lease_requeue(t, 0); /* lost: this one is charged */
+    assert_int_equal(ps_lease_attempts(t, 0), 2);
+    assert_int_equal(ps_lease_charged(t, 0), 1);
+    /* as loaded from Redis after a restart, and a count that outran the attempts (saturates) */
+    ps_lease_reset(t);
+    ps_lease_set_attempts(t, 0, 5);
+    ps_lease_set_given_back(t, 0, 3);
+    assert_int_equal(ps_lease_charged(t, 0), 2);
+    ps_lease_set_given_back(t, 1, 2);
+    assert_int_equal(ps_lease_charged(t, 1), 0);
+    ps_lease_reset(t);
+    assert_int_equal(ps_lease_given_back(t, 0), 0);
+    ps_lease_table_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lease_queues_grants_and_finishes),
         cmocka_unit_test(test_lease_out_set_survives_any_removal_order),
+        cmocka_unit_test(test_lease_given_back_attempts_are_not_charged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -427,6 +427,7 @@ static void test_wire_worker_messages_round_trip_field_for_field(void **state)
     Poisonscan__Hello h;
     Poisonscan__Heartbeat hb = POISONSCAN__HEARTBEAT__INIT;
     Poisonscan__ShardResult r;
+    Poisonscan__Goodbye bye;
     struct pair p;
 
     (void)state;
@@ -493,6 +494,16 @@ static void test_wire_worker_messages_round_trip_field_for_field(void **state)
     assert_int_equal(got->result->bytes, r.bytes);
     assert_int_equal(got->result->errors, r.errors);
     assert_int_equal(!!got->result->retryable, !!r.retryable);
+    ps_wire_envelope_free(got);
+
+    poisonscan__goodbye__init(&bye);
+    bye.reason = str("the worker is stopping");
+    env.body_case = POISONSCAN__ENVELOPE__BODY_GOODBYE;
+    env.goodbye = &bye;
+    dealer_send(&p, &env);
+    assert_int_equal(router_recv(&p, &lim, &got, &ed), PS_OK);
+    assert_int_equal(got->body_case, POISONSCAN__ENVELOPE__BODY_GOODBYE);
+    assert_string_equal(got->goodbye->reason, "the worker is stopping");
     ps_wire_envelope_free(got);
 
     pair_close(&p);
@@ -880,6 +891,7 @@ static void test_wire_messages_in_the_wrong_direction_are_refused(void **state)
     Poisonscan__Lease l;
     Poisonscan__ScanSettings s;
     Poisonscan__Hello h;
+    Poisonscan__Goodbye bye;
     uint8_t *buf;
     size_t n;
     struct pair p;
@@ -905,6 +917,17 @@ static void test_wire_messages_in_the_wrong_direction_are_refused(void **state)
     free(buf);
     assert_int_equal(dealer_recv(&p, &wlim, &got, &ed), PS_ERR_PROTO);
     assert_non_null(strstr(ed.msg, "does not accept a hello"));
+
+    poisonscan__goodbye__init(&bye);
+    bye.reason = str("x");
+    env.body_case = POISONSCAN__ENVELOPE__BODY_GOODBYE;
+    env.goodbye = &bye;
+    assert_int_equal(ps_wire_send_router(p.router, p.id, strlen(p.id), &env, &ed), PS_ERR_PROTO);
+    n = pack(&env, &buf);
+    send_raw(p.router, p.id, strlen(p.id), buf, n, NULL, 0);
+    free(buf);
+    assert_int_equal(dealer_recv(&p, &wlim, &got, &ed), PS_ERR_PROTO);
+    assert_non_null(strstr(ed.msg, "does not accept a goodbye"));
     pair_close(&p);
 }
 
@@ -1038,6 +1061,7 @@ struct fixture {
     Poisonscan__Heartbeat hb;
     Poisonscan__ShardResult result;
     Poisonscan__Shutdown shutdown;
+    Poisonscan__Goodbye goodbye;
     char *caps[PS_WIRE_MAX_CAPABILITIES + 1];
     char long_path[5000];
 };
@@ -1055,6 +1079,7 @@ static void fixture_init(struct fixture *f, Poisonscan__Envelope__BodyCase c)
     f->hb.attempt = 1;
     fill_result(&f->result);
     poisonscan__shutdown__init(&f->shutdown);
+    poisonscan__goodbye__init(&f->goodbye);
     f->env.body_case = c;
     switch (c) {
     case POISONSCAN__ENVELOPE__BODY_HELLO:
@@ -1071,6 +1096,9 @@ static void fixture_init(struct fixture *f, Poisonscan__Envelope__BodyCase c)
         break;
     case POISONSCAN__ENVELOPE__BODY_RESULT:
         f->env.result = &f->result;
+        break;
+    case POISONSCAN__ENVELOPE__BODY_GOODBYE:
+        f->env.goodbye = &f->goodbye;
         break;
     default:
         f->env.shutdown = &f->shutdown;
@@ -1262,6 +1290,10 @@ static const char *bad_case(int i, struct fixture *f, struct ps_wire_limits *lim
         attrs_lease(f);
         lim->max_candidates = 2;
         return "3 flagged documents, limit 2";
+    case 39:
+        fixture_init(f, POISONSCAN__ENVELOPE__BODY_GOODBYE);
+        f->goodbye.reason = str("stop\xc3");
+        return "goodbye.reason is not valid UTF-8";
     default:
         return NULL;
     }
@@ -1272,7 +1304,8 @@ static void test_wire_valid_fixtures_pass_every_check(void **state)
     static const Poisonscan__Envelope__BodyCase all[] = {
         POISONSCAN__ENVELOPE__BODY_HELLO,  POISONSCAN__ENVELOPE__BODY_READY,
         POISONSCAN__ENVELOPE__BODY_LEASE,  POISONSCAN__ENVELOPE__BODY_HEARTBEAT,
-        POISONSCAN__ENVELOPE__BODY_RESULT, POISONSCAN__ENVELOPE__BODY_SHUTDOWN};
+        POISONSCAN__ENVELOPE__BODY_RESULT, POISONSCAN__ENVELOPE__BODY_SHUTDOWN,
+        POISONSCAN__ENVELOPE__BODY_GOODBYE};
     struct ps_wire_limits lim = ps_wire_limits_worker();
     struct ps_errdetail ed = {0};
     struct fixture *f = malloc(sizeof(*f));
@@ -1469,6 +1502,7 @@ static void test_wire_body_names_cover_every_case(void **state)
     assert_string_equal(ps_wire_body_name(POISONSCAN__ENVELOPE__BODY_HEARTBEAT), "heartbeat");
     assert_string_equal(ps_wire_body_name(POISONSCAN__ENVELOPE__BODY_RESULT), "result");
     assert_string_equal(ps_wire_body_name(POISONSCAN__ENVELOPE__BODY_SHUTDOWN), "shutdown");
+    assert_string_equal(ps_wire_body_name(POISONSCAN__ENVELOPE__BODY_GOODBYE), "goodbye");
     assert_string_equal(ps_wire_body_name((Poisonscan__Envelope__BodyCase)42), "unknown");
 }
 
@@ -1537,7 +1571,7 @@ static void test_wire_lease_field_numbers_are_fixed(void **state)
                   {"attributes_path", 18}, {"flagged", 19}};
 
     (void)state;
-    assert_int_equal(PS_WIRE_PROTOCOL_VERSION, 12);
+    assert_int_equal(PS_WIRE_PROTOCOL_VERSION, 13);
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
             &poisonscan__lease__descriptor, fields[i].name);
