@@ -159,7 +159,10 @@ enum {
     M_PROMO = 1 << 9,
     M_PROMO_BLOCK = 1 << 10, /* ... and repeated sentences follow it (PS_DETECT_PROMO_BLOCK) */
     M_RUN_KNOWN = 1 << 11,   /* a later sentence of the templated run after it pushes something */
-    M_RUN = 1 << 12
+    M_RUN = 1 << 12,
+    M_WORD_KNOWN = 1 << 13,  /* the token itself, for ps_detect_payload_act: */
+    M_WORD_HOST = 1 << 14,   /* a URL or domain that names a host */
+    M_WORD_MANAGER = 1 << 15 /* a package manager ("pip", "npm") */
 };
 
 struct ps_detect {
@@ -332,14 +335,15 @@ unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
 
 /* ---- detect_promo.c ---- */
 
-/* What tokens [b, e) of a joined document do, hashed (never 0): the host of a URL or domain name,
+/* What tokens [b, e) of a joined document do, hashed (never 0), d->memo (reset for the document)
+ * keeping what each token is: the host of a URL or domain name,
  * or the package an install command names ("pip install X", "npm install --save X"), the first
  * one found; or, when `refusal_ok`, a refusal in the first person within their first words (the
  * words of [b, e), hashed: the fingerprints must be computed). 0: none of these. A
  * host that the PS_DETECT_NGRAM_MAX tokens before `trigger_end` (where the occurrence ends) name
  * too is not pushed by the payload: the text goes on about what its heading names ("Uses of X in
  * java.net / Methods in java.net that return X", a Javadoc page), which no attack needs. */
-uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t trigger_end, size_t b,
-                               size_t e, bool refusal_ok);
+uint64_t ps_detect_payload_act(struct ps_detect *d, const struct ps_detect_doc *doc,
+                               size_t trigger_end, size_t b, size_t e, bool refusal_ok);
 
 #endif

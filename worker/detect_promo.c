@@ -177,7 +177,12 @@ static bool refuses(const struct ps_detect_doc *doc, size_t b, size_t e)
     struct word w[ACT_WORDS];
     size_t n = e - b < ACT_WORDS ? e - b : ACT_WORDS;
 
-    for (size_t i = 0; i < n; i++)
+    if (n == 0)
+        return false;
+    get_word(doc, b, &w[0]);
+    if (w[0].s[0] != 'i' && w[0].s[0] != 'a') /* every refusal opens with "i", "i'm" or "as" */
+        return false;
+    for (size_t i = 1; i < n; i++)
         get_word(doc, b + i, &w[i]);
     for (size_t r = 0; r < sizeof(refusals) / sizeof(refusals[0]); r++) {
         size_t k = 0;
@@ -215,8 +220,29 @@ static uint64_t refusal_act(const struct ps_detect_doc *doc, size_t b, size_t e)
            1;
 }
 
-uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t trigger_end, size_t b,
-                               size_t e, bool refusal_ok)
+/* What token i can open in an act (M_WORD_HOST, M_WORD_MANAGER), once per token and call: the
+ * sentences after the many patterns that end in one sentence overlap, and nearly every word is
+ * neither. */
+static unsigned word_kind(struct ps_detect *d, const struct ps_detect_doc *doc, size_t i)
+{
+    uint16_t *m = &d->memo[i]; /* i < n_tok */
+
+    if (!(*m & M_WORD_KNOWN)) {
+        struct word w;
+        unsigned k = M_WORD_KNOWN;
+
+        get_word(doc, i, &w);
+        if (w.len > 0 && host_of(&w) != 0)
+            k |= M_WORD_HOST;
+        if (w.len > 0 && in_list(w.s, managers, sizeof(managers) / sizeof(managers[0])))
+            k |= M_WORD_MANAGER;
+        *m |= (uint16_t)k;
+    }
+    return *m & (M_WORD_HOST | M_WORD_MANAGER);
+}
+
+uint64_t ps_detect_payload_act(struct ps_detect *d, const struct ps_detect_doc *doc,
+                               size_t trigger_end, size_t b, size_t e, bool refusal_ok)
 {
     size_t before = trigger_end > PS_DETECT_NGRAM_MAX ? trigger_end - PS_DETECT_NGRAM_MAX : 0;
     struct word w;
@@ -228,14 +254,16 @@ uint64_t ps_detect_payload_act(const struct ps_detect_doc *doc, size_t trigger_e
     if (refusal_ok && refuses(doc, b, e))
         return refusal_act(doc, b, e);
     for (size_t i = b; i < e; i++) {
+        unsigned kind = word_kind(d, doc, i);
         uint64_t h;
 
-        get_word(doc, i, &w);
-        if (w.len == 0)
+        if (kind == 0)
             continue;
-        if ((h = host_of(&w)) != 0 && !names_host(doc, before, trigger_end, h))
+        get_word(doc, i, &w);
+        if ((kind & M_WORD_HOST) && (h = host_of(&w)) != 0 &&
+            !names_host(doc, before, trigger_end, h))
             return h;
-        if (i + 2 < e && in_list(w.s, managers, sizeof(managers) / sizeof(managers[0]))) {
+        if (i + 2 < e && (kind & M_WORD_MANAGER)) {
             size_t k = i + 1;
 
             get_word(doc, k, &w);

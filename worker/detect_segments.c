@@ -187,7 +187,7 @@ static unsigned promo_after(struct ps_detect *d, const struct ps_detect_doc *doc
     if (j >= n)
         return 0;
     e = promo_sentence(doc, j, &b);
-    *act = ps_detect_payload_act(doc, j, b, e, true);
+    *act = ps_detect_payload_act(d, doc, j, b, e, true);
     if (*act == 0)
         return 0;
     for (int k = 0; k < 2 && e < n; k++) {
@@ -225,7 +225,8 @@ static unsigned promo_memo(struct ps_detect *d, const struct ps_detect_doc *doc,
  * templated payload that pushes something says so in any of its sentences ("Download
  * SafeHarbor Wallet from safeharbor-wallet.example.org" third). *after gets the token after that
  * sentence. A refusal there is no act: it would be the payload's first sentence. */
-static uint64_t run_act(const struct ps_detect_doc *doc, size_t j, size_t *after)
+static uint64_t run_act(struct ps_detect *d, const struct ps_detect_doc *doc, size_t j,
+                        size_t *after)
 {
     size_t b, e = promo_sentence(doc, j, &b);
 
@@ -234,7 +235,7 @@ static uint64_t run_act(const struct ps_detect_doc *doc, size_t j, size_t *after
 
         b = e;
         e = sentence_end(doc, b);
-        a = ps_detect_payload_act(doc, j, b, e, false);
+        a = ps_detect_payload_act(d, doc, j, b, e, false);
         if (a != 0) {
             *after = e;
             return a;
@@ -272,9 +273,9 @@ unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
     /* every lead candidate and pattern that ends at j asks: the memo keeps whether the run
      * pushes anything (most push nothing), the act is sought again only where it does */
     if (d->memo[j] & M_RUN_KNOWN) {
-        *act = d->memo[j] & M_RUN ? run_act(doc, j, after) : 0;
+        *act = d->memo[j] & M_RUN ? run_act(d, doc, j, after) : 0;
     } else {
-        *act = run_act(doc, j, after);
+        *act = run_act(d, doc, j, after);
         d->memo[j] |= M_RUN_KNOWN | (*act != 0 ? M_RUN : 0);
     }
     return *act != 0 ? PS_DETECT_PROMO_BLOCK : PS_DETECT_TEMPLATED;
