@@ -21,6 +21,7 @@ struct confirm {
     struct ps_detect *d;
     struct ps_detect_doc *doc;
     const struct ps_detect_heavy *heavy; /* pass 3's test of repeated sentences, NULL in pass 2 */
+    size_t last_tok;                     /* the token of the last long match located */
 };
 
 /* MinHash of the after-window's tokens [j, j + window): token hashes permuted by odd multipliers
@@ -193,14 +194,14 @@ static void finish_hits(struct ps_detect *d)
 /* ps_patset_scan's callback: one occurrence of a long pattern in norm. */
 static void on_match(void *ctx, uint64_t hash, size_t begin, size_t end)
 {
-    const struct confirm *c = ctx;
+    struct confirm *c = ctx;
     const struct ps_detect_doc *doc = c->doc;
     struct ps_detect_hit *hit = hit_of(c->d, hash);
     size_t k, next;
 
     if (hit_settled(hit))
         return;
-    k = ps_detect_token_at(doc, begin);
+    k = c->last_tok = ps_detect_token_near(doc, begin, c->last_tok);
     next = k;
     while (next < doc->n_tok && doc->tstart[next] < end)
         next++;
@@ -256,7 +257,7 @@ void ps_detect_confirm(struct ps_detect *d, struct ps_detect_doc *doc, const str
 {
     const struct ps_u64set *shorts = ps_patset_short(set);
     struct ps_detect_heavy h = {heavy, heavy_ctx};
-    struct confirm c = {d, doc, heavy != NULL ? &h : NULL};
+    struct confirm c = {d, doc, heavy != NULL ? &h : NULL, 0};
 
     d->n_hits = 0;
     d->n_cands = 0;

@@ -241,6 +241,9 @@ static inline void ps_detect_doc_need(const struct ps_detect *d, struct ps_detec
 }
 /* The token holding base offset `at` (the last that starts at or before it). */
 size_t ps_detect_token_at(const struct ps_detect_doc *doc, size_t at);
+/* The same, searched from token `hint` on when it starts at or before `at` (matches come in
+ * order of their end, so the last one's token is nearly always close). */
+size_t ps_detect_token_near(const struct ps_detect_doc *doc, size_t at, size_t hint);
 
 /* The flags of token i with every feature: pass 1 computes them only for the tokens it looks at
  * (the after-windows that pass the stop-word and length tests, the snap, the candidates). */

@@ -485,6 +485,24 @@ size_t ps_detect_token_at(const struct ps_detect_doc *doc, size_t at)
     return last_at_or_before(doc->tstart, doc->n_tok, at);
 }
 
+size_t ps_detect_token_near(const struct ps_detect_doc *doc, size_t at, size_t hint)
+{
+    const uint32_t *ts = doc->tstart;
+    size_t n = doc->n_tok, step = 1, lo, hi;
+
+    if (hint >= n || ts[hint] > at)
+        return last_at_or_before(ts, n, at);
+    /* gallop from the hint: lo is at or before `at`, hi past it (or n) */
+    lo = hint;
+    hi = hint + 1;
+    while (hi < n && ts[hi] <= at) {
+        lo = hi;
+        step *= 2;
+        hi = lo + step < n ? lo + step : n;
+    }
+    return lo + last_at_or_before(ts + lo, hi - lo, at);
+}
+
 size_t ps_detect_token_of(const struct ps_detect_doc *doc, size_t at)
 {
     return last_at_or_before(doc->ostart, doc->n_tok, at);

@@ -312,6 +312,8 @@ bool ps_detect_find_repeat(struct ps_detect *d, struct ps_detect_doc *doc, size_
  * glued to the trigger leaves its first copy's first word in the trigger's token)? The run must
  * start there, not earlier: a pattern that is itself a copy of the phrase ("You are stupid!"
  * before the next "You are stupid!") is payload, not trigger. */
+_Static_assert(REP_PERIOD_MAX <= 32, "ps_detect_repeat_from keeps the periods in 32 bits");
+
 bool ps_detect_repeat_from(const struct ps_detect *d, struct ps_detect_doc *doc, size_t j)
 {
     size_t n = doc->n_tok;
@@ -320,10 +322,17 @@ bool ps_detect_repeat_from(const struct ps_detect *d, struct ps_detect_doc *doc,
     ps_detect_doc_need(d, doc, DOC_FINGERPRINTS);
     fp = doc->tfp;
     for (size_t s = j; s <= j + 1 && s < n; s++) {
-        for (size_t per = 1; per <= REP_PERIOD_MAX && s + REP_COPIES * per <= n; per++) {
-            size_t k;
+        size_t lim = (n - s) / REP_COPIES < REP_PERIOD_MAX ? (n - s) / REP_COPIES : REP_PERIOD_MAX;
+        uint32_t periods = 0; /* bit per - 1: token s comes again per tokens later */
 
-            for (k = s; k < s + (REP_COPIES - 1) * per; k++)
+        /* nearly always none: one branch-free sweep instead of a loop per period */
+        for (size_t per = 1; per <= lim; per++)
+            periods |= (uint32_t)(fp[s + per] == fp[s]) << (per - 1);
+        while (periods != 0) {
+            size_t per = (size_t)__builtin_ctz(periods) + 1, k;
+
+            periods &= periods - 1;
+            for (k = s + 1; k < s + (REP_COPIES - 1) * per; k++)
                 if (fp[k] != fp[k + per])
                     break;
             if (k == s + (REP_COPIES - 1) * per && (s == 0 || fp[s - 1] != fp[s - 1 + per]) &&
