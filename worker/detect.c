@@ -99,6 +99,8 @@ void ps_detect_free(struct ps_detect *d)
     free(d->ctext);
     free(d->cands);
     free(d->hits);
+    free(d->keys);
+    free(d->sorted);
     ps_itab_release(&d->hidx);
     free(d->memo);
     free(d->acts);
@@ -121,6 +123,7 @@ size_t ps_detect_footprint(const struct ps_detect *d)
 {
     return sizeof(*d) + (size_t)d->o.max_candidates * (d->o.max_candidate_len + sizeof(*d->cands)) +
            d->hits_cap * sizeof(*d->hits) + d->hidx.cap * sizeof(*d->hidx.slots) +
+           d->sort_cap * (sizeof(*d->sorted) + 2 * sizeof(*d->keys)) +
            d->shingles_cap * sizeof(*d->shingles) +
            d->memo_cap * (sizeof(*d->memo) + sizeof(*d->acts)) +
            ((size_t)d->o.window + 1) * (4 * sizeof(uint32_t) + 2 * sizeof(uint64_t));

@@ -66,14 +66,6 @@ static uint64_t next_words(const struct ps_detect *d, struct ps_detect_doc *doc,
     return found ? h | 1 : 0;
 }
 
-static int cmp_hit(const void *a, const void *b)
-{
-    uint64_t x = ((const struct ps_detect_hit *)a)->hash;
-    uint64_t y = ((const struct ps_detect_hit *)b)->hash;
-
-    return (x > y) - (x < y);
-}
-
 /* The payload after an occurrence that ends at norm offset `end`, token `next` being the first
  * that starts at or after it: salad, decoded random bytes, a repeated phrase, or none (0); in
  * pass 3 only sentences repeated across the corpus (ps_detect_segment_role: *act, and *after
@@ -183,12 +175,69 @@ void ps_detect_carrier(const struct ps_detect *d, struct ps_detect_doc *doc,
     *next = hit->noted ? next_words(d, doc, hit->first_next) : 0;
 }
 
-/* Empty the index for the next document, sort by hash. */
+/* keys[0, n) in order of hash, `tmp` (n keys) as scratch: insertion sort in runs of 16, then
+ * merged bottom-up. Hashes are distinct (one hit per pattern). */
+static void sort_keys(struct ps_detect_hit_key *keys, struct ps_detect_hit_key *tmp, size_t n)
+{
+    enum { RUN = 16 };
+    struct ps_detect_hit_key *src = keys, *dst = tmp, *t;
+
+    for (size_t r = 0; r < n; r += RUN)
+        for (size_t i = r + 1; i < n && i < r + RUN; i++) {
+            struct ps_detect_hit_key k = keys[i];
+            size_t j = i;
+
+            for (; j > r && keys[j - 1].hash > k.hash; j--)
+                keys[j] = keys[j - 1];
+            keys[j] = k;
+        }
+    for (size_t w = RUN; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t a = lo, b = mid, o = lo;
+
+            while (a < mid && b < hi)
+                dst[o++] = src[a].hash < src[b].hash ? src[a++] : src[b++];
+            while (a < mid)
+                dst[o++] = src[a++];
+            while (b < hi)
+                dst[o++] = src[b++];
+        }
+        t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != keys)
+        memcpy(keys, src, n * sizeof(*keys));
+}
+
+/* Empty the index for the next document, and put the hits in order of hash: their keys are
+ * sorted, and each hit is moved once (into the other buffer, which becomes d->hits). */
 static void finish_hits(struct ps_detect *d)
 {
+    size_t n = d->n_hits;
+    struct ps_detect_hit *t;
+
     ps_itab_clear(&d->hidx);
-    if (d->n_hits > 1)
-        qsort(d->hits, d->n_hits, sizeof(*d->hits), cmp_hit);
+    if (n < 2)
+        return;
+    if (d->sort_cap < d->hits_cap) {
+        free(d->keys);
+        free(d->sorted);
+        d->sort_cap = d->hits_cap;
+        d->keys = ps_xmalloc(2 * d->sort_cap * sizeof(*d->keys));
+        d->sorted = ps_xmalloc(d->sort_cap * sizeof(*d->sorted));
+    }
+    for (size_t i = 0; i < n; i++)
+        d->keys[i] = (struct ps_detect_hit_key){d->hits[i].hash, i};
+    sort_keys(d->keys, d->keys + n, n);
+    for (size_t i = 0; i < n; i++)
+        d->sorted[i] = d->hits[d->keys[i].i];
+    /* swap the buffers: both hold sort_cap >= hits_cap hits */
+    t = d->hits;
+    d->hits = d->sorted;
+    d->sorted = t;
+    d->hits_cap = d->sort_cap;
 }
 
 /* ps_patset_scan's callback: one occurrence of a long pattern in norm. */
