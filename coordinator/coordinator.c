@@ -137,11 +137,7 @@ static void worker_left(struct coord *c, size_t w, const char *reason)
                    "--max-attempts",
                    ids[i], ps_lease_attempts(c->leases, ids[i]), reason);
             ps_lease_give_back(c->leases, ids[i]);
-            if (c->n_gave_back == c->cap_gave_back) {
-                c->cap_gave_back = c->cap_gave_back ? c->cap_gave_back * 2 : 64;
-                c->gave_back = ps_xrealloc(c->gave_back, c->cap_gave_back * sizeof(*c->gave_back));
-            }
-            c->gave_back[c->n_gave_back++] = ids[i];
+            ps_coord_note_given_back(c, ids[i]);
         }
 }
 

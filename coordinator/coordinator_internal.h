@@ -146,6 +146,11 @@ void ps_coord_make_ready(struct coord *c, size_t w);
 /* One batch of leases out (and the finished shards to the collector); true when the batch was
  * full, so that more may wait. */
 bool ps_coord_dispatch(struct coord *c);
+/* Shard `id`'s given-back count changed: it goes to Redis with the next round trip. */
+void ps_coord_note_given_back(struct coord *c, uint32_t id);
+/* The pass a lease record (`leases` hash value, written by the round trip) names; false when the
+ * value is not one. */
+bool ps_coord_lease_record_pass(const char *v, size_t len, unsigned *pass);
 
 /* job.c: one coordinator per job (a lock with a TTL, renewed every interval) */
 enum ps_err ps_coord_lock(struct coord *c, struct ps_errdetail *ed); /* PS_ERR_USAGE: held */

@@ -297,6 +297,34 @@ bool ps_coord_dispatch(struct coord *c)
     return n == DISPATCH_BATCH;
 }
 
+void ps_coord_note_given_back(struct coord *c, uint32_t id)
+{
+    if (c->n_gave_back == c->cap_gave_back) {
+        c->cap_gave_back = c->cap_gave_back ? c->cap_gave_back * 2 : 64;
+        c->gave_back = ps_xrealloc(c->gave_back, c->cap_gave_back * sizeof(*c->gave_back));
+    }
+    c->gave_back[c->n_gave_back++] = id;
+}
+
+bool ps_coord_lease_record_pass(const char *v, size_t len, unsigned *pass)
+{
+    size_t b = len;
+    unsigned long p = 0;
+
+    /* "<routing id> <attempt> <deadline> <pass>": the pass is the last word */
+    while (b > 0 && v[b - 1] != ' ')
+        b--;
+    if (b == 0 || b == len || len - b > 2)
+        return false;
+    for (size_t i = b; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return false;
+        p = p * 10 + (unsigned long)(v[i] - '0');
+    }
+    *pass = (unsigned)p;
+    return true;
+}
+
 void ps_coord_dispatch_init(struct coord *c)
 {
     c->grants = ps_xcalloc(DISPATCH_BATCH, sizeof(struct grant));

@@ -178,6 +178,15 @@ void ps_lease_give_back(struct ps_lease_table *t, uint32_t id)
     ps_lease_requeue(t, id);
 }
 
+void ps_lease_forgive(struct ps_lease_table *t, uint32_t id)
+{
+    struct shard *s = get(t, id);
+
+    if (s->state != PS_LEASE_PENDING)
+        ps_bug("shard %u forgiven while not pending", id);
+    s->given_back++;
+}
+
 void ps_lease_grant(struct ps_lease_table *t, uint32_t id, size_t worker, uint32_t attempt,
                     uint64_t deadline)
 {

@@ -47,6 +47,9 @@ void ps_lease_requeue(struct ps_lease_table *t, uint32_t id);
 /* The worker holding shard `id`'s lease gave it back: queued again as ps_lease_requeue does, and
  * the attempt is not charged. */
 void ps_lease_give_back(struct ps_lease_table *t, uint32_t id);
+/* While loading a pass: the last attempt of pending shard `id` ended with its coordinator (a
+ * restart) and is not charged either. */
+void ps_lease_forgive(struct ps_lease_table *t, uint32_t id);
 
 /* Lease shard `id` (taken from the queue) to `worker` as `attempt` until `deadline` (ms). */
 void ps_lease_grant(struct ps_lease_table *t, uint32_t id, size_t worker, uint32_t attempt,

@@ -369,6 +369,25 @@ static enum ps_err skip_shards(struct coord *c, const char *set, bool inside,
     return err;
 }
 
+/* A lease on record for a pending shard of this pass was out when its coordinator stopped (a
+ * restart), or when Redis restarted under this one, which forgets its leases: the shard goes out
+ * again, and that attempt is not charged against --max-attempts (it did not fail on the shard). */
+static enum ps_err forgive_lease(void *ctx, const char *f, size_t fl, const char *v, size_t vl)
+{
+    struct coord *c = ctx;
+    char *end;
+    unsigned long id = strtoul(f, &end, 10);
+    unsigned pass;
+
+    if (end != f + fl || id >= c->n_shards || !ps_coord_lease_record_pass(v, vl, &pass) ||
+        pass != c->pass || ps_lease_state(c->leases, (uint32_t)id) != PS_LEASE_PENDING ||
+        ps_lease_charged(c->leases, (uint32_t)id) == 0)
+        return PS_OK;
+    ps_lease_forgive(c->leases, (uint32_t)id);
+    ps_coord_note_given_back(c, (uint32_t)id);
+    return PS_OK;
+}
+
 enum ps_err ps_coord_load_pass(struct coord *c, struct ps_errdetail *ed)
 {
     static const char *const keys[] = {PS_KEY_COMMITS, PS_KEY_FAILED, PS_KEY_ATTEMPTS,
@@ -404,6 +423,8 @@ enum ps_err ps_coord_load_pass(struct coord *c, struct ps_errdetail *ed)
         if (ps_plan_shard(c->plan, i)->begin != 0)
             ps_lease_mark_finished(c->leases, (uint32_t)i, PS_LEASE_DONE);
     ps_lease_queue_pending(c->leases);
+    if ((err = ps_store_hscan(c->store, c->k_leases, forgive_lease, c, ed)) != PS_OK)
+        return err;
     return ps_store_cmd(c->store, NULL, ed, "DEL", c->k_leases, NULL);
 }
 

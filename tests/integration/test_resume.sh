@@ -4,7 +4,8 @@
 # are refused with exit 3, and so are other inputs and a planned file that changed since; the
 # resumed job scans the shards it planned (from the plan saved in Redis), not a file that
 # appeared since; a second coordinator is refused while the lock is held, and a lock that
-# vanished while its holder ran is taken again by the holder.
+# vanished while its holder ran is taken again by the holder; the leases out at the kill are not
+# charged against --max-attempts.
 set -eu
 # shellcheck source=tests/integration/lib.sh
 . "$PS_SOURCE_DIR/tests/integration/lib.sh"
@@ -32,6 +33,10 @@ done
 
 some_done() { [ "$(hget "$KEY" shards_done)" -ge 4 ] 2>/dev/null; }
 wait_for some_done 120
+# the workers stop first, so that the leases out at the kill stay uncommitted
+for i in 1 2; do
+	kill -STOP "$(pid_of "w$i")"
+done
 kill -KILL "$(pid_of coord1)"
 wait_exit coord1 10 >/dev/null
 DONE=$(hget "$KEY" shards_done)
@@ -41,6 +46,18 @@ log "killed the coordinator at $DONE/$TOTAL shards"
 for i in 1 2; do
 	kill -KILL "$(pid_of "w$i")" 2>/dev/null || true
 done
+# the leases of pass 1 out at the kill: the restarted coordinator dispatches them again without
+# charging that attempt against --max-attempts (docs/protocol.md §5.2)
+OUT_AT_KILL=""
+if [ "$(hget "$KEY" pass)" = 1 ]; then
+	for f in $(rcli hkeys 'poisonscan:{itestr}:leases'); do
+		case "$(hget 'poisonscan:{itestr}:leases' "$f")" in
+		*" 1") [ -n "$(hget 'poisonscan:{itestr}:commits:p1' "$f")" ] || OUT_AT_KILL="$OUT_AT_KILL $f" ;;
+		esac
+	done
+	[ -n "$OUT_AT_KILL" ] || fail "no lease of pass 1 out at the kill"
+fi
+log "leases out at the kill:${OUT_AT_KILL:- none (past pass 1)}"
 
 # another shard size is another plan: the job must not be resumed with it
 assert_eq "$(run_rc "$BIN" coordinator --redis "$REDIS_URL" --bind "$EP" --endpoint-file "$T/ep2" \
@@ -73,6 +90,10 @@ log "planned file changed and restored: $PLANNED; copy: $(ls "$T/corpus" | grep 
 rm -f "$T/ep"
 start_bg coord2 coordinator --shard-size 256K
 wait_for test -s "$T/ep" 30
+forgiven() { [ "$(hget 'poisonscan:{itestr}:givenback:p1' "$1")" = 1 ]; }
+for f in $OUT_AT_KILL; do
+	wait_for forgiven "$f" 30
+done
 # one coordinator per job: a second one, same settings, waits out the lock's TTL and gives up
 assert_eq "$(run_rc "$BIN" coordinator --redis "$REDIS_URL" --bind "ipc://$T/coord3.ipc" \
 	--job itestr --out "$T/out3" --lease-timeout "$(secs 3)" --insecure --shard-size 256K \

@@ -134,6 +134,10 @@ static void test_lease_given_back_attempts_are_not_charged(void **state)
     assert_int_equal(ps_lease_charged(t, 0), 2);
     ps_lease_set_given_back(t, 1, 2);
     assert_int_equal(ps_lease_charged(t, 1), 0);
+    /* a lease that ended with its coordinator (loading the pass after a restart) */
+    ps_lease_forgive(t, 0);
+    assert_int_equal(ps_lease_given_back(t, 0), 4);
+    assert_int_equal(ps_lease_charged(t, 0), 1);
     ps_lease_reset(t);
     assert_int_equal(ps_lease_given_back(t, 0), 0);
     ps_lease_table_free(t);
