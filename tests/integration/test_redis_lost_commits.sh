@@ -87,16 +87,21 @@ wait_for at_least_recorded 1 2 120
 redis_aof_copy "$T/aof-old1"
 BASE=$(journal_count 1)
 wait_for at_least_recorded 1 $((BASE + 3)) 120
-# the coordinator stopped, so that its record stays as read here while Redis is swapped
+# the coordinator stopped, so that its record stays as read here while Redis is swapped, and the
+# workers too: a commit that reached the old server after the markers were read would be lost
+# without being in $T/kill1 (the coordinator, rightly, names it)
 kill -STOP "$(pid_of c1)"
+for i in 1 2; do kill -STOP "$(pid_of "wa$i")"; done
 journaled_sorted 1 >"$T/rec1"
 markers lc 1 >"$T/kill1"
 redis_aof_kill
 redis_aof_restore "$T/aof-old1"
 redis_aof_start
-# nothing writes meanwhile: the coordinator is stopped, the workers' commits meet a new server
+# nothing writes meanwhile: coordinator and workers are stopped; the workers' next commits meet a
+# new server
 markers lc 1 >"$T/old1"
 kill -CONT "$(pid_of c1)"
+for i in 1 2; do kill -CONT "$(pid_of "wa$i")"; done
 log "scan pass: journal $(grep -c . "$T/rec1"), redis $(grep -c . "$T/kill1") at the kill, $(grep -c . "$T/old1") in the old AOF"
 comm -23 "$T/rec1" "$T/old1" >"$T/must1"  # on record, lost: must be named
 comm -23 "$T/kill1" "$T/old1" >"$T/lost1" # every shard lost: may be named
