@@ -134,6 +134,7 @@ static void on_key_join(void *ctx, uint64_t key, uint64_t docs, const struct ps_
 
 struct cluster {
     size_t root, first, n; /* members order[first .. first + n) */
+    size_t lead;           /* its first member in (shard, offset) order: order[first] */
     uint64_t size;
 };
 
@@ -152,7 +153,8 @@ static int cmp_cluster(const void *a, const void *b)
 
     if (x->size != y->size)
         return x->size > y->size ? -1 : 1;
-    return (x->first > y->first) - (x->first < y->first);
+    /* not `first`: the roots, by which the members are grouped, depend on the keys' order */
+    return (x->lead > y->lead) - (x->lead < y->lead);
 }
 
 static void append_cluster(struct ps_buf *json, const struct collect *c, const size_t *order,
@@ -223,10 +225,18 @@ void ps_clusters_report(const struct ps_aggset *a, const struct ps_plan *plan, u
     ps_aggset_each_cluster_key(a, on_key_collect, &c);
     if (c.n > 1)
         qsort(c.v, c.n, sizeof(*c.v), cmp_member);
-    /* a member sampled by several keys is one member */
-    for (size_t i = 0; i < c.n; i++)
-        if (kept == 0 || cmp_member(&c.v[kept - 1], &c.v[i]) != 0)
+    /* a member sampled by several keys is one member, with the snippet one of them kept (keys
+     * come in the order of the aggregate's history, which the collector's merge order sets) */
+    for (size_t i = 0; i < c.n; i++) {
+        struct member *last = kept > 0 ? &c.v[kept - 1] : NULL;
+
+        if (last == NULL || cmp_member(last, &c.v[i]) != 0) {
             c.v[kept++] = c.v[i];
+        } else if (last->snippet_len == 0 && c.v[i].snippet_len > 0) {
+            last->snippet = c.v[i].snippet;
+            last->snippet_len = c.v[i].snippet_len;
+        }
+    }
     c.n = kept;
     for (size_t i = 0; i < c.n; i++)
         c.v[i].parent = i;
@@ -243,7 +253,7 @@ void ps_clusters_report(const struct ps_aggset *a, const struct ps_plan *plan, u
     for (size_t i = 0, prev = SIZE_MAX; i < c.n; i++) {
         size_t root = order[2 * i];
         if (root != prev)
-            cl[n_cl++] = (struct cluster){root, i, 0, c.v[root].size};
+            cl[n_cl++] = (struct cluster){root, i, 0, order[2 * i + 1], c.v[root].size};
         cl[n_cl - 1].n++;
         prev = root;
         order[i] = order[2 * i + 1]; /* compact in place: slot i was read at step i / 2 */
