@@ -296,6 +296,8 @@ static void test_clusters_merge_shards_and_partitions_into_one_sketch(void **sta
 #define K2 (UINT64_C(1) << 40 | 0x2222)
 #define K3 UINT64_C(0x3333)
 #define K4 (UINT64_C(1) << 40 | 0x4444)
+#define K5 UINT64_C(0x5555)
+#define K6 UINT64_C(0x6666)
 
 /* One paragraph of the confirm pass: its document and its heavy band keys (at most 2). */
 struct para {
@@ -307,12 +309,16 @@ struct para {
 
 /* Cluster x: x0..x3 share K1, x2..x5 share K2 (joined through x2 and x3, across partitions);
  * cluster y: K3; K4 is held by 2 paragraphs only, fewer than min_docs (3). In (shard, offset)
- * order within each cluster. */
+ * order within each cluster. Cluster w: K5 and K6 (one partition) share w0, the member of
+ * smallest rank in K5 (whose snippet K5 keeps) but not in K6 (w3 is: ranks hash shard and
+ * offset, these offsets were picked for it); merged last first, K6 comes before K5. */
 static const struct para paras[] = {
-    {0, 10, "x0", {K1, 0}},  {0, 20, "x1", {K1, 0}},  {1, 10, "x2", {K1, K2}},
-    {1, 30, "x3", {K2, K1}}, {2, 5, "x4", {K2, 0}},   {3, 7, "x5", {K2, 0}},
-    {2, 100, "y0", {K3, 0}}, {3, 200, "y1", {K3, 0}}, {3, 300, "y2", {K3, 0}},
-    {0, 500, "z0", {K4, 0}}, {1, 500, "z1", {K4, 0}},
+    {0, 10, "x0", {K1, 0}},   {0, 20, "x1", {K1, 0}},   {1, 10, "x2", {K1, K2}},
+    {1, 30, "x3", {K2, K1}},  {2, 5, "x4", {K2, 0}},    {3, 7, "x5", {K2, 0}},
+    {2, 100, "y0", {K3, 0}},  {3, 200, "y1", {K3, 0}},  {3, 300, "y2", {K3, 0}},
+    {0, 500, "z0", {K4, 0}},  {1, 500, "z1", {K4, 0}},  {0, 1000, "w0", {K5, K6}},
+    {1, 1000, "w1", {K5, 0}}, {2, 1004, "w2", {K5, 0}}, {1, 2000, "w3", {K6, 0}},
+    {3, 1001, "w4", {K6, 0}},
 };
 #define N_PARAS (sizeof(paras) / sizeof(paras[0]))
 
@@ -393,7 +399,7 @@ static void test_clusters_report_joins_keys_across_partitions(void **state)
     confirm_aggset(&s, false);
     ps_buf_init(&json, SIZE_MAX / 2);
     ps_clusters_report(&s, plan, 3, 10, trigger_of, NULL, &json, &n_clusters);
-    assert_int_equal(n_clusters, 2);
+    assert_int_equal(n_clusters, 3);
     /* the biggest first: x, one cluster of six (no key holds all of it), over four shards,
      * members in (shard, offset) order, each once though two keys sampled it; its trigger */
     x = strstr(json.data, "{\"size\":6,\"shards\":4,\"paragraphs\":6,");
@@ -408,8 +414,13 @@ static void test_clusters_report_joins_keys_across_partitions(void **state)
     /* K4's paragraphs make no cluster */
     assert_null(strstr(json.data, "\"z0\""));
     assert_true(json.len > 20);
-    assert_string_equal(json.data + json.len - strlen("],\"clusters_total\":2"),
-                        "],\"clusters_total\":2");
+    assert_string_equal(json.data + json.len - strlen("],\"clusters_total\":3"),
+                        "],\"clusters_total\":3");
+    /* w: its first member with a snippet, w0 (the copy K6 sampled without one is the same
+     * member) */
+    assert_non_null(strstr(json.data,
+                           "{\"size\":5,\"shards\":4,\"paragraphs\":5,\"representative\":"
+                           "{\"id\":\"w0\""));
     /* the same report whatever order the shards were merged in (a representative too) */
     {
         struct ps_aggset r;
