@@ -175,16 +175,21 @@ static uint64_t host_of(const struct word *w)
 static bool refuses(const struct ps_detect_doc *doc, size_t b, size_t e)
 {
     struct word w[ACT_WORDS];
-    size_t n = e - b < ACT_WORDS ? e - b : ACT_WORDS;
+    size_t n = e - b < ACT_WORDS ? e - b : ACT_WORDS, r;
 
     if (n == 0)
         return false;
+    /* the first word's first letter settles most: the rest are read only when some refusal
+     * opens with it */
     get_word(doc, b, &w[0]);
-    if (w[0].s[0] != 'i' && w[0].s[0] != 'a') /* every refusal opens with "i", "i'm" or "as" */
+    for (r = 0; r < sizeof(refusals) / sizeof(refusals[0]); r++)
+        if (w[0].s[0] == refusals[r][0][0])
+            break;
+    if (r == sizeof(refusals) / sizeof(refusals[0]))
         return false;
     for (size_t i = 1; i < n; i++)
         get_word(doc, b + i, &w[i]);
-    for (size_t r = 0; r < sizeof(refusals) / sizeof(refusals[0]); r++) {
+    for (; r < sizeof(refusals) / sizeof(refusals[0]); r++) { /* none before r opens so */
         size_t k = 0;
 
         while (k < 3 && refusals[r][k] != NULL && k < n && w[k].s[0] == refusals[r][k][0] &&
