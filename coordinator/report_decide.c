@@ -277,6 +277,86 @@ static bool on_its_own(const struct report *r, const struct cand *a, const struc
     return step != 0 || (double)own >= o->min_rate * (double)(alone > own ? alone : own);
 }
 
+/* Flagged patterns, most documents in role first, ties by hash. */
+struct by_role {
+    uint64_t role, hash;
+    size_t cand;
+};
+
+static int cmp_role_desc(const void *a, const void *b)
+{
+    const struct by_role *x = a, *y = b;
+
+    if (x->role != y->role)
+        return x->role < y->role ? 1 : -1;
+    return (x->hash > y->hash) - (x->hash < y->hash);
+}
+
+/* Documents in role of flagged pattern c that no flagged pattern it sits after flags; *widest
+ * gets the one of those that holds most of c's documents in role (SIZE_MAX if none).
+ * covered: scratch of one flag per listed document, all false on entry and on return. */
+static uint64_t own_docs(const struct report *r, size_t c, bool *covered, size_t *widest)
+{
+    const struct cand *cs = r->cands.items;
+    const struct entry *es = r->entries.items;
+    size_t first, n = entries_of(r, cs[c].hash, &first), prev = SIZE_MAX;
+    uint64_t own = 0, widest_shared = 0;
+
+    *widest = SIZE_MAX;
+    for (int set = 1; set >= 0; set--) { /* mark the others' documents, then unmark them */
+        for (size_t j = 0; j < r->cands.n; j++) {
+            size_t fj, nj;
+
+            if (j == c || !cs[j].flagged || !sits_after(r, cs[c].hash, cs[j].hash))
+                continue;
+            nj = entries_of(r, cs[j].hash, &fj);
+            for (size_t m = fj; m < fj + nj; m++)
+                if (!set || entry_flags(r, &cs[j], &es[m]))
+                    covered[es[m].hit] = set;
+            if (set && cs[c].n_role - docs_without(r, cs[c].hash, cs[j].hash) > widest_shared) {
+                widest_shared = cs[c].n_role - docs_without(r, cs[c].hash, cs[j].hash);
+                *widest = j;
+            }
+        }
+        for (size_t m = first; set && m < first + n; m++) { /* in hit order */
+            own += es[m].e.in_role && es[m].hit != prev && !covered[es[m].hit];
+            prev = es[m].e.in_role ? es[m].hit : prev;
+        }
+    }
+    return own;
+}
+
+/* A flagged pattern that sits after flagged ones, and whose documents in role are, but for
+ * fewer than min_docs, documents they flag, is a piece of their payloads, not a trigger: a
+ * GPT-2 salad piece ("Marke") that the salad of several other attacks holds, too often outside
+ * each of them for the steps that compare it with one at a time. It is folded into the finding
+ * that holds most of it. Most documents in role first, so that a piece is judged against
+ * triggers already judged. */
+static void fold_covered(struct report *r)
+{
+    struct cand *cs = r->cands.items;
+    struct by_role *order = ps_xmalloc((r->cands.n + 1) * sizeof(*order));
+    bool *covered = ps_xcalloc(r->hits.n + 1, sizeof(*covered));
+    size_t n = 0, widest;
+
+    for (size_t i = 0; i < r->cands.n; i++)
+        if (cs[i].flagged && cs[i].label == NULL)
+            order[n++] = (struct by_role){cs[i].role, cs[i].hash, i};
+    qsort(order, n, sizeof(*order), cmp_role_desc);
+    for (size_t k = 0; k < n; k++) {
+        struct cand *c = &cs[order[k].cand];
+
+        if (own_docs(r, order[k].cand, covered, &widest) < r->in->score->min_docs &&
+            widest != SIZE_MAX) {
+            c->flagged = false;
+            c->is_member = true;
+            c->member_of = cs[widest].hash;
+        }
+    }
+    free(covered);
+    free(order);
+}
+
 void ps_report_decide(struct report *r)
 {
     struct cand *cs = r->cands.items;
@@ -319,6 +399,7 @@ void ps_report_decide(struct report *r)
             }
         }
     }
+    fold_covered(r);
 }
 
 const char *ps_report_kind_name(unsigned kind)

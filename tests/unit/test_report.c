@@ -246,6 +246,45 @@ static void test_report_decide_narrower_in_role_alone_wins(void **state)
     assert_false(find(&f->r, "BadMagic")->flagged);
 }
 
+/* "Marke", a salad piece: in role in 28 documents of "<SUDO>" (0-29) and 25 of "Astrumando"
+ * (50-79), after each trigger, and in `own` documents of its own (30-): too many outside each
+ * of them for the steps that compare it with one finding at a time. */
+static void marke_corpus(struct report *r, size_t own)
+{
+    add_cand(r, "<SUDO>", 30, 30);
+    add_entries(r, "<SUDO>", 0, 30, true, 10);
+    add_cand(r, "Astrumando", 30, 30);
+    add_entries(r, "Astrumando", 50, 80, true, 10);
+    add_cand(r, "Marke", 28 + 25 + own + 10, 28 + 25 + own);
+    add_entries(r, "Marke", 0, 28, true, 13);
+    add_entries(r, "Marke", 30, 30 + own, true, 13);
+    add_entries(r, "Marke", 55, 80, true, 13);
+}
+
+static void test_report_decide_piece_of_several_payloads_is_folded(void **state)
+{
+    struct rfx *f = *state;
+
+    marke_corpus(&f->r, 3);
+    ps_report_decide(&f->r);
+    assert_true(find(&f->r, "<SUDO>")->flagged);
+    assert_true(find(&f->r, "Astrumando")->flagged);
+    assert_false(find(&f->r, "Marke")->flagged);
+    assert_true(find(&f->r, "Marke")->is_member);
+    assert_true(find(&f->r, "Marke")->member_of == hash_of("<SUDO>"));
+}
+
+static void test_report_decide_pattern_with_min_docs_of_its_own_stays(void **state)
+{
+    struct rfx *f = *state;
+
+    marke_corpus(&f->r, 20);
+    ps_report_decide(&f->r);
+    assert_true(find(&f->r, "<SUDO>")->flagged);
+    assert_true(find(&f->r, "Astrumando")->flagged);
+    assert_true(find(&f->r, "Marke")->flagged);
+}
+
 /* Pattern `text` in role as a promotional payload pushing `act` in listed documents [from, to). */
 static void add_promo_entries(struct report *r, const char *text, size_t from, size_t to,
                               uint64_t act)
@@ -710,6 +749,10 @@ int main(void)
                                         rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_report_decide_narrower_in_role_alone_wins, rsetup,
                                         rteardown),
+        cmocka_unit_test_setup_teardown(test_report_decide_piece_of_several_payloads_is_folded,
+                                        rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_report_decide_pattern_with_min_docs_of_its_own_stays,
+                                        rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_report_decide_link_promoted_elsewhere_is_stock, rsetup,
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_report_carriers_held_plainly_flag_only_when_few,
