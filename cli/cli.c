@@ -402,7 +402,7 @@ size_t ps_cli_coord_table(struct ps_opt *t, struct ps_cli_coord *v, bool embedde
         .help = "the cluster sketch sized from the corpus takes at most this (and 2% of it)");
     OPT(.flag = "min-docs", .type = PS_OPT_U64, .target = &v->min_docs, .def = "20", .min = 2,
         .max = 1000000000, .help = "documents a trigger needs before it is flagged");
-    OPT(.flag = "min-rate", .type = PS_OPT_DOUBLE, .target = &v->min_rate, .def = "0.8",
+    OPT(.flag = "min-rate", .type = PS_OPT_DOUBLE, .target = &v->min_rate, .def = "0.7",
         .dmin = 0.0001, .dmax = 1,
         .help = "share of a pattern's documents that must turn to payload after it");
     OPT(.flag = "min-spread", .type = PS_OPT_DOUBLE, .target = &v->min_spread, .def = "0.5",

@@ -9,7 +9,7 @@ struct ps_score_opts ps_score_opts_default(void)
     struct ps_score_opts o;
 
     o.min_docs = 20;
-    o.min_rate = 0.8;
+    o.min_rate = 0.7;
     o.min_spread = 0.5;
     o.min_diversity = 0.5;
     o.max_similarity = 0.05;

@@ -227,8 +227,8 @@ static void test_report_decide_narrower_in_other_payloads_is_folded(void **state
 {
     struct rfx *f = *state;
 
-    /* 22 of the 30 documents that hold "Magic" alone: 0.73, under min_rate (0.8) */
-    magic_corpus(&f->r, 70);
+    /* 22 of the 35 documents that hold "Magic" alone: 0.63, under min_rate (0.7) */
+    magic_corpus(&f->r, 75);
     ps_report_decide(&f->r);
     assert_true(find(&f->r, "BadMagic")->flagged);
     assert_false(find(&f->r, "Magic")->flagged);

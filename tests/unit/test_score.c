@@ -56,6 +56,10 @@ static void test_score_flag_uses_rate_in_role(void **state)
     assert_true(score == 0.0);
     /* boilerplate: every document has the same text before the pattern */
     assert_false(ps_score_flag(&o, 250, 250, 60, 64, 1.0 / 250, &score));
+    /* an ordinary phrase as a trigger ("James Bond"): 50 poisons beside the 18 film reviews
+     * that hold it, 0.74, are flagged; beside 25 pages of its own, 0.67, no longer */
+    assert_true(ps_score_flag(&o, 50, 68, 40, 128, 1.0, &score));
+    assert_false(ps_score_flag(&o, 50, 75, 40, 128, 1.0, &score));
 }
 
 /* n entries of a pattern that pushes host 42 in every document: `block` of them go on with
