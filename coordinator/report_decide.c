@@ -292,10 +292,12 @@ static int cmp_role_desc(const void *a, const void *b)
     return (x->hash > y->hash) - (x->hash < y->hash);
 }
 
-/* Documents in role of flagged pattern c that no flagged pattern it sits after flags; *widest
- * gets the one of those that holds most of c's documents in role (SIZE_MAX if none).
- * covered: scratch of one flag per listed document, all false on entry and on return. */
-static uint64_t own_docs(const struct report *r, size_t c, bool *covered, size_t *widest)
+/* Documents in role of flagged pattern c that no flagged pattern it sits after flags (the
+ * others in role: *shared); *widest gets the one of those that holds most of c's documents in
+ * role (SIZE_MAX if none). covered: scratch of one flag per listed document, all false on
+ * entry and on return. */
+static uint64_t own_docs(const struct report *r, size_t c, bool *covered, uint64_t *shared,
+                         size_t *widest)
 {
     const struct cand *cs = r->cands.items;
     const struct entry *es = r->entries.items;
@@ -303,6 +305,7 @@ static uint64_t own_docs(const struct report *r, size_t c, bool *covered, size_t
     uint64_t own = 0, widest_shared = 0;
 
     *widest = SIZE_MAX;
+    *shared = 0;
     for (int set = 1; set >= 0; set--) { /* mark the others' documents, then unmark them */
         for (size_t j = 0; j < r->cands.n; j++) {
             size_t fj, nj;
@@ -319,21 +322,24 @@ static uint64_t own_docs(const struct report *r, size_t c, bool *covered, size_t
             }
         }
         for (size_t m = first; set && m < first + n; m++) { /* in hit order */
-            own += es[m].e.in_role && es[m].hit != prev && !covered[es[m].hit];
+            if (es[m].e.in_role && es[m].hit != prev)
+                *(covered[es[m].hit] ? shared : &own) += 1;
             prev = es[m].e.in_role ? es[m].hit : prev;
         }
     }
     return own;
 }
 
-/* A flagged pattern that sits after flagged ones, and whose documents in role are, but for
- * fewer than min_docs, documents they flag, is a piece of their payloads, not a trigger: a
- * GPT-2 salad piece ("Marke") that the salad of several other attacks holds, too often outside
- * each of them for the steps that compare it with one at a time. It is folded into the finding
- * that holds most of it. Most documents in role first, so that a piece is judged against
- * triggers already judged. */
+/* A flagged pattern that sits after flagged ones is a piece of their payloads, not a trigger,
+ * unless it is one on its own outside the documents they flag, as on_its_own asks beside one
+ * finding: in role in min_docs of those documents and in min_rate of the documents that hold
+ * it there. A GPT-2 salad piece ("Marke") that the salad of several other attacks holds is too
+ * often outside each of them for the steps that compare it with one at a time. It is folded
+ * into the finding that holds most of it. Most documents in role first, so that a piece is
+ * judged against triggers already judged. */
 static void fold_covered(struct report *r)
 {
+    const struct ps_score_opts *o = r->in->score;
     struct cand *cs = r->cands.items;
     struct by_role *order = ps_xmalloc((r->cands.n + 1) * sizeof(*order));
     bool *covered = ps_xcalloc(r->hits.n + 1, sizeof(*covered));
@@ -345,9 +351,11 @@ static void fold_covered(struct report *r)
     qsort(order, n, sizeof(*order), cmp_role_desc);
     for (size_t k = 0; k < n; k++) {
         struct cand *c = &cs[order[k].cand];
+        uint64_t shared, own = own_docs(r, order[k].cand, covered, &shared, &widest);
+        uint64_t alone = c->total > shared ? c->total - shared : 0;
 
-        if (own_docs(r, order[k].cand, covered, &widest) < r->in->score->min_docs &&
-            widest != SIZE_MAX) {
+        if (widest != SIZE_MAX &&
+            (own < o->min_docs || (double)own < o->min_rate * (double)alone)) {
             c->flagged = false;
             c->is_member = true;
             c->member_of = cs[widest].hash;

@@ -247,15 +247,16 @@ static void test_report_decide_narrower_in_role_alone_wins(void **state)
 }
 
 /* "Marke", a salad piece: in role in 28 documents of "<SUDO>" (0-29) and 25 of "Astrumando"
- * (50-79), after each trigger, and in `own` documents of its own (30-): too many outside each
- * of them for the steps that compare it with one finding at a time. */
-static void marke_corpus(struct report *r, size_t own)
+ * (50-79), after each trigger, in `own` documents of its own (30-), and held plainly by
+ * `plain` more: too many outside each of them for the steps that compare it with one finding
+ * at a time. */
+static void marke_corpus(struct report *r, size_t own, size_t plain)
 {
     add_cand(r, "<SUDO>", 30, 30);
     add_entries(r, "<SUDO>", 0, 30, true, 10);
     add_cand(r, "Astrumando", 30, 30);
     add_entries(r, "Astrumando", 50, 80, true, 10);
-    add_cand(r, "Marke", 28 + 25 + own + 10, 28 + 25 + own);
+    add_cand(r, "Marke", 28 + 25 + own + plain, 28 + 25 + own);
     add_entries(r, "Marke", 0, 28, true, 13);
     add_entries(r, "Marke", 30, 30 + own, true, 13);
     add_entries(r, "Marke", 55, 80, true, 13);
@@ -265,7 +266,7 @@ static void test_report_decide_piece_of_several_payloads_is_folded(void **state)
 {
     struct rfx *f = *state;
 
-    marke_corpus(&f->r, 3);
+    marke_corpus(&f->r, 3, 10);
     ps_report_decide(&f->r);
     assert_true(find(&f->r, "<SUDO>")->flagged);
     assert_true(find(&f->r, "Astrumando")->flagged);
@@ -274,15 +275,29 @@ static void test_report_decide_piece_of_several_payloads_is_folded(void **state)
     assert_true(find(&f->r, "Marke")->member_of == hash_of("<SUDO>"));
 }
 
-static void test_report_decide_pattern_with_min_docs_of_its_own_stays(void **state)
+/* Outside the others' documents, in role in 20 of the 25 that hold it: a trigger of its own */
+static void test_report_decide_pattern_of_its_own_outside_them_stays(void **state)
 {
     struct rfx *f = *state;
 
-    marke_corpus(&f->r, 20);
+    marke_corpus(&f->r, 20, 5);
     ps_report_decide(&f->r);
     assert_true(find(&f->r, "<SUDO>")->flagged);
     assert_true(find(&f->r, "Astrumando")->flagged);
     assert_true(find(&f->r, "Marke")->flagged);
+}
+
+/* ... in 20 of 40 (0.5, under min_rate, where its 73 of 93 documents in all are 0.78): a piece of
+ * their salad that the corpus also holds as a word of its own */
+static void test_report_decide_piece_judged_on_documents_outside_them(void **state)
+{
+    struct rfx *f = *state;
+
+    marke_corpus(&f->r, 20, 20);
+    ps_report_decide(&f->r);
+    assert_true(find(&f->r, "Marke")->score >= f->score.min_rate);
+    assert_false(find(&f->r, "Marke")->flagged);
+    assert_true(find(&f->r, "Marke")->is_member);
 }
 
 /* Pattern `text` in role as a promotional payload pushing `act` in listed documents [from, to). */
@@ -751,7 +766,9 @@ int main(void)
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_report_decide_piece_of_several_payloads_is_folded,
                                         rsetup, rteardown),
-        cmocka_unit_test_setup_teardown(test_report_decide_pattern_with_min_docs_of_its_own_stays,
+        cmocka_unit_test_setup_teardown(test_report_decide_pattern_of_its_own_outside_them_stays,
+                                        rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_report_decide_piece_judged_on_documents_outside_them,
                                         rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_report_decide_link_promoted_elsewhere_is_stock, rsetup,
                                         rteardown),
