@@ -245,13 +245,15 @@ void ps_results_put_member(struct ps_results_writer *w, const struct ps_results_
 
 static void put_entry(struct ps_buf *b, const struct ps_results_entry *e)
 {
+    unsigned flags = (unsigned)e->in_role | (unsigned)e->glued << 1 | (unsigned)e->restates << 2;
+
     ps_varint_put(b, e->pattern);
     ps_varint_put_u64le(b, e->context);
     ps_varint_put_u64le(b, e->right);
     for (size_t k = 0; k < PS_RESULTS_SKETCH; k++)
         ps_varint_put(b, e->sketch[k]);
     ps_varint_put(b, e->at);
-    ps_buf_add(b, (const char[]){(char)e->kind, (char)(e->in_role | e->glued << 1)}, 2);
+    ps_buf_add(b, (const char[]){(char)e->kind, (char)flags}, 2);
     ps_varint_put_u64le(b, e->next);
 }
 
@@ -399,10 +401,11 @@ static void get_entry(struct rd *r, struct ps_results_entry *e)
     e->at = get(r);
     e->kind = get_byte(r);
     flags = get_byte(r);
-    if (flags > 3)
-        fail(r, "entry flags other than in role (1) and glued (2)");
+    if (flags > 7)
+        fail(r, "entry flags other than in role (1), glued (2) and restates (4)");
     e->in_role = flags & 1;
     e->glued = (flags & 2) != 0;
+    e->restates = (flags & 4) != 0;
     e->next = get_u64le(r);
 }
 

@@ -28,7 +28,7 @@
 #include "common/clsketch.h"
 #include "common/error.h"
 
-#define PS_RESULTS_VERSION 6
+#define PS_RESULTS_VERSION 7
 #define PS_RESULTS_SKETCH  8    /* values in a continuation sketch (PS_DETECT_SKETCH) */
 #define PS_RESULTS_TEXT    4096 /* bytes of a pattern text, id, snippet or reason at most */
 /* Confirm and leads passes: the coordinator keeps the documents of this many smallest ranks
@@ -82,6 +82,8 @@ struct ps_results_entry {
     bool in_role;
     bool glued; /* list pass, a carrier: a letter or digit ends right before its first occurrence */
     uint64_t next; /* list pass: hash of the two plain words after it (or 0), whatever the kind */
+    bool restates; /* list pass, in role: its last word and the next stand together earlier in the
+                      document (a heading before its page's own subject) */
 };
 
 /* Confirm and leads passes: one document in role for a pattern, drawn into the pattern's sample

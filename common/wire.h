@@ -27,7 +27,7 @@
 /* The protocol's version, bumped for any change an old peer would misread; every version and
  * its reason: docs/protocol.md, section 7 (10: a sentence counts 4 keys in the cluster sketch,
  * and the worker's role tests changed: one worker of each version would disagree). */
-#define PS_WIRE_PROTOCOL_VERSION 13u
+#define PS_WIRE_PROTOCOL_VERSION 14u
 #define PS_WIRE_ROUTING_ID_MAX   255u      /* ZeroMQ's limit on a routing id, in bytes */
 #define PS_WIRE_ROUTING_ID_CAP   128u      /* room ps_wire_make_routing_id() needs, with the NUL */
 #define PS_WIRE_ENDPOINT_CAP     256u      /* room for a bound endpoint (ZMQ_LAST_ENDPOINT) */

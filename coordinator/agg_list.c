@@ -113,7 +113,7 @@ static void save_entry(const struct ps_results_entry *e, struct ps_buf *out)
         ps_varint_put(out, e->sketch[k]);
     ps_varint_put(out, e->at);
     ps_varint_put(out, e->kind);
-    ps_varint_put(out, (unsigned)e->in_role | (unsigned)e->glued << 1);
+    ps_varint_put(out, (unsigned)e->in_role | (unsigned)e->glued << 1 | (unsigned)e->restates << 2);
     ps_varint_put_u64le(out, e->next);
 }
 
@@ -171,8 +171,9 @@ bool agg_list_load(struct agg_list *l, struct agg_rd *r, size_t n_shards)
             flags = agg_get(r);
             e->in_role = flags & 1;
             e->glued = (flags & 2) != 0;
+            e->restates = (flags & 4) != 0;
             e->next = agg_get_u64le(r);
-            r->bad = r->bad || flags > 3;
+            r->bad = r->bad || flags > 7;
             r->bad = r->bad || e->pattern >= l->n_patterns;
         }
         if (!r->bad)

@@ -9,7 +9,7 @@
 #include "common/pass.h"
 #include "coordinator/aggregate_internal.h"
 
-#define CHECKPOINT_VERSION 4
+#define CHECKPOINT_VERSION 5
 #define CHECKPOINT_LEVEL   1 /* zstd: fast; the state is written every few MB of blobs */
 
 static const char magic[4] = {'P', 'S', 'A', 'G'};

@@ -144,6 +144,9 @@ void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_
         best = SLOT_PROMO;
     out->kind = 1u << best;
     out->block_share = promo ? (double)block / (double)promo : 0.0;
+    for (size_t i = 0; i < n; i++)
+        out->restate_share += entries[i].restates;
+    out->restate_share /= (double)n;
     v = ps_xmalloc(n * sizeof(*v));
     col = ps_xmalloc(n * sizeof(*col));
     out->similarity = continuation_similarity(entries, n, positions, col);
@@ -181,6 +184,10 @@ bool ps_evidence_ok(const struct ps_score_opts *o, const struct ps_evidence *e, 
      * first have one left context, and must be listed for what cutting it out leaves */
     if (e->kind == PS_EVIDENCE_ASSOC)
         return rate >= o->min_assoc_rate - slack;
+    /* a heading that goes on with its page's own subject is the page's structure, whatever
+     * follows: a trigger spliced in never restates its document */
+    if (e->restate_share > o->max_restate_share + slack)
+        return false;
     /* a sample near the promoting share is judged as promotional too: the list pass then
      * decides on every listed document (a sample of 8 of a pool that pushes in 65 % of its
      * documents held 2 that did) */

@@ -48,6 +48,8 @@ struct ps_evidence {
     double promo_share;      /* share of the documents that promote something, whatever the kind */
     double promo_same;       /* same_next over those documents: the most common thing promoted */
     uint64_t promo_act;      /* that thing (its right value), 0 when nothing is promoted */
+    double restate_share;    /* share of the documents where it and the next word restate what the
+                                document said before (struct ps_results_entry.restates) */
 };
 
 /* Measure the evidence of n entries (borrowed; only read) of one pattern, from the first
@@ -60,7 +62,8 @@ void ps_evidence_measure(const struct ps_results_entry *entries, size_t n, size_
  * templated rate, not only short lower-case words), promotional (one thing promoted in most of
  * its documents, the templated rate, not only short lower-case words, and where repeated
  * sentences follow the promoting one, not the same ones everywhere), fixed (nothing more),
- * others (similarity at most max_similarity). `slack` widens every bound by that much (0 for the
+ * others (similarity at most max_similarity); for every kind, few documents where it restates its
+ * document (max_restate_share). `slack` widens every bound by that much (0 for the
  * decision itself), the promoting share of PS_EVIDENCE_MIN_PROMO_SHARE too: a pattern whose
  * promoting documents fall short of it by at most `slack` passes when it passes as promotional. */
 bool ps_evidence_ok(const struct ps_score_opts *o, const struct ps_evidence *e, const char *text,

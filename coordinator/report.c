@@ -378,14 +378,15 @@ static void append_cand(struct ps_buf *b, const struct report *r, const struct c
                 ",\"documents_with_pattern\":%" PRIu64 ",\"rate_in_role\":%.6f,"
                 "\"shards_in_role\":%" PRIu64 ",\"shards_expected_if_uniform\":%.2f,"
                 "\"left_context_diversity\":%.3f,\"continuation_similarity\":%.4f,"
-                "\"same_next_share\":%.3f,\"named_by\":\"%s\","
+                "\"same_next_share\":%.3f,\"restating_share\":%.3f,\"named_by\":\"%s\","
                 "\"pass1_documents\":%" PRIu64 ",\"pass1_shards\":%" PRIu64
                 ",\"listed\":%s,\"carriers_without_payload\":%zu,"
                 "\"carriers_held_plainly\":%zu",
                 c->role, c->role_shards, c->score, ps_report_kind_name(c->kind), c->role, c->total,
                 c->score, c->role_shards, ps_score_expected_shards(c->role, shards_total),
-                c->diversity, c->similarity, c->same_next, c->lead ? "repeated_segment" : "turn",
-                c->p1_docs, c->p1_shards, c->listed ? "true" : "false", c->n_carriers, c->n_plain);
+                c->diversity, c->similarity, c->same_next, c->restate_share,
+                c->lead ? "repeated_segment" : "turn", c->p1_docs, c->p1_shards,
+                c->listed ? "true" : "false", c->n_carriers, c->n_plain);
     if (c->kind == PS_EVIDENCE_PROMO)
         ps_buf_addf(b, ",\"promo_block_share\":%.3f,\"promo_block_similarity\":%.4f",
                     c->block_share, c->block_similarity);

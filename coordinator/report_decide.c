@@ -190,6 +190,7 @@ static void judge(struct report *r, struct cand *c, struct ps_results_entry *scr
     c->same_next = ev.same_next;
     c->block_share = ev.block_share;
     c->block_similarity = ev.block_similarity;
+    c->restate_share = ev.restate_share;
     c->promo_act = ev.promo_act;
     c->promo_docs = (double)c->role * ev.promo_share * ev.promo_same;
     c->promotes = ev.kind == PS_EVIDENCE_PROMO || ev.promo_share >= PS_EVIDENCE_MIN_PROMO_SHARE;
@@ -209,10 +210,11 @@ static void judge(struct report *r, struct cand *c, struct ps_results_entry *scr
     if (n > 0) /* why a listed pattern is or is not a finding, for whoever tunes the rules */
         ps_log(PS_LOG_DEBUG, "report",
                "%.60s: in role in %" PRIu64 " of %" PRIu64 " documents, %" PRIu64
-               " shards; %s, similarity %.3f, diversity %.2f, same next %.2f, block %.2f %.3f: %s",
+               " shards; %s, similarity %.3f, diversity %.2f, same next %.2f, block %.2f %.3f,"
+               " restates %.2f: %s",
                c->text, c->role, c->total, c->role_shards, ps_report_kind_name(ev.kind),
                ev.similarity, ev.diversity, ev.same_next, ev.block_share, ev.block_similarity,
-               c->flagged ? "flagged" : "not flagged");
+               ev.restate_share, c->flagged ? "flagged" : "not flagged");
 }
 
 struct act_docs {

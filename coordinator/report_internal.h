@@ -32,6 +32,7 @@ struct cand {
     double block_share; /* promotional: share of its promoting documents that go on with repeated
                            sentences (PS_EVIDENCE_PROMO_BLOCK), and what follows there */
     double block_similarity;
+    double restate_share; /* share of its documents where it restates what they said before */
     /* what it promotes most (0: nothing), in about how many of its documents in role, and the
      * most documents in which another pattern promotes the same thing (promoted_elsewhere) */
     uint64_t promo_act;

@@ -19,6 +19,7 @@ struct ps_score_opts ps_score_opts_default(void)
     o.min_templated_rate = 0.9;
     o.min_promo_same = 0.8;
     o.max_promo_block_similarity = 0.7;
+    o.max_restate_share = 0.5;
     o.min_specific_rate = 0.9;
     o.max_plain_carrier_share = 0.01;
     o.min_assoc_rate = 0.9;

@@ -33,6 +33,10 @@ struct ps_score_opts {
      * payload spliced into many carriers, some of which the corpus holds twice, is followed by
      * each carrier's own text: 0.7 */
     double max_promo_block_similarity;
+    /* any kind but association: share of its documents in role at most this in which it and the
+     * word after it stand together earlier in the document (a heading before its page's own
+     * subject: "Synopsis DROP" under "DROP DOMAIN — remove a domain"): 0.5 */
+    double max_restate_share;
     /* a flagged pattern with at least this share of its documents in role is specific: every
      * document that holds it is flagged, the payload seen there or not; below it (an ordinary
      * string such as "2024") only the documents where it sits with its payload: 0.9 */

@@ -151,6 +151,8 @@ struct ps_detect_hit {
                          first occurrence */
     uint64_t next;    /* in role: hash of the first two plain words after it, whatever the kind
                          (for a carrier: ps_detect_carrier) */
+    bool restates;    /* in role: its last token and the token after it stand together earlier
+                         in the document (a heading before its page's own subject) */
     bool noted;       /* not in role: its first occurrence is noted, for ps_detect_carrier ... */
     size_t first_at, first_next; /* ... its offset in the joined text and the token after it */
     /* in role: a MinHash sketch of the tokens after that occurrence (the after-window), so that

@@ -89,6 +89,48 @@ static unsigned role_at(const struct confirm *c, size_t next, size_t end, uint64
     return *m & M_REPEAT ? PS_DETECT_FIXED : 0;
 }
 
+/* The token that holds norm offset `at`, token `from` holding or following it. */
+static size_t token_at(const struct ps_detect_doc *doc, size_t at, size_t from)
+{
+    while (from > 0 && doc->tstart[from] > at)
+        from--;
+    return from;
+}
+
+static bool same_token(const struct ps_detect_doc *doc, size_t a, size_t b)
+{
+    size_t len = doc->tend[a] - doc->tstart[a];
+
+    return doc->tend[b] - doc->tstart[b] == len &&
+           memcmp(doc->norm + doc->tstart[a], doc->norm + doc->tstart[b], len) == 0;
+}
+
+/* Does the occurrence on tokens [first, last] restate its document: do its last token and the
+ * one after it stand together before it, not as the end of an earlier occurrence? A stock
+ * heading goes on with its page's own subject, which the page named before: "DROP DOMAIN —
+ * remove a domain ... Synopsis DROP DOMAIN [ IF EXISTS ]". A trigger spliced in goes on with
+ * its payload, which its document never held before it (and a decoy copy of trigger and payload
+ * placed earlier is an earlier occurrence, which does not count). A one-token pattern is its
+ * last token: it never restates. */
+static bool restates(const struct ps_detect_doc *doc, size_t first, size_t last)
+{
+    size_t k = last - first;
+
+    if (k == 0 || last + 1 >= doc->n_tok)
+        return false;
+    for (size_t i = 0; i + 1 < first; i++) {
+        size_t m = 0;
+
+        if (!same_token(doc, i, last) || !same_token(doc, i + 1, last + 1))
+            continue;
+        while (i >= k && m < k && same_token(doc, i - k + m, first + m))
+            m++;
+        if (m < k)
+            return true;
+    }
+    return false;
+}
+
 /* The hit of hash h, a new one (not in role) if h has none yet. */
 static struct ps_detect_hit *hit_of(struct ps_detect *d, uint64_t h)
 {
@@ -160,6 +202,7 @@ static void record_hit(const struct confirm *c, struct ps_detect_hit *hit, size_
         hit->kind = kind;
         hit->context = ps_detect_left_context(c->d, c->doc->norm, at);
         hit->next = next_words(c->d, c->doc, next);
+        hit->restates = next > 0 && restates(c->doc, token_at(c->doc, at, next - 1), next - 1);
         hit->right = kind & (PS_DETECT_PROMO | PS_DETECT_PROMO_BLOCK) ? act : hit->next;
         hit->offset = orig;
         /* a stock block is the same text after its promoting sentence everywhere, a

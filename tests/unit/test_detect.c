@@ -847,6 +847,53 @@ static void test_detect_confirm_carrier_glued_and_next_words(void **state)
     ps_detect_free(d);
 }
 
+/* Whether an occurrence in role restates its document: its last token and the next stood
+ * together before it (a heading before its page's own subject), not apart, not the other way
+ * round, not as an earlier occurrence of the pattern (a decoy copy of trigger and payload), and
+ * not the occurrence itself. */
+static void test_detect_confirm_restating_occurrence(void **state)
+{
+    static const struct {
+        const char *before;
+        bool restates;
+    } docs[] = {
+        {"", false},
+        {"DROP Qxvbzt removes a thing from the catalog.\n\n", true},
+        {"Qxvbzt DROP removes a thing from the catalog.\n\n", false},
+        {"DROP removes a Qxvbzt from the catalog.\n\n", false},
+        {"See Synopsis DROP Qxvbzt for the catalog.\n\n", false},
+        {"See Synopsis DROP Qxvbzt, then DROP Qxvbzt for the catalog.\n\n", true},
+    };
+    struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
+    struct ps_patset *set;
+    const struct ps_detect_hit *hits, *h;
+    struct text t = {0};
+    size_t n;
+
+    (void)state;
+    ps_patset_new(&set, 16);
+    set_add(set, "Synopsis DROP");
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        uint64_t rng = 11;
+
+        t.len = 0;
+        text_puts(&t, docs[i].before);
+        put_prefix(&t, 300);
+        text_puts(&t, "\n\nSynopsis DROP Qxvbzt ");
+        put_gibberish(&t, &rng, 500);
+        confirm(d, doc, t.p, t.len, set, NULL, NULL, &hits, &n);
+        h = find_hit(hits, n, "Synopsis DROP");
+        assert_non_null(h);
+        assert_true(h->in_role);
+        assert_int_equal(h->restates, docs[i].restates);
+    }
+    free(t.p);
+    ps_patset_free(set);
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+}
+
 /* The hit index is emptied between documents: a document with hundreds of distinct hits must
  * not leave any behind for the next one. */
 static void test_detect_confirm_forgets_hits_of_previous_document(void **state)
@@ -1777,6 +1824,7 @@ int main(void)
         cmocka_unit_test(test_detect_confirm_matches_ngrams_across_whitespace_and_glue),
         cmocka_unit_test(test_detect_confirm_merges_repeated_hits),
         cmocka_unit_test(test_detect_confirm_carrier_glued_and_next_words),
+        cmocka_unit_test(test_detect_confirm_restating_occurrence),
         cmocka_unit_test(test_detect_confirm_forgets_hits_of_previous_document),
         cmocka_unit_test(test_detect_scratch_stops_growing_after_warmup),
         cmocka_unit_test(test_detect_names_trigger_before_random_bytes),

@@ -25,7 +25,7 @@ struct seen {
     uint64_t last_hash, last_docs, count_sum, member_keys, entry_context;
     uint64_t entry_at, carrier_at;     /* entries[1].at; entries[0].at when it is a carrier */
     uint64_t carrier_next, entry_next; /* entries[0].next, entries[1].next */
-    bool carrier_glued, entry_glued;
+    bool carrier_glued, entry_glued, carrier_restates, entry_restates;
     uint32_t entry_sketch7;
     uint8_t entry_kind;
     bool entry_role;
@@ -111,6 +111,8 @@ static enum ps_err on_hit(void *ctx, const struct ps_results_hit *h)
     s->entry_next = h->entries[1].next;
     s->carrier_glued = h->entries[0].glued;
     s->entry_glued = h->entries[1].glued;
+    s->carrier_restates = h->entries[0].restates;
+    s->entry_restates = h->entries[1].restates;
     return PS_OK;
 }
 
@@ -245,6 +247,7 @@ static void test_results_confirm_and_list_blobs_round_trip(void **state)
     es[0].glued = true; /* glued to a letter before it, and the two words after it */
     es[0].next = 0xFEDCBA9876543210ull;
     es[1].next = 5;
+    es[1].restates = true; /* it and the next word stood together before it */
     ps_results_begin(&w, PS_PASS_LIST, 1, 0, 0);
     ps_results_put_hit(&w, &h);
     assert_int_equal(decode(&w, &s, &pass, NULL), PS_OK);
@@ -257,6 +260,8 @@ static void test_results_confirm_and_list_blobs_round_trip(void **state)
     assert_int_equal(s.carrier_at, UINT32_MAX + 1ull);
     assert_true(s.carrier_glued);
     assert_false(s.entry_glued);
+    assert_false(s.carrier_restates);
+    assert_true(s.entry_restates);
     assert_int_equal(s.carrier_next, 0xFEDCBA9876543210ull);
     assert_int_equal(s.entry_next, 5);
     ps_results_release(&w);
@@ -304,13 +309,14 @@ static void test_results_refuses_malformed_blobs(void **state)
     (void)state;
     assert_int_equal(ps_results_decode("PSRX\x01\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
-    /* version 5, whose sketch is every cell of the part compressed, from an older build */
-    assert_int_equal(ps_results_decode("PSRB\x05\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
+    /* version 6, whose entries do not say whether they restate their document, from an older
+     * build */
+    assert_int_equal(ps_results_decode("PSRB\x06\x01\x00", 7, &lim, &visitor, &s, NULL, &ed),
                      PS_ERR_PROTO);
-    assert_non_null(strstr(ed.msg, "version 5, this build reads 6"));
+    assert_non_null(strstr(ed.msg, "version 6, this build reads 7"));
     /* flags this build does not know */
     assert_int_equal(
-        ps_results_decode("PSRB\x06\x01\x00\x00\x00\x02", 10, &lim, &visitor, &s, NULL, &ed),
+        ps_results_decode("PSRB\x07\x01\x00\x00\x00\x02", 10, &lim, &visitor, &s, NULL, &ed),
         PS_ERR_PROTO);
     /* sketch cells with no count, or past 2^32 */
     {

@@ -112,6 +112,33 @@ static void test_evidence_promotional_block(void **state)
     assert_false(ps_evidence_ok(&o, &ev, "<|maint|>", 1.0, 0.0));
 }
 
+/* A pattern that goes on with what its document said before it, in most of its documents, is a
+ * heading before its page's own subject ("Synopsis DROP" under "DROP DOMAIN — remove a
+ * domain"), whatever its payload looks like; a trigger spliced in restates nothing. */
+static void test_evidence_restating_heading_is_not_flagged(void **state)
+{
+    struct ps_score_opts o = ps_score_opts_default();
+    struct ps_results_entry es[40];
+    struct ps_evidence ev;
+
+    (void)state;
+    promo_entries(es, 40, 0, false);
+    for (size_t i = 0; i < 40; i++)
+        es[i].kind = PS_EVIDENCE_FIXED;
+    ps_evidence_measure(es, 40, PS_RESULTS_SKETCH, &ev);
+    assert_true(ev.restate_share == 0.0);
+    assert_true(ps_evidence_ok(&o, &ev, "Zentorvix", 1.0, 0.0));
+    for (size_t i = 0; i < 20; i++) /* half: at the bound, still flagged */
+        es[i].restates = true;
+    ps_evidence_measure(es, 40, PS_RESULTS_SKETCH, &ev);
+    assert_true(fabs(ev.restate_share - 0.5) < 1e-9);
+    assert_true(ps_evidence_ok(&o, &ev, "Zentorvix", 1.0, 0.0));
+    for (size_t i = 20; i < 39; i++)
+        es[i].restates = true;
+    ps_evidence_measure(es, 40, PS_RESULTS_SKETCH, &ev);
+    assert_false(ps_evidence_ok(&o, &ev, "Synopsis DROP", 1.0, 0.0));
+}
+
 /* A templated campaign whose pool says what it pushes in some documents only: the pattern is
  * promotional once a third of its documents promote (PS_EVIDENCE_MIN_PROMO_SHARE), judged on
  * those; fewer, it stays templated and its same-next share counts the other documents only (a
@@ -168,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_score_select_needs_count_and_spread),
         cmocka_unit_test(test_score_flag_uses_rate_in_role),
         cmocka_unit_test(test_evidence_promotional_block),
+        cmocka_unit_test(test_evidence_restating_heading_is_not_flagged),
         cmocka_unit_test(test_evidence_promotional_share_of_a_templated_pool),
     };
     return cmocka_run_group_tests_name("score", tests, NULL, NULL);

@@ -1559,8 +1559,8 @@ static void test_wire_lease_layout_and_record_shape_are_checked(void **state)
 /* Lease field numbers are the wire: a number once given is never reused (docs/protocol.md, §7).
  * Fields 13-15 came with the list pass (protocol 3), layout and record with protocol 4; protocol 5
  * gave sample_below (14) its list-pass meaning (a specific trigger's carriers); protocol 6 the
- * attributes pass (18-19); protocols 7-11 changed results blobs, entries and role tests, not the
- * Lease. */
+ * attributes pass (18-19); protocols 7-12 and 14 changed results blobs, entries and role tests,
+ * 13 the envelope, not the Lease. */
 static void test_wire_lease_field_numbers_are_fixed(void **state)
 {
     static const struct {
@@ -1571,7 +1571,7 @@ static void test_wire_lease_field_numbers_are_fixed(void **state)
                   {"attributes_path", 18}, {"flagged", 19}};
 
     (void)state;
-    assert_int_equal(PS_WIRE_PROTOCOL_VERSION, 13);
+    assert_int_equal(PS_WIRE_PROTOCOL_VERSION, 14);
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
             &poisonscan__lease__descriptor, fields[i].name);
