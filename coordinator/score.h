@@ -9,7 +9,7 @@
 
 struct ps_score_opts {
     uint64_t min_docs;     /* documents with the pattern before a payload: 20 */
-    double min_rate;       /* of all documents containing the pattern, share in that role: 0.8 */
+    double min_rate;       /* of all documents containing the pattern, share in that role: 0.7 */
     double min_spread;     /* observed shards / shards expected under uniform spread: 0.5 */
     double min_diversity;  /* distinct left contexts / documents in role: 0.5 */
     double max_similarity; /* mean pairwise Jaccard of what follows, for gibberish: 0.05 */
