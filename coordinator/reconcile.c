@@ -157,9 +157,26 @@ static enum ps_err keep_attempts(struct coord *c, const uint32_t *att, struct ps
     return err;
 }
 
+/* Attempts given back are never lost either: gb (by shard) holds the given-back counts this
+ * coordinator had, one more for each shard out at the restart (its worker did not fail on it;
+ * Redis may have lost its lease record with the last second of writes, and then loading the
+ * pass did not forgive it) and for each it saw done (pending again only when Redis lost the
+ * commit). A pending shard that Redis knows fewer of gets them back, in the table and, with the
+ * next dispatch round trip, in Redis. */
+static void keep_given_back(struct coord *c, const uint32_t *gb)
+{
+    for (uint32_t id = 0; id < c->n_shards; id++) {
+        if (ps_lease_state(c->leases, id) != PS_LEASE_PENDING ||
+            gb[id] <= ps_lease_given_back(c->leases, id))
+            continue;
+        ps_lease_set_given_back(c->leases, id, gb[id]);
+        ps_coord_note_given_back(c, id);
+    }
+}
+
 /* One try: everything from Redis as it is now. */
 static enum ps_err reload(struct coord *c, enum ps_pass was, const uint32_t *att,
-                          struct ps_errdetail *ed)
+                          const uint32_t *gb, struct ps_errdetail *ed)
 {
     enum ps_err err = republish(c, ed);
 
@@ -169,6 +186,8 @@ static enum ps_err reload(struct coord *c, enum ps_pass was, const uint32_t *att
         err = ps_coord_load_pass(c, ed);
     if (err == PS_OK && c->pass == was)
         err = keep_attempts(c, att, ed);
+    if (err == PS_OK && c->pass == was)
+        keep_given_back(c, gb);
     if (err == PS_OK && c->pass != was)
         ps_log(PS_LOG_WARN, "coordinator",
                "redis is back in pass %u (%s); the job goes on from there", c->pass,
@@ -185,6 +204,7 @@ int ps_coord_resync(struct coord *c)
     struct ps_errdetail ed = {0};
     enum ps_pass was = c->pass;
     uint32_t *att = ps_xmalloc((c->n_shards + 1) * sizeof(*att));
+    uint32_t *gb = ps_xmalloc((c->n_shards + 1) * sizeof(*gb));
     enum ps_err err = PS_OK;
     int rc = -1;
 
@@ -199,11 +219,17 @@ int ps_coord_resync(struct coord *c)
     if (ps_journal_add(c->journal, c->pass, c->done, c->n_done, &ed) != PS_OK) {
         ps_log(PS_LOG_ERROR, "coordinator", "%s", ed.msg);
         free(att);
+        free(gb);
         return 4;
     }
     c->n_done = 0;
-    for (uint32_t id = 0; id < c->n_shards; id++)
+    for (uint32_t id = 0; id < c->n_shards; id++) {
+        enum ps_lease_state st = ps_lease_state(c->leases, id);
+
         att[id] = ps_lease_attempts(c->leases, id);
+        gb[id] =
+            ps_lease_given_back(c->leases, id) + (st == PS_LEASE_LEASED || st == PS_LEASE_DONE);
+    }
     /* the leases out are forgotten with the table: their shards go out again under new attempt
      * numbers, and a late result of an old one is not the current lease's (first commit wins) */
     for (int t = 0; t < RESYNC_TRIES; t++) {
@@ -211,7 +237,7 @@ int ps_coord_resync(struct coord *c)
         c->resync = false;
         ps_collect_stop(c->collector);
         c->collector = NULL;
-        err = reload(c, was, att, &ed);
+        err = reload(c, was, att, gb, &ed);
         if (err == PS_OK && !c->resync && ps_store_generation(c->store) == c->generation)
             break;
         if (c->lock_lost || ps_store_generation(c->store) == c->generation)
@@ -220,6 +246,7 @@ int ps_coord_resync(struct coord *c)
         err = PS_ERR_REDIS;
     }
     free(att);
+    free(gb);
     if (err != PS_OK) {
         ps_log(PS_LOG_ERROR, "coordinator", "cannot reconcile job '%s' after a redis restart: %s",
                c->o->job, ed.msg);
