@@ -124,6 +124,26 @@ exited() { test -f "$T/$1.rc"; }
 rcli() { redis-cli -s "$REDIS_SOCK" --raw "$@"; }
 hget() { rcli hget "$1" "$2"; }
 
+# stop_in_lease NAME JOB : worker NAME stopped (SIGSTOP) while the coordinator's lease record of
+# JOB names it and the shard has no commit marker of pass 1 (it cannot commit while stopped);
+# the shard id goes to $T/shard. Otherwise the worker is continued and the answer is no.
+stop_in_lease() {
+	_pid=$(pid_of "$1")
+	kill -STOP "$_pid"
+	for _f in $(rcli hkeys "poisonscan:{$2}:leases"); do
+		case "$(hget "poisonscan:{$2}:leases" "$_f")" in
+		*-"$_pid"-*)
+			if [ -z "$(hget "poisonscan:{$2}:commits:p1" "$_f")" ]; then
+				echo "$_f" >"$T/shard"
+				return 0
+			fi
+			;;
+		esac
+	done
+	kill -CONT "$_pid"
+	return 1
+}
+
 # json_get FILE EXPR : evaluate the Python expression EXPR over d = the JSON in FILE; strings
 # print raw, everything else as JSON.
 json_get() {

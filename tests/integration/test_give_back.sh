@@ -20,26 +20,7 @@ EP=$(cat "$T/coord.ep")
 # w-a dawdles 3 s before each commit (heartbeating), so that it is mostly inside a lease
 start_bg w-a "$BIN" worker --connect "$EP" --redis "$REDIS_URL" --fault-delay-ms 3000
 
-# stop_a_in_lease : w-a stopped (SIGSTOP) while the coordinator's lease record names it and the
-# shard has no commit marker (it cannot commit while stopped); its shard id goes to $T/shard.
-# Otherwise it is continued and the answer is no.
-stop_a_in_lease() {
-	_pid=$(pid_of w-a)
-	kill -STOP "$_pid"
-	for _f in $(rcli hkeys "poisonscan:{$J}:leases"); do
-		case "$(hget "poisonscan:{$J}:leases" "$_f")" in
-		*-"$_pid"-*)
-			if [ -z "$(hget "poisonscan:{$J}:commits:p1" "$_f")" ]; then
-				echo "$_f" >"$T/shard"
-				return 0
-			fi
-			;;
-		esac
-	done
-	kill -CONT "$_pid"
-	return 1
-}
-wait_for stop_a_in_lease 120
+wait_for stop_in_lease w-a $J 120
 SHARD=$(cat "$T/shard")
 log "w-a is inside the lease of shard $SHARD: SIGTERM"
 kill -TERM "$(pid_of w-a)"

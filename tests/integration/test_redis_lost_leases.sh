@@ -28,26 +28,7 @@ EP=$(cat "$T/coord.ep")
 start_bg w-a "$BIN" worker --connect "$EP" --redis "$REDIS_URL" --redis-retry "$(secs 60)" \
 	--fault-delay-ms 3000
 
-# stop_a_in_lease : w-a stopped (SIGSTOP) while the coordinator's lease record names it and the
-# shard has no commit marker (it cannot commit while stopped); its shard id goes to $T/shard.
-# Otherwise it is continued and the answer is no.
-stop_a_in_lease() {
-	_pid=$(pid_of w-a)
-	kill -STOP "$_pid"
-	for _f in $(rcli hkeys "poisonscan:{$J}:leases"); do
-		case "$(hget "poisonscan:{$J}:leases" "$_f")" in
-		*-"$_pid"-*)
-			if [ -z "$(hget "poisonscan:{$J}:commits:p1" "$_f")" ]; then
-				echo "$_f" >"$T/shard"
-				return 0
-			fi
-			;;
-		esac
-	done
-	kill -CONT "$_pid"
-	return 1
-}
-wait_for stop_a_in_lease 120
+wait_for stop_in_lease w-a $J 120
 SHARD=$(cat "$T/shard")
 # the record lost, and the server stopped with everything else written (SHUTDOWN persists)
 rcli hdel "poisonscan:{$J}:leases" "$SHARD" >/dev/null
