@@ -151,10 +151,10 @@ struct ps_detect_hit {
                          first occurrence */
     uint64_t next;    /* in role: hash of the first two plain words after it, whatever the kind
                          (for a carrier: ps_detect_carrier) */
-    bool restates;    /* in role: its last token and the token after it stand together earlier
-                         in the document (a heading before its page's own subject) */
-    bool noted;       /* not in role: its first occurrence is noted, for ps_detect_carrier ... */
-    size_t first_at, first_next; /* ... its offset in the joined text and the token after it */
+    bool noted;       /* its first occurrence is noted (not in role: for ps_detect_carrier) ... */
+    /* ... its offset in the joined text and the token after it; in role, those of the first
+     * occurrence in role (for ps_detect_restates) */
+    size_t first_at, first_next;
     /* in role: a MinHash sketch of the tokens after that occurrence (the after-window), so that
      * the report can tell salad (continuations share nothing) from records that share fields;
      * for PS_DETECT_PROMO_BLOCK, of the tokens after its promoting sentence (a stock block goes
@@ -170,6 +170,12 @@ struct ps_detect_hit {
  * the list pass records, so that passes 2 and 3 do not pay for it. */
 void ps_detect_carrier(const struct ps_detect *d, struct ps_detect_doc *doc,
                        const struct ps_detect_hit *hit, bool *glued, uint64_t *next);
+
+/* List pass: does the first occurrence in role of `hit` (in role, just given by
+ * ps_detect_confirm for `doc`) restate its document: its last token and the token after it
+ * stand together earlier, not as the end of an earlier occurrence (a heading before its page's
+ * own subject)? Asked only of the entries the list pass records, as ps_detect_carrier is. */
+bool ps_detect_restates(const struct ps_detect_doc *doc, const struct ps_detect_hit *hit);
 
 /* Passes 2 and 3: which patterns of `set` (borrowed, only read) occur in the document of `doc`,
  * the text seen as its tokens joined by one space: patterns of PS_PATSET_MIN_SUBSTRING bytes or

@@ -202,13 +202,22 @@ static void record_hit(const struct confirm *c, struct ps_detect_hit *hit, size_
         hit->kind = kind;
         hit->context = ps_detect_left_context(c->d, c->doc->norm, at);
         hit->next = next_words(c->d, c->doc, next);
-        hit->restates = next > 0 && restates(c->doc, token_at(c->doc, at, next - 1), next - 1);
+        hit->first_at = at;
+        hit->first_next = next;
         hit->right = kind & (PS_DETECT_PROMO | PS_DETECT_PROMO_BLOCK) ? act : hit->next;
         hit->offset = orig;
         /* a stock block is the same text after its promoting sentence everywhere, a
          * payload's carriers are not: that is what the report asks of PROMO_BLOCK */
         sketch_from(c->d, c->doc, after, hit->continuation);
     }
+}
+
+bool ps_detect_restates(const struct ps_detect_doc *doc, const struct ps_detect_hit *hit)
+{
+    size_t next = hit->first_next;
+
+    return hit->in_role && next > 0 &&
+           restates(doc, token_at(doc, hit->first_at, next - 1), next - 1);
 }
 
 void ps_detect_carrier(const struct ps_detect *d, struct ps_detect_doc *doc,

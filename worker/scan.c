@@ -297,7 +297,7 @@ static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps
         en->right = hits[i].right;
         memcpy(en->sketch, hits[i].continuation, sizeof(en->sketch));
         en->kind = (uint8_t)hits[i].kind;
-        en->restates = hits[i].restates;
+        en->restates = ps_detect_restates(s->doc, &hits[i]);
     }
     if (at == SIZE_MAX)
         at = carrier_at;
