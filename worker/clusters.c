@@ -1,4 +1,4 @@
-/* clusters.c - paragraph signatures (classic MinHash, 128 slots, 16 bands of 6 rows:
+/* clusters.c - paragraph signatures (classic MinHash, 16 bands of 6 rows of a 128-slot family:
  * ps_minhash_lsh_choose(128, 0.8, 0.99), so a pair at Jaccard 0.8 meets in a band 99 % of the
  * time; a cluster wants all its members, and pairs at 0.5 that meet (22 %) only join when they
  * share a key with enough documents), their band keys in a per-shard sketch (pass 1), and exact
@@ -62,7 +62,12 @@ enum ps_err ps_clusters_new(struct ps_clusters **out, const struct ps_clusters_o
     }
     c = ps_xcalloc(1, sizeof(*c));
     c->o = *opts;
-    mo.k = SIG_K;
+    err = ps_minhash_lsh_choose(SIG_K, 0.8, 0.99, &c->lsh);
+    if (err != PS_OK || c->lsh.bands > MAX_BANDS || c->lsh.bands * c->lsh.rows % 16 != 0)
+        ps_bug("clusters: %u bands of %u rows", c->lsh.bands, c->lsh.rows);
+    /* the bands read the first 96 slots; a signature of k slots is the prefix of a longer one
+     * (common/minhash.c), so the other 32 would be computed for nothing */
+    mo.k = c->lsh.bands * c->lsh.rows;
     /* classic, not one-permutation: a paragraph has 10-60 shingles, so most of OPH's 128 bins
      * are empty and its densification probes cost more than the SIMD kernel's K per shingle
      * (measured in bench_scan: 2.7 s against 2.0 s on 128 MB, the detector alone 1.45 s) */
@@ -72,9 +77,6 @@ enum ps_err ps_clusters_new(struct ps_clusters **out, const struct ps_clusters_o
         ps_clusters_free(c);
         return err;
     }
-    err = ps_minhash_lsh_choose(SIG_K, 0.8, 0.99, &c->lsh);
-    if (err != PS_OK || c->lsh.bands > MAX_BANDS)
-        ps_bug("clusters: %u bands", c->lsh.bands);
     c->sig = ps_xmalloc(SIG_K * sizeof(*c->sig));
     c->cells = (size_t)1 << opts->sketch_log2;
     c->sketch = ps_xcalloc(PS_CLSKETCH_ROWS * c->cells, 1);
