@@ -219,13 +219,20 @@ void ps_results_put_sketch(struct ps_results_writer *w, const struct ps_results_
 
     for (int r = 0; r < PS_CLSKETCH_ROWS; r++) {
         uint64_t next = 0;
+        unsigned char *d;
 
         ps_varint_put(&w->out, k->n[r]);
+        /* a shard's sketch has millions of cells: written in place, not appended one by one */
+        if (ps_buf_reserve(&w->out, k->n[r] * (PS_VARINT_MAX + 1)) != PS_OK)
+            ps_bug("ps_results_put_sketch: %zu cells do not fit a blob", k->n[r]);
+        d = (unsigned char *)w->out.data + w->out.len;
         for (size_t i = 0; i < k->n[r]; i++) {
-            ps_varint_put(&w->out, k->cells[r][i] - next);
-            ps_buf_add(&w->out, (const char *)&k->counts[r][i], 1);
+            d += ps_varint_encode(d, k->cells[r][i] - next);
+            *d++ = k->counts[r][i];
             next = (uint64_t)k->cells[r][i] + 1;
         }
+        w->out.len = (size_t)((char *)d - w->out.data);
+        w->out.data[w->out.len] = '\0';
     }
     close_section(w, s);
 }
