@@ -22,6 +22,11 @@ struct confirm {
     struct ps_detect_doc *doc;
     const struct ps_detect_heavy *heavy; /* pass 3's test of repeated sentences, NULL in pass 2 */
     size_t last_tok;                     /* the token of the last long match located */
+    /* what the last hit in role computed from its next token: the n-grams that end at one token
+     * (a lead's one-, two- and three-word forms) share it, and matches come in order of end */
+    size_t memo_next, memo_after; /* SIZE_MAX: none yet */
+    uint64_t memo_words;
+    uint32_t memo_sketch[PS_DETECT_SKETCH];
 };
 
 /* MinHash of the after-window's tokens [j, j + window): token hashes permuted by odd multipliers
@@ -37,7 +42,10 @@ static void sketch_from(const struct ps_detect *d, const struct ps_detect_doc *d
     for (k = 0; k < PS_DETECT_SKETCH; k++)
         out[k] = UINT32_MAX;
     for (i = j; i < e; i++) {
-        uint64_t h = XXH3_64bits(doc->norm + doc->tstart[i], doc->tend[i] - doc->tstart[i]);
+        /* the fingerprints, where the document has them, are these hashes of the same bytes */
+        uint64_t h = (doc->have & DOC_FINGERPRINTS)
+                         ? doc->tfp[i]
+                         : XXH3_64bits(doc->norm + doc->tstart[i], doc->tend[i] - doc->tstart[i]);
         for (k = 0; k < PS_DETECT_SKETCH; k++) {
             uint32_t v = (uint32_t)((h * mul[k]) >> 32);
             if (v < out[k])
@@ -183,7 +191,7 @@ static bool hit_settled(const struct ps_detect_hit *hit)
  * document, followed by a payload from token `next` on or not. A hit is in role when any
  * occurrence is; kind, context, offset and continuation are those of the first occurrence in
  * role (the offset that of the first occurrence when none is). */
-static void record_hit(const struct confirm *c, struct ps_detect_hit *hit, size_t at, size_t end,
+static void record_hit(struct confirm *c, struct ps_detect_hit *hit, size_t at, size_t end,
                        size_t orig, size_t next)
 {
     uint64_t act = 0;
@@ -201,14 +209,22 @@ static void record_hit(const struct confirm *c, struct ps_detect_hit *hit, size_
         hit->in_role = true;
         hit->kind = kind;
         hit->context = ps_detect_left_context(c->d, c->doc->norm, at);
-        hit->next = next_words(c->d, c->doc, next);
+        if (c->memo_next != next) {
+            c->memo_words = next_words(c->d, c->doc, next);
+            c->memo_next = next;
+        }
+        hit->next = c->memo_words;
         hit->first_at = at;
         hit->first_next = next;
         hit->right = kind & (PS_DETECT_PROMO | PS_DETECT_PROMO_BLOCK) ? act : hit->next;
         hit->offset = orig;
         /* a stock block is the same text after its promoting sentence everywhere, a
          * payload's carriers are not: that is what the report asks of PROMO_BLOCK */
-        sketch_from(c->d, c->doc, after, hit->continuation);
+        if (c->memo_after != after) {
+            sketch_from(c->d, c->doc, after, c->memo_sketch);
+            c->memo_after = after;
+        }
+        memcpy(hit->continuation, c->memo_sketch, sizeof(c->memo_sketch));
     }
 }
 
@@ -310,7 +326,7 @@ static void on_match(void *ctx, uint64_t hash, size_t begin, size_t end)
 }
 
 /* The short patterns only as whole n-grams ("des") or whole glued pieces. */
-static void probe_short(const struct confirm *c, const struct ps_u64set *shorts)
+static void probe_short(struct confirm *c, const struct ps_u64set *shorts)
 {
     const struct ps_detect *d = c->d;
     const struct ps_detect_doc *doc = c->doc;
@@ -358,7 +374,7 @@ void ps_detect_confirm(struct ps_detect *d, struct ps_detect_doc *doc, const str
 {
     const struct ps_u64set *shorts = ps_patset_short(set);
     struct ps_detect_heavy h = {heavy, heavy_ctx};
-    struct confirm c = {d, doc, heavy != NULL ? &h : NULL, 0};
+    struct confirm c = {d, doc, heavy != NULL ? &h : NULL, 0, SIZE_MAX, SIZE_MAX, 0, {0}};
 
     d->n_hits = 0;
     d->n_cands = 0;
