@@ -136,6 +136,22 @@ static size_t role_word(const char *text, size_t len, size_t at, const char *ter
     return at + i + tl;
 }
 
+/* Can a marker begin with c? (Every line start is asked: a switch, not a call.) */
+static bool marker_opens(char c)
+{
+    switch (c) {
+    case '<':
+    case '[':
+    case '#':
+    case 'H':
+    case 'U':
+    case 'A':
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* The marker at text[i], or NULL; *end gets where it ends, *role the role after it. */
 static const struct marker *match(const char *text, size_t len, size_t i, size_t *end,
                                   enum ps_chat_role *role)
@@ -243,7 +259,7 @@ size_t ps_chat_split(const char *text, size_t text_len, struct ps_chat_part *dst
         if (i >= text_len)
             break;
         skip_to(&c, i + 1);
-        if (strchr("<[#HUA", text[i]) == NULL || text[i] == '\0')
+        if (!marker_opens(text[i]))
             continue; /* a line start that no marker begins with */
         m = match(text, text_len, i, &end, &next);
         if (m == NULL)
