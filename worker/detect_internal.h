@@ -237,6 +237,9 @@ void ps_detect_tables_init(struct ps_detect *d);
 void ps_detect_stop_add(struct ps_detect *d, const char *word, uint32_t bits);
 /* Features other than F_STOP* of one token p[0..len) (no whitespace in it). */
 uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p, size_t len);
+/* The same for the commonest token, 1 to 8 ASCII letters, from one 8-byte load (8 bytes must be
+ * readable at p); 0 for any other token. add_features asks it first. */
+uint8_t ps_detect_word_flags(const unsigned char *p, size_t len);
 /* Compute the parts `what` (DOC_*) of doc that it does not hold yet. DOC_JOINED brings
  * DOC_FEATURES and DOC_PREFIX brings DOC_FEATURES; every part brings DOC_TOKENS. */
 void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what);
@@ -255,6 +258,17 @@ size_t ps_detect_token_at(const struct ps_detect_doc *doc, size_t at);
  * order of their end, so the last one's token is nearly always close). */
 size_t ps_detect_token_near(const struct ps_detect_doc *doc, size_t at, size_t hint);
 
+/* ps_detect_token_flags of token i, by the fast path where it applies. */
+static inline uint8_t ps_detect_features_of(const struct ps_detect *d,
+                                            const struct ps_detect_doc *doc, size_t i)
+{
+    const unsigned char *p = (const unsigned char *)doc->base + doc->tstart[i];
+    size_t len = doc->tend[i] - doc->tstart[i];
+    uint8_t f = doc->tstart[i] + 8 <= doc->base_len ? ps_detect_word_flags(p, len) : 0;
+
+    return f != 0 ? f : ps_detect_token_flags(d, p, len);
+}
+
 /* The flags of token i with every feature: pass 1 computes them only for the tokens it looks at
  * (the after-windows that pass the stop-word and length tests, the snap, the candidates). */
 static inline uint32_t ps_detect_feat(const struct ps_detect *d, struct ps_detect_doc *doc,
@@ -263,9 +277,7 @@ static inline uint32_t ps_detect_feat(const struct ps_detect *d, struct ps_detec
     uint32_t f = doc->tflags[i];
 
     if (!(f & F_FEAT)) {
-        f |= ps_detect_token_flags(d, (const unsigned char *)doc->base + doc->tstart[i],
-                                   doc->tend[i] - doc->tstart[i]) |
-             F_FEAT;
+        f |= ps_detect_features_of(d, doc, i) | F_FEAT;
         doc->tflags[i] = f;
     }
     return f;

@@ -243,6 +243,28 @@ static int lowest_byte(uint64_t m)
     return __builtin_ctzll(m) >> 3;
 }
 
+uint8_t ps_detect_word_flags(const unsigned char *p, size_t len)
+{
+    uint64_t keep, w, y, letters, upper;
+    uint8_t f = F_ALPHA;
+
+    if (len == 0 || len > 8)
+        return 0;
+    keep = len == 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * len)) - 1;
+    w = load64(p) & keep;
+    y = w | (0x20 * ONES & keep);
+    /* as in stop_flag: with no byte >= 0x80, y | 0x20 is a letter iff it lies in 0x61..0x7A */
+    letters = (y + 0x1F * ONES) & ~(y + 0x05 * ONES) & HIGHS & keep;
+    if ((w & HIGHS) || letters != (HIGHS & keep))
+        return 0;
+    upper = letters & ~((w & 0x20 * ONES) << 2); /* a letter without the 0x20 bit */
+    if (upper & 0x80)
+        f |= F_CAP;
+    if (!(upper & ~UINT64_C(0x80)) || upper == letters) /* Word, word, WORD; not wOrd */
+        f |= F_PLAIN;
+    return f;
+}
+
 /* F_STOP for token [s, e) of p (n bytes in all): strip edge punctuation, then a word of at most
  * STOP_MAX_LEN ASCII letters, in any case, that is in the stop list, or a word with a byte >= 0x80
  * that detect_lang.c knows. */
@@ -372,11 +394,8 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
 /* Add the features other than F_STOP* to every token (confirm needs them all). */
 static void add_features(const struct ps_detect *d, struct ps_detect_doc *doc)
 {
-    const unsigned char *p = (const unsigned char *)doc->base;
-
     for (size_t i = 0; i < doc->n_tok; i++)
-        doc->tflags[i] |=
-            ps_detect_token_flags(d, p + doc->tstart[i], doc->tend[i] - doc->tstart[i]) | F_FEAT;
+        doc->tflags[i] |= ps_detect_features_of(d, doc, i) | F_FEAT;
 }
 
 static void fingerprint_tokens(struct ps_detect_doc *doc)
