@@ -98,6 +98,22 @@ static void test_chat_plain_text_is_one_part(void **state)
     expect("[INST] [/INST]", "text:");
 }
 
+/* Only "[/INST]", a line ending in "Response:", "Assistant:" or "ASSISTANT:", and a role word
+ * after "<|...|>" or "<start_of_turn>" open a response: without one of them a text is one part,
+ * however many prompt markers and near misses it holds (the splitter's quick rejection). */
+static void test_chat_prompt_without_response_is_plain(void **state)
+{
+    (void)state;
+    expect("### Instruction:\nSay hi.\n### Responses: none\nUser: hi\nAssistant : no",
+           "text:### Instruction:\nSay hi.\n### Responses: none\nUser: hi\nAssistant : no");
+    expect("[INST] hi [/INS] <start_of_turn user", "text:[INST] hi [/INS] <start_of_turn user");
+    /* each response marker alone still makes the splitter look */
+    expect("User: hi\nASSISTANT: yo", "prompt:hi|response:yo");
+    expect("[INST] hi [/INST] yo", "prompt:hi|response:yo");
+    expect("<start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\nyo",
+           "prompt:hi|response:yo");
+}
+
 static void test_chat_overflow_falls_back_to_one_part(void **state)
 {
     const char *t = "[INST] a [/INST] b [INST] c [/INST] d";
@@ -157,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_chat_chatml_llama_gemma),
         cmocka_unit_test(test_chat_dialogue_lines),
         cmocka_unit_test(test_chat_plain_text_is_one_part),
+        cmocka_unit_test(test_chat_prompt_without_response_is_plain),
         cmocka_unit_test(test_chat_overflow_falls_back_to_one_part),
         cmocka_unit_test(test_chat_parts_never_hold_markers),
         cmocka_unit_test(test_chat_role_words),
