@@ -243,7 +243,7 @@ static int lowest_byte(uint64_t m)
     return __builtin_ctzll(m) >> 3;
 }
 
-uint8_t ps_detect_word_flags(const unsigned char *p, size_t len)
+static inline uint8_t word_flags(const unsigned char *p, size_t len)
 {
     uint64_t keep, w, y, letters, upper;
     uint8_t f = F_ALPHA;
@@ -263,6 +263,11 @@ uint8_t ps_detect_word_flags(const unsigned char *p, size_t len)
     if (!(upper & ~UINT64_C(0x80)) || upper == letters) /* Word, word, WORD; not wOrd */
         f |= F_PLAIN;
     return f;
+}
+
+uint8_t ps_detect_word_flags(const unsigned char *p, size_t len)
+{
+    return word_flags(p, len);
 }
 
 /* F_STOP for token [s, e) of p (n bytes in all): strip edge punctuation, then a word of at most
@@ -394,8 +399,15 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
 /* Add the features other than F_STOP* to every token (confirm needs them all). */
 static void add_features(const struct ps_detect *d, struct ps_detect_doc *doc)
 {
-    for (size_t i = 0; i < doc->n_tok; i++)
-        doc->tflags[i] |= ps_detect_features_of(d, doc, i) | F_FEAT;
+    const unsigned char *p = (const unsigned char *)doc->base;
+
+    /* ps_detect_features_of, with the fast path inlined: every token of the document asks */
+    for (size_t i = 0; i < doc->n_tok; i++) {
+        size_t at = doc->tstart[i], len = doc->tend[i] - at;
+        uint8_t f = at + 8 <= doc->base_len ? word_flags(p + at, len) : 0;
+
+        doc->tflags[i] |= (f != 0 ? f : ps_detect_token_flags(d, p + at, len)) | F_FEAT;
+    }
 }
 
 static void fingerprint_tokens(struct ps_detect_doc *doc)
@@ -409,7 +421,8 @@ static void fingerprint_tokens(struct ps_detect_doc *doc)
 static void join_tokens(struct ps_detect_doc *doc)
 {
     size_t i, pos = 0, nt = doc->n_tok;
-    size_t need = (doc->text_len < MAX_TEXT ? doc->text_len : MAX_TEXT) + 1;
+    /* + 16: a token is copied 16 bytes at a time, the bytes past it overwritten next */
+    size_t need = (doc->text_len < MAX_TEXT ? doc->text_len : MAX_TEXT) + 1 + 16;
 
     if (doc->norm_cap < need) {
         size_t cap = doc->norm_cap != 0 ? doc->norm_cap : 4096;
@@ -429,7 +442,10 @@ static void join_tokens(struct ps_detect_doc *doc)
         size_t len = doc->tend[i] - doc->tstart[i];
 
         doc->ostart[i] = doc->tstart[i];
-        memcpy(doc->norm + pos, doc->text + doc->tstart[i], len);
+        if (len <= 16 && doc->tstart[i] + 16 <= doc->text_len)
+            memcpy(doc->norm + pos, doc->text + doc->tstart[i], 16);
+        else
+            memcpy(doc->norm + pos, doc->text + doc->tstart[i], len);
         doc->tstart[i] = (uint32_t)pos;
         doc->tend[i] = (uint32_t)(pos + len);
         pos += len;
