@@ -84,6 +84,17 @@ static uint64_t string_special(uint64_t v)
     return (((q - ONES) & ~q) | ((b - ONES) & ~b) | (v - ONES * 0x20) | v) & HIGH_BITS;
 }
 
+/* The first byte of a load that string_special flags (its lowest flag is exact). */
+static size_t first_byte(uint64_t m)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t)__builtin_ctzll(m) >> 3;
+#else
+    (void)m;
+    return 0; /* the byte-wise path finds it */
+#endif
+}
+
 /* memcpy of a run between two escapes, usually a line of text: fixed-size moves that compile
  * inline beat a library call for these lengths; long runs go to memcpy. */
 static void copy_run(char *dst, const char *src, size_t n)
@@ -156,8 +167,15 @@ static enum ps_err scan_string(const char *base, const char *open, const char **
     for (;;) {
         unsigned char c;
 
-        while (end - p >= 8 && string_special(load64(p)) == 0)
+        while (end - p >= 8) {
+            uint64_t m = string_special(load64(p));
+
+            if (m != 0) {
+                p += first_byte(m); /* straight to the special byte, not byte by byte */
+                break;
+            }
             p += 8;
+        }
         if (p == end) {
             if (quoted)
                 return fail(ed, base, open, "unterminated string");
