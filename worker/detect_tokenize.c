@@ -224,7 +224,7 @@ uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p,
 #define ONES  UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
 
-static uint64_t load64(const unsigned char *p)
+static inline uint64_t load64(const unsigned char *p)
 {
     return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
            (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
@@ -233,12 +233,12 @@ static uint64_t load64(const unsigned char *p)
 
 /* High bit set in each byte that is <= 0x20 or >= 0x80 (whitespace can only be among them).
  * Borrows can set false bits, but only above a true one, so the lowest set bit is exact. */
-static uint64_t special_bytes(uint64_t w)
+static inline uint64_t special_bytes(uint64_t w)
 {
     return (((w - 0x21 * ONES) & ~w) | w) & HIGHS;
 }
 
-static int lowest_byte(uint64_t m)
+static inline int lowest_byte(uint64_t m)
 {
     return __builtin_ctzll(m) >> 3;
 }
