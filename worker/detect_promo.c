@@ -11,11 +11,12 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#define WORD_MAX  96 /* bytes of a token looked at; a longer one is no command word or refusal */
-#define ACT_WORDS 3  /* words of the longest refusal opening */
+#define WORD_MAX    96 /* bytes of a token looked at; a longer one is no command word or refusal */
+#define ACT_WORDS   3  /* words of the longest refusal opening */
+#define MANAGER_MAX 8  /* bytes of the longest name in managers[] */
 
-/* Package managers and the verbs that install with them ("pip install X", "npm i X",
- * "cargo add X", "go get X", "composer require X"). */
+/* Package managers (at most MANAGER_MAX bytes each) and the verbs that install with them ("pip
+ * install X", "npm i X", "cargo add X", "go get X", "composer require X"). */
 static const char *const managers[] = {
     "pip",     "pip3", "pipx",  "npm",   "pnpm",   "yarn", "gem", "cargo", "go",    "apt",
     "apt-get", "brew", "conda", "choco", "winget", "dnf",  "yum", "snap",  "nuget", "composer"};
@@ -225,6 +226,22 @@ static uint64_t refusal_act(const struct ps_detect_doc *doc, size_t b, size_t e)
            1;
 }
 
+/* Could token i be a host or a package manager's name (word_kind)? The bounds get_word would
+ * keep, without copying: a dot inside them, or 2 to MANAGER_MAX bytes. */
+static bool may_be_act_word(const struct ps_detect_doc *doc, size_t i)
+{
+    const char *p = doc->base + doc->tstart[i];
+    size_t n = doc->tend[i] - doc->tstart[i], s = 0;
+
+    while (s < n && opening_mark(p[s]))
+        s++;
+    while (n > s && closing_mark(p[n - 1]))
+        n--;
+    if (n - s > WORD_MAX)
+        return false; /* get_word keeps nothing of it */
+    return (n - s >= 2 && n - s <= MANAGER_MAX) || memchr(p + s, '.', n - s) != NULL;
+}
+
 /* What token i can open in an act (M_WORD_HOST, M_WORD_MANAGER), once per token and call: the
  * sentences after the many patterns that end in one sentence overlap, and nearly every word is
  * neither. */
@@ -236,11 +253,15 @@ static unsigned word_kind(struct ps_detect *d, const struct ps_detect_doc *doc, 
         struct word w;
         unsigned k = M_WORD_KNOWN;
 
-        get_word(doc, i, &w);
-        if (w.len > 0 && host_of(&w) != 0)
-            k |= M_WORD_HOST;
-        if (w.len > 0 && in_list(w.s, managers, sizeof(managers) / sizeof(managers[0])))
-            k |= M_WORD_MANAGER;
+        /* most words can be neither, and are told so without the lower-cased copy: a host has a
+         * dot, a package manager's name is 2 to 8 bytes */
+        if (may_be_act_word(doc, i)) {
+            get_word(doc, i, &w);
+            if (w.len > 0 && host_of(&w) != 0)
+                k |= M_WORD_HOST;
+            if (w.len > 0 && in_list(w.s, managers, sizeof(managers) / sizeof(managers[0])))
+                k |= M_WORD_MANAGER;
+        }
         *m |= (uint16_t)k;
     }
     return *m & (M_WORD_HOST | M_WORD_MANAGER);
