@@ -391,20 +391,43 @@ enum ps_err ps_clusters_members(struct ps_clusters *c, const char *text, size_t 
 #define SENT_K     (2 * SENT_BANDS)
 #define SENT_SALT  UINT64_C(0x5e47e9ce5e47e9ce)
 
+static inline uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
 static void sentence_keys(const uint64_t *shingles, size_t n, uint64_t keys[SENT_BANDS])
 {
     static const uint64_t mul[SENT_K] = {
         0x9E3779B97F4A7C15u, 0xC2B2AE3D27D4EB4Fu, 0x165667B19E3779F9u, 0xD6E8FEB86659FD93u,
         0xFF51AFD7ED558CCDu, 0xC4CEB9FE1A85EC53u, 0x94D049BB133111EBu, 0xBF58476D1CE4E5B9u};
     uint64_t mins[SENT_K];
+    uint64_t m0 = UINT64_MAX, m1 = UINT64_MAX, m2 = UINT64_MAX, m3 = UINT64_MAX;
+    uint64_t m4 = UINT64_MAX, m5 = UINT64_MAX, m6 = UINT64_MAX, m7 = UINT64_MAX;
 
-    for (int k = 0; k < SENT_K; k++)
-        mins[k] = UINT64_MAX;
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < SENT_K; k++) {
-            uint64_t v = (shingles[i] | 1) * mul[k];
-            mins[k] = v < mins[k] ? v : mins[k];
-        }
+    /* eight minima in registers, written out: as a loop over an array gcc kept them in memory
+     * and took 10 instructions a value (every sentence of every pass asks) */
+    _Static_assert(SENT_K == 8, "sentence_keys keeps eight minima");
+    for (size_t i = 0; i < n; i++) {
+        uint64_t s = shingles[i] | 1;
+
+        m0 = min_u64(m0, s * mul[0]);
+        m1 = min_u64(m1, s * mul[1]);
+        m2 = min_u64(m2, s * mul[2]);
+        m3 = min_u64(m3, s * mul[3]);
+        m4 = min_u64(m4, s * mul[4]);
+        m5 = min_u64(m5, s * mul[5]);
+        m6 = min_u64(m6, s * mul[6]);
+        m7 = min_u64(m7, s * mul[7]);
+    }
+    mins[0] = m0;
+    mins[1] = m1;
+    mins[2] = m2;
+    mins[3] = m3;
+    mins[4] = m4;
+    mins[5] = m5;
+    mins[6] = m6;
+    mins[7] = m7;
     for (int b = 0; b < SENT_BANDS; b++) {
         uint64_t x = (mins[2 * b] ^ SENT_SALT) * 0x9E3779B97F4A7C15u + (uint64_t)b;
         x ^= mins[2 * b + 1] + (x << 6) + (x >> 2);
