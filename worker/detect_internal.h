@@ -237,8 +237,9 @@ void ps_detect_tables_init(struct ps_detect *d);
 void ps_detect_stop_add(struct ps_detect *d, const char *word, uint32_t bits);
 /* Features other than F_STOP* of one token p[0..len) (no whitespace in it). */
 uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p, size_t len);
-/* The same for the commonest token, 1 to 8 ASCII letters, from one 8-byte load (8 bytes must be
- * readable at p); 0 for any other token. add_features asks it first. */
+/* The same for the commonest tokens, 1 to 8 ASCII letters with or without one closing mark
+ * after them ("word", "end."), from one 8-byte load (8 bytes must be readable at p); 0 for any
+ * other token. add_features asks it first. */
 uint8_t ps_detect_word_flags(const unsigned char *p, size_t len);
 /* Compute the parts `what` (DOC_*) of doc that it does not hold yet. DOC_JOINED brings
  * DOC_FEATURES and DOC_PREFIX brings DOC_FEATURES; every part brings DOC_TOKENS. */

@@ -265,9 +265,39 @@ static inline uint8_t word_flags(const unsigned char *p, size_t len)
     return f;
 }
 
+/* A sentence's or clause's closing mark: prose punctuation (C_HARD, not C_CODE) that leaves a
+ * word's features as they are ("word," has two runs, no split). */
+static inline bool closing_mark(unsigned char c)
+{
+    switch (c) {
+    case ',':
+    case '.':
+    case ':':
+    case ';':
+    case '!':
+    case '?':
+    case ')':
+    case ']':
+    case '"':
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* word_flags, or those of the word before one closing mark ("word,", "end."). */
+static inline uint8_t word_or_clause_flags(const unsigned char *p, size_t len)
+{
+    uint8_t f = word_flags(p, len);
+
+    if (f == 0 && len >= 2 && closing_mark(p[len - 1]))
+        f = word_flags(p, len - 1);
+    return f;
+}
+
 uint8_t ps_detect_word_flags(const unsigned char *p, size_t len)
 {
-    return word_flags(p, len);
+    return word_or_clause_flags(p, len);
 }
 
 /* F_STOP for token [s, e) of p (n bytes in all): strip edge punctuation, then a word of at most
@@ -404,7 +434,7 @@ static void add_features(const struct ps_detect *d, struct ps_detect_doc *doc)
     /* ps_detect_features_of, with the fast path inlined: every token of the document asks */
     for (size_t i = 0; i < doc->n_tok; i++) {
         size_t at = doc->tstart[i], len = doc->tend[i] - at;
-        uint8_t f = at + 8 <= doc->base_len ? word_flags(p + at, len) : 0;
+        uint8_t f = at + 8 <= doc->base_len ? word_or_clause_flags(p + at, len) : 0;
 
         doc->tflags[i] |= (f != 0 ? f : ps_detect_token_flags(d, p + at, len)) | F_FEAT;
     }

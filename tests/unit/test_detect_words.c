@@ -1,6 +1,7 @@
 /* test_detect_words.c - the tokenizer's fast path for plain words (ps_detect_word_flags) against
  * the definition of a token's features (ps_detect_token_flags): the same flags for every token of
- * 1 to 8 ASCII letters, and 0 (not taken) for every other token. */
+ * 1 to 8 ASCII letters, with or without one closing mark after them, and 0 (not taken) for every
+ * other token. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,7 +40,8 @@ static void check(const struct ps_detect *d, const char *token, const char *pad)
     memcpy(buf, token, len);
     memcpy(buf + len, pad, strlen(pad));
     fast = ps_detect_word_flags(buf, len);
-    if (len >= 1 && len <= 8 && ascii_letters(buf, len))
+    if ((len >= 1 && len <= 8 && ascii_letters(buf, len)) ||
+        (len >= 2 && len <= 9 && ascii_letters(buf, len - 1) && strchr(",.:;!?)]\"", buf[len - 1])))
         assert_int_equal(fast, ps_detect_token_flags(d, buf, len));
     else
         assert_int_equal(fast, 0);
@@ -48,10 +50,12 @@ static void check(const struct ps_detect *d, const char *token, const char *pad)
 static void test_detect_word_flags_cases(void **state)
 {
     static const char *const tokens[] = {
-        "a",        "I",        "Word",     "word",      "WORD",  "wOrd",        "WoRD",
-        "abcdefgh", "ABCDEFGH", "Abcdefgh", "abcdefghi", "word,", "(word",       "don't",
-        "e-mail",   "x86",      "@",        "Zz",        "zZ",    "caf\xc3\xa9", "`z",
-        "z{",       "[",        "{",        ""};
+        "a",        "I",         "Word",       "word",      "WORD",  "wOrd",        "WoRD",
+        "abcdefgh", "ABCDEFGH",  "Abcdefgh",   "abcdefghi", "word,", "(word",       "don't",
+        "e-mail",   "x86",       "@",          "Zz",        "zZ",    "caf\xc3\xa9", "`z",
+        "z{",       "[",         "{",          "",          "end.",  "Word,",       "WORD:",
+        "wOrd;",    "abcdefgh)", "abcdefghi.", "a\"",       "x.,",   ".",           "(word)",
+        "word(",    "x86."};
     static const char *const pads[] = {"        ", "ZZZZZZZZ", "\x80\x80\x80\x80\x80\x80\x80\x80"};
     struct ps_detect *d = new_detect();
 
@@ -65,7 +69,7 @@ static void test_detect_word_flags_cases(void **state)
 /* Random tokens over the bytes either side of each range the fast path tests. */
 static void test_detect_word_flags_random(void **state)
 {
-    static const char alphabet[] = "aAzZmM@[`{09.,-'(_\x7f\xc3\xa9";
+    static const char alphabet[] = "aAzZmM@[`{09.,-'(_\x7f\xc3\xa9)]:;!?\"";
     struct ps_detect *d = new_detect();
     uint64_t x = 0x9E3779B97F4A7C15u;
 
