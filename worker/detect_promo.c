@@ -89,8 +89,9 @@ static bool closing_mark(char c)
     }
 }
 
-/* Token i of the joined document, lower-cased, without the prose punctuation at its edges. */
-static void get_word(const struct ps_detect_doc *doc, size_t i, struct word *w)
+/* Token i of the joined document without the prose punctuation at its edges: its first byte, and
+ * its length in *len (0 when it is longer than WORD_MAX). */
+static const char *word_bounds(const struct ps_detect_doc *doc, size_t i, size_t *len)
 {
     const char *p = doc->base + doc->tstart[i];
     size_t n = doc->tend[i] - doc->tstart[i], s = 0;
@@ -99,9 +100,17 @@ static void get_word(const struct ps_detect_doc *doc, size_t i, struct word *w)
         s++;
     while (n > s && closing_mark(p[n - 1]))
         n--;
-    w->len = n - s <= WORD_MAX ? n - s : 0;
+    *len = n - s <= WORD_MAX ? n - s : 0;
+    return p + s;
+}
+
+/* Token i of the joined document, lower-cased, without the prose punctuation at its edges. */
+static void get_word(const struct ps_detect_doc *doc, size_t i, struct word *w)
+{
+    const char *p = word_bounds(doc, i, &w->len);
+
     for (size_t k = 0; k < w->len; k++) {
-        char c = p[s + k];
+        char c = p[k];
         w->s[k] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
     }
     w->s[w->len] = '\0';
@@ -230,16 +239,10 @@ static uint64_t refusal_act(const struct ps_detect_doc *doc, size_t b, size_t e)
  * keep, without copying: a dot inside them, or 2 to MANAGER_MAX bytes. */
 static bool may_be_act_word(const struct ps_detect_doc *doc, size_t i)
 {
-    const char *p = doc->base + doc->tstart[i];
-    size_t n = doc->tend[i] - doc->tstart[i], s = 0;
+    size_t n;
+    const char *p = word_bounds(doc, i, &n);
 
-    while (s < n && opening_mark(p[s]))
-        s++;
-    while (n > s && closing_mark(p[n - 1]))
-        n--;
-    if (n - s > WORD_MAX)
-        return false; /* get_word keeps nothing of it */
-    return (n - s >= 2 && n - s <= MANAGER_MAX) || memchr(p + s, '.', n - s) != NULL;
+    return (n >= 2 && n <= MANAGER_MAX) || memchr(p, '.', n) != NULL;
 }
 
 /* What token i can open in an act (M_WORD_HOST, M_WORD_MANAGER), once per token and call: the
