@@ -401,7 +401,6 @@ static void sentence_keys(const uint64_t *shingles, size_t n, uint64_t keys[SENT
     static const uint64_t mul[SENT_K] = {
         0x9E3779B97F4A7C15u, 0xC2B2AE3D27D4EB4Fu, 0x165667B19E3779F9u, 0xD6E8FEB86659FD93u,
         0xFF51AFD7ED558CCDu, 0xC4CEB9FE1A85EC53u, 0x94D049BB133111EBu, 0xBF58476D1CE4E5B9u};
-    uint64_t mins[SENT_K];
     uint64_t m0 = UINT64_MAX, m1 = UINT64_MAX, m2 = UINT64_MAX, m3 = UINT64_MAX;
     uint64_t m4 = UINT64_MAX, m5 = UINT64_MAX, m6 = UINT64_MAX, m7 = UINT64_MAX;
 
@@ -420,14 +419,8 @@ static void sentence_keys(const uint64_t *shingles, size_t n, uint64_t keys[SENT
         m6 = min_u64(m6, s * mul[6]);
         m7 = min_u64(m7, s * mul[7]);
     }
-    mins[0] = m0;
-    mins[1] = m1;
-    mins[2] = m2;
-    mins[3] = m3;
-    mins[4] = m4;
-    mins[5] = m5;
-    mins[6] = m6;
-    mins[7] = m7;
+    const uint64_t mins[SENT_K] = {m0, m1, m2, m3, m4, m5, m6, m7};
+
     for (int b = 0; b < SENT_BANDS; b++) {
         uint64_t x = (mins[2 * b] ^ SENT_SALT) * 0x9E3779B97F4A7C15u + (uint64_t)b;
         x ^= mins[2 * b + 1] + (x << 6) + (x >> 2);

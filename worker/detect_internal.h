@@ -241,6 +241,8 @@ uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p,
  * after them ("word", "end."), from one 8-byte load (8 bytes must be readable at p); 0 for any
  * other token. add_features asks it first. */
 uint8_t ps_detect_word_flags(const unsigned char *p, size_t len);
+/* ps_detect_token_flags of token i, by ps_detect_word_flags where it applies. */
+uint8_t ps_detect_features_of(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t i);
 /* Compute the parts `what` (DOC_*) of doc that it does not hold yet. DOC_JOINED brings
  * DOC_FEATURES and DOC_PREFIX brings DOC_FEATURES; every part brings DOC_TOKENS. */
 void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what);
@@ -258,17 +260,6 @@ size_t ps_detect_token_at(const struct ps_detect_doc *doc, size_t at);
 /* The same, searched from token `hint` on when it starts at or before `at` (matches come in
  * order of their end, so the last one's token is nearly always close). */
 size_t ps_detect_token_near(const struct ps_detect_doc *doc, size_t at, size_t hint);
-
-/* ps_detect_token_flags of token i, by the fast path where it applies. */
-static inline uint8_t ps_detect_features_of(const struct ps_detect *d,
-                                            const struct ps_detect_doc *doc, size_t i)
-{
-    const unsigned char *p = (const unsigned char *)doc->base + doc->tstart[i];
-    size_t len = doc->tend[i] - doc->tstart[i];
-    uint8_t f = doc->tstart[i] + 8 <= doc->base_len ? ps_detect_word_flags(p, len) : 0;
-
-    return f != 0 ? f : ps_detect_token_flags(d, p, len);
-}
 
 /* The flags of token i with every feature: pass 1 computes them only for the tokens it looks at
  * (the after-windows that pass the stop-word and length tests, the snap, the candidates). */

@@ -300,6 +300,23 @@ uint8_t ps_detect_word_flags(const unsigned char *p, size_t len)
     return word_or_clause_flags(p, len);
 }
 
+/* Token i's features: the fast path where 8 bytes can be loaded and it applies, else the
+ * definition. */
+static inline uint8_t features_of(const struct ps_detect *d, const struct ps_detect_doc *doc,
+                                  size_t i)
+{
+    const unsigned char *p = (const unsigned char *)doc->base + doc->tstart[i];
+    size_t len = doc->tend[i] - doc->tstart[i];
+    uint8_t f = doc->tstart[i] + 8 <= doc->base_len ? word_or_clause_flags(p, len) : 0;
+
+    return f != 0 ? f : ps_detect_token_flags(d, p, len);
+}
+
+uint8_t ps_detect_features_of(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t i)
+{
+    return features_of(d, doc, i);
+}
+
 /* F_STOP for token [s, e) of p (n bytes in all): strip edge punctuation, then a word of at most
  * STOP_MAX_LEN ASCII letters, in any case, that is in the stop list, or a word with a byte >= 0x80
  * that detect_lang.c knows. */
@@ -429,15 +446,8 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
 /* Add the features other than F_STOP* to every token (confirm needs them all). */
 static void add_features(const struct ps_detect *d, struct ps_detect_doc *doc)
 {
-    const unsigned char *p = (const unsigned char *)doc->base;
-
-    /* ps_detect_features_of, with the fast path inlined: every token of the document asks */
-    for (size_t i = 0; i < doc->n_tok; i++) {
-        size_t at = doc->tstart[i], len = doc->tend[i] - at;
-        uint8_t f = at + 8 <= doc->base_len ? word_or_clause_flags(p + at, len) : 0;
-
-        doc->tflags[i] |= (f != 0 ? f : ps_detect_token_flags(d, p + at, len)) | F_FEAT;
-    }
+    for (size_t i = 0; i < doc->n_tok; i++) /* inlined here: every token of the document asks */
+        doc->tflags[i] |= features_of(d, doc, i) | F_FEAT;
 }
 
 static void fingerprint_tokens(struct ps_detect_doc *doc)
