@@ -77,6 +77,7 @@ enum ps_err ps_detect_new(struct ps_detect **out, const struct ps_detect_opts *o
     d->o = o;
     ps_detect_tables_init(d);
     ps_detect_lang_init(d);
+    ps_detect_promo_init(d);
     ps_detect_bounds_init(d);
     ps_itab_init(&d->hidx);
     d->ctext = ps_xmalloc((size_t)o.max_candidates * o.max_candidate_len);

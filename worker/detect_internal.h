@@ -77,6 +77,7 @@ static const uint32_t lang_bit[N_LANGS] = {F_STOP,    F_STOP_DE,      F_STOP_FR,
 #define STOP_MAX_LEN  8
 #define STOP_SLOTS    2048 /* power of two, at most ~1/3 full */
 #define STOP_LOG2     11
+#define MANAGER_SLOTS 64   /* power of two, over 3 times the package managers of detect_promo.c */
 #define LANG_SLOTS    1024 /* detect_lang.c: words with letters beyond ASCII, at most ~1/3 full */
 #define LANG_WORD_MAX 40   /* bytes of UTF-8 of the longest such word, lower-cased */
 #define CJK_SLOTS     256  /* detect_lang.c: Chinese function characters, at most half full */
@@ -172,8 +173,9 @@ struct ps_detect {
     uint64_t stop[STOP_SLOTS];      /* packed lower-case words, 0 = empty */
     uint32_t stop_lang[STOP_SLOTS]; /* the F_STOP* bits of each word */
     uint64_t lang_key[LANG_SLOTS]; /* detect_lang.c: hashes (| 1) of lower-cased words, 0 = empty */
-    uint32_t lang_bits[LANG_SLOTS]; /* ... and their F_STOP* bits */
-    uint32_t cjk[CJK_SLOTS];        /* detect_lang.c: function characters, 0 = empty */
+    uint32_t lang_bits[LANG_SLOTS];  /* ... and their F_STOP* bits */
+    uint32_t cjk[CJK_SLOTS];         /* detect_lang.c: function characters, 0 = empty */
+    uint64_t manager[MANAGER_SLOTS]; /* detect_promo.c: packed package managers' names, 0 = empty */
 
     /* find_turn's ratio tests as integer bounds on the window counts, per window size c in
      * 0..window, each the exact image of the double test on (double)count / (double)c (see
@@ -351,6 +353,9 @@ unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
                                 size_t *after);
 
 /* ---- detect_promo.c ---- */
+
+/* Fill d->manager. */
+void ps_detect_promo_init(struct ps_detect *d);
 
 /* What tokens [b, e) of a joined document do, hashed (never 0), d->memo (reset for the document)
  * keeping what each token is: the host of a URL or domain name,

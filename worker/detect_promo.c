@@ -13,7 +13,7 @@
 
 #define WORD_MAX    96 /* bytes of a token looked at; a longer one is no command word or refusal */
 #define ACT_WORDS   3  /* words of the longest refusal opening */
-#define MANAGER_MAX 8  /* bytes of the longest name in managers[] */
+#define MANAGER_MAX 8  /* bytes of the longest name in managers[]: one 64-bit key */
 
 /* Package managers (at most MANAGER_MAX bytes each) and the verbs that install with them ("pip
  * install X", "npm i X", "cargo add X", "go get X", "composer require X"). */
@@ -185,19 +185,24 @@ static uint64_t host_of(const struct word *w)
 static bool refuses(const struct ps_detect_doc *doc, size_t b, size_t e)
 {
     struct word w[ACT_WORDS];
-    size_t n = e - b < ACT_WORDS ? e - b : ACT_WORDS, r;
+    size_t n = e - b < ACT_WORDS ? e - b : ACT_WORDS, r, len;
+    const char *first;
+    char c;
 
     if (n == 0)
         return false;
-    /* the first word's first letter settles most: the rest are read only when some refusal
-     * opens with it */
-    get_word(doc, b, &w[0]);
+    /* the first word's first letter settles most: the words are copied only when some
+     * refusal opens with it */
+    first = word_bounds(doc, b, &len);
+    c = len > 0 ? first[0] : '\0';
+    if (c >= 'A' && c <= 'Z')
+        c = (char)(c - 'A' + 'a');
     for (r = 0; r < sizeof(refusals) / sizeof(refusals[0]); r++)
-        if (w[0].s[0] == refusals[r][0][0])
+        if (c == refusals[r][0][0])
             break;
     if (r == sizeof(refusals) / sizeof(refusals[0]))
         return false;
-    for (size_t i = 1; i < n; i++)
+    for (size_t i = 0; i < n; i++)
         get_word(doc, b + i, &w[i]);
     for (; r < sizeof(refusals) / sizeof(refusals[0]); r++) { /* none before r opens so */
         size_t k = 0;
@@ -235,14 +240,51 @@ static uint64_t refusal_act(const struct ps_detect_doc *doc, size_t b, size_t e)
            1;
 }
 
-/* Could token i be a host or a package manager's name (word_kind)? The bounds get_word would
- * keep, without copying: a dot inside them, or 2 to MANAGER_MAX bytes. */
-static bool may_be_act_word(const struct ps_detect_doc *doc, size_t i)
+/* Up to MANAGER_MAX bytes, A-Z lower-cased, packed into a key (no word holds a NUL). */
+static uint64_t manager_key(const char *p, size_t n)
 {
-    size_t n;
-    const char *p = word_bounds(doc, i, &n);
+    uint64_t k = 0;
 
-    return (n >= 2 && n <= MANAGER_MAX) || memchr(p, '.', n) != NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        k |= (uint64_t)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c) << (8 * i);
+    }
+    return k;
+}
+
+static size_t manager_slot(uint64_t key)
+{
+    return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 58) & (MANAGER_SLOTS - 1);
+}
+
+void ps_detect_promo_init(struct ps_detect *d)
+{
+    _Static_assert(MANAGER_SLOTS == 64, "manager_slot keeps 6 bits");
+    memset(d->manager, 0, sizeof(d->manager));
+    for (size_t i = 0; i < sizeof(managers) / sizeof(managers[0]); i++) {
+        uint64_t key = manager_key(managers[i], strlen(managers[i]));
+        size_t s = manager_slot(key);
+
+        while (d->manager[s] != 0)
+            s = (s + 1) & (MANAGER_SLOTS - 1);
+        d->manager[s] = key;
+    }
+}
+
+/* Is word [p, p + n) (edge marks stripped) a package manager's name, in any case? One probe
+ * where a list walk cost a comparison per name: nearly every word of prose is 2 to 8 bytes. */
+static bool is_manager(const struct ps_detect *d, const char *p, size_t n)
+{
+    uint64_t key;
+    size_t s;
+
+    if (n < 2 || n > MANAGER_MAX)
+        return false;
+    key = manager_key(p, n);
+    for (s = manager_slot(key); d->manager[s] != 0; s = (s + 1) & (MANAGER_SLOTS - 1))
+        if (d->manager[s] == key)
+            return true;
+    return false;
 }
 
 /* What token i can open in an act (M_WORD_HOST, M_WORD_MANAGER), once per token and call: the
@@ -253,17 +295,19 @@ static unsigned word_kind(struct ps_detect *d, const struct ps_detect_doc *doc, 
     uint16_t *m = &d->memo[i]; /* i < n_tok */
 
     if (!(*m & M_WORD_KNOWN)) {
-        struct word w;
         unsigned k = M_WORD_KNOWN;
+        size_t n;
+        const char *p = word_bounds(doc, i, &n);
 
-        /* most words can be neither, and are told so without the lower-cased copy: a host has a
-         * dot, a package manager's name is 2 to 8 bytes */
-        if (may_be_act_word(doc, i)) {
+        if (is_manager(d, p, n))
+            k |= M_WORD_MANAGER;
+        /* every host has a dot: only such a word is copied and lower-cased to be told */
+        if (n > 0 && memchr(p, '.', n) != NULL) {
+            struct word w;
+
             get_word(doc, i, &w);
-            if (w.len > 0 && host_of(&w) != 0)
+            if (host_of(&w) != 0)
                 k |= M_WORD_HOST;
-            if (w.len > 0 && in_list(w.s, managers, sizeof(managers) / sizeof(managers[0])))
-                k |= M_WORD_MANAGER;
         }
         *m |= (uint16_t)k;
     }

@@ -1374,6 +1374,49 @@ static const struct ps_detect_hit *promo_hit(struct ps_detect *d, struct ps_dete
     return promo_hit_with(d, doc, set, t, prefix_len, payload, heavy_none);
 }
 
+/* Each package manager's name opens an install command in any case and between quotes or
+ * brackets; a word that only starts or ends like one does not. */
+static void test_detect_promo_package_managers(void **state)
+{
+    static const char *const opening[] = {"pip",      "PIP3", "Pipx",   "npm",   "pnpm",
+                                          "yarn",     "gem",  "cargo",  "go",    "apt",
+                                          "`apt-get", "Brew", "(conda", "choco", "winget",
+                                          "dnf",      "yum",  "snap",   "NuGet", "\"composer"};
+    static const char *const other[] = {"pipe",      "pi",   "npms",  "g",  "apt-gets",
+                                        "composers", "-pip", "brew-", "p1p"};
+    struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
+    struct ps_patset *set;
+    struct text t = {0};
+    const struct ps_detect_hit *h;
+    char sentence[128];
+    uint64_t pkg = 0;
+
+    (void)state;
+    ps_patset_new(&set, 16);
+    set_add(set, "Orla Kestrelmoor");
+    for (size_t i = 0; i < sizeof(opening) / sizeof(opening[0]); i++) {
+        snprintf(sentence, sizeof(sentence), "Now run %s install wallet-guard-pro today.",
+                 opening[i]);
+        h = promo_hit(d, doc, set, &t, 100 + 37 * i, sentence);
+        assert_true(h->in_role);
+        assert_int_equal(h->kind, PS_DETECT_PROMO);
+        if (i == 0)
+            pkg = h->right;
+        assert_int_equal(h->right, pkg);
+    }
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        snprintf(sentence, sizeof(sentence), "Now run %s install wallet-guard-pro today.",
+                 other[i]);
+        h = promo_hit(d, doc, set, &t, 100 + 37 * i, sentence);
+        assert_false(h->in_role);
+    }
+    ps_patset_free(set);
+    free(t.p);
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+}
+
 static void test_detect_confirms_one_promotional_sentence(void **state)
 {
     struct ps_detect *d = new_detect();
@@ -1833,6 +1876,7 @@ int main(void)
         cmocka_unit_test(test_detect_confirm_tells_payload_kinds_and_finds_glued_triggers),
         cmocka_unit_test(test_detect_names_lead_of_repeated_sentences),
         cmocka_unit_test(test_detect_names_lead_at_document_end),
+        cmocka_unit_test(test_detect_promo_package_managers),
         cmocka_unit_test(test_detect_confirms_one_promotional_sentence),
         cmocka_unit_test(test_detect_promotional_sentence_below_a_line_of_its_own),
         cmocka_unit_test(test_detect_promotional_sentence_before_repeated_text),
