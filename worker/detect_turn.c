@@ -81,23 +81,75 @@ void ps_detect_bounds_init(struct ps_detect *d)
     }
 }
 
-/* Add (sign +1) or remove (-1) a token's stop bits to per-language counts. */
-static void count_stops(size_t c[N_LANGS], uint32_t f, int sign)
+/* A window's stop words per language, four 16-bit lanes to a word (lane l % 4 of w[l / 4]):
+ * counts never exceed the window (PS_DETECT_WINDOW_MAX < 2^15), so no lane carries into the
+ * next and each lane's top bit is free for comparing all of them at once. */
+struct stops {
+    uint64_t w[3];
+};
+_Static_assert(N_LANGS <= 12 && PS_DETECT_WINDOW_MAX < 0x8000, "struct stops lanes");
+
+#define LANES_ONE UINT64_C(0x0001000100010001)
+#define LANES_TOP UINT64_C(0x8000800080008000)
+
+/* The N_LANGS stop bits of a token's flags, in the order of lang_bit[], as bits 0..9. */
+static inline unsigned lang_mask(uint32_t f)
 {
+    _Static_assert(F_STOP == 1 << 0 && F_STOP_DE == 1 << 5 && F_STOP_ES == 1 << 7 &&
+                       F_STOP_IT == 1 << 10 && F_STOP_NONLATIN == 1 << 15 && N_LANGS == 10,
+                   "lang_mask knows where the stop bits are");
+    return (f & F_STOP) | ((f >> 4) & 0xE) | ((f >> 6) & 0x3F0);
+}
+
+/* Bits 0..3 of m, one to a lane. */
+static inline uint64_t lanes_of(unsigned m)
+{
+    return (uint64_t)(m & 1) | (uint64_t)(m & 2) << 15 | (uint64_t)(m & 4) << 30 |
+           (uint64_t)(m & 8) << 45;
+}
+
+/* Add (sign +1) or remove (-1) a token's stop bits to per-language counts. */
+static inline void count_stops(struct stops *c, uint32_t f, int sign)
+{
+    unsigned m;
+
     if (!(f & F_STOP_ANY))
         return;
-    for (int l = 0; l < N_LANGS; l++)
-        if (f & lang_bit[l])
-            c[l] = sign > 0 ? c[l] + 1 : c[l] - 1;
+    m = lang_mask(f);
+    if (sign > 0) {
+        c->w[0] += lanes_of(m & 15);
+        c->w[1] += lanes_of((m >> 4) & 15);
+        c->w[2] += lanes_of(m >> 8);
+    } else {
+        c->w[0] -= lanes_of(m & 15);
+        c->w[1] -= lanes_of((m >> 4) & 15);
+        c->w[2] -= lanes_of(m >> 8);
+    }
+}
+
+/* Does the best language count at least lim stop words? (best_stops(c) >= lim, without it) */
+static inline bool stops_reach(const struct stops *c, uint32_t lim)
+{
+    uint64_t k;
+
+    if (lim == 0)
+        return true;
+    if (lim > PS_DETECT_WINDOW_MAX)
+        return false;
+    k = (0x8000 - (uint64_t)lim) * LANES_ONE; /* a lane's top bit: its count + k >= 0x8000 */
+    return (((c->w[0] + k) | (c->w[1] + k) | (c->w[2] + k)) & LANES_TOP) != 0;
 }
 
 /* Stop words of the window's best language. */
-static size_t best_stops(const size_t c[N_LANGS])
+static size_t best_stops(const struct stops *c)
 {
-    size_t m = c[0];
+    size_t m = 0;
 
-    for (int l = 1; l < N_LANGS; l++)
-        m = c[l] > m ? c[l] : m;
+    for (int l = 0; l < N_LANGS; l++) {
+        size_t v = (c->w[l / 4] >> (16 * (l % 4))) & 0xFFFF;
+
+        m = v > m ? v : m;
+    }
     return m;
 }
 
@@ -120,7 +172,8 @@ bool ps_detect_find_turn(const struct ps_detect *d, struct ps_detect_doc *doc,
     const uint32_t *fl = doc->tflags;
     const uint32_t *ts = doc->tstart, *te = doc->tend;
     size_t n = doc->n_tok, w = o->window, t, k, slack = o->start_slack;
-    size_t bs[N_LANGS] = {0}, as[N_LANGS] = {0}, bc = 0, al = 0, ac = 0;
+    struct stops bs = {{0}}, as = {{0}};
+    size_t bc = 0, al = 0, ac = 0;
     size_t aa = 0, acap = 0, ft = SIZE_MAX; /* aa, acap: the after-window of t = ft */
     double best = -2.0;
 
@@ -128,13 +181,13 @@ bool ps_detect_find_turn(const struct ps_detect *d, struct ps_detect_doc *doc,
     if (n < o->min_after)
         return false;
     for (k = 0; k < w && k < n; k++) {
-        count_stops(as, fl[k], +1);
+        count_stops(&as, fl[k], +1);
         al += te[k] - ts[k];
         ac++;
     }
     for (t = 0; ac >= o->min_after; t++) {
         /* the after-stop test first: it fails at nearly every t of prose */
-        if (best_stops(as) < d->as_lim[ac] && (t <= slack || best_stops(bs) >= d->bs_min[bc]) &&
+        if (!stops_reach(&as, d->as_lim[ac]) && (t <= slack || stops_reach(&bs, d->bs_min[bc])) &&
             al >= d->al_min[ac] && al < d->al_lim[ac]) {
             uint32_t f;
 
@@ -159,8 +212,8 @@ bool ps_detect_find_turn(const struct ps_detect *d, struct ps_detect_doc *doc,
             ft = t;
             if (aa >= d->aa_min[ac] && acap < d->cap_lim[ac]) {
                 /* the score in doubles, exactly as the ratios were always computed */
-                double a_stop = (double)best_stops(as) / (double)ac;
-                double b_stop = bc != 0 ? (double)best_stops(bs) / (double)bc : 0.0;
+                double a_stop = (double)best_stops(&as) / (double)ac;
+                double b_stop = bc != 0 ? (double)best_stops(&bs) / (double)bc : 0.0;
                 double score = b_stop - a_stop;
 
                 if (score > best) {
@@ -176,17 +229,17 @@ bool ps_detect_find_turn(const struct ps_detect *d, struct ps_detect_doc *doc,
             }
         }
         /* slide: token t leaves the after-window and joins the before-window */
-        count_stops(bs, fl[t], +1);
+        count_stops(&bs, fl[t], +1);
         bc++;
         if (t >= w) {
-            count_stops(bs, fl[t - w], -1);
+            count_stops(&bs, fl[t - w], -1);
             bc--;
         }
-        count_stops(as, fl[t], -1);
+        count_stops(&as, fl[t], -1);
         al -= te[t] - ts[t];
         ac--;
         if (t + w < n) {
-            count_stops(as, fl[t + w], +1);
+            count_stops(&as, fl[t + w], +1);
             al += te[t + w] - ts[t + w];
             ac++;
         }
@@ -205,13 +258,14 @@ bool ps_detect_find_turn(const struct ps_detect *d, struct ps_detect_doc *doc,
  * find_turn), or is t at the document start? */
 static bool language_before(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t t)
 {
-    size_t c[N_LANGS] = {0}, b = t > d->o.window ? t - d->o.window : 0;
+    struct stops c = {{0}};
+    size_t b = t > d->o.window ? t - d->o.window : 0;
 
     if (t <= d->o.start_slack)
         return true;
     for (size_t k = b; k < t; k++)
-        count_stops(c, doc->tflags[k], +1);
-    return best_stops(c) >= d->bs_min[t - b];
+        count_stops(&c, doc->tflags[k], +1);
+    return stops_reach(&c, d->bs_min[t - b]);
 }
 
 /* Junk characters (ps_detect_is_junk) in p[at, at + JUNK_SPAN), p holding n bytes. */
