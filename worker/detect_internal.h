@@ -106,7 +106,8 @@ enum {
                                   computes them token by token */
     DOC_FINGERPRINTS = 1 << 2, /* tfp: the same in the text and in norm (the same bytes) */
     DOC_JOINED = 1 << 3,       /* norm and ostart; tstart and tend point into norm */
-    DOC_PREFIX = 1 << 4        /* pre */
+    DOC_PREFIX = 1 << 4,       /* pre */
+    DOC_REPEATS = 1 << 5       /* nsame; brings DOC_FINGERPRINTS */
 };
 
 /* A prepared document. Invariant: a part's arrays hold this document's values iff its bit is in
@@ -135,6 +136,11 @@ struct ps_detect_doc {
      * window after any occurrence costs O(1); confirm builds them only for documents with a hit */
     uint32_t *pre;
     size_t pre_cap;
+    /* per token, the first of the next REP_PERIOD_MAX tokens with its fingerprint, 0 if none:
+     * the periods a fixed payload could repeat with from there (ps_detect_repeat_from) */
+    uint32_t *nsame;
+    size_t nsame_cap;
+    uint32_t same_last[REP_SLOTS]; /* building nsame: the last token seen per slot */
 };
 
 /* The sentence end classes of a byte (struct ps_detect.sent_cls). */
@@ -246,7 +252,8 @@ uint8_t ps_detect_word_flags(const unsigned char *p, size_t len);
 /* ps_detect_token_flags of token i, by ps_detect_word_flags where it applies. */
 uint8_t ps_detect_features_of(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t i);
 /* Compute the parts `what` (DOC_*) of doc that it does not hold yet. DOC_JOINED brings
- * DOC_FEATURES and DOC_PREFIX brings DOC_FEATURES; every part brings DOC_TOKENS. */
+ * DOC_FEATURES, DOC_PREFIX brings DOC_FEATURES, DOC_REPEATS brings DOC_FINGERPRINTS; every part
+ * brings DOC_TOKENS. */
 void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what);
 
 /* The same, inline when doc holds them already (confirm asks once per occurrence). A document

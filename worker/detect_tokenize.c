@@ -521,10 +521,42 @@ static void build_prefix(struct ps_detect_doc *doc)
     }
 }
 
+/* nsame, right to left: the last token seen in a fingerprint's slot (direct-mapped) is the
+ * nearest later one of that slot. When it is beyond the window or past the document (a value
+ * left by an earlier one), nothing of the slot is in the window; when it holds token i's
+ * fingerprint, it is the next; when another, the next can only come after it and the rest of
+ * the window is searched. */
+static void find_next_same(struct ps_detect_doc *doc)
+{
+    size_t n = doc->n_tok;
+    const uint64_t *fp = doc->tfp;
+
+    if (doc->nsame_cap < n) {
+        free(doc->nsame);
+        doc->nsame_cap = doc->tok_cap;
+        doc->nsame = ps_xmalloc(doc->nsame_cap * sizeof(*doc->nsame));
+    }
+    for (size_t i = n; i-- > 0;) {
+        size_t slot = fp[i] & (REP_SLOTS - 1), k = doc->same_last[slot];
+        uint32_t next = 0;
+
+        if (k > i && k < n && k - i <= REP_PERIOD_MAX) {
+            size_t lim = n - 1 - i < REP_PERIOD_MAX ? n - 1 : i + REP_PERIOD_MAX;
+
+            for (; k <= lim && next == 0; k++)
+                next = fp[k] == fp[i] ? (uint32_t)k : 0;
+        }
+        doc->nsame[i] = next;
+        doc->same_last[slot] = (uint32_t)i;
+    }
+}
+
 void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what)
 {
     if (what & (DOC_JOINED | DOC_PREFIX))
         what |= DOC_FEATURES;
+    if (what & DOC_REPEATS)
+        what |= DOC_FINGERPRINTS;
     if (!(doc->have & DOC_TOKENS))
         tokenize(d, doc);
     what &= ~doc->have;
@@ -535,6 +567,8 @@ void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc,
     /* the fingerprints of the tokens in the text and in norm are those of the same bytes */
     if (what & DOC_FINGERPRINTS)
         fingerprint_tokens(doc);
+    if (what & DOC_REPEATS)
+        find_next_same(doc);
     if (what & DOC_PREFIX)
         build_prefix(doc);
     doc->have |= what;

@@ -373,15 +373,16 @@ bool ps_detect_repeat_from(const struct ps_detect *d, struct ps_detect_doc *doc,
     size_t n = doc->n_tok;
     const uint64_t *fp;
 
-    ps_detect_doc_need(d, doc, DOC_FINGERPRINTS);
+    ps_detect_doc_need(d, doc, DOC_REPEATS);
     fp = doc->tfp;
     for (size_t s = j; s <= j + 1 && s < n; s++) {
         size_t lim = (n - s) / REP_COPIES < REP_PERIOD_MAX ? (n - s) / REP_COPIES : REP_PERIOD_MAX;
         uint32_t periods = 0; /* bit per - 1: token s comes again per tokens later */
 
-        /* nearly always none: one branch-free sweep instead of a loop per period */
-        for (size_t per = 1; per <= lim; per++)
-            periods |= (uint32_t)(fp[s + per] == fp[s]) << (per - 1);
+        /* nearly always none: the chain of its next occurrences (each within REP_PERIOD_MAX of
+         * the last, and lim <= REP_PERIOD_MAX) names every period */
+        for (size_t k = doc->nsame[s]; k != 0 && k - s <= lim; k = doc->nsame[k])
+            periods |= (uint32_t)1 << (k - s - 1);
         while (periods != 0) {
             size_t per = (size_t)__builtin_ctz(periods) + 1, k;
 
