@@ -245,9 +245,9 @@ void ps_detect_tables_init(struct ps_detect *d);
 void ps_detect_stop_add(struct ps_detect *d, const char *word, uint32_t bits);
 /* Features other than F_STOP* of one token p[0..len) (no whitespace in it). */
 uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p, size_t len);
-/* The same for the commonest tokens, 1 to 8 ASCII letters with or without one closing mark
- * after them ("word", "end."), from one 8-byte load (8 bytes must be readable at p); 0 for any
- * other token. add_features asks it first. */
+/* The same for the commonest tokens, 1 to 16 ASCII letters with or without one closing mark
+ * after them ("word", "end.", "documentation,"), from one or two 8-byte loads (8 bytes must be
+ * readable at p); 0 for any other token. add_features asks it first. */
 uint8_t ps_detect_word_flags(const unsigned char *p, size_t len);
 /* ps_detect_token_flags of token i, by ps_detect_word_flags where it applies. */
 uint8_t ps_detect_features_of(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t i);

@@ -243,21 +243,58 @@ static inline int lowest_byte(uint64_t m)
     return __builtin_ctzll(m) >> 3;
 }
 
-static inline uint8_t word_flags(const unsigned char *p, size_t len)
+/* Letters of the 8 bytes w (a high bit per byte), and which of them are capitals; 0 when any
+ * byte is no ASCII letter. As in stop_flag: with no byte >= 0x80, y | 0x20 is a letter iff it
+ * lies in 0x61..0x7A. */
+static inline uint64_t letters8(uint64_t w, uint64_t *upper)
+{
+    uint64_t y = w | 0x20 * ONES;
+    uint64_t letters = (y + 0x1F * ONES) & ~(y + 0x05 * ONES) & HIGHS;
+
+    if ((w & HIGHS) || letters != HIGHS)
+        return 0;
+    *upper = letters & ~((w & 0x20 * ONES) << 2); /* a letter without the 0x20 bit */
+    return letters;
+}
+
+/* word_flags of 9 to 16 letters, from two loads that overlap inside the word (none past it):
+ * the first holds the first byte, the second does not. Out of line: inlined, it made the
+ * common short word's test too big to inline where every token asks. */
+__attribute__((noinline)) static uint8_t long_word_flags(const unsigned char *p, size_t len)
+{
+    uint64_t up1, up2;
+    uint8_t f = F_ALPHA;
+
+    if (letters8(load64(p), &up1) == 0 || letters8(load64(p + len - 8), &up2) == 0)
+        return 0;
+    if (up1 & 0x80)
+        f |= F_CAP;
+    /* Word, word, WORD; not wOrd */
+    if (len <= PLAIN_MAX &&
+        ((!(up1 & ~UINT64_C(0x80)) && up2 == 0) || (up1 == HIGHS && up2 == HIGHS)))
+        f |= F_PLAIN;
+    return f;
+}
+
+/* always_inline, here and in the two callers below: every token of a confirmed document asks,
+ * and gcc stops inlining the chain as soon as it grows (a call per token). */
+__attribute__((always_inline)) static inline uint8_t word_flags(const unsigned char *p, size_t len)
 {
     uint64_t keep, w, y, letters, upper;
     uint8_t f = F_ALPHA;
 
-    if (len == 0 || len > 8)
+    if (len == 0 || len > 16)
         return 0;
+    if (len > 8)
+        return long_word_flags(p, len);
     keep = len == 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * len)) - 1;
     w = load64(p) & keep;
     y = w | (0x20 * ONES & keep);
-    /* as in stop_flag: with no byte >= 0x80, y | 0x20 is a letter iff it lies in 0x61..0x7A */
+    /* as in letters8, the bytes past the word masked off */
     letters = (y + 0x1F * ONES) & ~(y + 0x05 * ONES) & HIGHS & keep;
     if ((w & HIGHS) || letters != (HIGHS & keep))
         return 0;
-    upper = letters & ~((w & 0x20 * ONES) << 2); /* a letter without the 0x20 bit */
+    upper = letters & ~((w & 0x20 * ONES) << 2);
     if (upper & 0x80)
         f |= F_CAP;
     if (!(upper & ~UINT64_C(0x80)) || upper == letters) /* Word, word, WORD; not wOrd */
@@ -286,7 +323,8 @@ static inline bool closing_mark(unsigned char c)
 }
 
 /* word_flags, or those of the word before one closing mark ("word,", "end."). */
-static inline uint8_t word_or_clause_flags(const unsigned char *p, size_t len)
+__attribute__((always_inline)) static inline uint8_t word_or_clause_flags(const unsigned char *p,
+                                                                          size_t len)
 {
     uint8_t f = word_flags(p, len);
 
@@ -302,8 +340,8 @@ uint8_t ps_detect_word_flags(const unsigned char *p, size_t len)
 
 /* Token i's features: the fast path where 8 bytes can be loaded and it applies, else the
  * definition. */
-static inline uint8_t features_of(const struct ps_detect *d, const struct ps_detect_doc *doc,
-                                  size_t i)
+__attribute__((always_inline)) static inline uint8_t
+features_of(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t i)
 {
     const unsigned char *p = (const unsigned char *)doc->base + doc->tstart[i];
     size_t len = doc->tend[i] - doc->tstart[i];
