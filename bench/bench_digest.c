@@ -178,7 +178,6 @@ static void fold_candidate(XXH3_state_t *st, const struct ps_candidate *c)
     fold_u64(st, c->hash);
     fold_u64(st, c->n);
     fold_u64(st, c->offset);
-    fold_u64(st, c->context);
     fold_u64(st, c->text_len);
     fold(st, c->text, c->text_len);
 }

@@ -86,9 +86,8 @@ struct ps_candidate {
     uint64_t hash;    /* XXH3_64bits(text, text_len, 0) */
     const char *text; /* view: joined text in the detector's scratch, valid until the next call */
     size_t text_len;
-    unsigned n;       /* words; a glued piece (a part of one token) counts as 1 */
-    size_t offset;    /* byte offset in the document where the candidate starts */
-    uint64_t context; /* hash of up to 16 non-space bytes right before it; 0 at document start */
+    unsigned n;    /* words; a glued piece (a part of one token) counts as 1 */
+    size_t offset; /* byte offset in the document where the candidate starts */
 };
 
 /* What follows a turn or an occurrence in role: the payload family (docs/detection.md). */
@@ -145,8 +144,8 @@ struct ps_detect_hit {
                          PS_DETECT_PROMO and PS_DETECT_PROMO_BLOCK, the hash of what the sentence
                          promotes (its host or package) or does (a refusal): a trigger's
                          documents push one thing */
-    uint64_t context; /* in role: left context of the first such occurrence (see
-                         ps_candidate), else 0 */
+    uint64_t context; /* in role: left context of the first such occurrence (a hash of up to
+                         16 non-space bytes before it, 0 at the start), else 0 */
     size_t offset;    /* in role: byte offset of that occurrence in the document, else of the
                          first occurrence */
     uint64_t next;    /* in role: hash of the first two plain words after it, whatever the kind
@@ -220,7 +219,7 @@ struct ps_detect_leads {
  * before (a payload glued to a clean prefix and a trigger shares its sentence), and the n-grams and
  * glued pieces around it are named as in pass 1 and kept when repeated sentences follow them
  * (templated), or one sentence that promotes something or refuses, not followed by a repeated
- * sentence (promotional); a candidate's context is taken over the single-spaced text. After
+ * sentence (promotional); a candidate's offset is in the single-spaced text. After
  * ps_detect_confirm it reuses that call's tokens and joined text. Never fails. */
 void ps_detect_leads(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_heavy_fn heavy,
                      void *ctx, struct ps_detect_leads *out);
@@ -245,7 +244,7 @@ size_t ps_detect_token_of(const struct ps_detect_doc *doc, size_t at);
  * the test of the promotional role's fixed refusals? */
 bool ps_detect_refuses(struct ps_detect *d, struct ps_detect_doc *doc);
 /* The left context of an occurrence at byte `at` of the document of `doc` as prepared (as
- * ps_candidate.context: a hash of up to 16 non-space bytes before it, 0 at the start). */
+ * ps_detect_hit.context: a hash of up to 16 non-space bytes before it, 0 at the start). */
 uint64_t ps_detect_context_at(const struct ps_detect *d, const struct ps_detect_doc *doc,
                               size_t at);
 

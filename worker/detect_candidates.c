@@ -115,8 +115,7 @@ uint64_t ps_detect_left_context(const struct ps_detect *d, const char *base, siz
 
 /* Take the text just written at ctext + off as a candidate unless its hash is already there.
  * ctext never moves (its size is fixed at creation), so the views stay valid. */
-static void add_candidate(struct ps_detect *d, const struct ps_detect_doc *doc, size_t at,
-                          size_t off, size_t len, unsigned n)
+static void add_candidate(struct ps_detect *d, size_t at, size_t off, size_t len, unsigned n)
 {
     const unsigned char *c = (const unsigned char *)d->ctext + off;
     uint64_t h;
@@ -134,7 +133,6 @@ static void add_candidate(struct ps_detect *d, const struct ps_detect_doc *doc, 
     d->cands[d->n_cands].text_len = len;
     d->cands[d->n_cands].n = n;
     d->cands[d->n_cands].offset = at;
-    d->cands[d->n_cands].context = ps_detect_left_context(d, doc->base, at);
     d->n_cands++;
     d->ctext_len = off + len;
 }
@@ -162,7 +160,7 @@ static void add_ngram(struct ps_detect *d, const struct ps_detect_doc *doc, size
         memcpy(d->ctext + off, doc->base + doc->tstart[i], doc->tend[i] - doc->tstart[i]);
         off += doc->tend[i] - doc->tstart[i];
     }
-    add_candidate(d, doc, doc->tstart[first], d->ctext_len, len, n);
+    add_candidate(d, doc->tstart[first], d->ctext_len, len, n);
 }
 
 static void add_pieces(struct ps_detect *d, struct ps_detect_doc *doc, size_t e)
@@ -177,7 +175,7 @@ static void add_pieces(struct ps_detect *d, struct ps_detect_doc *doc, size_t e)
     np = ps_detect_split_pieces(d, tok, doc->tend[e] - doc->tstart[e], pc);
     for (i = 0; i < np && !cands_full(d); i++) {
         memcpy(d->ctext + d->ctext_len, tok + pc[i].off, pc[i].len);
-        add_candidate(d, doc, doc->tstart[e] + pc[i].off, d->ctext_len, pc[i].len, 1);
+        add_candidate(d, doc->tstart[e] + pc[i].off, d->ctext_len, pc[i].len, 1);
     }
 }
 
@@ -194,7 +192,7 @@ static void add_glue_pieces(struct ps_detect *d, struct ps_detect_doc *doc, size
     np = glue_pieces(d, tok, doc->tend[e] - doc->tstart[e], pc);
     for (i = 0; i < np && !cands_full(d); i++) {
         memcpy(d->ctext + d->ctext_len, tok + pc[i].off, pc[i].len);
-        add_candidate(d, doc, doc->tstart[e] + pc[i].off, d->ctext_len, pc[i].len, 1);
+        add_candidate(d, doc->tstart[e] + pc[i].off, d->ctext_len, pc[i].len, 1);
     }
 }
 

@@ -1712,7 +1712,7 @@ static uint64_t mix_candidates(uint64_t h, const struct ps_candidate *c, size_t 
 {
     h = mix(h, n);
     for (size_t i = 0; i < n; i++)
-        h = mix(mix(mix(mix(h, c[i].hash), c[i].offset), c[i].context), c[i].n);
+        h = mix(mix(mix(h, c[i].hash), c[i].offset), c[i].n);
     return h;
 }
 
