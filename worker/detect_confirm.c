@@ -11,6 +11,7 @@
 #define XXH_INLINE_ALL /* n-grams are short: inlined XXH3 skips a call and the length dispatch */
 #include <xxhash.h>
 
+#include "common/hashsort.h"
 #include "common/u64set.h"
 #include "common/utf8.h"
 
@@ -243,42 +244,6 @@ void ps_detect_carrier(const struct ps_detect *d, struct ps_detect_doc *doc,
     *next = hit->noted ? next_words(d, doc, hit->first_next) : 0;
 }
 
-/* keys[0, n) in order of hash, `tmp` (n keys) as scratch: insertion sort in runs of 16, then
- * merged bottom-up. Hashes are distinct (one hit per pattern). */
-static void sort_keys(struct ps_detect_hit_key *keys, struct ps_detect_hit_key *tmp, size_t n)
-{
-    enum { RUN = 16 };
-    struct ps_detect_hit_key *src = keys, *dst = tmp, *t;
-
-    for (size_t r = 0; r < n; r += RUN)
-        for (size_t i = r + 1; i < n && i < r + RUN; i++) {
-            struct ps_detect_hit_key k = keys[i];
-            size_t j = i;
-
-            for (; j > r && keys[j - 1].hash > k.hash; j--)
-                keys[j] = keys[j - 1];
-            keys[j] = k;
-        }
-    for (size_t w = RUN; w < n; w *= 2) {
-        for (size_t lo = 0; lo < n; lo += 2 * w) {
-            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-            size_t a = lo, b = mid, o = lo;
-
-            while (a < mid && b < hi)
-                dst[o++] = src[a].hash < src[b].hash ? src[a++] : src[b++];
-            while (a < mid)
-                dst[o++] = src[a++];
-            while (b < hi)
-                dst[o++] = src[b++];
-        }
-        t = src;
-        src = dst;
-        dst = t;
-    }
-    if (src != keys)
-        memcpy(keys, src, n * sizeof(*keys));
-}
-
 /* Empty the index for the next document, and put the hits in order of hash: their keys are
  * sorted, and each hit is moved once (into the other buffer, which becomes d->hits). */
 static void finish_hits(struct ps_detect *d)
@@ -297,8 +262,8 @@ static void finish_hits(struct ps_detect *d)
         d->sorted = ps_xmalloc(d->sort_cap * sizeof(*d->sorted));
     }
     for (size_t i = 0; i < n; i++)
-        d->keys[i] = (struct ps_detect_hit_key){d->hits[i].hash, i};
-    sort_keys(d->keys, d->keys + n, n);
+        d->keys[i] = (struct ps_hash_key){d->hits[i].hash, i};
+    ps_hash_keys_sort(d->keys, d->keys + n, n);
     for (size_t i = 0; i < n; i++)
         d->sorted[i] = d->hits[d->keys[i].i];
     /* swap the buffers: both hold sort_cap >= hits_cap hits */

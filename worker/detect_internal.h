@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/hashsort.h"
 #include "common/itab.h"
 #include "worker/detect.h"
 
@@ -211,19 +212,13 @@ struct ps_detect {
     size_t hits_cap, n_hits; /* n_hits == hidx.n */
     struct ps_itab hidx;
     /* sorting them: (hash, index) keys and their scratch, the hits in order (swapped in) */
-    struct ps_detect_hit_key *keys;
+    struct ps_hash_key *keys;
     struct ps_detect_hit *sorted;
     size_t sort_cap;
 
     uint16_t *memo; /* M_* per token (and one past the last), cleared per confirm or leads call */
     uint64_t *acts; /* per token: its act, valid where the memo has M_PROMO_KNOWN */
     size_t memo_cap;
-};
-
-/* A hit's place in the order by hash: sorting these moves 16 bytes, not the whole hit. */
-struct ps_detect_hit_key {
-    uint64_t hash;
-    size_t i;
 };
 
 /* The corpus-wide sentence test of passes 2 and 3, handed from stage to stage. */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "common/hashsort.h"
 #include "common/log.h"
 #include "common/minhash.h"
 #include "common/partition.h"
@@ -202,22 +203,19 @@ struct cand *ps_scan_table_get(struct table *t, uint64_t hash, const char *text,
     return c;
 }
 
-static int cmp_cand(const void *a, const void *b)
-{
-    const struct cand *x = a, *y = b;
-
-    return x->hash < y->hash ? -1 : x->hash > y->hash;
-}
-
 /* The entries sorted by hash (owned by the caller), so that equal results make equal blobs
- * whatever the table's history. */
+ * whatever the table's history (the table's hashes are distinct). */
 static struct cand *table_sorted(const struct table *t)
 {
     struct cand *sorted = ps_xmalloc((t->n ? t->n : 1) * sizeof(*sorted));
+    struct ps_hash_key *keys = ps_xmalloc((2 * t->n + 1) * sizeof(*keys));
 
-    if (t->n != 0)
-        memcpy(sorted, t->v, t->n * sizeof(*sorted));
-    qsort(sorted, t->n, sizeof(*sorted), cmp_cand);
+    for (size_t i = 0; i < t->n; i++)
+        keys[i] = (struct ps_hash_key){t->v[i].hash, i};
+    ps_hash_keys_sort(keys, keys + t->n, t->n);
+    for (size_t i = 0; i < t->n; i++)
+        sorted[i] = t->v[keys[i].i];
+    free(keys);
     return sorted;
 }
 
