@@ -139,24 +139,30 @@ static void count_key(struct ps_clusters *c, uint64_t key)
     }
 }
 
-/* LSD radix sort of the touched cells, 11 bits a round (indices stay under 2^27). */
+/* LSD radix sort of the touched cells, at most 11 bits a round: as many rounds as the sketch's
+ * indices need (two up to 2^22 cells in all, three up to 2^27). */
 static void sort_touched(struct ps_clusters *c)
 {
     uint32_t *a = c->touched, *b = c->sort_tmp;
+    unsigned bits = 1, rounds, width;
 
-    for (unsigned shift = 0; shift < 33; shift += 11) {
-        size_t count[2048] = {0}, sum = 0;
+    while (((size_t)1 << bits) < (size_t)PS_CLSKETCH_ROWS * c->cells)
+        bits++;
+    rounds = (bits + 10) / 11;
+    width = (bits + rounds - 1) / rounds;
+    for (unsigned shift = 0; shift < bits; shift += width) {
+        size_t count[2048] = {0}, sum = 0, mask = ((size_t)1 << width) - 1;
         uint32_t *t;
 
         for (size_t i = 0; i < c->n_touched; i++)
-            count[a[i] >> shift & 2047]++;
-        for (size_t d = 0; d < 2048; d++) {
+            count[a[i] >> shift & mask]++;
+        for (size_t d = 0; d <= mask; d++) {
             size_t n = count[d];
             count[d] = sum;
             sum += n;
         }
         for (size_t i = 0; i < c->n_touched; i++)
-            b[count[a[i] >> shift & 2047]++] = a[i];
+            b[count[a[i] >> shift & mask]++] = a[i];
         t = a, a = b, b = t;
     }
     c->sort_tmp = b;
