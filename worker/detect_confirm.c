@@ -294,10 +294,11 @@ static void on_match(void *ctx, uint64_t hash, size_t begin, size_t end)
 static void probe_short(struct confirm *c, const struct ps_u64set *shorts)
 {
     const struct ps_detect *d = c->d;
-    const struct ps_detect_doc *doc = c->doc;
+    struct ps_detect_doc *doc = c->doc;
     size_t nt = doc->n_tok;
     unsigned ngram_max = d->o.ngram_max;
 
+    ps_detect_doc_need(d, doc, DOC_FEATURES); /* F_SPLIT of every token, in one walk */
     for (size_t i = 0; i < nt; i++) {
         size_t a = doc->tstart[i];
         struct ps_detect_hit *hit;

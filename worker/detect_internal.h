@@ -246,13 +246,12 @@ uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p,
 uint8_t ps_detect_word_flags(const unsigned char *p, size_t len);
 /* ps_detect_token_flags of token i, by ps_detect_word_flags where it applies. */
 uint8_t ps_detect_features_of(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t i);
-/* Compute the parts `what` (DOC_*) of doc that it does not hold yet. DOC_JOINED brings
- * DOC_FEATURES, DOC_PREFIX brings DOC_FEATURES, DOC_REPEATS brings DOC_FINGERPRINTS; every part
- * brings DOC_TOKENS. */
+/* Compute the parts `what` (DOC_*) of doc that it does not hold yet. DOC_PREFIX brings
+ * DOC_FEATURES, DOC_REPEATS brings DOC_FINGERPRINTS; every part brings DOC_TOKENS. */
 void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what);
 
 /* The same, inline when doc holds them already (confirm asks once per occurrence). A document
- * holding any part holds its tokens, and one holding DOC_JOINED or DOC_PREFIX its features. */
+ * holding any part holds its tokens, and one holding DOC_PREFIX its features. */
 static inline void ps_detect_doc_need(const struct ps_detect *d, struct ps_detect_doc *doc,
                                       unsigned what)
 {

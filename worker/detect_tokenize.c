@@ -481,11 +481,13 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
     doc->have = DOC_TOKENS;
 }
 
-/* Add the features other than F_STOP* to every token (confirm needs them all). */
+/* Add the features other than F_STOP* to every token that has none yet (the prefix sums need
+ * them all; the other stages ask ps_detect_feat for the tokens they look at). */
 static void add_features(const struct ps_detect *d, struct ps_detect_doc *doc)
 {
     for (size_t i = 0; i < doc->n_tok; i++) /* inlined here: every token of the document asks */
-        doc->tflags[i] |= features_of(d, doc, i) | F_FEAT;
+        if (!(doc->tflags[i] & F_FEAT))
+            doc->tflags[i] |= features_of(d, doc, i) | F_FEAT;
 }
 
 static void fingerprint_tokens(struct ps_detect_doc *doc)
@@ -591,7 +593,7 @@ static void find_next_same(struct ps_detect_doc *doc)
 
 void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what)
 {
-    if (what & (DOC_JOINED | DOC_PREFIX))
+    if (what & DOC_PREFIX)
         what |= DOC_FEATURES;
     if (what & DOC_REPEATS)
         what |= DOC_FINGERPRINTS;
