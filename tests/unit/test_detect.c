@@ -1375,7 +1375,7 @@ static const struct ps_detect_hit *promo_hit(struct ps_detect *d, struct ps_dete
 }
 
 /* Each package manager's name opens an install command in any case and between quotes or
- * brackets; a word that only starts or ends like one does not. */
+ * brackets; a word that only starts or ends like one does not. Short hosts are acts too. */
 static void test_detect_promo_package_managers(void **state)
 {
     static const char *const opening[] = {"pip",      "PIP3", "Pipx",   "npm",   "pnpm",
@@ -1411,6 +1411,18 @@ static void test_detect_promo_package_managers(void **state)
         h = promo_hit(d, doc, set, &t, 100 + 37 * i, sentence);
         assert_false(h->in_role);
     }
+    /* a host of 8 bytes or fewer is told by the word-at-a-time test, a longer one otherwise */
+    h = promo_hit(d, doc, set, &t, 300, "Everything you need is at zq.io today.");
+    assert_true(h->in_role);
+    pkg = h->right;
+    h = promo_hit(d, doc, set, &t, 400, "Everything you need is at (ZQ.IO) today.");
+    assert_true(h->in_role);
+    assert_int_equal(h->right, pkg);
+    h = promo_hit(d, doc, set, &t, 300, "Everything you need is at zq-wallet.io today.");
+    assert_true(h->in_role);
+    assert_int_not_equal(h->right, pkg);
+    h = promo_hit(d, doc, set, &t, 300, "Everything you need is at zqio today.");
+    assert_false(h->in_role);
     ps_patset_free(set);
     free(t.p);
     ps_detect_doc_free(doc);
