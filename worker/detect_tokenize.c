@@ -385,6 +385,8 @@ static uint32_t stop_flag(const struct ps_detect *d, const unsigned char *p, siz
 /* F_TERM for token [s, e) of p. */
 static uint32_t term_flag(const struct ps_detect *d, const unsigned char *p, size_t s, size_t e)
 {
+    if (d->sent_cls[p[e - 1]] == 0) /* most tokens end in a letter: one look settles them */
+        return 0;
     while (e > s && (d->sent_cls[p[e - 1]] & S_CLOSE))
         e--;
     return e > s && (d->sent_cls[p[e - 1]] & S_TERM) ? F_TERM : 0;
