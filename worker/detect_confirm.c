@@ -15,7 +15,8 @@
 #include "common/u64set.h"
 #include "common/utf8.h"
 
-#define ROLE_TESTS 4 /* occurrences of one pattern tested for a role per document */
+#define ROLE_TESTS  4  /* occurrences of one pattern tested for a role per document */
+#define RECENT_HITS 64 /* power of two */
 
 /* One confirm call: what ps_patset_scan's callback needs. */
 struct confirm {
@@ -28,6 +29,12 @@ struct confirm {
     size_t memo_next, memo_after; /* SIZE_MAX: none yet */
     uint64_t memo_words;
     uint32_t memo_sketch[PS_DETECT_SKETCH];
+    /* the hits of the patterns matched last, direct-mapped by hash: a frequent pattern's next
+     * occurrence skips the index's probe */
+    struct {
+        uint64_t hash;
+        uint32_t at; /* 1 + the hit's index; 0: empty */
+    } recent[RECENT_HITS];
 };
 
 /* MinHash of the after-window's tokens [j, j + window): token hashes permuted by odd multipliers
@@ -278,9 +285,16 @@ static void on_match(void *ctx, uint64_t hash, size_t begin, size_t end)
 {
     struct confirm *c = ctx;
     const struct ps_detect_doc *doc = c->doc;
-    struct ps_detect_hit *hit = hit_of(c->d, hash);
-    size_t k, next;
+    struct ps_detect_hit *hit;
+    size_t k, next, r = hash & (RECENT_HITS - 1);
 
+    if (c->recent[r].at != 0 && c->recent[r].hash == hash) {
+        hit = &c->d->hits[c->recent[r].at - 1];
+    } else {
+        hit = hit_of(c->d, hash);
+        c->recent[r].hash = hash;
+        c->recent[r].at = (uint32_t)(hit - c->d->hits) + 1;
+    }
     if (hit_settled(hit))
         return;
     k = c->last_tok = ps_detect_token_near(doc, begin, c->last_tok);
@@ -340,7 +354,7 @@ void ps_detect_confirm(struct ps_detect *d, struct ps_detect_doc *doc, const str
 {
     const struct ps_u64set *shorts = ps_patset_short(set);
     struct ps_detect_heavy h = {heavy, heavy_ctx};
-    struct confirm c = {d, doc, heavy != NULL ? &h : NULL, 0, SIZE_MAX, SIZE_MAX, 0, {0}};
+    struct confirm c = {d, doc, heavy != NULL ? &h : NULL, 0, SIZE_MAX, SIZE_MAX, 0, {0}, {{0, 0}}};
 
     d->n_hits = 0;
     d->n_cands = 0;
