@@ -37,6 +37,11 @@ struct confirm {
     } recent[RECENT_HITS];
 };
 
+static inline uint32_t min_u32(uint32_t a, uint32_t b)
+{
+    return a < b ? a : b;
+}
+
 /* MinHash of the after-window's tokens [j, j + window): token hashes permuted by odd multipliers
  * (multiply-shift), the minimum of each kept. Only in-role occurrences pay for it. */
 static void sketch_from(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t j,
@@ -45,21 +50,31 @@ static void sketch_from(const struct ps_detect *d, const struct ps_detect_doc *d
     static const uint64_t mul[PS_DETECT_SKETCH] = {
         0x9E3779B97F4A7C15u, 0xC2B2AE3D27D4EB4Fu, 0x165667B19E3779F9u, 0xD6E8FEB86659FD93u,
         0xFF51AFD7ED558CCDu, 0xC4CEB9FE1A85EC53u, 0x94D049BB133111EBu, 0xBF58476D1CE4E5B9u};
-    size_t e = j + d->o.window < doc->n_tok ? j + d->o.window : doc->n_tok, i, k;
+    size_t e = j + d->o.window < doc->n_tok ? j + d->o.window : doc->n_tok;
+    uint32_t m0 = UINT32_MAX, m1 = UINT32_MAX, m2 = UINT32_MAX, m3 = UINT32_MAX;
+    uint32_t m4 = UINT32_MAX, m5 = UINT32_MAX, m6 = UINT32_MAX, m7 = UINT32_MAX;
 
-    for (k = 0; k < PS_DETECT_SKETCH; k++)
-        out[k] = UINT32_MAX;
-    for (i = j; i < e; i++) {
+    /* eight minima in registers, written out (as sentence_keys in clusters.c): as a loop over
+     * `out`, gcc kept them in memory */
+    _Static_assert(PS_DETECT_SKETCH == 8, "sketch_from keeps eight minima");
+    for (size_t i = j; i < e; i++) {
         /* the fingerprints, where the document has them, are these hashes of the same bytes */
         uint64_t h = (doc->have & DOC_FINGERPRINTS)
                          ? doc->tfp[i]
                          : XXH3_64bits(doc->norm + doc->tstart[i], doc->tend[i] - doc->tstart[i]);
-        for (k = 0; k < PS_DETECT_SKETCH; k++) {
-            uint32_t v = (uint32_t)((h * mul[k]) >> 32);
-            if (v < out[k])
-                out[k] = v;
-        }
+
+        m0 = min_u32(m0, (uint32_t)((h * mul[0]) >> 32));
+        m1 = min_u32(m1, (uint32_t)((h * mul[1]) >> 32));
+        m2 = min_u32(m2, (uint32_t)((h * mul[2]) >> 32));
+        m3 = min_u32(m3, (uint32_t)((h * mul[3]) >> 32));
+        m4 = min_u32(m4, (uint32_t)((h * mul[4]) >> 32));
+        m5 = min_u32(m5, (uint32_t)((h * mul[5]) >> 32));
+        m6 = min_u32(m6, (uint32_t)((h * mul[6]) >> 32));
+        m7 = min_u32(m7, (uint32_t)((h * mul[7]) >> 32));
     }
+    const uint32_t mins[PS_DETECT_SKETCH] = {m0, m1, m2, m3, m4, m5, m6, m7};
+
+    memcpy(out, mins, sizeof(mins));
 }
 
 /* What comes next, from token j of norm: the first two words within 16 tokens that are letters
