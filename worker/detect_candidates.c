@@ -115,13 +115,16 @@ uint64_t ps_detect_left_context(const struct ps_detect *d, const char *base, siz
 
 /* Take the text just written at ctext + off as a candidate unless its hash is already there.
  * ctext never moves (its size is fixed at creation), so the views stay valid. */
-static void add_candidate(struct ps_detect *d, size_t at, size_t off, size_t len, unsigned n)
+static void add_candidate(struct ps_detect *d, const struct ps_detect_doc *doc, size_t at,
+                          size_t off, size_t len, unsigned n)
 {
     const unsigned char *c = (const unsigned char *)d->ctext + off;
     uint64_t h;
     size_t i;
 
-    for (i = 0; i < len; i++) /* a trigger is text: junk belongs to the payload */
+    /* a trigger is text: junk belongs to the payload. A candidate is whole tokens or a piece of
+     * one cut at ASCII punctuation, so it holds junk only if a token of the document does. */
+    for (i = 0; doc->any_junk && i < len; i++)
         if ((c[i] < 0x20 || c[i] == 0xC2 || c[i] == 0xEF) && ps_detect_is_junk(c + i, len - i))
             return;
     h = XXH3_64bits(c, len);
@@ -160,7 +163,7 @@ static void add_ngram(struct ps_detect *d, const struct ps_detect_doc *doc, size
         memcpy(d->ctext + off, doc->base + doc->tstart[i], doc->tend[i] - doc->tstart[i]);
         off += doc->tend[i] - doc->tstart[i];
     }
-    add_candidate(d, doc->tstart[first], d->ctext_len, len, n);
+    add_candidate(d, doc, doc->tstart[first], d->ctext_len, len, n);
 }
 
 static void add_pieces(struct ps_detect *d, struct ps_detect_doc *doc, size_t e)
@@ -175,7 +178,7 @@ static void add_pieces(struct ps_detect *d, struct ps_detect_doc *doc, size_t e)
     np = ps_detect_split_pieces(d, tok, doc->tend[e] - doc->tstart[e], pc);
     for (i = 0; i < np && !cands_full(d); i++) {
         memcpy(d->ctext + d->ctext_len, tok + pc[i].off, pc[i].len);
-        add_candidate(d, doc->tstart[e] + pc[i].off, d->ctext_len, pc[i].len, 1);
+        add_candidate(d, doc, doc->tstart[e] + pc[i].off, d->ctext_len, pc[i].len, 1);
     }
 }
 
@@ -192,7 +195,7 @@ static void add_glue_pieces(struct ps_detect *d, struct ps_detect_doc *doc, size
     np = glue_pieces(d, tok, doc->tend[e] - doc->tstart[e], pc);
     for (i = 0; i < np && !cands_full(d); i++) {
         memcpy(d->ctext + d->ctext_len, tok + pc[i].off, pc[i].len);
-        add_candidate(d, doc->tstart[e] + pc[i].off, d->ctext_len, pc[i].len, 1);
+        add_candidate(d, doc, doc->tstart[e] + pc[i].off, d->ctext_len, pc[i].len, 1);
     }
 }
 
