@@ -105,7 +105,6 @@ void ps_detect_free(struct ps_detect *d)
     ps_itab_release(&d->hidx);
     free(d->memo);
     free(d->acts);
-    free(d->act_next);
     free(d);
 }
 
@@ -114,11 +113,9 @@ void ps_detect_memo_reset(struct ps_detect *d, size_t n)
     if (d->memo_cap < n + 1) {
         free(d->memo);
         free(d->acts);
-        free(d->act_next);
         d->memo_cap = n + 1 > 2 * d->memo_cap ? n + 1 : 2 * d->memo_cap;
         d->memo = ps_xmalloc(d->memo_cap * sizeof(*d->memo));
         d->acts = ps_xmalloc(d->memo_cap * sizeof(*d->acts));
-        d->act_next = ps_xmalloc(d->memo_cap * sizeof(*d->act_next));
     }
     memset(d->memo, 0, (n + 1) * sizeof(*d->memo));
 }
@@ -129,7 +126,7 @@ size_t ps_detect_footprint(const struct ps_detect *d)
            d->hits_cap * sizeof(*d->hits) + d->hidx.cap * sizeof(*d->hidx.slots) +
            d->sort_cap * (sizeof(*d->sorted) + 2 * sizeof(*d->keys)) +
            d->shingles_cap * sizeof(*d->shingles) +
-           d->memo_cap * (sizeof(*d->memo) + sizeof(*d->acts) + sizeof(*d->act_next)) +
+           d->memo_cap * (sizeof(*d->memo) + sizeof(*d->acts)) +
            ((size_t)d->o.window + 1) * (4 * sizeof(uint32_t) + 2 * sizeof(uint64_t));
 }
 

@@ -218,9 +218,6 @@ struct ps_detect {
 
     uint16_t *memo; /* M_* per token (and one past the last), cleared per confirm or leads call */
     uint64_t *acts; /* per token: its act, valid where the memo has M_PROMO_KNOWN */
-    /* per token that can open no act (M_WORD_KNOWN, neither M_WORD_HOST nor M_WORD_MANAGER): a
-     * later token such that none between can either (detect_promo.c skips runs of them) */
-    uint32_t *act_next;
     size_t memo_cap;
 };
 
@@ -292,19 +289,6 @@ static inline bool ps_detect_is_junk(const unsigned char *p, size_t avail)
     if (p[0] == 0xC2)
         return avail >= 2 && p[1] >= 0x80 && p[1] <= 0x9F;
     return p[0] == 0xEF && avail >= 3 && p[1] == 0xBF && p[2] == 0xBD;
-}
-
-/* Word-at-a-time byte tests (the tokenizer, the act words): a byte's low and high bits. */
-#define PS_DETECT_ONES  UINT64_C(0x0101010101010101)
-#define PS_DETECT_HIGHS UINT64_C(0x8080808080808080)
-
-/* 8 bytes at p as a little-endian word: the byte-wise loads compile to one load on the usual
- * targets and give the same word everywhere (the tokenizer and the act words read 8 at a time). */
-static inline uint64_t ps_detect_load64(const unsigned char *p)
-{
-    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
-           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
-           (uint64_t)p[7] << 56;
 }
 
 /* Clear d->memo for a document of n tokens. */

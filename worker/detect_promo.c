@@ -241,24 +241,11 @@ static uint64_t refusal_act(const struct ps_detect_doc *doc, size_t b, size_t e)
 }
 
 /* Up to MANAGER_MAX bytes, A-Z lower-cased, packed into a key (no word holds a NUL); *dot tells
- * whether one of them is a '.'. `readable`: 8 bytes may be loaded at p, which takes all of them
- * at once. */
-static uint64_t manager_key(const char *p, size_t n, bool readable, bool *dot)
+ * whether one of them is a '.'. */
+static uint64_t manager_key(const char *p, size_t n, bool *dot)
 {
     uint64_t k = 0;
 
-    if (readable) {
-        uint64_t keep = n == 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * n)) - 1, w, h, upper, t;
-
-        w = ps_detect_load64((const unsigned char *)p) & keep;
-        h = w & ~PS_DETECT_HIGHS;
-        /* A-Z: at least 'A', not above 'Z', below 0x80; its 0x20 bit added */
-        upper = (h + (0x80 - 'A') * PS_DETECT_ONES) & ~(h + (0x80 - 'Z' - 1) * PS_DETECT_ONES) &
-                ~w & PS_DETECT_HIGHS;
-        t = w ^ ('.' * PS_DETECT_ONES);
-        *dot = (~(((t & ~PS_DETECT_HIGHS) + ~PS_DETECT_HIGHS) | t) & PS_DETECT_HIGHS & keep) != 0;
-        return w | upper >> 2;
-    }
     *dot = false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
@@ -280,7 +267,7 @@ void ps_detect_promo_init(struct ps_detect *d)
     memset(d->manager, 0, sizeof(d->manager));
     for (size_t i = 0; i < sizeof(managers) / sizeof(managers[0]); i++) {
         bool dot;
-        uint64_t key = manager_key(managers[i], strlen(managers[i]), false, &dot);
+        uint64_t key = manager_key(managers[i], strlen(managers[i]), &dot);
         size_t s = manager_slot(key);
 
         while (d->manager[s] != 0)
@@ -302,7 +289,7 @@ static bool is_manager(const struct ps_detect *d, uint64_t key)
 
 /* What token i can open in an act (M_WORD_HOST, M_WORD_MANAGER), worked out once per token and
  * call into d->memo: the sentences after the many patterns that end in one sentence overlap, and
- * nearly every word is neither (then act_next[i] starts as i + 1). */
+ * nearly every word is neither. */
 static void learn_word(struct ps_detect *d, const struct ps_detect_doc *doc, size_t i)
 {
     unsigned k = M_WORD_KNOWN;
@@ -313,7 +300,7 @@ static void learn_word(struct ps_detect *d, const struct ps_detect_doc *doc, siz
     /* a short word's key and whether it holds a dot in one walk; every host has a dot, and only
      * such a word is copied and lower-cased to be told */
     if (n <= MANAGER_MAX) {
-        uint64_t key = manager_key(p, n, p + 8 <= doc->base + doc->base_len, &dot);
+        uint64_t key = manager_key(p, n, &dot);
 
         if (n >= 2 && is_manager(d, key))
             k |= M_WORD_MANAGER;
@@ -328,8 +315,6 @@ static void learn_word(struct ps_detect *d, const struct ps_detect_doc *doc, siz
             k |= M_WORD_HOST;
     }
     d->memo[i] |= (uint16_t)k; /* i < n_tok */
-    if (!(k & (M_WORD_HOST | M_WORD_MANAGER)))
-        d->act_next[i] = (uint32_t)(i + 1);
 }
 
 static unsigned word_kind(struct ps_detect *d, const struct ps_detect_doc *doc, size_t i)
@@ -337,21 +322,6 @@ static unsigned word_kind(struct ps_detect *d, const struct ps_detect_doc *doc, 
     if (!(d->memo[i] & M_WORD_KNOWN))
         learn_word(d, doc, i);
     return d->memo[i] & (M_WORD_HOST | M_WORD_MANAGER);
-}
-
-/* The first token of [i, e) that can open an act, or e or more when none can: runs of tokens
- * that cannot are jumped over by act_next, and the first one's link is pointed past the run
- * (every pattern that ends in a sentence asks about the rest of it). */
-static size_t next_act_word(struct ps_detect *d, const struct ps_detect_doc *doc, size_t i,
-                            size_t e)
-{
-    size_t k = i;
-
-    while (k < e && word_kind(d, doc, k) == 0)
-        k = d->act_next[k];
-    if (k > i)
-        d->act_next[i] = (uint32_t)k;
-    return k;
 }
 
 uint64_t ps_detect_payload_act(struct ps_detect *d, const struct ps_detect_doc *doc,
@@ -366,10 +336,12 @@ uint64_t ps_detect_payload_act(struct ps_detect *d, const struct ps_detect_doc *
         return 0;
     if (refusal_ok && refuses(doc, b, e))
         return refusal_act(doc, b, e);
-    for (size_t i = next_act_word(d, doc, b, e); i < e; i = next_act_word(d, doc, i + 1, e)) {
+    for (size_t i = b; i < e; i++) {
         unsigned kind = word_kind(d, doc, i);
         uint64_t h;
 
+        if (kind == 0)
+            continue;
         get_word(doc, i, &w);
         if ((kind & M_WORD_HOST) && (h = host_of(&w)) != 0 &&
             !names_host(doc, before, trigger_end, h))

@@ -219,11 +219,23 @@ uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p,
     return f;
 }
 
+/* The tokenizer reads 8 bytes at a time: the byte-wise loads below compile to one load on the
+ * usual targets and give the same little-endian word everywhere. */
+#define ONES  UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+static inline uint64_t load64(const unsigned char *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+           (uint64_t)p[7] << 56;
+}
+
 /* High bit set in each byte that is <= 0x20 or >= 0x80 (whitespace can only be among them).
  * Borrows can set false bits, but only above a true one, so the lowest set bit is exact. */
 static inline uint64_t special_bytes(uint64_t w)
 {
-    return (((w - 0x21 * PS_DETECT_ONES) & ~w) | w) & PS_DETECT_HIGHS;
+    return (((w - 0x21 * ONES) & ~w) | w) & HIGHS;
 }
 
 static inline int lowest_byte(uint64_t m)
@@ -236,12 +248,12 @@ static inline int lowest_byte(uint64_t m)
  * lies in 0x61..0x7A. */
 static inline uint64_t letters8(uint64_t w, uint64_t *upper)
 {
-    uint64_t y = w | 0x20 * PS_DETECT_ONES;
-    uint64_t letters = (y + 0x1F * PS_DETECT_ONES) & ~(y + 0x05 * PS_DETECT_ONES) & PS_DETECT_HIGHS;
+    uint64_t y = w | 0x20 * ONES;
+    uint64_t letters = (y + 0x1F * ONES) & ~(y + 0x05 * ONES) & HIGHS;
 
-    if ((w & PS_DETECT_HIGHS) || letters != PS_DETECT_HIGHS)
+    if ((w & HIGHS) || letters != HIGHS)
         return 0;
-    *upper = letters & ~((w & 0x20 * PS_DETECT_ONES) << 2); /* a letter without the 0x20 bit */
+    *upper = letters & ~((w & 0x20 * ONES) << 2); /* a letter without the 0x20 bit */
     return letters;
 }
 
@@ -253,14 +265,13 @@ __attribute__((noinline)) static uint8_t long_word_flags(const unsigned char *p,
     uint64_t up1, up2;
     uint8_t f = F_ALPHA;
 
-    if (letters8(ps_detect_load64(p), &up1) == 0 ||
-        letters8(ps_detect_load64(p + len - 8), &up2) == 0)
+    if (letters8(load64(p), &up1) == 0 || letters8(load64(p + len - 8), &up2) == 0)
         return 0;
     if (up1 & 0x80)
         f |= F_CAP;
     /* Word, word, WORD; not wOrd */
-    if (len <= PLAIN_MAX && ((!(up1 & ~UINT64_C(0x80)) && up2 == 0) ||
-                             (up1 == PS_DETECT_HIGHS && up2 == PS_DETECT_HIGHS)))
+    if (len <= PLAIN_MAX &&
+        ((!(up1 & ~UINT64_C(0x80)) && up2 == 0) || (up1 == HIGHS && up2 == HIGHS)))
         f |= F_PLAIN;
     return f;
 }
@@ -277,13 +288,13 @@ __attribute__((always_inline)) static inline uint8_t word_flags(const unsigned c
     if (len > 8)
         return long_word_flags(p, len);
     keep = len == 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * len)) - 1;
-    w = ps_detect_load64(p) & keep;
-    y = w | (0x20 * PS_DETECT_ONES & keep);
+    w = load64(p) & keep;
+    y = w | (0x20 * ONES & keep);
     /* as in letters8, the bytes past the word masked off */
-    letters = (y + 0x1F * PS_DETECT_ONES) & ~(y + 0x05 * PS_DETECT_ONES) & PS_DETECT_HIGHS & keep;
-    if ((w & PS_DETECT_HIGHS) || letters != (PS_DETECT_HIGHS & keep))
+    letters = (y + 0x1F * ONES) & ~(y + 0x05 * ONES) & HIGHS & keep;
+    if ((w & HIGHS) || letters != (HIGHS & keep))
         return 0;
-    upper = letters & ~((w & 0x20 * PS_DETECT_ONES) << 2);
+    upper = letters & ~((w & 0x20 * ONES) << 2);
     if (upper & 0x80)
         f |= F_CAP;
     if (!(upper & ~UINT64_C(0x80)) || upper == letters) /* Word, word, WORD; not wOrd */
@@ -356,13 +367,12 @@ static uint32_t stop_flag(const struct ps_detect *d, const unsigned char *p, siz
     if (len <= STOP_MAX_LEN && s + 8 <= n) {
         /* the common case, letters only: check and build the key for all bytes at once */
         uint64_t keep = len == 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * len)) - 1;
-        uint64_t w = ps_detect_load64(p + s) & keep;
-        uint64_t y = w | (0x20 * PS_DETECT_ONES & keep);
-        uint64_t letters =
-            (y + 0x1F * PS_DETECT_ONES) & ~(y + 0x05 * PS_DETECT_ONES) & PS_DETECT_HIGHS & keep;
+        uint64_t w = load64(p + s) & keep;
+        uint64_t y = w | (0x20 * ONES & keep);
+        uint64_t letters = (y + 0x1F * ONES) & ~(y + 0x05 * ONES) & HIGHS & keep;
 
         /* with no byte >= 0x80, y | 0x20 is a letter iff it lies in 0x61..0x7A */
-        if (!(w & PS_DETECT_HIGHS) && letters == (PS_DETECT_HIGHS & keep))
+        if (!(w & HIGHS) && letters == (HIGHS & keep))
             return stop_bits(d, y);
     }
     if ((cls[p[s]] & (C_LOWER | C_UPPER)) && (cls[p[e - 1]] & (C_LOWER | C_UPPER)) &&
@@ -432,7 +442,7 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
         i++;
         for (;;) {
             if (i + 8 <= n) {
-                uint64_t m = special_bytes(ps_detect_load64(p + i));
+                uint64_t m = special_bytes(load64(p + i));
 
                 if (m == 0) {
                     i += 8;
