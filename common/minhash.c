@@ -329,6 +329,7 @@ enum ps_err ps_minhash_segments(struct ps_minhash *m, const char *text, size_t t
     struct ps_minhash_seg_opts o = so != NULL ? *so : ps_minhash_seg_opts_default();
     const struct ps_minhash_words *w = &m->words;
     size_t n_hashes = 0, count = 0, nw;
+    bool windows, hashed;
     enum ps_err err;
 
     if (n_segments != NULL)
@@ -336,11 +337,21 @@ enum ps_err ps_minhash_segments(struct ps_minhash *m, const char *text, size_t t
     if (o.min_words < 1 ||
         (o.window_words > 0 && (o.window_stride < 1 || o.window_stride > o.window_words)))
         return PS_ERR_USAGE;
-    err = prepare_text(m, text, text_len, &n_hashes);
-    if (err != PS_OK)
-        return err;
-    if (doc_sig != NULL)
-        ps_minhash_from_hashes(m, w->hashes, n_hashes, doc_sig);
+    windows = o.window_words > 0 && o.window_words >= o.min_words;
+    hashed = doc_sig != NULL || windows;
+    if (hashed) {
+        err = prepare_text(m, text, text_len, &n_hashes);
+        if (err != PS_OK)
+            return err;
+        if (doc_sig != NULL)
+            ps_minhash_from_hashes(m, w->hashes, n_hashes, doc_sig);
+    } else {
+        /* paragraphs only: hash just the shingles inside the paragraphs that are emitted, not
+         * those of short paragraphs or across paragraph breaks */
+        if (text_len > PS_MINHASH_TEXT_MAX)
+            return PS_ERR_LIMIT;
+        ps_minhash_normalize(&m->words, text, text_len);
+    }
     nw = w->n_words;
     if (o.paragraphs && w->n_paras >= 2) {
         for (size_t p = 0; p < w->n_paras; p++) {
@@ -349,11 +360,13 @@ enum ps_err ps_minhash_segments(struct ps_minhash *m, const char *text, size_t t
 
             if (end - first < o.min_words)
                 continue;
+            if (!hashed && end - first >= m->opts.ngram)
+                ps_minhash_hash_span(&m->words, first, end - first, m->opts.ngram, m->opts.seed);
             if (!emit_segment(m, PS_MINHASH_SEG_PARAGRAPH, first, end - first, fn, arg, &count))
                 goto done;
         }
     }
-    if (o.window_words > 0 && o.window_words >= o.min_words && nw > o.window_words) {
+    if (windows && nw > o.window_words) {
         size_t W = o.window_words;
 
         /* full windows only (equal sizes compare well); the last one is aligned to the end so

@@ -96,6 +96,11 @@ void ps_minhash_normalize_bytes(struct ps_minhash_words *w, const char *text, si
  * ngram - 1 words has one shingle, all its words; no words, no shingles. */
 size_t ps_minhash_hash_shingles(struct ps_minhash_words *w, unsigned ngram, uint64_t seed);
 
+/* Hash the shingles inside words [first, first + count), count >= ngram, into hashes[first,
+ * first + count - ngram]; the other entries of hashes are undefined afterwards. */
+void ps_minhash_hash_span(struct ps_minhash_words *w, size_t first, size_t count, unsigned ngram,
+                          uint64_t seed);
+
 /* Hash of the join of words [first, first + count), count >= 1: the one shingle of a text or
  * segment shorter than ngram words. */
 uint64_t ps_minhash_hash_words(const struct ps_minhash_words *w, size_t first, size_t count,

@@ -437,26 +437,44 @@ void ps_minhash_normalize_bytes(struct ps_minhash_words *w, const char *text, si
     normalize(w, text, len, false);
 }
 
-size_t ps_minhash_hash_shingles(struct ps_minhash_words *w, unsigned ngram, uint64_t seed)
+static void reserve_hashes(struct ps_minhash_words *w, size_t n)
 {
-    size_t n, span;
-
-    if (w->n_words == 0)
-        return 0;
-    n = w->n_words >= ngram ? w->n_words - ngram + 1 : 1;
     if (w->hashes_cap < n) {
         free(w->hashes);
         w->hashes_cap = n + n / 4;
         w->hashes = ps_xmalloc(w->hashes_cap * sizeof(*w->hashes));
     }
-    span = ngram <= w->n_words ? ngram : w->n_words;
-    for (size_t j = 0; j < n; j++) {
+}
+
+/* hashes[j] for j in [from, to): the join of words [j, j + span) */
+static void hash_from(struct ps_minhash_words *w, size_t from, size_t to, size_t span,
+                      uint64_t seed)
+{
+    for (size_t j = from; j < to; j++) {
         uint32_t b = w->nstart[j];
         uint32_t e = w->nstart[j + span] - 1;
 
         w->hashes[j] = XXH3_64bits_withSeed(w->norm + b, e - b, seed);
     }
+}
+
+size_t ps_minhash_hash_shingles(struct ps_minhash_words *w, unsigned ngram, uint64_t seed)
+{
+    size_t n;
+
+    if (w->n_words == 0)
+        return 0;
+    n = w->n_words >= ngram ? w->n_words - ngram + 1 : 1;
+    reserve_hashes(w, n);
+    hash_from(w, 0, n, ngram <= w->n_words ? ngram : w->n_words, seed);
     return n;
+}
+
+void ps_minhash_hash_span(struct ps_minhash_words *w, size_t first, size_t count, unsigned ngram,
+                          uint64_t seed)
+{
+    reserve_hashes(w, w->n_words - ngram + 1); /* room for every span of the text at once */
+    hash_from(w, first, first + count - ngram + 1, ngram, seed);
 }
 
 uint64_t ps_minhash_hash_words(const struct ps_minhash_words *w, size_t first, size_t count,

@@ -465,6 +465,44 @@ static void test_minhash_segments_match_their_byte_ranges_and_find_spliced_paylo
     free(t2);
 }
 
+/* Without a document signature or windows only the emitted paragraphs' shingles are hashed:
+ * each must still equal its byte range, whatever the text before it left in the engine. */
+static void test_minhash_paragraphs_alone_match_their_byte_ranges(void **state)
+{
+    struct seg_check c0, c;
+    struct ps_minhash *m = engine(128, 5, PS_MINHASH_CLASSIC);
+    struct ps_minhash_seg_opts so = ps_minhash_seg_opts_default();
+    char *t0 = malloc(8192), *t = malloc(8192);
+    uint64_t s = 11;
+    size_t len = 0;
+    uint32_t doc[128];
+
+    (void)state;
+    memset(&c0, 0, sizeof(c0));
+    memset(&c, 0, sizeof(c));
+    c0.ref = c.ref = engine(128, 5, PS_MINHASH_CLASSIC);
+    /* another text first, hashed whole, so that stale shingle hashes would show */
+    c0.text = t0;
+    c0.len = make_words(t0, &s, 300);
+    assert_int_equal(ps_minhash_segments(m, t0, c0.len, NULL, doc, check_segment, &c0, NULL),
+                     PS_OK);
+    len += make_words(t + len, &s, 40);
+    len += (size_t)sprintf(t + len, "\n\ntwo words\n\nthree short words\n\n");
+    len += make_words(t + len, &s, 7);
+    len += (size_t)sprintf(t + len, "\n\n");
+    len += make_words(t + len, &s, 60);
+    c.text = t;
+    c.len = len;
+    so.window_words = 0;
+    so.min_words = 3;
+    assert_int_equal(ps_minhash_segments(m, t, len, &so, NULL, check_segment, &c, NULL), PS_OK);
+    assert_int_equal(c.n_para, 4);
+    ps_minhash_free(c.ref);
+    ps_minhash_free(m);
+    free(t0);
+    free(t);
+}
+
 static bool stop_after_one(void *arg, const struct ps_minhash_segment *seg)
 {
     (void)seg;
@@ -731,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_minhash_classic_signature_is_prefix_across_k),
         cmocka_unit_test(test_minhash_range_rejects_out_of_bounds),
         cmocka_unit_test(test_minhash_segments_match_their_byte_ranges_and_find_spliced_payload),
+        cmocka_unit_test(test_minhash_paragraphs_alone_match_their_byte_ranges),
         cmocka_unit_test(test_minhash_segments_stop_when_callback_says_so),
         cmocka_unit_test(test_minhash_lsh_default_is_13_by_8_for_k128),
         cmocka_unit_test(test_minhash_lsh_keys_change_only_in_the_band_that_differs),
