@@ -223,16 +223,19 @@ static enum ps_err line_segments(struct ps_clusters *c, const char *text, size_t
     for (size_t b = 0, e; b < len; b = e + 1) {
         const char *nl = memchr(text + b, '\n', len - b);
         struct ps_minhash_segment seg = {0};
+        const uint64_t *hashes;
         enum ps_err err;
 
         e = nl != NULL ? (size_t)(nl - text) : len;
         if (e - b < 2 * c->o.min_words) /* fewer bytes than min_words words need */
             continue;
-        err = ps_minhash_text(c->m, text + b, e - b, c->sig, &seg.n_shingles);
+        /* ps_minhash_text() in two steps: most lines are too short, and need no signature */
+        err = ps_minhash_shingle_hashes(c->m, text + b, e - b, &hashes, &seg.n_shingles);
         if (err != PS_OK)
             return err;
         if (seg.n_shingles < min_shingles)
             continue;
+        ps_minhash_from_hashes(c->m, hashes, seg.n_shingles, c->sig);
         seg.kind = PS_MINHASH_SEG_PARAGRAPH;
         seg.begin = b;
         seg.end = e;
