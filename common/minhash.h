@@ -79,6 +79,11 @@ void ps_minhash_from_hashes(struct ps_minhash *m, const uint64_t *hashes, size_t
 enum ps_err ps_minhash_shingle_hashes(struct ps_minhash *m, const char *text, size_t text_len,
                                       const uint64_t **hashes, size_t *n_hashes);
 
+/* A cheap upper bound on the number of words of text[0, text_len) (borrowed), without
+ * normalizing it: at least that number, exactly it for pure ASCII text, and at most `enough`
+ * (it stops counting there). For skipping texts too short to sign. Thread-safe. */
+size_t ps_minhash_words_bound(const char *text, size_t text_len, size_t enough);
+
 /* Estimated Jaccard similarity: the fraction of equal slots of a[k] and b[k] (borrowed). */
 double ps_minhash_jaccard(const uint32_t *a, const uint32_t *b, unsigned k);
 

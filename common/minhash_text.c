@@ -477,6 +477,47 @@ void ps_minhash_hash_span(struct ps_minhash_words *w, size_t first, size_t count
     hash_from(w, first, first + count - ngram + 1, ngram, seed);
 }
 
+/* A word starts a run of bytes that are ASCII letters, digits or >= 0x80, or follows a non-ASCII
+ * separator inside such a run, whose lead byte is >= 0xC0: runs plus lead bytes bound the words
+ * from above, and for pure ASCII are exactly them. *prev: the last byte was in a run. */
+static unsigned bound16(__m128i v, unsigned *prev)
+{
+    __m128i lc = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lc, _mm_set1_epi8('a' - 1)),
+                                   _mm_cmplt_epi8(lc, _mm_set1_epi8('z' + 1)));
+    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                  _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+    __m128i high = _mm_cmplt_epi8(v, _mm_setzero_si128());
+    __m128i lead = _mm_and_si128(high, _mm_cmpgt_epi8(v, _mm_set1_epi8((char)0xBF)));
+    uint32_t run = (uint32_t)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), high));
+    uint32_t x = (run & ~((run << 1) | *prev)) | (uint32_t)_mm_movemask_epi8(lead) << 16;
+
+    *prev = run >> 15;
+    /* population count without POPCNT (not in baseline x86-64) */
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+    return (x * 0x01010101u) >> 24;
+}
+
+size_t ps_minhash_words_bound(const char *text, size_t text_len, size_t enough)
+{
+    size_t n = 0;
+    unsigned prev = 0;
+
+    for (size_t i = 0; i < text_len && n < enough; i += 16) {
+        unsigned char tail[16] = {0}; /* NUL separates and leads nothing */
+        const void *p = text + i;
+
+        if (text_len - i < 16) {
+            memcpy(tail, text + i, text_len - i);
+            p = tail;
+        }
+        n += bound16(_mm_loadu_si128((const __m128i *)p), &prev);
+    }
+    return n < enough ? n : enough;
+}
+
 uint64_t ps_minhash_hash_words(const struct ps_minhash_words *w, size_t first, size_t count,
                                uint64_t seed)
 {

@@ -1,6 +1,7 @@
 /* fuzz_minhash_diff.c - every supported SIMD level gives the scalar reference's signatures on
  * arbitrary input: text signatures, segment signatures and the kernel on raw 64-bit hashes; and
- * the 64-byte block normalizer gives what the byte-at-a-time reference gives.
+ * the 64-byte block normalizer gives what the byte-at-a-time reference gives, and the word
+ * bound is never below the word count.
  * Parameters from the first 4 bytes: k, ngram, method, seed; the rest is the text. Stateless. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -101,7 +102,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (a.n_words > 0 && (memcmp(a.norm, b.norm, a.nstart[a.n_words] - 1) != 0 ||
                                memcmp(a.obegin, b.obegin, a.n_words * 4) != 0 ||
                                memcmp(a.oend, b.oend, a.n_words * 4) != 0)) ||
-            (a.n_paras > 0 && memcmp(a.para, b.para, a.n_paras * 4) != 0))
+            (a.n_paras > 0 && memcmp(a.para, b.para, a.n_paras * 4) != 0) ||
+            ps_minhash_words_bound(text, len, SIZE_MAX) < a.n_words)
             abort();
         ps_minhash_words_release(&a);
         ps_minhash_words_release(&b);

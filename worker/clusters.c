@@ -219,6 +219,7 @@ static enum ps_err line_segments(struct ps_clusters *c, const char *text, size_t
                                  ps_minhash_segment_fn fn)
 {
     size_t min_shingles = c->o.min_words > 4 ? c->o.min_words - 4 : 1;
+    size_t min_words = min_shingles > 1 ? min_shingles + 4 : 1; /* that many shingles need */
 
     for (size_t b = 0, e; b < len; b = e + 1) {
         const char *nl = memchr(text + b, '\n', len - b);
@@ -229,6 +230,8 @@ static enum ps_err line_segments(struct ps_clusters *c, const char *text, size_t
         e = nl != NULL ? (size_t)(nl - text) : len;
         if (e - b < 2 * c->o.min_words) /* fewer bytes than min_words words need */
             continue;
+        if (ps_minhash_words_bound(text + b, e - b, min_words) < min_words)
+            continue; /* most lines: cheaper than normalizing them */
         /* ps_minhash_text() in two steps: most lines are too short, and need no signature */
         err = ps_minhash_shingle_hashes(c->m, text + b, e - b, &hashes, &seg.n_shingles);
         if (err != PS_OK)

@@ -170,6 +170,46 @@ static void test_minhash_normalize_block_path_matches_byte_reference(void **stat
     free(buf);
 }
 
+/* The bound may skip a text only when it has fewer words: never below the normalized count
+ * (non-ASCII separators split runs of word bytes), equal to it on ASCII, capped at `enough`. */
+static void test_minhash_words_bound_never_undercounts(void **state)
+{
+    static const char *const pieces[] = {
+        "word", "Ab", "x", "7", " ", "\n", ",", "--", "\x01", "\x7f", "LONGERWORDTHANSIXTEENBYTES",
+        /* from here non-ASCII: separators (em dash, NBSP, C1, ideographic space), an
+         * ignorable, letters, an invalid byte */
+        "\xe2\x80\x94", "\xc2\xa0", "\xc2\x85", "\xe3\x80\x80", "\xe2\x80\x8b", "\xc3\x89t\xc3\xa9",
+        "\xd0\x96", "\xff", "\x80"};
+    struct ps_minhash_words w;
+    char *buf = malloc(4096);
+    uint64_t s = 99;
+
+    (void)state;
+    memset(&w, 0, sizeof(w));
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t len = 0, target = rng_next(&s) % 300, bound;
+        bool ascii = iter % 2 == 0;
+        size_t mix = ascii ? 11 : sizeof(pieces) / sizeof(pieces[0]);
+
+        while (len < target) {
+            const char *p = pieces[rng_next(&s) % mix];
+            size_t l = strlen(p);
+
+            memcpy(buf + len, p, l);
+            len += l;
+        }
+        ps_minhash_normalize(&w, buf, len);
+        bound = ps_minhash_words_bound(buf, len, SIZE_MAX);
+        if (ascii)
+            assert_int_equal(bound, w.n_words);
+        else
+            assert_true(bound >= w.n_words);
+        assert_int_equal(ps_minhash_words_bound(buf, len, 3), bound < 3 ? bound : 3);
+    }
+    ps_minhash_words_release(&w);
+    free(buf);
+}
+
 static void test_minhash_equal_after_normalization_gives_equal_signatures(void **state)
 {
     struct ps_minhash *m = engine(128, 3, PS_MINHASH_CLASSIC);
@@ -760,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_minhash_normalize_drops_zero_width_characters_inside_words),
         cmocka_unit_test(test_minhash_normalize_keeps_invalid_bytes_as_word_bytes),
         cmocka_unit_test(test_minhash_normalize_block_path_matches_byte_reference),
+        cmocka_unit_test(test_minhash_words_bound_never_undercounts),
         cmocka_unit_test(test_minhash_equal_after_normalization_gives_equal_signatures),
         cmocka_unit_test(test_minhash_empty_text_gives_all_ones_and_no_shingles),
         cmocka_unit_test(test_minhash_short_text_has_one_shingle_of_all_words),
