@@ -443,19 +443,11 @@ struct ps_minhash_lsh ps_minhash_lsh_default(unsigned k)
 
 void ps_minhash_lsh_keys(const struct ps_minhash_lsh *lsh, const uint32_t *sig, uint64_t *keys)
 {
-    unsigned char buf[4 * PS_MINHASH_K_MAX];
-
-    if (lsh->rows > PS_MINHASH_K_MAX)
-        ps_bug("LSH rows %u exceed %u", lsh->rows, PS_MINHASH_K_MAX);
-    for (unsigned band = 0; band < lsh->bands; band++) {
-        const uint32_t *row = sig + (size_t)band * lsh->rows;
-
-        for (unsigned i = 0; i < lsh->rows; i++) {
-            buf[4 * i] = (unsigned char)row[i];
-            buf[4 * i + 1] = (unsigned char)(row[i] >> 8);
-            buf[4 * i + 2] = (unsigned char)(row[i] >> 16);
-            buf[4 * i + 3] = (unsigned char)(row[i] >> 24);
-        }
-        keys[band] = ps_minhash_hash_bytes(buf, 4u * lsh->rows, band);
-    }
+    /* a band is hashed as its rows in little-endian u32, which is their layout in memory here */
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#    error "ps_minhash_lsh_keys hashes the slots in place: little-endian targets only"
+#endif
+    for (unsigned band = 0; band < lsh->bands; band++)
+        keys[band] =
+            ps_minhash_hash_bytes(sig + (size_t)band * lsh->rows, sizeof(*sig) * lsh->rows, band);
 }

@@ -612,6 +612,29 @@ static void test_minhash_lsh_keys_change_only_in_the_band_that_differs(void **st
     assert_true(ka[0] != ka[1]);
 }
 
+/* The definition: a band's key is XXH3-64 of its rows as little-endian u32, seeded with the
+ * band index (pinned: band keys from every build and host must meet in one sketch). */
+static void test_minhash_lsh_keys_hash_little_endian_rows(void **state)
+{
+    struct ps_minhash_lsh lsh = {16, 6};
+    uint32_t sig[128];
+    uint64_t keys[32];
+    unsigned char buf[24];
+
+    (void)state;
+    for (uint32_t i = 0; i < 128; i++)
+        sig[i] = i * 0x9E3779B9u;
+    ps_minhash_lsh_keys(&lsh, sig, keys);
+    assert_true(keys[0] == UINT64_C(0x36d69fc8c22c8db4));
+    assert_true(keys[15] == UINT64_C(0x4fdcd1365c6a3de4));
+    for (unsigned band = 0; band < lsh.bands; band++) {
+        for (unsigned r = 0; r < lsh.rows; r++)
+            for (unsigned byte = 0; byte < 4; byte++)
+                buf[4 * r + byte] = (unsigned char)(sig[band * lsh.rows + r] >> (8 * byte));
+        assert_true(keys[band] == ps_minhash_hash_bytes(buf, sizeof(buf), band));
+    }
+}
+
 static void test_minhash_signature_file_round_trips(void **state)
 {
     char path[] = "/tmp/test_minhash_XXXXXX";
@@ -814,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_minhash_segments_stop_when_callback_says_so),
         cmocka_unit_test(test_minhash_lsh_default_is_13_by_8_for_k128),
         cmocka_unit_test(test_minhash_lsh_keys_change_only_in_the_band_that_differs),
+        cmocka_unit_test(test_minhash_lsh_keys_hash_little_endian_rows),
         cmocka_unit_test(test_minhash_signature_file_round_trips),
         cmocka_unit_test(test_minhash_signature_file_that_cannot_finish_is_an_io_error),
         cmocka_unit_test(test_minhash_signature_file_detects_truncation_and_bad_magic),
