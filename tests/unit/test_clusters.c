@@ -123,6 +123,61 @@ static void dense_sketch(struct ps_clusters *c, uint8_t *dense)
         }
 }
 
+/* A part lists the shard's nonzero cells whether it sorts the cells the shard touched (a sparse
+ * shard) or reads the whole sketch (a dense one): the sum of sentences sketched one per shard
+ * equals their sketch as one shard, read in 1, 4 or 64 parts. */
+static void test_clusters_dense_shard_reads_the_cells_single_sentences_sort(void **state)
+{
+    enum { N_SENT = 3000, N_SHINGLES = 3 };
+    static const unsigned parts[] = {1, 4, 64};
+    struct ps_clusters_opts o = ps_clusters_opts_default();
+    struct ps_clusters *c = NULL;
+    struct ps_errdetail ed;
+    size_t cells = (size_t)1 << LOG2;
+    uint8_t *want = calloc(PS_CLSKETCH_ROWS, cells), *got = malloc(PS_CLSKETCH_ROWS * cells);
+    uint64_t(*sh)[N_SHINGLES] = malloc(sizeof(*sh) * N_SENT), s = 5;
+
+    (void)state;
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_non_null(sh);
+    o.sketch_log2 = LOG2;
+    assert_int_equal(ps_clusters_new(&c, &o, &ed), PS_OK);
+    for (size_t i = 0; i < N_SENT; i++) {
+        for (int j = 0; j < N_SHINGLES; j++)
+            sh[i][j] = i % 7 == 0 ? (uint64_t)j : rng_next(&s); /* some sentences repeat */
+        ps_clusters_begin_shard(c);
+        ps_clusters_sentence_add(c, sh[i], N_SHINGLES);
+        dense_sketch(c, got);
+        for (size_t x = 0; x < PS_CLSKETCH_ROWS * cells; x++)
+            want[x] = (uint8_t)(want[x] + got[x] > 255 ? 255 : want[x] + got[x]);
+    }
+    ps_clusters_begin_shard(c);
+    for (size_t i = 0; i < N_SENT; i++)
+        ps_clusters_sentence_add(c, sh[i], N_SHINGLES);
+    for (size_t p = 0; p < sizeof(parts) / sizeof(parts[0]); p++) {
+        size_t run = cells / parts[p];
+
+        memset(got, 0, PS_CLSKETCH_ROWS * cells);
+        for (unsigned q = 0; q < parts[p]; q++) {
+            struct ps_results_sketch k;
+
+            ps_clusters_sketch_part(c, q, parts[p], &k);
+            for (unsigned r = 0; r < PS_CLSKETCH_ROWS; r++)
+                for (size_t i = 0; i < k.n[r]; i++) {
+                    assert_true(i == 0 || k.cells[r][i] > k.cells[r][i - 1]);
+                    assert_true(k.cells[r][i] < run && k.counts[r][i] > 0);
+                    got[r * cells + q * run + k.cells[r][i]] = k.counts[r][i];
+                }
+        }
+        assert_memory_equal(got, want, PS_CLSKETCH_ROWS * cells);
+    }
+    free(sh);
+    free(want);
+    free(got);
+    ps_clusters_free(c);
+}
+
 /* Sketch every document as pass 1 does, mark the heavy cells as the coordinator does (10 or
  * more occurrences), then check each document's members as pass 2 finds them. */
 static void check_members(bool crawl)
@@ -444,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_clusters_find_shared_paragraph_in_prose),
         cmocka_unit_test(test_clusters_find_shared_line_in_crawl_text),
         cmocka_unit_test(test_clusters_merge_shards_and_partitions_into_one_sketch),
+        cmocka_unit_test(test_clusters_dense_shard_reads_the_cells_single_sentences_sort),
         cmocka_unit_test_setup_teardown(test_clusters_report_joins_keys_across_partitions, setup,
                                         teardown),
     };
