@@ -124,22 +124,38 @@ static void grow_touched(struct ps_clusters *c)
     c->part_counts = ps_xrealloc(c->part_counts, c->touched_cap);
 }
 
-static void count_key(struct ps_clusters *c, uint64_t key)
+/* Count keys[0, n) in both rows of the sketch. The state in locals: every counter stored may
+ * alias c, and reloading it per cell cost half the function. */
+static void count_keys(struct ps_clusters *c, const uint64_t *keys, size_t n)
 {
-    size_t cells[PS_CLSKETCH_ROWS];
+    uint8_t *sketch = c->sketch;
+    uint32_t *touched = c->touched;
+    size_t n_touched = c->n_touched, cap = c->touched_cap, row_cells = c->cells;
+    unsigned log2 = c->o.sketch_log2;
 
-    ps_clsketch_cells(key, c->o.sketch_log2, cells);
-    for (int r = 0; r < PS_CLSKETCH_ROWS; r++) {
-        size_t at = (size_t)r * c->cells + cells[r];
-        uint8_t *v = &c->sketch[at];
+    for (size_t i = 0; i < n; i++) {
+        size_t cells[PS_CLSKETCH_ROWS];
 
-        if (*v == 0) {
-            if (c->n_touched == c->touched_cap)
-                grow_touched(c);
-            c->touched[c->n_touched++] = (uint32_t)at;
-            c->sorted = false;
+        ps_clsketch_cells(keys[i], log2, cells);
+        for (int r = 0; r < PS_CLSKETCH_ROWS; r++) {
+            size_t at = (size_t)r * row_cells + cells[r];
+            uint8_t v = sketch[at];
+
+            if (v == 0) {
+                if (n_touched == cap) {
+                    c->n_touched = n_touched;
+                    grow_touched(c);
+                    touched = c->touched;
+                    cap = c->touched_cap;
+                }
+                touched[n_touched++] = (uint32_t)at;
+            }
+            sketch[at] = (uint8_t)(v + (v != UINT8_MAX));
         }
-        *v += *v != UINT8_MAX;
+    }
+    if (n_touched != c->n_touched) {
+        c->n_touched = n_touched;
+        c->sorted = false;
     }
 }
 
@@ -271,8 +287,7 @@ static bool sketch_segment(void *arg, const struct ps_minhash_segment *seg)
     uint64_t keys[MAX_BANDS];
 
     ps_minhash_lsh_keys(&c->lsh, seg->sig, keys);
-    for (unsigned b = 0; b < c->lsh.bands; b++)
-        count_key(c, keys[b]);
+    count_keys(c, keys, c->lsh.bands);
     return true;
 }
 
@@ -491,8 +506,7 @@ void ps_clusters_sentence_add(void *clusters, const uint64_t *shingles, size_t n
     uint64_t keys[SENT_BANDS];
 
     sentence_keys(shingles, n, keys);
-    for (int b = 0; b < SENT_BANDS; b++)
-        count_key(c, keys[b]);
+    count_keys(c, keys, SENT_BANDS);
 }
 
 bool ps_clusters_sentence_heavy(void *clusters, const uint64_t *shingles, size_t n)
