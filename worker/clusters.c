@@ -375,7 +375,7 @@ enum ps_err ps_clusters_set_heavy(struct ps_clusters *c, const uint8_t *bitmap, 
     return PS_OK;
 }
 
-static bool is_heavy(const struct ps_clusters *c, uint64_t key)
+static inline bool is_heavy(const struct ps_clusters *c, uint64_t key)
 {
     size_t cells[PS_CLSKETCH_ROWS];
 
@@ -467,6 +467,16 @@ static inline uint64_t min_u64(uint64_t a, uint64_t b)
     return a < b ? a : b;
 }
 
+/* Band b's key from its two minima. */
+static inline uint64_t band_key(uint64_t lo, uint64_t hi, uint64_t b)
+{
+    uint64_t x = (lo ^ SENT_SALT) * 0x9E3779B97F4A7C15u + b;
+
+    x ^= hi + (x << 6) + (x >> 2);
+    x ^= x >> 31;
+    return x * 0xD6E8FEB86659FD93u ^ (x >> 29);
+}
+
 static void sentence_keys(const uint64_t *shingles, size_t n, uint64_t keys[SENT_BANDS])
 {
     static const uint64_t mul[SENT_K] = {
@@ -477,7 +487,7 @@ static void sentence_keys(const uint64_t *shingles, size_t n, uint64_t keys[SENT
 
     /* eight minima in registers, written out: as a loop over an array gcc kept them in memory
      * and took 10 instructions a value (every sentence of every pass asks) */
-    _Static_assert(SENT_K == 8, "sentence_keys keeps eight minima");
+    _Static_assert(SENT_K == 8 && SENT_BANDS == 4, "sentence_keys keeps eight minima");
     for (size_t i = 0; i < n; i++) {
         uint64_t s = shingles[i] | 1;
 
@@ -490,14 +500,11 @@ static void sentence_keys(const uint64_t *shingles, size_t n, uint64_t keys[SENT
         m6 = min_u64(m6, s * mul[6]);
         m7 = min_u64(m7, s * mul[7]);
     }
-    const uint64_t mins[SENT_K] = {m0, m1, m2, m3, m4, m5, m6, m7};
-
-    for (int b = 0; b < SENT_BANDS; b++) {
-        uint64_t x = (mins[2 * b] ^ SENT_SALT) * 0x9E3779B97F4A7C15u + (uint64_t)b;
-        x ^= mins[2 * b + 1] + (x << 6) + (x >> 2);
-        x ^= x >> 31;
-        keys[b] = x * 0xD6E8FEB86659FD93u ^ (x >> 29);
-    }
+    /* the bands written out too: as a loop gcc spilled the minima to an array first */
+    keys[0] = band_key(m0, m1, 0);
+    keys[1] = band_key(m2, m3, 1);
+    keys[2] = band_key(m4, m5, 2);
+    keys[3] = band_key(m6, m7, 3);
 }
 
 void ps_clusters_sentence_add(void *clusters, const uint64_t *shingles, size_t n)
