@@ -192,6 +192,9 @@ struct ps_detect {
      * al_lim[c]. */
     uint32_t *as_lim, *bs_min, *aa_min, *cap_lim;
     uint64_t *al_min, *al_lim;
+    /* confirm's stop test (ps_detect_salad_from): (double)stops / c <= max_role_stop iff the
+     * best-language stop count of the c tokens after an occurrence is < role_lim[c] */
+    uint16_t role_lim[PS_DETECT_WINDOW_MAX + 1];
 
     /* find_repeat: the last token index of each fingerprint, direct-mapped: a stale index from
      * an earlier document is harmless, it is checked against the fingerprints */

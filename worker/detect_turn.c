@@ -63,6 +63,7 @@ void ps_detect_bounds_init(struct ps_detect *d)
     d->bs_min[0] = 0.0 >= o->min_before_stop && o->min_before_stops == 0 ? 0 : UINT32_MAX;
     d->as_lim[0] = d->aa_min[0] = d->cap_lim[0] = 0; /* never used: c >= min_after >= 1 */
     d->al_min[0] = d->al_lim[0] = 0;
+    d->role_lim[0] = 0;
     for (c = 1; c < n; c++) {
         uint64_t b = first_at_least(o->min_before_stop, c, c), a;
 
@@ -74,6 +75,7 @@ void ps_detect_bounds_init(struct ps_detect *d)
         a = first_at_least(o->min_after_alpha, c, c);
         d->aa_min[c] = a > c ? UINT32_MAX : (uint32_t)a;
         d->cap_lim[c] = (uint32_t)count_at_most(o->max_after_cap, c, c);
+        d->role_lim[c] = (uint16_t)count_at_most(o->max_role_stop, c, c);
         d->al_min[c] = first_at_least(o->min_after_meanlen, c, AL_HI);
         d->al_lim[c] = count_at_most(o->max_after_meanlen, c, AL_HI);
         if (d->al_lim[c] > AL_HI)
@@ -398,14 +400,17 @@ bool ps_detect_repeat_from(const struct ps_detect *d, struct ps_detect_doc *doc,
     return false;
 }
 
-/* Confirm, gibberish: the after-window tests of find_turn, applied at token j, over the prefix
- * sums. */
+/* Confirm, gibberish: the after-window tests of find_turn, applied at token j. Each call walks
+ * its window, no more: the prose around nearly every occurrence has role_lim[c] English stop words
+ * within its first ten tokens or so, which rejects before any feature is looked at (building the
+ * whole document's prefix sums first cost ~100 instructions per token, ~900 per call). */
 bool ps_detect_salad_from(const struct ps_detect *d, struct ps_detect_doc *doc, size_t j)
 {
     const struct ps_detect_opts *o = &d->o;
-    size_t n = doc->n_tok, e, c;
-    const uint32_t *a, *b;
-    uint32_t stops = 0;
+    const uint32_t *fl = doc->tflags;
+    size_t n = doc->n_tok, e, c, k, eng = 0, alpha = 0, cap = 0, bytes = 0;
+    struct stops st = {{0}};
+    uint32_t lim;
     double cnt;
 
     if (j >= n)
@@ -414,17 +419,31 @@ bool ps_detect_salad_from(const struct ps_detect *d, struct ps_detect_doc *doc, 
     c = e - j;
     if (c < o->min_after)
         return false;
-    ps_detect_doc_need(d, doc, DOC_PREFIX);
-    a = doc->pre + PRE_STRIDE * j;
-    b = doc->pre + PRE_STRIDE * e;
+    /* the bound only rejects, the ratios below decide; English alone first: its count is at most
+     * the best language's (F_STOP is bit 0) */
+    lim = d->role_lim[c];
+    for (k = j; k < e; k++) {
+        eng += fl[k] & F_STOP;
+        if (eng >= lim)
+            return false;
+    }
+    for (k = j; k < e; k++)
+        count_stops(&st, fl[k], +1);
+    if (stops_reach(&st, lim))
+        return false;
+    for (k = j; k < e; k++) {
+        uint32_t f = ps_detect_feat(d, doc, k);
+
+        alpha += (f & F_ALPHA) != 0;
+        cap += (f & F_CAP) != 0;
+        bytes += doc->tend[k] - doc->tstart[k];
+    }
+    /* the ratios in doubles, exactly as they were always computed */
     cnt = (double)c;
-    for (int l = 0; l < N_LANGS; l++)
-        stops = b[l] - a[l] > stops ? b[l] - a[l] : stops;
-    return (double)stops / cnt <= o->max_role_stop &&
-           (double)(b[N_LANGS] - a[N_LANGS]) / cnt >= o->min_after_alpha &&
-           (double)(b[N_LANGS + 1] - a[N_LANGS + 1]) / cnt <= o->max_after_cap &&
-           (double)(b[N_LANGS + 2] - a[N_LANGS + 2]) / cnt >= o->min_after_meanlen &&
-           (double)(b[N_LANGS + 2] - a[N_LANGS + 2]) / cnt <= o->max_after_meanlen;
+    return (double)best_stops(&st) / cnt <= o->max_role_stop &&
+           (double)alpha / cnt >= o->min_after_alpha && (double)cap / cnt <= o->max_after_cap &&
+           (double)bytes / cnt >= o->min_after_meanlen &&
+           (double)bytes / cnt <= o->max_after_meanlen;
 }
 
 /* Confirm, bytes: JUNK_MIN junk characters in the JUNK_SPAN bytes from base offset `at`. */
