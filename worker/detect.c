@@ -145,7 +145,6 @@ void ps_detect_doc_free(struct ps_detect_doc *doc)
     free(doc->tfp);
     free(doc->norm);
     free(doc->ostart);
-    free(doc->pre);
     free(doc->nsame);
     free(doc);
 }
@@ -161,8 +160,8 @@ size_t ps_detect_doc_footprint(const struct ps_detect_doc *doc)
 {
     return sizeof(*doc) +
            doc->tok_cap * (2 * sizeof(uint32_t) + sizeof(*doc->tflags) + sizeof(*doc->tfp)) +
-           doc->norm_cap + doc->pre_cap * sizeof(*doc->pre) +
-           doc->ostart_cap * sizeof(*doc->ostart) + doc->nsame_cap * sizeof(*doc->nsame);
+           doc->norm_cap + doc->ostart_cap * sizeof(*doc->ostart) +
+           doc->nsame_cap * sizeof(*doc->nsame);
 }
 
 void ps_detect_scan(struct ps_detect *d, struct ps_detect_doc *doc, struct ps_detect_result *out)

@@ -64,8 +64,7 @@ enum {
 #define F_STOP_ANY                                                                                 \
     (F_STOP | F_STOP_DE | F_STOP_FR | F_STOP_ES | F_STOP_IT | F_STOP_PT | F_STOP_NL | F_STOP_PL |  \
      F_STOP_CS | F_STOP_NONLATIN)
-#define N_LANGS    10
-#define PRE_STRIDE (N_LANGS + 3) /* prefix sums: stop words per language, alpha, cap, bytes */
+#define N_LANGS 10
 
 /* static, not extern: the turn search's inner loop reads it, and a constant folds */
 static const uint32_t lang_bit[N_LANGS] = {F_STOP,    F_STOP_DE,      F_STOP_FR, F_STOP_ES,
@@ -107,8 +106,7 @@ enum {
                                   computes them token by token */
     DOC_FINGERPRINTS = 1 << 2, /* tfp: the same in the text and in norm (the same bytes) */
     DOC_JOINED = 1 << 3,       /* norm and ostart; tstart and tend point into norm */
-    DOC_PREFIX = 1 << 4,       /* pre */
-    DOC_REPEATS = 1 << 5       /* nsame; brings DOC_FINGERPRINTS */
+    DOC_REPEATS = 1 << 4       /* nsame; brings DOC_FINGERPRINTS */
 };
 
 /* A prepared document. Invariant: a part's arrays hold this document's values iff its bit is in
@@ -133,10 +131,6 @@ struct ps_detect_doc {
     size_t norm_cap, norm_len;
     uint32_t *ostart; /* each token's offset in the text before the join */
     size_t ostart_cap;
-    /* prefix sums per token of stop words, alphabetic, capitalized and bytes, so that the
-     * window after any occurrence costs O(1); confirm builds them only for documents with a hit */
-    uint32_t *pre;
-    size_t pre_cap;
     /* per token, the first of the next REP_PERIOD_MAX tokens with its fingerprint, 0 if none:
      * the periods a fixed payload could repeat with from there (ps_detect_repeat_from) */
     uint32_t *nsame;
@@ -249,12 +243,12 @@ uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p,
 uint8_t ps_detect_word_flags(const unsigned char *p, size_t len);
 /* ps_detect_token_flags of token i, by ps_detect_word_flags where it applies. */
 uint8_t ps_detect_features_of(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t i);
-/* Compute the parts `what` (DOC_*) of doc that it does not hold yet. DOC_PREFIX brings
- * DOC_FEATURES, DOC_REPEATS brings DOC_FINGERPRINTS; every part brings DOC_TOKENS. */
+/* Compute the parts `what` (DOC_*) of doc that it does not hold yet. DOC_REPEATS brings
+ * DOC_FINGERPRINTS; every part brings DOC_TOKENS. */
 void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what);
 
 /* The same, inline when doc holds them already (confirm asks once per occurrence). A document
- * holding any part holds its tokens, and one holding DOC_PREFIX its features. */
+ * holding any part holds its tokens. */
 static inline void ps_detect_doc_need(const struct ps_detect *d, struct ps_detect_doc *doc,
                                       unsigned what)
 {

@@ -1,7 +1,8 @@
 /* detect_tokenize.c - the parts of a prepared document: tokens with their stop-word bits (one
  * table lookup per byte, 8 bytes at a time between candidate spaces), the other per-token
- * features, token fingerprints, the single-spaced copy that confirm searches, and the prefix sums
- * of its role tests. Each is computed once per document, when a stage first asks for it. */
+ * features, token fingerprints, the single-spaced copy that confirm searches, and each token's
+ * next occurrence for its role tests. Each is computed once per document, when a stage first asks
+ * for it. */
 #include "worker/detect_internal.h"
 
 #include <stdlib.h>
@@ -483,8 +484,8 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
     doc->have = DOC_TOKENS;
 }
 
-/* Add the features other than F_STOP* to every token that has none yet (the prefix sums need
- * them all; the other stages ask ps_detect_feat for the tokens they look at). */
+/* Add the features other than F_STOP* to every token that has none yet (the short patterns'
+ * piece test reads them all; the other stages ask ps_detect_feat for the tokens they look at). */
 static void add_features(const struct ps_detect *d, struct ps_detect_doc *doc)
 {
     for (size_t i = 0; i < doc->n_tok; i++) /* inlined here: every token of the document asks */
@@ -538,31 +539,6 @@ static void join_tokens(struct ps_detect_doc *doc)
     doc->base_len = pos;
 }
 
-static void build_prefix(struct ps_detect_doc *doc)
-{
-    size_t n = doc->n_tok, i;
-    uint32_t *p;
-
-    if (doc->pre_cap < PRE_STRIDE * (n + 1)) {
-        free(doc->pre);
-        doc->pre_cap = PRE_STRIDE * (n + 1);
-        doc->pre = ps_xmalloc(doc->pre_cap * sizeof(*doc->pre));
-    }
-    p = doc->pre;
-    memset(p, 0, PRE_STRIDE * sizeof(*p));
-    for (i = 0; i < n; i++) {
-        const uint32_t *a = p + PRE_STRIDE * i;
-        uint32_t *b = p + PRE_STRIDE * (i + 1);
-        uint32_t f = doc->tflags[i];
-
-        for (int l = 0; l < N_LANGS; l++)
-            b[l] = a[l] + ((f & lang_bit[l]) != 0);
-        b[N_LANGS] = a[N_LANGS] + ((f & F_ALPHA) != 0);
-        b[N_LANGS + 1] = a[N_LANGS + 1] + ((f & F_CAP) != 0);
-        b[N_LANGS + 2] = a[N_LANGS + 2] + (doc->tend[i] - doc->tstart[i]);
-    }
-}
-
 /* nsame, right to left: the last token seen in a fingerprint's slot (direct-mapped) is the
  * nearest later one of that slot. When it is beyond the window or past the document (a value
  * left by an earlier one), nothing of the slot is in the window; when it holds token i's
@@ -595,8 +571,6 @@ static void find_next_same(struct ps_detect_doc *doc)
 
 void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what)
 {
-    if (what & DOC_PREFIX)
-        what |= DOC_FEATURES;
     if (what & DOC_REPEATS)
         what |= DOC_FINGERPRINTS;
     if (!(doc->have & DOC_TOKENS))
@@ -611,8 +585,6 @@ void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc,
         fingerprint_tokens(doc);
     if (what & DOC_REPEATS)
         find_next_same(doc);
-    if (what & DOC_PREFIX)
-        build_prefix(doc);
     doc->have |= what;
 }
 

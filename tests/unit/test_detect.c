@@ -1772,7 +1772,7 @@ static uint64_t run_stage(struct ps_detect *d, struct ps_detect_doc *doc, int st
 static void test_detect_stages_agree_on_a_shared_document(void **state)
 {
     /* orders of the stages on one prepared document: each pass's own order, then orders where
-     * a stage follows one that joined the tokens, fingerprinted them or built prefix sums */
+     * a stage follows one that joined the tokens, fingerprinted them or computed every feature */
     static const int orders[][N_STAGES] = {
         {ST_SCAN, ST_SENTENCES, ST_CONFIRM, ST_LEADS, ST_TEMPLATED},
         {ST_CONFIRM, ST_LEADS, ST_TEMPLATED, ST_SCAN, ST_SENTENCES},
