@@ -370,34 +370,59 @@ bool ps_detect_find_repeat(struct ps_detect *d, struct ps_detect_doc *doc, size_
  * before the next "You are stupid!") is payload, not trigger. */
 _Static_assert(REP_PERIOD_MAX <= 32, "ps_detect_repeat_from keeps the periods in 32 bits");
 
-bool ps_detect_repeat_from(const struct ps_detect *d, struct ps_detect_doc *doc, size_t j)
+/* The periods up to lim (<= REP_PERIOD_MAX) with which token s comes again, bit per - 1: the
+ * chain of its next occurrences, each within REP_PERIOD_MAX of the last, names every one. */
+static inline uint32_t periods_of(const struct ps_detect_doc *doc, size_t s, size_t lim)
 {
-    size_t n = doc->n_tok;
-    const uint64_t *fp;
+    uint32_t periods = 0;
 
-    ps_detect_doc_need(d, doc, DOC_REPEATS);
-    fp = doc->tfp;
-    for (size_t s = j; s <= j + 1 && s < n; s++) {
-        size_t lim = (n - s) / REP_COPIES < REP_PERIOD_MAX ? (n - s) / REP_COPIES : REP_PERIOD_MAX;
-        uint32_t periods = 0; /* bit per - 1: token s comes again per tokens later */
+    for (size_t k = doc->nsame[s]; k != 0 && k - s <= lim; k = doc->nsame[k])
+        periods |= (uint32_t)1 << (k - s - 1);
+    return periods;
+}
 
-        /* nearly always none: the chain of its next occurrences (each within REP_PERIOD_MAX of
-         * the last, and lim <= REP_PERIOD_MAX) names every period */
-        for (size_t k = doc->nsame[s]; k != 0 && k - s <= lim; k = doc->nsame[k])
-            periods |= (uint32_t)1 << (k - s - 1);
-        while (periods != 0) {
-            size_t per = (size_t)__builtin_ctz(periods) + 1, k;
+/* Does a run of REP_COPIES copies start at s with one of these periods? */
+static bool run_from(const struct ps_detect *d, struct ps_detect_doc *doc, size_t s,
+                     uint32_t periods)
+{
+    const uint64_t *fp = doc->tfp;
 
-            periods &= periods - 1;
-            for (k = s + 1; k < s + (REP_COPIES - 1) * per; k++)
-                if (fp[k] != fp[k + per])
-                    break;
-            if (k == s + (REP_COPIES - 1) * per && (s == 0 || fp[s - 1] != fp[s - 1 + per]) &&
-                repeat_ok(d, doc, s, per, REP_COPIES * per))
-                return true;
-        }
+    while (periods != 0) {
+        size_t per = (size_t)__builtin_ctz(periods) + 1, k;
+
+        periods &= periods - 1;
+        for (k = s + 1; k < s + (REP_COPIES - 1) * per; k++)
+            if (fp[k] != fp[k + per])
+                break;
+        if (k == s + (REP_COPIES - 1) * per && (s == 0 || fp[s - 1] != fp[s - 1 + per]) &&
+            repeat_ok(d, doc, s, per, REP_COPIES * per))
+            return true;
     }
     return false;
+}
+
+/* ps_detect_repeat_from once token j + 1 comes again within REP_PERIOD_MAX (j + 1 < n): apart,
+ * so that the common way out saves no registers */
+__attribute__((noinline)) static bool repeat_at(const struct ps_detect *d,
+                                                struct ps_detect_doc *doc, size_t j)
+{
+    size_t n = doc->n_tok, lim;
+    uint32_t p1 = periods_of(doc, j + 1, REP_PERIOD_MAX);
+
+    lim = (n - j) / REP_COPIES < REP_PERIOD_MAX ? (n - j) / REP_COPIES : REP_PERIOD_MAX;
+    if (run_from(d, doc, j, periods_of(doc, j, lim) & p1))
+        return true;
+    lim = (n - j - 1) / REP_COPIES < REP_PERIOD_MAX ? (n - j - 1) / REP_COPIES : REP_PERIOD_MAX;
+    return run_from(d, doc, j + 1, p1 & (uint32_t)(((uint64_t)1 << lim) - 1));
+}
+
+bool ps_detect_repeat_from(const struct ps_detect *d, struct ps_detect_doc *doc, size_t j)
+{
+    ps_detect_doc_need(d, doc, DOC_REPEATS);
+    /* a run from j or from j + 1 holds token j + 1 and its copy one period on (j + 1 + per < n
+     * and per <= REP_PERIOD_MAX, in reach of nsame): only periods of j + 1 can make one, and
+     * nearly always (three calls in four) it has none */
+    return j + 1 < doc->n_tok && doc->nsame[j + 1] != 0 && repeat_at(d, doc, j);
 }
 
 /* Confirm, gibberish: the after-window tests of find_turn, applied at token j. Each call walks
@@ -422,11 +447,16 @@ bool ps_detect_salad_from(const struct ps_detect *d, struct ps_detect_doc *doc, 
     /* the bound only rejects, the ratios below decide; English alone first: its count is at most
      * the best language's (F_STOP is bit 0) */
     lim = d->role_lim[c];
-    for (k = j; k < e; k++) {
-        eng += fl[k] & F_STOP;
+    for (k = j; k + 4 <= e; k += 4) { /* four at a time: a test per token cost 1.6 times this */
+        eng +=
+            (fl[k] & F_STOP) + (fl[k + 1] & F_STOP) + (fl[k + 2] & F_STOP) + (fl[k + 3] & F_STOP);
         if (eng >= lim)
             return false;
     }
+    for (; k < e; k++)
+        eng += fl[k] & F_STOP;
+    if (eng >= lim)
+        return false;
     for (k = j; k < e; k++)
         count_stops(&st, fl[k], +1);
     if (stops_reach(&st, lim))

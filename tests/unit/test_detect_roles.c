@@ -1,8 +1,14 @@
-/* test_detect_roles.c - confirm's role test for salad (ps_detect_salad_from) against its
- * definition: the after-window ratios of stop words (best language), alphabetic and capitalized
- * tokens and mean length, computed in doubles over the window. The test rejects on English stop
- * words first and on bounds precomputed per window size (role_lim), so the documents mix the
- * stop words of several languages at densities around the bound, under several option sets. */
+/* test_detect_roles.c - confirm's role tests at a token against their definitions.
+ * Salad (ps_detect_salad_from): the after-window ratios of stop words (best language),
+ * alphabetic and capitalized tokens and mean length, computed in doubles over the window. The
+ * test rejects on English stop words first and on bounds precomputed per window size (role_lim),
+ * so the documents mix the stop words of several languages at densities around the bound, under
+ * several option sets.
+ * Repeat (ps_detect_repeat_from): a phrase of at most REP_PERIOD_MAX tokens holding a word, its
+ * REP_COPIES copies starting at j or j + 1 and not one token earlier, by a search of every
+ * period. The test leaves at once when token j + 1 does not come again, and tries only the
+ * periods both starts share with it, so the documents hold runs of every period up to past
+ * REP_PERIOD_MAX, runs cut short, and runs that end at the document's end. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -146,10 +152,96 @@ static void test_detect_salad_from_definition(void **state)
     free(buf);
 }
 
+static bool same_tok(const struct ps_detect_doc *doc, size_t a, size_t b)
+{
+    size_t len = doc->tend[a] - doc->tstart[a];
+
+    return doc->tend[b] - doc->tstart[b] == len &&
+           memcmp(doc->base + doc->tstart[a], doc->base + doc->tstart[b], len) == 0;
+}
+
+/* What ps_detect_repeat_from tests, from its definition. */
+static bool repeat_def(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t j)
+{
+    size_t n = doc->n_tok;
+
+    for (size_t s = j; s <= j + 1 && s < n; s++) {
+        for (size_t per = 1; per <= REP_PERIOD_MAX && s + REP_COPIES * per <= n; per++) {
+            bool word = false, run = true;
+
+            for (size_t k = s; k < s + per; k++)
+                word |= (ps_detect_features_of(d, doc, k) & F_ALPHA) &&
+                        doc->tend[k] - doc->tstart[k] >= 2;
+            for (size_t k = s + per; k < s + REP_COPIES * per && run; k++)
+                run = same_tok(doc, k, k - per);
+            if (word && run && (s == 0 || !same_tok(doc, s - 1, s - 1 + per)))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* n tokens into buf: random words of a small vocabulary, some not words ("|", "00"), and runs of
+ * a phrase of 1 to 40 tokens repeated 1 to 6 times. */
+static size_t repeat_text(char *buf, size_t cap, size_t n)
+{
+    static const char *const vocab[] = {"the", "cat", "sat", "on", "a",
+                                        "mat", "|",   "00",  "-1", "x"};
+    size_t len = 0, i = 0;
+
+    while (i < n) {
+        size_t per = 1 + (rng() % 4 == 0 ? rng() % 40 : rng() % 6), copies = 1 + rng() % 6;
+        unsigned phrase[40];
+
+        for (size_t k = 0; k < per; k++)
+            phrase[k] = (unsigned)(rng() % 10);
+        for (size_t k = 0; k < per * copies && i < n; k++, i++) {
+            int w = snprintf(buf + len, cap - len, "%s%s", i ? " " : "", vocab[phrase[k % per]]);
+
+            assert_true(w > 0 && (size_t)w < cap - len);
+            len += (size_t)w;
+        }
+    }
+    return len;
+}
+
+static void test_detect_repeat_from_definition(void **state)
+{
+    struct ps_detect *d = NULL;
+    struct ps_detect_doc *doc = NULL;
+    struct ps_errdetail ed;
+    size_t cap = 64 * 1024, yes = 0, no = 0;
+    char *buf = malloc(cap);
+
+    (void)state;
+    assert_non_null(buf);
+    assert_int_equal(ps_detect_new(&d, NULL, &ed), PS_OK);
+    ps_detect_doc_new(&doc);
+    for (int round = 0; round < 2000; round++) {
+        size_t len = repeat_text(buf, cap, 1 + rng() % (round % 2 ? 300 : 12));
+
+        ps_detect_prepare(doc, buf, len);
+        ps_detect_doc_need(d, doc, DOC_JOINED);
+        for (size_t j = 0; j <= doc->n_tok; j++) {
+            bool want = repeat_def(d, doc, j);
+
+            if (ps_detect_repeat_from(d, doc, j) != want)
+                fail_msg("round %d, token %zu of %zu: repeat %d", round, j, doc->n_tok, !want);
+            yes += want;
+            no += !want;
+        }
+    }
+    assert_true(yes > 1000 && no > 1000);
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detect_salad_from_definition),
+        cmocka_unit_test(test_detect_repeat_from_definition),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
