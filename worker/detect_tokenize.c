@@ -356,6 +356,21 @@ uint8_t ps_detect_features_of(const struct ps_detect *d, const struct ps_detect_
     return features_of(d, doc, i);
 }
 
+/* The bytes of [0, len) of the 8 at p that are no ASCII letter (a high bit each), len <= 8, and
+ * in *key those bytes lower-cased with | 0x20 (stop_key's packing). With no byte >= 0x80, y | 0x20
+ * is a letter iff it lies in 0x61..0x7A; a byte >= 0x80 can carry into the bytes above it, so only
+ * the lowest set bit is exact when one is there. */
+static inline uint64_t non_letters(const unsigned char *p, size_t len, uint64_t *key)
+{
+    uint64_t keep = len == 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * len)) - 1;
+    uint64_t w = load64(p) & keep;
+    uint64_t y = w | (0x20 * ONES & keep);
+    uint64_t letters = (y + 0x1F * ONES) & ~(y + 0x05 * ONES) & ~w & HIGHS;
+
+    *key = y;
+    return ~letters & HIGHS & keep;
+}
+
 /* F_STOP for token [s, e) of p (n bytes in all): strip edge punctuation, then a word of at most
  * STOP_MAX_LEN ASCII letters, in any case, that is in the stop list, or a word with a byte >= 0x80
  * that detect_lang.c knows. */
@@ -364,18 +379,11 @@ static uint32_t stop_flag(const struct ps_detect *d, const unsigned char *p, siz
 {
     const uint16_t *cls = d->cls;
     size_t len = e - s;
+    uint64_t key, odd;
 
-    if (len <= STOP_MAX_LEN && s + 8 <= n) {
-        /* the common case, letters only: check and build the key for all bytes at once */
-        uint64_t keep = len == 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * len)) - 1;
-        uint64_t w = load64(p + s) & keep;
-        uint64_t y = w | (0x20 * ONES & keep);
-        uint64_t letters = (y + 0x1F * ONES) & ~(y + 0x05 * ONES) & HIGHS & keep;
-
-        /* with no byte >= 0x80, y | 0x20 is a letter iff it lies in 0x61..0x7A */
-        if (!(w & HIGHS) && letters == (HIGHS & keep))
-            return stop_bits(d, y);
-    }
+    /* the common case, letters only: check and build the key for all bytes at once */
+    if (len <= STOP_MAX_LEN && s + 8 <= n && non_letters(p + s, len, &key) == 0)
+        return stop_bits(d, key);
     if ((cls[p[s]] & (C_LOWER | C_UPPER)) && (cls[p[e - 1]] & (C_LOWER | C_UPPER)) &&
         len > STOP_MAX_LEN)
         return 0; /* no punctuation to strip: too long */
@@ -385,6 +393,12 @@ static uint32_t stop_flag(const struct ps_detect *d, const unsigned char *p, siz
         e--;
     if (s == e)
         return 0;
+    if (e - s <= STOP_MAX_LEN && s + 8 <= n) { /* a short word once its punctuation is off */
+        odd = non_letters(p + s, e - s, &key);
+        if (odd == 0)
+            return stop_bits(d, key);
+        return p[s + (size_t)lowest_byte(odd)] >= 0x80 ? ps_detect_lang_word(d, p + s, e - s) : 0;
+    }
     for (len = s; len < e; len++)
         if (!(cls[p[len]] & (C_LOWER | C_UPPER)))
             return (cls[p[len]] & C_HIGH) ? ps_detect_lang_word(d, p + s, e - s) : 0;

@@ -1,13 +1,15 @@
 /* test_detect_words.c - the tokenizer's fast path for plain words (ps_detect_word_flags) against
  * the definition of a token's features (ps_detect_token_flags): the same flags for every token of
  * 1 to 16 ASCII letters, with or without one closing mark after them, and 0 (not taken) for every
- * other token. */
+ * other token. Also a token's stop-word bits read 8 bytes at a time (inside a text) against the
+ * byte-wise path (at its end). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "worker/detect_internal.h"
@@ -145,11 +147,102 @@ static void test_detect_word_flags_random(void **state)
     ps_detect_free(d);
 }
 
+/* The stop bits of `token` alone (the last 8 bytes of a text are read byte by byte) and inside a
+ * text, followed by a space and padding (read 8 bytes at a time). */
+static uint32_t stop_bits_of(const struct ps_detect *d, struct ps_detect_doc *doc,
+                             const char *token, uint32_t *inside)
+{
+    char buf[64];
+    uint32_t alone;
+
+    ps_detect_prepare(doc, token, strlen(token));
+    ps_detect_doc_need(d, doc, DOC_TOKENS);
+    assert_int_equal(doc->n_tok, 1);
+    alone = doc->tflags[0] & F_STOP_ANY;
+    assert_true(strlen(token) + 20 < sizeof(buf));
+    snprintf(buf, sizeof(buf), "%s zzzzzzzzzzzzzzzz", token);
+    ps_detect_prepare(doc, buf, strlen(buf));
+    ps_detect_doc_need(d, doc, DOC_TOKENS);
+    assert_int_equal(doc->n_tok, 2);
+    *inside = doc->tflags[0] & F_STOP_ANY;
+    return alone;
+}
+
+static void test_detect_stop_bits(void **state)
+{
+    static const struct {
+        const char *token;
+        uint32_t bits; /* of these, F_STOP_ANY must hold exactly these */
+    } known[] = {
+        {"the", F_STOP},       {"The", F_STOP},     {"(THE,", F_STOP}, {"\"the\".", F_STOP},
+        {"der", F_STOP_DE},    {"Der:", F_STOP_DE}, {"xyz,", 0},       {"the's", 0},
+        {"((((((the", F_STOP}, {"abcdefghi,", 0},   {"theory.", 0},    {"--", 0},
+    };
+    static const char *const pieces[] = {"the",
+                                         "The",
+                                         "der",
+                                         "und",
+                                         "les",
+                                         "los",
+                                         "of",
+                                         "and",
+                                         "abcdefgh",
+                                         "abcdefghi",
+                                         "x",
+                                         "caf\xc3\xa9",
+                                         "\xc3\xa9t\xc3\xa9",
+                                         "\xe3\x81\xae",
+                                         "9",
+                                         "don't"};
+    static const char punct[] = "(),.:;\"'-[]?!@_";
+    struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = NULL;
+    uint64_t x = 0x2545F4914F6CDD1Du;
+    uint32_t inside, alone;
+
+    (void)state;
+    ps_detect_doc_new(&doc);
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        uint32_t want = known[i].bits;
+
+        alone = stop_bits_of(d, doc, known[i].token, &inside);
+
+        if ((want != 0 && (alone & want) != want) || (want == 0 && alone != 0) || alone != inside)
+            fail_msg("'%s': %#x alone, %#x inside a text, want %#x", known[i].token, alone, inside,
+                     want);
+    }
+    for (int n = 0; n < 100000; n++) {
+        char token[40];
+        size_t len = 0;
+
+        /* up to 3 marks, a piece or two, up to 3 marks */
+        for (int part = 0; part < 4; part++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            if (part == 0 || part == 3) {
+                for (unsigned k = 0; k < x % 4; k++)
+                    token[len++] = punct[(x >> (8 + 5 * k)) % (sizeof(punct) - 1)];
+            } else if (part == 1 || x % 3 == 0) {
+                const char *w = pieces[(x >> 8) % (sizeof(pieces) / sizeof(pieces[0]))];
+
+                memcpy(token + len, w, strlen(w));
+                len += strlen(w);
+            }
+        }
+        token[len] = '\0';
+        alone = stop_bits_of(d, doc, token, &inside);
+        if (alone != inside)
+            fail_msg("'%s': %#x alone, %#x inside a text", token, alone, inside);
+    }
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detect_word_flags_cases),
         cmocka_unit_test(test_detect_word_flags_random),
+        cmocka_unit_test(test_detect_stop_bits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
