@@ -146,6 +146,7 @@ void ps_detect_doc_free(struct ps_detect_doc *doc)
     free(doc->norm);
     free(doc->ostart);
     free(doc->nsame);
+    free(doc->tok_memo);
     free(doc);
 }
 
@@ -161,7 +162,8 @@ size_t ps_detect_doc_footprint(const struct ps_detect_doc *doc)
     return sizeof(*doc) +
            doc->tok_cap * (2 * sizeof(uint32_t) + sizeof(*doc->tflags) + sizeof(*doc->tfp)) +
            doc->norm_cap + doc->ostart_cap * sizeof(*doc->ostart) +
-           doc->nsame_cap * sizeof(*doc->nsame);
+           doc->nsame_cap * sizeof(*doc->nsame) +
+           (doc->tok_memo != NULL ? TOK_MEMO_SLOTS * sizeof(*doc->tok_memo) : 0);
 }
 
 void ps_detect_scan(struct ps_detect *d, struct ps_detect_doc *doc, struct ps_detect_result *out)

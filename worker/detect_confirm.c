@@ -58,10 +58,7 @@ static void sketch_from(const struct ps_detect *d, const struct ps_detect_doc *d
      * `out`, gcc kept them in memory */
     _Static_assert(PS_DETECT_SKETCH == 8, "sketch_from keeps eight minima");
     for (size_t i = j; i < e; i++) {
-        /* the fingerprints, where the document has them, are these hashes of the same bytes */
-        uint64_t h = (doc->have & DOC_FINGERPRINTS)
-                         ? doc->tfp[i]
-                         : XXH3_64bits(doc->norm + doc->tstart[i], doc->tend[i] - doc->tstart[i]);
+        uint64_t h = doc->tfp[i]; /* brought by the tokens */
 
         m0 = min_u32(m0, (uint32_t)((h * mul[0]) >> 32));
         m1 = min_u32(m1, (uint32_t)((h * mul[1]) >> 32));

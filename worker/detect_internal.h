@@ -44,8 +44,6 @@ enum {
     F_STOP_DE = 1 << 5, /* German, French, Spanish stop word: prose in those languages is */
     F_STOP_FR = 1 << 6, /* language too, not salad; a window's stop ratio is that of its best */
     F_STOP_ES = 1 << 7, /* language (the max over the four), so salad stays near zero */
-    F_FEAT = 1 << 8,    /* the bits other than F_STOP* are computed: pass 1 computes them per
-                           token on demand (ps_detect_feat), the tokenizer's store clears it */
     F_JUNK = 1 << 9,    /* holds a control character, U+FFFD or a C1 control (set by the
                            tokenizer): decoded random bytes, never text */
     /* function words of more languages (detect_lang.c), counted like the four above */
@@ -102,11 +100,22 @@ static const uint32_t lang_bit[N_LANGS] = {F_STOP,    F_STOP_DE,      F_STOP_FR,
  * once (tokens, features, fingerprints, ...) only has to set their bits. */
 enum {
     DOC_TOKENS = 1 << 0,       /* tstart, tend, n_tok, any_junk; tflags with F_STOP* and F_JUNK */
-    DOC_FEATURES = 1 << 1,     /* every token's features (F_FEAT); without it ps_detect_feat
-                                  computes them token by token */
-    DOC_FINGERPRINTS = 1 << 2, /* tfp: the same in the text and in norm (the same bytes) */
+    DOC_FEATURES = 1 << 1,     /* every token's features: the tokenizer's walk brings them */
+    DOC_FINGERPRINTS = 1 << 2, /* tfp, brought by the tokens too: the same in the text and in
+                                  norm (the same bytes) */
     DOC_JOINED = 1 << 3,       /* norm and ostart; tstart and tend point into norm */
     DOC_REPEATS = 1 << 4       /* nsame; brings DOC_FINGERPRINTS */
+};
+
+/* The tokenizer's memo of a short token's bits and fingerprint (detect_tokenize.c), direct-mapped
+ * by its bytes: 256 KB, in L2, for the few thousand words that make most of a text. */
+#define TOK_MEMO_LOG2  13
+#define TOK_MEMO_SLOTS ((size_t)1 << TOK_MEMO_LOG2)
+#define TOK_MEMO_LEN   16 /* longer tokens are rare and computed each time */
+struct ps_detect_tok_memo {
+    uint64_t lo, hi; /* the token's bytes, zero past its length */
+    uint64_t fp;
+    uint32_t bits, len; /* len 0: an empty slot */
 };
 
 /* A prepared document. Invariant: a part's arrays hold this document's values iff its bit is in
@@ -119,7 +128,7 @@ struct ps_detect_doc {
     size_t base_len;
 
     /* per token, grown geometrically and reused: byte offsets in base, the F_* bits (32 wide:
-     * the stop bits of ten languages, the features, F_FEAT, F_JUNK and the two sentence ends
+     * the stop bits of ten languages, the features, F_JUNK and the two sentence ends
      * fill 18) and fingerprints (XXH3) */
     uint32_t *tstart, *tend;
     uint32_t *tflags;
@@ -135,7 +144,9 @@ struct ps_detect_doc {
      * the periods a fixed payload could repeat with from there (ps_detect_repeat_from) */
     uint32_t *nsame;
     size_t nsame_cap;
-    uint32_t same_last[REP_SLOTS]; /* building nsame: the last token seen per slot */
+    uint32_t same_last[REP_SLOTS];          /* building nsame: the last token seen per slot */
+    struct ps_detect_tok_memo *tok_memo;    /* TOK_MEMO_SLOTS, kept from document to document */
+    const struct ps_detect *tok_memo_owner; /* whose tables decided the memo's bits */
 };
 
 /* The sentence end classes of a byte (struct ps_detect.sent_cls). */
@@ -239,10 +250,8 @@ void ps_detect_stop_add(struct ps_detect *d, const char *word, uint32_t bits);
 uint8_t ps_detect_token_flags(const struct ps_detect *d, const unsigned char *p, size_t len);
 /* The same for the commonest tokens, 1 to 16 ASCII letters with or without one closing mark
  * after them ("word", "end.", "documentation,"), from one or two 8-byte loads (8 bytes must be
- * readable at p); 0 for any other token. add_features asks it first. */
+ * readable at p); 0 for any other token. The tokenizer asks it first. */
 uint8_t ps_detect_word_flags(const unsigned char *p, size_t len);
-/* ps_detect_token_flags of token i, by ps_detect_word_flags where it applies. */
-uint8_t ps_detect_features_of(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t i);
 /* Compute the parts `what` (DOC_*) of doc that it does not hold yet. DOC_REPEATS brings
  * DOC_FINGERPRINTS; every part brings DOC_TOKENS. */
 void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc, unsigned what);
@@ -261,18 +270,12 @@ size_t ps_detect_token_at(const struct ps_detect_doc *doc, size_t at);
  * order of their end, so the last one's token is nearly always close). */
 size_t ps_detect_token_near(const struct ps_detect_doc *doc, size_t at, size_t hint);
 
-/* The flags of token i with every feature: pass 1 computes them only for the tokens it looks at
- * (the after-windows that pass the stop-word and length tests, the snap, the candidates). */
+/* The flags of token i, every feature included (the tokenizer computes them with the tokens). */
 static inline uint32_t ps_detect_feat(const struct ps_detect *d, struct ps_detect_doc *doc,
                                       size_t i)
 {
-    uint32_t f = doc->tflags[i];
-
-    if (!(f & F_FEAT)) {
-        f |= ps_detect_features_of(d, doc, i) | F_FEAT;
-        doc->tflags[i] = f;
-    }
-    return f;
+    (void)d;
+    return doc->tflags[i];
 }
 
 /* Does p (avail >= 1 bytes) start a character that text does not hold: a C0 control other than

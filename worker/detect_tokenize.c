@@ -1,8 +1,8 @@
-/* detect_tokenize.c - the parts of a prepared document: tokens with their stop-word bits (one
- * table lookup per byte, 8 bytes at a time between candidate spaces), the other per-token
- * features, token fingerprints, the single-spaced copy that confirm searches, and each token's
- * next occurrence for its role tests. Each is computed once per document, when a stage first asks
- * for it. */
+/* detect_tokenize.c - the parts of a prepared document: tokens (8 bytes at a time between
+ * candidate spaces) with their stop-word bits, features and fingerprints (from a memo of the
+ * commonest words), the single-spaced copy that confirm searches, and each token's next
+ * occurrence for its role tests. Each is computed once per document, when a stage first asks for
+ * it. */
 #include "worker/detect_internal.h"
 
 #include <stdlib.h>
@@ -277,8 +277,8 @@ __attribute__((noinline)) static uint8_t long_word_flags(const unsigned char *p,
     return f;
 }
 
-/* always_inline, here and in the two callers below: every token of a confirmed document asks,
- * and gcc stops inlining the chain as soon as it grows (a call per token). */
+/* always_inline, here and in the two callers below: every token the memo misses asks, and gcc
+ * stops inlining the chain as soon as it grows (a call per token). */
 __attribute__((always_inline)) static inline uint8_t word_flags(const unsigned char *p, size_t len)
 {
     uint64_t keep, w, y, letters, upper;
@@ -337,23 +337,6 @@ __attribute__((always_inline)) static inline uint8_t word_or_clause_flags(const 
 uint8_t ps_detect_word_flags(const unsigned char *p, size_t len)
 {
     return word_or_clause_flags(p, len);
-}
-
-/* Token i's features: the fast path where 8 bytes can be loaded and it applies, else the
- * definition. */
-__attribute__((always_inline)) static inline uint8_t
-features_of(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t i)
-{
-    const unsigned char *p = (const unsigned char *)doc->base + doc->tstart[i];
-    size_t len = doc->tend[i] - doc->tstart[i];
-    uint8_t f = doc->tstart[i] + 8 <= doc->base_len ? word_or_clause_flags(p, len) : 0;
-
-    return f != 0 ? f : ps_detect_token_flags(d, p, len);
-}
-
-uint8_t ps_detect_features_of(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t i)
-{
-    return features_of(d, doc, i);
 }
 
 /* The bytes of [0, len) of the 8 at p that are no ASCII letter (a high bit each), len <= 8, and
@@ -417,10 +400,62 @@ static uint32_t term_flag(const struct ps_detect *d, const unsigned char *p, siz
     return e > s && (d->sent_cls[p[e - 1]] & S_TERM) ? F_TERM : 0;
 }
 
-/* Split the text into tokens: fills tstart/tend, tflags with the F_STOP*, F_JUNK, F_TERM and F_NL
- * bits only, n_tok and any_junk. Text past MAX_TEXT bytes or tokens past max_tokens are ignored
- * (the reader caps documents far below either). The other features wait for ps_detect_feat (pass 1,
- * per token, when needed) or add_features (confirm): most documents never need them. */
+/* What a token's bytes alone decide: its F_* bits but F_JUNK and F_NL (stop words, sentence
+ * end, features), and its fingerprint. */
+static inline uint32_t token_bits(const struct ps_detect *d, const unsigned char *p, size_t s,
+                                  size_t e, size_t n)
+{
+    uint32_t f = s + 8 <= n ? word_or_clause_flags(p + s, e - s) : 0;
+
+    if (f == 0)
+        f = ps_detect_token_flags(d, p + s, e - s);
+    return f | stop_flag(d, p, s, e, n) | term_flag(d, p, s, e);
+}
+
+/* Token [s, s + len) of p, len <= TOK_MEMO_LEN, with 16 bytes readable at s: its bits and
+ * fingerprint from doc->tok_memo, computed and kept there on a miss. Text repeats a few thousand
+ * words most of the time: a hit costs a small share of the stop-word, feature and XXH3 work. */
+static inline uint32_t memo_bits(const struct ps_detect *d, struct ps_detect_doc *doc,
+                                 const unsigned char *p, size_t s, size_t len, size_t n,
+                                 uint64_t *fp)
+{
+    uint64_t lo = load64(p + s), hi = load64(p + s + 8);
+    struct ps_detect_tok_memo *m;
+
+    if (len < 8) {
+        lo &= (UINT64_C(1) << (8 * len)) - 1;
+        hi = 0;
+    } else if (len < 16) {
+        hi &= (UINT64_C(1) << (8 * (len - 8))) - 1;
+    }
+    m = &doc->tok_memo[((lo ^ (hi + len) * UINT64_C(0xC2B2AE3D27D4EB4F)) *
+                        UINT64_C(0x9E3779B97F4A7C15)) >>
+                       (64 - TOK_MEMO_LOG2)];
+    if (m->len != len || m->lo != lo || m->hi != hi) {
+        m->lo = lo;
+        m->hi = hi;
+        m->len = (uint32_t)len;
+        m->bits = token_bits(d, p, s, s + len, n);
+        m->fp = XXH3_64bits(p + s, len);
+    }
+    *fp = m->fp;
+    return m->bits;
+}
+
+/* The memo holds what d's tables decide: a document object used with another detector empties it.
+ */
+static void memo_own(const struct ps_detect *d, struct ps_detect_doc *doc)
+{
+    if (doc->tok_memo == NULL)
+        doc->tok_memo = ps_xcalloc(TOK_MEMO_SLOTS, sizeof(*doc->tok_memo));
+    else if (doc->tok_memo_owner != d)
+        memset(doc->tok_memo, 0, TOK_MEMO_SLOTS * sizeof(*doc->tok_memo));
+    doc->tok_memo_owner = d;
+}
+
+/* Split the text into tokens: fills tstart/tend, tflags with every F_* bit, the
+ * fingerprints, n_tok and any_junk. Text past MAX_TEXT bytes or tokens past max_tokens are
+ * ignored (the reader caps documents far below either). */
 static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
 {
     const unsigned char *p = (const unsigned char *)doc->text;
@@ -432,7 +467,10 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
      * when tflags was uint8_t, which may alias anything) */
     uint32_t *tstart = doc->tstart, *tend = doc->tend;
     uint32_t *tfl = doc->tflags;
+    uint64_t *tfp = doc->tfp;
     unsigned junk, any_junk = 0, nl = 0;
+
+    memo_own(d, doc);
 
     while (i < n) {
         size_t s;
@@ -480,13 +518,19 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
             tstart = doc->tstart;
             tend = doc->tend;
             tfl = doc->tflags;
+            tfp = doc->tfp;
         }
         if (nl && nt > 0)
             tfl[nt - 1] |= F_NL;
         nl = 0;
         tstart[nt] = (uint32_t)s;
         tend[nt] = (uint32_t)i;
-        tfl[nt] = stop_flag(d, p, s, i, n) | junk | term_flag(d, p, s, i);
+        if (i - s <= TOK_MEMO_LEN && s + 16 <= n) {
+            tfl[nt] = memo_bits(d, doc, p, s, i - s, n, &tfp[nt]) | junk;
+        } else {
+            tfl[nt] = token_bits(d, p, s, i, n) | junk;
+            tfp[nt] = XXH3_64bits(p + s, i - s);
+        }
         any_junk |= junk;
         if (++nt == max_tokens)
             break;
@@ -495,22 +539,7 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
     doc->any_junk = any_junk != 0;
     doc->base = doc->text;
     doc->base_len = doc->text_len;
-    doc->have = DOC_TOKENS;
-}
-
-/* Add the features other than F_STOP* to every token that has none yet (the short patterns'
- * piece test reads them all; the other stages ask ps_detect_feat for the tokens they look at). */
-static void add_features(const struct ps_detect *d, struct ps_detect_doc *doc)
-{
-    for (size_t i = 0; i < doc->n_tok; i++) /* inlined here: every token of the document asks */
-        if (!(doc->tflags[i] & F_FEAT))
-            doc->tflags[i] |= features_of(d, doc, i) | F_FEAT;
-}
-
-static void fingerprint_tokens(struct ps_detect_doc *doc)
-{
-    for (size_t i = 0; i < doc->n_tok; i++)
-        doc->tfp[i] = XXH3_64bits(doc->base + doc->tstart[i], doc->tend[i] - doc->tstart[i]);
+    doc->have = DOC_TOKENS | DOC_FEATURES | DOC_FINGERPRINTS;
 }
 
 /* Join the tokens with one space into norm and point the token offsets into it (ostart keeps the
@@ -590,13 +619,8 @@ void ps_detect_doc_compute(const struct ps_detect *d, struct ps_detect_doc *doc,
     if (!(doc->have & DOC_TOKENS))
         tokenize(d, doc);
     what &= ~doc->have;
-    if (what & DOC_FEATURES)
-        add_features(d, doc);
     if (what & DOC_JOINED)
         join_tokens(doc);
-    /* the fingerprints of the tokens in the text and in norm are those of the same bytes */
-    if (what & DOC_FINGERPRINTS)
-        fingerprint_tokens(doc);
     if (what & DOC_REPEATS)
         find_next_same(doc);
     doc->have |= what;

@@ -67,6 +67,13 @@ static size_t random_text(char *buf, size_t cap, size_t n, const unsigned *w)
 
 /* What ps_detect_salad_from tests, from its definition; *stop_ok: the stop ratio passes,
  * *eng_low: English alone would pass it. */
+/* Token k's features by their definition, from its bytes. */
+static uint8_t token_features(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t k)
+{
+    return ps_detect_token_flags(d, (const unsigned char *)doc->base + doc->tstart[k],
+                                 doc->tend[k] - doc->tstart[k]);
+}
+
 static bool salad_def(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t j,
                       bool *stop_ok, bool *eng_low)
 {
@@ -89,7 +96,7 @@ static bool salad_def(const struct ps_detect *d, const struct ps_detect_doc *doc
             *eng_low = (double)s / c <= o->max_role_stop;
     }
     for (size_t k = j; k < e; k++) {
-        uint8_t f = ps_detect_features_of(d, doc, k);
+        uint8_t f = token_features(d, doc, k);
 
         alpha += (f & F_ALPHA) != 0;
         cap += (f & F_CAP) != 0;
@@ -170,8 +177,7 @@ static bool repeat_def(const struct ps_detect *d, const struct ps_detect_doc *do
             bool word = false, run = true;
 
             for (size_t k = s; k < s + per; k++)
-                word |= (ps_detect_features_of(d, doc, k) & F_ALPHA) &&
-                        doc->tend[k] - doc->tstart[k] >= 2;
+                word |= (token_features(d, doc, k) & F_ALPHA) && doc->tend[k] - doc->tstart[k] >= 2;
             for (size_t k = s + per; k < s + REP_COPIES * per && run; k++)
                 run = same_tok(doc, k, k - per);
             if (word && run && (s == 0 || !same_tok(doc, s - 1, s - 1 + per)))

@@ -1,8 +1,8 @@
 /* test_detect_words.c - the tokenizer's fast path for plain words (ps_detect_word_flags) against
  * the definition of a token's features (ps_detect_token_flags): the same flags for every token of
  * 1 to 16 ASCII letters, with or without one closing mark after them, and 0 (not taken) for every
- * other token. Also a token's stop-word bits read 8 bytes at a time (inside a text) against the
- * byte-wise path (at its end). */
+ * other token. Also a token's bits and fingerprint inside a text (8-byte loads, the tokenizer's
+ * memo) against those at its end (byte-wise, no memo). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -147,25 +147,37 @@ static void test_detect_word_flags_random(void **state)
     ps_detect_free(d);
 }
 
-/* The stop bits of `token` alone (the last 8 bytes of a text are read byte by byte) and inside a
- * text, followed by a space and padding (read 8 bytes at a time). */
+/* A token's bits and fingerprint: alone in a text (its last 16 bytes are computed byte by byte,
+ * without the tokenizer's memo) and inside one, followed by a space and padding (8-byte loads,
+ * the memo). */
+struct token_view {
+    uint32_t bits;
+    uint64_t fp;
+};
+
+static struct token_view view_of(const struct ps_detect *d, struct ps_detect_doc *doc,
+                                 const char *text, size_t n_tok)
+{
+    ps_detect_prepare(doc, text, strlen(text));
+    ps_detect_doc_need(d, doc, DOC_TOKENS);
+    assert_int_equal(doc->n_tok, n_tok);
+    return (struct token_view){doc->tflags[0], doc->tfp[0]};
+}
+
 static uint32_t stop_bits_of(const struct ps_detect *d, struct ps_detect_doc *doc,
                              const char *token, uint32_t *inside)
 {
     char buf[64];
-    uint32_t alone;
+    struct token_view alone = view_of(d, doc, token, 1), in;
 
-    ps_detect_prepare(doc, token, strlen(token));
-    ps_detect_doc_need(d, doc, DOC_TOKENS);
-    assert_int_equal(doc->n_tok, 1);
-    alone = doc->tflags[0] & F_STOP_ANY;
     assert_true(strlen(token) + 20 < sizeof(buf));
     snprintf(buf, sizeof(buf), "%s zzzzzzzzzzzzzzzz", token);
-    ps_detect_prepare(doc, buf, strlen(buf));
-    ps_detect_doc_need(d, doc, DOC_TOKENS);
-    assert_int_equal(doc->n_tok, 2);
-    *inside = doc->tflags[0] & F_STOP_ANY;
-    return alone;
+    in = view_of(d, doc, buf, 2);
+    if (alone.bits != in.bits || alone.fp != in.fp)
+        fail_msg("'%s': bits %#x alone, %#x inside a text; fingerprints %s", token, alone.bits,
+                 in.bits, alone.fp == in.fp ? "equal" : "differ");
+    *inside = in.bits & F_STOP_ANY;
+    return alone.bits & F_STOP_ANY;
 }
 
 static void test_detect_stop_bits(void **state)
@@ -211,6 +223,7 @@ static void test_detect_stop_bits(void **state)
             fail_msg("'%s': %#x alone, %#x inside a text, want %#x", known[i].token, alone, inside,
                      want);
     }
+    /* more tokens than the memo has slots: collisions and words that share their first bytes */
     for (int n = 0; n < 100000; n++) {
         char token[40];
         size_t len = 0;
