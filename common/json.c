@@ -147,6 +147,12 @@ static void copy_run(char *dst, const char *src, size_t n)
     }
 }
 
+/* The byte a two-byte escape stands for, by its second byte; 0 for 'u' and the invalid ones. */
+static const unsigned char one_byte_escape[256] = {
+    ['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+    ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t',
+};
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
@@ -221,6 +227,15 @@ static enum ps_err scan_string(const char *base, const char *open, const char **
             if (end - p < 2)
                 return quoted ? fail(ed, base, open, "unterminated string")
                               : fail(ed, base, p, "invalid escape");
+            /* the usual escape (\n, \", \\) straight into out: text has one every line or so */
+            if (w != NULL && one_byte_escape[(unsigned char)p[1]] != 0) {
+                copy_run(w, run, (size_t)(p - run));
+                w += p - run;
+                *w++ = (char)one_byte_escape[(unsigned char)p[1]];
+                p += 2;
+                run = p;
+                continue;
+            }
             switch (p[1]) {
             case '"':
             case '\\':
