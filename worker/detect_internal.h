@@ -188,6 +188,7 @@ struct ps_detect {
     uint32_t lang_bits[LANG_SLOTS];  /* ... and their F_STOP* bits */
     uint32_t cjk[CJK_SLOTS];         /* detect_lang.c: function characters, 0 = empty */
     uint64_t manager[MANAGER_SLOTS]; /* detect_promo.c: packed package managers' names, 0 = empty */
+    size_t refusal_open_max; /* detect_promo.c: bytes of the longest word opening a refusal */
 
     /* find_turn's ratio tests as integer bounds on the window counts, per window size c in
      * 0..window, each the exact image of the double test on (double)count / (double)c (see
@@ -355,7 +356,7 @@ unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
 
 /* ---- detect_promo.c ---- */
 
-/* Fill d->manager. */
+/* Fill d->manager and d->refusal_open_max. */
 void ps_detect_promo_init(struct ps_detect *d);
 
 /* What tokens [b, e) of a joined document do, hashed (never 0), d->memo (reset for the document)

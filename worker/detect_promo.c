@@ -182,7 +182,7 @@ static uint64_t host_of(const struct word *w)
 
 /* Do [b, e) open with a refusal in the first person? (Only the opening: "I am sorry, but I
  * cannot" must not make "I am sorry," a trigger before "but I cannot".) */
-static bool refuses(const struct ps_detect_doc *doc, size_t b, size_t e)
+static bool refuses(const struct ps_detect *d, const struct ps_detect_doc *doc, size_t b, size_t e)
 {
     struct word w[ACT_WORDS];
     size_t n = e - b < ACT_WORDS ? e - b : ACT_WORDS, r, len;
@@ -191,9 +191,11 @@ static bool refuses(const struct ps_detect_doc *doc, size_t b, size_t e)
 
     if (n == 0)
         return false;
-    /* the first word's first letter settles most: the words are copied only when some
-     * refusal opens with it */
+    /* the first word's length and first letter settle most (every sentence after every
+     * occurrence asks): the words are copied only when some refusal could open with it */
     first = word_bounds(doc, b, &len);
+    if (len > d->refusal_open_max)
+        return false;
     c = len > 0 ? first[0] : '\0';
     if (c >= 'A' && c <= 'Z')
         c = (char)(c - 'A' + 'a');
@@ -274,6 +276,10 @@ void ps_detect_promo_init(struct ps_detect *d)
             s = (s + 1) & (MANAGER_SLOTS - 1);
         d->manager[s] = key;
     }
+    d->refusal_open_max = 0;
+    for (size_t r = 0; r < sizeof(refusals) / sizeof(refusals[0]); r++)
+        if (strlen(refusals[r][0]) > d->refusal_open_max)
+            d->refusal_open_max = strlen(refusals[r][0]);
 }
 
 /* Is the word of key `key` (manager_key of its 2 to MANAGER_MAX bytes) a package manager's name?
@@ -334,7 +340,7 @@ uint64_t ps_detect_payload_act(struct ps_detect *d, const struct ps_detect_doc *
         e = doc->n_tok;
     if (b >= e)
         return 0;
-    if (refusal_ok && refuses(doc, b, e))
+    if (refusal_ok && refuses(d, doc, b, e))
         return refusal_act(doc, b, e);
     for (size_t i = b; i < e; i++) {
         unsigned kind = word_kind(d, doc, i);
@@ -366,5 +372,5 @@ uint64_t ps_detect_payload_act(struct ps_detect *d, const struct ps_detect_doc *
 bool ps_detect_refuses(struct ps_detect *d, struct ps_detect_doc *doc)
 {
     ps_detect_doc_need(d, doc, DOC_TOKENS);
-    return refuses(doc, 0, doc->n_tok);
+    return refuses(d, doc, 0, doc->n_tok);
 }
