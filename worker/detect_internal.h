@@ -356,6 +356,12 @@ unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
 
 /* ---- detect_promo.c ---- */
 
+/* Up to MANAGER_MAX bytes p[0..n), A-Z lower-cased, packed into a key (no word holds a NUL);
+ * *dot tells whether one of them is a '.'. The _8 variant: the same from one 8-byte load (8 bytes
+ * must be readable at p), the bytes past the word masked off. */
+uint64_t ps_detect_manager_key(const char *p, size_t n, bool *dot);
+uint64_t ps_detect_manager_key8(const char *p, size_t n, bool *dot);
+
 /* Fill d->manager and d->refusal_open_max. */
 void ps_detect_promo_init(struct ps_detect *d);
 

@@ -2,7 +2,8 @@
  * the definition of a token's features (ps_detect_token_flags): the same flags for every token of
  * 1 to 16 ASCII letters, with or without one closing mark after them, and 0 (not taken) for every
  * other token. Also a token's bits and fingerprint inside a text (8-byte loads, the tokenizer's
- * memo) against those at its end (byte-wise, no memo). */
+ * memo) against those at its end (byte-wise, no memo), and the promo words' key from one load
+ * against its byte walk. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -250,12 +251,43 @@ static void test_detect_stop_bits(void **state)
     ps_detect_free(d);
 }
 
+/* The package manager key from one 8-byte load (ps_detect_manager_key8) against the byte walk:
+ * the same key and dot for every length 0 to 8, with any byte in the word and past it. */
+static void test_detect_manager_key8_random(void **state)
+{
+    /* either side of 'A'..'Z', '.', and the same with bit 7 set */
+    static const unsigned char edges[] = {'@',  'A',  'M',  'Z',  '[',  '`',  'a',
+                                          'z',  '{',  '.',  '-',  '0',  0x00, 0x7F,
+                                          0xC0, 0xC1, 0xDA, 0xDB, 0xAE, 0x80, 0xFF};
+    uint64_t x = 0x9E3779B97F4A7C15u;
+
+    (void)state;
+    for (int n = 0; n < 200000; n++) {
+        char buf[8];
+        size_t len;
+        bool dot, dot8;
+        uint64_t key, key8;
+
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        len = x % 9;
+        for (size_t i = 0; i < sizeof(buf); i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            buf[i] = (char)(x % 2 ? edges[(x >> 8) % sizeof(edges)] : (unsigned char)(x >> 16));
+        }
+        key = ps_detect_manager_key(buf, len, &dot);
+        key8 = ps_detect_manager_key8(buf, len, &dot8);
+        assert_int_equal(key8, key);
+        assert_int_equal(dot8, dot);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detect_word_flags_cases),
         cmocka_unit_test(test_detect_word_flags_random),
         cmocka_unit_test(test_detect_stop_bits),
+        cmocka_unit_test(test_detect_manager_key8_random),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
