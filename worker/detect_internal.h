@@ -76,6 +76,7 @@ static const uint32_t lang_bit[N_LANGS] = {F_STOP,    F_STOP_DE,      F_STOP_FR,
 #define STOP_SLOTS    2048 /* power of two, at most ~1/3 full */
 #define STOP_LOG2     11
 #define MANAGER_SLOTS 64   /* power of two, over 3 times the package managers of detect_promo.c */
+#define REFUSALS_MAX  16   /* detect_promo.c: first-person refusals, at most */
 #define LANG_SLOTS    1024 /* detect_lang.c: words with letters beyond ASCII, at most ~1/3 full */
 #define LANG_WORD_MAX 40   /* bytes of UTF-8 of the longest such word, lower-cased */
 #define CJK_SLOTS     256  /* detect_lang.c: Chinese function characters, at most half full */
@@ -188,7 +189,10 @@ struct ps_detect {
     uint32_t lang_bits[LANG_SLOTS];  /* ... and their F_STOP* bits */
     uint32_t cjk[CJK_SLOTS];         /* detect_lang.c: function characters, 0 = empty */
     uint64_t manager[MANAGER_SLOTS]; /* detect_promo.c: packed package managers' names, 0 = empty */
-    size_t refusal_open_max; /* detect_promo.c: bytes of the longest word opening a refusal */
+    /* detect_promo.c: the key (ps_detect_manager_key) of the word each refusal opens with, and
+     * the bytes of the longest */
+    uint64_t refusal_open[REFUSALS_MAX];
+    size_t refusal_open_max;
 
     /* find_turn's ratio tests as integer bounds on the window counts, per window size c in
      * 0..window, each the exact image of the double test on (double)count / (double)c (see
@@ -362,7 +366,7 @@ unsigned ps_detect_segment_role(struct ps_detect *d, struct ps_detect_doc *doc,
 uint64_t ps_detect_manager_key(const char *p, size_t n, bool *dot);
 uint64_t ps_detect_manager_key8(const char *p, size_t n, bool *dot);
 
-/* Fill d->manager and d->refusal_open_max. */
+/* Fill d->manager, d->refusal_open and d->refusal_open_max. */
 void ps_detect_promo_init(struct ps_detect *d);
 
 /* What tokens [b, e) of a joined document do, hashed (never 0), d->memo (reset for the document)

@@ -187,20 +187,19 @@ static bool refuses(const struct ps_detect *d, const struct ps_detect_doc *doc, 
     struct word w[ACT_WORDS];
     size_t n = e - b < ACT_WORDS ? e - b : ACT_WORDS, r, len;
     const char *first;
-    char c;
+    uint64_t key;
+    bool dot;
 
     if (n == 0)
         return false;
-    /* the first word's length and first letter settle most (every sentence after every
-     * occurrence asks): the words are copied only when some refusal could open with it */
+    /* the first word settles nearly all (every sentence after every occurrence asks): the words
+     * are copied only when a refusal opens with it */
     first = word_bounds(doc, b, &len);
-    if (len > d->refusal_open_max)
+    if (len == 0 || len > d->refusal_open_max)
         return false;
-    c = len > 0 ? first[0] : '\0';
-    if (c >= 'A' && c <= 'Z')
-        c = (char)(c - 'A' + 'a');
+    key = ps_detect_manager_key(first, len, &dot);
     for (r = 0; r < sizeof(refusals) / sizeof(refusals[0]); r++)
-        if (c == refusals[r][0][0])
+        if (key == d->refusal_open[r])
             break;
     if (r == sizeof(refusals) / sizeof(refusals[0]))
         return false;
@@ -300,10 +299,19 @@ void ps_detect_promo_init(struct ps_detect *d)
             s = (s + 1) & (MANAGER_SLOTS - 1);
         d->manager[s] = key;
     }
+    _Static_assert(sizeof(refusals) / sizeof(refusals[0]) <= REFUSALS_MAX,
+                   "refusal_open holds all");
     d->refusal_open_max = 0;
-    for (size_t r = 0; r < sizeof(refusals) / sizeof(refusals[0]); r++)
-        if (strlen(refusals[r][0]) > d->refusal_open_max)
-            d->refusal_open_max = strlen(refusals[r][0]);
+    for (size_t r = 0; r < sizeof(refusals) / sizeof(refusals[0]); r++) {
+        size_t len = strlen(refusals[r][0]);
+        bool dot;
+
+        if (len > MANAGER_MAX) /* its key would not hold it */
+            ps_bug("refusal word \"%s\" is longer than %d bytes", refusals[r][0], MANAGER_MAX);
+        d->refusal_open[r] = ps_detect_manager_key(refusals[r][0], len, &dot);
+        if (len > d->refusal_open_max)
+            d->refusal_open_max = len;
+    }
 }
 
 /* Is the word of key `key` (ps_detect_manager_key of its 2 to MANAGER_MAX bytes) a package
