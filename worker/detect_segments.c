@@ -51,33 +51,52 @@ static size_t cjk_pairs(struct ps_detect *d, const struct ps_detect_doc *doc, si
     return n;
 }
 
-/* The shingles of tokens [b, e) into d->shingles: fingerprints of the words that are not stop
- * words, and the character pairs of CJK tokens, prose or not: a heading or a notice line without
- * a function character ("報告翻譯錯誤。") is as many words as its pairs, not one, or a stock
- * block's short Chinese lines would never count as repeated. */
-static size_t sentence_shingles(struct ps_detect *d, const struct ps_detect_doc *doc, size_t b,
-                                size_t e)
+/* The shingles of token i (flags f) into d->shingles from n on, up to SENT_MAX_SHINGLES; the new
+ * count is returned. A word that is not a stop word is its fingerprint; a CJK token, prose or
+ * not, is its character pairs: a heading or a notice line without a function character
+ * ("報告翻譯錯誤。") is as many words as its pairs, not one, or a stock block's short Chinese
+ * lines would never count as repeated. */
+static size_t token_shingles(struct ps_detect *d, const struct ps_detect_doc *doc, size_t i,
+                             uint32_t f, size_t n)
 {
-    size_t n = 0;
+    if (f & F_STOP_NONLATIN) /* no pair in Cyrillic, Greek, Arabic */
+        return cjk_pairs(d, doc, i, n);
+    if (!(f & F_STOP_ANY)) {
+        size_t m = cjk_lead((unsigned char)doc->base[doc->tstart[i]]) ? cjk_pairs(d, doc, i, n) : n;
+
+        if (m == n) /* no pair: the word itself */
+            d->shingles[n++] = doc->tfp[i];
+        else
+            n = m;
+    }
+    return n;
+}
+
+/* The sentence that starts at token b: its end (sentence_end) is returned, its shingles go into
+ * d->shingles, *n of them. One walk over its tokens finds both: a sentence whose shingles are
+ * asked for is nearly always one whose end is not known yet. */
+static size_t sentence_scan(struct ps_detect *d, const struct ps_detect_doc *doc, size_t b,
+                            size_t *n)
+{
+    const uint32_t *f = doc->tflags;
+    size_t lim = doc->n_tok - b > SENT_MAX_TOKENS ? b + SENT_MAX_TOKENS : doc->n_tok, i, k = 0;
 
     if (d->shingles_cap < SENT_MAX_SHINGLES) {
         d->shingles_cap = SENT_MAX_SHINGLES;
         d->shingles = ps_xmalloc(d->shingles_cap * sizeof(*d->shingles));
     }
-    for (size_t i = b; i < e && n < SENT_MAX_SHINGLES; i++) {
-        if (doc->tflags[i] & F_STOP_NONLATIN) { /* no pair in Cyrillic, Greek, Arabic */
-            n = cjk_pairs(d, doc, i, n);
-        } else if (!(doc->tflags[i] & F_STOP_ANY)) {
-            size_t m =
-                cjk_lead((unsigned char)doc->base[doc->tstart[i]]) ? cjk_pairs(d, doc, i, n) : n;
+    for (i = b; i < lim; i++) {
+        uint32_t fi = f[i];
 
-            if (m == n) /* no pair: the word itself */
-                d->shingles[n++] = doc->tfp[i];
-            else
-                n = m;
+        if (k < SENT_MAX_SHINGLES)
+            k = token_shingles(d, doc, i, fi, k);
+        if (fi & (F_TERM | F_NL)) {
+            i++;
+            break;
         }
     }
-    return n;
+    *n = k;
+    return i;
 }
 
 void ps_detect_sentences(struct ps_detect *d, struct ps_detect_doc *doc, ps_detect_sentence_fn fn,
@@ -87,8 +106,7 @@ void ps_detect_sentences(struct ps_detect *d, struct ps_detect_doc *doc, ps_dete
     for (size_t b = 0, e; b < doc->n_tok; b = e) {
         size_t n;
 
-        e = sentence_end(doc, b);
-        n = sentence_shingles(d, doc, b, e);
+        e = sentence_scan(d, doc, b, &n);
         if (n >= PS_DETECT_MIN_SHINGLES)
             fn(ctx, d->shingles, n);
     }
@@ -100,11 +118,15 @@ static bool heavy_sentence(struct ps_detect *d, const struct ps_detect_doc *doc,
 {
     uint16_t *m = &d->memo[b];
 
-    *e = sentence_end(doc, b);
     if (!(*m & M_HEAVY_KNOWN)) {
-        size_t n = sentence_shingles(d, doc, b, *e);
-        bool h = n >= PS_DETECT_MIN_SHINGLES && heavy->fn(heavy->ctx, d->shingles, n);
+        size_t n;
+        bool h;
+
+        *e = sentence_scan(d, doc, b, &n);
+        h = n >= PS_DETECT_MIN_SHINGLES && heavy->fn(heavy->ctx, d->shingles, n);
         *m |= M_HEAVY_KNOWN | (h ? M_HEAVY : 0);
+    } else {
+        *e = sentence_end(doc, b);
     }
     return (*m & M_HEAVY) != 0;
 }
@@ -191,10 +213,9 @@ static unsigned promo_after(struct ps_detect *d, const struct ps_detect_doc *doc
     if (*act == 0)
         return 0;
     for (int k = 0; k < 2 && e < n; k++) {
-        size_t s = e, m;
+        size_t m;
 
-        e = sentence_end(doc, s);
-        m = sentence_shingles(d, doc, s, e);
+        e = sentence_scan(d, doc, e, &m);
         if (m >= PS_DETECT_MIN_SHINGLES)
             return heavy->fn(heavy->ctx, d->shingles, m) ? PS_DETECT_PROMO_BLOCK : PS_DETECT_PROMO;
     }
