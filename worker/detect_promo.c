@@ -50,8 +50,8 @@ static bool in_list(const char *w, const char *const *list, size_t n)
 }
 
 /* Punctuation that opens a word / ends one in prose. NUL counts, as it did when these were
- * strchr() sets (the reader lets none into a text). */
-static bool opening_mark(char c)
+ * strchr() sets (the reader lets none into a text). Inlined, like word_bounds below. */
+__attribute__((always_inline)) static inline bool opening_mark(char c)
 {
     switch (c) {
     case '"':
@@ -67,7 +67,7 @@ static bool opening_mark(char c)
     }
 }
 
-static bool closing_mark(char c)
+__attribute__((always_inline)) static inline bool closing_mark(char c)
 {
     switch (c) {
     case '"':
@@ -90,8 +90,10 @@ static bool closing_mark(char c)
 }
 
 /* Token i of the joined document without the prose punctuation at its edges: its first byte, and
- * its length in *len (0 when it is longer than WORD_MAX). */
-static const char *word_bounds(const struct ps_detect_doc *doc, size_t i, size_t *len)
+ * its length in *len (0 when it is longer than WORD_MAX). Inlined: every word learnt and every
+ * refusal test asks, and gcc left it a call. */
+__attribute__((always_inline)) static inline const char *
+word_bounds(const struct ps_detect_doc *doc, size_t i, size_t *len)
 {
     const char *p = doc->base + doc->tstart[i];
     size_t n = doc->tend[i] - doc->tstart[i], s = 0;
