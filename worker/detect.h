@@ -167,8 +167,8 @@ struct ps_detect_hit {
  * punctuation is no glue), *next the hash of the two plain words after it (0: none), which a
  * carrier followed as the pattern is in its documents in role shares. Only asked of the carriers
  * the list pass records, so that passes 2 and 3 do not pay for it. */
-void ps_detect_carrier(const struct ps_detect *d, struct ps_detect_doc *doc,
-                       const struct ps_detect_hit *hit, bool *glued, uint64_t *next);
+void ps_detect_carrier(const struct ps_detect_doc *doc, const struct ps_detect_hit *hit,
+                       bool *glued, uint64_t *next);
 
 /* List pass: does the first occurrence in role of `hit` (in role, just given by
  * ps_detect_confirm for `doc`) restate its document: its last token and the token after it

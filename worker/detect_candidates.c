@@ -172,7 +172,7 @@ static void add_pieces(struct ps_detect *d, struct ps_detect_doc *doc, size_t e)
     struct piece pc[PIECES_MAX];
     size_t np, i;
 
-    if (e >= doc->n_tok || !(ps_detect_feat(d, doc, e) & F_SPLIT))
+    if (e >= doc->n_tok || !(doc->tflags[e] & F_SPLIT))
         return;
     tok = (const unsigned char *)doc->base + doc->tstart[e];
     np = ps_detect_split_pieces(d, tok, doc->tend[e] - doc->tstart[e], pc);
@@ -188,8 +188,7 @@ static void add_glue_pieces(struct ps_detect *d, struct ps_detect_doc *doc, size
     struct piece pc[GLUE_PIECES];
     size_t np, i;
 
-    if (e >= doc->n_tok || (ps_detect_feat(d, doc, e) & F_PLAIN) ||
-        doc->tend[e] - doc->tstart[e] <= GLUE_MIN)
+    if (e >= doc->n_tok || (doc->tflags[e] & F_PLAIN) || doc->tend[e] - doc->tstart[e] <= GLUE_MIN)
         return;
     tok = (const unsigned char *)doc->base + doc->tstart[e];
     np = glue_pieces(d, tok, doc->tend[e] - doc->tstart[e], pc);

@@ -78,13 +78,13 @@ static void sketch_from(const struct ps_detect *d, const struct ps_detect_doc *d
  * only and not stop words, hashed (0: none). A templated payload starts with any sentence of its
  * pool; the opening words of a stock block are followed by the rest of the block, whose numbers
  * and names may vary ("Perl 5.18.0 represents approximately ...") but whose words do not. */
-static uint64_t next_words(const struct ps_detect *d, struct ps_detect_doc *doc, size_t j)
+static uint64_t next_words(const struct ps_detect_doc *doc, size_t j)
 {
     uint64_t h = 0;
     int found = 0;
 
     for (size_t i = j; i < doc->n_tok && i < j + 16 && found < 2; i++) {
-        uint32_t f = ps_detect_feat(d, doc, i);
+        uint32_t f = doc->tflags[i];
 
         if (!(f & F_ALPHA) || (f & F_STOP_ANY))
             continue;
@@ -230,7 +230,7 @@ static void record_hit(struct confirm *c, struct ps_detect_hit *hit, size_t at, 
         hit->kind = kind;
         hit->context = ps_detect_left_context(c->d, c->doc->norm, at);
         if (c->memo_next != next) {
-            c->memo_words = next_words(c->d, c->doc, next);
+            c->memo_words = next_words(c->doc, next);
             c->memo_next = next;
         }
         hit->next = c->memo_words;
@@ -256,11 +256,11 @@ bool ps_detect_restates(const struct ps_detect_doc *doc, const struct ps_detect_
            restates(doc, token_at(doc, hit->first_at, next - 1), next - 1);
 }
 
-void ps_detect_carrier(const struct ps_detect *d, struct ps_detect_doc *doc,
-                       const struct ps_detect_hit *hit, bool *glued, uint64_t *next)
+void ps_detect_carrier(const struct ps_detect_doc *doc, const struct ps_detect_hit *hit,
+                       bool *glued, uint64_t *next)
 {
     *glued = hit->noted && letter_before(doc->norm, hit->first_at);
-    *next = hit->noted ? next_words(d, doc, hit->first_next) : 0;
+    *next = hit->noted ? next_words(doc, hit->first_next) : 0;
 }
 
 /* Empty the index for the next document, and put the hits in order of hash: their keys are
@@ -324,7 +324,6 @@ static void probe_short(struct confirm *c, const struct ps_u64set *shorts)
     size_t nt = doc->n_tok;
     unsigned ngram_max = d->o.ngram_max;
 
-    ps_detect_doc_need(d, doc, DOC_FEATURES); /* F_SPLIT of every token, in one walk */
     for (size_t i = 0; i < nt; i++) {
         size_t a = doc->tstart[i];
         struct ps_detect_hit *hit;

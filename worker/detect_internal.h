@@ -100,8 +100,7 @@ static const uint32_t lang_bit[N_LANGS] = {F_STOP,    F_STOP_DE,      F_STOP_FR,
  * and never cares who computed it, so a single walk over the text that fills several parts at
  * once (tokens, features, fingerprints, ...) only has to set their bits. */
 enum {
-    DOC_TOKENS = 1 << 0,       /* tstart, tend, n_tok, any_junk; tflags with F_STOP* and F_JUNK */
-    DOC_FEATURES = 1 << 1,     /* every token's features: the tokenizer's walk brings them */
+    DOC_TOKENS = 1 << 0,       /* tstart, tend, n_tok, any_junk; tflags with every F_* bit */
     DOC_FINGERPRINTS = 1 << 2, /* tfp, brought by the tokens too: the same in the text and in
                                   norm (the same bytes) */
     DOC_JOINED = 1 << 3,       /* norm and ostart; tstart and tend point into norm */
@@ -274,14 +273,6 @@ size_t ps_detect_token_at(const struct ps_detect_doc *doc, size_t at);
 /* The same, searched from token `hint` on when it starts at or before `at` (matches come in
  * order of their end, so the last one's token is nearly always close). */
 size_t ps_detect_token_near(const struct ps_detect_doc *doc, size_t at, size_t hint);
-
-/* The flags of token i, every feature included (the tokenizer computes them with the tokens). */
-static inline uint32_t ps_detect_feat(const struct ps_detect *d, struct ps_detect_doc *doc,
-                                      size_t i)
-{
-    (void)d;
-    return doc->tflags[i];
-}
 
 /* Does p (avail >= 1 bytes) start a character that text does not hold: a C0 control other than
  * whitespace, a C1 control (U+0080..U+009F) or U+FFFD, the replacement character? Random bytes

@@ -539,7 +539,7 @@ static void tokenize(const struct ps_detect *d, struct ps_detect_doc *doc)
     doc->any_junk = any_junk != 0;
     doc->base = doc->text;
     doc->base_len = doc->text_len;
-    doc->have = DOC_TOKENS | DOC_FEATURES | DOC_FINGERPRINTS;
+    doc->have = DOC_TOKENS | DOC_FINGERPRINTS;
 }
 
 /* Join the tokens with one space into norm and point the token offsets into it (ostart keeps the

@@ -195,18 +195,18 @@ bool ps_detect_find_turn(const struct ps_detect *d, struct ps_detect_doc *doc,
 
             if (ft != SIZE_MAX && ft + 1 == t) {
                 /* slide the feature counts from the window of t - 1 */
-                f = ps_detect_feat(d, doc, t - 1);
+                f = doc->tflags[t - 1];
                 aa -= (f & F_ALPHA) != 0;
                 acap -= (f & F_CAP) != 0;
                 if (t - 1 + w < n) {
-                    f = ps_detect_feat(d, doc, t - 1 + w);
+                    f = doc->tflags[t - 1 + w];
                     aa += (f & F_ALPHA) != 0;
                     acap += (f & F_CAP) != 0;
                 }
             } else {
                 aa = acap = 0;
                 for (k = t; k < t + ac; k++) {
-                    f = ps_detect_feat(d, doc, k);
+                    f = doc->tflags[k];
                     aa += (f & F_ALPHA) != 0;
                     acap += (f & F_CAP) != 0;
                 }
@@ -249,8 +249,7 @@ bool ps_detect_find_turn(const struct ps_detect *d, struct ps_detect_doc *doc,
     if (!tr->found)
         return false;
     t = tr->coarse;
-    for (k = 0;
-         k < o->snap_max && t + 1 < n && (ps_detect_feat(d, doc, t) & (F_PLAIN | F_STOP_ANY)); k++)
+    for (k = 0; k < o->snap_max && t + 1 < n && (doc->tflags[t] & (F_PLAIN | F_STOP_ANY)); k++)
         t++;
     tr->t = t;
     return true;
@@ -306,14 +305,13 @@ bool ps_detect_find_junk(const struct ps_detect *d, struct ps_detect_doc *doc, s
 /* Tokens [s, s + total) repeat with period `per` (fingerprints already agree; bytes checked
  * here, so a fingerprint collision cannot make a run) and the phrase holds a word: a run of
  * "|", "00" or "-1" is a table or a dump, not a payload. */
-static bool repeat_ok(const struct ps_detect *d, struct ps_detect_doc *doc, size_t s, size_t per,
-                      size_t total)
+static bool repeat_ok(const struct ps_detect_doc *doc, size_t s, size_t per, size_t total)
 {
     const char *base = doc->base;
     bool word = false;
 
     for (size_t k = s; k < s + per; k++)
-        if ((ps_detect_feat(d, doc, k) & F_ALPHA) && doc->tend[k] - doc->tstart[k] >= 2)
+        if ((doc->tflags[k] & F_ALPHA) && doc->tend[k] - doc->tstart[k] >= 2)
             word = true;
     if (!word)
         return false;
@@ -347,7 +345,7 @@ bool ps_detect_find_repeat(struct ps_detect *d, struct ps_detect_doc *doc, size_
             if (per != 0 && run >= (REP_COPIES - 1) * per) {
                 size_t s = i - run - per;
 
-                if (repeat_ok(d, doc, s, per, run + per) && language_before(d, doc, s)) {
+                if (repeat_ok(doc, s, per, run + per) && language_before(d, doc, s)) {
                     *turn = s;
                     return true;
                 }
@@ -382,8 +380,7 @@ static inline uint32_t periods_of(const struct ps_detect_doc *doc, size_t s, siz
 }
 
 /* Does a run of REP_COPIES copies start at s with one of these periods? */
-static bool run_from(const struct ps_detect *d, struct ps_detect_doc *doc, size_t s,
-                     uint32_t periods)
+static bool run_from(struct ps_detect_doc *doc, size_t s, uint32_t periods)
 {
     const uint64_t *fp = doc->tfp;
 
@@ -395,7 +392,7 @@ static bool run_from(const struct ps_detect *d, struct ps_detect_doc *doc, size_
             if (fp[k] != fp[k + per])
                 break;
         if (k == s + (REP_COPIES - 1) * per && (s == 0 || fp[s - 1] != fp[s - 1 + per]) &&
-            repeat_ok(d, doc, s, per, REP_COPIES * per))
+            repeat_ok(doc, s, per, REP_COPIES * per))
             return true;
     }
     return false;
@@ -403,17 +400,16 @@ static bool run_from(const struct ps_detect *d, struct ps_detect_doc *doc, size_
 
 /* ps_detect_repeat_from once token j + 1 comes again within REP_PERIOD_MAX (j + 1 < n): apart,
  * so that the common way out saves no registers */
-__attribute__((noinline)) static bool repeat_at(const struct ps_detect *d,
-                                                struct ps_detect_doc *doc, size_t j)
+__attribute__((noinline)) static bool repeat_at(struct ps_detect_doc *doc, size_t j)
 {
     size_t n = doc->n_tok, lim;
     uint32_t p1 = periods_of(doc, j + 1, REP_PERIOD_MAX);
 
     lim = (n - j) / REP_COPIES < REP_PERIOD_MAX ? (n - j) / REP_COPIES : REP_PERIOD_MAX;
-    if (run_from(d, doc, j, periods_of(doc, j, lim) & p1))
+    if (run_from(doc, j, periods_of(doc, j, lim) & p1))
         return true;
     lim = (n - j - 1) / REP_COPIES < REP_PERIOD_MAX ? (n - j - 1) / REP_COPIES : REP_PERIOD_MAX;
-    return run_from(d, doc, j + 1, p1 & (uint32_t)(((uint64_t)1 << lim) - 1));
+    return run_from(doc, j + 1, p1 & (uint32_t)(((uint64_t)1 << lim) - 1));
 }
 
 bool ps_detect_repeat_from(const struct ps_detect *d, struct ps_detect_doc *doc, size_t j)
@@ -422,7 +418,7 @@ bool ps_detect_repeat_from(const struct ps_detect *d, struct ps_detect_doc *doc,
     /* a run from j or from j + 1 holds token j + 1 and its copy one period on (j + 1 + per < n
      * and per <= REP_PERIOD_MAX, in reach of nsame): only periods of j + 1 can make one, and
      * nearly always (three calls in four) it has none */
-    return j + 1 < doc->n_tok && doc->nsame[j + 1] != 0 && repeat_at(d, doc, j);
+    return j + 1 < doc->n_tok && doc->nsame[j + 1] != 0 && repeat_at(doc, j);
 }
 
 /* Confirm, gibberish: the after-window tests of find_turn, applied at token j. Each call walks
@@ -462,7 +458,7 @@ bool ps_detect_salad_from(const struct ps_detect *d, struct ps_detect_doc *doc, 
     if (stops_reach(&st, lim))
         return false;
     for (k = j; k < e; k++) {
-        uint32_t f = ps_detect_feat(d, doc, k);
+        uint32_t f = doc->tflags[k];
 
         alpha += (f & F_ALPHA) != 0;
         cap += (f & F_CAP) != 0;

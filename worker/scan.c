@@ -288,7 +288,7 @@ static void add_hit(struct ps_scan *s, const struct ps_doc *doc, const struct ps
         en->in_role = hits[i].in_role;
         en->next = hits[i].next;
         if (!en->in_role) {
-            ps_detect_carrier(s->detect, s->doc, &hits[i], &en->glued, &en->next);
+            ps_detect_carrier(s->doc, &hits[i], &en->glued, &en->next);
             continue;
         }
         en->context = hits[i].context;

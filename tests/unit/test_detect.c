@@ -834,7 +834,7 @@ static void test_detect_confirm_carrier_glued_and_next_words(void **state)
         h = find_hit(hits, n, "James Bond");
         assert_non_null(h);
         assert_false(h->in_role);
-        ps_detect_carrier(d, doc, h, &glued, &next);
+        ps_detect_carrier(doc, h, &glued, &next);
         assert_int_equal(glued, docs[i].glued);
         /* "films better", whatever comes before */
         assert_true(next != 0);
