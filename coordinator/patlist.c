@@ -8,7 +8,7 @@
 #include "common/results.h"
 #include "common/varint.h"
 
-#define PATLIST_VERSION 1
+#define PATLIST_VERSION 2
 #define MAX_PATTERNS    1000000 /* the wire's ps_wire_limits max_candidates */
 
 static const char magic[4] = {'P', 'S', 'P', 'L'};
@@ -100,6 +100,8 @@ void ps_patlist_encode(const struct ps_patlist *l, struct ps_buf *out)
     ps_varint_put(out, PATLIST_VERSION);
     ps_varint_put(out, l->n);
     ps_varint_put(out, l->leads_from);
+    ps_varint_put(out, l->eligible);
+    ps_varint_put(out, l->least_docs);
     for (size_t i = 0; i < l->n; i++) {
         ps_varint_put(out, l->origin[i]);
         ps_varint_put_u64le(out, l->sample_below[i]);
@@ -113,7 +115,7 @@ enum ps_err ps_patlist_decode(struct ps_patlist *l, const void *src, size_t src_
                               struct ps_errdetail *ed)
 {
     const unsigned char *p = src, *end = p + src_len;
-    uint64_t version = 0, n = 0, leads_from = 0;
+    uint64_t version = 0, n = 0, leads_from = 0, eligible = 0, least_docs = 0;
 
     ps_patlist_release(l);
     if (src_len < sizeof(magic) || memcmp(p, magic, sizeof(magic)) != 0)
@@ -121,7 +123,9 @@ enum ps_err ps_patlist_decode(struct ps_patlist *l, const void *src, size_t src_
     p += sizeof(magic);
     if ((p = ps_varint_get(p, end, &version)) == NULL || version != PATLIST_VERSION ||
         (p = ps_varint_get(p, end, &n)) == NULL || n > MAX_PATTERNS ||
-        (p = ps_varint_get(p, end, &leads_from)) == NULL || leads_from > n)
+        (p = ps_varint_get(p, end, &leads_from)) == NULL || leads_from > n ||
+        (p = ps_varint_get(p, end, &eligible)) == NULL || (eligible < n && eligible != 0) ||
+        (p = ps_varint_get(p, end, &least_docs)) == NULL)
         goto bad;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t origin = 0, below = 0, len = 0;
@@ -136,6 +140,8 @@ enum ps_err ps_patlist_decode(struct ps_patlist *l, const void *src, size_t src_
     if (p != end)
         goto bad;
     l->leads_from = (size_t)leads_from;
+    l->eligible = eligible;
+    l->least_docs = least_docs;
     ps_patlist_seal(l);
     return PS_OK;
 bad:

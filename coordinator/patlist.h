@@ -22,6 +22,9 @@ struct ps_patlist {
                                    pattern's sample (UINT64_MAX: all); list pass: nonzero for a
                                    specific pattern, whose every carrying document is listed,
                                    in role or not (PS_PATLIST_CARRIERS) */
+    /* counting passes: the patterns that met the count rules, of which the n named in the most
+     * documents were taken (--max-confirm), and the documents that named the last one taken */
+    uint64_t eligible, least_docs;
     struct ps_buf arena;
     struct ps_patlist_key *by_hash; /* (hash, index) sorted, for ps_patlist_find: built by
                                        ps_patlist_seal */
@@ -47,8 +50,8 @@ void ps_patlist_seal(struct ps_patlist *l);
  * selection asks it once per lead candidate, the report once per confirm pattern). */
 size_t ps_patlist_find(const struct ps_patlist *l, uint64_t hash);
 
-/* The record: "PSPL", version, n, leads_from, then per pattern its origin, sample bound and text.
- */
+/* The record: "PSPL", version, n, leads_from, eligible, least_docs, then per pattern its origin,
+ * sample bound and text. */
 void ps_patlist_encode(const struct ps_patlist *l, struct ps_buf *out);
 /* PS_OK, or PS_ERR_PROTO for a malformed record (with `ed`); l is replaced. */
 enum ps_err ps_patlist_decode(struct ps_patlist *l, const void *src, size_t src_len,

@@ -434,6 +434,30 @@ static void add_top(struct ps_report_summary *sum, const struct cand *c)
     sum->n_top++;
 }
 
+/* "selection": per counting pass, how many patterns met the count rules and how many of them,
+ * most documents first, were counted (--max-confirm): more met than counted means a trigger named
+ * in fewer than `least_documents` documents could not be flagged. */
+static void append_selection(struct ps_buf *b, const struct ps_report_input *in)
+{
+    static const char *const names[] = {[PS_PASS_CONFIRM] = "confirm", [PS_PASS_LEADS] = "leads"};
+    const char *sep = "";
+
+    ps_buf_adds(b, "\"selection\":{");
+    for (unsigned pass = PS_PASS_CONFIRM; pass <= PS_PASS_LEADS; pass++) {
+        const struct ps_patlist *l = in->lists[pass];
+
+        if (l == NULL || in->agg[pass] == NULL)
+            continue;
+        ps_buf_addf(b,
+                    "%s\"%s\":{\"eligible\":%" PRIu64
+                    ",\"counted\":%zu,\"least_documents\":%" PRIu64 ",\"capped\":%s}",
+                    sep, names[pass], l->eligible, l->n, l->least_docs,
+                    l->eligible > l->n ? "true" : "false");
+        sep = ",";
+    }
+    ps_buf_adds(b, "},");
+}
+
 /* "triggers", "suppressed", "allowlist" and "candidates". */
 static void append_patterns(struct ps_buf *b, const struct report *r, struct ps_report_summary *sum)
 {
@@ -518,6 +542,7 @@ static enum ps_err write_report_json(struct report *r, struct ps_report_summary 
                 in->settings_json, sum->files, sum->shards, sum->shards_failed, sum->documents,
                 sum->bytes, sum->text_bytes, sum->errors_total,
                 in->agg[PS_PASS_CONFIRM] != NULL ? "true" : "false");
+    append_selection(&b, in);
     append_patterns(&b, r, sum);
     ps_buf_adds(&b, ",");
     append_errors(&b, r);

@@ -167,9 +167,24 @@ void ps_collect_select_patterns(const struct ps_aggset *a, const struct ps_score
         ps_aggset_each_pattern(a, keep_bigram, &k);
     }
     ps_patlist_seal(out);
+    out->eligible = p.n;
+    out->least_docs = n > 0 ? p.v[n - 1].docs : 0;
     free(p.v);
     *keep = k.v != NULL ? k.v : ps_xmalloc(sizeof(**keep));
     *n_keep = k.n;
+}
+
+/* The cap binds when more patterns met the count rules than --max-confirm: the rest are never
+ * counted, so a trigger named in as few documents as they were cannot be flagged in this job.
+ * The count rules are absolute, so a larger corpus brings more stock phrases over them. */
+static void warn_if_capped(const struct ps_patlist *l, const char *what)
+{
+    if (l->eligible <= l->n)
+        return;
+    ps_log(PS_LOG_WARN, "coordinator",
+           "%" PRIu64 " %s met the count rules; only the %zu named in the most documents (%" PRIu64
+           " or more) are counted: a trigger named in fewer may be missed (--max-confirm)",
+           l->eligible, what, l->n, l->least_docs);
 }
 
 /* Record the switch to `pass` over k->lists[pass] (and, for the list pass, its shard set). */
@@ -324,6 +339,7 @@ static enum ps_err after_scan(struct collector *k, enum ps_pass *next, struct ps
     k->lists[PS_PASS_CONFIRM].leads_from = k->lists[PS_PASS_CONFIRM].n;
     ps_log(PS_LOG_INFO, "coordinator", "scan pass done: %zu candidate patterns to confirm",
            k->lists[PS_PASS_CONFIRM].n);
+    warn_if_capped(&k->lists[PS_PASS_CONFIRM], "candidate patterns");
     err = publish_heavy(k, &heavy, ed);
     if (err == PS_OK)
         err = close_pass(k, keep, n_keep, ed);
@@ -472,6 +488,7 @@ static enum ps_err after_confirm(struct collector *k, enum ps_pass *next, struct
     k->lists[PS_PASS_LEADS].leads_from = 0;
     ps_log(PS_LOG_INFO, "coordinator", "confirm pass done: %zu leads of repeated segments",
            k->lists[PS_PASS_LEADS].n);
+    warn_if_capped(&k->lists[PS_PASS_LEADS], "leads");
     err = close_pass(k, keep, n_keep, ed);
     free(keep);
     if (err != PS_OK)

