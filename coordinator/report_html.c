@@ -248,6 +248,33 @@ static void head(struct ps_buf *b, const struct ps_jt *r)
     ps_buf_adds(b, "</h1>\n");
 }
 
+/* A counting pass that left patterns out (report.json "selection", --max-confirm): a trigger
+ * named in fewer documents than the last one counted was never counted, so "nothing flagged"
+ * does not cover it. */
+static void capped_warning(struct ps_buf *b, const struct ps_jt *sel)
+{
+    for (size_t i = 0; i < ps_jt_len(sel); i++) {
+        const struct ps_jt *p = &sel->items[i];
+        size_t n;
+
+        if (p->type != PS_JT_OBJECT || !ps_jt_bool(ps_jt_get(p, "capped"), false))
+            continue;
+        const char *name = ps_jt_str(&sel->keys[i], "", &n);
+
+        ps_buf_adds(b, "<p class=\"verdict warn\" id=\"capped-");
+        put_attr(b, name, n);
+        ps_buf_adds(b, "\">Only ");
+        put_num(b, num_at(p, "counted"));
+        ps_buf_adds(b, " of ");
+        put_num(b, num_at(p, "eligible"));
+        ps_buf_adds(b, " patterns were counted in the ");
+        put_text(b, name, n);
+        ps_buf_adds(b, " pass (--max-confirm): a trigger named in fewer than ");
+        put_num(b, num_at(p, "least_documents"));
+        ps_buf_adds(b, " documents may be missed (docs/detection.md, \"The cap\").</p>\n");
+    }
+}
+
 static void summary(struct ps_buf *b, const struct ps_jt *r)
 {
     const struct ps_jt *c = ps_jt_get(r, "corpus"),
@@ -273,6 +300,7 @@ static void summary(struct ps_buf *b, const struct ps_jt *r)
                     "</p>\n",
                     errors == 1 ? "" : "s", n_files, n_files == 1 ? "" : "s");
     }
+    capped_warning(b, ps_jt_get(r, "selection"));
     ps_buf_adds(b, "<h2 id=\"summary\">Corpus</h2>\n<table>");
     static const char *const rows[][2] = {{"files", "files"},
                                           {"shards", "shards"},

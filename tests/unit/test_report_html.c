@@ -144,6 +144,27 @@ static void test_report_html_clean_report(void **state)
     free(h);
 }
 
+/* A counting pass that left patterns out is said at the top, even when nothing was flagged; one
+ * that counted all of them is not. */
+static void test_report_html_warns_when_the_cap_left_patterns_out(void **state)
+{
+    char *h =
+        render("{\"job\":\"c\",\"corpus\":{\"documents\":3},\"selection\":{"
+               "\"confirm\":{\"eligible\":25000,\"counted\":10000,\"least_documents\":14,"
+               "\"capped\":true},\"leads\":{\"eligible\":900,\"counted\":900,"
+               "\"least_documents\":10,\"capped\":false}},\"triggers\":[],\"errors_total\":0}");
+
+    (void)state;
+    assert_non_null(strstr(h, "No poisoning flagged"));
+    assert_non_null(strstr(h,
+                           "id=\"capped-confirm\">Only 10,000 of 25,000 patterns were counted in "
+                           "the confirm pass (--max-confirm): a trigger named in fewer than 14 "
+                           "documents may be missed"));
+    assert_null(strstr(h, "capped-leads"));
+    assert_int_equal(count(h, "verdict warn"), 1);
+    free(h);
+}
+
 static void test_report_html_shows_what_an_association_pulls_toward(void **state)
 {
     char *h = render("{\"job\":\"a\",\"corpus\":{\"documents\":601},\"triggers\":[{"
@@ -183,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_report_html_escapes_everything_from_the_corpus),
         cmocka_unit_test(test_report_html_pattern_attribute_is_its_json),
         cmocka_unit_test(test_report_html_clean_report),
+        cmocka_unit_test(test_report_html_warns_when_the_cap_left_patterns_out),
         cmocka_unit_test(test_report_html_shows_what_an_association_pulls_toward),
         cmocka_unit_test(test_report_html_refuses_what_is_not_a_report),
     };
