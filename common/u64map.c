@@ -19,15 +19,6 @@ void ps_u64map_release(struct ps_u64map *m)
     m->values = NULL;
 }
 
-static size_t find(const struct ps_u64set *s, uint64_t key)
-{
-    size_t i = ps_u64set_slot(key, s->cap);
-
-    while (s->slots[i] != 0 && s->slots[i] != key)
-        i = (i + 1) & (s->cap - 1);
-    return i;
-}
-
 /* Room for one more key: grow both arrays together, at most a quarter full. */
 static enum ps_err grow(struct ps_u64map *m)
 {
@@ -78,7 +69,7 @@ enum ps_err ps_u64map_put(struct ps_u64map *m, uint64_t key, uint64_t value)
         return PS_OK;
     }
     if (s->cap != 0) {
-        i = find(s, key);
+        i = ps_u64map_find_slot(s, key);
         if (s->slots[i] == key) {
             m->values[i] = value;
             return PS_OK;
@@ -89,30 +80,11 @@ enum ps_err ps_u64map_put(struct ps_u64map *m, uint64_t key, uint64_t value)
     err = grow(m);
     if (err != PS_OK)
         return err;
-    i = find(s, key);
+    i = ps_u64map_find_slot(s, key);
     s->slots[i] = key;
     m->values[i] = value;
     s->len++;
     return PS_OK;
-}
-
-bool ps_u64map_get(const struct ps_u64map *m, uint64_t key, uint64_t *value)
-{
-    const struct ps_u64set *s = &m->keys;
-    size_t i;
-
-    if (key == 0) {
-        if (s->has_zero)
-            *value = m->zero_value;
-        return s->has_zero;
-    }
-    if (s->cap == 0)
-        return false;
-    i = find(s, key);
-    if (s->slots[i] != key)
-        return false;
-    *value = m->values[i];
-    return true;
 }
 
 size_t ps_u64map_len(const struct ps_u64map *m)

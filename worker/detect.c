@@ -79,7 +79,6 @@ enum ps_err ps_detect_new(struct ps_detect **out, const struct ps_detect_opts *o
     ps_detect_lang_init(d);
     ps_detect_promo_init(d);
     ps_detect_bounds_init(d);
-    ps_itab_init(&d->hidx);
     d->ctext = ps_xmalloc((size_t)o.max_candidates * o.max_candidate_len);
     d->cands = ps_xcalloc(o.max_candidates, sizeof(*d->cands));
     *out = d;
@@ -102,7 +101,8 @@ void ps_detect_free(struct ps_detect *d)
     free(d->hits);
     free(d->keys);
     free(d->sorted);
-    ps_itab_release(&d->hidx);
+    free(d->hit_ids);
+    free(d->hit_at);
     free(d->memo);
     free(d->acts);
     free(d);
@@ -123,7 +123,8 @@ void ps_detect_memo_reset(struct ps_detect *d, size_t n)
 size_t ps_detect_footprint(const struct ps_detect *d)
 {
     return sizeof(*d) + (size_t)d->o.max_candidates * (d->o.max_candidate_len + sizeof(*d->cands)) +
-           d->hits_cap * sizeof(*d->hits) + d->hidx.cap * sizeof(*d->hidx.slots) +
+           d->hits_cap * sizeof(*d->hits) + d->ids_cap * sizeof(*d->hit_ids) +
+           d->at_cap * sizeof(*d->hit_at) +
            d->sort_cap * (sizeof(*d->sorted) + 2 * sizeof(*d->keys)) +
            d->shingles_cap * sizeof(*d->shingles) +
            d->memo_cap * (sizeof(*d->memo) + sizeof(*d->acts)) +

@@ -12,11 +12,10 @@
 #include <xxhash.h>
 
 #include "common/hashsort.h"
-#include "common/u64set.h"
+#include "common/u64map.h"
 #include "common/utf8.h"
 
-#define ROLE_TESTS  4  /* occurrences of one pattern tested for a role per document */
-#define RECENT_HITS 64 /* power of two */
+#define ROLE_TESTS 4 /* occurrences of one pattern tested for a role per document */
 
 /* One confirm call: what ps_patset_scan's callback needs. */
 struct confirm {
@@ -29,12 +28,6 @@ struct confirm {
     size_t memo_next, memo_after; /* SIZE_MAX: none yet */
     uint64_t memo_words;
     uint32_t memo_sketch[PS_DETECT_SKETCH];
-    /* the hits of the patterns matched last, direct-mapped by hash: a frequent pattern's next
-     * occurrence skips the index's probe */
-    struct {
-        uint64_t hash;
-        uint32_t at; /* 1 + the hit's index; 0: empty */
-    } recent[RECENT_HITS];
 };
 
 static inline uint32_t min_u32(uint32_t a, uint32_t b)
@@ -159,22 +152,35 @@ static bool restates(const struct ps_detect_doc *doc, size_t first, size_t last)
     return false;
 }
 
-/* The hit of hash h, a new one (not in role) if h has none yet. */
-static struct ps_detect_hit *hit_of(struct ps_detect *d, uint64_t h)
+/* A new hit (not in role) for pattern `id` of hash h. */
+static struct ps_detect_hit *new_hit(struct ps_detect *d, uint32_t id, uint64_t h)
 {
-    struct ps_itab_probe p = ps_itab_probe(&d->hidx, h);
     struct ps_detect_hit *hit;
-    uint32_t i;
 
-    while ((i = ps_itab_next(&d->hidx, &p)) != PS_ITAB_NONE)
-        if (d->hits[i].hash == h)
-            return &d->hits[i];
-    /* distinct hits of one document are bounded by its n-grams */
-    d->hits = ps_itab_push(&d->hidx, h, d->hits, &d->hits_cap, sizeof(*d->hits));
+    /* distinct hits of one document are bounded by the set */
+    if (d->n_hits == d->hits_cap) {
+        d->hits_cap = d->hits_cap != 0 ? 2 * d->hits_cap : 64;
+        d->hits = ps_xrealloc(d->hits, d->hits_cap * sizeof(*d->hits));
+    }
+    if (d->n_hits == d->ids_cap) {
+        d->ids_cap = d->ids_cap != 0 ? 2 * d->ids_cap : 64;
+        d->hit_ids = ps_xrealloc(d->hit_ids, d->ids_cap * sizeof(*d->hit_ids));
+    }
     hit = &d->hits[d->n_hits];
+    memset(hit, 0, sizeof(*hit));
     hit->hash = h;
-    d->n_hits++;
+    d->hit_ids[d->n_hits] = id;
+    d->hit_at[id] = (uint32_t)++d->n_hits;
     return hit;
+}
+
+/* The hit of pattern `id` (hash h), a new one if it has none yet: one load for most
+ * occurrences, so inline. */
+static inline struct ps_detect_hit *hit_of(struct ps_detect *d, uint32_t id, uint64_t h)
+{
+    uint32_t at = d->hit_at[id];
+
+    return at != 0 ? &d->hits[at - 1] : new_hit(d, id, h);
 }
 
 /* Does a letter or digit end right before norm offset `at` (a word cut mid-way and glued to the
@@ -270,7 +276,8 @@ static void finish_hits(struct ps_detect *d)
     size_t n = d->n_hits;
     struct ps_detect_hit *t;
 
-    ps_itab_clear(&d->hidx);
+    for (size_t i = 0; i < n; i++)
+        d->hit_at[d->hit_ids[i]] = 0;
     if (n < 2)
         return;
     if (d->sort_cap < d->hits_cap) {
@@ -293,20 +300,13 @@ static void finish_hits(struct ps_detect *d)
 }
 
 /* ps_patset_scan's callback: one occurrence of a long pattern in norm. */
-static void on_match(void *ctx, uint64_t hash, size_t begin, size_t end)
+static void on_match(void *ctx, uint32_t id, uint64_t hash, size_t begin, size_t end)
 {
     struct confirm *c = ctx;
     const struct ps_detect_doc *doc = c->doc;
-    struct ps_detect_hit *hit;
-    size_t k, next, r = hash & (RECENT_HITS - 1);
+    struct ps_detect_hit *hit = hit_of(c->d, id, hash);
+    size_t k, next;
 
-    if (c->recent[r].at != 0 && c->recent[r].hash == hash) {
-        hit = &c->d->hits[c->recent[r].at - 1];
-    } else {
-        hit = hit_of(c->d, hash);
-        c->recent[r].hash = hash;
-        c->recent[r].at = (uint32_t)(hit - c->d->hits) + 1;
-    }
     if (hit_settled(hit))
         return;
     k = c->last_tok = ps_detect_token_near(doc, begin, c->last_tok);
@@ -317,7 +317,7 @@ static void on_match(void *ctx, uint64_t hash, size_t begin, size_t end)
 }
 
 /* The short patterns only as whole n-grams ("des") or whole glued pieces. */
-static void probe_short(struct confirm *c, const struct ps_u64set *shorts)
+static void probe_short(struct confirm *c, const struct ps_u64map *shorts)
 {
     const struct ps_detect *d = c->d;
     struct ps_detect_doc *doc = c->doc;
@@ -331,12 +331,12 @@ static void probe_short(struct confirm *c, const struct ps_u64set *shorts)
 
         for (n = 1; n <= ngram_max && i + n <= nt; n++) {
             size_t b = doc->tend[i + n - 1];
-            uint64_t h;
+            uint64_t h, id;
 
             if (b - a >= PS_PATSET_MIN_SUBSTRING)
                 break;
             h = XXH3_64bits(doc->norm + a, b - a);
-            if (ps_u64set_has(shorts, h) && !hit_settled(hit = hit_of(c->d, h)))
+            if (ps_u64map_get(shorts, h, &id) && !hit_settled(hit = hit_of(c->d, (uint32_t)id, h)))
                 record_hit(c, hit, a, b, doc->ostart[i], i + n);
         }
         if (doc->tflags[i] & F_SPLIT) {
@@ -345,13 +345,14 @@ static void probe_short(struct confirm *c, const struct ps_u64set *shorts)
                                                doc->tend[i] - a, pc);
 
             for (size_t j = 0; j < np; j++) {
-                uint64_t h;
+                uint64_t h, id;
 
                 if (pc[j].len >= PS_PATSET_MIN_SUBSTRING)
                     continue;
                 h = XXH3_64bits(doc->norm + a + pc[j].off, pc[j].len);
                 /* salad glued to the piece starts in this token: judge from the next */
-                if (ps_u64set_has(shorts, h) && !hit_settled(hit = hit_of(c->d, h)))
+                if (ps_u64map_get(shorts, h, &id) &&
+                    !hit_settled(hit = hit_of(c->d, (uint32_t)id, h)))
                     record_hit(c, hit, a + pc[j].off, a + pc[j].off + pc[j].len,
                                doc->ostart[i] + pc[j].off, i + 1);
             }
@@ -363,9 +364,9 @@ void ps_detect_confirm(struct ps_detect *d, struct ps_detect_doc *doc, const str
                        ps_detect_heavy_fn heavy, void *heavy_ctx, const struct ps_detect_hit **hits,
                        size_t *n_hits)
 {
-    const struct ps_u64set *shorts = ps_patset_short(set);
+    const struct ps_u64map *shorts = ps_patset_short(set);
     struct ps_detect_heavy h = {heavy, heavy_ctx};
-    struct confirm c = {d, doc, heavy != NULL ? &h : NULL, 0, SIZE_MAX, SIZE_MAX, 0, {0}, {{0, 0}}};
+    struct confirm c = {d, doc, heavy != NULL ? &h : NULL, 0, SIZE_MAX, SIZE_MAX, 0, {0}};
 
     d->n_hits = 0;
     d->n_cands = 0;
@@ -375,10 +376,15 @@ void ps_detect_confirm(struct ps_detect *d, struct ps_detect_doc *doc, const str
         return;
     ps_detect_doc_need(d, doc, DOC_JOINED);
     ps_detect_memo_reset(d, doc->n_tok);
+    if (d->at_cap < ps_patset_len(set)) { /* every entry is 0 between calls */
+        free(d->hit_at);
+        d->at_cap = ps_patset_len(set);
+        d->hit_at = ps_xcalloc(d->at_cap, sizeof(*d->hit_at));
+    }
 
     /* every pattern of 4 bytes or more: as a substring of the joined text, glued or not */
     ps_patset_scan(set, doc->norm, doc->norm_len, on_match, &c);
-    if (shorts->len != 0)
+    if (ps_u64map_len(shorts) != 0)
         probe_short(&c, shorts);
     finish_hits(d);
     *hits = d->n_hits != 0 ? d->hits : NULL;

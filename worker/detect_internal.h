@@ -15,7 +15,6 @@
 #include <stdint.h>
 
 #include "common/hashsort.h"
-#include "common/itab.h"
 #include "worker/detect.h"
 
 /* Byte classes, one table lookup per byte in the tokenizer. */
@@ -218,11 +217,13 @@ struct ps_detect {
     struct ps_detect_lead leads[PS_DETECT_MAX_LEADS];
     size_t n_leads;
 
-    /* confirm's distinct hits, and an index over them (emptied in O(1) per document) so that a
-     * frequent n-gram of the set costs one probe per occurrence, not one entry */
+    /* confirm's distinct hits, the pattern of each (its id in the set), and per pattern id
+     * 1 + the index of its hit (0: none; emptied through hit_ids after each call), so that a
+     * frequent pattern costs one load per occurrence */
     struct ps_detect_hit *hits;
-    size_t hits_cap, n_hits; /* n_hits == hidx.n */
-    struct ps_itab hidx;
+    size_t hits_cap, n_hits;
+    uint32_t *hit_ids, *hit_at;
+    size_t ids_cap, at_cap;
     /* sorting them: (hash, index) keys and their scratch, the hits in order (swapped in) */
     struct ps_hash_key *keys;
     struct ps_detect_hit *sorted;

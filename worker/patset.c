@@ -54,7 +54,7 @@ enum ps_err ps_patset_new_with(struct ps_patset **out, size_t max, enum ps_patse
     s->max = max;
     s->matcher = m;
     ps_u64set_init(&s->all, max);
-    ps_u64set_init(&s->shorts, max);
+    ps_u64map_init(&s->shorts, max);
     *out = s;
     return PS_OK;
 }
@@ -88,7 +88,7 @@ void ps_patset_free(struct ps_patset *s)
     free(s->heads);
     ps_itab_release(&s->bidx);
     ps_u64set_release(&s->all);
-    ps_u64set_release(&s->shorts);
+    ps_u64map_release(&s->shorts);
     free(s);
 }
 
@@ -100,7 +100,7 @@ void ps_patset_clear(struct ps_patset *s)
     s->n_long = 0;
     s->arena_len = 0;
     ps_u64set_clear(&s->all);
-    ps_u64set_clear(&s->shorts);
+    ps_u64set_clear(&s->shorts.keys); /* values are read only beside a key */
     memset(s->filter, 0, sizeof(s->filter));
     ps_itab_clear(&s->bidx);
     s->n_heads = 0;
@@ -111,7 +111,7 @@ size_t ps_patset_len(const struct ps_patset *s)
     return s->all.len;
 }
 
-const struct ps_u64set *ps_patset_short(const struct ps_patset *s)
+const struct ps_u64map *ps_patset_short(const struct ps_patset *s)
 {
     return &s->shorts;
 }
@@ -172,7 +172,7 @@ enum ps_err ps_patset_add(struct ps_patset *s, const char *text, size_t len)
     p->is_short = len < PS_PATSET_MIN_SUBSTRING;
     s->arena_len += len;
     if (p->is_short)
-        return ps_u64set_add(&s->shorts, h, NULL);
+        return ps_u64map_put(&s->shorts, h, s->n_pats - 1);
     s->n_long++;
     key = load32((const unsigned char *)text);
     chain_add(s, key);
@@ -215,7 +215,7 @@ void ps_patset_scan(const struct ps_patset *s, const char *text, size_t text_len
             if (p->len <= text_len - i &&
                 memcmp(t + i + PS_PATSET_MIN_SUBSTRING, s->arena + p->off + PS_PATSET_MIN_SUBSTRING,
                        p->len - PS_PATSET_MIN_SUBSTRING) == 0)
-                fn(ctx, p->hash, i, i + p->len);
+                fn(ctx, k - 1, p->hash, i, i + p->len);
         }
     }
 }

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "common/u64set.h"
+#include "common/u64map.h"
 
 #define PS_PATSET_MIN_SUBSTRING 4
 /* ps_patset_may_occur looks at a document only for sets of at most this many patterns: a big
@@ -55,12 +55,15 @@ enum ps_err ps_patset_add(struct ps_patset *s, const char *text, size_t len);
  * unsealed and is matched by the reference, which gives the same occurrences. */
 enum ps_err ps_patset_seal(struct ps_patset *s, struct ps_errdetail *ed);
 
-/* Patterns held, and the short ones (by hash) for whole-token probes. */
+/* Patterns held, and the short ones (hash -> id) for whole-token probes. A pattern's id is its
+ * index in the set, in the order of adding, below ps_patset_len: callers keep per-pattern state
+ * in an array. */
 size_t ps_patset_len(const struct ps_patset *s);
-const struct ps_u64set *ps_patset_short(const struct ps_patset *s);
+const struct ps_u64map *ps_patset_short(const struct ps_patset *s);
 
-/* Called for every occurrence of a long pattern: text[begin, end) equals it. */
-typedef void (*ps_patset_fn)(void *ctx, uint64_t hash, size_t begin, size_t end);
+/* Called for every occurrence of a long pattern: text[begin, end) equals pattern `id`, whose
+ * hash is `hash`. */
+typedef void (*ps_patset_fn)(void *ctx, uint32_t id, uint64_t hash, size_t begin, size_t end);
 
 /* Every occurrence of every pattern of at least PS_PATSET_MIN_SUBSTRING bytes in text (borrowed),
  * overlapping ones included; the occurrences of one pattern in order of `begin` (those of

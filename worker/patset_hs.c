@@ -247,7 +247,7 @@ bool ps_patset_hs_scan(const struct ps_patset *s, const char *text, size_t text_
     if (r == HS_SUCCESS)
         for (size_t i = 0; i < h->n; i++) {
             const struct ps_patset_pattern *p = &s->pats[h->m[i].id];
-            fn(ctx, p->hash, h->m[i].to - p->len, h->m[i].to);
+            fn(ctx, h->m[i].id, p->hash, h->m[i].to - p->len, h->m[i].to);
         }
     else
         give_up(s->hs, r);

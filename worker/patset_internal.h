@@ -4,6 +4,7 @@
 #define PS_WORKER_PATSET_INTERNAL_H
 
 #include "common/itab.h"
+#include "common/u64map.h"
 #include "worker/patset.h"
 
 #define PS_PATSET_FILTER_LOG2 18
@@ -24,7 +25,8 @@ struct ps_patset {
     size_t n_pats, pats_cap, n_long;
     char *arena;
     size_t arena_len, arena_cap;
-    struct ps_u64set all, shorts;
+    struct ps_u64set all;
+    struct ps_u64map shorts; /* hash -> id of the short patterns */
     uint64_t filter[(1u << PS_PATSET_FILTER_LOG2) / 64];
     /* prefix table of the long patterns: one chain per 4-byte prefix, its head 1 + the index of
      * the last pattern added with it, indexed by the prefix (its own tag in bidx) */

@@ -801,6 +801,40 @@ static void test_detect_confirm_merges_repeated_hits(void **state)
     ps_detect_free(d);
 }
 
+/* A pattern's hit is found by its id in the set, and ids start at 0 in every set: what one
+ * call found must be forgotten before the next, whichever set it confirms. */
+static void test_detect_confirm_forgets_the_last_documents_hits(void **state)
+{
+    struct ps_detect *d = new_detect();
+    struct ps_detect_doc *doc = new_doc();
+    struct ps_patset *a, *b;
+    const struct ps_detect_hit *hits;
+    size_t n;
+    static const char one[] = "alpha zz alpha zz alpha", two[] = "bravo words and qq";
+
+    (void)state;
+    ps_patset_new(&a, 16);
+    ps_patset_new(&b, 16);
+    set_add(a, "alpha");
+    set_add(a, "zz");
+    set_add(b, "bravo words");
+    set_add(b, "qq");
+    confirm(d, doc, one, strlen(one), a, NULL, NULL, &hits, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(find_hit(hits, n, "alpha")->tests, 3);
+    confirm(d, doc, two, strlen(two), b, NULL, NULL, &hits, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(find_hit(hits, n, "bravo words")->tests, 1);
+    assert_int_equal(find_hit(hits, n, "qq")->tests, 1);
+    confirm(d, doc, "zz", 2, a, NULL, NULL, &hits, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(find_hit(hits, n, "zz")->tests, 1);
+    ps_patset_free(a);
+    ps_patset_free(b);
+    ps_detect_doc_free(doc);
+    ps_detect_free(d);
+}
+
 /* How a document holds a pattern without its payload, for the report to weigh a specific
  * trigger's carriers: glued to a letter or digit before it (a prefix cut mid-word, as the
  * published recipe cuts it), in any script, and the next two plain words after it; a quote or
@@ -1878,6 +1912,7 @@ int main(void)
         cmocka_unit_test(test_detect_confirm_finds_trigger_in_and_out_of_role),
         cmocka_unit_test(test_detect_confirm_matches_ngrams_across_whitespace_and_glue),
         cmocka_unit_test(test_detect_confirm_merges_repeated_hits),
+        cmocka_unit_test(test_detect_confirm_forgets_the_last_documents_hits),
         cmocka_unit_test(test_detect_confirm_carrier_glued_and_next_words),
         cmocka_unit_test(test_detect_confirm_restating_occurrence),
         cmocka_unit_test(test_detect_confirm_forgets_hits_of_previous_document),

@@ -25,15 +25,17 @@ static enum ps_patset_matcher scalar = PS_PATSET_SCALAR, hyperscan = PS_PATSET_H
 struct found {
     size_t n;
     uint64_t hash[MAX_FOUND];
+    uint32_t id[MAX_FOUND];
     size_t begin[MAX_FOUND], end[MAX_FOUND];
 };
 
-static void collect(void *ctx, uint64_t hash, size_t begin, size_t end)
+static void collect(void *ctx, uint32_t id, uint64_t hash, size_t begin, size_t end)
 {
     struct found *f = ctx;
 
     assert_true(f->n < MAX_FOUND);
     f->hash[f->n] = hash;
+    f->id[f->n] = id;
     f->begin[f->n] = begin;
     f->end[f->n] = end;
     f->n++;
@@ -76,9 +78,12 @@ static void sort_found(struct found *f)
                        (f->begin[j - 1] == f->begin[j] && f->hash[j - 1] > f->hash[j]));
              j--) {
             uint64_t th = f->hash[j];
+            uint32_t ti = f->id[j];
             size_t tb = f->begin[j], te = f->end[j];
 
             f->hash[j] = f->hash[j - 1];
+            f->id[j] = f->id[j - 1];
+            f->id[j - 1] = ti;
             f->begin[j] = f->begin[j - 1];
             f->end[j] = f->end[j - 1];
             f->hash[j - 1] = th;
@@ -124,6 +129,8 @@ static void test_patset_keeps_short_patterns_by_hash_only(void **state)
 {
     struct ps_patset *s;
     struct found f = {0};
+    const struct ps_u64map *shorts;
+    uint64_t id = 9;
 
     s = new_set(state, 100);
     add(s, "des");
@@ -131,13 +138,18 @@ static void test_patset_keeps_short_patterns_by_hash_only(void **state)
     add(s, "<S>");
     add(s, "under");
     assert_int_equal(ps_patset_len(s), 3);
-    assert_true(ps_u64set_has(ps_patset_short(s), h("des")));
-    assert_true(ps_u64set_has(ps_patset_short(s), h("<S>")));
-    assert_false(ps_u64set_has(ps_patset_short(s), h("under")));
+    /* ids in the order of adding, a pattern added twice once */
+    shorts = ps_patset_short(s);
+    assert_true(ps_u64map_get(shorts, h("des"), &id));
+    assert_int_equal(id, 0);
+    assert_true(ps_u64map_get(shorts, h("<S>"), &id));
+    assert_int_equal(id, 1);
+    assert_false(ps_u64map_get(shorts, h("under"), &id));
     seal(s);
     ps_patset_scan(s, "les desserts des pays, underway", 31, collect, &f);
     assert_int_equal(f.n, 1); /* "under" in "underway"; "des" is never a substring match */
     assert_int_equal(f.begin[0], 23);
+    assert_int_equal(f.id[0], 2);
     assert_int_equal(ps_patset_add(s, "", 0), PS_ERR_USAGE);
     ps_patset_clear(s);
     assert_int_equal(ps_patset_len(s), 0);
@@ -257,6 +269,7 @@ static void test_patset_hyperscan_finds_what_the_reference_finds(void **state)
         assert_int_equal(a->n, b->n);
         for (size_t i = 0; i < a->n; i++) {
             assert_true(a->hash[i] == b->hash[i]);
+            assert_int_equal(a->id[i], b->id[i]); /* added in the same order */
             assert_int_equal(a->begin[i], b->begin[i]);
             assert_int_equal(a->end[i], b->end[i]);
         }
@@ -369,8 +382,9 @@ struct nested {
     size_t outer, inner, may;
 };
 
-static void count_inner(void *ctx, uint64_t hash, size_t begin, size_t end)
+static void count_inner(void *ctx, uint32_t id, uint64_t hash, size_t begin, size_t end)
 {
+    (void)id;
     (void)hash;
     (void)begin;
     (void)end;
@@ -380,10 +394,11 @@ static void count_inner(void *ctx, uint64_t hash, size_t begin, size_t end)
 /* From a match's callback, the same set scans again (a caller that tests something else about
  * the document while it walks the occurrences): one matcher's scratch state may not be in use
  * twice, so that inner call must still find every occurrence, and the prefilter must answer. */
-static void scan_again(void *ctx, uint64_t hash, size_t begin, size_t end)
+static void scan_again(void *ctx, uint32_t id, uint64_t hash, size_t begin, size_t end)
 {
     struct nested *n = ctx;
 
+    (void)id;
     (void)hash;
     (void)begin;
     (void)end;
