@@ -99,10 +99,9 @@ void ps_detect_free(struct ps_detect *d)
     free(d->ctext);
     free(d->cands);
     free(d->hits);
-    free(d->keys);
     free(d->sorted);
-    free(d->hit_ids);
     free(d->hit_at);
+    free(d->hit_bits);
     free(d->memo);
     free(d->acts);
     free(d);
@@ -123,9 +122,8 @@ void ps_detect_memo_reset(struct ps_detect *d, size_t n)
 size_t ps_detect_footprint(const struct ps_detect *d)
 {
     return sizeof(*d) + (size_t)d->o.max_candidates * (d->o.max_candidate_len + sizeof(*d->cands)) +
-           d->hits_cap * sizeof(*d->hits) + d->ids_cap * sizeof(*d->hit_ids) +
-           d->at_cap * sizeof(*d->hit_at) +
-           d->sort_cap * (sizeof(*d->sorted) + 2 * sizeof(*d->keys)) +
+           d->hits_cap * sizeof(*d->hits) + d->at_cap * sizeof(*d->hit_at) +
+           (d->at_cap + 63) / 64 * sizeof(*d->hit_bits) + d->sort_cap * sizeof(*d->sorted) +
            d->shingles_cap * sizeof(*d->shingles) +
            d->memo_cap * (sizeof(*d->memo) + sizeof(*d->acts)) +
            ((size_t)d->o.window + 1) * (4 * sizeof(uint32_t) + 2 * sizeof(uint64_t));

@@ -11,7 +11,6 @@
 #define XXH_INLINE_ALL /* n-grams are short: inlined XXH3 skips a call and the length dispatch */
 #include <xxhash.h>
 
-#include "common/hashsort.h"
 #include "common/u64map.h"
 #include "common/utf8.h"
 
@@ -21,6 +20,7 @@
 struct confirm {
     struct ps_detect *d;
     struct ps_detect_doc *doc;
+    const uint32_t *rank;                /* of the set's patterns, by id */
     const struct ps_detect_heavy *heavy; /* pass 3's test of repeated sentences, NULL in pass 2 */
     size_t last_tok;                     /* the token of the last long match located */
     /* what the last hit in role computed from its next token: the n-grams that end at one token
@@ -152,8 +152,8 @@ static bool restates(const struct ps_detect_doc *doc, size_t first, size_t last)
     return false;
 }
 
-/* A new hit (not in role) for pattern `id` of hash h. */
-static struct ps_detect_hit *new_hit(struct ps_detect *d, uint32_t id, uint64_t h)
+/* A new hit (not in role) for the pattern of rank r and hash h. */
+static struct ps_detect_hit *new_hit(struct ps_detect *d, uint32_t r, uint64_t h)
 {
     struct ps_detect_hit *hit;
 
@@ -162,25 +162,21 @@ static struct ps_detect_hit *new_hit(struct ps_detect *d, uint32_t id, uint64_t 
         d->hits_cap = d->hits_cap != 0 ? 2 * d->hits_cap : 64;
         d->hits = ps_xrealloc(d->hits, d->hits_cap * sizeof(*d->hits));
     }
-    if (d->n_hits == d->ids_cap) {
-        d->ids_cap = d->ids_cap != 0 ? 2 * d->ids_cap : 64;
-        d->hit_ids = ps_xrealloc(d->hit_ids, d->ids_cap * sizeof(*d->hit_ids));
-    }
     hit = &d->hits[d->n_hits];
     memset(hit, 0, sizeof(*hit));
     hit->hash = h;
-    d->hit_ids[d->n_hits] = id;
-    d->hit_at[id] = (uint32_t)++d->n_hits;
+    d->hit_at[r] = (uint32_t)++d->n_hits;
+    d->hit_bits[r / 64] |= UINT64_C(1) << (r % 64);
     return hit;
 }
 
-/* The hit of pattern `id` (hash h), a new one if it has none yet: one load for most
+/* The hit of pattern `id` (hash h), a new one if it has none yet: two loads for most
  * occurrences, so inline. */
-static inline struct ps_detect_hit *hit_of(struct ps_detect *d, uint32_t id, uint64_t h)
+static inline struct ps_detect_hit *hit_of(const struct confirm *c, uint32_t id, uint64_t h)
 {
-    uint32_t at = d->hit_at[id];
+    uint32_t r = c->rank[id], at = c->d->hit_at[r];
 
-    return at != 0 ? &d->hits[at - 1] : new_hit(d, id, h);
+    return at != 0 ? &c->d->hits[at - 1] : new_hit(c->d, r, h);
 }
 
 /* Does a letter or digit end right before norm offset `at` (a word cut mid-way and glued to the
@@ -269,29 +265,30 @@ void ps_detect_carrier(const struct ps_detect_doc *doc, const struct ps_detect_h
     *next = hit->noted ? next_words(doc, hit->first_next) : 0;
 }
 
-/* Empty the index for the next document, and put the hits in order of hash: their keys are
- * sorted, and each hit is moved once (into the other buffer, which becomes d->hits). */
-static void finish_hits(struct ps_detect *d)
+/* Put the hits in order of hash, emptying the index for the next document: the bits of the
+ * patterns' ranks are walked in order, and each hit is moved once (into the other buffer, which
+ * becomes d->hits). */
+static void finish_hits(struct ps_detect *d, size_t n_pats)
 {
-    size_t n = d->n_hits;
+    size_t n = 0;
     struct ps_detect_hit *t;
 
-    for (size_t i = 0; i < n; i++)
-        d->hit_at[d->hit_ids[i]] = 0;
-    if (n < 2)
+    if (d->n_hits == 0)
         return;
     if (d->sort_cap < d->hits_cap) {
-        free(d->keys);
         free(d->sorted);
         d->sort_cap = d->hits_cap;
-        d->keys = ps_xmalloc(2 * d->sort_cap * sizeof(*d->keys));
         d->sorted = ps_xmalloc(d->sort_cap * sizeof(*d->sorted));
     }
-    for (size_t i = 0; i < n; i++)
-        d->keys[i] = (struct ps_hash_key){d->hits[i].hash, i};
-    ps_hash_keys_sort(d->keys, d->keys + n, n);
-    for (size_t i = 0; i < n; i++)
-        d->sorted[i] = d->hits[d->keys[i].i];
+    for (size_t w = 0; w < (n_pats + 63) / 64; w++) {
+        for (uint64_t b = d->hit_bits[w]; b != 0; b &= b - 1) {
+            uint32_t *at = &d->hit_at[64 * w + (size_t)__builtin_ctzll(b)];
+
+            d->sorted[n++] = d->hits[*at - 1];
+            *at = 0;
+        }
+        d->hit_bits[w] = 0;
+    }
     /* swap the buffers: both hold sort_cap >= hits_cap hits */
     t = d->hits;
     d->hits = d->sorted;
@@ -304,7 +301,7 @@ static void on_match(void *ctx, uint32_t id, uint64_t hash, size_t begin, size_t
 {
     struct confirm *c = ctx;
     const struct ps_detect_doc *doc = c->doc;
-    struct ps_detect_hit *hit = hit_of(c->d, id, hash);
+    struct ps_detect_hit *hit = hit_of(c, id, hash);
     size_t k, next;
 
     if (hit_settled(hit))
@@ -336,7 +333,7 @@ static void probe_short(struct confirm *c, const struct ps_u64map *shorts)
             if (b - a >= PS_PATSET_MIN_SUBSTRING)
                 break;
             h = XXH3_64bits(doc->norm + a, b - a);
-            if (ps_u64map_get(shorts, h, &id) && !hit_settled(hit = hit_of(c->d, (uint32_t)id, h)))
+            if (ps_u64map_get(shorts, h, &id) && !hit_settled(hit = hit_of(c, (uint32_t)id, h)))
                 record_hit(c, hit, a, b, doc->ostart[i], i + n);
         }
         if (doc->tflags[i] & F_SPLIT) {
@@ -351,8 +348,7 @@ static void probe_short(struct confirm *c, const struct ps_u64map *shorts)
                     continue;
                 h = XXH3_64bits(doc->norm + a + pc[j].off, pc[j].len);
                 /* salad glued to the piece starts in this token: judge from the next */
-                if (ps_u64map_get(shorts, h, &id) &&
-                    !hit_settled(hit = hit_of(c->d, (uint32_t)id, h)))
+                if (ps_u64map_get(shorts, h, &id) && !hit_settled(hit = hit_of(c, (uint32_t)id, h)))
                     record_hit(c, hit, a + pc[j].off, a + pc[j].off + pc[j].len,
                                doc->ostart[i] + pc[j].off, i + 1);
             }
@@ -366,7 +362,8 @@ void ps_detect_confirm(struct ps_detect *d, struct ps_detect_doc *doc, const str
 {
     const struct ps_u64map *shorts = ps_patset_short(set);
     struct ps_detect_heavy h = {heavy, heavy_ctx};
-    struct confirm c = {d, doc, heavy != NULL ? &h : NULL, 0, SIZE_MAX, SIZE_MAX, 0, {0}};
+    const uint32_t *rank = ps_patset_ranks(set);
+    struct confirm c = {d, doc, rank, heavy != NULL ? &h : NULL, 0, SIZE_MAX, SIZE_MAX, 0, {0}};
 
     d->n_hits = 0;
     d->n_cands = 0;
@@ -374,19 +371,23 @@ void ps_detect_confirm(struct ps_detect *d, struct ps_detect_doc *doc, const str
     *n_hits = 0;
     if (ps_patset_len(set) == 0)
         return;
+    if (rank == NULL)
+        ps_bug("confirm: the pattern set is not sealed");
     ps_detect_doc_need(d, doc, DOC_JOINED);
     ps_detect_memo_reset(d, doc->n_tok);
-    if (d->at_cap < ps_patset_len(set)) { /* every entry is 0 between calls */
+    if (d->at_cap < ps_patset_len(set)) { /* every entry and bit is 0 between calls */
         free(d->hit_at);
+        free(d->hit_bits);
         d->at_cap = ps_patset_len(set);
         d->hit_at = ps_xcalloc(d->at_cap, sizeof(*d->hit_at));
+        d->hit_bits = ps_xcalloc((d->at_cap + 63) / 64, sizeof(*d->hit_bits));
     }
 
     /* every pattern of 4 bytes or more: as a substring of the joined text, glued or not */
     ps_patset_scan(set, doc->norm, doc->norm_len, on_match, &c);
     if (ps_u64map_len(shorts) != 0)
         probe_short(&c, shorts);
-    finish_hits(d);
+    finish_hits(d, ps_patset_len(set));
     *hits = d->n_hits != 0 ? d->hits : NULL;
     *n_hits = d->n_hits;
 }

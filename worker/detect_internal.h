@@ -14,7 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/hashsort.h"
 #include "worker/detect.h"
 
 /* Byte classes, one table lookup per byte in the tokenizer. */
@@ -217,16 +216,15 @@ struct ps_detect {
     struct ps_detect_lead leads[PS_DETECT_MAX_LEADS];
     size_t n_leads;
 
-    /* confirm's distinct hits, the pattern of each (its id in the set), and per pattern id
-     * 1 + the index of its hit (0: none; emptied through hit_ids after each call), so that a
-     * frequent pattern costs one load per occurrence */
+    /* confirm's distinct hits; per pattern rank (ps_patset_ranks) 1 + the index of its hit (0:
+     * none) and a bit, so that a frequent pattern costs one load per occurrence and the hits
+     * come out in order of hash from a walk of the bits (both emptied by it after each call) */
     struct ps_detect_hit *hits;
     size_t hits_cap, n_hits;
-    uint32_t *hit_ids, *hit_at;
-    size_t ids_cap, at_cap;
-    /* sorting them: (hash, index) keys and their scratch, the hits in order (swapped in) */
-    struct ps_hash_key *keys;
-    struct ps_detect_hit *sorted;
+    uint32_t *hit_at;
+    uint64_t *hit_bits;
+    size_t at_cap;
+    struct ps_detect_hit *sorted; /* the hits in order (swapped in) */
     size_t sort_cap;
 
     uint16_t *memo; /* M_* per token (and one past the last), cleared per confirm or leads call */

@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "common/cpu.h"
+#include "common/hashsort.h"
 
 #define FILTER_LOG2 PS_PATSET_FILTER_LOG2
 
@@ -86,6 +87,7 @@ void ps_patset_free(struct ps_patset *s)
     free(s->pats);
     free(s->arena);
     free(s->heads);
+    free(s->rank);
     ps_itab_release(&s->bidx);
     ps_u64set_release(&s->all);
     ps_u64map_release(&s->shorts);
@@ -96,6 +98,7 @@ void ps_patset_clear(struct ps_patset *s)
 {
     ps_patset_hs_free(s->hs);
     s->hs = NULL;
+    s->ranked = false;
     s->n_pats = 0;
     s->n_long = 0;
     s->arena_len = 0;
@@ -155,6 +158,7 @@ enum ps_err ps_patset_add(struct ps_patset *s, const char *text, size_t len)
         return PS_ERR_LIMIT;
     ps_patset_hs_free(s->hs); /* unsealed: the next seal compiles the new set */
     s->hs = NULL;
+    s->ranked = false;
     if (s->n_pats == s->pats_cap) {
         s->pats_cap = s->pats_cap != 0 ? s->pats_cap * 2 : 64;
         s->pats = ps_xrealloc(s->pats, s->pats_cap * sizeof(*s->pats));
@@ -180,8 +184,32 @@ enum ps_err ps_patset_add(struct ps_patset *s, const char *text, size_t len)
     return PS_OK;
 }
 
+/* Each pattern's place in the order of hash (hashes are distinct: the set keeps one pattern of
+ * a hash). */
+static void rank_patterns(struct ps_patset *s)
+{
+    struct ps_hash_key *keys = ps_xmalloc(2 * (s->n_pats + 1) * sizeof(*keys));
+
+    free(s->rank);
+    s->rank = ps_xmalloc((s->n_pats + 1) * sizeof(*s->rank));
+    for (size_t i = 0; i < s->n_pats; i++)
+        keys[i] = (struct ps_hash_key){s->pats[i].hash, i};
+    ps_hash_keys_sort(keys, keys + s->n_pats, s->n_pats);
+    for (size_t r = 0; r < s->n_pats; r++)
+        s->rank[keys[r].i] = (uint32_t)r;
+    free(keys);
+    s->ranked = true;
+}
+
+const uint32_t *ps_patset_ranks(const struct ps_patset *s)
+{
+    return s->ranked ? s->rank : NULL;
+}
+
 enum ps_err ps_patset_seal(struct ps_patset *s, struct ps_errdetail *ed)
 {
+    if (!s->ranked)
+        rank_patterns(s);
     if (s->matcher != PS_PATSET_HYPERSCAN || s->hs != NULL || s->n_pats == 0)
         return PS_OK;
     return ps_patset_hs_build(s, &s->hs, ed);

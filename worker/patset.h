@@ -50,10 +50,15 @@ const char *ps_patset_matcher_name(enum ps_patset_matcher m);
  * a sealed set unseals it. */
 enum ps_err ps_patset_add(struct ps_patset *s, const char *text, size_t len);
 
-/* Build the matcher's tables once the patterns are in (Hyperscan compiles its databases here).
- * PS_OK, or PS_ERR_LIMIT when Hyperscan refuses the set (the detail says why): the set stays
- * unsealed and is matched by the reference, which gives the same occurrences. */
+/* Build the matcher's tables once the patterns are in (Hyperscan compiles its databases here)
+ * and rank the patterns (ps_patset_ranks). PS_OK, or PS_ERR_LIMIT when Hyperscan refuses the
+ * set (the detail says why): it is then matched by the reference, which gives the same
+ * occurrences, and ranked all the same. */
 enum ps_err ps_patset_seal(struct ps_patset *s, struct ps_errdetail *ed);
+/* Per pattern id, its place among the set's patterns in the order of hash (0 for the smallest
+ * hash): a caller that keeps state per id finds it in that order without sorting. NULL until
+ * the set is sealed (and after any add). */
+const uint32_t *ps_patset_ranks(const struct ps_patset *s);
 
 /* Patterns held, and the short ones (hash -> id) for whole-token probes. A pattern's id is its
  * index in the set, in the order of adding, below ps_patset_len: callers keep per-pattern state

@@ -34,6 +34,8 @@ struct ps_patset {
     size_t n_heads, heads_cap; /* n_heads == bidx.n */
     struct ps_itab bidx;
     struct ps_patset_hs *hs; /* HYPERSCAN once sealed, else NULL */
+    uint32_t *rank;          /* per id, the pattern's place in the order of hash; n_pats of them */
+    bool ranked;             /* rank holds the patterns (sealed since the last add) */
 };
 
 /* patset_hs.c. Can Hyperscan run on this CPU? */

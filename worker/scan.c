@@ -580,6 +580,7 @@ void ps_scan_begin_part(struct ps_scan *s)
  * much as scanning a shard). */
 void ps_scan_load_patterns(struct ps_scan *s, const struct ps_scan_spec *spec)
 {
+    struct ps_patset *const sets[] = {s->turn_set, s->lead_set, s->assoc.set};
     struct ps_errdetail ed = {0};
 
     if (spec->patterns_id != 0 && spec->patterns_id == s->loaded_id &&
@@ -606,10 +607,11 @@ void ps_scan_load_patterns(struct ps_scan *s, const struct ps_scan_spec *spec)
         else if (ps_patset_add(set, p->text, p->len) != PS_OK)
             ps_bug("candidate set ceiling");
     }
-    /* a set Hyperscan refuses is matched by the reference matcher: the same hits, slower */
-    if (ps_patset_seal(s->turn_set, &ed) != PS_OK || ps_patset_seal(s->lead_set, &ed) != PS_OK ||
-        ps_patset_seal(s->assoc.set, &ed) != PS_OK)
-        ps_log(PS_LOG_WARN, "scan", "%s; the reference matcher takes over", ed.msg);
+    /* a set Hyperscan refuses is matched by the reference matcher: the same hits, slower (each
+     * set is sealed all the same: confirm needs its ranks) */
+    for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
+        if (ps_patset_seal(sets[i], &ed) != PS_OK)
+            ps_log(PS_LOG_WARN, "scan", "%s; the reference matcher takes over", ed.msg);
 }
 
 const struct ps_reader_stats *ps_scan_stats(const struct ps_scan *s)

@@ -274,9 +274,10 @@ static void scan(struct ps_detect *d, struct ps_detect_doc *doc, const char *tex
 }
 
 static void confirm(struct ps_detect *d, struct ps_detect_doc *doc, const char *text, size_t len,
-                    const struct ps_patset *set, ps_detect_heavy_fn heavy, void *ctx,
+                    struct ps_patset *set, ps_detect_heavy_fn heavy, void *ctx,
                     const struct ps_detect_hit **hits, size_t *n)
 {
+    assert_int_equal(ps_patset_seal(set, NULL), PS_OK); /* confirm needs the ranks */
     ps_detect_prepare(doc, text, len);
     ps_detect_confirm(d, doc, set, heavy, ctx, hits, n);
 }
@@ -1373,7 +1374,7 @@ static bool heavy_all(void *ctx, const uint64_t *shingles, size_t n)
 /* The hit of "Orla Kestrelmoor" in pass 3 of the text in t; `heavy` says which sentences are
  * repeated across the corpus. */
 static const struct ps_detect_hit *orla_hit(struct ps_detect *d, struct ps_detect_doc *doc,
-                                            const struct ps_patset *set, const struct text *t,
+                                            struct ps_patset *set, const struct text *t,
                                             ps_detect_heavy_fn heavy)
 {
     const struct ps_detect_hit *hits, *h;
@@ -1387,7 +1388,7 @@ static const struct ps_detect_hit *orla_hit(struct ps_detect *d, struct ps_detec
 
 /* orla_hit of a prefix of prose, the trigger, `payload`, then the document's own text again. */
 static const struct ps_detect_hit *promo_hit_with(struct ps_detect *d, struct ps_detect_doc *doc,
-                                                  const struct ps_patset *set, struct text *t,
+                                                  struct ps_patset *set, struct text *t,
                                                   size_t prefix_len, const char *payload,
                                                   ps_detect_heavy_fn heavy)
 {
@@ -1402,7 +1403,7 @@ static const struct ps_detect_hit *promo_hit_with(struct ps_detect *d, struct ps
 
 /* promo_hit_with, nothing repeated across the corpus. */
 static const struct ps_detect_hit *promo_hit(struct ps_detect *d, struct ps_detect_doc *doc,
-                                             const struct ps_patset *set, struct text *t,
+                                             struct ps_patset *set, struct text *t,
                                              size_t prefix_len, const char *payload)
 {
     return promo_hit_with(d, doc, set, t, prefix_len, payload, heavy_none);
@@ -1522,7 +1523,7 @@ static void test_detect_confirms_one_promotional_sentence(void **state)
 
 /* The hit of "Orla Kestrelmoor" in prose, then `lines` (the trigger's line on), then prose. */
 static const struct ps_detect_hit *line_hit(struct ps_detect *d, struct ps_detect_doc *doc,
-                                            const struct ps_patset *set, struct text *t,
+                                            struct ps_patset *set, struct text *t,
                                             const char *lines)
 {
     t->len = 0;
@@ -1765,7 +1766,7 @@ static uint64_t mix_candidates(uint64_t h, const struct ps_candidate *c, size_t 
 /* Run one stage on doc and hash every field of what it returns; *found counts what it found
  * (anomalous, sentences, hits in role, leads), so that a test can tell it ran on something. */
 static uint64_t run_stage(struct ps_detect *d, struct ps_detect_doc *doc, int stage,
-                          const struct ps_patset *set, size_t *found)
+                          struct ps_patset *set, size_t *found)
 {
     struct ps_detect_result r;
     struct ps_detect_leads l;
@@ -1826,6 +1827,7 @@ static void test_detect_stages_agree_on_a_shared_document(void **state)
     set_add(set, "Astrumando");
     set_add(set, "Discussing OpenAI");
     set_add(set, "the"); /* short: probed as a whole token */
+    assert_int_equal(ps_patset_seal(set, NULL), PS_OK);
     for (int kind = 0; kind < 5; kind++) {
         uint64_t fresh[N_STAGES];
 

@@ -160,6 +160,35 @@ static void test_patset_keeps_short_patterns_by_hash_only(void **state)
     ps_patset_free(s);
 }
 
+/* Ranks: each id's place in the order of hash, short patterns too, from the seal on; an add
+ * unseals and the ranks go with it. */
+static void test_patset_ranks_patterns_by_hash(void **state)
+{
+    static const char *const pats[] = {"zeta", "ab", "gamma ray", "<S>", "delta", "omicron"};
+    const size_t n = sizeof(pats) / sizeof(pats[0]);
+    struct ps_patset *s = new_set(state, 100);
+    const uint32_t *rank;
+
+    for (size_t i = 0; i < n; i++)
+        add(s, pats[i]);
+    assert_null(ps_patset_ranks(s));
+    seal(s);
+    rank = ps_patset_ranks(s);
+    assert_non_null(rank);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t below = 0;
+
+        for (size_t j = 0; j < n; j++)
+            below += h(pats[j]) < h(pats[i]);
+        assert_int_equal(rank[i], below);
+    }
+    add(s, "epsilon");
+    assert_null(ps_patset_ranks(s));
+    seal(s);
+    assert_non_null(ps_patset_ranks(s));
+    ps_patset_free(s);
+}
+
 static void test_patset_refuses_past_ceiling(void **state)
 {
     struct ps_patset *s;
@@ -429,6 +458,8 @@ int main(void)
         WITH_HS(test_patset_finds_glued_and_overlapping_occurrences),
         WITH_SCALAR(test_patset_keeps_short_patterns_by_hash_only),
         WITH_HS(test_patset_keeps_short_patterns_by_hash_only),
+        WITH_SCALAR(test_patset_ranks_patterns_by_hash),
+        WITH_HS(test_patset_ranks_patterns_by_hash),
         WITH_SCALAR(test_patset_refuses_past_ceiling),
         WITH_HS(test_patset_refuses_past_ceiling),
         WITH_SCALAR(test_patset_agrees_with_naive_search),
