@@ -4,6 +4,7 @@
 #ifndef PS_COMMON_VARINT_H
 #define PS_COMMON_VARINT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -27,11 +28,24 @@ static inline size_t ps_varint_encode(void *dst, uint64_t v)
     return n;
 }
 
-/* Append v as a varint. */
+/* Whether n more bytes (and the NUL) fit b as it is: no call to grow it, nor past its ceiling
+ * (false for an unallocated buffer: cap 0). */
+static inline bool ps_varint_room(const struct ps_buf *b, size_t n)
+{
+    return b->cap - b->len > n && b->max - b->len >= n;
+}
+
+/* Append v as a varint. Checkpoints and blobs are millions of them: written in place when
+ * there is room, a call to grow the buffer only when there is not. */
 static inline void ps_varint_put(struct ps_buf *b, uint64_t v)
 {
     unsigned char tmp[PS_VARINT_MAX];
 
+    if (ps_varint_room(b, PS_VARINT_MAX)) {
+        b->len += ps_varint_encode(b->data + b->len, v);
+        b->data[b->len] = '\0';
+        return;
+    }
     ps_buf_add(b, tmp, ps_varint_encode(tmp, v));
 }
 
@@ -42,7 +56,13 @@ static inline void ps_varint_put_u64le(struct ps_buf *b, uint64_t v)
 
     for (int i = 0; i < 8; i++)
         tmp[i] = (unsigned char)(v >> (8 * i));
-    ps_buf_add(b, tmp, 8);
+    if (ps_varint_room(b, sizeof(tmp))) {
+        memcpy(b->data + b->len, tmp, sizeof(tmp));
+        b->len += sizeof(tmp);
+        b->data[b->len] = '\0';
+        return;
+    }
+    ps_buf_add(b, tmp, sizeof(tmp));
 }
 
 /* Read a varint at p (p < end); the next byte, or NULL when truncated or longer than 64 bits. */

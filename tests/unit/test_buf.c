@@ -1,6 +1,7 @@
 /* test_buf.c - the growable buffer: formatted appends that fit the room there is, that need
  * more, and that would pass the ceiling (content and terminator unchanged); appends that cannot
- * fail grow a buffer without a ceiling and stop the program, never truncate, past one. */
+ * fail grow a buffer without a ceiling and stop the program, never truncate, past one; varints
+ * written in place or appended alike. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "common/buf.h"
+#include "common/varint.h"
 
 static void test_buf_appendf_fits_then_grows(void **state)
 {
@@ -99,6 +101,63 @@ static void test_buf_add_past_a_ceiling_aborts(void **state)
     assert_int_equal(WTERMSIG(status), SIGABRT);
 }
 
+/* varints written in place when there is room and appended when not read back the same,
+ * whatever the room left at each one, with the terminator after the last */
+static void test_buf_varints_in_place_or_appended(void **state)
+{
+    static const uint64_t vals[] = {0, 1, 127, 128, 16383, 16384, UINT32_MAX, UINT64_MAX};
+    unsigned char want[64 * 1024];
+    struct ps_buf b;
+    size_t n = 0;
+
+    (void)state;
+    ps_buf_init(&b, PS_BUF_NO_LIMIT);
+    for (int i = 0; n + 18 <= sizeof(want); i++) {
+        uint64_t v = vals[i % 8] ^ (uint64_t)(i / 8);
+        n += ps_varint_encode(want + n, v);
+        ps_varint_put(&b, v);
+        for (int k = 0; k < 8; k++)
+            want[n + (size_t)k] = (unsigned char)(v >> (8 * k));
+        n += 8;
+        ps_varint_put_u64le(&b, v);
+        assert_int_equal(b.len, n);
+        assert_int_equal(b.data[b.len], '\0');
+    }
+    assert_memory_equal(b.data, want, n);
+    ps_buf_release(&b);
+    /* with a ceiling: the last bytes under it still take a varint that fits */
+    ps_buf_init(&b, 3);
+    ps_varint_put(&b, 1);
+    ps_varint_put(&b, 300);
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.data, "\x01\xac\x02", 3);
+    ps_buf_release(&b);
+}
+
+/* in a child: room allocated past the ceiling does not let a varint through it */
+static void test_buf_varint_past_a_ceiling_aborts(void **state)
+{
+    int status = 0;
+    pid_t pid;
+
+    (void)state;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct ps_buf b;
+        ps_buf_init(&b, 16);
+        if (ps_buf_reserve(&b, 16) != PS_OK || b.cap < 32)
+            _exit(1);
+        ps_buf_adds(&b, "123456789012345");
+        freopen("/dev/null", "w", stderr);
+        ps_varint_put(&b, UINT64_MAX);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -106,6 +165,8 @@ int main(void)
         cmocka_unit_test(test_buf_appendf_past_the_ceiling_changes_nothing),
         cmocka_unit_test(test_buf_add_grows_without_a_ceiling),
         cmocka_unit_test(test_buf_add_past_a_ceiling_aborts),
+        cmocka_unit_test(test_buf_varints_in_place_or_appended),
+        cmocka_unit_test(test_buf_varint_past_a_ceiling_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
