@@ -452,9 +452,19 @@ static enum ps_err read_sketch(struct rd *r, const struct ps_results_visitor *v,
             return PS_ERR_PROTO;
         }
         for (uint64_t i = 0; i < n; i++) {
-            uint64_t gap = get(r);
-            unsigned count = get_byte(r);
+            uint64_t gap;
+            unsigned count;
             enum ps_err err;
+
+            /* most gaps take one byte: a blob's millions of cells are read without a call */
+            if (r->end - r->p >= 2 && r->p[0] < 0x80) {
+                gap = r->p[0];
+                count = r->p[1];
+                r->p += 2;
+            } else {
+                gap = get(r);
+                count = get_byte(r);
+            }
 
             if (!r->bad && (gap > UINT32_MAX || cell + gap > UINT32_MAX || count == 0))
                 fail(r, "sketch cell past 2^32 or with no count");

@@ -175,6 +175,25 @@ static void scan_blob(struct ps_results_writer *w)
     ps_results_put_sketch(w, &sketch);
 }
 
+/* sketch gaps of one byte (read without a call) and of two, either side of the boundary,
+ * the last cell ending the blob */
+static void test_results_sketch_gaps_one_and_two_bytes(void **state)
+{
+    static const uint32_t row0[3] = {127, 256, 257};
+    static const uint8_t counts0[3] = {3, 5, 1};
+    struct ps_results_sketch k = {{row0, row0}, {counts0, counts0}, {3, 0}};
+    struct ps_results_writer w = {0};
+    struct seen s;
+
+    (void)state;
+    ps_results_begin(&w, PS_PASS_SCAN, 0, 0, 0);
+    ps_results_put_sketch(&w, &k);
+    assert_int_equal(decode(&w, &s, NULL, NULL), PS_OK);
+    assert_int_equal(s.n_sketch, 3);
+    assert_int_equal(s.sketch_sum, 127 * 3 + 256 * 5 + 257);
+    ps_results_release(&w);
+}
+
 static void test_results_scan_blob_round_trips(void **state)
 {
     struct ps_results_writer w = {0};
@@ -453,6 +472,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_results_scan_blob_round_trips),
+        cmocka_unit_test(test_results_sketch_gaps_one_and_two_bytes),
         cmocka_unit_test(test_results_confirm_and_list_blobs_round_trip),
         cmocka_unit_test(test_results_refuses_every_truncation),
         cmocka_unit_test(test_results_refuses_malformed_blobs),
