@@ -298,11 +298,19 @@ const struct ps_results_visitor agg_confirm_visitor = {.totals = agg_add_totals,
 /* Sample entries are random 32-bit values: fixed 4 bytes each beat varints. */
 static void put_u32s(struct ps_buf *out, const uint32_t *w, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char b[4] = {(unsigned char)w[i], (unsigned char)(w[i] >> 8),
-                              (unsigned char)(w[i] >> 16), (unsigned char)(w[i] >> 24)};
-        ps_buf_add(out, b, 4);
+    unsigned char *d;
+
+    if (ps_buf_reserve(out, 4 * n) != PS_OK)
+        ps_bug("put_u32s: %zu words past a checkpoint's ceiling", n);
+    d = (unsigned char *)out->data + out->len;
+    for (size_t i = 0; i < n; i++, d += 4) {
+        d[0] = (unsigned char)w[i];
+        d[1] = (unsigned char)(w[i] >> 8);
+        d[2] = (unsigned char)(w[i] >> 16);
+        d[3] = (unsigned char)(w[i] >> 24);
     }
+    out->len += 4 * n;
+    out->data[out->len] = '\0';
 }
 
 static void get_u32s(struct agg_rd *r, uint32_t *w, size_t n)
@@ -319,9 +327,19 @@ static void get_u32s(struct agg_rd *r, uint32_t *w, size_t n)
 
 static void save_set(const struct shard_set *s, struct ps_buf *out)
 {
+    unsigned char *d;
+
     ps_varint_put(out, s->overflow ? UINT64_MAX : s->n);
-    for (uint32_t i = 0; i < s->n && !s->overflow; i++)
-        ps_varint_put(out, s->ids[i]);
+    if (s->overflow)
+        return;
+    /* the ids in place, with room for the longest: a checkpoint holds millions */
+    if (ps_buf_reserve(out, (size_t)s->n * PS_VARINT_MAX) != PS_OK)
+        ps_bug("save_set: %u shards past a checkpoint's ceiling", s->n);
+    d = (unsigned char *)out->data + out->len;
+    for (uint32_t i = 0; i < s->n; i++)
+        d += ps_varint_encode(d, s->ids[i]);
+    out->len = (size_t)((char *)d - out->data);
+    out->data[out->len] = '\0';
 }
 
 static bool load_set(struct shard_set *s, struct agg_rd *r, size_t n_shards)
