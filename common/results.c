@@ -441,41 +441,64 @@ static enum ps_err read_hit(struct rd *r, const struct ps_results_limits *lim, s
     return v->hit ? v->hit(ctx, &h) : PS_OK;
 }
 
+/* One row's n cells. A blob holds millions: the common cell, a one-byte gap and its count, is
+ * read at a local pointer (r->p is memory the callback might change, as far as the compiler
+ * knows), the rest through get(). */
+static enum ps_err read_sketch_row(struct rd *r, unsigned row, uint64_t n,
+                                   const struct ps_results_visitor *v, void *ctx)
+{
+    enum ps_err (*fn)(void *, unsigned, uint64_t, unsigned) = v->sketch;
+    const unsigned char *p = r->p, *end = r->end;
+    uint64_t cell = 0;
+
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t gap;
+        unsigned count;
+        enum ps_err err;
+
+        if (end - p >= 2 && p[0] < 0x80) {
+            gap = p[0];
+            count = p[1];
+            p += 2;
+        } else {
+            r->p = p;
+            gap = get(r);
+            count = get_byte(r);
+            if (r->bad)
+                return PS_ERR_PROTO;
+            p = r->p;
+        }
+        if (gap > UINT32_MAX || cell + gap > UINT32_MAX || count == 0) {
+            r->p = p;
+            fail(r, "sketch cell past 2^32 or with no count");
+            return PS_ERR_PROTO;
+        }
+        cell += gap;
+        err = fn ? fn(ctx, row, cell, count) : PS_OK;
+        if (err != PS_OK) {
+            r->p = p;
+            return err;
+        }
+        cell++;
+    }
+    r->p = p;
+    return PS_OK;
+}
+
 static enum ps_err read_sketch(struct rd *r, const struct ps_results_visitor *v, void *ctx)
 {
     for (unsigned row = 0; row < PS_CLSKETCH_ROWS; row++) {
-        uint64_t n = get(r), cell = 0;
+        uint64_t n = get(r);
+        enum ps_err err;
 
         /* a cell takes at least two bytes */
         if (r->bad || n > (uint64_t)(r->end - r->p) / 2) {
             fail(r, "too many sketch cells");
             return PS_ERR_PROTO;
         }
-        for (uint64_t i = 0; i < n; i++) {
-            uint64_t gap;
-            unsigned count;
-            enum ps_err err;
-
-            /* most gaps take one byte: a blob's millions of cells are read without a call */
-            if (r->end - r->p >= 2 && r->p[0] < 0x80) {
-                gap = r->p[0];
-                count = r->p[1];
-                r->p += 2;
-            } else {
-                gap = get(r);
-                count = get_byte(r);
-            }
-
-            if (!r->bad && (gap > UINT32_MAX || cell + gap > UINT32_MAX || count == 0))
-                fail(r, "sketch cell past 2^32 or with no count");
-            if (r->bad)
-                return PS_ERR_PROTO;
-            cell += gap;
-            err = v->sketch ? v->sketch(ctx, row, cell, count) : PS_OK;
-            if (err != PS_OK)
-                return err;
-            cell++;
-        }
+        err = read_sketch_row(r, row, n, v, ctx);
+        if (err != PS_OK)
+            return err;
     }
     return PS_OK;
 }
