@@ -597,8 +597,8 @@ static enum ps_err walk_sections(struct rd *r, unsigned pass, const struct ps_re
     return r->bad ? PS_ERR_PROTO : err;
 }
 
-/* A compressed body (r at its raw length) into *raw (the caller frees it). */
-static bool inflate_body(struct rd *r, unsigned char **raw, size_t *raw_len)
+/* A compressed body (r at its raw length), appended to `out`. */
+static bool inflate_body(struct rd *r, struct ps_buf *out)
 {
     uint64_t n = get(r);
     size_t z_len = (size_t)(r->end - r->p), got;
@@ -611,14 +611,67 @@ static bool inflate_body(struct rd *r, unsigned char **raw, size_t *raw_len)
         fail(r, "compressed body: bad length");
         return false;
     }
-    *raw = ps_xmalloc((size_t)n);
-    got = ZSTD_decompress(*raw, (size_t)n, r->p, z_len);
+    if (ps_buf_reserve(out, (size_t)n) != PS_OK)
+        ps_bug("results blob body of %" PRIu64 " bytes", n);
+    got = ZSTD_decompress(out->data + out->len, (size_t)n, r->p, z_len);
     if (ZSTD_isError(got) || got != n) {
         fail(r, "compressed body does not decompress to its length");
         return false;
     }
-    *raw_len = (size_t)n;
+    out->len += (size_t)n;
+    out->data[out->len] = '\0';
     return true;
+}
+
+struct head {
+    unsigned pass;
+    uint64_t id, part, partition, flags;
+    size_t flags_at; /* where the flags start in the blob */
+};
+
+/* The header of the blob at r, r left at the body (or the compressed body's length). */
+static enum ps_err read_header(struct rd *r, size_t src_len, struct head *h,
+                               struct ps_errdetail *ed)
+{
+    unsigned version;
+
+    if (src_len < sizeof(magic) + 2 || memcmp(r->p, magic, sizeof(magic)) != 0) {
+        ps_errdetail_set(ed, NULL, 0, "results blob: bad magic");
+        return PS_ERR_PROTO;
+    }
+    r->p += sizeof(magic);
+    version = r->p[0];
+    h->pass = r->p[1];
+    r->p += 2;
+    if (version != PS_RESULTS_VERSION) {
+        ps_errdetail_set(ed, NULL, 0, "results blob: version %u, this build reads %u", version,
+                         PS_RESULTS_VERSION);
+        return PS_ERR_PROTO;
+    }
+    if (h->pass < PS_PASS_SCAN || h->pass > PS_PASS__LAST) {
+        ps_errdetail_set(ed, NULL, 0, "results blob: pass %u", h->pass);
+        return PS_ERR_PROTO;
+    }
+    h->id = get(r);
+    h->part = get(r);
+    h->partition = get(r);
+    h->flags_at = (size_t)(r->p - r->base);
+    h->flags = get(r);
+    if (r->bad || h->id > UINT32_MAX || h->part > UINT32_MAX || h->partition >= PS_PARTITION_MAX ||
+        (h->flags & ~(uint64_t)FLAG_ZSTD) != 0) {
+        ps_errdetail_set(ed, NULL, 0, "results blob: bad shard id, part, partition or flags");
+        return PS_ERR_PROTO;
+    }
+    return PS_OK;
+}
+
+static enum ps_err body_error(const struct rd *r, uint64_t id, bool inflated,
+                              struct ps_errdetail *ed)
+{
+    ps_errdetail_set(ed, NULL, (uint64_t)(r->p - r->base),
+                     "results blob of shard %" PRIu64 ": %s%s", id,
+                     inflated ? "(offset in its decompressed body) " : "", r->why);
+    return PS_ERR_PROTO;
 }
 
 enum ps_err ps_results_decode(const void *src, size_t src_len, const struct ps_results_limits *lim,
@@ -626,60 +679,55 @@ enum ps_err ps_results_decode(const void *src, size_t src_len, const struct ps_r
                               struct ps_results_header *hdr, struct ps_errdetail *ed)
 {
     struct rd r = {0};
-    unsigned version, p;
-    uint64_t id, part, partition, flags;
-    unsigned char *raw = NULL;
-    size_t raw_len = 0;
+    struct head h;
+    struct ps_buf raw;
     bool inflated = false;
     enum ps_err err;
 
     r.base = r.p = src;
     r.end = r.p + src_len;
-    if (src_len < sizeof(magic) + 2 || memcmp(src, magic, sizeof(magic)) != 0) {
-        ps_errdetail_set(ed, NULL, 0, "results blob: bad magic");
-        return PS_ERR_PROTO;
-    }
-    r.p += sizeof(magic);
-    version = r.p[0];
-    p = r.p[1];
-    r.p += 2;
-    if (version != PS_RESULTS_VERSION) {
-        ps_errdetail_set(ed, NULL, 0, "results blob: version %u, this build reads %u", version,
-                         PS_RESULTS_VERSION);
-        return PS_ERR_PROTO;
-    }
-    if (p < PS_PASS_SCAN || p > PS_PASS__LAST) {
-        ps_errdetail_set(ed, NULL, 0, "results blob: pass %u", p);
-        return PS_ERR_PROTO;
-    }
-    id = get(&r);
-    part = get(&r);
-    partition = get(&r);
-    flags = get(&r);
-    if (r.bad || id > UINT32_MAX || part > UINT32_MAX || partition >= PS_PARTITION_MAX ||
-        (flags & ~(uint64_t)FLAG_ZSTD) != 0) {
-        ps_errdetail_set(ed, NULL, 0, "results blob: bad shard id, part, partition or flags");
-        return PS_ERR_PROTO;
-    }
-    if ((flags & FLAG_ZSTD) && inflate_body(&r, &raw, &raw_len)) {
+    err = read_header(&r, src_len, &h, ed);
+    if (err != PS_OK)
+        return err;
+    ps_buf_init(&raw, PS_BUF_NO_LIMIT);
+    if ((h.flags & FLAG_ZSTD) && inflate_body(&r, &raw)) {
         inflated = true;
         /* offsets are in the body from here on: the compressed bytes say nothing */
-        r.base = r.p = raw;
-        r.end = raw + raw_len;
+        r.base = r.p = (const unsigned char *)raw.data;
+        r.end = r.p + raw.len;
     }
-    err = r.bad ? PS_ERR_PROTO : walk_sections(&r, p, lim, v, ctx);
-    free(raw);
+    err = r.bad ? PS_ERR_PROTO : walk_sections(&r, h.pass, lim, v, ctx);
     if (r.bad) {
-        ps_errdetail_set(ed, NULL, (uint64_t)(r.p - r.base),
-                         "results blob of shard %" PRIu64 ": %s%s", id,
-                         inflated ? "(offset in its decompressed body) " : "", r.why);
-        return PS_ERR_PROTO;
+        err = body_error(&r, h.id, inflated, ed);
+    } else if (err == PS_OK && hdr != NULL) {
+        hdr->pass = h.pass;
+        hdr->shard = (uint32_t)h.id;
+        hdr->part = (uint32_t)h.part;
+        hdr->partition = (unsigned)h.partition;
     }
-    if (err == PS_OK && hdr != NULL) {
-        hdr->pass = p;
-        hdr->shard = (uint32_t)id;
-        hdr->part = (uint32_t)part;
-        hdr->partition = (unsigned)partition;
-    }
+    ps_buf_release(&raw);
     return err;
+}
+
+enum ps_err ps_results_inflate(const void *src, size_t src_len, struct ps_buf *out,
+                               struct ps_errdetail *ed)
+{
+    struct rd r = {0};
+    struct head h;
+    enum ps_err err;
+
+    r.base = r.p = src;
+    r.end = r.p + src_len;
+    err = read_header(&r, src_len, &h, ed);
+    if (err != PS_OK)
+        return err;
+    if (!(h.flags & FLAG_ZSTD)) {
+        ps_buf_add(out, src, src_len);
+        return PS_OK;
+    }
+    ps_buf_add(out, src, h.flags_at);
+    ps_buf_add(out, "", 1); /* flags: the sections follow */
+    if (!inflate_body(&r, out))
+        return body_error(&r, h.id, false, ed);
+    return PS_OK;
 }

@@ -172,5 +172,12 @@ struct ps_results_header {
 enum ps_err ps_results_decode(const void *src, size_t src_len, const struct ps_results_limits *lim,
                               const struct ps_results_visitor *v, void *ctx,
                               struct ps_results_header *hdr, struct ps_errdetail *ed);
+/* Append to `out` the blob `src` with its body decompressed: a blob that ps_results_decode
+ * walks as it walks src, for a caller that walks a blob more than once (checked whole, then
+ * merged) and would decompress it each time. A blob without a compressed body is copied.
+ * PS_OK, or PS_ERR_PROTO as ps_results_decode for a bad header or a body that does not
+ * decompress to its length (the sections are not checked); out then holds part of it. */
+enum ps_err ps_results_inflate(const void *src, size_t src_len, struct ps_buf *out,
+                               struct ps_errdetail *ed);
 
 #endif

@@ -83,12 +83,42 @@ size_t ps_agg_n_merged(const struct ps_agg *a)
     return a->n_merged;
 }
 
-enum ps_err ps_agg_merge(struct ps_agg *a, const void *const *parts, const size_t *lens,
-                         size_t n_parts, bool *merged, struct ps_errdetail *ed)
+/* Decompress each part into plain[i] and check it whole (pass, shard, part, partition): the
+ * shard's id into *shard. */
+static enum ps_err check_parts(const struct ps_agg *a, const void *const *parts, const size_t *lens,
+                               size_t n_parts, struct ps_buf *plain, uint32_t *shard,
+                               struct ps_errdetail *ed)
 {
     struct ps_results_limits lim = ps_results_limits_default();
     static const struct ps_results_visitor check;
     struct ps_results_header h;
+
+    for (size_t i = 0; i < n_parts; i++) {
+        enum ps_err err = ps_results_inflate(parts[i], lens[i], &plain[i], ed);
+        if (err == PS_OK)
+            err = ps_results_decode(plain[i].data, plain[i].len, &lim, &check, NULL, &h, ed);
+        if (err != PS_OK)
+            return err;
+        if (i == 0)
+            *shard = h.shard;
+        if (h.pass != a->o.pass || h.shard >= a->n_shards || h.shard != *shard || h.part != i ||
+            h.partition != a->o.partition) {
+            ps_errdetail_set(ed, NULL, 0,
+                             "results blob of pass %u shard %u part %u partition %u, where pass %u "
+                             "of %zu shards, shard %u part %zu partition %u was due",
+                             h.pass, h.shard, h.part, h.partition, a->o.pass, a->n_shards, *shard,
+                             i, a->o.partition);
+            return PS_ERR_PROTO;
+        }
+    }
+    return PS_OK;
+}
+
+enum ps_err ps_agg_merge(struct ps_agg *a, const void *const *parts, const size_t *lens,
+                         size_t n_parts, bool *merged, struct ps_errdetail *ed)
+{
+    struct ps_results_limits lim = ps_results_limits_default();
+    struct ps_buf *plain;
     uint32_t shard = 0;
     enum ps_err err;
 
@@ -97,40 +127,32 @@ enum ps_err ps_agg_merge(struct ps_agg *a, const void *const *parts, const size_
         ps_errdetail_set(ed, NULL, 0, "a shard without results");
         return PS_ERR_PROTO;
     }
-    /* every part checked whole before anything is merged: a bad blob changes nothing */
-    for (size_t i = 0; i < n_parts; i++) {
-        err = ps_results_decode(parts[i], lens[i], &lim, &check, NULL, &h, ed);
-        if (err != PS_OK)
-            return err;
-        if (i == 0)
-            shard = h.shard;
-        if (h.pass != a->o.pass || h.shard >= a->n_shards || h.shard != shard || h.part != i ||
-            h.partition != a->o.partition) {
-            ps_errdetail_set(ed, NULL, 0,
-                             "results blob of pass %u shard %u part %u partition %u, where pass %u "
-                             "of %zu shards, shard %u part %zu partition %u was due",
-                             h.pass, h.shard, h.part, h.partition, a->o.pass, a->n_shards, shard, i,
-                             a->o.partition);
-            return PS_ERR_PROTO;
-        }
-    }
-    if (ps_agg_merged(a, shard))
-        return PS_OK;
-    a->cur_shard = shard;
-    for (size_t i = 0; i < n_parts; i++) {
-        err = ps_results_decode(parts[i], lens[i], &lim, visitor_of(a), a, NULL, ed);
+    /* every part checked whole before anything is merged: a bad blob changes nothing; the
+     * check and the merge read the parts decompressed once */
+    plain = ps_xmalloc(n_parts * sizeof(*plain));
+    for (size_t i = 0; i < n_parts; i++)
+        ps_buf_init(&plain[i], PS_BUF_NO_LIMIT);
+    err = check_parts(a, parts, lens, n_parts, plain, &shard, ed);
+    if (err == PS_OK && !ps_agg_merged(a, shard)) {
+        a->cur_shard = shard;
+        for (size_t i = 0; i < n_parts && err == PS_OK; i++)
+            err = ps_results_decode(plain[i].data, plain[i].len, &lim, visitor_of(a), a, NULL, ed);
         if (err != PS_OK) {
             /* only a pattern index past the list or a sketch of the wrong shape get here; a
              * worker of this build never sends them, so the shard is lost rather than undone */
             ps_errdetail_set(ed, NULL, 0, "results blob of shard %u does not fit this job (%s)",
                              shard, ps_strerror(err));
-            return PS_ERR_PROTO;
+            err = PS_ERR_PROTO;
+        } else {
+            a->merged[shard / 8] |= (uint8_t)(1u << (shard % 8));
+            a->n_merged++;
+            *merged = true;
         }
     }
-    a->merged[shard / 8] |= (uint8_t)(1u << (shard % 8));
-    a->n_merged++;
-    *merged = true;
-    return PS_OK;
+    for (size_t i = 0; i < n_parts; i++)
+        ps_buf_release(&plain[i]);
+    free(plain);
+    return err;
 }
 
 enum ps_err ps_agg_rebase(struct ps_agg *dst, const struct ps_agg *src, const uint32_t *shard_map,

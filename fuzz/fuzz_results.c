@@ -2,7 +2,8 @@
  * coordinator reads what Redis hands back. Whatever decodes is encoded again section by section
  * and must decode to the same bytes (the encoder and decoder agree on every field). The sketch
  * comes cell by cell: its cells are gathered and written as one section before the next section
- * of another kind, or when a row goes back. */
+ * of another kind, or when a row goes back. The blob inflated once (ps_results_inflate) must
+ * read the same: refused alike, or with the same header and sections. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -116,16 +117,25 @@ static const struct ps_results_visitor reencode = {.totals = re_totals,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct re e1, e2;
+    static struct ps_buf plain = {NULL, 0, 0, PS_BUF_NO_LIMIT};
     struct ps_results_limits lim = ps_results_limits_default();
     struct ps_errdetail ed;
     struct ps_results_header h = {0}, h2 = {0};
     const void *out, *out2;
     size_t n, n2;
+    bool ok, ok2;
 
     lim.max_entries = 64;
-    /* the decoder alone first, with a callback-free visitor */
-    if (ps_results_decode(data, size, &lim, &(struct ps_results_visitor){0}, NULL, &h, &ed) !=
-        PS_OK)
+    /* the blob inflated once (the collector's check, then merge) reads as the blob does */
+    ps_buf_reset(&plain);
+    ok = ps_results_decode(data, size, &lim, &(struct ps_results_visitor){0}, NULL, &h, &ed) ==
+         PS_OK;
+    ok2 = ps_results_inflate(data, size, &plain, &ed) == PS_OK &&
+          ps_results_decode(plain.data, plain.len, &lim, &(struct ps_results_visitor){0}, NULL, &h2,
+                            &ed) == PS_OK;
+    if (ok != ok2 || (ok && memcmp(&h, &h2, sizeof(h)) != 0))
+        abort();
+    if (!ok)
         return 0;
     ps_results_begin(&e1.w, h.pass, h.shard, h.part, h.partition);
     if (ps_results_decode(data, size, &lim, &reencode, &e1, NULL, &ed) != PS_OK)
@@ -138,5 +148,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (h2.pass != h.pass || h2.shard != h.shard || h2.part != h.part ||
         h2.partition != h.partition || n2 != n || memcmp(out, out2, n) != 0)
         abort(); /* encode(decode(x)) is a fixed point */
+    ps_results_begin(&e2.w, h.pass, h.shard, h.part, h.partition);
+    if (ps_results_decode(plain.data, plain.len, &lim, &reencode, &e2, NULL, &ed) != PS_OK)
+        abort();
+    out2 = ps_results_data(flush(&e2), &n2);
+    if (n2 != n || memcmp(out, out2, n) != 0)
+        abort(); /* the inflated blob has the same sections */
     return 0;
 }

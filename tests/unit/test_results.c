@@ -1,7 +1,8 @@
 /* test_results.c - the results blob: every section round-trips with its values, a blob cut short
  * at any byte is refused, and so are a wrong magic or version, a section the pass does not
  * commit, a text over the bound, and more documents in role than containing the pattern; a big
- * body is compressed (its checksum catches a damaged byte) and a text's own hash is left out. */
+ * body is compressed (its checksum catches a damaged byte) and a text's own hash is left out;
+ * a blob inflated once reads the same. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -468,6 +469,61 @@ static void test_results_big_bodies_are_compressed(void **state)
     ps_results_release(&other);
 }
 
+/* A blob inflated once reads as the blob does: the same header and sections, its body no
+ * longer compressed; a small blob is copied; a damaged or cut blob is refused by the inflating
+ * or by the walk of what it gave. */
+static void test_results_inflated_blobs_read_the_same(void **state)
+{
+    struct ps_results_writer w = {0};
+    struct ps_results_limits lim = ps_results_limits_default();
+    struct ps_results_header h = {0}, h_plain = {0};
+    struct ps_errdetail ed;
+    struct ps_buf plain;
+    size_t n, i = 0;
+    const unsigned char *p;
+    unsigned char *copy;
+
+    (void)state;
+    ps_buf_init(&plain, PS_BUF_NO_LIMIT);
+    fill_cands(&w, 1, true);
+    p = ps_results_data(&w, &n);
+    assert_int_equal(ps_results_inflate(p, n, &plain, &ed), PS_OK);
+    assert_int_equal(plain.len, n);
+    assert_memory_equal(plain.data, p, n);
+    fill_cands(&w, 5000, true);
+    p = ps_results_data(&w, &n);
+    assert_int_equal(p[9], 1);
+    ps_buf_reset(&plain);
+    assert_int_equal(ps_results_inflate(p, n, &plain, &ed), PS_OK);
+    assert_int_equal((unsigned char)plain.data[9], 0);
+    assert_true(plain.len > n);
+    assert_int_equal(ps_results_decode(p, n, &lim, &(struct ps_results_visitor){0}, NULL, &h, &ed),
+                     PS_OK);
+    assert_int_equal(ps_results_decode(plain.data, plain.len, &lim,
+                                       &(struct ps_results_visitor){.cand = check_cand}, &i,
+                                       &h_plain, &ed),
+                     PS_OK);
+    assert_int_equal(i, 5000);
+    assert_memory_equal(&h, &h_plain, sizeof(h));
+    copy = malloc(n);
+    for (size_t at = 12; at < n; at += 97) {
+        memcpy(copy, p, n);
+        copy[at] ^= 0x5a;
+        ps_buf_reset(&plain);
+        assert_int_equal(ps_results_inflate(copy, n, &plain, &ed), PS_ERR_PROTO);
+    }
+    for (size_t len = 0; len < n; len += 13) {
+        memcpy(copy, p, len);
+        ps_buf_reset(&plain);
+        assert_true(ps_results_inflate(copy, len, &plain, &ed) != PS_OK ||
+                    ps_results_decode(plain.data, plain.len, &lim, &(struct ps_results_visitor){0},
+                                      NULL, NULL, &ed) != PS_OK);
+    }
+    free(copy);
+    ps_buf_release(&plain);
+    ps_results_release(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_results_refuses_every_truncation),
         cmocka_unit_test(test_results_refuses_malformed_blobs),
         cmocka_unit_test(test_results_big_bodies_are_compressed),
+        cmocka_unit_test(test_results_inflated_blobs_read_the_same),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
