@@ -436,7 +436,7 @@ static void add_top(struct ps_report_summary *sum, const struct cand *c)
 
 /* "selection": per counting pass, how many patterns met the count rules and how many of them,
  * most documents first, were counted (--max-confirm): more met than counted means a trigger named
- * in fewer than `least_documents` documents could not be flagged. */
+ * in `least_documents` documents or fewer may not have been counted, nor flagged. */
 static void append_selection(struct ps_buf *b, const struct ps_report_input *in)
 {
     static const char *const names[] = {[PS_PASS_CONFIRM] = "confirm", [PS_PASS_LEADS] = "leads"};

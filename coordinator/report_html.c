@@ -249,8 +249,8 @@ static void head(struct ps_buf *b, const struct ps_jt *r)
 }
 
 /* A counting pass that left patterns out (report.json "selection", --max-confirm): a trigger
- * named in fewer documents than the last one counted was never counted, so "nothing flagged"
- * does not cover it. */
+ * named in no more documents than the last one counted may not have been counted, so "nothing
+ * flagged" does not cover it. */
 static void capped_warning(struct ps_buf *b, const struct ps_jt *sel)
 {
     for (size_t i = 0; i < ps_jt_len(sel); i++) {
@@ -269,9 +269,9 @@ static void capped_warning(struct ps_buf *b, const struct ps_jt *sel)
         put_num(b, num_at(p, "eligible"));
         ps_buf_adds(b, " patterns were counted in the ");
         put_text(b, name, n);
-        ps_buf_adds(b, " pass (--max-confirm): a trigger named in fewer than ");
+        ps_buf_adds(b, " pass (--max-confirm): a trigger named in ");
         put_num(b, num_at(p, "least_documents"));
-        ps_buf_adds(b, " documents may be missed (docs/detection.md, \"The cap\").</p>\n");
+        ps_buf_adds(b, " documents or fewer may be missed (docs/detection.md, \"The cap\").</p>\n");
     }
 }
 

@@ -174,16 +174,17 @@ void ps_collect_select_patterns(const struct ps_aggset *a, const struct ps_score
     *n_keep = k.n;
 }
 
-/* The cap binds when more patterns met the count rules than --max-confirm: the rest are never
- * counted, so a trigger named in as few documents as they were cannot be flagged in this job.
+/* The cap binds when more patterns met the count rules than --max-confirm: the rest, named in
+ * least_docs documents or fewer (ties go by hash), are never counted and cannot be flagged.
  * The count rules are absolute, so a larger corpus brings more stock phrases over them. */
 static void warn_if_capped(const struct ps_patlist *l, const char *what)
 {
     if (l->eligible <= l->n)
         return;
     ps_log(PS_LOG_WARN, "coordinator",
-           "%" PRIu64 " %s met the count rules; only the %zu named in the most documents (%" PRIu64
-           " or more) are counted: a trigger named in fewer may be missed (--max-confirm)",
+           "%" PRIu64 " %s met the count rules; only the %zu named in the most documents are "
+           "counted: a trigger named in %" PRIu64
+           " documents or fewer may be missed (--max-confirm)",
            l->eligible, what, l->n, l->least_docs);
 }
 

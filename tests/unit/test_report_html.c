@@ -158,8 +158,8 @@ static void test_report_html_warns_when_the_cap_left_patterns_out(void **state)
     assert_non_null(strstr(h, "No poisoning flagged"));
     assert_non_null(strstr(h,
                            "id=\"capped-confirm\">Only 10,000 of 25,000 patterns were counted in "
-                           "the confirm pass (--max-confirm): a trigger named in fewer than 14 "
-                           "documents may be missed"));
+                           "the confirm pass (--max-confirm): a trigger named in 14 documents "
+                           "or fewer may be missed"));
     assert_null(strstr(h, "capped-leads"));
     assert_int_equal(count(h, "verdict warn"), 1);
     free(h);
