@@ -256,11 +256,10 @@ static void capped_warning(struct ps_buf *b, const struct ps_jt *sel)
     for (size_t i = 0; i < ps_jt_len(sel); i++) {
         const struct ps_jt *p = &sel->items[i];
         size_t n;
+        const char *name = ps_jt_str(&sel->keys[i], "", &n);
 
         if (p->type != PS_JT_OBJECT || !ps_jt_bool(ps_jt_get(p, "capped"), false))
             continue;
-        const char *name = ps_jt_str(&sel->keys[i], "", &n);
-
         ps_buf_adds(b, "<p class=\"verdict warn\" id=\"capped-");
         put_attr(b, name, n);
         ps_buf_adds(b, "\">Only ");

@@ -79,26 +79,37 @@ static void test_buf_add_grows_without_a_ceiling(void **state)
     ps_buf_release(&b);
 }
 
-/* in a child: the append that cannot fail stops the program (SIGABRT) at the ceiling */
-static void test_buf_add_past_a_ceiling_aborts(void **state)
+/* body() run in a child, its stderr silenced, must stop it with SIGABRT (not exit) */
+static void assert_aborts_in_child(void (*body)(void))
 {
     int status = 0;
-    pid_t pid;
+    pid_t pid = fork();
 
-    (void)state;
-    pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        struct ps_buf b;
-        ps_buf_init(&b, 8);
-        ps_buf_adds(&b, "12345678"); /* fits exactly */
         freopen("/dev/null", "w", stderr);
-        ps_buf_adds(&b, "9");
+        body();
         _exit(0);
     }
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
+static void add_past_a_ceiling(void)
+{
+    struct ps_buf b;
+
+    ps_buf_init(&b, 8);
+    ps_buf_adds(&b, "12345678"); /* fits exactly */
+    ps_buf_adds(&b, "9");
+}
+
+/* the append that cannot fail stops the program at the ceiling */
+static void test_buf_add_past_a_ceiling_aborts(void **state)
+{
+    (void)state;
+    assert_aborts_in_child(add_past_a_ceiling);
 }
 
 /* varints written in place when there is room and appended when not read back the same,
@@ -134,28 +145,22 @@ static void test_buf_varints_in_place_or_appended(void **state)
     ps_buf_release(&b);
 }
 
-/* in a child: room allocated past the ceiling does not let a varint through it */
+static void varint_past_a_ceiling(void)
+{
+    struct ps_buf b;
+
+    ps_buf_init(&b, 16);
+    if (ps_buf_reserve(&b, 16) != PS_OK || b.cap < 32)
+        _exit(1);
+    ps_buf_adds(&b, "123456789012345");
+    ps_varint_put(&b, UINT64_MAX);
+}
+
+/* room allocated past the ceiling does not let a varint through it */
 static void test_buf_varint_past_a_ceiling_aborts(void **state)
 {
-    int status = 0;
-    pid_t pid;
-
     (void)state;
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        struct ps_buf b;
-        ps_buf_init(&b, 16);
-        if (ps_buf_reserve(&b, 16) != PS_OK || b.cap < 32)
-            _exit(1);
-        ps_buf_adds(&b, "123456789012345");
-        freopen("/dev/null", "w", stderr);
-        ps_varint_put(&b, UINT64_MAX);
-        _exit(0);
-    }
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status));
-    assert_int_equal(WTERMSIG(status), SIGABRT);
+    assert_aborts_in_child(varint_past_a_ceiling);
 }
 
 int main(void)
